@@ -1,0 +1,46 @@
+"""Typed errors of musclethick.
+
+Every error raised on purpose by the package derives from :class:`MusclethickError`.
+Messages are one line and, where a file is involved, name it, so a batch can record
+``str(error)`` as the reason a scan failed.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "MusclethickError",
+    "InputError",
+    "CalibrationError",
+    "BoundaryNotFound",
+    "ProtocolError",
+    "ModelError",
+    "StoreError",
+]
+
+
+class MusclethickError(Exception):
+    """Base class of all errors raised by musclethick."""
+
+
+class InputError(MusclethickError):
+    """A scan file cannot be read: missing, corrupt, unsupported or not an image."""
+
+
+class CalibrationError(MusclethickError):
+    """No trustworthy physical calibration could be found or derived."""
+
+
+class BoundaryNotFound(MusclethickError):
+    """An aponeurosis (muscle boundary) could not be found in a frame."""
+
+
+class ProtocolError(MusclethickError):
+    """A protocol, manifest or settings file is invalid."""
+
+
+class ModelError(MusclethickError):
+    """Model weights are missing, corrupt or do not match their model card."""
+
+
+class StoreError(MusclethickError):
+    """The study store (SQLite) is unusable or inconsistent."""

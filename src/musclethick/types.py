@@ -1,0 +1,332 @@
+"""Frozen dataclasses that flow through musclethick's pure core.
+
+Conventions
+-----------
+* Images are ``(rows, cols)`` arrays; ``x`` is a column index, ``y`` a row index.
+* Every length carries its unit in its name (``thickness_px``, ``thickness_mm``,
+  ``mm_per_px``).
+* A :class:`Frame` holds the pixels of the *imaging region* only (cropped); ``Frame.region``
+  says where that crop lies in the original image, so coordinates are converted with
+  ``x_original = x + region.x0`` and ``y_original = y + region.y0``.
+* Boundaries are the muscle-side (inner) edge of each aponeurosis: the lower edge of the
+  superficial one and the upper edge of the deep one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+__all__ = [
+    "BoundarySource",
+    "CalibrationSource",
+    "Status",
+    "Calibration",
+    "PixelBox",
+    "ScanMetadata",
+    "Frame",
+    "Boundary",
+    "LineMeasurement",
+    "FrameResult",
+]
+
+BoundarySource = Literal["edges", "model", "refined", "manual"]
+CalibrationSource = Literal[
+    "dicom_region",  # Sequence of Ultrasound Regions, PhysicalDeltaX/Y
+    "pixel_spacing",  # DICOM PixelSpacing / ImagerPixelSpacing
+    "user",  # --mm-per-px
+    "depth",  # --depth-mm: depth of the imaging region / its height in px
+    "ruler",  # on-screen depth ruler, read automatically
+    "clicked",  # two points of known distance clicked by a person
+    "none",  # uncalibrated: report pixels only
+]
+Status = Literal["ok", "flagged", "failed"]
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Physical size of one pixel.
+
+    Attributes
+    ----------
+    mm_per_px_x, mm_per_px_y : float or None
+        Pixel size across (x, columns) and along (y, rows, the beam) the image in mm.
+        ``None`` when uncalibrated.
+    source : str
+        Where the calibration came from, one of :data:`CalibrationSource`.
+    note : str
+        Human-readable detail (e.g. which ruler ticks were used), may be empty.
+    """
+
+    mm_per_px_x: float | None = None
+    mm_per_px_y: float | None = None
+    source: str = "none"
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("mm_per_px_x", "mm_per_px_y"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+
+    @classmethod
+    def uncalibrated(cls, note: str = "") -> Calibration:
+        """Return a calibration that says "pixels only"."""
+        return cls(None, None, "none", note)
+
+    @classmethod
+    def isotropic(cls, mm_per_px: float, source: str, note: str = "") -> Calibration:
+        """Return a calibration with square pixels of ``mm_per_px``."""
+        return cls(float(mm_per_px), float(mm_per_px), source, note)
+
+    @property
+    def is_calibrated(self) -> bool:
+        """True when the vertical (beam) pixel size is known."""
+        return self.mm_per_px_y is not None
+
+    @property
+    def mm_per_px(self) -> float | None:
+        """Pixel size along the beam (rows) in mm: the one thickness uses."""
+        return self.mm_per_px_y
+
+    def cropped(self) -> Calibration:
+        """Calibration is unchanged by cropping; returned for symmetry with scaling."""
+        return self
+
+    def scaled(self, factor_x: float, factor_y: float) -> Calibration:
+        """Calibration of the image resized by ``factor_x`` / ``factor_y`` (new px per old px)."""
+        if not self.is_calibrated:
+            return self
+        mx = None if self.mm_per_px_x is None else self.mm_per_px_x / factor_x
+        my = None if self.mm_per_px_y is None else self.mm_per_px_y / factor_y
+        return Calibration(mx, my, self.source, self.note)
+
+
+@dataclass(frozen=True)
+class PixelBox:
+    """Half-open pixel box ``[x0, x1) x [y0, y1)`` in original image coordinates."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+    def __post_init__(self) -> None:
+        if self.x1 <= self.x0 or self.y1 <= self.y0:
+            raise ValueError(f"empty PixelBox {self!r}")
+
+    @property
+    def width(self) -> int:
+        return self.x1 - self.x0
+
+    @property
+    def height(self) -> int:
+        return self.y1 - self.y0
+
+    @classmethod
+    def full(cls, shape: tuple[int, ...]) -> PixelBox:
+        """Box covering a whole image of ``shape`` ``(rows, cols, ...)``."""
+        return cls(0, 0, int(shape[1]), int(shape[0]))
+
+    def slices(self) -> tuple[slice, slice]:
+        """``(rows, cols)`` slices that crop an image to this box."""
+        return slice(self.y0, self.y1), slice(self.x0, self.x1)
+
+
+@dataclass(frozen=True)
+class ScanMetadata:
+    """Metadata a study needs, read from DICOM where available (empty strings otherwise)."""
+
+    patient_id: str = ""
+    patient_name: str = ""
+    study_date: str = ""  # YYYYMMDD
+    study_time: str = ""  # HHMMSS(.ffffff)
+    series_description: str = ""
+    laterality: str = ""  # "L", "R" or ""
+    manufacturer: str = ""
+    model_name: str = ""
+    transducer: str = ""
+    modality: str = ""
+    frame_time_ms: float | None = None
+    n_frames: int = 1
+
+
+@dataclass(frozen=True, eq=False)
+class Frame:
+    """One 2-D ultrasound image, cropped to its imaging region.
+
+    Attributes
+    ----------
+    pixels : ndarray of uint8, shape (rows, cols)
+        Grey levels of the imaging region (colour converted to luminance; 16-bit data
+        rescaled to 0-255).
+    path : str
+        File the frame came from.
+    frame_index : int
+        Index of the frame in a multi-frame file (0 for single images).
+    region : PixelBox
+        Where ``pixels`` lie in the original image.
+    calibration : Calibration
+        Physical pixel size of ``pixels``.
+    metadata : ScanMetadata
+        Scan metadata.
+    time_s : float or None
+        Time of the frame from the start of a cine loop.
+    region_index : int
+        Index of the tissue region when one file holds several side by side.
+    original_shape : tuple of int
+        ``(rows, cols)`` of the original, uncropped image.
+    """
+
+    pixels: np.ndarray
+    path: str
+    frame_index: int = 0
+    region: PixelBox | None = None
+    calibration: Calibration = field(default_factory=Calibration.uncalibrated)
+    metadata: ScanMetadata = field(default_factory=ScanMetadata)
+    time_s: float | None = None
+    region_index: int = 0
+    original_shape: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.pixels.ndim != 2:
+            raise ValueError(f"Frame.pixels must be 2-D (rows, cols), got shape {self.pixels.shape}")
+        if self.region is None:
+            object.__setattr__(self, "region", PixelBox.full(self.pixels.shape))
+        if self.original_shape is None:
+            object.__setattr__(self, "original_shape", (int(self.region.y1), int(self.region.x1)))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (int(self.pixels.shape[0]), int(self.pixels.shape[1]))
+
+
+@dataclass(frozen=True, eq=False)
+class Boundary:
+    """Muscle-side edge of one aponeurosis as a polyline in frame (cropped) coordinates.
+
+    Attributes
+    ----------
+    x_px : ndarray of float, shape (n,)
+        Columns, strictly increasing.
+    y_px : ndarray of float, shape (n,)
+        Rows of the inner edge at ``x_px`` (sub-pixel).
+    source : str
+        ``"edges"``, ``"model"``, ``"refined"`` or ``"manual"``.
+    confidence : float
+        0 (no evidence) to 1 (certain).
+    """
+
+    x_px: np.ndarray
+    y_px: np.ndarray
+    source: str = "edges"
+    confidence: float = 1.0
+
+    def __post_init__(self) -> None:
+        x = np.asarray(self.x_px, dtype=np.float64).reshape(-1)
+        y = np.asarray(self.y_px, dtype=np.float64).reshape(-1)
+        if x.shape != y.shape:
+            raise ValueError("Boundary x_px and y_px must have the same length")
+        if x.size < 2:
+            raise ValueError("Boundary needs at least two points")
+        if np.any(np.diff(x) <= 0):
+            raise ValueError("Boundary x_px must be strictly increasing")
+        if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+            raise ValueError("Boundary coordinates must be finite")
+        if not 0.0 <= float(self.confidence) <= 1.0:
+            raise ValueError(f"Boundary confidence must be in [0, 1], got {self.confidence}")
+        object.__setattr__(self, "x_px", x)
+        object.__setattr__(self, "y_px", y)
+        object.__setattr__(self, "confidence", float(self.confidence))
+
+    @property
+    def x_min(self) -> float:
+        return float(self.x_px[0])
+
+    @property
+    def x_max(self) -> float:
+        return float(self.x_px[-1])
+
+    def y_at(self, x_px: np.ndarray | float) -> np.ndarray:
+        """Row of the boundary at columns ``x_px`` (linear interpolation, NaN outside)."""
+        x = np.asarray(x_px, dtype=np.float64)
+        y = np.interp(x, self.x_px, self.y_px)
+        return np.where((x >= self.x_min) & (x <= self.x_max), y, np.nan)
+
+    def with_source(self, source: str, confidence: float | None = None) -> Boundary:
+        """Copy with another source (and optionally confidence)."""
+        return Boundary(
+            self.x_px, self.y_px, source, self.confidence if confidence is None else confidence
+        )
+
+    def shifted(self, dx_px: float, dy_px: float) -> Boundary:
+        """Copy translated by ``(dx_px, dy_px)`` (e.g. frame -> original coordinates)."""
+        return Boundary(self.x_px + dx_px, self.y_px + dy_px, self.source, self.confidence)
+
+    def to_points(self) -> list[list[float]]:
+        """``[[x, y], ...]`` as plain floats (for JSON)."""
+        return [[float(a), float(b)] for a, b in zip(self.x_px, self.y_px, strict=True)]
+
+
+@dataclass(frozen=True)
+class LineMeasurement:
+    """Thickness along one measurement line (a column of the frame).
+
+    ``thickness_px`` is the vertical (beam) distance between the two inner edges;
+    ``perpendicular_px`` is the distance measured perpendicular to the deep aponeurosis.
+    The ``_mm`` values are ``None`` when the frame is uncalibrated.
+    """
+
+    line: str
+    x_px: float
+    y_superficial_px: float
+    y_deep_px: float
+    thickness_px: float
+    thickness_mm: float | None
+    perpendicular_px: float | None = None
+    perpendicular_mm: float | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class FrameResult:
+    """Everything measured on one frame.
+
+    ``status`` is ``"ok"``, ``"flagged"`` (written, but a QC check failed: see ``flags`` and
+    ``message``) or ``"failed"`` (nothing measured: ``message`` says why).
+    """
+
+    path: str
+    frame_index: int
+    region: PixelBox
+    calibration: Calibration
+    superficial: Boundary | None
+    deep: Boundary | None
+    lines: tuple[LineMeasurement, ...]
+    echo_intensity: float | None
+    confidence: float
+    status: str
+    flags: tuple[str, ...] = ()
+    message: str = ""
+    method: str = "edges"
+    region_index: int = 0
+    time_s: float | None = None
+    metadata: ScanMetadata = field(default_factory=ScanMetadata)
+
+    @property
+    def mean_thickness_mm(self) -> float | None:
+        """Thickness of the ``"mean"`` line in mm (``None`` if absent or uncalibrated)."""
+        for line in self.lines:
+            if line.line == "mean":
+                return line.thickness_mm
+        return None
+
+    @property
+    def mean_thickness_px(self) -> float | None:
+        """Thickness of the ``"mean"`` line in px (``None`` if absent)."""
+        for line in self.lines:
+            if line.line == "mean":
+                return line.thickness_px
+        return None
