@@ -1,0 +1,266 @@
+"""Command-line interface: thin — parse, call, print.
+
+Subcommands
+-----------
+measure      measure files, folders or globs and write results.csv (+ boundaries, overlays)
+train        train the segmentation model
+batch        measure a whole study into a SQLite store (resumable)
+export       thickness tables from a store (CSV / Excel / Parquet)
+reliability  ICC, CV %, typical error, Bland-Altman
+review       review a study store in napari (needs ``musclethick[napari]``)
+view         open one scan with its results in napari (needs ``musclethick[napari]``)
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from musclethick import __version__
+
+__all__ = ["get_arg_parser", "main"]
+
+#: Above this many inputs the measure command shows a progress bar.
+PROGRESS_MIN_INPUTS = 3
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0: {text!r}")
+    return value
+
+
+def _fractions(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of fractions: {text!r}") from None
+    if not values or any(not 0 <= v <= 1 for v in values):
+        raise argparse.ArgumentTypeError(f"fractions must lie in [0, 1]: {text!r}")
+    return values
+
+
+def add_measure_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``musclethick measure`` (shared with commands that measure)."""
+    calibration = parser.add_mutually_exclusive_group()
+    calibration.add_argument(
+        "--mm-per-px", type=_positive_float, help="pixel size in mm (overrides all other sources)"
+    )
+    calibration.add_argument(
+        "--depth-mm",
+        type=_positive_float,
+        help="depth of the imaging region in mm (mm per px = depth / region height)",
+    )
+    parser.add_argument(
+        "--no-ruler", action="store_true", help="do not read the on-screen depth ruler"
+    )
+    parser.add_argument(
+        "--frames",
+        default="all",
+        help="frames of cine loops: 'all', 'every:N', 'A-B' (inclusive) or 'A:B:S' (default all)",
+    )
+    parser.add_argument(
+        "--best-frames", type=int, metavar="K", help="keep the K most confident frames per file"
+    )
+    parser.add_argument(
+        "--method",
+        choices=("model", "edges"),
+        default="model",
+        help="model + edge refinement (default) or classical edge detection only",
+    )
+    parser.add_argument("--model", help="model weights (default: the shipped model)")
+    parser.add_argument(
+        "--lines",
+        type=_fractions,
+        default=(0.25, 0.5, 0.75),
+        help="measurement lines as fractions of the width (default 0.25,0.5,0.75)",
+    )
+    parser.add_argument(
+        "--no-perpendicular",
+        action="store_true",
+        help="skip thickness perpendicular to the deep aponeurosis",
+    )
+
+
+def settings_from_args(args: argparse.Namespace):
+    """:class:`~musclethick.pipeline.MeasureSettings` from parsed measure arguments."""
+    from musclethick.io.options import CalibrationOptions, FrameSelection
+    from musclethick.pipeline import MeasureSettings
+
+    return MeasureSettings(
+        method=args.method,
+        line_fractions=tuple(args.lines),
+        perpendicular=not args.no_perpendicular,
+        calibration=CalibrationOptions(
+            mm_per_px=args.mm_per_px, depth_mm=args.depth_mm, use_ruler=not args.no_ruler
+        ),
+        frames=FrameSelection.parse(args.frames),
+        best_frames=args.best_frames,
+        model_path=args.model,
+    )
+
+
+def _cmd_measure(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from musclethick.errors import MusclethickError
+    from musclethick.io import find_inputs
+    from musclethick.overlay import write_overlay
+    from musclethick.pipeline import measure_paths
+    from musclethick.report import RESULT_COLUMNS, boundary_record, result_rows
+
+    try:
+        settings = settings_from_args(args)
+        paths = find_inputs(args.inputs)
+    except (MusclethickError, ValueError) as error:
+        print(f"musclethick measure: error: {error}", file=sys.stderr)
+        return 2
+    if not paths:
+        print(f"musclethick measure: error: no input files in {' '.join(args.inputs)}",
+              file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    overlays = Path(args.overlays) if args.overlays else None
+    if overlays:
+        overlays.mkdir(parents=True, exist_ok=True)
+    records = []
+    n_ok = n_flagged = n_failed = 0
+    progress = tqdm(
+        total=len(paths),
+        unit="file",
+        disable=args.quiet or len(paths) <= PROGRESS_MIN_INPUTS,
+        file=sys.stderr,
+    )
+    try:
+        measured_iter = measure_paths(paths, settings)
+        with out.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=RESULT_COLUMNS)
+            writer.writeheader()
+            for measured in measured_iter:
+                for result in measured.results:
+                    writer.writerows(result_rows(result))
+                    if args.boundaries:
+                        records.append(boundary_record(result))
+                    if result.status == "failed":
+                        n_failed += 1
+                        progress.write(f"musclethick: {result.message}", file=sys.stderr)
+                    else:
+                        n_ok += result.status == "ok"
+                        n_flagged += result.status == "flagged"
+                for frame, result in zip(measured.frames, measured.results, strict=True):
+                    if overlays is not None:
+                        stem = Path(str(measured.path)).stem
+                        name = f"{stem}_f{frame.frame_index:04d}_r{frame.region_index}.png"
+                        write_overlay(overlays / name, frame, result)
+                handle.flush()
+                progress.update(1)
+    except MusclethickError as error:  # e.g. the model cannot be loaded
+        progress.close()
+        print(f"musclethick measure: error: {error}", file=sys.stderr)
+        return 2
+    progress.close()
+    if args.boundaries:
+        Path(args.boundaries).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.boundaries).write_text(json.dumps({"frames": records}, indent=1))
+    if not args.quiet:
+        print(
+            f"musclethick: {len(paths)} file(s): {n_ok} frame(s) ok, {n_flagged} flagged, "
+            f"{n_failed} failed -> {out}",
+            file=sys.stderr,
+        )
+    return 0 if (n_ok + n_flagged) > 0 else 1
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from musclethick.train import main as train_main
+
+    return int(train_main(args.train_args) or 0)
+
+
+def _cmd_review(args: argparse.Namespace) -> int:
+    try:
+        from musclethick._napari._app import open_review
+    except ImportError as error:
+        print(f"musclethick review: needs the napari extra: pip install 'musclethick[napari]' "
+              f"({error})", file=sys.stderr)
+        return 2
+    return int(open_review(args.store, reviewer=args.reviewer) or 0)
+
+
+def _cmd_view(args: argparse.Namespace) -> int:
+    try:
+        from musclethick._napari._app import open_view
+    except ImportError as error:
+        print(f"musclethick view: needs the napari extra: pip install 'musclethick[napari]' "
+              f"({error})", file=sys.stderr)
+        return 2
+    return int(open_view(args.file) or 0)
+
+
+def get_arg_parser() -> argparse.ArgumentParser:
+    """The ``musclethick`` argument parser with all subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="musclethick",
+        description="Skeletal-muscle thickness on B-mode ultrasound.",
+    )
+    parser.add_argument("--version", action="version", version=f"musclethick {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    measure = sub.add_parser(
+        "measure",
+        help="measure files, folders or globs",
+        description="Measure muscle thickness in DICOM files, videos and images.",
+    )
+    measure.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders or globs")
+    measure.add_argument("--out", required=True, help="results table (CSV)")
+    measure.add_argument("--boundaries", help="write boundary polylines (JSON)")
+    measure.add_argument("--overlays", help="folder for one overlay PNG per frame")
+    measure.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    add_measure_arguments(measure)
+    measure.set_defaults(func=_cmd_measure)
+
+    train = sub.add_parser(
+        "train",
+        help="train the segmentation model (see 'musclethick train --help')",
+        add_help=False,
+    )
+    train.add_argument("train_args", nargs=argparse.REMAINDER)
+    train.set_defaults(func=_cmd_train)
+
+    from musclethick.export import register_cli as register_export
+    from musclethick.stats import register_cli as register_reliability
+    from musclethick.study.batch import register_cli as register_batch
+
+    register_batch(sub)
+    register_export(sub)
+    register_reliability(sub)
+
+    review = sub.add_parser("review", help="review a study store in napari")
+    review.add_argument("store", help="study store (SQLite) written by 'musclethick batch'")
+    review.add_argument("--reviewer", required=True, help="your name or initials (provenance)")
+    review.set_defaults(func=_cmd_review)
+
+    view = sub.add_parser("view", help="open one scan and its results in napari")
+    view.add_argument("file", help="DICOM, video or image")
+    view.set_defaults(func=_cmd_view)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``musclethick`` console script."""
+    parser = get_arg_parser()
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,337 @@
+"""Wiring of the measurement pipeline: frames -> boundaries -> measurements.
+
+Nothing here computes anything of its own: it connects the readers (:mod:`musclethick.io`),
+the segmentation model (:mod:`musclethick.segment`) or the classical edge path
+(:mod:`musclethick.refine`) and the measurement core (:mod:`musclethick.measure`).
+
+Bad input never raises out of :func:`measure_path` / :func:`measure_paths`: it becomes a
+``failed`` :class:`~musclethick.types.FrameResult` whose message names the file and the problem.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from musclethick.errors import BoundaryNotFound, MusclethickError
+from musclethick.io import read
+from musclethick.io.options import CalibrationOptions, FrameSelection
+from musclethick.measure import assemble_result, failed_result
+from musclethick.refine import find_boundaries_edges
+from musclethick.types import Boundary, Frame, FrameResult
+
+if TYPE_CHECKING:
+    from musclethick.segment import SegmentationModel
+
+__all__ = [
+    "METHODS",
+    "MeasureSettings",
+    "get_model",
+    "measure_frames",
+    "measure_path",
+    "Measured",
+    "measure_paths",
+    "select_best_frames",
+]
+
+METHODS = ("model", "edges")
+
+
+@dataclass(frozen=True)
+class MeasureSettings:
+    """Settings of one measurement run (shared by the CLI, the batch and the viewer).
+
+    Attributes
+    ----------
+    method : {"model", "edges"}
+        ``"model"``: segmentation model + edge refinement (default); ``"edges"``: the
+        classical edge-detection path only.
+    line_fractions : tuple of float
+        Measurement lines as fractions of the width where both boundaries exist.
+    perpendicular : bool
+        Also report thickness perpendicular to the deep aponeurosis.
+    calibration : CalibrationOptions
+        User calibration (``mm_per_px`` / ``depth_mm``) and whether to read the ruler.
+    frames : FrameSelection
+        Which frames of cine loops / multi-frame files to measure.
+    best_frames : int or None
+        Keep only the K frames of each file with the highest boundary confidence.
+    model_path : str or None
+        Weights to use; ``None`` = the shipped default model.
+    min_confidence : float
+        Boundaries below this confidence are flagged ``low_confidence``.
+    batch_size : int
+        Frames per forward pass of the model.
+    """
+
+    method: str = "model"
+    line_fractions: tuple[float, ...] = (0.25, 0.5, 0.75)
+    perpendicular: bool = True
+    calibration: CalibrationOptions = field(default_factory=CalibrationOptions)
+    frames: FrameSelection = field(default_factory=FrameSelection)
+    best_frames: int | None = None
+    model_path: str | None = None
+    min_confidence: float = 0.5
+    batch_size: int = 8
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        if not self.line_fractions or any(not 0.0 <= f <= 1.0 for f in self.line_fractions):
+            raise ValueError("line_fractions must be fractions in [0, 1]")
+        if self.best_frames is not None and self.best_frames < 1:
+            raise ValueError("best_frames must be at least 1")
+        if self.batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        object.__setattr__(self, "line_fractions", tuple(float(f) for f in self.line_fractions))
+
+
+@lru_cache(maxsize=4)
+def get_model(model_path: str | None = None) -> SegmentationModel:
+    """Load (once per process) the segmentation model at ``model_path`` (None = default)."""
+    from musclethick.segment import load_model
+
+    return load_model(model_path)
+
+
+def model_identity(settings: MeasureSettings) -> tuple[str, str]:
+    """``(version, sha256)`` of the model a run with ``settings`` uses (``("", "")`` for edges)."""
+    if settings.method != "model":
+        return ("", "")
+    model = get_model(settings.model_path)
+    return (str(model.version), str(model.sha256))
+
+
+def _edges_result(frame: Frame, settings: MeasureSettings, *, flags: tuple[str, ...] = ()) -> FrameResult:
+    try:
+        superficial, deep = find_boundaries_edges(frame.pixels)
+    except BoundaryNotFound as error:
+        message = f"{frame.path}: {error}"
+        return _assemble(frame, None, None, settings, method="edges", extra_flags=flags, note=message)
+    return _assemble(frame, superficial, deep, settings, method="edges", extra_flags=flags)
+
+
+def _assemble(
+    frame: Frame,
+    superficial: Boundary | None,
+    deep: Boundary | None,
+    settings: MeasureSettings,
+    *,
+    method: str,
+    extra_flags: tuple[str, ...] = (),
+    note: str = "",
+) -> FrameResult:
+    result = assemble_result(
+        frame,
+        superficial,
+        deep,
+        method=method,
+        line_fractions=settings.line_fractions,
+        perpendicular=settings.perpendicular,
+        min_confidence=settings.min_confidence,
+    )
+    if not extra_flags and not note:
+        return result
+    flags = tuple(dict.fromkeys((*result.flags, *extra_flags)))
+    status = result.status
+    if status == "ok" and extra_flags:
+        status = "flagged"
+    message = "; ".join(part for part in (result.message, note) if part)
+    return replace(result, flags=flags, status=status, message=message)
+
+
+def _model_results(
+    frames: Sequence[Frame], settings: MeasureSettings, model: SegmentationModel
+) -> list[FrameResult]:
+    found = model.find_boundaries([frame.pixels for frame in frames])
+    results = []
+    for frame, boundaries in zip(frames, found, strict=True):
+        superficial, deep = boundaries.superficial, boundaries.deep
+        if superficial is not None and deep is not None:
+            results.append(_assemble(frame, superficial, deep, settings, method="model"))
+            continue
+        # The model's maps are weak or contradictory: fall back to the edge path and flag it.
+        missing = [n for n, b in (("superficial", superficial), ("deep", deep)) if b is None]
+        note = f"model found no {' or '.join(missing)} aponeurosis; used edge detection"
+        if boundaries.note:
+            note = f"{note} ({boundaries.note})"
+        fallback = _edges_result(frame, settings, flags=("fallback_edges",))
+        results.append(replace(fallback, message="; ".join(p for p in (note, fallback.message) if p)))
+    return results
+
+
+def measure_frames(
+    frames: Iterable[Frame],
+    settings: MeasureSettings = MeasureSettings(),
+    *,
+    model: SegmentationModel | None = None,
+) -> Iterator[FrameResult]:
+    """Measure every frame of ``frames`` (lazily, batched for the model).
+
+    Parameters
+    ----------
+    frames : iterable of Frame
+        Frames cropped to their imaging region.
+    settings : MeasureSettings
+        Method, measurement lines and QC thresholds.
+    model : SegmentationModel, optional
+        Model to use for ``method="model"``; default: :func:`get_model` of ``settings``.
+
+    Yields
+    ------
+    FrameResult
+        One per frame, in order.
+    """
+    if settings.method == "edges":
+        for frame in frames:
+            yield _edges_result(frame, settings)
+        return
+    if model is None:
+        model = get_model(settings.model_path)
+    batch: list[Frame] = []
+    for frame in frames:
+        batch.append(frame)
+        if len(batch) >= settings.batch_size:
+            yield from _model_results(batch, settings, model)
+            batch = []
+    if batch:
+        yield from _model_results(batch, settings, model)
+
+
+def select_best_frames(results: Sequence[FrameResult], k: int) -> list[int]:
+    """Indices of the ``k`` results with the highest confidence (failed last), in frame order."""
+    ranked = sorted(
+        range(len(results)),
+        key=lambda i: (results[i].status == "failed", -results[i].confidence, i),
+    )
+    return sorted(ranked[:k])
+
+
+def _failed(path: str | Path, error: BaseException) -> FrameResult:
+    message = str(error)
+    if str(path) not in message:
+        message = f"{path}: {message}"
+    return failed_result(str(path), message)
+
+
+def measure_path(
+    path: str | Path,
+    settings: MeasureSettings = MeasureSettings(),
+    *,
+    model: SegmentationModel | None = None,
+) -> list[FrameResult]:
+    """Measure every selected frame of one file; never raises for bad input.
+
+    Returns
+    -------
+    list of FrameResult
+        One per measured frame, or a single ``failed`` result naming the file and problem.
+    """
+    return next(iter(measure_paths([path], settings, model=model, prefetch=0))).results
+
+
+def _iter_decoded(
+    paths: Sequence[str | Path], settings: MeasureSettings
+) -> Iterator[tuple[str | Path, list[Frame] | BaseException]]:
+    for path in paths:
+        try:
+            frames = list(read(path, calibration=settings.calibration, frames=settings.frames))
+            if not frames:
+                raise MusclethickError(f"{path}: no frames selected")
+            yield path, frames
+        except MusclethickError as error:
+            yield path, error
+        except Exception as error:  # a reader bug must not stop a batch
+            yield path, MusclethickError(f"{path}: unexpected {type(error).__name__}: {error}")
+
+
+def _prefetched(iterator: Iterator[Any], maxsize: int) -> Iterator[Any]:
+    """Run ``iterator`` in a background thread with a bounded queue (decode ahead)."""
+    if maxsize <= 0:
+        yield from iterator
+        return
+    items: queue.Queue[Any] = queue.Queue(maxsize=maxsize)
+    sentinel = object()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in iterator:
+                while not stop.is_set():
+                    try:
+                        items.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+        finally:
+            items.put(sentinel)
+
+    thread = threading.Thread(target=produce, name="musclethick-decode", daemon=True)
+    thread.start()
+    try:
+        while (item := items.get()) is not sentinel:
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                items.get_nowait()
+            except queue.Empty:
+                thread.join(timeout=0.05)
+
+
+@dataclass(frozen=True, eq=False)
+class Measured:
+    """Results of one file; ``frames[i]`` is the frame of ``results[i]`` (empty on failure)."""
+
+    path: str | Path
+    results: list[FrameResult]
+    frames: list[Frame]
+
+
+def measure_paths(
+    paths: Sequence[str | Path],
+    settings: MeasureSettings = MeasureSettings(),
+    *,
+    model: SegmentationModel | None = None,
+    prefetch: int = 16,
+) -> Iterator[Measured]:
+    """Measure many files, decoding ahead in a thread and batching frames across files.
+
+    Yields one :class:`Measured` per path, in input order; a bad file gives one ``failed``
+    result. Memory stays bounded: frames are decoded at most ``prefetch`` files ahead.
+    """
+    if settings.method == "model" and model is None:
+        model = get_model(settings.model_path)
+    pending: list[tuple[str | Path, list[Frame] | BaseException]] = []
+    n_frames = 0
+
+    def flush() -> Iterator[Measured]:
+        frames = [f for _, item in pending if not isinstance(item, BaseException) for f in item]
+        measured = iter(measure_frames(frames, settings, model=model))
+        for path, item in pending:
+            if isinstance(item, BaseException):
+                yield Measured(path, [_failed(path, item)], [])
+                continue
+            results = [next(measured) for _ in item]
+            if settings.best_frames is not None and len(results) > settings.best_frames:
+                keep = select_best_frames(results, settings.best_frames)
+                results, item = [results[i] for i in keep], [item[i] for i in keep]
+            yield Measured(path, results, item)
+
+    for path, item in _prefetched(_iter_decoded(paths, settings), prefetch):
+        pending.append((path, item))
+        if not isinstance(item, BaseException):
+            n_frames += len(item)
+        if n_frames >= settings.batch_size:
+            yield from flush()
+            pending, n_frames = [], 0
+    if pending:
+        yield from flush()
