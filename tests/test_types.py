@@ -1,0 +1,63 @@
+"""Shared dataclasses: validation and coordinate helpers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from musclethick.types import Boundary, Calibration, Frame, PixelBox
+
+
+def test_calibration_validates_and_scales():
+    cal = Calibration.isotropic(0.2, "user")
+    assert cal.is_calibrated and cal.mm_per_px == pytest.approx(0.2)
+    half = cal.scaled(2.0, 4.0)  # image enlarged: each new pixel is smaller
+    assert half.mm_per_px_x == pytest.approx(0.1)
+    assert half.mm_per_px_y == pytest.approx(0.05)
+    assert not Calibration.uncalibrated().is_calibrated
+    assert Calibration.uncalibrated().mm_per_px is None
+    with pytest.raises(ValueError, match="positive"):
+        Calibration(0.0, 0.1, "user")
+    with pytest.raises(ValueError, match="positive"):
+        Calibration(0.1, float("nan"), "user")
+
+
+def test_pixel_box_slices_and_rejects_empty():
+    box = PixelBox(2, 1, 5, 4)
+    image = np.arange(36).reshape(6, 6)
+    assert image[box.slices()].shape == (3, 3)
+    assert image[box.slices()][0, 0] == 1 * 6 + 2
+    assert PixelBox.full((6, 8)) == PixelBox(0, 0, 8, 6)
+    with pytest.raises(ValueError):
+        PixelBox(3, 0, 3, 5)
+
+
+def test_boundary_interpolates_inside_only():
+    b = Boundary([0, 10, 20], [5, 15, 5], "edges", 0.7)
+    np.testing.assert_allclose(b.y_at([0, 5, 15, 20]), [5, 10, 10, 5])
+    assert np.isnan(b.y_at(21.0))
+    assert b.shifted(100, 50).to_points()[1] == [110.0, 65.0]
+    assert b.with_source("manual").source == "manual"
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "confidence", "match"),
+    [
+        ([0, 0, 1], [1, 2, 3], 1.0, "increasing"),
+        ([0, 1], [1, 2, 3], 1.0, "same length"),
+        ([0], [1], 1.0, "two points"),
+        ([0, 1], [1, np.nan], 1.0, "finite"),
+        ([0, 1], [1, 2], 1.5, "confidence"),
+    ],
+)
+def test_boundary_rejects_bad_polylines(x, y, confidence, match):
+    with pytest.raises(ValueError, match=match):
+        Boundary(x, y, "edges", confidence)
+
+
+def test_frame_defaults_region_to_whole_image():
+    frame = Frame(np.zeros((4, 6), np.uint8), "a.png")
+    assert frame.region == PixelBox(0, 0, 6, 4)
+    assert frame.original_shape == (4, 6)
+    with pytest.raises(ValueError, match="2-D"):
+        Frame(np.zeros((4, 6, 3), np.uint8), "a.png")
