@@ -1,0 +1,90 @@
+"""Tests of protocol loading and validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from musclethick.errors import ProtocolError
+from musclethick.protocol import available_protocols, load_protocol
+
+MINIMAL = """
+[protocol]
+name = "mini"
+
+[[site]]
+name = "VL50"
+muscle = "VL"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "p.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_shipped_protocols_load():
+    assert set(available_protocols()) >= {"default", "rt_failure_2024"}
+    for name in available_protocols():
+        assert load_protocol(name).name == name
+
+
+def test_rt_failure_matches_study_design():
+    p = load_protocol("rt_failure_2024")
+    assert p.site_names() == ("RF50", "VL50")
+    assert p.weeks == (0, 4, 8) and p.baseline_week == 0
+    assert p.conditions == ("FAIL", "RIR") and p.subjects == 18
+    assert all(s.images == 3 and s.percent_femur == 50.0 for s in p.sites)
+    assert p.composites[0].name == "QUAD" and p.composites[0].sites == ("RF50", "VL50")
+    assert p.site("vl50").muscle == "VL"
+    with pytest.raises(ProtocolError, match="unknown site 'XX'"):
+        p.site("XX")
+
+
+def test_minimal_defaults(tmp_path):
+    p = load_protocol(write(tmp_path, MINIMAL))
+    assert p.line_fractions == (0.25, 0.5, 0.75)
+    assert p.sites[0].images == 3 and p.weeks == (0,)
+    assert p.aggregation.images == "mean" and not p.aggregation.drop_worst_image
+
+
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [
+        ("[acquisition]\nline_fractions = [0.5, 1.5]\n", "acquisition.line_fractions[1]"),
+        ("[acquisition]\nimages_per_site = 0\n", "acquisition.images_per_site"),
+        ("[design]\nweeks = [4, 0]\n", "design.weeks"),
+        ("[design]\nlegs = ['X']\n", "design.legs"),
+        ("[calibration]\nmm_per_px = -1\n", "calibration.mm_per_px"),
+        ("[aggregation]\nimages = 'max'\n", "aggregation.images"),
+        ("[aggregation]\ndrop_worst = true\n", "aggregation.drop_worst"),
+        ("[[composite]]\nname = 'Q'\nsites = ['VL50', 'RF50']\n", "composite[0].sites"),
+    ],
+)
+def test_invalid_keys_named_in_one_line(tmp_path, extra, key):
+    path = write(tmp_path, MINIMAL + extra)
+    with pytest.raises(ProtocolError) as info:
+        load_protocol(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert str(path) in message and f"'{key}'" in message
+
+
+def test_site_errors(tmp_path):
+    path = write(tmp_path, MINIMAL + "percent_femur = 120\n")
+    with pytest.raises(ProtocolError, match=r"site\[0\]\.percent_femur"):
+        load_protocol(path)
+    path = write(tmp_path, "[protocol]\nname = 'x'\n")
+    with pytest.raises(ProtocolError, match="'site'"):
+        load_protocol(path)
+
+
+def test_missing_and_bad_files(tmp_path):
+    with pytest.raises(ProtocolError, match="no such protocol"):
+        load_protocol("nonexistent_protocol")
+    with pytest.raises(ProtocolError, match="not found"):
+        load_protocol(tmp_path / "missing.toml")
+    with pytest.raises(ProtocolError, match="not valid TOML"):
+        load_protocol(write(tmp_path, "[protocol\nname="))
