@@ -1,0 +1,478 @@
+"""Layers <-> dataclasses: the headless half of the napari plugin.
+
+Nothing here imports napari or Qt. Layer data are plain arrays and keyword dicts, exactly as
+napari's ``LayerData`` tuples carry them, so the widgets stay thin and everything they compute
+is tested without a window.
+
+Coordinates
+-----------
+Layers show the **imaging region only** (the cropped :class:`~musclethick.types.Frame`), placed
+where it lay in the original image: ``translate = region origin x mm_per_px`` and
+``scale = mm_per_px`` so that napari's world coordinates, scale bar and rulers are in mm.
+Boundary and measurement shapes use the same ``scale`` / ``translate``, so their *data*
+coordinates are frame pixels ``(..., y_px, x_px)`` (a leading frame index on a time axis).
+Uncalibrated frames use ``scale = 1`` and the unit ``"pixel"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from musclethick.errors import BoundaryNotFound, InputError
+from musclethick.pipeline import MeasureSettings
+from musclethick.types import Boundary, Calibration, Frame, FrameResult, LineMeasurement, PixelBox
+
+__all__ = [
+    "BOUNDARY_COLORS",
+    "DEFAULTS",
+    "N_DISPLAY_VERTICES",
+    "History",
+    "boundary_to_vertices",
+    "frame_of_layer",
+    "frames_to_image_layers",
+    "layer_geometry",
+    "line_shapes",
+    "remeasure",
+    "result_summary",
+    "vertices_to_boundary",
+]
+
+BOUNDARY_COLORS = {"superficial": "#ffd400", "deep": "#00e5ff"}
+
+
+#: Defaults shared by the measure widget and the headless :func:`remeasure` (one source).
+DEFAULTS = MeasureSettings()
+
+#: Vertices per boundary shown for editing (the polyline is resampled to this many).
+N_DISPLAY_VERTICES = 12
+
+
+# --------------------------------------------------------------------------------------------
+# geometry of layers
+# --------------------------------------------------------------------------------------------
+def layer_geometry(
+    calibration: Calibration, region: PixelBox | None = None, *, n_leading: int = 0
+) -> dict[str, Any]:
+    """``scale``, ``translate`` and ``units`` keyword arguments for layers of one frame.
+
+    Parameters
+    ----------
+    calibration : Calibration
+        Pixel size of the frame.
+    region : PixelBox, optional
+        Where the frame lies in the original image (``None``: at the origin).
+    n_leading : int
+        Number of leading non-spatial axes (1 for a time axis), which get scale 1.
+
+    Returns
+    -------
+    dict
+        ``{"scale": (...), "translate": (...), "units": (...)}`` with one entry per axis,
+        spatial axes last as ``(y, x)``.
+    """
+    if calibration.is_calibrated:
+        my = float(calibration.mm_per_px_y)
+        mx = float(calibration.mm_per_px_x) if calibration.mm_per_px_x is not None else my
+        unit = "mm"
+    else:
+        my = mx = 1.0
+        unit = "pixel"
+    y0 = 0 if region is None else region.y0
+    x0 = 0 if region is None else region.x0
+    lead = (1.0,) * n_leading
+    return {
+        "scale": (*lead, my, mx),
+        "translate": (*(0.0,) * n_leading, y0 * my, x0 * mx),
+        "units": (*("pixel",) * n_leading, unit, unit),
+    }
+
+
+def frames_to_image_layers(
+    frames: Iterable[Frame], *, name: str | None = None
+) -> list[tuple[np.ndarray, dict[str, Any], str]]:
+    """Stack frames into napari image ``LayerData`` tuples, one per tissue region.
+
+    Frames of one file that share a ``region_index`` become one layer; several frames become
+    a leading time (frame) axis. Layers carry the calibration in mm as ``scale``, the crop's
+    position as ``translate`` and the frames' provenance in ``metadata``.
+
+    Parameters
+    ----------
+    frames : iterable of Frame
+        Frames as :func:`musclethick.io.read` yields them.
+    name : str, optional
+        Layer name (default: the file name).
+
+    Returns
+    -------
+    list of (data, kwargs, "image")
+        ``data`` is ``(rows, cols)`` or ``(n_frames, rows, cols)`` uint8.
+
+    Raises
+    ------
+    InputError
+        If ``frames`` is empty or the frames of one region differ in shape.
+    """
+    groups: dict[int, list[Frame]] = {}
+    for frame in frames:
+        groups.setdefault(frame.region_index, []).append(frame)
+    if not groups:
+        raise InputError("no frames to show")
+    layers = []
+    for region_index, group in sorted(groups.items()):
+        first = group[0]
+        shapes = {f.shape for f in group}
+        if len(shapes) != 1:
+            raise InputError(f"{first.path}: frames of region {region_index} differ in shape")
+        base = name or _file_name(first.path)
+        layer_name = base if len(groups) == 1 else f"{base} [region {region_index}]"
+        if len(group) == 1:
+            data = first.pixels
+            n_leading = 0
+            axis_labels = ("y", "x")
+        else:
+            data = np.stack([f.pixels for f in group])
+            n_leading = 1
+            axis_labels = ("frame", "y", "x")
+        kwargs = {
+            "name": layer_name,
+            **layer_geometry(first.calibration, first.region, n_leading=n_leading),
+            "axis_labels": axis_labels,
+            "colormap": "gray",
+            "contrast_limits": (0, 255),
+            "metadata": {"musclethick_frames": tuple(group)},
+        }
+        layers.append((data, kwargs, "image"))
+    return layers
+
+
+def _file_name(path: str) -> str:
+    return str(path).replace("\\", "/").rsplit("/", 1)[-1] or str(path)
+
+
+# --------------------------------------------------------------------------------------------
+# boundaries <-> shape vertices
+# --------------------------------------------------------------------------------------------
+def boundary_to_vertices(
+    boundary: Boundary, *, n_vertices: int | None = N_DISPLAY_VERTICES, leading=()
+) -> np.ndarray:
+    """Vertices ``(n, k + 2)`` of a path shape, ``(*leading, y_px, x_px)`` per row.
+
+    Parameters
+    ----------
+    boundary : Boundary
+        Boundary in frame pixels.
+    n_vertices : int or None
+        Resample the polyline to this many vertices evenly spaced in x (easier to edit than
+        one vertex per column); ``None`` keeps every vertex.
+    leading : sequence of float
+        Leading coordinates (e.g. the frame index on a time axis).
+
+    Returns
+    -------
+    ndarray of float, shape (n, len(leading) + 2)
+    """
+    if n_vertices is None or n_vertices >= boundary.x_px.size:
+        x = boundary.x_px
+        y = boundary.y_px
+    else:
+        if n_vertices < 2:
+            raise ValueError(f"n_vertices must be at least 2, got {n_vertices}")
+        x = np.linspace(boundary.x_min, boundary.x_max, n_vertices)
+        y = np.interp(x, boundary.x_px, boundary.y_px)
+    lead = np.broadcast_to(np.asarray(leading, dtype=float), (x.size, len(leading)))
+    return np.column_stack([lead, y, x]).astype(float)
+
+
+def vertices_to_boundary(
+    vertices: np.ndarray | Sequence[Sequence[float]],
+    *,
+    like: Boundary | None = None,
+    n_vertices: int | None = N_DISPLAY_VERTICES,
+) -> Boundary:
+    """Boundary from the vertices of a path shape (last two columns are ``y``, ``x``).
+
+    Vertices are sorted by ``x``; vertices sharing a column are merged (mean ``y``). When the
+    vertices are those :func:`boundary_to_vertices` made from ``like`` (nothing was edited),
+    ``like`` itself is returned, keeping its source and confidence; any edit gives a boundary
+    with source ``"manual"`` and confidence 1.
+
+    Parameters
+    ----------
+    vertices : array-like, shape (n, k + 2)
+        Shape vertices in layer data coordinates (frame pixels).
+    like : Boundary, optional
+        The boundary the vertices were made from.
+    n_vertices : int or None
+        ``n_vertices`` used when ``like`` was displayed.
+
+    Returns
+    -------
+    Boundary
+
+    Raises
+    ------
+    BoundaryNotFound
+        If fewer than two distinct columns remain.
+    """
+    v = np.asarray(vertices, dtype=float)
+    if v.ndim != 2 or v.shape[1] < 2:
+        raise BoundaryNotFound(f"boundary vertices must be (n, 2+) array, got shape {v.shape}")
+    if like is not None:
+        shown = boundary_to_vertices(like, n_vertices=n_vertices)
+        if shown.shape[0] == v.shape[0] and np.allclose(shown[:, -2:], v[:, -2:], atol=1e-6):
+            return like
+    y = v[:, -2]
+    x = v[:, -1]
+    finite = np.isfinite(x) & np.isfinite(y)
+    x, y = x[finite], y[finite]
+    order = np.argsort(x, kind="stable")
+    x, y = x[order], y[order]
+    ux, inverse = np.unique(x, return_inverse=True)
+    if ux.size < 2:
+        raise BoundaryNotFound("a boundary needs vertices in at least two different columns")
+    uy = np.bincount(inverse, weights=y) / np.bincount(inverse)
+    return Boundary(ux, uy, "manual", 1.0)
+
+
+# --------------------------------------------------------------------------------------------
+# measurement
+# --------------------------------------------------------------------------------------------
+def remeasure(
+    frame: Frame,
+    superficial: np.ndarray | Boundary,
+    deep: np.ndarray | Boundary,
+    *,
+    previous: FrameResult | None = None,
+    settings: MeasureSettings = DEFAULTS,
+    n_vertices: int | None = N_DISPLAY_VERTICES,
+) -> FrameResult:
+    """Measure a frame again from (edited) boundary vertices: the headless edit path.
+
+    Parameters
+    ----------
+    frame : Frame
+        The frame the boundaries belong to.
+    superficial, deep : ndarray (n, k + 2) or Boundary
+        Shape vertices from the boundary layers, or boundaries.
+    previous : FrameResult, optional
+        The result the vertices were shown from; unedited boundaries keep its source and
+        confidence, and its method is kept when nothing was edited.
+    settings : MeasureSettings
+        Measurement lines, perpendicular option and QC threshold (:data:`DEFAULTS`).
+    n_vertices : int or None
+        Vertices per boundary the layers were made with (see :func:`boundary_to_vertices`).
+
+    Returns
+    -------
+    FrameResult
+        With ``method`` ``"manual"`` when a boundary was edited.
+    """
+    from musclethick import measure
+
+    prev_sup = previous.superficial if previous is not None else None
+    prev_deep = previous.deep if previous is not None else None
+    n = n_vertices
+    sup = (
+        superficial
+        if isinstance(superficial, Boundary)
+        else vertices_to_boundary(superficial, like=prev_sup, n_vertices=n)
+    )
+    dp = (
+        deep
+        if isinstance(deep, Boundary)
+        else vertices_to_boundary(deep, like=prev_deep, n_vertices=n)
+    )
+    if previous is not None and sup is prev_sup and dp is prev_deep:
+        # Nothing was edited: keep the model's own result (confidence, flags) as it was.
+        return previous
+    return measure.assemble_result(
+        frame,
+        sup,
+        dp,
+        method="manual",
+        line_fractions=settings.line_fractions,
+        perpendicular=settings.perpendicular,
+        min_confidence=settings.min_confidence,
+    )
+
+
+def line_shapes(
+    lines: Sequence[LineMeasurement], *, leading=()
+) -> tuple[list[np.ndarray], dict[str, Any]]:
+    """Line shapes (superficial to deep edge) and text features for measurement lines.
+
+    The ``"mean"`` line is not drawn (it is not a single column); its value is in the table.
+
+    Returns
+    -------
+    data : list of ndarray (2, k + 2)
+    kwargs : dict
+        ``features`` (``label``: e.g. ``"0.50: 18.42 mm"``) and ``shape_type`` for
+        ``Shapes``.
+    """
+    data = []
+    labels = []
+    for line in lines:
+        if line.line == "mean" or not np.isfinite(line.x_px):
+            continue
+        lead = [float(v) for v in leading]
+        data.append(
+            np.array(
+                [
+                    [*lead, line.y_superficial_px, line.x_px],
+                    [*lead, line.y_deep_px, line.x_px],
+                ],
+                dtype=float,
+            )
+        )
+        labels.append(_line_label(line))
+    return data, {"features": {"label": labels}, "shape_type": "line"}
+
+
+def _line_label(line: LineMeasurement) -> str:
+    if line.thickness_mm is not None:
+        return f"{line.thickness_mm:.2f} mm"
+    return f"{line.thickness_px:.1f} px"
+
+
+def result_summary(result: FrameResult) -> list[tuple[str, str]]:
+    """Rows ``(name, value)`` describing a result for the widget's table.
+
+    Includes each line's thickness (mm and px, perpendicular where measured), confidence,
+    status, QC flags, method and boundary sources.
+    """
+    rows: list[tuple[str, str]] = []
+    for line in result.lines:
+        value = (
+            f"{line.thickness_mm:.2f} mm ({line.thickness_px:.1f} px)"
+            if line.thickness_mm is not None
+            else f"{line.thickness_px:.1f} px"
+        )
+        if line.perpendicular_mm is not None:
+            value += f", perp. {line.perpendicular_mm:.2f} mm"
+        elif line.perpendicular_px is not None:
+            value += f", perp. {line.perpendicular_px:.1f} px"
+        rows.append((f"line {line.line}", value))
+    rows.append(("confidence", f"{result.confidence:.2f}"))
+    rows.append(("status", result.status))
+    rows.append(("flags", ", ".join(result.flags) if result.flags else "none"))
+    rows.append(("method", result.method))
+    for side, b in (("superficial", result.superficial), ("deep", result.deep)):
+        rows.append((side, "missing" if b is None else f"{b.source} ({b.confidence:.2f})"))
+    cal = result.calibration
+    rows.append(
+        (
+            "calibration",
+            f"{cal.mm_per_px:.4f} mm/px ({cal.source})" if cal.is_calibrated else "none (pixels)",
+        )
+    )
+    if result.message:
+        rows.append(("message", result.message))
+    return rows
+
+
+@dataclass
+class History:
+    """Undo stack of boundary vertices, one entry per completed edit.
+
+    Napari's Shapes layer has no undo of its own; the measure widget pushes the vertices of
+    both boundaries before each edit and restores them on undo.
+    """
+
+    limit: int = 100
+    _items: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+
+    def push(self, superficial: np.ndarray, deep: np.ndarray) -> None:
+        """Remember a state (copies the arrays)."""
+        state = (np.array(superficial, dtype=float), np.array(deep, dtype=float))
+        if self._items and _same(self._items[-1], state):
+            return
+        self._items.append(state)
+        del self._items[: -self.limit]
+
+    def pop(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Latest state, removed from the stack (``None`` when empty)."""
+        return self._items.pop() if self._items else None
+
+    def peek(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Latest state without removing it."""
+        return self._items[-1] if self._items else None
+
+    def clear(self) -> None:
+        self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def _same(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> bool:
+    return all(x.shape == y.shape and np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def frame_of_layer(
+    data: np.ndarray,
+    *,
+    index: int = 0,
+    scale: Sequence[float] = (1.0, 1.0),
+    translate: Sequence[float] = (0.0, 0.0),
+    units: Sequence[str] = ("pixel", "pixel"),
+    metadata: dict[str, Any] | None = None,
+    name: str = "layer",
+) -> Frame:
+    """The :class:`Frame` an image layer shows at frame ``index``.
+
+    Layers made by the reader carry their frames in ``metadata["musclethick_frames"]``; those
+    are returned as they were read. Any other layer is turned into a frame here: the last two
+    axes are ``(y, x)``, RGB(A) is converted to luminance, values are rescaled to uint8, and
+    the calibration is taken from ``scale`` when the layer's units are mm.
+
+    Parameters
+    ----------
+    data : ndarray
+        Layer data, ``(..., rows, cols)`` or ``(..., rows, cols, 3|4)`` for RGB(A).
+    index : int
+        Index along the leading (frame) axis.
+    scale, translate, units : sequence
+        The layer's ``scale``, ``translate`` and ``units`` (as strings).
+    metadata : dict, optional
+        The layer's metadata.
+    name : str
+        Used as the frame's ``path`` for layers not made by the reader.
+
+    Returns
+    -------
+    Frame
+    """
+    frames = (metadata or {}).get("musclethick_frames")
+    if frames:
+        return frames[min(max(int(index), 0), len(frames) - 1)]
+    arr = np.asarray(data)
+    rgb = arr.ndim >= 3 and arr.shape[-1] in (3, 4) and arr.ndim == len(scale) + 1
+    while arr.ndim > (3 if rgb else 2):
+        arr = arr[min(max(int(index), 0), arr.shape[0] - 1)]
+    if rgb:
+        arr = arr[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    arr = np.asarray(arr)
+    if arr.dtype != np.uint8:
+        a = arr.astype(np.float64)
+        lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
+        if np.issubdtype(arr.dtype, np.integer) and lo >= 0 and hi <= 255:
+            arr = a.astype(np.uint8)
+        else:
+            arr = np.zeros(a.shape, np.uint8) if hi <= lo else ((a - lo) / (hi - lo) * 255).round()
+            arr = arr.astype(np.uint8)
+    my, mx = float(scale[-2]), float(scale[-1])
+    unit = str(units[-1]).lower() if units else "pixel"
+    if unit in ("mm", "millimeter", "millimetre"):
+        calibration = Calibration(mx, my, "user", f"from the scale of layer {name!r}")
+    else:
+        calibration = Calibration.uncalibrated()
+    y0 = round(float(translate[-2]) / my) if my else 0
+    x0 = round(float(translate[-1]) / mx) if mx else 0
+    region = PixelBox(max(x0, 0), max(y0, 0), max(x0, 0) + arr.shape[1], max(y0, 0) + arr.shape[0])
+    return Frame(arr, name, frame_index=int(index), region=region, calibration=calibration)

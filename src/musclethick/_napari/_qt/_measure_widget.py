@@ -1,0 +1,260 @@
+"""Measure widget: run the pipeline on the current image / frame, edit, see thickness live."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from qtpy.QtCore import Signal
+from qtpy.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from musclethick._napari._editor import BoundaryEditor
+from musclethick._napari._layers import DEFAULTS, _file_name, frame_of_layer
+from musclethick._napari._qt._table import SummaryTable
+from musclethick.errors import MusclethickError
+from musclethick.pipeline import METHODS, MeasureSettings, measure_frames
+from musclethick.types import Frame, FrameResult
+
+if TYPE_CHECKING:
+    import napari
+
+__all__ = ["MeasureWidget", "current_frame"]
+
+
+def current_frame(viewer: napari.Viewer, layer: Any) -> tuple[Frame, tuple[float, ...]]:
+    """The frame ``layer`` shows at the viewer's current position and its leading coordinates."""
+    n_leading = layer.ndim - 2
+    index = 0
+    leading: tuple[float, ...] = ()
+    if n_leading:
+        data_point = layer.world_to_data(viewer.dims.point)
+        index = round(float(data_point[0]))
+        index = min(max(index, 0), layer.data.shape[0] - 1)
+        leading = (float(index), *tuple(float(round(p)) for p in data_point[1:n_leading]))
+    frame = frame_of_layer(
+        layer.data,
+        index=index,
+        scale=tuple(layer.scale),
+        translate=tuple(layer.translate),
+        units=tuple(str(u) for u in layer.units),
+        metadata=layer.metadata,
+        name=layer.name,
+    )
+    return frame, leading
+
+
+class MeasureWidget(QWidget):
+    """Measure muscle thickness on the selected image layer's current frame.
+
+    The pipeline runs in a background thread (:func:`napari.qt.threading.thread_worker`); the
+    boundaries appear as editable path layers and every edit re-measures at once. The table
+    lists each line's thickness in mm, the confidence, QC flags and boundary sources.
+
+    Parameters
+    ----------
+    napari_viewer : napari.Viewer
+        The viewer (injected by napari).
+    settings : MeasureSettings
+        Initial settings (:data:`~musclethick._napari._layers.DEFAULTS`).
+    """
+
+    measured = Signal(object)  # FrameResult after each measurement or edit
+
+    def __init__(self, napari_viewer: napari.Viewer, *, settings: MeasureSettings = DEFAULTS):
+        super().__init__()
+        self.viewer = napari_viewer
+        self.settings = settings
+        self.editor: BoundaryEditor | None = None
+        self.worker: Any = None
+        self.error: str = ""
+
+        self.layer_combo = QComboBox()
+        self.method_combo = QComboBox()
+        self.method_combo.addItems(list(METHODS))
+        self.method_combo.setCurrentText(settings.method)
+        self.mm_per_px = QDoubleSpinBox()
+        self.mm_per_px.setDecimals(4)
+        self.mm_per_px.setRange(0.0, 10.0)
+        self.mm_per_px.setSingleStep(0.01)
+        self.mm_per_px.setSpecialValueText("from file")
+        self.mm_per_px.setToolTip("Pixel size in mm; 'from file' uses the layer's calibration")
+        self.run_button = QPushButton("Measure current frame")
+        self.undo_button = QPushButton("Undo edit (Ctrl+Z)")
+        self.undo_button.setEnabled(False)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 0)  # busy indicator
+        self.progress.setVisible(False)
+        self.status = QLabel("Select an image layer and press Measure.")
+        self.status.setWordWrap(True)
+        self.table = SummaryTable()
+
+        form = QFormLayout()
+        form.addRow("image", self.layer_combo)
+        form.addRow("method", self.method_combo)
+        form.addRow("mm per px", self.mm_per_px)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.undo_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addWidget(self.table)
+
+        self.run_button.clicked.connect(self.measure)
+        self.undo_button.clicked.connect(self.undo)
+        self.viewer.layers.events.inserted.connect(self._refresh_layers)
+        self.viewer.layers.events.removed.connect(self._refresh_layers)
+        self._refresh_layers()
+
+    # ------------------------------------------------------------------ layers
+    def _image_layers(self) -> list[Any]:
+        from napari.layers import Image
+
+        return [layer for layer in self.viewer.layers if isinstance(layer, Image)]
+
+    def _refresh_layers(self, event: Any = None) -> None:
+        current = self.layer_combo.currentText()
+        names = [layer.name for layer in self._image_layers()]
+        self.layer_combo.blockSignals(True)
+        self.layer_combo.clear()
+        self.layer_combo.addItems(names)
+        if current in names:
+            self.layer_combo.setCurrentText(current)
+        self.layer_combo.blockSignals(False)
+
+    def image_layer(self) -> Any:
+        """The selected image layer (``None`` if there is none)."""
+        name = self.layer_combo.currentText()
+        for layer in self._image_layers():
+            if layer.name == name:
+                return layer
+        return None
+
+    def current_settings(self) -> MeasureSettings:
+        """Settings from the widget's controls."""
+        return replace(self.settings, method=self.method_combo.currentText())
+
+    # ------------------------------------------------------------------ measuring
+    def measure(self) -> Any:
+        """Start measuring the current frame in a background thread; returns the worker."""
+        from napari.qt.threading import create_worker
+
+        layer = self.image_layer()
+        if layer is None:
+            self._show_error("no image layer to measure")
+            return None
+        frame, leading = current_frame(self.viewer, layer)
+        if self.mm_per_px.value() > 0:
+            from musclethick.types import Calibration
+
+            cal = Calibration.isotropic(self.mm_per_px.value(), "user", "set in the widget")
+            frame = replace_frame_calibration(frame, cal)
+        settings = self.current_settings()
+        geometry = {
+            "scale": tuple(layer.scale),
+            "translate": tuple(layer.translate),
+            "units": tuple(str(u) for u in layer.units),
+        }
+        self.run_button.setEnabled(False)
+        self.progress.setVisible(True)
+        name = _file_name(frame.path)
+        self.status.setText(f"Measuring {name} frame {frame.frame_index} ({settings.method})…")
+        worker = create_worker(_measure_one, frame, settings, _progress={"desc": "musclethick"})
+        worker.yielded.connect(self.status.setText)
+        worker.returned.connect(lambda result: self._on_result(frame, result, geometry, leading))
+        worker.errored.connect(lambda error: self._show_error(str(error)))
+        worker.finished.connect(self._on_finished)
+        self.worker = worker
+        worker.start()
+        return worker
+
+    def _on_finished(self) -> None:
+        self.run_button.setEnabled(True)
+        self.progress.setVisible(False)
+
+    def _on_result(
+        self, frame: Frame, result: FrameResult, geometry: dict, leading: tuple[float, ...]
+    ) -> None:
+        self.show_result(frame, result, geometry=geometry, leading=leading)
+
+    def show_result(
+        self,
+        frame: Frame,
+        result: FrameResult,
+        *,
+        geometry: dict,
+        leading: tuple[float, ...] = (),
+    ) -> BoundaryEditor:
+        """Show ``result`` as editable layers (replacing earlier ones)."""
+        if self.editor is not None:
+            self.editor.close()
+        self.editor = BoundaryEditor(
+            self.viewer,
+            frame,
+            result,
+            geometry=geometry,
+            leading=leading,
+            settings=self.current_settings(),
+            on_change=self._on_change,
+        )
+        self._on_change(result)
+        if result.status == "failed":
+            self._show_error(result.message or "measurement failed: draw the boundaries")
+        return self.editor
+
+    def _on_change(self, result: FrameResult | MusclethickError) -> None:
+        if isinstance(result, MusclethickError):
+            self._show_error(str(result))
+            return
+        self.error = ""
+        self.table.show_result(result)
+        mean = result.mean_thickness_mm
+        what = f"{mean:.2f} mm" if mean is not None else f"{result.mean_thickness_px or 0:.1f} px"
+        self.status.setText(f"Mean thickness {what} — {result.status} ({result.method})")
+        self.undo_button.setEnabled(self.editor is not None and len(self.editor.history) > 0)
+        self.measured.emit(result)
+
+    def _show_error(self, message: str) -> None:
+        self.error = message
+        self.status.setText(f"⚠ {message}")
+
+    @property
+    def result(self) -> FrameResult | None:
+        """The current (possibly edited) result."""
+        return None if self.editor is None else self.editor.result
+
+    def undo(self) -> bool:
+        """Undo the last boundary edit."""
+        done = self.editor is not None and self.editor.undo()
+        self.undo_button.setEnabled(self.editor is not None and len(self.editor.history) > 0)
+        return done
+
+
+def replace_frame_calibration(frame: Frame, calibration: Any) -> Frame:
+    """Copy of ``frame`` with another calibration."""
+    return replace(frame, calibration=calibration)
+
+
+def _measure_one(frame: Frame, settings: MeasureSettings):
+    """Worker body: yields progress text, returns the :class:`FrameResult`."""
+    if settings.method == "model":
+        yield "Loading the segmentation model…"
+        from musclethick.pipeline import get_model
+
+        model = get_model(settings.model_path)
+        yield "Finding the aponeuroses…"
+        return next(iter(measure_frames([frame], settings, model=model)))
+    yield "Finding the aponeuroses (edge detection)…"
+    return next(iter(measure_frames([frame], settings)))

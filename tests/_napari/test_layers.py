@@ -1,0 +1,168 @@
+"""Headless layer <-> dataclass conversions and re-measurement (no napari, no Qt)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from musclethick._napari._layers import (
+    DEFAULTS,
+    History,
+    boundary_to_vertices,
+    frame_of_layer,
+    frames_to_image_layers,
+    layer_geometry,
+    line_shapes,
+    remeasure,
+    result_summary,
+    vertices_to_boundary,
+)
+from musclethick.errors import BoundaryNotFound, InputError
+from musclethick.measure import assemble_result
+from musclethick.types import Boundary, Calibration, Frame, PixelBox
+
+
+def _frame(mm_per_px: float | None = 0.1, region=None, index: int = 0) -> Frame:
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(20, 60, size=(120, 160), dtype=np.uint8)
+    pixels[20:30] = 220  # superficial aponeurosis band
+    pixels[90:100] = 220  # deep aponeurosis band
+    cal = (
+        Calibration.uncalibrated()
+        if mm_per_px is None
+        else Calibration.isotropic(mm_per_px, "user")
+    )
+    return Frame(pixels, "scan.png", frame_index=index, region=region, calibration=cal)
+
+
+def _boundaries(source: str = "model"):
+    x = np.arange(10.0, 150.0)
+    return (
+        Boundary(x, np.full_like(x, 29.5), source, 0.8),
+        Boundary(x, np.full_like(x, 89.5), source, 0.7),
+    )
+
+
+def test_layer_geometry_mm_and_translate():
+    cal = Calibration(0.2, 0.1, "dicom_region")
+    geo = layer_geometry(cal, PixelBox(120, 60, 800, 518), n_leading=1)
+    assert geo["scale"] == (1.0, 0.1, 0.2)
+    assert geo["translate"] == pytest.approx((0.0, 6.0, 24.0))
+    assert geo["units"] == ("pixel", "mm", "mm")
+
+
+def test_layer_geometry_uncalibrated_is_pixels():
+    geo = layer_geometry(Calibration.uncalibrated(), PixelBox(5, 7, 50, 70))
+    assert geo["scale"] == (1.0, 1.0)
+    assert geo["translate"] == (7.0, 5.0)
+    assert geo["units"] == ("pixel", "pixel")
+
+
+def test_frames_to_image_layers_stacks_frames_and_splits_regions():
+    frames = [_frame(index=i) for i in range(3)]
+    ((data, kwargs, kind),) = frames_to_image_layers(frames)
+    assert kind == "image"
+    assert data.shape == (3, 120, 160)
+    assert kwargs["scale"] == (1.0, 0.1, 0.1)
+    assert kwargs["axis_labels"] == ("frame", "y", "x")
+    assert kwargs["metadata"]["musclethick_frames"][2] is frames[2]
+
+    a = _frame(region=PixelBox(0, 0, 160, 120))
+    b = Frame(a.pixels, "two.dcm", region=PixelBox(200, 0, 360, 120), region_index=1)
+    layers = frames_to_image_layers([a, b])
+    assert [k["name"] for _, k, _ in layers] == ["scan.png [region 0]", "scan.png [region 1]"]
+    assert layers[1][1]["translate"] == (0.0, 200.0)
+
+
+def test_frames_to_image_layers_rejects_empty():
+    with pytest.raises(InputError):
+        frames_to_image_layers([])
+
+
+def test_vertices_round_trip_keeps_unedited_boundary():
+    sup, _ = _boundaries()
+    v = boundary_to_vertices(sup, n_vertices=8, leading=(4.0,))
+    assert v.shape == (8, 3)
+    assert np.all(v[:, 0] == 4.0)
+    assert vertices_to_boundary(v, like=sup, n_vertices=8) is sup
+
+
+def test_vertices_to_boundary_edit_is_manual_sorted_and_merged():
+    sup, _ = _boundaries()
+    v = boundary_to_vertices(sup, n_vertices=4)
+    v[1, 0] += 3.0  # move one vertex down by 3 px
+    edited = vertices_to_boundary(v, like=sup, n_vertices=4)
+    assert edited.source == "manual"
+    assert edited.confidence == 1.0
+    assert edited.y_px[1] == pytest.approx(32.5)
+    # drawn right to left with two vertices in one column
+    drawn = vertices_to_boundary(np.array([[10.0, 50.0], [12.0, 20.0], [14.0, 20.0]]))
+    np.testing.assert_allclose(drawn.x_px, [20.0, 50.0])
+    np.testing.assert_allclose(drawn.y_px, [13.0, 10.0])
+    with pytest.raises(BoundaryNotFound):
+        vertices_to_boundary(np.array([[1.0, 5.0], [2.0, 5.0]]))
+
+
+def test_remeasure_deep_down_10px_adds_10px_times_mm_per_px():
+    frame = _frame(mm_per_px=0.1)
+    sup, deep = _boundaries()
+    before = assemble_result(frame, sup, deep, method="model")
+    v_sup = boundary_to_vertices(sup)
+    v_deep = boundary_to_vertices(deep)
+    assert remeasure(frame, v_sup, v_deep, previous=before) is before  # nothing edited
+    v_deep[:, -2] += 10.0
+    after = remeasure(frame, v_sup, v_deep, previous=before)
+    assert after.method == "manual"
+    assert after.deep.source == "manual"
+    assert after.superficial is sup  # the unedited boundary keeps its provenance
+    assert after.mean_thickness_mm - before.mean_thickness_mm == pytest.approx(1.0)
+    assert after.mean_thickness_px - before.mean_thickness_px == pytest.approx(10.0)
+    fractions = [line.line for line in after.lines if line.line != "mean"]
+    assert len(fractions) == len(DEFAULTS.line_fractions)
+
+
+def test_line_shapes_and_summary():
+    frame = _frame(mm_per_px=0.1)
+    sup, deep = _boundaries()
+    result = assemble_result(frame, sup, deep, method="model")
+    data, kwargs = line_shapes(result.lines, leading=(2.0,))
+    assert len(data) == len(DEFAULTS.line_fractions)  # the mean line is not drawn
+    assert data[0].shape == (2, 3)
+    assert data[0][0, 1] == pytest.approx(29.5)
+    assert data[0][1, 1] == pytest.approx(89.5)
+    assert kwargs["features"]["label"][0] == "6.00 mm"
+    rows = dict(result_summary(result))
+    assert rows["line mean"].startswith("6.00 mm (60.0 px)")
+    assert rows["superficial"] == "model (0.80)"
+    assert rows["calibration"] == "0.1000 mm/px (user)"
+
+
+def test_frame_of_layer_from_plain_rgb_array_with_mm_scale():
+    rgb = np.zeros((2, 10, 12, 3), dtype=np.float32)
+    rgb[1, :, :, 0] = 1.0
+    frame = frame_of_layer(
+        rgb, index=1, scale=(1.0, 0.5, 0.25), translate=(0, 5.0, 2.5), units=("pixel", "mm", "mm")
+    )
+    assert frame.shape == (10, 12)
+    assert frame.pixels.dtype == np.uint8
+    assert frame.calibration.mm_per_px_y == 0.5
+    assert frame.calibration.mm_per_px_x == 0.25
+    assert (frame.region.x0, frame.region.y0) == (10, 10)
+    assert frame.frame_index == 1
+    plain = frame_of_layer(np.arange(20, dtype=np.uint16).reshape(4, 5))
+    assert not plain.calibration.is_calibrated
+    assert plain.pixels.max() == 19  # values within 0-255 are kept
+
+
+def test_history_undo_stack():
+    h = History(limit=2)
+    a = (np.zeros((2, 2)), np.ones((2, 2)))
+    h.push(*a)
+    h.push(*a)  # identical states are stored once
+    assert len(h) == 1
+    h.push(np.full((2, 2), 2.0), a[1])
+    h.push(np.full((2, 2), 3.0), a[1])
+    assert len(h) == 2
+    assert h.pop()[0][0, 0] == 3.0
+    assert h.pop()[0][0, 0] == 2.0
+    assert h.pop() is None
