@@ -1,0 +1,459 @@
+"""Study discovery: folder patterns, manifests, allocation and the dry-run report.
+
+A folder pattern such as ``{subject}/{week}/{leg}_{site}_{rep}.{ext}`` is turned into a regular
+expression matched against each file's path relative to the study root. Tokens:
+
+``{subject}``  anything without ``/``       ``{week}``  ``week4`` / ``wk4`` / ``w4`` / ``4``
+``{leg}``      ``L``/``R``/``left``/``right``  ``{site}``  letters, digits and ``-``
+``{rep}``      an integer                    ``{ext}``   the file extension
+``{condition}`` a word without ``_`` or ``/``  ``{date}``  ``YYYYMMDD`` or ``YYYY-MM-DD``
+``{*}``        anything without ``/`` (ignored)
+
+Without ``{week}`` the week is counted from DICOM study dates relative to each subject's first
+visit; without ``{leg}`` the leg comes from DICOM (image) laterality.
+:func:`discover_study` returns a :class:`StudyDiscovery`, whose :meth:`~StudyDiscovery.render`
+is the dry-run report: what was found, what is missing against the protocol, what did not match.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import date as Date
+from pathlib import Path
+
+from musclethick.errors import ProtocolError
+from musclethick.protocol import Protocol
+from musclethick.study.manifest import (
+    ScanEntry,
+    normalise_leg,
+    parse_date,
+    parse_week,
+    read_allocation,
+    read_manifest,
+)
+
+__all__ = [
+    "DEFAULT_PATTERN",
+    "MissingImages",
+    "StudyDiscovery",
+    "apply_allocation",
+    "discover_study",
+    "match_pattern",
+    "pattern_to_regex",
+    "scan_folder",
+]
+
+DEFAULT_PATTERN = "{subject}/{week}/{leg}_{site}_{rep}.{ext}"
+
+_TOKENS = {
+    "subject": r"[^/]+?",
+    "week": r"(?:weeks?|wk|w)?[_-]?\d+",
+    "leg": r"left|right|[LR]",
+    "site": r"[A-Za-z0-9-]+?",
+    "rep": r"\d+",
+    "ext": r"[A-Za-z0-9]+",
+    "condition": r"[^/_]+?",
+    "date": r"\d{8}|\d{4}-\d{2}-\d{2}",
+}
+_TOKEN = re.compile(r"\{([^{}]*)\}")
+
+_FALLBACK_SUFFIXES = frozenset(
+    {".dcm", ".dicom", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".mp4", ".avi", ".mov"}
+)
+
+
+def _supported_suffixes() -> frozenset[str]:
+    try:
+        from musclethick.io import SUPPORTED_SUFFIXES
+    except ImportError:  # the readers are optional for discovery
+        return _FALLBACK_SUFFIXES
+    return frozenset(s.lower() for s in SUPPORTED_SUFFIXES)
+
+
+def pattern_to_regex(pattern: str) -> re.Pattern[str]:
+    """Compile a folder pattern into a case-insensitive regular expression.
+
+    Raises
+    ------
+    ProtocolError
+        Unknown or repeated tokens, or a pattern without ``{subject}`` and ``{site}``.
+    """
+    parts: list[str] = []
+    seen: set[str] = set()
+    position = 0
+    for match in _TOKEN.finditer(pattern):
+        parts.append(re.escape(pattern[position : match.start()]))
+        name = match.group(1)
+        if name == "*":
+            parts.append(r"[^/]*?")
+        elif name in _TOKENS:
+            if name in seen:
+                raise ProtocolError(f"pattern {pattern!r}: token {{{name}}} appears twice")
+            seen.add(name)
+            parts.append(f"(?P<{name}>{_TOKENS[name]})")
+        else:
+            raise ProtocolError(
+                f"pattern {pattern!r}: unknown token {{{name}}} "
+                f"(known: {', '.join('{' + t + '}' for t in (*_TOKENS, '*'))})"
+            )
+        position = match.end()
+    rest = pattern[position:]
+    if "{" in rest or "}" in rest:
+        raise ProtocolError(f"pattern {pattern!r}: unbalanced braces")
+    parts.append(re.escape(rest))
+    for required in ("subject", "site"):
+        if required not in seen:
+            raise ProtocolError(f"pattern {pattern!r}: needs a {{{required}}} token")
+    return re.compile("".join(parts), re.IGNORECASE)
+
+
+def match_pattern(regex: re.Pattern[str], relpath: str, *, root: Path) -> ScanEntry | None:
+    """Match one relative POSIX path; ``None`` when it does not fit the pattern."""
+    match = regex.fullmatch(relpath)
+    if match is None:
+        return None
+    groups = match.groupdict()
+    try:
+        week = parse_week(groups["week"]) if groups.get("week") else None
+        leg = normalise_leg(groups["leg"]) if groups.get("leg") else ""
+        date = parse_date(groups["date"]).isoformat() if groups.get("date") else ""
+    except ValueError:
+        return None
+    return ScanEntry(
+        path=str((root / relpath).resolve()),
+        relpath=relpath,
+        subject=groups["subject"],
+        leg=leg,
+        week=week,
+        site=groups["site"],
+        rep=int(groups["rep"]) if groups.get("rep") else None,
+        condition=groups.get("condition") or "",
+        date=date,
+        source=relpath,
+    )
+
+
+def scan_folder(
+    root: str | Path, *, pattern: str = DEFAULT_PATTERN
+) -> tuple[list[ScanEntry], list[str], int]:
+    """Walk ``root`` and match every supported file against ``pattern``.
+
+    Returns
+    -------
+    entries : list of ScanEntry
+        Matched files, sorted by relative path.
+    unmatched : list of str
+        Supported files that do not fit the pattern (relative paths).
+    n_ignored : int
+        Files skipped because of their extension (CSV, TOML, hidden files, ...).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise ProtocolError(f"{root}: study folder not found")
+    regex = pattern_to_regex(pattern)
+    suffixes = _supported_suffixes()
+    entries, unmatched, ignored = [], [], 0
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            full = Path(folder) / name
+            rel = full.relative_to(root).as_posix()
+            if name.startswith(".") or full.suffix.lower() not in suffixes:
+                ignored += 1
+                continue
+            entry = match_pattern(regex, rel, root=root)
+            if entry is None:
+                unmatched.append(rel)
+            else:
+                entries.append(entry)
+    entries.sort(key=lambda e: e.relpath)
+    return entries, sorted(unmatched), ignored
+
+
+def _dicom_fields(path: str) -> tuple[str, str]:
+    """``(study date YYYY-MM-DD or "", laterality "L"/"R"/"")`` of a DICOM file."""
+    try:
+        import pydicom
+
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+    except Exception:  # not DICOM, or unreadable: the batch reports the file later
+        return "", ""
+    raw_date = str(ds.get("StudyDate", "") or ds.get("AcquisitionDate", "") or "")
+    try:
+        date = parse_date(raw_date).isoformat() if raw_date else ""
+    except ValueError:
+        date = ""
+    laterality = str(ds.get("ImageLaterality", "") or ds.get("Laterality", "") or "")
+    return date, laterality if laterality in ("L", "R") else ""
+
+
+def _fill_from_dates(entries: Sequence[ScanEntry]) -> tuple[list[ScanEntry], list[str]]:
+    """Fill missing legs from DICOM laterality and missing weeks from visit dates."""
+    problems: list[str] = []
+    filled: list[ScanEntry] = []
+    for entry in entries:
+        if entry.week is None or not entry.leg:
+            date, laterality = entry.date, ""
+            if not date or not entry.leg:
+                dicom_date, laterality = _dicom_fields(entry.path)
+                date = date or dicom_date
+            entry = replace(entry, date=date, leg=entry.leg or laterality)
+        filled.append(entry)
+    first: dict[str, Date] = {}
+    for entry in filled:
+        if entry.date:
+            day = Date.fromisoformat(entry.date)
+            first[entry.subject] = min(first.get(entry.subject, day), day)
+    result = []
+    for entry in filled:
+        if entry.week is None:
+            if entry.date:
+                days = (Date.fromisoformat(entry.date) - first[entry.subject]).days
+                entry = replace(entry, week=round(days / 7))
+            else:
+                problems.append(f"{entry.source}: no week in the path and no study date")
+                continue
+        if not entry.leg:
+            problems.append(f"{entry.source}: no leg in the path and no DICOM laterality")
+            continue
+        result.append(entry)
+    return result, problems
+
+
+def apply_allocation(
+    entries: Iterable[ScanEntry], allocation: dict[tuple[str, str], str]
+) -> tuple[list[ScanEntry], list[str]]:
+    """Set each entry's condition from ``{(subject, leg): condition}``.
+
+    Returns the updated entries and problems (legs without allocation, conflicts with a
+    condition already given by the manifest or the path).
+    """
+    out, problems, reported = [], [], set()
+    for entry in entries:
+        condition = allocation.get((entry.subject, entry.leg))
+        key = (entry.subject, entry.leg)
+        if condition is None:
+            if key not in reported:
+                problems.append(f"no allocation for subject {entry.subject!r} leg {entry.leg}")
+                reported.add(key)
+        elif entry.condition and entry.condition != condition:
+            problems.append(
+                f"{entry.source}: condition {entry.condition!r} conflicts with the "
+                f"allocation ({condition!r}); using the allocation"
+            )
+            entry = replace(entry, condition=condition)
+        else:
+            entry = replace(entry, condition=condition)
+        out.append(entry)
+    return out, problems
+
+
+@dataclass(frozen=True)
+class MissingImages:
+    """A session with fewer images than the protocol expects."""
+
+    subject: str
+    leg: str
+    week: int
+    site: str
+    expected: int
+    found: int
+
+
+@dataclass(frozen=True)
+class StudyDiscovery:
+    """What a study folder or manifest holds, checked against a protocol (the dry run).
+
+    Attributes
+    ----------
+    root : str
+        Study folder (or the manifest's folder).
+    source : str
+        ``"pattern: ..."`` or ``"manifest: ..."``.
+    protocol : Protocol
+        The protocol checked against.
+    scans : tuple of ScanEntry
+        Scans to measure (site names normalised to the protocol; unknown sites excluded).
+    unmatched : tuple of str
+        Supported files that do not fit the pattern.
+    n_ignored : int
+        Files ignored for their extension.
+    missing : tuple of MissingImages
+        Sessions with fewer images than expected.
+    unexpected : tuple of str
+        Scans of sites or weeks the protocol does not list (not measured for unknown sites).
+    duplicates : tuple of str
+        Files with the same subject, leg, week, site and rep as another.
+    problems : tuple of str
+        Other findings: missing manifest files, allocation gaps, missing dates.
+    """
+
+    root: str
+    source: str
+    protocol: Protocol
+    scans: tuple[ScanEntry, ...]
+    unmatched: tuple[str, ...] = ()
+    n_ignored: int = 0
+    missing: tuple[MissingImages, ...] = ()
+    unexpected: tuple[str, ...] = ()
+    duplicates: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
+
+    @property
+    def subjects(self) -> tuple[str, ...]:
+        """Subjects found, sorted."""
+        return tuple(sorted({s.subject for s in self.scans}))
+
+    @property
+    def n_expected(self) -> int:
+        """Images the protocol expects for the subjects found."""
+        per_session = sum(site.images for site in self.protocol.sites)
+        return len(self.subjects) * len(self.protocol.legs) * len(self.protocol.weeks) * per_session
+
+    def render(self, *, max_items: int = 20) -> str:
+        """The dry-run report as text."""
+
+        def listing(title: str, items: Sequence[str]) -> list[str]:
+            if not items:
+                return []
+            lines = [f"{title} ({len(items)}):"]
+            lines += [f"  {item}" for item in items[:max_items]]
+            if len(items) > max_items:
+                lines.append(f"  ... and {len(items) - max_items} more")
+            return lines
+
+        p = self.protocol
+        counts = Counter((s.site, s.week) for s in self.scans)
+        lines = [
+            f"Study {self.root} ({self.source}); protocol {p.name}",
+            f"Found {len(self.scans)} scans of {len(self.subjects)} subjects "
+            f"(expected {self.n_expected} for these subjects: {len(p.legs)} legs x "
+            f"{len(p.weeks)} weeks x {', '.join(f'{s.name} x{s.images}' for s in p.sites)})",
+        ]
+        conditions = Counter(s.condition or "-" for s in self.scans)
+        lines.append(
+            "Conditions: " + ", ".join(f"{c}: {n} scans" for c, n in sorted(conditions.items()))
+        )
+        header = "  site      " + " ".join(f"week {w:>3}" for w in p.weeks)
+        lines += ["Scans per site and week:", header]
+        for site in p.sites:
+            row = " ".join(f"{counts.get((site.name, w), 0):>8}" for w in p.weeks)
+            lines.append(f"  {site.name:<9} {row}")
+        missing = [
+            f"{m.subject} {m.leg} week {m.week} {m.site}: {m.found} of {m.expected} images"
+            for m in self.missing
+        ]
+        lines += listing("Missing images", missing)
+        lines += listing("Not matching the pattern", self.unmatched)
+        lines += listing("Unexpected site or week", self.unexpected)
+        lines += listing("Duplicates", self.duplicates)
+        lines += listing("Problems", self.problems)
+        if self.n_ignored:
+            lines.append(f"Ignored {self.n_ignored} files with other extensions")
+        if not (missing or self.unmatched or self.unexpected or self.duplicates or self.problems):
+            lines.append("Complete: every expected image is present.")
+        return "\n".join(lines)
+
+
+def discover_study(
+    root: str | Path | None,
+    *,
+    protocol: Protocol,
+    pattern: str | None = None,
+    manifest: str | Path | None = None,
+    allocation: str | Path | None = None,
+) -> StudyDiscovery:
+    """Find a study's scans and check them against ``protocol`` (nothing is measured).
+
+    Parameters
+    ----------
+    root : str or path-like or None
+        Study folder (ignored when ``manifest`` is given; may then be ``None``).
+    protocol : Protocol
+        Expected sites, weeks, legs and images per session.
+    pattern : str, optional
+        Folder pattern; default: the protocol's pattern or :data:`DEFAULT_PATTERN`.
+    manifest : str or path-like, optional
+        Manifest CSV to use instead of a folder pattern.
+    allocation : str or path-like, optional
+        Allocation CSV (``subject, leg, condition``).
+
+    Returns
+    -------
+    StudyDiscovery
+
+    Raises
+    ------
+    ProtocolError
+        Bad pattern, missing study folder, invalid manifest or allocation.
+    """
+    problems: list[str] = []
+    unmatched: list[str] = []
+    n_ignored = 0
+    if manifest is not None:
+        entries, manifest_problems = read_manifest(manifest)
+        problems += manifest_problems
+        base, source = str(Path(manifest).resolve().parent), f"manifest: {manifest}"
+    else:
+        if root is None:
+            raise ProtocolError("discover_study needs a study folder or a manifest")
+        pattern = pattern or protocol.pattern or DEFAULT_PATTERN
+        entries, unmatched, n_ignored = scan_folder(root, pattern=pattern)
+        base, source = str(Path(root).resolve()), f"pattern: {pattern}"
+
+    entries, date_problems = _fill_from_dates(entries)
+    problems += date_problems
+    if allocation is not None:
+        entries, allocation_problems = apply_allocation(entries, read_allocation(allocation))
+        problems += allocation_problems
+    if protocol.conditions:
+        bad = sorted({e.condition for e in entries if e.condition} - set(protocol.conditions))
+        problems += [f"condition {c!r} is not in the protocol" for c in bad]
+
+    site_names = {s.name.lower(): s.name for s in protocol.sites}
+    scans, unexpected = [], []
+    for entry in entries:
+        site = site_names.get(entry.site.lower())
+        if site is None:
+            unexpected.append(f"{entry.source}: site {entry.site!r} is not in the protocol")
+            continue
+        entry = replace(entry, site=site)
+        if entry.week not in protocol.weeks:
+            unexpected.append(f"{entry.source}: week {entry.week} is not in the protocol")
+        scans.append(entry)
+
+    seen: dict[tuple, str] = {}
+    duplicates = []
+    for entry in scans:
+        key = (*entry.session_key, entry.rep)
+        if key in seen and entry.rep is not None:
+            duplicates.append(f"{entry.source} repeats {seen[key]}")
+        seen.setdefault(key, entry.source)
+
+    found: dict[tuple, int] = defaultdict(int)
+    for entry in scans:
+        found[entry.session_key] += 1
+    missing = []
+    for subject in sorted({s.subject for s in scans}):
+        for leg in protocol.legs:
+            for week in protocol.weeks:
+                for site in protocol.sites:
+                    n = found.get((subject, leg, week, site.name), 0)
+                    if n < site.images:
+                        missing.append(MissingImages(subject, leg, week, site.name, site.images, n))
+    return StudyDiscovery(
+        root=base,
+        source=source,
+        protocol=protocol,
+        scans=tuple(scans),
+        unmatched=tuple(unmatched),
+        n_ignored=n_ignored,
+        missing=tuple(missing),
+        unexpected=tuple(unexpected),
+        duplicates=tuple(duplicates),
+        problems=tuple(problems),
+    )

@@ -1,0 +1,175 @@
+"""Tests of the SQLite study store (a real database file in tmp_path)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import pytest
+
+from musclethick.errors import StoreError
+from musclethick.study.store import SCHEMA_VERSION, StudyStore
+from musclethick.types import LineMeasurement
+
+
+@pytest.fixture
+def scan_file(tmp_path):
+    path = tmp_path / "S01" / "week0" / "L_VL50_1.png"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not really a png, but the store only hashes it")
+    return path
+
+
+def test_schema_wal_and_version(tmp_path):
+    with StudyStore(tmp_path / "s.sqlite") as store:
+        assert store.get_meta("schema_version") == str(SCHEMA_VERSION)
+    db = sqlite3.connect(tmp_path / "s.sqlite")
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    db.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match="schema version 99"):
+        StudyStore(tmp_path / "s.sqlite")
+    (tmp_path / "junk.sqlite").write_bytes(b"x" * 4096)
+    with pytest.raises(StoreError, match=r"junk\.sqlite"):
+        StudyStore(tmp_path / "junk.sqlite")
+
+
+def test_record_scan_is_idempotent_and_results_roundtrip(tmp_path, scan_file, result_factory):
+    with StudyStore(tmp_path / "s.sqlite") as store:
+        run = store.start_run(method="edges", model_version="v1", settings={"a": 1})
+        scan_id = store.record_scan(scan_file, subject="S01", leg="L", week=0, site="VL50", rep=1)
+        assert store.record_scan(scan_file, subject="S01", leg="L", week=0, site="VL50", rep=1) == (
+            scan_id
+        )
+        ids = store.record_results(
+            scan_id, [result_factory(str(scan_file), [20.0, 22.0, 24.0])], run
+        )
+        stored = store.get_result(ids[0])
+        assert stored.model_version == "v1" and stored.run_id == run
+        assert stored.thickness_mm == pytest.approx(22.0)
+        assert [m.line for m in stored.lines] == ["L1", "L2", "L3", "mean"]
+        # boundaries are stored in original image coordinates (region x0=10, y0=20)
+        assert stored.superficial.x_px[0] == 10.0 and stored.superficial.y_px[0] == 50.0
+        assert stored.deep.y_px[0] == pytest.approx(50.0 + 220.0)
+        assert store.is_done(scan_file, stored.scan.sha256, "v1", "edges")
+        assert not store.is_done(scan_file, stored.scan.sha256, "v2", "edges")
+        assert not store.is_done(scan_file, stored.scan.sha256, "v1", "model")
+
+
+def test_remeasure_supersedes_not_deletes(tmp_path, scan_file, result_factory):
+    with StudyStore(tmp_path / "s.sqlite") as store:
+        r1 = store.start_run(method="edges", model_version="v1")
+        s1 = store.record_scan(scan_file, subject="S01")
+        store.record_results(s1, [result_factory(str(scan_file), [20.0])], r1)
+        scan_file.write_bytes(b"changed content")
+        s2 = store.record_scan(scan_file, subject="S01")
+        assert s2 != s1
+        r2 = store.start_run(method="edges", model_version="v1")
+        store.record_results(s2, [result_factory(str(scan_file), [21.0])], r2)
+        # a second method stays current beside the first
+        r3 = store.start_run(method="model", model_version="m1")
+        store.record_results(s2, [result_factory(str(scan_file), [23.0], method="model")], r3)
+        current = list(store.iter_results())
+        assert sorted((r.method, r.thickness_mm) for r in current) == [
+            ("edges", 21.0),
+            ("model", 23.0),
+        ]
+        everything = list(store.iter_results(include_superseded=True))
+        assert len(everything) == 3 and sum(r.superseded for r in everything) == 1
+        assert store.counts()["results_superseded"] == 1
+
+
+def test_failed_results_are_recorded(tmp_path, scan_file, result_factory):
+    with StudyStore(tmp_path / "s.sqlite") as store:
+        run = store.start_run(method="edges")
+        scan_id = store.record_scan(scan_file)
+        store.record_results(scan_id, [result_factory(str(scan_file), [], status="failed")], run)
+        (failure,) = store.failures(run_id=run)
+        assert "cannot read" in failure["message"] and failure["path"] == str(scan_file)
+        sha = store.get_scan(scan_id).sha256
+        assert store.is_done(scan_file, sha, "", "edges")
+        assert not store.is_done(scan_file, sha, "", "edges", include_failed=False)
+        table = store.results_dataframe()
+        assert len(table) == 1 and table["line"].iloc[0] == "" and not table["included"].iloc[0]
+
+
+def test_reviews_optimistic_concurrency_and_dataframe(tmp_path, scan_file, result_factory):
+    path = tmp_path / "s.sqlite"
+    with StudyStore(path) as store:
+        run = store.start_run(method="edges")
+        scan_id = store.record_scan(scan_file, subject="S01", leg="L", week=0, site="VL50", rep=1)
+        (rid,) = store.record_results(
+            scan_id,
+            [result_factory(str(scan_file), [20.0, 22.0], flags=("too_curved",), status="flagged")],
+            run,
+        )
+        queue = store.review_queue()
+        assert [q.result_id for q in queue] == [rid] and queue[0].flags == ("too_curved",)
+        assert queue[0].revision == 0
+        corrected = (
+            LineMeasurement("L1", 25.0, 30.0, 240.0, 210.0, 21.0),
+            LineMeasurement("L2", 50.0, 30.0, 260.0, 230.0, 23.0),
+            LineMeasurement("mean", 50.0, 30.0, 250.0, 220.0, 22.0),
+        )
+        review = store.record_review(
+            rid,
+            "correct",
+            reviewer="alice",
+            expected_revision=0,
+            reason="deep edge too high",
+            deep=[[10.0, 260.0], [110.0, 262.0]],
+            lines=corrected,
+        )
+        assert review.revision == 1 and review.thickness_mm == 22.0
+        assert review.deep.y_px.tolist() == [260.0, 262.0]
+        # a second reviewer who loaded revision 0 cannot overwrite silently
+        with StudyStore(path) as other, pytest.raises(StoreError, match="revision 1, not 0"):
+            other.record_review(rid, "reject", reviewer="bob", expected_revision=0)
+        assert store.review_queue() == []
+        assert store.review_queue(include_reviewed=True)[0].decision == "correct"
+        table = store.results_dataframe()
+        by_line = table.set_index("line")
+        assert by_line.loc["L1", "thickness_mm"] == 21.0
+        assert by_line.loc["L1", "thickness_mm_model"] == 20.0  # the model value is kept
+        assert set(table["qc_status"]) == {"corrected"} and set(table["reviewed_by"]) == {"alice"}
+        store.record_review(rid, "reject", reviewer="bob", expected_revision=1, reason="blurred")
+        assert [r.decision for r in store.reviews(rid)] == ["correct", "reject"]
+        assert store.latest_reviews()[rid].reviewer == "bob"
+        assert not store.results_dataframe()["included"].any()
+        stored = store.get_result(rid)
+        assert stored.revision == 2 and stored.review.decision == "reject"
+        assert np.isclose(stored.thickness_mm, 21.0)  # the model result itself is unchanged
+
+
+def test_review_errors(tmp_path, scan_file, result_factory):
+    with StudyStore(tmp_path / "s.sqlite") as store:
+        scan_id = store.record_scan(scan_file)
+        (rid,) = store.record_results(scan_id, [result_factory(str(scan_file), [20.0])], None)
+        with pytest.raises(StoreError, match="decision"):
+            store.record_review(rid, "maybe", reviewer="a", expected_revision=0)
+        with pytest.raises(StoreError, match="needs corrected lines"):
+            store.record_review(rid, "correct", reviewer="a", expected_revision=0)
+        with pytest.raises(StoreError, match="no result with id 999"):
+            store.record_review(999, "accept", reviewer="a", expected_revision=0)
+
+
+def test_review_queue_order(tmp_path, result_factory):
+    with StudyStore(tmp_path / "s.sqlite") as store:
+        specs = [("ok", 0.9), ("ok", 0.3), ("flagged", 0.8), ("failed", 0.0)]
+        for i, (status, conf) in enumerate(specs):
+            f = tmp_path / f"f{i}.png"
+            f.write_bytes(bytes([i]))
+            sid = store.record_scan(f, subject="S01", site="VL50")
+            store.record_results(
+                sid, [result_factory(str(f), [20.0], status=status, confidence=conf)], None
+            )
+        queue = store.review_queue()
+        assert [(q.status, q.confidence) for q in queue] == [
+            ("flagged", 0.8),
+            ("failed", 0.0),
+            ("ok", 0.3),
+            ("ok", 0.9),
+        ]
+        assert [q.status for q in store.review_queue(max_confidence=0.5)] == ["failed", "ok"]
+        assert store.review_queue(subject="S02") == []
