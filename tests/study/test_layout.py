@@ -1,0 +1,171 @@
+"""Tests of study discovery: folder patterns, manifests, allocation and the dry run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from musclethick.errors import ProtocolError
+from musclethick.protocol import load_protocol
+from musclethick.study.layout import DEFAULT_PATTERN, discover_study, pattern_to_regex, scan_folder
+from musclethick.study.manifest import parse_week, read_allocation, read_manifest
+
+
+def touch(root: Path, rel: str, content: bytes = b"x") -> Path:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    return path
+
+
+@pytest.mark.parametrize(("text", "week"), [("week4", 4), ("w4", 4), ("4", 4), ("Week_12", 12)])
+def test_parse_week(text, week):
+    assert parse_week(text) == week
+
+
+def test_parse_week_rejects():
+    with pytest.raises(ValueError, match="week 'day4'"):
+        parse_week("day4")
+
+
+def test_pattern_regex_matches_and_rejects():
+    regex = pattern_to_regex(DEFAULT_PATTERN)
+    match = regex.fullmatch("S01/week4/L_VL50_2.dcm")
+    assert match and match.group("subject") == "S01" and match.group("site") == "VL50"
+    assert match.group("rep") == "2" and match.group("ext") == "dcm"
+    assert regex.fullmatch("S01/week4/VL50_2.dcm") is None
+    assert regex.fullmatch("S01/extra/week4/L_VL50_2.dcm") is None
+    custom = pattern_to_regex("{subject}_{condition}/{*}/{site}-{rep}.{ext}")
+    m = custom.fullmatch("P7_FAIL/anything/RF50-3.png")
+    assert m and m.group("condition") == "FAIL" and m.group("rep") == "3"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        ("{subject}/{nope}.{ext}", "unknown token {nope}"),
+        ("{subject}/{site}_{site}.{ext}", "appears twice"),
+        ("{subject}/{week}.{ext}", "needs a {site} token"),
+        ("{subject}/{site}.{ext", "unbalanced"),
+    ],
+)
+def test_pattern_errors(pattern, message):
+    with pytest.raises(ProtocolError, match=message.replace("{", r"\{").replace("}", r"\}")):
+        pattern_to_regex(pattern)
+
+
+def test_scan_folder(tmp_path):
+    touch(tmp_path, "S01/week0/L_VL50_1.png")
+    touch(tmp_path, "S01/w4/right_RF50_2.PNG")
+    touch(tmp_path, "S01/week0/notes.txt")
+    touch(tmp_path, "S01/week0/bad-name.png")
+    entries, unmatched, ignored = scan_folder(tmp_path)
+    assert [(e.subject, e.leg, e.week, e.site, e.rep) for e in entries] == [
+        ("S01", "R", 4, "RF50", 2),  # sorted by relative path: "w4" < "week0"
+        ("S01", "L", 0, "VL50", 1),
+    ]
+    assert unmatched == ["S01/week0/bad-name.png"] and ignored == 1
+    assert Path(entries[0].path).is_absolute()
+
+
+def make_study(root: Path) -> None:
+    for subject in ("S01", "S02"):
+        for leg in "LR":
+            for week in (0, 4, 8):
+                for site in ("RF50", "VL50"):
+                    for rep in (1, 2, 3):
+                        touch(root, f"{subject}/week{week}/{leg}_{site}_{rep}.png")
+
+
+def test_dry_run_report(tmp_path):
+    make_study(tmp_path)
+    (tmp_path / "S02/week8/R_VL50_3.png").unlink()
+    (tmp_path / "S02/week8/R_VL50_2.png").unlink()
+    touch(tmp_path, "S02/week8/R_XX50_1.png")  # unknown site
+    touch(tmp_path, "S02/week12/R_VL50_1.png")  # week not in the protocol
+    touch(tmp_path, "S02/stray.png")
+    alloc = tmp_path / "allocation.csv"
+    alloc.write_text("subject,leg,condition\nS01,L,FAIL\nS01,R,RIR\nS02,L,RIR\nS02,R,FAIL\n")
+    protocol = load_protocol("rt_failure_2024")
+    found = discover_study(tmp_path, protocol=protocol, allocation=alloc)
+    assert len(found.scans) == 2 * 2 * 3 * 2 * 3 - 2 + 1
+    assert found.subjects == ("S01", "S02") and found.n_expected == 72
+    (missing,) = found.missing
+    assert (missing.subject, missing.leg, missing.week, missing.site) == ("S02", "R", 8, "VL50")
+    assert (missing.expected, missing.found) == (3, 1)
+    assert found.unmatched == ("S02/stray.png",)
+    assert len(found.unexpected) == 2
+    conditions = {(s.subject, s.leg): s.condition for s in found.scans}
+    assert conditions[("S01", "L")] == "FAIL" and conditions[("S02", "R")] == "FAIL"
+    text = found.render()
+    assert "Found 71 scans of 2 subjects" in text
+    assert "S02 R week 8 VL50: 1 of 3 images" in text
+    assert "S02/stray.png" in text and "'XX50' is not in the protocol" in text
+
+
+def test_dry_run_complete_and_allocation_gaps(tmp_path):
+    make_study(tmp_path)
+    alloc = tmp_path / "allocation.csv"
+    alloc.write_text("subject,leg,condition\nS01,L,FAIL\nS01,R,RIR\nS02,L,RIR\n")
+    found = discover_study(tmp_path, protocol=load_protocol("rt_failure_2024"), allocation=alloc)
+    assert found.missing == ()
+    assert found.problems == ("no allocation for subject 'S02' leg R",)
+    alloc.write_text("subject,leg,condition\nS01,L,FAIL\nS01,R,RIR\nS02,L,RIR\nS02,R,FAIL\n")
+    found = discover_study(tmp_path, protocol=load_protocol("rt_failure_2024"), allocation=alloc)
+    assert "Complete" in found.render()
+
+
+def test_manifest(tmp_path):
+    touch(tmp_path, "img/a.png")
+    touch(tmp_path, "img/b.png")
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(
+        "file,subject,leg,week,site,rep,date,condition\n"
+        "img/a.png,S01,left,week0,vl50,1,2024-01-08,FAIL\n"
+        "img/b.png,S01,L,,VL50,2,2024-02-05,FAIL\n"
+        "img/missing.png,S01,L,0,VL50,3,,FAIL\n"
+    )
+    entries, problems = read_manifest(manifest)
+    assert [(e.leg, e.week, e.rep) for e in entries] == [("L", 0, 1), ("L", None, 2)]
+    assert problems == [f"{manifest}:4: file 'img/missing.png' not found"]
+    found = discover_study(None, protocol=load_protocol("default"), manifest=manifest)
+    # week of the second row counted from the first visit: 28 days -> week 4
+    assert [(s.site, s.week) for s in found.scans] == [("VL50", 0), ("VL50", 4)]
+    assert any("week 4 is not in the protocol" in u for u in found.unexpected)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("file,subject,leg,week,site\n", "missing column(s) 'rep'"),
+        ("file,subject,leg,week,site,rep\nimg/a.png,S01,X,0,VL50,1\n", ":2: leg 'X'"),
+        ("file,subject,leg,week,site,rep\nimg/a.png,,L,0,VL50,1\n", ":2: empty 'subject'"),
+        ("file,subject,leg,week,site,rep\n\nimg/a.png,S1,L,0,VL50,one\n", ":3: invalid literal"),
+        ("file,subject,leg,week,site,rep\nimg/a.png,S1,L,,VL50,1\n", ":2: empty 'week'"),
+    ],
+)
+def test_manifest_errors(tmp_path, text, message):
+    touch(tmp_path, "img/a.png")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(text)
+    with pytest.raises(ProtocolError) as info:
+        read_manifest(manifest)
+    assert str(manifest) in str(info.value) and message in str(info.value)
+
+
+def test_allocation_errors(tmp_path):
+    path = tmp_path / "a.csv"
+    path.write_text("subject,leg,condition\nS01,L,FAIL\nS01,left,RIR\n")
+    with pytest.raises(ProtocolError, match=r"a\.csv:3: subject 'S01' leg L is allocated twice"):
+        read_allocation(path)
+    path.write_text("subject,condition\nS01,FAIL\n")
+    with pytest.raises(ProtocolError, match="missing column"):
+        read_allocation(path)
+    with pytest.raises(ProtocolError, match="file not found"):
+        read_allocation(tmp_path / "none.csv")
+
+
+def test_missing_study_folder(tmp_path):
+    with pytest.raises(ProtocolError, match="study folder not found"):
+        discover_study(tmp_path / "none", protocol=load_protocol("default"))
