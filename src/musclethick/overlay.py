@@ -1,0 +1,128 @@
+"""Overlay images of a measured frame (OpenCV drawing).
+
+:func:`render_overlay` is pure (array in, array out); :func:`write_overlay` writes it as a
+PNG. Colours (BGR is converted to RGB on return): superficial boundary cyan, deep
+boundary orange, measurement lines yellow, status text green (ok) / orange (flagged) /
+red (failed).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import InputError
+from .types import Boundary, Frame, FrameResult
+
+__all__ = ["render_overlay", "write_overlay"]
+
+# RGB
+_SUPERFICIAL = (0, 220, 255)
+_DEEP = (255, 150, 0)
+_LINE = (255, 240, 0)
+_STATUS = {"ok": (60, 220, 60), "flagged": (255, 160, 0), "failed": (255, 60, 60)}
+
+
+def _polyline(
+    img: np.ndarray, boundary: Boundary, colour: tuple[int, int, int], thick: int
+) -> None:
+    pts = np.stack([boundary.x_px, boundary.y_px], axis=1)
+    pts = np.round(pts * 16).astype(np.int32)  # 4 bits of sub-pixel precision
+    cv2.polylines(img, [pts], False, colour, thick, cv2.LINE_AA, shift=4)
+
+
+def _text(img: np.ndarray, text: str, org: tuple[int, int], colour, scale: float) -> None:
+    thick = max(1, round(scale * 2))
+    cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), thick + 2, cv2.LINE_AA)
+    cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thick, cv2.LINE_AA)
+
+
+def render_overlay(frame: Frame, result: FrameResult) -> np.ndarray:
+    """Frame with boundaries, measurement lines, values and status drawn on it.
+
+    Parameters
+    ----------
+    frame : Frame
+        The measured frame (its pixels are drawn on; not modified).
+    result : FrameResult
+        Result of :func:`musclethick.measure.assemble_result` for ``frame``.
+
+    Returns
+    -------
+    ndarray of uint8, shape (rows, cols, 3)
+        RGB image. Thickness values are in mm when calibrated, px otherwise.
+    """
+    pixels = np.asarray(frame.pixels)
+    if pixels.dtype != np.uint8:
+        pixels = np.clip(pixels, 0, 255).astype(np.uint8)
+    img = np.ascontiguousarray(np.repeat(pixels[:, :, None], 3, axis=2))
+    rows, cols = pixels.shape
+    scale = float(np.clip(min(rows, cols) / 700.0, 0.35, 1.2))
+    thick = max(1, round(min(rows, cols) / 350))
+    if result.superficial is not None:
+        _polyline(img, result.superficial, _SUPERFICIAL, thick)
+    if result.deep is not None:
+        _polyline(img, result.deep, _DEEP, thick)
+    calibrated = result.calibration.is_calibrated
+    for line in result.lines:
+        if line.line == "mean":
+            continue
+        p0 = (round(line.x_px * 16), round(line.y_superficial_px * 16))
+        p1 = (round(line.x_px * 16), round(line.y_deep_px * 16))
+        cv2.line(img, p0, p1, _LINE, thick, cv2.LINE_AA, shift=4)
+        value = (
+            f"{line.thickness_mm:.1f} mm"
+            if calibrated and line.thickness_mm is not None
+            else f"{line.thickness_px:.0f} px"
+        )
+        y_text = round(0.5 * (line.y_superficial_px + line.y_deep_px))
+        x_text = int(min(max(line.x_px + 4, 0), max(cols - 60 * scale, 0)))
+        _text(img, value, (x_text, y_text), _LINE, scale * 0.8)
+    status = result.status
+    mean = result.mean_thickness_mm if calibrated else result.mean_thickness_px
+    header = status
+    if mean is not None:
+        header += f"  mean {mean:.1f} {'mm' if calibrated else 'px'}"
+    header += f"  conf {result.confidence:.2f}"
+    line_h = round(28 * scale) + 4
+    _text(img, header, (5, line_h), _STATUS.get(status, (255, 255, 255)), scale)
+    detail = ", ".join(result.flags) if result.flags else ""
+    if status == "failed" and result.message:
+        detail = result.message
+    if detail:
+        _text(img, detail[:120], (5, 2 * line_h), _STATUS.get(status, (255, 255, 255)), scale * 0.7)
+    return img
+
+
+def write_overlay(path: str | Path, frame: Frame, result: FrameResult) -> Path:
+    """Render the overlay of ``result`` on ``frame`` and write it as a PNG.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output file (``.png`` is appended when it has another suffix); parent folders
+        are created.
+    frame, result
+        As in :func:`render_overlay`.
+
+    Returns
+    -------
+    Path
+        The file written.
+
+    Raises
+    ------
+    InputError
+        When the file cannot be written.
+    """
+    out = Path(path)
+    if out.suffix.lower() != ".png":
+        out = out.with_name(out.name + ".png")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rgb = render_overlay(frame, result)
+    ok = cv2.imwrite(str(out), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise InputError(f"{out}: cannot write the overlay PNG")
+    return out

@@ -1,0 +1,114 @@
+"""Quality-control flags for a pair of aponeurosis boundaries (pure).
+
+Flags (strings, in this order when several apply):
+
+``missing_superficial``
+    No superficial boundary was found.
+``missing_deep``
+    No deep boundary was found.
+``no_overlap``
+    The two boundaries share no columns, so nothing can be measured.
+``crossing``
+    The deep boundary lies at or above the superficial one somewhere in the shared columns.
+``short_overlap``
+    The shared columns cover less than ``min_overlap_fraction`` (default 50 %) of the
+    image width: the lines are placed in a narrow window.
+``too_curved``
+    A boundary bends or wiggles more than an aponeurosis can: peak-to-peak deviation from
+    its straight-line fit above ``max_sagitta_fraction`` of its width (default 0.15), or
+    curvature above ``max_curvature_per_px`` (radius below ~1.7 image widths of 512 px).
+``implausible_thickness``
+    The median vertical thickness is below ``min_thickness_fraction`` (3 %) or above
+    ``max_thickness_fraction`` (95 %) of the image height.
+``low_confidence``
+    A boundary's confidence is below ``min_confidence`` (default 0.5).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .geometry import curvature_per_px, overlap_interval, sagitta_fraction
+from .types import Boundary
+
+__all__ = ["FLAG_DESCRIPTIONS", "describe_flags", "quality_flags"]
+
+FLAG_DESCRIPTIONS: dict[str, str] = {
+    "missing_superficial": "superficial aponeurosis not found",
+    "missing_deep": "deep aponeurosis not found",
+    "no_overlap": "the aponeuroses share no columns",
+    "crossing": "the boundaries cross",
+    "short_overlap": "the aponeuroses overlap over less than half the width",
+    "too_curved": "a boundary is implausibly curved",
+    "implausible_thickness": "implausible thickness",
+    "low_confidence": "low confidence",
+}
+
+
+def quality_flags(
+    superficial: Boundary | None,
+    deep: Boundary | None,
+    shape: tuple[int, int],
+    *,
+    min_confidence: float = 0.5,
+    min_overlap_fraction: float = 0.5,
+    max_sagitta_fraction: float = 0.15,
+    max_curvature_per_px: float = 1.0 / 900.0,
+    min_thickness_fraction: float = 0.03,
+    max_thickness_fraction: float = 0.95,
+) -> tuple[str, ...]:
+    """QC flags of a pair of boundaries (see the module docstring for each flag).
+
+    Parameters
+    ----------
+    superficial, deep : Boundary or None
+        Inner edges in frame coordinates (``None`` = not found).
+    shape : tuple of int
+        ``(rows, cols)`` of the frame.
+    min_confidence, min_overlap_fraction, max_sagitta_fraction, max_curvature_per_px,
+    min_thickness_fraction, max_thickness_fraction : float, optional
+        Thresholds of the individual flags.
+
+    Returns
+    -------
+    tuple of str
+        Empty when every check passes.
+    """
+    rows, cols = int(shape[0]), int(shape[1])
+    flags: list[str] = []
+    if superficial is None:
+        flags.append("missing_superficial")
+    if deep is None:
+        flags.append("missing_deep")
+    present = [b for b in (superficial, deep) if b is not None]
+    if superficial is not None and deep is not None:
+        interval = overlap_interval(superficial, deep)
+        if interval is None:
+            flags.append("no_overlap")
+        else:
+            x0, x1 = interval
+            xs = np.linspace(x0, x1, max(2, int(x1 - x0) + 1))
+            thickness = deep.y_at(xs) - superficial.y_at(xs)
+            if np.any(thickness <= 0):
+                flags.append("crossing")
+            if (x1 - x0) < min_overlap_fraction * (cols - 1):
+                flags.append("short_overlap")
+            if any(_too_curved(b, max_sagitta_fraction, max_curvature_per_px) for b in present):
+                flags.append("too_curved")
+            median_t = float(np.median(thickness))
+            if not (min_thickness_fraction * rows <= median_t <= max_thickness_fraction * rows):
+                flags.append("implausible_thickness")
+    elif any(_too_curved(b, max_sagitta_fraction, max_curvature_per_px) for b in present):
+        flags.append("too_curved")
+    if any(b.confidence < min_confidence for b in present):
+        flags.append("low_confidence")
+    return tuple(flags)
+
+
+def _too_curved(boundary: Boundary, max_sagitta: float, max_curvature: float) -> bool:
+    return sagitta_fraction(boundary) > max_sagitta or curvature_per_px(boundary) > max_curvature
+
+
+def describe_flags(flags: tuple[str, ...]) -> str:
+    """Human-readable, ``"; "``-joined description of ``flags`` (unknown names as is)."""
+    return "; ".join(FLAG_DESCRIPTIONS.get(f, f) for f in flags)
