@@ -68,7 +68,7 @@ def test_frames_to_image_layers_stacks_frames_and_splits_regions():
     assert kwargs["metadata"]["musclethick_frames"][2] is frames[2]
 
     a = _frame(region=PixelBox(0, 0, 160, 120))
-    b = Frame(a.pixels, "two.dcm", region=PixelBox(200, 0, 360, 120), region_index=1)
+    b = Frame(a.pixels, "scan.png", region=PixelBox(200, 0, 360, 120), region_index=1)
     layers = frames_to_image_layers([a, b])
     assert [k["name"] for _, k, _ in layers] == ["scan.png [region 0]", "scan.png [region 1]"]
     assert layers[1][1]["translate"] == (0.0, 200.0)

@@ -1,0 +1,454 @@
+"""Learning from reviews: fine-tune the segmentation model on a study store's decisions.
+
+Only results a person **promoted** count as ground truth: a ``correct`` review contributes its
+corrected boundaries, an ``accept`` review the model boundaries it accepted (can be switched
+off). Rejected and unreviewed results are never used. Each frame is re-read from its file,
+its boundaries are turned into aponeurosis band masks with
+:func:`musclethick.masks.bands_from_boundaries`, and the base model is fine-tuned with the
+training pieces of :mod:`musclethick.train` (augmentation, band loss, U-Net).
+
+Writes into ``out_dir``: ``model.pt`` (same payload as ``musclethick train``), ``model_card.json``
+(new version, changelog, training data = the store and its reviewers, metrics before/after,
+intended use) and ``train.json`` (the summary).
+
+Command line: ``musclethick train --from-store STORE --base MODEL.pt --out DIR [--steps N]``
+(:func:`main`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from musclethick.errors import InputError, ModelError, MusclethickError, StoreError
+from musclethick.masks import bands_from_boundaries
+from musclethick.segment.preprocess import normalise
+from musclethick.segment.unet import UNet
+from musclethick.train.augment import augment_pair, resize_pair
+from musclethick.train.losses import band_loss
+
+__all__ = [
+    "FineTuneConfig",
+    "ReviewedSample",
+    "fine_tune",
+    "fine_tune_from_store",
+    "get_arg_parser",
+    "load_payload",
+    "main",
+    "samples_from_store",
+]
+
+#: Working size = this factor x the network input size (as in :mod:`musclethick.train.dataset`).
+WORK_FACTOR = 1.5
+
+
+@dataclass(frozen=True)
+class FineTuneConfig:
+    """Options of a fine-tune from reviews.
+
+    Attributes
+    ----------
+    steps : int
+        Optimiser steps.
+    batch_size : int
+        Frames per step.
+    lr : float
+        Learning rate (constant; small, as the model is already trained).
+    band_px : int
+        Thickness of the band drawn beyond each boundary (px of the frame).
+    include_accepted : bool
+        Also learn from accepted (unedited) model boundaries, not only corrections.
+    augment : bool
+        Use the training augmentation.
+    seed : int
+        Seed of every random choice.
+    threads : int
+        Torch CPU threads.
+    """
+
+    steps: int = 200
+    batch_size: int = 4
+    lr: float = 3e-4
+    band_px: int = 12
+    include_accepted: bool = True
+    augment: bool = True
+    seed: int = 0
+    threads: int = 2
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1 or self.band_px < 1:
+            raise ValueError("steps, batch_size and band_px must be at least 1")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+
+
+@dataclass(frozen=True, eq=False)
+class ReviewedSample:
+    """One promoted frame: grey pixels, its two band masks and where it came from.
+
+    ``bands`` is ``(2, rows, cols)`` uint8 0/255: the superficial and the deep band.
+    """
+
+    pixels: np.ndarray
+    bands: np.ndarray
+    path: str
+    frame_index: int
+    result_id: int
+    decision: str
+    reviewer: str
+
+
+def samples_from_store(
+    store_path: str | Path, *, include_accepted: bool = True, band_px: int = 12
+) -> list[ReviewedSample]:
+    """Frames and band masks of every promoted (accepted or corrected) result of a store.
+
+    Parameters
+    ----------
+    store_path : str or path-like
+        The study store.
+    include_accepted : bool
+        Include accepted model boundaries (else corrections only).
+    band_px : int
+        Band thickness of the masks in px.
+
+    Returns
+    -------
+    list of ReviewedSample
+
+    Raises
+    ------
+    StoreError
+        If the store has no usable reviewed result.
+    """
+    from musclethick._napari._review import load_frame  # headless: no napari import
+    from musclethick.study.store import StudyStore
+
+    decisions = ("accept", "correct") if include_accepted else ("correct",)
+    samples = []
+    skipped = []
+    with StudyStore(store_path) as store:
+        for result_id, review in sorted(store.latest_reviews().items()):
+            if review.decision not in decisions:
+                continue
+            stored = store.get_result(result_id)
+            if stored.superseded:
+                continue
+            if review.decision == "correct":
+                sup, deep = review.superficial, review.deep
+            else:
+                sup, deep = stored.superficial, stored.deep
+            if sup is None or deep is None:
+                skipped.append(f"result {result_id}: no boundaries")
+                continue
+            try:
+                frame = load_frame(stored)
+            except MusclethickError as error:
+                skipped.append(str(error))
+                continue
+            dx, dy = -float(frame.region.x0), -float(frame.region.y0)
+            bands = np.stack(
+                [
+                    bands_from_boundaries(sup.shifted(dx, dy), None, frame.shape, band_px=band_px),
+                    bands_from_boundaries(None, deep.shifted(dx, dy), frame.shape, band_px=band_px),
+                ]
+            )
+            samples.append(
+                ReviewedSample(
+                    frame.pixels,
+                    bands,
+                    stored.scan.path,
+                    stored.frame_index,
+                    result_id,
+                    review.decision,
+                    review.reviewer,
+                )
+            )
+    if not samples:
+        detail = f" ({'; '.join(skipped[:3])})" if skipped else ""
+        raise StoreError(f"{store_path}: no accepted or corrected results to learn from{detail}")
+    return samples
+
+
+def load_payload(path: str | Path) -> dict[str, Any]:
+    """Load a ``musclethick train`` weights payload (``weights_only=True``).
+
+    Raises
+    ------
+    ModelError
+        If the file is missing or not such a payload.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: model weights not found")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise ModelError(f"{path}: cannot load weights ({type(error).__name__})") from None
+    if not isinstance(payload, dict) or "state_dict" not in payload or "config" not in payload:
+        raise ModelError(f"{path}: not a musclethick weights file (no state_dict/config)")
+    return payload
+
+
+def _targets(sample: ReviewedSample, out_channels: int) -> np.ndarray:
+    """Band targets ``(rows, cols, channels)`` in [0, 1]: one band channel, or top and deep."""
+    bands = sample.bands.astype(np.float32) / 255.0
+    if out_channels == 1:
+        return bands.max(axis=0)[..., None]
+    return np.moveaxis(bands, 0, -1)
+
+
+def _dice(model: UNet, images, targets, input_shape) -> float:
+    model.eval()
+    inter = total = 0.0
+    with torch.inference_mode():
+        for img, tgt in zip(images, targets, strict=True):
+            a, t = resize_pair(img.astype(np.float32), tgt, input_shape)
+            t = t.reshape(*input_shape, -1)
+            p = torch.sigmoid(model(torch.from_numpy(normalise(a)[None, None]))).numpy()[0]
+            p = np.moveaxis(p, 0, -1) > 0.5
+            t = t > 0.5
+            inter += float((p & t).sum())
+            total += float(p.sum() + t.sum())
+    model.train()
+    return 2 * inter / max(total, 1e-9)
+
+
+def fine_tune(
+    samples: Sequence[ReviewedSample],
+    payload: dict[str, Any],
+    *,
+    config: FineTuneConfig = FineTuneConfig(),
+    log: Callable[[str], None] = print,
+) -> tuple[UNet, dict[str, Any]]:
+    """Fine-tune the model of ``payload`` on ``samples``.
+
+    Returns
+    -------
+    model : UNet
+        The fine-tuned network.
+    summary : dict
+        Steps, losses, Dice on the samples before and after (no augmentation), wall time.
+    """
+    torch.manual_seed(config.seed)
+    torch.set_num_threads(config.threads)
+    rng = np.random.default_rng(config.seed)
+    cfg = dict(payload["config"])
+    model = UNet(
+        int(cfg.get("in_channels", 1)),
+        int(cfg.get("out_channels", 1)),
+        base_channels=int(cfg.get("base_channels", 8)),
+        depth=int(cfg.get("depth", 4)),
+    )
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as error:
+        raise ModelError(f"weights do not match their config: {error}") from None
+    model.train()
+    input_shape = tuple(int(v) for v in payload.get("input_shape", (224, 160)))
+    work = (int(input_shape[0] * WORK_FACTOR), int(input_shape[1] * WORK_FACTOR))
+    images, targets = [], []
+    for s in samples:
+        img, tgt = resize_pair(s.pixels.astype(np.float32), _targets(s, model.out_channels), work)
+        images.append(np.clip(img, 0, 255).astype(np.uint8))
+        targets.append(tgt.reshape(*work, -1).astype(np.float32))
+    dice_before = _dice(model, images, targets, input_shape)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
+    losses = []
+    t0 = time.perf_counter()
+    n = len(images)
+    for step in range(config.steps):
+        idx = rng.choice(n, size=min(config.batch_size, n), replace=n < config.batch_size)
+        xs, ys = [], []
+        for i in idx:
+            if config.augment:
+                a, t = augment_pair(images[i], targets[i], rng, shape=input_shape)
+            else:
+                a, t = resize_pair(images[i].astype(np.float32), targets[i], input_shape)
+            xs.append(normalise(a))
+            ys.append(np.moveaxis(t.reshape(*input_shape, -1), -1, 0))
+        x = torch.from_numpy(np.stack(xs)[:, None])
+        y = torch.from_numpy(np.ascontiguousarray(np.stack(ys), dtype=np.float32))
+        loss = band_loss(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.item()))
+        if step % 50 == 0 or step == config.steps - 1:
+            log(json.dumps({"step": step, "loss": round(losses[-1], 5)}))
+    dice_after = _dice(model, images, targets, input_shape)
+    summary = {
+        "steps": config.steps,
+        "first_loss": losses[0],
+        "last_loss": losses[-1],
+        "dice_reviewed_before": round(dice_before, 4),
+        "dice_reviewed_after": round(dice_after, 4),
+        "wall_s": round(time.perf_counter() - t0, 2),
+    }
+    return model.eval(), summary
+
+
+def _base_card(base_weights: Path) -> dict[str, Any]:
+    for name in ("model_card.json", "MODEL_CARD.json"):
+        card = base_weights.parent / name
+        if card.is_file():
+            try:
+                return json.loads(card.read_text())
+            except json.JSONDecodeError:
+                return {}
+    return {}
+
+
+def fine_tune_from_store(
+    store_path: str | Path,
+    out_dir: str | Path,
+    *,
+    base_weights: str | Path,
+    config: FineTuneConfig = FineTuneConfig(),
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Fine-tune ``base_weights`` on a store's promoted results and write a new model version.
+
+    Parameters
+    ----------
+    store_path : str or path-like
+        Study store with reviews.
+    out_dir : str or path-like
+        Output folder (``model.pt``, ``model_card.json``, ``train.json``).
+    base_weights : str or path-like
+        Weights payload to start from (e.g. ``models/<name>.pt``); its card, when beside it
+        as ``model_card.json``, gives the base version.
+    config : FineTuneConfig
+        Steps, learning rate, which decisions count.
+
+    Returns
+    -------
+    dict
+        The summary written to ``train.json`` (includes the new ``version``).
+
+    Raises
+    ------
+    StoreError
+        No promoted results in the store.
+    ModelError
+        Base weights missing or invalid.
+    """
+    base_weights = Path(base_weights)
+    payload = load_payload(base_weights)
+    samples = samples_from_store(
+        store_path, include_accepted=config.include_accepted, band_px=config.band_px
+    )
+    log(f"learning from {len(samples)} reviewed frames of {store_path}")
+    model, summary = fine_tune(samples, payload, config=config, log=log)
+    base_card = _base_card(base_weights)
+    base_version = str(
+        base_card.get("version") or payload.get("meta", {}).get("version") or "unversioned"
+    )
+    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    version = f"{base_version}+reviews.{stamp}"
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    weights_path = out / "model.pt"
+    new_payload = {
+        "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
+        "config": model.config(),
+        "input_shape": list(payload.get("input_shape", (224, 160))),
+        "meta": {"version": version, "base_version": base_version, "steps": config.steps},
+    }
+    tmp = weights_path.with_suffix(".tmp")
+    torch.save(new_payload, tmp)
+    tmp.replace(weights_path)
+    sha256 = hashlib.sha256(weights_path.read_bytes()).hexdigest()
+    reviewers = sorted({s.reviewer for s in samples})
+    n_corrected = sum(s.decision == "correct" for s in samples)
+    card = {
+        **{k: v for k, v in base_card.items() if k not in ("sha256", "metrics", "weights")},
+        "name": base_card.get("name", "musclethick aponeurosis U-Net"),
+        "version": version,
+        "base_version": base_version,
+        "weights": weights_path.name,
+        "sha256": sha256,
+        "changelog": [
+            *base_card.get("changelog", []),
+            f"{version}: fine-tuned {config.steps} steps on {len(samples)} reviewed frames "
+            f"({n_corrected} corrected, {len(samples) - n_corrected} accepted) of "
+            f"{Path(store_path).name} by {', '.join(reviewers)}",
+        ],
+        "training_data": {
+            "base": base_card.get("training_data", "see the base model card"),
+            "reviews": {
+                "store": str(store_path),
+                "n_frames": len(samples),
+                "n_corrected": n_corrected,
+                "n_accepted": len(samples) - n_corrected,
+                "reviewers": reviewers,
+                "result_ids": [s.result_id for s in samples],
+            },
+        },
+        "fine_tune": asdict(config),
+        "metrics": {
+            "dice_reviewed_before": summary["dice_reviewed_before"],
+            "dice_reviewed_after": summary["dice_reviewed_after"],
+            "note": "Dice on the reviewed frames themselves (not held out): a sanity check, "
+            "not an accuracy estimate",
+        },
+        "intended_use": base_card.get("intended_use", "research, not diagnosis"),
+    }
+    (out / "model_card.json").write_text(json.dumps(card, indent=2))
+    summary.update({"version": version, "sha256": sha256, "n_samples": len(samples)})
+    (out / "train.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def get_arg_parser() -> argparse.ArgumentParser:
+    """Argument parser of ``musclethick train --from-store``."""
+    p = argparse.ArgumentParser(
+        prog="musclethick train --from-store",
+        description="Fine-tune the segmentation model on accepted and corrected reviews.",
+    )
+    p.add_argument("--from-store", required=True, metavar="STORE", help="study store (SQLite)")
+    p.add_argument("--base", required=True, help="weights to start from (.pt)")
+    p.add_argument("--out", required=True, help="output folder for the new model version")
+    p.add_argument("--steps", type=int, default=FineTuneConfig.steps)
+    p.add_argument("--batch-size", type=int, default=FineTuneConfig.batch_size)
+    p.add_argument("--lr", type=float, default=FineTuneConfig.lr)
+    p.add_argument("--corrections-only", action="store_true", help="ignore accepted results")
+    p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--seed", type=int, default=FineTuneConfig.seed)
+    p.add_argument("--threads", type=int, default=FineTuneConfig.threads)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``musclethick train --from-store``; returns the exit status."""
+    import sys
+
+    args = get_arg_parser().parse_args(argv)
+    config = FineTuneConfig(
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        include_accepted=not args.corrections_only,
+        augment=not args.no_augment,
+        seed=args.seed,
+        threads=args.threads,
+    )
+    try:
+        summary = fine_tune_from_store(
+            args.from_store, args.out, base_weights=args.base, config=config
+        )
+    except (MusclethickError, InputError) as error:
+        print(f"musclethick train: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps(summary))
+    return 0
