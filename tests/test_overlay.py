@@ -1,0 +1,45 @@
+"""Tests of musclethick.overlay."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from musclethick.measure import assemble_result
+from musclethick.overlay import render_overlay, write_overlay
+from musclethick.types import Boundary, Calibration, Frame
+
+
+def _frame_and_result(calibration=None, deep=True):
+    pixels = np.full((120, 200), 50, dtype=np.uint8)
+    frame = Frame(pixels, "scan.png", calibration=calibration or Calibration.uncalibrated())
+    x = np.arange(200.0)
+    sup = Boundary(x, np.full(200, 30.0), "edges", 0.9)
+    dp = Boundary(x, np.full(200, 90.0), "edges", 0.9) if deep else None
+    return frame, assemble_result(frame, sup, dp, method="edges")
+
+
+def test_render_draws_boundaries_and_lines_in_colour():
+    frame, result = _frame_and_result(Calibration.isotropic(0.1, "user"))
+    img = render_overlay(frame, result)
+    assert img.shape == (120, 200, 3) and img.dtype == np.uint8
+    assert np.array_equal(frame.pixels, np.full((120, 200), 50))  # input untouched
+    # superficial boundary row 30 is coloured (not grey) at a column without text
+    px = img[30, 10].astype(int)
+    assert px.max() - px.min() > 50
+    # the 50 % measurement line (x ~ 99.5) is drawn between the boundaries
+    column = img[40:80, 99:101].astype(int)
+    assert (column.max(axis=2) - column.min(axis=2)).max() > 50
+    # the grey background far from drawings stays grey
+    assert np.all(img[110, 180] == 50)
+
+
+def test_failed_result_still_renders_and_writes(tmp_path):
+    frame, result = _frame_and_result(deep=False)
+    assert result.status == "failed"
+    img = render_overlay(frame, result)
+    assert img.shape == (120, 200, 3)
+    out = write_overlay(tmp_path / "sub" / "overlay", frame, result)
+    assert out.suffix == ".png" and out.is_file()
+    back = cv2.imread(str(out), cv2.IMREAD_COLOR)
+    np.testing.assert_array_equal(back[:, :, ::-1], img)
