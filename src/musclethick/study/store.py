@@ -585,13 +585,20 @@ class StudyStore:
         ).fetchone()
         return bool(row[0])
 
-    def done_keys(self, method: str, model_version: str) -> set[tuple[str, str]]:
-        """``{(path, sha256)}`` of all scans with current results of this method and version."""
-        rows = self._db.execute(
+    def done_keys(
+        self, method: str, model_version: str, *, include_failed: bool = True
+    ) -> set[tuple[str, str]]:
+        """``{(path, sha256)}`` of all scans with current results of this method and version.
+
+        The bulk form of :meth:`is_done` used by the batch runner.
+        """
+        query = (
             "SELECT DISTINCT s.path, s.sha256 FROM results r JOIN scans s ON s.id = r.scan_id "
-            "WHERE r.method=? AND r.model_version=? AND r.superseded=0",
-            (method, model_version),
+            "WHERE r.method=? AND r.model_version=? AND r.superseded=0"
         )
+        if not include_failed:
+            query += " AND r.status != 'failed'"
+        rows = self._db.execute(query, (method, model_version))
         return {(r[0], r[1]) for r in rows}
 
     # -- results ------------------------------------------------------------------------
@@ -604,8 +611,13 @@ class StudyStore:
         *,
         model_version: str = "",
         model_sha256: str = "",
+        method: str | None = None,
     ) -> list[int]:
         """Store all results of one scan in ONE transaction; returns their ids.
+
+        ``method`` (the run's method) is stored instead of each result's own ``method`` when
+        given, so that a model run whose frame fell back to edge detection still counts as
+        done for ``"model"`` (the fallback remains visible in the result's flags).
 
         Current results of the same path and method (older file versions or model versions)
         are marked superseded in the same transaction. A ``failed`` result is stored as a
@@ -623,7 +635,7 @@ class StudyStore:
         ids: list[int] = []
         now = _now()
         with self._transaction() as db:
-            methods = {r.method for r in results}
+            methods = {method} if method else {r.method for r in results}
             for method in methods:
                 db.execute(
                     "UPDATE results SET superseded=1 WHERE superseded=0 AND method=? AND scan_id "
@@ -653,7 +665,7 @@ class StudyStore:
                         result.mean_thickness_px,
                         result.calibration.mm_per_px,
                         result.calibration.source,
-                        result.method,
+                        method or result.method,
                         model_version,
                         model_sha256,
                         ""

@@ -1,0 +1,477 @@
+"""Resumable, parallel measurement of a whole study into a :class:`StudyStore`.
+
+``run_batch`` discovers the study (folder pattern or manifest), hashes every file, skips scans
+whose content (sha256) already has current results of the same method and model version, and
+measures the rest on all cores (:class:`concurrent.futures.ProcessPoolExecutor`, ``spawn``
+start method) or on an existing dask.distributed cluster (``scheduler=ADDRESS``). Workers only
+measure (:func:`measure_scan`); the coordinator alone writes the store, one transaction per
+scan, so a run killed at any moment (even ``kill -9``) restarts without duplicates and without
+re-measuring finished scans. A changed file (new sha256) or a new model version is measured
+again; the old results are marked *superseded* (kept, never deleted; see
+:mod:`musclethick.study.store`). Failed scans are recorded with their error and the run goes on;
+they are not retried on resume unless ``retry_failed=True``.
+
+The model version of the classical ``"edges"`` method is ``"edges-<musclethick version>"`` so
+that a new release re-measures edge results too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from musclethick.errors import MusclethickError, StoreError
+from musclethick.io.options import CalibrationOptions
+from musclethick.pipeline import METHODS, MeasureSettings
+from musclethick.protocol import Protocol, load_protocol
+from musclethick.study.layout import StudyDiscovery, discover_study
+from musclethick.study.store import StudyStore, file_sha256
+from musclethick.types import FrameResult
+
+__all__ = [
+    "BatchSummary",
+    "add_batch_arguments",
+    "batch_main",
+    "measure_scan",
+    "model_version_for",
+    "register_cli",
+    "run_batch",
+    "settings_from_protocol",
+]
+
+
+def measure_scan(path: str, settings: MeasureSettings) -> list[FrameResult]:
+    """Measure one scan in a worker; never raises (a crash becomes a ``failed`` result).
+
+    Top-level and picklable, for process pools and dask. Returns plain frozen
+    :class:`~musclethick.types.FrameResult` objects (no pixels).
+    """
+    try:
+        from musclethick.pipeline import measure_path
+
+        return measure_path(path, settings)
+    except Exception as error:  # a bug must not stop the batch: record it
+        from musclethick.measure import failed_result
+
+        return [
+            failed_result(
+                path,
+                f"{path}: unexpected {type(error).__name__}: {error}",
+                method=settings.method,
+            )
+        ]
+
+
+def _init_worker(threads: int) -> None:
+    """Keep each worker process to ``threads`` BLAS/OpenMP/torch threads."""
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[name] = str(threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+    try:
+        import cv2
+
+        cv2.setNumThreads(threads)
+    except ImportError:  # pragma: no cover - opencv is a dependency
+        pass
+
+
+def settings_from_protocol(
+    protocol: Protocol,
+    *,
+    method: str | None = None,
+    mm_per_px: float | None = None,
+    depth_mm: float | None = None,
+    model_path: str | None = None,
+) -> MeasureSettings:
+    """Measurement settings for a protocol (lines, perpendicular, calibration, method)."""
+    return MeasureSettings(
+        method=method or protocol.method or "model",
+        line_fractions=protocol.line_fractions,
+        perpendicular=protocol.perpendicular,
+        calibration=CalibrationOptions(
+            mm_per_px=mm_per_px if mm_per_px is not None else protocol.mm_per_px,
+            depth_mm=depth_mm if depth_mm is not None else protocol.depth_mm,
+        ),
+        model_path=model_path,
+    )
+
+
+def model_version_for(settings: MeasureSettings) -> tuple[str, str]:
+    """``(model_version, model_sha256)`` recorded with results of ``settings``."""
+    if settings.method == "edges":
+        from musclethick import __version__
+
+        return (f"edges-{__version__}", "")
+    from musclethick.pipeline import model_identity
+
+    return model_identity(settings)
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """What a batch run did.
+
+    Attributes
+    ----------
+    discovery : StudyDiscovery
+        The dry-run report of the study.
+    store_path : str
+        The store written.
+    run_id : int or None
+        Id of the run in the store (``None`` for a dry run).
+    n_scans : int
+        Scans discovered.
+    n_measured : int
+        Scans measured in this run (including failures).
+    n_failed : int
+        Scans that failed in this run.
+    n_skipped : int
+        Scans skipped because they were already done.
+    elapsed_s : float
+        Wall time of the measuring part.
+    """
+
+    discovery: StudyDiscovery
+    store_path: str
+    run_id: int | None
+    n_scans: int
+    n_measured: int = 0
+    n_failed: int = 0
+    n_skipped: int = 0
+    elapsed_s: float = 0.0
+
+    @property
+    def scans_per_s(self) -> float:
+        """Measured scans per second."""
+        return self.n_measured / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def render(self) -> str:
+        """One-paragraph summary."""
+        if self.run_id is None:
+            return "Dry run: nothing measured.\n" + self.discovery.render()
+        return (
+            f"Run {self.run_id}: measured {self.n_measured} scans ({self.n_failed} failed), "
+            f"skipped {self.n_skipped} already done, of {self.n_scans}, in "
+            f"{self.elapsed_s:.1f} s ({self.scans_per_s:.2f} scans/s); store {self.store_path}"
+        )
+
+
+Measurer = Callable[[str, MeasureSettings], list[FrameResult]]
+
+
+def _serial(
+    jobs: Sequence[tuple[int, str]], settings: MeasureSettings, _: int
+) -> Iterator[tuple[int, list[FrameResult] | BaseException]]:
+    for scan_id, path in jobs:
+        yield scan_id, measure_scan(path, settings)
+
+
+def _process_pool(
+    jobs: Sequence[tuple[int, str]], settings: MeasureSettings, workers: int
+) -> Iterator[tuple[int, list[FrameResult] | BaseException]]:
+    """Measure in a spawn-started process pool, keeping a bounded window of tasks in flight."""
+    window = 4 * workers
+    todo = iter(jobs)
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(1,),
+    ) as pool:
+        pending: dict[Future, int] = {}
+
+        def fill() -> None:
+            while len(pending) < window:
+                job = next(todo, None)
+                if job is None:
+                    return
+                pending[pool.submit(measure_scan, job[1], settings)] = job[0]
+
+        fill()
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                scan_id = pending.pop(future)
+                error = future.exception()
+                if isinstance(error, BrokenProcessPool):
+                    raise MusclethickError(
+                        f"a worker process died ({error}); rerun the batch to resume"
+                    )
+                yield scan_id, future.result() if error is None else error
+            fill()
+
+
+def _dask(
+    jobs: Sequence[tuple[int, str]], settings: MeasureSettings, scheduler: Any
+) -> Iterator[tuple[int, list[FrameResult] | BaseException]]:
+    """Measure on a dask.distributed cluster; results come back to this process."""
+    from distributed import Client, as_completed
+
+    own = not isinstance(scheduler, Client)
+    client = Client(scheduler) if own else scheduler
+    try:
+        futures = client.map(
+            measure_scan,
+            [path for _, path in jobs],
+            settings=settings,
+            pure=False,
+            key=[f"musclethick-measure-{scan_id}-{time.time_ns()}" for scan_id, _ in jobs],
+        )
+        scan_of = {future.key: scan_id for future, (scan_id, _) in zip(futures, jobs, strict=True)}
+        for future in as_completed(futures):
+            try:
+                result: list[FrameResult] | BaseException = future.result()
+            except Exception as error:
+                result = error
+            yield scan_of[future.key], result
+            future.release()
+    finally:
+        if own:
+            client.close()
+
+
+def run_batch(
+    study: str | Path | None,
+    *,
+    protocol: Protocol | str | Path,
+    store: str | Path,
+    pattern: str | None = None,
+    manifest: str | Path | None = None,
+    allocation: str | Path | None = None,
+    workers: int | None = None,
+    scheduler: Any = None,
+    method: str | None = None,
+    settings: MeasureSettings | None = None,
+    mm_per_px: float | None = None,
+    model_path: str | None = None,
+    dry_run: bool = False,
+    retry_failed: bool = False,
+    progress: bool = True,
+) -> BatchSummary:
+    """Measure a study into a store: resumable, on all cores or a dask cluster.
+
+    Parameters
+    ----------
+    study : str or path-like or None
+        Study folder (``None`` with ``manifest``).
+    protocol : Protocol or str or path-like
+        Protocol or its name / file.
+    store : str or path-like
+        SQLite store (created if absent).
+    pattern, manifest, allocation : optional
+        Discovery options (see :func:`~musclethick.study.layout.discover_study`).
+    workers : int, optional
+        Worker processes (default ``os.cpu_count()``); 1 measures in this process.
+    scheduler : str or distributed.Client, optional
+        Address of a dask.distributed scheduler (or a client) to measure on instead.
+    method : {"model", "edges"}, optional
+        Measurement method (default: the protocol's, else ``"model"``).
+    settings : MeasureSettings, optional
+        Full settings; overrides ``method``, ``mm_per_px`` and ``model_path``.
+    mm_per_px : float, optional
+        Calibration override (default: the protocol's).
+    model_path : str, optional
+        Model weights (default: the shipped model).
+    dry_run : bool
+        Only discover and report.
+    retry_failed : bool
+        Measure again scans whose current result failed.
+    progress : bool
+        Show a tqdm progress bar (rate and ETA) on stderr.
+
+    Returns
+    -------
+    BatchSummary
+    """
+    if not isinstance(protocol, Protocol):
+        protocol = load_protocol(protocol)
+    discovery = discover_study(
+        study, protocol=protocol, pattern=pattern, manifest=manifest, allocation=allocation
+    )
+    if dry_run:
+        return BatchSummary(discovery, str(store), None, len(discovery.scans))
+    if settings is None:
+        if method is not None and method not in METHODS:
+            raise MusclethickError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+        settings = settings_from_protocol(
+            protocol, method=method, mm_per_px=mm_per_px, model_path=model_path
+        )
+    model_version, model_sha256 = model_version_for(settings)
+    workers = max(1, int(workers or os.cpu_count() or 1))
+
+    with StudyStore(store) as db:
+        db.set_meta("protocol", protocol.name)
+        db.set_meta("study_root", discovery.root)
+        run_id = db.start_run(
+            method=settings.method,
+            model_version=model_version,
+            model_sha256=model_sha256,
+            settings={**asdict(settings), "workers": workers, "scheduler": str(scheduler or "")},
+            protocol=protocol.name,
+        )
+        done = db.done_keys(settings.method, model_version, include_failed=not retry_failed)
+        jobs: list[tuple[int, str]] = []
+        n_skipped = 0
+        for entry in discovery.scans:
+            try:
+                sha256 = file_sha256(entry.path)
+            except OSError as error:
+                db.record_failure(entry.path, f"{entry.path}: {error.strerror}", run_id=run_id)
+                continue
+            if (entry.path, sha256) in done:
+                n_skipped += 1
+                continue
+            jobs.append((db.record_entry(entry, sha256=sha256), entry.path))
+
+        start = time.perf_counter()
+        n_measured = n_failed = 0
+        if scheduler is not None:
+            results = _dask(jobs, settings, scheduler)
+        elif workers == 1 or len(jobs) <= 1:
+            results = _serial(jobs, settings, 1)
+        else:
+            results = _process_pool(jobs, settings, min(workers, len(jobs)))
+        bar = _progress(len(jobs), enabled=progress)
+        status = "interrupted"
+        try:
+            for scan_id, outcome in results:
+                if isinstance(outcome, BaseException):
+                    path = db.get_scan(scan_id).path
+                    outcome = measure_failure(path, outcome, settings.method)
+                db.record_results(
+                    scan_id,
+                    outcome,
+                    run_id,
+                    model_version=model_version,
+                    model_sha256=model_sha256,
+                    method=settings.method,
+                )
+                n_measured += 1
+                n_failed += all(r.status == "failed" for r in outcome)
+                bar.update(1)
+                bar.set_postfix(failed=n_failed, refresh=False)
+            status = "finished"
+        finally:
+            bar.close()
+            db.finish_run(
+                run_id,
+                n_measured=n_measured,
+                n_failed=n_failed,
+                n_skipped=n_skipped,
+                status=status,
+            )
+        elapsed = time.perf_counter() - start
+    return BatchSummary(
+        discovery,
+        str(store),
+        run_id,
+        len(discovery.scans),
+        n_measured=n_measured,
+        n_failed=n_failed,
+        n_skipped=n_skipped,
+        elapsed_s=elapsed,
+    )
+
+
+def measure_failure(path: str, error: BaseException, method: str) -> list[FrameResult]:
+    """A ``failed`` result for a scan whose worker raised ``error``."""
+    from musclethick.measure import failed_result
+
+    message = str(error)
+    if path not in message:
+        message = f"{path}: {type(error).__name__}: {message}"
+    return [failed_result(path, message, method=method)]
+
+
+def _progress(total: int, *, enabled: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="scan", desc="measuring", disable=not enabled, smoothing=0.1)
+
+
+# -- command line -------------------------------------------------------------------------
+
+
+def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``batch`` options to ``parser``."""
+    parser.add_argument("study", nargs="?", help="study folder (omit with --manifest)")
+    parser.add_argument("--protocol", default="default", help="protocol name or TOML file")
+    parser.add_argument("--store", required=True, help="SQLite study store (created if absent)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--pattern", help="folder pattern, default '{subject}/{week}/{leg}_{site}_{rep}.{ext}'"
+    )
+    source.add_argument("--manifest", help="manifest CSV: file, subject, leg, week, site, rep")
+    parser.add_argument("--allocation", help="allocation CSV: subject, leg, condition")
+    parser.add_argument("--workers", type=int, help="worker processes (default: all cores)")
+    parser.add_argument("--scheduler", help="dask.distributed scheduler address")
+    parser.add_argument("--method", choices=METHODS, help="measurement method")
+    parser.add_argument("--mm-per-px", type=float, help="calibration override (mm per pixel)")
+    parser.add_argument("--model", dest="model_path", help="model weights (default: shipped)")
+    parser.add_argument("--dry-run", action="store_true", help="report what would be measured")
+    parser.add_argument("--retry-failed", action="store_true", help="measure failed scans again")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def batch_main(args: argparse.Namespace) -> int:
+    """Run ``musclethick batch`` from parsed arguments; returns the exit code."""
+    if args.study is None and args.manifest is None:
+        print("musclethick batch: give a study folder or --manifest", file=sys.stderr)
+        return 2
+    try:
+        summary = run_batch(
+            args.study,
+            protocol=args.protocol,
+            store=args.store,
+            pattern=args.pattern,
+            manifest=args.manifest,
+            allocation=args.allocation,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            method=args.method,
+            mm_per_px=args.mm_per_px,
+            model_path=args.model_path,
+            dry_run=args.dry_run,
+            retry_failed=args.retry_failed,
+            progress=not args.quiet,
+        )
+    except (MusclethickError, StoreError) as error:
+        print(f"musclethick batch: {error}", file=sys.stderr)
+        return 1
+    if not args.dry_run and not args.quiet:
+        print(summary.discovery.render())
+    print(summary.render())
+    return 0
+
+
+def register_cli(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``batch`` subcommand to an argparse ``subparsers`` object."""
+    parser = subparsers.add_parser(
+        "batch",
+        help="measure a whole study into a SQLite store (resumable, all cores or dask)",
+        description=__doc__.split("\n\n")[0],
+    )
+    add_batch_arguments(parser)
+    parser.set_defaults(func=batch_main)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m musclethick.study.batch`` (same options as ``musclethick batch``)."""
+    parser = argparse.ArgumentParser(prog="python -m musclethick.study.batch")
+    add_batch_arguments(parser)
+    return batch_main(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
