@@ -1,0 +1,232 @@
+"""Aponeurosis segmentation with a small U-Net.
+
+Public API (what the pipeline calls)::
+
+    model = load_model()                      # shipped weights, sha256-checked
+    results = model.find_boundaries([frame.pixels for frame in frames])
+    results[0].superficial, results[0].deep   # Boundary (source "refined" or "model") or None
+    best = rank_frames_by_confidence(results)[:k]
+
+Importing this package does not import torch; :func:`load_model` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from musclethick.errors import BoundaryNotFound, ModelError
+from musclethick.segment.postprocess import PostprocessOptions, boundaries_from_probability
+from musclethick.segment.weights import default_weights_path, load_weights
+from musclethick.types import Boundary
+
+__all__ = [
+    "ModelBoundaries",
+    "PostprocessOptions",
+    "SegmentationModel",
+    "default_weights_path",
+    "load_model",
+    "rank_frames_by_confidence",
+]
+
+
+@dataclass(frozen=True, eq=False)
+class ModelBoundaries:
+    """What the model found in one frame.
+
+    Attributes
+    ----------
+    superficial, deep : Boundary or None
+        Muscle-side inner edges in frame coordinates (source ``"refined"`` when the image-edge
+        refinement succeeded, ``"model"`` otherwise); ``None`` when the probability map gave no
+        trustworthy boundary.
+    probability : ndarray of float32, shape (rows, cols), or None
+        Band probability map at the frame's size (``None`` when not kept).
+    note : str
+        Why a boundary is missing or what post-processing skipped; empty when nothing to say.
+    """
+
+    superficial: Boundary | None
+    deep: Boundary | None
+    probability: np.ndarray | None
+    note: str = ""
+
+    @property
+    def confidence(self) -> float:
+        """Smaller of the two boundary confidences (0 when one is missing)."""
+        if self.superficial is None or self.deep is None:
+            return 0.0
+        return min(self.superficial.confidence, self.deep.confidence)
+
+
+def _refine(pixels: np.ndarray, boundary: Boundary, side: str, search_px: float) -> Boundary:
+    from musclethick.refine import refine_boundary
+
+    try:
+        refined = refine_boundary(pixels, boundary, side=side, search_px=search_px)
+    except (BoundaryNotFound, ValueError):
+        return boundary
+    # keep the model's boundary when refinement found no usable edge or moved it too far
+    moved = np.abs(refined.y_px - boundary.y_at(refined.x_px))
+    if refined.x_px.size < 2 or not np.all(np.isfinite(moved)) or np.median(moved) > search_px:
+        return boundary
+    if refined.confidence < 0.2 * boundary.confidence:
+        return boundary
+    return Boundary(refined.x_px, refined.y_px, "refined", boundary.confidence)
+
+
+class SegmentationModel:
+    """A loaded, verified segmentation model.
+
+    Attributes
+    ----------
+    name, version, sha256 : str
+        From the model card and the weights file.
+    input_shape : tuple of int
+        Network input ``(rows, cols)``.
+    card : dict
+        The model card.
+    path : Path
+        Weights file.
+    """
+
+    def __init__(
+        self,
+        predictor,
+        *,
+        name: str,
+        version: str,
+        sha256: str,
+        card: dict,
+        path: Path,
+        postprocess: PostprocessOptions | None = None,
+        refine: bool = True,
+        search_px: float = 4.0,
+    ) -> None:
+        self._predictor = predictor
+        self.name = name
+        self.version = version
+        self.sha256 = sha256
+        self.card = card
+        self.path = path
+        self.input_shape = predictor.input_shape
+        self.postprocess = postprocess or PostprocessOptions()
+        self.refine = bool(refine)
+        self.search_px = float(search_px)
+
+    def __repr__(self) -> str:
+        return f"SegmentationModel(name={self.name!r}, version={self.version!r})"
+
+    def probabilities(self, batch: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Band probability maps at each frame's size (batched forward pass)."""
+        return self._predictor.predict(list(batch))
+
+    def find_boundaries(
+        self, batch: Sequence[np.ndarray], *, keep_probability: bool = True
+    ) -> list[ModelBoundaries]:
+        """Superficial and deep inner edges of each frame of ``batch``.
+
+        Parameters
+        ----------
+        batch : sequence of ndarray, each (rows, cols)
+            Grey frames cropped to the imaging region (``Frame.pixels``).
+        keep_probability : bool, optional
+            Return the probability maps (memory: 4 bytes per pixel per frame).
+
+        Returns
+        -------
+        list of ModelBoundaries
+            One per frame, in order.
+        """
+        frames = [np.asarray(f) for f in batch]
+        maps = self._predictor.predict(frames)
+        out = []
+        for pixels, prob in zip(frames, maps, strict=True):
+            if prob.ndim == 3:  # two-channel model: union as the band probability
+                prob = prob.max(axis=0)
+            sup, deep, note = boundaries_from_probability(prob, options=self.postprocess)
+            if self.refine:
+                grey = pixels if pixels.ndim == 2 else pixels[..., :3].mean(axis=-1)
+                if sup is not None:
+                    sup = _refine(grey, sup, "superficial", self.search_px)
+                if deep is not None:
+                    deep = _refine(grey, deep, "deep", self.search_px)
+            out.append(ModelBoundaries(sup, deep, prob if keep_probability else None, note))
+        return out
+
+
+def load_model(
+    path: str | Path | None = None,
+    *,
+    verify: bool = True,
+    refine: bool = True,
+    batch_size: int = 16,
+    threads: int | None = None,
+    postprocess: PostprocessOptions | None = None,
+) -> SegmentationModel:
+    """Load segmentation weights (default: the model shipped inside the package).
+
+    Parameters
+    ----------
+    path : path, optional
+        Weights file (``.pt``) with its model card (``.json``, same stem) beside it.
+    verify : bool, optional
+        Check the sha256 against the card (``False`` only for bare training checkpoints).
+    refine : bool, optional
+        Snap the model's boundaries to the image edges (:func:`musclethick.refine.refine_boundary`).
+    batch_size : int, optional
+        Frames per forward pass.
+    threads : int, optional
+        Torch threads (default: torch's setting).
+    postprocess : PostprocessOptions, optional
+        Post-processing options.
+
+    Raises
+    ------
+    ModelError
+        Missing or corrupt weights, missing model card or sha256 mismatch.
+    """
+    weights = load_weights(path, verify=verify)
+    try:
+        from musclethick.segment.predict import Predictor
+
+        predictor = Predictor(
+            weights.state_dict,
+            weights.config,
+            weights.input_shape,
+            batch_size=batch_size,
+            threads=threads,
+        )
+    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"{weights.path}: weights do not fit the U-Net ({exc})") from None
+    return SegmentationModel(
+        predictor,
+        name=weights.name,
+        version=weights.version,
+        sha256=weights.sha256,
+        card=weights.card,
+        path=weights.path,
+        postprocess=postprocess,
+        refine=refine,
+    )
+
+
+def rank_frames_by_confidence(results: Sequence[ModelBoundaries | object]) -> list[int]:
+    """Indices of ``results`` from the most to the least confident frame.
+
+    A frame's confidence is the smaller of its two boundary confidences (0 when a boundary is
+    missing); works for :class:`ModelBoundaries` and for anything with ``superficial`` and
+    ``deep`` boundaries (e.g. :class:`~musclethick.types.FrameResult`). Ties keep frame order.
+    """
+
+    def conf(r) -> float:
+        s = getattr(r, "superficial", None)
+        d = getattr(r, "deep", None)
+        if s is None or d is None:
+            return 0.0
+        return min(float(s.confidence), float(d.confidence))
+
+    return sorted(range(len(results)), key=lambda i: (-conf(results[i]), i))

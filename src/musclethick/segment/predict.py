@@ -1,0 +1,116 @@
+"""The only torch runtime of musclethick: batched, deterministic forward passes.
+
+:class:`Predictor` wraps a :class:`~musclethick.segment.unet.UNet` in evaluation mode with the
+batch-normalisation layers folded into the convolutions (fewer operations, same result), and turns
+a list of frames of any sizes into probability maps at each frame's own size.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+from musclethick.segment.preprocess import prepare_batch, resize_probability
+from musclethick.segment.unet import UNet
+
+__all__ = ["Predictor", "fold_batchnorm"]
+
+
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """Fold every ``Conv2d`` directly followed by ``BatchNorm2d`` (in a ``Sequential``) into one
+    convolution. The model must be in evaluation mode; it is modified in place and returned."""
+    for module in model.modules():
+        if isinstance(module, nn.Sequential):
+            names = list(module._modules)
+            for a, b in itertools.pairwise(names):
+                conv, bn = module._modules[a], module._modules[b]
+                if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                    module._modules[a] = fuse_conv_bn_eval(conv, bn)
+                    module._modules[b] = nn.Identity()
+    return model
+
+
+class Predictor:
+    """Batched inference of a segmentation U-Net.
+
+    Parameters
+    ----------
+    state_dict : dict
+        Network weights.
+    config : dict
+        :class:`UNet` constructor arguments (``in_channels``, ``out_channels``,
+        ``base_channels``, ``depth``).
+    input_shape : (rows, cols)
+        Network input size.
+    batch_size : int, optional
+        Frames per forward pass.
+    threads : int, optional
+        Torch intra-op threads (default: leave torch's setting).
+    """
+
+    def __init__(
+        self,
+        state_dict: dict,
+        config: dict,
+        input_shape: tuple[int, int],
+        *,
+        batch_size: int = 16,
+        threads: int | None = None,
+    ) -> None:
+        model = UNet(
+            int(config.get("in_channels", 1)),
+            int(config.get("out_channels", 1)),
+            base_channels=int(config.get("base_channels", 8)),
+            depth=int(config.get("depth", 4)),
+        )
+        model.load_state_dict(state_dict)
+        model.eval()
+        self.model = fold_batchnorm(model)
+        self.input_shape = (int(input_shape[0]), int(input_shape[1]))
+        self.out_channels = model.out_channels
+        self.batch_size = int(batch_size)
+        if threads is not None:
+            torch.set_num_threads(int(threads))
+
+    def forward(self, batch: np.ndarray) -> np.ndarray:
+        """Probabilities ``(n, channels, rows, cols)`` for a prepared ``(n, 1, rows, cols)``
+        float32 batch (see :func:`~musclethick.segment.preprocess.prepare_batch`)."""
+        out = []
+        with torch.inference_mode():
+            for start in range(0, batch.shape[0], self.batch_size):
+                x = torch.from_numpy(np.ascontiguousarray(batch[start : start + self.batch_size]))
+                out.append(torch.sigmoid(self.model(x)).numpy())
+        if not out:
+            return np.zeros((0, self.out_channels, *self.input_shape), np.float32)
+        return np.concatenate(out, axis=0)
+
+    def predict_small(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """Probabilities at the network resolution, ``(n, channels, rows, cols)``."""
+        return self.forward(prepare_batch(images, self.input_shape))
+
+    def predict(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Probability maps at each frame's own size.
+
+        Parameters
+        ----------
+        images : sequence of ndarray, each (rows, cols)
+            Grey frames (already cropped to the imaging region).
+
+        Returns
+        -------
+        list of ndarray of float32
+            ``(rows, cols)`` per frame for a one-channel model, ``(channels, rows, cols)``
+            otherwise.
+        """
+        small = self.predict_small(images)
+        maps = []
+        for img, p in zip(images, small, strict=True):
+            shape = np.asarray(img).shape[:2]
+            full = resize_probability(p if p.shape[0] > 1 else p[0], shape)
+            maps.append(full)
+        return maps

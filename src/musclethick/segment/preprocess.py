@@ -1,0 +1,64 @@
+"""Pure-numpy input preparation for the segmentation network.
+
+The same functions feed training and inference, so the network always sees the same kind of
+input: a grey frame (already cropped to the imaging region) resized to the network input size and
+standardised per image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+__all__ = ["normalise", "prepare_batch", "resize_probability"]
+
+
+def normalise(image: np.ndarray) -> np.ndarray:
+    """Standardise one image to zero mean and unit variance (``float32``, clipped to +-5).
+
+    Parameters
+    ----------
+    image : ndarray, shape (rows, cols)
+        Grey levels (any real dtype).
+    """
+    x = np.asarray(image, dtype=np.float32)
+    mean = float(x.mean())
+    std = float(x.std())
+    return np.clip((x - mean) / max(std, 1.0), -5.0, 5.0).astype(np.float32)
+
+
+def prepare_batch(images: Sequence[np.ndarray], input_shape: tuple[int, int]) -> np.ndarray:
+    """Resize and standardise frames into a ``(batch, 1, rows, cols)`` ``float32`` array.
+
+    Parameters
+    ----------
+    images : sequence of ndarray, each (rows, cols) (colour images are averaged to grey)
+    input_shape : (rows, cols)
+        Network input size.
+    """
+    rows, cols = int(input_shape[0]), int(input_shape[1])
+    out = np.empty((len(images), 1, rows, cols), np.float32)
+    for i, image in enumerate(images):
+        img = np.asarray(image)
+        if img.ndim == 3:
+            img = img[..., :3].mean(axis=-1)
+        if img.ndim != 2 or img.shape[0] < 2 or img.shape[1] < 2:
+            raise ValueError(f"frame {i} must be a 2-D image, got shape {img.shape}")
+        img = img.astype(np.float32)
+        interp = cv2.INTER_AREA if img.shape[0] >= rows else cv2.INTER_LINEAR
+        out[i, 0] = normalise(cv2.resize(img, (cols, rows), interpolation=interp))
+    return out
+
+
+def resize_probability(prob: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Resize a probability map ``(rows, cols)`` or ``(channels, rows, cols)`` to ``shape``.
+
+    Bilinear, pixel-centre aligned, so that edges keep sub-pixel positions.
+    """
+    size = (int(shape[1]), int(shape[0]))
+    p = np.asarray(prob, dtype=np.float32)
+    if p.ndim == 2:
+        return cv2.resize(p, size, interpolation=cv2.INTER_LINEAR)
+    return np.stack([cv2.resize(c, size, interpolation=cv2.INTER_LINEAR) for c in p])
