@@ -51,3 +51,47 @@ def wait_until(condition: Callable[[], bool], *, timeout_s: float = 60.0) -> Non
 def wait() -> Callable[..., None]:
     """:func:`wait_until` as a fixture."""
     return wait_until
+
+
+def synthetic_scan(
+    *, rows: int = 200, cols: int = 240, sup_row: int = 50, deep_row: int = 150, seed: int = 0
+):
+    """A B-mode-like grey image: speckle, a bright superficial band ending at ``sup_row``
+    and a bright deep band starting at ``deep_row`` (muscle between them)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    img = rng.normal(45, 12, size=(rows, cols)).clip(0, 255)
+    img[sup_row - 12 : sup_row] = rng.normal(210, 15, size=(12, cols)).clip(0, 255)
+    img[deep_row : deep_row + 12] = rng.normal(210, 15, size=(12, cols)).clip(0, 255)
+    img[:10] = 20
+    return img.astype(np.uint8)
+
+
+@pytest.fixture
+def scan_png(tmp_path):
+    """A synthetic scan written as PNG (no ruler: calibrate it with ``mm_per_px``)."""
+    import cv2
+
+    path = tmp_path / "scan.png"
+    cv2.imwrite(str(path), synthetic_scan())
+    return path
+
+
+@pytest.fixture
+def scan_mp4(tmp_path):
+    """A 5-frame mp4 cine loop (MPEG-4 part 2) of a synthetic scan whose deep band moves."""
+    import av
+
+    path = tmp_path / "cine.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 240, 200, "yuv420p"
+        for k in range(5):
+            image = synthetic_scan(deep_row=140 + 2 * k, seed=k)
+            frame = av.VideoFrame.from_ndarray(image, format="gray")
+            for packet in stream.encode(frame.reformat(format="yuv420p")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path

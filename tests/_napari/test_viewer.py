@@ -1,0 +1,138 @@
+"""The plugin in a real napari viewer (headless under Xvfb): reader, measure widget, editing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("napari")
+pytestmark = pytest.mark.napari
+
+from musclethick._napari._layers import vertices_to_boundary  # noqa: E402
+from musclethick._napari._reader import napari_get_reader, read_layers  # noqa: E402
+from musclethick.io.options import CalibrationOptions  # noqa: E402
+from musclethick.measure import assemble_result  # noqa: E402
+
+
+def test_manifest_validates_and_imports():
+    from npe2 import PluginManifest
+
+    manifest = PluginManifest.from_distribution("musclethick")
+    manifest.validate_imports()
+    kinds = manifest.contributions
+    assert kinds.readers and kinds.sample_data and len(kinds.widgets) == 2
+
+
+def test_get_reader_accepts_scans_only(scan_png, tmp_path):
+    assert napari_get_reader(str(scan_png)) is read_layers
+    other = tmp_path / "notes.txt"
+    other.write_text("x")
+    assert napari_get_reader(str(other)) is None
+
+
+def test_reader_png_with_given_calibration_in_mm(viewer, scan_png):
+    ((data, kwargs, kind),) = read_layers(
+        str(scan_png), calibration=CalibrationOptions(mm_per_px=0.1)
+    )
+    layer = viewer.add_image(data, **kwargs)
+    frame = layer.metadata["musclethick_frames"][0]
+    assert layer.scale.tolist() == pytest.approx([0.1, 0.1])
+    assert [str(u) for u in layer.units] == ["millimeter", "millimeter"]
+    # the crop (dark rows above the imaging region) is placed where it was in the image
+    assert layer.translate.tolist() == pytest.approx([frame.region.y0 * 0.1, 0.0])
+    assert layer.data.shape == frame.shape
+
+
+def test_viewer_open_uses_plugin_and_time_axis_for_video(viewer, scan_mp4):
+    layers = viewer.open(str(scan_mp4), plugin="musclethick")
+    assert len(layers) == 1
+    layer = layers[0]
+    assert layer.data.shape[0] == 5  # frames on a leading axis
+    assert layer.ndim == 3
+    assert layer.axis_labels[0] == "frame"
+    assert viewer.dims.nsteps[0] == 5
+
+
+def test_reader_dicom_region_calibration(viewer, shared_data):
+    path = shared_data / "dicom" / "OBXXXX1A.dcm"
+    layers = viewer.open(str(path), plugin="musclethick")
+    layer = layers[0]
+    assert layer.scale[-1] == pytest.approx(0.26229, rel=1e-4)  # 0.026229 cm/px
+    assert layer.scale[-2] == pytest.approx(0.26229, rel=1e-4)
+    frame = layer.metadata["musclethick_frames"][0]
+    assert frame.calibration.source == "dicom_region"
+    assert layer.translate[-1] == pytest.approx(frame.region.x0 * layer.scale[-1])
+
+
+def _measured_widget(viewer, wait, path, mm_per_px=0.1):
+    from musclethick._napari._qt._measure_widget import MeasureWidget
+
+    ((data, kwargs, _),) = read_layers(
+        str(path), calibration=CalibrationOptions(mm_per_px=mm_per_px)
+    )
+    viewer.add_image(data, **kwargs)
+    widget = MeasureWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.method_combo.setCurrentText("edges")
+    worker = widget.measure()
+    assert worker is not None
+    wait(lambda: widget.result is not None and widget.run_button.isEnabled())
+    return widget
+
+
+def test_measure_widget_layers_values_and_live_edit(viewer, wait, scan_png):
+    widget = _measured_widget(viewer, wait, scan_png)
+    names = [layer.name for layer in viewer.layers]
+    assert {"superficial boundary", "deep boundary", "measurement lines"} <= set(names)
+    before = widget.result
+    assert before.status in ("ok", "flagged")
+    assert before.mean_thickness_px == pytest.approx(100.0, abs=2.0)  # bands 100 rows apart
+    table = widget.table.values()
+    assert table["line mean"].startswith(f"{before.mean_thickness_mm:.2f} mm")
+    assert viewer.layers["measurement lines"].features["label"][0].endswith(" mm")
+
+    # the displayed (resampled) boundaries measure what the model's measured, to 0.05 px
+    deep_layer = viewer.layers["deep boundary"]
+    deep_shown = vertices_to_boundary(deep_layer.data[0])
+    shown = assemble_result(widget.editor.frame, before.superficial, deep_shown, method="manual")
+    assert shown.mean_thickness_px == pytest.approx(before.mean_thickness_px, abs=0.05)
+
+    # move the deep boundary's vertices down by 10 px, as a drag would (layer data event)
+    moved = np.array(deep_layer.data[0]) + [10.0, 0.0]
+    deep_layer.data = [(moved, "path")]
+    after = widget.result
+    assert after.deep.source == "manual"
+    assert after.superficial.source == before.superficial.source
+    assert after.method == "manual"
+    assert after.mean_thickness_mm == pytest.approx(shown.mean_thickness_mm + 10 * 0.1, abs=1e-9)
+    assert after.mean_thickness_px == pytest.approx(shown.mean_thickness_px + 10, abs=1e-9)
+    assert widget.table.values()["deep"].startswith("manual")
+
+    # delete a vertex: still measured, still manual
+    deep_layer.data = [(moved[1:], "path")]
+    assert widget.result.deep.x_px.size == moved.shape[0] - 1
+
+    # undo twice: back to the model's boundaries and values
+    assert widget.undo()
+    assert widget.result.deep.x_px.size == moved.shape[0]
+    assert widget.undo()
+    assert widget.result is before
+    assert not widget.undo()
+
+
+def test_measure_widget_on_a_video_frame(viewer, wait, scan_mp4):
+    from musclethick._napari._qt._measure_widget import MeasureWidget
+
+    ((data, kwargs, _),) = read_layers(str(scan_mp4), calibration=CalibrationOptions(mm_per_px=0.2))
+    viewer.add_image(data, **kwargs)
+    viewer.dims.set_current_step(0, 4)
+    widget = MeasureWidget(viewer)
+    widget.method_combo.setCurrentText("edges")
+    widget.measure()
+    wait(lambda: widget.result is not None and widget.run_button.isEnabled())
+    assert widget.result.frame_index == 4
+    deep = viewer.layers["deep boundary"]
+    assert deep.ndim == 3
+    assert np.all(np.asarray(deep.data[0])[:, 0] == 4.0)  # shown on frame 4 only
+    # deep band of frame 4 starts 8 rows lower than frame 0's: thickness ~ (148 - 50) px
+    assert widget.result.mean_thickness_px == pytest.approx(98.0, abs=2.5)
