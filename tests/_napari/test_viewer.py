@@ -31,9 +31,7 @@ def test_get_reader_accepts_scans_only(scan_png, tmp_path):
 
 
 def test_reader_png_with_given_calibration_in_mm(viewer, scan_png):
-    ((data, kwargs, kind),) = read_layers(
-        str(scan_png), calibration=CalibrationOptions(mm_per_px=0.1)
-    )
+    ((data, kwargs, _),) = read_layers(str(scan_png), calibration=CalibrationOptions(mm_per_px=0.1))
     layer = viewer.add_image(data, **kwargs)
     frame = layer.metadata["musclethick_frames"][0]
     assert layer.scale.tolist() == pytest.approx([0.1, 0.1])
@@ -98,7 +96,7 @@ def test_measure_widget_layers_values_and_live_edit(viewer, wait, scan_png):
     assert shown.mean_thickness_px == pytest.approx(before.mean_thickness_px, abs=0.05)
 
     # move the deep boundary's vertices down by 10 px, as a drag would (layer data event)
-    moved = np.array(deep_layer.data[0]) + [10.0, 0.0]
+    moved = np.array(deep_layer.data[0]) + np.array([10.0, 0.0])
     deep_layer.data = [(moved, "path")]
     after = widget.result
     assert after.deep.source == "manual"
