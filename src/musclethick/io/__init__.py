@@ -1,0 +1,137 @@
+"""Reading scans: DICOM, video and still images -> lazy iterators of frames.
+
+This package is the only place that opens scan files. :func:`read` dispatches on the file
+suffix and, for files without a known suffix, on the content (the ``DICM`` marker of DICOM).
+"""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from ..errors import InputError
+from ..types import Frame
+from .dicom import is_dicom, read_dicom
+from .image import IMAGE_SUFFIXES, read_image
+from .options import ALL_FRAMES, DEFAULT_CALIBRATION, CalibrationOptions, FrameSelection
+from .video import VIDEO_SUFFIXES, read_video
+
+__all__ = [
+    "DICOM_SUFFIXES",
+    "IMAGE_SUFFIXES",
+    "SUPPORTED_SUFFIXES",
+    "VIDEO_SUFFIXES",
+    "CalibrationOptions",
+    "FrameSelection",
+    "find_inputs",
+    "read",
+    "read_dicom",
+    "read_image",
+    "read_video",
+]
+
+DICOM_SUFFIXES = frozenset({".dcm", ".dicom", ".dic"})
+#: Suffixes (lower case) :func:`read` and :func:`find_inputs` accept.
+SUPPORTED_SUFFIXES = frozenset(DICOM_SUFFIXES | IMAGE_SUFFIXES | VIDEO_SUFFIXES)
+
+
+def read(
+    path: str | Path,
+    *,
+    calibration: CalibrationOptions = DEFAULT_CALIBRATION,
+    frames: FrameSelection = ALL_FRAMES,
+) -> Iterator[Frame]:
+    """Read the frames of a scan file, lazily.
+
+    Parameters
+    ----------
+    path : str or Path
+        DICOM (``.dcm``, or any file with the ``DICM`` marker), video (``.mp4``, ``.avi``,
+        ...) or image (``.png``, ``.tif``, ``.jpg``, ``.bmp``) file. Never modified.
+    calibration : CalibrationOptions
+        Calibration overrides. Precedence: ``mm_per_px`` > ``depth_mm`` > DICOM ultrasound
+        regions > DICOM PixelSpacing > on-screen ruler > uncalibrated (pixels only).
+    frames : FrameSelection
+        Frames of a multi-frame file to read.
+
+    Returns
+    -------
+    iterator of Frame
+        Frames are decoded as the iterator is consumed.
+
+    Raises
+    ------
+    InputError
+        Missing, unsupported, corrupt or truncated file, not an image, DICOM without pixel
+        data, empty video. The one-line message names the file. Problems found while
+        decoding later frames are raised during iteration.
+    CalibrationError
+        An invalid user calibration.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    if not path.is_file():
+        raise InputError(f"{path}: not a file")
+    suffix = path.suffix.lower()
+    if suffix in DICOM_SUFFIXES or is_dicom(path):
+        return read_dicom(path, calibration=calibration, frames=frames)
+    if suffix in IMAGE_SUFFIXES:
+        return read_image(path, calibration=calibration, frames=frames)
+    if suffix in VIDEO_SUFFIXES:
+        return read_video(path, calibration=calibration, frames=frames)
+    raise InputError(
+        f"{path}: unsupported file type {suffix or '(no suffix)'!r}; supported: "
+        + ", ".join(sorted(SUPPORTED_SUFFIXES))
+    )
+
+
+def _is_supported(path: Path) -> bool:
+    return path.suffix.lower() in SUPPORTED_SUFFIXES
+
+
+def find_inputs(specs: Sequence[str | Path]) -> list[Path]:
+    """Expand files, folders (recursively) and glob patterns into a sorted list of files.
+
+    Parameters
+    ----------
+    specs : sequence of str or Path
+        Each a file (returned as is, even with an unsupported suffix, so that reading it
+        fails loudly), a folder (searched recursively for supported suffixes; hidden files
+        skipped) or a glob pattern (``*``, ``?``, ``[...]``, ``**``; supported suffixes only).
+
+    Returns
+    -------
+    list of Path
+        Unique, sorted.
+
+    Raises
+    ------
+    InputError
+        If a spec is neither an existing file or folder nor a pattern matching something.
+    """
+    found: set[Path] = set()
+    for spec in specs:
+        p = Path(spec)
+        if p.is_file():
+            found.add(p)
+        elif p.is_dir():
+            found.update(
+                f
+                for f in p.rglob("*")
+                if f.is_file()
+                and _is_supported(f)
+                and not any(part.startswith(".") for part in f.relative_to(p).parts)
+            )
+        elif glob.has_magic(str(spec)):
+            matches = [Path(m) for m in glob.glob(str(spec), recursive=True)]
+            files = [m for m in matches if m.is_file() and _is_supported(m)]
+            for d in (m for m in matches if m.is_dir()):
+                files.extend(find_inputs([d]))
+            if not files:
+                raise InputError(f"{spec}: pattern matches no supported file")
+            found.update(files)
+        else:
+            raise InputError(f"{spec}: no such file or folder")
+    return sorted(found)

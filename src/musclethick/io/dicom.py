@@ -1,0 +1,310 @@
+"""DICOM reader (pydicom >= 3 with the pylibjpeg decoders).
+
+Frames are decoded one at a time with :func:`pydicom.pixels.pixel_array` (``index=``), so a
+cine loop is decoded only as far as it is iterated.
+
+Pixel policy
+------------
+* ``YBR_*`` colour is converted to RGB by pydicom, ``PALETTE COLOR`` through its lookup table,
+  then colour becomes luminance (BT.601).
+* Data deeper than 8 bits is scaled to 0-255 by its *nominal* depth (``BitsStored``, or the
+  palette's entry depth), not by each frame's data range, so all frames of a loop share one
+  grey scale and the mapping is reproducible. ``MONOCHROME1`` is inverted; signed data is
+  shifted to unsigned first.
+
+Calibration policy (see :mod:`musclethick.calibration`)
+-------------------------------------------------------
+User ``mm_per_px`` > user ``depth_mm`` > the 2D tissue regions of the Sequence of Ultrasound
+Regions (each region becomes its own frame, cropped to the region box; a box that does not fit
+the pixel data is not trusted and the reason is kept in ``Calibration.note``) > PixelSpacing /
+ImagerPixelSpacing > on-screen ruler (ultrasound screen captures only) > uncalibrated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.pixels import apply_color_lut, pixel_array
+
+from .. import calibration as cal
+from ..errors import CalibrationError, InputError
+from ..region import find_imaging_region
+from ..types import Calibration, Frame, PixelBox, ScanMetadata
+from ._pixels import to_grey_uint8
+from .options import ALL_FRAMES, DEFAULT_CALIBRATION, CalibrationOptions, FrameSelection
+
+__all__ = ["is_dicom", "read_dicom", "read_dicom_metadata", "ultrasound_regions"]
+
+
+def is_dicom(path: str | Path) -> bool:
+    """True when the file starts with the 128-byte preamble and the ``DICM`` marker."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    return len(head) == 132 and head[128:132] == b"DICM"
+
+
+def _open(path: Path) -> Dataset:
+    try:
+        return pydicom.dcmread(path, force=not is_dicom(path))
+    except InvalidDicomError as exc:
+        raise InputError(f"{path}: not a valid DICOM file ({exc})") from exc
+    except FileNotFoundError as exc:
+        raise InputError(f"{path}: file not found") from exc
+    except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InputError(f"{path}: corrupt or truncated DICOM file ({exc})") from exc
+
+
+def _text(ds: Dataset, keyword: str) -> str:
+    value = ds.get(keyword)
+    if value is None:
+        return ""
+    if isinstance(value, pydicom.multival.MultiValue):
+        return "\\".join(str(v) for v in value if str(v)).strip()
+    return str(value).strip()
+
+
+def _frame_times_s(ds: Dataset, n_frames: int) -> tuple[float | None, list[float] | None]:
+    """``(frame_time_ms, [time_s per frame])`` from FrameTime or FrameTimeVector."""
+    ft = ds.get("FrameTime")
+    try:
+        if ft is not None and float(ft) > 0:
+            ms = float(ft)
+            return ms, [i * ms / 1000.0 for i in range(n_frames)]
+    except (TypeError, ValueError):
+        pass
+    vec = ds.get("FrameTimeVector")
+    if vec is not None:
+        try:
+            inc = [float(v) for v in (vec if isinstance(vec, list | tuple) else list(vec))]
+        except TypeError:
+            inc = [float(vec)]
+        if len(inc) == n_frames:
+            t = np.cumsum(inc) / 1000.0
+            t -= t[0]
+            mean_ms = float(np.mean(inc[1:])) if n_frames > 1 else None
+            return mean_ms, [float(v) for v in t]
+    return None, None
+
+
+def read_dicom_metadata(ds: Dataset) -> ScanMetadata:
+    """:class:`ScanMetadata` of a pydicom dataset (empty strings where absent)."""
+    n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+    frame_time_ms, _ = _frame_times_s(ds, n_frames)
+    laterality = _text(ds, "ImageLaterality") or _text(ds, "Laterality")
+    transducer = _text(ds, "TransducerData") or _text(ds, "TransducerType")
+    return ScanMetadata(
+        patient_id=_text(ds, "PatientID"),
+        patient_name=_text(ds, "PatientName"),
+        study_date=_text(ds, "StudyDate"),
+        study_time=_text(ds, "StudyTime"),
+        series_description=_text(ds, "SeriesDescription"),
+        laterality=laterality.upper()[:1] if laterality.upper()[:1] in ("L", "R") else "",
+        manufacturer=_text(ds, "Manufacturer"),
+        model_name=_text(ds, "ManufacturerModelName"),
+        transducer=transducer,
+        modality=_text(ds, "Modality"),
+        frame_time_ms=frame_time_ms,
+        n_frames=n_frames,
+    )
+
+
+def ultrasound_regions(ds: Dataset) -> list[cal.UltrasoundRegion]:
+    """The Sequence of Ultrasound Regions as :class:`~musclethick.calibration.UltrasoundRegion`."""
+    out = []
+    for item in ds.get("SequenceOfUltrasoundRegions", []) or []:
+        try:
+            out.append(
+                cal.UltrasoundRegion(
+                    min_x0=int(item.RegionLocationMinX0),
+                    min_y0=int(item.RegionLocationMinY0),
+                    max_x1=int(item.RegionLocationMaxX1),
+                    max_y1=int(item.RegionLocationMaxY1),
+                    spatial_format=int(item.get("RegionSpatialFormat", 0) or 0),
+                    data_type=int(item.get("RegionDataType", 0) or 0),
+                    units_x=int(item.get("PhysicalUnitsXDirection", 0) or 0),
+                    units_y=int(item.get("PhysicalUnitsYDirection", 0) or 0),
+                    delta_x=float(item.get("PhysicalDeltaX", 0.0) or 0.0),
+                    delta_y=float(item.get("PhysicalDeltaY", 0.0) or 0.0),
+                )
+            )
+        except (AttributeError, TypeError, ValueError):
+            continue  # an incomplete region item is ignored
+    return out
+
+
+def _to_grey(ds: Dataset, raw: np.ndarray) -> np.ndarray:
+    """One decoded frame (as pydicom returns it) to grey uint8."""
+    photometric = _text(ds, "PhotometricInterpretation").upper()
+    a = raw
+    if photometric == "PALETTE COLOR":
+        a = apply_color_lut(a, ds)
+        bits = int(ds.RedPaletteColorLookupTableDescriptor[2])
+        return to_grey_uint8(a, max_value=float(2**bits - 1))
+    if a.dtype.kind == "f":
+        lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
+        a = (a - lo) / (hi - lo if hi > lo else 1.0)
+        return to_grey_uint8(a, max_value=1.0)
+    bits = int(ds.get("BitsStored", a.dtype.itemsize * 8) or 8)
+    if a.dtype.kind == "i":
+        a = a.astype(np.int64) + 2 ** (bits - 1)
+    grey = to_grey_uint8(
+        a.astype(np.uint32) if a.dtype.kind != "u" else a, max_value=float(2**bits - 1)
+    )
+    if photometric == "MONOCHROME1":
+        grey = 255 - grey
+    return grey
+
+
+def _decode(ds: Dataset, path: Path, index: int, n_frames: int) -> np.ndarray:
+    try:
+        raw = pixel_array(ds, index=index if n_frames > 1 else None)
+    except Exception as exc:  # decoders raise many types; all mean "cannot decode"
+        raise InputError(
+            f"{path}: cannot decode frame {index} (truncated or corrupt pixel data: {exc})"
+        ) from exc
+    if raw.ndim == 3 and n_frames > 1 and raw.shape[-1] not in (3, 4):
+        raw = raw[0]
+    return _to_grey(ds, raw)
+
+
+def read_dicom(
+    path: str | Path,
+    *,
+    calibration: CalibrationOptions = DEFAULT_CALIBRATION,
+    frames: FrameSelection = ALL_FRAMES,
+) -> Iterator[Frame]:
+    """Read the frames of a DICOM file, lazily.
+
+    Parameters
+    ----------
+    path : str or Path
+        A DICOM file (with or without the ``DICM`` preamble).
+    calibration : CalibrationOptions
+        User overrides and whether to read an on-screen ruler.
+    frames : FrameSelection
+        Frames to read from a multi-frame file.
+
+    Yields
+    ------
+    Frame
+        One per selected frame and tissue region (``region_index``), cropped to the region.
+
+    Raises
+    ------
+    InputError
+        Missing, corrupt or truncated file, or a DICOM file without pixel data.
+    CalibrationError
+        Only for an invalid user calibration.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    ds = _open(path)
+    if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+        raise InputError(f"{path}: is a DICOM file without pixel data")
+    try:
+        rows, cols = int(ds.Rows), int(ds.Columns)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise InputError(f"{path}: DICOM image without Rows/Columns") from exc
+    meta = read_dicom_metadata(ds)
+    n_frames = meta.n_frames
+    _, times = _frame_times_s(ds, n_frames)
+    selected = frames.indices(n_frames)
+    if len(selected) == 0:
+        raise InputError(f"{path}: frame selection {frames} selects none of {n_frames} frames")
+    return _iter(ds, path, rows, cols, meta, selected, times, calibration, n_frames)
+
+
+def _iter(
+    ds: Dataset,
+    path: Path,
+    rows: int,
+    cols: int,
+    meta: ScanMetadata,
+    selected: range,
+    times: list[float] | None,
+    options: CalibrationOptions,
+    n_frames: int,
+) -> Iterator[Frame]:
+    plans: list[tuple[PixelBox, Calibration]] | None = None
+    for index in selected:
+        grey = _decode(ds, path, index, n_frames)
+        if grey.shape != (rows, cols):
+            raise InputError(f"{path}: frame {index} has shape {grey.shape}, not {rows}x{cols}")
+        if plans is None:  # decided once, on the first selected frame
+            plans = _plan(ds, path, grey, meta, options)
+        for region_index, (box, calib) in enumerate(plans):
+            yield Frame(
+                pixels=np.ascontiguousarray(grey[box.slices()]),
+                path=str(path),
+                frame_index=index,
+                region=box,
+                calibration=calib,
+                metadata=meta,
+                time_s=None if times is None else times[index],
+                region_index=region_index,
+                original_shape=(rows, cols),
+            )
+
+
+def _plan(
+    ds: Dataset, path: Path, grey: np.ndarray, meta: ScanMetadata, options: CalibrationOptions
+) -> list[tuple[PixelBox, Calibration]]:
+    """Region boxes and their calibrations, following the documented precedence."""
+    notes: list[str] = []
+    try:
+        regions = cal.from_ultrasound_regions(ultrasound_regions(ds), image_shape=grey.shape)
+    except CalibrationError as exc:
+        regions = []
+        notes.append(str(exc))
+    if regions:
+        boxes = [box for box, _ in regions]
+        calibs = [c for _, c in regions]
+    else:
+        if meta.modality.upper() == "US":
+            try:
+                boxes = [find_imaging_region(grey)]
+            except ValueError:
+                boxes = [PixelBox.full(grey.shape)]
+        else:
+            boxes = [PixelBox.full(grey.shape)]
+        calibs = [_fallback(ds, grey, boxes[0], meta, options, notes)]
+    out = []
+    for box, calib in zip(boxes, calibs, strict=True):
+        user = cal.from_options(options, region_height_px=box.height)
+        out.append((box, user if user is not None else calib))
+    return out
+
+
+def _fallback(
+    ds: Dataset,
+    grey: np.ndarray,
+    box: PixelBox,
+    meta: ScanMetadata,
+    options: CalibrationOptions,
+    notes: list[str],
+) -> Calibration:
+    for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
+        spacing = ds.get(keyword)
+        if spacing is not None and len(spacing) == 2:
+            try:
+                return cal.from_pixel_spacing(
+                    float(spacing[0]), float(spacing[1]), note=f"DICOM {keyword}"
+                )
+            except CalibrationError as exc:
+                notes.append(str(exc))
+    if options.use_ruler and meta.modality.upper() == "US" and box != PixelBox.full(grey.shape):
+        try:
+            return cal.from_ruler(grey, region=box)
+        except CalibrationError as exc:
+            notes.append(str(exc))
+    notes.append("no ultrasound region, pixel spacing or ruler: thickness in px only")
+    return Calibration.uncalibrated("; ".join(notes))

@@ -1,0 +1,149 @@
+"""Still-image reader (Pillow): PNG, TIFF (incl. multi-page), JPEG, BMP; grey or colour.
+
+A screen capture is cropped to its imaging region (:func:`musclethick.region.find_imaging_region`)
+and calibrated by the user's ``mm_per_px`` / ``depth_mm`` or else the on-screen depth ruler
+(:func:`musclethick.calibration.from_ruler`); without either it is uncalibrated (pixels only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .. import calibration as cal
+from ..errors import CalibrationError, InputError
+from ..region import find_imaging_region
+from ..types import Calibration, Frame, PixelBox, ScanMetadata
+from ._pixels import to_grey_uint8
+from .options import ALL_FRAMES, DEFAULT_CALIBRATION, CalibrationOptions, FrameSelection
+
+__all__ = ["IMAGE_SUFFIXES", "plan_capture", "read_image"]
+
+IMAGE_SUFFIXES = frozenset({".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp"})
+
+
+def plan_capture(grey: np.ndarray, options: CalibrationOptions) -> tuple[PixelBox, Calibration]:
+    """Imaging region and calibration of one screen capture (pure).
+
+    Precedence: ``options.mm_per_px`` > ``options.depth_mm`` (over the region height) >
+    on-screen ruler (when ``options.use_ruler``) > uncalibrated with a note saying why.
+    """
+    box = find_imaging_region(grey)
+    user = cal.from_options(options, region_height_px=box.height)
+    if user is not None:
+        return box, user
+    if not options.use_ruler:
+        return box, Calibration.uncalibrated("ruler reading disabled: thickness in px only")
+    try:
+        return box, cal.from_ruler(grey, region=box)
+    except CalibrationError as exc:
+        return box, Calibration.uncalibrated(f"{exc}: thickness in px only")
+
+
+def _page_to_grey(page: Image.Image) -> np.ndarray:
+    mode = page.mode
+    if mode in ("P", "PA"):
+        page = page.convert("RGBA" if "transparency" in page.info or mode == "PA" else "RGB")
+    elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+        page = page.convert("RGB")
+    elif mode == "1":
+        page = page.convert("L")
+    arr = np.asarray(page)
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        return to_grey_uint8(arr.astype(np.uint16), max_value=65535.0)
+    if mode in ("I", "F"):
+        a = arr.astype(np.float64)
+        lo, hi = float(a.min()), float(a.max())
+        return to_grey_uint8((a - lo) / (hi - lo if hi > lo else 1.0), max_value=1.0)
+    return to_grey_uint8(arr)
+
+
+def read_image(
+    path: str | Path,
+    *,
+    calibration: CalibrationOptions = DEFAULT_CALIBRATION,
+    frames: FrameSelection = ALL_FRAMES,
+) -> Iterator[Frame]:
+    """Read a still image (each page of a multi-page TIFF is a frame).
+
+    Parameters
+    ----------
+    path : str or Path
+        Image file.
+    calibration : CalibrationOptions
+        User calibration and whether to read the on-screen ruler.
+    frames : FrameSelection
+        Pages to read (a single image has one frame, index 0).
+
+    Yields
+    ------
+    Frame
+        Grey pixels cropped to the imaging region.
+
+    Raises
+    ------
+    InputError
+        Missing file, not an image, truncated or corrupt image.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    try:
+        img = Image.open(path)
+        n_frames = int(getattr(img, "n_frames", 1) or 1)
+    except UnidentifiedImageError as exc:
+        raise InputError(f"{path}: not an image file (cannot identify the image format)") from exc
+    except OSError as exc:
+        raise InputError(f"{path}: cannot open image ({exc})") from exc
+    selected = frames.indices(n_frames)
+    if len(selected) == 0:
+        img.close()
+        raise InputError(f"{path}: frame selection {frames} selects none of {n_frames} frames")
+    # Decode the first selected page now so that a corrupt file fails on read().
+    try:
+        img.seek(selected[0])
+        first = _page_to_grey(img)
+    except (OSError, ValueError, SyntaxError) as exc:
+        img.close()
+        raise InputError(f"{path}: corrupt or truncated image ({exc})") from exc
+    return _iter(img, path, first, selected, n_frames, calibration)
+
+
+def _iter(
+    img: Image.Image,
+    path: Path,
+    first: np.ndarray,
+    selected: range,
+    n_frames: int,
+    options: CalibrationOptions,
+) -> Iterator[Frame]:
+    meta = ScanMetadata(n_frames=n_frames)
+    with img:
+        box, calib = plan_capture(first, options)
+        for index in selected:
+            if index == selected[0]:
+                grey = first
+            else:
+                try:
+                    img.seek(index)
+                    grey = _page_to_grey(img)
+                except (OSError, ValueError, EOFError) as exc:
+                    raise InputError(f"{path}: cannot read page {index} ({exc})") from exc
+                if grey.shape != first.shape:
+                    box_i, calib_i = plan_capture(grey, options)
+                else:
+                    box_i, calib_i = box, calib
+            if index == selected[0]:
+                box_i, calib_i = box, calib
+            yield Frame(
+                pixels=np.ascontiguousarray(grey[box_i.slices()]),
+                path=str(path),
+                frame_index=index,
+                region=box_i,
+                calibration=calib_i,
+                metadata=meta,
+                original_shape=(int(grey.shape[0]), int(grey.shape[1])),
+            )

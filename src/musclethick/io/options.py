@@ -1,0 +1,137 @@
+"""Options of the readers: calibration overrides and frame selection (pure, frozen)."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+__all__ = ["ALL_FRAMES", "DEFAULT_CALIBRATION", "CalibrationOptions", "FrameSelection"]
+
+
+@dataclass(frozen=True)
+class CalibrationOptions:
+    """How the readers calibrate frames.
+
+    Precedence: ``mm_per_px`` (source ``"user"``) > ``depth_mm`` (source ``"depth"``) >
+    DICOM ultrasound regions / PixelSpacing > on-screen ruler (``use_ruler``) > uncalibrated.
+
+    Attributes
+    ----------
+    mm_per_px : float or None
+        Pixel size in mm given by the user (square pixels).
+    depth_mm : float or None
+        Depth shown by the imaging region (top to bottom) in mm; the pixel size is
+        ``depth_mm / region height in px``.
+    use_ruler : bool
+        Try to read the on-screen depth ruler of screen captures and videos.
+    """
+
+    mm_per_px: float | None = None
+    depth_mm: float | None = None
+    use_ruler: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("mm_per_px", "depth_mm"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+
+
+_RANGE = re.compile(r"^\s*(\d+)\s*-\s*(\d+)\s*$")
+_EVERY = re.compile(r"^\s*every\s*:\s*(\d+)\s*$", re.IGNORECASE)
+_SINGLE = re.compile(r"^\s*(\d+)\s*$")
+
+
+@dataclass(frozen=True)
+class FrameSelection:
+    """Which frames of a multi-frame file to read, like ``range(start, stop, step)``.
+
+    Attributes
+    ----------
+    start : int
+        First frame (0-based).
+    stop : int or None
+        One past the last frame; ``None`` for "to the end".
+    step : int
+        Take every ``step``-th frame (>= 1).
+    """
+
+    start: int = 0
+    stop: int | None = None
+    step: int = 1
+
+    def __post_init__(self) -> None:
+        if self.start < 0:
+            raise ValueError(f"FrameSelection.start must be >= 0, got {self.start}")
+        if self.stop is not None and self.stop < self.start:
+            raise ValueError(f"FrameSelection.stop ({self.stop}) is before start ({self.start})")
+        if self.step < 1:
+            raise ValueError(f"FrameSelection.step must be >= 1, got {self.step}")
+
+    @classmethod
+    def parse(cls, text: str) -> FrameSelection:
+        """Parse a frame selection.
+
+        Parameters
+        ----------
+        text : str
+            ``"all"``; ``"every:N"`` (every N-th frame); ``"A-B"`` (frames A to B
+            *inclusive*); ``"N"`` (frame N only); ``"A:B"`` or ``"A:B:S"`` (Python slice
+            syntax, B exclusive, either bound may be empty).
+
+        Returns
+        -------
+        FrameSelection
+
+        Raises
+        ------
+        ValueError
+            If ``text`` is not one of these forms.
+        """
+        s = text.strip()
+        if s.lower() in ("all", "", ":"):
+            return cls()
+        if m := _EVERY.match(s):
+            return cls(step=int(m.group(1)))
+        if m := _RANGE.match(s):
+            a, b = int(m.group(1)), int(m.group(2))
+            if b < a:
+                raise ValueError(f"frame range {text!r} ends before it starts")
+            return cls(a, b + 1, 1)
+        if m := _SINGLE.match(s):
+            return cls(int(m.group(1)), int(m.group(1)) + 1, 1)
+        parts = s.split(":")
+        if 2 <= len(parts) <= 3:
+            try:
+                nums = [int(p) if p.strip() else None for p in parts]
+            except ValueError:
+                nums = None
+            if nums is not None:
+                start = 0 if nums[0] is None else nums[0]
+                step = 1 if len(nums) < 3 or nums[2] is None else nums[2]
+                return cls(start, nums[1], step)
+        raise ValueError(
+            f"cannot parse frame selection {text!r}: use 'all', 'every:N', 'A-B', 'N' or 'A:B:S'"
+        )
+
+    def indices(self, n_frames: int) -> range:
+        """Selected frame indices of a file of ``n_frames`` frames."""
+        stop = n_frames if self.stop is None else min(self.stop, n_frames)
+        return range(min(self.start, stop), stop, self.step)
+
+    def contains(self, index: int) -> bool:
+        """True when frame ``index`` is selected (for streams of unknown length)."""
+        if index < self.start or (self.stop is not None and index >= self.stop):
+            return False
+        return (index - self.start) % self.step == 0
+
+    def is_past(self, index: int) -> bool:
+        """True when no frame at or after ``index`` is selected."""
+        return self.stop is not None and index >= self.stop
+
+
+#: ``CalibrationOptions()``: no user calibration, read the ruler (default of the readers).
+DEFAULT_CALIBRATION = CalibrationOptions()
+#: ``FrameSelection()``: every frame (default of the readers).
+ALL_FRAMES = FrameSelection()

@@ -1,0 +1,142 @@
+"""Find the ultrasound imaging region in a scanner screen capture (pure).
+
+Scanner displays put the B-mode image (rectangle, trapezoid or sector) on a flat background
+together with text, rulers, colour bars and icons. The image is the one large *textured*
+(speckled) area: pixels whose local standard deviation exceeds a small threshold, after a
+morphological opening removes thin strokes (text, ticks, lines) and a closing fills dark
+(anechoic) patches inside the image.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from .types import PixelBox
+
+__all__ = ["find_imaging_region"]
+
+_LUMA = np.array([0.299, 0.587, 0.114])
+
+
+def find_imaging_region(
+    image: np.ndarray,
+    *,
+    std_threshold: float = 2.5,
+    min_fraction: float = 0.05,
+) -> PixelBox:
+    """Bounding box of the ultrasound image in a screen capture.
+
+    Parameters
+    ----------
+    image : ndarray, shape (rows, cols) or (rows, cols, 3|4)
+        Grey or colour screen capture.
+    std_threshold : float
+        Local standard deviation (grey levels, 5x5 window) above which a pixel is textured.
+    min_fraction : float
+        When the largest textured area covers less than this fraction of the image, the
+        whole image is returned (nothing that looks like a display around it).
+
+    Returns
+    -------
+    PixelBox
+        Half-open box of the imaging region; the whole image when the capture holds only the
+        ultrasound image.
+
+    Raises
+    ------
+    ValueError
+        If ``image`` is not 2-D grey or 3-D colour.
+    """
+    a = np.asarray(image)
+    if a.ndim == 3 and a.shape[2] in (3, 4):
+        g = a[..., :3].astype(np.float64) @ _LUMA
+    elif a.ndim == 2:
+        g = a.astype(np.float64)
+    else:
+        raise ValueError(f"expected a (rows, cols) or (rows, cols, 3) image, got {a.shape}")
+    rows, cols = g.shape
+    full = PixelBox.full(g.shape)
+    if rows < 32 or cols < 32:
+        return full
+    # Work on a 2x reduced copy of large captures (speed); refine edges at full size.
+    f = 2 if min(rows, cols) >= 400 else 1
+    small = g[: rows - rows % f, : cols - cols % f]
+    if f > 1:
+        small = small.reshape(rows // f, f, cols // f, f).mean(axis=(1, 3))
+    mean = ndimage.uniform_filter(small, 5)
+    std = np.sqrt(np.maximum(ndimage.uniform_filter(small * small, 5) - mean * mean, 0.0))
+    border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
+    background = float(np.bincount(np.clip(border, 0, 255).astype(np.int64)).argmax())
+    # Speckle, or dark/bright image parts that differ from the display background and are
+    # not perfectly flat (flat panels of another colour are display furniture).
+    textured = (std > std_threshold / f) | ((np.abs(mean - background) > 8.0) & (std > 0.25))
+    k = max(7, min(small.shape) // 30) | 1
+    # Opening removes thin strokes (text, ticks, lines, small icons); pad so that the
+    # image border does not erode an image that fills the capture.
+    padded = np.pad(textured, k, mode="symmetric")
+    core = ndimage.binary_opening(padded, structure=np.ones((k, k)))[k:-k, k:-k]
+    core = ndimage.binary_fill_holes(core)
+    labels, n = ndimage.label(core)
+    if n == 0:
+        return full
+    sizes = ndimage.sum_labels(core, labels, index=np.arange(1, n + 1))
+    if sizes.max() < min_fraction * small.size:
+        return full
+    # Anechoic bands can split the image into pieces: take every large piece.
+    keep = np.isin(labels, 1 + np.nonzero(sizes >= 0.02 * small.size)[0])
+    # Extent: rows/columns holding at least 6 % of the fullest one (drops bumps such as
+    # depth labels printed against the image edge, keeps the slanted sides of a trapezoid).
+    col_count = keep.sum(axis=0)
+    row_count = keep.sum(axis=1)
+    xs = np.nonzero(col_count >= 0.06 * col_count.max())[0]
+    ys = np.nonzero(row_count >= 0.06 * row_count.max())[0]
+    y0, y1 = int(ys.min()) * f, (int(ys.max()) + 1) * f
+    x0, x1 = int(xs.min()) * f, (int(xs.max()) + 1) * f
+    y1, x1 = min(y1 + f, rows), min(x1 + f, cols)
+    y0, x0 = max(y0 - f, 0), max(x0 - f, 0)
+    # The texture window spreads a few px past the image edge, and labels printed against
+    # the edge widen the box: trim lines that are mostly flat background.
+    y0, y1, x0, x1 = _trim_flat(g, y0, y1, x0, x1, background=background)
+    # Snap to the image border when the region nearly touches it.
+    if y0 <= 4:
+        y0 = 0
+    if x0 <= 4:
+        x0 = 0
+    if rows - y1 <= 4:
+        y1 = rows
+    if cols - x1 <= 4:
+        x1 = cols
+    return PixelBox(x0, y0, x1, y1)
+
+
+def _trim_flat(
+    g: np.ndarray, y0: int, y1: int, x0: int, x1: int, *, background: float
+) -> tuple[int, int, int, int]:
+    """Move each side of the box inwards past lines that are mostly flat background.
+
+    A line (row or column of the box) is background when at least 90 % of its pixels sit in
+    a flat 3x3 neighbourhood (max - min <= 3 grey levels) of the background grey: ticks,
+    labels and lines of the display break that flatness only in a few places, speckle
+    almost everywhere.
+    """
+    flat = (ndimage.maximum_filter(g, 3) - ndimage.minimum_filter(g, 3)) <= 3.0
+    flat &= np.abs(g - background) <= 3.0
+    max_dy, max_dx = (y1 - y0) // 4, (x1 - x0) // 4
+    for _ in range(max_dx):
+        if flat[y0:y1, x0].mean() < 0.9:
+            break
+        x0 += 1
+    for _ in range(max_dx):
+        if flat[y0:y1, x1 - 1].mean() < 0.9:
+            break
+        x1 -= 1
+    for _ in range(max_dy):
+        if flat[y0, x0:x1].mean() < 0.9:
+            break
+        y0 += 1
+    for _ in range(max_dy):
+        if flat[y1 - 1, x0:x1].mean() < 0.9:
+            break
+        y1 -= 1
+    return y0, y1, x0, x1
