@@ -71,3 +71,46 @@ def make_result(
 def result_factory():
     """:func:`make_result`, as a fixture."""
     return make_result
+
+
+def synthetic_scan(path, *, thickness_px: int = 60, top_px: int = 30, seed: int = 0) -> None:
+    """Write a small grey PNG with two bright aponeurosis-like bands ``thickness_px`` apart."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    rows, cols = top_px + thickness_px + 50, 200
+    image = rng.normal(60.0, 20.0, (rows, cols))
+    image[top_px - 8 : top_px] += 150.0
+    image[top_px + thickness_px : top_px + thickness_px + 10] += 150.0
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(path)
+
+
+@pytest.fixture
+def make_study():
+    """``make(root, subjects=2, legs="LR", weeks=(0,), sites=("VL50",), reps=3)`` -> paths."""
+
+    def make(root, *, subjects=2, legs="LR", weeks=(0,), sites=("VL50",), reps=3):
+        paths = []
+        seed = 0
+        for s in range(1, subjects + 1):
+            for leg in legs:
+                for week in weeks:
+                    for site in sites:
+                        for rep in range(1, reps + 1):
+                            path = root / f"S{s:02d}" / f"week{week}" / f"{leg}_{site}_{rep}.png"
+                            synthetic_scan(path, thickness_px=50 + seed % 7, seed=seed)
+                            paths.append(path)
+                            seed += 1
+        return paths
+
+    return make
+
+
+@pytest.fixture
+def scan_writer():
+    """:func:`synthetic_scan`, as a fixture."""
+    return synthetic_scan

@@ -1,0 +1,122 @@
+"""Tests of the batch runner: resume after kill -9, re-measure on change, failures, dask."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from musclethick.study.batch import run_batch
+from musclethick.study.store import StudyStore
+
+OPTIONS = {"protocol": "default", "method": "edges", "mm_per_px": 0.1, "progress": False}
+
+
+def current_results(store_path):
+    db = sqlite3.connect(f"file:{store_path}?mode=ro", uri=True)
+    try:
+        return db.execute(
+            "SELECT s.path, r.id, r.run_id, r.created_at FROM results r "
+            "JOIN scans s ON s.id = r.scan_id WHERE r.superseded = 0 ORDER BY r.id"
+        ).fetchall()
+    finally:
+        db.close()
+
+
+def test_dry_run_measures_nothing(tmp_path, make_study):
+    make_study(tmp_path / "study", subjects=1, reps=2)
+    summary = run_batch(tmp_path / "study", store=tmp_path / "s.sqlite", dry_run=True, **OPTIONS)
+    assert summary.run_id is None and summary.n_scans == 4
+    assert "Dry run" in summary.render() and "1 of 3" not in summary.render()
+    assert "2 of 3 images" in summary.render()
+    assert not (tmp_path / "s.sqlite").exists()
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill(tmp_path, make_study):
+    study, store = tmp_path / "study", tmp_path / "s.sqlite"
+    paths = make_study(study, subjects=2, reps=6)  # 24 scans
+    command = [sys.executable, "-m", "musclethick.study.batch", str(study), "--store", str(store)]
+    command += ["--method", "edges", "--mm-per-px", "0.1", "--workers", "1", "-q"]
+    process = subprocess.Popen(
+        command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                if len(current_results(store)) >= 4:
+                    break
+            except sqlite3.OperationalError:  # the store is still being created
+                pass
+            time.sleep(0.02)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    assert process.returncode == -signal.SIGKILL, process.stderr.read().decode()
+    before = current_results(store)
+    assert 4 <= len(before) < len(paths), "the run finished before it could be killed"
+    assert {row[2] for row in before} == {1}
+
+    summary = run_batch(study, store=store, workers=1, **OPTIONS)
+    after = current_results(store)
+    assert summary.n_skipped == len(before)
+    assert summary.n_measured == len(paths) - len(before) and summary.n_failed == 0
+    assert len(after) == len(paths) == len({row[0] for row in after})  # no duplicates
+    assert after[: len(before)] == before  # finished scans were not measured again
+    assert {row[2] for row in after[len(before) :]} == {summary.run_id}
+    with StudyStore(store) as db:
+        runs = {r["id"]: r["status"] for r in db.runs()}
+        assert runs == {1: "running", summary.run_id: "finished"}
+        assert db.counts()["scans"] == len(paths)
+
+
+def test_changed_file_is_remeasured_and_failures_recorded(tmp_path, make_study, scan_writer):
+    study, store = tmp_path / "study", tmp_path / "s.sqlite"
+    paths = make_study(study, subjects=1, legs="L", reps=3)
+    corrupt = study / "S01" / "week0" / "R_VL50_1.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n this is not an image")
+    first = run_batch(study, store=store, workers=1, **OPTIONS)
+    assert (first.n_measured, first.n_failed, first.n_skipped) == (4, 1, 0)
+    with StudyStore(store) as db:
+        (failure,) = db.failures()
+        assert "R_VL50_1.png" in failure["message"]
+    scan_writer(paths[0], thickness_px=70, seed=99)  # new content -> new sha256
+    second = run_batch(study, store=store, workers=1, **OPTIONS)
+    assert (second.n_measured, second.n_skipped) == (1, 3)  # the failed scan is not retried
+    third = run_batch(study, store=store, workers=1, retry_failed=True, **OPTIONS)
+    assert (third.n_measured, third.n_failed, third.n_skipped) == (1, 1, 3)
+    with StudyStore(store) as db:
+        old = [r for r in db.iter_results(path=paths[0], include_superseded=True)]
+        assert [(r.superseded, r.run_id) for r in old] == [
+            (True, first.run_id),
+            (False, second.run_id),
+        ]
+        assert old[1].thickness_mm == pytest.approx(7.0, abs=0.3)
+        assert old[0].scan.sha256 != old[1].scan.sha256
+        assert len(list(db.iter_results())) == 4
+
+
+@pytest.mark.slow
+def test_dask_local_cluster(tmp_path, make_study):
+    distributed = pytest.importorskip("distributed")
+    study, store = tmp_path / "study", tmp_path / "s.sqlite"
+    paths = make_study(study, subjects=1, legs="L", reps=4)
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        summary = run_batch(study, store=store, scheduler=client, **OPTIONS)
+        assert summary.n_measured == len(paths) and summary.n_failed == 0
+        again = run_batch(study, store=store, scheduler=cluster.scheduler_address, **OPTIONS)
+        assert again.n_measured == 0 and again.n_skipped == len(paths)
+    rows = current_results(store)
+    assert len(rows) == len(paths) == len({r[0] for r in rows})
