@@ -95,3 +95,39 @@ def scan_mp4(tmp_path):
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+MM_PER_PX = 0.1
+
+
+def build_store(folder, *, n: int = 3):
+    """A real SQLite study store with ``n`` measured synthetic scans (edge method, 0.1 mm/px).
+
+    Scan ``k`` has its deep band ``5 k`` rows lower, subject ``S0{k+1}``, leg L/R alternating.
+    Returns the store path.
+    """
+    import cv2
+
+    from musclethick.io.options import CalibrationOptions
+    from musclethick.pipeline import MeasureSettings, measure_path
+    from musclethick.study.store import StudyStore
+
+    settings = MeasureSettings(method="edges", calibration=CalibrationOptions(mm_per_px=MM_PER_PX))
+    path = folder / "study.sqlite"
+    with StudyStore(path) as store:
+        run = store.start_run(method="edges")
+        for k in range(n):
+            scan = folder / f"S0{k + 1}_{'LR'[k % 2]}_w0_mid.png"
+            cv2.imwrite(str(scan), synthetic_scan(deep_row=140 + 5 * k, seed=k))
+            scan_id = store.record_scan(
+                scan, subject=f"S0{k + 1}", leg="LR"[k % 2], week=0, site="mid"
+            )
+            store.record_results(scan_id, measure_path(scan, settings), run)
+        store.finish_run(run, n_measured=n, n_failed=0, n_skipped=0)
+    return path
+
+
+@pytest.fixture
+def study_store(tmp_path):
+    """Path of a real study store with three measured scans."""
+    return build_store(tmp_path)

@@ -1,0 +1,95 @@
+"""Headless review session on a real SQLite store (no napari, no Qt)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from musclethick._napari._layers import remeasure
+from musclethick._napari._review import ReviewFilters, ReviewSession, frame_result_of
+from musclethick.errors import StoreError
+from musclethick.study.store import StudyStore
+
+MM_PER_PX = 0.1  # the calibration build_store (conftest) measures with
+
+
+def test_queue_filters_progress_and_frames(study_store):
+    with StudyStore(study_store) as store:
+        session = ReviewSession(store, "AB")
+        assert session.progress() == (0, 3)
+        confidences = [i.confidence for i in session.items]
+        assert confidences == sorted(confidences)  # all ok: lowest confidence first
+        session.refresh(ReviewFilters(leg="R"))
+        assert [i.subject for i in session.items] == ["S02"]
+        session.refresh(ReviewFilters())
+        stored = session.stored()
+        frame = session.frame(stored)
+        assert frame.calibration.mm_per_px == MM_PER_PX  # the batch's calibration is kept
+        result = frame_result_of(stored, frame)
+        assert result.mean_thickness_mm == pytest.approx(stored.thickness_mm)
+        assert session.choices()["subject"] == ["S01", "S02", "S03"]
+
+
+def test_decisions_persist_keep_model_result_and_show_in_export(study_store):
+    with StudyStore(study_store) as store:
+        session = ReviewSession(store, "AB")
+        first = session.current
+        session.decide("accept")
+        with pytest.raises(StoreError, match="reason"):
+            session.move(1)
+            session.decide("reject")
+        session.decide("reject", reason="probe tilted")
+        session.move(1)
+        stored = session.stored()
+        frame = session.frame(stored)
+        shown = frame_result_of(stored, frame)
+        deep = np.column_stack([shown.deep.y_px + 10.0, shown.deep.x_px])
+        sup = np.column_stack([shown.superficial.y_px, shown.superficial.x_px])
+        corrected = remeasure(frame, sup, deep, previous=None)
+        session.decide("correct", corrected=corrected)
+        assert session.progress() == (3, 3)
+
+    with StudyStore(study_store) as store:  # a fresh connection: written at once
+        reviews = store.latest_reviews()
+        assert {r.decision for r in reviews.values()} == {"accept", "reject", "correct"}
+        assert all(r.reviewer == "AB" and r.reviewed_at for r in reviews.values())
+        review = reviews[stored.id]
+        assert review.deep.source == "manual"
+        # corrected boundaries are stored in original image coordinates
+        np.testing.assert_allclose(review.deep.y_px, shown.deep.y_px + 10.0 + frame.region.y0)
+        kept = store.get_result(stored.id)
+        assert kept.thickness_mm == pytest.approx(stored.thickness_mm)  # model value kept
+        table = store.results_dataframe()
+        mean = table[(table.result_id == stored.id) & (table.line == "mean")].iloc[0]
+        assert mean.qc_status == "corrected"
+        assert mean.reviewed_by == "AB"
+        assert mean.thickness_mm == pytest.approx(corrected.mean_thickness_mm)
+        assert mean.thickness_mm_model == pytest.approx(stored.thickness_mm)
+        assert mean.thickness_mm - mean.thickness_mm_model == pytest.approx(
+            10 * MM_PER_PX, abs=0.02
+        )
+        rejected = table[table.result_id == session.items[1].result_id]
+        assert not rejected.included.any()
+        assert first.result_id in set(table[table.qc_status == "accepted"].result_id)
+
+
+def test_two_reviewers_conflict_is_refused(study_store):
+    with StudyStore(study_store) as a_store, StudyStore(study_store) as b_store:
+        a = ReviewSession(a_store, "AB")
+        b = ReviewSession(b_store, "CD")
+        assert a.current.result_id == b.current.result_id
+        a.decide("accept")
+        with pytest.raises(StoreError, match="someone else reviewed it"):
+            b.decide("reject", reason="blurred")
+        # b's queue was reloaded and shows a's decision; nothing was overwritten
+        assert b.current.decision == "accept"
+        reviews = a_store.reviews(a.current.result_id)
+        assert [(r.reviewer, r.decision) for r in reviews] == [("AB", "accept")]
+        # b may now decide on the new revision explicitly
+        b.decide("reject", reason="blurred")
+        assert [r.reviewer for r in a_store.reviews(a.current.result_id)] == ["AB", "CD"]
+
+
+def test_session_needs_a_reviewer(study_store):
+    with StudyStore(study_store) as store, pytest.raises(StoreError, match="reviewer"):
+        ReviewSession(store, "  ")
