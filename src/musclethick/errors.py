@@ -8,12 +8,12 @@ Messages are one line and, where a file is involved, name it, so a batch can rec
 from __future__ import annotations
 
 __all__ = [
-    "MusclethickError",
-    "InputError",
-    "CalibrationError",
     "BoundaryNotFound",
-    "ProtocolError",
+    "CalibrationError",
+    "InputError",
     "ModelError",
+    "MusclethickError",
+    "ProtocolError",
     "StoreError",
 ]
 

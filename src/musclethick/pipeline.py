@@ -31,10 +31,10 @@ if TYPE_CHECKING:
 __all__ = [
     "METHODS",
     "MeasureSettings",
+    "Measured",
     "get_model",
     "measure_frames",
     "measure_path",
-    "Measured",
     "measure_paths",
     "select_best_frames",
 ]
@@ -107,12 +107,16 @@ def model_identity(settings: MeasureSettings) -> tuple[str, str]:
     return (str(model.version), str(model.sha256))
 
 
-def _edges_result(frame: Frame, settings: MeasureSettings, *, flags: tuple[str, ...] = ()) -> FrameResult:
+def _edges_result(
+    frame: Frame, settings: MeasureSettings, *, flags: tuple[str, ...] = ()
+) -> FrameResult:
     try:
         superficial, deep = find_boundaries_edges(frame.pixels)
     except BoundaryNotFound as error:
         message = f"{frame.path}: {error}"
-        return _assemble(frame, None, None, settings, method="edges", extra_flags=flags, note=message)
+        return _assemble(
+            frame, None, None, settings, method="edges", extra_flags=flags, note=message
+        )
     return _assemble(frame, superficial, deep, settings, method="edges", extra_flags=flags)
 
 
@@ -161,7 +165,9 @@ def _model_results(
         if boundaries.note:
             note = f"{note} ({boundaries.note})"
         fallback = _edges_result(frame, settings, flags=("fallback_edges",))
-        results.append(replace(fallback, message="; ".join(p for p in (note, fallback.message) if p)))
+        results.append(
+            replace(fallback, message="; ".join(p for p in (note, fallback.message) if p))
+        )
     return results
 
 

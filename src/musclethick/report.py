@@ -65,8 +65,13 @@ def result_rows(result: FrameResult) -> list[dict[str, Any]]:
         "flags": ";".join(result.flags),
         "message": result.message,
     }
-    empty = {"line": "", "x_px": None, "thickness_px": None, "thickness_mm": None,
-             "perpendicular_mm": None}
+    empty = {
+        "line": "",
+        "x_px": None,
+        "thickness_px": None,
+        "thickness_mm": None,
+        "perpendicular_mm": None,
+    }
     if not result.lines:
         return [{column: {**base, **empty}[column] for column in RESULT_COLUMNS}]
     rows = []

@@ -21,16 +21,16 @@ from typing import Literal
 import numpy as np
 
 __all__ = [
+    "Boundary",
     "BoundarySource",
-    "CalibrationSource",
-    "Status",
     "Calibration",
+    "CalibrationSource",
+    "Frame",
+    "FrameResult",
+    "LineMeasurement",
     "PixelBox",
     "ScanMetadata",
-    "Frame",
-    "Boundary",
-    "LineMeasurement",
-    "FrameResult",
+    "Status",
 ]
 
 BoundarySource = Literal["edges", "model", "refined", "manual"]
@@ -193,7 +193,9 @@ class Frame:
 
     def __post_init__(self) -> None:
         if self.pixels.ndim != 2:
-            raise ValueError(f"Frame.pixels must be 2-D (rows, cols), got shape {self.pixels.shape}")
+            raise ValueError(
+                f"Frame.pixels must be 2-D (rows, cols), got shape {self.pixels.shape}"
+            )
         if self.region is None:
             object.__setattr__(self, "region", PixelBox.full(self.pixels.shape))
         if self.original_shape is None:

@@ -1,0 +1,186 @@
+"""The ``musclethick`` command end to end, on real sample scans and on bad input."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from musclethick.cli import get_arg_parser, main
+from musclethick.report import RESULT_COLUMNS
+
+
+def _read_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def one_image(sample_images: Path, tmp_path: Path) -> Path:
+    source = sample_images / "dltrack_800x600_img_00002.png"
+    target = tmp_path / "inputs" / source.name
+    target.parent.mkdir()
+    shutil.copy(source, target)
+    return target
+
+
+def test_measure_writes_table_boundaries_and_overlay(one_image: Path, tmp_path: Path):
+    out = tmp_path / "out" / "results.csv"
+    before = _sha(one_image)
+    rc = main(
+        [
+            "measure",
+            str(one_image),
+            "--method",
+            "edges",
+            "--mm-per-px",
+            "0.1",
+            "--out",
+            str(out),
+            "--boundaries",
+            str(tmp_path / "b.json"),
+            "--overlays",
+            str(tmp_path / "ov"),
+            "--quiet",
+        ]
+    )
+    assert rc == 0
+    assert _sha(one_image) == before  # inputs are never modified
+    rows = _read_rows(out)
+    assert tuple(rows[0]) == RESULT_COLUMNS
+    assert [r["line"] for r in rows] == ["25%", "50%", "75%", "mean"]
+    for row in rows:
+        assert row["status"] in {"ok", "flagged"}
+        assert row["calibration_source"] == "user"
+        # thickness in mm is thickness in px times the given pixel size
+        assert float(row["thickness_mm"]) == pytest.approx(float(row["thickness_px"]) * 0.1, 1e-3)
+    record = json.loads((tmp_path / "b.json").read_text())["frames"][0]
+    assert record["superficial"]["source"] == "edges"
+    xs = [p[0] for p in record["superficial"]["points"]]
+    assert xs == sorted(xs)
+    overlays = list((tmp_path / "ov").glob("*.png"))
+    assert len(overlays) == 1 and overlays[0].stat().st_size > 1000
+
+
+def test_measure_depth_calibration(one_image: Path, tmp_path: Path):
+    out = tmp_path / "r.csv"
+    assert (
+        main(
+            [
+                "measure",
+                str(one_image),
+                "--method",
+                "edges",
+                "--depth-mm",
+                "40",
+                "--out",
+                str(out),
+                "-q",
+            ]
+        )
+        == 0
+    )
+    rows = _read_rows(out)
+    assert {r["calibration_source"] for r in rows} == {"depth"}
+
+
+def test_bad_inputs_fail_alone_and_batch_goes_on(one_image: Path, tmp_path: Path, capsys):
+    folder = one_image.parent
+    (folder / "notes.png").write_text("this is not an image")
+    (folder / "broken.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"\x02\x00\x10\x00UI")
+    (folder / "empty.mp4").write_bytes(b"")
+    out = tmp_path / "r.csv"
+    rc = main(["measure", str(folder), "--method", "edges", "--out", str(out), "-q"])
+    assert rc == 0  # something was measured
+    rows = _read_rows(out)
+    failed = {Path(r["file"]).name: r for r in rows if r["status"] == "failed"}
+    assert set(failed) == {"notes.png", "broken.dcm", "empty.mp4"}
+    for name, row in failed.items():
+        assert name in row["message"]
+        assert "\n" not in row["message"]
+    errors = capsys.readouterr().err
+    assert "notes.png" in errors and "broken.dcm" in errors
+
+
+def test_exit_code_is_nonzero_when_nothing_measured(tmp_path: Path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    rc = main(["measure", str(bad), "--method", "edges", "--out", str(tmp_path / "r.csv"), "-q"])
+    assert rc == 1
+    assert _read_rows(tmp_path / "r.csv")[0]["status"] == "failed"
+
+
+def test_no_inputs_is_a_usage_error(tmp_path: Path, capsys):
+    rc = main(["measure", str(tmp_path / "nothing-*.png"), "--out", str(tmp_path / "r.csv")])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "nothing-*.png" in err and "matches no" in err
+
+
+def test_cine_frames_selection(sample_images: Path, tmp_path: Path):
+    out = tmp_path / "r.csv"
+    assert (
+        main(
+            [
+                "measure",
+                str(sample_images / "cine.mp4"),
+                "--method",
+                "edges",
+                "--frames",
+                "every:2",
+                "--mm-per-px",
+                "0.1",
+                "--out",
+                str(out),
+                "-q",
+            ]
+        )
+        == 0
+    )
+    frames = sorted({int(r["frame"]) for r in _read_rows(out)})
+    assert frames and all(f % 2 == 0 for f in frames)
+    out_best = tmp_path / "best.csv"
+    assert (
+        main(
+            [
+                "measure",
+                str(sample_images / "cine.mp4"),
+                "--method",
+                "edges",
+                "--best-frames",
+                "2",
+                "--mm-per-px",
+                "0.1",
+                "--out",
+                str(out_best),
+                "-q",
+            ]
+        )
+        == 0
+    )
+    assert len({r["frame"] for r in _read_rows(out_best)}) == 2
+
+
+def test_parser_rejects_conflicting_calibration():
+    with pytest.raises(SystemExit):
+        get_arg_parser().parse_args(
+            ["measure", "x.png", "--out", "r.csv", "--mm-per-px", "0.1", "--depth-mm", "40"]
+        )
+
+
+def test_console_script_runs(tmp_path: Path):
+    exe = Path(sys.executable).with_name("musclethick")
+    if not exe.exists():
+        pytest.skip("console script not installed in this environment")
+    proc = subprocess.run([str(exe), "--version"], capture_output=True, text=True, check=True)
+    assert proc.stdout.startswith("musclethick ")
