@@ -312,6 +312,8 @@ def run_batch(
     with StudyStore(store) as db:
         db.set_meta("protocol", protocol.name)
         db.set_meta("study_root", discovery.root)
+        if Path(protocol.source).is_file():
+            db.set_meta("protocol_source", str(Path(protocol.source).resolve()))
         run_id = db.start_run(
             method=settings.method,
             model_version=model_version,

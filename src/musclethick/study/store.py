@@ -634,7 +634,13 @@ class StudyStore:
                 model_version, model_sha256 = run["model_version"], run["model_sha256"]
         ids: list[int] = []
         now = _now()
+        metadata = {k: v for k, v in asdict(results[0].metadata).items() if v not in ("", None)}
         with self._transaction() as db:
+            if metadata and not scan.metadata:
+                db.execute(
+                    "UPDATE scans SET metadata_json=? WHERE id=?",
+                    (json.dumps(metadata, sort_keys=True, default=str), scan_id),
+                )
             methods = {method} if method else {r.method for r in results}
             for method in methods:
                 db.execute(

@@ -1,0 +1,559 @@
+"""Study tables from a store: long table, images, sessions, wide tables with change.
+
+Tables (all lengths in mm, or cm with ``cm=True``; the ``_mm`` suffix then becomes ``_cm``):
+
+``long``      one row per measurement line (the ``"mean"`` pseudo-line is left out; a failed
+              scan has one row with an empty ``line``): study, subject, condition, leg, week,
+              date, site, muscle, image, frame, rep, line, thickness_mm, echo_intensity, method,
+              model_version, mm_per_px, calibration_source, qc_status, reviewed_by, file.
+``images``    one row per image (scan): the protocol's line aggregation (mean of the lines of
+              each frame, then mean of the frames of a cine loop).
+``sessions``  one row per subject x leg x week x site (and composite): ``thickness_mm``
+              (mean or median of the images, optionally after dropping the image farthest from
+              the median), ``sd_mm``, ``n_images``, ``cv_pct`` (SD / mean x 100 of the images
+              kept), ``dropped_image``.
+``wide_<SITE>`` per site and composite: one row per subject and leg, weeks as columns
+              (``week_0``, ``week_4``, ...), and change from the baseline week per later week
+              (``change_mm_week_4``, ``change_pct_week_4``).
+``readme``    column descriptions and units.
+
+Only results that are not failed and not rejected in review enter ``images`` and later tables;
+corrected reviews replace the model values (see :meth:`StudyStore.results_dataframe`).
+
+``deidentify=True`` replaces subject ids by stable pseudonyms (``P`` + 8 hex digits of an
+HMAC-SHA256 with a key kept in the store, or given), and leaves out file paths and dates.
+DICOM patient names/ids are never exported unless ``include_dicom_names=True``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from musclethick.errors import MusclethickError, ProtocolError
+from musclethick.protocol import Protocol, Site, load_protocol
+
+__all__ = [
+    "FORMATS",
+    "aggregate_images",
+    "aggregate_sessions",
+    "build_tables",
+    "export_store",
+    "long_table",
+    "pseudonym",
+    "register_cli",
+    "wide_tables",
+    "write_tables",
+]
+
+FORMATS = ("csv", "xlsx", "parquet")
+SESSION_KEYS = ["subject", "condition", "leg", "week", "site"]
+
+LONG_COLUMNS = [
+    "study",
+    "subject",
+    "condition",
+    "leg",
+    "week",
+    "date",
+    "site",
+    "muscle",
+    "image",
+    "frame",
+    "rep",
+    "line",
+    "thickness_mm",
+    "echo_intensity",
+    "method",
+    "model_version",
+    "mm_per_px",
+    "calibration_source",
+    "qc_status",
+    "reviewed_by",
+    "file",
+]
+
+COLUMN_DOCS = {
+    "study": "study name (store meta 'study_name' or the store file name)",
+    "subject": "subject id (a keyed pseudonym when de-identified)",
+    "condition": "condition of the leg (allocation), e.g. FAIL or RIR",
+    "leg": "L or R",
+    "week": "week of the session",
+    "date": "session date YYYY-MM-DD (left out when de-identified)",
+    "site": "scanning site code, or a composite name",
+    "muscle": "muscle code of the site",
+    "image": "image number within the session (1, 2, ...)",
+    "frame": "frame index within a multi-frame file (0 for still images)",
+    "rep": "repetition number from the file name or manifest",
+    "line": "measurement line (e.g. x25 = 25 % of the width)",
+    "thickness_mm": "muscle thickness, inner edge of superficial to inner edge of deep aponeurosis",
+    "echo_intensity": "mean grey level (0-255) between the boundaries",
+    "method": "measurement method (model or edges)",
+    "model_version": "model version (edges-<release> for the classical method)",
+    "mm_per_px": "pixel size along the beam",
+    "calibration_source": "where the pixel size came from (dicom_region, user, ruler, ...)",
+    "qc_status": "ok / flagged / failed, or accepted / rejected / corrected after review",
+    "reviewed_by": "reviewer of the latest review (empty when unreviewed)",
+    "file": "file path relative to the study (left out when de-identified)",
+    "n_lines": "measurement lines averaged",
+    "n_frames": "frames averaged",
+    "sd_mm": "standard deviation of the images of the session (ddof=1)",
+    "n_images": "images kept for the session value",
+    "cv_pct": "within-session coefficient of variation, SD / mean x 100 of the images kept",
+    "dropped_image": "image dropped as farthest from the session median (protocol option)",
+    "week_N": "session thickness at week N",
+    "change_mm_week_N": "change from the baseline week to week N",
+    "change_pct_week_N": "change from the baseline week to week N in % of baseline",
+}
+
+# -- pseudonyms ---------------------------------------------------------------------------
+
+
+def pseudonym(subject: str, key: bytes) -> str:
+    """Stable pseudonym of ``subject``: ``"P"`` + 8 hex digits of HMAC-SHA256(key, subject)."""
+    return "P" + hmac.new(key, subject.encode("utf-8"), hashlib.sha256).hexdigest()[:8]
+
+
+def _pseudonym_key(store: Any, key: str | bytes | None) -> bytes:
+    if key is None:
+        key = os.environ.get("MUSCLETHICK_PSEUDONYM_KEY")
+    if key is None:
+        key = store.get_meta("pseudonym_key")
+        if key is None:
+            key = secrets.token_hex(32)
+            store.set_meta("pseudonym_key", key)
+    return key.encode("utf-8") if isinstance(key, str) else key
+
+
+# -- tables -------------------------------------------------------------------------------
+
+
+def _site_info(protocol: Protocol | None, name: str) -> Site | None:
+    if protocol is None:
+        return None
+    for site in protocol.sites:
+        if site.name == name:
+            return site
+    return None
+
+
+def long_table(
+    results: pd.DataFrame, *, protocol: Protocol | None = None, study: str = ""
+) -> pd.DataFrame:
+    """The long table from :meth:`StudyStore.results_dataframe` (one row per line).
+
+    Adds ``study``, ``muscle`` and ``image`` (1-based number of the scan within its session,
+    ordered by ``rep`` then file) and keeps the columns of :data:`LONG_COLUMNS` plus
+    ``result_id``, ``scan_id`` and ``included``.
+    """
+    frame = results[results["line"] != "mean"].copy()
+    frame["study"] = study
+    frame["muscle"] = [
+        (info.muscle if (info := _site_info(protocol, s)) is not None else "")
+        for s in frame["site"]
+    ]
+    frame["file"] = frame["relpath"].where(frame["relpath"] != "", frame["path"])
+    scans = (
+        frame[["scan_id", *SESSION_KEYS, "rep", "file"]]
+        .drop_duplicates("scan_id")
+        .sort_values([*SESSION_KEYS, "rep", "file"], na_position="last")
+    )
+    scans["image"] = scans.groupby(SESSION_KEYS, dropna=False).cumcount() + 1
+    frame = frame.merge(scans[["scan_id", "image"]], on="scan_id", how="left")
+    frame = frame.sort_values(
+        ["subject", "leg", "week", "site", "image", "frame", "result_id"], kind="stable"
+    )
+    columns = [*LONG_COLUMNS, "result_id", "scan_id", "included"]
+    return frame[columns].reset_index(drop=True)
+
+
+def aggregate_images(long: pd.DataFrame) -> pd.DataFrame:
+    """Image values: mean of the lines of each frame, then mean of the frames of a scan.
+
+    Only rows with ``included`` and a finite thickness count. Columns: session keys,
+    ``image``, ``rep``, ``thickness_mm``, ``echo_intensity``, ``n_lines``, ``n_frames``,
+    ``qc_status`` (worst of the frames: the first of corrected/flagged/accepted/ok).
+    """
+    rows = long[long["included"] & np.isfinite(long["thickness_mm"].astype(float))]
+    keys = [*SESSION_KEYS, "image", "rep"]
+    per_frame = rows.groupby([*keys, "frame"], dropna=False, as_index=False).agg(
+        thickness_mm=("thickness_mm", "mean"),
+        echo_intensity=("echo_intensity", "first"),
+        n_lines=("thickness_mm", "size"),
+        qc_status=("qc_status", "first"),
+    )
+    return per_frame.groupby(keys, dropna=False, as_index=False).agg(
+        thickness_mm=("thickness_mm", "mean"),
+        echo_intensity=("echo_intensity", "mean"),
+        n_lines=("n_lines", "sum"),
+        n_frames=("frame", "size"),
+        qc_status=("qc_status", lambda s: ",".join(sorted(set(s)))),
+    )
+
+
+def _session_value(values: np.ndarray, images: np.ndarray, protocol: Protocol) -> dict[str, Any]:
+    dropped: int | None = None
+    if protocol.aggregation.drop_worst_image and len(values) >= 3:
+        distance = np.abs(values - np.median(values))
+        worst = int(np.argmax(distance))  # first of ties
+        dropped = int(images[worst])
+        keep = np.ones(len(values), dtype=bool)
+        keep[worst] = False
+        values = values[keep]
+    if protocol.aggregation.images == "median":
+        value = float(np.median(values))
+    else:
+        value = float(np.mean(values))
+    sd = float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
+    mean = float(np.mean(values))
+    return {
+        "thickness_mm": value,
+        "sd_mm": sd,
+        "n_images": len(values),
+        "cv_pct": sd / mean * 100.0 if mean > 0 and np.isfinite(sd) else float("nan"),
+        "dropped_image": dropped,
+    }
+
+
+def aggregate_sessions(images: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
+    """Session values per subject x condition x leg x week x site, plus composites.
+
+    A composite's ``thickness_mm`` is the mean of its sites' session values, present only when
+    every one of its sites has a value; its ``sd_mm``/``cv_pct`` are NaN and ``n_images`` the sum.
+    """
+    rows = []
+    for key, group in images.groupby(SESSION_KEYS, dropna=False, sort=True):
+        values = group["thickness_mm"].to_numpy(dtype=float)
+        rows.append(
+            {
+                **dict(zip(SESSION_KEYS, key, strict=True)),
+                **_session_value(values, group["image"].to_numpy(), protocol),
+                "echo_intensity": float(group["echo_intensity"].mean()),
+            }
+        )
+    sessions = pd.DataFrame(
+        rows,
+        columns=[
+            *SESSION_KEYS,
+            "thickness_mm",
+            "sd_mm",
+            "n_images",
+            "cv_pct",
+            "dropped_image",
+            "echo_intensity",
+        ],
+    )
+    composite_rows = []
+    keys = ["subject", "condition", "leg", "week"]
+    for composite in protocol.composites:
+        part = sessions[sessions["site"].isin(composite.sites)]
+        for key, group in part.groupby(keys, dropna=False, sort=True):
+            if set(group["site"]) != set(composite.sites):
+                continue
+            composite_rows.append(
+                {
+                    **dict(zip(keys, key, strict=True)),
+                    "site": composite.name,
+                    "thickness_mm": float(group["thickness_mm"].mean()),
+                    "sd_mm": float("nan"),
+                    "n_images": int(group["n_images"].sum()),
+                    "cv_pct": float("nan"),
+                    "dropped_image": None,
+                    "echo_intensity": float(group["echo_intensity"].mean()),
+                }
+            )
+    if composite_rows:
+        sessions = pd.concat([sessions, pd.DataFrame(composite_rows)], ignore_index=True)
+    order = {name: i for i, name in enumerate(protocol.site_names())}
+    order.update({c.name: len(order) + i for i, c in enumerate(protocol.composites)})
+    sessions["_order"] = sessions["site"].map(order).fillna(len(order))
+    sessions = sessions.sort_values(["_order", "subject", "leg", "week"], kind="stable")
+    return sessions.drop(columns="_order").reset_index(drop=True)
+
+
+def wide_tables(sessions: pd.DataFrame, protocol: Protocol) -> dict[str, pd.DataFrame]:
+    """Per site and composite: subject/leg rows, weeks as columns, change from baseline.
+
+    Returns ``{"wide_<SITE>": table}``. Columns: ``subject, condition, leg, week_<w>...,
+    change_mm_week_<w>..., change_pct_week_<w>...`` for every later week ``w``; the baseline is
+    the protocol's first week.
+    """
+    tables = {}
+    baseline = protocol.baseline_week
+    names = [*protocol.site_names(), *(c.name for c in protocol.composites)]
+    for name in names:
+        part = sessions[sessions["site"] == name]
+        if part.empty:
+            continue
+        wide = (
+            part.dropna(subset=["week"])
+            .astype({"week": int})
+            .set_index(["subject", "condition", "leg", "week"])["thickness_mm"]
+            .unstack("week")
+        )
+        weeks = sorted({int(w) for w in part["week"].dropna()} | set(protocol.weeks))
+        wide = wide.reindex(columns=weeks)
+        out = pd.DataFrame(index=wide.index)
+        for week in weeks:
+            out[f"week_{week}"] = wide[week]
+        if baseline in weeks:
+            for week in weeks:
+                if week == baseline:
+                    continue
+                change = wide[week] - wide[baseline]
+                out[f"change_mm_week_{week}"] = change
+                out[f"change_pct_week_{week}"] = change / wide[baseline] * 100.0
+        tables[f"wide_{name}"] = out.reset_index()
+    return tables
+
+
+def _readme(tables: Mapping[str, pd.DataFrame], unit: str) -> pd.DataFrame:
+    rows = []
+    for name, table in tables.items():
+        for column in table.columns:
+            generic = re.sub(r"_cm($|_)", r"_mm\1", str(column))
+            generic = re.sub(r"^((?:change_(?:mm|pct)_)?week_)\d+$", r"\1N", generic)
+            doc = COLUMN_DOCS.get(generic, "")
+            if generic == "mm_per_px":
+                doc = f"{doc} [mm]"
+            elif generic.endswith("_mm") or generic.startswith(("week_", "change_mm")):
+                doc = f"{doc} [{unit}]"
+            elif generic.endswith("_pct") or generic.startswith("change_pct"):
+                doc = f"{doc} [%]"
+            rows.append({"table": name, "column": column, "description": doc})
+    return pd.DataFrame(rows, columns=["table", "column", "description"])
+
+
+def _to_cm(table: pd.DataFrame) -> pd.DataFrame:
+    table = table.copy()
+    renames = {}
+    for column in table.columns:
+        if column in ("mm_per_px",):
+            continue
+        if column.endswith("_mm") or column.startswith("week_") or "_mm_" in column:
+            table[column] = table[column].astype(float) / 10.0
+            renames[column] = column.replace("_mm", "_cm")
+    return table.rename(columns=renames)
+
+
+def build_tables(
+    results: pd.DataFrame,
+    protocol: Protocol,
+    *,
+    study: str = "",
+    cm: bool = False,
+    deidentify_key: bytes | None = None,
+    metadata_columns: tuple[str, ...] = (),
+) -> dict[str, pd.DataFrame]:
+    """All export tables from a results dataframe (see the module docstring).
+
+    Parameters
+    ----------
+    results : DataFrame
+        :meth:`StudyStore.results_dataframe` of one method.
+    protocol : Protocol
+        Sites, aggregation, composites and the baseline week.
+    study : str
+        Value of the ``study`` column.
+    cm : bool
+        Report lengths in cm.
+    deidentify_key : bytes, optional
+        Replace subject ids by keyed pseudonyms and leave out files and dates.
+    metadata_columns : tuple of str
+        :class:`~musclethick.types.ScanMetadata` fields to add to the long table
+        (e.g. ``("patient_name",)``); never with de-identification.
+    """
+    results = results.copy()
+    if deidentify_key is not None:
+        if metadata_columns:
+            raise MusclethickError("DICOM names cannot be exported from a de-identified table")
+        results["subject"] = [pseudonym(str(s), deidentify_key) for s in results["subject"]]
+        results["relpath"] = ""
+        results["path"] = ""
+        results["date"] = ""
+    long = long_table(results, protocol=protocol, study=study)
+    for column in metadata_columns:
+        meta = results.drop_duplicates("scan_id").set_index("scan_id")["metadata_json"]
+        values = {k: json.loads(v or "{}").get(column, "") for k, v in meta.items()}
+        long[column] = long["scan_id"].map(values)
+    images = aggregate_images(long)
+    sessions = aggregate_sessions(images, protocol)
+    tables: dict[str, pd.DataFrame] = {
+        "long": long.drop(columns=["result_id", "scan_id", "included"]),
+        "images": images,
+        "sessions": sessions,
+        **wide_tables(sessions, protocol),
+    }
+    if deidentify_key is not None:
+        tables["long"] = tables["long"].drop(columns=["file", "date"])
+    unit = "cm" if cm else "mm"
+    if cm:
+        tables = {name: _to_cm(table) for name, table in tables.items()}
+    tables["readme"] = _readme(tables, unit)
+    return tables
+
+
+def write_tables(tables: Mapping[str, pd.DataFrame], out: str | Path, *, format: str) -> list[Path]:
+    """Write tables: one Excel workbook (a sheet per table) or one file per table in a folder.
+
+    Returns the files written.
+    """
+    out = Path(out)
+    if format not in FORMATS:
+        raise MusclethickError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
+    if format == "xlsx":
+        if out.suffix.lower() != ".xlsx":
+            out = out.with_suffix(".xlsx")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with pd.ExcelWriter(out, engine="openpyxl") as writer:
+            ordered = ["readme", *(n for n in tables if n != "readme")]
+            for name in ordered:
+                tables[name].to_excel(writer, sheet_name=name[:31], index=False)
+        return [out]
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, table in tables.items():
+        path = out / f"{name}.{format}"
+        if format == "csv":
+            table.to_csv(path, index=False)
+        else:
+            table.to_parquet(path, index=False)
+        written.append(path)
+    return written
+
+
+def _store_protocol(store: Any, protocol: Protocol | str | Path | None) -> Protocol:
+    if isinstance(protocol, Protocol):
+        return protocol
+    if protocol is not None:
+        return load_protocol(protocol)
+    for key in ("protocol_source", "protocol"):
+        value = store.get_meta(key)
+        if value and (Path(value).is_file() or key == "protocol"):
+            try:
+                return load_protocol(value)
+            except ProtocolError:
+                continue
+    return load_protocol("default")
+
+
+def export_store(
+    store: str | Path,
+    out: str | Path,
+    *,
+    format: str = "xlsx",
+    protocol: Protocol | str | Path | None = None,
+    method: str | None = None,
+    cm: bool = False,
+    deidentify: bool = False,
+    key: str | bytes | None = None,
+    include_dicom_names: bool = False,
+) -> list[Path]:
+    """Export a store's tables (``musclethick export``).
+
+    Parameters
+    ----------
+    store : str or path-like
+        Study store.
+    out : str or path-like
+        Workbook (xlsx) or folder (csv, parquet).
+    format : {"xlsx", "csv", "parquet"}
+        Output format.
+    protocol : Protocol or str or path-like, optional
+        Default: the protocol recorded by the batch run.
+    method : str, optional
+        Method whose results to export (default: that of the latest run).
+    cm : bool
+        Lengths in cm.
+    deidentify : bool
+        Keyed pseudonyms instead of subject ids; no files or dates.
+    key : str or bytes, optional
+        Pseudonym key (default: ``$MUSCLETHICK_PSEUDONYM_KEY``, else a random key kept in the
+        store so pseudonyms stay stable between exports).
+    include_dicom_names : bool
+        Add DICOM ``patient_id`` and ``patient_name`` to the long table.
+
+    Returns
+    -------
+    list of Path
+        Files written.
+    """
+    from musclethick.study.store import StudyStore
+
+    if not Path(store).is_file():
+        raise MusclethickError(f"{store}: study store not found")
+    with StudyStore(store) as db:
+        proto = _store_protocol(db, protocol)
+        if method is None:
+            runs = db.runs()
+            method = runs[-1]["method"] if runs else None
+        results = db.results_dataframe(method=method)
+        if results.empty:
+            raise MusclethickError(f"{store}: no results to export (method {method})")
+        study = db.get_meta("study_name") or Path(store).stem
+        deidentify_key = _pseudonym_key(db, key) if deidentify else None
+    tables = build_tables(
+        results,
+        proto,
+        study=study,
+        cm=cm,
+        deidentify_key=deidentify_key,
+        metadata_columns=("patient_id", "patient_name") if include_dicom_names else (),
+    )
+    return write_tables(tables, out, format=format)
+
+
+def register_cli(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``export`` subcommand to an argparse ``subparsers`` object."""
+    parser = subparsers.add_parser(
+        "export",
+        help="thickness tables from a study store (CSV, Excel or Parquet)",
+        description="Long table, session summary and wide tables with change from baseline.",
+    )
+    parser.add_argument("store", help="study store written by 'musclethick batch'")
+    parser.add_argument("--format", choices=FORMATS, default="xlsx", help="output format")
+    parser.add_argument("--out", required=True, help="workbook (xlsx) or folder (csv, parquet)")
+    parser.add_argument("--protocol", help="protocol (default: the one the batch used)")
+    parser.add_argument("--method", help="method to export (default: the latest run's)")
+    parser.add_argument("--cm", action="store_true", help="lengths in cm instead of mm")
+    parser.add_argument("--deidentify", action="store_true", help="pseudonyms, no files/dates")
+    parser.add_argument("--key", help="pseudonym key (default: $MUSCLETHICK_PSEUDONYM_KEY)")
+    parser.add_argument(
+        "--include-dicom-names", action="store_true", help="add DICOM patient id and name"
+    )
+    parser.set_defaults(func=export_main)
+    return parser
+
+
+def export_main(args: argparse.Namespace) -> int:
+    """Run ``musclethick export`` from parsed arguments."""
+    try:
+        written = export_store(
+            args.store,
+            args.out,
+            format=args.format,
+            protocol=args.protocol,
+            method=args.method,
+            cm=args.cm,
+            deidentify=args.deidentify,
+            key=args.key,
+            include_dicom_names=args.include_dicom_names,
+        )
+    except MusclethickError as error:
+        print(f"musclethick export: {error}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(path)
+    return 0

@@ -1,0 +1,273 @@
+"""Export tables checked against hand-computed values from a real store."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from musclethick.export import build_tables, export_store, pseudonym, write_tables
+from musclethick.protocol import load_protocol
+from musclethick.study.store import StudyStore
+from musclethick.types import Boundary, Calibration, FrameResult, LineMeasurement, PixelBox
+
+
+def result(path: str, lines_mm, *, status: str = "ok", mm_per_px: float = 0.1) -> FrameResult:
+    region = PixelBox(0, 0, 100, 400)
+    if status == "failed":
+        return FrameResult(
+            path,
+            0,
+            region,
+            Calibration.uncalibrated(),
+            None,
+            None,
+            (),
+            None,
+            0.0,
+            "failed",
+            message=f"{path}: broken",
+            method="edges",
+        )
+    lines = [
+        LineMeasurement(
+            f"x{25 * (i + 1)}", 25.0 * (i + 1), 10.0, 10 + t / mm_per_px, t / mm_per_px, t
+        )
+        for i, t in enumerate(lines_mm)
+    ]
+    mean = float(np.mean(lines_mm))
+    lines.append(LineMeasurement("mean", 50.0, 10.0, 10 + mean / mm_per_px, mean / mm_per_px, mean))
+    x = np.array([0.0, 99.0])
+    return FrameResult(
+        path,
+        0,
+        region,
+        Calibration.isotropic(mm_per_px, "user"),
+        Boundary(x, [10.0, 10.0], "edges", 0.8),
+        Boundary(x, [200.0, 200.0], "edges", 0.8),
+        tuple(lines),
+        60.0,
+        0.8,
+        status,
+        method="edges",
+    )
+
+
+# (subject, leg, condition, week, site, rep, lines in mm or "failed")
+DESIGN = [
+    ("S01", "L", "FAIL", 0, "RF50", 1, [20, 22]),
+    ("S01", "L", "FAIL", 0, "RF50", 2, [21, 23]),
+    ("S01", "L", "FAIL", 0, "RF50", 3, [19, 21]),
+    ("S01", "L", "FAIL", 0, "VL50", 1, [30, 30]),
+    ("S01", "L", "FAIL", 0, "VL50", 2, [32, 32]),
+    ("S01", "L", "FAIL", 4, "RF50", 1, [22, 22]),
+    ("S01", "L", "FAIL", 4, "RF50", 2, [24, 24]),
+    ("S01", "L", "FAIL", 4, "RF50", 3, [100, 100]),  # rejected in review
+    ("S01", "L", "FAIL", 4, "RF50", 4, "failed"),
+    ("S01", "L", "FAIL", 4, "VL50", 1, [33, 33]),
+    ("S01", "L", "FAIL", 4, "VL50", 2, [10, 10]),  # corrected in review to 35, 35
+    ("S01", "R", "RIR", 0, "RF50", 1, [25, 25]),
+]
+
+
+@pytest.fixture
+def store_path(tmp_path) -> Path:
+    path = tmp_path / "study.sqlite"
+    with StudyStore(path) as store:
+        run = store.start_run(method="edges", model_version="edges-test")
+        ids = {}
+        for subject, leg, condition, week, site, rep, lines in DESIGN:
+            file = tmp_path / "scans" / subject / f"week{week}" / f"{leg}_{site}_{rep}.png"
+            file.parent.mkdir(parents=True, exist_ok=True)
+            file.write_text(f"{subject}{leg}{week}{site}{rep}")
+            scan_id = store.record_scan(
+                file,
+                subject=subject,
+                leg=leg,
+                condition=condition,
+                week=week,
+                site=site,
+                rep=rep,
+                date=f"2024-0{1 + week // 4}-01",
+                relpath=f"{subject}/week{week}/{leg}_{site}_{rep}.png",
+                metadata={"patient_name": "Doe^Jane", "patient_id": f"ID-{subject}"},
+            )
+            status = "failed" if lines == "failed" else "ok"
+            (ids[(week, site, rep)],) = store.record_results(
+                scan_id,
+                [result(str(file), [] if status == "failed" else lines, status=status)],
+                run,
+            )
+        store.record_review(ids[(4, "RF50", 3)], "reject", reviewer="ann", expected_revision=0)
+        corrected = [
+            LineMeasurement("x25", 25.0, 10.0, 360.0, 350.0, 35.0),
+            LineMeasurement("x50", 50.0, 10.0, 360.0, 350.0, 35.0),
+            LineMeasurement("mean", 50.0, 10.0, 360.0, 350.0, 35.0),
+        ]
+        store.record_review(
+            ids[(4, "VL50", 2)], "correct", reviewer="ann", expected_revision=0, lines=corrected
+        )
+    return path
+
+
+def tables_of(store_path, **options):
+    with StudyStore(store_path) as store:
+        results = store.results_dataframe()
+    return build_tables(results, load_protocol("rt_failure_2024"), study="demo", **options)
+
+
+def session(sessions, leg, week, site):
+    row = sessions[(sessions.leg == leg) & (sessions.week == week) & (sessions.site == site)]
+    assert len(row) == 1
+    return row.iloc[0]
+
+
+def test_long_table(store_path):
+    long = tables_of(store_path)["long"]
+    assert list(long.columns[:12]) == [
+        "study",
+        "subject",
+        "condition",
+        "leg",
+        "week",
+        "date",
+        "site",
+        "muscle",
+        "image",
+        "frame",
+        "rep",
+        "line",
+    ]
+    assert len(long) == 11 * 2 + 1  # two lines per measured image, one row for the failure
+    assert "mean" not in set(long.line)
+    failed = long[long.qc_status == "failed"]
+    assert (
+        len(failed) == 1 and failed.line.iloc[0] == "" and math.isnan(failed.thickness_mm.iloc[0])
+    )
+    corrected = long[long.qc_status == "corrected"]
+    assert corrected.thickness_mm.tolist() == [35.0, 35.0] and set(corrected.reviewed_by) == {"ann"}
+    assert set(long[long.qc_status == "rejected"].thickness_mm) == {100.0}
+    assert set(long.muscle) == {"RF", "VL"} and set(long.study) == {"demo"}
+    rf4 = long[(long.week == 4) & (long.site == "RF50")].drop_duplicates("rep")
+    assert rf4.image.tolist() == [1, 2, 3, 4] and rf4.rep.tolist() == [1, 2, 3, 4]
+    assert set(long.mm_per_px.dropna()) == {0.1} and "S01/week0/L_RF50_1.png" in set(long.file)
+
+
+def test_sessions_and_composite(store_path):
+    sessions = tables_of(store_path)["sessions"]
+    rf0 = session(sessions, "L", 0, "RF50")
+    assert rf0.thickness_mm == pytest.approx(21.0) and rf0.sd_mm == pytest.approx(1.0)
+    assert rf0.n_images == 3 and rf0.cv_pct == pytest.approx(100 / 21)
+    vl0 = session(sessions, "L", 0, "VL50")
+    assert vl0.thickness_mm == pytest.approx(31.0) and vl0.sd_mm == pytest.approx(math.sqrt(2))
+    rf4 = session(sessions, "L", 4, "RF50")  # rejected and failed images left out
+    assert rf4.thickness_mm == pytest.approx(23.0) and rf4.n_images == 2
+    vl4 = session(sessions, "L", 4, "VL50")  # correction applied: (33 + 35) / 2
+    assert vl4.thickness_mm == pytest.approx(34.0)
+    assert session(sessions, "L", 0, "QUAD").thickness_mm == pytest.approx(26.0)
+    assert session(sessions, "L", 4, "QUAD").thickness_mm == pytest.approx(28.5)
+    assert session(sessions, "R", 0, "RF50").n_images == 1
+    assert math.isnan(session(sessions, "R", 0, "RF50").sd_mm)
+    assert not ((sessions.leg == "R") & (sessions.site == "QUAD")).any()  # VL50 missing
+
+
+def test_wide_tables_with_change(store_path):
+    tables = tables_of(store_path)
+    assert {"wide_RF50", "wide_VL50", "wide_QUAD"} <= set(tables)
+    quad = tables["wide_QUAD"].set_index("leg")
+    assert list(quad.columns) == [
+        "subject",
+        "condition",
+        "week_0",
+        "week_4",
+        "week_8",
+        "change_mm_week_4",
+        "change_pct_week_4",
+        "change_mm_week_8",
+        "change_pct_week_8",
+    ]
+    assert quad.loc["L", "change_mm_week_4"] == pytest.approx(2.5)
+    assert quad.loc["L", "change_pct_week_4"] == pytest.approx(2.5 / 26 * 100)
+    assert math.isnan(quad.loc["L", "week_8"])
+    rf = tables["wide_RF50"].set_index("leg")
+    assert rf.loc["L", "condition"] == "FAIL" and rf.loc["R", "condition"] == "RIR"
+    assert rf.loc["L", "change_pct_week_4"] == pytest.approx(2 / 21 * 100)
+    assert rf.loc["R", "week_0"] == 25.0 and math.isnan(rf.loc["R", "change_mm_week_4"])
+
+
+def test_cm_and_readme(store_path):
+    tables = tables_of(store_path, cm=True)
+    quad = tables["wide_QUAD"].set_index("leg")
+    assert quad.loc["L", "change_cm_week_4"] == pytest.approx(0.25)
+    assert quad.loc["L", "change_pct_week_4"] == pytest.approx(2.5 / 26 * 100)  # % unchanged
+    assert session(tables["sessions"], "L", 0, "RF50").thickness_cm == pytest.approx(2.1)
+    assert "mm_per_px" in tables["long"].columns and "thickness_cm" in tables["long"].columns
+    readme = tables["readme"].set_index(["table", "column"])
+    assert readme.loc[("long", "thickness_cm"), "description"].endswith("[cm]")
+    assert readme.loc[("wide_QUAD", "change_pct_week_8"), "description"].endswith("[%]")
+    assert (readme.description != "").all()
+
+
+def test_deidentify(store_path):
+    key = b"secret"
+    tables = tables_of(store_path, deidentify_key=key)
+    long = tables["long"]
+    assert (
+        set(long.subject) == {pseudonym("S01", key)} and "file" not in long and "date" not in long
+    )
+    assert pseudonym("S01", key) != pseudonym("S01", b"other") and pseudonym("S01", key)[0] == "P"
+    text = "".join(t.to_csv() for t in tables.values())
+    assert "S01" not in text and "Doe" not in text
+
+
+def test_drop_worst_and_median(tmp_path, store_path):
+    text = (Path(load_protocol("rt_failure_2024").source).name, "")
+    assert text[0] == "rt_failure_2024.toml"
+    protocol_file = tmp_path / "p.toml"
+    protocol_file.write_text(
+        "[protocol]\nname='p'\n[design]\nweeks=[0, 4]\n[aggregation]\ndrop_worst_image=true\n"
+        "[[site]]\nname='RF50'\nmuscle='RF'\n"
+    )
+    with StudyStore(store_path) as store:
+        results = store.results_dataframe()
+    sessions = build_tables(results, load_protocol(protocol_file))["sessions"]
+    rf0 = session(sessions, "L", 0, "RF50")  # images 21, 22, 20: median 21, drop 22 (first tie)
+    assert rf0.dropped_image == 2 and rf0.thickness_mm == pytest.approx(20.5)
+    assert rf0.n_images == 2
+    protocol_file.write_text(
+        protocol_file.read_text().replace("drop_worst_image=true", "images='median'")
+    )
+    sessions = build_tables(results, load_protocol(protocol_file))["sessions"]
+    assert session(sessions, "L", 0, "RF50").thickness_mm == pytest.approx(21.0)
+
+
+def test_write_formats(tmp_path, store_path):
+    written = export_store(store_path, tmp_path / "out", format="xlsx", protocol="rt_failure_2024")
+    sheets = pd.read_excel(written[0], sheet_name=None)
+    assert list(sheets)[:4] == ["readme", "long", "images", "sessions"]
+    assert "wide_QUAD" in sheets and len(sheets["long"]) == 23
+    assert "patient_name" not in sheets["long"]
+    files = export_store(
+        store_path,
+        tmp_path / "csv",
+        format="csv",
+        protocol="rt_failure_2024",
+        include_dicom_names=True,
+    )
+    assert {f.name for f in files} >= {"long.csv", "sessions.csv", "wide_RF50.csv", "readme.csv"}
+    long = pd.read_csv(tmp_path / "csv" / "long.csv")
+    assert set(long.patient_name) == {"Doe^Jane"}
+    parquet = export_store(
+        store_path, tmp_path / "pq", format="parquet", protocol="rt_failure_2024", deidentify=True
+    )
+    first = pd.read_parquet(tmp_path / "pq" / "long.parquet").subject.iloc[0]
+    export_store(
+        store_path, tmp_path / "pq2", format="parquet", protocol="rt_failure_2024", deidentify=True
+    )
+    assert pd.read_parquet(tmp_path / "pq2" / "long.parquet").subject.iloc[0] == first  # stable
+    assert len(parquet) == len(files) - 0
+    with pytest.raises(Exception, match="format must be one of"):
+        write_tables({}, tmp_path / "x", format="ods")
