@@ -52,6 +52,7 @@ __all__ = [
     "build_tables",
     "export_store",
     "long_table",
+    "protocol_for_store",
     "pseudonym",
     "register_cli",
     "wide_tables",
@@ -434,7 +435,8 @@ def write_tables(tables: Mapping[str, pd.DataFrame], out: str | Path, *, format:
     return written
 
 
-def _store_protocol(store: Any, protocol: Protocol | str | Path | None) -> Protocol:
+def protocol_for_store(store: Any, protocol: Protocol | str | Path | None = None) -> Protocol:
+    """``protocol`` if given, else the protocol recorded in ``store`` by the batch, else default."""
     if isinstance(protocol, Protocol):
         return protocol
     if protocol is not None:
@@ -495,7 +497,7 @@ def export_store(
     if not Path(store).is_file():
         raise MusclethickError(f"{store}: study store not found")
     with StudyStore(store) as db:
-        proto = _store_protocol(db, protocol)
+        proto = protocol_for_store(db, protocol)
         if method is None:
             runs = db.runs()
             method = runs[-1]["method"] if runs else None

@@ -1,0 +1,405 @@
+"""Reliability statistics: ICC, CV %, typical error, SEM, MDC95 and Bland–Altman.
+
+Definitions (``data`` is an ``(n subjects, k trials)`` array: images within a session, or
+sessions, or raters):
+
+* **ICC(2,1)** (two-way random, absolute agreement, single measurement) and **ICC(3,1)**
+  (two-way mixed, consistency, single measurement) of Shrout & Fleiss (1979), with 95 % CIs,
+  computed by :func:`pingouin.intraclass_corr`.
+* **Typical error** (Hopkins 2000): the within-subject SD, ``sqrt`` of the residual mean square
+  of the two-way (subjects x trials) ANOVA; for two trials this equals
+  ``SD(trial 2 - trial 1) / sqrt(2)``.
+* **CV %**: per-subject ``SD / mean x 100`` over the trials (ddof=1), combined as the
+  **root mean square** over subjects (default; ``cv_method="mean"`` for the plain mean).
+* **SEM** = ``SD x sqrt(1 - ICC(3,1))`` with ``SD`` the SD of all scores (Weir 2005, eq. 6).
+* **MDC95** = ``1.96 x sqrt(2) x SEM``: the smallest change of one subject's single
+  measurement that exceeds measurement error with 95 % confidence.
+* **Bland–Altman**: bias = mean of ``b - a``; 95 % limits of agreement = bias ± 1.96 SD of the
+  differences.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from musclethick.errors import MusclethickError
+
+__all__ = [
+    "BlandAltman",
+    "Icc",
+    "Reliability",
+    "bland_altman",
+    "cv_percent",
+    "icc",
+    "paired_images",
+    "plot_bland_altman",
+    "register_cli",
+    "reliability",
+    "reliability_report",
+    "sem_from_icc",
+    "typical_error",
+]
+
+
+@dataclass(frozen=True)
+class Icc:
+    """An intraclass correlation with its 95 % confidence interval."""
+
+    value: float
+    ci95_low: float
+    ci95_high: float
+
+
+@dataclass(frozen=True)
+class Reliability:
+    """Reliability of repeated measurements (see the module docstring for definitions).
+
+    Lengths are in the unit of the data (mm for thickness).
+    """
+
+    n_subjects: int
+    n_trials: int
+    mean: float
+    icc21: Icc
+    icc31: Icc
+    cv_pct: float
+    typical_error: float
+    sem: float
+    mdc95: float
+
+    def as_row(self) -> dict[str, float | int]:
+        """Flat dict for a table row."""
+        row: dict[str, float | int] = {}
+        for key, value in asdict(self).items():
+            if isinstance(value, dict):
+                name = key.replace("icc", "icc_")
+                row[name] = value["value"]
+                row[f"{name}_ci95_low"] = value["ci95_low"]
+                row[f"{name}_ci95_high"] = value["ci95_high"]
+            else:
+                row[key] = value
+        return row
+
+
+@dataclass(frozen=True)
+class BlandAltman:
+    """Agreement between two methods or raters (``b - a``)."""
+
+    n: int
+    bias: float
+    sd: float
+    loa_low: float
+    loa_high: float
+
+
+def _matrix(data: Any) -> np.ndarray:
+    matrix = np.asarray(data, dtype=float)
+    if matrix.ndim != 2 or matrix.shape[0] < 2 or matrix.shape[1] < 2:
+        raise MusclethickError(
+            f"reliability needs at least 2 subjects x 2 trials, got shape {matrix.shape}"
+        )
+    if not np.all(np.isfinite(matrix)):
+        raise MusclethickError("reliability data must be finite (drop incomplete subjects)")
+    return matrix
+
+
+def icc(data: Any) -> dict[str, Icc]:
+    """ICC(2,1) and ICC(3,1) with 95 % CIs of an ``(n subjects, k trials)`` array.
+
+    Returns
+    -------
+    dict
+        ``{"ICC(2,1)": Icc, "ICC(3,1)": Icc}``.
+    """
+    import pingouin
+
+    matrix = _matrix(data)
+    n, k = matrix.shape
+    long = pd.DataFrame(
+        {
+            "target": np.repeat(np.arange(n), k),
+            "rater": np.tile(np.arange(k), n),
+            "rating": matrix.ravel(),
+        }
+    )
+    with warnings.catch_warnings():  # third-party deprecation noise (pandas inplace=...)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        table = pingouin.intraclass_corr(long, targets="target", raters="rater", ratings="rating")
+    names = {"ICC(2,1)": ("ICC2", "ICC(A,1)"), "ICC(3,1)": ("ICC3", "ICC(C,1)")}
+    ci_column = "CI95" if "CI95" in table.columns else "CI95%"
+    out = {}
+    for name, aliases in names.items():
+        row = table[table["Type"].isin(aliases)].iloc[0]
+        low, high = (float(v) for v in row[ci_column])
+        out[name] = Icc(float(row["ICC"]), low, high)
+    return out
+
+
+def typical_error(data: Any) -> float:
+    """Typical error: ``sqrt`` of the residual mean square of the two-way ANOVA.
+
+    For two trials this is ``SD(trial 2 - trial 1, ddof=1) / sqrt(2)`` (Hopkins 2000).
+    """
+    matrix = _matrix(data)
+    n, k = matrix.shape
+    residual = (
+        matrix - matrix.mean(axis=1, keepdims=True) - matrix.mean(axis=0, keepdims=True)
+    ) + matrix.mean()
+    ms_error = float(np.sum(residual**2)) / ((n - 1) * (k - 1))
+    return math.sqrt(ms_error)
+
+
+def cv_percent(data: Any, *, method: str = "rms") -> float:
+    """Within-subject CV %: per-subject ``SD / mean x 100``, combined by RMS or mean."""
+    matrix = _matrix(data)
+    cvs = matrix.std(axis=1, ddof=1) / matrix.mean(axis=1) * 100.0
+    if method == "rms":
+        return float(np.sqrt(np.mean(cvs**2)))
+    if method == "mean":
+        return float(np.mean(cvs))
+    raise MusclethickError(f"cv method must be 'rms' or 'mean', got {method!r}")
+
+
+def sem_from_icc(data: Any, icc_value: float) -> float:
+    """``SD x sqrt(1 - ICC)`` with ``SD`` the SD of all scores (ddof=1)."""
+    matrix = _matrix(data)
+    return float(np.std(matrix, ddof=1) * math.sqrt(max(0.0, 1.0 - icc_value)))
+
+
+def reliability(data: Any, *, cv_method: str = "rms") -> Reliability:
+    """All reliability figures of an ``(n subjects, k trials)`` array."""
+    matrix = _matrix(data)
+    iccs = icc(matrix)
+    sem = sem_from_icc(matrix, iccs["ICC(3,1)"].value)
+    return Reliability(
+        n_subjects=matrix.shape[0],
+        n_trials=matrix.shape[1],
+        mean=float(matrix.mean()),
+        icc21=iccs["ICC(2,1)"],
+        icc31=iccs["ICC(3,1)"],
+        cv_pct=cv_percent(matrix, method=cv_method),
+        typical_error=typical_error(matrix),
+        sem=sem,
+        mdc95=1.96 * math.sqrt(2.0) * sem,
+    )
+
+
+def bland_altman(a: Sequence[float], b: Sequence[float]) -> BlandAltman:
+    """Bias (mean of ``b - a``) and 95 % limits of agreement of paired measurements."""
+    a_arr, b_arr = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a_arr.shape != b_arr.shape or a_arr.ndim != 1 or a_arr.size < 2:
+        raise MusclethickError("Bland-Altman needs two equally long series of at least 2 pairs")
+    diff = b_arr - a_arr
+    bias, sd = float(diff.mean()), float(diff.std(ddof=1))
+    return BlandAltman(int(diff.size), bias, sd, bias - 1.96 * sd, bias + 1.96 * sd)
+
+
+def plot_bland_altman(
+    a: Sequence[float],
+    b: Sequence[float],
+    path: str | Path,
+    *,
+    label_a: str = "A",
+    label_b: str = "B",
+    unit: str = "mm",
+) -> BlandAltman:
+    """Write a Bland–Altman plot (PNG, matplotlib Agg backend); returns the statistics."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    stats = bland_altman(a, b)
+    a_arr, b_arr = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    figure = Figure(figsize=(6, 4.5), dpi=120)
+    axes = figure.add_subplot()
+    axes.scatter((a_arr + b_arr) / 2, b_arr - a_arr, s=14, alpha=0.7, color="tab:blue")
+    for value, style, text in (
+        (stats.bias, "-", f"bias {stats.bias:.2f}"),
+        (stats.loa_low, "--", f"-1.96 SD {stats.loa_low:.2f}"),
+        (stats.loa_high, "--", f"+1.96 SD {stats.loa_high:.2f}"),
+    ):
+        axes.axhline(value, linestyle=style, color="0.3", linewidth=1)
+        axes.annotate(
+            text, (1.0, value), xycoords=("axes fraction", "data"), ha="right", va="bottom"
+        )
+    axes.set_xlabel(f"mean of {label_a} and {label_b} ({unit})")
+    axes.set_ylabel(f"{label_b} - {label_a} ({unit})")
+    axes.set_title(f"Bland-Altman: {label_b} vs {label_a} (n = {stats.n})")
+    figure.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    return stats
+
+
+# -- study level --------------------------------------------------------------------------
+
+
+def _within_session_matrix(images: pd.DataFrame, site: str, k: int) -> np.ndarray:
+    part = images[images["site"] == site].sort_values(["image"])
+    rows = []
+    for _, group in part.groupby(["subject", "condition", "leg", "week"], dropna=False):
+        values = group["thickness_mm"].to_numpy(dtype=float)
+        if len(values) >= k:
+            rows.append(values[:k])
+    return np.array(rows, dtype=float).reshape(-1, k)
+
+
+def _between_session_matrix(sessions: pd.DataFrame, site: str, weeks: Sequence[int]) -> np.ndarray:
+    part = sessions[(sessions["site"] == site) & sessions["week"].isin(weeks)]
+    wide = part.pivot_table(
+        index=["subject", "condition", "leg"], columns="week", values="thickness_mm"
+    )
+    wide = wide.reindex(columns=list(weeks)).dropna()
+    return wide.to_numpy(dtype=float)
+
+
+def reliability_report(
+    store: str | Path,
+    *,
+    protocol: Any = None,
+    method: str | None = None,
+    between_weeks: Sequence[int] | None = None,
+    cv_method: str = "rms",
+) -> pd.DataFrame:
+    """Reliability per site from a store: within sessions (images) and between sessions.
+
+    Within-session reliability uses the first ``k`` images of every session with at least
+    ``k`` images (``k`` = the site's expected images, at least 2). Between-session reliability
+    uses the session values of ``between_weeks`` (e.g. ``(0, 4)``) of every subject and leg
+    that has all of them. Returns one row per site and kind (columns of
+    :meth:`Reliability.as_row` plus ``site``, ``kind``); sites with fewer than 2 complete
+    subjects are left out.
+    """
+    from musclethick.export import (
+        aggregate_images,
+        aggregate_sessions,
+        long_table,
+        protocol_for_store,
+    )
+    from musclethick.study.store import StudyStore
+
+    if not Path(store).is_file():
+        raise MusclethickError(f"{store}: study store not found")
+    with StudyStore(store) as db:
+        proto = protocol_for_store(db, protocol)
+        if method is None:
+            runs = db.runs()
+            method = runs[-1]["method"] if runs else None
+        results = db.results_dataframe(method=method)
+    images = aggregate_images(long_table(results, protocol=proto))
+    sessions = aggregate_sessions(images, proto)
+    rows = []
+    for site in proto.sites:
+        k = max(2, site.images)
+        matrix = _within_session_matrix(images, site.name, k)
+        if matrix.shape[0] >= 2:
+            rows.append(
+                {
+                    "site": site.name,
+                    "kind": f"within session ({k} images)",
+                    **reliability(matrix, cv_method=cv_method).as_row(),
+                }
+            )
+        if between_weeks:
+            matrix = _between_session_matrix(sessions, site.name, between_weeks)
+            if matrix.shape[0] >= 2:
+                weeks = ", ".join(str(w) for w in between_weeks)
+                rows.append(
+                    {
+                        "site": site.name,
+                        "kind": f"between sessions (weeks {weeks})",
+                        **reliability(matrix, cv_method=cv_method).as_row(),
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def paired_images(store: str | Path, method_a: str, method_b: str) -> tuple[np.ndarray, np.ndarray]:
+    """Image thickness (mean of lines) of scans measured by both methods, paired by scan."""
+    from musclethick.export import aggregate_images, long_table
+    from musclethick.study.store import StudyStore
+
+    with StudyStore(store) as db:
+        tables = []
+        for method in (method_a, method_b):
+            long = long_table(db.results_dataframe(method=method))
+            if long.empty:
+                raise MusclethickError(f"{store}: no results of method {method!r}")
+            images = aggregate_images(long)
+            tables.append(images.set_index(["subject", "leg", "week", "site", "image"]))
+    joined = tables[0][["thickness_mm"]].join(
+        tables[1][["thickness_mm"]], how="inner", lsuffix="_a", rsuffix="_b"
+    )
+    return joined["thickness_mm_a"].to_numpy(), joined["thickness_mm_b"].to_numpy()
+
+
+def register_cli(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``reliability`` subcommand to an argparse ``subparsers`` object."""
+    parser = subparsers.add_parser(
+        "reliability",
+        help="ICC, CV %%, typical error, SEM, MDC95 and Bland-Altman from a study store",
+        description=__doc__.split("\n\n")[0],
+    )
+    parser.add_argument("store", help="study store written by 'musclethick batch'")
+    parser.add_argument("--protocol", help="protocol (default: the one the batch used)")
+    parser.add_argument("--method", help="method to analyse (default: the latest run's)")
+    parser.add_argument(
+        "--between", nargs="+", type=int, metavar="WEEK", help="weeks for between-session figures"
+    )
+    parser.add_argument("--cv", choices=("rms", "mean"), default="rms", help="CV %% combination")
+    parser.add_argument("--out", help="write the table (CSV)")
+    parser.add_argument(
+        "--compare", nargs=2, metavar=("METHOD_A", "METHOD_B"), help="Bland-Altman of two methods"
+    )
+    parser.add_argument("--plot", help="Bland-Altman plot (PNG) for --compare")
+    parser.set_defaults(func=reliability_main)
+    return parser
+
+
+def reliability_main(args: argparse.Namespace) -> int:
+    """Run ``musclethick reliability`` from parsed arguments."""
+    try:
+        table = reliability_report(
+            args.store,
+            protocol=args.protocol,
+            method=args.method,
+            between_weeks=args.between,
+            cv_method=args.cv,
+        )
+        with pd.option_context("display.width", 160, "display.max_columns", 30):
+            columns = ["site", "kind", "n_subjects", "icc_21", "icc_31", "cv_pct"]
+            columns += ["typical_error", "sem", "mdc95"]
+            print(table[columns].round(3).to_string(index=False) if not table.empty else table)
+        if args.out:
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            table.to_csv(args.out, index=False)
+            print(args.out)
+        if args.compare:
+            a, b = paired_images(args.store, *args.compare)
+            if args.plot:
+                stats = plot_bland_altman(
+                    a, b, args.plot, label_a=args.compare[0], label_b=args.compare[1]
+                )
+                print(args.plot)
+            else:
+                stats = bland_altman(a, b)
+            print(
+                f"Bland-Altman {args.compare[1]} - {args.compare[0]}: n={stats.n}, "
+                f"bias {stats.bias:.3f} mm, 95 % LoA {stats.loa_low:.3f} to {stats.loa_high:.3f} mm"
+            )
+    except MusclethickError as error:
+        print(f"musclethick reliability: {error}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,94 @@
+"""Reliability statistics against published and hand-computed values."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from musclethick.errors import MusclethickError
+from musclethick.stats import (
+    bland_altman,
+    cv_percent,
+    icc,
+    plot_bland_altman,
+    reliability,
+    sem_from_icc,
+    typical_error,
+)
+
+# Shrout & Fleiss (1979), Table 2: 6 targets rated by 4 judges.
+SHROUT_FLEISS = np.array(
+    [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]],
+    dtype=float,
+)
+
+
+def test_icc_shrout_fleiss_published_values():
+    result = icc(SHROUT_FLEISS)
+    # published (Shrout & Fleiss 1979, Table 4): ICC(2,1) = .29, ICC(3,1) = .71
+    assert round(result["ICC(2,1)"].value, 2) == 0.29
+    assert round(result["ICC(3,1)"].value, 2) == 0.71
+    # and from the published mean squares BMS 11.24, JMS 32.49, EMS 1.02 (k = 4, n = 6)
+    bms, jms, ems, k, n = 11.24, 32.49, 1.02, 4, 6
+    icc21 = (bms - ems) / (bms + (k - 1) * ems + k * (jms - ems) / n)
+    icc31 = (bms - ems) / (bms + (k - 1) * ems)
+    assert result["ICC(2,1)"].value == pytest.approx(icc21, abs=2e-3)
+    assert result["ICC(3,1)"].value == pytest.approx(icc31, abs=2e-3)
+    for value in result.values():
+        assert value.ci95_low < value.value < value.ci95_high
+
+
+def test_typical_error_hopkins_two_trials():
+    trial1 = [60.0, 62.0, 58.0, 65.0]
+    trial2 = [61.0, 64.0, 57.0, 66.0]
+    # differences 1, 2, -1, 1: SD = sqrt(4.75 / 3); typical error = SD / sqrt(2)
+    expected = math.sqrt(4.75 / 3) / math.sqrt(2)
+    assert typical_error(np.column_stack([trial1, trial2])) == pytest.approx(expected)
+    assert expected == pytest.approx(0.88976, abs=1e-5)
+
+
+def test_typical_error_more_trials_is_residual_sd():
+    # residual mean square of the two-way ANOVA, computed by hand for this 3 x 3 array
+    data = np.array([[1.0, 2.0, 3.0], [2.0, 2.0, 5.0], [4.0, 6.0, 5.0]])
+    residual = data - data.mean(1, keepdims=True) - data.mean(0, keepdims=True) + data.mean()
+    assert typical_error(data) == pytest.approx(math.sqrt((residual**2).sum() / 4))
+
+
+def test_cv_percent_rms_and_mean():
+    data = np.array([[10.0, 12.0], [20.0, 20.0], [30.0, 33.0]])
+    cvs = np.array([math.sqrt(2) / 11 * 100, 0.0, math.sqrt(4.5) / 31.5 * 100])
+    assert cv_percent(data) == pytest.approx(math.sqrt(np.mean(cvs**2)))
+    assert cv_percent(data, method="mean") == pytest.approx(cvs.mean())
+    with pytest.raises(MusclethickError, match="cv method"):
+        cv_percent(data, method="median")
+
+
+def test_reliability_sem_and_mdc():
+    rel = reliability(SHROUT_FLEISS)
+    sd_all = SHROUT_FLEISS.std(ddof=1)
+    assert rel.sem == pytest.approx(sd_all * math.sqrt(1 - rel.icc31.value))
+    assert sem_from_icc(SHROUT_FLEISS, rel.icc31.value) == pytest.approx(rel.sem)
+    assert rel.mdc95 == pytest.approx(1.96 * math.sqrt(2) * rel.sem)
+    assert (rel.n_subjects, rel.n_trials) == (6, 4) and rel.mean == pytest.approx(127 / 24)
+    row = rel.as_row()
+    assert row["icc_21"] == rel.icc21.value and "icc_31_ci95_high" in row
+
+
+def test_bland_altman_and_plot(tmp_path):
+    stats = bland_altman([10.0, 12.0, 14.0], [11.0, 12.0, 16.0])
+    assert (stats.n, stats.bias, stats.sd) == (3, 1.0, 1.0)
+    assert (stats.loa_low, stats.loa_high) == pytest.approx((-0.96, 2.96))
+    path = tmp_path / "ba.png"
+    plot_bland_altman([10.0, 12.0, 14.0], [11.0, 12.0, 16.0], path, label_a="edges")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_errors():
+    with pytest.raises(MusclethickError, match="at least 2 subjects"):
+        icc([[1.0, 2.0]])
+    with pytest.raises(MusclethickError, match="finite"):
+        reliability([[1.0, np.nan], [2.0, 3.0]])
+    with pytest.raises(MusclethickError, match="equally long"):
+        bland_altman([1.0, 2.0], [1.0])
