@@ -17,7 +17,7 @@ tests/data/dicom/
     copies of small pydicom files + us_single.dcm, us_multiframe.dcm, us_jpeg_baseline.dcm,
     us_rle.dcm, us_two_regions.dcm, us_pixel_spacing.dcm, ct_no_regions.dcm, no_pixels.dcm
 tests/data/video/
-    muscle_h264.mp4, muscle_mpeg4.avi, truncated.mp4, empty.mp4
+    muscle_h264.mp4, muscle_mpeg4.avi, truncated.mp4, truncated.avi, empty.mp4
 tests/data/images/
     muscle.tif, muscle.jpg, muscle.bmp, muscle_rgb.png, muscle_16bit.tif, not_an_image.png
 """
@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import io
 import shutil
+import zlib
 from fractions import Fraction
 from pathlib import Path
 
@@ -114,7 +115,7 @@ def _dataset(
     meta.MediaStorageSOPClassUID = (
         UltrasoundMultiFrameImageStorage if multi else UltrasoundImageStorage
     )
-    meta.MediaStorageSOPInstanceUID = f"{STUDY_UID}.{abs(hash(name)) % 10**8}"
+    meta.MediaStorageSOPInstanceUID = f"{STUDY_UID}.{zlib.crc32(name.encode())}"
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = FileDataset(name, {}, file_meta=meta, preamble=b"\0" * 128)
     ds.SOPClassUID = meta.MediaStorageSOPClassUID
@@ -252,9 +253,16 @@ def make_video(shared: Path) -> None:
     data = (out / "muscle_h264.mp4").read_bytes()
     (out / "truncated.mp4").write_bytes(data[: len(data) // 3])
     print("wrote tests/data/video/truncated.mp4")
-    with av.open(str(out / "empty.mp4"), mode="w") as container:
-        stream = container.add_stream("libx264", rate=10)
-        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+    data = (out / "muscle_mpeg4.avi").read_bytes()
+    (out / "truncated.avi").write_bytes(data[: len(data) * 2 // 3])
+    print("wrote tests/data/video/truncated.avi")
+    container = av.open(str(out / "empty.mp4"), mode="w")
+    stream = container.add_stream("libx264", rate=10)
+    stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+    container.start_encoding()
+    for packet in stream.encode():  # flush: no frame was ever sent
+        container.mux(packet)
+    container.close()
     print("wrote tests/data/video/empty.mp4")
 
     # sample_images/cine.mp4: the Telemed capture (on-screen ruler) with the image drifting.

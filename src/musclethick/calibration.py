@@ -48,6 +48,8 @@ _UNITS_CM = 3
 #: A region box that overruns the pixel data by at most this many pixels is clipped
 #: (DICOM writers disagree whether RegionLocationMax is inclusive); more is not trusted.
 _MAX_OVERRUN_PX = 2
+#: Major ruler ticks closer than this are text strokes (10 mm < 15 px would be > 0.67 mm/px).
+_MIN_TICK_SPACING_PX = 15.0
 
 
 @dataclass(frozen=True)
@@ -306,6 +308,13 @@ def find_ruler_ticks(
         h = sl[0].stop - sl[0].start
         w = sl[1].stop - sl[1].start
         if h <= max_tick_height_px and 2 <= w <= max_tick_width_px and w >= h:
+            # a tick stands alone: nothing else within 4 rows above/below (text strokes do not)
+            ys, xs = (
+                slice(max(sl[0].start - 4, 0), sl[0].stop + 4),
+                slice(max(sl[1].start - 1, 0), sl[1].stop + 1),
+            )
+            if ticks_mask[ys, xs].sum() > ticks_mask[sl].sum():
+                continue
             cand.append(((sl[0].start + sl[0].stop - 1) / 2.0, sl[1].start, sl[1].stop))
     if len(cand) < min_ticks:
         raise CalibrationError("no depth-ruler tick marks found beside the imaging region")
@@ -345,7 +354,7 @@ def _regular_ticks(group: np.ndarray, *, min_ticks: int) -> RulerTicks | None:
         return None
     d = np.diff(y)
     spacing = float(np.median(d))
-    if spacing < 8.0:
+    if spacing < _MIN_TICK_SPACING_PX:
         return None
     # The longest run of consecutive ticks on one spacing (a stray stroke at either end,
     # e.g. an axis line, is left out; a ruler has no missing major tick inside the run).

@@ -145,9 +145,8 @@ def _to_grey(ds: Dataset, raw: np.ndarray) -> np.ndarray:
     photometric = _text(ds, "PhotometricInterpretation").upper()
     a = raw
     if photometric == "PALETTE COLOR":
-        a = apply_color_lut(a, ds)
         bits = int(ds.RedPaletteColorLookupTableDescriptor[2])
-        return to_grey_uint8(a, max_value=float(2**bits - 1))
+        return to_grey_uint8(_apply_palette(ds, a), max_value=float(2**bits - 1))
     if a.dtype.kind == "f":
         lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
         a = (a - lo) / (hi - lo if hi > lo else 1.0)
@@ -161,6 +160,26 @@ def _to_grey(ds: Dataset, raw: np.ndarray) -> np.ndarray:
     if photometric == "MONOCHROME1":
         grey = 255 - grey
     return grey
+
+
+def _apply_palette(ds: Dataset, index: np.ndarray) -> np.ndarray:
+    """Palette indices to RGB through the dataset's lookup tables.
+
+    Own implementation for the common (non-segmented) tables because pydicom 3.0's
+    ``apply_color_lut`` reads the table bytes as little endian even in big-endian files.
+    """
+    if "RedPaletteColorLookupTableData" not in ds:
+        return apply_color_lut(index, ds)  # segmented tables
+    big = ds.original_encoding[1] is False
+    channels = []
+    for colour in ("Red", "Green", "Blue"):
+        n, first, _ = (int(v) for v in ds[f"{colour}PaletteColorLookupTableDescriptor"].value)
+        n = n or 65536
+        raw = ds[f"{colour}PaletteColorLookupTableData"].value
+        dtype = np.dtype(">u2" if big else "<u2") if len(raw) >= 2 * n else np.dtype("u1")
+        lut = np.frombuffer(raw, dtype=dtype)[:n]
+        channels.append(lut[np.clip(index.astype(np.int64) - first, 0, len(lut) - 1)])
+    return np.stack(channels, axis=-1)
 
 
 def _decode(ds: Dataset, path: Path, index: int, n_frames: int) -> np.ndarray:

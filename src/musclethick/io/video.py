@@ -62,7 +62,7 @@ def read_video(
         raise InputError(f"{path}: not a readable video ({exc})") from exc
     if not container.streams.video:
         container.close()
-        raise InputError(f"{path}: has no video stream")
+        raise InputError(f"{path}: has no video stream (empty or not a video)")
     return _iter(container, path, calibration, frames)
 
 
@@ -125,6 +125,9 @@ def _iter(
             ) from exc
         if index < 0:
             raise InputError(f"{path}: video has no decodable frames (empty or corrupt)")
+        if not selection.is_past(index + 1) and n_frames > 0 and index + 2 < n_frames:
+            # (one frame of slack: some containers round their frame count)
+            raise InputError(f"{path}: truncated video, decoded {index + 1} of {n_frames} frames")
         if yielded == 0:
             raise InputError(
                 f"{path}: frame selection {selection} selects none of {index + 1} frames"

@@ -1,0 +1,189 @@
+"""DICOM reader on real pydicom files and on synthetic-metadata fixtures made from a real scan."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from musclethick.errors import InputError
+from musclethick.io import CalibrationOptions, FrameSelection, read
+from musclethick.types import PixelBox
+
+DELTA_MM = 0.15  # PhysicalDeltaY of the synthetic fixtures (scripts/make_fixtures.py)
+REGION = PixelBox(40, 16, 296, 272)
+
+
+def test_single_frame_region_calibration(test_data):
+    [frame] = list(read(test_data / "dicom" / "us_single.dcm"))
+    assert frame.region == REGION and frame.shape == (256, 256)
+    assert frame.calibration.source == "dicom_region"
+    assert frame.calibration.mm_per_px == pytest.approx(DELTA_MM)
+    assert frame.original_shape == (288, 320)
+    assert frame.pixels.dtype == np.uint8
+    m = frame.metadata
+    assert (m.patient_id, m.study_date, m.laterality, m.modality) == (
+        "SUBJ01",
+        "20240131",
+        "R",
+        "US",
+    )
+    assert m.transducer == "L12-5" and m.series_description == "GM longitudinal"
+
+
+def test_multiframe_lazy_times_and_selection(test_data):
+    path = test_data / "dicom" / "us_multiframe.dcm"
+    frames = list(read(path))
+    assert [f.frame_index for f in frames] == [0, 1, 2, 3]
+    assert [f.time_s for f in frames] == pytest.approx([0.0, 0.05, 0.1, 0.15])
+    assert frames[0].metadata.n_frames == 4 and frames[0].metadata.frame_time_ms == 50.0
+    # frames really differ (shifted by 1 row and 2 columns each)
+    np.testing.assert_array_equal(frames[1].pixels[1:, 2:], frames[0].pixels[:-1, :-2])
+    sel = list(read(path, frames=FrameSelection.parse("1:4:2")))
+    assert [f.frame_index for f in sel] == [1, 3]
+    np.testing.assert_array_equal(sel[1].pixels, frames[3].pixels)
+    it = read(path)
+    assert next(it).frame_index == 0  # an iterator: decoded as consumed
+
+
+def test_jpeg_baseline_and_rle_match_uncompressed(test_data):
+    ref = list(read(test_data / "dicom" / "us_multiframe.dcm"))
+    jpeg = list(read(test_data / "dicom" / "us_jpeg_baseline.dcm"))
+    assert len(jpeg) == 2
+    diff = np.abs(jpeg[1].pixels.astype(int) - ref[1].pixels.astype(int))
+    assert diff.mean() < 4.0  # lossy, but the same image
+    [rle] = list(read(test_data / "dicom" / "us_rle.dcm"))
+    np.testing.assert_array_equal(rle.pixels, ref[0].pixels)
+    assert rle.calibration.mm_per_px == pytest.approx(DELTA_MM)
+
+
+def test_two_regions_become_two_frames(test_data):
+    frames = list(read(test_data / "dicom" / "us_two_regions.dcm"))
+    assert [f.region_index for f in frames] == [0, 1]
+    assert frames[0].region == PixelBox(40, 16, 168, 272)
+    assert frames[1].region == PixelBox(168, 16, 296, 272)
+    assert [f.calibration.mm_per_px for f in frames] == pytest.approx([0.15, 0.2])
+
+
+def test_pixel_spacing_fallback(test_data):
+    [frame] = list(read(test_data / "dicom" / "us_pixel_spacing.dcm"))
+    assert frame.calibration.source == "pixel_spacing"
+    assert (frame.calibration.mm_per_px_y, frame.calibration.mm_per_px_x) == (0.15, 0.2)
+
+
+def test_non_ultrasound_without_calibration(test_data):
+    [frame] = list(read(test_data / "dicom" / "ct_no_regions.dcm"))
+    assert not frame.calibration.is_calibrated and frame.calibration.source == "none"
+    assert "px only" in frame.calibration.note
+    assert frame.region == PixelBox(0, 0, 256, 256)
+
+
+def test_user_calibration_overrides_dicom(test_data):
+    path = test_data / "dicom" / "us_single.dcm"
+    [f] = list(read(path, calibration=CalibrationOptions(mm_per_px=0.5)))
+    assert (f.calibration.source, f.calibration.mm_per_px, f.region) == ("user", 0.5, REGION)
+    [f] = list(read(path, calibration=CalibrationOptions(depth_mm=51.2)))
+    assert f.calibration.source == "depth" and f.calibration.mm_per_px == pytest.approx(0.2)
+
+
+def test_no_pixel_data(test_data):
+    with pytest.raises(InputError, match=r"no_pixels\.dcm.*without pixel data"):
+        read(test_data / "dicom" / "no_pixels.dcm")
+
+
+def test_truncated(test_data, tmp_path):
+    data = (test_data / "dicom" / "us_single.dcm").read_bytes()
+    bad = tmp_path / "truncated.dcm"
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match=r"truncated\.dcm"):
+        list(read(bad))
+
+
+def test_dicom_without_suffix_found_by_preamble(test_data, tmp_path):
+    path = tmp_path / "IM0001"
+    shutil.copyfile(test_data / "dicom" / "us_single.dcm", path)
+    [frame] = list(read(path))
+    assert frame.calibration.mm_per_px == pytest.approx(DELTA_MM)
+
+
+def test_committed_pydicom_files(test_data):
+    [rle] = list(read(test_data / "dicom" / "OBXXXX1A_rle.dcm"))
+    assert rle.calibration.mm_per_px == pytest.approx(0.2622879, rel=1e-6)
+    assert rle.region == PixelBox(120, 60, 800, 519)  # box overruns by 1 px: clipped
+    assert "clipped" in rle.calibration.note
+    ybr = list(read(test_data / "dicom" / "examples_ybr_color.dcm", frames=FrameSelection(0, 3)))
+    assert len(ybr) == 3 and not ybr[0].calibration.is_calibrated
+    assert "overruns" in ybr[0].calibration.note  # region refers to the pre-rescale size
+    assert ybr[1].time_s == pytest.approx(0.033333)
+    [j2k] = list(read(test_data / "dicom" / "US1_J2KI.dcm"))
+    assert j2k.original_shape == (480, 640)
+    [be] = list(read(test_data / "dicom" / "ExplVR_BigEnd.dcm"))
+    assert be.shape == (60, 80) and be.pixels.max() > 0
+
+
+# expected: (n frames, n regions, mm_per_px or None)
+SHARED = {
+    "OBXXXX1A.dcm": (1, 1, 0.2622879),
+    "OBXXXX1A_expb.dcm": (1, 1, 0.2622879),
+    "OBXXXX1A_rle.dcm": (1, 1, 0.2622879),
+    "OBXXXX1A_2frame.dcm": (2, 1, 0.2622879),
+    "OBXXXX1A_rle_2frame.dcm": (2, 1, 0.2622879),
+    "examples_palette.dcm": (1, 1, "ruler"),
+    "examples_ybr_color.dcm": (30, 1, None),
+    "JPGLosslessP14SV1_1s_1f_8b.dcm": (1, 1, 0.25476697),
+    "gdcm-US-ALOKA-16.dcm": (1, 2, 0.3826531),
+    "gdcm-US-ALOKA-16_big.dcm": (1, 2, 0.3826531),
+    "US1_UNCR.dcm": (1, 1, None),
+    "US1_J2KR.dcm": (1, 1, None),
+    "US1_J2KI.dcm": (1, 1, None),
+    "examples_rgb_color.dcm": (1, 1, None),
+    "color-pl.dcm": (1, 1, None),
+    "ExplVR_BigEnd.dcm": (1, 1, None),
+}
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize(("name", "expected"), sorted(SHARED.items()))
+def test_shared_dicom(shared_data, name, expected):
+    n_frames, n_regions, mm = expected
+    frames = list(read(shared_data / "dicom" / name))
+    assert len(frames) == n_frames * n_regions
+    for f in frames:
+        assert f.pixels.dtype == np.uint8 and f.pixels.ndim == 2
+        assert f.pixels.std() > 1.0  # decoded to a real image, not a flat array
+        r = f.region
+        assert 0 <= r.x0 < r.x1 <= f.original_shape[1] and 0 <= r.y0 < r.y1 <= f.original_shape[0]
+    cal = frames[0].calibration
+    if mm is None:
+        assert not cal.is_calibrated and cal.note
+    elif mm == "ruler":
+        # examples_palette: region box runs past the cropped rows -> not trusted; the
+        # on-screen ruler of the same Philips display agrees with OBXXXX1A's DICOM value
+        assert "overruns" not in cal.note and cal.source == "ruler"
+        assert cal.mm_per_px == pytest.approx(0.2622879, rel=5e-3)
+    else:
+        assert cal.source == "dicom_region" and cal.mm_per_px == pytest.approx(mm, rel=1e-6)
+
+
+@pytest.mark.shared_data
+def test_shared_palette_region_not_trusted(shared_data):
+    import pydicom
+
+    from musclethick.calibration import from_ultrasound_regions
+    from musclethick.errors import CalibrationError
+    from musclethick.io.dicom import ultrasound_regions
+
+    ds = pydicom.dcmread(shared_data / "dicom" / "examples_palette.dcm")
+    with pytest.raises(CalibrationError, match="overruns"):
+        from_ultrasound_regions(ultrasound_regions(ds), image_shape=(ds.Rows, ds.Columns))
+
+
+@pytest.mark.shared_data
+def test_shared_aloka_16bit_regions_side_by_side(shared_data):
+    le = list(read(shared_data / "dicom" / "gdcm-US-ALOKA-16.dcm"))
+    be = list(read(shared_data / "dicom" / "gdcm-US-ALOKA-16_big.dcm"))
+    assert [f.region for f in le] == [PixelBox(32, 24, 336, 416), PixelBox(336, 24, 640, 416)]
+    for a, b in zip(le, be, strict=True):
+        np.testing.assert_array_equal(a.pixels, b.pixels)
+    assert le[0].metadata.laterality == "R" and le[0].metadata.manufacturer.startswith("ALOKA")

@@ -1,0 +1,63 @@
+"""Still images: formats, grey conversion, imaging region, calibration precedence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from musclethick.errors import InputError
+from musclethick.io import CalibrationOptions, read
+from musclethick.types import PixelBox
+
+
+def test_formats_agree(test_data):
+    ref = np.asarray(Image.open(test_data / "images" / "muscle.tif"))
+    for name in ("muscle.tif", "muscle.bmp", "muscle_16bit.tif"):
+        [f] = list(read(test_data / "images" / name))
+        np.testing.assert_array_equal(f.pixels, ref)
+        assert f.region == PixelBox(0, 0, 256, 256)
+    [jpg] = list(read(test_data / "images" / "muscle.jpg"))
+    assert np.abs(jpg.pixels.astype(int) - ref).mean() < 3
+    [rgb] = list(read(test_data / "images" / "muscle_rgb.png"))
+    expected = np.rint(ref * (0.299 + 0.587) + (ref * 0.8).astype(np.uint8) * 0.114)
+    assert np.abs(rgb.pixels.astype(int) - expected).max() <= 1
+
+
+def test_capture_cropped_and_ruler_calibrated(sample_images):
+    [f] = list(read(sample_images / "dltrack_800x652_img_00037.png"))
+    assert f.calibration.source == "ruler"
+    assert f.calibration.mm_per_px == pytest.approx(10 / 94.4, rel=2e-3)
+    assert f.original_shape == (652, 800)
+    r = f.region
+    assert abs(r.x0 - 104) <= 4 and abs(r.y0 - 130) <= 4 and abs(r.x1 - 543) <= 4
+
+
+def test_precedence_user_depth_ruler(sample_images):
+    path = sample_images / "dltrack_telemed_660x556_img_00309.png"
+    [f] = list(read(path, calibration=CalibrationOptions(mm_per_px=0.2)))
+    assert f.calibration.source == "user"
+    [f] = list(read(path, calibration=CalibrationOptions(depth_mm=60.0)))
+    assert f.calibration.source == "depth"
+    assert f.calibration.mm_per_px == pytest.approx(60.0 / f.region.height)
+    [f] = list(read(path, calibration=CalibrationOptions(use_ruler=False)))
+    assert not f.calibration.is_calibrated and "disabled" in f.calibration.note
+
+
+def test_bare_image_uncalibrated(sample_images):
+    [f] = list(read(sample_images / "dltrack_512x512_img_00053.png"))
+    assert not f.calibration.is_calibrated and f.region == PixelBox(0, 0, 512, 512)
+    assert "px only" in f.calibration.note
+
+
+def test_not_an_image(test_data):
+    with pytest.raises(InputError, match=r"not_an_image\.png.*not an image"):
+        read(test_data / "images" / "not_an_image.png")
+
+
+def test_truncated_png(sample_images, tmp_path):
+    data = (sample_images / "dltrack_512x512_img_00053.png").read_bytes()
+    bad = tmp_path / "cut.png"
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match=r"cut\.png"):
+        list(read(bad))

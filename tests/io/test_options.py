@@ -1,0 +1,47 @@
+"""Frame selection and calibration options."""
+
+from __future__ import annotations
+
+import pytest
+
+from musclethick.io.options import CalibrationOptions, FrameSelection
+
+
+@pytest.mark.parametrize(
+    ("text", "n", "expected"),
+    [
+        ("all", 5, [0, 1, 2, 3, 4]),
+        ("every:2", 5, [0, 2, 4]),
+        ("1-3", 10, [1, 2, 3]),
+        ("2", 10, [2]),
+        ("1:7:3", 10, [1, 4]),
+        (":3", 10, [0, 1, 2]),
+        ("8:", 10, [8, 9]),
+        ("3-20", 5, [3, 4]),
+    ],
+)
+def test_parse_and_indices(text, n, expected):
+    assert list(FrameSelection.parse(text).indices(n)) == expected
+
+
+@pytest.mark.parametrize("text", ["", "every:0", "5-2", "a:b", "1:2:3:4", "-3"])
+def test_parse_rejects(text):
+    if text == "":
+        assert FrameSelection.parse(text) == FrameSelection()
+        return
+    with pytest.raises(ValueError):
+        FrameSelection.parse(text)
+
+
+def test_contains_matches_indices():
+    sel = FrameSelection(2, 11, 3)
+    assert [i for i in range(20) if sel.contains(i)] == list(sel.indices(20))
+    assert sel.is_past(11) and not sel.is_past(10)
+
+
+def test_calibration_options_validate():
+    with pytest.raises(ValueError):
+        CalibrationOptions(mm_per_px=0)
+    with pytest.raises(ValueError):
+        CalibrationOptions(depth_mm=-40)
+    assert CalibrationOptions(depth_mm=40).use_ruler

@@ -1,0 +1,56 @@
+"""Dispatch, input discovery, errors naming the file, inputs never modified."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+
+import pytest
+
+from musclethick.errors import InputError
+from musclethick.io import SUPPORTED_SUFFIXES, find_inputs, read
+
+
+def test_missing_and_unsupported(tmp_path):
+    with pytest.raises(InputError, match=r"nothere\.png: file not found"):
+        read(tmp_path / "nothere.png")
+    odd = tmp_path / "notes.txt"
+    odd.write_text("hello")
+    with pytest.raises(InputError, match=r"notes\.txt: unsupported file type"):
+        read(odd)
+    with pytest.raises(InputError, match="not a file"):
+        read(tmp_path)
+
+
+def test_find_inputs(tmp_path, test_data):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    shutil.copyfile(test_data / "images" / "muscle.bmp", tmp_path / "a" / "b" / "x.BMP")
+    shutil.copyfile(test_data / "dicom" / "us_single.dcm", tmp_path / "a" / "y.dcm")
+    (tmp_path / "a" / "readme.txt").write_text("skip me")
+    (tmp_path / "a" / ".hidden.png").write_bytes(b"")
+    found = find_inputs([tmp_path / "a"])
+    assert found == [tmp_path / "a" / "b" / "x.BMP", tmp_path / "a" / "y.dcm"]
+    assert find_inputs([str(tmp_path / "a" / "*.dcm")]) == [tmp_path / "a" / "y.dcm"]
+    assert find_inputs([str(tmp_path / "**" / "*.BMP")]) == [tmp_path / "a" / "b" / "x.BMP"]
+    explicit = tmp_path / "a" / "readme.txt"
+    assert find_inputs([explicit, tmp_path / "a" / "y.dcm"]) == [explicit, tmp_path / "a" / "y.dcm"]
+    with pytest.raises(InputError, match="no such file"):
+        find_inputs([tmp_path / "missing"])
+    with pytest.raises(InputError, match="matches no supported file"):
+        find_inputs([str(tmp_path / "*.mp4")])
+    assert {".dcm", ".png", ".mp4", ".avi", ".tif", ".jpg", ".bmp"} <= SUPPORTED_SUFFIXES
+
+
+def test_inputs_not_modified(test_data, sample_images):
+    paths = [
+        test_data / "dicom" / "us_multiframe.dcm",
+        test_data / "dicom" / "OBXXXX1A_rle.dcm",
+        test_data / "video" / "muscle_mpeg4.avi",
+        sample_images / "dltrack_telemed_660x556_img_00309.png",
+    ]
+    before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+    stats = {p: p.stat().st_mtime_ns for p in paths}
+    for p in paths:
+        assert list(read(p))
+    assert before == {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+    assert stats == {p: p.stat().st_mtime_ns for p in paths}

@@ -1,0 +1,70 @@
+"""Video reader on H.264 / MPEG-4 fixtures made from a real scan."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from musclethick.errors import InputError
+from musclethick.io import CalibrationOptions, FrameSelection, read
+
+
+@pytest.mark.parametrize("name", ["muscle_h264.mp4", "muscle_mpeg4.avi"])
+def test_frames_times_and_selection(test_data, name):
+    path = test_data / "video" / name
+    frames = list(read(path))
+    assert [f.frame_index for f in frames] == list(range(6))
+    assert [f.time_s for f in frames] == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4, 0.5])
+    assert frames[0].shape == (256, 256) and frames[0].pixels.dtype == np.uint8
+    assert not frames[0].calibration.is_calibrated  # no ruler on screen, none given
+    sel = list(read(path, frames=FrameSelection.parse("every:2")))
+    assert [f.frame_index for f in sel] == [0, 2, 4]
+    np.testing.assert_array_equal(sel[1].pixels, frames[2].pixels)
+    # the content shifts by (1 row, 2 columns) per frame: frame 2 matches frame 0 moved (2, 4)
+    a, b = frames[0].pixels.astype(float), frames[2].pixels.astype(float)
+    moved = np.abs(b[10:-6, 12:252] - a[8:-8, 8:248]).mean()
+    still = np.abs(b[8:-8, 8:248] - a[8:-8, 8:248]).mean()
+    assert moved < 0.5 * still
+
+
+def test_user_calibration(test_data):
+    [f] = list(
+        read(
+            test_data / "video" / "muscle_h264.mp4",
+            calibration=CalibrationOptions(mm_per_px=0.15),
+            frames=FrameSelection.parse("0"),
+        )
+    )
+    assert f.calibration.source == "user" and f.calibration.mm_per_px == 0.15
+
+
+def test_cine_ruler_matches_still_capture(sample_images):
+    """The sample cine (a Telemed capture) is calibrated from its on-screen ruler."""
+    frames = list(read(sample_images / "cine.mp4", frames=FrameSelection(0, 2)))
+    assert frames[0].calibration.source == "ruler"
+    assert frames[0].calibration.mm_per_px == pytest.approx(10 / 77.45, rel=5e-3)
+    assert frames[0].original_shape == (556, 660)
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("truncated.mp4", "not a readable video"),  # index (moov) at the end is cut off
+        ("truncated.avi", "truncated video, decoded 1 of 6 frames"),
+        ("empty.mp4", "no video stream"),  # an MP4 written without any frame
+    ],
+)
+def test_bad_videos(test_data, name, message):
+    path = test_data / "video" / name
+    assert path.is_file()
+    with pytest.raises(InputError, match=rf"{re.escape(name)}: .*{message}"):
+        list(read(path))
+
+
+def test_zero_byte_video(tmp_path):
+    path = tmp_path / "zero.avi"
+    path.write_bytes(b"")
+    with pytest.raises(InputError, match=r"zero\.avi: not a readable video"):
+        read(path)

@@ -1,0 +1,67 @@
+"""Imaging-region detection on synthetic layouts and real captures (masks as sanity check)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from musclethick.region import find_imaging_region
+from musclethick.types import PixelBox
+
+
+def test_synthetic_display():
+    rng = np.random.default_rng(0)
+    img = np.full((300, 400), 40, dtype=np.uint8)
+    img[30:270, 80:330] = rng.integers(0, 255, size=(240, 250))
+    img[10:20, 5:60] = 255  # text-like bar
+    img[50:250:25, 350:360] = 220  # ruler ticks
+    img[50:250, 362] = 220  # ruler line
+    assert find_imaging_region(img) == PixelBox(80, 30, 330, 270)
+    rgb = np.stack([img] * 3, axis=2)
+    assert find_imaging_region(rgb) == PixelBox(80, 30, 330, 270)
+
+
+def test_whole_image_when_no_display():
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 255, size=(128, 160)).astype(np.uint8)
+    assert find_imaging_region(img) == PixelBox(0, 0, 160, 128)
+    with pytest.raises(ValueError):
+        find_imaging_region(np.zeros((2, 3, 4, 5)))
+
+
+@pytest.mark.parametrize(
+    ("name", "approx"),
+    [
+        ("dltrack_telemed_660x556_img_00309.png", (98, 43, 564, 552)),
+        ("dltrack_800x652_img_00037.png", (104, 130, 543, 599)),
+        ("dltrack_telemed_1234x688_img_00005.png", (237, 43, 997, 684)),
+        ("dltrack_512x512_img_00053.png", (0, 0, 512, 512)),
+    ],
+)
+def test_committed_captures(sample_images, name, approx):
+    box = find_imaging_region(np.asarray(Image.open(sample_images / name)))
+    # within a few px; the 800x652 box takes in the bottom (lateral) ruler, ~10 px
+    assert np.abs(np.array([box.x0, box.y0, box.x1, box.y1]) - approx).max() <= 12
+
+
+@pytest.mark.shared_data
+def test_masks_inside_region(shared_data):
+    """On val images of every size group, the aponeurosis masks lie in the found region."""
+    import csv
+
+    rows = list(csv.DictReader((shared_data / "dltrack_apo" / "split.csv").open()))
+    by_size: dict[tuple[str, str], list[str]] = {}
+    for r in rows:
+        if r["split"] == "val":
+            by_size.setdefault((r["width"], r["height"]), []).append(r["image"])
+    for names in by_size.values():
+        for name in names[:2]:
+            img = np.asarray(Image.open(shared_data / "dltrack_apo" / "images" / name))
+            mask = np.asarray(Image.open(shared_data / "dltrack_apo" / "masks" / name).convert("L"))
+            box = find_imaging_region(img)
+            inside = (mask[box.slices()] > 127).sum() / max((mask > 127).sum(), 1)
+            assert inside > 0.95, name
+            assert (
+                box.width * box.height < 0.95 * img.shape[0] * img.shape[1] or img.shape[0] == 512
+            )
