@@ -1,8 +1,8 @@
-"""Fixtures for the napari plugin tests: one real viewer per module, under Xvfb.
+"""Fixtures for the napari plugin tests: one real viewer per session, under Xvfb.
 
 napari's ``make_napari_viewer`` fixture needs pytest-qt, which is not a dependency; a real
 ``napari.Viewer`` is made here instead (pytest-xvfb gives it an X display with OpenGL) and
-shared by the tests of one module to keep the suite fast. Layers and dock widgets are
+shared by all napari tests of the session to keep the suite fast. Layers and dock widgets are
 removed after each test.
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Callable
 import pytest
 
 
-@pytest.fixture(scope="module")
-def _module_viewer():
+@pytest.fixture(scope="session")
+def _session_viewer():
     napari = pytest.importorskip("napari")
     viewer = napari.Viewer(show=False)
     yield viewer
@@ -23,11 +23,12 @@ def _module_viewer():
 
 
 @pytest.fixture
-def viewer(_module_viewer):
+def viewer(_session_viewer):
     """A real napari viewer, emptied after the test."""
-    yield _module_viewer
-    _module_viewer.window.remove_dock_widget("all")
-    _module_viewer.layers.clear()
+    yield _session_viewer
+    _session_viewer.window.remove_dock_widget("all")
+    _session_viewer.layers.clear()
+    _session_viewer.dims.ndim = 2
     _process_events()
 
 

@@ -77,52 +77,109 @@ class BoundaryEditor:
         n_vertices: int | None = N_DISPLAY_VERTICES,
     ) -> None:
         self.viewer = viewer
-        self.frame = frame
-        self.original = result
-        self.result = result
         self.settings = settings
-        self.leading = tuple(float(v) for v in leading)
         self.on_change = on_change
         self.n_vertices = n_vertices
         self.history = History()
         self.error: MusclethickError | None = None
         self._restoring = False
+        self._loading = False
         self._closed = False
+        self.leading = tuple(float(v) for v in leading)
+        ndim = len(self.leading) + 2
         geo = {k: tuple(v) for k, v in geometry.items() if k in ("scale", "translate", "units")}
         self.layers: dict[str, Any] = {}
-        for side in SIDES:
-            boundary = getattr(result, side)
-            data = (
-                []
-                if boundary is None
-                else [boundary_to_vertices(boundary, n_vertices=n_vertices, leading=self.leading)]
-            )
-            layer = viewer.add_shapes(
-                data,
-                shape_type="path",
-                edge_color=BOUNDARY_COLORS[side],
-                edge_width=2.0 * min(geo.get("scale", (1.0,))[-2:]),
-                name=f"{prefix}{side} boundary",
-                ndim=len(self.leading) + 2,
+        # one scene-graph update (napari collects garbage at each) for the three layers
+        with viewer.layers.batched_update():
+            for side in SIDES:
+                layer = viewer.add_shapes(
+                    [],
+                    shape_type="path",
+                    edge_color=BOUNDARY_COLORS[side],
+                    edge_width=2.0,
+                    name=f"{prefix}{side} boundary",
+                    ndim=ndim,
+                    **geo,
+                )
+                layer.current_edge_color = BOUNDARY_COLORS[side]
+                layer.current_edge_width = 2.0
+                layer.metadata["musclethick_side"] = side
+                layer.events.data.connect(self._on_data)
+                layer.bind_key("Control-z", self._undo_key, overwrite=True)
+                self.layers[side] = layer
+            self.lines_layer = viewer.add_shapes(
+                [],
+                shape_type="line",
+                edge_color="#ff4dd2",
+                edge_width=1.5,
+                features={"label": np.array([], dtype=str)},
+                text={"string": "{label}", "color": "white", "size": 10, "anchor": "upper_left"},
+                name=f"{prefix}measurement lines",
+                ndim=ndim,
                 **geo,
             )
-            layer.metadata["musclethick_side"] = side
-            layer.events.data.connect(self._on_data)
-            layer.bind_key("Control-z", self._undo_key, overwrite=True)
-            self.layers[side] = layer
-        data, kwargs = line_shapes(result.lines, leading=self.leading)
-        self.lines_layer = viewer.add_shapes(
-            data,
-            edge_color="#ff4dd2",
-            edge_width=1.5 * min(geo.get("scale", (1.0,))[-2:]),
-            text={"string": "{label}", "color": "white", "size": 10, "anchor": "upper_left"},
-            name=f"{prefix}measurement lines",
-            ndim=len(self.leading) + 2,
-            **kwargs,
-            **geo,
-        )
         self.lines_layer.editable = False
+        self.load(frame, result, geometry=geometry, leading=leading)
+
+    def load(
+        self,
+        frame: Frame,
+        result: FrameResult,
+        *,
+        geometry: dict[str, Any],
+        leading: tuple[float, ...] = (),
+    ) -> None:
+        """Show another frame and result in the same layers (clears the undo history).
+
+        Reusing the layers is much faster than removing and adding them (napari collects
+        garbage on every layer removal). ``leading`` must have the length it had.
+        """
+        leading = tuple(float(v) for v in leading)
+        if len(leading) != len(self.leading):
+            raise ValueError("BoundaryEditor.load cannot change the number of leading axes")
+        self.leading = leading
+        self.frame = frame
+        self.original = result
+        self.result = result
+        self.error = None
+        self.history.clear()
+        geo = {k: tuple(v) for k, v in geometry.items() if k in ("scale", "translate", "units")}
+        self._loading = True
+        try:
+            for side in SIDES:
+                layer = self.layers[side]
+                for key, value in geo.items():
+                    setattr(layer, key, value)
+                boundary = getattr(result, side)
+                layer.data = (
+                    []
+                    if boundary is None
+                    else [
+                        (
+                            boundary_to_vertices(
+                                boundary, n_vertices=self.n_vertices, leading=self.leading
+                            ),
+                            "path",
+                        )
+                    ]
+                )
+                layer.edge_width = [2.0] * layer.nshapes
+                layer.edge_color = BOUNDARY_COLORS[side]
+            for key, value in geo.items():
+                setattr(self.lines_layer, key, value)
+            self._show_lines(result)
+        finally:
+            self._loading = False
         self._state = self.vertices()
+
+    def _show_lines(self, result: FrameResult) -> None:
+        data, kwargs = line_shapes(result.lines, leading=self.leading)
+        layer = self.lines_layer
+        layer.data = [(d, "line") for d in data]
+        layer.features = kwargs["features"]
+        layer.edge_color = "#ff4dd2"
+        layer.edge_width = [1.5] * layer.nshapes
+        layer.refresh_text()
 
     # ------------------------------------------------------------------ state
     def vertices(self) -> tuple[np.ndarray, np.ndarray]:
@@ -151,7 +208,7 @@ class BoundaryEditor:
     # ------------------------------------------------------------------ editing
     def _on_data(self, event: Any) -> None:
         action = str(getattr(event, "action", "changed")).lower()
-        if self._closed or action not in _DONE_ACTIONS:
+        if self._closed or self._loading or action not in _DONE_ACTIONS:
             return
         if not self._restoring:
             self.history.push(*self._state)
@@ -179,10 +236,7 @@ class BoundaryEditor:
             return None
         self.result = result
         self.error = None
-        data, kwargs = line_shapes(result.lines, leading=self.leading)
-        self.lines_layer.data = data
-        self.lines_layer.features = kwargs["features"]
-        self.lines_layer.refresh_text()
+        self._show_lines(result)
         if self.on_change is not None:
             self.on_change(result)
         return result
@@ -213,11 +267,11 @@ class BoundaryEditor:
     def close(self) -> None:
         """Disconnect and remove the layers from the viewer."""
         self._closed = True
-        for layer in (*self.layers.values(), self.lines_layer):
-            if hasattr(layer.events, "data"):
+        with self.viewer.layers.batched_update():
+            for layer in (*self.layers.values(), self.lines_layer):
                 try:
                     layer.events.data.disconnect(self._on_data)
                 except (TypeError, ValueError, RuntimeError):
                     pass
-            if layer in self.viewer.layers:
-                self.viewer.layers.remove(layer)
+                if layer in self.viewer.layers:
+                    self.viewer.layers.remove(layer)

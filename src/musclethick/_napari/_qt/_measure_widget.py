@@ -198,17 +198,27 @@ class MeasureWidget(QWidget):
         leading: tuple[float, ...] = (),
     ) -> BoundaryEditor:
         """Show ``result`` as editable layers (replacing earlier ones)."""
-        if self.editor is not None:
-            self.editor.close()
-        self.editor = BoundaryEditor(
-            self.viewer,
-            frame,
-            result,
-            geometry=geometry,
-            leading=leading,
-            settings=self.current_settings(),
-            on_change=self._on_change,
+        editor = self.editor
+        reuse = (
+            editor is not None
+            and len(editor.leading) == len(leading)
+            and all(layer in self.viewer.layers for layer in editor.layers.values())
         )
+        if reuse:
+            editor.settings = self.current_settings()
+            editor.load(frame, result, geometry=geometry, leading=leading)
+        else:
+            if editor is not None:
+                editor.close()
+            self.editor = BoundaryEditor(
+                self.viewer,
+                frame,
+                result,
+                geometry=geometry,
+                leading=leading,
+                settings=self.current_settings(),
+                on_change=self._on_change,
+            )
         self._on_change(result)
         if result.status == "failed":
             self._show_error(result.message or "measurement failed: draw the boundaries")

@@ -226,8 +226,8 @@ class ReviewWidget(QWidget):
         """Show the current item's frame and (reviewed or model) boundaries."""
         if self.session is None:
             return
-        self._clear_layers()
         if not self.session.items:
+            self._clear_layers()
             self.status.setText("Nothing to review with these filters.")
             self.table.setRowCount(0)
             return
@@ -235,18 +235,29 @@ class ReviewWidget(QWidget):
             stored = self.session.stored()
             frame = self.session.frame(stored)
         except MusclethickError as error:
+            self._clear_layers()
             self._show_error(str(error))
             return
         from musclethick._napari._review import frame_result_of
 
         result = frame_result_of(stored, frame)
         data, kwargs, _ = frames_to_image_layers([frame])[0]
-        kwargs["name"] = f"review: {kwargs['name']}"
-        self.image_layer = self.viewer.add_image(data, **kwargs)
+        kwargs["name"] = "review scan"
         geometry = {k: kwargs[k] for k in ("scale", "translate", "units")}
-        self.editor = BoundaryEditor(
-            self.viewer, frame, result, geometry=geometry, on_change=self._on_change
-        )
+        if self.image_layer is not None and self.image_layer in self.viewer.layers:
+            layer = self.image_layer
+            layer.data = data
+            for key in ("scale", "translate", "units", "metadata"):
+                setattr(layer, key, kwargs[key])
+        else:
+            self.image_layer = self.viewer.add_image(data, **kwargs)
+            self.viewer.layers.move(self.viewer.layers.index(self.image_layer), 0)
+        if self.editor is not None:
+            self.editor.load(frame, result, geometry=geometry)
+        else:
+            self.editor = BoundaryEditor(
+                self.viewer, frame, result, geometry=geometry, on_change=self._on_change
+            )
         item = self.session.current
         who = ""
         if stored.review is not None:
@@ -281,12 +292,13 @@ class ReviewWidget(QWidget):
             self.status.setText(f"Edited: mean thickness {value} — press Save correction")
 
     def _clear_layers(self) -> None:
-        if self.editor is not None:
-            self.editor.close()
-            self.editor = None
-        if self.image_layer is not None and self.image_layer in self.viewer.layers:
-            self.viewer.layers.remove(self.image_layer)
-        self.image_layer = None
+        with self.viewer.layers.batched_update():
+            if self.editor is not None:
+                self.editor.close()
+                self.editor = None
+            if self.image_layer is not None and self.image_layer in self.viewer.layers:
+                self.viewer.layers.remove(self.image_layer)
+            self.image_layer = None
 
     def _show_error(self, message: str) -> None:
         self.error = message
