@@ -134,3 +134,47 @@ def test_measure_widget_on_a_video_frame(viewer, wait, scan_mp4):
     assert np.all(np.asarray(deep.data[0])[:, 0] == 4.0)  # shown on frame 4 only
     # deep band of frame 4 starts 8 rows lower than frame 0's: thickness ~ (148 - 50) px
     assert widget.result.mean_thickness_px == pytest.approx(98.0, abs=2.5)
+
+
+def test_reader_multiframe_dicom_regions_scale_translate_and_time(viewer, sample_images):
+    layer = viewer.open(str(sample_images / "multiframe.dcm"), plugin="musclethick")[0]
+    assert layer.data.shape == (8, 256, 256)  # 8 frames on the time axis, tissue region only
+    assert layer.scale.tolist() == pytest.approx([1.0, 0.15, 0.15])  # 0.015 cm per px
+    assert layer.translate.tolist() == pytest.approx([0.0, 16 * 0.15, 40 * 0.15])
+    frames = layer.metadata["musclethick_frames"]
+    assert [f.frame_index for f in frames] == list(range(8))
+    assert frames[0].calibration.source == "dicom_region"
+
+
+def test_reader_real_cine_calibrated_from_ruler(viewer, sample_images):
+    layer = viewer.open(str(sample_images / "cine.mp4"), plugin="musclethick")[0]
+    assert layer.data.shape[0] == 6
+    frame = layer.metadata["musclethick_frames"][0]
+    assert frame.calibration.source == "ruler"
+    assert layer.scale[-1] == pytest.approx(frame.calibration.mm_per_px)
+    assert layer.translate[-1] == pytest.approx(frame.region.x0 * frame.calibration.mm_per_px)
+
+
+def test_sample_data_is_a_real_calibrated_scan(viewer):
+    layers = viewer.open_sample("musclethick", "scan")
+    layer = layers[0]
+    assert layer.ndim == 2
+    assert str(layer.units[-1]) == "millimeter"
+    assert 0.05 < layer.scale[-1] < 0.3
+
+
+def test_app_view_and_review_set_up_the_viewer(viewer, sample_images, study_store):
+    from musclethick._napari._app import make_review_viewer, make_view_viewer
+    from musclethick.errors import InputError, StoreError
+
+    _, measure = make_view_viewer(sample_images / "multiframe.dcm", viewer=viewer)
+    assert measure.image_layer() is not None
+    assert viewer.scale_bar.visible
+    viewer.layers.clear()
+    _, review = make_review_viewer(study_store, reviewer="AB", viewer=viewer)
+    assert review.session.progress() == (0, 3)
+    review.close()
+    with pytest.raises(InputError, match=r"missing\.png"):
+        make_view_viewer("missing.png", viewer=viewer)
+    with pytest.raises(StoreError, match="reviewer"):
+        make_review_viewer(study_store, reviewer=" ", viewer=viewer)

@@ -9,8 +9,8 @@ from musclethick.errors import InputError
 
 __all__ = ["SAMPLE_SCAN", "sample_images_dir", "sample_scan"]
 
-#: The sample scan (a DL_Track gastrocnemius image, Apache-2.0; see sample_images/LICENSE*).
-SAMPLE_SCAN = "gastrocnemius.png"
+#: The sample scan: a Telemed capture from DL_Track (Apache-2.0, see sample_images/NOTICE.md).
+SAMPLE_SCAN = "dltrack_telemed_660x556_img_00309.png"
 
 
 def sample_images_dir() -> Path:

@@ -1,0 +1,92 @@
+"""Functions the command line calls: ``musclethick view FILE`` and ``musclethick review STORE``.
+
+``open_*`` start napari's event loop and return an exit status; ``make_*`` set up a viewer
+without running the loop (for scripts, screenshots and tests).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from musclethick.errors import InputError, StoreError
+
+if TYPE_CHECKING:
+    import napari
+
+    from musclethick._napari._qt._measure_widget import MeasureWidget
+    from musclethick._napari._qt._review_widget import ReviewWidget
+
+__all__ = ["make_review_viewer", "make_view_viewer", "open_review", "open_view"]
+
+
+def make_view_viewer(
+    path: str | Path, *, viewer: napari.Viewer | None = None, show: bool = True, calibration=None
+) -> tuple[napari.Viewer, MeasureWidget]:
+    """A viewer showing the scan at ``path`` (mm scale) with the measure widget docked.
+
+    Raises
+    ------
+    InputError, CalibrationError
+        If the file cannot be read (one line naming the file).
+    """
+    import napari
+
+    from musclethick._napari._qt._measure_widget import MeasureWidget
+    from musclethick._napari._reader import read_layers
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    layers = read_layers(str(path), calibration=calibration)
+    viewer = viewer or napari.Viewer(title=f"musclethick — {path.name}", show=show)
+    for data, kwargs, _ in layers:
+        viewer.add_image(data, **kwargs)
+    viewer.scale_bar.visible = True
+    widget = MeasureWidget(viewer)
+    viewer.window.add_dock_widget(widget, name="Measure thickness", area="right")
+    return viewer, widget
+
+
+def make_review_viewer(
+    store_path: str | Path, *, reviewer: str, viewer: napari.Viewer | None = None, show=True
+) -> tuple[napari.Viewer, ReviewWidget]:
+    """A viewer with the review widget docked on the study store at ``store_path``.
+
+    Raises
+    ------
+    StoreError
+        If the store does not exist or no reviewer name is given.
+    """
+    import napari
+
+    from musclethick._napari._qt._review_widget import ReviewWidget
+
+    store_path = Path(store_path)
+    if not store_path.is_file():
+        raise StoreError(f"{store_path}: study store not found")
+    if not reviewer.strip():
+        raise StoreError(f"{store_path}: a reviewer name is needed (--reviewer)")
+    viewer = viewer or napari.Viewer(title=f"musclethick review — {store_path.name}", show=show)
+    viewer.scale_bar.visible = True
+    widget = ReviewWidget(viewer, str(store_path), reviewer=reviewer)
+    viewer.window.add_dock_widget(widget, name="Review study", area="right")
+    return viewer, widget
+
+
+def open_view(path: str | Path) -> int:
+    """Open a scan in napari with the measure widget; returns 0 when the window is closed."""
+    import napari
+
+    make_view_viewer(path)
+    napari.run()
+    return 0
+
+
+def open_review(store_path: str | Path, *, reviewer: str) -> int:
+    """Review a study store in napari as ``reviewer``; returns 0 when the window is closed."""
+    import napari
+
+    make_review_viewer(store_path, reviewer=reviewer)
+    napari.run()
+    return 0
