@@ -7,18 +7,18 @@ its boundaries are turned into aponeurosis band masks with
 :func:`musclethick.masks.bands_from_boundaries`, and the base model is fine-tuned with the
 training pieces of :mod:`musclethick.train` (augmentation, band loss, U-Net).
 
-Writes into ``out_dir``: ``model.pt`` (same payload as ``musclethick train``), ``model_card.json``
-(new version, changelog, training data = the store and its reviewers, metrics before/after,
-intended use) and ``train.json`` (the summary).
+Writes into ``out_dir``: ``model.pt`` (same payload as ``musclethick train``), its model card
+``model.json`` (:func:`musclethick.segment.weights.write_card`: new version, changelog, training
+data = the store and its reviewers, metrics before/after, intended use, sha256) and
+``train.json`` (the summary). Load it with ``--model OUT/model.pt``.
 
-Command line: ``musclethick train --from-store STORE --base MODEL.pt --out DIR [--steps N]``
+Command line: ``musclethick train --from-store STORE --out DIR [--base MODEL.pt] [--steps N]``
 (:func:`main`).
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -34,6 +34,7 @@ from musclethick.errors import InputError, ModelError, MusclethickError, StoreEr
 from musclethick.masks import bands_from_boundaries
 from musclethick.segment.preprocess import normalise
 from musclethick.segment.unet import UNet
+from musclethick.segment.weights import LoadedWeights, load_weights, read_card, write_card
 from musclethick.train.augment import augment_pair, resize_pair
 from musclethick.train.losses import band_loss
 
@@ -43,7 +44,6 @@ __all__ = [
     "fine_tune",
     "fine_tune_from_store",
     "get_arg_parser",
-    "load_payload",
     "main",
     "samples_from_store",
 ]
@@ -180,26 +180,6 @@ def samples_from_store(
     return samples
 
 
-def load_payload(path: str | Path) -> dict[str, Any]:
-    """Load a ``musclethick train`` weights payload (``weights_only=True``).
-
-    Raises
-    ------
-    ModelError
-        If the file is missing or not such a payload.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ModelError(f"{path}: model weights not found")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise ModelError(f"{path}: cannot load weights ({type(error).__name__})") from None
-    if not isinstance(payload, dict) or "state_dict" not in payload or "config" not in payload:
-        raise ModelError(f"{path}: not a musclethick weights file (no state_dict/config)")
-    return payload
-
-
 def _targets(sample: ReviewedSample, out_channels: int) -> np.ndarray:
     """Band targets ``(rows, cols, channels)`` in [0, 1]: one band channel, or top and deep."""
     bands = sample.bands.astype(np.float32) / 255.0
@@ -226,12 +206,12 @@ def _dice(model: UNet, images, targets, input_shape) -> float:
 
 def fine_tune(
     samples: Sequence[ReviewedSample],
-    payload: dict[str, Any],
+    base: LoadedWeights,
     *,
     config: FineTuneConfig = FineTuneConfig(),
     log: Callable[[str], None] = print,
 ) -> tuple[UNet, dict[str, Any]]:
-    """Fine-tune the model of ``payload`` on ``samples``.
+    """Fine-tune the verified weights ``base`` on ``samples``.
 
     Returns
     -------
@@ -243,7 +223,7 @@ def fine_tune(
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     rng = np.random.default_rng(config.seed)
-    cfg = dict(payload["config"])
+    cfg = dict(base.config)
     model = UNet(
         int(cfg.get("in_channels", 1)),
         int(cfg.get("out_channels", 1)),
@@ -251,11 +231,11 @@ def fine_tune(
         depth=int(cfg.get("depth", 4)),
     )
     try:
-        model.load_state_dict(payload["state_dict"])
+        model.load_state_dict(base.state_dict)
     except RuntimeError as error:
         raise ModelError(f"weights do not match their config: {error}") from None
     model.train()
-    input_shape = tuple(int(v) for v in payload.get("input_shape", (224, 160)))
+    input_shape = tuple(int(v) for v in base.input_shape)
     work = (int(input_shape[0] * WORK_FACTOR), int(input_shape[1] * WORK_FACTOR))
     images, targets = [], []
     for s in samples:
@@ -298,38 +278,29 @@ def fine_tune(
     return model.eval(), summary
 
 
-def _base_card(base_weights: Path) -> dict[str, Any]:
-    for name in ("model_card.json", "MODEL_CARD.json"):
-        card = base_weights.parent / name
-        if card.is_file():
-            try:
-                return json.loads(card.read_text())
-            except json.JSONDecodeError:
-                return {}
-    return {}
-
-
 def fine_tune_from_store(
     store_path: str | Path,
     out_dir: str | Path,
     *,
-    base_weights: str | Path,
+    base_weights: str | Path | None = None,
     config: FineTuneConfig = FineTuneConfig(),
+    verify: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Fine-tune ``base_weights`` on a store's promoted results and write a new model version.
+    """Fine-tune a model on a store's promoted results and write a new model version.
 
     Parameters
     ----------
     store_path : str or path-like
         Study store with reviews.
     out_dir : str or path-like
-        Output folder (``model.pt``, ``model_card.json``, ``train.json``).
-    base_weights : str or path-like
-        Weights payload to start from (e.g. ``models/<name>.pt``); its card, when beside it
-        as ``model_card.json``, gives the base version.
+        Output folder: ``model.pt``, its card ``model.json`` and ``train.json``.
+    base_weights : str or path-like, optional
+        Weights to start from (default: the shipped model), checked against their card.
     config : FineTuneConfig
         Steps, learning rate, which decisions count.
+    verify : bool
+        Require the base weights' model card and sha256 (as :func:`load_weights`).
 
     Returns
     -------
@@ -341,48 +312,43 @@ def fine_tune_from_store(
     StoreError
         No promoted results in the store.
     ModelError
-        Base weights missing or invalid.
+        Base weights missing, invalid or not matching their card.
     """
-    base_weights = Path(base_weights)
-    payload = load_payload(base_weights)
+    base = load_weights(base_weights, verify=verify)
     samples = samples_from_store(
         store_path, include_accepted=config.include_accepted, band_px=config.band_px
     )
     log(f"learning from {len(samples)} reviewed frames of {store_path}")
-    model, summary = fine_tune(samples, payload, config=config, log=log)
-    base_card = _base_card(base_weights)
-    base_version = str(
-        base_card.get("version") or payload.get("meta", {}).get("version") or "unversioned"
-    )
+    model, summary = fine_tune(samples, base, config=config, log=log)
+    base_card = base.card
+    base_version = base.version
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     version = f"{base_version}+reviews.{stamp}"
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     weights_path = out / "model.pt"
-    new_payload = {
+    payload = {
         "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
         "config": model.config(),
-        "input_shape": list(payload.get("input_shape", (224, 160))),
+        "input_shape": [int(v) for v in base.input_shape],
         "meta": {"version": version, "base_version": base_version, "steps": config.steps},
     }
     tmp = weights_path.with_suffix(".tmp")
-    torch.save(new_payload, tmp)
+    torch.save(payload, tmp)
     tmp.replace(weights_path)
-    sha256 = hashlib.sha256(weights_path.read_bytes()).hexdigest()
     reviewers = sorted({s.reviewer for s in samples})
     n_corrected = sum(s.decision == "correct" for s in samples)
     card = {
-        **{k: v for k, v in base_card.items() if k not in ("sha256", "metrics", "weights")},
-        "name": base_card.get("name", "musclethick aponeurosis U-Net"),
+        **{k: v for k, v in base_card.items() if k not in ("sha256", "size_bytes", "metrics")},
+        "name": base_card.get("name", base.path.stem),
         "version": version,
         "base_version": base_version,
-        "weights": weights_path.name,
-        "sha256": sha256,
+        "base_sha256": base.sha256,
         "changelog": [
             *base_card.get("changelog", []),
             f"{version}: fine-tuned {config.steps} steps on {len(samples)} reviewed frames "
             f"({n_corrected} corrected, {len(samples) - n_corrected} accepted) of "
-            f"{Path(store_path).name} by {', '.join(reviewers)}",
+            f"{Path(store_path).name}, reviewed by {', '.join(reviewers)}",
         ],
         "training_data": {
             "base": base_card.get("training_data", "see the base model card"),
@@ -400,12 +366,20 @@ def fine_tune_from_store(
             "dice_reviewed_before": summary["dice_reviewed_before"],
             "dice_reviewed_after": summary["dice_reviewed_after"],
             "note": "Dice on the reviewed frames themselves (not held out): a sanity check, "
-            "not an accuracy estimate",
+            "not an accuracy estimate; re-run the validation benchmark before use",
         },
         "intended_use": base_card.get("intended_use", "research, not diagnosis"),
     }
-    (out / "model_card.json").write_text(json.dumps(card, indent=2))
-    summary.update({"version": version, "sha256": sha256, "n_samples": len(samples)})
+    card_file = write_card(weights_path, card)
+    summary.update(
+        {
+            "version": version,
+            "weights": str(weights_path),
+            "card": str(card_file),
+            "sha256": read_card(card_file)["sha256"],
+            "n_samples": len(samples),
+        }
+    )
     (out / "train.json").write_text(json.dumps(summary, indent=2))
     return summary
 
@@ -417,7 +391,7 @@ def get_arg_parser() -> argparse.ArgumentParser:
         description="Fine-tune the segmentation model on accepted and corrected reviews.",
     )
     p.add_argument("--from-store", required=True, metavar="STORE", help="study store (SQLite)")
-    p.add_argument("--base", required=True, help="weights to start from (.pt)")
+    p.add_argument("--base", default=None, help="weights to start from (default: shipped model)")
     p.add_argument("--out", required=True, help="output folder for the new model version")
     p.add_argument("--steps", type=int, default=FineTuneConfig.steps)
     p.add_argument("--batch-size", type=int, default=FineTuneConfig.batch_size)

@@ -1,0 +1,115 @@
+"""Fine-tuning from reviewed results of a real SQLite store (tiny model, a few steps)."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from musclethick.errors import StoreError
+from musclethick.io.options import CalibrationOptions
+from musclethick.pipeline import MeasureSettings, measure_path
+from musclethick.segment.unet import UNet
+from musclethick.segment.weights import load_weights, write_card
+from musclethick.study.store import StudyStore
+from musclethick.train.from_store import FineTuneConfig, fine_tune_from_store, samples_from_store
+
+
+def _scan(deep_row: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = rng.normal(45, 12, size=(120, 96)).clip(0, 255)
+    img[18:30] = 210  # superficial band: inner edge at row 29.5
+    img[deep_row : deep_row + 12] = 210
+    return img.astype(np.uint8)
+
+
+@pytest.fixture
+def reviewed_store(tmp_path):
+    """Three measured scans: one accepted, one corrected (deep edge 6 px lower), one rejected."""
+    settings = MeasureSettings(method="edges", calibration=CalibrationOptions(mm_per_px=0.2))
+    path = tmp_path / "study.sqlite"
+    with StudyStore(path) as store:
+        run = store.start_run(method="edges")
+        ids = []
+        for k in range(3):
+            scan = tmp_path / f"scan{k}.png"
+            cv2.imwrite(str(scan), _scan(80 + 4 * k, k))
+            scan_id = store.record_scan(scan, subject=f"S{k}")
+            ids += store.record_results(scan_id, measure_path(scan, settings), run)
+        store.record_review(ids[0], "accept", reviewer="AB", expected_revision=0)
+        model = store.get_result(ids[1])
+        deep = model.deep.shifted(0.0, 6.0)
+        store.record_review(
+            ids[1],
+            "correct",
+            reviewer="CD",
+            expected_revision=0,
+            superficial=model.superficial,
+            deep=deep,
+            thickness_mm=1.0,
+        )
+        store.record_review(ids[2], "reject", reviewer="AB", expected_revision=0, reason="x")
+    return path, ids, model, deep
+
+
+@pytest.fixture
+def base_model(tmp_path):
+    torch.manual_seed(0)
+    net = UNet(1, 1, base_channels=4, depth=2)
+    path = tmp_path / "base" / "tiny.pt"
+    path.parent.mkdir()
+    torch.save(
+        {"state_dict": net.state_dict(), "config": net.config(), "input_shape": [32, 32]}, path
+    )
+    write_card(path, {"name": "tiny", "version": "0.1", "intended_use": "tests only"})
+    return path
+
+
+def test_samples_are_promoted_results_only(reviewed_store):
+    path, ids, model, deep = reviewed_store
+    samples = samples_from_store(path)
+    assert [(s.result_id, s.decision) for s in samples] == [(ids[0], "accept"), (ids[1], "correct")]
+    corrected = samples[1]
+    region = model.region  # boundaries in the store are in original image coordinates
+    column = round(deep.x_px[len(deep.x_px) // 2]) - region[0]
+    deep_band_rows = np.flatnonzero(corrected.bands[1][:, column])
+    expected_first = int(np.floor(deep.y_at(column + region[0]) - region[1] + 0.5))
+    assert deep_band_rows[0] == pytest.approx(expected_first, abs=1)
+    assert not corrected.bands[0][deep_band_rows[0] :, column].any()
+    only = samples_from_store(path, include_accepted=False)
+    assert [s.decision for s in only] == ["correct"]
+
+
+def test_fine_tune_writes_a_new_verified_model_version(reviewed_store, base_model, tmp_path):
+    path, _, _, _ = reviewed_store
+    out = tmp_path / "ft"
+    summary = fine_tune_from_store(
+        path,
+        out,
+        base_weights=base_model,
+        config=FineTuneConfig(steps=3, batch_size=2),
+        log=lambda _: None,
+    )
+    loaded = load_weights(out / "model.pt")  # verifies sha256 against the new card
+    assert loaded.version == summary["version"]
+    assert loaded.version.startswith("0.1+reviews.")
+    card = json.loads((out / "model.json").read_text())
+    assert card["base_version"] == "0.1"
+    assert card["training_data"]["reviews"]["n_corrected"] == 1
+    assert card["training_data"]["reviews"]["reviewers"] == ["AB", "CD"]
+    assert card["intended_use"] == "tests only"
+    assert "fine-tuned 3 steps on 2 reviewed frames" in card["changelog"][-1]
+    base = load_weights(base_model)
+    changed = [not torch.equal(base.state_dict[k], loaded.state_dict[k]) for k in base.state_dict]
+    assert any(changed)
+    assert np.isfinite(summary["last_loss"])
+
+
+def test_store_without_reviews_is_refused(tmp_path, base_model):
+    path = tmp_path / "empty.sqlite"
+    StudyStore(path).close()
+    with pytest.raises(StoreError, match="no accepted or corrected results"):
+        fine_tune_from_store(path, tmp_path / "out", base_weights=base_model)
