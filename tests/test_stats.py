@@ -92,3 +92,54 @@ def test_errors():
         reliability([[1.0, np.nan], [2.0, 3.0]])
     with pytest.raises(MusclethickError, match="equally long"):
         bland_altman([1.0, 2.0], [1.0])
+
+
+def test_reliability_report_from_store(tmp_path):
+    from musclethick.stats import reliability_report
+    from musclethick.study.store import StudyStore
+    from musclethick.types import Calibration, FrameResult, LineMeasurement, PixelBox
+
+    def frame_result(path, thickness_mm):
+        line = LineMeasurement(
+            "x50", 50.0, 10.0, 10.0 + thickness_mm * 10, thickness_mm * 10, thickness_mm
+        )
+        return FrameResult(
+            path,
+            0,
+            PixelBox(0, 0, 100, 100),
+            Calibration.isotropic(0.1, "user"),
+            None,
+            None,
+            (line,),
+            50.0,
+            0.9,
+            "ok",
+            method="edges",
+        )
+
+    week0 = np.array([[20.0, 21.0, 20.5], [25.0, 24.0, 24.5], [30.0, 30.5, 31.0]])
+    week4 = week0 + np.array([[1.0], [0.5], [1.5]])
+    with StudyStore(tmp_path / "s.sqlite") as store:
+        run = store.start_run(method="edges")
+        for week, matrix in ((0, week0), (4, week4)):
+            for s, row in enumerate(matrix):
+                for rep, value in enumerate(row, start=1):
+                    file = tmp_path / f"S{s}_{week}_{rep}.png"
+                    file.write_text(file.name)
+                    scan = store.record_scan(
+                        file, subject=f"S{s}", leg="L", week=week, site="VL50", rep=rep
+                    )
+                    store.record_results(scan, [frame_result(str(file), value)], run)
+    table = reliability_report(
+        tmp_path / "s.sqlite", protocol="rt_failure_2024", between_weeks=[0, 4]
+    ).set_index("kind")
+    within = table.loc["within session (3 images)"]
+    expected = reliability(np.vstack([week0, week4]))
+    assert within.n_subjects == 6 and within.icc_31 == pytest.approx(expected.icc31.value)
+    assert within.typical_error == pytest.approx(expected.typical_error)
+    between = table.loc["between sessions (weeks 0, 4)"]
+    sessions = np.column_stack([week0.mean(1), week4.mean(1)])
+    assert between.typical_error == pytest.approx(typical_error(sessions))
+    assert between.typical_error == pytest.approx(
+        np.std(sessions[:, 1] - sessions[:, 0], ddof=1) / math.sqrt(2)
+    )

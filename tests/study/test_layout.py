@@ -169,3 +169,23 @@ def test_allocation_errors(tmp_path):
 def test_missing_study_folder(tmp_path):
     with pytest.raises(ProtocolError, match="study folder not found"):
         discover_study(tmp_path / "none", protocol=load_protocol("default"))
+
+
+def test_week_and_leg_from_dicom(tmp_path):
+    import numpy as np
+
+    from musclethick.study.demo import _write_dicom
+
+    pixels = np.zeros((16, 16), dtype=np.uint8)
+    for week, leg, rep in [(0, "L", 1), (4, "R", 2), (8, "L", 3)]:
+        path = tmp_path / "S01" / f"VL50_{rep}.dcm"
+        path.parent.mkdir(exist_ok=True)
+        _write_dicom(path, pixels, subject="S01", leg=leg, week=week, site="VL50")
+    protocol = load_protocol("rt_failure_2024")
+    found = discover_study(tmp_path, protocol=protocol, pattern="{subject}/{site}_{rep}.{ext}")
+    assert [(s.rep, s.week, s.leg) for s in found.scans] == [(1, 0, "L"), (2, 4, "R"), (3, 8, "L")]
+    assert found.scans[1].date == "2024-02-05"
+    touch(tmp_path, "S02/VL50_1.png")  # no date, no laterality
+    found = discover_study(tmp_path, protocol=protocol, pattern="{subject}/{site}_{rep}.{ext}")
+    assert len(found.scans) == 3
+    assert found.problems == ("S02/VL50_1.png: no week in the path and no study date",)

@@ -461,7 +461,8 @@ def register_cli(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "batch",
         help="measure a whole study into a SQLite store (resumable, all cores or dask)",
-        description=__doc__.split("\n\n")[0],
+        description="Measure a whole study into a SQLite store: resumable (a killed run restarts "
+        "where it stopped), on all cores or a dask.distributed cluster.",
     )
     add_batch_arguments(parser)
     parser.set_defaults(func=batch_main)

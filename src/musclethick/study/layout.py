@@ -179,16 +179,16 @@ def _dicom_fields(path: str) -> tuple[str, str]:
     try:
         import pydicom
 
-        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        from musclethick.io.dicom import read_dicom_metadata
+
+        metadata = read_dicom_metadata(pydicom.dcmread(path, stop_before_pixels=True))
     except Exception:  # not DICOM, or unreadable: the batch reports the file later
         return "", ""
-    raw_date = str(ds.get("StudyDate", "") or ds.get("AcquisitionDate", "") or "")
     try:
-        date = parse_date(raw_date).isoformat() if raw_date else ""
+        date = parse_date(metadata.study_date).isoformat() if metadata.study_date else ""
     except ValueError:
         date = ""
-    laterality = str(ds.get("ImageLaterality", "") or ds.get("Laterality", "") or "")
-    return date, laterality if laterality in ("L", "R") else ""
+    return date, metadata.laterality
 
 
 def _fill_from_dates(entries: Sequence[ScanEntry]) -> tuple[list[ScanEntry], list[str]]:
