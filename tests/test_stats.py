@@ -143,3 +143,46 @@ def test_reliability_report_from_store(tmp_path):
     assert between.typical_error == pytest.approx(
         np.std(sessions[:, 1] - sessions[:, 0], ddof=1) / math.sqrt(2)
     )
+
+
+def test_paired_raters_from_reviews(tmp_path):
+    from musclethick.stats import paired_raters
+    from musclethick.study.store import StudyStore
+    from musclethick.types import Calibration, FrameResult, LineMeasurement, PixelBox
+
+    ids = []
+    with StudyStore(tmp_path / "s.sqlite") as store:
+        for i, value in enumerate([20.0, 22.0, 24.0]):
+            file = tmp_path / f"f{i}.png"
+            file.write_text(file.name)
+            line = LineMeasurement("mean", 50.0, 10.0, 10 + value * 10, value * 10, value)
+            result = FrameResult(
+                str(file),
+                0,
+                PixelBox(0, 0, 9, 9),
+                Calibration.isotropic(0.1, "user"),
+                None,
+                None,
+                (line,),
+                50.0,
+                0.9,
+                "ok",
+                method="edges",
+            )
+            ids += store.record_results(store.record_scan(file), [result], None)
+        store.record_review(
+            ids[0], "correct", reviewer="alice", expected_revision=0, thickness_mm=21.0
+        )
+        store.record_review(ids[1], "accept", reviewer="alice", expected_revision=0)
+        store.record_review(ids[2], "accept", reviewer="alice", expected_revision=0)
+        store.record_review(ids[0], "accept", reviewer="bob", expected_revision=1)
+        store.record_review(
+            ids[1], "correct", reviewer="bob", expected_revision=1, thickness_mm=23.5
+        )
+        store.record_review(ids[2], "reject", reviewer="bob", expected_revision=1)
+    a, b = paired_raters(tmp_path / "s.sqlite", "alice", "bob")
+    assert a.tolist() == [21.0, 22.0] and b.tolist() == [20.0, 23.5]
+    a, b = paired_raters(tmp_path / "s.sqlite", "model", "alice")
+    assert a.tolist() == [20.0, 22.0, 24.0] and b.tolist() == [21.0, 22.0, 24.0]
+    with pytest.raises(MusclethickError, match="fewer than 2"):
+        paired_raters(tmp_path / "s.sqlite", "alice", "carol")

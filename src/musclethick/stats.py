@@ -42,6 +42,7 @@ __all__ = [
     "cv_percent",
     "icc",
     "paired_images",
+    "paired_raters",
     "plot_bland_altman",
     "register_cli",
     "reliability",
@@ -345,6 +346,40 @@ def paired_images(store: str | Path, method_a: str, method_b: str) -> tuple[np.n
     return joined["thickness_mm_a"].to_numpy(), joined["thickness_mm_b"].to_numpy()
 
 
+def paired_raters(
+    store: str | Path, rater_a: str, rater_b: str, *, method: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame thickness of two raters on the same results, from the review history.
+
+    A rater is a reviewer name, or ``"model"`` for the stored model result. A reviewer's value
+    is that of their latest ``correct`` review (the corrected thickness) or ``accept`` review
+    (the model's thickness); results they rejected or did not review are left out.
+    """
+    from musclethick.study.store import StudyStore
+
+    def value(result: Any, reviews: list[Any], rater: str) -> float | None:
+        if rater == "model":
+            return result.thickness_mm
+        mine = [r for r in reviews if r.reviewer == rater]
+        if not mine or mine[-1].decision == "reject":
+            return None
+        return mine[-1].thickness_mm if mine[-1].decision == "correct" else result.thickness_mm
+
+    a, b = [], []
+    with StudyStore(store) as db:
+        for result in db.iter_results(method=method, status=("ok", "flagged", "failed")):
+            reviews = db.reviews(result.id)
+            va, vb = value(result, reviews, rater_a), value(result, reviews, rater_b)
+            if va is not None and vb is not None and np.isfinite(va) and np.isfinite(vb):
+                a.append(va)
+                b.append(vb)
+    if len(a) < 2:
+        raise MusclethickError(
+            f"{store}: fewer than 2 results rated by both {rater_a} and {rater_b}"
+        )
+    return np.array(a), np.array(b)
+
+
 def register_cli(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``reliability`` subcommand to an argparse ``subparsers`` object."""
     parser = subparsers.add_parser(
@@ -363,7 +398,13 @@ def register_cli(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--compare", nargs=2, metavar=("METHOD_A", "METHOD_B"), help="Bland-Altman of two methods"
     )
-    parser.add_argument("--plot", help="Bland-Altman plot (PNG) for --compare")
+    parser.add_argument(
+        "--raters",
+        nargs=2,
+        metavar=("RATER_A", "RATER_B"),
+        help="Bland-Altman of two reviewers (or 'model' and a reviewer) from the reviews",
+    )
+    parser.add_argument("--plot", help="Bland-Altman plot (PNG) for --compare / --raters")
     parser.set_defaults(func=reliability_main)
     return parser
 
@@ -386,18 +427,23 @@ def reliability_main(args: argparse.Namespace) -> int:
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
             table.to_csv(args.out, index=False)
             print(args.out)
+        pairs = []
         if args.compare:
-            a, b = paired_images(args.store, *args.compare)
+            pairs.append((args.compare, paired_images(args.store, *args.compare)))
+        if args.raters:
+            pairs.append((args.raters, paired_raters(args.store, *args.raters, method=args.method)))
+        for (name_a, name_b), (a, b) in pairs:
             if args.plot:
-                stats = plot_bland_altman(
-                    a, b, args.plot, label_a=args.compare[0], label_b=args.compare[1]
-                )
-                print(args.plot)
+                plot = Path(args.plot)
+                if len(pairs) > 1:
+                    plot = plot.with_name(f"{plot.stem}_{name_a}_{name_b}{plot.suffix}")
+                stats = plot_bland_altman(a, b, plot, label_a=name_a, label_b=name_b)
+                print(plot)
             else:
                 stats = bland_altman(a, b)
             print(
-                f"Bland-Altman {args.compare[1]} - {args.compare[0]}: n={stats.n}, "
-                f"bias {stats.bias:.3f} mm, 95 % LoA {stats.loa_low:.3f} to {stats.loa_high:.3f} mm"
+                f"Bland-Altman {name_b} - {name_a}: n={stats.n}, bias {stats.bias:.3f} mm, "
+                f"95 % LoA {stats.loa_low:.3f} to {stats.loa_high:.3f} mm"
             )
     except MusclethickError as error:
         print(f"musclethick reliability: {error}", file=sys.stderr)
