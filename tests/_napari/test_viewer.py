@@ -169,7 +169,7 @@ def test_app_view_and_review_set_up_the_viewer(viewer, sample_images, study_stor
 
     _, measure = make_view_viewer(sample_images / "multiframe.dcm", viewer=viewer)
     assert measure.image_layer() is not None
-    assert viewer.scale_bar.visible
+    assert viewer.canvas.overlays.scale_bar.visible
     viewer.layers.clear()
     _, review = make_review_viewer(study_store, reviewer="AB", viewer=viewer)
     assert review.session.progress() == (0, 3)

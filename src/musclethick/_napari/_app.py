@@ -42,7 +42,7 @@ def make_view_viewer(
     viewer = viewer or napari.Viewer(title=f"musclethick — {path.name}", show=show)
     for data, kwargs, _ in layers:
         viewer.add_image(data, **kwargs)
-    viewer.scale_bar.visible = True
+    _show_scale_bar(viewer)
     widget = MeasureWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Measure thickness", area="right")
     return viewer, widget
@@ -68,10 +68,16 @@ def make_review_viewer(
     if not reviewer.strip():
         raise StoreError(f"{store_path}: a reviewer name is needed (--reviewer)")
     viewer = viewer or napari.Viewer(title=f"musclethick review — {store_path.name}", show=show)
-    viewer.scale_bar.visible = True
+    _show_scale_bar(viewer)
     widget = ReviewWidget(viewer, str(store_path), reviewer=reviewer)
     viewer.window.add_dock_widget(widget, name="Review study", area="right")
     return viewer, widget
+
+
+def _show_scale_bar(viewer: napari.Viewer) -> None:
+    canvas = getattr(viewer, "canvas", None)  # napari >= 0.9
+    bar = canvas.overlays.scale_bar if canvas is not None else viewer.scale_bar
+    bar.visible = True
 
 
 def open_view(path: str | Path) -> int:
