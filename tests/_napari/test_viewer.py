@@ -118,6 +118,29 @@ def test_measure_widget_layers_values_and_live_edit(viewer, wait, scan_png):
     assert not widget.undo()
 
 
+def test_thickness_follows_a_vertex_drag_live(viewer, wait, scan_png):
+    widget = _measured_widget(viewer, wait, scan_png)
+    editor = widget.editor
+    before = widget.result
+    deep = viewer.layers["deep boundary"]
+    vertices = np.array(deep.data[0])
+    # what napari's direct-select drag does on each mouse move (no data event until release)
+    for dy in (2.0, 4.0, 6.0):
+        moved = vertices.copy()
+        moved[:, 0] += dy
+        deep._data_view.edit(0, moved)
+        deep.refresh()
+        assert widget.result.deep.source == "manual"
+        assert widget.result.mean_thickness_px == pytest.approx(
+            before.mean_thickness_px + dy, abs=0.1
+        )
+    assert len(editor.history) == 0  # nothing committed during the drag
+    deep.events.data(value=deep.data, action="changed", data_indices=(0,), vertex_indices=((),))
+    assert len(editor.history) == 1  # release: one undo step for the whole drag
+    assert widget.undo()
+    assert widget.result is before
+
+
 def test_measure_widget_on_a_video_frame(viewer, wait, scan_mp4):
     from musclethick._napari._qt._measure_widget import MeasureWidget
 

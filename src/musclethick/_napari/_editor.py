@@ -105,6 +105,7 @@ class BoundaryEditor:
                 layer.current_edge_width = 2.0
                 layer.metadata["musclethick_side"] = side
                 layer.events.data.connect(self._on_data)
+                layer.events.set_data.connect(self._on_set_data)
                 layer.bind_key("Control-z", self._undo_key, overwrite=True)
                 self.layers[side] = layer
             self.lines_layer = viewer.add_shapes(
@@ -170,7 +171,8 @@ class BoundaryEditor:
             self._show_lines(result)
         finally:
             self._loading = False
-        self._state = self.vertices()
+        self._state = self.vertices()  # committed state: what undo goes back to
+        self._live = self._state  # what was last measured (also during a drag)
 
     def _show_lines(self, result: FrameResult) -> None:
         data, kwargs = line_shapes(result.lines, leading=self.leading)
@@ -214,10 +216,25 @@ class BoundaryEditor:
             self.history.push(*self._state)
         self.remeasure()
 
-    def remeasure(self) -> FrameResult | None:
-        """Measure again from the layers' vertices; updates lines, result and callback."""
+    def _on_set_data(self, event: Any = None) -> None:
+        # Fired on every redraw, including each mouse move of a vertex drag: measure live
+        # when the vertices changed, without committing an undo step (that happens once,
+        # on the "changed" data event when the drag ends).
+        if self._closed or self._loading or self._restoring:
+            return
+        if _same_state(self.vertices(), self._live):
+            return
+        self.remeasure(commit=False)
+
+    def remeasure(self, *, commit: bool = True) -> FrameResult | None:
+        """Measure again from the layers' vertices; updates lines, result and callback.
+
+        ``commit=False`` (live update during a drag) does not change the state undo restores.
+        """
         sup, deep = self.vertices()
-        self._state = (sup, deep)
+        self._live = (sup, deep)
+        if commit:
+            self._state = (sup, deep)
         if len(sup) == 0 or len(deep) == 0:
             missing = " and ".join(s for s, v in zip(SIDES, (sup, deep), strict=True) if not len(v))
             self._fail(MusclethickError(f"draw the {missing} boundary (path tool)"))
@@ -269,9 +286,17 @@ class BoundaryEditor:
         self._closed = True
         with self.viewer.layers.batched_update():
             for layer in (*self.layers.values(), self.lines_layer):
-                try:
-                    layer.events.data.disconnect(self._on_data)
-                except (TypeError, ValueError, RuntimeError):
-                    pass
+                for emitter, callback in (
+                    (layer.events.data, self._on_data),
+                    (layer.events.set_data, self._on_set_data),
+                ):
+                    try:
+                        emitter.disconnect(callback)
+                    except (TypeError, ValueError, RuntimeError):
+                        pass
                 if layer in self.viewer.layers:
                     self.viewer.layers.remove(layer)
+
+
+def _same_state(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> bool:
+    return all(x.shape == y.shape and np.array_equal(x, y) for x, y in zip(a, b, strict=True))
