@@ -85,6 +85,14 @@ def _init_worker(threads: int) -> None:
         pass
 
 
+def _n_cores() -> int:
+    """Cores this process may use (CPU affinity where the OS reports it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        return os.cpu_count() or 1
+
+
 def settings_from_protocol(
     protocol: Protocol,
     *,
@@ -182,13 +190,14 @@ def _process_pool(
     """Measure in a spawn-started process pool, keeping a bounded window of tasks in flight."""
     window = 4 * workers
     todo = iter(jobs)
-    with ProcessPoolExecutor(
+    pool = ProcessPoolExecutor(
         max_workers=workers,
         mp_context=get_context("spawn"),
         initializer=_init_worker,
         initargs=(1,),
-    ) as pool:
-        pending: dict[Future, int] = {}
+    )
+    pending: dict[Future, int] = {}
+    try:
 
         def fill() -> None:
             while len(pending) < window:
@@ -209,6 +218,8 @@ def _process_pool(
                     )
                 yield scan_id, future.result() if error is None else error
             fill()
+    finally:  # on Ctrl-C or an error, do not wait for the queued scans
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _dask(
@@ -292,6 +303,12 @@ def run_batch(
     Returns
     -------
     BatchSummary
+
+    Notes
+    -----
+    Worker processes are started with ``spawn``: a script calling ``run_batch`` with more
+    than one worker (or starting a dask ``LocalCluster``) must guard its entry point with
+    ``if __name__ == "__main__":``.
     """
     if not isinstance(protocol, Protocol):
         protocol = load_protocol(protocol)
@@ -307,7 +324,7 @@ def run_batch(
             protocol, method=method, mm_per_px=mm_per_px, model_path=model_path
         )
     model_version, model_sha256 = model_version_for(settings)
-    workers = max(1, int(workers or os.cpu_count() or 1))
+    workers = max(1, int(workers or _n_cores()))
 
     with StudyStore(store) as db:
         db.set_meta("protocol", protocol.name)
@@ -364,6 +381,7 @@ def run_batch(
                 bar.set_postfix(failed=n_failed, refresh=False)
             status = "finished"
         finally:
+            results.close()  # shuts the pool down when the loop stopped early
             bar.close()
             db.finish_run(
                 run_id,

@@ -196,7 +196,8 @@ def _fill_from_dates(entries: Sequence[ScanEntry]) -> tuple[list[ScanEntry], lis
     problems: list[str] = []
     filled: list[ScanEntry] = []
     for entry in entries:
-        if entry.week is None or not entry.leg:
+        is_dicom = Path(entry.path).suffix.lower() in (".dcm", ".dicom")
+        if entry.week is None or not entry.leg or (is_dicom and not entry.date):
             date, laterality = entry.date, ""
             if not date or not entry.leg:
                 dicom_date, laterality = _dicom_fields(entry.path)
