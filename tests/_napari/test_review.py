@@ -93,3 +93,32 @@ def test_two_reviewers_conflict_is_refused(study_store):
 def test_session_needs_a_reviewer(study_store):
     with StudyStore(study_store) as store, pytest.raises(StoreError, match="reviewer"):
         ReviewSession(store, "  ")
+
+
+def test_export_uses_reviewed_values(study_store, tmp_path):
+    import pandas as pd
+
+    from musclethick.export import export_store
+
+    with StudyStore(study_store) as store:
+        session = ReviewSession(store, "AB")
+        stored = session.stored()
+        frame = session.frame(stored)
+        shown = frame_result_of(stored, frame)
+        deep = np.column_stack([shown.deep.y_px + 10.0, shown.deep.x_px])
+        sup = np.column_stack([shown.superficial.y_px, shown.superficial.x_px])
+        corrected = remeasure(frame, sup, deep, previous=None)
+        session.decide("correct", corrected=corrected)
+        session.move(1)
+        session.decide("reject", reason="blurred")
+        rejected = session.current.path
+    written = export_store(study_store, tmp_path / "export", format="csv")
+    long = pd.read_csv(next(p for p in written if p.name.startswith("long")))
+    mine = long[long.file.str.endswith(stored.scan.path.rsplit("/", 1)[-1])]
+    assert set(mine.qc_status) == {"corrected"}
+    assert set(mine.reviewed_by) == {"AB"}
+    by_line = {line.line: line.thickness_mm for line in corrected.lines}
+    for row in mine.itertuples():
+        assert row.thickness_mm == pytest.approx(by_line[row.line], abs=1e-3)
+    other = long[long.file.str.endswith(rejected.rsplit("/", 1)[-1])]
+    assert set(other.qc_status) == {"rejected"}
