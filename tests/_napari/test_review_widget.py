@@ -99,3 +99,37 @@ def test_review_widget_filters(widget):
     widget.filters["leg"].setCurrentText("(any)")
     widget.filters["subject"].setCurrentText("S03")
     assert [i.subject for i in widget.session.items] == ["S03"]
+
+
+def test_failed_scan_is_corrected_by_drawing_both_boundaries(viewer, tmp_path):
+    import cv2
+
+    from musclethick._napari._qt._review_widget import ReviewWidget
+    from musclethick.io.options import CalibrationOptions
+    from musclethick.pipeline import MeasureSettings, measure_path
+
+    scan = tmp_path / "noise.png"
+    cv2.imwrite(str(scan), np.full((120, 160), 40, np.uint8))  # nothing to find
+    store_path = tmp_path / "failed.sqlite"
+    settings = MeasureSettings(method="edges", calibration=CalibrationOptions(mm_per_px=0.2))
+    with StudyStore(store_path) as store:
+        results = measure_path(scan, settings)
+        assert results[0].status == "failed"
+        store.record_results(store.record_scan(scan, subject="S09"), results, None)
+    widget = ReviewWidget(viewer, str(store_path), reviewer="EF")
+    try:
+        sup = viewer.layers["superficial boundary"]
+        deep = viewer.layers["deep boundary"]
+        assert sup.nshapes == 0 and sup.mode == "add_path"
+        sup.add_paths([np.array([[30.0, 10.0], [30.0, 150.0]])])
+        assert "draw the deep boundary" in widget.error
+        deep.add_paths([np.array([[80.0, 10.0], [80.0, 150.0]])])
+        assert widget.editor.result.mean_thickness_mm == pytest.approx(50 * 0.2)
+        assert widget.correct()
+        with StudyStore(store_path) as store:
+            table = store.results_dataframe()
+        mean = table[table.line == "mean"].iloc[0]
+        assert (mean.qc_status, mean.reviewed_by) == ("corrected", "EF")
+        assert mean.thickness_mm == pytest.approx(10.0)
+    finally:
+        widget.close()

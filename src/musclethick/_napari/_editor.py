@@ -166,6 +166,10 @@ class BoundaryEditor:
                 )
                 layer.edge_width = [2.0] * layer.nshapes
                 layer.edge_color = BOUNDARY_COLORS[side]
+                if boundary is None:  # not found: ready to draw it
+                    layer.mode = "add_path"
+                elif layer.mode == "add_path":
+                    layer.mode = "direct"
             for key, value in geo.items():
                 setattr(self.lines_layer, key, value)
             self._show_lines(result)
