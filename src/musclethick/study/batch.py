@@ -71,8 +71,21 @@ def measure_scan(path: str, settings: MeasureSettings) -> list[FrameResult]:
         ]
 
 
+def _exit_with_parent(parent_pid: int, interval_s: float = 1.0) -> None:
+    """Exit this worker when the coordinator died (e.g. ``kill -9``): no orphaned workers."""
+    while True:
+        time.sleep(interval_s)
+        if os.getppid() != parent_pid:
+            os._exit(1)
+
+
 def _init_worker(threads: int) -> None:
-    """Keep each worker process to ``threads`` BLAS/OpenMP/torch threads."""
+    """Keep each worker process to ``threads`` BLAS/OpenMP/torch threads; watch the parent."""
+    import threading
+
+    threading.Thread(
+        target=_exit_with_parent, args=(os.getppid(),), name="musclethick-watchdog", daemon=True
+    ).start()
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[name] = str(threads)
     if "torch" in sys.modules:
