@@ -67,6 +67,19 @@ class SampleSet:
     def __len__(self) -> int:
         return len(self.names)
 
+    def subset(self, names: Sequence[str]) -> SampleSet:
+        """The samples of ``names`` (in that order)."""
+        where = {n: i for i, n in enumerate(self.names)}
+        idx = np.array([where[n] for n in names], dtype=np.int64)
+        return SampleSet(
+            tuple(names),
+            self.images[idx],
+            self.masks[idx],
+            self.labels[idx],
+            tuple(self.sizes[i] for i in idx),
+            tuple(self.boxes[i] for i in idx),
+        )
+
 
 def read_grey(path: str | Path) -> np.ndarray:
     """Read an image file as ``uint8`` luminance ``(rows, cols)``.

@@ -28,6 +28,7 @@ import torch
 
 from musclethick.segment.preprocess import normalise, prepare_batch
 from musclethick.segment.unet import UNet, count_parameters
+from musclethick.segment.weights import read_card, write_card
 from musclethick.train.augment import AugmentOptions, augment_pair, resize_pair
 from musclethick.train.dataset import SampleSet, load_samples, load_split
 from musclethick.train.losses import band_loss
@@ -39,7 +40,7 @@ __all__ = ["TrainConfig", "get_arg_parser", "main", "make_targets", "train"]
 class TrainConfig:
     """Options of one training run (all have the defaults of the shipped model)."""
 
-    input_shape: tuple[int, int] = (224, 160)
+    input_shape: tuple[int, int] = (160, 112)
     out_channels: int = 1
     base_channels: int = 8
     depth: int = 4
@@ -48,7 +49,7 @@ class TrainConfig:
     lr: float = 3e-3
     weight_decay: float = 1e-4
     seed: int = 0
-    threads: int = 2
+    threads: int = 1
     max_steps: int | None = None
     augment: AugmentOptions = field(default_factory=AugmentOptions)
 
@@ -122,6 +123,55 @@ def _evaluate(model, samples, targets, config) -> dict[str, float]:
         "val_loss": sum(losses) / max(len(samples), 1),
         "val_dice": 2 * inter / max(total, 1e-9),
     }
+
+
+def make_card(
+    model: UNet,
+    config: TrainConfig,
+    *,
+    name: str = "",
+    version: str = "",
+    extra: dict | None = None,
+) -> dict:
+    """Machine-readable model card (the sha256 is added by
+    :func:`musclethick.segment.weights.write_card`)."""
+    card = {
+        "name": name or "apo_unet",
+        "version": version or "0.0.0-dev",
+        "task": "aponeurosis band segmentation (one class) in B-mode ultrasound of skeletal muscle"
+        if config.out_channels == 1
+        else "superficial / deep aponeurosis band segmentation (two classes)",
+        "architecture": {"type": "UNet", **model.config(), "parameters": count_parameters(model)},
+        "input": {
+            "channels": 1,
+            "shape": [int(config.input_shape[0]), int(config.input_shape[1])],
+            "layout": "batch, channel, rows, cols",
+            "dtype": "float32",
+            "value_range": "grey frame cropped to the imaging region, resized (area) to shape, "
+            "standardised per image: (x - mean) / max(std, 1), clipped to [-5, 5]",
+        },
+        "output": {
+            "channels": config.out_channels,
+            "meaning": "logits of 'aponeurosis band' (sigmoid -> probability)"
+            if config.out_channels == 1
+            else "logits of superficial band, deep band",
+            "shape": "same as input; resized (bilinear) back to the frame",
+        },
+        "training": {
+            "seed": config.seed,
+            "epochs": config.epochs,
+            "batch_size": config.batch_size,
+            "optimizer": f"AdamW lr {config.lr} one-cycle, weight decay {config.weight_decay}",
+            "loss": "edge-weighted BCE + soft Dice",
+        },
+        "license": "weights: BSD-3-Clause (musclethick); training data: Apache-2.0",
+        "data": "DL_Track aponeurosis images and masks, Cronin, Finni & Seynnes 2020 "
+        "(arXiv 2009.04790), Apache-2.0",
+        "intended_use": "research, not diagnosis",
+    }
+    if extra:
+        card.update(extra)
+    return card
 
 
 def _save(path: Path, model: UNet, config: TrainConfig, extra: dict) -> None:
@@ -213,6 +263,17 @@ def train(
         if score > best["val_dice"]:
             best = {**record, "val_dice": score}
             _save(out / "model.pt", model, config, record)
+            write_card(
+                out / "model.pt",
+                make_card(
+                    model,
+                    config,
+                    extra={
+                        "best_epoch": record["epoch"],
+                        "val": {k: record[k] for k in ("val_loss", "val_dice") if k in record},
+                    },
+                ),
+            )
         if step >= total_steps:
             break
     return {
@@ -241,7 +302,7 @@ def get_arg_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
     p.add_argument("--seed", type=int, default=TrainConfig.seed)
     p.add_argument(
-        "--input-size", default="224x160", help="network input ROWSxCOLS (default 224x160)"
+        "--input-size", default="160x112", help="network input ROWSxCOLS (default 160x112)"
     )
     p.add_argument(
         "--exclude-size",
@@ -289,10 +350,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         train_names = train_names[: args.limit]
         val_names = val_names[: max(1, args.limit // 4)]
     t0 = time.perf_counter()
-    train_set = load_samples(
-        data, train_names, input_shape=config.input_shape, cache_dir=args.cache
-    )
-    val_set = load_samples(data, val_names, input_shape=config.input_shape, cache_dir=args.cache)
+    all_names = sorted(set(train_names) | set(val_names))
+    everything = load_samples(data, all_names, input_shape=config.input_shape, cache_dir=args.cache)
+    train_set = everything.subset(train_names)
+    val_set = everything.subset(val_names)
     load_s = time.perf_counter() - t0
     print(
         f"loaded {len(train_set)} train / {len(val_set)} val images in {load_s:.1f} s", flush=True
@@ -313,6 +374,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
     )
     Path(args.out, "train.json").write_text(json.dumps(summary, indent=2))
+    card_file = Path(args.out, "model.json")
+    if card_file.is_file():
+        card = read_card(card_file)
+        card["training"].update(
+            {
+                "command": summary["command"],
+                "wall_s": summary["wall_s"],
+                "machine": summary["machine"],
+                "n_train": summary["n_train"],
+                "n_val": summary["n_val"],
+                "excluded_sizes": summary["excluded_sizes"],
+                "epochs_run": summary["epochs_run"],
+            }
+        )
+        write_card(Path(args.out, "model.pt"), card)
     print(json.dumps({k: summary[k] for k in ("epochs_run", "steps", "wall_s", "best")}))
     return 0
 

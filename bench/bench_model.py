@@ -1,0 +1,136 @@
+"""Accuracy of the segmentation model on the DL_Track validation split (and leave-one-format-out).
+
+Usage::
+
+    python bench/bench_model.py [--data ../shared/data/dltrack_apo] [--weights PATH]
+                                [--no-refine] [--lofo runs/lofo_660x556 ...] [--json OUT]
+
+For each validation capture: grey -> imaging-region crop -> model -> post-processing ->
+refinement; the boundaries are compared with the inner edges of the hand-drawn mask
+(:func:`musclethick.masks.inner_edges_from_mask`). Printed: mid-column thickness MAE (px and % of
+the thickness), bias, boundary MAE (superficial, deep), ICC(2,1) model vs mask, images without a
+result. ``--lofo DIR`` evaluates a leave-one-format-out run (a ``musclethick train
+--exclude-size WxH`` output folder) on the captures of the left-out size.
+
+Targets (issue): thickness MAE <= 3 px and <= 2 %, boundary MAE <= 2.5 px, ICC >= 0.98, no image
+without a result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from musclethick.segment import load_model  # noqa: E402
+from musclethick.train.dataset import load_split  # noqa: E402
+from musclethick.train.evaluate import evaluate_model, summarise  # noqa: E402
+
+TARGETS = {
+    "thickness_mae_px": 3.0,
+    "thickness_mae_percent": 2.0,
+    "boundary_mae_px": 2.5,
+    "icc_2_1": 0.98,
+    "n_without_result": 0,
+}
+
+
+def _print(title: str, s: dict) -> None:
+    print(f"\n== {title} ({s['n_images']} images)")
+    print(
+        f"  mid-column thickness MAE   {s['thickness_mae_px']:.2f} px "
+        f"({s['thickness_mae_percent']:.2f} % of thickness), bias {s['thickness_bias_px']:+.2f} px,"
+        f" max {s['thickness_max_abs_error_px']:.1f} px"
+    )
+    print(
+        f"  boundary MAE               {s['boundary_mae_px']:.2f} px "
+        f"(superficial {s['superficial_mae_px']:.2f}, deep {s['deep_mae_px']:.2f})"
+    )
+    print(f"  ICC(2,1) model vs mask     {s['icc_2_1']:.4f}")
+    print(f"  images without a result    {s['n_without_result']}")
+    ok = (
+        s["thickness_mae_px"] <= TARGETS["thickness_mae_px"]
+        and s["thickness_mae_percent"] <= TARGETS["thickness_mae_percent"]
+        and s["boundary_mae_px"] <= TARGETS["boundary_mae_px"]
+        and s["icc_2_1"] >= TARGETS["icc_2_1"]
+        and s["n_without_result"] == 0
+    )
+    print(f"  meets all targets          {'yes' if ok else 'no'}")
+
+
+def _by_size(split: dict) -> dict[str, tuple[int, int]]:
+    return {n: (w, h) for rows in split.values() for n, w, h in rows}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "dltrack_apo"))
+    p.add_argument("--weights", default=None, help="weights (default: the shipped model)")
+    p.add_argument("--no-verify", action="store_true", help="load a bare checkpoint")
+    p.add_argument("--no-refine", action="store_true", help="model boundaries without refinement")
+    p.add_argument("--lofo", nargs="*", default=[], help="leave-one-format-out run folders")
+    p.add_argument("--limit", type=int, default=None, help="first N validation images only")
+    p.add_argument("--json", default=None, help="write the figures to this JSON file")
+    args = p.parse_args(argv)
+
+    data = Path(args.data)
+    split = load_split(data / "split.csv")
+    sizes = _by_size(split)
+    report: dict = {"data": str(data), "targets": TARGETS}
+    model = load_model(args.weights, verify=not args.no_verify, refine=not args.no_refine)
+    report["model"] = {"name": model.name, "version": model.version, "sha256": model.sha256}
+    val = [n for n, _, _ in split["val"]][: args.limit]
+    t0 = time.perf_counter()
+    results = evaluate_model(model, data, val)
+    report["val_seconds"] = round(time.perf_counter() - t0, 1)
+    report["val"] = summarise(results)
+    _print(f"val split, {model.name} {model.version}, refine={not args.no_refine}", report["val"])
+    groups: dict[str, list] = {}
+    for r in results:
+        w, h = sizes[r.name]
+        groups.setdefault(f"{w}x{h}", []).append(r)
+    report["val_by_size"] = {k: summarise(v) for k, v in sorted(groups.items())}
+    for k, s in report["val_by_size"].items():
+        print(
+            f"  {k:>9}: n={s['n_images']:3d} thickness MAE {s['thickness_mae_px']:.2f} px "
+            f"({s['thickness_mae_percent']:.2f} %), boundary MAE {s['boundary_mae_px']:.2f} px, "
+            f"no result {s['n_without_result']}"
+        )
+    worst = sorted((r for r in results if r.found), key=lambda r: -abs(r.thickness_error_px))[:5]
+    report["worst"] = [
+        {"name": r.name, "thickness_error_px": round(r.thickness_error_px, 2)} for r in worst
+    ]
+    report["without_result"] = [r.name for r in results if not r.found]
+    print("  worst:", ", ".join(f"{r.name} {r.thickness_error_px:+.1f}px" for r in worst))
+    if report["without_result"]:
+        print("  without result:", ", ".join(report["without_result"]))
+
+    report["lofo"] = {}
+    for run in args.lofo:
+        run = Path(run)
+        info = json.loads((run / "train.json").read_text())
+        left_out = {tuple(int(v) for v in s.split("x")) for s in info["excluded_sizes"]}
+        names = [n for n, wh in sizes.items() if wh in left_out]
+        weights = run / "model.pt"
+        m = load_model(weights, verify=(run / "model.json").is_file(), refine=not args.no_refine)
+        res = evaluate_model(m, data, sorted(names))
+        s = summarise(res)
+        s["train_wall_s"] = info.get("wall_s")
+        s["epochs_run"] = info.get("epochs_run")
+        s["n_train"] = info.get("n_train")
+        report["lofo"][",".join(info["excluded_sizes"])] = s
+        _print(f"leave-one-format-out: trained without {info['excluded_sizes']}", s)
+
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,173 @@
+"""Speed of the model path, end to end, against a DL_Track_US-style VGG16 U-Net baseline.
+
+Usage::
+
+    python bench/bench_speed.py [--images DIR] [-n 64] [--batch 16] [--threads 2] [--json OUT]
+
+1. End to end per image: decode (:func:`musclethick.io.read`, which crops to the imaging
+   region) -> model forward (batched) -> post-processing -> refinement -> boundaries.
+   Also the forward pass alone per image at the model's input size.
+2. In the same process: forward time of a U-Net with a VGG16 encoder at 512 x 512 (the
+   DL_Track_US design, ~26 M parameters; random weights, plain torch), batch 1.
+3. The ratio baseline / model forward, and peak memory (``ru_maxrss``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from musclethick.segment import load_model  # noqa: E402
+from musclethick.segment.preprocess import prepare_batch  # noqa: E402
+
+
+def _conv(i: int, o: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU(inplace=True))
+
+
+class VGG16UNet(nn.Module):
+    """U-Net with a VGG16 encoder (13 convolutions, 5 stages) as in DL_Track_US."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        cfg = [[64, 64], [128, 128], [256, 256, 256], [512, 512, 512], [512, 512, 512]]
+        stages = []
+        c = 3
+        for widths in cfg:
+            layers = []
+            for w in widths:
+                layers += [nn.Conv2d(c, w, 3, padding=1), nn.ReLU(inplace=True)]
+                c = w
+            stages.append(nn.Sequential(*layers))
+        self.stages = nn.ModuleList(stages)
+        self.ups = nn.ModuleList()
+        self.decs = nn.ModuleList()
+        for skip, out in [(512, 512), (256, 256), (128, 128), (64, 64)]:
+            self.ups.append(nn.ConvTranspose2d(c, out, 2, stride=2))
+            self.decs.append(nn.Sequential(_conv(out + skip, out), _conv(out, out)))
+            c = out
+        self.head = nn.Conv2d(c, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for i, stage in enumerate(self.stages):
+            if i:
+                x = nn.functional.max_pool2d(x, 2)
+            x = stage(x)
+            skips.append(x)
+        x = skips.pop()
+        for up, dec in zip(self.ups, self.decs, strict=True):
+            x = dec(torch.cat([up(x), skips.pop()], dim=1))
+        return torch.sigmoid(self.head(x))
+
+
+def _images(folder: Path, n: int) -> list[Path]:
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg"})
+    if not files:
+        raise SystemExit(f"{folder}: no images")
+    return [files[i % len(files)] for i in range(n)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--images", default=str(REPO.parent / "shared" / "data" / "dltrack_apo" / "images")
+    )
+    p.add_argument("-n", type=int, default=64, help="images for the end-to-end timing")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--baseline-runs", type=int, default=3)
+    p.add_argument("--weights", default=None)
+    p.add_argument("--json", default=None)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    from musclethick.io import read
+
+    model = load_model(args.weights, batch_size=args.batch)
+    paths = _images(Path(args.images), args.n)
+    # warm-up
+    model.find_boundaries([f.pixels for f in read(paths[0])])
+
+    t_decode = t_model = 0.0
+    n_frames = 0
+    n_found = 0
+    t0 = time.perf_counter()
+    for start in range(0, len(paths), args.batch):
+        ta = time.perf_counter()
+        frames = [f for path in paths[start : start + args.batch] for f in read(path)]
+        tb = time.perf_counter()
+        results = model.find_boundaries([f.pixels for f in frames], keep_probability=False)
+        tc = time.perf_counter()
+        t_decode += tb - ta
+        t_model += tc - tb
+        n_frames += len(frames)
+        n_found += sum(r.superficial is not None and r.deep is not None for r in results)
+    total = time.perf_counter() - t0
+
+    x = prepare_batch([f.pixels for f in frames][:1] * args.batch, model.input_shape)
+    predictor = model._predictor
+    predictor.forward(x)
+    reps = 5
+    tf = time.perf_counter()
+    for _ in range(reps):
+        predictor.forward(x)
+    fwd_ms = (time.perf_counter() - tf) / (reps * x.shape[0]) * 1000
+
+    baseline = VGG16UNet().eval()
+    n_params = sum(p.numel() for p in baseline.parameters())
+    xb = torch.randn(1, 3, 512, 512)
+    times = []
+    with torch.inference_mode():
+        baseline(xb)
+        for _ in range(args.baseline_runs):
+            tb0 = time.perf_counter()
+            baseline(xb)
+            times.append(time.perf_counter() - tb0)
+    base_ms = float(np.median(times)) * 1000
+    maxrss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    out = {
+        "threads": args.threads,
+        "batch": args.batch,
+        "n_images": n_frames,
+        "n_with_both_boundaries": n_found,
+        "end_to_end_ms_per_image": total / n_frames * 1000,
+        "decode_ms_per_image": t_decode / n_frames * 1000,
+        "model_postprocess_refine_ms_per_image": t_model / n_frames * 1000,
+        "forward_ms_per_image": fwd_ms,
+        "model_input_shape": list(model.input_shape),
+        "baseline": "VGG16-encoder U-Net 512x512, batch 1",
+        "baseline_parameters": n_params,
+        "baseline_forward_ms": base_ms,
+        "forward_speedup": base_ms / fwd_ms,
+        "end_to_end_speedup_vs_baseline_forward": base_ms / (total / n_frames * 1000),
+        "peak_rss_mb": maxrss_mb,
+    }
+    print(f"model {model.name} {model.version}, input {model.input_shape}, {args.threads} threads")
+    print(
+        f"end to end        {out['end_to_end_ms_per_image']:.1f} ms/image over {n_frames} images"
+        f" (decode+crop {out['decode_ms_per_image']:.1f}, model+post+refine "
+        f"{out['model_postprocess_refine_ms_per_image']:.1f}); both boundaries in {n_found}"
+    )
+    print(f"forward only      {fwd_ms:.2f} ms/image (batch {args.batch})")
+    print(f"VGG16 U-Net 512²  {base_ms:.0f} ms/image ({n_params / 1e6:.1f} M parameters)")
+    print(f"forward speed-up  {out['forward_speedup']:.0f}x (goal >= 100x)")
+    print(f"peak RSS          {maxrss_mb:.0f} MB")
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

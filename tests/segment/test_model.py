@@ -1,0 +1,135 @@
+"""Weights loading (sha256, tampering), batched deterministic inference, the shipped model."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from musclethick.errors import ModelError
+from musclethick.segment import (
+    ModelBoundaries,
+    default_weights_path,
+    load_model,
+    rank_frames_by_confidence,
+)
+from musclethick.segment.predict import Predictor
+from musclethick.segment.unet import UNet, count_parameters
+from musclethick.segment.weights import card_path, load_weights, write_card
+from musclethick.types import Boundary
+
+
+@pytest.fixture()
+def tiny_weights(tmp_path):
+    torch.manual_seed(0)
+    model = UNet(base_channels=4, depth=2).eval()
+    # non-trivial batch-norm statistics so that folding is exercised
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 2.0)
+    path = tmp_path / "tiny.pt"
+    torch.save(
+        {"state_dict": model.state_dict(), "config": model.config(), "input_shape": [32, 24]},
+        path,
+    )
+    write_card(path, {"name": "tiny", "version": "0.0.1"})
+    return path, model
+
+
+def _frames(seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, 255, size=s, dtype=np.uint8) for s in [(60, 50), (45, 70), (32, 24)]]
+
+
+def test_unet_shapes_and_size():
+    m = UNet(base_channels=8, depth=4)
+    assert m(torch.zeros(2, 1, 32, 48)).shape == (2, 1, 32, 48)
+    assert count_parameters(m) < 2_000_000
+
+
+def test_load_verified_weights(tiny_weights):
+    path, _ = tiny_weights
+    model = load_model(path)
+    assert model.name == "tiny" and model.version == "0.0.1"
+    assert model.input_shape == (32, 24)
+    assert len(model.sha256) == 64
+
+
+def test_tampered_weights_raise(tiny_weights, tmp_path):
+    path, _ = tiny_weights
+    bad = tmp_path / "bad.pt"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    bad.write_bytes(bytes(data))
+    shutil.copy(card_path(path), card_path(bad))
+    with pytest.raises(ModelError, match="sha256"):
+        load_model(bad)
+
+
+def test_missing_weights_or_card_raise(tiny_weights, tmp_path):
+    with pytest.raises(ModelError, match="not found"):
+        load_model(tmp_path / "nothing.pt")
+    path, _ = tiny_weights
+    bare = tmp_path / "bare.pt"
+    shutil.copy(path, bare)
+    with pytest.raises(ModelError, match="card"):
+        load_model(bare)
+    assert load_model(bare, verify=False).version == "unversioned"
+
+
+def test_not_a_checkpoint_raises(tmp_path):
+    path = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(3)}, path)
+    write_card(path, {"name": "x"})
+    with pytest.raises(ModelError, match="checkpoint"):
+        load_model(path)
+
+
+def test_folded_predictor_matches_the_network(tiny_weights):
+    path, model = tiny_weights
+    w = load_weights(path)
+    pred = Predictor(w.state_dict, w.config, w.input_shape)
+    x = torch.randn(3, 1, 32, 24)
+    with torch.no_grad():
+        ref = torch.sigmoid(model(x)).numpy()
+    np.testing.assert_allclose(pred.forward(x.numpy()), ref, atol=1e-5)
+
+
+def test_inference_is_deterministic_and_batched(tiny_weights):
+    path, _ = tiny_weights
+    model = load_model(path, batch_size=2)
+    frames = _frames()
+    a = model.find_boundaries(frames)
+    b = model.find_boundaries(frames)
+    assert len(a) == 3 and all(isinstance(r, ModelBoundaries) for r in a)
+    for ra, rb, f in zip(a, b, frames, strict=True):
+        assert ra.probability.shape == f.shape
+        np.testing.assert_array_equal(ra.probability, rb.probability)
+    single = model.find_boundaries(frames[1:2])[0]
+    np.testing.assert_allclose(single.probability, a[1].probability, atol=1e-5)
+
+
+def test_rank_frames_by_confidence():
+    def b(c):
+        return Boundary(np.array([0.0, 1.0]), np.array([1.0, 1.0]), "model", c)
+
+    results = [
+        ModelBoundaries(b(0.9), b(0.5), None),
+        ModelBoundaries(b(0.9), None, None),
+        ModelBoundaries(b(0.8), b(0.7), None),
+    ]
+    assert rank_frames_by_confidence(results) == [2, 0, 1]
+    assert results[1].confidence == 0.0
+
+
+def test_shipped_model_loads_with_its_card():
+    path = default_weights_path()
+    assert path.is_file(), f"shipped weights missing: {path}"
+    assert path.stat().st_size <= 10 * 1024 * 1024
+    model = load_model()
+    assert model.sha256 == model.card["sha256"]
+    assert model.card["intended_use"].startswith("research")
+    assert model.card["architecture"]["parameters"] <= 2_000_000
