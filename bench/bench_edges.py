@@ -70,7 +70,7 @@ def evaluate_image(image: np.ndarray, mask: np.ndarray, *, crop: bool) -> dict:
     cols = np.arange(mask.shape[1], dtype=np.float64)
     sup_p = sup.shifted(x0, y0).y_at(cols)
     deep_p = deep.shifted(x0, y0).y_at(cols)
-    row: dict = {"ok": True, "ms": ms}
+    row: dict = {"ok": True, "ms": ms, "confidence": min(sup.confidence, deep.confidence)}
     for name, pred, ref in (("sup", sup_p, sup_m), ("deep", deep_p, deep_m)):
         both = np.isfinite(pred) & np.isfinite(ref)
         row[f"{name}_mae_px"] = (
@@ -146,6 +146,14 @@ def main(argv: list[str] | None = None) -> int:
                 if r.get("thickness_err_pct") is not None and r["thickness_err_pct"] <= 10
             ]
             print(f"  thickness within 10%: {len(within)}/{len(rows)} images")
+            good = [r["confidence"] for r in within]
+            bad = [r["confidence"] for r in ok if r not in within]
+            if good and bad:
+                print(
+                    f"  confidence (min of the two) median: within 10% {np.median(good):.2f},"
+                    f" others {np.median(bad):.2f}; flagged (< 0.5): "
+                    f"{sum(c < 0.5 for c in good)}/{len(good)} vs {sum(c < 0.5 for c in bad)}/{len(bad)}"
+                )
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0

