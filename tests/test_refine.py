@@ -143,8 +143,8 @@ def test_find_boundaries_edges_raises_on_blank_image():
 def test_refine_real_scan_matches_its_mask(shared_data):
     """A val image of DL_Track: refining the mask's own edges, offset by 3 px, stays on them."""
     folder = shared_data / "dltrack_apo"
-    image = cv2.imread(str(folder / "images" / "img_00069.png"), cv2.IMREAD_GRAYSCALE)
-    mask = cv2.imread(str(folder / "masks" / "img_00069.png"), cv2.IMREAD_GRAYSCALE)
+    image = cv2.imread(str(folder / "images" / "img_00256.png"), cv2.IMREAD_GRAYSCALE)
+    mask = cv2.imread(str(folder / "masks" / "img_00256.png"), cv2.IMREAD_GRAYSCALE)
     sup_m, deep_m = inner_edges_from_mask(mask)
     x = np.flatnonzero(np.isfinite(sup_m)).astype(float)
     guess = Boundary(x, sup_m[x.astype(int)] + 3.0, "model", 1.0)
@@ -154,3 +154,29 @@ def test_refine_real_scan_matches_its_mask(shared_data):
     guess = Boundary(x, deep_m[x.astype(int)] - 3.0, "model", 1.0)
     out = refine_boundary(image, guess, side="deep")
     assert np.mean(np.abs(out.y_at(x) - deep_m[x.astype(int)])) < 2.0
+
+
+@pytest.mark.shared_data
+def test_find_boundaries_edges_real_scan_matches_its_mask(shared_data):
+    """Classical path on a val image of DL_Track (512 x 512, no scanner display)."""
+    from musclethick.measure import assemble_result
+    from musclethick.types import Calibration, Frame
+
+    folder = shared_data / "dltrack_apo"
+    image = cv2.imread(str(folder / "images" / "img_00256.png"), cv2.IMREAD_GRAYSCALE)
+    mask = cv2.imread(str(folder / "masks" / "img_00256.png"), cv2.IMREAD_GRAYSCALE)
+    sup_m, deep_m = inner_edges_from_mask(mask)
+    sup, deep = find_boundaries_edges(image)
+    cols = np.arange(image.shape[1], dtype=float)
+    for pred, ref in ((sup, sup_m), (deep, deep_m)):
+        y = pred.y_at(cols)
+        both = np.isfinite(y) & np.isfinite(ref)
+        assert both.sum() > 0.8 * image.shape[1]
+        assert np.mean(np.abs(y[both] - ref[both])) < 2.5
+    frame = Frame(image, "img_00256.png", calibration=Calibration.isotropic(0.1, "user"))
+    result = assemble_result(frame, sup, deep, method="edges", line_fractions=(0.5,))
+    mid = result.lines[0]
+    x = round(mid.x_px)
+    t_ref = deep_m[x] - sup_m[x]
+    assert abs(mid.thickness_px - t_ref) < 0.03 * t_ref
+    assert mid.thickness_mm == pytest.approx(0.1 * mid.thickness_px)
