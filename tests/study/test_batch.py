@@ -73,7 +73,7 @@ def test_resume_after_sigkill(tmp_path, make_study):
     assert {row[2] for row in after[len(before) :]} == {summary.run_id}
     with StudyStore(store) as db:
         runs = {r["id"]: r["status"] for r in db.runs()}
-        assert runs == {1: "running", summary.run_id: "finished"}
+        assert runs == {1: "interrupted", summary.run_id: "finished"}
         assert db.counts()["scans"] == len(paths)
 
 

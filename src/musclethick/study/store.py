@@ -175,6 +175,16 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
 def file_sha256(path: str | Path, *, chunk_bytes: int = 1 << 20) -> str:
     """SHA-256 hex digest of a file's content."""
     digest = hashlib.sha256()
@@ -419,14 +429,27 @@ class StudyStore:
         settings: dict[str, Any] | None = None,
         protocol: str = "",
     ) -> int:
-        """Record the start of a run; returns its id."""
+        """Record the start of a run; returns its id.
+
+        Runs of this host still marked ``running`` whose process is gone (killed) are marked
+        ``interrupted`` first.
+        """
+        host = socket.gethostname()
         with self._transaction():
+            stale = self._db.execute(
+                "SELECT id, pid FROM runs WHERE status='running' AND host=?", (host,)
+            ).fetchall()
+            for row in stale:
+                if not _pid_alive(int(row["pid"])):
+                    self._db.execute(
+                        "UPDATE runs SET status='interrupted' WHERE id=?", (row["id"],)
+                    )
             cursor = self._db.execute(
                 "INSERT INTO runs (started_at, host, pid, method, model_version, model_sha256, "
                 "settings_json, protocol) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     _now(),
-                    socket.gethostname(),
+                    host,
                     os.getpid(),
                     method,
                     model_version,
