@@ -6,8 +6,9 @@ Usage (needs the ``napari`` extra and a display; headless: ``xvfb-run -a``)::
 
 Builds a study store in a temporary folder from three DL_Track captures in ``sample_images/``
 (measured with the shipped model, or the edge method when no model is installed), opens the
-review widget as reviewer "demo", accepts the first scan, moves the deep boundary of the
-second by 6 px (an unsaved edit, so the live re-measurement shows) and saves the whole window.
+review widget as reviewer "demo", rejects the first (flagged) scan with a reason, moves the
+deep boundary of the second by 6 px (an unsaved edit, so the live re-measurement shows) and
+saves the whole window.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SCANS = (
-    ("dltrack_telemed_660x556_img_00309.png", "S01", "L", 0),
-    ("dltrack_800x652_img_00037.png", "S01", "R", 0),
-    ("dltrack_800x600_img_00002.png", "S02", "L", 4),
+    ("dltrack_800x652_img_00037.png", "S01", "L", 0),
+    ("dltrack_800x600_img_00002.png", "S01", "R", 0),
+    ("dltrack_telemed_1234x688_img_00005.png", "S02", "L", 4),
 )
 
 
@@ -63,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         store_path, method = build_store(Path(tmp))
         viewer, widget = make_review_viewer(store_path, reviewer="demo", show=True)
         viewer.window.resize(1500, 900)
-        widget.accept()  # first scan accepted; moves on to the next one
+        widget.reason_edit.setText("deep boundary on a fascicle")
+        widget.reject()  # first (flagged) scan rejected with a reason; the next one opens
         deep = viewer.layers["deep boundary"]
         deep.data = [(np.asarray(deep.data[0]) + np.array([6.0, 0.0]), "path")]
         deep.selected_data = {0}

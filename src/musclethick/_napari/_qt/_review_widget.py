@@ -267,7 +267,7 @@ class ReviewWidget(QWidget):
                 who += f" ({r.reason})"
         model = stored.thickness_mm
         self.model_label.setText(
-            f"model result ({stored.method} {stored.model_version or ''}): "
+            f"model result ({' '.join(v for v in (stored.method, stored.model_version) if v)}): "
             + (f"{model:.2f} mm" if model is not None else "none")
             + f", confidence {stored.confidence or 0:.2f}{who}"
         )
