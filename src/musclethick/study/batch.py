@@ -341,6 +341,8 @@ def run_batch(
 
     with StudyStore(store) as db:
         db.set_meta("protocol", protocol.name)
+        if db.get_meta("study_name") is None:
+            db.set_meta("study_name", protocol.name)
         db.set_meta("study_root", discovery.root)
         if Path(protocol.source).is_file():
             db.set_meta("protocol_source", str(Path(protocol.source).resolve()))
