@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--subjects", type=int, default=4)
     parser.add_argument("--source", help="source images (default: sample_images/)")
+    parser.add_argument(
+        "--dask", action="store_true", help="also time a dask LocalCluster with --workers workers"
+    )
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="musclethick-bench-") as tmp:
@@ -51,6 +54,25 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"workers={workers:>2}: {summary.n_measured} scans ({summary.n_failed} failed) "
                 f"in {summary.elapsed_s:6.1f} s = {summary.scans_per_s:6.2f} scans/s"
+            )
+        if args.dask:
+            from distributed import Client, LocalCluster
+
+            with (
+                LocalCluster(
+                    n_workers=args.workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                ) as cluster,
+                Client(cluster) as client,
+            ):
+                summary = run_batch(
+                    demo.root, store=Path(tmp) / "dask.sqlite", scheduler=client, **options
+                )
+            print(
+                f"dask {args.workers} workers: {summary.n_measured} scans in "
+                f"{summary.elapsed_s:6.1f} s = {summary.scans_per_s:6.2f} scans/s"
             )
         print(f"method={args.method}, cpu_count={os.cpu_count()}")
         if len(rates) == 2:
