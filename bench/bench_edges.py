@@ -8,6 +8,8 @@ coordinates and compare with the inner edges of the hand-drawn mask
 
 * superficial / deep boundary MAE, px: mean ``|y_pred - y_mask|`` over the columns where
   both the prediction and the mask edge exist;
+* ``refine_boundary`` started from the mask edges moved 3 px into the muscle: MAE and
+  signed error after refinement (how well refinement recovers the annotated edge);
 * thickness error at the mask's mid column (middle of the columns where both mask edges
   exist): ``|t_pred - t_mask|`` in px and in % of ``t_mask``.
 
@@ -31,8 +33,8 @@ import cv2
 import numpy as np
 
 from musclethick.errors import BoundaryNotFound
-from musclethick.masks import inner_edges_from_mask
-from musclethick.refine import find_boundaries_edges
+from musclethick.masks import boundary_from_edges, inner_edges_from_mask
+from musclethick.refine import find_boundaries_edges, refine_boundary
 
 try:  # another module of the package; fall back to the full image when absent
     from musclethick.region import find_imaging_region
@@ -55,6 +57,7 @@ def get_arg_parser() -> argparse.ArgumentParser:
 def evaluate_image(image: np.ndarray, mask: np.ndarray, *, crop: bool) -> dict:
     """Run the edge path on one image and compare with its mask."""
     sup_m, deep_m = inner_edges_from_mask(mask)
+    refined = _refine_from_mask(image, sup_m, deep_m)
     x0 = y0 = 0
     pixels = image
     if crop and find_imaging_region is not None:
@@ -65,12 +68,17 @@ def evaluate_image(image: np.ndarray, mask: np.ndarray, *, crop: bool) -> dict:
     try:
         sup, deep = find_boundaries_edges(pixels)
     except BoundaryNotFound as error:
-        return {"ok": False, "error": str(error), "ms": 1e3 * (time.perf_counter() - t)}
+        return {"ok": False, "error": str(error), "ms": 1e3 * (time.perf_counter() - t), **refined}
     ms = 1e3 * (time.perf_counter() - t)
     cols = np.arange(mask.shape[1], dtype=np.float64)
     sup_p = sup.shifted(x0, y0).y_at(cols)
     deep_p = deep.shifted(x0, y0).y_at(cols)
-    row: dict = {"ok": True, "ms": ms, "confidence": min(sup.confidence, deep.confidence)}
+    row: dict = {
+        "ok": True,
+        "ms": ms,
+        "confidence": min(sup.confidence, deep.confidence),
+        **refined,
+    }
     for name, pred, ref in (("sup", sup_p, sup_m), ("deep", deep_p, deep_m)):
         both = np.isfinite(pred) & np.isfinite(ref)
         row[f"{name}_mae_px"] = (
@@ -89,6 +97,27 @@ def evaluate_image(image: np.ndarray, mask: np.ndarray, *, crop: bool) -> dict:
     return row
 
 
+def _refine_from_mask(image: np.ndarray, sup_m: np.ndarray, deep_m: np.ndarray) -> dict:
+    """``refine_boundary`` started from the mask edges moved 3 px into the muscle."""
+    out: dict = {}
+    for name, ref, side, offset in (
+        ("sup", sup_m, "superficial", 3.0),
+        ("deep", deep_m, "deep", -3.0),
+    ):
+        guess = boundary_from_edges(ref + offset, source="model")
+        if guess is None:
+            continue
+        t = time.perf_counter()
+        fit = refine_boundary(image, guess, side=side)
+        out["refine_ms"] = out.get("refine_ms", 0.0) + 1e3 * (time.perf_counter() - t)
+        both = np.isfinite(ref)
+        pred = fit.y_at(np.arange(ref.size, dtype=np.float64))
+        both &= np.isfinite(pred)
+        out[f"refine_{name}_mae_px"] = float(np.mean(np.abs(pred[both] - ref[both])))
+        out[f"refine_{name}_bias_px"] = float(np.mean(pred[both] - ref[both]))
+    return out
+
+
 def _stats(values: list[float]) -> str:
     if not values:
         return "       -        -        -"
@@ -104,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         entries = entries[: args.limit]
     crop = not args.no_crop and find_imaging_region is not None
     print(
-        f"{len(entries)} images ({args.split}); imaging-region crop: {'yes' if crop else 'NO (full image)'}"
+        f"{len(entries)} images ({args.split}); imaging-region crop: "
+        f"{'yes' if crop else 'NO (full image)'}"
     )
     results = []
     for entry in entries:
@@ -127,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     for gname, rows in groups.items():
         ok = [r for r in rows if r["ok"]]
         print(
-            f"\n[{gname}] images {len(rows)}, with a result {len(ok)}, failures {len(rows) - len(ok)}"
+            f"\n[{gname}] images {len(rows)}, with a result {len(ok)}, "
+            f"failures {len(rows) - len(ok)}"
         )
         print(f"  {'metric':22s} {'median':>8s} {'mean':>8s} {'p90':>8s}")
         for key, label in keys:
@@ -136,6 +167,16 @@ def main(argv: list[str] | None = None) -> int:
         if gname == "all":
             ms = [r["ms"] for r in rows]
             print(f"  time per image: median {np.median(ms):.1f} ms, max {np.max(ms):.1f} ms")
+            print("  refine_boundary from the mask edges moved 3 px into the muscle:")
+            for name in ("sup", "deep"):
+                mae = [r[f"refine_{name}_mae_px"] for r in rows if f"refine_{name}_mae_px" in r]
+                bias = [r[f"refine_{name}_bias_px"] for r in rows if f"refine_{name}_bias_px" in r]
+                print(
+                    f"    {name}: MAE px median {np.median(mae):.2f}, p90 "
+                    f"{np.percentile(mae, 90):.2f}; median signed error {np.median(bias):+.2f} px"
+                )
+            rms = [r["refine_ms"] for r in rows if "refine_ms" in r]
+            print(f"    time for both boundaries: median {np.median(rms):.1f} ms")
             for name in ("sup", "deep"):
                 b = [r[f"{name}_bias_px"] for r in ok if r.get(f"{name}_bias_px") is not None]
                 if b:
@@ -152,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"  confidence (min of the two) median: within 10% {np.median(good):.2f},"
                     f" others {np.median(bad):.2f}; flagged (< 0.5): "
-                    f"{sum(c < 0.5 for c in good)}/{len(good)} vs {sum(c < 0.5 for c in bad)}/{len(bad)}"
+                    f"{sum(c < 0.5 for c in good)}/{len(good)} vs "
+                    f"{sum(c < 0.5 for c in bad)}/{len(bad)}"
                 )
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))

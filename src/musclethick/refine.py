@@ -224,7 +224,13 @@ def refine_boundary(
     if use.sum() < max(degree + 2, 4):
         return Boundary(boundary.x_px, boundary.y_px, "refined", 0.5 * boundary.confidence * 0.2)
     fit = robust_polyfit(
-        xs[use].astype(np.float64), y[use], degree=degree, weights=strength[use], inlier_px=2.0
+        xs[use].astype(np.float64),
+        y[use],
+        degree=degree,
+        weights=strength[use],
+        inlier_px=2.0,
+        ransac_trials=64,
+        irls_iterations=3,
     )
     conf = _confidence(strength, interior, fit.inlier_fraction, fit.residual_px, noise)
     conf = min(conf, boundary.confidence)
