@@ -347,7 +347,7 @@ def find_boundaries_edges(
         When fewer than two plausible bands are found.
     """
     img = _as_float(pixels)
-    rows, cols = img.shape
+    rows = img.shape[0]
     cands = _candidate_bands(
         img,
         work_rows=work_rows,
