@@ -180,3 +180,19 @@ def test_find_boundaries_edges_real_scan_matches_its_mask(shared_data):
     t_ref = deep_m[x] - sup_m[x]
     assert abs(mid.thickness_px - t_ref) < 0.03 * t_ref
     assert mid.thickness_mm == pytest.approx(0.1 * mid.thickness_px)
+
+
+def test_small_noisy_images_give_a_result_or_boundary_not_found_without_warnings():
+    # regression: -inf padding in the sub-pixel step raised a RuntimeWarning on 9-row images
+    rng = np.random.default_rng(0)
+    for shape in [(8, 8), (9, 300), (300, 9), (20, 20)]:
+        for _ in range(3):
+            img = rng.integers(0, 255, shape).astype(np.uint8)
+            try:
+                s, d = find_boundaries_edges(img)
+                assert 0.0 <= s.confidence <= 1.0 and 0.0 <= d.confidence <= 1.0
+            except BoundaryNotFound:
+                pass
+            guess = Boundary(np.arange(shape[1], dtype=float), np.full(shape[1], shape[0] / 2))
+            out = refine_boundary(img, guess, side="deep")
+            assert np.all(np.isfinite(out.y_px))

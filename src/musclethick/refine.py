@@ -117,8 +117,8 @@ def _snap(
     left = vals[idx, km]
     right = vals[idx, kp]
     interior = (k > 0) & (k < offsets.size - 1) & np.isfinite(left) & np.isfinite(right)
-    denom = left - 2 * peak + right
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        denom = left - 2 * peak + right
         delta = np.where(interior & (denom < 0), 0.5 * (left - right) / denom, 0.0)
     delta = np.clip(delta, -0.5, 0.5)
     y = (rr_c[idx, k] + row0).astype(np.float64) + delta
