@@ -127,7 +127,7 @@ def session(sessions, leg, week, site):
 
 def test_long_table(store_path):
     long = tables_of(store_path)["long"]
-    assert list(long.columns[:12]) == [
+    assert list(long.columns[:13]) == [
         "study",
         "subject",
         "condition",
@@ -138,6 +138,7 @@ def test_long_table(store_path):
         "muscle",
         "image",
         "frame",
+        "region",
         "rep",
         "line",
     ]

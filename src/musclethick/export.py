@@ -73,6 +73,7 @@ LONG_COLUMNS = [
     "muscle",
     "image",
     "frame",
+    "region",
     "rep",
     "line",
     "thickness_mm",
@@ -97,6 +98,7 @@ COLUMN_DOCS = {
     "muscle": "muscle code of the site",
     "image": "image number within the session (1, 2, ...)",
     "frame": "frame index within a multi-frame file (0 for still images)",
+    "region": "tissue region index when a file holds several side by side (usually 0)",
     "rep": "repetition number from the file name or manifest",
     "line": "measurement line (e.g. x25 = 25 % of the width)",
     "thickness_mm": "muscle thickness, inner edge of superficial to inner edge of deep aponeurosis",
@@ -174,7 +176,7 @@ def long_table(
     scans["image"] = scans.groupby(SESSION_KEYS, dropna=False).cumcount() + 1
     frame = frame.merge(scans[["scan_id", "image"]], on="scan_id", how="left")
     frame = frame.sort_values(
-        ["subject", "leg", "week", "site", "image", "frame", "result_id"], kind="stable"
+        ["subject", "leg", "week", "site", "image", "frame", "region", "result_id"], kind="stable"
     )
     columns = [*LONG_COLUMNS, "result_id", "scan_id", "included"]
     return frame[columns].reset_index(drop=True)
@@ -189,7 +191,7 @@ def aggregate_images(long: pd.DataFrame) -> pd.DataFrame:
     """
     rows = long[long["included"] & np.isfinite(long["thickness_mm"].astype(float))]
     keys = [*SESSION_KEYS, "image", "rep"]
-    per_frame = rows.groupby([*keys, "frame"], dropna=False, as_index=False).agg(
+    per_frame = rows.groupby([*keys, "frame", "region"], dropna=False, as_index=False).agg(
         thickness_mm=("thickness_mm", "mean"),
         echo_intensity=("echo_intensity", "first"),
         n_lines=("thickness_mm", "size"),
