@@ -201,3 +201,19 @@ def test_app_view_and_review_set_up_the_viewer(viewer, sample_images, study_stor
         make_view_viewer("missing.png", viewer=viewer)
     with pytest.raises(StoreError, match="reviewer"):
         make_review_viewer(study_store, reviewer=" ", viewer=viewer)
+
+
+def test_measure_widget_reports_a_missing_model_without_crashing(viewer, wait, scan_png, tmp_path):
+    from musclethick._napari._qt._measure_widget import MeasureWidget
+    from musclethick.pipeline import MeasureSettings
+
+    ((data, kwargs, _),) = read_layers(str(scan_png))
+    viewer.add_image(data, **kwargs)
+    missing = tmp_path / "none.pt"
+    widget = MeasureWidget(viewer, settings=MeasureSettings(model_path=str(missing)))
+    assert widget.method_combo.currentText() == "model"
+    widget.measure()
+    wait(lambda: widget.run_button.isEnabled())
+    assert "none.pt" in widget.error
+    assert widget.result is None
+    assert "deep boundary" not in [layer.name for layer in viewer.layers]

@@ -171,11 +171,20 @@ class MeasureWidget(QWidget):
         self.progress.setVisible(True)
         name = _file_name(frame.path)
         self.status.setText(f"Measuring {name} frame {frame.frame_index} ({settings.method})…")
-        worker = create_worker(_measure_one, frame, settings, _progress={"desc": "musclethick"})
-        worker.yielded.connect(self.status.setText)
-        worker.returned.connect(lambda result: self._on_result(frame, result, geometry, leading))
-        worker.errored.connect(lambda error: self._show_error(str(error)))
-        worker.finished.connect(self._on_finished)
+        # errors are shown in the widget (an "errored" handler stops napari from re-raising)
+        worker = create_worker(
+            _measure_one,
+            frame,
+            settings,
+            _progress={"desc": "musclethick"},
+            _connect={
+                "yielded": self.status.setText,
+                "returned": lambda result: self._on_result(frame, result, geometry, leading),
+                "errored": lambda error: self._show_error(str(error)),
+                "finished": self._on_finished,
+            },
+            _start_thread=False,
+        )
         self.worker = worker
         worker.start()
         return worker
@@ -187,7 +196,10 @@ class MeasureWidget(QWidget):
     def _on_result(
         self, frame: Frame, result: FrameResult, geometry: dict, leading: tuple[float, ...]
     ) -> None:
-        self.show_result(frame, result, geometry=geometry, leading=leading)
+        try:
+            self.show_result(frame, result, geometry=geometry, leading=leading)
+        except (MusclethickError, ValueError) as error:  # never let a Qt slot raise
+            self._show_error(str(error))
 
     def show_result(
         self,
