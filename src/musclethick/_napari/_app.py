@@ -21,9 +21,17 @@ __all__ = ["make_review_viewer", "make_view_viewer", "open_review", "open_view"]
 
 
 def make_view_viewer(
-    path: str | Path, *, viewer: napari.Viewer | None = None, show: bool = True, calibration=None
+    path: str | Path,
+    *,
+    viewer: napari.Viewer | None = None,
+    show: bool = True,
+    calibration=None,
+    measure: bool = False,
 ) -> tuple[napari.Viewer, MeasureWidget]:
     """A viewer showing the scan at ``path`` (mm scale) with the measure widget docked.
+
+    With ``measure``, the first frame is measured at once (in the background) with the
+    widget's default settings.
 
     Raises
     ------
@@ -45,6 +53,8 @@ def make_view_viewer(
     _show_scale_bar(viewer)
     widget = MeasureWidget(viewer)
     viewer.window.add_dock_widget(widget, name="Measure thickness", area="right")
+    if measure:
+        widget.measure()
     return viewer, widget
 
 
@@ -81,10 +91,10 @@ def _show_scale_bar(viewer: napari.Viewer) -> None:
 
 
 def open_view(path: str | Path) -> int:
-    """Open a scan in napari with the measure widget; returns 0 when the window is closed."""
+    """Open a scan in napari, measure it and show the editable result; 0 when closed."""
     import napari
 
-    make_view_viewer(path)
+    make_view_viewer(path, measure=True)
     napari.run()
     return 0
 
