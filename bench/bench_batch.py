@@ -56,8 +56,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"in {summary.elapsed_s:6.1f} s = {summary.scans_per_s:6.2f} scans/s"
             )
         if args.dask:
+            import dask
             from distributed import Client, LocalCluster
 
+            # the statistical profiler samples worker threads every 10 ms: off for timing
+            dask.config.set({"distributed.worker.profile.enabled": False})
             with (
                 LocalCluster(
                     n_workers=args.workers,

@@ -106,9 +106,12 @@ def test_changed_file_is_remeasured_and_failures_recorded(tmp_path, make_study, 
 @pytest.mark.slow
 def test_dask_local_cluster(tmp_path, make_study):
     distributed = pytest.importorskip("distributed")
+    import dask
+
     study, store = tmp_path / "study", tmp_path / "s.sqlite"
     paths = make_study(study, subjects=1, legs="L", reps=4)
     with (
+        dask.config.set({"distributed.worker.profile.enabled": False}),
         distributed.LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
         ) as cluster,
