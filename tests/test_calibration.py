@@ -172,3 +172,11 @@ def test_ruler_agrees_with_dicom_region(shared_data):
     # the sector of this curved-array image; its DICOM region box also covers the ruler
     cal = from_ruler(grey, region=PixelBox(320, 60, 620, 519))
     assert cal.mm_per_px == pytest.approx(0.2622879, rel=5e-3)
+
+
+@pytest.mark.shared_data
+def test_ruler_telemed_jpeg(shared_data):
+    """Telemed SmartUs JPEG captures: labels 0 and 50 mm over 5 major ticks."""
+    path = sorted((shared_data / "unlabeled_gm_telemed").glob("*/*.jpg"))[0]
+    cal = from_ruler(np.asarray(Image.open(path)))
+    assert cal.mm_per_px == pytest.approx(50.0 / (5 * 141.86), rel=3e-3)

@@ -65,3 +65,14 @@ def test_masks_inside_region(shared_data):
             assert (
                 box.width * box.height < 0.95 * img.shape[0] * img.shape[1] or img.shape[0] == 512
             )
+
+
+@pytest.mark.shared_data
+def test_telemed_jpeg_captures_stable(shared_data):
+    """JPEG captures of another scanner (white page margins, noisy panels): stable box."""
+    paths = sorted((shared_data / "unlabeled_gm_telemed").glob("*/*.jpg"))[::30]
+    boxes = [find_imaging_region(np.asarray(Image.open(p))) for p in paths]
+    corners = np.array([[b.x0, b.y0, b.x1, b.y1] for b in boxes])
+    assert len(boxes) >= 3
+    assert np.ptp(corners, axis=0).max() <= 6
+    assert np.abs(np.median(corners, axis=0) - [378, 90, 1287, 818]).max() <= 6

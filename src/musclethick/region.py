@@ -66,25 +66,18 @@ def find_imaging_region(
         small = small.reshape(rows // f, f, cols // f, f).mean(axis=(1, 3))
     mean = ndimage.uniform_filter(small, 5)
     std = np.sqrt(np.maximum(ndimage.uniform_filter(small * small, 5) - mean * mean, 0.0))
-    border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
-    background = float(np.bincount(np.clip(border, 0, 255).astype(np.int64)).argmax())
-    # Speckle, or dark/bright image parts that differ from the display background and are
-    # not perfectly flat (flat panels of another colour are display furniture).
-    textured = (std > std_threshold / f) | ((np.abs(mean - background) > 8.0) & (std > 0.25))
     k = max(7, min(small.shape) // 30) | 1
-    # Opening removes thin strokes (text, ticks, lines, small icons); pad so that the
-    # image border does not erode an image that fills the capture.
-    padded = np.pad(textured, k, mode="symmetric")
-    core = ndimage.binary_opening(padded, structure=np.ones((k, k)))[k:-k, k:-k]
-    core = ndimage.binary_fill_holes(core)
-    labels, n = ndimage.label(core)
-    if n == 0:
+    speckle = std > std_threshold / f
+    keep = _large_pieces(speckle, k, min_fraction)
+    if keep is None:
         return full
-    sizes = ndimage.sum_labels(core, labels, index=np.arange(1, n + 1))
-    if sizes.max() < min_fraction * small.size:
+    background = _background_around(small, keep)
+    # Second pass: speckle, or dark/bright image parts that differ from the display
+    # background and are not perfectly flat (flat panels are display furniture).
+    textured = speckle | ((np.abs(mean - background) > 8.0) & (std > 0.1))
+    keep = _large_pieces(textured, k, min_fraction)
+    if keep is None:
         return full
-    # Anechoic bands can split the image into pieces: take every large piece.
-    keep = np.isin(labels, 1 + np.nonzero(sizes >= 0.02 * small.size)[0])
     # Extent: rows/columns holding at least 6 % of the fullest one (drops bumps such as
     # depth labels printed against the image edge, keeps the slanted sides of a trapezoid).
     col_count = keep.sum(axis=0)
@@ -97,6 +90,7 @@ def find_imaging_region(
     y0, x0 = max(y0 - f, 0), max(x0 - f, 0)
     # The texture window spreads a few px past the image edge, and labels printed against
     # the edge widen the box: trim lines that are mostly flat background.
+    y0, y1, x0, x1 = _extend_dark(g, y0, y1, x0, x1, background=background)
     y0, y1, x0, x1 = _trim_flat(g, y0, y1, x0, x1, background=background)
     # Snap to the image border when the region nearly touches it.
     if y0 <= 4:
@@ -110,17 +104,110 @@ def find_imaging_region(
     return PixelBox(x0, y0, x1, y1)
 
 
+def _large_pieces(textured: np.ndarray, k: int, min_fraction: float) -> np.ndarray | None:
+    """Mask of the large textured pieces after removing thin strokes, or ``None``.
+
+    Opening with a ``k`` x ``k`` square removes thin strokes (text, ticks, lines, small
+    icons); the mask is padded symmetrically so that an image filling the capture is not
+    eroded at the border. Anechoic bands can split the image into pieces, so every piece at
+    least a quarter the size of the largest (and 2 % of the capture) is kept; smaller ones
+    (a block of text) are display furniture.
+    """
+    padded = np.pad(textured, k, mode="symmetric")
+    core = ndimage.binary_opening(padded, structure=np.ones((k, k)))[k:-k, k:-k]
+    core = ndimage.binary_fill_holes(core)
+    labels, n = ndimage.label(core)
+    if n == 0:
+        return None
+    sizes = ndimage.sum_labels(core, labels, index=np.arange(1, n + 1))
+    if sizes.max() < min_fraction * core.size:
+        return None
+    big = sizes >= max(0.02 * core.size, 0.25 * sizes.max())
+    return np.isin(labels, 1 + np.nonzero(big)[0])
+
+
+def _background_around(small: np.ndarray, keep: np.ndarray) -> float:
+    """Grey of the display panels beside the image.
+
+    The most common grey (white excluded: page or screenshot margins are never a scanner
+    panel) left and right of the textured area, over its rows; header and footer bars above
+    and below often have another grey. Falls back to the most common grey of the outer
+    border when the image leaves no room beside it.
+    """
+    rows = np.nonzero(keep.any(axis=1))[0]
+    cols = np.nonzero(keep.any(axis=0))[0]
+    beside = np.ones(small.shape[1], dtype=bool)
+    beside[cols.min() : cols.max() + 1] = False
+    values = small[rows.min() : rows.max() + 1][:, beside].ravel()
+    values = values[values < 250]
+    if values.size >= 0.01 * small.size:
+        return _mode(values)
+    border = np.concatenate([small[0], small[-1], small[:, 0], small[:, -1]])
+    return _mode(border)
+
+
+def _mode(values: np.ndarray) -> float:
+    return float(np.bincount(np.clip(np.rint(values), 0, 255).astype(np.int64)).argmax())
+
+
+def _panel_row(row: np.ndarray) -> bool:
+    """A row of a flat grey display panel: >= 70 % of it within 4 levels of a mode > 24.
+
+    Header and footer bars have their own grey and carry sparse text; speckle rows never
+    concentrate on one grey level like that. Near-black rows are not panels: they are
+    anechoic or out-of-range parts of the image (black panels are caught as background).
+    """
+    values = np.clip(np.rint(row), 0, 255).astype(np.int64)
+    mode = int(np.bincount(values, minlength=256).argmax())
+    return mode > 24 and bool((np.abs(values - mode) <= 4).mean() >= 0.7)
+
+
+def _extend_dark(
+    g: np.ndarray, y0: int, y1: int, x0: int, x1: int, *, background: float
+) -> tuple[int, int, int, int]:
+    """Grow the box through lines that differ from the background almost everywhere.
+
+    Deep or anechoic parts of the image can be too dark and smooth to count as speckle;
+    on a grey display they still differ from the panel, and the box must keep them (the
+    region height is what ``--depth-mm`` divides by).
+    """
+    rows, cols = g.shape
+    other = np.abs(g - background) > 8.0
+
+    def grows(line: np.ndarray) -> bool:
+        return line.size > 0 and bool(line.mean() >= 0.9)
+
+    while y1 < rows and grows(other[y1, x0:x1]):
+        y1 += 1
+    while y0 > 0 and grows(other[y0 - 1, x0:x1]):
+        y0 -= 1
+    while x1 < cols and grows(other[y0:y1, x1]):
+        x1 += 1
+    while x0 > 0 and grows(other[y0:y1, x0 - 1]):
+        x0 -= 1
+    return y0, y1, x0, x1
+
+
 def _trim_flat(
     g: np.ndarray, y0: int, y1: int, x0: int, x1: int, *, background: float
 ) -> tuple[int, int, int, int]:
-    """Move each side of the box inwards past lines that are mostly flat background.
+    """Move each side of the box inwards past display furniture.
 
-    A line (row or column of the box) is background when at least 90 % of its pixels are
-    within 3 grey levels of the background grey: ticks, labels and lines of the display
-    break that only in a few places, speckle almost everywhere.
+    A column is background when at least 90 % of its pixels are within 6 grey levels of
+    the background grey (ticks, labels and lines break that only in a few places, speckle
+    almost everywhere); a row is furniture when it is background in that sense or a row of
+    a flat panel of another grey (:func:`_panel_row`).
     """
-    flat = np.abs(g - background) <= 3.0
+    flat = np.abs(g - background) <= 6.0
     max_dy, max_dx = (y1 - y0) // 4, (x1 - x0) // 4
+    for _ in range(max_dy):
+        if flat[y0, x0:x1].mean() < 0.9 and not _panel_row(g[y0, x0:x1]):
+            break
+        y0 += 1
+    for _ in range(max_dy):
+        if flat[y1 - 1, x0:x1].mean() < 0.9 and not _panel_row(g[y1 - 1, x0:x1]):
+            break
+        y1 -= 1
     for _ in range(max_dx):
         if flat[y0:y1, x0].mean() < 0.9:
             break
@@ -129,12 +216,4 @@ def _trim_flat(
         if flat[y0:y1, x1 - 1].mean() < 0.9:
             break
         x1 -= 1
-    for _ in range(max_dy):
-        if flat[y0, x0:x1].mean() < 0.9:
-            break
-        y0 += 1
-    for _ in range(max_dy):
-        if flat[y1 - 1, x0:x1].mean() < 0.9:
-            break
-        y1 -= 1
     return y0, y1, x0, x1
