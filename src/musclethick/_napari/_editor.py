@@ -121,6 +121,10 @@ class BoundaryEditor:
             )
         self.lines_layer.editable = False
         self.load(frame, result, geometry=geometry, leading=leading)
+        # ready to edit: the deep boundary selected, its vertices draggable
+        viewer.layers.selection.active = self.layers["deep"]
+        if self.layers["deep"].nshapes:
+            self.layers["deep"].mode = "direct"
 
     def load(
         self,
