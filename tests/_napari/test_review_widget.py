@@ -60,6 +60,10 @@ def test_review_widget_keys_decisions_and_correction(viewer, widget, study_store
     edited_mm = widget.editor.result.mean_thickness_mm
     assert edited_mm == pytest.approx(model_mm + 10 * MM_PER_PX, abs=0.02)
     corrected = widget.session.current.result_id
+    viewer.layers.selection.active = deep
+    deep.data = [(np.asarray(deep.data[0]) + np.array([5.0, 0.0]), "path")]
+    _press(viewer, "Control-Z")  # undo on the active boundary layer
+    assert widget.editor.result.mean_thickness_mm == pytest.approx(edited_mm)
     _press(viewer, SHORTCUTS["correct"])
     assert widget.progress.value() == 3
     assert "3 of 3" in widget.progress.text()
@@ -99,6 +103,7 @@ def test_review_widget_filters(widget):
     widget.filters["leg"].setCurrentText("(any)")
     widget.filters["subject"].setCurrentText("S03")
     assert [i.subject for i in widget.session.items] == ["S03"]
+    assert [widget.filters["method"].itemText(i) for i in range(2)] == ["(any)", "edges"]
 
 
 def test_failed_scan_is_corrected_by_drawing_both_boundaries(viewer, tmp_path):

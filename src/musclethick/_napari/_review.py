@@ -40,7 +40,8 @@ class ReviewFilters:
     """Filters of the review queue (``None`` = any).
 
     ``review`` is ``"pending"`` (not reviewed yet), ``"reviewed"`` or ``None`` (all);
-    ``status`` is a result status (``"flagged"``, ``"failed"``, ``"ok"``) or ``None``.
+    ``status`` is a result status (``"flagged"``, ``"failed"``, ``"ok"``) or ``None``;
+    ``method`` selects one method when a store holds results of several side by side.
     """
 
     subject: str | None = None
@@ -49,6 +50,7 @@ class ReviewFilters:
     site: str | None = None
     status: str | None = None
     review: str | None = None
+    method: str | None = None
 
     def __post_init__(self) -> None:
         if self.review not in (None, "pending", "reviewed"):
@@ -177,6 +179,7 @@ class ReviewSession:
             leg=f.leg,
             week=f.week,
             site=f.site,
+            method=f.method,
             include_reviewed=f.review != "pending",
         )
         if f.review == "reviewed":
@@ -195,6 +198,7 @@ class ReviewSession:
             "site": sorted({i.site for i in every if i.site}),
             "status": ["flagged", "failed", "ok"],
             "review": ["pending", "reviewed"],
+            "method": sorted({i.method for i in every if i.method}),
         }
 
     @property

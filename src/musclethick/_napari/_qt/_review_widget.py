@@ -85,12 +85,13 @@ class ReviewWidget(QWidget):
         self.reviewer_edit.setPlaceholderText("your name or initials")
         self.filters: dict[str, QComboBox] = {}
         filter_grid = QGridLayout()
-        for k, name in enumerate(("subject", "leg", "week", "site", "status", "review")):
+        names = ("subject", "leg", "week", "site", "status", "review", "method")
+        for k, name in enumerate(names):
             combo = QComboBox()
             combo.addItem(_ANY)
             self.filters[name] = combo
-            filter_grid.addWidget(QLabel(name), k // 3 * 2, k % 3)
-            filter_grid.addWidget(combo, k // 3 * 2 + 1, k % 3)
+            filter_grid.addWidget(QLabel(name), k // 4 * 2, k % 4)
+            filter_grid.addWidget(combo, k // 4 * 2 + 1, k % 4)
             combo.currentTextChanged.connect(self._apply_filters)
         self.queue_list = QListWidget()
         self.progress = QProgressBar()
