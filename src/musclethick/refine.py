@@ -313,7 +313,7 @@ def find_boundaries_edges(
     work_cols: int = 128,
     band_fraction: float = 0.02,
     n_paths: int = 8,
-    min_depth_fraction: float = 0.0,
+    min_depth_fraction: float = 0.015,
     min_thickness_fraction: float = 0.06,
     degree: int = 2,
 ) -> tuple[Boundary, Boundary]:
@@ -419,7 +419,7 @@ def _candidate_bands(
 
 
 # Conditional-logit weights over candidate pairs, fitted on the DL_Track ``train`` split
-# (2-fold cross-validated pair accuracy 90 %; bench/bench_edges.py reports ``val``).
+# (2-fold cross-validated pair accuracy 94 %; bench/bench_edges.py reports ``val``).
 _PAIR_FEATURES = (
     "evidence_s",
     "evidence_d",
@@ -439,59 +439,59 @@ _PAIR_FEATURES = (
 )
 _PAIR_MEAN = np.array(
     (
-        0.5757,
-        0.3982,
-        0.5263,
-        0.3661,
-        0.2578,
-        0.3975,
-        0.1985,
-        1.881,
-        0.5231,
-        0.08829,
-        1.309,
-        1.308,
-        1.877,
-        0.8325,
-        0.7557,
+        0.567,
+        0.3895,
+        0.5222,
+        0.3601,
+        0.2635,
+        0.3976,
+        0.1983,
+        1.862,
+        0.506,
+        0.08863,
+        1.27,
+        1.294,
+        1.857,
+        0.8286,
+        0.7528,
     )
 )
 _PAIR_STD = np.array(
     (
-        0.3713,
-        0.3127,
-        0.3386,
-        0.2897,
-        0.2195,
-        0.2376,
-        0.1471,
-        1.666,
-        0.4416,
-        0.0724,
-        0.5836,
-        0.5765,
-        1.666,
-        0.2112,
-        0.2468,
+        0.3722,
+        0.3062,
+        0.3415,
+        0.2851,
+        0.2184,
+        0.2374,
+        0.147,
+        1.659,
+        0.4334,
+        0.07351,
+        0.6076,
+        0.5816,
+        1.658,
+        0.2118,
+        0.2478,
     )
 )
 _PAIR_WEIGHT = np.array(
     (
-        3.865,
-        0.892,
-        -1.804,
-        0.4961,
-        -6.855,
-        1.301,
-        -3.216,
-        0.6723,
-        -1.869,
-        0.2773,
-        0.2607,
-        -1.032,
-        3.975,
-        -0.7076,
-        0.913,
+        2.072,
+        1.348,
+        0.4481,
+        0.01819,
+        -5.538,
+        1.202,
+        -2.656,
+        0.03335,
+        -1.097,
+        -0.0008034,
+        0.2958,
+        -1.077,
+        2.826,
+        -0.5017,
+        0.9379,
     )
 )
 
