@@ -206,8 +206,21 @@ def make_dicom(shared: Path) -> None:
     ds = _dataset([img], name="ct_no_regions", modality="CT", series="CT-like, no calibration")
     _save(ds, out / "ct_no_regions.dcm")
 
-    ds = _dataset([img], name="no_pixels", series="report without pixels")
-    del ds.PixelData
+    # A non-image DICOM object (a text report): no pixel data, no image attributes.
+    ds = _dataset([img], name="no_pixels", modality="SR", series="report without pixels")
+    for keyword in (
+        "PixelData",
+        "Rows",
+        "Columns",
+        "SamplesPerPixel",
+        "PhotometricInterpretation",
+        "BitsAllocated",
+        "BitsStored",
+        "HighBit",
+        "PixelRepresentation",
+    ):
+        delattr(ds, keyword)
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.88.11"
     _save(ds, out / "no_pixels.dcm")
 
     for name in DICOM_COPIES:

@@ -368,13 +368,14 @@ def _regular_ticks(group: np.ndarray, *, min_ticks: int) -> RulerTicks | None:
     if best_len + 1 < min_ticks:
         return None
     y = y[best_start : best_start + best_len + 1]
+    used = major[(major[:, 0] >= y[0] - 2.0) & (major[:, 0] <= y[-1] + 2.0)]
     idx = np.arange(len(y), dtype=np.float64)
     slope, intercept = np.polyfit(idx, y, 1)
     residual = float(np.max(np.abs(y - (slope * idx + intercept))))
     return RulerTicks(
         y_px=y,
-        x0=int(major[:, 1].min()),
-        x1=int(major[:, 2].max()),
+        x0=int(used[:, 1].min()),
+        x1=int(used[:, 2].max()),
         spacing_px=float(slope),
         n_minor=n_minor,
         residual_px=residual,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import numpy as np
@@ -92,12 +93,22 @@ def test_no_pixel_data(test_data):
         read(test_data / "dicom" / "no_pixels.dcm")
 
 
-def test_truncated(test_data, tmp_path):
-    data = (test_data / "dicom" / "us_single.dcm").read_bytes()
-    bad = tmp_path / "truncated.dcm"
-    bad.write_bytes(data[: len(data) // 2])
-    with pytest.raises(InputError, match=r"truncated\.dcm"):
+@pytest.mark.parametrize("name", ["us_single.dcm", "us_rle.dcm", "us_jpeg_baseline.dcm"])
+@pytest.mark.parametrize("keep", [100, 1000, 0.5, -10])
+def test_truncated(test_data, tmp_path, name, keep):
+    data = (test_data / "dicom" / name).read_bytes()
+    n = int(len(data) * keep) if isinstance(keep, float) else keep % len(data)
+    bad = tmp_path / f"cut_{name}"
+    bad.write_bytes(data[:n])
+    with pytest.raises(InputError, match=rf"cut_{re.escape(name)}: .*(truncated|corrupt)"):
         list(read(bad))
+
+
+def test_text_file_with_dcm_suffix(tmp_path):
+    bad = tmp_path / "notes.dcm"
+    bad.write_text("hello, this is a text file and not DICOM at all\n" * 10)
+    with pytest.raises(InputError, match=r"notes\.dcm: not a DICOM file"):
+        read(bad)
 
 
 def test_dicom_without_suffix_found_by_preamble(test_data, tmp_path):
@@ -187,3 +198,49 @@ def test_shared_aloka_16bit_regions_side_by_side(shared_data):
     for a, b in zip(le, be, strict=True):
         np.testing.assert_array_equal(a.pixels, b.pixels)
     assert le[0].metadata.laterality == "R" and le[0].metadata.manufacturer.startswith("ALOKA")
+
+
+def _variant(test_data, tmp_path, name, edit):
+    """A copy of us_single.dcm changed by ``edit(ds, pixels)`` and written with pydicom."""
+    import pydicom
+
+    ds = pydicom.dcmread(test_data / "dicom" / "us_single.dcm")
+    pixels = ds.pixel_array.copy()
+    edit(ds, pixels)
+    path = tmp_path / name
+    ds.save_as(path, enforce_file_format=True)
+    return path, pixels
+
+
+def test_12_bit_in_16_scaled_by_bits_stored(test_data, tmp_path):
+    def edit(ds, px):
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 12, 11
+        ds.PixelData = (px.astype("<u2") * 16).tobytes()  # 0..4080 of 4095
+
+    path, px = _variant(test_data, tmp_path, "u12.dcm", edit)
+    [f] = list(read(path))
+    expected = np.rint(px[16:272, 40:296].astype(float) * 16 * 255 / 4095)
+    assert np.abs(f.pixels.astype(float) - expected).max() <= 1
+
+
+def test_monochrome1_inverted(test_data, tmp_path):
+    def edit(ds, px):
+        ds.PhotometricInterpretation = "MONOCHROME1"
+
+    path, px = _variant(test_data, tmp_path, "mono1.dcm", edit)
+    [f] = list(read(path))
+    np.testing.assert_array_equal(f.pixels, 255 - px[16:272, 40:296])
+
+
+def test_frame_time_vector(test_data, tmp_path):
+    import pydicom
+
+    ds = pydicom.dcmread(test_data / "dicom" / "us_multiframe.dcm")
+    del ds.FrameTime
+    ds.FrameTimeVector = [0, 40, 60, 100]  # ms since the previous frame
+    ds.FrameIncrementPointer = pydicom.tag.Tag("FrameTimeVector")
+    path = tmp_path / "ftv.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    frames = list(read(path))
+    assert [f.time_s for f in frames] == pytest.approx([0.0, 0.04, 0.1, 0.2])
+    assert frames[0].metadata.frame_time_ms == pytest.approx(200 / 3)

@@ -22,6 +22,7 @@ ImagerPixelSpacing > on-screen ruler (ultrasound screen captures only) > uncalib
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,15 +52,39 @@ def is_dicom(path: str | Path) -> bool:
     return len(head) == 132 and head[128:132] == b"DICM"
 
 
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
 def _open(path: Path) -> Dataset:
+    """Read the dataset; truncation and non-DICOM content become :class:`InputError`."""
+    has_marker = is_dicom(path)
+    size = path.stat().st_size
+    if size < 132 and path.suffix.lower() in (".dcm", ".dicom", ".dic"):
+        raise InputError(f"{path}: truncated or empty DICOM file ({size} bytes)")
     try:
-        return pydicom.dcmread(path, force=not is_dicom(path))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ds = pydicom.dcmread(path, force=not has_marker)
     except InvalidDicomError as exc:
-        raise InputError(f"{path}: not a valid DICOM file ({exc})") from exc
+        raise InputError(f"{path}: not a valid DICOM file ({_one_line(exc)})") from exc
     except FileNotFoundError as exc:
         raise InputError(f"{path}: file not found") from exc
     except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise InputError(f"{path}: corrupt or truncated DICOM file ({exc})") from exc
+        raise InputError(f"{path}: corrupt or truncated DICOM file ({_one_line(exc)})") from exc
+    for w in caught:
+        text = str(w.message)
+        if "End of file" in text or "truncat" in text.lower():
+            raise InputError(f"{path}: truncated DICOM file ({_one_line(w.message)})")
+    known = [t for t in ds.keys() if t.group in (0x0008, 0x0010, 0x0018, 0x0020, 0x0028, 0x7FE0)]
+    if not known:
+        what = (
+            "truncated DICOM file (no data set after the header)"
+            if has_marker
+            else ("not a DICOM file")
+        )
+        raise InputError(f"{path}: {what}")
+    return ds
 
 
 def _text(ds: Dataset, keyword: str) -> str:
@@ -184,10 +209,16 @@ def _apply_palette(ds: Dataset, index: np.ndarray) -> np.ndarray:
 
 def _decode(ds: Dataset, path: Path, index: int, n_frames: int) -> np.ndarray:
     try:
-        raw = pixel_array(ds, index=index if n_frames > 1 else None)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            raw = pixel_array(ds, index=index if n_frames > 1 else None)
+        for w in caught:
+            if "End of file" in str(w.message) or "truncat" in str(w.message).lower():
+                raise ValueError(str(w.message))
     except Exception as exc:  # decoders raise many types; all mean "cannot decode"
         raise InputError(
-            f"{path}: cannot decode frame {index} (truncated or corrupt pixel data: {exc})"
+            f"{path}: cannot decode frame {index} "
+            f"(truncated or corrupt pixel data: {_one_line(exc)})"
         ) from exc
     if raw.ndim == 3 and n_frames > 1 and raw.shape[-1] not in (3, 4):
         raw = raw[0]
@@ -228,6 +259,10 @@ def read_dicom(
         raise InputError(f"{path}: file not found")
     ds = _open(path)
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
+        if "Rows" in ds and "BitsAllocated" in ds:
+            raise InputError(
+                f"{path}: DICOM image attributes but no pixel data (truncated or corrupt file)"
+            )
         raise InputError(f"{path}: is a DICOM file without pixel data")
     try:
         rows, cols = int(ds.Rows), int(ds.Columns)
