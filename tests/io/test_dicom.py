@@ -244,3 +244,20 @@ def test_frame_time_vector(test_data, tmp_path):
     frames = list(read(path))
     assert [f.time_s for f in frames] == pytest.approx([0.0, 0.04, 0.1, 0.2])
     assert frames[0].metadata.frame_time_ms == pytest.approx(200 / 3)
+
+
+def test_bare_dataset_without_preamble(test_data, tmp_path):
+    """A DICOM data set written without preamble and file meta (implicit VR)."""
+    import pydicom
+
+    ds = pydicom.dcmread(test_data / "dicom" / "us_multiframe.dcm")
+    del ds.file_meta
+    ds.preamble = None
+    path = tmp_path / "bare.dcm"
+    pydicom.dcmwrite(path, ds, enforce_file_format=False, implicit_vr=True, little_endian=True)
+    assert path.read_bytes()[128:132] != b"DICM"
+    frames = list(read(path, frames=FrameSelection.parse("2-3")))
+    ref = list(read(test_data / "dicom" / "us_multiframe.dcm"))
+    assert [f.frame_index for f in frames] == [2, 3]
+    np.testing.assert_array_equal(frames[1].pixels, ref[3].pixels)
+    assert frames[0].calibration.mm_per_px == pytest.approx(DELTA_MM)

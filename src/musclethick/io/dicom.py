@@ -1,7 +1,8 @@
 """DICOM reader (pydicom >= 3 with the pylibjpeg decoders).
 
-Frames are decoded one at a time with :func:`pydicom.pixels.pixel_array` (``index=``), so a
-cine loop is decoded only as far as it is iterated.
+The header is read with large values deferred; frames are then read from the file and decoded
+one at a time with :func:`pydicom.pixels.pixel_array` (``index=``), so a cine loop is read and
+decoded only as far as it is iterated and is never held in memory whole.
 
 Pixel policy
 ------------
@@ -28,9 +29,10 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_color_lut, pixel_array
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from .. import calibration as cal
 from ..errors import CalibrationError, InputError
@@ -40,6 +42,10 @@ from ._pixels import to_grey_uint8
 from .options import ALL_FRAMES, DEFAULT_CALIBRATION, CalibrationOptions, FrameSelection
 
 __all__ = ["is_dicom", "read_dicom", "read_dicom_metadata", "ultrasound_regions"]
+
+
+#: Element values larger than this are read from the file only when needed.
+_DEFER_BYTES = 64 * 1024
 
 
 def is_dicom(path: str | Path) -> bool:
@@ -65,7 +71,8 @@ def _open(path: Path) -> Dataset:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            ds = pydicom.dcmread(path, force=not has_marker)
+            # large values (the pixel data) are deferred: read from the file when decoded
+            ds = pydicom.dcmread(path, force=not has_marker, defer_size=_DEFER_BYTES)
     except InvalidDicomError as exc:
         raise InputError(f"{path}: not a valid DICOM file ({_one_line(exc)})") from exc
     except FileNotFoundError as exc:
@@ -84,6 +91,15 @@ def _open(path: Path) -> Dataset:
             else ("not a DICOM file")
         )
         raise InputError(f"{path}: {what}")
+    if "TransferSyntaxUID" not in getattr(ds, "file_meta", {}):
+        # a bare data set (no preamble / file meta): its encoding tells the transfer syntax
+        implicit, little = ds.original_encoding
+        ds.file_meta = getattr(ds, "file_meta", None) or FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = (
+            ImplicitVRLittleEndian
+            if implicit
+            else (ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
+        )
     return ds
 
 
@@ -211,7 +227,10 @@ def _decode(ds: Dataset, path: Path, index: int, n_frames: int) -> np.ndarray:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            raw = pixel_array(ds, index=index if n_frames > 1 else None)
+            # from the file: only this frame's bytes are read and decoded (a file without
+            # the DICM preamble is decoded from the data set instead)
+            src = str(path) if is_dicom(path) else ds
+            raw = pixel_array(src, index=index if n_frames > 1 else None)
         for w in caught:
             if "End of file" in str(w.message) or "truncat" in str(w.message).lower():
                 raise ValueError(str(w.message))
