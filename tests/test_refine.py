@@ -10,7 +10,12 @@ import pytest
 
 from musclethick.errors import BoundaryNotFound
 from musclethick.masks import inner_edges_from_mask
-from musclethick.refine import find_boundaries_edges, refine_boundary, vertical_gradient
+from musclethick.refine import (
+    ANNOTATION_OFFSET_PX,
+    find_boundaries_edges,
+    refine_boundary,
+    vertical_gradient,
+)
 from musclethick.types import Boundary
 
 
@@ -61,13 +66,16 @@ def test_refine_recovers_subpixel_flat_edge_from_offset_guess(true_y):
     img = synthetic_scan(true_y, 70.0, blur=1.5)
     x = np.arange(200.0)
     guess = Boundary(x, np.full(200, true_y + 4.0), "model", 0.9)
-    out = refine_boundary(img, guess, side="superficial")
+    out = refine_boundary(img, guess, side="superficial", offset_px=0.0)
     assert out.source == "refined"
     np.testing.assert_allclose(out.y_px, true_y, atol=0.1)
     assert 0.5 < out.confidence <= 0.9
     guess = Boundary(x, np.full(200, 70.0 - 5.0), "model", 1.0)
-    out = refine_boundary(img, guess, side="deep")
+    out = refine_boundary(img, guess, side="deep", offset_px=0.0)
     np.testing.assert_allclose(out.y_px, 70.0, atol=0.1)
+    # by default the DL_Track annotation offset is added
+    default = refine_boundary(img, guess, side="deep")
+    np.testing.assert_allclose(default.y_px - out.y_px, ANNOTATION_OFFSET_PX["deep"])
 
 
 def test_refine_tilted_and_curved_edges_with_noise():
@@ -79,8 +87,8 @@ def test_refine_tilted_and_curved_edges_with_noise():
 
     img = synthetic_scan(sup, deep, rows=120, noise=6.0, blur=1.2, seed=1)
     x = np.arange(200.0)
-    out_s = refine_boundary(img, Boundary(x, sup(x) - 3.0), side="superficial")
-    out_d = refine_boundary(img, Boundary(x, deep(x) + 3.5), side="deep")
+    out_s = refine_boundary(img, Boundary(x, sup(x) - 3.0), side="superficial", offset_px=0)
+    out_d = refine_boundary(img, Boundary(x, deep(x) + 3.5), side="deep", offset_px=0)
     assert np.max(np.abs(out_s.y_px - sup(x))) < 0.5
     assert np.max(np.abs(out_d.y_px - deep(x))) < 0.5
 
@@ -91,9 +99,11 @@ def test_refine_uses_the_polarity_of_the_side():
     x = np.arange(200.0)
     mid = Boundary(x, np.full(200, 36.0))
     assert np.allclose(
-        refine_boundary(img, mid, side="superficial", search_px=7).y_px, 30, atol=0.1
+        refine_boundary(img, mid, side="superficial", search_px=7, offset_px=0).y_px, 30, atol=0.1
     )
-    assert np.allclose(refine_boundary(img, mid, side="deep", search_px=7).y_px, 42, atol=0.1)
+    assert np.allclose(
+        refine_boundary(img, mid, side="deep", search_px=7, offset_px=0).y_px, 42, atol=0.1
+    )
     with pytest.raises(ValueError, match="side"):
         refine_boundary(img, mid, side="middle")
 
