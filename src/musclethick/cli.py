@@ -183,7 +183,10 @@ def _cmd_measure(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from musclethick.train import main as train_main
+    if any(arg == "--from-store" or arg.startswith("--from-store=") for arg in args.train_args):
+        from musclethick.train.from_store import main as train_main
+    else:
+        from musclethick.train import main as train_main
 
     return int(train_main(args.train_args) or 0)
 
