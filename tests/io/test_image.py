@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from musclethick.errors import InputError
-from musclethick.io import CalibrationOptions, read
+from musclethick.io import CalibrationOptions, FrameSelection, read
 from musclethick.types import PixelBox
 
 
@@ -61,3 +61,15 @@ def test_truncated_png(sample_images, tmp_path):
     bad.write_bytes(data[: len(data) // 2])
     with pytest.raises(InputError, match=r"cut\.png"):
         list(read(bad))
+
+
+def test_multipage_tiff_pages_are_frames(test_data, tmp_path):
+    ref = Image.open(test_data / "images" / "muscle.tif")
+    pages = [ref, ref.transpose(Image.Transpose.FLIP_LEFT_RIGHT), ref.rotate(180)]
+    path = tmp_path / "stack.tiff"
+    pages[0].save(path, save_all=True, append_images=pages[1:])
+    frames = list(read(path, frames=FrameSelection.parse("1-2")))
+    assert [f.frame_index for f in frames] == [1, 2]
+    np.testing.assert_array_equal(frames[0].pixels, np.asarray(pages[1]))
+    np.testing.assert_array_equal(frames[1].pixels, np.asarray(pages[2]))
+    assert frames[0].metadata.n_frames == 3

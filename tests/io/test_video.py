@@ -19,6 +19,8 @@ def test_frames_times_and_selection(test_data, name):
     assert [f.time_s for f in frames] == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4, 0.5])
     assert frames[0].shape == (256, 256) and frames[0].pixels.dtype == np.uint8
     assert not frames[0].calibration.is_calibrated  # no ruler on screen, none given
+    assert frames[0].metadata.n_frames == 6
+    assert frames[0].metadata.frame_time_ms == pytest.approx(100.0)
     sel = list(read(path, frames=FrameSelection.parse("every:2")))
     assert [f.frame_index for f in sel] == [0, 2, 4]
     np.testing.assert_array_equal(sel[1].pixels, frames[2].pixels)

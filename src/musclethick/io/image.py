@@ -122,7 +122,7 @@ def _iter(
 ) -> Iterator[Frame]:
     meta = ScanMetadata(n_frames=n_frames)
     with img:
-        box, calib = plan_capture(first, options)
+        plan = plan_capture(first, options)
         for index in selected:
             if index == selected[0]:
                 grey = first
@@ -132,18 +132,14 @@ def _iter(
                     grey = _page_to_grey(img)
                 except (OSError, ValueError, EOFError) as exc:
                     raise InputError(f"{path}: cannot read page {index} ({exc})") from exc
-                if grey.shape != first.shape:
-                    box_i, calib_i = plan_capture(grey, options)
-                else:
-                    box_i, calib_i = box, calib
-            if index == selected[0]:
-                box_i, calib_i = box, calib
+            # pages of another size (rare in a TIFF stack) get their own region
+            box, calib = plan if grey.shape == first.shape else plan_capture(grey, options)
             yield Frame(
-                pixels=np.ascontiguousarray(grey[box_i.slices()]),
+                pixels=np.ascontiguousarray(grey[box.slices()]),
                 path=str(path),
                 frame_index=index,
-                region=box_i,
-                calibration=calib_i,
+                region=box,
+                calibration=calib,
                 metadata=meta,
                 original_shape=(int(grey.shape[0]), int(grey.shape[1])),
             )

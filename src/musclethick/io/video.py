@@ -79,7 +79,6 @@ def _iter(
         rate = stream.average_rate or stream.guessed_rate
         frame_time_ms = 1000.0 / float(rate) if rate else None
         meta = ScanMetadata(
-            modality="US",
             frame_time_ms=frame_time_ms,
             n_frames=n_frames if n_frames > 0 else 1,
         )
