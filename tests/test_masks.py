@@ -129,3 +129,41 @@ def test_bands_only_within_boundary_columns():
     mask = bands_from_boundaries(sup, None, (50, 50), band_px=5)
     assert mask[:, :10].max() == 0 and mask[:, 31:].max() == 0
     np.testing.assert_array_equal(np.flatnonzero(mask[:, 20]), [16, 17, 18, 19, 20])
+
+
+@pytest.mark.shared_data
+def test_real_masks_three_bands_doubled_fascia_and_single_band(shared_data):
+    import cv2
+    from scipy import ndimage
+
+    folder = shared_data / "dltrack_apo" / "masks"
+
+    def read(name):
+        return cv2.imread(str(folder / name), cv2.IMREAD_GRAYSCALE)
+
+    def band_tops(mask):  # median top row of each component, top to bottom
+        labels, n = ndimage.label(mask > 0, structure=np.ones((3, 3)))
+        rows = np.arange(mask.shape[0])[:, None]
+        tops = []
+        for k in range(1, n + 1):
+            comp = labels == k
+            top = np.where(comp, rows, np.inf).min(axis=0)
+            tops.append(float(np.median(top[np.isfinite(top)])))
+        return sorted(tops)
+
+    # three bands, the middle one partial: the deep edge is the middle band's top
+    mask = read("img_00085.png")
+    tops = band_tops(mask)
+    assert len(tops) == 3
+    sup, deep = inner_edges_from_mask(mask)
+    assert abs(np.nanmedian(deep) - (tops[1] - 0.5)) <= 2
+    assert np.nanmedian(sup) < tops[1] and np.all(np.isnan(deep) | (deep < tops[2]))
+    # a thin fascia band just under the top band is merged into the superficial one
+    mask = read("img_00064.png")
+    tops = band_tops(mask)
+    sup, deep = inner_edges_from_mask(mask)
+    assert tops[0] < tops[1] < np.nanmedian(sup) < tops[2]
+    assert abs(np.nanmedian(deep) - (tops[2] - 0.5)) <= 2
+    # a single band: no deep edge
+    sup, deep = inner_edges_from_mask(read("img_00075.png"))
+    assert np.isfinite(sup).sum() > 100 and np.all(np.isnan(deep))
