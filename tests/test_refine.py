@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import cv2
 import numpy as np
 import pytest
@@ -114,18 +112,6 @@ def test_refine_on_featureless_image_keeps_the_guess_with_low_confidence():
     out = refine_boundary(img, guess, side="deep")
     np.testing.assert_allclose(out.y_px, 40.0)
     assert out.confidence < 0.5
-
-
-def test_refine_is_fast_enough():
-    img = synthetic_scan(120.0, 380.0, rows=512, cols=512, noise=8.0, band_px=14).astype(np.uint8)
-    x = np.arange(512.0)
-    guess = Boundary(x, np.full(512, 123.0))
-    refine_boundary(img, guess, side="superficial")  # warm-up
-    t = time.perf_counter()
-    for _ in range(10):
-        refine_boundary(img, guess, side="superficial")
-    per_call_ms = (time.perf_counter() - t) / 10 * 1e3
-    assert per_call_ms < 15  # target ~3 ms on an idle core; generous for a loaded CI box
 
 
 def test_find_boundaries_edges_on_synthetic_scan():
