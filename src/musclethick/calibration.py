@@ -269,9 +269,11 @@ def find_ruler_ticks(
 
     Tick marks are short horizontal bright strokes (at most ``max_tick_height_px`` high,
     2 to ``max_tick_width_px`` long) that share one end column (they hang off the ruler's
-    line or the image border). Long vertical lines and text are removed first. Among all
-    aligned groups the one with the most ticks on a regular grid wins; when the group holds
-    long and short ticks, the long ones are the major ticks.
+    line or the image border) and stand alone (text strokes have neighbours within a few
+    rows). Long vertical lines are removed first. Among all aligned groups the one with the
+    most ticks on a regular grid wins; when the group holds long and short ticks, the long
+    ones are the major ticks. With a ``region``, the ticks must run along it (at least two
+    at its rows, spanning a quarter of its height or more).
 
     Parameters
     ----------
@@ -327,7 +329,7 @@ def find_ruler_ticks(
             if len(group) < min_ticks:
                 continue
             found = _regular_ticks(group, min_ticks=min_ticks)
-            if found is None:
+            if found is None or (region is not None and not _beside(found, region)):
                 continue
             score = len(found.y_px) + 0.5 * found.n_minor - found.residual_px
             if score > best_score:
@@ -335,6 +337,14 @@ def find_ruler_ticks(
     if best is None:
         raise CalibrationError("no regularly spaced depth-ruler ticks found")
     return best
+
+
+def _beside(ticks: RulerTicks, region: PixelBox) -> bool:
+    """A depth ruler runs along the image: ticks at its rows, spanning a good part of it."""
+    margin = 0.1 * region.height
+    near = (ticks.y_px >= region.y0 - margin) & (ticks.y_px <= region.y1 + margin)
+    span = float(ticks.y_px[-1] - ticks.y_px[0])
+    return int(near.sum()) >= 2 and span >= 0.25 * region.height
 
 
 def _regular_ticks(group: np.ndarray, *, min_ticks: int) -> RulerTicks | None:
