@@ -133,3 +133,21 @@ def test_shipped_model_loads_with_its_card():
     assert model.sha256 == model.card["sha256"]
     assert model.card["intended_use"].startswith("research")
     assert model.card["architecture"]["parameters"] <= 2_000_000
+
+
+@pytest.mark.shared_data
+def test_shipped_model_measures_a_validation_image(shared_data):
+    from musclethick.region import find_imaging_region
+    from musclethick.train.dataset import read_grey
+    from musclethick.train.evaluate import compare_to_mask
+
+    root = shared_data / "dltrack_apo"
+    name = "img_00002.png"  # a val-split capture (800 x 600, Philips display)
+    grey = read_grey(root / "images" / name)
+    mask = read_grey(root / "masks" / name) > 127
+    box = find_imaging_region(grey)
+    res = load_model().find_boundaries([grey[box.slices()]])[0]
+    acc = compare_to_mask(name, res.superficial, res.deep, mask[box.slices()])
+    assert acc.found
+    assert abs(acc.thickness_error_px) <= 5.0
+    assert acc.superficial_mae_px <= 4.0 and acc.deep_mae_px <= 4.0

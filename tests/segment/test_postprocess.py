@@ -8,6 +8,7 @@ import pytest
 from musclethick.segment.postprocess import (
     PostprocessOptions,
     assign_bands,
+    boundaries_from_channels,
     boundaries_from_probability,
     find_bands,
 )
@@ -83,6 +84,13 @@ def test_missing_deep_band_gives_none():
     assert "below" in note
 
 
+def test_weak_partial_fragment_does_not_win_over_the_deep_band():
+    p = _band(_band(_blank(), 20, 30), 160, 170)
+    _band(p, 90, 96, 60, 150, value=0.6)  # faint band over 30 % of the width, inside the muscle
+    _, deep, _ = boundaries_from_probability(p)
+    assert deep.y_at(150.0) == pytest.approx(159.5, abs=1e-3)
+
+
 def test_weak_map_gives_none():
     p = np.full((ROWS, COLS), 0.3, np.float32)
     sup, deep, note = boundaries_from_probability(p)
@@ -126,6 +134,16 @@ def test_subpixel_crossing_of_a_soft_edge():
     sup, _, _ = boundaries_from_probability(p, options=PostprocessOptions(threshold=0.5))
     # crossing between row 30 (0.75) and row 31 (0): 30 + 0.25/0.75
     assert sup.y_at(100.0) == pytest.approx(30 + 0.25 / 0.75, abs=1e-3)
+
+
+def test_two_channel_map():
+    p = np.zeros((2, ROWS, COLS), np.float32)
+    p[0, 20:30] = 1.0
+    p[0, 80:84, 100:120] = 1.0  # small blob in the superficial channel
+    p[1, 140:150] = 0.9
+    sup, deep, _ = boundaries_from_channels(p)
+    assert sup.y_at(150.0) == pytest.approx(29.5, abs=1e-3)
+    assert deep.y_at(150.0) == pytest.approx(140 - 0.4 / 0.9, abs=1e-3)
 
 
 def test_rejects_non_2d():

@@ -19,7 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from musclethick.errors import BoundaryNotFound, ModelError
-from musclethick.segment.postprocess import PostprocessOptions, boundaries_from_probability
+from musclethick.segment.postprocess import (
+    PostprocessOptions,
+    boundaries_from_channels,
+    boundaries_from_probability,
+)
 from musclethick.segment.weights import default_weights_path, load_weights
 from musclethick.types import Boundary
 
@@ -145,9 +149,11 @@ class SegmentationModel:
         maps = self._predictor.predict(frames)
         out = []
         for pixels, prob in zip(frames, maps, strict=True):
-            if prob.ndim == 3:  # two-channel model: union as the band probability
+            if prob.ndim == 3:  # two-class model (superficial, deep)
+                sup, deep, note = boundaries_from_channels(prob, options=self.postprocess)
                 prob = prob.max(axis=0)
-            sup, deep, note = boundaries_from_probability(prob, options=self.postprocess)
+            else:
+                sup, deep, note = boundaries_from_probability(prob, options=self.postprocess)
             if self.refine:
                 grey = pixels if pixels.ndim == 2 else pixels[..., :3].mean(axis=-1)
                 if sup is not None:

@@ -34,6 +34,7 @@ __all__ = [
     "Band",
     "PostprocessOptions",
     "assign_bands",
+    "boundaries_from_channels",
     "boundaries_from_probability",
     "find_bands",
 ]
@@ -64,6 +65,9 @@ class PostprocessOptions:
     skin_fraction : float
         A band whose upper edge lies within this fraction of the height from the top, with at
         least two bands below it, is the skin line and ignored.
+    deep_mass_ratio : float
+        The deep band is the nearest band below the superficial one whose mean probability x
+        covered width is at least this fraction of the largest such value below it.
     degree : int
         Degree of the polynomial fitted through each inner edge.
     inlier_px : float
@@ -87,6 +91,7 @@ class PostprocessOptions:
     chain_tolerance_px: float = 6.0
     merge_gap_fraction: float = 0.03
     skin_fraction: float = 0.02
+    deep_mass_ratio: float = 0.5
     degree: int = 2
     inlier_px: float = 2.0
     min_inlier_fraction: float = 0.6
@@ -310,7 +315,12 @@ def assign_bands(
     below = [b for b in rest if _below(sup, b) > 0]
     if not below:
         return sup, None, "; ".join([*notes, "no band below the superficial one"])
-    deep = min(below, key=lambda b: _below(sup, b))
+    # the nearest band below, unless it is much weaker (mean probability x covered width) than
+    # another band below: a faint partial fragment inside the muscle must not win over the
+    # deep aponeurosis
+    mass = [b.mean_probability * b.coverage for b in below]
+    strong = [b for b, m in zip(below, mass, strict=True) if m >= opts.deep_mass_ratio * max(mass)]
+    deep = min(strong, key=lambda b: _below(sup, b))
     return sup, deep, "; ".join(notes)
 
 
@@ -386,6 +396,43 @@ def boundaries_from_probability(
         deep, why = _fit(deep_band, deep_band.top_px, cols, opts)
         if why:
             notes.append(f"deep: {why}")
+    if sup is not None and deep is not None:
+        lo, hi = max(sup.x_min, deep.x_min), min(sup.x_max, deep.x_max)
+        xs = np.linspace(lo, hi, 64) if hi > lo else np.array([])
+        if xs.size == 0 or np.any(deep.y_at(xs) - sup.y_at(xs) < 1.0):
+            deep = None
+            notes.append("deep: crosses the superficial boundary")
+    return sup, deep, "; ".join(notes)
+
+
+def boundaries_from_channels(
+    prob: np.ndarray, *, options: PostprocessOptions | None = None
+) -> tuple[Boundary | None, Boundary | None, str]:
+    """Inner edges from a two-channel map (superficial band, deep band) of a two-class model.
+
+    In each channel the band with the largest mean probability x covered width is taken; the
+    rest (fitting, confidence, crossing check) is as in :func:`boundaries_from_probability`.
+    """
+    opts = options or PostprocessOptions()
+    p = np.asarray(prob, dtype=np.float32)
+    if p.ndim != 3 or p.shape[0] != 2:
+        raise ValueError(f"expected a (2, rows, cols) map, got shape {p.shape}")
+    cols = p.shape[2]
+    out: list[Boundary | None] = []
+    notes = []
+    for channel, side in ((0, "superficial"), (1, "deep")):
+        bands = find_bands(p[channel], options=opts)
+        if not bands:
+            out.append(None)
+            notes.append(f"{side}: no band")
+            continue
+        band = max(bands, key=lambda b: b.mean_probability * b.coverage)
+        edge = band.bottom_px if side == "superficial" else band.top_px
+        b, why = _fit(band, edge, cols, opts)
+        out.append(b)
+        if why:
+            notes.append(f"{side}: {why}")
+    sup, deep = out
     if sup is not None and deep is not None:
         lo, hi = max(sup.x_min, deep.x_min), min(sup.x_max, deep.x_max)
         xs = np.linspace(lo, hi, 64) if hi > lo else np.array([])

@@ -1,0 +1,107 @@
+"""Ship a trained model: copy its weights into the package and write its machine-readable card.
+
+Usage::
+
+    python models/ship_model.py runs/apo_v1 --name apo_unet_v1 --version 1.0.0 \
+        --metrics runs/bench_model.json [--speed runs/bench_speed.json]
+
+Copies ``RUN/model.pt`` to ``src/musclethick/models/NAME.pt`` and writes ``NAME.json`` beside it:
+the card of the run (architecture, input/output spec, training options) plus the training
+command, wall time and machine from ``RUN/train.json``, the measured metrics, the version,
+changelog and the sha256 of the weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from musclethick.segment.weights import package_models_dir, write_card  # noqa: E402
+
+CHANGELOG = [
+    {
+        "version": "1.0.0",
+        "changes": "first release: one-class aponeurosis-band U-Net (8-128 channels, depth 4), "
+        "160x112 input, trained 30 epochs on the DL_Track train split",
+    }
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("run", help="training output folder (model.pt, train.json)")
+    p.add_argument(
+        "--checkpoint",
+        default="last.pt",
+        help="checkpoint in RUN to ship (default last.pt: the final epoch, not chosen on val)",
+    )
+    p.add_argument("--name", default="apo_unet_v1")
+    p.add_argument("--version", default="1.0.0")
+    p.add_argument("--metrics", default=None, help="bench/bench_model.py --json output")
+    p.add_argument("--speed", default=None, help="bench/bench_speed.py --json output")
+    args = p.parse_args(argv)
+
+    run = Path(args.run)
+    info = json.loads((run / "train.json").read_text())
+    weights = run / args.checkpoint
+    dest = package_models_dir() / f"{args.name}.pt"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(weights, dest)
+
+    import torch
+
+    from musclethick.segment.unet import UNet
+    from musclethick.train.loop import TrainConfig, make_card
+
+    payload = torch.load(dest, weights_only=True)
+    model = UNet(**payload["config"])
+    config = TrainConfig(
+        input_shape=tuple(payload["input_shape"]),
+        out_channels=int(payload["config"]["out_channels"]),
+        base_channels=int(payload["config"]["base_channels"]),
+        depth=int(payload["config"]["depth"]),
+        epochs=int(info["history"][-1]["epoch"]) + 1 if info.get("history") else 0,
+    )
+    card = make_card(model, config, name=args.name, version=args.version)
+    card["training"].update(
+        {
+            "command": info.get("command"),
+            "wall_s": info.get("wall_s"),
+            "load_s": info.get("load_s"),
+            "machine": info.get("machine"),
+            "machine_note": "2-core AMD EPYC VM shared with other jobs, CPU only, 1 torch thread",
+            "n_train": info.get("n_train"),
+            "n_val": info.get("n_val"),
+            "epochs_run": info.get("epochs_run"),
+            "shipped_checkpoint": args.checkpoint,
+            "shipped_epoch": int(payload.get("meta", {}).get("epoch", -1)),
+            "val_dice_at_shipped_epoch": payload.get("meta", {}).get("val_dice"),
+            "split": "dltrack_apo/split.csv (train / val, stratified by image size)",
+        }
+    )
+    if args.metrics:
+        m = json.loads(Path(args.metrics).read_text())
+        card["metrics"] = {
+            "val": m.get("val"),
+            "val_by_size": m.get("val_by_size"),
+            "leave_one_format_out": m.get("lofo"),
+            "targets": m.get("targets"),
+            "how": "bench/bench_model.py: capture -> imaging-region crop -> model -> "
+            "post-processing -> refinement; compared with the mask inner edges",
+        }
+    if args.speed:
+        card["speed"] = json.loads(Path(args.speed).read_text())
+    card["changelog"] = CHANGELOG
+    out = write_card(dest, card)
+    print(f"wrote {dest} ({dest.stat().st_size} bytes) and {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
