@@ -247,13 +247,13 @@ def get_arg_parser() -> argparse.ArgumentParser:
     train.add_argument("train_args", nargs=argparse.REMAINDER)
     train.set_defaults(func=_cmd_train)
 
-    import importlib
+    from musclethick.export import register_cli as register_export
+    from musclethick.stats import register_cli as register_reliability
+    from musclethick.study.batch import register_cli as register_batch
 
-    for module in ("musclethick.study.batch", "musclethick.export", "musclethick.stats"):
-        try:  # TODO(integration): drop the guard once the study modules have landed
-            importlib.import_module(module).register_cli(sub)
-        except (ImportError, AttributeError):
-            pass
+    register_batch(sub)
+    register_export(sub)
+    register_reliability(sub)
 
     review = sub.add_parser("review", help="review a study store in napari")
     review.add_argument("store", help="study store (SQLite) written by 'musclethick batch'")
