@@ -52,6 +52,10 @@ def _print(title: str, s: dict) -> None:
         f"(superficial {s['superficial_mae_px']:.2f}, deep {s['deep_mae_px']:.2f})"
     )
     print(f"  ICC(2,1) model vs mask     {s['icc_2_1']:.4f}")
+    print(
+        f"  median |thickness error|   {s['thickness_median_abs_error_px']:.2f} px; within 3 px:"
+        f" {100 * s['fraction_within_3px']:.0f} % of images"
+    )
     print(f"  images without a result    {s['n_without_result']}")
     ok = (
         s["thickness_mae_px"] <= TARGETS["thickness_mae_px"]
@@ -116,15 +120,22 @@ def main(argv: list[str] | None = None) -> int:
         info = json.loads((run / "train.json").read_text())
         left_out = {tuple(int(v) for v in s.split("x")) for s in info["excluded_sizes"]}
         names = [n for n, wh in sizes.items() if wh in left_out]
-        weights = run / "model.pt"
-        m = load_model(weights, verify=(run / "model.json").is_file(), refine=not args.no_refine)
+        # the final epoch (last.pt), not the checkpoint chosen on the left-out images
+        weights = run / "last.pt"
+        m = load_model(weights, verify=False, refine=not args.no_refine)
         res = evaluate_model(m, data, sorted(names))
         s = summarise(res)
         s["train_wall_s"] = info.get("wall_s")
         s["epochs_run"] = info.get("epochs_run")
         s["n_train"] = info.get("n_train")
-        report["lofo"][",".join(info["excluded_sizes"])] = s
-        _print(f"leave-one-format-out: trained without {info['excluded_sizes']}", s)
+        s["excluded_sizes"] = info["excluded_sizes"]
+        s["out_channels"] = info.get("out_channels", 1)
+        report["lofo"][run.name] = s
+        _print(
+            f"leave-one-format-out {run.name}: trained without {info['excluded_sizes']}, "
+            f"{s['out_channels']}-class, {info.get('epochs_run')} epochs",
+            s,
+        )
 
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))

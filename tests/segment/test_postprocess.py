@@ -149,3 +149,20 @@ def test_two_channel_map():
 def test_rejects_non_2d():
     with pytest.raises(ValueError, match="2-D"):
         boundaries_from_probability(np.zeros((2, 3, 4)))
+
+
+def test_low_resolution_map_gives_frame_coordinates():
+    import cv2
+
+    p = _band(_blank(), 20, 32)
+    x = np.arange(COLS)
+    top = (120 + 0.1 * x).astype(int)
+    for c in x:
+        p[top[c] : top[c] + 12, c] = 1.0
+    full_sup, full_deep, _ = boundaries_from_probability(p)
+    small = cv2.resize(p, (COLS // 3, ROWS // 4), interpolation=cv2.INTER_AREA)
+    sup, deep, _ = boundaries_from_probability(small, frame_shape=(ROWS, COLS))
+    assert sup.x_min == 0 and sup.x_max == COLS - 1
+    xs = np.arange(10.0, COLS - 10.0)
+    np.testing.assert_allclose(sup.y_at(xs), full_sup.y_at(xs), atol=1.0)
+    np.testing.assert_allclose(deep.y_at(xs), full_deep.y_at(xs), atol=1.5)

@@ -24,6 +24,7 @@ from musclethick.segment.postprocess import (
     boundaries_from_channels,
     boundaries_from_probability,
 )
+from musclethick.segment.preprocess import resize_probability
 from musclethick.segment.weights import default_weights_path, load_weights
 from musclethick.types import Boundary
 
@@ -146,21 +147,28 @@ class SegmentationModel:
             One per frame, in order.
         """
         frames = [np.asarray(f) for f in batch]
-        maps = self._predictor.predict(frames)
+        small = self._predictor.predict_small(frames)  # (n, channels, rows, cols)
         out = []
-        for pixels, prob in zip(frames, maps, strict=True):
-            if prob.ndim == 3:  # two-class model (superficial, deep)
-                sup, deep, note = boundaries_from_channels(prob, options=self.postprocess)
-                prob = prob.max(axis=0)
+        for pixels, p in zip(frames, small, strict=True):
+            shape = pixels.shape[:2]
+            # post-processing runs on the network-resolution map, in frame coordinates
+            if p.shape[0] == 2:  # two-class model (superficial, deep)
+                sup, deep, note = boundaries_from_channels(
+                    p, frame_shape=shape, options=self.postprocess
+                )
+                p = p.max(axis=0, keepdims=True)
             else:
-                sup, deep, note = boundaries_from_probability(prob, options=self.postprocess)
+                sup, deep, note = boundaries_from_probability(
+                    p[0], frame_shape=shape, options=self.postprocess
+                )
+            prob = resize_probability(p[0], shape) if keep_probability else None
             if self.refine:
                 grey = pixels if pixels.ndim == 2 else pixels[..., :3].mean(axis=-1)
                 if sup is not None:
                     sup = _refine(grey, sup, "superficial", self.search_px)
                 if deep is not None:
                     deep = _refine(grey, deep, "deep", self.search_px)
-            out.append(ModelBoundaries(sup, deep, prob if keep_probability else None, note))
+            out.append(ModelBoundaries(sup, deep, prob, note))
         return out
 
 

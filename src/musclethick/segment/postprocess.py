@@ -165,7 +165,12 @@ def _crossings(prob: np.ndarray, comp: np.ndarray, threshold: float):
     return xs, top, bottom
 
 
-def find_bands(prob: np.ndarray, *, options: PostprocessOptions | None = None) -> list[Band]:
+def find_bands(
+    prob: np.ndarray,
+    *,
+    options: PostprocessOptions | None = None,
+    map_px_per_frame_px: float = 1.0,
+) -> list[Band]:
     """Bands of a probability map: thresholded pieces, fragments chained, blobs dropped.
 
     Parameters
@@ -173,11 +178,14 @@ def find_bands(prob: np.ndarray, *, options: PostprocessOptions | None = None) -
     prob : ndarray of float, shape (rows, cols)
         Probability of "aponeurosis band" per pixel, in [0, 1].
     options : PostprocessOptions, optional
+    map_px_per_frame_px : float, optional
+        Rows of the map per row of the frame it describes (the px tolerances of ``options`` are
+        frame px).
 
     Returns
     -------
     list of Band
-        Sorted from the top (by median centre row); only bands covering at least
+        In map coordinates, sorted from the top (by median centre row); only bands covering at least
         ``min_band_fraction`` of the width.
     """
     opts = options or PostprocessOptions()
@@ -205,7 +213,7 @@ def find_bands(prob: np.ndarray, *, options: PostprocessOptions | None = None) -
         )
     # chain pieces into bands, widest first
     pieces.sort(key=lambda q: -q["x"].size)
-    tol = max(opts.chain_tolerance_px, opts.chain_tolerance_fraction * rows)
+    tol = max(opts.chain_tolerance_px * map_px_per_frame_px, opts.chain_tolerance_fraction * rows)
     chains: list[list[dict]] = []
     for piece in pieces:
         joined = False
@@ -338,7 +346,7 @@ def _fit(
         return None, f"edge points disagree (inliers {fit.inlier_fraction:.2f})"
     xin = x[fit.inliers]
     x0, x1 = float(xin.min()), float(xin.max())
-    coverage = float(xin.size) / cols
+    coverage = band.coverage * float(xin.size) / float(x.size)
     if opts.extrapolate and coverage >= opts.extrapolate_min_fraction:
         xs = np.arange(0.0, float(cols))
     else:
@@ -356,15 +364,43 @@ def _fit(
     return Boundary(xs, ys, "model", conf), ""
 
 
+def _to_frame(band: Band, sy: float, sx: float) -> Band:
+    """Band in frame coordinates (pixel centres aligned as in bilinear resizing)."""
+    if sy == 1.0 and sx == 1.0:
+        return band
+    return Band(
+        (band.x_px + 0.5) * sx - 0.5,
+        (band.top_px + 0.5) * sy - 0.5,
+        (band.bottom_px + 0.5) * sy - 0.5,
+        band.mean_probability,
+        band.width,
+        band.pieces,
+    )
+
+
+def _scales(shape: tuple[int, int], frame_shape: tuple[int, int] | None):
+    if frame_shape is None:
+        return (int(shape[0]), int(shape[1])), 1.0, 1.0
+    frame = (int(frame_shape[0]), int(frame_shape[1]))
+    return frame, frame[0] / shape[0], frame[1] / shape[1]
+
+
 def boundaries_from_probability(
-    prob: np.ndarray, *, options: PostprocessOptions | None = None
+    prob: np.ndarray,
+    *,
+    frame_shape: tuple[int, int] | None = None,
+    options: PostprocessOptions | None = None,
 ) -> tuple[Boundary | None, Boundary | None, str]:
     """Superficial and deep inner edges from an aponeurosis-band probability map.
 
     Parameters
     ----------
     prob : ndarray of float, shape (rows, cols)
-        Band probability per pixel of the frame, in [0, 1].
+        Band probability per pixel, in [0, 1], of the frame or of a resized copy of it (e.g. the
+        network's output resolution: post-processing is then cheaper).
+    frame_shape : (rows, cols), optional
+        Size of the frame when ``prob`` was resized; the boundaries are returned in frame
+        coordinates (centre-aligned scaling, as bilinear resizing). Default: ``prob.shape``.
     options : PostprocessOptions, optional
 
     Returns
@@ -381,8 +417,8 @@ def boundaries_from_probability(
     p = np.asarray(prob, dtype=np.float32)
     if p.ndim != 2:
         raise ValueError(f"probability map must be 2-D (rows, cols), got shape {p.shape}")
-    rows, cols = p.shape
-    bands = find_bands(p, options=opts)
+    (rows, cols), sy, sx = _scales(p.shape, frame_shape)
+    bands = [_to_frame(b, sy, sx) for b in find_bands(p, options=opts, map_px_per_frame_px=1 / sy)]
     if not bands:
         return None, None, "no aponeurosis band in the probability map"
     sup_band, deep_band, note = assign_bands(bands, (rows, cols), options=opts)
@@ -406,7 +442,10 @@ def boundaries_from_probability(
 
 
 def boundaries_from_channels(
-    prob: np.ndarray, *, options: PostprocessOptions | None = None
+    prob: np.ndarray,
+    *,
+    frame_shape: tuple[int, int] | None = None,
+    options: PostprocessOptions | None = None,
 ) -> tuple[Boundary | None, Boundary | None, str]:
     """Inner edges from a two-channel map (superficial band, deep band) of a two-class model.
 
@@ -417,11 +456,14 @@ def boundaries_from_channels(
     p = np.asarray(prob, dtype=np.float32)
     if p.ndim != 3 or p.shape[0] != 2:
         raise ValueError(f"expected a (2, rows, cols) map, got shape {p.shape}")
-    cols = p.shape[2]
+    (_, cols), sy, sx = _scales(p.shape[1:], frame_shape)
     out: list[Boundary | None] = []
     notes = []
     for channel, side in ((0, "superficial"), (1, "deep")):
-        bands = find_bands(p[channel], options=opts)
+        bands = [
+            _to_frame(b, sy, sx)
+            for b in find_bands(p[channel], options=opts, map_px_per_frame_px=1 / sy)
+        ]
         if not bands:
             out.append(None)
             notes.append(f"{side}: no band")

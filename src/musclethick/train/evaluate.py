@@ -120,6 +120,8 @@ def summarise(results: Sequence[FrameAccuracy]) -> dict[str, float | int]:
         "thickness_bias_px": float(np.mean(err)) if err.size else nan,
         "thickness_mae_percent": float(np.mean(np.abs(err) / true) * 100) if err.size else nan,
         "thickness_max_abs_error_px": float(np.max(np.abs(err))) if err.size else nan,
+        "thickness_median_abs_error_px": float(np.median(np.abs(err))) if err.size else nan,
+        "fraction_within_3px": float(np.sum(np.abs(err) <= 3.0) / len(results)) if results else nan,
         "superficial_mae_px": float(np.mean(sup)) if sup.size else nan,
         "deep_mae_px": float(np.mean(deep)) if deep.size else nan,
         "boundary_mae_px": float(np.mean(np.concatenate([sup, deep])))

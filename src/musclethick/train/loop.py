@@ -312,6 +312,13 @@ def get_arg_parser() -> argparse.ArgumentParser:
         help="leave out captures of this original WIDTHxHEIGHT from training and validate on "
         "them (leave-one-format-out); repeatable",
     )
+    p.add_argument(
+        "--repeat-size",
+        action="append",
+        default=[],
+        metavar="WxH:N",
+        help="show training captures of this original size N times per epoch; repeatable",
+    )
     p.add_argument("--channels", type=int, choices=(1, 2), default=1)
     p.add_argument("--base-channels", type=int, default=TrainConfig.base_channels)
     p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
@@ -346,11 +353,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         val_names = [n for rows in split.values() for n, w, h in rows if (w, h) in excluded]
     else:
         val_names = [n for n, _, _ in split.get("val", [])]
+    repeats = {}
+    for spec in args.repeat_size:
+        size, times = spec.split(":")
+        repeats[tuple(int(v) for v in size.lower().split("x"))] = int(times)
+    if repeats:
+        sizes = {n: (w, h) for n, w, h in split.get("train", [])}
+        train_names = [n for n in train_names for _ in range(repeats.get(sizes[n], 1))]
     if args.limit:
         train_names = train_names[: args.limit]
         val_names = val_names[: max(1, args.limit // 4)]
     t0 = time.perf_counter()
-    all_names = sorted(set(train_names) | set(val_names))
+    all_names = sorted(set(train_names) | set(val_names))  # cache key: the distinct images
     everything = load_samples(data, all_names, input_shape=config.input_shape, cache_dir=args.cache)
     train_set = everything.subset(train_names)
     val_set = everything.subset(val_names)

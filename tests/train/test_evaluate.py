@@ -1,0 +1,55 @@
+"""Accuracy figures against masks: hand-made masks with known answers, ICC against pingouin."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pingouin as pg
+import pytest
+
+from musclethick.train.evaluate import compare_to_mask, icc_2_1, summarise
+from musclethick.types import Boundary
+
+
+def _mask():
+    m = np.zeros((100, 60), np.uint8)
+    m[10:20] = 255  # superficial band: inner edge at 19.5
+    m[70:80] = 255  # deep band: inner edge at 69.5
+    return m
+
+
+def _line(y, cols=60):
+    return Boundary(np.arange(cols, dtype=float), np.full(cols, float(y)), "model", 0.9)
+
+
+def test_compare_to_mask_exact_and_offset():
+    exact = compare_to_mask("a", _line(19.5), _line(69.5), _mask())
+    assert exact.found
+    assert exact.thickness_true_px == pytest.approx(50.0)
+    assert exact.thickness_error_px == pytest.approx(0.0)
+    assert exact.superficial_mae_px == pytest.approx(0.0)
+    off = compare_to_mask("b", _line(21.5), _line(68.5), _mask())
+    assert off.thickness_error_px == pytest.approx(-3.0)
+    assert off.superficial_mae_px == pytest.approx(2.0)
+    assert off.deep_mae_px == pytest.approx(1.0)
+
+
+def test_missing_boundary_counts_as_without_result():
+    miss = compare_to_mask("c", _line(19.5), None, _mask())
+    assert not miss.found and np.isnan(miss.deep_mae_px)
+    s = summarise([compare_to_mask("a", _line(19.5), _line(69.5), _mask()), miss])
+    assert s["n_images"] == 2 and s["n_without_result"] == 1
+    assert s["thickness_mae_px"] == pytest.approx(0.0)
+    assert s["fraction_within_3px"] == pytest.approx(0.5)
+
+
+def test_icc_matches_pingouin():
+    rng = np.random.default_rng(0)
+    a = rng.normal(100, 10, 40)
+    b = a + rng.normal(1.0, 2.0, 40)
+    df = pd.DataFrame(
+        {"t": np.r_[np.arange(40), np.arange(40)], "r": ["a"] * 40 + ["b"] * 40, "v": np.r_[a, b]}
+    )
+    ref = pg.intraclass_corr(df, "t", "r", "v").set_index("Type").loc["ICC(A,1)", "ICC"]
+    assert icc_2_1(a, b) == pytest.approx(ref, abs=1e-9)
+    assert icc_2_1(a, a) == pytest.approx(1.0)
