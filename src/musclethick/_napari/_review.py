@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
-from musclethick.errors import InputError, StoreError
+from musclethick.errors import StoreError
+from musclethick.study.frames import load_frame
 from musclethick.study.store import QueueItem, StoredResult, StudyStore
-from musclethick.types import Boundary, Calibration, Frame, FrameResult, PixelBox
+from musclethick.types import Boundary, Frame, FrameResult
 
 __all__ = [
     "DECISION_LABELS",
@@ -55,51 +55,6 @@ class ReviewFilters:
     def __post_init__(self) -> None:
         if self.review not in (None, "pending", "reviewed"):
             raise ValueError(f"review filter must be pending/reviewed/None, got {self.review!r}")
-
-
-def load_frame(stored: StoredResult) -> Frame:
-    """Read the frame of a stored result from its file (the store keeps paths, not pixels).
-
-    The stored calibration (``mm_per_px`` and its source) is applied, so the reviewer sees
-    the same scale the batch measured with.
-
-    Raises
-    ------
-    InputError
-        If the file is missing, unreadable or lacks that frame / region.
-    """
-    from musclethick.io import read
-    from musclethick.io.options import FrameSelection
-
-    path = stored.scan.path
-    if not Path(path).is_file():
-        raise InputError(f"{path}: scan file not found (moved or deleted since the batch?)")
-    selection = FrameSelection(start=stored.frame_index, stop=stored.frame_index + 1)
-    frames = [f for f in read(path, frames=selection) if f.region_index == stored.region_index]
-    if not frames:
-        raise InputError(
-            f"{path}: no frame {stored.frame_index} / region {stored.region_index} to review"
-        )
-    frame = frames[0]
-    if stored.region is not None:
-        x0, y0, x1, y1 = stored.region
-        if (frame.region.x0, frame.region.y0, frame.region.x1, frame.region.y1) != (x0, y0, x1, y1):
-            frame = _recrop(frame, PixelBox(x0, y0, x1, y1))
-    if stored.mm_per_px is not None:
-        cal = frame.calibration
-        if cal.mm_per_px != stored.mm_per_px:
-            cal = Calibration.isotropic(stored.mm_per_px, stored.calibration_source, "from store")
-        frame = replace(frame, calibration=cal)
-    return frame
-
-
-def _recrop(frame: Frame, box: PixelBox) -> Frame:
-    """Crop ``frame`` to ``box`` (original coordinates) where the box lies inside it."""
-    r = frame.region
-    if box.x0 < r.x0 or box.y0 < r.y0 or box.x1 > r.x1 or box.y1 > r.y1:
-        return frame  # cannot grow a crop; boundaries are shifted by the frame's own region
-    pixels = frame.pixels[box.y0 - r.y0 : box.y1 - r.y0, box.x0 - r.x0 : box.x1 - r.x0]
-    return replace(frame, pixels=pixels, region=box)
 
 
 def frame_result_of(stored: StoredResult, frame: Frame, *, use_review: bool = True) -> FrameResult:

@@ -131,7 +131,7 @@ def samples_from_store(
     StoreError
         If the store has no usable reviewed result.
     """
-    from musclethick._napari._review import load_frame  # headless: no napari import
+    from musclethick.study.frames import load_frame
     from musclethick.study.store import StudyStore
 
     decisions = ("accept", "correct") if include_accepted else ("correct",)

@@ -1,0 +1,61 @@
+"""Frames of stored results: re-read a scan's frame as the batch measured it.
+
+The store keeps paths and results, never pixels; review and fine-tuning from corrections
+re-read the frame from its file with the calibration and crop the batch used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from musclethick.errors import InputError
+from musclethick.study.store import StoredResult
+from musclethick.types import Calibration, Frame, PixelBox
+
+__all__ = ["load_frame"]
+
+
+def load_frame(stored: StoredResult) -> Frame:
+    """Read the frame of a stored result from its file (the store keeps paths, not pixels).
+
+    The stored calibration (``mm_per_px`` and its source) is applied, so the reviewer sees
+    the same scale the batch measured with.
+
+    Raises
+    ------
+    InputError
+        If the file is missing, unreadable or lacks that frame / region.
+    """
+    from musclethick.io import read
+    from musclethick.io.options import FrameSelection
+
+    path = stored.scan.path
+    if not Path(path).is_file():
+        raise InputError(f"{path}: scan file not found (moved or deleted since the batch?)")
+    selection = FrameSelection(start=stored.frame_index, stop=stored.frame_index + 1)
+    frames = [f for f in read(path, frames=selection) if f.region_index == stored.region_index]
+    if not frames:
+        raise InputError(
+            f"{path}: no frame {stored.frame_index} / region {stored.region_index} to review"
+        )
+    frame = frames[0]
+    if stored.region is not None:
+        x0, y0, x1, y1 = stored.region
+        if (frame.region.x0, frame.region.y0, frame.region.x1, frame.region.y1) != (x0, y0, x1, y1):
+            frame = _recrop(frame, PixelBox(x0, y0, x1, y1))
+    if stored.mm_per_px is not None:
+        cal = frame.calibration
+        if cal.mm_per_px != stored.mm_per_px:
+            cal = Calibration.isotropic(stored.mm_per_px, stored.calibration_source, "from store")
+        frame = replace(frame, calibration=cal)
+    return frame
+
+
+def _recrop(frame: Frame, box: PixelBox) -> Frame:
+    """Crop ``frame`` to ``box`` (original coordinates) where the box lies inside it."""
+    r = frame.region
+    if box.x0 < r.x0 or box.y0 < r.y0 or box.x1 > r.x1 or box.y1 > r.y1:
+        return frame  # cannot grow a crop; boundaries are shifted by the frame's own region
+    pixels = frame.pixels[box.y0 - r.y0 : box.y1 - r.y0, box.x0 - r.x0 : box.x1 - r.x0]
+    return replace(frame, pixels=pixels, region=box)
