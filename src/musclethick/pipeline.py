@@ -65,6 +65,9 @@ class MeasureSettings:
         Weights to use; ``None`` = the shipped default model.
     min_confidence : float
         Boundaries below this confidence are flagged ``low_confidence``.
+    no_muscle_confidence : float
+        A frame whose boundary confidence is below this has no recognisable muscle: its
+        result is ``failed`` (boundaries kept for review, no thickness reported).
     batch_size : int
         Frames per forward pass of the model.
     """
@@ -77,6 +80,7 @@ class MeasureSettings:
     best_frames: int | None = None
     model_path: str | None = None
     min_confidence: float = 0.5
+    no_muscle_confidence: float = 0.1
     batch_size: int = 8
 
     def __post_init__(self) -> None:
@@ -86,6 +90,8 @@ class MeasureSettings:
             raise ValueError("line_fractions must be fractions in [0, 1]")
         if self.best_frames is not None and self.best_frames < 1:
             raise ValueError("best_frames must be at least 1")
+        if not 0.0 <= self.no_muscle_confidence <= self.min_confidence:
+            raise ValueError("no_muscle_confidence must lie in [0, min_confidence]")
         if self.batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         object.__setattr__(self, "line_fractions", tuple(float(f) for f in self.line_fractions))
@@ -139,6 +145,20 @@ def _assemble(
         perpendicular=settings.perpendicular,
         min_confidence=settings.min_confidence,
     )
+    if result.status != "failed" and result.confidence < settings.no_muscle_confidence:
+        # Boundaries this weak are noise, not aponeuroses: no thickness is reported.
+        reason = (
+            f"{frame.path}: no muscle found (boundary confidence {result.confidence:.2f} "
+            f"< {settings.no_muscle_confidence:.2f})"
+        )
+        result = replace(
+            result,
+            lines=(),
+            echo_intensity=None,
+            status="failed",
+            flags=(*result.flags, "no_muscle"),
+            message=reason,
+        )
     if not extra_flags and not note:
         return result
     flags = tuple(dict.fromkeys((*result.flags, *extra_flags)))

@@ -1,0 +1,135 @@
+"""Wiring of the measurement pipeline: model path, fallback to edges, frame ranking, bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from musclethick.io import read
+from musclethick.io.options import CalibrationOptions
+from musclethick.pipeline import (
+    MeasureSettings,
+    get_model,
+    measure_frames,
+    measure_path,
+    measure_paths,
+    select_best_frames,
+)
+from musclethick.segment import ModelBoundaries
+from musclethick.types import Frame
+
+SAMPLE = "dltrack_800x600_img_00002.png"
+
+
+def test_settings_validate():
+    with pytest.raises(ValueError, match="method"):
+        MeasureSettings(method="magic")
+    with pytest.raises(ValueError, match="fractions"):
+        MeasureSettings(line_fractions=(0.5, 1.5))
+    with pytest.raises(ValueError, match="best_frames"):
+        MeasureSettings(best_frames=0)
+
+
+def test_model_path_is_default_and_deterministic(sample_images: Path):
+    settings = MeasureSettings(calibration=CalibrationOptions(mm_per_px=0.1))
+    first = measure_path(sample_images / SAMPLE, settings)
+    second = measure_path(sample_images / SAMPLE, settings)
+    assert len(first) == 1
+    result = first[0]
+    assert result.method == "model"
+    assert result.status == "ok", result.message
+    assert result.superficial.source in {"refined", "model"}
+    assert [line.line for line in result.lines] == ["25%", "50%", "75%", "mean"]
+    assert result.mean_thickness_mm == pytest.approx(result.mean_thickness_px * 0.1)
+    np.testing.assert_array_equal(result.deep.y_px, second[0].deep.y_px)
+
+
+def test_model_and_edges_agree_on_a_clear_scan(sample_images: Path):
+    path = sample_images / SAMPLE
+    model = measure_path(path, MeasureSettings())[0]
+    edges = measure_path(path, MeasureSettings(method="edges"))[0]
+    assert edges.method == "edges"
+    # the same muscle: within 5 % of each other on this clear scan
+    assert model.mean_thickness_px == pytest.approx(edges.mean_thickness_px, rel=0.05)
+
+
+class _BlindModel:
+    """A model that finds no deep aponeurosis (stands in for weak, contradictory maps)."""
+
+    def __init__(self, real):
+        self.real = real
+
+    def find_boundaries(self, batch):
+        found = self.real.find_boundaries(batch)
+        return [ModelBoundaries(b.superficial, None, None, "deep band too weak") for b in found]
+
+
+def test_weak_model_maps_fall_back_to_edges_and_flag(sample_images: Path):
+    frames = list(read(sample_images / SAMPLE))
+    model = _BlindModel(get_model(None))
+    (result,) = list(measure_frames(frames, MeasureSettings(), model=model))
+    assert result.method == "edges"
+    assert "fallback_edges" in result.flags
+    assert result.status == "flagged"
+    assert "used edge detection" in result.message
+    assert "deep band too weak" in result.message
+
+
+@pytest.mark.parametrize("method", ["model", "edges"])
+@pytest.mark.parametrize("kind", ["noise", "speckle", "blank"])
+def test_image_without_muscle_fails_with_reason(method, kind):
+    rng = np.random.default_rng(0)
+    pixels = {
+        "noise": rng.integers(0, 30, (300, 400)),
+        "speckle": rng.rayleigh(40, (300, 400)).clip(0, 255),
+        "blank": np.zeros((300, 400)),
+    }[kind].astype(np.uint8)
+    frame = Frame(pixels, f"{kind}.png")
+    (result,) = list(measure_frames([frame], MeasureSettings(method=method)))
+    assert result.status == "failed"
+    assert f"{kind}.png" in result.message
+    assert "not found" in result.message or "no muscle" in result.message
+    assert result.lines == ()
+    assert result.mean_thickness_mm is None
+
+
+def test_best_frames_keeps_most_confident_in_order(sample_images: Path):
+    settings = MeasureSettings(best_frames=3, calibration=CalibrationOptions(mm_per_px=0.1))
+    results = measure_path(sample_images / "multiframe.dcm", settings)
+    assert len(results) == 3
+    indices = [r.frame_index for r in results]
+    assert indices == sorted(indices)
+    everything = measure_path(sample_images / "multiframe.dcm", MeasureSettings())
+    kept = select_best_frames(everything, 3)
+    assert [everything[i].frame_index for i in kept] == indices
+    assert min(r.confidence for r in results) >= max(
+        r.confidence for i, r in enumerate(everything) if i not in kept
+    )
+
+
+def test_measure_paths_streams_in_order_with_failures(sample_images: Path, tmp_path: Path):
+    bad = tmp_path / "bad.tif"
+    bad.write_bytes(b"II*\x00garbage")
+    paths = [sample_images / SAMPLE, bad, sample_images / "cine.mp4"]
+    measured = list(measure_paths(paths, MeasureSettings(method="edges", batch_size=2)))
+    assert [m.path for m in measured] == paths
+    assert measured[1].results[0].status == "failed"
+    assert "bad.tif" in measured[1].results[0].message
+    assert measured[1].frames == []
+    assert len(measured[2].results) == len(measured[2].frames) == 6
+
+
+def test_core_and_batch_path_never_import_napari_or_qt(sample_images: Path, tmp_path: Path):
+    code = (
+        "import sys, musclethick.cli as c;"
+        f"rc = c.main(['measure', r'{sample_images / SAMPLE}', '--out', r'{tmp_path / 'r.csv'}',"
+        " '-q']);"
+        "bad = [m for m in sys.modules if m.split('.')[0] in {'napari', 'PyQt6', 'qtpy', 'vispy'}];"
+        "print(rc, bad); sys.exit(1 if bad or rc else 0)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
