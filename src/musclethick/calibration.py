@@ -20,8 +20,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
-from scipy import ndimage
 
 from .errors import CalibrationError
 from .io.options import CalibrationOptions
@@ -251,10 +251,22 @@ class RulerTicks:
 
 
 def _grey(image: np.ndarray) -> np.ndarray:
+    """Grey levels: ``uint8`` input as is, anything else as ``float64``."""
     a = np.asarray(image)
     if a.ndim == 3:
         a = a[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
-    return a.astype(np.float64)
+    return a if a.dtype == np.uint8 else a.astype(np.float64)
+
+
+def _median(values: np.ndarray) -> float:
+    """``np.median`` of a 1-D array, by counting for ``uint8``."""
+    if values.dtype != np.uint8:
+        return float(np.median(values))
+    cum = np.cumsum(np.bincount(values, minlength=256))
+    n = int(cum[-1])
+    lo = int(np.searchsorted(cum, (n - 1) // 2, side="right"))
+    hi = int(np.searchsorted(cum, n // 2, side="right"))
+    return (lo + hi) / 2.0
 
 
 def find_ruler_ticks(
@@ -292,35 +304,42 @@ def find_ruler_ticks(
         If no group of at least ``min_ticks`` regularly spaced ticks is found.
     """
     g = _grey(image)
-    outside = np.ones_like(g, dtype=bool)
+    outside = np.ones(g.shape, dtype=bool)
     if region is not None:
         # a depth ruler stands beside the image: search the columns left and right of it
         outside[:, region.x0 + 1 : region.x1 - 1] = False
-    background = float(np.median(g[outside])) if outside.any() else 0.0
-    bright = (g > background + 40.0) & outside
-    # Remove vertical strokes (ruler line, borders, text stems): runs longer than a tick.
-    vertical = ndimage.binary_opening(bright, structure=np.ones((max_tick_height_px + 2, 1)))
-    ticks_mask = bright & ~vertical
-    labels, n = ndimage.label(ticks_mask, structure=np.ones((3, 3)))
-    if n == 0:
+    background = _median(g[outside]) if outside.any() else 0.0
+    bright = ((g > background + 40.0) & outside).view(np.uint8)
+    # Remove vertical strokes (ruler line, borders, text stems): runs longer than a tick
+    # (a binary opening; pixels outside the image count as 0).
+    kernel = np.ones((max_tick_height_px + 2, 1), np.uint8)
+    vertical = cv2.erode(bright, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    vertical = cv2.dilate(vertical, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    ticks_mask = bright & (1 - vertical)
+    n, _, stats, _ = cv2.connectedComponentsWithStats(ticks_mask, connectivity=8)
+    if n <= 1:
         raise CalibrationError("no depth-ruler tick marks found beside the imaging region")
-    objects = ndimage.find_objects(labels)
-    cand = []  # (y_centre, x0, x1)
-    for sl in objects:
-        h = sl[0].stop - sl[0].start
-        w = sl[1].stop - sl[1].start
-        if h <= max_tick_height_px and 2 <= w <= max_tick_width_px and w >= h:
-            # a tick stands alone: nothing else within 4 rows above/below (text strokes do not)
-            ys, xs = (
-                slice(max(sl[0].start - 4, 0), sl[0].stop + 4),
-                slice(max(sl[1].start - 1, 0), sl[1].stop + 1),
-            )
-            if ticks_mask[ys, xs].sum() > ticks_mask[sl].sum():
-                continue
-            cand.append(((sl[0].start + sl[0].stop - 1) / 2.0, sl[1].start, sl[1].stop))
+    x, y, w, h = (stats[1:, i].astype(np.int64) for i in range(4))
+    shape_ok = (h <= max_tick_height_px) & (w >= 2) & (w <= max_tick_width_px) & (w >= h)
+    x, y, w, h = x[shape_ok], y[shape_ok], w[shape_ok], h[shape_ok]
+    # a tick stands alone: nothing else within 4 rows above/below (text strokes do not)
+    rows, cols = ticks_mask.shape
+    integral = cv2.integral(ticks_mask, sdepth=cv2.CV_32S)
+
+    def box_sum(y0: np.ndarray, y1: np.ndarray, x0: np.ndarray, x1: np.ndarray) -> np.ndarray:
+        return integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0]
+
+    around = box_sum(
+        np.maximum(y - 4, 0),
+        np.minimum(y + h + 4, rows),
+        np.maximum(x - 1, 0),
+        np.minimum(x + w + 1, cols),
+    )
+    alone = around <= box_sum(y, y + h, x, x + w)
+    cand = np.stack([y + (h - 1) / 2.0, x, x + w], axis=1)[alone]  # (y_centre, x0, x1)
     if len(cand) < min_ticks:
         raise CalibrationError("no depth-ruler tick marks found beside the imaging region")
-    arr = np.array(cand, dtype=np.float64)
+    arr = cand.astype(np.float64)
     best: RulerTicks | None = None
     best_score = -1.0
     for end_col in (1, 2):  # ticks aligned on their left (x0) or right (x1) end

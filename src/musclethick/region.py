@@ -9,8 +9,8 @@ morphological opening removes thin strokes (text, ticks, lines) and a closing fi
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
-from scipy import ndimage
 
 from .types import PixelBox
 
@@ -52,7 +52,8 @@ def find_imaging_region(
     if a.ndim == 3 and a.shape[2] in (3, 4):
         g = a[..., :3].astype(np.float64) @ _LUMA
     elif a.ndim == 2:
-        g = a.astype(np.float64)
+        # grey uint8 stays uint8 (the full-size lines are read one at a time below)
+        g = a if a.dtype == np.uint8 else a.astype(np.float64)
     else:
         raise ValueError(f"expected a (rows, cols) or (rows, cols, 3) image, got {a.shape}")
     rows, cols = g.shape
@@ -61,11 +62,12 @@ def find_imaging_region(
         return full
     # Work on a 2x reduced copy of large captures (speed); refine edges at full size.
     f = 2 if min(rows, cols) >= 400 else 1
-    small = g[: rows - rows % f, : cols - cols % f]
+    small = g[: rows - rows % f, : cols - cols % f].astype(np.float64)
     if f > 1:
-        small = small.reshape(rows // f, f, cols // f, f).mean(axis=(1, 3))
-    mean = ndimage.uniform_filter(small, 5)
-    std = np.sqrt(np.maximum(ndimage.uniform_filter(small * small, 5) - mean * mean, 0.0))
+        small = cv2.resize(small, (cols // f, rows // f), interpolation=cv2.INTER_AREA)
+    mean = cv2.blur(small, (5, 5), borderType=cv2.BORDER_REFLECT)
+    sq = cv2.blur(small * small, (5, 5), borderType=cv2.BORDER_REFLECT)
+    std = np.sqrt(np.maximum(sq - mean * mean, 0.0))
     k = max(7, min(small.shape) // 30) | 1
     speckle = std > std_threshold / f
     keep = _large_pieces(speckle, k, min_fraction)
@@ -113,17 +115,33 @@ def _large_pieces(textured: np.ndarray, k: int, min_fraction: float) -> np.ndarr
     least a quarter the size of the largest (and 2 % of the capture) is kept; smaller ones
     (a block of text) are display furniture.
     """
-    padded = np.pad(textured, k, mode="symmetric")
-    core = ndimage.binary_opening(padded, structure=np.ones((k, k)))[k:-k, k:-k]
-    core = ndimage.binary_fill_holes(core)
-    labels, n = ndimage.label(core)
-    if n == 0:
+    padded = np.pad(textured, k, mode="symmetric").view(np.uint8)
+    kernel = np.ones((k, k), np.uint8)
+    # binary opening; pixels outside the padded mask count as 0 (as scipy.ndimage does)
+    eroded = cv2.erode(padded, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    core = cv2.dilate(eroded, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    core = _fill_holes(np.ascontiguousarray(core[k:-k, k:-k]))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(core, connectivity=4)
+    if n <= 1:
         return None
-    sizes = ndimage.sum_labels(core, labels, index=np.arange(1, n + 1))
+    sizes = stats[1:, cv2.CC_STAT_AREA].astype(np.float64)
     if sizes.max() < min_fraction * core.size:
         return None
-    big = sizes >= max(0.02 * core.size, 0.25 * sizes.max())
-    return np.isin(labels, 1 + np.nonzero(big)[0])
+    big = np.zeros(n, dtype=bool)
+    big[1:] = sizes >= max(0.02 * core.size, 0.25 * sizes.max())
+    return big[labels]
+
+
+def _fill_holes(mask: np.ndarray) -> np.ndarray:
+    """Fill the holes of a 0/1 ``uint8`` mask (background not 4-connected to the border)."""
+    n, labels = cv2.connectedComponents(1 - mask, connectivity=4)
+    if n <= 1:
+        return mask
+    outer = np.zeros(n, dtype=bool)
+    for edge in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
+        outer[edge] = True
+    outer[0] = False  # label 0 is the mask itself
+    return (~outer[labels]).view(np.uint8)
 
 
 def _background_around(small: np.ndarray, keep: np.ndarray) -> float:
@@ -172,18 +190,19 @@ def _extend_dark(
     region height is what ``--depth-mm`` divides by).
     """
     rows, cols = g.shape
-    other = np.abs(g - background) > 8.0
 
     def grows(line: np.ndarray) -> bool:
-        return line.size > 0 and bool(line.mean() >= 0.9)
+        if line.size == 0:
+            return False
+        return bool((np.abs(line.astype(np.float64) - background) > 8.0).mean() >= 0.9)
 
-    while y1 < rows and grows(other[y1, x0:x1]):
+    while y1 < rows and grows(g[y1, x0:x1]):
         y1 += 1
-    while y0 > 0 and grows(other[y0 - 1, x0:x1]):
+    while y0 > 0 and grows(g[y0 - 1, x0:x1]):
         y0 -= 1
-    while x1 < cols and grows(other[y0:y1, x1]):
+    while x1 < cols and grows(g[y0:y1, x1]):
         x1 += 1
-    while x0 > 0 and grows(other[y0:y1, x0 - 1]):
+    while x0 > 0 and grows(g[y0:y1, x0 - 1]):
         x0 -= 1
     return y0, y1, x0, x1
 
@@ -198,22 +217,25 @@ def _trim_flat(
     almost everywhere); a row is furniture when it is background in that sense or a row of
     a flat panel of another grey (:func:`_panel_row`).
     """
-    flat = np.abs(g - background) <= 6.0
+
+    def flat(line: np.ndarray) -> float:
+        return float((np.abs(line.astype(np.float64) - background) <= 6.0).mean())
+
     max_dy, max_dx = (y1 - y0) // 4, (x1 - x0) // 4
     for _ in range(max_dy):
-        if flat[y0, x0:x1].mean() < 0.9 and not _panel_row(g[y0, x0:x1]):
+        if flat(g[y0, x0:x1]) < 0.9 and not _panel_row(g[y0, x0:x1]):
             break
         y0 += 1
     for _ in range(max_dy):
-        if flat[y1 - 1, x0:x1].mean() < 0.9 and not _panel_row(g[y1 - 1, x0:x1]):
+        if flat(g[y1 - 1, x0:x1]) < 0.9 and not _panel_row(g[y1 - 1, x0:x1]):
             break
         y1 -= 1
     for _ in range(max_dx):
-        if flat[y0:y1, x0].mean() < 0.9:
+        if flat(g[y0:y1, x0]) < 0.9:
             break
         x0 += 1
     for _ in range(max_dx):
-        if flat[y0:y1, x1 - 1].mean() < 0.9:
+        if flat(g[y0:y1, x1 - 1]) < 0.9:
             break
         x1 -= 1
     return y0, y1, x0, x1
