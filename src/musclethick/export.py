@@ -37,10 +37,12 @@ import secrets
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from musclethick.errors import MusclethickError, ProtocolError
 from musclethick.protocol import Protocol, Site, load_protocol
@@ -236,6 +238,8 @@ def aggregate_sessions(images: pd.DataFrame, protocol: Protocol) -> pd.DataFrame
     A composite's ``thickness_mm`` is the mean of its sites' session values, present only when
     every one of its sites has a value; its ``sd_mm``/``cv_pct`` are NaN and ``n_images`` the sum.
     """
+    import pandas as pd  # lazy: keeps the CLI start-up light
+
     rows = []
     for key, group in images.groupby(SESSION_KEYS, dropna=False, sort=True):
         values = group["thickness_mm"].to_numpy(dtype=float)
@@ -293,6 +297,8 @@ def wide_tables(sessions: pd.DataFrame, protocol: Protocol) -> dict[str, pd.Data
     change_mm_week_<w>..., change_pct_week_<w>...`` for every later week ``w``; the baseline is
     the protocol's first week.
     """
+    import pandas as pd  # lazy: keeps the CLI start-up light
+
     tables = {}
     baseline = protocol.baseline_week
     names = [*protocol.site_names(), *(c.name for c in protocol.composites)]
@@ -323,6 +329,8 @@ def wide_tables(sessions: pd.DataFrame, protocol: Protocol) -> dict[str, pd.Data
 
 
 def _readme(tables: Mapping[str, pd.DataFrame], unit: str) -> pd.DataFrame:
+    import pandas as pd  # lazy: keeps the CLI start-up light
+
     rows = []
     for name, table in tables.items():
         for column in table.columns:
@@ -413,6 +421,8 @@ def write_tables(tables: Mapping[str, pd.DataFrame], out: str | Path, *, format:
 
     Returns the files written.
     """
+    import pandas as pd  # lazy: keeps the CLI start-up light
+
     out = Path(out)
     if format not in FORMATS:
         raise MusclethickError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")

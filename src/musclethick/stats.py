@@ -27,10 +27,12 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from musclethick.errors import MusclethickError
 
@@ -122,6 +124,7 @@ def icc(data: Any) -> dict[str, Icc]:
     dict
         ``{"ICC(2,1)": Icc, "ICC(3,1)": Icc}``.
     """
+    import pandas as pd  # lazy: keeps the CLI start-up light
     import pingouin
 
     matrix = _matrix(data)
@@ -283,6 +286,8 @@ def reliability_report(
     :meth:`Reliability.as_row` plus ``site``, ``kind``); sites with fewer than 2 complete
     subjects are left out.
     """
+    import pandas as pd  # lazy: keeps the CLI start-up light
+
     from musclethick.export import (
         aggregate_images,
         aggregate_sessions,
@@ -411,6 +416,8 @@ def register_cli(subparsers: Any) -> argparse.ArgumentParser:
 
 def reliability_main(args: argparse.Namespace) -> int:
     """Run ``musclethick reliability`` from parsed arguments."""
+    import pandas as pd  # lazy: keeps the CLI start-up light
+
     try:
         table = reliability_report(
             args.store,

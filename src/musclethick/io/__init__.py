@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import glob
 from collections.abc import Iterator, Sequence
+from functools import cache
+from importlib import import_module
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
 from ..types import Frame
-from .dicom import is_dicom, read_dicom
-from .image import IMAGE_SUFFIXES, read_image
 from .options import ALL_FRAMES, DEFAULT_CALIBRATION, CalibrationOptions, FrameSelection
-from .video import VIDEO_SUFFIXES, read_video
+
+if TYPE_CHECKING:
+    from .dicom import read_dicom
+    from .image import IMAGE_SUFFIXES, read_image
+    from .video import VIDEO_SUFFIXES, read_video
 
 __all__ = [
     "DICOM_SUFFIXES",
@@ -32,8 +37,34 @@ __all__ = [
 ]
 
 DICOM_SUFFIXES = frozenset({".dcm", ".dicom", ".dic"})
-#: Suffixes (lower case) :func:`read` and :func:`find_inputs` accept.
-SUPPORTED_SUFFIXES = frozenset(DICOM_SUFFIXES | IMAGE_SUFFIXES | VIDEO_SUFFIXES)
+
+# The readers (pydicom, PyAV, Pillow, OpenCV) are imported on first use, so that importing
+# this package (e.g. for its options, or to build the CLI parser) stays light.
+_LAZY = {
+    "is_dicom": ".dicom",
+    "read_dicom": ".dicom",
+    "IMAGE_SUFFIXES": ".image",
+    "read_image": ".image",
+    "VIDEO_SUFFIXES": ".video",
+    "read_video": ".video",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name], __name__), name)
+    if name == "SUPPORTED_SUFFIXES":
+        return _supported_suffixes()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@cache
+def _supported_suffixes() -> frozenset[str]:
+    """Suffixes (lower case) :func:`read` and :func:`find_inputs` accept."""
+    from .image import IMAGE_SUFFIXES
+    from .video import VIDEO_SUFFIXES
+
+    return frozenset(DICOM_SUFFIXES | IMAGE_SUFFIXES | VIDEO_SUFFIXES)
 
 
 def read(
@@ -74,6 +105,10 @@ def read(
         raise InputError(f"{path}: file not found")
     if not path.is_file():
         raise InputError(f"{path}: not a file")
+    from .dicom import is_dicom, read_dicom
+    from .image import IMAGE_SUFFIXES, read_image
+    from .video import VIDEO_SUFFIXES, read_video
+
     suffix = path.suffix.lower()
     if suffix in DICOM_SUFFIXES or is_dicom(path):
         return read_dicom(path, calibration=calibration, frames=frames)
@@ -83,12 +118,12 @@ def read(
         return read_video(path, calibration=calibration, frames=frames)
     raise InputError(
         f"{path}: unsupported file type {suffix or '(no suffix)'!r}; supported: "
-        + ", ".join(sorted(SUPPORTED_SUFFIXES))
+        + ", ".join(sorted(_supported_suffixes()))
     )
 
 
 def _is_supported(path: Path) -> bool:
-    return path.suffix.lower() in SUPPORTED_SUFFIXES
+    return path.suffix.lower() in _supported_suffixes()
 
 
 def find_inputs(specs: Sequence[str | Path]) -> list[Path]:
