@@ -10,6 +10,16 @@ Usage::
 2. In the same process: forward time of a U-Net with a VGG16 encoder at 512 x 512 (the
    DL_Track_US design, ~26 M parameters; random weights, plain torch), batch 1.
 3. The ratio baseline / model forward, and peak memory (``ru_maxrss``).
+
+With ``--cli N`` (the issue's figure, literally): one ``musclethick measure`` subprocess over
+N images (symlinks repeating the images in a temporary folder), wall time including start-up,
+import, model loading and the CSV written, divided by N; the start-up alone
+(``musclethick --version``); and the VGG16 U-Net baseline forward at 512 x 512 in this
+process, as a ratio to the CLI's time per image.
+
+With ``--memory N``: one ``musclethick measure`` subprocess over N images; its peak resident
+memory (``VmHWM`` in ``/proc/PID/status``) is sampled while it runs and reported when the
+results CSV holds the 100th, 10 %, 50 % and last file (streaming: it must stay flat).
 """
 
 from __future__ import annotations
@@ -17,7 +27,10 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -79,6 +92,154 @@ def _images(folder: Path, n: int) -> list[Path]:
     return [files[i % len(files)] for i in range(n)]
 
 
+def _baseline_forward_ms(runs: int) -> tuple[float, int]:
+    """Median forward time (ms) of the VGG16 U-Net at 512 x 512, batch 1; parameters."""
+    baseline = VGG16UNet().eval()
+    n_params = sum(p.numel() for p in baseline.parameters())
+    xb = torch.randn(1, 3, 512, 512)
+    times = []
+    with torch.inference_mode():
+        baseline(xb)
+        for _ in range(runs):
+            tb0 = time.perf_counter()
+            baseline(xb)
+            times.append(time.perf_counter() - tb0)
+    return float(np.median(times)) * 1000, n_params
+
+
+def _musclethick() -> list[str]:
+    exe = Path(sys.executable).with_name("musclethick")
+    return [str(exe)] if exe.is_file() else [sys.executable, "-m", "musclethick"]
+
+
+def _symlink_folder(images: Path, n: int, folder: Path) -> None:
+    """``n`` uniquely named symlinks repeating the images of ``images`` (sorted)."""
+    files = sorted(p for p in images.iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg"})
+    if not files:
+        raise SystemExit(f"{images}: no images")
+    for i in range(n):
+        src = files[i % len(files)].resolve()
+        (folder / f"r{i:05d}_{src.name}").symlink_to(src)
+
+
+def _vm_hwm_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def _run_measure(folder: Path, out_csv: Path, *, poll_s: float = 0.05) -> dict:
+    """Run ``musclethick measure folder --out out_csv -q``; wall time and VmHWM per file."""
+    cmd = [*_musclethick(), "measure", str(folder), "--out", str(out_csv), "--quiet"]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    files: list[str] = []  # distinct files in the CSV, in order
+    hwm_at: list[float] = []  # VmHWM (MB) when files[i] was first seen
+    offset = 0
+    partial = ""
+    hwm = 0.0
+    while True:
+        done = proc.poll() is not None
+        value = _vm_hwm_mb(proc.pid)
+        if value is not None:
+            hwm = max(hwm, value)
+        if out_csv.exists():
+            with out_csv.open(encoding="utf-8") as handle:
+                handle.seek(offset)
+                chunk = handle.read()
+                offset = handle.tell()
+            lines = (partial + chunk).split("\n")
+            partial = lines.pop()
+            for line in lines:
+                name = line.split(",", 1)[0]
+                if name and name != "file" and (not files or files[-1] != name):
+                    files.append(name)
+                    hwm_at.append(hwm)
+        if done:
+            break
+        time.sleep(poll_s)
+    wall = time.perf_counter() - t0
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if proc.returncode != 0:
+        raise SystemExit(f"musclethick measure failed ({proc.returncode}): {err[-2000:]}")
+    return {"wall_s": wall, "files": files, "hwm_at_mb": hwm_at, "final_hwm_mb": hwm}
+
+
+def _cli_mode(args: argparse.Namespace) -> dict:
+    images = Path(args.images)
+    t_start = []
+    for _ in range(3):
+        ta = time.perf_counter()
+        subprocess.run([*_musclethick(), "--version"], check=True, capture_output=True)
+        t_start.append(time.perf_counter() - ta)
+    startup_s = float(np.median(t_start))
+    tmp = Path(tempfile.mkdtemp(prefix="bench_speed_"))
+    try:
+        (tmp / "in").mkdir()
+        _symlink_folder(images, args.cli, tmp / "in")
+        run = _run_measure(tmp / "in", tmp / "out.csv", poll_s=0.5)
+        n_rows = sum(1 for _ in (tmp / "out.csv").open()) - 1
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    n = args.cli
+    ms = run["wall_s"] / n * 1000
+    base_ms, n_params = _baseline_forward_ms(args.baseline_runs)
+    out = {
+        "mode": "cli",
+        "n_images": n,
+        "files_in_csv": len(run["files"]),
+        "csv_rows": n_rows,
+        "cli_wall_s": run["wall_s"],
+        "cli_ms_per_image": ms,
+        "startup_version_s": startup_s,
+        "cli_peak_rss_mb": run["final_hwm_mb"],
+        "baseline": "VGG16-encoder U-Net 512x512, batch 1",
+        "baseline_parameters": n_params,
+        "baseline_forward_ms": base_ms,
+        "baseline_forward_over_cli_ms_per_image": base_ms / ms,
+    }
+    print(
+        f"musclethick measure  {ms:.1f} ms/image end to end: {n} images in "
+        f"{run['wall_s']:.1f} s (one process, start-up and CSV included; "
+        f"{len(run['files'])} files, {n_rows} rows written)"
+    )
+    print(f"start-up            {startup_s:.2f} s (musclethick --version)")
+    print(f"VGG16 U-Net 512²    {base_ms:.0f} ms/image forward ({n_params / 1e6:.1f} M parameters)")
+    print(f"ratio               {base_ms / ms:.0f}x (baseline forward / our end to end)")
+    print(f"peak RSS            {run['final_hwm_mb']:.0f} MB")
+    return out
+
+
+def _memory_mode(args: argparse.Namespace) -> dict:
+    n = args.memory
+    tmp = Path(tempfile.mkdtemp(prefix="bench_memory_"))
+    try:
+        (tmp / "in").mkdir()
+        _symlink_folder(Path(args.images), n, tmp / "in")
+        run = _run_measure(tmp / "in", tmp / "out.csv", poll_s=0.05)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    marks = sorted({m for m in (100, n // 10, n // 2, n) if 0 < m <= len(run["files"])})
+    at = {m: run["hwm_at_mb"][m - 1] for m in marks}
+    out = {
+        "mode": "memory",
+        "n_images": n,
+        "files_in_csv": len(run["files"]),
+        "wall_s": run["wall_s"],
+        "peak_rss_mb_after_files": {str(m): v for m, v in at.items()},
+        "peak_rss_mb_final": run["final_hwm_mb"],
+    }
+    print(f"musclethick measure over {n} images in {run['wall_s']:.0f} s")
+    for m, v in at.items():
+        print(f"peak RSS (VmHWM) after {m:5d} files  {v:.0f} MB")
+    print(f"peak RSS at exit                 {run['final_hwm_mb']:.0f} MB")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
@@ -90,8 +251,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--baseline-runs", type=int, default=3)
     p.add_argument("--weights", default=None)
     p.add_argument("--json", default=None)
+    p.add_argument(
+        "--cli", type=int, metavar="N", help="time one 'musclethick measure' over N images"
+    )
+    p.add_argument(
+        "--memory", type=int, metavar="N", help="peak memory of 'musclethick measure' on N images"
+    )
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.cli or args.memory:
+        out = _cli_mode(args) if args.cli else {}
+        if args.memory:
+            out = {**out, "memory": _memory_mode(args)} if out else _memory_mode(args)
+        if args.json:
+            Path(args.json).write_text(json.dumps(out, indent=2))
+        return 0
     from musclethick.io import read
 
     model = load_model(args.weights, batch_size=args.batch)
@@ -125,17 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     fwd_ms = (time.perf_counter() - tf) / (reps * x.shape[0]) * 1000
 
     rss_model_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    baseline = VGG16UNet().eval()
-    n_params = sum(p.numel() for p in baseline.parameters())
-    xb = torch.randn(1, 3, 512, 512)
-    times = []
-    with torch.inference_mode():
-        baseline(xb)
-        for _ in range(args.baseline_runs):
-            tb0 = time.perf_counter()
-            baseline(xb)
-            times.append(time.perf_counter() - tb0)
-    base_ms = float(np.median(times)) * 1000
+    base_ms, n_params = _baseline_forward_ms(args.baseline_runs)
     maxrss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     out = {
