@@ -2,14 +2,16 @@
 
 Usage::
 
-    python bench/bench_model.py [--data ../shared/data/dltrack_apo] [--weights PATH]
-                                [--no-refine] [--lofo runs/lofo_660x556 ...] [--json OUT]
+    python bench/bench_model.py [--data ../shared/data/dltrack_apo] [--weights PATH] [--refine]
+                                [--model-only] [--lofo runs/lofo_660x556 ...] [--json OUT]
 
-For each validation capture: grey -> imaging-region crop -> model -> post-processing ->
-refinement; the boundaries are compared with the inner edges of the hand-drawn mask
-(:func:`musclethick.masks.inner_edges_from_mask`). Printed: mid-column thickness MAE (px and % of
-the thickness), bias, boundary MAE (superficial, deep), ICC(2,1) model vs mask, images without a
-result. ``--lofo DIR`` evaluates a leave-one-format-out run (a ``musclethick train
+For each validation capture: grey -> imaging-region crop -> model -> post-processing (->
+refinement with ``--refine``) -> the classical edge path when the model misses a boundary (as
+``musclethick measure``; ``--model-only`` turns that off); the boundaries are compared with the
+inner edges of the hand-drawn mask (:func:`musclethick.masks.inner_edges_from_mask`). Printed:
+mid-column thickness MAE (px and % of the thickness), bias, boundary MAE (superficial, deep),
+ICC(2,1) model vs mask, images without a result (no thickness at the mask's middle column).
+``--lofo DIR`` evaluates a leave-one-format-out run (a ``musclethick train
 --exclude-size WxH`` output folder) on the captures of the left-out size.
 
 Targets (issue): thickness MAE <= 3 px and <= 2 %, boundary MAE <= 2.5 px, ICC >= 0.98, no image
@@ -76,7 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "dltrack_apo"))
     p.add_argument("--weights", default=None, help="weights (default: the shipped model)")
     p.add_argument("--no-verify", action="store_true", help="load a bare checkpoint")
-    p.add_argument("--no-refine", action="store_true", help="model boundaries without refinement")
+    p.add_argument("--refine", action="store_true", help="snap the model boundaries to image edges")
+    p.add_argument(
+        "--model-only",
+        action="store_true",
+        help="no edge-path fallback when the model misses a boundary (default: as `measure`)",
+    )
     p.add_argument("--lofo", nargs="*", default=[], help="leave-one-format-out run folders")
     p.add_argument("--limit", type=int, default=None, help="first N validation images only")
     p.add_argument("--json", default=None, help="write the figures to this JSON file")
@@ -86,14 +93,19 @@ def main(argv: list[str] | None = None) -> int:
     split = load_split(data / "split.csv")
     sizes = _by_size(split)
     report: dict = {"data": str(data), "targets": TARGETS}
-    model = load_model(args.weights, verify=not args.no_verify, refine=not args.no_refine)
+    model = load_model(args.weights, verify=not args.no_verify, refine=args.refine)
+    report["fallback_edges"] = not args.model_only
     report["model"] = {"name": model.name, "version": model.version, "sha256": model.sha256}
     val = [n for n, _, _ in split["val"]][: args.limit]
     t0 = time.perf_counter()
-    results = evaluate_model(model, data, val)
+    results = evaluate_model(model, data, val, fallback_edges=not args.model_only)
     report["val_seconds"] = round(time.perf_counter() - t0, 1)
     report["val"] = summarise(results)
-    _print(f"val split, {model.name} {model.version}, refine={not args.no_refine}", report["val"])
+    _print(
+        f"val split, {model.name} {model.version}, refine={args.refine}, "
+        f"edge fallback={not args.model_only}",
+        report["val"],
+    )
     groups: dict[str, list] = {}
     for r in results:
         w, h = sizes[r.name]
@@ -122,8 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         names = [n for n, wh in sizes.items() if wh in left_out]
         # the final epoch (last.pt), not the checkpoint chosen on the left-out images
         weights = run / "last.pt"
-        m = load_model(weights, verify=False, refine=not args.no_refine)
-        res = evaluate_model(m, data, sorted(names))
+        m = load_model(weights, verify=False, refine=args.refine)
+        res = evaluate_model(m, data, sorted(names), fallback_edges=not args.model_only)
         s = summarise(res)
         s["train_wall_s"] = info.get("wall_s")
         s["epochs_run"] = info.get("epochs_run")

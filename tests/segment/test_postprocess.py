@@ -77,6 +77,23 @@ def test_skin_line_above_is_ignored():
     assert "skin" in note
 
 
+def test_skin_line_a_few_rows_down_is_ignored_when_the_aponeurosis_follows_closely():
+    # thin line at 3 % of the height, superficial aponeurosis 7 % below it
+    p = _band(_band(_band(_blank(), 6, 10), 24, 34), 140, 150)
+    sup, deep, note = boundaries_from_probability(p)
+    assert sup.y_at(150.0) == pytest.approx(33.5, abs=1e-3)
+    assert deep.y_at(150.0) == pytest.approx(139.5, abs=1e-3)
+    assert "skin" in note
+
+
+def test_thin_top_band_far_above_the_next_is_the_superficial_aponeurosis():
+    p = _band(_band(_band(_blank(), 6, 10), 80, 90), 150, 160)
+    sup, deep, note = boundaries_from_probability(p)
+    assert sup.y_at(150.0) == pytest.approx(9.5, abs=1e-3)
+    assert deep.y_at(150.0) == pytest.approx(79.5, abs=1e-3)
+    assert "skin" not in note
+
+
 def test_missing_deep_band_gives_none():
     p = _band(_blank(), 20, 30)
     sup, deep, note = boundaries_from_probability(p)
@@ -89,6 +106,18 @@ def test_weak_partial_fragment_does_not_win_over_the_deep_band():
     _band(p, 90, 96, 60, 150, value=0.6)  # faint band over 30 % of the width, inside the muscle
     _, deep, _ = boundaries_from_probability(p)
     assert deep.y_at(150.0) == pytest.approx(159.5, abs=1e-3)
+
+
+def test_partial_band_above_a_full_deep_band_does_not_win():
+    # a strong band over 60 % of the width (septum / fascicle) above a full-width deep band
+    p = _band(_band(_blank(), 20, 30), 160, 170)
+    _band(p, 90, 98, 0, 180)
+    _, deep, _ = boundaries_from_probability(p)
+    assert deep.y_at(250.0) == pytest.approx(159.5, abs=1e-3)
+    # with the nearest band about as strong as the deep one, the nearest wins
+    _band(p, 90, 98, 0, 260)
+    _, deep, _ = boundaries_from_probability(p)
+    assert deep.y_at(100.0) == pytest.approx(89.5, abs=1e-3)
 
 
 def test_weak_map_gives_none():

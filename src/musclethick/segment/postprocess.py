@@ -65,6 +65,11 @@ class PostprocessOptions:
     skin_fraction : float
         A band whose upper edge lies within this fraction of the height from the top, with at
         least two bands below it, is the skin line and ignored.
+    skin_near_fraction, skin_gap_fraction : float
+        A thin band whose upper edge lies within ``skin_near_fraction`` of the height from the
+        top, with at least two bands below it and the next band less than ``skin_gap_fraction``
+        of the height below it, is also the skin (probe contact) line: on scanners whose
+        crop keeps a few rows above the skin, the superficial aponeurosis lies just under it.
     deep_mass_ratio : float
         The deep band is the nearest band below the superficial one whose mean probability x
         covered width is at least this fraction of the largest such value below it.
@@ -91,7 +96,9 @@ class PostprocessOptions:
     chain_tolerance_px: float = 6.0
     merge_gap_fraction: float = 0.03
     skin_fraction: float = 0.02
-    deep_mass_ratio: float = 0.5
+    skin_near_fraction: float = 0.06
+    skin_gap_fraction: float = 0.15
+    deep_mass_ratio: float = 0.8
     degree: int = 2
     inlier_px: float = 2.0
     min_inlier_fraction: float = 0.6
@@ -280,7 +287,11 @@ def assign_bands(
     if len(bands) >= 3:
         first = bands[0]
         thin = np.median(first.bottom_px - first.top_px) < 0.04 * rows
-        if np.median(first.top_px) <= opts.skin_fraction * rows and thin:
+        top = np.median(first.top_px)
+        near = top <= opts.skin_near_fraction * rows and (
+            _below(first, bands[1]) < opts.skin_gap_fraction * rows
+        )
+        if thin and (top <= opts.skin_fraction * rows or near):
             bands = bands[1:]
             notes.append("skin line ignored")
     sup_idx = next(

@@ -137,13 +137,19 @@ def evaluate_model(
     names: Sequence[str],
     *,
     batch_size: int = 16,
+    fallback_edges: bool = False,
 ) -> list[FrameAccuracy]:
     """Run ``model`` (a :class:`~musclethick.segment.SegmentationModel`) over labelled captures.
 
     Each capture is read as grey, cropped to its imaging region
     (:func:`musclethick.region.find_imaging_region`, the same crop the readers apply) and passed
-    to ``model.find_boundaries``; the mask is cropped alike.
+    to ``model.find_boundaries``; the mask is cropped alike. With ``fallback_edges`` a frame whose
+    model result lacks a boundary is measured by the classical edge path
+    (:func:`musclethick.refine.find_boundaries_edges`, both boundaries), as
+    ``musclethick measure`` does (:mod:`musclethick.pipeline`).
     """
+    from musclethick.errors import BoundaryNotFound
+    from musclethick.refine import find_boundaries_edges
     from musclethick.region import find_imaging_region
     from musclethick.train.dataset import read_grey
 
@@ -160,6 +166,12 @@ def evaluate_model(
             frames.append(grey[box.slices()])
             masks.append(mask[box.slices()] > 127)
         results = model.find_boundaries(frames, keep_probability=False)
-        for name, res, mask in zip(chunk, results, masks, strict=True):
-            out.append(compare_to_mask(name, res.superficial, res.deep, mask))
+        for name, res, frame, mask in zip(chunk, results, frames, masks, strict=True):
+            sup, deep = res.superficial, res.deep
+            if fallback_edges and (sup is None or deep is None):
+                try:
+                    sup, deep = find_boundaries_edges(frame)
+                except BoundaryNotFound:
+                    sup = deep = None
+            out.append(compare_to_mask(name, sup, deep, mask))
     return out
