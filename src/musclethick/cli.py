@@ -78,6 +78,11 @@ def add_measure_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--model", help="model weights (default: the shipped model)")
     parser.add_argument(
+        "--refine",
+        action="store_true",
+        help="snap the model's boundaries to the image gradient (sub-pixel edge refinement)",
+    )
+    parser.add_argument(
         "--lines",
         type=_fractions,
         default=(0.25, 0.5, 0.75),
@@ -105,6 +110,7 @@ def settings_from_args(args: argparse.Namespace):
         frames=FrameSelection.parse(args.frames),
         best_frames=args.best_frames,
         model_path=args.model,
+        refine=args.refine,
     )
 
 

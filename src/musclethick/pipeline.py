@@ -10,7 +10,9 @@ Bad input never raises out of :func:`measure_path` / :func:`measure_paths`: it b
 
 from __future__ import annotations
 
+import os
 import queue
+import sys
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -63,6 +65,9 @@ class MeasureSettings:
         Keep only the K frames of each file with the highest boundary confidence.
     model_path : str or None
         Weights to use; ``None`` = the shipped default model.
+    refine : bool
+        Snap the model's boundaries to the image gradient (off by default: on the training
+        split it did not improve agreement with human annotators; see the model card).
     min_confidence : float
         Boundaries below this confidence are flagged ``low_confidence``.
     no_muscle_confidence : float
@@ -79,6 +84,7 @@ class MeasureSettings:
     frames: FrameSelection = field(default_factory=FrameSelection)
     best_frames: int | None = None
     model_path: str | None = None
+    refine: bool = False
     min_confidence: float = 0.5
     no_muscle_confidence: float = 0.1
     batch_size: int = 8
@@ -98,18 +104,27 @@ class MeasureSettings:
 
 
 @lru_cache(maxsize=4)
-def get_model(model_path: str | None = None) -> SegmentationModel:
-    """Load (once per process) the segmentation model at ``model_path`` (None = default)."""
+def get_model(model_path: str | None = None, refine: bool = False) -> SegmentationModel:
+    """Load (once per process) the segmentation model at ``model_path`` (None = default).
+
+    ``refine`` snaps the model's boundaries to the image gradient (sub-pixel refinement).
+
+    Unless set, ``OMP_WAIT_POLICY`` becomes ``PASSIVE`` before torch is first imported: frames
+    are decoded in a thread beside the model, and idle OpenMP threads spinning between
+    forward passes would take the CPU from it (about 25 % more CPU time per image on 2 cores).
+    """
+    if "torch" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from musclethick.segment import load_model
 
-    return load_model(model_path)
+    return load_model(model_path, refine=refine)
 
 
 def model_identity(settings: MeasureSettings) -> tuple[str, str]:
     """``(version, sha256)`` of the model a run with ``settings`` uses (``("", "")`` for edges)."""
     if settings.method != "model":
         return ("", "")
-    model = get_model(settings.model_path)
+    model = get_model(settings.model_path, settings.refine)
     return (str(model.version), str(model.sha256))
 
 
@@ -218,7 +233,7 @@ def measure_frames(
             yield _edges_result(frame, settings)
         return
     if model is None:
-        model = get_model(settings.model_path)
+        model = get_model(settings.model_path, settings.refine)
     batch: list[Frame] = []
     for frame in frames:
         batch.append(frame)
@@ -335,7 +350,7 @@ def measure_paths(
     result. Memory stays bounded: frames are decoded at most ``prefetch`` files ahead.
     """
     if settings.method == "model" and model is None:
-        model = get_model(settings.model_path)
+        model = get_model(settings.model_path, settings.refine)
     pending: list[tuple[str | Path, list[Frame] | BaseException]] = []
     n_frames = 0
 

@@ -275,7 +275,7 @@ def _measure_one(frame: Frame, settings: MeasureSettings):
         yield "Loading the segmentation model…"
         from musclethick.pipeline import get_model
 
-        model = get_model(settings.model_path)
+        model = get_model(settings.model_path, settings.refine)
         yield "Finding the aponeuroses…"
         return next(iter(measure_frames([frame], settings, model=model)))
     yield "Finding the aponeuroses (edge detection)…"
