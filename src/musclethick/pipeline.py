@@ -24,7 +24,6 @@ from musclethick.errors import BoundaryNotFound, MusclethickError
 from musclethick.io import read
 from musclethick.io.options import CalibrationOptions, FrameSelection
 from musclethick.measure import assemble_result, failed_result
-from musclethick.refine import find_boundaries_edges
 from musclethick.types import Boundary, Frame, FrameResult
 
 if TYPE_CHECKING:
@@ -131,6 +130,8 @@ def model_identity(settings: MeasureSettings) -> tuple[str, str]:
 def _edges_result(
     frame: Frame, settings: MeasureSettings, *, flags: tuple[str, ...] = ()
 ) -> FrameResult:
+    from musclethick.refine import find_boundaries_edges  # OpenCV: not at CLI start-up
+
     try:
         superficial, deep = find_boundaries_edges(frame.pixels)
     except BoundaryNotFound as error:
