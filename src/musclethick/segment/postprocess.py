@@ -443,13 +443,20 @@ def boundaries_from_probability(
         deep, why = _fit(deep_band, deep_band.top_px, cols, opts)
         if why:
             notes.append(f"deep: {why}")
-    if sup is not None and deep is not None:
-        lo, hi = max(sup.x_min, deep.x_min), min(sup.x_max, deep.x_max)
-        xs = np.linspace(lo, hi, 64) if hi > lo else np.array([])
-        if xs.size == 0 or np.any(deep.y_at(xs) - sup.y_at(xs) < 1.0):
-            deep = None
-            notes.append("deep: crosses the superficial boundary")
+    if _crosses(sup, deep):
+        deep = None
+        notes.append("deep: crosses the superficial boundary")
     return sup, deep, "; ".join(notes)
+
+
+def _crosses(sup: Boundary | None, deep: Boundary | None) -> bool:
+    """True when both exist and the deep boundary is not >= 1 px below the superficial one
+    over their shared columns (or they share none)."""
+    if sup is None or deep is None:
+        return False
+    lo, hi = max(sup.x_min, deep.x_min), min(sup.x_max, deep.x_max)
+    xs = np.linspace(lo, hi, 64) if hi > lo else np.array([])
+    return bool(xs.size == 0 or np.any(deep.y_at(xs) - sup.y_at(xs) < 1.0))
 
 
 def boundaries_from_channels(
@@ -486,10 +493,7 @@ def boundaries_from_channels(
         if why:
             notes.append(f"{side}: {why}")
     sup, deep = out
-    if sup is not None and deep is not None:
-        lo, hi = max(sup.x_min, deep.x_min), min(sup.x_max, deep.x_max)
-        xs = np.linspace(lo, hi, 64) if hi > lo else np.array([])
-        if xs.size == 0 or np.any(deep.y_at(xs) - sup.y_at(xs) < 1.0):
-            deep = None
-            notes.append("deep: crosses the superficial boundary")
+    if _crosses(sup, deep):
+        deep = None
+        notes.append("deep: crosses the superficial boundary")
     return sup, deep, "; ".join(notes)
