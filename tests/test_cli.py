@@ -184,3 +184,17 @@ def test_console_script_runs(tmp_path: Path):
         pytest.skip("console script not installed in this environment")
     proc = subprocess.run([str(exe), "--version"], capture_output=True, text=True, check=True)
     assert proc.stdout.startswith("musclethick ")
+
+
+def test_review_without_napari_says_which_extra(tmp_path: Path):
+    # run in a fresh interpreter where importing napari fails, as without the extra
+    code = (
+        "import sys; sys.modules['napari'] = None;"
+        "import importlib.util as u; u.find_spec = lambda name, *a: None if name == 'napari'"
+        " else __import__('importlib.machinery').machinery.PathFinder.find_spec(name);"
+        "from musclethick.cli import main;"
+        f"sys.exit(main(['review', r'{tmp_path / 's.sqlite'}', '--reviewer', 'AB']))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert "musclethick[napari]" in proc.stderr

@@ -197,30 +197,36 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return int(train_main(args.train_args) or 0)
 
 
-def _cmd_review(args: argparse.Namespace) -> int:
+def _napari_app(command: str):
+    """The napari adapter's ``_app`` module, or ``None`` (with a message) without the extra."""
+    import importlib.util
+
     try:
-        from musclethick._napari._app import open_review
+        if importlib.util.find_spec("napari") is None:
+            raise ImportError("napari is not installed")
+        from musclethick._napari import _app
     except ImportError as error:
         print(
-            f"musclethick review: needs the napari extra: pip install 'musclethick[napari]' "
+            f"musclethick {command}: needs the napari extra: pip install 'musclethick[napari]' "
             f"({error})",
             file=sys.stderr,
         )
+        return None
+    return _app
+
+
+def _cmd_review(args: argparse.Namespace) -> int:
+    app = _napari_app("review")
+    if app is None:
         return 2
-    return int(open_review(args.store, reviewer=args.reviewer) or 0)
+    return int(app.open_review(args.store, reviewer=args.reviewer) or 0)
 
 
 def _cmd_view(args: argparse.Namespace) -> int:
-    try:
-        from musclethick._napari._app import open_view
-    except ImportError as error:
-        print(
-            f"musclethick view: needs the napari extra: pip install 'musclethick[napari]' "
-            f"({error})",
-            file=sys.stderr,
-        )
+    app = _napari_app("view")
+    if app is None:
         return 2
-    return int(open_view(args.file) or 0)
+    return int(app.open_view(args.file) or 0)
 
 
 def get_arg_parser() -> argparse.ArgumentParser:
