@@ -198,3 +198,14 @@ def test_review_without_napari_says_which_extra(tmp_path: Path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 2, proc.stderr
     assert "musclethick[napari]" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [(["train", "--help"], "--data"), (["train", "--from-store", "s.sqlite", "--help"], "store")],
+)
+def test_train_options_reach_the_training_parsers(argv, expected, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 0
+    assert expected in capsys.readouterr().out

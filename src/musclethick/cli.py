@@ -280,6 +280,11 @@ def get_arg_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``musclethick`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train"]:
+        # the training command parses its own options (argparse.REMAINDER cannot pass on
+        # arguments that start with "-")
+        return _cmd_train(argparse.Namespace(train_args=argv[1:]))
     parser = get_arg_parser()
     args = parser.parse_args(argv)
     return int(args.func(args) or 0)
