@@ -120,9 +120,14 @@ def get_model(model_path: str | None = None, refine: bool = False) -> Segmentati
 
 
 def model_identity(settings: MeasureSettings) -> tuple[str, str]:
-    """``(version, sha256)`` of the model a run with ``settings`` uses (``("", "")`` for edges)."""
+    """``(version, sha256)`` recorded with results of ``settings``.
+
+    The classical edge path has no weights: its version is the package's, ``edges-<version>``.
+    """
     if settings.method != "model":
-        return ("", "")
+        from musclethick import __version__
+
+        return (f"edges-{__version__}", "")
     model = get_model(settings.model_path, settings.refine)
     return (str(model.version), str(model.sha256))
 

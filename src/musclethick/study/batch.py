@@ -140,10 +140,6 @@ def settings_from_protocol(
 
 def model_version_for(settings: MeasureSettings) -> tuple[str, str]:
     """``(model_version, model_sha256)`` recorded with results of ``settings``."""
-    if settings.method == "edges":
-        from musclethick import __version__
-
-        return (f"edges-{__version__}", "")
     from musclethick.pipeline import model_identity
 
     return model_identity(settings)
