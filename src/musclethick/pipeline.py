@@ -252,10 +252,9 @@ def measure_frames(
 
 def select_best_frames(results: Sequence[FrameResult], k: int) -> list[int]:
     """Indices of the ``k`` results with the highest confidence (failed last), in frame order."""
-    ranked = sorted(
-        range(len(results)),
-        key=lambda i: (results[i].status == "failed", -results[i].confidence, i),
-    )
+    from musclethick.segment import rank_frames_by_confidence
+
+    ranked = sorted(rank_frames_by_confidence(results), key=lambda i: results[i].status == "failed")
     return sorted(ranked[:k])
 
 
