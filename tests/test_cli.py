@@ -209,3 +209,15 @@ def test_train_options_reach_the_training_parsers(argv, expected, capsys):
         main(argv)
     assert exit_info.value.code == 0
     assert expected in capsys.readouterr().out
+
+
+def test_python_dash_m_runs_the_cli():
+    from musclethick import __version__
+
+    out = subprocess.run(
+        [sys.executable, "-m", "musclethick", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert __version__ in out.stdout

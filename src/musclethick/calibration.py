@@ -304,39 +304,29 @@ def find_ruler_ticks(
         If no group of at least ``min_ticks`` regularly spaced ticks is found.
     """
     g = _grey(image)
-    outside = np.ones(g.shape, dtype=bool)
+    cols = g.shape[1]
     if region is not None:
         # a depth ruler stands beside the image: search the columns left and right of it
-        outside[:, region.x0 + 1 : region.x1 - 1] = False
-    background = _median(g[outside]) if outside.any() else 0.0
-    bright = ((g > background + 40.0) & outside).view(np.uint8)
-    # Remove vertical strokes (ruler line, borders, text stems): runs longer than a tick
-    # (a binary opening; pixels outside the image count as 0).
-    kernel = np.ones((max_tick_height_px + 2, 1), np.uint8)
-    vertical = cv2.erode(bright, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
-    vertical = cv2.dilate(vertical, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
-    ticks_mask = bright & (1 - vertical)
-    n, _, stats, _ = cv2.connectedComponentsWithStats(ticks_mask, connectivity=8)
-    if n <= 1:
+        # (each strip on its own: nothing connects them across the masked image)
+        spans = [(0, min(region.x0 + 1, cols)), (max(region.x1 - 1, 0), cols)]
+        spans = [(a, b) for a, b in spans if b > a]
+    else:
+        spans = [(0, cols)]
+    strips = [np.ascontiguousarray(g[:, a:b]) for a, b in spans]
+    if not strips:
         raise CalibrationError("no depth-ruler tick marks found beside the imaging region")
-    x, y, w, h = (stats[1:, i].astype(np.int64) for i in range(4))
-    shape_ok = (h <= max_tick_height_px) & (w >= 2) & (w <= max_tick_width_px) & (w >= h)
-    x, y, w, h = x[shape_ok], y[shape_ok], w[shape_ok], h[shape_ok]
-    # a tick stands alone: nothing else within 4 rows above/below (text strokes do not)
-    rows, cols = ticks_mask.shape
-    integral = cv2.integral(ticks_mask, sdepth=cv2.CV_32S)
-
-    def box_sum(y0: np.ndarray, y1: np.ndarray, x0: np.ndarray, x1: np.ndarray) -> np.ndarray:
-        return integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0]
-
-    around = box_sum(
-        np.maximum(y - 4, 0),
-        np.minimum(y + h + 4, rows),
-        np.maximum(x - 1, 0),
-        np.minimum(x + w + 1, cols),
-    )
-    alone = around <= box_sum(y, y + h, x, x + w)
-    cand = np.stack([y + (h - 1) / 2.0, x, x + w], axis=1)[alone]  # (y_centre, x0, x1)
+    background = _median(np.concatenate([s.ravel() for s in strips]))
+    found = [
+        _tick_candidates(
+            strip,
+            background,
+            max_tick_height_px=max_tick_height_px,
+            max_tick_width_px=max_tick_width_px,
+            x_offset=a,
+        )
+        for strip, (a, _) in zip(strips, spans, strict=True)
+    ]
+    cand = np.concatenate(found, axis=0)
     if len(cand) < min_ticks:
         raise CalibrationError("no depth-ruler tick marks found beside the imaging region")
     arr = cand.astype(np.float64)
@@ -356,6 +346,46 @@ def find_ruler_ticks(
     if best is None:
         raise CalibrationError("no regularly spaced depth-ruler ticks found")
     return best
+
+
+def _tick_candidates(
+    g: np.ndarray,
+    background: float,
+    *,
+    max_tick_height_px: int,
+    max_tick_width_px: int,
+    x_offset: int,
+) -> np.ndarray:
+    """Isolated short horizontal bright strokes of ``g``: rows ``(y_centre, x0, x1)``."""
+    bright = (g > background + 40.0).view(np.uint8)
+    # Remove vertical strokes (ruler line, borders, text stems): runs longer than a tick
+    # (a binary opening; pixels outside the image count as 0).
+    kernel = np.ones((max_tick_height_px + 2, 1), np.uint8)
+    vertical = cv2.erode(bright, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    vertical = cv2.dilate(vertical, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    ticks_mask = bright & (1 - vertical)
+    n, _, stats, _ = cv2.connectedComponentsWithStats(ticks_mask, connectivity=8)
+    if n <= 1:
+        return np.zeros((0, 3))
+    x, y, w, h = (stats[1:, i].astype(np.int64) for i in range(4))
+    shape_ok = (h <= max_tick_height_px) & (w >= 2) & (w <= max_tick_width_px) & (w >= h)
+    x, y, w, h = x[shape_ok], y[shape_ok], w[shape_ok], h[shape_ok]
+    # a tick stands alone: nothing else within 4 rows above/below (text strokes do not)
+    rows, cols = ticks_mask.shape
+    integral = cv2.integral(ticks_mask, sdepth=cv2.CV_32S)
+
+    def box_sum(y0: np.ndarray, y1: np.ndarray, x0: np.ndarray, x1: np.ndarray) -> np.ndarray:
+        return integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0]
+
+    around = box_sum(
+        np.maximum(y - 4, 0),
+        np.minimum(y + h + 4, rows),
+        np.maximum(x - 1, 0),
+        np.minimum(x + w + 1, cols),
+    )
+    alone = around <= box_sum(y, y + h, x, x + w)
+    cand = np.stack([y + (h - 1) / 2.0, x + x_offset, x + w + x_offset], axis=1)[alone]
+    return cand.astype(np.float64)
 
 
 def _beside(ticks: RulerTicks, region: PixelBox) -> bool:

@@ -193,7 +193,7 @@ def _assemble(
 def _model_results(
     frames: Sequence[Frame], settings: MeasureSettings, model: SegmentationModel
 ) -> list[FrameResult]:
-    found = model.find_boundaries([frame.pixels for frame in frames])
+    found = model.find_boundaries([frame.pixels for frame in frames], keep_probability=False)
     results = []
     for frame, boundaries in zip(frames, found, strict=True):
         superficial, deep = boundaries.superficial, boundaries.deep

@@ -120,3 +120,57 @@ def test_main_cli_writes_card_and_summary(test_data, tmp_path):
     assert summary["excluded_sizes"] == ["157x200"]
     card = json.loads((out / "model.json").read_text())
     assert card["sha256"] and card["input"]["shape"] == [64, 48]
+
+
+def test_init_weights_start_from_a_previous_run(tiny, tmp_path):
+    _, s = tiny
+    config = TrainConfig(
+        input_shape=SHAPE, base_channels=4, depth=2, epochs=12, batch_size=5, lr=2e-2, seed=0
+    )
+    first = train(s, None, tmp_path / "a", config, log=lambda _: None)
+    # fine-tuning from the first run's weights at a low rate starts where that run ended,
+    # far below a fresh start with the same seed and settings
+    tuned = TrainConfig(
+        input_shape=SHAPE,
+        base_channels=4,
+        depth=2,
+        epochs=1,
+        batch_size=5,
+        lr=1e-4,
+        seed=1,
+        init_weights=str(tmp_path / "a" / "last.pt"),
+    )
+    fresh = TrainConfig(
+        input_shape=SHAPE, base_channels=4, depth=2, epochs=1, batch_size=5, lr=1e-4, seed=1
+    )
+    b = train(s, None, tmp_path / "b", tuned, log=lambda _: None)
+    c = train(s, None, tmp_path / "c", fresh, log=lambda _: None)
+    end_of_first = first["history"][-1]["train_loss"]
+    assert b["history"][0]["train_loss"] < 0.8 * c["history"][0]["train_loss"]
+    assert b["history"][0]["train_loss"] < 1.2 * end_of_first
+
+
+def test_init_weights_of_another_architecture_are_refused(tiny, tmp_path):
+    from musclethick.errors import ModelError
+
+    _, s = tiny
+    small = TrainConfig(input_shape=SHAPE, base_channels=4, depth=2, epochs=1, batch_size=5)
+    train(s, None, tmp_path / "a", small, log=lambda _: None)
+    wider = TrainConfig(
+        input_shape=SHAPE,
+        base_channels=8,
+        depth=2,
+        epochs=1,
+        batch_size=5,
+        init_weights=str(tmp_path / "a" / "last.pt"),
+    )
+    with pytest.raises(ModelError, match="architecture"):
+        train(s, None, tmp_path / "b", wider, log=lambda _: None)
+    with pytest.raises(ModelError, match="not found"):
+        train(
+            s,
+            None,
+            tmp_path / "c",
+            TrainConfig(input_shape=SHAPE, init_weights=str(tmp_path / "missing.pt")),
+            log=lambda _: None,
+        )

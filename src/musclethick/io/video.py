@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..types import Frame, ScanMetadata
+from ._pixels import to_grey_uint8
 from .image import plan_capture
 from .options import ALL_FRAMES, DEFAULT_CALIBRATION, CalibrationOptions, FrameSelection
 
@@ -102,8 +103,7 @@ def _iter(
                 if not selection.contains(index):
                     continue
                 rgb = vframe.to_ndarray(format="rgb24")
-                grey = np.rint(rgb.astype(np.float64) @ np.array([0.299, 0.587, 0.114]))
-                grey = grey.astype(np.uint8)
+                grey = to_grey_uint8(rgb)
                 if plan is None:
                     plan = plan_capture(grey, options)
                 box, calib = plan

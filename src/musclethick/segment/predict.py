@@ -2,7 +2,8 @@
 
 :class:`Predictor` wraps a :class:`~musclethick.segment.unet.UNet` in evaluation mode with the
 batch-normalisation layers folded into the convolutions (fewer operations, same result), and turns
-a list of frames of any sizes into probability maps at each frame's own size.
+a list of frames of any sizes into probability maps at each frame's own size. The network runs
+in the channels-last memory layout (faster on CPU for narrow convolutions).
 """
 
 from __future__ import annotations
@@ -70,7 +71,9 @@ class Predictor:
         )
         model.load_state_dict(state_dict)
         model.eval()
-        self.model = fold_batchnorm(model)
+        # channels-last (NHWC) runs the narrow convolutions of this small net about twice as
+        # fast on CPU (oneDNN) as the default layout, with the same results
+        self.model = fold_batchnorm(model).to(memory_format=torch.channels_last)
         self.input_shape = (int(input_shape[0]), int(input_shape[1]))
         self.out_channels = model.out_channels
         self.batch_size = int(batch_size)
@@ -84,7 +87,8 @@ class Predictor:
         with torch.inference_mode():
             for start in range(0, batch.shape[0], self.batch_size):
                 x = torch.from_numpy(np.ascontiguousarray(batch[start : start + self.batch_size]))
-                out.append(torch.sigmoid(self.model(x)).numpy())
+                y = self.model(x.contiguous(memory_format=torch.channels_last))
+                out.append(torch.sigmoid(y).contiguous().numpy())
         if not out:
             return np.zeros((0, self.out_channels, *self.input_shape), np.float32)
         return np.concatenate(out, axis=0)

@@ -51,6 +51,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 1
     max_steps: int | None = None
+    init_weights: str | None = None
     augment: AugmentOptions = field(default_factory=AugmentOptions)
 
 
@@ -187,6 +188,27 @@ def _save(path: Path, model: UNet, config: TrainConfig, extra: dict) -> None:
     tmp.replace(path)
 
 
+def _load_init_weights(model: UNet, path: str | Path) -> None:
+    """Start from the weights in ``path`` (verified against their model card when it has one).
+
+    Raises
+    ------
+    ModelError
+        When the file cannot be read, its hash does not match, or its architecture differs from
+        the one being trained.
+    """
+    from musclethick.errors import ModelError
+    from musclethick.segment.weights import load_weights
+
+    loaded = load_weights(path, verify=False)  # the card, when present, is still checked
+    if dict(loaded.config) != model.config():
+        raise ModelError(
+            f"{path}: architecture {dict(loaded.config)} differs from the one trained "
+            f"{model.config()}"
+        )
+    model.load_state_dict(loaded.state_dict)
+
+
 def train(
     train_set: SampleSet,
     val_set: SampleSet | None,
@@ -211,6 +233,8 @@ def train(
     model = UNet(
         1, config.out_channels, base_channels=config.base_channels, depth=config.depth
     ).train()
+    if config.init_weights:
+        _load_init_weights(model, config.init_weights)
     targets = make_targets(train_set, config.out_channels)
     val_targets = make_targets(val_set, config.out_channels) if val_set is not None else None
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -325,6 +349,12 @@ def get_arg_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=TrainConfig.lr)
     p.add_argument("--threads", type=int, default=TrainConfig.threads)
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
+    p.add_argument(
+        "--init-weights",
+        default=None,
+        metavar="MODEL.pt",
+        help="start from these weights (same architecture) instead of random ones: fine-tuning",
+    )
     p.add_argument("--cache", default=None, help="folder to cache the loaded images in")
     p.add_argument("--limit", type=int, default=None, help="use only the first N train images")
     return p
@@ -345,6 +375,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
         threads=args.threads,
         max_steps=args.max_steps,
+        init_weights=args.init_weights,
     )
     split = load_split(split_csv)
     excluded = {tuple(int(v) for v in s.lower().split("x")) for s in args.exclude_size}
@@ -385,6 +416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"torch {torch.__version__}, {config.threads} threads".strip(),
             "input_shape": list(config.input_shape),
             "out_channels": config.out_channels,
+            "init_weights": args.init_weights,
         }
     )
     Path(args.out, "train.json").write_text(json.dumps(summary, indent=2))
@@ -400,6 +432,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "n_val": summary["n_val"],
                 "excluded_sizes": summary["excluded_sizes"],
                 "epochs_run": summary["epochs_run"],
+                "init_weights": summary["init_weights"],
             }
         )
         write_card(Path(args.out, "model.pt"), card)
