@@ -63,7 +63,7 @@ class _BlindModel:
     def __init__(self, real):
         self.real = real
 
-    def find_boundaries(self, batch):
+    def find_boundaries(self, batch, *, keep_probability=True):
         found = self.real.find_boundaries(batch)
         return [ModelBoundaries(b.superficial, None, None, "deep band too weak") for b in found]
 
@@ -121,6 +121,36 @@ def test_measure_paths_streams_in_order_with_failures(sample_images: Path, tmp_p
     assert "bad.tif" in measured[1].results[0].message
     assert measured[1].frames == []
     assert len(measured[2].results) == len(measured[2].frames) == 6
+
+
+@pytest.mark.parametrize(("prefetch", "threads"), [(0, 1), (2, 1), (3, 3)])
+def test_decoding_ahead_keeps_input_order_and_results(
+    sample_images: Path, tmp_path: Path, prefetch: int, threads: int
+):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    images = sorted(sample_images.glob("*.png"))
+    paths = [*images, bad, *reversed(images)]
+    settings = MeasureSettings(calibration=CalibrationOptions(mm_per_px=0.1), batch_size=3)
+    measured = list(measure_paths(paths, settings, prefetch=prefetch, decode_threads=threads))
+    assert [m.path for m in measured] == paths
+    assert [m.results[0].status == "failed" for m in measured] == [p == bad for p in paths]
+    # the same file gives the same thickness wherever it sits in the stream (to float
+    # rounding: a batch of other frames may take another convolution kernel)
+    first = {m.path: m.results[0].mean_thickness_mm for m in measured[: len(images)]}
+    for m in measured[len(images) + 1 :]:
+        assert m.results[0].mean_thickness_mm == pytest.approx(first[m.path], rel=1e-6)
+
+
+def test_stopping_early_leaves_no_decoding_behind(sample_images: Path):
+    import threading
+
+    images = sorted(sample_images.glob("*.png")) * 6
+    settings = MeasureSettings(calibration=CalibrationOptions(mm_per_px=0.1), batch_size=1)
+    stream = measure_paths(images, settings, prefetch=8, decode_threads=2)
+    assert next(stream).results[0].status != "failed"
+    stream.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("musclethick-decode")]
 
 
 def test_core_and_batch_path_never_import_napari_or_qt(sample_images: Path, tmp_path: Path):

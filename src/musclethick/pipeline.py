@@ -10,15 +10,16 @@ Bad input never raises out of :func:`measure_path` / :func:`measure_paths`: it b
 
 from __future__ import annotations
 
+import itertools
 import os
-import queue
 import sys
-import threading
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from musclethick.errors import BoundaryNotFound, MusclethickError
 from musclethick.io import read
@@ -281,56 +282,54 @@ def measure_path(
     return next(iter(measure_paths([path], settings, model=model, prefetch=0))).results
 
 
-def _iter_decoded(
-    paths: Sequence[str | Path], settings: MeasureSettings
-) -> Iterator[tuple[str | Path, list[Frame] | BaseException]]:
-    for path in paths:
-        try:
-            frames = list(read(path, calibration=settings.calibration, frames=settings.frames))
-            if not frames:
-                raise MusclethickError(f"{path}: no frames selected")
-            yield path, frames
-        except MusclethickError as error:
-            yield path, error
-        except Exception as error:  # a reader bug must not stop a batch
-            yield path, MusclethickError(f"{path}: unexpected {type(error).__name__}: {error}")
-
-
-def _prefetched(iterator: Iterator[Any], maxsize: int) -> Iterator[Any]:
-    """Run ``iterator`` in a background thread with a bounded queue (decode ahead)."""
-    if maxsize <= 0:
-        yield from iterator
-        return
-    items: queue.Queue[Any] = queue.Queue(maxsize=maxsize)
-    sentinel = object()
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in iterator:
-                while not stop.is_set():
-                    try:
-                        items.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-        finally:
-            items.put(sentinel)
-
-    thread = threading.Thread(target=produce, name="musclethick-decode", daemon=True)
-    thread.start()
+def _decode(
+    path: str | Path, settings: MeasureSettings
+) -> tuple[str | Path, list[Frame] | BaseException]:
+    """Frames of one file, or the error (named after the file) that stopped its reading."""
     try:
-        while (item := items.get()) is not sentinel:
+        frames = list(read(path, calibration=settings.calibration, frames=settings.frames))
+        if not frames:
+            raise MusclethickError(f"{path}: no frames selected")
+        return path, frames
+    except MusclethickError as error:
+        return path, error
+    except Exception as error:  # a reader bug must not stop a batch
+        return path, MusclethickError(f"{path}: unexpected {type(error).__name__}: {error}")
+
+
+def _decode_threads() -> int:
+    """Decoding threads: one per core (PNG/JPEG decoders and OpenCV release the GIL), at most 4."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores))
+
+
+def _decoded_ahead(
+    paths: Sequence[str | Path], settings: MeasureSettings, ahead: int, threads: int
+) -> Iterator[tuple[str | Path, list[Frame] | BaseException]]:
+    """``(path, frames or error)`` in input order, decoded by ``threads`` background threads
+    at most ``ahead`` files ahead of the consumer (bounded memory)."""
+    if ahead <= 0:
+        for path in paths:
+            yield _decode(path, settings)
+        return
+    pool = ThreadPoolExecutor(max(1, threads), thread_name_prefix="musclethick-decode")
+    queued: deque[Future] = deque()
+    todo = iter(paths)
+    try:
+        for path in itertools.islice(todo, ahead):
+            queued.append(pool.submit(_decode, path, settings))
+        while queued:
+            item = queued.popleft().result()
+            nxt = next(todo, None)
+            if nxt is not None:
+                queued.append(pool.submit(_decode, nxt, settings))
             yield item
     finally:
-        stop.set()
-        while thread.is_alive():
-            try:
-                items.get_nowait()
-            except queue.Empty:
-                thread.join(timeout=0.05)
+        # a consumer that stops early leaves no decoding behind (running ones finish)
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 @dataclass(frozen=True, eq=False)
@@ -348,11 +347,14 @@ def measure_paths(
     *,
     model: SegmentationModel | None = None,
     prefetch: int = 16,
+    decode_threads: int | None = None,
 ) -> Iterator[Measured]:
-    """Measure many files, decoding ahead in a thread and batching frames across files.
+    """Measure many files, decoding ahead in threads and batching frames across files.
 
     Yields one :class:`Measured` per path, in input order; a bad file gives one ``failed``
-    result. Memory stays bounded: frames are decoded at most ``prefetch`` files ahead.
+    result. Memory stays bounded: frames are decoded at most ``prefetch`` files ahead, by
+    ``decode_threads`` threads (default: one per core, at most 4); ``prefetch=0`` decodes in
+    the calling thread.
     """
     if settings.method == "model" and model is None:
         model = get_model(settings.model_path, settings.refine)
@@ -372,7 +374,8 @@ def measure_paths(
                 results, item = [results[i] for i in keep], [item[i] for i in keep]
             yield Measured(path, results, item)
 
-    for path, item in _prefetched(_iter_decoded(paths, settings), prefetch):
+    threads = _decode_threads() if decode_threads is None else decode_threads
+    for path, item in _decoded_ahead(paths, settings, prefetch, threads):
         pending.append((path, item))
         if not isinstance(item, BaseException):
             n_frames += len(item)
