@@ -155,13 +155,9 @@ def robust_polyfit(
     inlier = np.ones(xs.size, dtype=bool)
     if xs.size > k + 2 and ransac_trials > 0:
         p = ws / ws.sum()
-        idx = (
-            np.stack(
-                [rng.choice(xs.size, size=k, replace=False, p=p) for _ in range(ransac_trials)]
-            )
-            if xs.size < 64
-            else rng.choice(xs.size, size=(ransac_trials, k), p=p)
-        )
+        # drawn with replacement in one call; samples that repeat a point are singular and
+        # dropped by the determinant test below
+        idx = rng.choice(xs.size, size=(ransac_trials, k), p=p)
         au = u[idx]  # (T, k)
         vand = au[..., None] ** np.arange(rdeg, -1, -1)  # (T, k, k)
         det_ok = np.abs(np.linalg.det(vand)) > 1e-12

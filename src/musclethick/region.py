@@ -135,14 +135,13 @@ def _large_pieces(textured: np.ndarray, k: int, min_fraction: float) -> np.ndarr
 
 def _fill_holes(mask: np.ndarray) -> np.ndarray:
     """Fill the holes of a 0/1 ``uint8`` mask (background not 4-connected to the border)."""
-    n, labels = cv2.connectedComponents(1 - mask, connectivity=4)
-    if n <= 1:
-        return mask
-    outer = np.zeros(n, dtype=bool)
-    for edge in (labels[0], labels[-1], labels[:, 0], labels[:, -1]):
-        outer[edge] = True
-    outer[0] = False  # label 0 is the mask itself
-    return (~outer[labels]).view(np.uint8)
+    rows, cols = mask.shape
+    # flood the background from a 1-px frame around the mask: what the flood misses is mask
+    # or hole
+    canvas = np.zeros((rows + 2, cols + 2), np.uint8)
+    canvas[1:-1, 1:-1] = mask
+    cv2.floodFill(canvas, None, (0, 0), 2, loDiff=0, upDiff=0, flags=4)
+    return (canvas[1:-1, 1:-1] != 2).view(np.uint8)
 
 
 def _background_around(small: np.ndarray, keep: np.ndarray) -> float:
@@ -169,16 +168,25 @@ def _mode(values: np.ndarray) -> float:
     return float(np.bincount(np.clip(np.rint(values), 0, 255).astype(np.int64)).argmax())
 
 
-def _panel_row(row: np.ndarray) -> bool:
-    """A row of a flat grey display panel: >= 70 % of it within 4 levels of a mode > 24.
+def _panel_rows(block: np.ndarray) -> np.ndarray:
+    """Which rows of ``block`` are rows of a flat grey display panel: >= 70 % of the row
+    within 4 levels of its most common grey, which is > 24.
 
     Header and footer bars have their own grey and carry sparse text; speckle rows never
     concentrate on one grey level like that. Near-black rows are not panels: they are
     anechoic or out-of-range parts of the image (black panels are caught as background).
     """
-    values = np.clip(np.rint(row), 0, 255).astype(np.int64)
-    mode = int(np.bincount(values, minlength=256).argmax())
-    return mode > 24 and bool((np.abs(values - mode) <= 4).mean() >= 0.7)
+    n, width = block.shape
+    if n == 0 or width == 0:
+        return np.zeros(n, dtype=bool)
+    values = block if block.dtype == np.uint8 else np.clip(np.rint(block), 0, 255)
+    values = values.astype(np.int64) + 256 * np.arange(n)[:, None]
+    hist = np.bincount(values.ravel(), minlength=256 * n).reshape(n, 256)
+    mode = hist.argmax(axis=1)
+    cum = np.concatenate([np.zeros((n, 1), np.int64), np.cumsum(hist, axis=1)], axis=1)
+    rows = np.arange(n)
+    near = cum[rows, np.minimum(mode + 5, 256)] - cum[rows, np.maximum(mode - 4, 0)]
+    return (mode > 24) & (near >= 0.7 * width)
 
 
 def _extend_dark(
@@ -216,27 +224,36 @@ def _trim_flat(
     A column is background when at least 90 % of its pixels are within 6 grey levels of
     the background grey (ticks, labels and lines break that only in a few places, speckle
     almost everywhere); a row is furniture when it is background in that sense or a row of
-    a flat panel of another grey (:func:`_panel_row`).
+    a flat panel of another grey (:func:`_panel_rows`).
     """
 
-    def flat(line: np.ndarray) -> float:
-        return float((np.abs(line.astype(np.float64) - background) <= 6.0).mean())
+    def flat(block: np.ndarray, axis: int) -> np.ndarray:
+        # fraction of each line (row: axis 1, column: axis 0) within 6 levels of background
+        return (np.abs(block.astype(np.float32) - background) <= 6.0).mean(axis=axis)
 
     max_dy, max_dx = (y1 - y0) // 4, (x1 - x0) // 4
-    for _ in range(max_dy):
-        if flat(g[y0, x0:x1]) < 0.9 and not _panel_row(g[y0, x0:x1]):
+    top_block = g[y0 : y0 + max_dy, x0:x1]
+    bottom_block = g[y1 - max_dy : y1, x0:x1][::-1]
+    top = (flat(top_block, 1) >= 0.9) | _panel_rows(top_block)
+    bottom = (flat(bottom_block, 1) >= 0.9) | _panel_rows(bottom_block)
+    for i in range(max_dy):
+        if not top[i]:
             break
         y0 += 1
-    for _ in range(max_dy):
-        if flat(g[y1 - 1, x0:x1]) < 0.9 and not _panel_row(g[y1 - 1, x0:x1]):
+    for i in range(max_dy):
+        if not bottom[i]:
             break
         y1 -= 1
-    for _ in range(max_dx):
-        if flat(g[y0:y1, x0]) < 0.9:
+    left = flat(g[y0:y1, x0 : x0 + max_dx], 0)
+    right = flat(g[y0:y1, x1 - max_dx : x1], 0)[::-1]
+    for i in range(max_dx):
+        if left[i] >= 0.9:
+            x0 += 1
+        else:
             break
-        x0 += 1
-    for _ in range(max_dx):
-        if flat(g[y0:y1, x1 - 1]) < 0.9:
+    for i in range(max_dx):
+        if right[i] >= 0.9:
+            x1 -= 1
+        else:
             break
-        x1 -= 1
     return y0, y1, x0, x1
