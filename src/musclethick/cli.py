@@ -78,6 +78,13 @@ def add_measure_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--model", help="model weights (default: the shipped model)")
     parser.add_argument(
+        "--backend",
+        choices=("auto", "opencv", "torch"),
+        default="auto",
+        help="model runtime: OpenCV runs the shipped ONNX export without torch (fast start-up); "
+        "auto (default) uses it when the model card records one, else torch",
+    )
+    parser.add_argument(
         "--refine",
         action="store_true",
         help="snap the model's boundaries to the image gradient (sub-pixel edge refinement)",
@@ -111,6 +118,7 @@ def settings_from_args(args: argparse.Namespace):
         best_frames=args.best_frames,
         model_path=args.model,
         refine=args.refine,
+        backend=args.backend,
     )
 
 
@@ -120,7 +128,7 @@ def _cmd_measure(args: argparse.Namespace) -> int:
     from musclethick.errors import MusclethickError
     from musclethick.io import find_inputs
     from musclethick.overlay import write_overlay
-    from musclethick.pipeline import measure_paths
+    from musclethick.pipeline import measure_paths, share_cores_with_decoding
     from musclethick.report import RESULT_COLUMNS, boundary_record, result_rows
 
     try:
@@ -149,6 +157,7 @@ def _cmd_measure(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     try:
+        share_cores_with_decoding()
         measured_iter = measure_paths(paths, settings)
         with out.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=RESULT_COLUMNS)

@@ -41,7 +41,7 @@ DICOM_SUFFIXES = frozenset({".dcm", ".dicom", ".dic"})
 # The readers (pydicom, PyAV, Pillow, OpenCV) are imported on first use, so that importing
 # this package (e.g. for its options, or to build the CLI parser) stays light.
 _LAZY = {
-    "is_dicom": ".dicom",
+    "is_dicom": "._sniff",
     "read_dicom": ".dicom",
     "IMAGE_SUFFIXES": ".image",
     "read_image": ".image",
@@ -105,15 +105,20 @@ def read(
         raise InputError(f"{path}: file not found")
     if not path.is_file():
         raise InputError(f"{path}: not a file")
-    from .dicom import is_dicom, read_dicom
-    from .image import IMAGE_SUFFIXES, read_image
-    from .video import VIDEO_SUFFIXES, read_video
+    from ._sniff import is_dicom
 
+    # each reader's library (pydicom, Pillow/OpenCV, PyAV) is imported only when needed
     suffix = path.suffix.lower()
     if suffix in DICOM_SUFFIXES or is_dicom(path):
+        from .dicom import read_dicom
+
         return read_dicom(path, calibration=calibration, frames=frames)
+    from .image import IMAGE_SUFFIXES, read_image
+
     if suffix in IMAGE_SUFFIXES:
         return read_image(path, calibration=calibration, frames=frames)
+    from .video import VIDEO_SUFFIXES, read_video
+
     if suffix in VIDEO_SUFFIXES:
         return read_video(path, calibration=calibration, frames=frames)
     raise InputError(

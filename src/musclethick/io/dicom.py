@@ -39,6 +39,7 @@ from ..errors import CalibrationError, InputError
 from ..region import find_imaging_region
 from ..types import Calibration, Frame, PixelBox, ScanMetadata
 from ._pixels import to_grey_uint8
+from ._sniff import is_dicom
 from .options import ALL_FRAMES, DEFAULT_CALIBRATION, CalibrationOptions, FrameSelection
 
 __all__ = ["is_dicom", "read_dicom", "read_dicom_metadata", "ultrasound_regions"]
@@ -46,16 +47,6 @@ __all__ = ["is_dicom", "read_dicom", "read_dicom_metadata", "ultrasound_regions"
 
 #: Element values larger than this are read from the file only when needed.
 _DEFER_BYTES = 64 * 1024
-
-
-def is_dicom(path: str | Path) -> bool:
-    """True when the file starts with the 128-byte preamble and the ``DICM`` marker."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(132)
-    except OSError:
-        return False
-    return len(head) == 132 and head[128:132] == b"DICM"
 
 
 def _one_line(exc: BaseException) -> str:

@@ -25,10 +25,17 @@ from musclethick.segment.postprocess import (
     boundaries_from_probability,
 )
 from musclethick.segment.preprocess import resize_probability
-from musclethick.segment.weights import default_weights_path, load_weights
+from musclethick.segment.weights import (
+    card_path,
+    default_weights_path,
+    load_weights,
+    read_card,
+    sha256_file,
+)
 from musclethick.types import Boundary
 
 __all__ = [
+    "BACKENDS",
     "ModelBoundaries",
     "PostprocessOptions",
     "SegmentationModel",
@@ -121,9 +128,13 @@ class SegmentationModel:
         self.postprocess = postprocess or PostprocessOptions()
         self.refine = bool(refine)
         self.search_px = float(search_px)
+        self.backend = str(getattr(predictor, "backend", ""))
 
     def __repr__(self) -> str:
-        return f"SegmentationModel(name={self.name!r}, version={self.version!r})"
+        return (
+            f"SegmentationModel(name={self.name!r}, version={self.version!r}, "
+            f"backend={self.backend!r})"
+        )
 
     def probabilities(self, batch: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Band probability maps at each frame's size (batched forward pass)."""
@@ -172,6 +183,9 @@ class SegmentationModel:
         return out
 
 
+BACKENDS = ("auto", "opencv", "torch")
+
+
 def load_model(
     path: str | Path | None = None,
     *,
@@ -180,6 +194,7 @@ def load_model(
     batch_size: int = 16,
     threads: int | None = None,
     postprocess: PostprocessOptions | None = None,
+    backend: str = "auto",
 ) -> SegmentationModel:
     """Load segmentation weights (default: the model shipped inside the package).
 
@@ -197,15 +212,32 @@ def load_model(
     batch_size : int, optional
         Frames per forward pass.
     threads : int, optional
-        Torch threads (default: torch's setting).
+        Torch threads (default: torch's setting; torch runtime only).
     postprocess : PostprocessOptions, optional
         Post-processing options.
+    backend : {"auto", "opencv", "torch"}, optional
+        Runtime. ``"opencv"`` runs the ONNX export recorded in the model card with OpenCV
+        (no torch import: fast start-up); ``"torch"`` runs the weights with torch; ``"auto"``
+        (default) takes OpenCV when the card records an export and torch otherwise (e.g. for
+        fine-tuned checkpoints).
 
     Raises
     ------
     ModelError
-        Missing or corrupt weights, missing model card or sha256 mismatch.
+        Missing or corrupt weights or export, missing model card, sha256 mismatch, or
+        ``backend="opencv"`` without an export.
     """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend != "torch" and verify:
+        weights_file = Path(path) if path is not None else default_weights_path()
+        export = _verified_export(weights_file, required=backend == "opencv")
+        if export is not None:
+            return _opencv_model(
+                weights_file, export, batch_size=batch_size, postprocess=postprocess, refine=refine
+            )
+    elif backend == "opencv":
+        raise ModelError("the OpenCV runtime needs verified weights (verify=True)")
     weights = load_weights(path, verify=verify)
     try:
         from musclethick.segment.predict import Predictor
@@ -226,6 +258,68 @@ def load_model(
         sha256=weights.sha256,
         card=weights.card,
         path=weights.path,
+        postprocess=postprocess,
+        refine=refine,
+    )
+
+
+def _verified_export(weights_file: Path, *, required: bool) -> tuple[dict, Path, str] | None:
+    """``(card, onnx file, weights sha256)`` when the card records an ONNX export and both
+    files match their sha256; ``None`` when there is no export (unless ``required``)."""
+    if not weights_file.is_file():
+        raise ModelError(f"{weights_file}: model weights not found")
+    card = read_card(card_path(weights_file))
+    section = card.get("onnx")
+    if not isinstance(section, dict) or "file" not in section or "sha256" not in section:
+        if required:
+            raise ModelError(f"{weights_file}: its model card records no ONNX export")
+        return None
+    onnx_file = weights_file.parent / str(section["file"])
+    if not onnx_file.is_file():
+        if required:
+            raise ModelError(f"{onnx_file}: ONNX export named in the model card not found")
+        return None
+    digest = sha256_file(weights_file)
+    if digest != card["sha256"]:
+        raise ModelError(
+            f"{weights_file}: sha256 {digest[:12]}... does not match its model card "
+            f"({str(card['sha256'])[:12]}...): corrupt or replaced weights"
+        )
+    onnx_digest = sha256_file(onnx_file)
+    if onnx_digest != section["sha256"]:
+        raise ModelError(
+            f"{onnx_file}: sha256 {onnx_digest[:12]}... does not match the model card "
+            f"({str(section['sha256'])[:12]}...): corrupt or replaced ONNX export"
+        )
+    return card, onnx_file, digest
+
+
+def _opencv_model(
+    weights_file: Path,
+    export: tuple[dict, Path, str],
+    *,
+    batch_size: int,
+    postprocess: PostprocessOptions | None,
+    refine: bool,
+) -> SegmentationModel:
+    from musclethick.segment.runtime import OpenCVPredictor
+
+    card, onnx_file, digest = export
+    try:
+        shape = tuple(int(v) for v in card["input"]["shape"])
+        channels = int(card["architecture"]["out_channels"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(
+            f"{weights_file}: model card lacks the input/output spec ({exc})"
+        ) from None
+    predictor = OpenCVPredictor(onnx_file, (shape[0], shape[1]), channels, batch_size=batch_size)
+    return SegmentationModel(
+        predictor,
+        name=str(card.get("name", weights_file.stem)),
+        version=str(card.get("version", "unversioned")),
+        sha256=digest,
+        card=card,
+        path=weights_file,
         postprocess=postprocess,
         refine=refine,
     )

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
-from scipy import ndimage
 
 from musclethick.geometry import robust_polyfit
 from musclethick.types import Boundary
@@ -201,14 +201,23 @@ def find_bands(
         raise ValueError(f"probability map must be 2-D (rows, cols), got shape {p.shape}")
     rows, cols = p.shape
     binary = p > opts.threshold
-    labels, n = ndimage.label(binary, structure=np.ones((3, 3), bool))
-    if n == 0:
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(
+        binary.view(np.uint8), connectivity=8, ltype=cv2.CV_32S
+    )
+    if n <= 1:
         return []
+    # visit the pieces in raster order of their first pixel (stable ties when sorting below)
+    flat = labels.ravel()
+    first_pixel = np.full(n, flat.size, dtype=np.int64)
+    found, where = np.unique(flat, return_index=True)
+    first_pixel[found] = where
     pieces = []
     min_cols = max(2, round(opts.min_piece_fraction * cols))
-    for k, sl in enumerate(ndimage.find_objects(labels), start=1):
-        if sl is None or (sl[1].stop - sl[1].start) < min_cols:
+    for k in sorted(range(1, n), key=lambda j: first_pixel[j]):
+        x0, y0, w, h = (int(v) for v in stats[k, :4])
+        if w < min_cols:
             continue
+        sl = (slice(y0, y0 + h), slice(x0, x0 + w))
         comp = np.zeros_like(binary)
         comp[sl] = labels[sl] == k
         xs, top, bottom = _crossings(p, comp, opts.threshold)

@@ -9,14 +9,13 @@ in the channels-last memory layout (faster on CPU for narrow convolutions).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from musclethick.segment.preprocess import prepare_batch, resize_probability
+from musclethick.segment.runtime import BatchPredictor
 from musclethick.segment.unet import UNet
 
 __all__ = ["Predictor", "fold_batchnorm"]
@@ -36,7 +35,7 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     return model
 
 
-class Predictor:
+class Predictor(BatchPredictor):
     """Batched inference of a segmentation U-Net.
 
     Parameters
@@ -53,6 +52,8 @@ class Predictor:
     threads : int, optional
         Torch intra-op threads (default: leave torch's setting).
     """
+
+    backend = "torch"
 
     def __init__(
         self,
@@ -90,31 +91,5 @@ class Predictor:
                 y = self.model(x.contiguous(memory_format=torch.channels_last))
                 out.append(torch.sigmoid(y).contiguous().numpy())
         if not out:
-            return np.zeros((0, self.out_channels, *self.input_shape), np.float32)
+            return self._empty()
         return np.concatenate(out, axis=0)
-
-    def predict_small(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        """Probabilities at the network resolution, ``(n, channels, rows, cols)``."""
-        return self.forward(prepare_batch(images, self.input_shape))
-
-    def predict(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Probability maps at each frame's own size.
-
-        Parameters
-        ----------
-        images : sequence of ndarray, each (rows, cols)
-            Grey frames (already cropped to the imaging region).
-
-        Returns
-        -------
-        list of ndarray of float32
-            ``(rows, cols)`` per frame for a one-channel model, ``(channels, rows, cols)``
-            otherwise.
-        """
-        small = self.predict_small(images)
-        maps = []
-        for img, p in zip(images, small, strict=True):
-            shape = np.asarray(img).shape[:2]
-            full = resize_probability(p if p.shape[0] > 1 else p[0], shape)
-            maps.append(full)
-        return maps
