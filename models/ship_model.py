@@ -5,10 +5,12 @@ Usage::
     python models/ship_model.py runs/apo_v1 --name apo_unet_v1 --version 1.0.0 \
         --metrics runs/bench_model.json [--speed runs/bench_speed.json]
 
-Copies ``RUN/model.pt`` to ``src/musclethick/models/NAME.pt`` and writes ``NAME.json`` beside it:
-the card of the run (architecture, input/output spec, training options) plus the training
-command, wall time and machine from ``RUN/train.json``, the measured metrics, the version,
-changelog and the sha256 of the weights.
+Copies ``RUN/last.pt`` (``--checkpoint``) to ``src/musclethick/models/NAME.pt`` and writes
+``NAME.json`` beside it: the card of the run (architecture, input/output spec, training options)
+plus the training command, wall time and machine from ``RUN/train.json``, the measured metrics,
+the version, changelog and the sha256 of the weights. Then exports ``NAME.onnx`` for the
+torch-free OpenCV runtime (:mod:`musclethick.segment.export`), checks it against torch on the
+sample scans and records it in the card.
 """
 
 from __future__ import annotations
@@ -109,6 +111,17 @@ def main(argv: list[str] | None = None) -> int:
     card["changelog"] = CHANGELOG
     out = write_card(dest, card)
     print(f"wrote {dest} ({dest.stat().st_size} bytes) and {out}")
+    # the torch-free runtime: ONNX export beside the weights, checked against torch on the
+    # sample scans and recorded in the card (needs the `onnx` package of the dev extra)
+    from musclethick.io import read
+    from musclethick.segment.export import export_onnx
+
+    frames = [f.pixels for p in sorted((REPO / "sample_images").glob("*.png")) for f in read(p)]
+    section = export_onnx(dest, check_images=frames)
+    print(
+        f"wrote {section['file']} (max |OpenCV - torch| probability "
+        f"{section['max_abs_probability_diff_vs_torch']:.1e} on {len(frames)} frames)"
+    )
     return 0
 
 
