@@ -132,9 +132,12 @@ def _vm_hwm_mb(pid: int) -> float | None:
     return None
 
 
-def _run_measure(folder: Path, out_csv: Path, *, poll_s: float = 0.05) -> dict:
+def _run_measure(
+    folder: Path, out_csv: Path, *, poll_s: float = 0.05, backend: str = "auto"
+) -> dict:
     """Run ``musclethick measure folder --out out_csv -q``; wall time and VmHWM per file."""
     cmd = [*_musclethick(), "measure", str(folder), "--out", str(out_csv), "--quiet"]
+    cmd += ["--backend", backend]
     t0 = time.perf_counter()
     cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -190,7 +193,7 @@ def _cli_mode(args: argparse.Namespace) -> dict:
     try:
         (tmp / "in").mkdir()
         _symlink_folder(images, args.cli, tmp / "in")
-        run = _run_measure(tmp / "in", tmp / "out.csv", poll_s=0.5)
+        run = _run_measure(tmp / "in", tmp / "out.csv", poll_s=0.5, backend=args.backend)
         n_rows = sum(1 for _ in (tmp / "out.csv").open()) - 1
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -199,6 +202,7 @@ def _cli_mode(args: argparse.Namespace) -> dict:
     base_ms, n_params = _baseline_forward_ms(args.baseline_runs)
     out = {
         "mode": "cli",
+        "backend": args.backend,
         "n_images": n,
         "files_in_csv": len(run["files"]),
         "csv_rows": n_rows,
@@ -213,6 +217,7 @@ def _cli_mode(args: argparse.Namespace) -> dict:
         "baseline_forward_ms": base_ms,
         "baseline_forward_over_cli_ms_per_image": base_ms / ms,
     }
+    print(f"backend             {args.backend} (musclethick measure --backend)")
     print(
         f"musclethick measure  {ms:.1f} ms/image end to end: {n} images in "
         f"{run['wall_s']:.1f} s (one process, start-up and CSV included; "
@@ -235,7 +240,7 @@ def _memory_mode(args: argparse.Namespace) -> dict:
     try:
         (tmp / "in").mkdir()
         _symlink_folder(Path(args.images), n, tmp / "in")
-        run = _run_measure(tmp / "in", tmp / "out.csv", poll_s=0.05)
+        run = _run_measure(tmp / "in", tmp / "out.csv", poll_s=0.05, backend=args.backend)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     marks = sorted({m for m in (100, n // 10, n // 2, n) if 0 < m <= len(run["files"])})
@@ -265,6 +270,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--baseline-runs", type=int, default=3)
     p.add_argument("--weights", default=None)
+    p.add_argument(
+        "--backend",
+        choices=("auto", "opencv", "torch"),
+        default="auto",
+        help="model runtime (default auto: the OpenCV runtime of the shipped model)",
+    )
     p.add_argument("--json", default=None)
     p.add_argument(
         "--cli", type=int, metavar="N", help="time one 'musclethick measure' over N images"
@@ -283,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from musclethick.io import read
 
-    model = load_model(args.weights, batch_size=args.batch)
+    model = load_model(args.weights, batch_size=args.batch, backend=args.backend)
     paths = _images(Path(args.images), args.n)
     # warm-up
     model.find_boundaries([f.pixels for f in read(paths[0])])
@@ -318,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     maxrss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     out = {
+        "backend": model.backend,
         "threads": args.threads,
         "batch": args.batch,
         "n_images": n_frames,
@@ -335,7 +347,10 @@ def main(argv: list[str] | None = None) -> int:
         "peak_rss_model_path_mb": rss_model_mb,
         "peak_rss_mb": maxrss_mb,
     }
-    print(f"model {model.name} {model.version}, input {model.input_shape}, {args.threads} threads")
+    print(
+        f"model {model.name} {model.version}, input {model.input_shape}, runtime "
+        f"{model.backend}, {args.threads} threads"
+    )
     print(
         f"end to end        {out['end_to_end_ms_per_image']:.1f} ms/image over {n_frames} images"
         f" (decode+crop {out['decode_ms_per_image']:.1f}, model+post+refine "
