@@ -138,3 +138,13 @@ def test_curvature_and_sagitta():
     assert curvature_per_px(arc) == pytest.approx(1 / radius, rel=0.02)
     sagitta = radius - math.sqrt(radius**2 - 250**2)
     assert sagitta_fraction(arc) == pytest.approx(sagitta / 500, rel=0.05)
+
+
+def test_fast_median_matches_numpy():
+    from musclethick.geometry import fast_median
+
+    rng = np.random.default_rng(5)
+    for n in (1, 2, 3, 10, 111, 112):
+        v = rng.normal(size=n)
+        assert fast_median(v) == pytest.approx(float(np.median(v)), abs=1e-12)
+    assert np.isnan(fast_median(np.array([])))

@@ -24,6 +24,7 @@ from .types import Boundary
 __all__ = [
     "PolyFit",
     "curvature_per_px",
+    "fast_median",
     "fit_boundary",
     "overlap_interval",
     "perpendicular_distance",
@@ -77,8 +78,22 @@ def _vander(u: np.ndarray, degree: int) -> np.ndarray:
 
 def _wlstsq(a: np.ndarray, y: np.ndarray, w: np.ndarray, ridge: float = 1e-9) -> np.ndarray:
     aw = a * w[:, None]
-    lhs = aw.T @ a + ridge * np.eye(a.shape[1])
+    lhs = aw.T @ a
+    lhs.flat[:: a.shape[1] + 1] += ridge
     return np.linalg.solve(lhs, aw.T @ y)
+
+
+def fast_median(values: np.ndarray) -> float:
+    """Median of a 1-D float array (``np.median`` without its overhead; NaN-free input)."""
+    v = np.asarray(values, dtype=np.float64).ravel()
+    n = v.size
+    if n == 0:
+        return float("nan")
+    k = n // 2
+    if n % 2:
+        return float(np.partition(v, k)[k])
+    part = np.partition(v, (k - 1, k))
+    return 0.5 * float(part[k - 1] + part[k])
 
 
 def robust_polyfit(
@@ -180,7 +195,7 @@ def robust_polyfit(
     scale = inlier_px
     for _ in range(irls_iterations):
         r = ys - a @ coef
-        mad = 1.4826 * np.median(np.abs(r[wi > 0])) if np.any(wi > 0) else inlier_px
+        mad = 1.4826 * fast_median(np.abs(r[wi > 0])) if np.any(wi > 0) else inlier_px
         scale = max(mad, 0.5)
         c = max(4.685 * scale, inlier_px)
         t = np.clip(np.abs(r) / c, 0.0, 1.0)
@@ -196,7 +211,7 @@ def robust_polyfit(
     inliers_all = np.zeros(x.size, dtype=bool)
     inliers_all[np.flatnonzero(finite)] = final_in
     inl_r = r[final_in]
-    residual = float(1.4826 * np.median(np.abs(inl_r))) if inl_r.size else float("inf")
+    residual = float(1.4826 * fast_median(np.abs(inl_r))) if inl_r.size else float("inf")
     frac = float((ws * final_in).sum() / ws.sum())
     return PolyFit(coef, float(x_mid), float(x_half), inliers_all, residual, frac)
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from musclethick.geometry import robust_polyfit
+from musclethick.geometry import fast_median, robust_polyfit
 from musclethick.types import Boundary
 
 __all__ = [
@@ -143,7 +143,7 @@ class Band:
 
     @property
     def median_centre_px(self) -> float:
-        return float(np.median(self.centre_px))
+        return fast_median(self.centre_px)
 
 
 def _crossings(prob: np.ndarray, comp: np.ndarray, threshold: float):
@@ -242,7 +242,7 @@ def find_bands(
             deg = 1 if xs.size >= 4 else 0
             coef = np.polyfit(xs.astype(np.float64), cs, deg)
             pred = np.polyval(coef, piece["x"].astype(np.float64))
-            if np.median(np.abs(pred - 0.5 * (piece["top"] + piece["bottom"]))) <= tol:
+            if fast_median(np.abs(pred - 0.5 * (piece["top"] + piece["bottom"]))) <= tol:
                 chain.append(piece)
                 joined = True
                 break
@@ -273,7 +273,7 @@ def _below(upper: Band, lower: Band) -> float:
     shared, iu, il = np.intersect1d(upper.x_px, lower.x_px, return_indices=True)
     if shared.size == 0:
         return lower.median_centre_px - upper.median_centre_px
-    return float(np.median(lower.top_px[il] - upper.bottom_px[iu]))
+    return fast_median(lower.top_px[il] - upper.bottom_px[iu])
 
 
 def assign_bands(
