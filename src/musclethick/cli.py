@@ -238,8 +238,12 @@ def _cmd_view(args: argparse.Namespace) -> int:
     return int(app.open_view(args.file) or 0)
 
 
-def get_arg_parser() -> argparse.ArgumentParser:
-    """The ``musclethick`` argument parser with all subcommands."""
+def get_arg_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The ``musclethick`` argument parser with all subcommands.
+
+    ``only="measure"`` leaves out the study commands (``batch``, ``export``, ``reliability``),
+    whose modules take about 0.1 s to import: ``musclethick measure`` starts faster.
+    """
     parser = argparse.ArgumentParser(
         prog="musclethick",
         description="Skeletal-muscle thickness on B-mode ultrasound.",
@@ -268,13 +272,14 @@ def get_arg_parser() -> argparse.ArgumentParser:
     train.add_argument("train_args", nargs=argparse.REMAINDER)
     train.set_defaults(func=_cmd_train)
 
-    from musclethick.export import register_cli as register_export
-    from musclethick.stats import register_cli as register_reliability
-    from musclethick.study.batch import register_cli as register_batch
+    if only != "measure":
+        from musclethick.export import register_cli as register_export
+        from musclethick.stats import register_cli as register_reliability
+        from musclethick.study.batch import register_cli as register_batch
 
-    register_batch(sub)
-    register_export(sub)
-    register_reliability(sub)
+        register_batch(sub)
+        register_export(sub)
+        register_reliability(sub)
 
     review = sub.add_parser("review", help="review a study store in napari")
     review.add_argument("store", help="study store (SQLite) written by 'musclethick batch'")
@@ -294,7 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the training command parses its own options (argparse.REMAINDER cannot pass on
         # arguments that start with "-")
         return _cmd_train(argparse.Namespace(train_args=argv[1:]))
-    parser = get_arg_parser()
+    parser = get_arg_parser(only="measure" if argv[:1] == ["measure"] else None)
     args = parser.parse_args(argv)
     return int(args.func(args) or 0)
 
