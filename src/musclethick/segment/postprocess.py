@@ -72,7 +72,11 @@ class PostprocessOptions:
         crop keeps a few rows above the skin, the superficial aponeurosis lies just under it.
     deep_mass_ratio : float
         The deep band is the nearest band below the superficial one whose mean probability x
-        covered width is at least this fraction of the largest such value below it.
+        covered width is at least this fraction of the largest such value below it. 0.2 (only
+        faint fragments are passed over) was chosen on the leave-one-format-out runs and the
+        train split: on formats absent from training, preferring a stronger band further down
+        picked a deeper structure instead of the deep aponeurosis (660x556 held out: thickness
+        MAE 11.6 px at 0.8 vs 6.7 px at 0.2).
     degree : int
         Degree of the polynomial fitted through each inner edge.
     inlier_px : float
@@ -98,7 +102,7 @@ class PostprocessOptions:
     skin_fraction: float = 0.02
     skin_near_fraction: float = 0.06
     skin_gap_fraction: float = 0.15
-    deep_mass_ratio: float = 0.8
+    deep_mass_ratio: float = 0.2
     degree: int = 2
     inlier_px: float = 2.0
     min_inlier_fraction: float = 0.6
