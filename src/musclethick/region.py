@@ -17,6 +17,8 @@ from .types import PixelBox
 __all__ = ["find_imaging_region"]
 
 _LUMA = np.array([0.299, 0.587, 0.114])
+#: lines tested at a time when trimming display furniture off the box
+_TRIM_CHUNK = 8
 
 
 def find_imaging_region(
@@ -231,29 +233,29 @@ def _trim_flat(
         # fraction of each line (row: axis 1, column: axis 0) within 6 levels of background
         return (np.abs(block.astype(np.float32) - background) <= 6.0).mean(axis=axis)
 
+    def furniture_rows(block: np.ndarray) -> np.ndarray:
+        return (flat(block, 1) >= 0.9) | _panel_rows(block)
+
+    def furniture_cols(block: np.ndarray) -> np.ndarray:
+        return flat(block, 0) >= 0.9
+
+    def leading(lines, n: int, test) -> int:
+        """How many of the first ``n`` lines pass ``test``, tested a few at a time (the
+        trimming usually stops within the first lines)."""
+        done = 0
+        while done < n:
+            step = min(_TRIM_CHUNK, n - done)
+            ok = test(lines(done, done + step))
+            if not ok.all():
+                return done + int(np.argmin(ok))
+            done += step
+        return n
+
     max_dy, max_dx = (y1 - y0) // 4, (x1 - x0) // 4
-    top_block = g[y0 : y0 + max_dy, x0:x1]
-    bottom_block = g[y1 - max_dy : y1, x0:x1][::-1]
-    top = (flat(top_block, 1) >= 0.9) | _panel_rows(top_block)
-    bottom = (flat(bottom_block, 1) >= 0.9) | _panel_rows(bottom_block)
-    for i in range(max_dy):
-        if not top[i]:
-            break
-        y0 += 1
-    for i in range(max_dy):
-        if not bottom[i]:
-            break
-        y1 -= 1
-    left = flat(g[y0:y1, x0 : x0 + max_dx], 0)
-    right = flat(g[y0:y1, x1 - max_dx : x1], 0)[::-1]
-    for i in range(max_dx):
-        if left[i] >= 0.9:
-            x0 += 1
-        else:
-            break
-    for i in range(max_dx):
-        if right[i] >= 0.9:
-            x1 -= 1
-        else:
-            break
+    top = leading(lambda a, b: g[y0 + a : y0 + b, x0:x1], max_dy, furniture_rows)
+    bottom = leading(lambda a, b: g[y1 - b : y1 - a, x0:x1][::-1], max_dy, furniture_rows)
+    y0, y1 = y0 + top, y1 - bottom
+    left = leading(lambda a, b: g[y0:y1, x0 + a : x0 + b], max_dx, furniture_cols)
+    right = leading(lambda a, b: g[y0:y1, x1 - b : x1 - a][:, ::-1], max_dx, furniture_cols)
+    x0, x1 = x0 + left, x1 - right
     return y0, y1, x0, x1
