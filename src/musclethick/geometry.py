@@ -173,13 +173,13 @@ def robust_polyfit(
         # drawn with replacement in one call; samples that repeat a point are singular and
         # dropped by the determinant test below
         idx = rng.choice(xs.size, size=(ransac_trials, k), p=p)
-        au = u[idx]  # (T, k)
-        vand = au[..., None] ** np.arange(rdeg, -1, -1)  # (T, k, k)
+        powers = np.vander(u, k)  # (n, k): u**rdeg ... u**0
+        vand = powers[idx]  # (T, k, k)
         det_ok = np.abs(np.linalg.det(vand)) > 1e-12
         if det_ok.any():
             vand, idx = vand[det_ok], idx[det_ok]
             coefs = np.linalg.solve(vand, ys[idx][..., None])[..., 0]  # (T', k)
-            pred = coefs @ (u[None, :] ** np.arange(rdeg, -1, -1)[:, None])  # (T', n)
+            pred = coefs @ powers.T  # (T', n)
             resid = np.abs(pred - ys[None, :])
             thr = inlier_px
             score = ((resid <= thr) * ws[None, :]).sum(axis=1)

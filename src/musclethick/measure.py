@@ -152,11 +152,16 @@ def echo_intensity(pixels: np.ndarray, superficial: Boundary, deep: Boundary) ->
     xs = np.arange(c0, c1 + 1)
     ys = superficial.y_at(xs.astype(np.float64))
     yd = deep.y_at(xs.astype(np.float64))
-    r = np.arange(rows, dtype=np.float64)[:, None]
+    # only the rows between the two boundaries can count
+    r0 = max(0, int(np.floor(np.min(ys))))
+    r1 = min(rows, int(np.ceil(np.max(yd))) + 1)
+    if r1 <= r0:
+        return float("nan")
+    r = np.arange(r0, r1, dtype=np.float64)[:, None]
     inside = (r - 0.5 >= ys[None, :] - 1e-9) & (r + 0.5 <= yd[None, :] + 1e-9)
     if not inside.any():
         return float("nan")
-    return float(img[:, c0 : c1 + 1][inside].mean())
+    return float(img[r0:r1, c0 : c1 + 1][inside].mean())
 
 
 def failed_result(
