@@ -193,7 +193,7 @@ def _cli_mode(args: argparse.Namespace) -> dict:
     try:
         (tmp / "in").mkdir()
         _symlink_folder(images, args.cli, tmp / "in")
-        run = _run_measure(tmp / "in", tmp / "out.csv", poll_s=0.5, backend=args.backend)
+        run = _run_measure(tmp / "in", tmp / "out.csv", poll_s=0.05, backend=args.backend)
         n_rows = sum(1 for _ in (tmp / "out.csv").open()) - 1
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
