@@ -306,13 +306,17 @@ def _decode(
         return path, MusclethickError(f"{path}: unexpected {type(error).__name__}: {error}")
 
 
+def _cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _decode_threads() -> int:
     """Decoding threads: one per core (PNG/JPEG decoders and OpenCV release the GIL), at most 4."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(4, cores))
+    return max(1, min(4, _cores()))
 
 
 def share_cores_with_decoding() -> int:
@@ -324,11 +328,7 @@ def share_cores_with_decoding() -> int:
     On 2 cores torch then runs single-threaded beside two decode threads, which measured about
     25 % faster end to end than two torch threads competing with them. Returns the count.
     """
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    threads = max(1, cores - _decode_threads())
+    threads = max(1, _cores() - _decode_threads())
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
     else:

@@ -22,14 +22,8 @@ from musclethick.types import Boundary
 
 
 @pytest.fixture()
-def tiny_weights(tmp_path):
-    torch.manual_seed(0)
-    model = UNet(base_channels=4, depth=2).eval()
-    # non-trivial batch-norm statistics so that folding is exercised
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.2, 0.2)
-            m.running_var.uniform_(0.5, 2.0)
+def tiny_weights(tmp_path, tiny_unet):
+    model = tiny_unet
     path = tmp_path / "tiny.pt"
     torch.save(
         {"state_dict": model.state_dict(), "config": model.config(), "input_shape": [32, 24]},

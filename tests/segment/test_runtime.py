@@ -101,21 +101,15 @@ def test_measure_command_never_imports_torch(sample_images: Path, tmp_path: Path
     assert (tmp_path / "r.csv").read_text().count("\n") > 10
 
 
-def test_export_of_new_weights_round_trips(tmp_path: Path, sample_images: Path):
+def test_export_of_new_weights_round_trips(tmp_path: Path, sample_images: Path, tiny_unet):
     pytest.importorskip("onnx")
     import torch
 
     from musclethick.segment.export import export_onnx
-    from musclethick.segment.unet import UNet
     from musclethick.segment.weights import write_card
     from musclethick.train.loop import TrainConfig, make_card
 
-    torch.manual_seed(0)
-    net = UNet(base_channels=4, depth=2).eval()
-    for m in net.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.2, 0.2)
-            m.running_var.uniform_(0.5, 2.0)
+    net = tiny_unet
     path = tmp_path / "tiny.pt"
     torch.save(
         {"state_dict": net.state_dict(), "config": net.config(), "input_shape": [32, 24]}, path
