@@ -13,6 +13,7 @@ from musclethick._napari._layers import (
     frames_to_image_layers,
     layer_geometry,
     line_shapes,
+    mean_thickness_text,
     remeasure,
     result_summary,
     vertices_to_boundary,
@@ -135,6 +136,9 @@ def test_line_shapes_and_summary():
     assert rows["line mean"].startswith("6.00 mm (60.0 px)")
     assert rows["superficial"] == "model (0.80)"
     assert rows["calibration"] == "0.1000 mm/px (user)"
+    assert mean_thickness_text(result) == "6.00 mm"
+    uncalibrated = assemble_result(_frame(mm_per_px=None), sup, deep, method="model")
+    assert mean_thickness_text(uncalibrated) == "60.0 px"
 
 
 def test_frame_of_layer_from_plain_rgb_array_with_mm_scale():

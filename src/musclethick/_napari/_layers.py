@@ -340,6 +340,16 @@ def _line_label(line: LineMeasurement) -> str:
     return f"{line.thickness_px:.1f} px"
 
 
+def mean_thickness_text(result: FrameResult) -> str:
+    """The mean thickness as the widgets show it: ``"18.42 mm"``, or ``"153.2 px"`` when the
+    frame is uncalibrated, or ``"none"`` when nothing was measured."""
+    if result.mean_thickness_mm is not None:
+        return f"{result.mean_thickness_mm:.2f} mm"
+    if result.mean_thickness_px is not None:
+        return f"{result.mean_thickness_px:.1f} px"
+    return "none"
+
+
 def result_summary(result: FrameResult) -> list[tuple[str, str]]:
     """Rows ``(name, value)`` describing a result for the widget's table.
 

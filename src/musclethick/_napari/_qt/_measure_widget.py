@@ -19,7 +19,12 @@ from qtpy.QtWidgets import (
 )
 
 from musclethick._napari._editor import BoundaryEditor
-from musclethick._napari._layers import DEFAULTS, _file_name, frame_of_layer
+from musclethick._napari._layers import (
+    DEFAULTS,
+    _file_name,
+    frame_of_layer,
+    mean_thickness_text,
+)
 from musclethick._napari._qt._table import SummaryTable
 from musclethick.errors import MusclethickError
 from musclethick.pipeline import METHODS, MeasureSettings, measure_frames
@@ -242,8 +247,7 @@ class MeasureWidget(QWidget):
             return
         self.error = ""
         self.table.show_result(result)
-        mean = result.mean_thickness_mm
-        what = f"{mean:.2f} mm" if mean is not None else f"{result.mean_thickness_px or 0:.1f} px"
+        what = mean_thickness_text(result)
         self.status.setText(f"Mean thickness {what} — {result.status} ({result.method})")
         self.undo_button.setEnabled(self.editor is not None and len(self.editor.history) > 0)
         self.measured.emit(result)

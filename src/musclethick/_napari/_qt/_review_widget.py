@@ -22,7 +22,11 @@ from qtpy.QtWidgets import (
 )
 
 from musclethick._napari._editor import BoundaryEditor
-from musclethick._napari._layers import _file_name, frames_to_image_layers
+from musclethick._napari._layers import (
+    _file_name,
+    frames_to_image_layers,
+    mean_thickness_text,
+)
 from musclethick._napari._qt._table import SummaryTable
 from musclethick._napari._review import DECISION_LABELS, ReviewFilters, ReviewSession
 from musclethick.errors import MusclethickError, StoreError
@@ -288,8 +292,7 @@ class ReviewWidget(QWidget):
         self.table.show_result(result)
         self.buttons["undo"].setEnabled(self.editor is not None and len(self.editor.history) > 0)
         if self.editor is not None and self.editor.edited:
-            mean = result.mean_thickness_mm
-            value = f"{mean:.2f} mm" if mean is not None else f"{result.mean_thickness_px} px"
+            value = mean_thickness_text(result)
             self.status.setText(f"Edited: mean thickness {value} — press Save correction")
 
     def _clear_layers(self) -> None:
