@@ -46,6 +46,8 @@ from pydicom.uid import (
     UltrasoundMultiFrameImageStorage,
 )
 
+from musclethick.io.dicom import set_grey8_pixels
+
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "sample_images"
 TESTS = REPO / "tests" / "data"
@@ -132,18 +134,10 @@ def _dataset(
     ds.Manufacturer = "musclethick fixtures"
     ds.ManufacturerModelName = "synthetic from DL_Track img_00053"
     ds.TransducerData = ["L12-5", "", ""]
-    ds.Rows, ds.Columns = frames[0].shape
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated = 8
-    ds.BitsStored = 8
-    ds.HighBit = 7
-    ds.PixelRepresentation = 0
+    set_grey8_pixels(ds, frames)
     if multi:
-        ds.NumberOfFrames = len(frames)
         ds.FrameTime = 50.0  # ms
         ds.FrameIncrementPointer = pydicom.tag.Tag("FrameTime")
-    ds.PixelData = np.stack(frames).tobytes() if multi else frames[0].tobytes()
     return ds
 
 

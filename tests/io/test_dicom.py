@@ -6,6 +6,7 @@ import re
 import shutil
 
 import numpy as np
+import pydicom
 import pytest
 
 from musclethick.errors import InputError
@@ -261,3 +262,28 @@ def test_bare_dataset_without_preamble(test_data, tmp_path):
     assert [f.frame_index for f in frames] == [2, 3]
     np.testing.assert_array_equal(frames[1].pixels, ref[3].pixels)
     assert frames[0].calibration.mm_per_px == pytest.approx(DELTA_MM)
+
+
+def test_set_grey8_pixels_round_trips_through_pydicom(tmp_path):
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    from musclethick.io.dicom import set_grey8_pixels
+
+    frames = [np.full((6, 5), v, np.uint8) for v in (10, 200)]
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.3.1"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = pydicom.Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    set_grey8_pixels(ds, frames)
+    ds.save_as(tmp_path / "x.dcm", enforce_file_format=True)
+    back = pydicom.dcmread(tmp_path / "x.dcm").pixel_array
+    np.testing.assert_array_equal(back, np.stack(frames))
+    with pytest.raises(ValueError, match="uint8"):
+        set_grey8_pixels(pydicom.Dataset(), [np.zeros((3, 3), np.uint16)])
+    with pytest.raises(ValueError, match="no frames"):
+        set_grey8_pixels(pydicom.Dataset(), [])

@@ -24,7 +24,7 @@ ImagerPixelSpacing > on-screen ruler (ultrasound screen captures only) > uncalib
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +42,13 @@ from ._pixels import to_grey_uint8
 from ._sniff import is_dicom
 from .options import ALL_FRAMES, DEFAULT_CALIBRATION, CalibrationOptions, FrameSelection
 
-__all__ = ["is_dicom", "read_dicom", "read_dicom_metadata", "ultrasound_regions"]
+__all__ = [
+    "is_dicom",
+    "read_dicom",
+    "read_dicom_metadata",
+    "set_grey8_pixels",
+    "ultrasound_regions",
+]
 
 
 #: Element values larger than this are read from the file only when needed.
@@ -372,3 +378,35 @@ def _fallback(
             notes.append(str(exc))
     notes.append("no ultrasound region, pixel spacing or ruler: thickness in px only")
     return Calibration.uncalibrated("; ".join(notes))
+
+
+def set_grey8_pixels(ds: Dataset, frames: Sequence[np.ndarray]) -> Dataset:
+    """Set the image-pixel module of ``ds`` for 8-bit grey ``frames`` (uncompressed).
+
+    One frame gives a single-frame image; several give ``NumberOfFrames`` (the caller adds
+    ``FrameTime`` and the like). Used by the demo study and the test-fixture generator.
+
+    Raises
+    ------
+    ValueError
+        No frames, frames of different shapes, or frames that are not 2-D ``uint8``.
+    """
+    arrays = [np.asarray(f) for f in frames]
+    if not arrays:
+        raise ValueError("no frames")
+    shape = arrays[0].shape
+    if any(a.dtype != np.uint8 or a.ndim != 2 or a.shape != shape for a in arrays):
+        raise ValueError("frames must be 2-D uint8 arrays of one shape")
+    ds.Rows, ds.Columns = (int(v) for v in shape)
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = 8
+    ds.BitsStored = 8
+    ds.HighBit = 7
+    ds.PixelRepresentation = 0
+    if len(arrays) > 1:
+        ds.NumberOfFrames = len(arrays)
+    ds.PixelData = np.ascontiguousarray(
+        np.stack(arrays) if len(arrays) > 1 else arrays[0]
+    ).tobytes()
+    return ds

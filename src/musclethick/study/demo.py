@@ -139,6 +139,8 @@ def _write_dicom(
     from pydicom.dataset import FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+    from musclethick.io.dicom import set_grey8_pixels
+
     sop_class = "1.2.840.10008.5.1.4.1.1.6.1"  # Ultrasound Image Storage
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = sop_class
@@ -156,15 +158,8 @@ def _write_dicom(
     ds.StudyDate = (FIRST_VISIT + timedelta(weeks=week)).strftime("%Y%m%d")
     ds.ImageLaterality = leg
     ds.SeriesDescription = f"{site} demo"
-    ds.Rows, ds.Columns = (int(v) for v in pixels.shape)
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated = 8
-    ds.BitsStored = 8
-    ds.HighBit = 7
-    ds.PixelRepresentation = 0
+    set_grey8_pixels(ds, [pixels])
     ds.PixelSpacing = [DEMO_MM_PER_PX, DEMO_MM_PER_PX]
-    ds.PixelData = np.ascontiguousarray(pixels).tobytes()
     ds.save_as(path, enforce_file_format=True)
 
 
