@@ -180,3 +180,14 @@ def test_ruler_telemed_jpeg(shared_data):
     path = sorted((shared_data / "unlabeled_gm_telemed").glob("*/*.jpg"))[0]
     cal = from_ruler(np.asarray(Image.open(path)))
     assert cal.mm_per_px == pytest.approx(50.0 / (5 * 141.86), rel=3e-3)
+
+
+def test_ruler_ticks_aligned_within_one_column_are_one_group():
+    # eight ticks 20 px apart whose right ends alternate between two neighbouring columns
+    img = np.zeros((240, 120), np.uint8)
+    for i in range(8):
+        y = 30 + 20 * i
+        img[y, 10 : 20 + (i % 2)] = 255
+    ticks = find_ruler_ticks(img)
+    assert len(ticks.y_px) == 8
+    assert ticks.spacing_px == pytest.approx(20.0)

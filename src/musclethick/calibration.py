@@ -333,10 +333,16 @@ def find_ruler_ticks(
     best: RulerTicks | None = None
     best_score = -1.0
     for end_col in (1, 2):  # ticks aligned on their left (x0) or right (x1) end
-        for anchor in np.unique(arr[:, end_col]):
-            group = arr[np.abs(arr[:, end_col] - anchor) <= 1]
-            if len(group) < min_ticks:
+        ends = arr[:, end_col].astype(np.int64)  # integer columns
+        lo = int(ends.min())
+        # ticks ending within +-1 column of each column: only anchors with enough of them can
+        # hold a ruler (the same groups as testing every anchor, without the Python loop)
+        counts = np.concatenate([[0], np.bincount(ends - lo), [0]])
+        near = counts[:-2] + counts[1:-1] + counts[2:]
+        for anchor in np.unique(ends):
+            if near[anchor - lo] < min_ticks:
                 continue
+            group = arr[np.abs(arr[:, end_col] - anchor) <= 1]
             found = _regular_ticks(group, min_ticks=min_ticks)
             if found is None or (region is not None and not _beside(found, region)):
                 continue
