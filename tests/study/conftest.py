@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
+from musclethick.measure import failed_result
 from musclethick.types import Boundary, Calibration, FrameResult, LineMeasurement, PixelBox
 
 
@@ -25,19 +26,8 @@ def make_result(
     """A FrameResult whose lines have the given thicknesses (mm) plus their ``"mean"`` line."""
     region = PixelBox(10, 20, 110, 220)
     if status == "failed":
-        return FrameResult(
-            path=path,
-            frame_index=frame_index,
-            region=region,
-            calibration=Calibration.uncalibrated(),
-            superficial=None,
-            deep=None,
-            lines=(),
-            echo_intensity=None,
-            confidence=0.0,
-            status="failed",
-            message=f"{path}: cannot read",
-            method=method,
+        return failed_result(
+            path, f"{path}: cannot read", frame_index=frame_index, region=region, method=method
         )
     lines = []
     for i, t_mm in enumerate(thicknesses_mm):
