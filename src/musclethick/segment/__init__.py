@@ -27,10 +27,10 @@ from musclethick.segment.postprocess import (
 from musclethick.segment.preprocess import resize_probability
 from musclethick.segment.weights import (
     card_path,
+    check_sha256,
     default_weights_path,
     load_weights,
     read_card,
-    sha256_file,
 )
 from musclethick.types import Boundary
 
@@ -279,18 +279,8 @@ def _verified_export(weights_file: Path, *, required: bool) -> tuple[dict, Path,
         if required:
             raise ModelError(f"{onnx_file}: ONNX export named in the model card not found")
         return None
-    digest = sha256_file(weights_file)
-    if digest != card["sha256"]:
-        raise ModelError(
-            f"{weights_file}: sha256 {digest[:12]}... does not match its model card "
-            f"({str(card['sha256'])[:12]}...): corrupt or replaced weights"
-        )
-    onnx_digest = sha256_file(onnx_file)
-    if onnx_digest != section["sha256"]:
-        raise ModelError(
-            f"{onnx_file}: sha256 {onnx_digest[:12]}... does not match the model card "
-            f"({str(section['sha256'])[:12]}...): corrupt or replaced ONNX export"
-        )
+    digest = check_sha256(weights_file, card["sha256"])
+    check_sha256(onnx_file, section["sha256"], "ONNX export")
     return card, onnx_file, digest
 
 

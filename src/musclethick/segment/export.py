@@ -68,6 +68,8 @@ def export_onnx(
 
     weights = load_weights(weights_path)
     reference = Predictor(weights.state_dict, weights.config, weights.input_shape)
+    # exported in the default layout; the reference still runs (channels-last input works
+    # with either weight layout)
     net = reference.model.to(memory_format=torch.contiguous_format).eval()
     out = onnx_path_for(weights.path)
     example = torch.zeros(2, 1, *weights.input_shape)
@@ -89,7 +91,6 @@ def export_onnx(
         rng = np.random.default_rng(0)
         frames = [rng.integers(0, 256, (300 + 20 * i, 240), dtype=np.uint8) for i in range(8)]
     runtime = OpenCVPredictor(out, weights.input_shape, reference.out_channels)
-    reference = Predictor(weights.state_dict, weights.config, weights.input_shape)
     diff = float(np.abs(runtime.predict_small(frames) - reference.predict_small(frames)).max())
     if diff > tolerance:
         out.unlink()

@@ -20,6 +20,7 @@ __all__ = [
     "DEFAULT_MODEL_NAME",
     "LoadedWeights",
     "card_path",
+    "check_sha256",
     "default_weights_path",
     "load_weights",
     "package_models_dir",
@@ -54,6 +55,23 @@ def sha256_file(path: str | Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def check_sha256(path: str | Path, expected: str, what: str = "weights") -> str:
+    """The file's sha256, checked against ``expected`` (from a model card).
+
+    Raises
+    ------
+    ModelError
+        On a mismatch: the file is corrupt or was replaced (``what`` names it in the message).
+    """
+    digest = sha256_file(path)
+    if digest != expected:
+        raise ModelError(
+            f"{path}: sha256 {digest[:12]}... does not match its model card "
+            f"({str(expected)[:12]}...): corrupt or replaced {what}"
+        )
+    return digest
 
 
 def read_card(path: str | Path) -> dict[str, Any]:
@@ -152,15 +170,12 @@ def load_weights(path: str | Path | None = None, *, verify: bool = True) -> Load
     w = Path(path) if path is not None else default_weights_path()
     if not w.is_file():
         raise ModelError(f"{w}: model weights not found")
-    digest = sha256_file(w)
     card: dict[str, Any] = {}
     if verify or card_path(w).is_file():
         card = read_card(card_path(w))
-        if card["sha256"] != digest:
-            raise ModelError(
-                f"{w}: sha256 {digest[:12]}... does not match its model card "
-                f"({str(card['sha256'])[:12]}...): corrupt or replaced weights"
-            )
+        digest = check_sha256(w, card["sha256"])
+    else:
+        digest = sha256_file(w)
     try:
         payload = torch.load(w, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many kinds for corrupt files
