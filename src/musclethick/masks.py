@@ -28,10 +28,12 @@ from scipy import ndimage
 from .types import Boundary
 
 __all__ = [
+    "MaskLayers",
     "bands_from_boundaries",
     "boundaries_from_mask",
     "boundary_from_edges",
     "inner_edges_from_mask",
+    "mask_layers",
 ]
 
 
@@ -92,21 +94,39 @@ def _is_below(upper: _Band, lower: _Band) -> bool:
     return gap >= 0 or lower.centre > upper.centre
 
 
-def inner_edges_from_mask(
+@dataclass(frozen=True)
+class MaskLayers:
+    """The target muscle's aponeurosis bands in a mask, per column (rows; NaN where absent).
+
+    ``sup_top`` / ``sup_bottom`` are the first and last rows of the superficial band (a doubled
+    fascia merged into it), ``deep_top`` / ``deep_bottom`` those of the deep band. ``below`` lists
+    ``(top, bottom)`` row arrays of the further bands under the deep one, from the top (stacked
+    muscles: the second muscle lies between the deep band and the first of them).
+    """
+
+    sup_top: np.ndarray
+    sup_bottom: np.ndarray
+    deep_top: np.ndarray
+    deep_bottom: np.ndarray
+    below: tuple[tuple[np.ndarray, np.ndarray], ...] = ()
+
+
+def mask_layers(
     mask: np.ndarray,
     *,
     min_span_fraction: float = 0.25,
     min_area_px: int = 30,
     merge_gap_fraction: float = 0.03,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-column inner edges of the superficial and deep aponeurosis bands of a mask.
+) -> MaskLayers:
+    """The superficial and deep aponeurosis bands of the target (top) muscle in a band mask.
 
     Bands are the 8-connected components of ``mask != 0``. Specks smaller than
     ``min_area_px`` are ignored. The superficial band is the top-most band whose column
     span is at least ``min_span_fraction`` of the widest band's; a band lying directly
     under it (median gap < ``merge_gap_fraction`` of the image height, e.g. a doubled
     superficial fascia) is merged into it. The deep band is the nearest substantial band
-    below that; with three or more bands (two stacked muscles) the top muscle is measured.
+    below that; with three or more bands (two stacked muscles) the top muscle is the target,
+    as the DL_Track labelling instructions say.
 
     Parameters
     ----------
@@ -122,20 +142,16 @@ def inner_edges_from_mask(
 
     Returns
     -------
-    superficial_y_px, deep_y_px : ndarray of float, shape (cols,)
-        Row of the superficial band's lower edge (``last_row + 0.5``) and of the deep
-        band's upper edge (``first_row - 0.5``) in each column; NaN where the band is
-        absent in that column (or absent altogether).
+    MaskLayers
     """
     mask = np.asarray(mask)
     if mask.ndim != 2:
         raise ValueError(f"mask must be 2-D (rows, cols), got shape {mask.shape}")
     rows, cols = mask.shape
-    sup_y = np.full(cols, np.nan)
-    deep_y = np.full(cols, np.nan)
+    nan = np.full(cols, np.nan)
     bands = _bands(mask != 0, min_area_px)
     if not bands:
-        return sup_y, deep_y
+        return MaskLayers(nan, nan.copy(), nan.copy(), nan.copy())
     widest = max(b.span for b in bands)
     substantial = [b for b in bands if b.span >= min_span_fraction * widest]
     substantial.sort(key=lambda b: b.centre)
@@ -150,6 +166,7 @@ def inner_edges_from_mask(
     rest = [b for b in substantial if b is not sup]
     # Merge bands lying just under the superficial one (doubled superficial fascia).
     merge_gap_px = merge_gap_fraction * rows
+    sup_top = sup.top.copy()
     sup_bottom = sup.bottom.copy()
     sup_present = sup.present.copy()
     merged = True
@@ -165,22 +182,62 @@ def inner_edges_from_mask(
                 and shared >= 0.5 * min(current.span, cand.span)
             ):
                 sup_bottom = np.fmax(sup_bottom, cand.bottom)
+                sup_top = np.fmin(sup_top, cand.top)
                 sup_present = sup_present | cand.present
                 rest = [b for b in rest if b is not cand]
                 merged = True
                 break
-    sup_y = np.where(sup_present, sup_bottom + 0.5, np.nan)
     current = _Band(sup_present, np.where(sup_present, 0.0, np.nan), sup_bottom)
     below = [b for b in rest if _is_below(current, b)]
+    deep_top = nan.copy()
+    deep_bottom = nan.copy()
+    further: list[tuple[np.ndarray, np.ndarray]] = []
     if below:
 
         def key(b: _Band) -> float:
             gap = _gap_below(current, b)
             return b.centre if np.isnan(gap) else gap + float(np.nanmedian(sup_bottom))
 
-        deep = min(below, key=key)
-        deep_y = np.where(deep.present, deep.top - 0.5, np.nan)
-    return sup_y, deep_y
+        below.sort(key=key)
+        deep = below[0]
+        deep_top = np.where(deep.present, deep.top, np.nan)
+        deep_bottom = np.where(deep.present, deep.bottom, np.nan)
+        further = [(b.top, b.bottom) for b in below[1:] if _is_below(deep, b)]
+    return MaskLayers(
+        np.where(sup_present, sup_top, np.nan),
+        np.where(sup_present, sup_bottom, np.nan),
+        deep_top,
+        deep_bottom,
+        tuple(further),
+    )
+
+
+def inner_edges_from_mask(
+    mask: np.ndarray,
+    *,
+    min_span_fraction: float = 0.25,
+    min_area_px: int = 30,
+    merge_gap_fraction: float = 0.03,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column inner edges of the superficial and deep aponeurosis bands of a mask.
+
+    The bands are those of :func:`mask_layers` (same parameters): the top muscle's
+    superficial band (a doubled fascia merged into it) and the nearest substantial band below.
+
+    Returns
+    -------
+    superficial_y_px, deep_y_px : ndarray of float, shape (cols,)
+        Row of the superficial band's lower edge (``last_row + 0.5``) and of the deep
+        band's upper edge (``first_row - 0.5``) in each column; NaN where the band is
+        absent in that column (or absent altogether).
+    """
+    layers = mask_layers(
+        mask,
+        min_span_fraction=min_span_fraction,
+        min_area_px=min_area_px,
+        merge_gap_fraction=merge_gap_fraction,
+    )
+    return layers.sup_bottom + 0.5, layers.deep_top - 0.5
 
 
 def boundary_from_edges(

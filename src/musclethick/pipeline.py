@@ -25,7 +25,8 @@ from musclethick.errors import BoundaryNotFound, MusclethickError
 from musclethick.io import read
 from musclethick.io.options import CalibrationOptions, FrameSelection
 from musclethick.measure import assemble_result, failed_result
-from musclethick.types import Boundary, Frame, FrameResult
+from musclethick.qc import FLAG_DESCRIPTIONS
+from musclethick.types import Boundary, Frame, FrameResult, LayerPair
 
 if TYPE_CHECKING:
     from musclethick.segment import SegmentationModel
@@ -166,6 +167,7 @@ def _assemble(
     method: str,
     extra_flags: tuple[str, ...] = (),
     note: str = "",
+    runner_up: LayerPair | None = None,
 ) -> FrameResult:
     result = assemble_result(
         frame,
@@ -190,13 +192,20 @@ def _assemble(
             flags=(*result.flags, "no_muscle"),
             message=reason,
         )
+    if runner_up is not None:
+        result = replace(result, runner_up=runner_up)
     if not extra_flags and not note:
         return result
     flags = tuple(dict.fromkeys((*result.flags, *extra_flags)))
     status = result.status
     if status == "ok" and extra_flags:
         status = "flagged"
-    message = "; ".join(part for part in (result.message, note) if part)
+    new = [
+        FLAG_DESCRIPTIONS[f]
+        for f in extra_flags
+        if f in FLAG_DESCRIPTIONS and f not in result.flags
+    ]
+    message = "; ".join(part for part in (result.message, *new, note) if part)
     return replace(result, flags=flags, status=status, message=message)
 
 
@@ -208,7 +217,17 @@ def _model_results(
     for frame, boundaries in zip(frames, found, strict=True):
         superficial, deep = boundaries.superficial, boundaries.deep
         if superficial is not None and deep is not None:
-            results.append(_assemble(frame, superficial, deep, settings, method="model"))
+            results.append(
+                _assemble(
+                    frame,
+                    superficial,
+                    deep,
+                    settings,
+                    method="model",
+                    extra_flags=boundaries.doubts,
+                    runner_up=boundaries.runner_up,
+                )
+            )
             continue
         # The model's maps are weak or contradictory: fall back to the edge path and flag it.
         missing = [n for n, b in (("superficial", superficial), ("deep", deep)) if b is None]

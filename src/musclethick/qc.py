@@ -42,6 +42,11 @@ FLAG_DESCRIPTIONS: dict[str, str] = {
     "too_curved": "a boundary is implausibly curved",
     "implausible_thickness": "implausible thickness",
     "low_confidence": "low confidence",
+    # raised by the layer model (musclethick.segment.postprocess)
+    "ambiguous_layers": "another pair of layers is nearly as plausible (review: swap to the "
+    "runner-up pair with one key if it is the right muscle)",
+    "no_muscle_texture": "the region between the boundaries does not look like muscle",
+    "edge_of_image": "the muscle runs into the edge of the image: an aponeurosis is not in view",
 }
 
 

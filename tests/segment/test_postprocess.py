@@ -1,4 +1,4 @@
-"""Post-processing on hand-made probability maps with known answers."""
+"""Layer maps -> boundaries, runner-up and doubts, on hand-made maps with known answers."""
 
 from __future__ import annotations
 
@@ -7,196 +7,176 @@ import pytest
 
 from musclethick.segment.postprocess import (
     PostprocessOptions,
-    assign_bands,
-    boundaries_from_channels,
-    boundaries_from_probability,
-    find_bands,
+    boundaries_from_layers,
+    decode_layers,
 )
 
-ROWS, COLS = 200, 300
+ROWS, COLS = 160, 112
 
 
-def _band(p, top, bottom, x0=0, x1=COLS, value=1.0):
-    p[top:bottom, x0:x1] = value
-    return p
+def _fraction_above(edge: np.ndarray, rows: int = ROWS) -> np.ndarray:
+    """Fraction of each pixel (rows, cols) above the line ``edge`` (per column, pixel-centre
+    coordinates: pixel r covers [r - 0.5, r + 0.5))."""
+    r = np.arange(rows, dtype=np.float64)[:, None]
+    return np.clip(edge[None, :] - (r - 0.5), 0.0, 1.0)
 
 
-def _blank():
-    return np.zeros((ROWS, COLS), np.float32)
+def layer_map(
+    sup_edge,
+    deep_edge,
+    *,
+    band=5.0,
+    muscle=1.0,
+    certainty=0.98,
+    rows=ROWS,
+    cols=COLS,
+) -> np.ndarray:
+    """An ideal layer map with the belly between ``sup_edge`` and ``deep_edge`` (net rows) and
+    bands ``band`` rows thick, blended with a uniform map so that nothing is exactly 0 or 1."""
+    s = np.broadcast_to(np.asarray(sup_edge, float), (cols,))
+    d = np.broadcast_to(np.asarray(deep_edge, float), (cols,))
+    above_band = _fraction_above(s - band, rows)
+    above_belly = _fraction_above(s, rows)
+    above_deep = _fraction_above(d, rows)
+    above_below = _fraction_above(d + band, rows)
+    p = np.zeros((6, rows, cols))
+    p[0] = above_band
+    p[1] = above_belly - above_band
+    p[2] = above_deep - above_belly
+    p[3] = above_below - above_deep
+    p[4] = 1.0 - above_below
+    p[:5] = certainty * p[:5] + (1 - certainty) / 5
+    p[5] = muscle * p[2] + 0.01
+    return p.astype(np.float32)
 
 
-def test_two_bands_inner_edges():
-    p = _band(_band(_blank(), 20, 32), 140, 152)
-    sup, deep, note = boundaries_from_probability(p)
-    assert note == ""
-    # sharp edges lie between rows: rows 20..31 end at 31.5, row 140 starts at 139.5
-    np.testing.assert_allclose(sup.y_at(np.arange(COLS)), 31.5, atol=1e-3)
-    np.testing.assert_allclose(deep.y_at(np.arange(COLS)), 139.5, atol=1e-3)
-    assert sup.source == deep.source == "model"
-    assert sup.confidence == pytest.approx(1.0)
-    assert sup.x_min == 0 and sup.x_max == COLS - 1
+def _frame_y(net_y, scale):
+    return (np.asarray(net_y) + 0.5) * scale - 0.5
 
 
-def test_sloped_deep_band_follows_the_line():
-    p = _band(_blank(), 20, 32)
+def test_soft_steps_give_exact_subpixel_edges_in_frame_coordinates():
     x = np.arange(COLS)
-    top = (120 + 0.1 * x).astype(int)
-    for c in x:
-        p[top[c] : top[c] + 12, c] = 1.0
-    _, deep, _ = boundaries_from_probability(p)
-    np.testing.assert_allclose(deep.y_at(x.astype(float)), top - 0.5, atol=0.6)
+    sup = 20.3 + 0.05 * x
+    deep = 80.7 - 0.1 * x
+    res = boundaries_from_layers(layer_map(sup, deep), frame_shape=(480, 336))
+    xf = (x + 0.5) * 3 - 0.5
+    np.testing.assert_allclose(res.superficial.y_at(xf), _frame_y(sup, 3.0), atol=0.05)
+    np.testing.assert_allclose(res.deep.y_at(xf), _frame_y(deep, 3.0), atol=0.05)
+    assert res.superficial.source == "model" and res.superficial.confidence > 0.9
+    assert res.doubts == ()
+    assert res.evidence.belly_coverage == 1.0 and res.evidence.muscle_probability > 0.9
+    # boundaries span the whole frame width
+    assert res.superficial.x_min == 0 and res.superficial.x_max == 335
 
 
-def test_three_bands_measure_top_muscle():
-    p = _band(_band(_band(_blank(), 20, 30), 90, 100), 160, 170)
-    sup, deep, _ = boundaries_from_probability(p)
-    assert sup.y_at(150.0) == pytest.approx(29.5, abs=1e-3)
-    assert deep.y_at(150.0) == pytest.approx(89.5, abs=1e-3)
+def test_a_thick_layer_above_does_not_move_the_superficial_boundary_to_the_top():
+    # the belly is what counts, wherever it lies: here it starts at half the depth
+    res = boundaries_from_layers(layer_map(80.0, 140.0, band=3.0))
+    assert res.superficial.y_at(50.0) == pytest.approx(80.0, abs=0.05)
+    assert res.deep.y_at(50.0) == pytest.approx(140.0, abs=0.05)
 
 
-def test_fragments_and_outlier_blob_do_not_bend_the_deep_boundary():
-    p = _band(_blank(), 20, 30)
-    # deep band in three fragments with gaps
-    for x0, x1 in [(0, 80), (100, 190), (215, 300)]:
-        _band(p, 140, 150, x0, x1)
-    # a bright blob (fascicle) between the bands, and one touching the deep band
-    _band(p, 80, 90, 120, 150)
-    _band(p, 128, 141, 160, 175)
-    sup, deep, _ = boundaries_from_probability(p)
-    y = deep.y_at(np.arange(COLS, dtype=float))
-    np.testing.assert_allclose(y, 139.5, atol=0.6)
-    assert np.all(np.abs(np.diff(y)) < 0.5)  # never jumps between columns
-    assert sup.y_at(135.0) == pytest.approx(29.5, abs=1e-3)
+def _two_candidates(weight_second: float) -> np.ndarray:
+    """Belly in rows 20-60 (weight 1 - w) or 70-130 (weight w) in every column."""
+    first = layer_map(20.0, 60.0)
+    second = layer_map(70.0, 130.0)
+    return ((1 - weight_second) * first + weight_second * second).astype(np.float32)
 
 
-def test_skin_line_above_is_ignored():
-    p = _band(_band(_band(_blank(), 0, 3), 25, 35), 140, 150)
-    sup, deep, note = boundaries_from_probability(p)
-    assert sup.y_at(150.0) == pytest.approx(34.5, abs=1e-3)
-    assert deep.y_at(150.0) == pytest.approx(139.5, abs=1e-3)
-    assert "skin" in note
+def test_confident_map_has_a_distant_runner_up_and_no_doubt():
+    res = boundaries_from_layers(_two_candidates(0.15))
+    assert res.superficial.y_at(50.0) == pytest.approx(20.0, abs=0.5)
+    assert "ambiguous_layers" not in res.doubts
+    # the other muscle is the runner-up, 85:15 less likely per row than the measured one
+    assert res.runner_up is not None
+    assert res.runner_up.superficial.y_at(50.0) == pytest.approx(70.0, abs=1.5)
+    assert res.runner_up.margin_nats == pytest.approx(np.log(0.85 / 0.15), rel=0.1)
 
 
-def test_skin_line_a_few_rows_down_is_ignored_when_the_aponeurosis_follows_closely():
-    # thin line at 3 % of the height, superficial aponeurosis 7 % below it
-    p = _band(_band(_band(_blank(), 6, 10), 24, 34), 140, 150)
-    sup, deep, note = boundaries_from_probability(p)
-    assert sup.y_at(150.0) == pytest.approx(33.5, abs=1e-3)
-    assert deep.y_at(150.0) == pytest.approx(139.5, abs=1e-3)
-    assert "skin" in note
+def test_a_faint_second_muscle_is_no_runner_up():
+    res = boundaries_from_layers(_two_candidates(0.05))
+    assert res.runner_up is None and res.evidence.margin_nats == np.inf
+    assert res.doubts == ()
 
 
-def test_thin_top_band_far_above_the_next_is_the_superficial_aponeurosis():
-    p = _band(_band(_band(_blank(), 6, 10), 80, 90), 150, 160)
-    sup, deep, note = boundaries_from_probability(p)
-    assert sup.y_at(150.0) == pytest.approx(9.5, abs=1e-3)
-    assert deep.y_at(150.0) == pytest.approx(79.5, abs=1e-3)
-    assert "skin" not in note
+def test_nearly_equal_layer_pairs_are_ambiguous_and_the_other_pair_is_the_runner_up():
+    res = boundaries_from_layers(_two_candidates(0.45))
+    assert res.superficial.y_at(50.0) == pytest.approx(20.0, abs=1.0)
+    assert "ambiguous_layers" in res.doubts
+    alt = res.runner_up
+    assert alt is not None and alt.superficial.source == "runner_up"
+    # the runner-up is the other muscle: its belly is the second one
+    assert alt.superficial.y_at(50.0) == pytest.approx(70.0, abs=1.5)
+    assert alt.deep.y_at(50.0) == pytest.approx(130.0, abs=1.5)
+    assert alt.margin_nats < 4.0
 
 
-def test_missing_deep_band_gives_none():
-    p = _band(_blank(), 20, 30)
-    sup, deep, note = boundaries_from_probability(p)
-    assert sup is not None and deep is None
-    assert "below" in note
+def test_belly_without_muscle_texture_is_doubted():
+    res = boundaries_from_layers(layer_map(20.0, 60.0, muscle=0.1))
+    assert "no_muscle_texture" in res.doubts
+    assert res.evidence.muscle_probability < 0.5
 
 
-def test_weak_partial_fragment_does_not_win_over_the_deep_band():
-    p = _band(_band(_blank(), 20, 30), 160, 170)
-    _band(p, 90, 96, 60, 150, value=0.6)  # faint band over 30 % of the width, inside the muscle
-    _, deep, _ = boundaries_from_probability(p)
-    assert deep.y_at(150.0) == pytest.approx(159.5, abs=1e-3)
+def test_belly_running_into_the_top_edge_gives_no_superficial_boundary():
+    res = boundaries_from_layers(layer_map(-3.0, 60.0, band=2.0))
+    assert res.superficial is None and "superficial" in res.note
+    assert "edge_of_image" in res.doubts
+    assert res.deep is not None
 
 
-def test_faint_fragment_above_a_full_deep_band_does_not_win():
-    # a faint band over 30 % of the width (mass 0.6 x 0.3 < 20 % of the deep band's 1.0 x 1.0)
-    p = _band(_band(_blank(), 20, 30), 160, 170)
-    _band(p, 90, 98, 0, 90, value=0.6)
-    _, deep, _ = boundaries_from_probability(p)
-    assert deep.y_at(250.0) == pytest.approx(159.5, abs=1e-3)
-    # a clear band nearer the superficial one wins even when it is partial (60 % of the width):
-    # on formats never seen in training the stronger band further down is usually a deeper
-    # structure, not the deep aponeurosis
-    _band(p, 90, 98, 0, 180)
-    _, deep, _ = boundaries_from_probability(p)
-    assert deep.y_at(100.0) == pytest.approx(89.5, abs=1e-3)
-    # the old rule (0.8) is still available as an option
-    _, deep, _ = boundaries_from_probability(p, options=PostprocessOptions(deep_mass_ratio=0.8))
-    assert deep.y_at(250.0) == pytest.approx(159.5, abs=1e-3)
+def test_belly_running_out_at_the_bottom_gives_no_deep_boundary():
+    res = boundaries_from_layers(layer_map(20.0, ROWS + 10.0))
+    assert res.deep is None and "edge_of_image" in res.doubts
 
 
-def test_weak_map_gives_none():
-    p = np.full((ROWS, COLS), 0.3, np.float32)
-    sup, deep, note = boundaries_from_probability(p)
-    assert sup is None and deep is None and note
+def test_columns_without_a_belly_are_left_out_and_bridged():
+    p = layer_map(30.0, 90.0)
+    # a black pillarbox bar on the left: "above" only, no belly
+    p[:5, :, :20] = 0.001
+    p[0, :, :20] = 0.996
+    dec = decode_layers(p)
+    assert not dec.has_belly[:20].any() and dec.has_belly[20:].all()
+    res = boundaries_from_layers(p)
+    assert res.superficial.x_min == 0  # extended across the bar along the fit
+    assert res.superficial.y_at(5.0) == pytest.approx(30.0, abs=0.05)
+    assert res.evidence.belly_coverage == pytest.approx(92 / 112)
 
 
-def test_short_deep_fragment_gives_none():
-    p = _band(_band(_blank(), 20, 30), 140, 150, 100, 140)
-    sup, deep, _ = boundaries_from_probability(p)
-    assert sup is not None and deep is None
+def test_a_few_outlying_columns_do_not_bend_the_boundaries():
+    p = layer_map(30.0, 90.0)
+    p[:, :, 50:56] = layer_map(30.0, 60.0)[:, :, 50:56]  # a septum taken for the deep edge
+    res = boundaries_from_layers(p)
+    assert res.deep.y_at(53.0) == pytest.approx(90.0, abs=0.1)
 
 
-def test_confidence_follows_probability_and_coverage():
-    p = _band(_band(_blank(), 20, 30, value=0.9), 140, 150, 0, 150, value=0.7)
-    sup, deep, _ = boundaries_from_probability(p)
-    assert sup.confidence == pytest.approx(0.9, abs=0.02)
-    # half the width at p=0.7: 0.7 * (0.5 / 0.8)
-    assert deep.confidence == pytest.approx(0.7 * 0.5 / 0.8, abs=0.03)
-    assert deep.confidence < sup.confidence
+def test_no_belly_anywhere_gives_nothing():
+    p = np.zeros((6, ROWS, COLS), np.float32)
+    p[0] = 0.96
+    p[1:5] = 0.01
+    res = boundaries_from_layers(p)
+    assert res.superficial is None and res.deep is None
+    assert "no muscle belly" in res.note
 
 
-def test_doubled_superficial_fascia_is_merged():
-    p = _band(_band(_band(_blank(), 20, 28), 30, 36), 140, 150)
-    sup, _deep, note = boundaries_from_probability(p)
-    assert sup.y_at(150.0) == pytest.approx(35.5, abs=1e-3)
-    assert "merged" in note
+def test_decoding_is_exact_for_hard_labels():
+    # edges on pixel boundaries: rows 40-99 are belly
+    p = layer_map(39.5, 99.5, certainty=0.999)
+    dec = decode_layers(p)
+    assert (dec.b == 40).all() and (dec.d == 100).all()
+    np.testing.assert_allclose(dec.sup_y, 39.5, atol=0.01)
+    np.testing.assert_allclose(dec.deep_y, 99.5, atol=0.01)
+    assert (dec.gain_nats > 10).all()
 
 
-def test_find_bands_sorted_and_filtered():
-    p = _band(_band(_band(_blank(), 140, 150), 20, 30), 80, 85, 10, 30)
-    bands = find_bands(p)
-    assert [round(b.median_centre_px) for b in bands] == [24, 144]
-    sup, deep, _ = assign_bands(bands, p.shape)
-    assert sup is bands[0] and deep is bands[1]
+def test_options_change_the_doubt_thresholds():
+    p = _two_candidates(0.3)
+    strict = boundaries_from_layers(p, options=PostprocessOptions(ambiguous_margin_nats=1e6))
+    lax = boundaries_from_layers(p, options=PostprocessOptions(ambiguous_margin_nats=0.0))
+    assert "ambiguous_layers" in strict.doubts and "ambiguous_layers" not in lax.doubts
 
 
-def test_subpixel_crossing_of_a_soft_edge():
-    p = _band(_blank(), 20, 30)
-    p[30, :] = 0.75  # the edge lies half way into row 30 at threshold 0.5
-    p = _band(p, 140, 150)
-    sup, _, _ = boundaries_from_probability(p, options=PostprocessOptions(threshold=0.5))
-    # crossing between row 30 (0.75) and row 31 (0): 30 + 0.25/0.75
-    assert sup.y_at(100.0) == pytest.approx(30 + 0.25 / 0.75, abs=1e-3)
-
-
-def test_two_channel_map():
-    p = np.zeros((2, ROWS, COLS), np.float32)
-    p[0, 20:30] = 1.0
-    p[0, 80:84, 100:120] = 1.0  # small blob in the superficial channel
-    p[1, 140:150] = 0.9
-    sup, deep, _ = boundaries_from_channels(p)
-    assert sup.y_at(150.0) == pytest.approx(29.5, abs=1e-3)
-    assert deep.y_at(150.0) == pytest.approx(140 - 0.4 / 0.9, abs=1e-3)
-
-
-def test_rejects_non_2d():
-    with pytest.raises(ValueError, match="2-D"):
-        boundaries_from_probability(np.zeros((2, 3, 4)))
-
-
-def test_low_resolution_map_gives_frame_coordinates():
-    import cv2
-
-    p = _band(_blank(), 20, 32)
-    x = np.arange(COLS)
-    top = (120 + 0.1 * x).astype(int)
-    for c in x:
-        p[top[c] : top[c] + 12, c] = 1.0
-    full_sup, full_deep, _ = boundaries_from_probability(p)
-    small = cv2.resize(p, (COLS // 3, ROWS // 4), interpolation=cv2.INTER_AREA)
-    sup, deep, _ = boundaries_from_probability(small, frame_shape=(ROWS, COLS))
-    assert sup.x_min == 0 and sup.x_max == COLS - 1
-    xs = np.arange(10.0, COLS - 10.0)
-    np.testing.assert_allclose(sup.y_at(xs), full_sup.y_at(xs), atol=1.0)
-    np.testing.assert_allclose(deep.y_at(xs), full_deep.y_at(xs), atol=1.5)
+def test_rejects_maps_of_the_wrong_shape():
+    with pytest.raises(ValueError, match="6, rows, cols"):
+        boundaries_from_layers(np.zeros((ROWS, COLS)))
+    with pytest.raises(ValueError, match="6, rows, cols"):
+        boundaries_from_layers(np.zeros((2, ROWS, COLS)))

@@ -1,10 +1,11 @@
-"""Aponeurosis segmentation with a small U-Net.
+"""Layer segmentation of muscle scans with a small U-Net.
 
 Public API (what the pipeline calls)::
 
     model = load_model()                      # shipped weights, sha256-checked
     results = model.find_boundaries([frame.pixels for frame in frames])
     results[0].superficial, results[0].deep   # Boundary (source "refined" or "model") or None
+    results[0].runner_up, results[0].doubts   # next most plausible pair; QC flags
     best = rank_frames_by_confidence(results)[:k]
 
 Importing this package does not import torch; :func:`load_model` does.
@@ -13,16 +14,16 @@ Importing this package does not import torch; :func:`load_model` does.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from musclethick.errors import BoundaryNotFound, ModelError
 from musclethick.segment.postprocess import (
+    LayerEvidence,
     PostprocessOptions,
-    boundaries_from_channels,
-    boundaries_from_probability,
+    boundaries_from_layers,
 )
 from musclethick.segment.preprocess import resize_probability
 from musclethick.segment.weights import (
@@ -32,10 +33,11 @@ from musclethick.segment.weights import (
     load_weights,
     read_card,
 )
-from musclethick.types import Boundary
+from musclethick.types import Boundary, LayerPair
 
 __all__ = [
     "BACKENDS",
+    "LayerEvidence",
     "ModelBoundaries",
     "PostprocessOptions",
     "SegmentationModel",
@@ -53,18 +55,28 @@ class ModelBoundaries:
     ----------
     superficial, deep : Boundary or None
         Muscle-side inner edges in frame coordinates (source ``"model"``; ``"refined"`` when
-        image-edge refinement was asked for and succeeded); ``None`` when the probability map
+        image-edge refinement was asked for and succeeded); ``None`` when the layer map
         gave no trustworthy boundary.
-    probability : ndarray of float32, shape (rows, cols), or None
-        Band probability map at the frame's size (``None`` when not kept).
+    probability : ndarray of float32, shape (6, rows, cols), or None
+        Layer and muscle probability maps at the frame's size (``None`` when not kept).
     note : str
         Why a boundary is missing or what post-processing skipped; empty when nothing to say.
+    runner_up : LayerPair or None
+        The next most plausible layer pair.
+    doubts : tuple of str
+        QC flags the layer map raises (``ambiguous_layers``, ``no_muscle_texture``,
+        ``edge_of_image``).
+    evidence : LayerEvidence
+        The figures behind the doubts.
     """
 
     superficial: Boundary | None
     deep: Boundary | None
     probability: np.ndarray | None
     note: str = ""
+    runner_up: LayerPair | None = None
+    doubts: tuple[str, ...] = ()
+    evidence: LayerEvidence = field(default_factory=LayerEvidence)
 
     @property
     def confidence(self) -> float:
@@ -137,7 +149,7 @@ class SegmentationModel:
         )
 
     def probabilities(self, batch: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Band probability maps at each frame's size (batched forward pass)."""
+        """Layer probability maps ``(6, rows, cols)`` at each frame's size (batched)."""
         return self._predictor.predict(list(batch))
 
     def find_boundaries(
@@ -163,23 +175,26 @@ class SegmentationModel:
         for pixels, p in zip(frames, small, strict=True):
             shape = pixels.shape[:2]
             # post-processing runs on the network-resolution map, in frame coordinates
-            if p.shape[0] == 2:  # two-class model (superficial, deep)
-                sup, deep, note = boundaries_from_channels(
-                    p, frame_shape=shape, options=self.postprocess
-                )
-                p = p.max(axis=0, keepdims=True)
-            else:
-                sup, deep, note = boundaries_from_probability(
-                    p[0], frame_shape=shape, options=self.postprocess
-                )
-            prob = resize_probability(p[0], shape) if keep_probability else None
+            found = boundaries_from_layers(p, frame_shape=shape, options=self.postprocess)
+            sup, deep = found.superficial, found.deep
+            prob = resize_probability(p, shape) if keep_probability else None
             if self.refine:
                 grey = pixels if pixels.ndim == 2 else pixels[..., :3].mean(axis=-1)
                 if sup is not None:
                     sup = _refine(grey, sup, "superficial", self.search_px)
                 if deep is not None:
                     deep = _refine(grey, deep, "deep", self.search_px)
-            out.append(ModelBoundaries(sup, deep, prob, note))
+            out.append(
+                ModelBoundaries(
+                    sup,
+                    deep,
+                    prob,
+                    found.note,
+                    found.runner_up,
+                    found.doubts,
+                    found.evidence,
+                )
+            )
         return out
 
 

@@ -70,7 +70,9 @@ def export_onnx(
     reference = Predictor(weights.state_dict, weights.config, weights.input_shape)
     # exported in the default layout; the reference still runs (channels-last input works
     # with either weight layout)
-    net = reference.model.to(memory_format=torch.contiguous_format).eval()
+    from musclethick.segment.unet import Probabilities
+
+    net = Probabilities(reference.model.to(memory_format=torch.contiguous_format)).eval()
     out = onnx_path_for(weights.path)
     example = torch.zeros(2, 1, *weights.input_shape)
     tmp = out.with_suffix(".onnx.tmp")
@@ -82,8 +84,8 @@ def export_onnx(
             dynamo=False,
             opset_version=ONNX_OPSET,
             input_names=["image"],
-            output_names=["logits"],
-            dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
+            output_names=["probabilities"],
+            dynamic_axes={"image": {0: "batch"}, "probabilities": {0: "batch"}},
         )
     tmp.replace(out)
     frames = list(check_images)

@@ -1,21 +1,26 @@
-"""Probability map -> superficial and deep inner-edge boundaries (pure numpy).
+"""Layer probabilities -> the target muscle's two inner edges, a runner-up and doubts (pure numpy).
 
-The network outputs, for every pixel of the frame, the probability that it belongs to an
-aponeurosis band. This module turns that map into the two muscle-side inner edges:
+The network says, for every pixel, how likely it is to lie above the target muscle, in its
+superficial aponeurosis, in its belly, in its deep aponeurosis or below it, and whether it looks
+like muscle tissue (:mod:`musclethick.train.targets`). Which band is superficial and which deep is
+therefore the network's answer, learnt from what a muscle looks like; nothing here knows where a
+muscle usually sits. Post-processing only reads that answer off, column by column:
 
-1. threshold the map and label its connected pieces (:func:`find_bands`); each piece gives, in
-   every column it covers, a sub-pixel upper and lower edge (where the probability crosses the
-   threshold) and its mean probability;
-2. chain pieces that continue one another (side by side, on the same line) into bands, so that a
-   band broken into fragments counts as one; short isolated pieces (blobs, bright fascicles,
-   display artefacts) are dropped by a minimum width;
-3. assign by geometry (:func:`assign_bands`): a thin line touching the top of the frame (skin /
-   probe contact) is ignored when at least two bands lie below it; the superficial band is the
-   top-most band spanning enough of the field of view, a band lying just under it (a doubled
-   fascia) is merged into it, and the deep band is the next band below;
-4. fit one robust smooth curve (RANSAC + biweight, :func:`musclethick.geometry.fit_boundary`)
-   through each inner edge (lower edge of the superficial band, upper edge of the deep band), so
-   that a boundary never jumps between columns and outlying columns cannot bend it.
+1. **decode** each column (:func:`decode_layers`): the belly is the row interval ``[b, d)`` that
+   best explains the column as "above the belly, belly, below the belly" (the sum of the
+   log-probabilities of the three groups; an exact search in O(rows) with cumulative sums). A
+   column has a belly when that beats "no belly" by a margin;
+2. **sub-pixel edges**: the superficial inner edge is where "above" hands over to "belly", read
+   from the probability mass around ``b`` (for a soft step this is exact), and likewise the deep
+   inner edge around ``d``;
+3. **runner-up**: the best interval whose superficial *or* deep edge lies elsewhere (at least a
+   sixth of the thickness away): the next most plausible layer pair. Its log-likelihood margin
+   below the best says how sure the network is of *which* layers enclose the muscle;
+4. **fit** one robust smooth curve (RANSAC + biweight, :func:`musclethick.geometry.robust_polyfit`)
+   through each edge, as before, so a boundary never jumps between columns;
+5. **doubts**, each a QC flag: ``ambiguous_layers`` (the runner-up pair is nearly as plausible),
+   ``no_muscle_texture`` (the chosen belly does not look like muscle), ``edge_of_image`` (the
+   belly runs into the top or bottom edge of the image: an aponeurosis is not in view there).
 
 Weak or contradictory maps give ``None`` for the boundary concerned, with a note saying why.
 """
@@ -24,445 +29,354 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
-from musclethick.geometry import fast_median, robust_polyfit
-from musclethick.types import Boundary
+from musclethick.geometry import robust_polyfit
+from musclethick.types import Boundary, LayerPair
 
 __all__ = [
-    "Band",
+    "LayerDecoding",
+    "LayerEvidence",
+    "LayerResult",
     "PostprocessOptions",
-    "assign_bands",
-    "boundaries_from_channels",
-    "boundaries_from_probability",
-    "find_bands",
+    "boundaries_from_layers",
+    "decode_layers",
 ]
 
 
 @dataclass(frozen=True)
 class PostprocessOptions:
-    """Options of :func:`boundaries_from_probability`.
+    """Options of :func:`boundaries_from_layers`.
 
     Attributes
     ----------
-    threshold : float
-        Probability above which a pixel is in a band; edges lie where the map crosses it.
-    min_piece_fraction : float
-        Pieces narrower than this fraction of the frame width are ignored.
-    min_band_fraction : float
-        A (chained) band must cover this fraction of the frame width to count.
-    min_superficial_fraction : float
-        The superficial band must cover this fraction of the width.
-    chain_tolerance_fraction : float
-        Pieces are chained into one band when their centre lines agree within this fraction of
-        the frame height (at least ``chain_tolerance_px``).
-    chain_tolerance_px : float
-        Minimum chaining tolerance in px.
-    merge_gap_fraction : float
-        A band lying less than this fraction of the height below the superficial band is merged
-        into it (doubled superficial fascia).
-    skin_fraction : float
-        A band whose upper edge lies within this fraction of the height from the top, with at
-        least two bands below it, is the skin line and ignored.
-    skin_near_fraction, skin_gap_fraction : float
-        A thin band whose upper edge lies within ``skin_near_fraction`` of the height from the
-        top, with at least two bands below it and the next band less than ``skin_gap_fraction``
-        of the height below it, is also the skin (probe contact) line: on scanners whose
-        crop keeps a few rows above the skin, the superficial aponeurosis lies just under it.
-    deep_mass_ratio : float
-        The deep band is the nearest band below the superficial one whose mean probability x
-        covered width is at least this fraction of the largest such value below it. 0.2 (only
-        faint fragments are passed over) was chosen on the leave-one-format-out runs and the
-        train split: on formats absent from training, preferring a stronger band further down
-        picked a deeper structure instead of the deep aponeurosis (660x556 held out: thickness
-        MAE 11.6 px at 0.8 vs 6.7 px at 0.2).
+    eps : float
+        Probabilities are clipped to ``[eps, 1]`` before taking logs.
+    min_belly_gain_nats : float
+        A column has a belly when the best interval explains it better than "no belly" by this
+        many nats (log-likelihood).
+    edge_window_rows : int
+        Rows on each side of an edge whose probability mass places it (sub-pixel).
+    alt_shift_fraction, min_alt_rows : float, int
+        The runner-up pair has its superficial or deep edge at least ``max(min_alt_rows,
+        alt_shift_fraction x belly rows)`` network rows from the best pair's.
+    max_candidates : int
+        Rises and falls of the belly probability per column considered for the runner-up.
+    ambiguous_margin_nats : float
+        The frame is ``ambiguous_layers`` when the median over columns of the log-likelihood
+        margin between the best and the runner-up pair, per row whose layer differs between
+        them, is below this (1.0 nats: the map favours the measured pair on those rows by less
+        than e:1, about 73 %).
+    runner_up_max_margin_nats : float
+        A runner-up pair is returned only when its margin is at most this (a pair the map
+        favours the measured one over by more than e^3 = 20:1 per row is no real alternative).
+    min_muscle_probability : float
+        ``no_muscle_texture`` when the mean muscle probability inside the chosen belly is below.
+    edge_fraction : float
+        ``edge_of_image`` when the belly reaches the top or bottom row of the image in at least
+        this fraction of the columns with a belly (those columns give no edge).
     degree : int
         Degree of the polynomial fitted through each inner edge.
     inlier_px : float
-        Minimum inlier half-width of the robust fit, px.
+        Minimum inlier half-width of the robust fit, frame px (at least 0.75 network rows).
     min_inlier_fraction : float
         A fit explaining less of its points than this is contradictory: the boundary is ``None``.
+    min_coverage : float
+        A boundary needs edge points in at least this fraction of the columns.
     min_confidence : float
         Boundaries with a lower confidence are returned as ``None``.
-    extrapolate : bool
-        Extend each boundary to the full frame width along the tangent of its fit when the band
-        covers at least ``extrapolate_min_fraction`` of the width.
     extrapolate_min_fraction : float
-        See ``extrapolate``. 0.35 (was 0.5) was chosen on the leave-one-format-out runs and the
-        train split: on formats absent from training it halves the frames without a value at
-        the middle column (39 -> 19 of 445) at the same train figures; such short bands have a
-        low confidence (coverage term) and are flagged.
+        A boundary whose points cover at least this fraction of the width is extended to the full
+        width along the tangent of its fit.
     """
 
-    threshold: float = 0.5
-    min_piece_fraction: float = 0.04
-    min_band_fraction: float = 0.25
-    min_superficial_fraction: float = 0.3
-    chain_tolerance_fraction: float = 0.04
-    chain_tolerance_px: float = 6.0
-    merge_gap_fraction: float = 0.03
-    skin_fraction: float = 0.02
-    skin_near_fraction: float = 0.06
-    skin_gap_fraction: float = 0.15
-    deep_mass_ratio: float = 0.2
+    eps: float = 1e-4
+    min_belly_gain_nats: float = 2.0
+    edge_window_rows: int = 3
+    alt_shift_fraction: float = 1.0 / 6.0
+    min_alt_rows: int = 3
+    max_candidates: int = 3
+    ambiguous_margin_nats: float = 1.0
+    runner_up_max_margin_nats: float = 3.0
+    min_muscle_probability: float = 0.5
+    edge_fraction: float = 0.3
     degree: int = 2
     inlier_px: float = 2.0
     min_inlier_fraction: float = 0.6
-    min_confidence: float = 0.15
-    extrapolate: bool = True
+    min_coverage: float = 0.25
+    min_confidence: float = 0.1
     extrapolate_min_fraction: float = 0.35
 
 
 @dataclass(frozen=True, eq=False)
-class Band:
-    """One aponeurosis band found in a probability map.
+class LayerDecoding:
+    """Per-column decoding of a layer map (network rows; arrays of shape (cols,)).
+
+    ``b`` / ``d``: first and one-past-last belly row; ``sup_y`` / ``deep_y``: sub-pixel inner
+    edges (pixel ``r`` covers ``[r - 0.5, r + 0.5)``), NaN where the column has no belly or the
+    belly reaches the image edge; ``gain_nats``: best interval vs no belly; ``margin_nats``: best
+    vs runner-up; ``alt_b`` / ``alt_d`` / ``alt_sup_y`` / ``alt_deep_y``: the runner-up pair.
+    ``sup_certainty`` / ``deep_certainty``: probability of the decoded groups one row beyond each
+    edge (0-1).
+    """
+
+    b: np.ndarray
+    d: np.ndarray
+    has_belly: np.ndarray
+    sup_y: np.ndarray
+    deep_y: np.ndarray
+    gain_nats: np.ndarray
+    margin_nats: np.ndarray
+    alt_b: np.ndarray
+    alt_d: np.ndarray
+    alt_sup_y: np.ndarray
+    alt_deep_y: np.ndarray
+    sup_certainty: np.ndarray
+    deep_certainty: np.ndarray
+    at_top: np.ndarray
+    at_bottom: np.ndarray
+
+
+@dataclass(frozen=True)
+class LayerEvidence:
+    """How much the map supports the chosen layers (frame-level summary).
 
     Attributes
     ----------
-    x_px : ndarray of int, shape (n,)
-        Columns covered, increasing.
-    top_px, bottom_px : ndarray of float, shape (n,)
-        Sub-pixel upper and lower edges in those columns (threshold crossings; a sharp edge
-        between rows ``r`` and ``r + 1`` lies at ``r + 0.5``).
-    mean_probability : float
-        Mean probability of the band's pixels.
-    width : int
-        Frame width in px (for :attr:`coverage`).
+    belly_probability : float
+        Mean probability of "belly" inside the chosen belly.
+    muscle_probability : float
+        Mean probability of "muscle tissue" inside the chosen belly.
+    margin_nats : float
+        Median over columns of the log-likelihood margin of the best layer pair over the
+        runner-up, per row whose layer differs (large: sure which layers enclose the muscle;
+        infinite when the map shows no other pair).
+    belly_coverage : float
+        Fraction of the columns with a belly.
     """
 
-    x_px: np.ndarray
-    top_px: np.ndarray
-    bottom_px: np.ndarray
-    mean_probability: float
-    width: int
-    pieces: int = 1
-    _extra: dict = field(default_factory=dict, repr=False)
-
-    @property
-    def coverage(self) -> float:
-        """Fraction of the frame width covered."""
-        return float(self.x_px.size) / float(max(self.width, 1))
-
-    @property
-    def centre_px(self) -> np.ndarray:
-        return 0.5 * (self.top_px + self.bottom_px)
-
-    @property
-    def median_centre_px(self) -> float:
-        return fast_median(self.centre_px)
+    belly_probability: float = 0.0
+    muscle_probability: float = 0.0
+    margin_nats: float = 0.0
+    belly_coverage: float = 0.0
 
 
-def _crossings(prob: np.ndarray, comp: np.ndarray, threshold: float):
-    """Per-column first/last rows of ``comp`` and their sub-pixel threshold crossings."""
-    rows, _cols = comp.shape
-    present = comp.any(axis=0)
-    xs = np.flatnonzero(present)
-    sub = comp[:, xs]
-    first = np.argmax(sub, axis=0)
-    last = rows - 1 - np.argmax(sub[::-1], axis=0)
-    p = prob[:, xs]
-    ar = np.arange(xs.size)
+@dataclass(frozen=True, eq=False)
+class LayerResult:
+    """Everything :func:`boundaries_from_layers` reads off one map."""
 
-    def cross(inside_row: np.ndarray, outside_row: np.ndarray, direction: float) -> np.ndarray:
-        ok = (outside_row >= 0) & (outside_row < rows)
-        o = np.clip(outside_row, 0, rows - 1)
-        p_in = p[inside_row, ar]
-        p_out = np.where(ok, p[o, ar], 0.0)
-        denom = np.maximum(p_in - p_out, 1e-6)
-        frac = np.clip((p_in - threshold) / denom, 0.0, 1.0)
-        # the crossing lies between the inside and outside pixel centres
-        return inside_row + direction * frac
-
-    top = cross(first, first - 1, -1.0)
-    bottom = cross(last, last + 1, +1.0)
-    return xs, top, bottom
+    superficial: Boundary | None
+    deep: Boundary | None
+    runner_up: LayerPair | None = None
+    doubts: tuple[str, ...] = ()
+    evidence: LayerEvidence = field(default_factory=LayerEvidence)
+    note: str = ""
 
 
-def find_bands(
-    prob: np.ndarray,
-    *,
-    options: PostprocessOptions | None = None,
-    map_px_per_frame_px: float = 1.0,
-) -> list[Band]:
-    """Bands of a probability map: thresholded pieces, fragments chained, blobs dropped.
+def _cumsum0(x: np.ndarray) -> np.ndarray:
+    out = np.zeros((x.shape[0] + 1, x.shape[1]), np.float64)
+    np.cumsum(x, axis=0, out=out[1:])
+    return out
+
+
+def _prefix_argmax(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Running maximum of ``p`` along axis 0 and the row where it was reached."""
+    m = np.maximum.accumulate(p, axis=0)
+    rows = np.arange(p.shape[0])[:, None]
+    record = np.where(p >= m, rows, 0)
+    return m, np.maximum.accumulate(record, axis=0)
+
+
+def _best(m: np.ndarray, arg: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Best ``d`` of ``m[d] + q[d]`` per column, its ``b`` and score."""
+    s = m + q
+    d = np.argmax(s, axis=0)
+    cols = np.arange(s.shape[1])
+    return arg[d, cols], d, s[d, cols]
+
+
+def _edge(upper: np.ndarray, lower: np.ndarray, at: np.ndarray, window: int) -> np.ndarray:
+    """Sub-pixel edge near row boundary ``at`` (per column) where ``upper`` hands over to
+    ``lower``.
+
+    The share ``f = upper / (upper + lower)`` is rescaled between its levels at the two ends of
+    the window (``at - window`` and ``at + window - 1``; so a map that is only 60 % sure on one
+    side is not biased) and summed over the window: for a soft step, that sum is the number of
+    rows above the edge.
+    """
+    rows, cols = upper.shape
+    frac = upper / np.maximum(upper + lower, 1e-12)
+    offsets = np.arange(-window, window)[:, None]
+    r = at[None, :] + offsets
+    inside = (r >= 0) & (r < rows)
+    rc = np.clip(r, 0, rows - 1)
+    col = np.arange(cols)[None, :]
+    f = frac[rc, col]
+    first = np.argmax(inside, axis=0)
+    last = inside.shape[0] - 1 - np.argmax(inside[::-1], axis=0)
+    hi = f[first, np.arange(cols)]
+    lo = f[last, np.arange(cols)]
+    span = hi - lo
+    g = np.where(span[None, :] > 0.05, (f - lo[None, :]) / np.where(span > 0.05, span, 1.0), f)
+    g = np.clip(g, 0.0, 1.0)
+    start = np.maximum(at - window, 0)
+    return start - 0.5 + np.where(inside, g, 0.0).sum(axis=0)
+
+
+def _edge_candidates(belly: np.ndarray, k: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Row boundaries (0..rows) where the belly probability rises (candidate superficial inner
+    edges) and falls (candidate deep inner edges), the ``k`` strongest of each per column;
+    ``-1`` where a column has fewer. Steps of at least 0.1 (two-row means) that are the largest
+    within two rows count."""
+    cols = belly.shape[1]
+    padded = np.vstack([np.zeros((2, cols)), belly, np.zeros((2, cols))])
+    pair = 0.5 * (padded[1:] + padded[:-1])  # means of rows y-1, y (padded index)
+    # step at row boundary y (0..rows): mean of rows y, y+1 minus mean of rows y-2, y-1 (a soft
+    # edge spread over two rows still counts in full)
+    step = pair[2:] - pair[:-2]
+    out = []
+    for sign in (1.0, -1.0):
+        v = sign * step
+        local = v.copy()
+        for shift in (1, 2):
+            local = np.maximum(local, np.vstack([v[shift:], np.full((shift, cols), -np.inf)]))
+            local = np.maximum(local, np.vstack([np.full((shift, cols), -np.inf), v[:-shift]]))
+        peak = (v >= local) & (v >= 0.1)
+        strength = np.where(peak, v, -np.inf)
+        order = np.argsort(-strength, axis=0, kind="stable")[:k]
+        ranked = np.take_along_axis(strength, order, axis=0)
+        out.append([np.where(np.isfinite(ranked[i]), order[i], -1) for i in range(order.shape[0])])
+    return out[0], out[1]
+
+
+def decode_layers(prob: np.ndarray, *, options: PostprocessOptions | None = None) -> LayerDecoding:
+    """Decode every column of a layer map into its belly interval, edges and runner-up.
 
     Parameters
     ----------
-    prob : ndarray of float, shape (rows, cols)
-        Probability of "aponeurosis band" per pixel, in [0, 1].
+    prob : ndarray of float, shape (6, rows, cols)
+        Layer probabilities (channels 0-4, summing to 1) and muscle probability (channel 5).
     options : PostprocessOptions, optional
-    map_px_per_frame_px : float, optional
-        Rows of the map per row of the frame it describes (the px tolerances of ``options`` are
-        frame px).
 
     Returns
     -------
-    list of Band
-        In map coordinates, sorted from the top (by median centre row); only bands covering at least
-        ``min_band_fraction`` of the width.
+    LayerDecoding
     """
     opts = options or PostprocessOptions()
-    p = np.asarray(prob, dtype=np.float32)
-    if p.ndim != 2:
-        raise ValueError(f"probability map must be 2-D (rows, cols), got shape {p.shape}")
-    rows, cols = p.shape
-    binary = p > opts.threshold
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(
-        binary.view(np.uint8), connectivity=8, ltype=cv2.CV_32S
+    p = np.asarray(prob, dtype=np.float64)
+    if p.ndim != 3 or p.shape[0] < 5:
+        raise ValueError(f"expected a (6, rows, cols) layer map, got shape {p.shape}")
+    _, rows, cols = p.shape
+    above = p[0] + p[1]
+    belly = p[2]
+    below = p[3] + p[4]
+    la, lb, lc = (np.log(np.clip(g, opts.eps, 1.0)) for g in (above, belly, below))
+    sa, sb, sc = _cumsum0(la), _cumsum0(lb), _cumsum0(lc)
+    total = sc[rows]
+    pp = sa - sb  # P[b]: above down to b, then belly
+    q = sb - sc + total  # Q[d]: belly down to d, then below
+    m, arg = _prefix_argmax(pp)
+    b, d, best = _best(m, arg, q)
+    no_belly = np.max(sa - sc, axis=0) + total
+    gain = best - no_belly
+    has = (d > b) & (gain >= opts.min_belly_gain_nats)
+    # runner-up: the best other pair of belly edges the map shows (rises and falls of the belly
+    # probability), at least delta rows from the best pair's edges
+    delta = np.maximum(opts.min_alt_rows, np.ceil(opts.alt_shift_fraction * (d - b))).astype(int)
+    rises, falls = _edge_candidates(belly, opts.max_candidates)
+    cols_idx = np.arange(cols)
+    alt_b = np.full(cols, -1)
+    alt_d = np.full(cols, -1)
+    # the runner-up is the pair the map favours the best pair over least, per row whose
+    # group changes (rows are not independent evidence: a total would grow with the change)
+    margin = np.full(cols, np.inf)
+    for bi in rises:
+        for di in falls:
+            valid = (bi >= 0) & (di > bi)
+            differs = (np.abs(bi - b) > delta) | (np.abs(di - d) > delta)
+            bc, dc = np.clip(bi, 0, rows), np.clip(di, 0, rows)
+            score = pp[bc, cols_idx] + q[dc, cols_idx]
+            overlap = np.maximum(0, np.minimum(d, dc) - np.maximum(b, bc))
+            changed = np.maximum((d - b) + (dc - bc) - 2 * overlap, 1)
+            per_row = np.where(valid & differs, (best - score) / changed, np.inf)
+            better = per_row < margin
+            margin = np.where(better, per_row, margin)
+            alt_b = np.where(better, bi, alt_b)
+            alt_d = np.where(better, di, alt_d)
+    k = int(opts.edge_window_rows)
+    kk = np.maximum(1, np.minimum(k, (d - b) // 2))
+    # windows shrink for thin bellies so the two edges do not see each other
+    sup_y = np.where(kk >= k, _edge(above, belly, b, k), _edge(above, belly, b, 1))
+    deep_y = np.where(kk >= k, _edge(belly, below, d, k), _edge(belly, below, d, 1))
+    alt_sup_y = _edge(above, belly, alt_b, 2)
+    alt_deep_y = _edge(belly, below, alt_d, 2)
+    col = np.arange(cols)
+    at_top = has & (b == 0)
+    at_bottom = has & (d >= rows)
+    sup_cert = (
+        0.5 * np.where(b >= 1, above[np.clip(b - 2, 0, rows - 1), col], 0.0)
+        + 0.5 * (belly[np.clip(np.minimum(b + 1, d - 1), 0, rows - 1), col])
     )
-    if n <= 1:
-        return []
-    # visit the pieces in raster order of their first pixel (stable ties when sorting below)
-    flat = labels.ravel()
-    first_pixel = np.full(n, flat.size, dtype=np.int64)
-    found, where = np.unique(flat, return_index=True)
-    first_pixel[found] = where
-    pieces = []
-    min_cols = max(2, round(opts.min_piece_fraction * cols))
-    for k in sorted(range(1, n), key=lambda j: first_pixel[j]):
-        x0, y0, w, h = (int(v) for v in stats[k, :4])
-        if w < min_cols:
-            continue
-        sl = (slice(y0, y0 + h), slice(x0, x0 + w))
-        comp = np.zeros_like(binary)
-        comp[sl] = labels[sl] == k
-        xs, top, bottom = _crossings(p, comp, opts.threshold)
-        if xs.size < min_cols:
-            continue
-        mean_p = float(p[comp].mean())
-        pieces.append(
-            {"x": xs, "top": top, "bottom": bottom, "mass": mean_p * xs.size, "p": mean_p}
-        )
-    # chain pieces into bands, widest first
-    pieces.sort(key=lambda q: -q["x"].size)
-    tol = max(opts.chain_tolerance_px * map_px_per_frame_px, opts.chain_tolerance_fraction * rows)
-    chains: list[list[dict]] = []
-    for piece in pieces:
-        joined = False
-        for chain in chains:
-            xs = np.concatenate([q["x"] for q in chain])
-            cs = np.concatenate([0.5 * (q["top"] + q["bottom"]) for q in chain])
-            overlap = np.intersect1d(xs, piece["x"]).size
-            if overlap > 0.2 * min(xs.size, piece["x"].size):
-                continue
-            deg = 1 if xs.size >= 4 else 0
-            coef = np.polyfit(xs.astype(np.float64), cs, deg)
-            pred = np.polyval(coef, piece["x"].astype(np.float64))
-            if fast_median(np.abs(pred - 0.5 * (piece["top"] + piece["bottom"]))) <= tol:
-                chain.append(piece)
-                joined = True
-                break
-        if not joined:
-            chains.append([piece])
-    bands = []
-    for chain in chains:
-        x = np.concatenate([q["x"] for q in chain])
-        top = np.concatenate([q["top"] for q in chain])
-        bottom = np.concatenate([q["bottom"] for q in chain])
-        # one value per column (overlapping pieces: keep the upper top and the lower bottom)
-        order = np.argsort(x, kind="stable")
-        x, top, bottom = x[order], top[order], bottom[order]
-        ux, start = np.unique(x, return_index=True)
-        top = np.minimum.reduceat(top, start)
-        bottom = np.maximum.reduceat(bottom, start)
-        mean_p = sum(q["mass"] for q in chain) / sum(q["x"].size for q in chain)
-        band = Band(ux, top, bottom, float(mean_p), cols, len(chain))
-        if band.coverage >= opts.min_band_fraction:
-            bands.append(band)
-    bands.sort(key=lambda b: b.median_centre_px)
-    return bands
-
-
-def _below(upper: Band, lower: Band) -> float:
-    """Median gap (px) from ``upper``'s lower edge to ``lower``'s upper edge on shared columns;
-    falls back to the centre difference when they share no column."""
-    shared, iu, il = np.intersect1d(upper.x_px, lower.x_px, return_indices=True)
-    if shared.size == 0:
-        return lower.median_centre_px - upper.median_centre_px
-    return fast_median(lower.top_px[il] - upper.bottom_px[iu])
-
-
-def assign_bands(
-    bands: list[Band], shape: tuple[int, int], *, options: PostprocessOptions | None = None
-) -> tuple[Band | None, Band | None, str]:
-    """Pick the superficial and deep bands among ``bands`` (sorted from the top).
-
-    Returns
-    -------
-    superficial, deep : Band or None
-        The deep band's ``top_px`` is its inner edge; the superficial band's ``bottom_px`` is its
-        inner edge (a merged doubled fascia contributes its lower edge).
-    note : str
-        Why a band is missing, or which bands were skipped; empty when nothing is to say.
-    """
-    opts = options or PostprocessOptions()
-    rows = shape[0]
-    notes = []
-    bands = list(bands)
-    if len(bands) >= 3:
-        first = bands[0]
-        thin = np.median(first.bottom_px - first.top_px) < 0.04 * rows
-        top = np.median(first.top_px)
-        near = top <= opts.skin_near_fraction * rows and (
-            _below(first, bands[1]) < opts.skin_gap_fraction * rows
-        )
-        if thin and (top <= opts.skin_fraction * rows or near):
-            bands = bands[1:]
-            notes.append("skin line ignored")
-    sup_idx = next(
-        (i for i, b in enumerate(bands) if b.coverage >= opts.min_superficial_fraction), None
+    deep_cert = 0.5 * belly[np.clip(np.maximum(d - 2, b), 0, rows - 1), col] + 0.5 * np.where(
+        d < rows, below[np.clip(d + 1, 0, rows - 1), col], 0.0
     )
-    if sup_idx is None:
-        return None, None, "; ".join([*notes, "no band spans the field of view"])
-    sup = bands[sup_idx]
-    rest = [b for b in bands[sup_idx + 1 :]]
-    # doubled superficial fascia: merge a band lying just under it
-    while rest:
-        cand = rest[0]
-        gap = _below(sup, cand)
-        shared = np.intersect1d(sup.x_px, cand.x_px).size
-        if 0 <= gap < opts.merge_gap_fraction * rows and shared >= 0.5 * min(
-            sup.x_px.size, cand.x_px.size
-        ):
-            x = np.union1d(sup.x_px, cand.x_px)
-            bottom = np.fmax(
-                np.interp(x, sup.x_px, sup.bottom_px, left=np.nan, right=np.nan),
-                np.interp(x, cand.x_px, cand.bottom_px, left=np.nan, right=np.nan),
-            )
-            top = np.fmin(
-                np.interp(x, sup.x_px, sup.top_px, left=np.nan, right=np.nan),
-                np.interp(x, cand.x_px, cand.top_px, left=np.nan, right=np.nan),
-            )
-            ok = np.isfinite(bottom) & np.isfinite(top)
-            sup = Band(
-                x[ok],
-                top[ok],
-                bottom[ok],
-                0.5 * (sup.mean_probability + cand.mean_probability),
-                sup.width,
-                sup.pieces + cand.pieces,
-            )
-            rest = rest[1:]
-            notes.append("doubled superficial fascia merged")
-        else:
-            break
-    below = [b for b in rest if _below(sup, b) > 0]
-    if not below:
-        return sup, None, "; ".join([*notes, "no band below the superficial one"])
-    # the nearest band below, unless it is much weaker (mean probability x covered width) than
-    # another band below: a faint partial fragment inside the muscle must not win over the
-    # deep aponeurosis
-    mass = [b.mean_probability * b.coverage for b in below]
-    strong = [b for b, m in zip(below, mass, strict=True) if m >= opts.deep_mass_ratio * max(mass)]
-    deep = min(strong, key=lambda b: _below(sup, b))
-    return sup, deep, "; ".join(notes)
+    nan = np.nan
+    alt_ok = has & (alt_d > alt_b) & (alt_b >= 0)
+    return LayerDecoding(
+        b=b,
+        d=d,
+        has_belly=has,
+        sup_y=np.where(has & ~at_top, sup_y, nan),
+        deep_y=np.where(has & ~at_bottom, deep_y, nan),
+        gain_nats=gain,
+        margin_nats=np.where(has, margin, nan),
+        alt_b=alt_b,
+        alt_d=alt_d,
+        alt_sup_y=np.where(alt_ok & (alt_b > 0), alt_sup_y, nan),
+        alt_deep_y=np.where(alt_ok & (alt_d < rows), alt_deep_y, nan),
+        sup_certainty=np.where(has, sup_cert, 0.0),
+        deep_certainty=np.where(has, deep_cert, 0.0),
+        at_top=at_top,
+        at_bottom=at_bottom,
+    )
 
 
 def _fit(
-    band: Band,
-    edge: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    certainty: np.ndarray,
     cols: int,
+    inlier_px: float,
     opts: PostprocessOptions,
 ) -> tuple[Boundary | None, str]:
-    x = band.x_px.astype(np.float64)
-    if x.size < opts.degree + 3:
-        return None, "too few columns"
-    fit = robust_polyfit(x, edge, degree=opts.degree, inlier_px=opts.inlier_px)
+    """Robust curve through the finite ``y`` at ``x`` (one point per map column), extended to
+    the ``cols`` frame columns when it covers enough of the width."""
+    ok = np.isfinite(y)
+    coverage = float(ok.sum()) / max(y.size, 1)
+    if ok.sum() < opts.degree + 3 or coverage < opts.min_coverage:
+        return None, f"edge found in {100 * coverage:.0f} % of the width"
+    xs_in, ys_in, cert = x[ok], y[ok], certainty[ok]
+    fit = robust_polyfit(xs_in, ys_in, degree=opts.degree, inlier_px=inlier_px)
     if fit.inlier_fraction < opts.min_inlier_fraction:
         return None, f"edge points disagree (inliers {fit.inlier_fraction:.2f})"
-    xin = x[fit.inliers]
+    xin = xs_in[fit.inliers]
     x0, x1 = float(xin.min()), float(xin.max())
-    coverage = band.coverage * float(xin.size) / float(x.size)
-    if opts.extrapolate and coverage >= opts.extrapolate_min_fraction:
+    coverage *= float(xin.size) / float(xs_in.size)
+    if coverage >= opts.extrapolate_min_fraction:
         xs = np.arange(0.0, float(cols))
     else:
         xs = np.arange(np.ceil(x0), np.floor(x1) + 1.0)
     ys = fit(np.clip(xs, x0, x1))
     # tangent extension beyond the fitted range (no polynomial run-away)
-    left = xs < x0
-    right = xs > x1
+    left, right = xs < x0, xs > x1
     ys[left] = fit(x0) + fit.slope(x0) * (xs[left] - x0)
     ys[right] = fit(x1) + fit.slope(x1) * (xs[right] - x1)
-    coverage_term = min(1.0, coverage / 0.8)
-    conf = float(np.clip(band.mean_probability * coverage_term * fit.inlier_fraction, 0, 1))
+    conf = float(
+        np.clip(np.mean(cert[fit.inliers]) * min(1.0, coverage / 0.8) * fit.inlier_fraction, 0, 1)
+    )
     if conf < opts.min_confidence or xs.size < 2:
         return None, f"low confidence ({conf:.2f})"
     return Boundary(xs, ys, "model", conf), ""
-
-
-def _to_frame(band: Band, sy: float, sx: float) -> Band:
-    """Band in frame coordinates (pixel centres aligned as in bilinear resizing)."""
-    if sy == 1.0 and sx == 1.0:
-        return band
-    return Band(
-        (band.x_px + 0.5) * sx - 0.5,
-        (band.top_px + 0.5) * sy - 0.5,
-        (band.bottom_px + 0.5) * sy - 0.5,
-        band.mean_probability,
-        band.width,
-        band.pieces,
-    )
-
-
-def _scales(shape: tuple[int, int], frame_shape: tuple[int, int] | None):
-    if frame_shape is None:
-        return (int(shape[0]), int(shape[1])), 1.0, 1.0
-    frame = (int(frame_shape[0]), int(frame_shape[1]))
-    return frame, frame[0] / shape[0], frame[1] / shape[1]
-
-
-def boundaries_from_probability(
-    prob: np.ndarray,
-    *,
-    frame_shape: tuple[int, int] | None = None,
-    options: PostprocessOptions | None = None,
-) -> tuple[Boundary | None, Boundary | None, str]:
-    """Superficial and deep inner edges from an aponeurosis-band probability map.
-
-    Parameters
-    ----------
-    prob : ndarray of float, shape (rows, cols)
-        Band probability per pixel, in [0, 1], of the frame or of a resized copy of it (e.g. the
-        network's output resolution: post-processing is then cheaper).
-    frame_shape : (rows, cols), optional
-        Size of the frame when ``prob`` was resized; the boundaries are returned in frame
-        coordinates (centre-aligned scaling, as bilinear resizing). Default: ``prob.shape``.
-    options : PostprocessOptions, optional
-
-    Returns
-    -------
-    superficial, deep : Boundary or None
-        Inner edges (lower edge of the superficial band, upper edge of the deep band) in frame
-        coordinates, source ``"model"``; confidence = mean band probability x covered width
-        (saturating at 80 %) x inlier fraction of the fit. ``None`` when the map gives no
-        trustworthy boundary.
-    note : str
-        Why a boundary is missing (empty when both were found).
-    """
-    opts = options or PostprocessOptions()
-    p = np.asarray(prob, dtype=np.float32)
-    if p.ndim != 2:
-        raise ValueError(f"probability map must be 2-D (rows, cols), got shape {p.shape}")
-    (rows, cols), sy, sx = _scales(p.shape, frame_shape)
-    bands = [_to_frame(b, sy, sx) for b in find_bands(p, options=opts, map_px_per_frame_px=1 / sy)]
-    if not bands:
-        return None, None, "no aponeurosis band in the probability map"
-    sup_band, deep_band, note = assign_bands(bands, (rows, cols), options=opts)
-    notes = [note] if note else []
-    sup = deep = None
-    if sup_band is not None:
-        sup, why = _fit(sup_band, sup_band.bottom_px, cols, opts)
-        if why:
-            notes.append(f"superficial: {why}")
-    if deep_band is not None:
-        deep, why = _fit(deep_band, deep_band.top_px, cols, opts)
-        if why:
-            notes.append(f"deep: {why}")
-    if _crosses(sup, deep):
-        deep = None
-        notes.append("deep: crosses the superficial boundary")
-    return sup, deep, "; ".join(notes)
 
 
 def _crosses(sup: Boundary | None, deep: Boundary | None) -> bool:
@@ -475,41 +389,97 @@ def _crosses(sup: Boundary | None, deep: Boundary | None) -> bool:
     return bool(xs.size == 0 or np.any(deep.y_at(xs) - sup.y_at(xs) < 1.0))
 
 
-def boundaries_from_channels(
+def _mean_inside(values: np.ndarray, b: np.ndarray, d: np.ndarray, use: np.ndarray) -> float:
+    rows = values.shape[0]
+    r = np.arange(rows)[:, None]
+    inside = (r >= b[None, :]) & (r < d[None, :]) & use[None, :]
+    n = int(inside.sum())
+    return float(values[inside].sum() / n) if n else 0.0
+
+
+def boundaries_from_layers(
     prob: np.ndarray,
     *,
     frame_shape: tuple[int, int] | None = None,
     options: PostprocessOptions | None = None,
-) -> tuple[Boundary | None, Boundary | None, str]:
-    """Inner edges from a two-channel map (superficial band, deep band) of a two-class model.
+) -> LayerResult:
+    """The target muscle's superficial and deep inner edges from a layer map.
 
-    In each channel the band with the largest mean probability x covered width is taken; the
-    rest (fitting, confidence, crossing check) is as in :func:`boundaries_from_probability`.
+    Parameters
+    ----------
+    prob : ndarray of float, shape (6, rows, cols)
+        Layer and muscle probabilities of a frame (at the network resolution or any other).
+    frame_shape : (rows, cols), optional
+        Size of the frame the map describes (centre-aligned scaling, as bilinear resizing);
+        the boundaries are in frame coordinates. Default: the map's size.
+    options : PostprocessOptions, optional
+
+    Returns
+    -------
+    LayerResult
+        ``superficial`` / ``deep``: inner edges (source ``"model"``), ``None`` when not found;
+        confidence = mean certainty of the layers next to the edge x covered width (saturating
+        at 80 %) x inlier fraction of the fit. ``runner_up``: the next most plausible pair (when
+        both its edges can be fitted). ``doubts``: QC flags. ``evidence``: the frame-level
+        figures behind them. ``note``: why a boundary is missing.
     """
     opts = options or PostprocessOptions()
     p = np.asarray(prob, dtype=np.float32)
-    if p.ndim != 3 or p.shape[0] != 2:
-        raise ValueError(f"expected a (2, rows, cols) map, got shape {p.shape}")
-    (_, cols), sy, sx = _scales(p.shape[1:], frame_shape)
-    out: list[Boundary | None] = []
+    if p.ndim != 3 or p.shape[0] != 6:
+        raise ValueError(f"expected a (6, rows, cols) layer map, got shape {p.shape}")
+    rows, cols = p.shape[1:]
+    frame = (rows, cols) if frame_shape is None else (int(frame_shape[0]), int(frame_shape[1]))
+    sy, sx = frame[0] / rows, frame[1] / cols
+    dec = decode_layers(p, options=opts)
+    x = (np.arange(cols) + 0.5) * sx - 0.5
+
+    def to_frame(y: np.ndarray) -> np.ndarray:
+        return (y + 0.5) * sy - 0.5
+
+    inlier_px = max(opts.inlier_px, 0.75 * sy)
+    has = dec.has_belly
+    coverage = float(has.mean())
+    if not has.any():
+        return LayerResult(None, None, note="no muscle belly in the layer map")
+    sup, why_s = _fit(x, to_frame(dec.sup_y), dec.sup_certainty, frame[1], inlier_px, opts)
+    deep, why_d = _fit(x, to_frame(dec.deep_y), dec.deep_certainty, frame[1], inlier_px, opts)
     notes = []
-    for channel, side in ((0, "superficial"), (1, "deep")):
-        bands = [
-            _to_frame(b, sy, sx)
-            for b in find_bands(p[channel], options=opts, map_px_per_frame_px=1 / sy)
-        ]
-        if not bands:
-            out.append(None)
-            notes.append(f"{side}: no band")
-            continue
-        band = max(bands, key=lambda b: b.mean_probability * b.coverage)
-        edge = band.bottom_px if side == "superficial" else band.top_px
-        b, why = _fit(band, edge, cols, opts)
-        out.append(b)
-        if why:
-            notes.append(f"{side}: {why}")
-    sup, deep = out
+    if why_s:
+        notes.append(f"superficial: {why_s}")
+    if why_d:
+        notes.append(f"deep: {why_d}")
     if _crosses(sup, deep):
         deep = None
         notes.append("deep: crosses the superficial boundary")
-    return sup, deep, "; ".join(notes)
+    evidence = LayerEvidence(
+        belly_probability=_mean_inside(p[2], dec.b, dec.d, has),
+        muscle_probability=_mean_inside(p[5], dec.b, dec.d, has),
+        margin_nats=float(np.nanmedian(dec.margin_nats[has])),
+        belly_coverage=coverage,
+    )
+    doubts = []
+    if evidence.margin_nats < opts.ambiguous_margin_nats:
+        doubts.append("ambiguous_layers")
+    if evidence.muscle_probability < opts.min_muscle_probability:
+        doubts.append("no_muscle_texture")
+    n_has = max(int(has.sum()), 1)
+    if (
+        dec.at_top.sum() >= opts.edge_fraction * n_has
+        or dec.at_bottom.sum() >= opts.edge_fraction * n_has
+    ):
+        doubts.append("edge_of_image")
+    runner = None
+    if evidence.margin_nats <= opts.runner_up_max_margin_nats:
+        alt_opts = PostprocessOptions(**{**opts.__dict__, "min_confidence": 0.0})
+        alt_s, _ = _fit(
+            x, to_frame(dec.alt_sup_y), dec.sup_certainty, frame[1], inlier_px, alt_opts
+        )
+        alt_d, _ = _fit(
+            x, to_frame(dec.alt_deep_y), dec.deep_certainty, frame[1], inlier_px, alt_opts
+        )
+    else:
+        alt_s = alt_d = None
+    if alt_s is not None and alt_d is not None and not _crosses(alt_s, alt_d):
+        margin = evidence.margin_nats
+        runner = LayerPair(alt_s.with_source("runner_up"), alt_d.with_source("runner_up"), margin)
+    return LayerResult(sup, deep, runner, tuple(doubts), evidence, "; ".join(notes))

@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from musclethick.segment.runtime import BatchPredictor
-from musclethick.segment.unet import UNet
+from musclethick.segment.unet import OUT_CHANNELS, UNet, probabilities
 
 __all__ = ["Predictor", "fold_batchnorm"]
 
@@ -66,7 +66,7 @@ class Predictor(BatchPredictor):
     ) -> None:
         model = UNet(
             int(config.get("in_channels", 1)),
-            int(config.get("out_channels", 1)),
+            int(config.get("out_channels", OUT_CHANNELS)),
             base_channels=int(config.get("base_channels", 8)),
             depth=int(config.get("depth", 4)),
         )
@@ -89,7 +89,7 @@ class Predictor(BatchPredictor):
             for start in range(0, batch.shape[0], self.batch_size):
                 x = torch.from_numpy(np.ascontiguousarray(batch[start : start + self.batch_size]))
                 y = self.model(x.contiguous(memory_format=torch.channels_last))
-                out.append(torch.sigmoid(y).contiguous().numpy())
+                out.append(probabilities(y).contiguous().numpy())
         if not out:
             return self._empty()
         return np.concatenate(out, axis=0)

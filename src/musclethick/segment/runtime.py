@@ -79,22 +79,14 @@ class BatchPredictor:
         return np.zeros((0, self.out_channels, *self.input_shape), np.float32)
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    out = np.empty_like(x, dtype=np.float32)
-    np.negative(x, out=out)
-    np.exp(out, out=out)
-    out += 1.0
-    np.reciprocal(out, out=out)
-    return out
-
-
 class OpenCVPredictor(BatchPredictor):
     """Batched inference of the ONNX export of a segmentation U-Net with ``cv2.dnn``.
 
     Parameters
     ----------
     onnx_path : path
-        ONNX file (exported by :func:`musclethick.segment.export.export_onnx`).
+        ONNX file (exported by :func:`musclethick.segment.export.export_onnx`; it outputs
+        probabilities: the activations are part of the graph).
     input_shape : (rows, cols)
         Network input size.
     out_channels : int
@@ -138,7 +130,7 @@ class OpenCVPredictor(BatchPredictor):
         for start in range(0, batch.shape[0], self.batch_size):
             x = np.ascontiguousarray(batch[start : start + self.batch_size], dtype=np.float32)
             self._net.setInput(x)
-            out.append(_sigmoid(self._net.forward()))
+            out.append(np.asarray(self._net.forward(), dtype=np.float32))
         if not out:
             return self._empty()
         return np.concatenate(out, axis=0)

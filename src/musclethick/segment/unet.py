@@ -1,12 +1,17 @@
-"""Small U-Net that maps a grey ultrasound image to aponeurosis-band logits.
+"""Small U-Net that maps a grey ultrasound image to the layers of a muscle scan.
 
 The network is deliberately tiny (a few hundred thousand parameters) so that a batch of frames
 runs in a few milliseconds per image on two CPU cores. It is a plain encoder-decoder with skip
 connections (Ronneberger et al. 2015): two 3x3 convolutions with batch normalisation and ReLU per
 level, max-pooling down, bilinear upsampling followed by a 1x1 convolution up.
 
-Only :mod:`musclethick.segment.predict` and :mod:`musclethick.train` import this module: it needs
-``torch``.
+Its six outputs per pixel are the logits of five layers, from the top of the scan down (above the
+target muscle, superficial aponeurosis, muscle belly, deep aponeurosis, below; a softmax across
+them) and of "muscle tissue" (a sigmoid); :meth:`UNet.probabilities` applies both, and the ONNX
+export carries them (see :mod:`musclethick.train.targets` for what each layer is).
+
+Only :mod:`musclethick.segment.predict`, :mod:`musclethick.segment.export` and
+:mod:`musclethick.train` import this module: it needs ``torch``.
 """
 
 from __future__ import annotations
@@ -15,7 +20,20 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["UNet", "count_parameters"]
+__all__ = ["N_LAYERS", "OUT_CHANNELS", "Probabilities", "UNet", "count_parameters", "probabilities"]
+
+#: Layers of the softmax group (above, superficial, belly, deep, below).
+N_LAYERS = 5
+#: Output channels: the layers and the muscle channel.
+OUT_CHANNELS = N_LAYERS + 1
+
+
+def probabilities(logits: torch.Tensor) -> torch.Tensor:
+    """Layer probabilities (softmax over the first five channels) and muscle probability
+    (sigmoid of the last), same shape as ``logits`` ``(batch, 6, rows, cols)``."""
+    return torch.cat(
+        [torch.softmax(logits[:, :N_LAYERS], dim=1), torch.sigmoid(logits[:, N_LAYERS:])], dim=1
+    )
 
 
 class _DoubleConv(nn.Sequential):
@@ -50,8 +68,7 @@ class UNet(nn.Module):
     in_channels : int
         Input channels (1: grey).
     out_channels : int
-        Output channels: 1 for the one-class "aponeurosis band" design, 2 for the
-        superficial/deep design. The outputs are logits (apply a sigmoid).
+        Output channels: :data:`OUT_CHANNELS` (five layer logits and the muscle logit).
     base_channels : int
         Channels of the first level; each level below doubles them.
     depth : int
@@ -61,7 +78,7 @@ class UNet(nn.Module):
     def __init__(
         self,
         in_channels: int = 1,
-        out_channels: int = 1,
+        out_channels: int = OUT_CHANNELS,
         *,
         base_channels: int = 8,
         depth: int = 4,
@@ -89,6 +106,10 @@ class UNet(nn.Module):
             y = block(y, skips.pop())
         return self.head(y)
 
+    def probabilities(self, x: torch.Tensor) -> torch.Tensor:
+        """Layer and muscle probabilities (:func:`probabilities` of the logits)."""
+        return probabilities(self(x))
+
     def config(self) -> dict[str, int]:
         """Constructor arguments, stored beside the weights."""
         return {
@@ -97,6 +118,17 @@ class UNet(nn.Module):
             "base_channels": self.base_channels,
             "depth": self.depth,
         }
+
+
+class Probabilities(nn.Module):
+    """``UNet`` whose forward pass returns probabilities (what is exported and run)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return probabilities(self.net(x))
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -1,124 +1,311 @@
-"""Seeded augmentation of (image, band mask) pairs, pure numpy + OpenCV.
+"""Seeded augmentation of (image, layer target) pairs, pure numpy + OpenCV.
 
 Every random choice is drawn from the :class:`numpy.random.Generator` passed in, so a run with
-the same seed sees the same augmented samples.
+the same seed sees the same augmented samples. Targets are the area-fraction channels of
+:mod:`musclethick.train.targets`; geometric operations move them with the image, so the layers
+stay exact.
 
-The augmentations imitate what differs between scanners, settings and screen captures:
+The augmentations imitate what differs between scanners, anatomies, settings and captures, aimed
+at the failures seen on scanners the model never saw:
 
-* depth crops and depth scaling: the muscle fills from a third up to nine tenths of the image
-  depth, deep tissue below it is padded with attenuated speckle;
-* width crops and horizontal flips;
-* gain, contrast, gamma and a depth-dependent gain ramp (time-gain compensation) that makes
-  deep aponeuroses faint;
-* multiplicative speckle noise and blur;
-* scanner-display borders around the image with rulers, tick marks and text, and small text
-  inside the image.
+* **tissue layers above the superficial aponeurosis** (a thick subcutaneous layer): a strip of
+  real "above" tissue from another scan, or a synthetic one (hypoechoic fat, fascia lines, a skin
+  line), inserted above the aponeurosis, which then lies anywhere from the top to half the depth;
+* **depth zoom** 0.5-2.5x: the muscle fills from a quarter of the depth to more than the whole
+  image; zoomed-in crops put the deep aponeurosis at 60-95 % of the depth; zoomed-out frames get
+  deeper tissue below (attenuated speckle, sometimes a bone line);
+* **attenuation**: depth-dependent gain (exponential attenuation and time-gain ramps) that makes
+  the deep aponeurosis faint;
+* width crops, anisotropic resizing;
+* gain, contrast, gamma, multiplicative speckle, blur, **low resolution**, **JPEG recompression**;
+* **display borders**: black or grey borders of any width, letterboxing and pillarboxing, with
+  rulers, tick marks and text; text inside the image; all of it mirrored in **mirrored captures**
+  (the flip comes last).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-__all__ = ["AugmentOptions", "augment_pair", "resize_pair"]
+from musclethick.train.targets import GROUP, N_CHANNELS, V_GROUP, V_LAYER, V_MUSCLE
+
+__all__ = ["AugmentOptions", "above_strip", "augment_pair", "resize_channels", "resize_pair"]
 
 
 @dataclass(frozen=True)
 class AugmentOptions:
     """Probabilities and ranges of the augmentations (defaults used for the shipped model)."""
 
-    p_depth: float = 0.7
-    depth_fill_range: tuple[float, float] = (0.33, 0.9)
+    p_insert: float = 0.35
+    p_real_strip: float = 0.5
+    superficial_depth_range: tuple[float, float] = (0.03, 0.5)
+    p_zoom: float = 0.7
+    zoom_range: tuple[float, float] = (0.5, 2.5)
+    p_deep_low: float = 0.4
+    deep_depth_range: tuple[float, float] = (0.6, 0.95)
+    p_bone: float = 0.3
     p_width_crop: float = 0.5
-    min_width_fraction: float = 0.6
-    p_flip: float = 0.5
+    min_width_fraction: float = 0.5
+    p_attenuation: float = 0.5
+    attenuation_range: tuple[float, float] = (0.3, 2.5)
+    p_tgc: float = 0.3
+    p_speckle: float = 0.5
+    p_blur: float = 0.3
+    p_low_resolution: float = 0.2
+    p_jpeg: float = 0.25
     gain_range: tuple[float, float] = (0.6, 1.4)
     gamma_range: tuple[float, float] = (0.6, 1.6)
-    p_tgc: float = 0.5
-    p_speckle: float = 0.5
-    p_blur: float = 0.4
-    p_border: float = 0.35
     p_text: float = 0.3
+    p_border: float = 0.4
+    p_flip: float = 0.5
 
 
 def resize_pair(
     image: np.ndarray, target: np.ndarray, shape: tuple[int, int]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Resize image (area) and target (linear) to ``shape`` ``(rows, cols)``."""
+    """Resize image and target to ``shape`` ``(rows, cols)`` (area when shrinking, else
+    linear), keeping a channel axis on the target when it had one."""
     size = (int(shape[1]), int(shape[0]))
     interp = cv2.INTER_AREA if image.shape[0] >= shape[0] else cv2.INTER_LINEAR
     img = cv2.resize(image, size, interpolation=interp)
-    tgt = cv2.resize(target, size, interpolation=interp)
-    if tgt.ndim == 2 and target.ndim == 3:
-        tgt = tgt[..., None]
+    tgt = _resize_target(target, size, interp)
     return img, tgt
 
 
-def _band_rows(target: np.ndarray) -> tuple[int, int]:
-    any_band = target.max(axis=-1) if target.ndim == 3 else target
-    rows = np.nonzero(any_band.max(axis=1) > 0.5)[0]
-    if rows.size == 0:
-        return 0, target.shape[0]
-    return int(rows[0]), int(rows[-1]) + 1
+def _resize_target(target: np.ndarray, size: tuple[int, int], interp: int) -> np.ndarray:
+    t = np.ascontiguousarray(target, dtype=np.float32)
+    if t.ndim == 2:
+        return cv2.resize(t, size, interpolation=interp)
+    return resize_channels(t, size, interp)
 
 
-def _speckle_fill(rng: np.random.Generator, rows: int, cols: int, level: float) -> np.ndarray:
-    noise = rng.rayleigh(1.0, size=(max(rows // 2, 1), max(cols // 3, 1))).astype(np.float32)
-    noise = cv2.resize(noise, (cols, rows), interpolation=cv2.INTER_LINEAR)
-    ramp = np.linspace(1.0, 0.3, rows, dtype=np.float32)[:, None]
-    return np.clip(noise * level * ramp, 0, 255)
+def resize_channels(array: np.ndarray, size: tuple[int, int], interp: int) -> np.ndarray:
+    """``cv2.resize`` of a (rows, cols, channels) array with any number of channels (OpenCV's
+    area resampling takes at most four at a time). ``size`` is ``(cols, rows)``."""
+    a = np.ascontiguousarray(array)
+    parts = [
+        cv2.resize(np.ascontiguousarray(a[..., k : k + 4]), size, interpolation=interp).reshape(
+            size[1], size[0], -1
+        )
+        for k in range(0, a.shape[2], 4)
+    ]
+    return np.concatenate(parts, axis=2)
 
 
-def _depth(rng, img, tgt, opts):
+def _first_row(channel: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """Per column, the first row where ``channel`` exceeds ``threshold`` (rows if none)."""
+    hit = channel > threshold
+    first = np.argmax(hit, axis=0)
+    return np.where(hit.any(axis=0), first, channel.shape[0])
+
+
+def _superficial_rows(target: np.ndarray) -> tuple[int, int]:
+    """(top, bottom): the highest row of the superficial band and the highest row of the belly,
+    over the columns where they are known (``(rows, rows)`` when unknown)."""
+    rows = target.shape[0]
+    band = target[..., 1]
+    belly = target[..., GROUP][..., 1] * (target[..., V_GROUP] > 0.5)
+    top = int(_first_row(band).min()) if (band > 0.5).any() else rows
+    start = int(_first_row(belly).min()) if (belly > 0.5).any() else rows
+    return top, start
+
+
+def _deep_rows(target: np.ndarray) -> tuple[int, int]:
+    """(inner, outer): median first row below the belly (deep inner edge) and the lowest row of
+    the deep band; ``(-1, -1)`` when unknown."""
+    below = target[..., GROUP][..., 2] * (target[..., V_GROUP] > 0.5)
+    cols = np.flatnonzero((below > 0.5).any(axis=0))
+    if cols.size == 0:
+        return -1, -1
+    inner = int(np.median(_first_row(below[:, cols])))
+    deep = target[..., 3] > 0.5
+    outer = int(np.flatnonzero(deep.any(axis=1)).max()) if deep.any() else inner
+    return inner, outer
+
+
+def above_strip(image: np.ndarray, target: np.ndarray, *, min_rows: int = 8) -> np.ndarray | None:
+    """Rows of ``image`` above the superficial aponeurosis in every column (skin, fat), or
+    ``None`` when fewer than ``min_rows`` (e.g. the aponeurosis touches the top)."""
+    top, _ = _superficial_rows(target)
+    if top >= target.shape[0] or top < min_rows:
+        return None
+    # leave a margin above the band (its blurred upper edge)
+    top = max(0, top - 2)
+    if top < min_rows:
+        return None
+    return np.ascontiguousarray(image[:top])
+
+
+def _smooth_noise(rng, rows: int, cols: int, cell: tuple[float, float]) -> np.ndarray:
+    """Rayleigh noise low-passed to speckle-like grains of about ``cell`` (rows, cols) px."""
+    r = max(1, int(rows / cell[0]))
+    c = max(1, int(cols / cell[1]))
+    noise = rng.rayleigh(1.0, size=(r, c)).astype(np.float32)
+    return cv2.resize(noise, (cols, rows), interpolation=cv2.INTER_LINEAR)
+
+
+def _synthetic_strip(rng, rows: int, cols: int, level: float) -> np.ndarray:
+    """A subcutaneous-like layer: dark fat lobules, thin bright fascia lines, maybe skin."""
+    base = level * rng.uniform(0.15, 0.7)
+    strip = base * _smooth_noise(rng, rows, cols, (rng.uniform(2, 6), rng.uniform(4, 14)))
+    y = np.arange(rows, dtype=np.float32)[:, None]
+    x = np.arange(cols, dtype=np.float32)[None, :]
+    for _ in range(int(rng.integers(0, 4))):
+        y0 = rng.uniform(0.1, 0.95) * rows
+        slope = rng.normal(0, 0.06)
+        wave = rng.uniform(0, 3) * np.sin(x / rng.uniform(15, 60) + rng.uniform(0, 6))
+        centre = y0 + slope * (x - cols / 2) + wave
+        width = rng.uniform(0.6, 2.0)
+        bright = level * rng.uniform(0.8, 2.5)
+        line = np.exp(-0.5 * ((y - centre) / width) ** 2)
+        # broken lines: fascia is not always continuous
+        if rng.random() < 0.5:
+            keep = _smooth_noise(rng, 1, cols, (1, rng.uniform(8, 30))) > 0.9
+            line = line * keep
+        strip = np.maximum(strip, bright * line * _smooth_noise(rng, rows, cols, (2, 6)))
+    if rng.random() < 0.5:  # skin: a bright line at the top of the strip
+        thick = int(rng.integers(1, 5))
+        strip[:thick] = np.maximum(strip[:thick], level * rng.uniform(1.2, 2.5))
+    return np.clip(strip, 0, 255)
+
+
+def _insert_layers(rng, img, tgt, opts, strips):
+    """Insert tissue above the superficial aponeurosis so that it lies deeper."""
+    rows, cols = img.shape
+    top, belly_start = _superficial_rows(tgt)
+    if top >= rows or belly_start >= rows:
+        return img, tgt
+    want = rng.uniform(*opts.superficial_depth_range)
+    # rows to insert so that the belly starts at `want` of the new depth
+    add = round((want * rows - belly_start) / max(1e-3, 1.0 - want))
+    if add < 4:
+        return img, tgt
+    add = min(add, 2 * rows)
+    level = float(np.percentile(img[belly_start:], 60)) + 5.0
+    strip = None
+    if strips and rng.random() < opts.p_real_strip:
+        src = strips[int(rng.integers(len(strips)))]
+        strip = cv2.resize(src.astype(np.float32), (cols, add), interpolation=cv2.INTER_LINEAR)
+    if strip is None:
+        strip = _synthetic_strip(rng, add, cols, level)
+    at = int(rng.integers(0, top + 1))
+    # the inserted rows are "above" tissue (not muscle) wherever the column is known
+    row = tgt[at].copy()
+    known = row[:, V_LAYER]
+    fill = np.zeros((add, cols, N_CHANNELS), np.float32)
+    fill[..., 0] = known
+    fill[..., V_LAYER] = known
+    fill[..., 6] = row[:, V_GROUP]
+    fill[..., V_GROUP] = row[:, V_GROUP]
+    fill[..., V_MUSCLE] = np.maximum(known, row[:, V_GROUP])
+    img = np.concatenate([img[:at], strip, img[at:]], axis=0)
+    tgt = np.concatenate([tgt[:at], fill, tgt[at:]], axis=0)
+    return img, tgt
+
+
+def _deep_fill(rng, rows: int, cols: int, level: float, bone: bool) -> np.ndarray:
+    fill = level * _smooth_noise(rng, rows, cols, (rng.uniform(2, 5), rng.uniform(3, 10)))
+    fill *= np.linspace(1.0, rng.uniform(0.1, 0.6), rows, dtype=np.float32)[:, None]
+    if bone and rows > 12:
+        y0 = rng.uniform(0.2, 0.8) * rows
+        x = np.arange(cols, dtype=np.float32)
+        centre = (
+            y0 + rng.normal(0, 0.1) * (x - cols / 2) + rng.uniform(-8, 8) * ((x / cols - 0.5) ** 2)
+        )
+        yy = np.arange(rows, dtype=np.float32)[:, None]
+        line = np.exp(-0.5 * ((yy - centre[None, :]) / rng.uniform(1.0, 3.0)) ** 2)
+        shadow = (yy > centre[None, :] + 2).astype(np.float32)
+        fill = fill * (1 - 0.85 * shadow) + line * level * rng.uniform(2.0, 4.0)
+    return np.clip(fill, 0, 255)
+
+
+def _zoom(rng, img, tgt, opts):
+    """Depth zoom: the window of rows shown (scaled to the output height at the end)."""
     rows = img.shape[0]
-    top, bottom = _band_rows(tgt)
-    # crop above the first band (keeps some of it) and below the last one
-    new_top = int(rng.integers(0, max(top // 2, 0) + 1))
-    fill = rng.uniform(*opts.depth_fill_range)
-    span = bottom - new_top
-    want_rows = int(np.clip(span / fill, span + 4, 3 * rows))
-    end = new_top + want_rows
-    img = img[new_top : min(end, rows)]
-    tgt = tgt[new_top : min(end, rows)]
-    if end > rows:
-        pad = end - rows
-        level = float(np.percentile(img[-max(rows // 8, 1) :], 60)) + 1.0
-        fill_img = _speckle_fill(rng, pad, img.shape[1], level / 1.25)
-        img = np.concatenate([img, fill_img], axis=0)
-        tgt = np.concatenate([tgt, np.zeros((pad, *tgt.shape[1:]), tgt.dtype)], axis=0)
+    sup_top, belly_start = _superficial_rows(tgt)
+    inner, outer = _deep_rows(tgt)
+    lo_h, hi_h = rows / opts.zoom_range[1], rows / opts.zoom_range[0]
+    # the window may start inside the superficial band, never below its middle
+    if belly_start < rows:
+        y0_max = max(0, min((sup_top + belly_start) // 2, rows - 8))
+    else:
+        y0_max = rows // 4
+    y0 = int(rng.integers(0, y0_max + 1)) if rng.random() < 0.5 else 0
+    if inner > y0 and rng.random() < opts.p_deep_low:
+        # the deep aponeurosis's inner edge at 60-95 % of the shown depth
+        frac = rng.uniform(*opts.deep_depth_range)
+        height = (inner - y0) / frac
+    else:
+        height = rows / float(np.exp(rng.uniform(*np.log(opts.zoom_range))))
+        if outer > y0 and rng.random() < 0.8:  # usually keep the whole deep band in view
+            height = max(height, outer + 3 - y0)
+    height = round(float(np.clip(height, max(8, lo_h), hi_h)))
+    y1 = y0 + height
+    img = img[y0 : min(y1, rows)]
+    tgt = tgt[y0 : min(y1, rows)]
+    if y1 > rows:
+        pad = y1 - rows
+        level = float(np.percentile(img[-max(rows // 8, 1) :], 60)) + 3.0
+        fill = _deep_fill(rng, pad, img.shape[1], level, rng.random() < opts.p_bone)
+        img = np.concatenate([img, fill], axis=0)
+        tgt = np.concatenate([tgt, np.repeat(tgt[-1:], pad, axis=0)], axis=0)
     return img, tgt
 
 
 def _width(rng, img, tgt, opts):
     cols = img.shape[1]
-    keep = int(cols * rng.uniform(opts.min_width_fraction, 1.0))
+    keep = max(8, int(cols * rng.uniform(opts.min_width_fraction, 1.0)))
     x0 = int(rng.integers(0, cols - keep + 1))
     return img[:, x0 : x0 + keep], tgt[:, x0 : x0 + keep]
 
 
 def _border(rng, img, tgt):
-    """Shrink the image into a display canvas with rulers and text; mask padded with zero."""
+    """Shrink the image into a display canvas (borders, letterbox, rulers, text)."""
     rows, cols = img.shape
-    left = int(rng.integers(0, cols // 6 + 1)) if rng.random() < 0.7 else 0
-    right = int(rng.integers(0, cols // 6 + 1)) if rng.random() < 0.7 else 0
-    top = int(rng.integers(0, rows // 8 + 1)) if rng.random() < 0.5 else 0
-    bottom = int(rng.integers(0, rows // 8 + 1)) if rng.random() < 0.5 else 0
-    bg = float(rng.choice([0.0, rng.uniform(0, 90)]))
+    style = rng.random()
+    if style < 0.25:  # letterbox: bars above and below
+        left = right = 0
+        top, bottom = (int(rng.integers(2, rows // 3 + 3)) for _ in range(2))
+    elif style < 0.45:  # pillarbox: bars left and right
+        top = bottom = 0
+        left, right = (int(rng.integers(2, cols // 2 + 3)) for _ in range(2))
+    else:  # any border
+        left = int(rng.integers(0, cols // 3 + 1)) if rng.random() < 0.7 else 0
+        right = int(rng.integers(0, cols // 3 + 1)) if rng.random() < 0.7 else 0
+        top = int(rng.integers(0, rows // 4 + 1)) if rng.random() < 0.6 else 0
+        bottom = int(rng.integers(0, rows // 4 + 1)) if rng.random() < 0.5 else 0
+    bg = 0.0 if rng.random() < 0.6 else float(rng.uniform(0, 110))
     canvas = np.full((rows + top + bottom, cols + left + right), bg, np.float32)
     canvas[top : top + rows, left : left + cols] = img
-    tcan = np.zeros((rows + top + bottom, cols + left + right, *tgt.shape[2:]), np.float32)
+    tcan = np.zeros((*canvas.shape, N_CHANNELS), np.float32)
     tcan[top : top + rows, left : left + cols] = tgt
+    # the display around the image: above it is "above" (not muscle), below it "below"; side
+    # bars are not muscle and hold no layer: "above" too (a column without a belly)
+    top_known = tgt[0, :, V_LAYER]
+    tcan[:top, left : left + cols, 0] = top_known
+    tcan[:top, left : left + cols, V_LAYER] = top_known
+    tcan[:top, left : left + cols, 6] = tgt[0, :, V_GROUP]
+    tcan[:top, left : left + cols, V_GROUP] = tgt[0, :, V_GROUP]
+    tcan[:top, left : left + cols, V_MUSCLE] = 1.0
+    if bottom:
+        tcan[top + rows :, left : left + cols] = tgt[-1]
+    for sl in (slice(0, left), slice(left + cols, left + cols + right)):
+        tcan[:, sl, 0] = 1.0
+        tcan[:, sl, V_LAYER] = 1.0
+        tcan[:, sl, 6] = 1.0
+        tcan[:, sl, V_GROUP] = 1.0
+        tcan[:, sl, V_MUSCLE] = 1.0
     colour = float(rng.uniform(120, 255))
-    # depth ruler: a vertical line with ticks in a side border
-    if right > 6 or left > 6:
+    if right > 6 or left > 6:  # a depth ruler with ticks in a side border
         x = left + cols + right // 3 if right > 6 else left // 2
         cv2.line(canvas, (x, top), (x, top + rows - 1), colour, 1)
         step = int(rng.integers(rows // 12 + 2, rows // 4 + 3))
         for y in range(top, top + rows, step):
             cv2.line(canvas, (x, y), (x + int(rng.integers(2, 6)), y), colour, 1)
-    # a few characters of text in the borders
     for _ in range(int(rng.integers(0, 4))):
         if top > 10:
             org = (int(rng.integers(0, canvas.shape[1] - 10)), int(rng.integers(8, top)))
@@ -142,6 +329,26 @@ def _text_inside(rng, img):
     return img
 
 
+def _jpeg(rng, img):
+    quality = int(rng.integers(15, 70))
+    ok, buf = cv2.imencode(
+        ".jpg", np.clip(img, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, quality]
+    )
+    if not ok:  # pragma: no cover - OpenCV always encodes a grey uint8 image
+        return img
+    return cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE).astype(np.float32)
+
+
+def _low_resolution(rng, img):
+    rows, cols = img.shape
+    f = rng.uniform(0.25, 0.6)
+    small = cv2.resize(
+        img, (max(4, int(cols * f)), max(4, int(rows * f))), interpolation=cv2.INTER_AREA
+    )
+    interp = cv2.INTER_NEAREST if rng.random() < 0.3 else cv2.INTER_LINEAR
+    return cv2.resize(small, (cols, rows), interpolation=interp)
+
+
 def augment_pair(
     image: np.ndarray,
     target: np.ndarray,
@@ -149,6 +356,7 @@ def augment_pair(
     *,
     shape: tuple[int, int],
     options: AugmentOptions | None = None,
+    strips: Sequence[np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Randomly augment one image and its target, returning them at ``shape``.
 
@@ -156,46 +364,59 @@ def augment_pair(
     ----------
     image : ndarray of uint8, shape (rows, cols)
         Grey image at working size.
-    target : ndarray of float32, shape (rows, cols) or (rows, cols, channels)
-        Band probability target in [0, 1].
+    target : ndarray of float32, shape (rows, cols, N_CHANNELS)
+        Layer targets (:mod:`musclethick.train.targets`) in [0, 1].
     rng : numpy.random.Generator
         Source of every random choice.
     shape : (rows, cols)
         Output (network input) size.
     options : AugmentOptions, optional
+    strips : sequence of ndarray, optional
+        Real "above" tissue strips (:func:`above_strip`) to insert above the superficial
+        aponeurosis; synthetic ones are used when absent.
 
     Returns
     -------
     image : ndarray of float32, shape ``shape``, values in [0, 255]
-    target : ndarray of float32, same leading shape as ``shape``
+    target : ndarray of float32, shape ``(*shape, N_CHANNELS)``
     """
     opts = options or AugmentOptions()
     img = image.astype(np.float32)
-    tgt = target.astype(np.float32)
-    if rng.random() < opts.p_depth:
-        img, tgt = _depth(rng, img, tgt, opts)
+    tgt = np.asarray(target, np.float32)
+    if tgt.ndim != 3 or tgt.shape[2] != N_CHANNELS:
+        raise ValueError(f"target must be (rows, cols, {N_CHANNELS}), got {tgt.shape}")
+    if rng.random() < opts.p_insert:
+        img, tgt = _insert_layers(rng, img, tgt, opts, strips)
+    if rng.random() < opts.p_zoom:
+        img, tgt = _zoom(rng, img, tgt, opts)
     if rng.random() < opts.p_width_crop:
         img, tgt = _width(rng, img, tgt, opts)
-    if rng.random() < opts.p_flip:
-        img, tgt = img[:, ::-1], tgt[:, ::-1]
     img = np.ascontiguousarray(img)
     tgt = np.ascontiguousarray(tgt)
-    # intensity
+    rows = img.shape[0]
+    if rng.random() < opts.p_attenuation:
+        alpha = rng.uniform(*opts.attenuation_range)
+        img = img * np.exp(-alpha * np.linspace(0, 1, rows, dtype=np.float32))[:, None]
     if rng.random() < opts.p_tgc:
         a, b = rng.uniform(0.5, 1.3, size=2)
-        img = img * np.linspace(a, b, img.shape[0], dtype=np.float32)[:, None]
+        img = img * np.linspace(a, b, rows, dtype=np.float32)[:, None]
     if rng.random() < opts.p_speckle:
         sigma = rng.uniform(0.05, 0.35)
         img = img * rng.normal(1.0, sigma, size=img.shape).astype(np.float32).clip(0.2, 2.0)
     if rng.random() < opts.p_blur:
-        k = rng.uniform(0.4, 1.5)
-        img = cv2.GaussianBlur(img, (0, 0), k)
+        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.4, 1.5))
     gain = rng.uniform(*opts.gain_range)
     gamma = rng.uniform(*opts.gamma_range)
     img = 255.0 * (np.clip(img * gain, 0, 255) / 255.0) ** gamma
+    if rng.random() < opts.p_low_resolution:
+        img = _low_resolution(rng, img)
     if rng.random() < opts.p_text:
         img = _text_inside(rng, img)
     if rng.random() < opts.p_border:
         img, tgt = _border(rng, img, tgt)
-    img, tgt = resize_pair(img.astype(np.float32), tgt.astype(np.float32), shape)
+    if rng.random() < opts.p_jpeg:
+        img = _jpeg(rng, img)
+    if rng.random() < opts.p_flip:  # mirrored capture: text and rulers mirrored too
+        img, tgt = img[:, ::-1], tgt[:, ::-1]
+    img, tgt = resize_pair(np.ascontiguousarray(img, np.float32), np.ascontiguousarray(tgt), shape)
     return np.clip(img, 0, 255), np.clip(tgt, 0, 1)

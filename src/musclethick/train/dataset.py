@@ -1,12 +1,18 @@
-"""Training data: DL_Track aponeurosis images and masks, cropped, resized and held in memory.
+"""Training data: DL_Track scans with their masks, cropped, resized and held in memory.
 
 Each screen capture is cropped to its imaging region (the same kind of input the readers in
 :mod:`musclethick.io` hand to the model), then resized once to a working size slightly larger than
-the network input, so that augmentation (crops, depth scaling) has pixels to spare. All images of
-a split stay in memory as ``uint8`` arrays: an epoch then costs only augmentation and the network.
+the network input, so that augmentation (crops, depth scaling) has pixels to spare. Targets are
+the layer channels of :mod:`musclethick.train.targets`, computed at the capture's resolution and
+area-resized (so the layer edges keep sub-pixel positions). Everything stays in memory as
+``uint8`` arrays (targets scaled by 255): an epoch then costs only augmentation and the network.
 
-The mask bands are also numbered from the top (1 = superficial, 2 = deep, 3 = any further band)
-for the two-channel design.
+Two kinds of labelled scans:
+
+* aponeurosis masks (``dltrack_apo``): every layer of the target muscle
+  (:func:`~musclethick.train.targets.layer_targets`);
+* fascicle snippets (``dltrack_fasc``): weak "this is muscle" labels only
+  (:func:`~musclethick.train.targets.fascicle_targets`).
 """
 
 from __future__ import annotations
@@ -19,17 +25,18 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from scipy import ndimage
 
 from musclethick.errors import InputError
+from musclethick.train.augment import resize_channels
+from musclethick.train.targets import N_CHANNELS, fascicle_targets, layer_targets
 from musclethick.types import PixelBox
 
 __all__ = [
     "SampleSet",
     "crop_box",
+    "load_fascicle_index",
     "load_samples",
     "load_split",
-    "number_bands",
     "read_grey",
 ]
 
@@ -39,7 +46,7 @@ WORK_FACTOR = 1.5
 
 @dataclass(frozen=True, eq=False)
 class SampleSet:
-    """Images and masks of one split, resized to a common working size.
+    """Images and targets of one split, resized to a common working size.
 
     Attributes
     ----------
@@ -47,10 +54,8 @@ class SampleSet:
         Image file names.
     images : ndarray of uint8, shape (n, rows, cols)
         Grey images cropped to the imaging region and resized.
-    masks : ndarray of uint8, shape (n, rows, cols)
-        Band masks, 0-255 (area-resampled, so edges are soft).
-    labels : ndarray of uint8, shape (n, rows, cols)
-        Band numbers from the top (0 background, 1, 2, 3 = further bands), nearest-resampled.
+    targets : ndarray of uint8, shape (n, rows, cols, N_CHANNELS)
+        Layer targets x 255 (area-resampled, so edges are soft).
     sizes : tuple of tuple of int
         Original ``(width, height)`` of each capture (before cropping).
     boxes : tuple of PixelBox
@@ -59,8 +64,7 @@ class SampleSet:
 
     names: tuple[str, ...]
     images: np.ndarray
-    masks: np.ndarray
-    labels: np.ndarray
+    targets: np.ndarray
     sizes: tuple[tuple[int, int], ...]
     boxes: tuple[PixelBox, ...]
 
@@ -74,11 +78,24 @@ class SampleSet:
         return SampleSet(
             tuple(names),
             self.images[idx],
-            self.masks[idx],
-            self.labels[idx],
+            self.targets[idx],
             tuple(self.sizes[i] for i in idx),
             tuple(self.boxes[i] for i in idx),
         )
+
+    def concat(self, other: SampleSet) -> SampleSet:
+        """These samples followed by ``other``'s (same working size)."""
+        return SampleSet(
+            self.names + other.names,
+            np.concatenate([self.images, other.images]),
+            np.concatenate([self.targets, other.targets]),
+            self.sizes + other.sizes,
+            self.boxes + other.boxes,
+        )
+
+    def target(self, i: int) -> np.ndarray:
+        """Targets of sample ``i`` as float32 in [0, 1], shape (rows, cols, N_CHANNELS)."""
+        return self.targets[i].astype(np.float32) * (1.0 / 255.0)
 
 
 def read_grey(path: str | Path) -> np.ndarray:
@@ -147,27 +164,6 @@ def crop_box(grey: np.ndarray) -> PixelBox:
     return PixelBox(int(c0), int(r0), int(c1), int(r1))
 
 
-def number_bands(mask: np.ndarray) -> np.ndarray:
-    """Number the bands of a binary mask from the top: 1, 2, then 3 for any further band.
-
-    Connected pieces whose rows overlap a wider piece's rows in the same columns are treated as
-    separate bands; pieces are ordered by their median row.
-    """
-    binary = mask > 0
-    lab, n = ndimage.label(binary, structure=np.ones((3, 3), bool))
-    out = np.zeros(mask.shape, np.uint8)
-    if n == 0:
-        return out
-    idx = np.arange(1, n + 1)
-    areas = ndimage.sum_labels(binary, lab, idx)
-    rows_c = ndimage.mean(np.indices(mask.shape)[0], lab, idx)
-    keep = [i for i, a in zip(idx, areas, strict=True) if a >= 30]
-    keep.sort(key=lambda i: rows_c[i - 1])
-    for rank, i in enumerate(keep):
-        out[lab == i] = min(rank + 1, 3)
-    return out
-
-
 def load_split(split_csv: str | Path) -> dict[str, list[tuple[str, int, int]]]:
     """Read ``split.csv``: ``{split: [(image, width, height), ...]}``."""
     out: dict[str, list[tuple[str, int, int]]] = {}
@@ -198,8 +194,9 @@ def load_samples(
     input_shape: tuple[int, int],
     work_factor: float = WORK_FACTOR,
     cache_dir: str | Path | None = None,
+    kind: str = "aponeurosis",
 ) -> SampleSet:
-    """Load, crop and resize images and masks of ``names`` from ``data_dir``.
+    """Load, crop and resize images and their targets of ``names`` from ``data_dir``.
 
     Parameters
     ----------
@@ -212,14 +209,21 @@ def load_samples(
     work_factor : float
         Working size relative to the input size.
     cache_dir : path, optional
-        Folder where the loaded arrays are kept (``.npz``, keyed by the names and sizes) so
-        that later runs on the same images skip decoding and cropping.
+        Folder where the loaded arrays are kept (``.npz``, keyed by the names, sizes and kind)
+        so that later runs on the same images skip decoding and cropping.
+    kind : {"aponeurosis", "fascicles"}
+        What the masks are: aponeurosis bands (every layer known) or fascicle snippets (muscle
+        only).
     """
+    if kind not in ("aponeurosis", "fascicles"):
+        raise ValueError(f"kind must be 'aponeurosis' or 'fascicles', got {kind!r}")
     data_dir = Path(data_dir)
     cache = None
     if cache_dir is not None:
         key = hashlib.sha1(
-            repr((str(data_dir.resolve()), list(names), input_shape, work_factor)).encode()
+            repr(
+                (str(data_dir.resolve()), list(names), input_shape, work_factor, kind, "layers1")
+            ).encode()
         ).hexdigest()[:16]
         cache = Path(cache_dir) / f"samples_{key}.npz"
         if cache.is_file():
@@ -227,8 +231,7 @@ def load_samples(
             return SampleSet(
                 tuple(names),
                 z["images"],
-                z["masks"],
-                z["labels"],
+                z["targets"],
                 tuple((int(a), int(b)) for a, b in z["sizes"]),
                 tuple(PixelBox(*map(int, b)) for b in z["boxes"]),
             )
@@ -236,8 +239,7 @@ def load_samples(
     wc = round(input_shape[1] * work_factor)
     n = len(names)
     images = np.zeros((n, wr, wc), np.uint8)
-    masks = np.zeros((n, wr, wc), np.uint8)
-    labels = np.zeros((n, wr, wc), np.uint8)
+    targets = np.zeros((n, wr, wc, N_CHANNELS), np.uint8)
     sizes = []
     boxes = []
     for i, name in enumerate(names):
@@ -245,12 +247,16 @@ def load_samples(
         mask = read_grey(data_dir / "masks" / name)
         if mask.shape != grey.shape:
             raise InputError(f"{data_dir / 'masks' / name}: mask size differs from its image")
-        box = _mask_box(mask > 127, crop_box(grey))
+        if kind == "aponeurosis":
+            box = _mask_box(mask > 127, crop_box(grey))
+        else:
+            box = crop_box(grey)
         sl = box.slices()
-        g, m = grey[sl], (mask[sl] > 127).astype(np.uint8) * 255
+        g, m = grey[sl], mask[sl] > 127
+        t = layer_targets(m) if kind == "aponeurosis" else fascicle_targets(m)
         images[i] = cv2.resize(g, (wc, wr), interpolation=cv2.INTER_AREA)
-        masks[i] = cv2.resize(m, (wc, wr), interpolation=cv2.INTER_AREA)
-        labels[i] = cv2.resize(number_bands(m), (wc, wr), interpolation=cv2.INTER_NEAREST)
+        small = resize_channels(t, (wc, wr), cv2.INTER_AREA)
+        targets[i] = np.clip(np.rint(small * 255.0), 0, 255).astype(np.uint8)
         sizes.append((int(grey.shape[1]), int(grey.shape[0])))
         boxes.append(box)
     if cache is not None:
@@ -258,9 +264,15 @@ def load_samples(
         np.savez(
             cache,
             images=images,
-            masks=masks,
-            labels=labels,
+            targets=targets,
             sizes=np.array(sizes, np.int64).reshape(-1, 2),
             boxes=np.array([[b.x0, b.y0, b.x1, b.y1] for b in boxes], np.int64).reshape(-1, 4),
         )
-    return SampleSet(tuple(names), images, masks, labels, tuple(sizes), tuple(boxes))
+    return SampleSet(tuple(names), images, targets, tuple(sizes), tuple(boxes))
+
+
+def load_fascicle_index(index_csv: str | Path) -> list[dict[str, str]]:
+    """Rows of the fascicle data set's ``index.csv`` (image, width, height, nearest_apo_image,
+    nearest_apo_split, similarity)."""
+    with open(index_csv, newline="") as fh:
+        return list(csv.DictReader(fh))

@@ -1,11 +1,11 @@
 """Accuracy of boundaries against hand-drawn masks (pure numpy) and over a labelled data set.
 
 :func:`compare_to_mask` compares one frame's superficial/deep boundaries with the inner edges of
-its mask (:func:`musclethick.masks.inner_edges_from_mask`); :func:`summarise` turns a list of such
-comparisons into the figures the model card and ``bench/bench_model.py`` report; :func:`icc_2_1`
-is the two-way random, absolute-agreement, single-measure intraclass correlation.
-:func:`evaluate_model` runs a model over labelled captures (crop to the imaging region, model,
-refinement) and compares.
+its mask (:func:`musclethick.masks.inner_edges_from_mask`); :func:`summarise` turns a list of
+such comparisons into the figures the model card and ``bench/bench_model.py`` report (including
+how often ``ok`` is right); :func:`icc_2_1` is the two-way random, absolute-agreement,
+single-measure intraclass correlation. :func:`evaluate_model` measures labelled captures exactly
+as ``musclethick measure`` does and compares.
 """
 
 from __future__ import annotations
@@ -38,14 +38,29 @@ class FrameAccuracy:
     deep_mae_px: float
     superficial_source: str = ""
     deep_source: str = ""
+    status: str = ""
+    flags: tuple[str, ...] = ()
 
     @property
     def thickness_error_px(self) -> float:
         return self.thickness_pred_px - self.thickness_true_px
 
+    @property
+    def thickness_error_fraction(self) -> float:
+        """|error| / true thickness (NaN when not measurable)."""
+        if not (self.found and self.thickness_true_px > 0):
+            return float("nan")
+        return abs(self.thickness_error_px) / self.thickness_true_px
+
 
 def compare_to_mask(
-    name: str, superficial: Boundary | None, deep: Boundary | None, mask: np.ndarray
+    name: str,
+    superficial: Boundary | None,
+    deep: Boundary | None,
+    mask: np.ndarray,
+    *,
+    status: str = "",
+    flags: tuple[str, ...] = (),
 ) -> FrameAccuracy:
     """Compare boundaries with the inner edges of a band mask of the same frame.
 
@@ -68,7 +83,7 @@ def compare_to_mask(
         ok = np.isfinite(y) & np.isfinite(truth)
         return float(np.mean(np.abs(y[ok] - truth[ok]))) if ok.any() else nan
 
-    found = superficial is not None and deep is not None
+    found = superficial is not None and deep is not None and status != "failed"
     t_pred = nan
     if found:
         t_pred = float(deep.y_at(float(mid)) - superficial.y_at(float(mid)))
@@ -82,6 +97,8 @@ def compare_to_mask(
         mae(deep, deep_true),
         "" if superficial is None else superficial.source,
         "" if deep is None else deep.source,
+        status,
+        tuple(flags),
     )
 
 
@@ -128,6 +145,30 @@ def summarise(results: Sequence[FrameAccuracy]) -> dict[str, float | int]:
         if sup.size + deep.size
         else nan,
         "icc_2_1": icc_2_1(true, true + err) if err.size > 1 else nan,
+        **_status_figures(results),
+    }
+
+
+def _status_figures(results: Sequence[FrameAccuracy]) -> dict[str, float | int]:
+    """How often ``ok`` is right: counts by status and ``ok`` frames off by more than 10 %."""
+    if not any(r.status for r in results):
+        return {}
+    ok = [r for r in results if r.status == "ok"]
+    off = [r for r in ok if not r.found or not r.thickness_error_fraction <= 0.10]
+    flagged_right = [
+        r
+        for r in results
+        if r.status == "flagged" and r.found and r.thickness_error_fraction <= 0.10
+    ]
+    wrong = [r for r in results if not r.found or not r.thickness_error_fraction <= 0.10]
+    return {
+        "n_ok": len(ok),
+        "n_flagged": sum(r.status == "flagged" for r in results),
+        "n_failed": sum(r.status == "failed" for r in results),
+        "n_ok_off_10": len(off),
+        "ok_off_10_percent": 100.0 * len(off) / len(results) if results else float("nan"),
+        "n_off_10": len(wrong),
+        "n_flagged_within_10": len(flagged_right),
     }
 
 
@@ -136,23 +177,36 @@ def evaluate_model(
     data_dir: str | Path,
     names: Sequence[str],
     *,
+    settings=None,
     batch_size: int = 16,
-    fallback_edges: bool = False,
+    transform=None,
 ) -> list[FrameAccuracy]:
-    """Run ``model`` (a :class:`~musclethick.segment.SegmentationModel`) over labelled captures.
+    """Measure labelled captures as ``musclethick measure`` does and compare with their masks.
 
-    Each capture is read as grey, cropped to its imaging region
-    (:func:`musclethick.region.find_imaging_region`, the same crop the readers apply) and passed
-    to ``model.find_boundaries``; the mask is cropped alike. With ``fallback_edges`` a frame whose
-    model result lacks a boundary is measured by the classical edge path
-    (:func:`musclethick.refine.find_boundaries_edges`, both boundaries), as
-    ``musclethick measure`` does (:mod:`musclethick.pipeline`).
+    Each capture is read as grey and cropped to its imaging region
+    (:func:`musclethick.region.find_imaging_region`, the crop the readers apply); the frame goes
+    through :func:`musclethick.pipeline.measure_frames` (model, post-processing, QC, the
+    classical edge fallback) with ``model``; the mask is cropped alike and compared with the
+    result's boundaries, whose status and flags are kept.
+
+    Parameters
+    ----------
+    model : SegmentationModel
+    data_dir : path
+        Folder with ``images/`` and ``masks/``.
+    names : sequence of str
+    settings : MeasureSettings, optional
+        Default: the ``measure`` defaults.
+    transform : callable, optional
+        ``(grey, mask) -> (grey, mask)`` applied to each capture and its mask before cropping
+        (capture variants).
     """
-    from musclethick.errors import BoundaryNotFound
-    from musclethick.refine import find_boundaries_edges
+    from musclethick.pipeline import MeasureSettings, measure_frames
     from musclethick.region import find_imaging_region
     from musclethick.train.dataset import read_grey
+    from musclethick.types import Frame
 
+    settings = settings or MeasureSettings()
     data_dir = Path(data_dir)
     out: list[FrameAccuracy] = []
     for start in range(0, len(names), batch_size):
@@ -161,17 +215,17 @@ def evaluate_model(
         masks = []
         for name in chunk:
             grey = read_grey(data_dir / "images" / name)
-            mask = read_grey(data_dir / "masks" / name)
+            mask = read_grey(data_dir / "masks" / name) > 127
+            if transform is not None:
+                grey, mask = transform(grey, mask)
             box = find_imaging_region(grey)
-            frames.append(grey[box.slices()])
-            masks.append(mask[box.slices()] > 127)
-        results = model.find_boundaries(frames, keep_probability=False)
-        for name, res, frame, mask in zip(chunk, results, frames, masks, strict=True):
-            sup, deep = res.superficial, res.deep
-            if fallback_edges and (sup is None or deep is None):
-                try:
-                    sup, deep = find_boundaries_edges(frame)
-                except BoundaryNotFound:
-                    sup = deep = None
-            out.append(compare_to_mask(name, sup, deep, mask))
+            frames.append(Frame(np.ascontiguousarray(grey[box.slices()]), str(name)))
+            masks.append(mask[box.slices()])
+        results = list(measure_frames(frames, settings, model=model))
+        for name, res, mask in zip(chunk, results, masks, strict=True):
+            out.append(
+                compare_to_mask(
+                    name, res.superficial, res.deep, mask, status=res.status, flags=res.flags
+                )
+            )
     return out

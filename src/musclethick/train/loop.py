@@ -27,21 +27,25 @@ import numpy as np
 import torch
 
 from musclethick.segment.preprocess import normalise, prepare_batch
-from musclethick.segment.unet import UNet, count_parameters
+from musclethick.segment.unet import OUT_CHANNELS, UNet, count_parameters, probabilities
 from musclethick.segment.weights import read_card, write_card
-from musclethick.train.augment import AugmentOptions, augment_pair, resize_pair
-from musclethick.train.dataset import SampleSet, load_samples, load_split
-from musclethick.train.losses import band_loss
+from musclethick.train.augment import AugmentOptions, above_strip, augment_pair, resize_pair
+from musclethick.train.dataset import SampleSet, load_fascicle_index, load_samples, load_split
+from musclethick.train.losses import layer_loss
+from musclethick.train.targets import GROUP, V_GROUP
 
-__all__ = ["TrainConfig", "get_arg_parser", "main", "make_targets", "train"]
+__all__ = ["TrainConfig", "fascicle_training_names", "get_arg_parser", "main", "train"]
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Options of one training run (all have the defaults of the shipped model)."""
+    """Options of one training run (all have the defaults of the shipped model).
+
+    ``weak_fraction`` is the share of the weakly labelled samples (fascicle snippets, passed to
+    :func:`train` as ``weak_set``) drawn into each epoch, on top of every labelled sample.
+    """
 
     input_shape: tuple[int, int] = (160, 112)
-    out_channels: int = 1
     base_channels: int = 8
     depth: int = 4
     epochs: int = 40
@@ -52,40 +56,19 @@ class TrainConfig:
     threads: int = 1
     max_steps: int | None = None
     init_weights: str | None = None
+    weak_fraction: float = 0.35
     augment: AugmentOptions = field(default_factory=AugmentOptions)
 
 
-def make_targets(samples: SampleSet, out_channels: int) -> np.ndarray:
-    """Targets ``(n, rows, cols, channels)`` float32 in [0, 1] from a :class:`SampleSet`.
-
-    One channel: the band mask (soft edges). Two channels: the top band and the second band.
-    """
-    soft = samples.masks.astype(np.float32) / 255.0
-    if out_channels == 1:
-        return soft[..., None]
-    chans = []
-    for k in (1, 2):
-        sel = samples.labels == k
-        # nearest labels are grown by one pixel so that soft band edges keep their channel
-        grown = np.zeros_like(sel)
-        for i in range(sel.shape[0]):
-            import cv2
-
-            grown[i] = cv2.dilate(sel[i].astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-        chans.append(soft * grown)
-    return np.stack(chans, axis=-1)
-
-
-def _batch_tensors(images, targets, input_shape, rng, augment, options):
+def _batch_tensors(samples, idx, input_shape, rng, augment, options, strips):
     xs = []
     ys = []
-    for img, tgt in zip(images, targets, strict=True):
+    for i in idx:
+        img, tgt = samples.images[i], samples.target(i)
         if augment:
-            a, t = augment_pair(img, tgt, rng, shape=input_shape, options=options)
+            a, t = augment_pair(img, tgt, rng, shape=input_shape, options=options, strips=strips)
         else:
             a, t = resize_pair(img.astype(np.float32), tgt, input_shape)
-        if t.ndim == 2:
-            t = t[..., None]
         xs.append(normalise(a))
         ys.append(np.moveaxis(t, -1, 0))
     x = torch.from_numpy(np.stack(xs)[:, None])
@@ -93,36 +76,40 @@ def _batch_tensors(images, targets, input_shape, rng, augment, options):
     return x, y
 
 
-def _evaluate(model, samples, targets, config) -> dict[str, float]:
+def _evaluate(model, samples, config) -> dict[str, float]:
+    """Loss and belly Dice (argmax of the grouped layers) on ``samples`` without augmentation."""
     model.eval()
     losses = []
     inter = 0.0
     total = 0.0
     with torch.inference_mode():
         for start in range(0, len(samples), 16):
-            imgs = samples.images[start : start + 16]
-            x = torch.from_numpy(prepare_batch(list(imgs), config.input_shape))
+            idx = range(start, min(start + 16, len(samples)))
+            imgs = [samples.images[i] for i in idx]
+            x = torch.from_numpy(prepare_batch(imgs, config.input_shape))
             ys = [
                 np.moveaxis(
-                    resize_pair(imgs[0].astype(np.float32), t, config.input_shape)[1].reshape(
-                        *config.input_shape, -1
-                    ),
+                    resize_pair(
+                        samples.images[i].astype(np.float32), samples.target(i), config.input_shape
+                    )[1],
                     -1,
                     0,
                 )
-                for t in targets[start : start + 16]
+                for i in idx
             ]
             y = torch.from_numpy(np.stack(ys).astype(np.float32))
             logits = model(x)
-            losses.append(float(band_loss(logits, y)) * len(imgs))
-            p = (torch.sigmoid(logits) > 0.5).float()
-            t = (y > 0.5).float()
-            inter += float((p * t).sum())
-            total += float(p.sum() + t.sum())
+            losses.append(float(layer_loss(logits, y)) * len(imgs))
+            p = probabilities(logits)
+            belly_p = p[:, 2] > 0.5
+            valid = y[:, V_GROUP] > 0.5
+            t = (y[:, GROUP][:, 1] / y[:, V_GROUP].clamp_min(1e-6)) > 0.5
+            inter += float((belly_p & t & valid).sum())
+            total += float((belly_p & valid).sum() + (t & valid).sum())
     model.train()
     return {
         "val_loss": sum(losses) / max(len(samples), 1),
-        "val_dice": 2 * inter / max(total, 1e-9),
+        "val_belly_dice": 2 * inter / max(total, 1e-9),
     }
 
 
@@ -139,9 +126,9 @@ def make_card(
     card = {
         "name": name or "apo_unet",
         "version": version or "0.0.0-dev",
-        "task": "aponeurosis band segmentation (one class) in B-mode ultrasound of skeletal muscle"
-        if config.out_channels == 1
-        else "superficial / deep aponeurosis band segmentation (two classes)",
+        "task": "layers of a B-mode ultrasound scan of skeletal muscle: above the target "
+        "muscle, superficial aponeurosis, muscle belly, deep aponeurosis, below; and muscle "
+        "tissue",
         "architecture": {"type": "UNet", **model.config(), "parameters": count_parameters(model)},
         "input": {
             "channels": 1,
@@ -152,22 +139,24 @@ def make_card(
             "standardised per image: (x - mean) / max(std, 1), clipped to [-5, 5]",
         },
         "output": {
-            "channels": config.out_channels,
-            "meaning": "logits of 'aponeurosis band' (sigmoid -> probability)"
-            if config.out_channels == 1
-            else "logits of superficial band, deep band",
-            "shape": "same as input; resized (bilinear) back to the frame",
+            "channels": OUT_CHANNELS,
+            "meaning": "probabilities: channels 0-4 the layers above / superficial aponeurosis "
+            "/ belly / deep aponeurosis / below (softmax), channel 5 muscle tissue (sigmoid); "
+            "the ONNX export outputs probabilities, the torch weights logits",
+            "layers": ["above", "superficial", "belly", "deep", "below"],
+            "shape": "same as input",
         },
         "training": {
             "seed": config.seed,
             "epochs": config.epochs,
             "batch_size": config.batch_size,
             "optimizer": f"AdamW lr {config.lr} one-cycle, weight decay {config.weight_decay}",
-            "loss": "edge-weighted BCE + soft Dice",
+            "loss": "layer cross-entropy + belly-edge-weighted grouped cross-entropy + belly "
+            "soft Dice + muscle BCE, each over the pixels whose labels are known",
         },
         "license": "weights: BSD-3-Clause (musclethick); training data: Apache-2.0",
-        "data": "DL_Track aponeurosis images and masks, Cronin, Finni & Seynnes 2020 "
-        "(arXiv 2009.04790), Apache-2.0",
+        "data": "DL_Track aponeurosis images and masks (and fascicle snippets as weak muscle "
+        "labels), Cronin, Finni & Seynnes 2020 (arXiv 2009.04790), Apache-2.0",
         "intended_use": "research, not diagnosis",
     }
     if extra:
@@ -215,9 +204,21 @@ def train(
     out_dir: str | Path,
     config: TrainConfig,
     *,
+    weak_set: SampleSet | None = None,
     log=print,
 ) -> dict:
     """Train a :class:`UNet` on ``train_set`` and write checkpoints into ``out_dir``.
+
+    Parameters
+    ----------
+    train_set : SampleSet
+        Labelled training samples (every one is shown once per epoch).
+    val_set : SampleSet or None
+        Samples to report the loss and belly Dice on after each epoch (not used to choose
+        anything: ``last.pt`` is the final epoch).
+    weak_set : SampleSet, optional
+        Weakly labelled samples (fascicle snippets); ``config.weak_fraction`` of them join
+        each epoch, drawn at random.
 
     Returns
     -------
@@ -230,16 +231,24 @@ def train(
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     rng = np.random.default_rng(config.seed)
-    model = UNet(
-        1, config.out_channels, base_channels=config.base_channels, depth=config.depth
-    ).train()
+    model = UNet(1, OUT_CHANNELS, base_channels=config.base_channels, depth=config.depth).train()
     if config.init_weights:
         _load_init_weights(model, config.init_weights)
-    targets = make_targets(train_set, config.out_channels)
-    val_targets = make_targets(val_set, config.out_channels) if val_set is not None else None
+    samples = train_set
+    n_labelled = len(train_set)
+    n_weak = 0
+    if weak_set is not None and len(weak_set) and config.weak_fraction > 0:
+        samples = train_set.concat(weak_set)
+        n_weak = max(1, round(config.weak_fraction * len(weak_set)))
+    # real "above" tissue strips of the labelled training scans, for layer insertion
+    strips = [
+        st
+        for i in range(n_labelled)
+        if (st := above_strip(train_set.images[i], train_set.target(i))) is not None
+    ]
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    n = len(train_set)
-    steps_per_epoch = max(1, math.ceil(n / config.batch_size))
+    per_epoch = n_labelled + n_weak
+    steps_per_epoch = max(1, math.ceil(per_epoch / config.batch_size))
     total_steps = steps_per_epoch * config.epochs
     if config.max_steps is not None:
         total_steps = min(total_steps, config.max_steps)
@@ -249,20 +258,26 @@ def train(
     t0 = time.perf_counter()
     step = 0
     history = []
-    best = {"val_dice": -1.0, "epoch": -1}
+    best = {"val_belly_dice": -1.0, "epoch": -1}
     log_path = out / "log.jsonl"
     log_path.write_text("")
     for epoch in range(config.epochs):
-        order = rng.permutation(n)
+        chosen = np.arange(n_labelled)
+        if n_weak:
+            weak = n_labelled + rng.choice(len(samples) - n_labelled, n_weak, replace=False)
+            chosen = np.concatenate([chosen, weak])
+        order = rng.permutation(chosen)
         losses = []
         for b in range(steps_per_epoch):
             if step >= total_steps:
                 break
             idx = order[b * config.batch_size : (b + 1) * config.batch_size]
+            if idx.size == 0:
+                break
             x, y = _batch_tensors(
-                train_set.images[idx], targets[idx], config.input_shape, rng, True, config.augment
+                samples, idx, config.input_shape, rng, True, config.augment, strips
             )
-            loss = band_loss(model(x), y)
+            loss = layer_loss(model(x), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -277,15 +292,15 @@ def train(
             "wall_s": round(time.perf_counter() - t0, 1),
         }
         if val_set is not None and len(val_set):
-            record.update(_evaluate(model, val_set, val_targets, config))
+            record.update(_evaluate(model, val_set, config))
         history.append(record)
         with log_path.open("a") as fh:
             fh.write(json.dumps(record) + "\n")
         log(json.dumps(record))
         _save(out / "last.pt", model, config, record)
-        score = record.get("val_dice", -record["train_loss"])
-        if score > best["val_dice"]:
-            best = {**record, "val_dice": score}
+        score = record.get("val_belly_dice", -record["train_loss"])
+        if score > best["val_belly_dice"]:
+            best = {**record, "val_belly_dice": score}
             _save(out / "model.pt", model, config, record)
             write_card(
                 out / "model.pt",
@@ -294,7 +309,9 @@ def train(
                     config,
                     extra={
                         "best_epoch": record["epoch"],
-                        "val": {k: record[k] for k in ("val_loss", "val_dice") if k in record},
+                        "val": {
+                            k: record[k] for k in ("val_loss", "val_belly_dice") if k in record
+                        },
                     },
                 ),
             )
@@ -307,7 +324,28 @@ def train(
         "history": history,
         "wall_s": round(time.perf_counter() - t0, 1),
         "parameters": count_parameters(model),
+        "n_weak_per_epoch": n_weak,
+        "n_strips": len(strips),
     }
+
+
+def fascicle_training_names(
+    index_csv: str | Path,
+    *,
+    excluded_sizes: set[tuple[int, int]] = frozenset(),
+    limit: int | None = None,
+) -> list[str]:
+    """Fascicle scans that may join training: never the same capture as a ``val`` aponeurosis
+    image (their near-duplicates would leak into the val figures), never of an excluded
+    (left-out) size."""
+    names = []
+    for row in load_fascicle_index(index_csv):
+        if row.get("nearest_apo_split", "") == "val":
+            continue
+        if (int(row["width"]), int(row["height"])) in excluded_sizes:
+            continue
+        names.append(row["image"])
+    return names[:limit] if limit else names
 
 
 def _parse_shape(text: str) -> tuple[int, int]:
@@ -343,7 +381,20 @@ def get_arg_parser() -> argparse.ArgumentParser:
         metavar="WxH:N",
         help="show training captures of this original size N times per epoch; repeatable",
     )
-    p.add_argument("--channels", type=int, choices=(1, 2), default=1)
+    p.add_argument(
+        "--fascicles",
+        default=None,
+        metavar="DIR",
+        help="fascicle data set (images/, masks/, index.csv): traced fascicles as weak muscle "
+        "labels; its scans that are the same capture as a val image, or of an excluded size, "
+        "are left out",
+    )
+    p.add_argument(
+        "--weak-fraction",
+        type=float,
+        default=TrainConfig.weak_fraction,
+        help="share of the fascicle scans drawn into each epoch (default %(default)s)",
+    )
     p.add_argument("--base-channels", type=int, default=TrainConfig.base_channels)
     p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     p.add_argument("--lr", type=float, default=TrainConfig.lr)
@@ -367,7 +418,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     split_csv = Path(args.split) if args.split else data / "split.csv"
     config = TrainConfig(
         input_shape=_parse_shape(args.input_size),
-        out_channels=args.channels,
+        weak_fraction=args.weak_fraction,
         base_channels=args.base_channels,
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -399,11 +450,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     everything = load_samples(data, all_names, input_shape=config.input_shape, cache_dir=args.cache)
     train_set = everything.subset(train_names)
     val_set = everything.subset(val_names)
+    weak_set = None
+    weak_names: list[str] = []
+    if args.fascicles:
+        weak_names = fascicle_training_names(
+            Path(args.fascicles) / "index.csv", excluded_sizes=excluded, limit=args.limit
+        )
+        weak_set = load_samples(
+            args.fascicles,
+            weak_names,
+            input_shape=config.input_shape,
+            cache_dir=args.cache,
+            kind="fascicles",
+        )
     load_s = time.perf_counter() - t0
     print(
-        f"loaded {len(train_set)} train / {len(val_set)} val images in {load_s:.1f} s", flush=True
+        f"loaded {len(train_set)} train / {len(val_set)} val images"
+        f"{f' / {len(weak_names)} fascicle scans' if weak_names else ''} in {load_s:.1f} s",
+        flush=True,
     )
-    summary = train(train_set, val_set, args.out, config, log=lambda s: print(s, flush=True))
+    summary = train(
+        train_set,
+        val_set,
+        args.out,
+        config,
+        weak_set=weak_set,
+        log=lambda s: print(s, flush=True),
+    )
     summary.update(
         {
             "command": "musclethick train " + " ".join(argv if argv is not None else sys.argv[1:]),
@@ -415,7 +488,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "machine": f"{platform.machine()} {platform.processor() or ''} "
             f"torch {torch.__version__}, {config.threads} threads".strip(),
             "input_shape": list(config.input_shape),
-            "out_channels": config.out_channels,
+            "fascicles": str(args.fascicles) if args.fascicles else None,
+            "n_fascicle_scans": len(weak_names),
+            "weak_fraction": config.weak_fraction if weak_names else 0.0,
             "init_weights": args.init_weights,
         }
     )
@@ -431,6 +506,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "n_train": summary["n_train"],
                 "n_val": summary["n_val"],
                 "excluded_sizes": summary["excluded_sizes"],
+                "fascicles": summary["fascicles"],
+                "n_fascicle_scans": summary["n_fascicle_scans"],
+                "weak_fraction": summary["weak_fraction"],
                 "epochs_run": summary["epochs_run"],
                 "init_weights": summary["init_weights"],
             }

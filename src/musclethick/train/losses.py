@@ -1,38 +1,101 @@
-"""Losses for band segmentation: binary cross-entropy + soft Dice, edge rows weighted."""
+"""Loss of the layer model: layer cross-entropy, belly edges and Dice, muscle texture.
+
+The network's six outputs per pixel are the logits of the five layers (softmax:
+above / superficial / belly / deep / below, :mod:`musclethick.train.targets`) and of "muscle
+tissue" (sigmoid). Every term counts only the pixels where its labels are known (the validity
+channels of the targets), so scans with partial labels (fascicle snippets: muscle only;
+reviewer corrections: the two inner edges only) train exactly what they know:
+
+* cross-entropy over the five layers (soft targets), where the layers are known;
+* cross-entropy over the three groups above the belly / belly / below the belly (the groups'
+  probabilities are sums of the layers'), with extra weight on the rows next to the belly's
+  edges -- the two edges thickness is measured between;
+* soft Dice of the belly;
+* binary cross-entropy of the muscle channel.
+"""
 
 from __future__ import annotations
 
 import torch
 from torch.nn import functional as F
 
-__all__ = ["band_loss", "edge_weight", "soft_dice"]
+from musclethick.train.targets import GROUP, LAYER, MUSCLE, V_GROUP, V_LAYER, V_MUSCLE
+
+__all__ = ["edge_weight", "layer_loss", "soft_dice"]
 
 
-def edge_weight(target: torch.Tensor, *, edge_gain: float = 4.0) -> torch.Tensor:
-    """Per-pixel weight ``1 + edge_gain`` on band edges (where the target changes), else 1."""
-    smooth = F.avg_pool2d(target, 3, stride=1, padding=1, count_include_pad=False)
-    edge = ((smooth - target).abs() > 0.05).to(target.dtype)
+def edge_weight(belly: torch.Tensor, *, edge_gain: float = 4.0) -> torch.Tensor:
+    """Per-pixel weight ``1 + edge_gain`` next to the belly's edges (where the belly target
+    changes within a 3x3 neighbourhood), else 1. ``belly`` is ``(batch, 1, rows, cols)``."""
+    hi = F.max_pool2d(belly, 3, stride=1, padding=1)
+    lo = -F.max_pool2d(-belly, 3, stride=1, padding=1)
+    edge = ((hi - lo) > 0.05).to(belly.dtype)
     return 1.0 + edge_gain * edge
 
 
-def soft_dice(prob: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
-    """Mean over batch and channels of ``1 - Dice`` computed on probabilities."""
-    dims = (-2, -1)
-    inter = (prob * target).sum(dims)
-    denom = prob.sum(dims) + target.sum(dims)
+def soft_dice(
+    prob: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None, eps: float = 1.0
+) -> torch.Tensor:
+    """Mean over the batch of ``1 - Dice`` on probabilities (``weight``: pixels that count)."""
+    if weight is None:
+        weight = torch.ones_like(target)
+    dims = tuple(range(1, prob.ndim))
+    inter = (prob * target * weight).sum(dims)
+    denom = (prob * weight).sum(dims) + (target * weight).sum(dims)
     return (1.0 - (2.0 * inter + eps) / (denom + eps)).mean()
 
 
-def band_loss(
-    logits: torch.Tensor, target: torch.Tensor, *, dice_weight: float = 1.0, edge_gain: float = 4.0
+def _normalised(fractions: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    return fractions / valid.clamp_min(1e-6)
+
+
+def layer_loss(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    group_weight: float = 1.0,
+    dice_weight: float = 0.5,
+    muscle_weight: float = 0.5,
+    edge_gain: float = 4.0,
 ) -> torch.Tensor:
-    """Edge-weighted BCE plus ``dice_weight`` x soft Dice.
+    """Loss of a batch.
 
     Parameters
     ----------
-    logits, target : Tensor, shape (batch, channels, rows, cols)
-        Network logits and band targets in [0, 1].
+    logits : Tensor, shape (batch, 6, rows, cols)
+        Five layer logits, then the muscle logit.
+    target : Tensor, shape (batch, N_CHANNELS, rows, cols)
+        Targets of :mod:`musclethick.train.targets` (channels first).
     """
-    weight = edge_weight(target, edge_gain=edge_gain)
-    bce = F.binary_cross_entropy_with_logits(logits, target, weight=weight)
-    return bce + dice_weight * soft_dice(torch.sigmoid(logits), target)
+    layer_logits = logits[:, :5]
+    log_p = F.log_softmax(layer_logits, dim=1)
+    v5 = (target[:, V_LAYER : V_LAYER + 1] > 0.5).to(logits.dtype)
+    t5 = _normalised(target[:, LAYER], target[:, V_LAYER : V_LAYER + 1])
+    ce5 = -(t5 * log_p).sum(1, keepdim=True)
+    loss = (ce5 * v5).sum() / v5.sum().clamp_min(1.0)
+
+    log_g = torch.stack(
+        [
+            torch.logsumexp(log_p[:, 0:2], dim=1),
+            log_p[:, 2],
+            torch.logsumexp(log_p[:, 3:5], dim=1),
+        ],
+        dim=1,
+    )
+    v3 = (target[:, V_GROUP : V_GROUP + 1] > 0.5).to(logits.dtype)
+    t3 = _normalised(target[:, GROUP], target[:, V_GROUP : V_GROUP + 1])
+    w = edge_weight(t3[:, 1:2] * v3, edge_gain=edge_gain) * v3
+    ce3 = -(t3 * log_g).sum(1, keepdim=True)
+    loss = loss + group_weight * (ce3 * w).sum() / w.sum().clamp_min(1.0)
+
+    if dice_weight:
+        belly_p = log_g[:, 1:2].exp()
+        loss = loss + dice_weight * soft_dice(belly_p, t3[:, 1:2], v3)
+
+    vm = (target[:, V_MUSCLE : V_MUSCLE + 1] > 0.5).to(logits.dtype)
+    tm = _normalised(target[:, MUSCLE : MUSCLE + 1], target[:, V_MUSCLE : V_MUSCLE + 1])
+    bce = F.binary_cross_entropy_with_logits(
+        logits[:, 5:6], tm.clamp(0, 1), weight=vm, reduction="sum"
+    )
+    loss = loss + muscle_weight * bce / vm.sum().clamp_min(1.0)
+    return loss
