@@ -16,7 +16,7 @@ from musclethick.segment import (
     rank_frames_by_confidence,
 )
 from musclethick.segment.predict import Predictor
-from musclethick.segment.unet import UNet, count_parameters
+from musclethick.segment.unet import OUT_CHANNELS, UNet, count_parameters, probabilities
 from musclethick.segment.weights import card_path, load_weights, write_card
 from musclethick.types import Boundary
 
@@ -40,8 +40,13 @@ def _frames(seed=0):
 
 def test_unet_shapes_and_size():
     m = UNet(base_channels=8, depth=4)
-    assert m(torch.zeros(2, 1, 32, 48)).shape == (2, 1, 32, 48)
+    assert m(torch.zeros(2, 1, 32, 48)).shape == (2, OUT_CHANNELS, 32, 48)
     assert count_parameters(m) < 2_000_000
+    with torch.no_grad():
+        p = m.probabilities(torch.randn(2, 1, 32, 48))
+    # five layers sum to one; the muscle channel is a probability of its own
+    np.testing.assert_allclose(p[:, :5].sum(1).numpy(), 1.0, atol=1e-5)
+    assert float(p[:, 5].min()) >= 0.0 and float(p[:, 5].max()) <= 1.0
 
 
 def test_load_verified_weights(tiny_weights):
@@ -88,7 +93,7 @@ def test_folded_predictor_matches_the_network(tiny_weights):
     pred = Predictor(w.state_dict, w.config, w.input_shape)
     x = torch.randn(3, 1, 32, 24)
     with torch.no_grad():
-        ref = torch.sigmoid(model(x)).numpy()
+        ref = probabilities(model(x)).numpy()
     np.testing.assert_allclose(pred.forward(x.numpy()), ref, atol=1e-5)
 
 
@@ -100,7 +105,7 @@ def test_inference_is_deterministic_and_batched(tiny_weights):
     b = model.find_boundaries(frames)
     assert len(a) == 3 and all(isinstance(r, ModelBoundaries) for r in a)
     for ra, rb, f in zip(a, b, frames, strict=True):
-        assert ra.probability.shape == f.shape
+        assert ra.probability.shape == (OUT_CHANNELS, *f.shape)
         np.testing.assert_array_equal(ra.probability, rb.probability)
     single = model.find_boundaries(frames[1:2])[0]
     np.testing.assert_allclose(single.probability, a[1].probability, atol=1e-5)

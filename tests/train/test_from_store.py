@@ -58,7 +58,7 @@ def reviewed_store(tmp_path):
 @pytest.fixture
 def base_model(tmp_path):
     torch.manual_seed(0)
-    net = UNet(1, 1, base_channels=4, depth=2)
+    net = UNet(base_channels=4, depth=2)
     path = tmp_path / "base" / "tiny.pt"
     path.parent.mkdir()
     torch.save(
@@ -75,10 +75,10 @@ def test_samples_are_promoted_results_only(reviewed_store):
     corrected = samples[1]
     region = model.region  # boundaries in the store are in original image coordinates
     column = round(deep.x_px[len(deep.x_px) // 2]) - region[0]
-    deep_band_rows = np.flatnonzero(corrected.bands[1][:, column])
-    expected_first = int(np.floor(deep.y_at(column + region[0]) - region[1] + 0.5))
-    assert deep_band_rows[0] == pytest.approx(expected_first, abs=1)
-    assert not corrected.bands[0][deep_band_rows[0] :, column].any()
+    # the corrected deep edge, moved into frame coordinates
+    expected = deep.y_at(column + region[0]) - region[1]
+    assert corrected.deep_y_px[column] == pytest.approx(expected, abs=1e-6)
+    assert corrected.superficial_y_px[column] < corrected.deep_y_px[column]
     only = samples_from_store(path, include_accepted=False)
     assert [s.decision for s in only] == ["correct"]
 

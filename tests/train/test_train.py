@@ -1,4 +1,4 @@
-"""Training on a handful of real images: data loading, augmentation, loss, loop."""
+"""Training on a handful of real images: targets, data loading, augmentation, loss, loop."""
 
 from __future__ import annotations
 
@@ -8,11 +8,22 @@ import numpy as np
 import pytest
 import torch
 
-from musclethick.segment.unet import UNet, count_parameters
-from musclethick.train.augment import augment_pair
-from musclethick.train.dataset import load_samples, load_split, number_bands
-from musclethick.train.loop import TrainConfig, main, make_targets, train
-from musclethick.train.losses import band_loss, soft_dice
+from musclethick.segment.unet import OUT_CHANNELS, UNet, count_parameters
+from musclethick.train.augment import AugmentOptions, above_strip, augment_pair
+from musclethick.train.dataset import load_samples, load_split
+from musclethick.train.loop import TrainConfig, fascicle_training_names, main, train
+from musclethick.train.losses import layer_loss, soft_dice
+from musclethick.train.targets import (
+    GROUP,
+    MUSCLE,
+    N_CHANNELS,
+    V_GROUP,
+    V_LAYER,
+    V_MUSCLE,
+    fascicle_targets,
+    grouped_targets,
+    layer_targets,
+)
 
 SHAPE = (64, 48)
 
@@ -25,56 +36,155 @@ def tiny(test_data):
     return root, load_samples(root, names, input_shape=SHAPE)
 
 
-def test_samples_are_cropped_resized_and_banded(tiny):
+def _three_band_mask() -> np.ndarray:
+    m = np.zeros((60, 40), np.uint8)
+    m[5:9] = 255  # superficial band: rows 5-8
+    m[30:33] = 255  # deep band: rows 30-32
+    m[45:48] = 255  # a third band: a second muscle lies in rows 33-44
+    return m
+
+
+def test_layer_targets_of_a_hand_made_mask():
+    t = layer_targets(_three_band_mask())
+    assert t.shape == (60, 40, N_CHANNELS)
+    cls = np.argmax(t[..., :5], axis=-1)[:, 7]
+    expected = [0] * 5 + [1] * 4 + [2] * 21 + [3] * 3 + [4] * 27
+    assert cls.tolist() == expected
+    assert (t[..., V_LAYER] == 1).all()
+    # grouped: above the belly (rows 0-8), belly (9-29), below (30-59)
+    g = np.argmax(t[..., GROUP], axis=-1)[:, 0]
+    assert g.tolist() == [0] * 9 + [1] * 21 + [2] * 30
+    # muscle: the target belly and the second muscle; bands and above are not; below unknown
+    col = t[:, 3]
+    assert col[9:30, MUSCLE].min() == 1 and col[33:45, MUSCLE].min() == 1
+    assert col[:9, MUSCLE].max() == 0 and col[30:33, MUSCLE].max() == 0
+    assert col[:48, V_MUSCLE].min() == 1 and col[48:, V_MUSCLE].max() == 0
+
+
+def test_columns_with_one_band_know_only_their_side():
+    m = np.zeros((50, 30), np.uint8)
+    m[5:9] = 255
+    m[30:33, :20] = 255  # the deep band stops at column 20
+    t = layer_targets(m)
+    assert (t[:, 25, V_LAYER][:9] == 1).all() and (t[:, 25, V_LAYER][9:] == 0).all()
+    assert (t[:, 5, V_LAYER] == 1).all()
+
+
+def test_fascicle_targets_know_only_muscle_on_the_snippets():
+    f = np.zeros((40, 40), np.uint8)
+    f[20, 10:30] = 255
+    t = fascicle_targets(f, grow_px=1)
+    assert t[19:22, 10:30, MUSCLE].min() == 1 and t[19:22, 10:30, V_MUSCLE].min() == 1
+    assert t[..., V_LAYER].max() == 0 and t[..., V_GROUP].max() == 0
+    assert t[5, 5, V_MUSCLE] == 0
+
+
+def test_grouped_targets_from_two_inner_edges_are_area_fractions():
+    t = grouped_targets(np.full(10, 4.25), np.full(10, 15.5), (20, 10))
+    above, belly, below = (t[:, 0, 6 + k] for k in range(3))
+    # pixel 4 covers rows 3.5-4.5: 0.75 above the edge at 4.25
+    assert above[4] == pytest.approx(0.75) and belly[4] == pytest.approx(0.25)
+    assert above[:4].min() == 1 and belly[5:15].min() == 1 and below[16:].min() == 1
+    assert belly[15] == pytest.approx(1.0) and below[15] == pytest.approx(0.0)
+    # pixel 16 covers 15.5-16.5: all below the edge at 15.5
+    assert below[16] == pytest.approx(1.0)
+    assert t[..., V_LAYER].max() == 0 and t[..., V_GROUP].min() == 1
+
+
+def test_samples_are_cropped_resized_and_layered(tiny):
     _, s = tiny
     assert s.images.shape == (5, 96, 72) and s.images.dtype == np.uint8
-    assert s.masks.shape == s.images.shape
-    # every training mask has a superficial (1) and a deep (2) band, superficial above
-    for lab in s.labels:
-        r1 = np.nonzero(lab == 1)[0].mean()
-        r2 = np.nonzero(lab == 2)[0].mean()
-        assert r1 < r2
+    assert s.targets.shape == (5, 96, 72, N_CHANNELS) and s.targets.dtype == np.uint8
+    for i in range(len(s)):
+        t = s.target(i)
+        sup_rows = np.nonzero(t[..., 1] > 0.5)[0]
+        deep_rows = np.nonzero(t[..., 3] > 0.5)[0]
+        belly_rows = np.nonzero(t[..., 2] > 0.5)[0]
+        assert sup_rows.mean() < belly_rows.mean() < deep_rows.mean()
 
 
-def test_number_bands_orders_from_the_top():
-    m = np.zeros((50, 40), np.uint8)
-    m[40:45] = 255
-    m[5:9] = 255
-    m[20:24, 5:35] = 255
-    lab = number_bands(m)
-    assert lab[6, 0] == 1 and lab[21, 10] == 2 and lab[42, 0] == 3 and lab[0, 0] == 0
-
-
-def test_augmentation_is_seeded_and_keeps_shapes(tiny):
+def test_augmentation_is_seeded_keeps_shapes_and_layers(tiny):
     _, s = tiny
-    tgt = s.masks[0].astype(np.float32) / 255
+    tgt = s.target(0)
     a1, t1 = augment_pair(s.images[0], tgt, np.random.default_rng(3), shape=SHAPE)
     a2, t2 = augment_pair(s.images[0], tgt, np.random.default_rng(3), shape=SHAPE)
     a3, _ = augment_pair(s.images[0], tgt, np.random.default_rng(4), shape=SHAPE)
-    assert a1.shape == SHAPE and t1.shape == SHAPE
+    assert a1.shape == SHAPE and t1.shape == (*SHAPE, N_CHANNELS)
     np.testing.assert_array_equal(a1, a2)
     np.testing.assert_array_equal(t1, t2)
     assert not np.array_equal(a1, a3)
-    assert 0.0 <= t1.min() and t1.max() <= 1.0 and t1.max() > 0.5
+    assert 0.0 <= t1.min() and t1.max() <= 1.0
+
+
+def test_inserted_layers_push_the_muscle_down_and_are_not_muscle(tiny):
+    _, s = tiny
+    opts = AugmentOptions(
+        p_insert=1.0, superficial_depth_range=(0.45, 0.5), p_zoom=0.0, p_width_crop=0.0,
+        p_border=0.0, p_flip=0.0, p_text=0.0,
+    )  # fmt: skip
+    tgt = s.target(0)
+    before = np.argmax(tgt[..., 2].max(axis=1) > 0.5) / tgt.shape[0]
+    a, t = augment_pair(s.images[0], tgt, np.random.default_rng(0), shape=SHAPE, options=opts)
+    belly_start = np.argmax((t[..., 2] > 0.5).any(axis=1)) / SHAPE[0]
+    assert before < 0.3 and 0.4 <= belly_start <= 0.55
+    top = t[: int(0.3 * SHAPE[0])]
+    assert (top[..., V_MUSCLE] > 0.5).all() and top[..., MUSCLE].max() < 0.5
+
+
+def test_borders_are_labelled_outside_the_muscle(tiny):
+    _, s = tiny
+    opts = AugmentOptions(
+        p_insert=0.0, p_zoom=0.0, p_width_crop=0.0, p_border=1.0, p_flip=0.0, p_text=0.0,
+        p_jpeg=0.0,
+    )  # fmt: skip
+    hits = 0
+    for seed in range(12):
+        a, t = augment_pair(
+            s.images[1], s.target(1), np.random.default_rng(seed), shape=SHAPE, options=opts
+        )
+        dark_cols = np.flatnonzero(a.max(axis=0) < 1.0)
+        if dark_cols.size:
+            hits += 1
+            # a black column holds no belly and no muscle
+            assert t[:, dark_cols, 2].max() < 0.5 and t[:, dark_cols, MUSCLE].max() < 0.5
+    assert hits > 0
+
+
+def test_above_strip_takes_the_rows_above_the_superficial_band(tiny):
+    _, s = tiny
+    strips = [above_strip(s.images[i], s.target(i), min_rows=1) for i in range(len(s))]
+    for i, st in enumerate(strips):
+        if st is None:
+            continue
+        band_top = np.argmax((s.target(i)[..., 1] > 0.5).any(axis=1))
+        assert st.shape[0] <= band_top and st.shape[1] == s.images.shape[2]
 
 
 def test_loss_is_lower_for_the_right_answer():
-    y = torch.zeros(1, 1, 16, 16)
-    y[..., 4:7, :] = 1
-    good = band_loss((y * 2 - 1) * 8, y)
-    bad = band_loss(-(y * 2 - 1) * 8, y)
-    assert good < 0.1 < bad
-    assert soft_dice(y, y) == pytest.approx(0.0, abs=1e-6)
-
-
-def test_two_channel_targets(tiny):
-    _, s = tiny
-    t = make_targets(s, 2)
-    assert t.shape == (*s.masks.shape, 2)
-    # superficial channel lies above the deep one
-    r0 = np.nonzero(t[0, ..., 0] > 0.5)[0].mean()
-    r1 = np.nonzero(t[0, ..., 1] > 0.5)[0].mean()
-    assert r0 < r1
+    t = np.zeros((1, 20, 16, N_CHANNELS), np.float32)
+    t[..., :4, :, 0] = 1
+    t[..., 4:6, :, 1] = 1
+    t[..., 6:14, :, 2] = 1
+    t[..., 14:16, :, 3] = 1
+    t[..., 16:, :, 4] = 1
+    t[..., V_LAYER] = 1
+    t[..., 6] = t[..., 0] + t[..., 1]
+    t[..., 7] = t[..., 2]
+    t[..., 8] = t[..., 3] + t[..., 4]
+    t[..., V_GROUP] = 1
+    t[..., MUSCLE] = t[..., 2]
+    t[..., V_MUSCLE] = 1
+    y = torch.from_numpy(np.moveaxis(t, -1, 1))
+    right = torch.cat([y[:, :5] * 16 - 8, y[:, MUSCLE : MUSCLE + 1] * 16 - 8], dim=1)
+    wrong = torch.cat([right[:, :5].flip(1), -right[:, 5:]], dim=1)
+    assert layer_loss(right, y) < 0.05 < layer_loss(wrong, y)
+    # unknown pixels do not count
+    y_unknown = y.clone()
+    y_unknown[:, V_LAYER] = 0
+    y_unknown[:, V_GROUP] = 0
+    y_unknown[:, V_MUSCLE] = 0
+    assert layer_loss(wrong, y_unknown) == pytest.approx(0.0, abs=1e-6)
+    assert soft_dice(y[:, 2:3], y[:, 2:3]) == pytest.approx(0.0, abs=1e-6)
 
 
 def test_tiny_model_loss_drops(tiny, tmp_path):
@@ -91,6 +201,7 @@ def test_tiny_model_loss_drops(tiny, tmp_path):
     payload = torch.load(tmp_path / "model.pt", weights_only=True)
     model = UNet(**payload["config"])
     model.load_state_dict(payload["state_dict"])
+    assert model.out_channels == OUT_CHANNELS
     assert count_parameters(model) == summary["parameters"]
 
 
@@ -100,6 +211,37 @@ def test_training_is_reproducible(tiny, tmp_path):
     a = train(s, None, tmp_path / "a", config, log=lambda _: None)
     b = train(s, None, tmp_path / "b", config, log=lambda _: None)
     assert [h["train_loss"] for h in a["history"]] == [h["train_loss"] for h in b["history"]]
+
+
+def test_weak_samples_join_each_epoch(tiny, tmp_path):
+    _, s = tiny
+    weak = s.subset(s.names[:2])
+    weak = type(weak)(
+        weak.names,
+        weak.images,
+        np.stack([np.rint(fascicle_targets(np.eye(96, 72)) * 255).astype(np.uint8)] * 2),
+        weak.sizes,
+        weak.boxes,
+    )
+    config = TrainConfig(
+        input_shape=SHAPE, base_channels=4, depth=2, epochs=2, batch_size=2, weak_fraction=0.5
+    )
+    summary = train(s, None, tmp_path, config, weak_set=weak, log=lambda _: None)
+    assert summary["n_weak_per_epoch"] == 1
+    assert summary["steps"] == 2 * 3  # (5 labelled + 1 weak) / batch 2 per epoch
+
+
+def test_fascicle_names_leave_out_val_duplicates_and_excluded_sizes(tmp_path):
+    index = tmp_path / "index.csv"
+    index.write_text(
+        "image,width,height,nearest_apo_image,nearest_apo_split,similarity\n"
+        "a.png,512,512,img_1.png,train,0.99\n"
+        "b.png,512,512,img_2.png,val,0.99\n"
+        "c.png,800,652,,,0.3\n"
+        "d.png,800,600,,,0.2\n"
+    )
+    assert fascicle_training_names(index) == ["a.png", "c.png", "d.png"]
+    assert fascicle_training_names(index, excluded_sizes={(800, 652)}) == ["a.png", "d.png"]
 
 
 def test_main_cli_writes_card_and_summary(test_data, tmp_path):
@@ -120,13 +262,16 @@ def test_main_cli_writes_card_and_summary(test_data, tmp_path):
     assert summary["excluded_sizes"] == ["157x200"]
     card = json.loads((out / "model.json").read_text())
     assert card["sha256"] and card["input"]["shape"] == [64, 48]
+    assert card["output"]["channels"] == OUT_CHANNELS
 
 
 def test_init_weights_start_from_a_previous_run(tiny, tmp_path):
     _, s = tiny
+    still = AugmentOptions.none()
     config = TrainConfig(
-        input_shape=SHAPE, base_channels=4, depth=2, epochs=12, batch_size=5, lr=2e-2, seed=0
-    )
+        input_shape=SHAPE, base_channels=4, depth=2, epochs=12, batch_size=5, lr=2e-2, seed=0,
+        augment=still,
+    )  # fmt: skip
     first = train(s, None, tmp_path / "a", config, log=lambda _: None)
     # fine-tuning from the first run's weights at a low rate starts where that run ended,
     # far below a fresh start with the same seed and settings
@@ -139,38 +284,14 @@ def test_init_weights_start_from_a_previous_run(tiny, tmp_path):
         lr=1e-4,
         seed=1,
         init_weights=str(tmp_path / "a" / "last.pt"),
+        augment=still,
     )
     fresh = TrainConfig(
-        input_shape=SHAPE, base_channels=4, depth=2, epochs=1, batch_size=5, lr=1e-4, seed=1
-    )
+        input_shape=SHAPE, base_channels=4, depth=2, epochs=1, batch_size=5, lr=1e-4, seed=1,
+        augment=still,
+    )  # fmt: skip
     b = train(s, None, tmp_path / "b", tuned, log=lambda _: None)
     c = train(s, None, tmp_path / "c", fresh, log=lambda _: None)
     end_of_first = first["history"][-1]["train_loss"]
     assert b["history"][0]["train_loss"] < 0.8 * c["history"][0]["train_loss"]
-    assert b["history"][0]["train_loss"] < 1.2 * end_of_first
-
-
-def test_init_weights_of_another_architecture_are_refused(tiny, tmp_path):
-    from musclethick.errors import ModelError
-
-    _, s = tiny
-    small = TrainConfig(input_shape=SHAPE, base_channels=4, depth=2, epochs=1, batch_size=5)
-    train(s, None, tmp_path / "a", small, log=lambda _: None)
-    wider = TrainConfig(
-        input_shape=SHAPE,
-        base_channels=8,
-        depth=2,
-        epochs=1,
-        batch_size=5,
-        init_weights=str(tmp_path / "a" / "last.pt"),
-    )
-    with pytest.raises(ModelError, match="architecture"):
-        train(s, None, tmp_path / "b", wider, log=lambda _: None)
-    with pytest.raises(ModelError, match="not found"):
-        train(
-            s,
-            None,
-            tmp_path / "c",
-            TrainConfig(input_shape=SHAPE, init_weights=str(tmp_path / "missing.pt")),
-            log=lambda _: None,
-        )
+    assert b["history"][0]["train_loss"] < 1.3 * end_of_first

@@ -75,6 +75,8 @@ class PostprocessOptions:
     edge_fraction : float
         ``edge_of_image`` when the belly reaches the top or bottom row of the image in at least
         this fraction of the columns with a belly (those columns give no edge).
+    column_step : int
+        Every ``column_step``-th column of the map is decoded.
     degree : int
         Degree of the polynomial fitted through each inner edge.
     inlier_px : float
@@ -100,6 +102,7 @@ class PostprocessOptions:
     runner_up_max_margin_nats: float = 3.0
     min_muscle_probability: float = 0.5
     edge_fraction: float = 0.3
+    column_step: int = 2
     degree: int = 2
     inlier_px: float = 2.0
     min_inlier_fraction: float = 0.6
@@ -174,7 +177,7 @@ class LayerResult:
 
 
 def _cumsum0(x: np.ndarray) -> np.ndarray:
-    out = np.zeros((x.shape[0] + 1, x.shape[1]), np.float64)
+    out = np.zeros((x.shape[0] + 1, x.shape[1]), x.dtype)
     np.cumsum(x, axis=0, out=out[1:])
     return out
 
@@ -229,23 +232,25 @@ def _edge_candidates(belly: np.ndarray, k: int) -> tuple[list[np.ndarray], list[
     ``-1`` where a column has fewer. Steps of at least 0.1 (two-row means) that are the largest
     within two rows count."""
     cols = belly.shape[1]
-    padded = np.vstack([np.zeros((2, cols)), belly, np.zeros((2, cols))])
-    pair = 0.5 * (padded[1:] + padded[:-1])  # means of rows y-1, y (padded index)
+    padded = np.zeros((belly.shape[0] + 4, cols), belly.dtype)
+    padded[2:-2] = belly
+    pair = padded[1:] + padded[:-1]  # twice the means of rows y-1, y (padded index)
     # step at row boundary y (0..rows): mean of rows y, y+1 minus mean of rows y-2, y-1 (a soft
     # edge spread over two rows still counts in full)
-    step = pair[2:] - pair[:-2]
+    step = 0.5 * (pair[2:] - pair[:-2])
+    col = np.arange(cols)
     out = []
-    for sign in (1.0, -1.0):
-        v = sign * step
-        local = v.copy()
-        for shift in (1, 2):
-            local = np.maximum(local, np.vstack([v[shift:], np.full((shift, cols), -np.inf)]))
-            local = np.maximum(local, np.vstack([np.full((shift, cols), -np.inf), v[:-shift]]))
-        peak = (v >= local) & (v >= 0.1)
-        strength = np.where(peak, v, -np.inf)
-        order = np.argsort(-strength, axis=0, kind="stable")[:k]
-        ranked = np.take_along_axis(strength, order, axis=0)
-        out.append([np.where(np.isfinite(ranked[i]), order[i], -1) for i in range(order.shape[0])])
+    for v in (step, -step):
+        v = np.where(v >= 0.1, v, 0.0)
+        found = []
+        for _ in range(k):
+            at = np.argmax(v, axis=0)
+            ok = v[at, col] > 0
+            found.append(np.where(ok, at, -1))
+            # suppress the peak and its two neighbours on each side
+            for off in range(-2, 3):
+                v[np.clip(at + off, 0, v.shape[0] - 1), col] = 0.0
+        out.append(found)
     return out[0], out[1]
 
 
@@ -263,14 +268,14 @@ def decode_layers(prob: np.ndarray, *, options: PostprocessOptions | None = None
     LayerDecoding
     """
     opts = options or PostprocessOptions()
-    p = np.asarray(prob, dtype=np.float64)
+    p = np.asarray(prob, dtype=np.float32)
     if p.ndim != 3 or p.shape[0] < 5:
         raise ValueError(f"expected a (6, rows, cols) layer map, got shape {p.shape}")
     _, rows, cols = p.shape
     above = p[0] + p[1]
     belly = p[2]
     below = p[3] + p[4]
-    la, lb, lc = (np.log(np.clip(g, opts.eps, 1.0)) for g in (above, belly, below))
+    la, lb, lc = (np.log(np.maximum(g, opts.eps)) for g in (above, belly, below))
     sa, sb, sc = _cumsum0(la), _cumsum0(lb), _cumsum0(lc)
     total = sc[rows]
     pp = sa - sb  # P[b]: above down to b, then belly
@@ -430,8 +435,12 @@ def boundaries_from_layers(
     rows, cols = p.shape[1:]
     frame = (rows, cols) if frame_shape is None else (int(frame_shape[0]), int(frame_shape[1]))
     sy, sx = frame[0] / rows, frame[1] / cols
+    # every column_step-th column is decoded (neighbouring columns say the same; the fit is
+    # smooth)
+    used = np.arange(0, cols, max(1, int(opts.column_step)))
+    p = p[:, :, used]
     dec = decode_layers(p, options=opts)
-    x = (np.arange(cols) + 0.5) * sx - 0.5
+    x = (used + 0.5) * sx - 0.5
 
     def to_frame(y: np.ndarray) -> np.ndarray:
         return (y + 0.5) * sy - 0.5

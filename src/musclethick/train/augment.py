@@ -63,6 +63,12 @@ class AugmentOptions:
     p_border: float = 0.4
     p_flip: float = 0.5
 
+    @classmethod
+    def none(cls) -> AugmentOptions:
+        """Options that leave every sample as it is (only resized)."""
+        off = {f: 0.0 for f in cls.__dataclass_fields__ if f.startswith("p_")}
+        return cls(**off, gain_range=(1.0, 1.0), gamma_range=(1.0, 1.0))
+
 
 def resize_pair(
     image: np.ndarray, target: np.ndarray, shape: tuple[int, int]
@@ -104,13 +110,18 @@ def _first_row(channel: np.ndarray, threshold: float = 0.5) -> np.ndarray:
 
 
 def _superficial_rows(target: np.ndarray) -> tuple[int, int]:
-    """(top, bottom): the highest row of the superficial band and the highest row of the belly,
-    over the columns where they are known (``(rows, rows)`` when unknown)."""
+    """(top, belly_start): the highest row of the superficial band and the highest row of the
+    belly over the columns where they are known; ``rows`` when unknown. With only the grouped
+    layers known (a reviewer's inner edges), the band's top is taken a tenth of the height above
+    the belly."""
     rows = target.shape[0]
     band = target[..., 1]
     belly = target[..., GROUP][..., 1] * (target[..., V_GROUP] > 0.5)
-    top = int(_first_row(band).min()) if (band > 0.5).any() else rows
     start = int(_first_row(belly).min()) if (belly > 0.5).any() else rows
+    if (band > 0.5).any():
+        top = int(_first_row(band).min())
+    else:
+        top = max(0, start - rows // 10) if start < rows else rows
     return top, start
 
 
@@ -176,6 +187,8 @@ def _synthetic_strip(rng, rows: int, cols: int, level: float) -> np.ndarray:
 def _insert_layers(rng, img, tgt, opts, strips):
     """Insert tissue above the superficial aponeurosis so that it lies deeper."""
     rows, cols = img.shape
+    if not (tgt[..., 1] > 0.5).any():  # the band is unknown: no place to insert above it
+        return img, tgt
     top, belly_start = _superficial_rows(tgt)
     if top >= rows or belly_start >= rows:
         return img, tgt

@@ -2,10 +2,15 @@
 
 Only results a person **promoted** count as ground truth: a ``correct`` review contributes its
 corrected boundaries, an ``accept`` review the model boundaries it accepted (can be switched
-off). Rejected and unreviewed results are never used. Each frame is re-read from its file,
-its boundaries are turned into aponeurosis band masks with
-:func:`musclethick.masks.bands_from_boundaries`, and the base model is fine-tuned with the
-training pieces of :mod:`musclethick.train` (augmentation, band loss, U-Net).
+off). Rejected and unreviewed results are never used. Each frame is re-read from its file; its
+two inner edges say which rows lie above the belly, in it and below it
+(:func:`musclethick.train.targets.grouped_targets`: a review gives the edges, not the band
+thicknesses, so only those groups are learnt), and the base model is fine-tuned with the
+training pieces of :mod:`musclethick.train` (augmentation, layer loss, U-Net).
+
+This is the lab's fallback for a scanner the model never saw: review and correct about ten of
+its scans, fine-tune, re-measure (``bench/bench_finetune.py`` measures it on each left-out
+format).
 
 Writes into ``out_dir``: ``model.pt`` (same payload as ``musclethick train``), its model card
 ``model.json`` (:func:`musclethick.segment.weights.write_card`: new version, changelog, training
@@ -31,12 +36,13 @@ import numpy as np
 import torch
 
 from musclethick.errors import InputError, ModelError, MusclethickError, StoreError
-from musclethick.masks import bands_from_boundaries
 from musclethick.segment.preprocess import normalise
-from musclethick.segment.unet import UNet
+from musclethick.segment.unet import OUT_CHANNELS, UNet, probabilities
 from musclethick.segment.weights import LoadedWeights, load_weights, read_card, write_card
 from musclethick.train.augment import augment_pair, resize_pair
-from musclethick.train.losses import band_loss
+from musclethick.train.losses import layer_loss
+from musclethick.train.targets import GROUP, V_GROUP, grouped_targets
+from musclethick.types import Boundary
 
 __all__ = [
     "FineTuneConfig",
@@ -64,8 +70,6 @@ class FineTuneConfig:
         Frames per step.
     lr : float
         Learning rate (constant; small, as the model is already trained).
-    band_px : int
-        Thickness of the band drawn beyond each boundary (px of the frame).
     include_accepted : bool
         Also learn from accepted (unedited) model boundaries, not only corrections.
     augment : bool
@@ -79,28 +83,29 @@ class FineTuneConfig:
     steps: int = 200
     batch_size: int = 4
     lr: float = 3e-4
-    band_px: int = 12
     include_accepted: bool = True
     augment: bool = True
     seed: int = 0
     threads: int = 2
 
     def __post_init__(self) -> None:
-        if self.steps < 1 or self.batch_size < 1 or self.band_px < 1:
-            raise ValueError("steps, batch_size and band_px must be at least 1")
+        if self.steps < 1 or self.batch_size < 1:
+            raise ValueError("steps and batch_size must be at least 1")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
 
 
 @dataclass(frozen=True, eq=False)
 class ReviewedSample:
-    """One promoted frame: grey pixels, its two band masks and where it came from.
+    """One promoted frame: grey pixels, its two inner edges and where it came from.
 
-    ``bands`` is ``(2, rows, cols)`` uint8 0/255: the superficial and the deep band.
+    ``superficial_y_px`` / ``deep_y_px`` are the inner edges per column of ``pixels`` (frame
+    coordinates, NaN where a boundary does not reach).
     """
 
     pixels: np.ndarray
-    bands: np.ndarray
+    superficial_y_px: np.ndarray
+    deep_y_px: np.ndarray
     path: str
     frame_index: int
     result_id: int
@@ -108,8 +113,13 @@ class ReviewedSample:
     reviewer: str
 
 
+def _edges(boundary: Boundary, cols: int) -> np.ndarray:
+    y = boundary.y_at(np.arange(cols, dtype=np.float64))
+    return np.asarray(y, dtype=np.float64)
+
+
 def samples_from_store(
-    store_path: str | Path, *, include_accepted: bool = True, band_px: int = 12
+    store_path: str | Path, *, include_accepted: bool = True
 ) -> list[ReviewedSample]:
     """Frames and band masks of every promoted (accepted or corrected) result of a store.
 
@@ -119,8 +129,6 @@ def samples_from_store(
         The study store.
     include_accepted : bool
         Include accepted model boundaries (else corrections only).
-    band_px : int
-        Band thickness of the masks in px.
 
     Returns
     -------
@@ -157,16 +165,12 @@ def samples_from_store(
                 skipped.append(str(error))
                 continue
             dx, dy = -float(frame.region.x0), -float(frame.region.y0)
-            bands = np.stack(
-                [
-                    bands_from_boundaries(sup.shifted(dx, dy), None, frame.shape, band_px=band_px),
-                    bands_from_boundaries(None, deep.shifted(dx, dy), frame.shape, band_px=band_px),
-                ]
-            )
+            cols = frame.shape[1]
             samples.append(
                 ReviewedSample(
                     frame.pixels,
-                    bands,
+                    _edges(sup.shifted(dx, dy), cols),
+                    _edges(deep.shifted(dx, dy), cols),
                     stored.scan.path,
                     stored.frame_index,
                     result_id,
@@ -180,26 +184,24 @@ def samples_from_store(
     return samples
 
 
-def _targets(sample: ReviewedSample, out_channels: int) -> np.ndarray:
-    """Band targets ``(rows, cols, channels)`` in [0, 1]: one band channel, or top and deep."""
-    bands = sample.bands.astype(np.float32) / 255.0
-    if out_channels == 1:
-        return bands.max(axis=0)[..., None]
-    return np.moveaxis(bands, 0, -1)
+def _targets(sample: ReviewedSample) -> np.ndarray:
+    """Grouped layer targets ``(rows, cols, N_CHANNELS)`` of a reviewed frame."""
+    return grouped_targets(sample.superficial_y_px, sample.deep_y_px, sample.pixels.shape[:2])
 
 
-def _dice(model: UNet, images, targets, input_shape) -> float:
+def _belly_dice(model: UNet, images, targets, input_shape) -> float:
+    """Dice of the belly (grouped argmax) against the reviewed belly, no augmentation."""
     model.eval()
     inter = total = 0.0
     with torch.inference_mode():
         for img, tgt in zip(images, targets, strict=True):
             a, t = resize_pair(img.astype(np.float32), tgt, input_shape)
-            t = t.reshape(*input_shape, -1)
-            p = torch.sigmoid(model(torch.from_numpy(normalise(a)[None, None]))).numpy()[0]
-            p = np.moveaxis(p, 0, -1) > 0.5
-            t = t > 0.5
-            inter += float((p & t).sum())
-            total += float(p.sum() + t.sum())
+            p = probabilities(model(torch.from_numpy(normalise(a)[None, None]))).numpy()[0]
+            valid = t[..., V_GROUP] > 0.5
+            pred = (p[2] > 0.5) & valid
+            true = (t[..., GROUP][..., 1] > 0.5) & valid
+            inter += float((pred & true).sum())
+            total += float(pred.sum() + true.sum())
     model.train()
     return 2 * inter / max(total, 1e-9)
 
@@ -218,7 +220,7 @@ def fine_tune(
     model : UNet
         The fine-tuned network.
     summary : dict
-        Steps, losses, Dice on the samples before and after (no augmentation), wall time.
+        Steps, losses, belly Dice on the samples before and after (no augmentation), wall time.
     """
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
@@ -226,7 +228,7 @@ def fine_tune(
     cfg = dict(base.config)
     model = UNet(
         int(cfg.get("in_channels", 1)),
-        int(cfg.get("out_channels", 1)),
+        int(cfg.get("out_channels", OUT_CHANNELS)),
         base_channels=int(cfg.get("base_channels", 8)),
         depth=int(cfg.get("depth", 4)),
     )
@@ -239,10 +241,10 @@ def fine_tune(
     work = (int(input_shape[0] * WORK_FACTOR), int(input_shape[1] * WORK_FACTOR))
     images, targets = [], []
     for s in samples:
-        img, tgt = resize_pair(s.pixels.astype(np.float32), _targets(s, model.out_channels), work)
+        img, tgt = resize_pair(s.pixels.astype(np.float32), _targets(s), work)
         images.append(np.clip(img, 0, 255).astype(np.uint8))
-        targets.append(tgt.reshape(*work, -1).astype(np.float32))
-    dice_before = _dice(model, images, targets, input_shape)
+        targets.append(tgt.astype(np.float32))
+    dice_before = _belly_dice(model, images, targets, input_shape)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
     losses = []
     t0 = time.perf_counter()
@@ -256,23 +258,23 @@ def fine_tune(
             else:
                 a, t = resize_pair(images[i].astype(np.float32), targets[i], input_shape)
             xs.append(normalise(a))
-            ys.append(np.moveaxis(t.reshape(*input_shape, -1), -1, 0))
+            ys.append(np.moveaxis(t, -1, 0))
         x = torch.from_numpy(np.stack(xs)[:, None])
         y = torch.from_numpy(np.ascontiguousarray(np.stack(ys), dtype=np.float32))
-        loss = band_loss(model(x), y)
+        loss = layer_loss(model(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         losses.append(float(loss.item()))
         if step % 50 == 0 or step == config.steps - 1:
             log(json.dumps({"step": step, "loss": round(losses[-1], 5)}))
-    dice_after = _dice(model, images, targets, input_shape)
+    dice_after = _belly_dice(model, images, targets, input_shape)
     summary = {
         "steps": config.steps,
         "first_loss": losses[0],
         "last_loss": losses[-1],
-        "dice_reviewed_before": round(dice_before, 4),
-        "dice_reviewed_after": round(dice_after, 4),
+        "belly_dice_reviewed_before": round(dice_before, 4),
+        "belly_dice_reviewed_after": round(dice_after, 4),
         "wall_s": round(time.perf_counter() - t0, 2),
     }
     return model.eval(), summary
@@ -315,9 +317,7 @@ def fine_tune_from_store(
         Base weights missing, invalid or not matching their card.
     """
     base = load_weights(base_weights, verify=verify)
-    samples = samples_from_store(
-        store_path, include_accepted=config.include_accepted, band_px=config.band_px
-    )
+    samples = samples_from_store(store_path, include_accepted=config.include_accepted)
     log(f"learning from {len(samples)} reviewed frames of {store_path}")
     model, summary = fine_tune(samples, base, config=config, log=log)
     base_card = base.card
@@ -363,8 +363,8 @@ def fine_tune_from_store(
         },
         "fine_tune": asdict(config),
         "metrics": {
-            "dice_reviewed_before": summary["dice_reviewed_before"],
-            "dice_reviewed_after": summary["dice_reviewed_after"],
+            "belly_dice_reviewed_before": summary["belly_dice_reviewed_before"],
+            "belly_dice_reviewed_after": summary["belly_dice_reviewed_after"],
             "note": "Dice on the reviewed frames themselves (not held out): a sanity check, "
             "not an accuracy estimate; re-run the validation benchmark before use",
         },
