@@ -13,8 +13,8 @@ others. :func:`read_ruler` therefore collects every independent source and cross
     giving an imaging depth outside 10-400 mm is rejected for the other).
 ``ticks``
     The tick grid (least-squares spacing of all ticks, minor included) times the mm per tick
-    the labels imply, accepted only when that is a standard step (0.5, 1, 2, 2.5, 5, 10 or
-    20 mm) — a misread label rarely implies one.
+    the labels imply, which must be a standard step (0.5, 1, 2, 2.5, 5, 10 or 20 mm): numbers
+    implying none are taken for misreadings and ignored.
 ``depth_readout``
     A displayed depth ("D 4.0 cm", "4 cm", "De 50 mm") over the height of the imaging area;
     without labels it picks the standard tick step that matches it.
@@ -62,6 +62,8 @@ AGREEMENT_TOLERANCE = 0.02
 _DEPTH_RANGE_MM = (10.0, 400.0)
 #: Major ticks closer than this are text strokes (10 mm < 15 px would be > 0.67 mm/px).
 _MIN_TICK_SPACING_PX = 15.0
+#: Numbers read with a lower OCR confidence (0-100) are not used.
+_MIN_LABEL_CONFIDENCE = 50.0
 #: Columns searched for printed numbers on either side of the ticks.
 _LABEL_BAND_PX = 45
 _LABEL = re.compile(r"^\d{1,3}(?:\.\d{1,2})?$")
@@ -550,7 +552,7 @@ def _parse_labels(
     out: dict[float, tuple[float, str, PixelBox, float, float]] = {}
     for box, text, conf in words:
         t = text.replace(" ", "")
-        if not _LABEL.match(t):
+        if not _LABEL.match(t) or conf < _MIN_LABEL_CONFIDENCE:
             continue
         centre = (box.y0 + box.y1 - 1) / 2.0
         k = int(np.argmin(np.abs(rows - centre)))
@@ -665,20 +667,30 @@ def read_ruler(
     pad = 0.75 * ticks.fine_spacing_px
     by0 = max(0, int(ticks.tick_y_px[0] - pad))
     by1 = min(rows, math.ceil(ticks.tick_y_px[-1] + pad))
-    label_words = _words(gp, (bx0, by0, bx1, by1))
+    label_words = [
+        (box, crop)
+        for box, crop in _words(gp, (bx0, by0, bx1, by1))
+        # a word cut by the band's edge on the image side is image content, not a number
+        if not (box.x0 <= bx0 and bx0 > 0 and ticks.x0 >= region.x1 - 2)
+        and not (box.x1 >= bx1 and bx1 < cols and ticks.x1 <= region.x0 + 2)
+    ]
     name = str(getattr(reader, "name", "ocr")) if reader is not None else ""
     read, mirrored = _read(reader, label_words, None)
-    labels = _parse_labels(read, ticks)
-    fit = _label_fit(labels, ticks, region)
+    fit = _good_fit(read, ticks, region)
+    if fit is None and read:
+        # the numbers may read in the other orientation only (a mirrored capture whose
+        # flipped digits also look like digits, e.g. "50" -> "02")
+        other, _ = _read(reader, label_words, not mirrored)
+        other_fit = _good_fit(other, ticks, region)
+        if other_fit is not None:
+            read, mirrored, fit = other, not mirrored, other_fit
     estimates: list[tuple[str, float]] = []
     used_labels: tuple[RulerLabel, ...] = ()
     if fit is not None:
         per_px, used, tick_mm = fit
         used_labels = tuple(RulerLabel(t, v, b, y, c) for v, t, b, y, c in used)
         estimates.append(("labels", per_px))
-        step = _nice_step(tick_mm)
-        if step is not None:
-            estimates.append(("ticks", step / ticks.fine_spacing_px))
+        estimates.append(("ticks", float(_nice_step(tick_mm)) / ticks.fine_spacing_px))
     depth_mm = None
     if reader is not None and len(estimates) < 2:
         # not confirmed by the numbers and the ticks: look for a depth read-out anywhere on
@@ -715,6 +727,15 @@ def read_ruler(
         mirrored=mirrored,
         reader=name,
     )
+
+
+def _good_fit(
+    read: list[tuple[PixelBox, str, float]], ticks: RulerTicks, region: PixelBox
+) -> tuple[float, list[tuple[float, str, PixelBox, float, float]], float] | None:
+    """The label fit of ``read``, unless it implies no standard tick step (misreadings, or
+    not labels at all)."""
+    fit = _label_fit(_parse_labels(read, ticks), ticks, region)
+    return fit if fit is not None and _nice_step(fit[2]) is not None else None
 
 
 def _read(
@@ -785,7 +806,7 @@ def _verdict(
         if agreeing:
             value = est["ticks"] if "ticks" in est else labels
             return value, True, "printed numbers agree with " + " and ".join(agreeing)
-        return labels, False, "printed numbers are not on a standard tick step"
+        return labels, False, "printed numbers disagree with the tick grid"
     assumed = ASSUMED_MAJOR_TICK_MM / ticks.spacing_px
     if depth_ests:
         for spacing, kind in ((ticks.fine_spacing_px, "tick"), (ticks.spacing_px, "major tick")):
