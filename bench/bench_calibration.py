@@ -41,6 +41,8 @@ REAL_REFERENCES = {
     (1074, 688): 50.0 / (674 - 43),
     (1665, 921): 50.0 / (804 - 94),  # Telemed SmartUs: "0" at row 94, "50" at row 804
 }
+#: Captures of those layouts at another depth setting.
+REAL_EXCEPTIONS = {"img_00022.png": 60.0 / (676 - 43)}  # ArtUs at 6 cm: "0" 43, "60" 676
 
 
 def _grey(path: Path) -> np.ndarray:
@@ -117,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             size = img.size
         if size == (512, 512):
             continue  # no display, no ruler
-        ref = REAL_REFERENCES.get(size)
+        ref = REAL_EXCEPTIONS.get(path.name, REAL_REFERENCES.get(size))
         (real if ref is not None else unlabelled).append((path.name, path, ref))
     for path in sorted((SHARED / "unlabeled_gm_telemed").glob("*/*.jpg")):
         real.append((path.name, path, REAL_REFERENCES[(1665, 921)]))

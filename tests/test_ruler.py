@@ -98,9 +98,7 @@ def test_real_telemed_numbers_confirm_the_ticks(sample_images, name, expected):
     assert reading.mm_per_px == pytest.approx(expected, rel=0.02)
 
 
-@pytest.mark.parametrize(
-    "name", ["dltrack_800x600_img_00002.png", "dltrack_800x652_img_00037.png"]
-)
+@pytest.mark.parametrize("name", ["dltrack_800x600_img_00002.png", "dltrack_800x652_img_00037.png"])
 def test_real_unlabelled_rulers_are_unconfirmed(sample_images, name):
     cal = from_ruler(_grey(sample_images / name), reader=READER)
     assert cal.is_calibrated and "calibration_unconfirmed" in cal.flags

@@ -54,6 +54,7 @@ __all__ = [
     "mismatch",
     "parse_profile",
     "profile_from_capture",
+    "profile_from_points",
     "save_profile",
 ]
 
@@ -279,6 +280,58 @@ def profile_from_capture(
         created=created,
     )
     return profile, reading, box, message
+
+
+def profile_from_points(
+    grey: np.ndarray,
+    p0_xy: tuple[float, float],
+    p1_xy: tuple[float, float],
+    *,
+    distance_mm: float,
+    name: str,
+    confirmed_by: str,
+    scan: str = "",
+    created: str = "",
+) -> CalibrationProfile:
+    """A profile from two points clicked on the display's ruler ``distance_mm`` apart.
+
+    Parameters
+    ----------
+    grey : ndarray, shape (rows, cols)
+        The whole capture the points were clicked on.
+    p0_xy, p1_xy : tuple of float
+        The points ``(x, y)`` in capture pixels (e.g. two labelled ticks).
+    distance_mm : float
+        Their distance as printed on the ruler.
+    name, confirmed_by, scan, created : str
+        Provenance (``confirmed_by`` is the person who clicked).
+
+    Raises
+    ------
+    CalibrationError
+        Coincident points, a non-positive distance, an implausible pixel size, or no name
+        of who confirmed it.
+    """
+    from .calibration import from_two_points
+
+    if not confirmed_by.strip():
+        raise CalibrationError("two-click calibration: say who clicked (confirmed by)")
+    cal = from_two_points(p0_xy, p1_xy, distance_mm=distance_mm)
+    if not DEFAULT_RANGES.contains(DEFAULT_RANGES.mm_per_px, cal.mm_per_px):
+        low, high = DEFAULT_RANGES.mm_per_px
+        raise CalibrationError(
+            f"two-click calibration: {cal.mm_per_px:g} mm per px is outside the plausible "
+            f"{low:g}-{high:g} mm (points too close, or the wrong distance?)"
+        )
+    return CalibrationProfile(
+        name=name,
+        layout=layout_of(grey),
+        mm_per_px=float(cal.mm_per_px),
+        method=f"two clicks on the ruler: {cal.note}",
+        confirmed_by=confirmed_by.strip(),
+        scan=scan,
+        created=created,
+    )
 
 
 # ---------------------------------------------------------------------------------------

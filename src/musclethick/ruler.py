@@ -7,13 +7,14 @@ scanner and the depth setting, and printed numbers are in cm on some displays an
 others. :func:`read_ruler` therefore collects every independent source and cross-checks them:
 
 ``labels``
-    Printed depth numbers read by an OCR engine (:mod:`musclethick.ocr`), each moved to the
-    tick it labels; mm per px is the slope of depth against tick row (at least two numbers).
+    Printed depth numbers read by an OCR engine (:mod:`musclethick.ocr`) in one column on one
+    side of the ticks, each moved to the tick it labels; mm per px is the slope of depth
+    against tick row (at least two numbers).
     Numbers with a decimal point, or that step by less than 5, are cm; others are mm (a unit
     giving an imaging depth outside 10-400 mm is rejected for the other).
 ``ticks``
     The tick grid (least-squares spacing of all ticks, minor included) times the mm per tick
-    the labels imply, which must be a standard step (0.5, 1, 2, 2.5, 5, 10 or 20 mm): numbers
+    the labels imply, which must be a standard step (0.5, 1, 2, 2.5, 5 or 10 mm): numbers
     implying none are taken for misreadings and ignored.
 ``depth_readout``
     A displayed depth ("D 4.0 cm", "4 cm", "De 50 mm") over the height of the imaging area;
@@ -55,7 +56,7 @@ __all__ = [
 #: mm between major ticks assumed when nothing on screen says otherwise (unconfirmed).
 ASSUMED_MAJOR_TICK_MM = 10.0
 #: Distances between neighbouring ticks that scanners use (mm).
-STANDARD_TICK_STEPS_MM = (0.5, 1.0, 2.0, 2.5, 5.0, 10.0, 20.0)
+STANDARD_TICK_STEPS_MM = (0.5, 1.0, 2.0, 2.5, 5.0, 10.0)
 #: Sources that differ by more than this (relative) do not confirm each other.
 AGREEMENT_TOLERANCE = 0.02
 #: Imaging depths a label unit may imply (mm).
@@ -571,15 +572,28 @@ def _label_fit(
     if len(labels) < 2:
         return None
     tol = 0.25 * ticks.fine_spacing_px
+    # the numbers of one scale stand in one column on one side of the ticks, aligned on the
+    # edge that faces them (an icon's digit elsewhere is not a label)
+    height = float(np.median([lab[2].height for lab in labels]))
+    align = max(4.0, 0.6 * height)
+    centre = (ticks.x0 + ticks.x1) / 2.0
+    left = [lab[2].x1 + lab[2].x0 < 2 * centre for lab in labels]
+    edge = [lab[2].x1 if is_left else lab[2].x0 for lab, is_left in zip(labels, left, strict=True)]
+
+    def together(k: int, i: int) -> bool:
+        return left[k] == left[i] and abs(edge[k] - edge[i]) <= align
+
     best: list[int] = []
     for i in range(len(labels)):
         for j in range(i + 1, len(labels)):
             (vi, *_, yi, _), (vj, *_, yj, _) = labels[i], labels[j]
-            if vj <= vi or yj <= yi:
+            if vj <= vi or yj <= yi or not together(j, i):
                 continue
             slope = (yj - yi) / (vj - vi)  # px per printed unit
             inl = [
-                k for k, lab in enumerate(labels) if abs(yi + (lab[0] - vi) * slope - lab[3]) <= tol
+                k
+                for k, lab in enumerate(labels)
+                if together(k, i) and abs(yi + (lab[0] - vi) * slope - lab[3]) <= tol
             ]
             if len(inl) > len(best) or (
                 len(inl) == len(best)

@@ -429,13 +429,24 @@ def _check_pixel_length(ds: Dataset, path: Path, rows: int, cols: int, n_frames:
     try:
         samples = int(ds.get("SamplesPerPixel", 1) or 1)
         bits = int(ds.BitsAllocated)
-        length = int(ds.get_item("PixelData").length)
+        item = ds.get_item("PixelData")
+        # a deferred element (RawDataElement) knows its length without reading the value
+        length = getattr(item, "length", None)
+        if length is None:
+            length = len(item.value)
+        length = int(length)
     except (AttributeError, TypeError, ValueError):
         return
     if length in (0, 0xFFFFFFFF):
         return
     expected_bits = rows * cols * samples * n_frames * bits
     expected = (expected_bits + 7) // 8
+    if length < expected:
+        raise InputError(
+            f"{path}: truncated or corrupt pixel data ({length} of the {expected} bytes that "
+            f"Rows x Columns x SamplesPerPixel x frames = {rows} x {cols} x {samples} x "
+            f"{n_frames} need)"
+        )
     if length not in (expected, expected + 1):
         raise InputError(
             f"{path}: pixel data holds {length} bytes but Rows x Columns x SamplesPerPixel x "
