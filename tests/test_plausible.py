@@ -44,6 +44,10 @@ def test_assembled_result_flags_implausible_millimetres(mm_per_px, flags):
     assert result.mean_thickness_px == pytest.approx(100.0)  # px kept
     if flags:
         assert "--mm-per-px" in result.message
+    if "implausible_calibration" in flags:  # no ultrasound pixel is that size: no mm at all
+        assert result.mean_thickness_mm is None and "mm withheld" in result.message
+    else:
+        assert result.mean_thickness_mm == pytest.approx(100.0 * mm_per_px)
 
 
 def test_thickness_range_from_the_protocol_is_used():

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -237,7 +238,8 @@ def assemble_result(
         is missing or the two share no columns, ``"flagged"`` when a QC check fails
         (``flags`` and a readable ``message``) or the millimetres are in doubt (the
         calibration's own flags, :func:`musclethick.qc.scale_flags`: the px values stay, the
-        message says why and how to fix it), ``"ok"`` otherwise. ``confidence`` is the
+        message says why and how to fix it; a pixel size outside the plausible range has
+        its mm withheld), ``"ok"`` otherwise. ``confidence`` is the
         smaller of the two boundary confidences.
     """
     flags = quality_flags(superficial, deep, frame.shape, min_confidence=min_confidence)
@@ -279,6 +281,12 @@ def assemble_result(
     echo = echo_intensity(frame.pixels, superficial, deep)
     mean_mm = next((m.thickness_mm for m in lines if m.line == "mean"), None)
     more, why = scale_flags(frame.calibration, mean_mm, ranges=plausible)
+    if frame.calibration.is_calibrated and not plausible.contains(
+        plausible.mm_per_px, frame.calibration.mm_per_px
+    ):
+        # a pixel size no ultrasound image has: its millimetres are withheld, px kept
+        lines = tuple(replace(m, thickness_mm=None, perpendicular_mm=None) for m in lines)
+        why += "; mm withheld"
     flags = tuple(dict.fromkeys((*flags, *more)))
     status = "flagged" if flags else "ok"
     message = "; ".join(part for part in (describe_flags(flags), why) if part)
