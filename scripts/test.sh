@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything the test suite needs (Debian packages for a virtual X display and the OCR
-# engine's model, .venv with the napari and dev extras) and run the whole suite. Extra arguments go to pytest.
+# engine's model, .venv with the napari and dev extras) and run the whole suite.
+# Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 apt_packages=(xvfb xauth libgl1 libegl1 libxkbcommon-x11-0 libxcb-icccm4 libxcb-keysyms1
