@@ -102,6 +102,8 @@ def boundary_record(result: FrameResult) -> dict[str, Any]:
     """``boundaries.json`` entry of one frame: inner-edge polylines in original image pixels.
 
     Points are ``[x, y]`` with x = column and y = row of the original (uncropped) image.
+    ``runner_up`` is the layer pair the model found next most plausible (``margin_nats``: how
+    much less likely per row; below 1 the frame is flagged ``ambiguous_layers``), or ``None``.
     """
     dx, dy = float(result.region.x0), float(result.region.y0)
     return {
@@ -113,8 +115,16 @@ def boundary_record(result: FrameResult) -> dict[str, Any]:
         "calibration_source": result.calibration.source,
         "method": result.method,
         "status": result.status,
+        "flags": list(result.flags),
         "superficial": _boundary_json(result.superficial, dx, dy),
         "deep": _boundary_json(result.deep, dx, dy),
+        "runner_up": None
+        if result.runner_up is None
+        else {
+            "margin_nats": round(float(result.runner_up.margin_nats), 3),
+            "superficial": _boundary_json(result.runner_up.superficial, dx, dy),
+            "deep": _boundary_json(result.runner_up.deep, dx, dy),
+        },
     }
 
 

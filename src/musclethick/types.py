@@ -27,13 +27,14 @@ __all__ = [
     "CalibrationSource",
     "Frame",
     "FrameResult",
+    "LayerPair",
     "LineMeasurement",
     "PixelBox",
     "ScanMetadata",
     "Status",
 ]
 
-BoundarySource = Literal["edges", "model", "refined", "manual"]
+BoundarySource = Literal["edges", "model", "refined", "manual", "runner_up"]
 CalibrationSource = Literal[
     "dicom_region",  # Sequence of Ultrasound Regions, PhysicalDeltaX/Y
     "pixel_spacing",  # DICOM PixelSpacing / ImagerPixelSpacing
@@ -294,6 +295,25 @@ class Boundary:
         return [[float(a), float(b)] for a, b in zip(self.x_px, self.y_px, strict=True)]
 
 
+@dataclass(frozen=True, eq=False)
+class LayerPair:
+    """A pair of inner edges the model found nearly as plausible as the one measured: the
+    runner-up layer pair a reviewer can swap to with one key.
+
+    Attributes
+    ----------
+    superficial, deep : Boundary
+        Inner edges in frame coordinates (source ``"runner_up"``).
+    margin_nats : float
+        How much less likely the model found this pair than the measured one (median over
+        columns of the log-likelihood difference; small = nearly as plausible).
+    """
+
+    superficial: Boundary
+    deep: Boundary
+    margin_nats: float = 0.0
+
+
 @dataclass(frozen=True)
 class LineMeasurement:
     """Thickness along one measurement line (a column of the frame).
@@ -318,7 +338,9 @@ class FrameResult:
     """Everything measured on one frame.
 
     ``status`` is ``"ok"``, ``"flagged"`` (written, but a QC check failed: see ``flags`` and
-    ``message``) or ``"failed"`` (nothing measured: ``message`` says why).
+    ``message``) or ``"failed"`` (nothing measured: ``message`` says why). ``runner_up`` is the
+    layer pair the model found next most plausible (``None`` when there is none, e.g. for the
+    classical edge path).
     """
 
     path: str
@@ -337,6 +359,7 @@ class FrameResult:
     region_index: int = 0
     time_s: float | None = None
     metadata: ScanMetadata = field(default_factory=ScanMetadata)
+    runner_up: LayerPair | None = None
 
     @property
     def mean_thickness_mm(self) -> float | None:
