@@ -1,8 +1,19 @@
 #!/usr/bin/env bash
 # Set up .venv with musclethick (CPU-only torch first, so the package's torch>=... is already met).
 # Usage: bash scripts/setup.sh [EXTRAS]    e.g. bash scripts/setup.sh napari,dev
+# Also installs Debian's tesseract-ocr (the OCR engine's English model, for reading the numbers
+# of on-screen rulers) when apt is there; without it rulers are read but flagged unconfirmed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if command -v apt-get >/dev/null 2>&1 && ! dpkg -s tesseract-ocr >/dev/null 2>&1; then
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  if $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
+      --no-install-recommends tesseract-ocr >/dev/null; then :; else
+    echo "scripts/setup.sh: could not install tesseract-ocr: on-screen rulers will be flagged" \
+      "unconfirmed (install it with your package manager)" >&2
+  fi
+fi
 extras="${1:-}"
 py="${PYTHON:-}"
 if [ -z "$py" ]; then

@@ -109,7 +109,9 @@ def test_ruler_synthetic(minor):
     img = _synthetic_capture(64.0, minor=minor)
     cal = from_ruler(img)
     assert cal.mm_per_px == pytest.approx(10 / 64.0, rel=1e-3)
-    assert cal.source == "ruler" and "assumed 10 mm" in cal.note
+    # unlabelled ticks only: the 10 mm convention is a guess, and the calibration says so
+    assert cal.source == "ruler" and "10 mm per major tick assumed" in cal.note
+    assert cal.flags == ("calibration_unconfirmed",) and "--mm-per-px" in cal.note
     if minor:
         assert find_ruler_ticks(img, region=find_imaging_region(img)).n_minor >= 4
 

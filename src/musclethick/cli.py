@@ -3,6 +3,7 @@
 Subcommands
 -----------
 measure      measure files, folders or globs and write results.csv (+ boundaries, overlays)
+calibrate    calibrate a scanner display once: a calibration profile (TOML) + overlay PNG
 train        train the segmentation model
 batch        measure a whole study into a SQLite store (resumable)
 export       thickness tables from a store (CSV / Excel / Parquet)
@@ -38,6 +39,24 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _mm_per_px(text: str) -> float:
+    from musclethick.plausible import check_mm_per_px
+
+    try:
+        return check_mm_per_px(_positive_float(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _depth_mm(text: str) -> float:
+    from musclethick.plausible import check_depth_mm
+
+    try:
+        return check_depth_mm(_positive_float(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _fractions(text: str) -> tuple[float, ...]:
     try:
         values = tuple(float(part) for part in text.split(",") if part.strip())
@@ -52,12 +71,20 @@ def add_measure_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``musclethick measure`` (shared with commands that measure)."""
     calibration = parser.add_mutually_exclusive_group()
     calibration.add_argument(
-        "--mm-per-px", type=_positive_float, help="pixel size in mm (overrides all other sources)"
+        "--mm-per-px",
+        type=_mm_per_px,
+        help="pixel size in mm, 0.005-2 (overrides all other sources)",
     )
     calibration.add_argument(
         "--depth-mm",
-        type=_positive_float,
-        help="depth of the imaging region in mm (mm per px = depth / region height)",
+        type=_depth_mm,
+        help="depth of the imaging region in mm, 5-400 (mm per px = depth / region height)",
+    )
+    calibration.add_argument(
+        "--calibration",
+        metavar="PROFILE",
+        help="calibration profile of the display (from 'musclethick calibrate'): applied to the "
+        "captures whose layout matches it, others flagged profile_mismatch",
     )
     parser.add_argument(
         "--no-ruler", action="store_true", help="do not read the on-screen depth ruler"
@@ -107,12 +134,20 @@ def settings_from_args(args: argparse.Namespace):
     from musclethick.io.options import CalibrationOptions, FrameSelection
     from musclethick.pipeline import MeasureSettings
 
+    profile = None
+    if getattr(args, "calibration", None):
+        from musclethick.calibration_profile import load_profile
+
+        profile = load_profile(args.calibration)
     return MeasureSettings(
         method=args.method,
         line_fractions=tuple(args.lines),
         perpendicular=not args.no_perpendicular,
         calibration=CalibrationOptions(
-            mm_per_px=args.mm_per_px, depth_mm=args.depth_mm, use_ruler=not args.no_ruler
+            mm_per_px=args.mm_per_px,
+            depth_mm=args.depth_mm,
+            use_ruler=not args.no_ruler,
+            profile=profile,
         ),
         frames=FrameSelection.parse(args.frames),
         best_frames=args.best_frames,
@@ -197,6 +232,64 @@ def _cmd_measure(args: argparse.Namespace) -> int:
     return 0 if (n_ok + n_flagged) > 0 else 1
 
 
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from musclethick.calibration_profile import profile_from_capture, save_profile
+    from musclethick.errors import MusclethickError
+    from musclethick.io import read_capture
+    from musclethick.ocr import default_reader
+    from musclethick.overlay import render_calibration_overlay, write_png
+
+    prog = "musclethick calibrate"
+    out = Path(args.out)
+    overlay = Path(args.overlay) if args.overlay else out.with_suffix(".png")
+    try:
+        grey = read_capture(args.scan, frame=args.frame)
+        reader = default_reader()
+        profile, reading, box, message = profile_from_capture(
+            grey,
+            name=args.name or out.stem,
+            scan=str(args.scan),
+            reader=reader,
+            tick_mm=args.tick_mm,
+            mm_per_px=args.mm_per_px,
+            depth_mm=args.depth_mm,
+            confirmed_by=args.confirmed_by or "",
+            created=datetime.now().isoformat(timespec="seconds"),
+        )
+        lines = [
+            f"{args.scan}: {profile.mm_per_px:.6g} mm/px"
+            if profile
+            else f"{args.scan}: NO PROFILE",
+            message[:150],
+        ]
+        if reader is None and profile is None:
+            lines.append("no OCR engine: install tesseract-ocr and tesserocr (see README)")
+        write_png(
+            overlay,
+            render_calibration_overlay(
+                grey,
+                box=box,
+                mm_per_px=profile.mm_per_px
+                if profile
+                else (reading.mm_per_px if reading else None),
+                lines=lines,
+                reading=reading,
+                ok=profile is not None,
+            ),
+        )
+        if profile is None:
+            print(f"{prog}: {args.scan}: {message} (overlay: {overlay})", file=sys.stderr)
+            return 1
+        save_profile(profile, out)
+    except MusclethickError as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return 2
+    print(f"{prog}: {args.scan}: {message} -> {out} (check the overlay: {overlay})")
+    return 0
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     if any(arg == "--from-store" or arg.startswith("--from-store=") for arg in args.train_args):
         from musclethick.train.from_store import main as train_main
@@ -263,6 +356,30 @@ def get_arg_parser(only: str | None = None) -> argparse.ArgumentParser:
     measure.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     add_measure_arguments(measure)
     measure.set_defaults(func=_cmd_measure)
+
+    calibrate = sub.add_parser(
+        "calibrate",
+        help="calibrate a scanner display once: write a calibration profile",
+        description="Read the on-screen ruler of one capture (printed numbers, ticks, depth "
+        "read-out) and write a calibration profile (TOML) for 'measure/batch --calibration', "
+        "with an overlay PNG to check it. When the ruler cannot be confirmed automatically, "
+        "state the scale: --tick-mm, --depth-mm or --mm-per-px.",
+    )
+    calibrate.add_argument("scan", metavar="SCAN", help="one screen capture (image/video/DICOM)")
+    calibrate.add_argument("--out", required=True, help="calibration profile to write (TOML)")
+    calibrate.add_argument("--overlay", help="confirmation overlay PNG (default: OUT with .png)")
+    calibrate.add_argument("--name", help="profile name (default: the file name of OUT)")
+    calibrate.add_argument("--frame", type=int, default=0, help="frame of a cine loop (0)")
+    calibrate.add_argument(
+        "--confirmed-by", help="who checked the calibration (recorded in the profile)"
+    )
+    stated = calibrate.add_mutually_exclusive_group()
+    stated.add_argument("--mm-per-px", type=_mm_per_px, help="pixel size in mm")
+    stated.add_argument("--depth-mm", type=_depth_mm, help="depth of the imaging area in mm")
+    stated.add_argument(
+        "--tick-mm", type=_positive_float, help="mm between neighbouring ticks of the ruler"
+    )
+    calibrate.set_defaults(func=_cmd_calibrate)
 
     train = sub.add_parser(
         "train",

@@ -11,11 +11,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
 from .geometry import overlap_interval, perpendicular_distance
-from .qc import describe_flags, quality_flags
+from .plausible import DEFAULT_RANGES, PlausibleRanges
+from .qc import describe_flags, quality_flags, scale_flags
 from .types import Boundary, Calibration, Frame, FrameResult, LineMeasurement, PixelBox
 
 __all__ = ["assemble_result", "echo_intensity", "failed_result", "measure_lines"]
@@ -209,6 +211,7 @@ def assemble_result(
     perpendicular: bool = True,
     min_confidence: float = 0.5,
     labels: Sequence[str] | None = None,
+    plausible: PlausibleRanges = DEFAULT_RANGES,
 ) -> FrameResult:
     """Measure one frame and run QC.
 
@@ -224,13 +227,19 @@ def assemble_result(
         As in :func:`measure_lines`.
     min_confidence : float, optional
         Boundaries below this confidence are flagged ``low_confidence``.
+    plausible : PlausibleRanges, optional
+        Plausible pixel sizes and thickness: outside them the result is flagged
+        ``implausible_calibration`` / ``implausible_thickness``.
 
     Returns
     -------
     FrameResult
         ``"failed"`` (no lines; the message names the missing aponeurosis) when a boundary
         is missing or the two share no columns, ``"flagged"`` when a QC check fails
-        (``flags`` and a readable ``message``), ``"ok"`` otherwise. ``confidence`` is the
+        (``flags`` and a readable ``message``) or the millimetres are in doubt (the
+        calibration's own flags, :func:`musclethick.qc.scale_flags`: the px values stay, the
+        message says why and how to fix it; a pixel size outside the plausible range has
+        its mm withheld), ``"ok"`` otherwise. ``confidence`` is the
         smaller of the two boundary confidences.
     """
     flags = quality_flags(superficial, deep, frame.shape, min_confidence=min_confidence)
@@ -270,13 +279,23 @@ def assemble_result(
         labels=labels,
     )
     echo = echo_intensity(frame.pixels, superficial, deep)
+    mean_mm = next((m.thickness_mm for m in lines if m.line == "mean"), None)
+    more, why = scale_flags(frame.calibration, mean_mm, ranges=plausible)
+    if frame.calibration.is_calibrated and not plausible.contains(
+        plausible.mm_per_px, frame.calibration.mm_per_px
+    ):
+        # a pixel size no ultrasound image has: its millimetres are withheld, px kept
+        lines = tuple(replace(m, thickness_mm=None, perpendicular_mm=None) for m in lines)
+        why += "; mm withheld"
+    flags = tuple(dict.fromkeys((*flags, *more)))
     status = "flagged" if flags else "ok"
+    message = "; ".join(part for part in (describe_flags(flags), why) if part)
     return FrameResult(
         lines=lines,
         echo_intensity=None if not np.isfinite(echo) else echo,
         confidence=min(superficial.confidence, deep.confidence),
         status=status,
         flags=flags,
-        message=describe_flags(flags),
+        message=message,
         **common,
     )

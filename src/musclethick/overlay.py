@@ -14,9 +14,9 @@ import cv2
 import numpy as np
 
 from .errors import InputError
-from .types import Boundary, Frame, FrameResult
+from .types import Boundary, Frame, FrameResult, PixelBox
 
-__all__ = ["render_overlay", "write_overlay"]
+__all__ = ["render_calibration_overlay", "render_overlay", "write_overlay", "write_png"]
 
 # RGB
 _SUPERFICIAL = (0, 220, 255)
@@ -126,3 +126,68 @@ def write_overlay(path: str | Path, frame: Frame, result: FrameResult) -> Path:
     if not ok:
         raise InputError(f"{out}: cannot write the overlay PNG")
     return out
+
+
+def render_calibration_overlay(
+    grey: np.ndarray,
+    *,
+    box: PixelBox,
+    mm_per_px: float | None,
+    lines: list[str],
+    reading=None,
+    ok: bool = True,
+) -> np.ndarray:
+    """The whole capture with what calibrated it, for a person to check (pure).
+
+    The imaging area is outlined green, the ruler's ticks marked cyan and the numbers read
+    boxed yellow (with the text read). A red scale of 10 mm marks is drawn beside the ruler
+    from its first tick (or the top of the image) at ``mm_per_px``: with a right calibration
+    every red mark sits on a tick of the display's own ruler. ``lines`` are printed at the
+    top (green when ``ok``, orange otherwise).
+
+    Returns
+    -------
+    ndarray of uint8, shape (rows, cols, 3)
+        RGB.
+    """
+    img = cv2.cvtColor(np.asarray(grey, dtype=np.uint8), cv2.COLOR_GRAY2RGB)
+    cv2.rectangle(img, (box.x0, box.y0), (box.x1 - 1, box.y1 - 1), (60, 220, 60), 1)
+    x_scale = box.x1 + 4 if box.x1 + 20 < img.shape[1] else max(0, box.x0 - 16)
+    y_start = float(box.y0)
+    if reading is not None:
+        t = reading.ticks
+        for y in t.tick_y_px:
+            cv2.line(img, (t.x0 - 3, round(y)), (t.x1 + 2, round(y)), (0, 220, 255), 1)
+        for word_box, text in reading.words:
+            cv2.rectangle(
+                img,
+                (word_box.x0 - 1, word_box.y0 - 1),
+                (word_box.x1, word_box.y1),
+                (255, 240, 0),
+                1,
+            )
+            _text(img, text, (word_box.x1 + 2, word_box.y1), (255, 240, 0), 0.35)
+        x_scale = t.x1 + 6 if t.x1 + 20 < img.shape[1] else max(0, t.x0 - 16)
+        y_start = float(t.tick_y_px[0])
+    if mm_per_px:
+        step = 10.0 / mm_per_px
+        y_end = min(img.shape[0] - 1, box.y1)
+        cv2.line(img, (x_scale + 5, round(y_start)), (x_scale + 5, y_end), (255, 60, 60), 1)
+        k = 0
+        while y_start + k * step <= y_end:
+            y = round(y_start + k * step)
+            cv2.line(img, (x_scale, y), (x_scale + 10, y), (255, 60, 60), 2)
+            _text(img, f"{10 * k}", (x_scale + 12, y + 4), (255, 60, 60), 0.35)
+            k += 1
+    colour = (60, 220, 60) if ok else (255, 160, 0)
+    for i, line in enumerate(lines):
+        _text(img, line, (6, 16 + 16 * i), colour, 0.42)
+    return img
+
+
+def write_png(path: str | Path, rgb: np.ndarray) -> None:
+    """Write an RGB array as a PNG (:class:`InputError` naming the file on failure)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+        raise InputError(f"{path}: cannot write the PNG")

@@ -25,6 +25,7 @@ from musclethick.errors import BoundaryNotFound, MusclethickError
 from musclethick.io import read
 from musclethick.io.options import CalibrationOptions, FrameSelection
 from musclethick.measure import assemble_result, failed_result
+from musclethick.plausible import DEFAULT_RANGES, PlausibleRanges
 from musclethick.qc import FLAG_DESCRIPTIONS
 from musclethick.types import Boundary, Frame, FrameResult, LayerPair
 
@@ -79,6 +80,8 @@ class MeasureSettings:
         result is ``failed`` (boundaries kept for review, no thickness reported).
     batch_size : int
         Frames per forward pass of the model.
+    plausible : PlausibleRanges
+        Plausible pixel sizes and muscle thickness (results outside are flagged).
     """
 
     method: str = "model"
@@ -93,6 +96,7 @@ class MeasureSettings:
     min_confidence: float = 0.5
     no_muscle_confidence: float = 0.1
     batch_size: int = 8
+    plausible: PlausibleRanges = DEFAULT_RANGES
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -177,6 +181,7 @@ def _assemble(
         line_fractions=settings.line_fractions,
         perpendicular=settings.perpendicular,
         min_confidence=settings.min_confidence,
+        plausible=settings.plausible,
     )
     if result.status != "failed" and result.confidence < settings.no_muscle_confidence:
         # Boundaries this weak are noise, not aponeuroses: no thickness is reported.

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from musclethick.errors import ProtocolError
+from musclethick.plausible import DEFAULT_RANGES
 
 __all__ = [
     "Aggregation",
@@ -128,6 +129,9 @@ class Protocol:
         Study-wide imaging depth, used when ``mm_per_px`` is not given.
     method : str or None
         Default measurement method (``"model"`` or ``"edges"``).
+    plausible_thickness_mm : tuple of float
+        Range of plausible muscle thickness in mm; results outside it are flagged
+        ``implausible_thickness`` (``[calibration] plausible_thickness_mm``).
     source : str
         File the protocol was read from.
     """
@@ -147,6 +151,7 @@ class Protocol:
     mm_per_px: float | None = None
     depth_mm: float | None = None
     method: str | None = None
+    plausible_thickness_mm: tuple[float, float] = DEFAULT_RANGES.thickness_mm
     source: str = ""
 
     @property
@@ -174,7 +179,7 @@ _SECTION_KEYS = {
     "protocol": {"name", "description", "version"},
     "design": {"subjects", "legs", "conditions", "weeks", "pattern"},
     "acquisition": {"images_per_site", "line_fractions", "perpendicular", "method"},
-    "calibration": {"mm_per_px", "depth_mm"},
+    "calibration": {"mm_per_px", "depth_mm", "plausible_thickness_mm"},
     "aggregation": {"lines", "images", "drop_worst_image"},
 }
 _SITE_KEYS = {"name", "muscle", "muscle_name", "percent_femur", "view", "images"}
@@ -382,6 +387,27 @@ def parse_protocol(data: dict[str, Any], *, source: str = "<protocol>") -> Proto
             agg.get("drop_worst_image"), "aggregation.drop_worst_image", False
         ),
     )
+    mm_per_px = c.number(
+        cal.get("mm_per_px"),
+        "calibration.mm_per_px",
+        low=DEFAULT_RANGES.mm_per_px[0],
+        high=DEFAULT_RANGES.mm_per_px[1],
+    )
+    depth_mm = c.number(
+        cal.get("depth_mm"),
+        "calibration.depth_mm",
+        low=DEFAULT_RANGES.depth_mm[0],
+        high=DEFAULT_RANGES.depth_mm[1],
+    )
+    thickness_raw = cal.get("plausible_thickness_mm", list(DEFAULT_RANGES.thickness_mm))
+    if not isinstance(thickness_raw, list) or len(thickness_raw) != 2:
+        raise c.fail(
+            "calibration.plausible_thickness_mm", f"must be [min, max], got {thickness_raw!r}"
+        )
+    low = c.number(thickness_raw[0], "calibration.plausible_thickness_mm[0]", positive=True)
+    high = c.number(thickness_raw[1], "calibration.plausible_thickness_mm[1]", positive=True)
+    if not low < high:
+        raise c.fail("calibration.plausible_thickness_mm", f"must rise, got {thickness_raw!r}")
     return Protocol(
         name=name,
         description=description,
@@ -395,9 +421,10 @@ def parse_protocol(data: dict[str, Any], *, source: str = "<protocol>") -> Proto
         conditions=conditions,
         subjects=c.integer(design.get("subjects"), "design.subjects", minimum=1),
         pattern=pattern,
-        mm_per_px=c.number(cal.get("mm_per_px"), "calibration.mm_per_px", positive=True),
-        depth_mm=c.number(cal.get("depth_mm"), "calibration.depth_mm", positive=True),
+        mm_per_px=mm_per_px,
+        depth_mm=depth_mm,
         method=method,
+        plausible_thickness_mm=(float(low), float(high)),
         source=source,
     )
 

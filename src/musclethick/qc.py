@@ -22,6 +22,18 @@ Flags (strings, in this order when several apply):
     ``max_thickness_fraction`` (95 %) of the image height.
 ``low_confidence``
     A boundary's confidence is below ``min_confidence`` (default 0.5).
+
+Flags of the millimetres (:func:`scale_flags`), after the geometric ones:
+
+``calibration_unconfirmed``
+    The pixel size was not confirmed by two sources (e.g. a ruler of unlabelled ticks).
+``implausible_calibration``
+    The pixel size lies outside the plausible range, or the file's own calibration was
+    rejected (invalid DICOM regions).
+``profile_mismatch``
+    The capture's layout differs from the calibration profile's.
+``implausible_thickness``
+    (also) the mean thickness in mm lies outside the plausible range for skeletal muscle.
 """
 
 from __future__ import annotations
@@ -29,9 +41,19 @@ from __future__ import annotations
 import numpy as np
 
 from .geometry import curvature_per_px, overlap_interval, sagitta_fraction
-from .types import Boundary
+from .plausible import DEFAULT_RANGES, PlausibleRanges
+from .types import Boundary, Calibration
 
-__all__ = ["FLAG_DESCRIPTIONS", "describe_flags", "quality_flags"]
+__all__ = [
+    "CALIBRATION_FLAGS",
+    "FLAG_DESCRIPTIONS",
+    "describe_flags",
+    "quality_flags",
+    "scale_flags",
+]
+
+#: Flags that say the millimetres (not the boundaries) are in doubt.
+CALIBRATION_FLAGS = ("calibration_unconfirmed", "implausible_calibration", "profile_mismatch")
 
 FLAG_DESCRIPTIONS: dict[str, str] = {
     "missing_superficial": "superficial aponeurosis not found",
@@ -47,6 +69,9 @@ FLAG_DESCRIPTIONS: dict[str, str] = {
     "runner-up pair with one key if it is the right muscle)",
     "no_muscle_texture": "the region between the boundaries does not look like muscle",
     "edge_of_image": "the muscle runs into the edge of the image: an aponeurosis is not in view",
+    "calibration_unconfirmed": "pixel size not confirmed",
+    "implausible_calibration": "implausible or rejected calibration",
+    "profile_mismatch": "capture does not match the calibration profile",
 }
 
 
@@ -117,3 +142,51 @@ def _too_curved(boundary: Boundary, max_sagitta: float, max_curvature: float) ->
 def describe_flags(flags: tuple[str, ...]) -> str:
     """Human-readable, ``"; "``-joined description of ``flags`` (unknown names as is)."""
     return "; ".join(FLAG_DESCRIPTIONS.get(f, f) for f in flags)
+
+
+def scale_flags(
+    calibration: Calibration,
+    thickness_mm: float | None,
+    *,
+    ranges: PlausibleRanges = DEFAULT_RANGES,
+) -> tuple[tuple[str, ...], str]:
+    """Flags of the millimetres of one result, and a sentence saying why.
+
+    Parameters
+    ----------
+    calibration : Calibration
+        The frame's calibration (its own ``flags`` are passed on).
+    thickness_mm : float or None
+        Mean thickness in mm (``None`` when uncalibrated or not measured).
+    ranges : PlausibleRanges
+        Plausible pixel sizes and muscle thickness.
+
+    Returns
+    -------
+    (tuple of str, str)
+        Flags (:data:`CALIBRATION_FLAGS` and ``implausible_thickness``) and the reason.
+    """
+    flags = list(calibration.flags)
+    why = [calibration.note] if calibration.flags and calibration.note else []
+    if calibration.is_calibrated:
+        sizes = [v for v in (calibration.mm_per_px_y, calibration.mm_per_px_x) if v is not None]
+        if not all(ranges.contains(ranges.mm_per_px, v) for v in sizes):
+            low, high = ranges.mm_per_px
+            flags.append("implausible_calibration")
+            why.append(
+                f"pixel size {calibration.mm_per_px:g} mm ({calibration.source}) is outside the "
+                f"plausible {low:g}-{high:g} mm"
+            )
+        if thickness_mm is not None and not ranges.contains(ranges.thickness_mm, thickness_mm):
+            low, high = ranges.thickness_mm
+            flags.append("implausible_thickness")
+            why.append(
+                f"thickness {thickness_mm:.4g} mm is outside the plausible {low:g}-{high:g} mm "
+                "for skeletal muscle: check the calibration"
+            )
+    if flags and not any("--mm-per-px" in w for w in why):
+        why.append(
+            "fix: give --mm-per-px or --depth-mm, a calibration profile (musclethick "
+            "calibrate), or two clicks on the ruler in napari"
+        )
+    return tuple(dict.fromkeys(flags)), "; ".join(why)

@@ -15,7 +15,7 @@ Conventions
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -42,6 +42,7 @@ CalibrationSource = Literal[
     "depth",  # --depth-mm: depth of the imaging region / its height in px
     "ruler",  # on-screen depth ruler, read automatically
     "clicked",  # two points of known distance clicked by a person
+    "profile",  # a calibration profile of the display (written as "profile:NAME")
     "none",  # uncalibrated: report pixels only
 ]
 Status = Literal["ok", "flagged", "failed"]
@@ -60,28 +61,48 @@ class Calibration:
         Where the calibration came from, one of :data:`CalibrationSource`.
     note : str
         Human-readable detail (e.g. which ruler ticks were used), may be empty.
+    flags : tuple of str
+        Doubts about this pixel size, carried into every result measured with it:
+        ``calibration_unconfirmed`` (e.g. a ruler read from unlabelled ticks only),
+        ``implausible_calibration`` (a pixel size outside the plausible range, or a file's
+        own calibration that was rejected), ``profile_mismatch`` (a capture whose layout
+        differs from the calibration profile's). The ``note`` says why and how to fix it.
     """
 
     mm_per_px_x: float | None = None
     mm_per_px_y: float | None = None
     source: str = "none"
     note: str = ""
+    flags: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("mm_per_px_x", "mm_per_px_y"):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+        object.__setattr__(self, "flags", tuple(dict.fromkeys(self.flags)))
 
     @classmethod
-    def uncalibrated(cls, note: str = "") -> Calibration:
+    def uncalibrated(cls, note: str = "", flags: tuple[str, ...] = ()) -> Calibration:
         """Return a calibration that says "pixels only"."""
-        return cls(None, None, "none", note)
+        return cls(None, None, "none", note, flags)
 
     @classmethod
-    def isotropic(cls, mm_per_px: float, source: str, note: str = "") -> Calibration:
+    def isotropic(
+        cls, mm_per_px: float, source: str, note: str = "", flags: tuple[str, ...] = ()
+    ) -> Calibration:
         """Return a calibration with square pixels of ``mm_per_px``."""
-        return cls(float(mm_per_px), float(mm_per_px), source, note)
+        return cls(float(mm_per_px), float(mm_per_px), source, note, flags)
+
+    @property
+    def is_confirmed(self) -> bool:
+        """True when calibrated and nothing casts doubt on the pixel size."""
+        return self.is_calibrated and not self.flags
+
+    def with_flags(self, *flags: str, note: str = "") -> Calibration:
+        """Copy with ``flags`` added and ``note`` appended (``"; "``)."""
+        joined = "; ".join(part for part in (self.note, note) if part)
+        return replace(self, flags=(*self.flags, *flags), note=joined)
 
     @property
     def is_calibrated(self) -> bool:
@@ -103,7 +124,7 @@ class Calibration:
             return self
         mx = None if self.mm_per_px_x is None else self.mm_per_px_x / factor_x
         my = None if self.mm_per_px_y is None else self.mm_per_px_y / factor_y
-        return Calibration(mx, my, self.source, self.note)
+        return Calibration(mx, my, self.source, self.note, self.flags)
 
 
 @dataclass(frozen=True)

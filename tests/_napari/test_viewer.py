@@ -20,7 +20,7 @@ def test_manifest_validates_and_imports():
     manifest = PluginManifest.from_distribution("musclethick")
     manifest.validate_imports()
     kinds = manifest.contributions
-    assert kinds.readers and kinds.sample_data and len(kinds.widgets) == 2
+    assert kinds.readers and kinds.sample_data and len(kinds.widgets) == 3
 
 
 def test_get_reader_accepts_scans_only(scan_png, tmp_path):

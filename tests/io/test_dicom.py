@@ -171,8 +171,10 @@ def test_shared_dicom(shared_data, name, expected):
         assert not cal.is_calibrated and cal.note
     elif mm == "ruler":
         # examples_palette: region box runs past the cropped rows -> not trusted; the
-        # on-screen ruler of the same Philips display agrees with OBXXXX1A's DICOM value
-        assert "overruns" not in cal.note and cal.source == "ruler"
+        # on-screen ruler of the same Philips display agrees with OBXXXX1A's DICOM value,
+        # but the file contradicts itself: flagged, with the reason
+        assert cal.source == "ruler" and "overruns" in cal.note
+        assert "implausible_calibration" in cal.flags
         assert cal.mm_per_px == pytest.approx(0.2622879, rel=5e-3)
     else:
         assert cal.source == "dicom_region" and cal.mm_per_px == pytest.approx(mm, rel=1e-6)

@@ -31,6 +31,7 @@ __all__ = [
     "FrameSelection",
     "find_inputs",
     "read",
+    "read_capture",
     "read_dicom",
     "read_image",
     "read_video",
@@ -125,6 +126,66 @@ def read(
         f"{path}: unsupported file type {suffix or '(no suffix)'!r}; supported: "
         + ", ".join(sorted(_supported_suffixes()))
     )
+
+
+def read_capture(path: str | Path, *, frame: int = 0):
+    """One whole (uncropped) frame of a scan as grey ``uint8`` ``(rows, cols)``.
+
+    For calibrating a display (``musclethick calibrate``): the ruler and text around the
+    imaging region are kept.
+
+    Raises
+    ------
+    InputError
+        As :func:`read`, or when the file has no frame ``frame``.
+    """
+    import numpy as np
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    from ._sniff import is_dicom
+
+    suffix = path.suffix.lower()
+    if suffix in DICOM_SUFFIXES or is_dicom(path):
+        from .dicom import _decode, _open, read_dicom_metadata
+
+        ds = _open(path)
+        n_frames = read_dicom_metadata(ds).n_frames
+        if not 0 <= frame < n_frames:
+            raise InputError(f"{path}: has no frame {frame} ({n_frames} frames)")
+        return _decode(ds, path, frame, n_frames)
+    from .image import IMAGE_SUFFIXES
+
+    if suffix in IMAGE_SUFFIXES:
+        from PIL import Image, UnidentifiedImageError
+
+        from .image import _page_to_grey
+
+        try:
+            with Image.open(path) as img:
+                img.seek(frame)
+                return np.ascontiguousarray(_page_to_grey(img))
+        except EOFError as exc:
+            raise InputError(f"{path}: has no frame {frame}") from exc
+        except (UnidentifiedImageError, OSError, ValueError) as exc:
+            raise InputError(f"{path}: cannot read image ({exc})") from exc
+    from .video import VIDEO_SUFFIXES
+
+    if suffix in VIDEO_SUFFIXES:
+        import av
+
+        from ._pixels import to_grey_uint8
+
+        try:
+            with av.open(str(path), mode="r") as container:
+                for index, vframe in enumerate(container.decode(video=0)):
+                    if index == frame:
+                        return to_grey_uint8(vframe.to_ndarray(format="rgb24"))
+        except (av.error.FFmpegError, OSError, ValueError) as exc:
+            raise InputError(f"{path}: not a readable video ({exc})") from exc
+        raise InputError(f"{path}: has no frame {frame}")
+    raise InputError(f"{path}: unsupported file type {suffix or '(no suffix)'!r}")
 
 
 def _is_supported(path: Path) -> bool:

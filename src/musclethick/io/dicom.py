@@ -40,6 +40,7 @@ from ..region import find_imaging_region
 from ..types import Calibration, Frame, PixelBox, ScanMetadata
 from ._pixels import to_grey_uint8
 from ._sniff import is_dicom
+from .image import calibrate_capture
 from .options import ALL_FRAMES, DEFAULT_CALIBRATION, CalibrationOptions, FrameSelection
 
 __all__ = [
@@ -286,6 +287,7 @@ def read_dicom(
         raise InputError(f"{path}: DICOM image without Rows/Columns") from exc
     meta = read_dicom_metadata(ds)
     n_frames = meta.n_frames
+    _check_pixel_length(ds, path, rows, cols, n_frames)
     _, times = _frame_times_s(ds, n_frames)
     selected = frames.indices(n_frames)
     if len(selected) == 0:
@@ -328,13 +330,21 @@ def _iter(
 def _plan(
     ds: Dataset, path: Path, grey: np.ndarray, meta: ScanMetadata, options: CalibrationOptions
 ) -> list[tuple[PixelBox, Calibration]]:
-    """Region boxes and their calibrations, following the documented precedence."""
+    """Region boxes and their calibrations, following the documented precedence.
+
+    A file whose own calibration is rejected (invalid or implausible region deltas, units
+    other than cm, boxes that do not fit, pixel spacing that varies between frames) keeps
+    the reason in the note and the flag ``implausible_calibration`` on whatever calibration
+    follows, unless the user gave one.
+    """
     notes: list[str] = []
+    flags: tuple[str, ...] = ()
     try:
         regions = cal.from_ultrasound_regions(ultrasound_regions(ds), image_shape=grey.shape)
     except CalibrationError as exc:
         regions = []
-        notes.append(str(exc))
+        notes.append(f"{path}: {exc}")
+        flags = ("implausible_calibration",)
     if regions:
         boxes = [box for box, _ in regions]
         calibs = [c for _, c in regions]
@@ -346,7 +356,7 @@ def _plan(
                 boxes = [PixelBox.full(grey.shape)]
         else:
             boxes = [PixelBox.full(grey.shape)]
-        calibs = [_fallback(ds, grey, boxes[0], meta, options, notes)]
+        calibs = [_fallback(ds, path, grey, boxes[0], meta, options, notes, flags)]
     out = []
     for box, calib in zip(boxes, calibs, strict=True):
         user = cal.from_options(options, region_height_px=box.height)
@@ -356,28 +366,93 @@ def _plan(
 
 def _fallback(
     ds: Dataset,
+    path: Path,
     grey: np.ndarray,
     box: PixelBox,
     meta: ScanMetadata,
     options: CalibrationOptions,
     notes: list[str],
+    flags: tuple[str, ...],
 ) -> Calibration:
+    try:
+        spacings = _pixel_spacings(ds)
+    except CalibrationError as exc:
+        notes.append(f"{path}: {exc}")
+        spacings, flags = [], ("implausible_calibration",)
+    for keyword, (row_mm, col_mm) in spacings:
+        try:
+            found = cal.from_pixel_spacing(row_mm, col_mm, note=f"DICOM {keyword}")
+        except CalibrationError as exc:
+            notes.append(f"{path}: {exc}")
+            flags = ("implausible_calibration",)
+            continue
+        return found.with_flags(*flags, note="; ".join(notes)) if flags else found
+    if meta.modality.upper() == "US" and box != PixelBox.full(grey.shape):
+        capture = calibrate_capture(grey, box, options)
+        if capture.is_calibrated or options.profile is not None:
+            return capture.with_flags(*flags, note="; ".join(notes)) if flags else capture
+        notes.append(capture.note)
+    notes.append("no ultrasound region, pixel spacing or ruler: thickness in px only")
+    return Calibration.uncalibrated("; ".join(notes), flags)
+
+
+def _pixel_spacings(ds: Dataset) -> list[tuple[str, tuple[float, float]]]:
+    """``(keyword, (row_mm, col_mm))`` of PixelSpacing, ImagerPixelSpacing and the functional
+    groups' pixel measures (one spacing for every frame, else :class:`CalibrationError`)."""
+    out = []
     for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
         spacing = ds.get(keyword)
         if spacing is not None and len(spacing) == 2:
-            try:
-                return cal.from_pixel_spacing(
-                    float(spacing[0]), float(spacing[1]), note=f"DICOM {keyword}"
-                )
-            except CalibrationError as exc:
-                notes.append(str(exc))
-    if options.use_ruler and meta.modality.upper() == "US" and box != PixelBox.full(grey.shape):
-        try:
-            return cal.from_ruler(grey, region=box)
-        except CalibrationError as exc:
-            notes.append(str(exc))
-    notes.append("no ultrasound region, pixel spacing or ruler: thickness in px only")
-    return Calibration.uncalibrated("; ".join(notes))
+            out.append((keyword, (float(spacing[0]), float(spacing[1]))))
+    per_frame = set()
+    for group in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        for item in ds.get(group, []) or []:
+            for measures in item.get("PixelMeasuresSequence", []) or []:
+                spacing = measures.get("PixelSpacing")
+                if spacing is not None and len(spacing) == 2:
+                    per_frame.add((float(spacing[0]), float(spacing[1])))
+    if len(per_frame) > 1:
+        shown = ", ".join(f"{r:g}x{c:g}" for r, c in sorted(per_frame)[:4])
+        raise CalibrationError(
+            f"pixel spacing differs between frames ({shown} mm): not supported, give "
+            "--mm-per-px or measure the frames separately"
+        )
+    out += [("PixelMeasuresSequence PixelSpacing", s) for s in per_frame]
+    return out
+
+
+def _check_pixel_length(ds: Dataset, path: Path, rows: int, cols: int, n_frames: int) -> None:
+    """Native (uncompressed) pixel data must hold exactly Rows x Columns x SamplesPerPixel x
+    frames samples (plus one byte of padding): otherwise the image decodes sheared."""
+    if ds.file_meta.TransferSyntaxUID.is_compressed or "PixelData" not in ds:
+        return
+    try:
+        samples = int(ds.get("SamplesPerPixel", 1) or 1)
+        bits = int(ds.BitsAllocated)
+        item = ds.get_item("PixelData")
+        # a deferred element (RawDataElement) knows its length without reading the value
+        length = getattr(item, "length", None)
+        if length is None:
+            length = len(item.value)
+        length = int(length)
+    except (AttributeError, TypeError, ValueError):
+        return
+    if length in (0, 0xFFFFFFFF):
+        return
+    expected_bits = rows * cols * samples * n_frames * bits
+    expected = (expected_bits + 7) // 8
+    if length < expected:
+        raise InputError(
+            f"{path}: truncated or corrupt pixel data ({length} of the {expected} bytes that "
+            f"Rows x Columns x SamplesPerPixel x frames = {rows} x {cols} x {samples} x "
+            f"{n_frames} need)"
+        )
+    if length not in (expected, expected + 1):
+        raise InputError(
+            f"{path}: pixel data holds {length} bytes but Rows x Columns x SamplesPerPixel x "
+            f"frames ({rows} x {cols} x {samples} x {n_frames}, {bits} bit) needs {expected}: "
+            "the image would decode sheared (wrong Rows/Columns?)"
+        )
 
 
 def set_grey8_pixels(ds: Dataset, frames: Sequence[np.ndarray]) -> Dataset:

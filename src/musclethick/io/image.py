@@ -1,8 +1,9 @@
 """Still-image reader (Pillow): PNG, TIFF (incl. multi-page), JPEG, BMP; grey or colour.
 
 A screen capture is cropped to its imaging region (:func:`musclethick.region.find_imaging_region`)
-and calibrated by the user's ``mm_per_px`` / ``depth_mm`` or else the on-screen depth ruler
-(:func:`musclethick.calibration.from_ruler`); without either it is uncalibrated (pixels only).
+and calibrated by the user's ``mm_per_px`` / ``depth_mm``, else a matching calibration profile,
+else the on-screen depth ruler (:func:`musclethick.calibration.from_ruler`, its printed numbers
+read by the OCR engine when installed); without any it is uncalibrated (pixels only).
 """
 
 from __future__ import annotations
@@ -21,27 +22,59 @@ from ..types import Calibration, Frame, PixelBox, ScanMetadata
 from ._pixels import to_grey_uint8
 from .options import ALL_FRAMES, DEFAULT_CALIBRATION, CalibrationOptions, FrameSelection
 
-__all__ = ["IMAGE_SUFFIXES", "plan_capture", "read_image"]
+__all__ = ["IMAGE_SUFFIXES", "calibrate_capture", "plan_capture", "read_image"]
 
 IMAGE_SUFFIXES = frozenset({".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp"})
 
 
 def plan_capture(grey: np.ndarray, options: CalibrationOptions) -> tuple[PixelBox, Calibration]:
-    """Imaging region and calibration of one screen capture (pure).
+    """Imaging region and calibration of one screen capture.
 
     Precedence: ``options.mm_per_px`` > ``options.depth_mm`` (over the region height) >
-    on-screen ruler (when ``options.use_ruler``) > uncalibrated with a note saying why.
+    calibration profile (when the layout matches) > on-screen ruler (when
+    ``options.use_ruler``) > uncalibrated with a note saying why.
     """
     box = find_imaging_region(grey)
     user = cal.from_options(options, region_height_px=box.height)
     if user is not None:
         return box, user
+    return box, calibrate_capture(grey, box, options)
+
+
+def calibrate_capture(grey: np.ndarray, box: PixelBox, options: CalibrationOptions) -> Calibration:
+    """Calibration of a screen capture from its profile or its on-screen ruler.
+
+    A profile whose layout does not match the capture is not applied: the capture gets the
+    automatic reading (or none) and the flag ``profile_mismatch`` with what differs.
+    """
+    if options.profile is not None:
+        from ..calibration_profile import apply_profile, layout_of
+
+        applied = apply_profile(options.profile, layout_of(grey, box=box))
+        if isinstance(applied, Calibration):
+            return applied
+        auto = _ruler(grey, box, options)
+        return auto.with_flags(
+            "profile_mismatch",
+            note=f"calibration profile {options.profile.source or options.profile.name} not "
+            f"applied: {applied}",
+        )
+    return _ruler(grey, box, options)
+
+
+def _ruler(grey: np.ndarray, box: PixelBox, options: CalibrationOptions) -> Calibration:
     if not options.use_ruler:
-        return box, Calibration.uncalibrated("ruler reading disabled: thickness in px only")
+        return Calibration.uncalibrated("ruler reading disabled: thickness in px only")
+    if box == PixelBox.full(grey.shape):
+        return Calibration.uncalibrated(
+            "no display around the imaging region (no on-screen ruler): thickness in px only"
+        )
+    from ..ocr import default_reader
+
     try:
-        return box, cal.from_ruler(grey, region=box)
+        return cal.from_ruler(grey, region=box, reader=default_reader() if options.ocr else None)
     except CalibrationError as exc:
-        return box, Calibration.uncalibrated(f"{exc}: thickness in px only")
+        return Calibration.uncalibrated(f"{exc}: thickness in px only")
 
 
 def _page_to_grey(page: Image.Image) -> np.ndarray:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..plausible import check_depth_mm, check_mm_per_px
+
+if TYPE_CHECKING:
+    from ..calibration_profile import CalibrationProfile
 
 __all__ = ["ALL_FRAMES", "DEFAULT_CALIBRATION", "CalibrationOptions", "FrameSelection"]
 
@@ -13,8 +18,9 @@ __all__ = ["ALL_FRAMES", "DEFAULT_CALIBRATION", "CalibrationOptions", "FrameSele
 class CalibrationOptions:
     """How the readers calibrate frames.
 
-    Precedence: ``mm_per_px`` (source ``"user"``) > ``depth_mm`` (source ``"depth"``) >
-    DICOM ultrasound regions / PixelSpacing > on-screen ruler (``use_ruler``) > uncalibrated.
+    Precedence (most trusted first): ``mm_per_px`` (source ``"user"``) > ``depth_mm``
+    (source ``"depth"``) > DICOM ultrasound regions / PixelSpacing > calibration ``profile``
+    (screen captures of its display) > on-screen ruler (``use_ruler``) > uncalibrated.
 
     Attributes
     ----------
@@ -25,17 +31,30 @@ class CalibrationOptions:
         ``depth_mm / region height in px``.
     use_ruler : bool
         Try to read the on-screen depth ruler of screen captures and videos.
+    profile : CalibrationProfile or None
+        A calibrated display (:mod:`musclethick.calibration_profile`), applied to the
+        screen captures whose layout matches it; others are flagged ``profile_mismatch``.
+    ocr : bool
+        Read the ruler's printed numbers with the OCR engine when it is installed.
+
+    Raises
+    ------
+    ValueError
+        ``mm_per_px`` or ``depth_mm`` outside the plausible range
+        (:mod:`musclethick.plausible`).
     """
 
     mm_per_px: float | None = None
     depth_mm: float | None = None
     use_ruler: bool = True
+    profile: CalibrationProfile | None = None
+    ocr: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("mm_per_px", "depth_mm"):
-            value = getattr(self, name)
-            if value is not None and not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+        if self.mm_per_px is not None:
+            check_mm_per_px(self.mm_per_px)
+        if self.depth_mm is not None:
+            check_depth_mm(self.depth_mm)
 
 
 _RANGE = re.compile(r"^\s*(\d+)\s*-\s*(\d+)\s*$")

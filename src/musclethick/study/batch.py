@@ -34,9 +34,11 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from musclethick.calibration_profile import CalibrationProfile, load_profile
 from musclethick.errors import MusclethickError, StoreError
 from musclethick.io.options import CalibrationOptions
 from musclethick.pipeline import METHODS, MeasureSettings
+from musclethick.plausible import PlausibleRanges, check_mm_per_px
 from musclethick.protocol import Protocol, load_protocol
 from musclethick.study.layout import StudyDiscovery, discover_study
 from musclethick.study.store import StudyStore, file_sha256
@@ -124,8 +126,10 @@ def settings_from_protocol(
     mm_per_px: float | None = None,
     depth_mm: float | None = None,
     model_path: str | None = None,
+    profile: CalibrationProfile | None = None,
 ) -> MeasureSettings:
-    """Measurement settings for a protocol (lines, perpendicular, calibration, method)."""
+    """Measurement settings for a protocol (lines, perpendicular, calibration, method,
+    plausible thickness); ``profile`` is a calibration profile of the study's display."""
     return MeasureSettings(
         method=method or protocol.method or "model",
         line_fractions=protocol.line_fractions,
@@ -133,8 +137,10 @@ def settings_from_protocol(
         calibration=CalibrationOptions(
             mm_per_px=mm_per_px if mm_per_px is not None else protocol.mm_per_px,
             depth_mm=depth_mm if depth_mm is not None else protocol.depth_mm,
+            profile=profile,
         ),
         model_path=model_path,
+        plausible=PlausibleRanges(thickness_mm=protocol.plausible_thickness_mm),
     )
 
 
@@ -290,6 +296,7 @@ def run_batch(
     settings: MeasureSettings | None = None,
     mm_per_px: float | None = None,
     model_path: str | None = None,
+    calibration: CalibrationProfile | str | Path | None = None,
     dry_run: bool = False,
     retry_failed: bool = False,
     progress: bool = True,
@@ -318,6 +325,8 @@ def run_batch(
         Calibration override (default: the protocol's).
     model_path : str, optional
         Model weights (default: the shipped model).
+    calibration : CalibrationProfile or str or path-like, optional
+        Calibration profile of the study's display (``musclethick calibrate``).
     dry_run : bool
         Only discover and report.
     retry_failed : bool
@@ -345,8 +354,14 @@ def run_batch(
     if settings is None:
         if method is not None and method not in METHODS:
             raise MusclethickError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+        if calibration is not None and not isinstance(calibration, CalibrationProfile):
+            calibration = load_profile(calibration)
         settings = settings_from_protocol(
-            protocol, method=method, mm_per_px=mm_per_px, model_path=model_path
+            protocol,
+            method=method,
+            mm_per_px=mm_per_px,
+            model_path=model_path,
+            profile=calibration,
         )
     model_version, model_sha256 = model_version_for(settings)
     workers = max(1, int(workers or _n_cores()))
@@ -449,6 +464,13 @@ def _progress(total: int, *, enabled: bool) -> Any:
 # -- command line -------------------------------------------------------------------------
 
 
+def _mm_per_px(text: str) -> float:
+    try:
+        return check_mm_per_px(float(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``batch`` options to ``parser``."""
     parser.add_argument("study", nargs="?", help="study folder (omit with --manifest)")
@@ -463,7 +485,15 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, help="worker processes (default: all cores)")
     parser.add_argument("--scheduler", help="dask.distributed scheduler address")
     parser.add_argument("--method", choices=METHODS, help="measurement method")
-    parser.add_argument("--mm-per-px", type=float, help="calibration override (mm per pixel)")
+    parser.add_argument(
+        "--mm-per-px", type=_mm_per_px, help="calibration override (mm per pixel, 0.005-2)"
+    )
+    parser.add_argument(
+        "--calibration",
+        metavar="PROFILE",
+        help="calibration profile of the display ('musclethick calibrate'); captures whose "
+        "layout does not match are flagged profile_mismatch",
+    )
     parser.add_argument("--model", dest="model_path", help="model weights (default: shipped)")
     parser.add_argument("--dry-run", action="store_true", help="report what would be measured")
     parser.add_argument("--retry-failed", action="store_true", help="measure failed scans again")
@@ -488,6 +518,7 @@ def batch_main(args: argparse.Namespace) -> int:
             method=args.method,
             mm_per_px=args.mm_per_px,
             model_path=args.model_path,
+            calibration=args.calibration,
             dry_run=args.dry_run,
             retry_failed=args.retry_failed,
             progress=not args.quiet,

@@ -1,0 +1,837 @@
+"""Reading the on-screen depth scale of a scanner screen capture, the way a person does (pure).
+
+A depth scale is a column of tick marks beside the image, often with printed depth numbers,
+and many displays also print the depth of the image ("D 4.0 cm", "De 50 mm"). No single cue
+gives the scale reliably: the distance between two ticks is 1, 2, 5 or 10 mm depending on the
+scanner and the depth setting, and printed numbers are in cm on some displays and in mm on
+others. :func:`read_ruler` therefore collects every independent source and cross-checks them:
+
+``labels``
+    Printed depth numbers read by an OCR engine (:mod:`musclethick.ocr`) in one column on one
+    side of the ticks, each moved to the tick it labels; mm per px is the slope of depth
+    against tick row (at least two numbers).
+    Numbers with a decimal point, or that step by less than 5, are cm; others are mm (a unit
+    giving an imaging depth outside 10-400 mm is rejected for the other).
+``ticks``
+    The tick grid (least-squares spacing of all ticks, minor included) times the mm per tick
+    the labels imply, which must be a standard step (0.5, 1, 2, 2.5, 5 or 10 mm): numbers
+    implying none are taken for misreadings and ignored.
+``depth_readout``
+    A displayed depth ("D 4.0 cm", "4 cm", "De 50 mm") over the height of the imaging area;
+    without labels it picks the standard tick step that matches it.
+
+A reading is *confirmed* when two sources agree within 2 %. Otherwise (unlabelled ticks only,
+no OCR engine, or sources that disagree) it still reports a pixel size (10 mm per major tick,
+the most common convention, or the labels' value) but is unconfirmed: the calibration then
+carries the flag ``calibration_unconfirmed`` and the results are ``flagged``.
+
+Captures may be mirrored (the digits are then read flipped) and the display light or dark.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from .errors import CalibrationError
+from .ocr import TextReader
+from .types import PixelBox
+
+__all__ = [
+    "AGREEMENT_TOLERANCE",
+    "ASSUMED_MAJOR_TICK_MM",
+    "STANDARD_TICK_STEPS_MM",
+    "RulerLabel",
+    "RulerReading",
+    "RulerTicks",
+    "find_ruler_ticks",
+    "read_ruler",
+]
+
+#: mm between major ticks assumed when nothing on screen says otherwise (unconfirmed).
+ASSUMED_MAJOR_TICK_MM = 10.0
+#: Distances between neighbouring ticks that scanners use (mm).
+STANDARD_TICK_STEPS_MM = (0.5, 1.0, 2.0, 2.5, 5.0, 10.0)
+#: Sources that differ by more than this (relative) do not confirm each other.
+AGREEMENT_TOLERANCE = 0.02
+#: Imaging depths a label unit may imply (mm).
+_DEPTH_RANGE_MM = (10.0, 400.0)
+#: Major ticks closer than this are text strokes (10 mm < 15 px would be > 0.67 mm/px).
+_MIN_TICK_SPACING_PX = 15.0
+#: Numbers read with a lower OCR confidence (0-100) are not used.
+_MIN_LABEL_CONFIDENCE = 50.0
+#: Columns searched for printed numbers on either side of the ticks.
+_LABEL_BAND_PX = 45
+_LABEL = re.compile(r"^\d{1,3}(?:\.\d{1,2})?$")
+_DEPTH = re.compile(r"^(?:D|De|Dep|Depth|DEPTH|d)?(\d{1,3}(?:\.\d{1,2})?)(cm|mm|CM|MM)$")
+
+
+@dataclass(frozen=True)
+class RulerTicks:
+    """Ticks of a depth ruler found on screen.
+
+    Attributes
+    ----------
+    y_px : ndarray of float
+        Rows of the major ticks (centre of each tick mark).
+    x0, x1 : int
+        Columns spanned by the major ticks (half-open).
+    spacing_px : float
+        Distance between neighbouring major ticks (least-squares fit).
+    n_minor : int
+        Number of shorter ticks between the major ones.
+    residual_px : float
+        Largest deviation of a major tick from the fitted regular grid.
+    tick_y_px : ndarray of float
+        Rows of all ticks of the scale, minor included, on one regular grid.
+    fine_spacing_px : float
+        Distance between neighbouring ticks of ``tick_y_px`` (least-squares fit).
+    polarity : str
+        ``"bright"`` (light marks on a dark display) or ``"dark"``.
+    """
+
+    y_px: np.ndarray
+    x0: int
+    x1: int
+    spacing_px: float
+    n_minor: int
+    residual_px: float
+    tick_y_px: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    fine_spacing_px: float = 0.0
+    polarity: str = "bright"
+
+
+@dataclass(frozen=True)
+class RulerLabel:
+    """A printed depth number, read and matched to its tick.
+
+    Attributes
+    ----------
+    text : str
+        As read.
+    value_mm : float
+        Depth in mm (after the cm/mm decision).
+    box : PixelBox
+        Where the number is printed.
+    tick_y_px : float
+        Row of the tick it labels.
+    confidence : float
+        OCR confidence, 0-100.
+    """
+
+    text: str
+    value_mm: float
+    box: PixelBox
+    tick_y_px: float
+    confidence: float
+
+
+@dataclass(frozen=True)
+class RulerReading:
+    """Everything read from a depth scale, and the verdict.
+
+    Attributes
+    ----------
+    ticks : RulerTicks
+        The tick column.
+    region : PixelBox
+        The imaging region beside it.
+    labels : tuple of RulerLabel
+        Printed numbers used for the scale (consistent with one another).
+    words : tuple of (PixelBox, str)
+        Every word read near the ruler and on the display (for the confirmation overlay).
+    depth_mm : float or None
+        Displayed depth read on screen.
+    estimates : tuple of (str, float)
+        mm per px from each source that gave one: ``labels``, ``ticks``, ``depth_readout``,
+        ``assumed_ticks``.
+    mm_per_px : float
+        The pixel size reported.
+    confirmed : bool
+        True when two independent sources agree within :data:`AGREEMENT_TOLERANCE`.
+    reason : str
+        Which sources agree, or why the reading is unconfirmed.
+    mirrored : bool
+        The digits read mirrored (a horizontally flipped capture).
+    reader : str
+        OCR engine used (``""`` without one).
+    """
+
+    ticks: RulerTicks
+    region: PixelBox
+    labels: tuple[RulerLabel, ...]
+    words: tuple[tuple[PixelBox, str], ...]
+    depth_mm: float | None
+    estimates: tuple[tuple[str, float], ...]
+    mm_per_px: float
+    confirmed: bool
+    reason: str
+    mirrored: bool = False
+    reader: str = ""
+
+    def describe(self) -> str:
+        """One line: the ticks, the numbers read and the verdict."""
+        t = self.ticks
+        parts = [
+            f"on-screen ruler: {len(t.tick_y_px)} ticks every {t.fine_spacing_px:.2f} px at x "
+            f"{t.x0}-{t.x1 - 1}, y {t.tick_y_px[0]:.0f}-{t.tick_y_px[-1]:.0f}"
+        ]
+        if self.labels:
+            parts.append(
+                "labels " + ", ".join(f"{lab.text!r}@{lab.tick_y_px:.0f}" for lab in self.labels)
+            )
+        if self.depth_mm is not None:
+            parts.append(f"depth read-out {self.depth_mm:g} mm")
+        if self.mirrored:
+            parts.append("mirrored capture")
+        parts.append(
+            ("confirmed: " if self.confirmed else "unconfirmed: ")
+            + self.reason
+            + f" -> {self.mm_per_px:.5f} mm/px"
+        )
+        return "; ".join(parts)
+
+
+# ----------------------------------------------------------------------------------------
+# Ticks
+# ----------------------------------------------------------------------------------------
+
+
+def _grey_u8(image: np.ndarray) -> np.ndarray:
+    a = np.asarray(image)
+    if a.ndim == 3:
+        a = a[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    if a.dtype != np.uint8:
+        a = np.clip(np.rint(a), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(a)
+
+
+def _median(values: np.ndarray) -> float:
+    """``np.median`` of a 1-D ``uint8`` array, by counting."""
+    cum = np.cumsum(np.bincount(values, minlength=256))
+    n = int(cum[-1])
+    lo = int(np.searchsorted(cum, (n - 1) // 2, side="right"))
+    hi = int(np.searchsorted(cum, n // 2, side="right"))
+    return (lo + hi) / 2.0
+
+
+def find_ruler_ticks(
+    image: np.ndarray,
+    *,
+    region: PixelBox | None = None,
+    polarity: str = "auto",
+    min_ticks: int = 4,
+    max_tick_height_px: int = 3,
+    max_tick_width_px: int = 30,
+) -> RulerTicks:
+    """Find the column of regularly spaced depth-ruler ticks beside the imaging region.
+
+    Tick marks are short horizontal strokes (at most ``max_tick_height_px`` high, 2 to
+    ``max_tick_width_px`` long) that share one end column (they hang off the ruler's line or
+    the image border) and stand alone (text strokes have neighbours within a few rows). Long
+    vertical lines are removed first. Among all aligned groups the one with the most ticks on
+    a regular grid wins; when the group holds long and short ticks, the long ones are the
+    major ticks. With a ``region``, the ticks must run along it (at least two at its rows,
+    spanning a quarter of its height or more).
+
+    Parameters
+    ----------
+    image : ndarray, shape (rows, cols) or (rows, cols, 3)
+        The whole screen capture.
+    region : PixelBox, optional
+        The imaging region; ticks inside it are ignored.
+    polarity : {"auto", "bright", "dark"}
+        Light marks on a dark display, dark marks on a light one, or the better of both.
+
+    Returns
+    -------
+    RulerTicks
+
+    Raises
+    ------
+    CalibrationError
+        If no group of at least ``min_ticks`` regularly spaced ticks is found.
+    """
+    g = _grey_u8(image)
+    tries = ("bright", "dark") if polarity == "auto" else (polarity,)
+    best: tuple[float, RulerTicks] | None = None
+    for pol in tries:
+        found = _find_ticks(
+            g if pol == "bright" else 255 - g,
+            region,
+            pol,
+            min_ticks=min_ticks,
+            max_tick_height_px=max_tick_height_px,
+            max_tick_width_px=max_tick_width_px,
+        )
+        if found is not None and (best is None or found[0] > best[0]):
+            best = found
+    if best is None:
+        raise CalibrationError("no regularly spaced depth-ruler ticks found beside the image")
+    return best[1]
+
+
+def _find_ticks(
+    g: np.ndarray,
+    region: PixelBox | None,
+    polarity: str,
+    *,
+    min_ticks: int,
+    max_tick_height_px: int,
+    max_tick_width_px: int,
+) -> tuple[float, RulerTicks] | None:
+    cols = g.shape[1]
+    if region is not None:
+        # a depth ruler stands beside the image: search the columns left and right of it
+        # (each strip on its own: nothing connects them across the masked image)
+        spans = [(0, min(region.x0 + 1, cols)), (max(region.x1 - 1, 0), cols)]
+        spans = [(a, b) for a, b in spans if b > a]
+    else:
+        spans = [(0, cols)]
+    strips = [np.ascontiguousarray(g[:, a:b]) for a, b in spans]
+    if not strips:
+        return None
+    background = _median(np.concatenate([s.ravel() for s in strips]))
+    found = [
+        _tick_candidates(
+            strip,
+            background,
+            max_tick_height_px=max_tick_height_px,
+            max_tick_width_px=max_tick_width_px,
+            x_offset=a,
+        )
+        for strip, (a, _) in zip(strips, spans, strict=True)
+    ]
+    cand = np.concatenate(found, axis=0)
+    if len(cand) < min_ticks:
+        return None
+    arr = cand.astype(np.float64)
+    best: RulerTicks | None = None
+    best_score = -1.0
+    for end_col in (1, 2):  # ticks aligned on their left (x0) or right (x1) end
+        ends = arr[:, end_col].astype(np.int64)  # integer columns
+        lo = int(ends.min())
+        # ticks ending within +-1 column of each column: only anchors with enough of them can
+        # hold a ruler (the same groups as testing every anchor, without the Python loop)
+        counts = np.concatenate([[0], np.bincount(ends - lo), [0]])
+        near = counts[:-2] + counts[1:-1] + counts[2:]
+        for anchor in np.unique(ends):
+            if near[anchor - lo] < min_ticks:
+                continue
+            group = arr[np.abs(arr[:, end_col] - anchor) <= 1]
+            ticks = _regular_ticks(group, min_ticks=min_ticks, polarity=polarity)
+            if ticks is None or (region is not None and not _beside(ticks, region)):
+                continue
+            score = len(ticks.y_px) + 0.5 * ticks.n_minor - ticks.residual_px
+            if score > best_score:
+                best, best_score = ticks, score
+    return None if best is None else (best_score, best)
+
+
+def _tick_candidates(
+    g: np.ndarray,
+    background: float,
+    *,
+    max_tick_height_px: int,
+    max_tick_width_px: int,
+    x_offset: int,
+) -> np.ndarray:
+    """Isolated short horizontal bright strokes of ``g``: rows ``(y_centre, x0, x1)``."""
+    bright = (g > background + 40.0).view(np.uint8)
+    # Remove vertical strokes (ruler line, borders, text stems): runs longer than a tick
+    # (a binary opening; pixels outside the image count as 0).
+    kernel = np.ones((max_tick_height_px + 2, 1), np.uint8)
+    vertical = cv2.erode(bright, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    vertical = cv2.dilate(vertical, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    ticks_mask = bright & (1 - vertical)
+    n, _, stats, _ = cv2.connectedComponentsWithStats(ticks_mask, connectivity=8)
+    if n <= 1:
+        return np.zeros((0, 3))
+    x, y, w, h = (stats[1:, i].astype(np.int64) for i in range(4))
+    shape_ok = (h <= max_tick_height_px) & (w >= 2) & (w <= max_tick_width_px) & (w >= h)
+    x, y, w, h = x[shape_ok], y[shape_ok], w[shape_ok], h[shape_ok]
+    # a tick stands alone: nothing else within 4 rows above/below (text strokes do not)
+    rows, cols = ticks_mask.shape
+    integral = cv2.integral(ticks_mask, sdepth=cv2.CV_32S)
+
+    def box_sum(y0: np.ndarray, y1: np.ndarray, x0: np.ndarray, x1: np.ndarray) -> np.ndarray:
+        return integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0]
+
+    around = box_sum(
+        np.maximum(y - 4, 0),
+        np.minimum(y + h + 4, rows),
+        np.maximum(x - 1, 0),
+        np.minimum(x + w + 1, cols),
+    )
+    alone = around <= box_sum(y, y + h, x, x + w)
+    cand = np.stack([y + (h - 1) / 2.0, x + x_offset, x + w + x_offset], axis=1)[alone]
+    return cand.astype(np.float64)
+
+
+def _beside(ticks: RulerTicks, region: PixelBox) -> bool:
+    """A depth ruler runs along the image: ticks at its rows, spanning a good part of it."""
+    margin = 0.1 * region.height
+    near = (ticks.y_px >= region.y0 - margin) & (ticks.y_px <= region.y1 + margin)
+    span = float(ticks.y_px[-1] - ticks.y_px[0])
+    return int(near.sum()) >= 2 and span >= 0.25 * region.height
+
+
+def _dedup(y: np.ndarray) -> np.ndarray:
+    """Rows closer than 2 px are one tick (a tick split into two components)."""
+    return np.array([v for i, v in enumerate(y) if i == 0 or v - y[i - 1] > 2.0])
+
+
+def _longest_run(d: np.ndarray, spacing: float) -> tuple[int, int]:
+    """``(start, length)`` of the longest run of differences ``d`` on ``spacing``."""
+    ok = np.abs(d - spacing) <= max(1.5, 0.03 * spacing)
+    best_start, best_len, start = 0, 0, 0
+    for i in range(len(ok) + 1):
+        if i == len(ok) or not ok[i]:
+            if i - start > best_len:
+                best_start, best_len = start, i - start
+            start = i + 1
+    return best_start, best_len
+
+
+def _regular_ticks(group: np.ndarray, *, min_ticks: int, polarity: str) -> RulerTicks | None:
+    """The ticks of one aligned group if they form a regular grid, else ``None``."""
+    group = group[np.argsort(group[:, 0])]
+    widths = group[:, 2] - group[:, 1]
+    major = group
+    n_minor = 0
+    if widths.max() >= 1.5 * widths.min():
+        long = widths >= (widths.max() + widths.min()) / 2.0
+        if long.sum() >= min_ticks:
+            major, n_minor = group[long], int((~long).sum())
+    y = _dedup(major[:, 0])
+    if len(y) < min_ticks:
+        return None
+    d = np.diff(y)
+    spacing = float(np.median(d))
+    if spacing < _MIN_TICK_SPACING_PX:
+        return None
+    # The longest run of consecutive ticks on one spacing (a stray stroke at either end,
+    # e.g. an axis line, is left out; a ruler has no missing major tick inside the run).
+    start, length = _longest_run(d, spacing)
+    if length + 1 < min_ticks:
+        return None
+    y = y[start : start + length + 1]
+    used = major[(major[:, 0] >= y[0] - 2.0) & (major[:, 0] <= y[-1] + 2.0)]
+    idx = np.arange(len(y), dtype=np.float64)
+    slope, intercept = np.polyfit(idx, y, 1)
+    residual = float(np.max(np.abs(y - (slope * idx + intercept))))
+    fine_y, fine_spacing = _fine_grid(group[:, 0], y, float(slope))
+    return RulerTicks(
+        y_px=y,
+        x0=int(used[:, 1].min()),
+        x1=int(used[:, 2].max()),
+        spacing_px=float(slope),
+        n_minor=n_minor,
+        residual_px=residual,
+        tick_y_px=fine_y,
+        fine_spacing_px=fine_spacing,
+        polarity=polarity,
+    )
+
+
+def _fine_grid(all_y: np.ndarray, major_y: np.ndarray, spacing: float) -> tuple[np.ndarray, float]:
+    """All ticks (minor included) around the major run when they form one regular grid;
+    else the major ticks. Returns ``(rows, least-squares spacing)``."""
+    lo, hi = major_y[0] - 0.75 * spacing, major_y[-1] + 0.75 * spacing
+    y = _dedup(np.sort(all_y[(all_y >= lo) & (all_y <= hi)]))
+    if len(y) > len(major_y):
+        fine = float(np.median(np.diff(y)))
+        if fine >= 4.0 and abs(spacing / fine - round(spacing / fine)) < 0.05:
+            idx = np.rint((y - y[0]) / fine)
+            if len(np.unique(idx)) == len(idx):
+                slope, intercept = np.polyfit(idx, y, 1)
+                if np.max(np.abs(y - (slope * idx + intercept))) <= max(1.5, 0.1 * fine):
+                    return y, float(slope)
+    return major_y, spacing
+
+
+# ----------------------------------------------------------------------------------------
+# Words on the display
+# ----------------------------------------------------------------------------------------
+
+
+def _stroke_mask(g: np.ndarray, box: tuple[int, int, int, int], *, max_char_px: int) -> np.ndarray:
+    """Text-like strokes inside ``box`` (x0, y0, x1, y1) of the bright-on-dark ``g``: bright
+    pixels, less long vertical lines (ruler line, borders) and tick-like horizontal strokes."""
+    x0, y0, x1, y1 = box
+    sub = np.ascontiguousarray(g[y0:y1, x0:x1])
+    if sub.size == 0:
+        return np.zeros((max(0, y1 - y0), max(0, x1 - x0)), np.uint8)
+    background = _median(sub.ravel())
+    bright = (sub > background + 40.0).astype(np.uint8)
+    kernel = np.ones((max_char_px + 6, 1), np.uint8)
+    vertical = cv2.dilate(cv2.erode(bright, kernel), kernel)
+    kernel = np.ones((1, max_char_px + 6), np.uint8)
+    horizontal = cv2.dilate(cv2.erode(bright, kernel), kernel)
+    mask = bright & (1 - vertical) & (1 - horizontal)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    w, h = stats[:, 2], stats[:, 3]
+    tick_like = (h <= 3) & (w >= 4)
+    too_big = (h > max_char_px) | (w > 3 * max_char_px)
+    drop = tick_like | too_big
+    drop[0] = True
+    return np.where(drop[labels], 0, mask).astype(np.uint8)
+
+
+def _words(
+    g: np.ndarray,
+    box: tuple[int, int, int, int],
+    *,
+    max_char_px: int = 40,
+    join_px: int = 5,
+    min_height_px: int = 5,
+) -> list[tuple[PixelBox, np.ndarray]]:
+    """Words inside ``box``: ``(PixelBox, crop)`` with the crop dark text on white."""
+    x0, y0, _, _ = box
+    mask = _stroke_mask(g, box, max_char_px=max_char_px)
+    if not mask.any():
+        return []
+    joined = cv2.dilate(mask, np.ones((1, join_px), np.uint8))
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    out = []
+    for i in range(1, n):
+        bx, by, bw, bh = (int(v) for v in stats[i, :4])
+        part = (labels[by : by + bh, bx : bx + bw] == i) & (mask[by : by + bh, bx : bx + bw] > 0)
+        ys, xs = np.nonzero(part)
+        if len(ys) < 4:
+            continue
+        ty0, ty1, tx0, tx1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        if not (min_height_px <= ty1 - ty0 <= max_char_px) or tx1 - tx0 > 8 * max_char_px:
+            continue
+        ax0, ay0 = x0 + bx + tx0, y0 + by + ty0
+        ax1, ay1 = x0 + bx + tx1, y0 + by + ty1
+        crop = _crop(g, part[ty0:ty1, tx0:tx1], (ax0, ay0, ax1, ay1))
+        out.append((PixelBox(int(ax0), int(ay0), int(ax1), int(ay1)), crop))
+    return out
+
+
+def _crop(g: np.ndarray, part: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """The word's pixels as dark text on white (other strokes in the box blanked), 2 px margin."""
+    x0, y0, x1, y1 = box
+    pixels = g[y0:y1, x0:x1].astype(np.float64)
+    near = cv2.dilate(part.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    text = pixels[part]
+    low = float(np.median(pixels[~near])) if (~near).any() else float(pixels.min())
+    high = float(text.max()) if text.size else low + 1.0
+    level = np.clip((pixels - low) / max(high - low, 1.0), 0.0, 1.0)
+    level[~near] = 0.0
+    crop = (255.0 * (1.0 - level)).astype(np.uint8)
+    return np.pad(crop, 2, constant_values=255)
+
+
+# ----------------------------------------------------------------------------------------
+# Reading
+# ----------------------------------------------------------------------------------------
+
+
+def _nice_step(step_mm: float) -> float | None:
+    for s in STANDARD_TICK_STEPS_MM:
+        if abs(step_mm / s - 1.0) <= AGREEMENT_TOLERANCE:
+            return s
+    return None
+
+
+def _agree(a: float, b: float) -> bool:
+    return abs(a / b - 1.0) <= AGREEMENT_TOLERANCE
+
+
+def _parse_labels(
+    words: Sequence[tuple[PixelBox, str, float]], ticks: RulerTicks
+) -> list[tuple[float, str, PixelBox, float, float]]:
+    """Numbers that sit at a tick: ``(value as printed, text, box, tick row, confidence)``."""
+    rows = ticks.tick_y_px
+    out: dict[float, tuple[float, str, PixelBox, float, float]] = {}
+    for box, text, conf in words:
+        t = text.replace(" ", "")
+        if not _LABEL.match(t) or conf < _MIN_LABEL_CONFIDENCE:
+            continue
+        centre = (box.y0 + box.y1 - 1) / 2.0
+        k = int(np.argmin(np.abs(rows - centre)))
+        if abs(rows[k] - centre) > 0.5 * ticks.fine_spacing_px:
+            continue
+        row = float(rows[k])
+        if row not in out or conf > out[row][4]:
+            out[row] = (float(t), t, box, row, conf)
+    return sorted(out.values(), key=lambda item: item[3])
+
+
+def _label_fit(
+    labels: list[tuple[float, str, PixelBox, float, float]], ticks: RulerTicks, region: PixelBox
+) -> tuple[float, list[tuple[float, str, PixelBox, float, float]], float] | None:
+    """``(mm per px, consistent labels, mm per tick)`` from printed numbers, or ``None``."""
+    if len(labels) < 2:
+        return None
+    tol = 0.25 * ticks.fine_spacing_px
+    # the numbers of one scale stand in one column on one side of the ticks, aligned on the
+    # edge that faces them (an icon's digit elsewhere is not a label)
+    height = float(np.median([lab[2].height for lab in labels]))
+    align = max(4.0, 0.6 * height)
+    centre = (ticks.x0 + ticks.x1) / 2.0
+    left = [lab[2].x1 + lab[2].x0 < 2 * centre for lab in labels]
+    edge = [lab[2].x1 if is_left else lab[2].x0 for lab, is_left in zip(labels, left, strict=True)]
+
+    def together(k: int, i: int) -> bool:
+        return left[k] == left[i] and abs(edge[k] - edge[i]) <= align
+
+    best: list[int] = []
+    for i in range(len(labels)):
+        for j in range(i + 1, len(labels)):
+            (vi, *_, yi, _), (vj, *_, yj, _) = labels[i], labels[j]
+            if vj <= vi or yj <= yi or not together(j, i):
+                continue
+            slope = (yj - yi) / (vj - vi)  # px per printed unit
+            inl = [
+                k
+                for k, lab in enumerate(labels)
+                if together(k, i) and abs(yi + (lab[0] - vi) * slope - lab[3]) <= tol
+            ]
+            if len(inl) > len(best) or (
+                len(inl) == len(best)
+                and best
+                and labels[inl[-1]][3] - labels[inl[0]][3]
+                > labels[best[-1]][3] - labels[best[0]][3]
+            ):
+                best = inl
+    if len(best) < 2:
+        return None
+    used = [labels[k] for k in best]
+    values = np.array([lab[0] for lab in used])
+    rows = np.array([lab[3] for lab in used])
+    per_px = float(np.polyfit(rows, values, 1)[0])  # printed units per px
+    steps = np.diff(values)
+    cm = any("." in lab[1] for lab in used) or float(steps.min()) < 5.0
+    factors = (10.0, 1.0) if cm else (1.0, 10.0)
+    for factor in factors:
+        depth = per_px * factor * region.height
+        if _DEPTH_RANGE_MM[0] <= depth <= _DEPTH_RANGE_MM[1]:
+            break
+    else:
+        return None
+    n_ticks = round((rows[-1] - rows[0]) / ticks.fine_spacing_px)
+    tick_mm = (values[-1] - values[0]) * factor / max(n_ticks, 1)
+    scaled = [(v * factor, t, b, y, c) for v, t, b, y, c in used]
+    return per_px * factor, scaled, float(tick_mm)
+
+
+def _depth_readout(words: Sequence[tuple[PixelBox, str, float]]) -> float | None:
+    found = set()
+    for _, text, _ in words:
+        m = _DEPTH.match(text.replace(" ", ""))
+        if m:
+            found.add(float(m.group(1)) * (10.0 if m.group(2).lower() == "cm" else 1.0))
+    return found.pop() if len(found) == 1 else None
+
+
+def read_ruler(
+    image: np.ndarray,
+    *,
+    region: PixelBox | None = None,
+    reader: TextReader | None = None,
+) -> RulerReading:
+    """Read the depth scale of a screen capture, cross-checking every source.
+
+    Parameters
+    ----------
+    image : ndarray, shape (rows, cols) or (rows, cols, 3)
+        The whole screen capture (not cropped to the imaging region).
+    region : PixelBox, optional
+        The imaging region (found with :func:`musclethick.region.find_imaging_region` when
+        not given).
+    reader : TextReader, optional
+        OCR engine for the printed numbers and the depth read-out
+        (:func:`musclethick.ocr.default_reader`). Without one only the ticks are found and
+        the reading is unconfirmed.
+
+    Returns
+    -------
+    RulerReading
+
+    Raises
+    ------
+    CalibrationError
+        If the capture has no display around the image or no tick column is found.
+    """
+    g = _grey_u8(image)
+    if region is None:
+        from .region import find_imaging_region
+
+        region = find_imaging_region(g)
+    if region == PixelBox.full(g.shape):
+        raise CalibrationError("no display around the imaging region: no on-screen ruler")
+    ticks = find_ruler_ticks(g, region=region)
+    gp = g if ticks.polarity == "bright" else 255 - g
+    rows, cols = g.shape
+    # printed numbers: beside the ticks, outside the image (a few columns of slack: region
+    # boxes can reach into a number printed right against the image)
+    bx0, bx1 = max(0, ticks.x0 - _LABEL_BAND_PX), min(cols, ticks.x1 + _LABEL_BAND_PX)
+    if ticks.x0 >= region.x1 - 2:
+        bx0 = max(bx0, region.x1 - 4)
+    elif ticks.x1 <= region.x0 + 2:
+        bx1 = min(bx1, region.x0 + 4)
+    pad = 0.75 * ticks.fine_spacing_px
+    by0 = max(0, int(ticks.tick_y_px[0] - pad))
+    by1 = min(rows, math.ceil(ticks.tick_y_px[-1] + pad))
+    label_words = [
+        (box, crop)
+        for box, crop in _words(gp, (bx0, by0, bx1, by1))
+        # a word cut by the band's edge on the image side is image content, not a number
+        if not (box.x0 <= bx0 and bx0 > 0 and ticks.x0 >= region.x1 - 2)
+        and not (box.x1 >= bx1 and bx1 < cols and ticks.x1 <= region.x0 + 2)
+    ]
+    name = str(getattr(reader, "name", "ocr")) if reader is not None else ""
+    read, mirrored = _read(reader, label_words, None)
+    fit = _good_fit(read, ticks, region)
+    if fit is None and read:
+        # the numbers may read in the other orientation only (a mirrored capture whose
+        # flipped digits also look like digits, e.g. "50" -> "02")
+        other, _ = _read(reader, label_words, not mirrored)
+        other_fit = _good_fit(other, ticks, region)
+        if other_fit is not None:
+            read, mirrored, fit = other, not mirrored, other_fit
+    estimates: list[tuple[str, float]] = []
+    used_labels: tuple[RulerLabel, ...] = ()
+    if fit is not None:
+        per_px, used, tick_mm = fit
+        used_labels = tuple(RulerLabel(t, v, b, y, c) for v, t, b, y, c in used)
+        estimates.append(("labels", per_px))
+        estimates.append(("ticks", float(_nice_step(tick_mm)) / ticks.fine_spacing_px))
+    depth_mm = None
+    if reader is not None and len(estimates) < 2:
+        # not confirmed by the numbers and the ticks: look for a depth read-out anywhere on
+        # the display outside the image and the ruler band
+        display = gp.copy()
+        display[region.slices()] = 0
+        display[by0:by1, bx0:bx1] = 0
+        depth_words = [
+            w
+            for w in _words(display, (0, 0, cols, rows), max_char_px=30, join_px=9, min_height_px=6)
+            if w[0].width >= 1.5 * w[0].height
+        ][:40]
+        more, flipped = _read(reader, depth_words, mirrored if used_labels else None)
+        mirrored = mirrored if used_labels else flipped
+        read += more
+        depth_mm = _depth_readout(more)
+    depth_ests = _depth_estimates(depth_mm, ticks, region)
+    for value in depth_ests:
+        estimates.append(("depth_readout", value))
+    mm_per_px, confirmed, reason = _verdict(estimates, ticks, fit is not None, depth_ests, name)
+    if fit is None and not confirmed:
+        estimates.append(("assumed_ticks", ASSUMED_MAJOR_TICK_MM / ticks.spacing_px))
+    words = tuple((box, text) for box, text, _ in read if text)
+    return RulerReading(
+        ticks=ticks,
+        region=region,
+        labels=used_labels,
+        words=words,
+        depth_mm=depth_mm,
+        estimates=tuple(estimates),
+        mm_per_px=mm_per_px,
+        confirmed=confirmed,
+        reason=reason,
+        mirrored=mirrored,
+        reader=name,
+    )
+
+
+def _good_fit(
+    read: list[tuple[PixelBox, str, float]], ticks: RulerTicks, region: PixelBox
+) -> tuple[float, list[tuple[float, str, PixelBox, float, float]], float] | None:
+    """The label fit of ``read``, unless it implies no standard tick step (misreadings, or
+    not labels at all)."""
+    fit = _label_fit(_parse_labels(read, ticks), ticks, region)
+    return fit if fit is not None and _nice_step(fit[2]) is not None else None
+
+
+def _read(
+    reader: TextReader | None,
+    words: Sequence[tuple[PixelBox, np.ndarray]],
+    mirrored: bool | None,
+) -> tuple[list[tuple[PixelBox, str, float]], bool]:
+    """OCR of ``words`` as printed and mirrored (or only as ``mirrored`` says): the readings
+    of the orientation with more numbers and depth read-outs, and whether it is mirrored."""
+    if reader is None or not words:
+        return [], bool(mirrored)
+    n = len(words)
+    crops = [] if mirrored is True else [c for _, c in words]
+    if mirrored is not False:
+        crops += [np.ascontiguousarray(c[:, ::-1]) for _, c in words]
+    texts = reader.read_words(crops)
+    if mirrored is None:
+        plain, flipped = texts[:n], texts[n:]
+
+        def score(ws: Sequence) -> tuple[int, float]:
+            good = [
+                w
+                for w in ws
+                if _LABEL.match(w.text.replace(" ", "")) or _DEPTH.match(w.text.replace(" ", ""))
+            ]
+            return len(good), sum(w.confidence for w in good)
+
+        mirrored = score(flipped) > score(plain)
+        texts = flipped if mirrored else plain
+    return [(box, w.text, w.confidence) for (box, _), w in zip(words, texts, strict=True)], mirrored
+
+
+def _depth_estimates(depth_mm: float | None, ticks: RulerTicks, region: PixelBox) -> list[float]:
+    """mm per px implied by a depth read-out: over the imaging area's height, and over the
+    tick column when it starts at the top of the image (the scale then ends at the depth)."""
+    if depth_mm is None:
+        return []
+    out = [depth_mm / region.height]
+    span = float(ticks.tick_y_px[-1] - ticks.tick_y_px[0])
+    if abs(ticks.tick_y_px[0] - region.y0) <= 0.03 * region.height and span > 0:
+        out.append(depth_mm / span)
+    return out
+
+
+def _verdict(
+    estimates: list[tuple[str, float]],
+    ticks: RulerTicks,
+    has_labels: bool,
+    depth_ests: list[float],
+    reader: str,
+) -> tuple[float, bool, str]:
+    """``(mm per px, confirmed, reason)`` from the sources' estimates."""
+    est = dict(estimates)
+    if has_labels:
+        labels = est["labels"]
+        agreeing = []
+        if "ticks" in est and _agree(est["ticks"], labels):
+            agreeing.append("the tick grid")
+        if depth_ests:
+            if not any(_agree(d, labels) for d in depth_ests):
+                return (
+                    labels,
+                    False,
+                    f"printed numbers give {labels:.5f} mm/px but the depth read-out "
+                    + " or ".join(f"{d:.5f}" for d in depth_ests),
+                )
+            agreeing.append("the depth read-out")
+        if agreeing:
+            value = est["ticks"] if "ticks" in est else labels
+            return value, True, "printed numbers agree with " + " and ".join(agreeing)
+        return labels, False, "printed numbers disagree with the tick grid"
+    assumed = ASSUMED_MAJOR_TICK_MM / ticks.spacing_px
+    if depth_ests:
+        for spacing, kind in ((ticks.fine_spacing_px, "tick"), (ticks.spacing_px, "major tick")):
+            for step in STANDARD_TICK_STEPS_MM:
+                if any(_agree(step / spacing, d) for d in depth_ests):
+                    why = f"the depth read-out matches {step:g} mm per {kind}"
+                    return step / spacing, True, why
+        return assumed, False, "the depth read-out matches no standard tick step"
+    why = "no OCR engine to read the printed numbers" if not reader else "no printed numbers read"
+    return (
+        assumed,
+        False,
+        f"unlabelled ticks only ({why}): {ASSUMED_MAJOR_TICK_MM:g} mm per major tick assumed",
+    )
