@@ -69,6 +69,7 @@ FLAG_DESCRIPTIONS: dict[str, str] = {
     "runner-up pair with one key if it is the right muscle)",
     "no_muscle_texture": "the region between the boundaries does not look like muscle",
     "edge_of_image": "the muscle runs into the edge of the image: an aponeurosis is not in view",
+    "unstable": "the result changes when the image is mirrored",
     "calibration_unconfirmed": "pixel size not confirmed",
     "implausible_calibration": "implausible or rejected calibration",
     "profile_mismatch": "capture does not match the calibration profile",

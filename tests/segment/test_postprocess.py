@@ -180,3 +180,30 @@ def test_rejects_maps_of_the_wrong_shape():
         boundaries_from_layers(np.zeros((ROWS, COLS)))
     with pytest.raises(ValueError, match="6, rows, cols"):
         boundaries_from_layers(np.zeros((2, ROWS, COLS)))
+
+
+def test_mirrored_boundary_maps_back_to_the_frame():
+    from musclethick.segment.postprocess import mirrored
+    from musclethick.types import Boundary
+
+    b = Boundary(np.array([0.0, 10.0, 39.0]), np.array([5.0, 6.0, 9.0]), "model", 0.8)
+    m = mirrored(b, 40)
+    np.testing.assert_allclose(m.x_px, [0.0, 29.0, 39.0])
+    np.testing.assert_allclose(m.y_px, [9.0, 6.0, 5.0])
+    assert m.confidence == 0.8 and mirrored(None, 40) is None
+
+
+def test_thickness_difference_and_the_second_look_rule():
+    from musclethick.segment.postprocess import needs_second_look, thickness_difference
+
+    a = boundaries_from_layers(layer_map(20.0, 60.0))
+    b = boundaries_from_layers(layer_map(20.0, 62.0))
+    assert thickness_difference(a, a) == 0.0
+    assert thickness_difference(a, b) == pytest.approx(2.0 / 40.0, abs=1e-3)
+    assert thickness_difference(a, boundaries_from_layers(layer_map(-3.0, 60.0))) == np.inf
+    # a confident result needs no second look, a nearly ambiguous or weak one does
+    assert not needs_second_look(a)
+    weak = boundaries_from_layers(layer_map(20.0, 60.0, muscle=0.6))
+    assert weak.doubts == () and needs_second_look(weak)
+    doubted = boundaries_from_layers(layer_map(20.0, 60.0, muscle=0.1))
+    assert doubted.doubts and not needs_second_look(doubted)  # already flagged

@@ -14,7 +14,7 @@ Importing this package does not import torch; :func:`load_model` does.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +22,12 @@ import numpy as np
 from musclethick.errors import BoundaryNotFound, ModelError
 from musclethick.segment.postprocess import (
     LayerEvidence,
+    LayerResult,
     PostprocessOptions,
     boundaries_from_layers,
+    mirrored,
+    needs_second_look,
+    thickness_difference,
 )
 from musclethick.segment.preprocess import resize_probability
 from musclethick.segment.weights import (
@@ -115,6 +119,10 @@ class SegmentationModel:
         The model card.
     path : Path
         Weights file.
+    second_look : bool
+        Measure the mirrored frame too when a result is close to a doubt, and flag
+        ``unstable`` when the two disagree (see :func:`~musclethick.segment.postprocess.
+        needs_second_look`).
     """
 
     def __init__(
@@ -129,8 +137,10 @@ class SegmentationModel:
         postprocess: PostprocessOptions | None = None,
         refine: bool = False,
         search_px: float = 4.0,
+        second_look: bool = True,
     ) -> None:
         self._predictor = predictor
+        self.second_look = bool(second_look)
         self.name = name
         self.version = version
         self.sha256 = sha256
@@ -147,6 +157,39 @@ class SegmentationModel:
             f"SegmentationModel(name={self.name!r}, version={self.version!r}, "
             f"backend={self.backend!r})"
         )
+
+    def _second_look(
+        self, frames: list[np.ndarray], founds: list[LayerResult]
+    ) -> list[LayerResult]:
+        """Measure the mirrored frame too where a result is close to a doubt; flag
+        ``unstable`` where the two disagree (more than ``unstable_fraction`` of the thickness
+        or a different layer pair)."""
+        opts = self.postprocess
+        look = [i for i, f in enumerate(founds) if needs_second_look(f, opts)]
+        if not look:
+            return founds
+        flipped = [np.ascontiguousarray(frames[i][:, ::-1]) for i in look]
+        small = self._predictor.predict_small(flipped)
+        out = list(founds)
+        for i, p in zip(look, small, strict=True):
+            shape = frames[i].shape[:2]
+            other = boundaries_from_layers(p, frame_shape=shape, options=opts)
+            cols = shape[1]
+            back = replace(
+                other,
+                superficial=mirrored(other.superficial, cols),
+                deep=mirrored(other.deep, cols),
+            )
+            diff = thickness_difference(founds[i], back)
+            if diff > opts.unstable_fraction:
+                note = (
+                    f"mirrored frame differs by {100 * diff:.0f} %"
+                    if np.isfinite(diff)
+                    else ("mirrored frame gives another answer")
+                )
+                notes = "; ".join(x for x in (founds[i].note, note) if x)
+                out[i] = replace(founds[i], doubts=(*founds[i].doubts, "unstable"), note=notes)
+        return out
 
     def probabilities(self, batch: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Layer probability maps ``(6, rows, cols)`` at each frame's size (batched)."""
@@ -171,11 +214,16 @@ class SegmentationModel:
         """
         frames = [np.asarray(f) for f in batch]
         small = self._predictor.predict_small(frames)  # (n, channels, rows, cols)
+        # post-processing runs on the network-resolution maps, in frame coordinates
+        founds = [
+            boundaries_from_layers(p, frame_shape=f.shape[:2], options=self.postprocess)
+            for f, p in zip(frames, small, strict=True)
+        ]
+        if self.second_look:
+            founds = self._second_look(frames, founds)
         out = []
-        for pixels, p in zip(frames, small, strict=True):
+        for pixels, p, found in zip(frames, small, founds, strict=True):
             shape = pixels.shape[:2]
-            # post-processing runs on the network-resolution map, in frame coordinates
-            found = boundaries_from_layers(p, frame_shape=shape, options=self.postprocess)
             sup, deep = found.superficial, found.deep
             prob = resize_probability(p, shape) if keep_probability else None
             if self.refine:

@@ -41,6 +41,9 @@ __all__ = [
     "PostprocessOptions",
     "boundaries_from_layers",
     "decode_layers",
+    "mirrored",
+    "needs_second_look",
+    "thickness_difference",
 ]
 
 
@@ -61,7 +64,12 @@ class PostprocessOptions:
         The runner-up pair has its superficial or deep edge at least ``max(min_alt_rows,
         alt_shift_fraction x belly rows)`` network rows from the best pair's.
     max_candidates : int
-        Rises and falls of the belly probability per column considered for the runner-up.
+        Rises and falls of the belly probability per column that make candidate bellies.
+    jump_nats_per_row : float
+        Cost (log-likelihood) of moving an edge by one network row more than one between
+        neighbouring decoded columns in the consistent decoding.
+    switch_nats : float
+        Cost of a switch between "belly" and "no belly" in the consistent decoding.
     ambiguous_margin_nats : float
         The frame is ``ambiguous_layers`` when the median over columns of the log-likelihood
         margin between the best and the runner-up pair, per row whose layer differs between
@@ -90,6 +98,13 @@ class PostprocessOptions:
     extrapolate_min_fraction : float
         A boundary whose points cover at least this fraction of the width is extended to the full
         width along the tangent of its fit.
+    second_look_margin_nats, second_look_min_muscle, second_look_min_confidence : float
+        A frame with no doubt yet whose margin, muscle probability or smaller boundary
+        confidence is below these gets a second look: the model measures the mirrored frame
+        too (:func:`needs_second_look`).
+    unstable_fraction : float
+        ``unstable`` when the mirrored frame's thickness differs by more than this fraction
+        (:func:`thickness_difference`).
     """
 
     eps: float = 1e-4
@@ -98,6 +113,8 @@ class PostprocessOptions:
     alt_shift_fraction: float = 1.0 / 6.0
     min_alt_rows: int = 3
     max_candidates: int = 3
+    jump_nats_per_row: float = 5.0
+    switch_nats: float = 100.0
     ambiguous_margin_nats: float = 1.0
     runner_up_max_margin_nats: float = 3.0
     min_muscle_probability: float = 0.5
@@ -109,6 +126,10 @@ class PostprocessOptions:
     min_coverage: float = 0.25
     min_confidence: float = 0.1
     extrapolate_min_fraction: float = 0.35
+    second_look_margin_nats: float = 2.0
+    second_look_min_muscle: float = 0.75
+    second_look_min_confidence: float = 0.6
+    unstable_fraction: float = 0.05
 
 
 @dataclass(frozen=True, eq=False)
@@ -254,6 +275,39 @@ def _edge_candidates(belly: np.ndarray, k: int) -> tuple[list[np.ndarray], list[
     return out[0], out[1]
 
 
+def _transitions(
+    cb: np.ndarray, cd: np.ndarray, null: int, jump: float, switch: float
+) -> np.ndarray:
+    """Cost ``(cols - 1, k_to, k_from)`` of moving between candidates of neighbouring columns:
+    ``jump`` x rows the edges move beyond one; ``switch`` to enter or leave "no belly"
+    (``null``: a display bar costs this at its two ends, however wide it is)."""
+    db = np.abs(cb[:, 1:].T[:, :, None] - cb[:, :-1].T[:, None, :])
+    dd = np.abs(cd[:, 1:].T[:, :, None] - cd[:, :-1].T[:, None, :])
+    cost = jump * (np.maximum(db - 1, 0) + np.maximum(dd - 1, 0)).astype(np.float64)
+    cost[:, null, :] = switch
+    cost[:, :, null] = switch
+    cost[:, null, null] = 0.0
+    return cost
+
+
+def _viterbi(score: np.ndarray, cost: np.ndarray) -> np.ndarray:
+    """Index of the candidate chosen in each column maximising the sum of the candidates'
+    scores minus the transition costs (:func:`_transitions`)."""
+    k, cols = score.shape
+    back = np.zeros((cols, k), np.int64)
+    acc = score[:, 0].astype(np.float64)
+    rows_k = np.arange(k)
+    for c in range(1, cols):
+        total = acc[None, :] - cost[c - 1]  # (to, from)
+        back[c] = np.argmax(total, axis=1)
+        acc = total[rows_k, back[c]] + score[:, c]
+    path = np.zeros(cols, np.int64)
+    path[-1] = int(np.argmax(acc))
+    for c in range(cols - 1, 0, -1):
+        path[c - 1] = back[c, path[c]]
+    return path
+
+
 def decode_layers(prob: np.ndarray, *, options: PostprocessOptions | None = None) -> LayerDecoding:
     """Decode every column of a layer map into its belly interval, edges and runner-up.
 
@@ -285,29 +339,54 @@ def decode_layers(prob: np.ndarray, *, options: PostprocessOptions | None = None
     no_belly = np.max(sa - sc, axis=0) + total
     gain = best - no_belly
     has = (d > b) & (gain >= opts.min_belly_gain_nats)
-    # runner-up: the best other pair of belly edges the map shows (rises and falls of the belly
-    # probability), at least delta rows from the best pair's edges
-    delta = np.maximum(opts.min_alt_rows, np.ceil(opts.alt_shift_fraction * (d - b))).astype(int)
+    # Candidate belly intervals per column: the column's own best, every pair of a rise and a
+    # fall of the belly probability, and "no belly". One consistent choice across the columns
+    # (Viterbi: an aponeurosis does not jump between neighbouring columns) is the answer; the
+    # best consistent choice that differs in every column is the runner-up.
     rises, falls = _edge_candidates(belly, opts.max_candidates)
+    cand_b = [b] + [bi for bi in rises for _ in falls]
+    cand_d = [d] + [di for _ in rises for di in falls]
+    cb = np.stack(cand_b)
+    cd = np.stack(cand_d)
+    valid = (cb >= 0) & (cd > cb)
     cols_idx = np.arange(cols)
+    bc, dc = np.clip(cb, 0, rows), np.clip(cd, 0, rows)
+    score = np.where(valid, pp[bc, cols_idx] + q[dc, cols_idx], -np.inf)
+    # the "no belly" candidate (a display bar, a column without muscle)
+    cb = np.vstack([cb, np.zeros((1, cols), int)])
+    cd = np.vstack([cd, np.zeros((1, cols), int)])
+    score = np.vstack([score, no_belly[None, :]])
+    null = score.shape[0] - 1
+    cost = _transitions(cb, cd, null, opts.jump_nats_per_row, opts.switch_nats)
+    path = _viterbi(score, cost)
+    b = cb[path, cols_idx]
+    d = cd[path, cols_idx]
+    chosen = score[path, cols_idx]
+    gain = chosen - no_belly
+    has = (path != null) & (d > b) & (gain >= opts.min_belly_gain_nats)
+    # runner-ups of three kinds: another deep edge, another superficial edge, another pair;
+    # the one the map favours the measured pair over least (per row whose group changes: rows
+    # are not independent evidence, a total would grow with the size of the change) is kept
+    delta = np.maximum(opts.min_alt_rows, np.ceil(opts.alt_shift_fraction * (d - b))).astype(int)
+    far_b = np.abs(cb - b[None, :]) > delta[None, :]
+    far_d = np.abs(cd - d[None, :]) > delta[None, :]
     alt_b = np.full(cols, -1)
     alt_d = np.full(cols, -1)
-    # the runner-up is the pair the map favours the best pair over least, per row whose
-    # group changes (rows are not independent evidence: a total would grow with the change)
     margin = np.full(cols, np.inf)
-    for bi in rises:
-        for di in falls:
-            valid = (bi >= 0) & (di > bi)
-            differs = (np.abs(bi - b) > delta) | (np.abs(di - d) > delta)
-            bc, dc = np.clip(bi, 0, rows), np.clip(di, 0, rows)
-            score = pp[bc, cols_idx] + q[dc, cols_idx]
-            overlap = np.maximum(0, np.minimum(d, dc) - np.maximum(b, bc))
-            changed = np.maximum((d - b) + (dc - bc) - 2 * overlap, 1)
-            per_row = np.where(valid & differs, (best - score) / changed, np.inf)
-            better = per_row < margin
-            margin = np.where(better, per_row, margin)
-            alt_b = np.where(better, bi, alt_b)
-            alt_d = np.where(better, di, alt_d)
+    best_median = np.inf
+    for allowed in (~far_b & far_d, far_b & ~far_d, far_b & far_d):
+        allowed = allowed.copy()
+        allowed[null] = ~has  # the runner-up has a belly wherever the answer has one
+        alt_path = _viterbi(np.where(allowed, score, -np.inf), cost)
+        ab = np.where(alt_path == null, -1, cb[alt_path, cols_idx])
+        ad = np.where(alt_path == null, -1, cd[alt_path, cols_idx])
+        runner = np.where(allowed[alt_path, cols_idx], score[alt_path, cols_idx], -np.inf)
+        overlap = np.maximum(0, np.minimum(d, ad) - np.maximum(b, ab))
+        changed = np.maximum((d - b) + (ad - ab) - 2 * overlap, 1)
+        per_row = np.where(np.isfinite(runner) & (ab >= 0), (chosen - runner) / changed, np.inf)
+        med = float(np.median(per_row[has])) if has.any() else np.inf
+        if med < best_median:
+            best_median, alt_b, alt_d, margin = med, ab, ad, per_row
     k = int(opts.edge_window_rows)
     kk = np.maximum(1, np.minimum(k, (d - b) // 2))
     # windows shrink for thin bellies so the two edges do not see each other
@@ -492,3 +571,45 @@ def boundaries_from_layers(
         margin = evidence.margin_nats
         runner = LayerPair(alt_s.with_source("runner_up"), alt_d.with_source("runner_up"), margin)
     return LayerResult(sup, deep, runner, tuple(doubts), evidence, "; ".join(notes))
+
+
+def needs_second_look(result: LayerResult, options: PostprocessOptions | None = None) -> bool:
+    """True when a result without doubts is close enough to them that the model should also
+    measure the mirrored frame (a small change of the input must not change the answer)."""
+    opts = options or PostprocessOptions()
+    if result.superficial is None or result.deep is None or result.doubts:
+        return False
+    ev = result.evidence
+    return bool(
+        ev.margin_nats < opts.second_look_margin_nats
+        or ev.muscle_probability < opts.second_look_min_muscle
+        or min(result.superficial.confidence, result.deep.confidence)
+        < opts.second_look_min_confidence
+    )
+
+
+def mirrored(boundary: Boundary | None, cols: int) -> Boundary | None:
+    """A boundary of the left-right mirrored frame (``cols`` wide) in the original frame."""
+    if boundary is None:
+        return None
+    return Boundary(
+        (cols - 1) - boundary.x_px[::-1], boundary.y_px[::-1], boundary.source, boundary.confidence
+    )
+
+
+def thickness_difference(a: LayerResult, b: LayerResult) -> float:
+    """Largest relative difference of the vertical thickness of two results at 25, 50 and 75 %
+    of their common columns (``inf`` when either lacks a boundary or they share no column)."""
+    pairs = (a.superficial, a.deep, b.superficial, b.deep)
+    if any(x is None for x in pairs):
+        return float("inf")
+    lo = max(x.x_min for x in pairs)
+    hi = min(x.x_max for x in pairs)
+    if hi <= lo:
+        return float("inf")
+    xs = lo + (hi - lo) * np.array([0.25, 0.5, 0.75])
+    ta = a.deep.y_at(xs) - a.superficial.y_at(xs)
+    tb = b.deep.y_at(xs) - b.superficial.y_at(xs)
+    if np.any(ta <= 0):
+        return float("inf")
+    return float(np.max(np.abs(tb - ta) / ta))

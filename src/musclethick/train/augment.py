@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from musclethick.train.synthetic import fat_layer
 from musclethick.train.targets import GROUP, N_CHANNELS, V_GROUP, V_LAYER, V_MUSCLE
 
 __all__ = ["AugmentOptions", "above_strip", "augment_pair", "resize_channels", "resize_pair"]
@@ -159,29 +160,17 @@ def _smooth_noise(rng, rows: int, cols: int, cell: tuple[float, float]) -> np.nd
     return cv2.resize(noise, (cols, rows), interpolation=cv2.INTER_LINEAR)
 
 
-def _synthetic_strip(rng, rows: int, cols: int, level: float) -> np.ndarray:
-    """A subcutaneous-like layer: dark fat lobules, thin bright fascia lines, maybe skin."""
-    base = level * rng.uniform(0.15, 0.7)
-    strip = base * _smooth_noise(rng, rows, cols, (rng.uniform(2, 6), rng.uniform(4, 14)))
-    y = np.arange(rows, dtype=np.float32)[:, None]
-    x = np.arange(cols, dtype=np.float32)[None, :]
-    for _ in range(int(rng.integers(0, 4))):
-        y0 = rng.uniform(0.1, 0.95) * rows
-        slope = rng.normal(0, 0.06)
-        wave = rng.uniform(0, 3) * np.sin(x / rng.uniform(15, 60) + rng.uniform(0, 6))
-        centre = y0 + slope * (x - cols / 2) + wave
-        width = rng.uniform(0.6, 2.0)
-        bright = level * rng.uniform(0.8, 2.5)
-        line = np.exp(-0.5 * ((y - centre) / width) ** 2)
-        # broken lines: fascia is not always continuous
-        if rng.random() < 0.5:
-            keep = _smooth_noise(rng, 1, cols, (1, rng.uniform(8, 30))) > 0.9
-            line = line * keep
-        strip = np.maximum(strip, bright * line * _smooth_noise(rng, rows, cols, (2, 6)))
-    if rng.random() < 0.5:  # skin: a bright line at the top of the strip
-        thick = int(rng.integers(1, 5))
-        strip[:thick] = np.maximum(strip[:thick], level * rng.uniform(1.2, 2.5))
-    return np.clip(strip, 0, 255)
+def _real_strip(rng, strips, rows: int, cols: int) -> np.ndarray:
+    """``rows`` of real "above" tissue: strips of other scans stacked (each resized by at most
+    1.5x in depth, so that their texture is not smeared into streaks)."""
+    parts = []
+    total = 0
+    while total < rows:
+        src = strips[int(rng.integers(len(strips)))].astype(np.float32)
+        h = max(2, round(src.shape[0] * rng.uniform(0.7, 1.5)))
+        parts.append(cv2.resize(src, (cols, h), interpolation=cv2.INTER_LINEAR))
+        total += h
+    return np.concatenate(parts, axis=0)[:rows]
 
 
 def _insert_layers(rng, img, tgt, opts, strips):
@@ -201,10 +190,9 @@ def _insert_layers(rng, img, tgt, opts, strips):
     level = float(np.percentile(img[belly_start:], 60)) + 5.0
     strip = None
     if strips and rng.random() < opts.p_real_strip:
-        src = strips[int(rng.integers(len(strips)))]
-        strip = cv2.resize(src.astype(np.float32), (cols, add), interpolation=cv2.INTER_LINEAR)
+        strip = _real_strip(rng, strips, add, cols)
     if strip is None:
-        strip = _synthetic_strip(rng, add, cols, level)
+        strip = fat_layer(rng, add, cols, level)
     at = int(rng.integers(0, top + 1))
     # the inserted rows are "above" tissue (not muscle) wherever the column is known
     row = tgt[at].copy()

@@ -43,6 +43,8 @@ class TrainConfig:
 
     ``weak_fraction`` is the share of the weakly labelled samples (fascicle snippets, passed to
     :func:`train` as ``weak_set``) drawn into each epoch, on top of every labelled sample.
+    ``synthetic_fraction`` adds that many synthetic scans (:mod:`musclethick.train.synthetic`)
+    per labelled sample to each epoch, drawn from a pool of ``synthetic_pool`` made at the start.
     """
 
     input_shape: tuple[int, int] = (160, 112)
@@ -57,6 +59,8 @@ class TrainConfig:
     max_steps: int | None = None
     init_weights: str | None = None
     weak_fraction: float = 0.35
+    synthetic_fraction: float = 0.0
+    synthetic_pool: int = 600
     augment: AugmentOptions = field(default_factory=AugmentOptions)
 
 
@@ -240,6 +244,15 @@ def train(
     if weak_set is not None and len(weak_set) and config.weak_fraction > 0:
         samples = train_set.concat(weak_set)
         n_weak = max(1, round(config.weak_fraction * len(weak_set)))
+    n_synthetic = round(config.synthetic_fraction * n_labelled)
+    synthetic_start = len(samples)
+    if n_synthetic:
+        from musclethick.train.synthetic import synthetic_samples
+
+        pool = synthetic_samples(
+            max(config.synthetic_pool, n_synthetic), train_set.images.shape[1:], seed=config.seed
+        )
+        samples = samples.concat(pool)
     # real "above" tissue strips of the labelled training scans, for layer insertion
     strips = [
         st
@@ -247,7 +260,7 @@ def train(
         if (st := above_strip(train_set.images[i], train_set.target(i))) is not None
     ]
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    per_epoch = n_labelled + n_weak
+    per_epoch = n_labelled + n_weak + n_synthetic
     steps_per_epoch = max(1, math.ceil(per_epoch / config.batch_size))
     total_steps = steps_per_epoch * config.epochs
     if config.max_steps is not None:
@@ -264,8 +277,13 @@ def train(
     for epoch in range(config.epochs):
         chosen = np.arange(n_labelled)
         if n_weak:
-            weak = n_labelled + rng.choice(len(samples) - n_labelled, n_weak, replace=False)
+            weak = n_labelled + rng.choice(synthetic_start - n_labelled, n_weak, replace=False)
             chosen = np.concatenate([chosen, weak])
+        if n_synthetic:
+            synth = synthetic_start + rng.choice(
+                len(samples) - synthetic_start, n_synthetic, replace=False
+            )
+            chosen = np.concatenate([chosen, synth])
         order = rng.permutation(chosen)
         losses = []
         for b in range(steps_per_epoch):
@@ -325,6 +343,7 @@ def train(
         "wall_s": round(time.perf_counter() - t0, 1),
         "parameters": count_parameters(model),
         "n_weak_per_epoch": n_weak,
+        "n_synthetic_per_epoch": n_synthetic,
         "n_strips": len(strips),
     }
 
@@ -390,6 +409,13 @@ def get_arg_parser() -> argparse.ArgumentParser:
         "are left out",
     )
     p.add_argument(
+        "--synthetic-fraction",
+        type=float,
+        default=TrainConfig.synthetic_fraction,
+        help="synthetic scans per labelled scan in each epoch (domain randomization; default "
+        "%(default)s)",
+    )
+    p.add_argument(
         "--weak-fraction",
         type=float,
         default=TrainConfig.weak_fraction,
@@ -419,6 +445,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = TrainConfig(
         input_shape=_parse_shape(args.input_size),
         weak_fraction=args.weak_fraction,
+        synthetic_fraction=args.synthetic_fraction,
         base_channels=args.base_channels,
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -491,6 +518,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "fascicles": str(args.fascicles) if args.fascicles else None,
             "n_fascicle_scans": len(weak_names),
             "weak_fraction": config.weak_fraction if weak_names else 0.0,
+            "synthetic_fraction": config.synthetic_fraction,
             "init_weights": args.init_weights,
         }
     )
@@ -509,6 +537,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "fascicles": summary["fascicles"],
                 "n_fascicle_scans": summary["n_fascicle_scans"],
                 "weak_fraction": summary["weak_fraction"],
+                "synthetic_fraction": summary["synthetic_fraction"],
                 "epochs_run": summary["epochs_run"],
                 "init_weights": summary["init_weights"],
             }
