@@ -2,8 +2,8 @@
 
 Usage::
 
-    python models/ship_model.py runs/apo_v1 --name apo_unet_v1 --version 1.0.0 \
-        --metrics runs/bench_model.json [--speed runs/bench_speed.json]
+    python models/ship_model.py runs/layers_main --name muscle_layers_v2 --version 2.0.0 \
+        --metrics runs/bench_model.json [--speed runs/bench_speed.json] [--extra runs/extra.json]
 
 Copies ``RUN/last.pt`` (``--checkpoint``) to ``src/musclethick/models/NAME.pt`` and writes
 ``NAME.json`` beside it: the card of the run (architecture, input/output spec, training options)
@@ -28,18 +28,25 @@ from musclethick.segment.weights import package_models_dir, write_card  # noqa: 
 
 CHANGELOG = [
     {
-        "version": "1.0.0",
+        "version": "apo_unet_v1 1.0.0",
         "changes": "first build: one-class aponeurosis-band U-Net (8-128 channels, depth 4), "
-        "160x112 input, 30 epochs on the DL_Track train split, seed 0 (runs/apo_v1); val: "
-        "thickness MAE 6.43 px (3.44 %), ICC 0.62, two 800x652 captures with the deep band "
-        "on another line (-233 px, +66 px)",
+        "160x112 input, 30 epochs on the DL_Track train split, seed 0; val thickness MAE "
+        "6.43 px (3.44 %), ICC 0.62",
     },
     {
-        "version": "1.1.0",
-        "changes": "retrained with the 800x652 captures shown twice per epoch "
-        "(--repeat-size 800x652:2), seed 1, 30 epochs (runs/apo_v2); chosen over 1.0.0 on the "
-        "val split (so val figures are slightly optimistic); post-processing at network "
-        "resolution",
+        "version": "apo_unet_v1 1.1.0",
+        "changes": "retrained with the 800x652 captures shown twice per epoch, seed 1; "
+        "superficial/deep assigned by position rules; val 2.77 px (2.24 %), ICC 0.958; "
+        "leave-one-format-out 512x512 1.50 %, 660x556 4.94 %, 800x652 14.4 %",
+    },
+    {
+        "version": "muscle_layers_v2 2.0.0",
+        "changes": "layer model: per pixel above / superficial aponeurosis / belly / deep "
+        "aponeurosis / below (softmax) and muscle tissue (sigmoid); the pair of boundaries "
+        "that encloses the belly is the answer (no position rules); runner-up pair and doubts "
+        "(ambiguous_layers, no_muscle_texture, edge_of_image, unstable); trained with layer "
+        "insertion, depth zoom, attenuation, borders, mirrored captures, JPEG and low "
+        "resolution, fascicle snippets as weak muscle labels and synthetic B-mode scans",
     },
 ]
 
@@ -52,10 +59,16 @@ def main(argv: list[str] | None = None) -> int:
         default="last.pt",
         help="checkpoint in RUN to ship (default last.pt: the final epoch, not chosen on val)",
     )
-    p.add_argument("--name", default="apo_unet_v1")
-    p.add_argument("--version", default="1.0.0")
+    p.add_argument("--name", default="muscle_layers_v2")
+    p.add_argument("--version", default="2.0.0")
     p.add_argument("--metrics", default=None, help="bench/bench_model.py --json output")
     p.add_argument("--speed", default=None, help="bench/bench_speed.py --json output")
+    p.add_argument(
+        "--extra",
+        default=None,
+        help="JSON object of further figures to record in the card (e.g. capture variants, "
+        "fine-tuning, Telemed stability), keyed by section",
+    )
     args = p.parse_args(argv)
 
     run = Path(args.run)
@@ -74,10 +87,12 @@ def main(argv: list[str] | None = None) -> int:
     model = UNet(**payload["config"])
     config = TrainConfig(
         input_shape=tuple(payload["input_shape"]),
-        out_channels=int(payload["config"]["out_channels"]),
         base_channels=int(payload["config"]["base_channels"]),
         depth=int(payload["config"]["depth"]),
         epochs=int(info["history"][-1]["epoch"]) + 1 if info.get("history") else 0,
+        seed=int(info.get("seed", 0)),
+        weak_fraction=float(info.get("weak_fraction", 0.0)),
+        synthetic_fraction=float(info.get("synthetic_fraction", 0.0)),
     )
     card = make_card(model, config, name=args.name, version=args.version)
     card["training"].update(
@@ -92,7 +107,10 @@ def main(argv: list[str] | None = None) -> int:
             "epochs_run": info.get("epochs_run"),
             "shipped_checkpoint": args.checkpoint,
             "shipped_epoch": int(payload.get("meta", {}).get("epoch", -1)),
-            "val_dice_at_shipped_epoch": payload.get("meta", {}).get("val_dice"),
+            "val_belly_dice_at_shipped_epoch": payload.get("meta", {}).get("val_belly_dice"),
+            "fascicles": info.get("fascicles"),
+            "n_fascicle_scans": info.get("n_fascicle_scans"),
+            "synthetic_fraction": info.get("synthetic_fraction"),
             "split": "dltrack_apo/split.csv (train / val, stratified by image size)",
         }
     )
@@ -103,11 +121,14 @@ def main(argv: list[str] | None = None) -> int:
             "val_by_size": m.get("val_by_size"),
             "leave_one_format_out": m.get("lofo"),
             "targets": m.get("targets"),
-            "how": "bench/bench_model.py: capture -> imaging-region crop -> model -> "
-            "post-processing -> refinement; compared with the mask inner edges",
+            "how": "bench/bench_model.py: capture -> imaging-region crop -> "
+            "pipeline.measure_frames (model, post-processing, QC, edge fallback), as "
+            "`musclethick measure`; compared with the mask inner edges",
         }
     if args.speed:
         card["speed"] = json.loads(Path(args.speed).read_text())
+    if args.extra:
+        card.update(json.loads(Path(args.extra).read_text()))
     card["changelog"] = CHANGELOG
     out = write_card(dest, card)
     print(f"wrote {dest} ({dest.stat().st_size} bytes) and {out}")

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from musclethick.geometry import robust_polyfit
@@ -70,6 +71,9 @@ class PostprocessOptions:
         neighbouring decoded columns in the consistent decoding.
     switch_nats : float
         Cost of a switch between "belly" and "no belly" in the consistent decoding.
+    smooth_columns : int
+        The log-probabilities are averaged over this many neighbouring map columns before
+        decoding (aponeuroses run across the image).
     ambiguous_margin_nats : float
         The frame is ``ambiguous_layers`` when the median over columns of the log-likelihood
         margin between the best and the runner-up pair, per row whose layer differs between
@@ -87,8 +91,9 @@ class PostprocessOptions:
         Every ``column_step``-th column of the map is decoded.
     degree : int
         Degree of the polynomial fitted through each inner edge.
-    inlier_px : float
-        Minimum inlier half-width of the robust fit, frame px (at least 0.75 network rows).
+    inlier_px, inlier_rows : float
+        Minimum inlier half-width of the robust fit: ``inlier_px`` frame px and at least
+        ``inlier_rows`` network rows.
     min_inlier_fraction : float
         A fit explaining less of its points than this is contradictory: the boundary is ``None``.
     min_coverage : float
@@ -113,7 +118,8 @@ class PostprocessOptions:
     alt_shift_fraction: float = 1.0 / 6.0
     min_alt_rows: int = 3
     max_candidates: int = 3
-    jump_nats_per_row: float = 5.0
+    jump_nats_per_row: float = 10.0
+    smooth_columns: int = 5
     switch_nats: float = 100.0
     ambiguous_margin_nats: float = 1.0
     runner_up_max_margin_nats: float = 3.0
@@ -122,6 +128,7 @@ class PostprocessOptions:
     column_step: int = 2
     degree: int = 2
     inlier_px: float = 2.0
+    inlier_rows: float = 1.0
     min_inlier_fraction: float = 0.6
     min_coverage: float = 0.25
     min_confidence: float = 0.1
@@ -330,6 +337,10 @@ def decode_layers(prob: np.ndarray, *, options: PostprocessOptions | None = None
     belly = p[2]
     below = p[3] + p[4]
     la, lb, lc = (np.log(np.maximum(g, opts.eps)) for g in (above, belly, below))
+    if opts.smooth_columns > 1:
+        # aponeuroses run across the image: neighbouring columns share their evidence
+        k = (1, int(opts.smooth_columns))
+        la, lb, lc = (cv2.blur(g, k, borderType=cv2.BORDER_REPLICATE) for g in (la, lb, lc))
     sa, sb, sc = _cumsum0(la), _cumsum0(lb), _cumsum0(lc)
     total = sc[rows]
     pp = sa - sb  # P[b]: above down to b, then belly
@@ -524,7 +535,7 @@ def boundaries_from_layers(
     def to_frame(y: np.ndarray) -> np.ndarray:
         return (y + 0.5) * sy - 0.5
 
-    inlier_px = max(opts.inlier_px, 0.75 * sy)
+    inlier_px = max(opts.inlier_px, opts.inlier_rows * sy)
     has = dec.has_belly
     coverage = float(has.mean())
     if not has.any():

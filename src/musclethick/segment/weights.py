@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 #: File stem of the shipped default model in ``musclethick/models``.
-DEFAULT_MODEL_NAME = "apo_unet_v1"
+DEFAULT_MODEL_NAME = "muscle_layers_v2"
 
 
 def package_models_dir() -> Path:

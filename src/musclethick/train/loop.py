@@ -511,6 +511,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "n_train": len(train_set),
             "n_val": len(val_set),
             "excluded_sizes": [f"{w}x{h}" for w, h in sorted(excluded)],
+            "seed": config.seed,
             "load_s": round(load_s, 1),
             "machine": f"{platform.machine()} {platform.processor() or ''} "
             f"torch {torch.__version__}, {config.threads} threads".strip(),
