@@ -20,7 +20,16 @@ from .plausible import DEFAULT_RANGES, PlausibleRanges
 from .qc import describe_flags, quality_flags, scale_flags
 from .types import Boundary, Calibration, Frame, FrameResult, LineMeasurement, PixelBox
 
-__all__ = ["assemble_result", "echo_intensity", "failed_result", "measure_lines"]
+__all__ = [
+    "MIN_FRAME_PX",
+    "assemble_result",
+    "echo_intensity",
+    "failed_result",
+    "measure_lines",
+]
+
+#: Smallest frame side (px) in which aponeuroses can be looked for; smaller frames fail.
+MIN_FRAME_PX = 8
 
 
 def _label(fraction: float) -> str:

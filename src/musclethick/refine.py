@@ -27,6 +27,7 @@ import numpy as np
 
 from .errors import BoundaryNotFound
 from .geometry import robust_polyfit
+from .measure import MIN_FRAME_PX
 from .types import Boundary
 
 __all__ = [
@@ -49,7 +50,7 @@ def _as_float(pixels: np.ndarray) -> np.ndarray:
     arr = np.asarray(pixels)
     if arr.ndim != 2:
         raise ValueError(f"pixels must be 2-D (rows, cols), got shape {arr.shape}")
-    if arr.shape[0] < 8 or arr.shape[1] < 8:
+    if arr.shape[0] < MIN_FRAME_PX or arr.shape[1] < MIN_FRAME_PX:
         raise BoundaryNotFound(f"image of shape {arr.shape} is too small to find aponeuroses")
     return arr.astype(np.float32, copy=False)
 
