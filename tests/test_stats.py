@@ -130,9 +130,15 @@ def test_reliability_report_from_store(tmp_path):
                         file, subject=f"S{s}", leg="L", week=week, site="VL50", rep=rep
                     )
                     store.record_results(scan, [frame_result(str(file), value)], run)
-    table = reliability_report(
+    report = reliability_report(
         tmp_path / "s.sqlite", protocol="rt_failure_2024", between_weeks=[0, 4]
-    ).set_index("kind")
+    )
+    # RF50 has no scans: its rows say why nothing was computed
+    rf50 = report[report.site == "RF50"]
+    assert len(rf50) == 2 and rf50.icc_21.isna().all() and (rf50.n_subjects == 0).all()
+    assert "needs at least 2" in rf50.note.iloc[0] and "needs at least 2" in rf50.note.iloc[1]
+    table = report[report.site == "VL50"].set_index("kind")
+    assert (table.note == "").all()  # six subject legs who differ: a trustworthy ICC
     within = table.loc["within session (3 images)"]
     expected = reliability(np.vstack([week0, week4]))
     assert within.n_subjects == 6 and within.icc_31 == pytest.approx(expected.icc31.value)

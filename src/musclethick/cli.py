@@ -22,7 +22,15 @@ from pathlib import Path
 
 from musclethick import __version__
 
-__all__ = ["get_arg_parser", "main", "positive_float", "run_command"]
+__all__ = [
+    "depth_mm_arg",
+    "get_arg_parser",
+    "main",
+    "mm_per_px_arg",
+    "positive_float",
+    "positive_int",
+    "run_command",
+]
 
 #: Above this many inputs the measure command shows a progress bar.
 PROGRESS_MIN_INPUTS = 3
@@ -101,7 +109,7 @@ def positive_float(text: str) -> float:
     return value
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -111,7 +119,8 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _mm_per_px(text: str) -> float:
+def mm_per_px_arg(text: str) -> float:
+    """argparse type: a plausible pixel size in mm (``plausible.check_mm_per_px``)."""
     from musclethick.plausible import check_mm_per_px
 
     try:
@@ -120,7 +129,8 @@ def _mm_per_px(text: str) -> float:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def _depth_mm(text: str) -> float:
+def depth_mm_arg(text: str) -> float:
+    """argparse type: a plausible imaging depth in mm."""
     from musclethick.plausible import check_depth_mm
 
     try:
@@ -146,12 +156,12 @@ def add_measure_arguments(parser: argparse.ArgumentParser) -> None:
     calibration = parser.add_mutually_exclusive_group()
     calibration.add_argument(
         "--mm-per-px",
-        type=_mm_per_px,
+        type=mm_per_px_arg,
         help="pixel size in mm, 0.005-2 (overrides all other sources)",
     )
     calibration.add_argument(
         "--depth-mm",
-        type=_depth_mm,
+        type=depth_mm_arg,
         help="depth of the imaging region in mm, 5-400 (mm per px = depth / region height)",
     )
     calibration.add_argument(
@@ -170,7 +180,7 @@ def add_measure_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--best-frames",
-        type=_positive_int,
+        type=positive_int,
         metavar="K",
         help="keep the K most confident frames per file",
     )
@@ -530,8 +540,8 @@ def get_arg_parser(only: str | None = None) -> argparse.ArgumentParser:
         "--confirmed-by", help="who checked the calibration (recorded in the profile)"
     )
     stated = calibrate.add_mutually_exclusive_group()
-    stated.add_argument("--mm-per-px", type=_mm_per_px, help="pixel size in mm")
-    stated.add_argument("--depth-mm", type=_depth_mm, help="depth of the imaging area in mm")
+    stated.add_argument("--mm-per-px", type=mm_per_px_arg, help="pixel size in mm")
+    stated.add_argument("--depth-mm", type=depth_mm_arg, help="depth of the imaging area in mm")
     stated.add_argument(
         "--tick-mm", type=positive_float, help="mm between neighbouring ticks of the ruler"
     )

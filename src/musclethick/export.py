@@ -15,7 +15,10 @@ Tables (all lengths in mm, or cm with ``cm=True``; the ``_mm`` suffix then becom
 ``wide_<SITE>`` per site and composite: one row per subject and leg, weeks as columns
               (``week_0``, ``week_4``, ...), and change from the baseline week per later week
               (``change_mm_week_4``, ``change_pct_week_4``).
-``readme``    column descriptions and units.
+``excluded``  scans left out of every table, and why: ``missing`` (measured before, the file
+              was gone at the latest batch run), ``duplicate`` (same content or labels as a scan
+              that counts), ``not_found`` (a manifest row without its file) and ``unreadable``.
+``readme``    column descriptions and units, and a note on the scans left out.
 
 Only results that are not failed and not rejected in review enter ``images`` and later tables;
 corrected reviews replace the model values (see :meth:`StudyStore.results_dataframe`).
@@ -34,8 +37,7 @@ import json
 import os
 import re
 import secrets
-import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +46,7 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
-from musclethick.errors import MusclethickError, ProtocolError
+from musclethick.errors import MusclethickError, ProtocolError, StoreError, UsageError
 from musclethick.protocol import Protocol, Site, load_protocol
 
 __all__ = [
@@ -89,6 +91,8 @@ LONG_COLUMNS = [
     "file",
 ]
 
+EXCLUDED_COLUMNS = ["subject", "leg", "week", "site", "rep", "file", "reason", "detail"]
+
 COLUMN_DOCS = {
     "study": "study name (store meta 'study_name' or the store file name)",
     "subject": "subject id (a keyed pseudonym when de-identified)",
@@ -121,6 +125,8 @@ COLUMN_DOCS = {
     "week_N": "session thickness at week N",
     "change_mm_week_N": "change from the baseline week to week N",
     "change_pct_week_N": "change from the baseline week to week N in % of baseline",
+    "reason": "why the scan is left out: missing, duplicate, not_found or unreadable",
+    "detail": "what was found (for a duplicate: the scan that counts instead)",
 }
 
 # -- pseudonyms ---------------------------------------------------------------------------
@@ -131,14 +137,22 @@ def pseudonym(subject: str, key: bytes) -> str:
     return "P" + hmac.new(key, subject.encode("utf-8"), hashlib.sha256).hexdigest()[:8]
 
 
-def _pseudonym_key(store: Any, key: str | bytes | None) -> bytes:
+def _pseudonym_key(store: str | Path, key: str | bytes | None) -> bytes:
+    """``key``, or a new random key kept in ``store`` (so that pseudonyms stay stable)."""
+    from musclethick.study.store import StudyStore
+
     if key is None:
-        key = os.environ.get("MUSCLETHICK_PSEUDONYM_KEY")
-    if key is None:
-        key = store.get_meta("pseudonym_key")
-        if key is None:
-            key = secrets.token_hex(32)
-            store.set_meta("pseudonym_key", key)
+        try:
+            with StudyStore(store) as db:
+                key = db.get_meta("pseudonym_key")  # another export may have just made one
+                if key is None:
+                    key = secrets.token_hex(32)
+                    db.set_meta("pseudonym_key", key)
+        except StoreError as error:
+            raise StoreError(
+                "--deidentify: the first de-identified export keeps a new pseudonym key in the "
+                f"store, but {error}; give --key KEY (or set $MUSCLETHICK_PSEUDONYM_KEY) instead"
+            ) from None
     return key.encode("utf-8") if isinstance(key, str) else key
 
 
@@ -328,10 +342,30 @@ def wide_tables(sessions: pd.DataFrame, protocol: Protocol) -> dict[str, pd.Data
     return tables
 
 
-def _readme(tables: Mapping[str, pd.DataFrame], unit: str) -> pd.DataFrame:
+def _left_out_note(excluded: pd.DataFrame) -> str:
+    """One sentence on the scans left out of the tables (``""`` when none)."""
+    if excluded.empty:
+        return ""
+    words = {
+        "missing": "missing (measured before, the file was gone at the latest batch run)",
+        "duplicate": "duplicates of a scan that counts",
+        "not_found": "listed in the manifest but not found",
+        "unreadable": "unreadable",
+    }
+    counts = excluded["reason"].value_counts()
+    parts = [f"{n} {words.get(reason, reason)}" for reason, n in counts.items()]
+    return (
+        f"{len(excluded)} scan(s) left out of every table: {'; '.join(parts)}. "
+        "See the 'excluded' table."
+    )
+
+
+def _readme(tables: Mapping[str, pd.DataFrame], unit: str, note: str = "") -> pd.DataFrame:
     import pandas as pd  # lazy: keeps the CLI start-up light
 
     rows = []
+    if note:
+        rows.append({"table": "(note)", "column": "", "description": note})
     for name, table in tables.items():
         for column in table.columns:
             generic = re.sub(r"_cm($|_)", r"_mm\1", str(column))
@@ -367,6 +401,7 @@ def build_tables(
     cm: bool = False,
     deidentify_key: bytes | None = None,
     metadata_columns: tuple[str, ...] = (),
+    excluded: Sequence[Any] = (),
 ) -> dict[str, pd.DataFrame]:
     """All export tables from a results dataframe (see the module docstring).
 
@@ -385,7 +420,12 @@ def build_tables(
     metadata_columns : tuple of str
         :class:`~musclethick.types.ScanMetadata` fields to add to the long table
         (e.g. ``("patient_name",)``); never with de-identification.
+    excluded : sequence of ScanState
+        Scans left out (:meth:`StudyStore.excluded_scans`): the ``excluded`` table and a note
+        in ``readme``.
     """
+    import pandas as pd  # lazy: keeps the CLI start-up light
+
     results = results.copy()
     if deidentify_key is not None:
         if metadata_columns:
@@ -409,58 +449,122 @@ def build_tables(
     }
     if deidentify_key is not None:
         tables["long"] = tables["long"].drop(columns=["file", "date"])
+    left_out = pd.DataFrame(
+        [
+            {
+                "subject": state.subject,
+                "leg": state.leg,
+                "week": state.week,
+                "site": state.site,
+                "rep": state.rep,
+                "file": state.relpath or state.path,
+                "reason": state.state,
+                "detail": state.detail,
+            }
+            for state in excluded
+        ],
+        columns=EXCLUDED_COLUMNS,
+    )
+    if deidentify_key is not None:  # no names of files or subjects
+        left_out["subject"] = [
+            pseudonym(str(s), deidentify_key) if s else "" for s in left_out["subject"]
+        ]
+        left_out = left_out.drop(columns=["file", "detail"])
     unit = "cm" if cm else "mm"
     if cm:
         tables = {name: _to_cm(table) for name, table in tables.items()}
-    tables["readme"] = _readme(tables, unit)
+    tables["excluded"] = left_out
+    tables["readme"] = _readme(tables, unit, _left_out_note(left_out))
     return tables
 
 
-def write_tables(tables: Mapping[str, pd.DataFrame], out: str | Path, *, format: str) -> list[Path]:
+def workbook_path(out: str | Path) -> Path:
+    """The Excel workbook written for ``--out``: ``.xlsx`` is added to a name without suffix.
+
+    Raises
+    ------
+    UsageError
+        ``out`` has another suffix (``x.txt``): it would silently become another file.
+    """
+    out = Path(out)
+    if out.suffix.lower() == ".xlsx":
+        return out
+    if out.suffix:
+        raise UsageError(
+            f"--out {out}: an Excel workbook is named .xlsx; give --out "
+            f"{out.with_suffix('.xlsx')} (or --format csv / parquet for a folder)"
+        )
+    return out.with_suffix(".xlsx")
+
+
+def write_tables(
+    tables: Mapping[str, pd.DataFrame],
+    out: str | Path,
+    *,
+    format: str,
+    overwrite: bool = False,
+    inputs: Sequence[str | Path] = (),
+) -> list[Path]:
     """Write tables: one Excel workbook (a sheet per table) or one file per table in a folder.
 
-    Returns the files written.
+    The rules of :mod:`musclethick.outputs` apply: an existing file is replaced only with
+    ``overwrite``, ``inputs`` (the store) are never written, and each file is written whole
+    under a temporary name first. Returns the files written.
     """
     import pandas as pd  # lazy: keeps the CLI start-up light
 
-    out = Path(out)
+    from musclethick.outputs import check_output_file, check_output_folder, write_atomically
+
     if format not in FORMATS:
         raise MusclethickError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
     if format == "xlsx":
-        if out.suffix.lower() != ".xlsx":
-            out = out.with_suffix(".xlsx")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with pd.ExcelWriter(out, engine="openpyxl") as writer:
-            ordered = ["readme", *(n for n in tables if n != "readme")]
-            for name in ordered:
-                tables[name].to_excel(writer, sheet_name=name[:31], index=False)
-        return [out]
-    out.mkdir(parents=True, exist_ok=True)
+        out = check_output_file(
+            workbook_path(out), option="--out", inputs=inputs, overwrite=overwrite
+        )
+
+        def workbook(partial: Path) -> None:
+            with pd.ExcelWriter(partial, engine="openpyxl") as writer:
+                ordered = ["readme", *(n for n in tables if n != "readme")]
+                for name in ordered:
+                    tables[name].to_excel(writer, sheet_name=name[:31], index=False)
+
+        return [write_atomically(out, workbook)]
+    names = [f"{name}.{format}" for name in tables]
+    out = check_output_folder(out, option="--out", inputs=inputs, overwrite=overwrite, names=names)
     written = []
-    for name, table in tables.items():
-        path = out / f"{name}.{format}"
+    for table, file in zip(tables.values(), names, strict=True):
         if format == "csv":
-            table.to_csv(path, index=False)
+            written.append(
+                write_atomically(out / file, lambda p, t=table: t.to_csv(p, index=False))
+            )
         else:
-            table.to_parquet(path, index=False)
-        written.append(path)
+            written.append(
+                write_atomically(out / file, lambda p, t=table: t.to_parquet(p, index=False))
+            )
     return written
 
 
 def protocol_for_store(store: Any, protocol: Protocol | str | Path | None = None) -> Protocol:
-    """``protocol`` if given, else the protocol recorded in ``store`` by the batch, else default."""
+    """``protocol`` if given, else the protocol recorded in ``store`` by the batch, else default;
+    a generic protocol is fitted to the weeks and sites of the store's scans
+    (:meth:`Protocol.adapted`)."""
     if isinstance(protocol, Protocol):
-        return protocol
-    if protocol is not None:
-        return load_protocol(protocol)
-    for key in ("protocol_source", "protocol"):
-        value = store.get_meta(key)
-        if value and (Path(value).is_file() or key == "protocol"):
-            try:
-                return load_protocol(value)
-            except ProtocolError:
-                continue
-    return load_protocol("default")
+        chosen = protocol
+    elif protocol is not None:
+        chosen = load_protocol(protocol)
+    else:
+        chosen = None
+        for key in ("protocol_source", "protocol"):
+            value = store.get_meta(key)
+            if value and (Path(value).is_file() or key == "protocol"):
+                try:
+                    chosen = load_protocol(value)
+                    break
+                except ProtocolError:
+                    continue
+        chosen = chosen or load_protocol("default")
+    scans = store.current_scans()
+    return chosen.adapted(weeks=(s.week for s in scans), sites=(s.site for s in scans if s.site))
 
 
 def export_store(
@@ -474,15 +578,16 @@ def export_store(
     deidentify: bool = False,
     key: str | bytes | None = None,
     include_dicom_names: bool = False,
+    overwrite: bool = False,
 ) -> list[Path]:
     """Export a store's tables (``musclethick export``).
 
     Parameters
     ----------
     store : str or path-like
-        Study store.
+        Study store (only read, except to keep a new pseudonym key: see ``key``).
     out : str or path-like
-        Workbook (xlsx) or folder (csv, parquet).
+        Workbook (xlsx; ``.xlsx`` added to a name without suffix) or folder (csv, parquet).
     format : {"xlsx", "csv", "parquet"}
         Output format.
     protocol : Protocol or str or path-like, optional
@@ -495,9 +600,12 @@ def export_store(
         Keyed pseudonyms instead of subject ids; no files or dates.
     key : str or bytes, optional
         Pseudonym key (default: ``$MUSCLETHICK_PSEUDONYM_KEY``, else a random key kept in the
-        store so pseudonyms stay stable between exports).
+        store so pseudonyms stay stable between exports; the first de-identified export of a
+        store without a key therefore writes it to the store).
     include_dicom_names : bool
         Add DICOM ``patient_id`` and ``patient_name`` to the long table.
+    overwrite : bool
+        Replace existing output files.
 
     Returns
     -------
@@ -506,18 +614,22 @@ def export_store(
     """
     from musclethick.study.store import StudyStore
 
-    if not Path(store).is_file():
-        raise MusclethickError(f"{store}: study store not found")
-    with StudyStore(store) as db:
+    if key is None:
+        key = os.environ.get("MUSCLETHICK_PSEUDONYM_KEY")
+    with StudyStore(store, readonly=True) as db:
         proto = protocol_for_store(db, protocol)
         if method is None:
             runs = db.runs()
             method = runs[-1]["method"] if runs else None
         results = db.results_dataframe(method=method)
-        if results.empty:
-            raise MusclethickError(f"{store}: no results to export (method {method})")
+        excluded = db.excluded_scans(method=method)
         study = db.get_meta("study_name") or Path(store).stem
-        deidentify_key = _pseudonym_key(db, key) if deidentify else None
+        stored_key = db.get_meta("pseudonym_key")
+    if results.empty:
+        raise MusclethickError(f"{store}: no results to export (method {method})")
+    deidentify_key = None
+    if deidentify:
+        deidentify_key = _pseudonym_key(store, key if key is not None else stored_key)
     tables = build_tables(
         results,
         proto,
@@ -525,8 +637,9 @@ def export_store(
         cm=cm,
         deidentify_key=deidentify_key,
         metadata_columns=("patient_id", "patient_name") if include_dicom_names else (),
+        excluded=excluded,
     )
-    return write_tables(tables, out, format=format)
+    return write_tables(tables, out, format=format, overwrite=overwrite, inputs=[store])
 
 
 def register_cli(subparsers: Any) -> argparse.ArgumentParser:
@@ -547,27 +660,26 @@ def register_cli(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--include-dicom-names", action="store_true", help="add DICOM patient id and name"
     )
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.set_defaults(func=export_main)
     return parser
 
 
 def export_main(args: argparse.Namespace) -> int:
-    """Run ``musclethick export`` from parsed arguments."""
-    try:
-        written = export_store(
-            args.store,
-            args.out,
-            format=args.format,
-            protocol=args.protocol,
-            method=args.method,
-            cm=args.cm,
-            deidentify=args.deidentify,
-            key=args.key,
-            include_dicom_names=args.include_dicom_names,
-        )
-    except MusclethickError as error:
-        print(f"musclethick export: {error}", file=sys.stderr)
-        return 1
+    """Run ``musclethick export`` from parsed arguments (errors are raised for
+    :func:`musclethick.cli.run_command`)."""
+    written = export_store(
+        args.store,
+        args.out,
+        format=args.format,
+        protocol=args.protocol,
+        method=args.method,
+        cm=args.cm,
+        deidentify=args.deidentify,
+        key=args.key,
+        include_dicom_names=args.include_dicom_names,
+        overwrite=args.overwrite,
+    )
     for path in written:
         print(path)
     return 0

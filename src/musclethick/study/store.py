@@ -21,6 +21,15 @@ Tables (schema version :data:`SCHEMA_VERSION`, kept in ``meta``):
                  ``expected_revision`` and raises :class:`StoreError` when another reviewer got
                  there first (optimistic concurrency).
 
+``scan_states`` scans left out of the tables, as found by the latest batch run: ``missing``
+                 (measured before, the file is gone), ``not_found`` (listed in a manifest, no
+                 such file), ``unreadable`` (a file or folder that cannot be read) and
+                 ``duplicate`` (same content or labels as a scan that counts; see
+                 :mod:`musclethick.study.duplicates`).
+
+The file is marked with an SQLite ``application_id`` (:data:`APPLICATION_ID`): a database of
+another application is refused before anything is written to it.
+
 Re-measurement policy: results are **superseded, never deleted**. When a scan is measured
 again with the same method (a new model version, or the file changed and so has a new sha256),
 the previous results of that path and method are marked ``superseded = 1`` in the same
@@ -37,13 +46,14 @@ import json
 import os
 import socket
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from musclethick.errors import StoreError
+from musclethick.study.duplicates import Capture, find_duplicates
 from musclethick.types import Boundary, FrameResult, LineMeasurement
 
 if TYPE_CHECKING:
@@ -52,17 +62,30 @@ if TYPE_CHECKING:
     from musclethick.study.manifest import ScanEntry
 
 __all__ = [
+    "APPLICATION_ID",
+    "SCAN_STATES",
     "SCHEMA_VERSION",
     "QueueItem",
     "Review",
     "ScanRecord",
+    "ScanState",
     "StoredResult",
     "StudyStore",
     "file_sha256",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Schema versions this musclethick reads (version 1 stores are upgraded when opened to write).
+READABLE_VERSIONS = (1, 2)
+#: SQLite ``PRAGMA application_id`` of a study store ("MTHK").
+APPLICATION_ID = 0x4D54484B
+#: The tables of a study store; a database holding only these (or nothing) is accepted.
+STORE_TABLES = frozenset(
+    {"meta", "runs", "scans", "results", "lines", "boundaries", "failures", "reviews"}
+)
 DECISIONS = ("accept", "reject", "correct")
+#: Why a scan is left out of the tables (``scan_states.state``).
+SCAN_STATES = ("missing", "not_found", "unreadable", "duplicate")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -168,6 +191,19 @@ CREATE TABLE IF NOT EXISTS reviews (
     thickness_mm REAL,
     UNIQUE (result_id, revision)
 );
+CREATE TABLE IF NOT EXISTS scan_states (
+    path TEXT PRIMARY KEY,
+    state TEXT NOT NULL CHECK (state IN ('missing', 'not_found', 'unreadable', 'duplicate')),
+    detail TEXT NOT NULL DEFAULT '',
+    subject TEXT NOT NULL DEFAULT '',
+    leg TEXT NOT NULL DEFAULT '',
+    week INTEGER,
+    site TEXT NOT NULL DEFAULT '',
+    rep INTEGER,
+    relpath TEXT NOT NULL DEFAULT '',
+    run_id INTEGER REFERENCES runs(id),
+    since TEXT NOT NULL
+);
 """
 
 
@@ -223,6 +259,22 @@ def _boundary_points(boundary: Boundary | Sequence[Sequence[float]] | None) -> s
     return json.dumps([[float(x), float(y)] for x, y in boundary])
 
 
+def _check_writable(path: Path) -> None:
+    """A store opened to write must be a writable file in a writable folder."""
+    folder = path.parent
+    if not folder.is_dir():
+        raise StoreError(f"{path}: {folder} is not a folder; create it or choose another store")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise StoreError(
+            f"{path}: folder {folder} is not writable (SQLite needs to write its journal "
+            "beside the store); choose another place or fix its permissions"
+        )
+    if path.exists() and not os.access(path, os.W_OK):
+        raise StoreError(
+            f"{path}: the store is read-only; make it writable or choose another store"
+        )
+
+
 @dataclass(frozen=True)
 class ScanRecord:
     """A row of ``scans``."""
@@ -241,6 +293,39 @@ class ScanRecord:
     rep: int | None
     relpath: str
     metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ScanState:
+    """A scan left out of the tables, and why (a row of ``scan_states``).
+
+    Attributes
+    ----------
+    path : str
+        The file (or folder, for ``unreadable``).
+    state : str
+        One of :data:`SCAN_STATES`.
+    detail : str
+        One line: what was found and, for duplicates, which scan counts instead.
+    subject, leg, week, site, rep, relpath
+        The scan's labels, where known.
+    run_id : int or None
+        The batch run that found it.
+    since : str
+        When it was recorded.
+    """
+
+    path: str
+    state: str
+    detail: str = ""
+    subject: str = ""
+    leg: str = ""
+    week: int | None = None
+    site: str = ""
+    rep: int | None = None
+    relpath: str = ""
+    run_id: int | None = None
+    since: str = ""
 
 
 @dataclass(frozen=True)
@@ -341,21 +426,108 @@ class StudyStore:
     ...     store.record_results(scan_id, results, run_id)
     """
 
-    def __init__(self, path: str | Path, *, timeout_s: float = 60.0) -> None:
+    def __init__(
+        self, path: str | Path, *, timeout_s: float = 60.0, readonly: bool = False
+    ) -> None:
         self.path = Path(path)
+        self.readonly = readonly
+        if self.path.is_dir():
+            raise StoreError(f"{self.path}: is a folder; give the store's file name (.sqlite)")
+        if readonly and not self.path.is_file():
+            raise StoreError(f"{self.path}: study store not found")
+        if not readonly:
+            _check_writable(self.path)
         try:
-            self._db = sqlite3.connect(
-                str(self.path), timeout=timeout_s, isolation_level=None, check_same_thread=False
-            )
+            if readonly:
+                self._db = self._connect_readonly(timeout_s)
+            else:
+                self._db = sqlite3.connect(
+                    str(self.path),
+                    timeout=timeout_s,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
             self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._init_schema()
+            tables = self._check_identity()  # before anything is written
+            if readonly:
+                self._check_version(tables)
+            else:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.execute("PRAGMA foreign_keys=ON")
+                self._init_schema()
         except sqlite3.DatabaseError as error:
             raise StoreError(f"{self.path}: not a usable study store ({error})") from None
 
     # -- plumbing -----------------------------------------------------------------------
+
+    def _connect_readonly(self, timeout_s: float) -> sqlite3.Connection:
+        """A read-only connection; ``immutable`` where SQLite cannot create the WAL index
+        beside a read-only store (a read-only folder or file)."""
+        uri = self.path.resolve().as_uri()
+        for options in ("mode=ro", "mode=ro&immutable=1"):
+            db = sqlite3.connect(
+                f"{uri}?{options}",
+                uri=True,
+                timeout=timeout_s,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            try:
+                db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            except sqlite3.OperationalError:
+                db.close()
+                continue
+            return db
+        raise StoreError(f"{self.path}: cannot be opened to read; check its permissions")
+
+    @classmethod
+    def check_writable(cls, path: str | Path) -> None:
+        """Raise :class:`StoreError` unless ``path`` can be opened to write: an existing
+        store is opened and closed (a foreign database is refused), a new one is not created.
+        """
+        path = Path(path)
+        if path.exists():
+            cls(path).close()
+        else:
+            _check_writable(path)
+
+    def _check_identity(self) -> set[str]:
+        """Refuse a database of another application; returns the names of its tables."""
+        app_id = int(self._db.execute("PRAGMA application_id").fetchone()[0])
+        tables = {
+            r[0]
+            for r in self._db.execute(
+                "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"
+            )
+        }
+        if app_id == APPLICATION_ID:
+            return tables
+        if app_id != 0:
+            raise StoreError(
+                f"{self.path}: an SQLite database of another application (application id "
+                f"{app_id:#x}), not a musclethick study store; nothing was written to it: "
+                "choose another store file"
+            )
+        # no application id: a new (empty) file, or a store written before the id existed
+        if tables and not ({"meta", "runs", "scans", "results"} <= tables <= STORE_TABLES):
+            shown = ", ".join(sorted(tables)[:6]) + (", ..." if len(tables) > 6 else "")
+            raise StoreError(
+                f"{self.path}: not a musclethick study store (an SQLite database with tables "
+                f"{shown}); nothing was written to it: choose another store file"
+            )
+        return tables
+
+    def _check_version(self, tables: set[str]) -> None:
+        if "meta" not in tables:
+            raise StoreError(f"{self.path}: an empty database, not a study store")
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is None or int(row["value"]) not in READABLE_VERSIONS:
+            version = "none" if row is None else row["value"]
+            raise StoreError(
+                f"{self.path}: schema version {version} is not supported "
+                f"(this musclethick reads versions {', '.join(map(str, READABLE_VERSIONS))})"
+            )
 
     def _init_schema(self) -> None:
         with self._transaction():
@@ -371,11 +543,16 @@ class StudyStore:
                 self._db.execute(
                     "INSERT INTO meta (key, value) VALUES ('created_at', ?)", (_now(),)
                 )
-            elif int(row["value"]) != SCHEMA_VERSION:
+            elif int(row["value"]) not in READABLE_VERSIONS:
                 raise StoreError(
                     f"{self.path}: schema version {row['value']} is not supported "
                     f"(this musclethick writes version {SCHEMA_VERSION})"
                 )
+            elif int(row["value"]) < SCHEMA_VERSION:  # 1 -> 2: scan_states (created above)
+                self._db.execute(
+                    "UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),)
+                )
+            self._db.execute(f"PRAGMA application_id={APPLICATION_ID}")
 
     class _Tx:
         def __init__(self, db: sqlite3.Connection) -> None:
@@ -583,6 +760,14 @@ class StudyStore:
         """All scan rows (every file version), by id."""
         return [self._scan(r) for r in self._db.execute("SELECT * FROM scans ORDER BY id")]
 
+    def current_scans(self) -> list[ScanRecord]:
+        """Scans (file versions) that have current results, by id."""
+        rows = self._db.execute(
+            "SELECT * FROM scans WHERE id IN (SELECT scan_id FROM results WHERE superseded=0) "
+            "ORDER BY id"
+        )
+        return [self._scan(r) for r in rows]
+
     def is_done(
         self,
         path: str | Path,
@@ -755,6 +940,89 @@ class StudyStore:
                 "VALUES (NULL, ?, ?, ?, ?)",
                 (run_id, str(path), message, _now()),
             )
+
+    def replace_scan_states(self, states: Iterable[ScanState], *, run_id: int | None) -> None:
+        """Replace the recorded scan states by ``states`` in one transaction.
+
+        Each batch run records what it found (missing, not found, unreadable, duplicate
+        scans), so the states always describe the latest run.
+        """
+        now = _now()
+        rows = []
+        for st in states:
+            if st.state not in SCAN_STATES:
+                raise StoreError(f"{self.path}: unknown scan state {st.state!r}")
+            labels = (st.subject, st.leg, st.week, st.site, st.rep, st.relpath)
+            rows.append((st.path, st.state, st.detail, *labels, run_id, now))
+        with self._transaction() as db:
+            db.execute("DELETE FROM scan_states")
+            db.executemany(
+                "INSERT OR REPLACE INTO scan_states (path, state, detail, subject, leg, week, "
+                "site, rep, relpath, run_id, since) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    def scan_states(self, state: str | None = None) -> list[ScanState]:
+        """Recorded scan states (all, or of one kind), by path."""
+        has_table = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='scan_states'"
+        ).fetchone()
+        if has_table is None:  # a version 1 store opened read-only
+            return []
+        query, args = "SELECT * FROM scan_states", ()
+        if state is not None:
+            query, args = query + " WHERE state=?", (state,)
+        rows = self._db.execute(query + " ORDER BY relpath, path", args)
+        return [ScanState(**dict(r)) for r in rows]
+
+    def excluded_scans(self, *, method: str | None = None) -> list[ScanState]:
+        """Scans left out of the tables, and why.
+
+        The states recorded by the latest batch run (missing, not found, unreadable), and the
+        duplicates among the other scans with current results (``method``'s, or any),
+        found now by the rule of :mod:`musclethick.study.duplicates`.
+        """
+        states = [s for s in self.scan_states() if s.state != "duplicate"]
+        missing = {s.path for s in states if s.state == "missing"}
+        query = (
+            "SELECT DISTINCT s.path, s.relpath, s.sha256, s.subject, s.leg, s.week, s.site, "
+            "s.rep FROM scans s JOIN results r ON r.scan_id = s.id WHERE r.superseded = 0"
+        )
+        args: tuple = ()
+        if method is not None:
+            query, args = query + " AND r.method = ?", (method,)
+        scans = {}
+        for row in self._db.execute(query, args):
+            if row["path"] in missing:
+                continue
+            scans[row["path"]] = row
+        captures = [
+            Capture(
+                path=row["path"],
+                name=row["relpath"] or row["path"],
+                sha256=row["sha256"],
+                labels=None
+                if row["rep"] is None
+                else (row["subject"], row["leg"], row["week"], row["site"], row["rep"]),
+            )
+            for row in scans.values()
+        ]
+        for duplicate in find_duplicates(captures):
+            row = scans[duplicate.path]
+            states.append(
+                ScanState(
+                    path=row["path"],
+                    state="duplicate",
+                    detail=duplicate.describe(),
+                    subject=row["subject"],
+                    leg=row["leg"],
+                    week=row["week"],
+                    site=row["site"],
+                    rep=row["rep"],
+                    relpath=row["relpath"],
+                )
+            )
+        return sorted(states, key=lambda s: (s.relpath or s.path, s.state))
 
     def failures(self, *, run_id: int | None = None) -> list[dict[str, Any]]:
         """Failure rows (all, or of one run)."""
@@ -1075,7 +1343,7 @@ class StudyStore:
     # -- tables -------------------------------------------------------------------------
 
     def results_dataframe(
-        self, *, method: str | None = None, include_failed: bool = True
+        self, *, method: str | None = None, include_failed: bool = True, exclude: bool = True
     ) -> pd.DataFrame:
         """Long table of current results, one row per measurement line, reviews applied.
 
@@ -1089,7 +1357,8 @@ class StudyStore:
         after review. A correction replaces ``thickness_mm`` / ``thickness_px`` by the corrected
         lines (matched by line name); the model's value stays in ``thickness_mm_model``.
         ``included`` is False for failed and rejected results. Failed results have one row
-        with an empty ``line``.
+        with an empty ``line``. With ``exclude`` (default), scans that are missing or duplicates
+        (:meth:`excluded_scans`) are left out.
         """
         import pandas as pd
 
@@ -1140,6 +1409,13 @@ class StudyStore:
             "metadata_json",
         ]
         frame = pd.DataFrame([tuple(r) for r in rows], columns=columns)
+        if exclude:
+            left_out = {
+                s.path
+                for s in self.excluded_scans(method=method)
+                if s.state in ("missing", "duplicate")
+            }
+            frame = frame[~frame["path"].isin(left_out)].reset_index(drop=True)
         frame["thickness_mm_model"] = frame["thickness_mm"]
         frame["qc_status"] = frame["status"]
         frame["reviewed_by"] = ""
