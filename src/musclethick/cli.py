@@ -590,7 +590,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_command("train", lambda: _cmd_train(namespace))
     command = next((a for a in argv if not a.startswith("-")), None)
     parser = get_arg_parser(only="measure" if command == "measure" else None)
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help, --version, or a usage error already printed
+        return stop.code if isinstance(stop.code, int) else EXIT_USAGE
     return run_command(args.command, lambda: args.func(args), debug=args.debug)
 
 

@@ -1,11 +1,16 @@
 """Duplicate captures: the one rule that the batch and the exports share (pure).
 
 A capture duplicates another when it has the **same content** (sha256 of the file) or the
-**same labels** (subject, leg, week, site and rep). Of each group the first capture in name
-order (relative path) counts; the others are listed as duplicates of it and never counted.
-Examples: ``L_VL50_1.dcm`` and ``L_VL50_01.dcm`` (same rep), ``L_VL50_1.DCM`` beside
-``L_VL50_1.dcm``, a copy under ``wk0/`` of a scan under ``week0/``, or a scan saved twice under
-two rep numbers.
+**same labels** (subject, leg, week, site and rep); duplicates are never counted. Which one
+counts:
+
+1. of files with the same content, the first in name order (relative path);
+2. of the remaining captures with the same labels, the one whose content the folder holds most
+   often (the capture its copies agree on), then the first in name order.
+
+Examples: ``L_VL50_1.DCM`` and a copy under ``wk0/`` of ``L_VL50_1.dcm`` (same content),
+``L_VL50_01.dcm`` beside ``L_VL50_1.dcm`` (same rep), a scan saved twice under two rep
+numbers (same content).
 """
 
 from __future__ import annotations
@@ -53,7 +58,8 @@ class Duplicate:
 
 
 def find_duplicates(captures: Iterable[Capture]) -> tuple[Duplicate, ...]:
-    """The captures that duplicate an earlier one (in name order), each with the one kept.
+    """The captures that are not counted, each with the one counted instead (see the module
+    docstring for the rule), in name order.
 
     Examples
     --------
@@ -62,20 +68,29 @@ def find_duplicates(captures: Iterable[Capture]) -> tuple[Duplicate, ...]:
     >>> [d.name for d in find_duplicates([b, a])]
     ['S1/wk0/L_VL50_1.png']
     """  # noqa: E501
-    by_content: dict[str, str] = {}
-    by_labels: dict[tuple, str] = {}
+    ordered = sorted(captures, key=lambda c: (c.name, c.path))
     duplicates = []
-    for capture in sorted(captures, key=lambda c: (c.name, c.path)):
-        kept = by_content.get(capture.sha256) if capture.sha256 else None
-        reason = "same content (sha256) as"
-        if kept is None and capture.labels is not None:
-            kept = by_labels.get(capture.labels)
-            reason = "same subject, leg, week, site and rep as"
-        if kept is not None:
-            duplicates.append(Duplicate(capture.path, capture.name, kept, reason))
-            continue
+    copies: dict[str, int] = {}
+    first_with_content: dict[str, Capture] = {}
+    distinct = []
+    for capture in ordered:
         if capture.sha256:
-            by_content[capture.sha256] = capture.name
+            copies[capture.sha256] = copies.get(capture.sha256, 0) + 1
+            kept = first_with_content.setdefault(capture.sha256, capture)
+            if kept is not capture:
+                duplicates.append(
+                    Duplicate(capture.path, capture.name, kept.name, "same content (sha256) as")
+                )
+                continue
+        distinct.append(capture)
+    groups: dict[tuple, list[Capture]] = {}
+    for capture in distinct:
         if capture.labels is not None:
-            by_labels[capture.labels] = capture.name
-    return tuple(duplicates)
+            groups.setdefault(capture.labels, []).append(capture)
+    for group in groups.values():
+        kept = max(group, key=lambda c: copies.get(c.sha256, 1))  # first of the most copied
+        for capture in group:
+            if capture is not kept:
+                reason = "same subject, leg, week, site and rep as"
+                duplicates.append(Duplicate(capture.path, capture.name, kept.name, reason))
+    return tuple(sorted(duplicates, key=lambda d: (d.name, d.path)))
