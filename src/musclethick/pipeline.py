@@ -102,6 +102,8 @@ class MeasureSettings:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
         if not self.line_fractions or any(not 0.0 <= f <= 1.0 for f in self.line_fractions):
             raise ValueError("line_fractions must be fractions in [0, 1]")
+        if len(set(self.line_fractions)) != len(self.line_fractions):
+            raise ValueError(f"line_fractions repeat a line: {self.line_fractions}")
         if self.best_frames is not None and self.best_frames < 1:
             raise ValueError("best_frames must be at least 1")
         if not 0.0 <= self.no_muscle_confidence <= self.min_confidence:

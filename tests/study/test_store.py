@@ -173,3 +173,95 @@ def test_review_queue_order(tmp_path, result_factory):
         ]
         assert [q.status for q in store.review_queue(max_confidence=0.5)] == ["failed", "ok"]
         assert store.review_queue(subject="S02") == []
+
+
+def test_foreign_database_is_refused_before_anything_is_written(tmp_path):
+    import hashlib
+
+    from musclethick.study.store import APPLICATION_ID
+
+    foreign = tmp_path / "clinic.db"
+    db = sqlite3.connect(foreign)
+    db.execute("CREATE TABLE patients (id INTEGER, name TEXT)")
+    db.commit()
+    db.close()
+    before = hashlib.sha256(foreign.read_bytes()).hexdigest()
+    with pytest.raises(StoreError, match=r"clinic\.db: not a musclethick study store .*patients"):
+        StudyStore(foreign)
+    assert hashlib.sha256(foreign.read_bytes()).hexdigest() == before
+    other_app = tmp_path / "other.db"
+    db = sqlite3.connect(other_app)
+    db.execute("PRAGMA application_id=1234")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match="another application"):
+        StudyStore(other_app)
+    with StudyStore(tmp_path / "s.sqlite"):
+        pass
+    db = sqlite3.connect(tmp_path / "s.sqlite")
+    assert db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+    db.close()
+
+
+def test_a_version_1_store_is_read_and_upgraded(tmp_path, scan_file, result_factory):
+    path = tmp_path / "old.sqlite"
+    with StudyStore(path) as store:
+        run = store.start_run(method="edges")
+        store.record_results(
+            store.record_scan(scan_file), [result_factory(str(scan_file), [20.0])], run
+        )
+    db = sqlite3.connect(path)  # as written before the application id and scan_states
+    db.execute("PRAGMA application_id=0")
+    db.execute("DROP TABLE scan_states")
+    db.execute("UPDATE meta SET value='1' WHERE key='schema_version'")
+    db.commit()
+    db.close()
+    with StudyStore(path, readonly=True) as store:
+        assert store.scan_states() == [] and len(store.results_dataframe()) == 2
+    with StudyStore(path) as store:
+        assert store.get_meta("schema_version") == str(SCHEMA_VERSION)
+        assert store.scan_states() == []
+
+
+def test_read_only_store_is_not_created_or_written(tmp_path, scan_file, result_factory):
+    with pytest.raises(StoreError, match="study store not found"):
+        StudyStore(tmp_path / "none.sqlite", readonly=True)
+    assert not (tmp_path / "none.sqlite").exists()
+    with StudyStore(tmp_path / "s.sqlite") as store:
+        run = store.start_run(method="edges")
+        store.record_results(
+            store.record_scan(scan_file), [result_factory(str(scan_file), [20.0])], run
+        )
+    with StudyStore(tmp_path / "s.sqlite", readonly=True) as store:
+        assert store.counts()["scans"] == 1
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            store.set_meta("x", "y")
+
+
+def test_missing_and_duplicate_scans_are_left_out_of_the_tables(tmp_path, result_factory):
+    from musclethick.study.store import ScanState
+
+    files = {}
+    for name, content in (("L_VL50_1.png", b"one"), ("L_VL50_2.png", b"two"), ("copy.png", b"one")):
+        files[name] = tmp_path / name
+        files[name].write_bytes(content)
+    with StudyStore(tmp_path / "s.sqlite") as store:
+        run = store.start_run(method="edges")
+        for rep, (name, path) in enumerate(files.items(), start=1):
+            scan = store.record_scan(
+                path, subject="S01", leg="L", week=0, site="VL50", rep=rep, relpath=name
+            )
+            store.record_results(scan, [result_factory(str(path), [20.0 + rep])], run)
+        assert set(store.results_dataframe()["relpath"]) == {"L_VL50_1.png", "L_VL50_2.png"}
+        (duplicate,) = store.excluded_scans()
+        assert (duplicate.relpath, duplicate.state) == ("copy.png", "duplicate")
+        assert "same content (sha256) as L_VL50_1.png" in duplicate.detail
+        gone = ScanState(str(files["L_VL50_2.png"]), "missing", "gone", relpath="L_VL50_2.png")
+        store.replace_scan_states([gone], run_id=run)
+        assert set(store.results_dataframe()["relpath"]) == {"L_VL50_1.png"}
+        assert [s.state for s in store.excluded_scans()] == ["missing", "duplicate"]
+        assert len(store.results_dataframe(exclude=False).drop_duplicates("relpath")) == 3
+        store.replace_scan_states([], run_id=run)  # the next run found the file again
+        assert set(store.results_dataframe()["relpath"]) == {"L_VL50_1.png", "L_VL50_2.png"}
+        with pytest.raises(StoreError, match="unknown scan state"):
+            store.replace_scan_states([ScanState("x", "lost")], run_id=run)

@@ -978,12 +978,14 @@ class StudyStore:
     def excluded_scans(self, *, method: str | None = None) -> list[ScanState]:
         """Scans left out of the tables, and why.
 
-        The states recorded by the latest batch run (missing, not found, unreadable), and the
-        duplicates among the other scans with current results (``method``'s, or any),
-        found now by the rule of :mod:`musclethick.study.duplicates`.
+        The states recorded by the latest batch run (missing, not found, unreadable, and the
+        duplicates it did not measure), and the duplicates among the other scans with current
+        results (``method``'s, or any), found now by the rule of
+        :mod:`musclethick.study.duplicates` (so that a duplicate measured by an earlier run is
+        never counted either).
         """
-        states = [s for s in self.scan_states() if s.state != "duplicate"]
-        missing = {s.path for s in states if s.state == "missing"}
+        states = self.scan_states()
+        listed = {s.path for s in states}
         query = (
             "SELECT DISTINCT s.path, s.relpath, s.sha256, s.subject, s.leg, s.week, s.site, "
             "s.rep FROM scans s JOIN results r ON r.scan_id = s.id WHERE r.superseded = 0"
@@ -993,7 +995,7 @@ class StudyStore:
             query, args = query + " AND r.method = ?", (method,)
         scans = {}
         for row in self._db.execute(query, args):
-            if row["path"] in missing:
+            if row["path"] in listed:  # the latest run's verdict on it stands
                 continue
             scans[row["path"]] = row
         captures = [
