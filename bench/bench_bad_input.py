@@ -6,8 +6,8 @@ Builds each case of ``tests/bad_input.py`` in a temporary folder, runs its comma
 ``python -m musclethick ...`` (cases that need file permissions drop root's power to ignore
 them), and prints one row per case: exit code (expected), the rows or files that had to
 survive (expected / found), whether a traceback was printed, and the first stderr line. Ends
-with the totals quoted in the README: cases tried, rows lost, tracebacks printed, cases that
-did not hold. Exit code 1 when any case did not hold.
+with the totals quoted in the README: cases tried, rows lost, stale scans kept, tracebacks
+printed, cases that did not hold. Exit code 1 when any case did not hold.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         root = Path(args.keep) if args.keep else Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
         permissions = permissions_enforced(root)
-        tried = skipped = lost = expected = tracebacks = failed = 0
+        tried = skipped = lost = expected = stale = tracebacks = failed = 0
         start = time.perf_counter()
         print(f"{'case':<46} {'exit':>8} {'rows':>7} tb  first stderr line")
         for case in cases:
@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
             outcome = run_case(case, root / case.name, in_process=False)
             tried += 1
             lost += outcome.lost
+            stale += outcome.stale
             expected += outcome.expected
             tracebacks += outcome.traceback
             problems = outcome.problems()
@@ -58,8 +59,9 @@ def main(argv: list[str] | None = None) -> int:
         elapsed = time.perf_counter() - start
     print(
         f"\n{tried} bad-input cases tried ({skipped} skipped), {len(cases)} in the corpus; "
-        f"rows/scans/files that had to survive: {expected}, lost: {lost}; tracebacks printed: "
-        f"{tracebacks}; cases not held: {failed}; {elapsed:.0f} s"
+        f"rows/scans/files that had to survive: {expected}, lost: {lost}; stale (deleted or "
+        f"duplicate) kept: {stale}; tracebacks printed: {tracebacks}; cases not held: {failed}; "
+        f"{elapsed:.0f} s"
     )
     return 1 if failed else 0
 

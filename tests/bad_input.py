@@ -163,7 +163,9 @@ class Case:
     setup : callable
         ``setup(folder)`` builds the inputs.
     survivors : callable, optional
-        ``survivors(folder) -> (expected, found)``: rows, scans or files that must be there.
+        ``survivors(folder) -> (expected, found)`` or ``(expected, found, stale)``: rows, scans
+        or files that must be there, how many of them are, and how many that must not be
+        there (deleted or duplicate scans) are.
     may_change : tuple of str
         Globs (relative to the folder) of files that existed before and may be written (the
         store, an output replaced with ``--overwrite``); every other file must be unchanged.
@@ -171,6 +173,10 @@ class Case:
         Needs file permissions to be enforced.
     action : callable, optional
         ``action(process, folder)`` for cases run as a process that is interrupted.
+    stdout : str
+        Regular expression stdout must match (``""``: nothing required).
+    forbidden : str
+        Regular expression that must appear neither on stdout nor on stderr.
     """
 
     name: str
@@ -178,10 +184,12 @@ class Case:
     exit_code: int
     message: str = ""
     setup: Callable[[Path], None] = _nothing
-    survivors: Callable[[Path], tuple[int, int]] | None = None
+    survivors: Callable[[Path], tuple[int, ...]] | None = None
     may_change: tuple[str, ...] = ("*.sqlite", "*.sqlite-wal", "*.sqlite-shm")
     unprivileged: bool = False
     action: Callable[[subprocess.Popen, Path], None] | None = None
+    stdout: str = ""
+    forbidden: str = ""
 
     @property
     def needs_subprocess(self) -> bool:
@@ -198,6 +206,7 @@ class Outcome:
     stderr: str
     expected: int = 0
     found: int = 0
+    stale: int = 0
     changed: list[str] = field(default_factory=list)
 
     @property
@@ -218,10 +227,16 @@ class Outcome:
         lines = [line for line in self.stderr.splitlines() if line.strip()]
         if self.case.message and not any(re.search(self.case.message, x) for x in lines):
             out.append(f"no stderr line matches {self.case.message!r}")
+        if self.case.stdout and not re.search(self.case.stdout, self.stdout):
+            out.append(f"stdout does not match {self.case.stdout!r}")
+        if self.case.forbidden and re.search(self.case.forbidden, self.stdout + self.stderr):
+            out.append(f"printed {self.case.forbidden!r}")
         if self.case.exit_code == 2 and len(lines) != 1:
             out.append(f"a usage error prints {len(lines)} lines, not one")
         if self.lost:
             out.append(f"{self.lost} of {self.expected} rows/files lost")
+        if self.stale:
+            out.append(f"{self.stale} stale rows/scans kept (deleted or duplicate)")
         if self.changed:
             out.append(f"inputs written: {', '.join(self.changed)}")
         return out
@@ -257,10 +272,12 @@ def _drop_root_file_powers() -> None:  # runs in the child, before exec
 
 
 def _child_env() -> dict[str, str]:
+    """The environment of a child ``musclethick``: the same package as this process imports."""
+    import musclethick
+
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(REPO_ROOT / "src"), env.get("PYTHONPATH", "")) if p
-    )
+    package_root = str(Path(musclethick.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     env["PYTHONWARNINGS"] = "ignore"
     return env
 
@@ -325,7 +342,9 @@ def run_case(case: Case, folder: Path, *, in_process: bool = True) -> Outcome:
         if after.get(name) != digest:
             outcome.changed.append(name)
     if case.survivors is not None:
-        outcome.expected, outcome.found = case.survivors(folder)
+        counts = case.survivors(folder)
+        outcome.expected, outcome.found = counts[0], counts[1]
+        outcome.stale = counts[2] if len(counts) > 2 else 0
     return outcome
 
 
@@ -767,8 +786,14 @@ def _batch(d: Path, *extra: str, study: str = "study") -> list[str]:
     return [*argv, "--mm-per-px", "0.1", "--workers", "1", "-q", *extra]
 
 
-def _scans_in_store(expected: int) -> Callable[[Path], tuple[int, int]]:
-    return lambda d: (expected, len(store_scans(d / "s.sqlite")))
+def _scans_in_store(expected: int) -> Callable[[Path], tuple[int, int, int]]:
+    """``expected`` distinct scans measured, and none more (duplicates are not)."""
+
+    def survivors(d: Path) -> tuple[int, int, int]:
+        n = len(store_scans(d / "s.sqlite"))
+        return expected, min(n, expected), max(0, n - expected)
+
+    return survivors
 
 
 def _foreign(d: Path) -> None:
@@ -809,6 +834,56 @@ def _recorded_failure(path_part: str, expected_scans: int) -> Callable[[Path], t
             db.close()
         recorded = any(path_part in row[0] for row in failures)
         return expected_scans + 1, len(store_scans(d / "s.sqlite")) + recorded
+
+    return survivors
+
+
+def _current_results_per_scan(store: Path) -> dict[str, int]:
+    db = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+    try:
+        rows = db.execute(
+            "SELECT s.path, COUNT(*) FROM results r JOIN scans s ON s.id = r.scan_id "
+            "WHERE r.superseded = 0 GROUP BY s.path"
+        )
+        return dict(rows.fetchall())
+    finally:
+        db.close()
+
+
+def _kill_batch(process: subprocess.Popen, d: Path) -> None:
+    deadline = time.monotonic() + 120
+    seen = 0
+    while time.monotonic() < deadline and process.poll() is None:
+        with contextlib.suppress(sqlite3.Error):
+            seen = len(_current_results_per_scan(d / "s.sqlite"))
+        if seen >= 4:
+            break
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)
+    (d / "results_before_kill").write_text(str(seen))
+
+
+def _committed_scans_kept(d: Path) -> tuple[int, int]:
+    seen = int((d / "results_before_kill").read_text())
+    return seen, min(seen, len(_current_results_per_scan(d / "s.sqlite")))
+
+
+def _second_batch(process: subprocess.Popen, d: Path) -> None:
+    """A colleague starts the same batch on the same store at the same time."""
+    other = spawn(_batch(d))
+    _, err = other.communicate(timeout=300)
+    (d / "second_batch").write_text(f"{other.returncode}\n{err}")
+
+
+def _each_scan_once(expected: int) -> Callable[[Path], tuple[int, int]]:
+    """Both runs ended well and every scan has exactly one current result."""
+
+    def survivors(d: Path) -> tuple[int, int]:
+        code, _, err = (d / "second_batch").read_text().partition("\n")
+        counts = _current_results_per_scan(d / "s.sqlite")
+        if code != "0" or "Traceback" in err:
+            return expected, 0
+        return expected, sum(n == 1 for n in counts.values())
 
     return survivors
 
@@ -922,11 +997,31 @@ BATCH_CASES = [
         _scans_in_store(12),  # 11 measured + the failed one has its failed result
     ),
     Case(
+        "batch-kill-9",
+        lambda d: _batch(d, study="big"),
+        128 + signal.SIGKILL,
+        "",
+        lambda d: make_study(d / "big", subjects=4, reps=6),
+        _committed_scans_kept,
+        action=_kill_batch,
+    ),
+    Case(
+        "batch-two-runs-on-one-store-at-once",
+        lambda d: _batch(d),
+        0,
+        "",
+        _study,
+        _each_scan_once(12),
+        action=_second_batch,
+    ),
+    Case(
         "batch-default-protocol-week-4",
-        lambda d: _batch(d).__add__(["--dry-run"]),
+        lambda d: _batch(d, "--dry-run"),
         0,
         "",
         _week4_study,
+        stdout=r"Found 12 scans of 2 subjects \(expected 12 .* 1 weeks x VL50 x3\)",
+        forbidden="not in the protocol|Missing images",
     ),
     Case(
         "batch-no-study",
@@ -979,17 +1074,20 @@ def _export(d: Path, *extra: str, fmt: str = "xlsx", out: str = "t.xlsx") -> lis
     return ["export", str(d / "s.sqlite"), "--format", fmt, "--out", str(d / out), *extra]
 
 
-def _long_rows(expected_scans: int, out: str = "tables") -> Callable[[Path], tuple[int, int]]:
-    """Scans in the exported long table (csv folder)."""
+def _long_rows(
+    expected_scans: int, out: str = "tables", gone: Sequence[str] = ()
+) -> Callable[[Path], tuple[int, int, int]]:
+    """Scans in the exported long table (csv folder); ``gone``: files that must not be there."""
 
-    def survivors(d: Path) -> tuple[int, int]:
+    def survivors(d: Path) -> tuple[int, int, int]:
         path = d / out / "long.csv"
         if not path.is_file():
-            return expected_scans, 0
+            return expected_scans, 0, 0
         rows = csv_rows(path)
         keys = ("subject", "leg", "week", "site", "image")  # the file column is left out
         files = {r["file"] if "file" in r else tuple(r[k] for k in keys) for r in rows}
-        return expected_scans, len(files)
+        stale = len(files & set(gone))
+        return expected_scans, min(len(files) - stale, expected_scans), stale
 
     return survivors
 
@@ -1124,7 +1222,7 @@ EXPORT_CASES = [
         0,
         "",
         _deleted_scan,
-        _long_rows(N_STORED - 1),
+        _long_rows(N_STORED - 1, gone=["S01/week0/L_VL50_2.png"]),
     ),
     Case(
         "reliability-between-absent-weeks",
