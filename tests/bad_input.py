@@ -755,6 +755,26 @@ MEASURE_CASES = [
         _good,
     ),
     Case(
+        "measure-calibration-profile-not-found",
+        lambda d: _measure(d, "--calibration", str(d / "none.toml"), mm_per_px=None),
+        1,
+        r"none\.toml: calibration profile not found",
+        _good,
+    ),
+    Case(
+        "calibrate-out-is-the-capture",
+        lambda d: ["calibrate", str(d / "in" / GOOD[0]), "--out", str(d / "in" / GOOD[0])],
+        2,
+        r"--out .*good_1\.png: is the input .* inputs are never written",
+        _good,
+    ),
+    Case(
+        "calibrate-capture-not-found",
+        lambda d: ["calibrate", str(d / "nothere.png"), "--out", str(d / "p.toml")],
+        1,
+        r"nothere\.png: file not found",
+    ),
+    Case(
         "measure-ctrl-c",
         lambda d: _measure(d),
         130,
