@@ -265,3 +265,130 @@ def test_missing_and_duplicate_scans_are_left_out_of_the_tables(tmp_path, result
         assert set(store.results_dataframe()["relpath"]) == {"L_VL50_1.png", "L_VL50_2.png"}
         with pytest.raises(StoreError, match="unknown scan state"):
             store.replace_scan_states([ScanState("x", "lost")], run_id=run)
+
+
+def _with_runner_up(result, *, shift_px: float, margin: float):
+    """``result`` with a runner-up pair: its boundaries ``shift_px`` lower (frame coordinates)."""
+    from dataclasses import replace
+
+    from musclethick.types import LayerPair
+
+    pair = LayerPair(
+        result.superficial.shifted(0.0, shift_px).with_source("runner_up", 0.4),
+        result.deep.shifted(0.0, shift_px).with_source("runner_up", 0.3),
+        margin,
+    )
+    return replace(result, runner_up=pair)
+
+
+def test_runner_up_roundtrip_in_original_coordinates(tmp_path, scan_file, result_factory):
+    with StudyStore(tmp_path / "s.sqlite") as store:
+        scan_id = store.record_scan(scan_file)
+        result = _with_runner_up(result_factory(str(scan_file), [20.0]), shift_px=7.0, margin=0.25)
+        plain = result_factory(str(scan_file), [20.0], frame_index=1)
+        with_pair, without = store.record_results(scan_id, [result, plain], None)
+        stored = store.get_result(with_pair)
+        pair = stored.runner_up
+        # the factory's region starts at x0=10, y0=20; its superficial boundary lies at y=30
+        assert pair.superficial.x_px.tolist() == [10.0, 60.0, 109.0]
+        assert pair.superficial.y_px.tolist() == [30.0 + 7.0 + 20.0] * 3
+        assert pair.deep.y_px.tolist() == [30.0 + 200.0 + 7.0 + 20.0] * 3
+        assert (pair.superficial.source, pair.superficial.confidence) == ("runner_up", 0.4)
+        assert (pair.deep.source, pair.deep.confidence) == ("runner_up", 0.3)
+        assert pair.margin_nats == 0.25
+        assert store.get_result(without).runner_up is None
+
+
+def test_store_without_runner_up_table_opens(tmp_path, scan_file, result_factory):
+    path = tmp_path / "old.sqlite"
+    with StudyStore(path) as store:
+        (rid,) = store.record_results(
+            store.record_scan(scan_file), [result_factory(str(scan_file), [20.0])], None
+        )
+    db = sqlite3.connect(path)  # a store written before the table existed
+    db.execute("DROP TABLE runner_ups")
+    db.commit()
+    db.close()
+    with StudyStore(path, readonly=True) as store:  # export, reliability: nothing created
+        assert store.get_result(rid).runner_up is None
+    with StudyStore(path) as store:
+        assert store.get_result(rid).runner_up is None
+        assert store.get_result(rid).thickness_mm == pytest.approx(20.0)
+    db = sqlite3.connect(path)
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    db.close()
+    assert "runner_ups" in tables
+
+
+def test_correction_keeps_sources_of_its_boundaries(tmp_path, scan_file, result_factory):
+    from musclethick.types import Boundary
+
+    with StudyStore(tmp_path / "s.sqlite") as store:
+        (rid,) = store.record_results(
+            store.record_scan(scan_file), [result_factory(str(scan_file), [20.0])], None
+        )
+        model_sup = Boundary([10.0, 109.0], [50.0, 50.0], "model", 0.87)
+        lines = (LineMeasurement("mean", 50.0, 30.0, 240.0, 210.0, 21.0),)
+        review = store.record_review(
+            rid,
+            "correct",
+            reviewer="a",
+            expected_revision=0,
+            superficial=model_sup,
+            deep=Boundary([10.0, 109.0], [260.0, 262.0], "manual", 1.0),
+            lines=lines,
+        )
+        assert (review.superficial.source, review.superficial.confidence) == ("model", 0.87)
+        assert review.deep.source == "manual" and review.method == "manual"
+        # points without a source (an older store): read as manual
+        old = store.record_review(
+            rid, "correct", reviewer="a", expected_revision=1, deep=[[10, 1], [20, 2]], lines=lines
+        )
+        assert old.deep.source == "manual" and old.superficial is None
+        swap = store.record_review(
+            rid,
+            "correct",
+            reviewer="a",
+            expected_revision=2,
+            superficial=model_sup.with_source("runner_up", 0.5),
+            deep=Boundary([10.0, 109.0], [250.0, 250.0], "runner_up", 0.4),
+            lines=lines,
+        )
+        assert swap.method == "runner_up"
+        assert store.get_result(rid).review.superficial.source == "runner_up"
+        table = store.results_dataframe()
+        assert set(table["method"]) == {"runner_up"}
+        assert table["reviewed_at"].iloc[0] == swap.reviewed_at
+
+
+def test_failed_result_cannot_be_accepted(tmp_path, scan_file, result_factory):
+    with StudyStore(tmp_path / "s.sqlite") as store:
+        scan_id = store.record_scan(scan_file)
+        (rid,) = store.record_results(
+            scan_id, [result_factory(str(scan_file), [], status="failed")], None
+        )
+        with pytest.raises(StoreError, match="nothing to accept"):
+            store.record_review(rid, "accept", reviewer="a", expected_revision=0)
+        assert store.reviews(rid) == []
+        store.record_review(rid, "reject", reviewer="a", expected_revision=0, reason="blank")
+        assert store.latest_reviews()[rid].decision == "reject"
+
+
+def test_rejected_result_has_no_reviewed_value(tmp_path, scan_file, result_factory):
+    with StudyStore(tmp_path / "s.sqlite") as store:
+        (rid,) = store.record_results(
+            store.record_scan(scan_file), [result_factory(str(scan_file), [20.0, 24.0])], None
+        )
+        review = store.record_review(
+            rid, "reject", reviewer="bob", expected_revision=0, reason="probe tilted"
+        )
+        table = store.results_dataframe()
+        assert table["thickness_mm"].isna().all() and table["thickness_px"].isna().all()
+        assert table.set_index("line")["thickness_mm_model"].to_dict() == {
+            "L1": 20.0,
+            "L2": 24.0,
+            "mean": 22.0,
+        }
+        assert set(table["review_reason"]) == {"probe tilted"}
+        assert set(table["reviewed_at"]) == {review.reviewed_at}
+        assert set(table["method"]) == {"edges"} and not table["included"].any()

@@ -19,7 +19,13 @@ Tables (schema version :data:`SCHEMA_VERSION`, kept in ``meta``):
                  The model result is never changed: reviews sit beside it. ``revision``
                  counts reviews of a result (1, 2, ...); :meth:`StudyStore.record_review` takes
                  ``expected_revision`` and raises :class:`StoreError` when another reviewer got
-                 there first (optimistic concurrency).
+                 there first (optimistic concurrency). Corrected boundaries keep their source
+                 and confidence (``{"points": [[x, y], ...], "source": ..., "confidence": ...}``;
+                 older stores hold the bare point list, read as ``manual``).
+``runner_ups``   the layer pair the model found next most plausible for a result (issue 6):
+                 both boundaries as JSON polylines in **original image coordinates** and the
+                 margin in nats. A table of its own, created when a store is opened, so stores
+                 written before it existed open unchanged.
 
 ``scan_states`` scans left out of the tables, as found by the latest batch run: ``missing``
                  (measured before, the file is gone), ``not_found`` (listed in a manifest, no
@@ -54,7 +60,7 @@ from typing import TYPE_CHECKING, Any
 
 from musclethick.errors import StoreError
 from musclethick.study.duplicates import Capture, find_duplicates
-from musclethick.types import Boundary, FrameResult, LineMeasurement
+from musclethick.types import Boundary, FrameResult, LayerPair, LineMeasurement
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -81,7 +87,17 @@ READABLE_VERSIONS = (1, 2)
 APPLICATION_ID = 0x4D54484B
 #: The tables of a study store; a database holding only these (or nothing) is accepted.
 STORE_TABLES = frozenset(
-    {"meta", "runs", "scans", "results", "lines", "boundaries", "failures", "reviews"}
+    {
+        "meta",
+        "runs",
+        "scans",
+        "results",
+        "lines",
+        "boundaries",
+        "failures",
+        "reviews",
+        "runner_ups",
+    }
 )
 DECISIONS = ("accept", "reject", "correct")
 #: Why a scan is left out of the tables (``scan_states.state``).
@@ -204,6 +220,12 @@ CREATE TABLE IF NOT EXISTS scan_states (
     run_id INTEGER REFERENCES runs(id),
     since TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS runner_ups (
+    result_id INTEGER PRIMARY KEY REFERENCES results(id),
+    superficial_json TEXT NOT NULL,
+    deep_json TEXT NOT NULL,
+    margin_nats REAL NOT NULL
+);
 """
 
 
@@ -231,11 +253,17 @@ def file_sha256(path: str | Path, *, chunk_bytes: int = 1 << 20) -> str:
 
 
 def _boundary_from_json(text: str | None, source: str = "manual", confidence: float = 1.0):
+    """A boundary from ``[[x, y], ...]`` (with ``source`` and ``confidence``) or from
+    ``{"points": [[x, y], ...], "source": ..., "confidence": ...}`` (its own)."""
     if not text:
         return None
-    points = json.loads(text)
-    xs = [p[0] for p in points]
-    ys = [p[1] for p in points]
+    data = json.loads(text)
+    if isinstance(data, dict):
+        source = str(data.get("source", source))
+        confidence = float(data.get("confidence", confidence))
+        data = data["points"]
+    xs = [p[0] for p in data]
+    ys = [p[1] for p in data]
     return Boundary(xs, ys, source, confidence)
 
 
@@ -252,10 +280,18 @@ def _lines_from_json(text: str | None) -> tuple[LineMeasurement, ...]:
 
 
 def _boundary_points(boundary: Boundary | Sequence[Sequence[float]] | None) -> str | None:
+    """JSON of a boundary: with its source and confidence when it is a :class:`Boundary`,
+    else the bare point list (read back as ``manual``)."""
     if boundary is None:
         return None
     if isinstance(boundary, Boundary):
-        return json.dumps(boundary.to_points())
+        return json.dumps(
+            {
+                "points": boundary.to_points(),
+                "source": boundary.source,
+                "confidence": float(boundary.confidence),
+            }
+        )
     return json.dumps([[float(x), float(y)] for x, y in boundary])
 
 
@@ -344,6 +380,16 @@ class Review:
     lines: tuple[LineMeasurement, ...]
     thickness_mm: float | None
 
+    @property
+    def method(self) -> str | None:
+        """How a correction's boundaries were found: ``"runner_up"`` when both are the model's
+        runner-up pair, else ``"manual"``; ``None`` for other decisions."""
+        from musclethick.measure import correction_method
+
+        if self.decision != "correct":
+            return None
+        return correction_method(self.superficial, self.deep)
+
 
 @dataclass(frozen=True, eq=False)
 class StoredResult:
@@ -352,6 +398,8 @@ class StoredResult:
     ``superficial`` / ``deep`` are in **original image coordinates**. ``revision`` is the
     number of reviews so far (pass it as ``expected_revision`` to
     :meth:`StudyStore.record_review`); ``review`` is the latest review or ``None``.
+    ``runner_up`` is the layer pair the model found next most plausible (original image
+    coordinates, like the boundaries), or ``None``.
     """
 
     id: int
@@ -380,6 +428,7 @@ class StoredResult:
     deep: Boundary | None
     revision: int
     review: Review | None
+    runner_up: LayerPair | None = None
 
 
 @dataclass(frozen=True)
@@ -924,6 +973,18 @@ class StudyStore:
                             boundary.confidence,
                         ),
                     )
+                pair = result.runner_up
+                if pair is not None:
+                    db.execute(
+                        "INSERT INTO runner_ups (result_id, superficial_json, deep_json, "
+                        "margin_nats) VALUES (?, ?, ?, ?)",
+                        (
+                            result_id,
+                            _boundary_points(pair.superficial.shifted(dx, dy)),
+                            _boundary_points(pair.deep.shifted(dx, dy)),
+                            float(pair.margin_nats),
+                        ),
+                    )
                 if result.status == "failed":
                     db.execute(
                         "INSERT INTO failures (scan_id, run_id, path, message, created_at) "
@@ -1052,6 +1113,22 @@ class StudyStore:
             for r in rows
         }
 
+    def _runner_up_of(self, result_id: int) -> LayerPair | None:
+        try:
+            row = self._db.execute(
+                "SELECT superficial_json, deep_json, margin_nats FROM runner_ups WHERE result_id=?",
+                (result_id,),
+            ).fetchone()
+        except sqlite3.OperationalError:  # a store written before the table, opened read-only
+            return None
+        if row is None:
+            return None
+        return LayerPair(
+            _boundary_from_json(row["superficial_json"], "runner_up"),
+            _boundary_from_json(row["deep_json"], "runner_up"),
+            float(row["margin_nats"]),
+        )
+
     def _review(self, row: sqlite3.Row | None) -> Review | None:
         if row is None:
             return None
@@ -1113,6 +1190,7 @@ class StudyStore:
             deep=bounds.get("deep"),
             revision=0 if review is None else review.revision,
             review=review,
+            runner_up=self._runner_up_of(result_id),
         )
 
     def iter_results(
@@ -1257,7 +1335,8 @@ class StudyStore:
         result_id : int
             The reviewed result.
         decision : {"accept", "reject", "correct"}
-            ``correct`` needs corrected ``lines`` (or ``thickness_mm``).
+            ``correct`` needs corrected ``lines`` (or ``thickness_mm``); a ``failed`` result
+            (no boundaries) cannot be accepted.
         reviewer : str
             Who decided.
         expected_revision : int
@@ -1266,7 +1345,9 @@ class StudyStore:
         reason : str
             Free text.
         superficial, deep : Boundary or list of [x, y], optional
-            Corrected boundaries in original image coordinates.
+            Corrected boundaries in original image coordinates (a :class:`Boundary` keeps
+            its source and confidence: ``manual``, ``runner_up``, or the model's own for a
+            boundary the reviewer left as it was).
         lines : sequence of LineMeasurement, optional
             Corrected measurements (e.g. from ``measure.measure_lines`` on the corrected
             boundaries). ``thickness_mm`` defaults to their ``"mean"`` line.
@@ -1279,8 +1360,9 @@ class StudyStore:
         Raises
         ------
         StoreError
-            Unknown result or decision, a correction without measurements, or a conflict:
-            someone else reviewed the result since ``expected_revision``.
+            Unknown result or decision, a correction without measurements, an accept of a
+            failed result, or a conflict: someone else reviewed the result since
+            ``expected_revision``.
         """
         if decision not in DECISIONS:
             raise StoreError(f"{self.path}: decision must be one of {DECISIONS}, got {decision!r}")
@@ -1293,9 +1375,15 @@ class StudyStore:
                 f"{self.path}: a 'correct' review of result {result_id} needs corrected lines"
             )
         with self._transaction() as db:
-            exists = db.execute("SELECT 1 FROM results WHERE id=?", (result_id,)).fetchone()
+            exists = db.execute("SELECT status FROM results WHERE id=?", (result_id,)).fetchone()
             if exists is None:
                 raise StoreError(f"{self.path}: no result with id {result_id}")
+            if decision == "accept" and exists["status"] == "failed":
+                raise StoreError(
+                    f"{self.path}: result {result_id} failed (no boundaries were found), so "
+                    "there is nothing to accept: draw both boundaries and save a correction, "
+                    "or reject it"
+                )
             current = db.execute(
                 "SELECT COALESCE(MAX(revision), 0) FROM reviews WHERE result_id=?", (result_id,)
             ).fetchone()[0]
@@ -1353,14 +1441,16 @@ class StudyStore:
         date, site, rep, frame, region, line, thickness_mm, thickness_px, perpendicular_mm,
         thickness_mm_model, echo_intensity, confidence, status, flags, message, method,
         model_version, model_sha256, mm_per_px, calibration_source, run_id, qc_status,
-        reviewed_by, review_reason, included``.
+        reviewed_by, reviewed_at, review_reason, included``.
 
         ``qc_status`` is the result's status, or ``accepted`` / ``rejected`` / ``corrected``
-        after review. A correction replaces ``thickness_mm`` / ``thickness_px`` by the corrected
-        lines (matched by line name); the model's value stays in ``thickness_mm_model``.
-        ``included`` is False for failed and rejected results. Failed results have one row
-        with an empty ``line``. With ``exclude`` (default), scans that are missing or duplicates
-        (:meth:`excluded_scans`) are left out.
+        after review (the latest review counts). A correction replaces ``thickness_mm`` /
+        ``thickness_px`` by the corrected lines (matched by line name) and ``method`` by how
+        the corrected boundaries were found (:attr:`Review.method`: ``manual`` or
+        ``runner_up``); a rejection leaves them empty (NaN). The model's value always stays in
+        ``thickness_mm_model``. ``included`` is False for failed and rejected results. Failed
+        results have one row with an empty ``line``. With ``exclude`` (default), scans that are
+        missing or duplicates (:meth:`excluded_scans`) are left out.
         """
         import pandas as pd
 
@@ -1421,6 +1511,7 @@ class StudyStore:
         frame["thickness_mm_model"] = frame["thickness_mm"]
         frame["qc_status"] = frame["status"]
         frame["reviewed_by"] = ""
+        frame["reviewed_at"] = ""
         frame["review_reason"] = ""
         frame["line"] = frame["line"].fillna("")
         frame["thickness_mm"] = frame["thickness_mm"].astype(float)
@@ -1433,9 +1524,13 @@ class StudyStore:
                 continue
             frame.loc[mask, "qc_status"] = labels[review.decision]
             frame.loc[mask, "reviewed_by"] = review.reviewer
+            frame.loc[mask, "reviewed_at"] = review.reviewed_at
             frame.loc[mask, "review_reason"] = review.reason
+            if review.decision == "reject":  # no value stands for a rejected scan
+                frame.loc[mask, ["thickness_mm", "thickness_px", "perpendicular_mm"]] = float("nan")
             if review.decision != "correct":
                 continue
+            frame.loc[mask, "method"] = review.method
             corrected = {m.line: m for m in review.lines}
             if not corrected and review.thickness_mm is not None:
                 nan = float("nan")
@@ -1446,9 +1541,11 @@ class StudyStore:
                 if line in corrected:
                     frame.at[index, "thickness_mm"] = corrected[line].thickness_mm
                     frame.at[index, "thickness_px"] = corrected[line].thickness_px
+                    frame.at[index, "perpendicular_mm"] = corrected[line].perpendicular_mm
                 else:  # a line the correction does not give: no longer trustworthy
                     frame.at[index, "thickness_mm"] = float("nan")
                     frame.at[index, "thickness_px"] = float("nan")
+                    frame.at[index, "perpendicular_mm"] = float("nan")
             if frame.loc[mask, "line"].eq("").all():  # a failed result corrected by hand
                 extra = [
                     {
