@@ -4,8 +4,10 @@ Tables (all lengths in mm, or cm with ``cm=True``; the ``_mm`` suffix then becom
 
 ``long``      one row per measurement line (the ``"mean"`` pseudo-line is left out; a failed
               scan has one row with an empty ``line``): study, subject, condition, leg, week,
-              date, site, muscle, image, frame, rep, line, thickness_mm, echo_intensity, method,
-              model_version, mm_per_px, calibration_source, qc_status, reviewed_by, file.
+              date, site, muscle, image, frame, rep, line, thickness_mm (the reviewed value),
+              thickness_mm_model (the value before review), echo_intensity, method,
+              model_version, mm_per_px, calibration_source, qc_status, reviewed_by,
+              reviewed_at, review_reason, included, file.
 ``images``    one row per image (scan): the protocol's line aggregation (mean of the lines of
               each frame, then mean of the frames of a cine loop).
 ``sessions``  one row per subject x leg x week x site (and composite): ``thickness_mm``
@@ -18,7 +20,8 @@ Tables (all lengths in mm, or cm with ``cm=True``; the ``_mm`` suffix then becom
 ``excluded``  scans left out of every table, and why: ``missing`` (measured before, the file
               was gone at the latest batch run), ``duplicate`` (same content or labels as a scan
               that counts), ``not_found`` (a manifest row without its file) and ``unreadable``.
-``readme``    column descriptions and units, and a note on the scans left out.
+``readme``    column descriptions and units, a note on the scans left out, and one row per
+              scan rejected in review (who, when, why), which no table after ``long`` counts.
 
 Only results that are not failed and not rejected in review enter ``images`` and later tables;
 corrected reviews replace the model values (see :meth:`StudyStore.results_dataframe`).
@@ -81,6 +84,7 @@ LONG_COLUMNS = [
     "rep",
     "line",
     "thickness_mm",
+    "thickness_mm_model",
     "echo_intensity",
     "method",
     "model_version",
@@ -88,6 +92,9 @@ LONG_COLUMNS = [
     "calibration_source",
     "qc_status",
     "reviewed_by",
+    "reviewed_at",
+    "review_reason",
+    "included",
     "file",
 ]
 
@@ -107,14 +114,21 @@ COLUMN_DOCS = {
     "region": "tissue region index when a file holds several side by side (usually 0)",
     "rep": "repetition number from the file name or manifest",
     "line": "measurement line (e.g. x25 = 25 % of the width)",
-    "thickness_mm": "muscle thickness, inner edge of superficial to inner edge of deep aponeurosis",
+    "thickness_mm": "muscle thickness, inner edge of superficial to inner edge of deep "
+    "aponeurosis, as reviewed: a correction's value, empty for a rejected scan",
+    "thickness_mm_model": "the thickness measured before review (model or edge method)",
     "echo_intensity": "mean grey level (0-255) between the boundaries",
-    "method": "measurement method (model or edges)",
+    "method": "how the boundaries were found: model or edges, or after a correction manual "
+    "(edited by hand) or runner_up (the model's runner-up layer pair, chosen by the reviewer)",
     "model_version": "model version (edges-<release> for the classical method)",
     "mm_per_px": "pixel size along the beam",
     "calibration_source": "where the pixel size came from (dicom_region, user, ruler, ...)",
     "qc_status": "ok / flagged / failed, or accepted / rejected / corrected after review",
     "reviewed_by": "reviewer of the latest review (empty when unreviewed)",
+    "reviewed_at": "time of the latest review (UTC, ISO 8601; empty when unreviewed)",
+    "review_reason": "the reason the reviewer gave (required to reject)",
+    "included": "whether the row counts in images, sessions and wide tables (not failed, not "
+    "rejected)",
     "file": "file path relative to the study (left out when de-identified)",
     "n_lines": "measurement lines averaged",
     "n_frames": "frames averaged",
@@ -175,7 +189,7 @@ def long_table(
 
     Adds ``study``, ``muscle`` and ``image`` (1-based number of the scan within its session,
     ordered by ``rep`` then file) and keeps the columns of :data:`LONG_COLUMNS` plus
-    ``result_id``, ``scan_id`` and ``included``.
+    ``result_id`` and ``scan_id``.
     """
     frame = results[results["line"] != "mean"].copy()
     frame["study"] = study
@@ -194,7 +208,7 @@ def long_table(
     frame = frame.sort_values(
         ["subject", "leg", "week", "site", "image", "frame", "region", "result_id"], kind="stable"
     )
-    columns = [*LONG_COLUMNS, "result_id", "scan_id", "included"]
+    columns = [*LONG_COLUMNS, "result_id", "scan_id"]
     return frame[columns].reset_index(drop=True)
 
 
@@ -373,12 +387,43 @@ def _readme(tables: Mapping[str, pd.DataFrame], unit: str, note: str = "") -> pd
             doc = COLUMN_DOCS.get(generic, "")
             if generic == "mm_per_px":
                 doc = f"{doc} [mm]"
-            elif generic.endswith("_mm") or generic.startswith(("week_", "change_mm")):
+            elif (
+                generic.endswith("_mm")
+                or "_mm_" in generic
+                or generic.startswith(("week_", "change_mm"))
+            ):
                 doc = f"{doc} [{unit}]"
             elif generic.endswith("_pct") or generic.startswith("change_pct"):
                 doc = f"{doc} [%]"
             rows.append({"table": name, "column": column, "description": doc})
     return pd.DataFrame(rows, columns=["table", "column", "description"])
+
+
+def _with_rejected(readme: pd.DataFrame, long: pd.DataFrame) -> pd.DataFrame:
+    """``readme`` with one row per scan rejected in review: which, who, when and why."""
+    import pandas as pd  # lazy: keeps the CLI start-up light
+
+    rejected = long[long["qc_status"] == "rejected"].drop_duplicates("result_id")
+    rows = []
+    for row in rejected.itertuples(index=False):
+        week = "" if pd.isna(row.week) else f"week {int(row.week)}"
+        labels = " ".join(
+            str(v) for v in (row.subject, row.leg, week, row.site, f"image {row.image}") if v
+        )
+        frame = f" frame {row.frame}" if row.frame else ""
+        where = f"{row.file} ({labels}{frame})" if row.file else f"{labels}{frame}"
+        rows.append(
+            {
+                "table": "(rejected)",
+                "column": where,
+                "description": f"rejected by {row.reviewed_by} at {row.reviewed_at[:19]} UTC"
+                + (f": {row.review_reason}" if row.review_reason else "")
+                + "; left out of images, sessions and wide tables",
+            }
+        )
+    if not rows:
+        return readme
+    return pd.concat([readme, pd.DataFrame(rows, columns=readme.columns)], ignore_index=True)
 
 
 def _to_cm(table: pd.DataFrame) -> pd.DataFrame:
@@ -442,7 +487,7 @@ def build_tables(
     images = aggregate_images(long)
     sessions = aggregate_sessions(images, protocol)
     tables: dict[str, pd.DataFrame] = {
-        "long": long.drop(columns=["result_id", "scan_id", "included"]),
+        "long": long.drop(columns=["result_id", "scan_id"]),
         "images": images,
         "sessions": sessions,
         **wide_tables(sessions, protocol),
@@ -475,6 +520,7 @@ def build_tables(
         tables = {name: _to_cm(table) for name, table in tables.items()}
     tables["excluded"] = left_out
     tables["readme"] = _readme(tables, unit, _left_out_note(left_out))
+    tables["readme"] = _with_rejected(tables["readme"], long)
     return tables
 
 
