@@ -478,14 +478,17 @@ def _cmd_review(args: argparse.Namespace) -> int:
     app = _napari_app("review")
     if app is None:
         return 2
-    return int(app.open_review(args.store, reviewer=args.reviewer) or 0)
+    return int(app.open_review(args.store, reviewer=args.reviewer, blind=args.blind) or 0)
 
 
 def _cmd_view(args: argparse.Namespace) -> int:
     app = _napari_app("view")
     if app is None:
         return 2
-    return int(app.open_view(args.file) or 0)
+    from musclethick.io.options import CalibrationOptions
+
+    calibration = CalibrationOptions(mm_per_px=args.mm_per_px, depth_mm=args.depth_mm)
+    return int(app.open_view(args.file, calibration=calibration) or 0)
 
 
 def get_arg_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -567,10 +570,18 @@ def get_arg_parser(only: str | None = None) -> argparse.ArgumentParser:
     review = sub.add_parser("review", help="review a study store in napari")
     review.add_argument("store", help="study store (SQLite) written by 'musclethick batch'")
     review.add_argument("--reviewer", required=True, help="your name or initials (provenance)")
+    review.add_argument(
+        "--blind", action="store_true", help="hide subject, week and condition while reviewing"
+    )
     review.set_defaults(func=_cmd_review)
 
     view = sub.add_parser("view", help="open one scan and its results in napari")
     view.add_argument("file", help="DICOM, video or image")
+    view_scale = view.add_mutually_exclusive_group()
+    view_scale.add_argument("--mm-per-px", type=_mm_per_px, help="pixel size in mm, 0.005-2")
+    view_scale.add_argument(
+        "--depth-mm", type=_depth_mm, help="depth of the imaging region in mm, 5-400"
+    )
     view.set_defaults(func=_cmd_view)
     for command in sub.choices.values():
         if "--debug" not in command._option_string_actions:
