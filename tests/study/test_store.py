@@ -392,3 +392,29 @@ def test_rejected_result_has_no_reviewed_value(tmp_path, scan_file, result_facto
         assert set(table["review_reason"]) == {"probe tilted"}
         assert set(table["reviewed_at"]) == {review.reviewed_at}
         assert set(table["method"]) == {"edges"} and not table["included"].any()
+
+
+def test_load_frame_uses_the_stored_calibration_without_the_ruler(tmp_path, sample_images):
+    from dataclasses import replace as replace_result
+
+    from musclethick.io import read
+    from musclethick.measure import failed_result
+    from musclethick.study.frames import load_frame
+
+    capture = sample_images / "dltrack_800x600_img_00002.png"
+    (frame,) = read(capture)  # the batch read the on-screen ruler
+    assert frame.calibration.source == "ruler"
+    with StudyStore(tmp_path / "s.sqlite") as store:
+        scan_id = store.record_scan(capture)
+        measured = replace_result(
+            failed_result(str(capture), "x", region=frame.region, calibration=frame.calibration),
+            status="ok",
+        )
+        placeholder = failed_result(str(capture), "crashed", frame_index=0)  # 1 x 1 region
+        ok_id, failed_id = store.record_results(scan_id, [measured, placeholder], None)
+        again = load_frame(store.get_result(ok_id))
+        assert again.calibration.source == "ruler"
+        assert again.calibration.mm_per_px == frame.calibration.mm_per_px
+        assert again.region == frame.region and again.shape == frame.shape
+        whole = load_frame(store.get_result(failed_id))  # not cropped to the placeholder
+        assert whole.shape == frame.shape and not whole.calibration.is_calibrated
