@@ -12,6 +12,8 @@ import pytest
 pytest.importorskip("napari")
 pytestmark = pytest.mark.napari
 
+import warnings  # noqa: E402
+
 from musclethick.study.store import StudyStore  # noqa: E402
 
 MM_PER_PX = 0.1  # the calibration build_store (conftest) measures with
@@ -216,10 +218,10 @@ def test_deleted_boundary_leaves_no_lines_labels_or_values(viewer, widget):
     from musclethick._napari._editor import DRAW_MODE
 
     deep = viewer.layers["deep boundary"]
-    assert viewer.layers["measurement lines"].nshapes == 3
+    assert len(viewer.layers["measurement lines"].data) == 3
     deep.selected_data = {0}
     deep.remove_selected()
-    assert viewer.layers["measurement lines"].nshapes == 0
+    assert len(viewer.layers["measurement lines"].data) == 0
     assert len(viewer.layers["thickness labels"].data) == 0
     table = widget.table.values()
     assert not any(name.startswith("line ") for name in table)
@@ -228,7 +230,7 @@ def test_deleted_boundary_leaves_no_lines_labels_or_values(viewer, widget):
     assert deep.mode == DRAW_MODE
     assert not widget.correct() and "cannot save" in widget.error
     assert widget.undo()
-    assert viewer.layers["measurement lines"].nshapes == 3
+    assert len(viewer.layers["measurement lines"].data) == 3
     assert "line mean" in widget.table.values()
 
 
@@ -289,7 +291,7 @@ def _fits(viewer, layer) -> bool:
     """The image fills 95 % of the canvas along one axis and fits along the other."""
     extent = layer.extent.world[1] - layer.extent.world[0]
     height, width = viewer.canvas.size
-    filled = float(viewer.camera.zoom) * np.array(extent[-2:]) / np.array([height, width])
+    filled = float(viewer.scene.camera.zoom) * np.array(extent[-2:]) / np.array([height, width])
     return bool(np.all(filled <= 0.951) and np.isclose(filled.max(), 0.95, atol=0.01))
 
 
@@ -300,10 +302,12 @@ def test_the_canvas_fits_each_scan_also_after_the_window_is_resized(viewer, widg
     assert _fits(viewer, image)
     _press(viewer, "n")
     assert _fits(viewer, image)
-    viewer.camera.zoom = viewer.camera.zoom * 2  # the reviewer zoomed in: a resize keeps it
-    zoom = viewer.camera.zoom
+    viewer.scene.camera.zoom = (
+        viewer.scene.camera.zoom * 2
+    )  # the reviewer zoomed in: a resize keeps it
+    zoom = viewer.scene.camera.zoom
     viewer.canvas.size = (800, 1400)
-    assert viewer.camera.zoom == zoom
+    assert viewer.scene.camera.zoom == zoom
 
 
 def test_labels_are_outlined_inside_the_muscle_and_never_overlap(viewer, widget):
@@ -332,7 +336,7 @@ def test_labels_are_outlined_inside_the_muscle_and_never_overlap(viewer, widget)
         assert x == pytest.approx(line.x_px)
         assert line.y_superficial_px < box[0] and box[2] < line.y_deep_px
         assert y == pytest.approx(0.5 * (box[0] + box[2]))
-    viewer.camera.zoom = viewer.camera.zoom / 6  # zoomed far out: laid out again
+    viewer.scene.camera.zoom = viewer.scene.camera.zoom / 6  # zoomed far out: laid out again
     assert not np.array_equal(widget.editor.label_boxes, boxes)
     no_overlap_and_off_the_lines()
 
@@ -347,6 +351,9 @@ def test_normal_use_raises_no_napari_warning(viewer, failed_study):
     # notifications (the pop-ups over the canvas) are collected here
     shown = []
     notification_manager.notification_ready.connect(shown.append)
+    caught = warnings.catch_warnings(record=True)
+    recorded = caught.__enter__()
+    warnings.simplefilter("always")  # deprecations too: none may come from musclethick's code
     try:
         widget = _review(viewer, store_path)
         sup = viewer.layers["superficial boundary"]
@@ -362,8 +369,13 @@ def test_normal_use_raises_no_napari_warning(viewer, failed_study):
         _press(viewer, SHORTCUTS["accept"])
         widget.close()
     finally:
+        caught.__exit__(None, None, None)
         notification_manager.notification_ready.disconnect(shown.append)
     assert [str(n.message) for n in shown] == []
+    ours = [
+        f"{w.filename}:{w.lineno}: {w.message}" for w in recorded if "musclethick" in w.filename
+    ]
+    assert ours == []
 
 
 # -- 12. a one-vertex move keeps the model's points ----------------------------------------------

@@ -12,7 +12,6 @@ import pytest
 pytest.importorskip("napari")
 pytestmark = pytest.mark.napari
 
-from musclethick.refine import ANNOTATION_OFFSET_PX  # noqa: E402
 from musclethick.study.store import StudyStore  # noqa: E402
 
 MM_PER_PX = 0.1  # the calibration build_runner_up_store (conftest) measures with
@@ -52,14 +51,14 @@ def test_runner_up_swap_remeasures_swaps_back_and_saves_with_provenance(viewer, 
     model = widget.editor.result
     model_mm = model.mean_thickness_mm
     rows = _deep_rows(viewer)
-    lines = np.array([d[1, 0] for d in viewer.layers["measurement lines"].data])
+    lines = np.array([d[0, 0] + d[1, 0] for d in viewer.layers["measurement lines"].data])
 
     _press(viewer, SHORTCUTS["runner_up"])
     swapped = widget.editor.result
     # the runner-up deep edge lies 40 px higher: every line is 40 px x 0.1 mm/px shorter
     assert swapped.mean_thickness_mm == pytest.approx(model_mm - SHIFT_PX * MM_PER_PX)
     np.testing.assert_allclose(_deep_rows(viewer), rows - SHIFT_PX)
-    shown = np.array([d[1, 0] for d in viewer.layers["measurement lines"].data])
+    shown = np.array([d[0, 0] + d[1, 0] for d in viewer.layers["measurement lines"].data])
     np.testing.assert_allclose(shown, lines - SHIFT_PX)
     table = widget.table.values()
     assert table["line mean"].startswith(f"{model_mm - 4.0:.2f} mm")
@@ -121,19 +120,17 @@ def test_next_band_up_and_down_moves_the_selected_boundary(viewer, widget, flagg
     _press(viewer, SHORTCUTS["next"])
     model = widget.editor.result
     y0 = widget.editor.frame.region.y0  # frame rows = image rows - y0
-    deep_offset = ANNOTATION_OFFSET_PX["deep"]
-    sup_offset = ANNOTATION_OFFSET_PX["superficial"]
 
-    def flat_at(boundary, row):
-        return boundary.y_px == pytest.approx(np.full(boundary.y_px.size, row - y0), abs=1.0)
+    def flat_at(boundary, row):  # a step between rows r and r + 1 lies at r + 0.5
+        return boundary.y_px == pytest.approx(np.full(boundary.y_px.size, row - y0), abs=0.6)
 
     # in the image: superficial band rows 38-49, fascia 105-110, deep band from row 150; the
     # edge method took the fascia's upper edge (row 104.5) for the deep aponeurosis
-    assert flat_at(model.deep, 104.5 + deep_offset)
+    assert flat_at(model.deep, 104.5)
 
     _press(viewer, SHORTCUTS["band_down"])  # the deep boundary is selected: one key fixes it
     moved = widget.editor.result
-    assert flat_at(moved.deep, 149.5 + deep_offset)
+    assert flat_at(moved.deep, 149.5)
     assert moved.superficial is model.superficial
     expected_mm = (np.median(moved.deep.y_px) - np.median(model.superficial.y_px)) * MM_PER_PX
     assert moved.mean_thickness_mm == pytest.approx(expected_mm, abs=0.05)
@@ -142,7 +139,7 @@ def test_next_band_up_and_down_moves_the_selected_boundary(viewer, widget, flagg
 
     viewer.layers.selection.active = viewer.layers["superficial boundary"]
     _press(viewer, SHORTCUTS["band_down"])  # the superficial one, to the fascia's lower edge
-    assert flat_at(widget.editor.result.superficial, 110.5 + sup_offset)
+    assert flat_at(widget.editor.result.superficial, 110.5)
     _press(viewer, SHORTCUTS["band_down"])  # nothing between the fascia and the deep edge
     assert "no band below the superficial boundary" in widget.status.text()
 

@@ -11,7 +11,8 @@ has no undo of its own).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -129,11 +130,13 @@ class BoundaryEditor:
                 layer.events.set_data.connect(self._on_set_data)
                 layer.bind_key("Control-z", self._undo_key, overwrite=True)
                 self.layers[side] = layer
-            self.lines_layer = viewer.add_shapes(
-                [],
-                shape_type="line",
+            # a Vectors layer (start point + the line to the deep edge): the lines are not
+            # edited, and setting its data is far cheaper than a Shapes layer's
+            self.lines_layer = viewer.add_vectors(
+                np.empty((0, 2, ndim)),
                 edge_color=_LINE_COLOR,
                 edge_width=1.5,
+                vector_style="line",
                 features={"label": np.array([], dtype=str)},
                 name=f"{prefix}measurement lines",
                 ndim=ndim,
@@ -158,7 +161,7 @@ class BoundaryEditor:
         self.lines_layer.editable = False
         self.labels_layer.editable = False
         self.labels_layer.feature_defaults = _LABEL_DEFAULTS
-        viewer.camera.events.zoom.connect(self._layout_labels)
+        _camera(viewer).events.zoom.connect(self._layout_labels)
         self.load(frame, result, geometry=geometry, leading=leading)
         # ready to edit: the deep boundary selected, its vertices draggable
         viewer.layers.selection.active = self.layers["deep"]
@@ -192,20 +195,45 @@ class BoundaryEditor:
         geo = {k: tuple(v) for k, v in geometry.items() if k in ("scale", "translate", "units")}
         self._loading = True
         try:
-            for layer in (*self.layers.values(), self.lines_layer, self.labels_layer):
-                for key, value in geo.items():
-                    setattr(layer, key, value)
-            for side in SIDES:
-                self._show_boundary(side, getattr(result, side))
-            self._show_lines(result)
+            with self._one_dims_update():
+                if geo != getattr(self, "_geometry", None):  # each set refreshes every layer
+                    for layer in self._all_layers():
+                        for key, value in geo.items():
+                            setattr(layer, key, value)
+                    self._geometry = geo
+                for side in SIDES:
+                    self._show_boundary(side, getattr(result, side))
+                self._show_lines(result)
         finally:
             self._loading = False
         self._state = self.vertices()  # committed state: what undo goes back to
         self._live = self._state  # what was last measured (also during a drag)
         self._loaded = (self._state, self._context)
 
+    def _all_layers(self) -> tuple[Any, ...]:
+        return (*self.layers.values(), self.lines_layer, self.labels_layer)
+
+    @contextmanager
+    def _one_dims_update(self) -> Iterator[None]:
+        """Update the viewer's dims once for changes to several of these layers.
+
+        napari recomputes the dims of all layers at every layer data event (twice per data
+        set); the boundaries, lines and labels change together and lie within the image, so
+        one update at the end does (a fifth of the time of a scan change).
+        """
+        update = getattr(self.viewer, "_on_layers_change", None)
+        if update is None:  # pragma: no cover - a napari without it
+            yield
+            return
+        with ExitStack() as stack:
+            for layer in self._all_layers():
+                stack.enter_context(layer.events.data.blocker(update))
+            yield
+        update()
+
     def _show_boundary(self, side: str, boundary: Boundary | None) -> None:
         layer = self.layers[side]
+        before = layer.nshapes
         layer.data = (
             []
             if boundary is None
@@ -218,7 +246,7 @@ class BoundaryEditor:
                 )
             ]
         )
-        if layer.nshapes:
+        if layer.nshapes > before:  # new shapes get napari's default width (each set redraws)
             layer.edge_width = [2.0] * layer.nshapes
             layer.edge_color = BOUNDARY_COLORS[side]
         if boundary is None:  # not found: ready to draw it, vertex by vertex
@@ -229,11 +257,9 @@ class BoundaryEditor:
     def _show_lines(self, result: FrameResult) -> None:
         data, kwargs = line_shapes(result.lines, leading=self.leading)
         layer = self.lines_layer
-        layer.data = [(d, "line") for d in data]
+        vectors = np.array([[d[0], d[1] - d[0]] for d in data], dtype=float)
+        layer.data = vectors.reshape(-1, 2, len(self.leading) + 2)
         layer.features = kwargs["features"]
-        if layer.nshapes:
-            layer.edge_color = _LINE_COLOR
-            layer.edge_width = [1.5] * layer.nshapes
         self._lines = result.lines
         self._layout_labels()
 
@@ -241,7 +267,7 @@ class BoundaryEditor:
         """Place the thickness labels for the current zoom (outlined, never overlapping)."""
         if self._closed:
             return
-        zoom = float(self.viewer.camera.zoom)
+        zoom = float(_camera(self.viewer).zoom)
         scale = self.lines_layer.scale
         layout = label_layout(
             self._lines,
@@ -255,10 +281,10 @@ class BoundaryEditor:
             "label": np.array(layout.strings, dtype=str),
             "color": np.array(layout.colors, dtype=str),
         }
-        # setting features resets the defaults (to NaN without rows): points added before
-        # their features are set must get a valid colour
-        layer.feature_defaults = _LABEL_DEFAULTS
-        layer.refresh_text()
+        if not layout.strings:
+            # features without rows reset the defaults to NaN: points added before their
+            # features are set must still get a valid colour
+            layer.feature_defaults = _LABEL_DEFAULTS
 
     # ------------------------------------------------------------------ state
     def vertices(self) -> tuple[np.ndarray, np.ndarray]:
@@ -310,9 +336,10 @@ class BoundaryEditor:
         self._context = _Context((base[0], base[1]), pair)  # type: ignore[arg-type]
         self._loading = True  # one re-measurement below, not one per layer
         try:
-            for side in SIDES:
-                if side in boundaries:
-                    self._show_boundary(side, boundaries[side])
+            with self._one_dims_update():
+                for side in SIDES:
+                    if side in boundaries:
+                        self._show_boundary(side, boundaries[side])
         finally:
             self._loading = False
         return self.remeasure()
@@ -483,7 +510,7 @@ class BoundaryEditor:
         """Disconnect and remove the layers from the viewer."""
         self._closed = True
         try:
-            self.viewer.camera.events.zoom.disconnect(self._layout_labels)
+            _camera(self.viewer).events.zoom.disconnect(self._layout_labels)
         except (TypeError, ValueError, RuntimeError):
             pass
         with self.viewer.layers.batched_update():
@@ -498,6 +525,12 @@ class BoundaryEditor:
                         pass
                 if layer in self.viewer.layers:
                     self.viewer.layers.remove(layer)
+
+
+def _camera(viewer: Any) -> Any:
+    """The viewer's camera (``viewer.scene.camera`` from napari 0.9 on)."""
+    scene = getattr(viewer, "scene", None)
+    return scene.camera if scene is not None else viewer.camera
 
 
 def _same_state(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> bool:

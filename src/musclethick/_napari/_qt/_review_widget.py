@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qtpy.QtCore import QEvent, QObject, Qt, Signal
+from qtpy.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from qtpy.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -22,7 +22,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from musclethick._napari._editor import BoundaryEditor
+from musclethick._napari._editor import BoundaryEditor, _camera
 from musclethick._napari._layers import (
     _file_name,
     frames_to_image_layers,
@@ -61,6 +61,8 @@ SHORTCUTS = {
 }
 
 _ANY = "(any)"
+#: Delay before the next scans are read ahead (ms): after the current one is drawn.
+PREFETCH_AFTER_MS = 100
 _QT_KEYS = {"Down": "Key_Down", "Up": "Key_Up"}
 
 
@@ -110,6 +112,7 @@ class ReviewWidget(QWidget):
         self._action: str | None = None
         self._fitted: tuple[float, tuple[float, ...]] | None = None
         self._filter_values: dict[str, str] = {}
+        self._image_geometry: dict[str, Any] | None = None
 
         self.store_label = QLabel("no store")
         self.open_button = QPushButton("Open store…")
@@ -374,11 +377,14 @@ class ReviewWidget(QWidget):
         if self.image_layer is not None and self.image_layer in self.viewer.layers:
             layer = self.image_layer
             layer.data = data
-            for key in ("scale", "translate", "units", "metadata"):
-                setattr(layer, key, kwargs[key])
+            layer.metadata = kwargs["metadata"]
+            if geometry != self._image_geometry:  # each set refreshes the layer
+                for key, value in geometry.items():
+                    setattr(layer, key, value)
         else:
             self.image_layer = self.viewer.add_image(data, **kwargs)
             self.viewer.layers.move(self.viewer.layers.index(self.image_layer), 0)
+        self._image_geometry = geometry
         self.error = ""
         self._fit_view()
         if self.editor is not None:
@@ -391,7 +397,12 @@ class ReviewWidget(QWidget):
         self._show_table()
         self._update_undo()
         self.changed.emit()
-        self.session.prefetch()
+        # read the next scans once this one is drawn (not competing with the drawing)
+        QTimer.singleShot(PREFETCH_AFTER_MS, self._prefetch)
+
+    def _prefetch(self) -> None:
+        if self.session is not None and self.session.items:
+            self.session.prefetch()
 
     def _show_model_label(self, stored: StoredResult) -> None:
         who = ""
@@ -437,14 +448,14 @@ class ReviewWidget(QWidget):
 
     def _fit_view(self) -> None:
         """Fit the scan to the canvas (again when the canvas is resized before any zoom)."""
-        self.viewer.reset_view()
-        camera = self.viewer.camera
+        self.viewer.reset_view(layers=[self.image_layer])
+        camera = _camera(self.viewer)
         self._fitted = (float(camera.zoom), tuple(float(c) for c in camera.center))
 
     def _on_canvas_size(self, event: Any = None) -> None:
         if self._fitted is None or self.image_layer is None:
             return
-        camera = self.viewer.camera
+        camera = _camera(self.viewer)
         now = (float(camera.zoom), tuple(float(c) for c in camera.center))
         if now == self._fitted:  # the reviewer has not zoomed or panned: keep it fitted
             self._fit_view()
