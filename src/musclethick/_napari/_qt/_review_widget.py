@@ -608,6 +608,7 @@ class ReviewWidget(QWidget):
         row = self.session.index
         self.queue_list.item(row).setText(item_text(self.session.items[row], blind=self.blind))
         self.reason_edit.clear()
+        _focus_canvas(self.viewer)  # the keys work on the canvas, also after a button
         self._update_progress()
         verb = DECISION_LABELS[review.decision]
         if decision == "accept" and review.decision == "correct":
@@ -679,7 +680,6 @@ class _ReasonKeys(QObject):
             event.accept()  # ours: no application shortcut, and the key press comes next
             return True
         self.widget._actions()[name]()
-        _focus_canvas(self.widget.viewer)
         return True
 
 
