@@ -578,9 +578,9 @@ def get_arg_parser(only: str | None = None) -> argparse.ArgumentParser:
     view = sub.add_parser("view", help="open one scan and its results in napari")
     view.add_argument("file", help="DICOM, video or image")
     view_scale = view.add_mutually_exclusive_group()
-    view_scale.add_argument("--mm-per-px", type=_mm_per_px, help="pixel size in mm, 0.005-2")
+    view_scale.add_argument("--mm-per-px", type=mm_per_px_arg, help="pixel size in mm, 0.005-2")
     view_scale.add_argument(
-        "--depth-mm", type=_depth_mm, help="depth of the imaging region in mm, 5-400"
+        "--depth-mm", type=depth_mm_arg, help="depth of the imaging region in mm, 5-400"
     )
     view.set_defaults(func=_cmd_view)
     for command in sub.choices.values():
