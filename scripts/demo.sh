@@ -11,7 +11,7 @@ mkdir -p "$out"
 
 echo "== 1. measure sample_images/ (shipped model) -> $out/results.csv, overlays"
 $mt measure sample_images --out "$out/results.csv" --boundaries "$out/boundaries.json" \
-  --overlays "$out/overlays"
+  --overlays "$out/overlays" --overwrite
 
 echo "== 2. demo study from the real sample scans -> $out/demo"
 rm -rf "$out/demo"

@@ -1,14 +1,22 @@
-"""Screenshot of the review widget on a tiny study store made from real sample scans.
+"""Screenshots of the review widget on a tiny study store made from real sample scans.
 
 Usage (needs the ``napari`` extra and a display; headless: ``xvfb-run -a``)::
 
-    xvfb-run -a python scripts/screenshot_review.py [--out docs/images/review.png]
+    xvfb-run -a python scripts/screenshot_review.py [--scene edit|runner-up] [--out PNG]
 
 Builds a study store in a temporary folder from three DL_Track captures in ``sample_images/``
-(measured with the shipped model, or the edge method when no model is installed), opens the
-review widget as reviewer "demo", rejects the first (flagged) scan with a reason, moves the
-deep boundary of the second by 6 px (an unsaved edit, so the live re-measurement shows) and
-saves the whole window.
+(measured with the shipped model, or the edge method when no model is installed) and opens
+the review widget as reviewer "demo" in a shown window (a hidden one gives black canvases).
+
+``--scene edit`` (``docs/images/review.png``): rejects the first scan with a reason and moves
+the deep boundary of the next by 6 px (an unsaved edit, so the live re-measurement shows).
+
+``--scene runner-up`` (``docs/images/review_runner_up.png``): a flagged scan as the layer
+model will record one. Until that model ships, nothing produces a runner-up pair, so the
+script makes the case it is built for: the scan's deep boundary is put on the next band up
+(:func:`musclethick.bands.next_band`, a wrong layer), the pair measured on the scan becomes
+the runner-up (margin 0.4 nats) and the result is flagged ``ambiguous_layers``; the shot is
+taken after one press of ``w``, the runner-up pair swapped in and re-measured.
 """
 
 from __future__ import annotations
@@ -26,8 +34,45 @@ SCANS = (
 )
 
 
-def build_store(folder: Path) -> tuple[Path, str]:
-    """Measure the sample scans into a new study store; returns its path and the method."""
+def flag_with_runner_up(result):
+    """``result`` as the layer model would record an ambiguous scan whose measured pair is the
+    runner-up: its deep boundary on the next band up, the measured pair as runner-up."""
+    from dataclasses import replace
+
+    from musclethick.bands import next_band
+    from musclethick.io import read
+    from musclethick.measure import assemble_result
+    from musclethick.types import LayerPair
+
+    frame = next(
+        f
+        for f in read(result.path)
+        if f.frame_index == result.frame_index and f.region_index == result.region_index
+    )
+    frame = replace(frame, calibration=result.calibration)
+    wrong = next_band(
+        frame.pixels, result.deep, side="deep", direction=-1, other=result.superficial
+    ).with_source("model", result.deep.confidence)
+    flagged = assemble_result(frame, result.superficial, wrong, method=result.method)
+    pair = LayerPair(
+        result.superficial.with_source("runner_up", result.superficial.confidence),
+        result.deep.with_source("runner_up", result.deep.confidence),
+        0.4,
+    )
+    return replace(
+        flagged,
+        status="flagged",
+        flags=(*flagged.flags, "ambiguous_layers"),
+        message="another layer pair is nearly as plausible (runner-up 0.40 nats less)",
+        runner_up=pair,
+    )
+
+
+def build_store(folder: Path, *, runner_up: bool = False) -> tuple[Path, str]:
+    """Measure the sample scans into a new study store; returns its path and the method.
+
+    With ``runner_up`` the first scan is flagged with a runner-up pair
+    (:func:`flag_with_runner_up`)."""
     from musclethick.errors import ModelError
     from musclethick.pipeline import MeasureSettings, get_model, measure_path
     from musclethick.study.store import StudyStore
@@ -40,17 +85,21 @@ def build_store(folder: Path) -> tuple[Path, str]:
     path = folder / "demo_study.sqlite"
     with StudyStore(path) as store:
         run = store.start_run(method=settings.method)
-        for name, subject, leg, week in SCANS:
+        for k, (name, subject, leg, week) in enumerate(SCANS):
             scan = REPO / "sample_images" / name
             scan_id = store.record_scan(scan, subject=subject, leg=leg, week=week, site="VL50")
-            store.record_results(scan_id, measure_path(scan, settings), run)
+            results = measure_path(scan, settings)
+            if runner_up and k == 0:
+                results = [flag_with_runner_up(results[0])]
+            store.record_results(scan_id, results, run)
         store.finish_run(run, n_measured=len(SCANS), n_failed=0, n_skipped=0)
     return path, settings.method
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(REPO / "docs" / "images" / "review.png"))
+    parser.add_argument("--scene", choices=("edit", "runner-up"), default="edit")
+    parser.add_argument("--out", help="PNG (default: docs/images/review[_runner_up].png)")
     parser.add_argument("--max-kb", type=int, default=500, help="shrink the PNG below this")
     args = parser.parse_args(argv)
 
@@ -60,18 +109,32 @@ def main(argv: list[str] | None = None) -> int:
 
     from musclethick._napari._app import make_review_viewer
 
+    name = "review.png" if args.scene == "edit" else "review_runner_up.png"
+    args.out = args.out or str(REPO / "docs" / "images" / name)
     with tempfile.TemporaryDirectory() as tmp:
-        store_path, method = build_store(Path(tmp))
+        store_path, method = build_store(Path(tmp), runner_up=args.scene == "runner-up")
         viewer, widget = make_review_viewer(store_path, reviewer="demo", show=True)
         viewer.window.resize(1500, 900)
-        widget.reason_edit.setText("deep boundary on a fascicle")
-        widget.reject()  # first (flagged) scan rejected with a reason; the next one opens
-        deep = viewer.layers["deep boundary"]
-        deep.data = [(np.asarray(deep.data[0]) + np.array([6.0, 0.0]), "path")]
-        deep.selected_data = {0}
-        viewer.layers.selection.active = deep
-        deep.mode = "direct"
-        viewer.reset_view()
+        for _ in range(20):
+            QApplication.processEvents()
+        if args.scene == "edit":
+            widget.reason_edit.setText("deep boundary on a fascicle")
+            widget.reject()  # first scan rejected with a reason; the next one opens
+            deep = viewer.layers["deep boundary"]
+            deep.data = [(np.asarray(deep.data[0]) + np.array([6.0, 0.0]), "path")]
+            deep.selected_data = {0}
+            viewer.layers.selection.active = deep
+            deep.mode = "direct"
+        else:
+            flagged = [
+                i for i, item in enumerate(widget.session.items) if item.path.endswith(SCANS[0][0])
+            ]
+            widget.queue_list.setCurrentRow(flagged[0])  # the scan with a runner-up pair
+            press = viewer.window._qt_viewer._key_map_handler.press_key
+            before = widget.editor.result.mean_thickness_mm
+            press("w")  # the runner-up pair, re-measured
+            after = widget.editor.result.mean_thickness_mm
+            print(f"flagged scan: {before:.2f} mm; after w (runner-up pair): {after:.2f} mm")
         for _ in range(20):
             QApplication.processEvents()
         shot = viewer.screenshot(canvas_only=False, flash=False)

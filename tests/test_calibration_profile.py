@@ -135,7 +135,10 @@ def test_calibrate_batch_export_end_to_end(tmp_path, sample_images, capsys):
     study = tmp_path / "study"
     (study / "S01" / "0").mkdir(parents=True)
     shutil.copy(sample_images / TELEMED, study / "S01" / "0" / "L_VL50_1.png")
-    shutil.copy(sample_images / TELEMED, study / "S01" / "0" / "R_VL50_1.png")
+    # another capture of that display (a byte-identical copy would be a duplicate, not counted)
+    other_leg = np.asarray(Image.open(sample_images / TELEMED)).copy()
+    other_leg[250:260, 300:310] //= 2
+    Image.fromarray(other_leg).save(study / "S01" / "0" / "R_VL50_1.png")
     shutil.copy(sample_images / OTHER, study / "S01" / "0" / "L_VL50_2.png")
     store = tmp_path / "s.sqlite"
     code = main(

@@ -5,11 +5,13 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from musclethick.cli import get_arg_parser, main
@@ -221,3 +223,122 @@ def test_python_dash_m_runs_the_cli():
         check=True,
     )
     assert __version__ in out.stdout
+
+
+def test_measure_keeps_every_good_inputs_rows_among_broken_ones(
+    sample_images: Path, test_data: Path, tmp_path: Path, capsys
+):
+    """The model path on a folder of good and broken inputs: nothing good is lost."""
+    from PIL import Image
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    good_frames = {  # file -> frames it holds
+        "a.png": 1,
+        "b.dcm": 1,
+        "c.dcm": 4,
+        "d.bmp": 1,
+    }
+    shutil.copy(sample_images / "dltrack_512x512_img_00053.png", folder / "a.png")
+    shutil.copy(test_data / "dicom" / "us_single.dcm", folder / "b.dcm")
+    shutil.copy(test_data / "dicom" / "us_multiframe.dcm", folder / "c.dcm")
+    shutil.copy(test_data / "images" / "muscle.bmp", folder / "d.bmp")
+    Image.fromarray(np.zeros((1, 1), np.uint8)).save(folder / "dot.png")
+    Image.fromarray(np.zeros((1, 40), np.uint8)).save(folder / "row.png")
+    (folder / "cut.png").write_bytes((folder / "a.png").read_bytes()[:500])
+    (folder / "empty.png").write_bytes(b"")
+    shutil.copy(test_data / "images" / "not_an_image.png", folder / "notes.png")
+    (folder / "broken.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"\x02\x00\x10\x00UI")
+    shutil.copy(test_data / "dicom" / "no_pixels.dcm", folder / "no_pixels.dcm")
+    shutil.copy(test_data / "video" / "empty.mp4", folder / "empty.mp4")
+    shutil.copy(test_data / "video" / "truncated.mp4", folder / "truncated.mp4")
+    bad = {"dot.png", "row.png", "cut.png", "empty.png", "notes.png", "broken.dcm"}
+    bad |= {"no_pixels.dcm", "empty.mp4", "truncated.mp4"}
+    before = {p.name: _sha(p) for p in folder.iterdir()}
+
+    out, boundaries = tmp_path / "r.csv", tmp_path / "b.json"
+    argv = ["measure", str(folder), "--out", str(out), "--boundaries", str(boundaries), "-q"]
+    assert main(argv) == 0
+    rows = _read_rows(out)
+    measured = {
+        (Path(r["file"]).name, int(r["frame"]))
+        for r in rows
+        if r["line"] == "mean" and r["status"] in ("ok", "flagged")
+    }
+    expected = {(name, f) for name, n in good_frames.items() for f in range(n)}
+    assert measured == expected  # every frame of every good input
+    for name, n in good_frames.items():
+        lines = [r["line"] for r in rows if Path(r["file"]).name == name]
+        assert lines == ["25%", "50%", "75%", "mean"] * n
+    failed = {Path(r["file"]).name: r["message"] for r in rows if r["status"] == "failed"}
+    assert set(failed) == bad  # one failed row each, naming the file
+    assert all(name in message and "\n" not in message for name, message in failed.items())
+    assert len(json.loads(boundaries.read_text())["frames"]) == len(expected) + len(bad)
+    assert {p.name: _sha(p) for p in folder.iterdir()} == before  # inputs only read
+    assert "Traceback" not in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_overlays_are_named_after_their_input_frame_and_region(tmp_path: Path, test_data: Path):
+    folder = tmp_path / "in"
+    for sub in ("a", "b"):
+        (folder / sub).mkdir(parents=True)
+        shutil.copy(test_data / "images" / "muscle.bmp", folder / sub / "scan.bmp")
+    shutil.copy(test_data / "dicom" / "us_multiframe.dcm", folder / "a" / "scan.dcm")
+    argv = ["measure", str(folder), "--method", "edges", "--out", str(tmp_path / "r.csv")]
+    assert main([*argv, "--overlays", str(tmp_path / "ov"), "-q"]) == 0
+    names = sorted(p.relative_to(tmp_path / "ov").as_posix() for p in (tmp_path / "ov").rglob("*"))
+    assert [n for n in names if n.endswith(".png")] == [
+        "a/scan.bmp_f0000_r0.png",
+        "a/scan.dcm_f0000_r0.png",
+        "a/scan.dcm_f0001_r0.png",
+        "a/scan.dcm_f0002_r0.png",
+        "a/scan.dcm_f0003_r0.png",
+        "b/scan.bmp_f0000_r0.png",
+    ]
+
+
+def test_existing_outputs_are_replaced_only_with_overwrite(one_image: Path, tmp_path: Path):
+    out = tmp_path / "r.csv"
+    out.write_text("earlier results\n")
+    argv = ["measure", str(one_image), "--method", "edges", "--out", str(out), "-q"]
+    assert main(argv) == 2
+    assert out.read_text() == "earlier results\n"
+    assert main([*argv, "--overwrite"]) == 0
+    assert [r["line"] for r in _read_rows(out)] == ["25%", "50%", "75%", "mean"]
+
+
+def test_debug_shows_the_traceback_and_otherwise_one_line(tmp_path: Path):
+    bad = tmp_path / "s.sqlite"
+    bad.write_bytes(b"not a database" * 100)
+    import musclethick
+
+    env = {**os.environ, "PYTHONPATH": str(Path(musclethick.__file__).parents[1])}
+    command = [sys.executable, "-m", "musclethick", "export", str(bad), "--out", "t.xlsx"]
+    quiet = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert quiet.returncode == 1
+    assert quiet.stderr.count("\n") == 1 and "Traceback" not in quiet.stderr
+    assert quiet.stderr.startswith(f"musclethick export: error: {bad}: not a usable study store")
+    loud = subprocess.run(
+        [*command[:3], "--debug", *command[3:]],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert loud.returncode == 1 and "Traceback (most recent call last)" in loud.stderr
+    assert "StoreError" in loud.stderr
+
+
+def test_unexpected_errors_are_one_line_with_the_hint_to_debug(capsys):
+    from musclethick.cli import run_command
+
+    def buggy() -> int:
+        return {}["missing"]
+
+    assert run_command("measure", buggy) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "unexpected KeyError: 'missing'" in err and "--debug" in err
+    with pytest.raises(KeyError):
+        run_command("measure", buggy, debug=True)

@@ -101,7 +101,13 @@ def store_path(tmp_path) -> Path:
                 [result(str(file), [] if status == "failed" else lines, status=status)],
                 run,
             )
-        store.record_review(ids[(4, "RF50", 3)], "reject", reviewer="ann", expected_revision=0)
+        store.record_review(
+            ids[(4, "RF50", 3)],
+            "reject",
+            reviewer="ann",
+            expected_revision=0,
+            reason="probe tilted",
+        )
         corrected = [
             LineMeasurement("x25", 25.0, 10.0, 360.0, 350.0, 35.0),
             LineMeasurement("x50", 50.0, 10.0, 360.0, 350.0, 35.0),
@@ -150,7 +156,9 @@ def test_long_table(store_path):
     )
     corrected = long[long.qc_status == "corrected"]
     assert corrected.thickness_mm.tolist() == [35.0, 35.0] and set(corrected.reviewed_by) == {"ann"}
-    assert set(long[long.qc_status == "rejected"].thickness_mm) == {100.0}
+    rejected = long[long.qc_status == "rejected"]
+    assert rejected.thickness_mm.isna().all()  # no value stands for a rejected scan
+    assert set(rejected.thickness_mm_model) == {100.0}  # the value before review stays
     assert set(long.muscle) == {"RF", "VL"} and set(long.study) == {"demo"}
     rf4 = long[(long.week == 4) & (long.site == "RF50")].drop_duplicates("rep")
     assert rf4.image.tolist() == [1, 2, 3, 4] and rf4.rep.tolist() == [1, 2, 3, 4]
@@ -272,3 +280,54 @@ def test_write_formats(tmp_path, store_path):
     assert len(parquet) == len(files) - 0
     with pytest.raises(Exception, match="format must be one of"):
         write_tables({}, tmp_path / "x", format="ods")
+
+
+def test_long_table_says_what_review_did(store_path):
+    tables = tables_of(store_path)
+    long = tables["long"]
+    for column in (
+        "thickness_mm",
+        "thickness_mm_model",
+        "method",
+        "qc_status",
+        "reviewed_by",
+        "reviewed_at",
+        "review_reason",
+        "included",
+    ):
+        assert column in long.columns
+    with StudyStore(store_path) as store:
+        when = {r.decision: r.reviewed_at for r in store.latest_reviews().values()}
+    corrected = long[long.qc_status == "corrected"]
+    assert corrected.thickness_mm.tolist() == [35.0, 35.0]
+    assert corrected.thickness_mm_model.tolist() == [10.0, 10.0]
+    assert set(corrected.method) == {"manual"} and set(corrected.reviewed_at) == {when["correct"]}
+    assert corrected.included.all()
+    rejected = long[long.qc_status == "rejected"]
+    assert set(rejected.review_reason) == {"probe tilted"}
+    assert set(rejected.reviewed_at) == {when["reject"]} and not rejected.included.any()
+    unreviewed = long[long.qc_status == "ok"]
+    assert (unreviewed.thickness_mm == unreviewed.thickness_mm_model).all()
+    assert set(unreviewed.reviewed_by) == {""} and unreviewed.included.all()
+    assert set(unreviewed.method) == {"edges"}
+    assert not long[long.qc_status == "failed"].included.any()
+    # the rejected scan is listed in the readme, and counts nowhere after the long table
+    readme = tables["readme"]
+    (note,) = readme[readme.table == "(rejected)"].itertuples()
+    assert note.column.startswith("S01/week4/L_RF50_3.png (S01 L week 4 RF50 image 3")
+    assert "rejected by ann" in note.description and "probe tilted" in note.description
+    assert 3 not in set(tables["images"][tables["images"].week == 4].rep)
+    documented = readme[readme.table == "long"].set_index("column").description
+    assert "before review" in documented["thickness_mm_model"]
+    assert documented["thickness_mm_model"].endswith("[mm]")
+    assert "runner_up" in documented["method"]
+
+
+def test_review_columns_in_cm_and_deidentified(store_path):
+    tables = tables_of(store_path, cm=True, deidentify_key=b"k")
+    long = tables["long"]
+    corrected = long[long.qc_status == "corrected"]
+    assert corrected.thickness_cm_model.tolist() == [1.0, 1.0]
+    readme = tables["readme"]
+    (note,) = readme[readme.table == "(rejected)"].itertuples()
+    assert "L_RF50" not in note.column and note.column.startswith(pseudonym("S01", b"k"))

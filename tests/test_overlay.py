@@ -43,3 +43,19 @@ def test_failed_result_still_renders_and_writes(tmp_path):
     assert out.suffix == ".png" and out.is_file()
     back = cv2.imread(str(out), cv2.IMREAD_COLOR)
     np.testing.assert_array_equal(back[:, :, ::-1], img)
+
+
+def test_overlay_names_say_which_input_frame_and_region():
+    from pathlib import PurePosixPath
+
+    from musclethick.overlay import overlay_name
+
+    assert overlay_name(PurePosixPath("a/scan.png"), 3, 1) == PurePosixPath(
+        "a/scan.png_f0003_r1.png"
+    )
+    names = {
+        overlay_name(PurePosixPath(p), f, 0)
+        for p in ("a/scan.png", "b/scan.png", "a/scan.dcm")
+        for f in (0, 1)
+    }
+    assert len(names) == 6

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from musclethick.io import read
-from musclethick.io.options import CalibrationOptions
+from musclethick.io.options import CalibrationOptions, FrameSelection
 from musclethick.pipeline import (
     MeasureSettings,
     get_model,
@@ -173,3 +173,61 @@ def test_refine_option_snaps_boundaries_to_edges(sample_images: Path):
     assert refined.superficial.source == "refined"
     # refinement moves boundaries by at most its search window, thickness stays close
     assert refined.mean_thickness_px == pytest.approx(plain.mean_thickness_px, abs=8.0)
+
+
+def test_repeated_line_fractions_are_refused():
+    with pytest.raises(ValueError, match="repeat"):
+        MeasureSettings(line_fractions=(0.5, 0.5))
+
+
+@pytest.mark.parametrize("method", ["model", "edges"])
+def test_frames_too_small_fail_alone_in_order(sample_images: Path, method: str):
+    (good,) = read(sample_images / SAMPLE)
+    tiny = [
+        Frame(np.full(shape, 100, np.uint8), f"tiny_{shape[0]}x{shape[1]}.png")
+        for shape in ((1, 1), (1, 40), (7, 300))
+    ]
+    frames = [tiny[0], good, tiny[1], good, tiny[2]]
+    settings = MeasureSettings(method=method, batch_size=2)
+    results = list(measure_frames(frames, settings))
+    assert [r.path for r in results] == [f.path for f in frames]
+    assert [r.status == "failed" for r in results] == [True, False, True, False, True]
+    assert results[0].message == (
+        "tiny_1x1.png: image of 1 x 1 px is too small to find aponeuroses (at least 8 x 8 px)"
+    )
+    assert results[1].mean_thickness_px == pytest.approx(results[3].mean_thickness_px)
+
+
+class _BrokenOnModel:
+    """Stands in for a runtime error of the model on one frame (the real model otherwise)."""
+
+    def __init__(self, real):
+        self.real = real
+
+    def find_boundaries(self, batch, *, keep_probability=True):
+        if any(pixels.shape == (64, 64) for pixels in batch):
+            raise RuntimeError("the runtime cannot take this frame")
+        return self.real.find_boundaries(batch, keep_probability=keep_probability)
+
+
+def test_a_model_error_on_one_frame_fails_that_frame_only(sample_images: Path):
+    (good,) = read(sample_images / SAMPLE)
+    odd = Frame(np.full((64, 64), 100, np.uint8), "odd.png", frame_index=2)
+    model = _BrokenOnModel(get_model(None))
+    results = list(measure_frames([good, odd, good], MeasureSettings(), model=model))
+    assert [r.status == "failed" for r in results] == [False, True, False]
+    assert results[1].message == (
+        "odd.png: unexpected RuntimeError: the runtime cannot take this frame"
+    )
+    assert results[1].frame_index == 2
+
+
+def test_a_frame_selection_does_not_apply_to_still_images(sample_images: Path, tmp_path: Path):
+    settings = MeasureSettings(method="edges", frames=FrameSelection.parse("5"))
+    (still,) = measure_path(sample_images / SAMPLE, settings)
+    assert still.status != "failed" and still.frame_index == 0 and still.lines
+    (cine,) = measure_path(sample_images / "cine.mp4", settings)
+    assert cine.frame_index == 5
+    late = MeasureSettings(method="edges", frames=FrameSelection.parse("50"))
+    (failed,) = measure_path(sample_images / "multiframe.dcm", late)
+    assert failed.status == "failed" and "selects none" in failed.message

@@ -88,3 +88,23 @@ def test_missing_and_bad_files(tmp_path):
         load_protocol(tmp_path / "missing.toml")
     with pytest.raises(ProtocolError, match="not valid TOML"):
         load_protocol(write(tmp_path, "[protocol\nname="))
+
+
+def test_generic_protocol_adapts_to_the_weeks_and_sites_found():
+    default = load_protocol("default")
+    assert default.adapt_to_study
+    found = default.adapted(weeks=[4, 8, None, 4], sites=["RF50", "VL50", "bad name"])
+    assert found.weeks == (4, 8) and found.baseline_week == 4
+    assert found.site_names() == ("RF50", "VL50")
+    rf50, vl50 = found.sites
+    assert (rf50.muscle, rf50.images) == ("RF", 3)
+    assert vl50 == default.sites[0]  # a listed site keeps its definition
+    assert default.adapted(weeks=[], sites=[]) == default  # nothing found: as written
+    fixed = load_protocol("rt_failure_2024")
+    assert not fixed.adapt_to_study
+    assert fixed.adapted(weeks=[12], sites=["XX"]) is fixed
+
+
+def test_adapt_to_study_must_be_a_boolean(tmp_path):
+    with pytest.raises(ProtocolError, match=r"design\.adapt_to_study' must be true or false"):
+        load_protocol(write(tmp_path, MINIMAL + '[design]\nadapt_to_study = "yes"\n'))

@@ -130,9 +130,15 @@ def test_reliability_report_from_store(tmp_path):
                         file, subject=f"S{s}", leg="L", week=week, site="VL50", rep=rep
                     )
                     store.record_results(scan, [frame_result(str(file), value)], run)
-    table = reliability_report(
+    report = reliability_report(
         tmp_path / "s.sqlite", protocol="rt_failure_2024", between_weeks=[0, 4]
-    ).set_index("kind")
+    )
+    # RF50 has no scans: its rows say why nothing was computed
+    rf50 = report[report.site == "RF50"]
+    assert len(rf50) == 2 and rf50.icc_21.isna().all() and (rf50.n_subjects == 0).all()
+    assert "needs at least 2" in rf50.note.iloc[0] and "needs at least 2" in rf50.note.iloc[1]
+    table = report[report.site == "VL50"].set_index("kind")
+    assert (table.note == "").all()  # six subject legs who differ: a trustworthy ICC
     within = table.loc["within session (3 images)"]
     expected = reliability(np.vstack([week0, week4]))
     assert within.n_subjects == 6 and within.icc_31 == pytest.approx(expected.icc31.value)
@@ -186,3 +192,24 @@ def test_paired_raters_from_reviews(tmp_path):
     assert a.tolist() == [20.0, 22.0, 24.0] and b.tolist() == [21.0, 22.0, 24.0]
     with pytest.raises(MusclethickError, match="fewer than 2"):
         paired_raters(tmp_path / "s.sqlite", "alice", "carol")
+
+
+def test_icc_outside_range_or_undefined_is_explained():
+    from musclethick.stats import icc_warning
+
+    # two subjects with equal means and opposite trials: MSR = 0, MSC = 0, MSE = 200, so
+    # ICC(2,1) = -MSE / (2 MSE - 3 MSE / 2) = -2 and ICC(3,1) = -MSE / (2 MSE) = -0.5
+    data = np.array([[40.0, 60.0, 50.0], [60.0, 40.0, 50.0]])
+    result = reliability(data)
+    assert result.icc21.value == pytest.approx(-2.0)
+    assert result.icc31.value == pytest.approx(-0.5)
+    warning = icc_warning(data, result)
+    assert warning.startswith("ICC(2,1) = -2.00 lies outside [-1, 1]")
+    assert "SD of subject means 0 vs typical error 14.1" in warning
+    assert "too few subjects (n = 2, at least 5 recommended)" in warning
+    flat = np.full((3, 2), 5.0)
+    warning = icc_warning(flat, reliability(flat))
+    assert "ICC(2,1) is undefined" in warning and "all values are equal (no variance)" in warning
+    assert icc_warning(SHROUT_FLEISS, reliability(SHROUT_FLEISS)) == ""
+    with pytest.raises(MusclethickError, match="at least 5 values"):
+        icc([[1.0, 2.0], [2.0, 4.0]])

@@ -15,11 +15,20 @@ __all__ = [
     "MusclethickError",
     "ProtocolError",
     "StoreError",
+    "UsageError",
 ]
 
 
 class MusclethickError(Exception):
     """Base class of all errors raised by musclethick."""
+
+
+class UsageError(MusclethickError):
+    """A command-line option or argument cannot be used as given (exit code 2).
+
+    The message names the option and says how to fix it, e.g. an output path that is one of
+    the inputs, or an existing output without ``--overwrite``.
+    """
 
 
 class InputError(MusclethickError):

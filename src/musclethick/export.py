@@ -4,8 +4,10 @@ Tables (all lengths in mm, or cm with ``cm=True``; the ``_mm`` suffix then becom
 
 ``long``      one row per measurement line (the ``"mean"`` pseudo-line is left out; a failed
               scan has one row with an empty ``line``): study, subject, condition, leg, week,
-              date, site, muscle, image, frame, rep, line, thickness_mm, echo_intensity, method,
-              model_version, mm_per_px, calibration_source, qc_status, reviewed_by, file.
+              date, site, muscle, image, frame, rep, line, thickness_mm (the reviewed value),
+              thickness_mm_model (the value before review), echo_intensity, method,
+              model_version, mm_per_px, calibration_source, qc_status, reviewed_by,
+              reviewed_at, review_reason, included, file.
 ``images``    one row per image (scan): the protocol's line aggregation (mean of the lines of
               each frame, then mean of the frames of a cine loop).
 ``sessions``  one row per subject x leg x week x site (and composite): ``thickness_mm``
@@ -15,7 +17,11 @@ Tables (all lengths in mm, or cm with ``cm=True``; the ``_mm`` suffix then becom
 ``wide_<SITE>`` per site and composite: one row per subject and leg, weeks as columns
               (``week_0``, ``week_4``, ...), and change from the baseline week per later week
               (``change_mm_week_4``, ``change_pct_week_4``).
-``readme``    column descriptions and units.
+``excluded``  scans left out of every table, and why: ``missing`` (measured before, the file
+              was gone at the latest batch run), ``duplicate`` (same content or labels as a scan
+              that counts), ``not_found`` (a manifest row without its file) and ``unreadable``.
+``readme``    column descriptions and units, a note on the scans left out, and one row per
+              scan rejected in review (who, when, why), which no table after ``long`` counts.
 
 Only results that are not failed and not rejected in review enter ``images`` and later tables;
 corrected reviews replace the model values (see :meth:`StudyStore.results_dataframe`).
@@ -34,8 +40,7 @@ import json
 import os
 import re
 import secrets
-import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +49,7 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
-from musclethick.errors import MusclethickError, ProtocolError
+from musclethick.errors import MusclethickError, ProtocolError, StoreError, UsageError
 from musclethick.protocol import Protocol, Site, load_protocol
 
 __all__ = [
@@ -79,6 +84,7 @@ LONG_COLUMNS = [
     "rep",
     "line",
     "thickness_mm",
+    "thickness_mm_model",
     "echo_intensity",
     "method",
     "model_version",
@@ -86,8 +92,13 @@ LONG_COLUMNS = [
     "calibration_source",
     "qc_status",
     "reviewed_by",
+    "reviewed_at",
+    "review_reason",
+    "included",
     "file",
 ]
+
+EXCLUDED_COLUMNS = ["subject", "leg", "week", "site", "rep", "file", "reason", "detail"]
 
 COLUMN_DOCS = {
     "study": "study name (store meta 'study_name' or the store file name)",
@@ -103,14 +114,21 @@ COLUMN_DOCS = {
     "region": "tissue region index when a file holds several side by side (usually 0)",
     "rep": "repetition number from the file name or manifest",
     "line": "measurement line (e.g. x25 = 25 % of the width)",
-    "thickness_mm": "muscle thickness, inner edge of superficial to inner edge of deep aponeurosis",
+    "thickness_mm": "muscle thickness, inner edge of superficial to inner edge of deep "
+    "aponeurosis, as reviewed: a correction's value, empty for a rejected scan",
+    "thickness_mm_model": "the thickness measured before review (model or edge method)",
     "echo_intensity": "mean grey level (0-255) between the boundaries",
-    "method": "measurement method (model or edges)",
+    "method": "how the boundaries were found: model or edges, or after a correction manual "
+    "(edited by hand) or runner_up (the model's runner-up layer pair, chosen by the reviewer)",
     "model_version": "model version (edges-<release> for the classical method)",
     "mm_per_px": "pixel size along the beam",
     "calibration_source": "where the pixel size came from (dicom_region, user, ruler, ...)",
     "qc_status": "ok / flagged / failed, or accepted / rejected / corrected after review",
     "reviewed_by": "reviewer of the latest review (empty when unreviewed)",
+    "reviewed_at": "time of the latest review (UTC, ISO 8601; empty when unreviewed)",
+    "review_reason": "the reason the reviewer gave (required to reject)",
+    "included": "whether the row counts in images, sessions and wide tables (not failed, not "
+    "rejected)",
     "file": "file path relative to the study (left out when de-identified)",
     "n_lines": "measurement lines averaged",
     "n_frames": "frames averaged",
@@ -121,6 +139,8 @@ COLUMN_DOCS = {
     "week_N": "session thickness at week N",
     "change_mm_week_N": "change from the baseline week to week N",
     "change_pct_week_N": "change from the baseline week to week N in % of baseline",
+    "reason": "why the scan is left out: missing, duplicate, not_found or unreadable",
+    "detail": "what was found (for a duplicate: the scan that counts instead)",
 }
 
 # -- pseudonyms ---------------------------------------------------------------------------
@@ -131,14 +151,22 @@ def pseudonym(subject: str, key: bytes) -> str:
     return "P" + hmac.new(key, subject.encode("utf-8"), hashlib.sha256).hexdigest()[:8]
 
 
-def _pseudonym_key(store: Any, key: str | bytes | None) -> bytes:
+def _pseudonym_key(store: str | Path, key: str | bytes | None) -> bytes:
+    """``key``, or a new random key kept in ``store`` (so that pseudonyms stay stable)."""
+    from musclethick.study.store import StudyStore
+
     if key is None:
-        key = os.environ.get("MUSCLETHICK_PSEUDONYM_KEY")
-    if key is None:
-        key = store.get_meta("pseudonym_key")
-        if key is None:
-            key = secrets.token_hex(32)
-            store.set_meta("pseudonym_key", key)
+        try:
+            with StudyStore(store) as db:
+                key = db.get_meta("pseudonym_key")  # another export may have just made one
+                if key is None:
+                    key = secrets.token_hex(32)
+                    db.set_meta("pseudonym_key", key)
+        except StoreError as error:
+            raise StoreError(
+                "--deidentify: the first de-identified export keeps a new pseudonym key in the "
+                f"store, but {error}; give --key KEY (or set $MUSCLETHICK_PSEUDONYM_KEY) instead"
+            ) from None
     return key.encode("utf-8") if isinstance(key, str) else key
 
 
@@ -161,7 +189,7 @@ def long_table(
 
     Adds ``study``, ``muscle`` and ``image`` (1-based number of the scan within its session,
     ordered by ``rep`` then file) and keeps the columns of :data:`LONG_COLUMNS` plus
-    ``result_id``, ``scan_id`` and ``included``.
+    ``result_id`` and ``scan_id``.
     """
     frame = results[results["line"] != "mean"].copy()
     frame["study"] = study
@@ -180,7 +208,7 @@ def long_table(
     frame = frame.sort_values(
         ["subject", "leg", "week", "site", "image", "frame", "region", "result_id"], kind="stable"
     )
-    columns = [*LONG_COLUMNS, "result_id", "scan_id", "included"]
+    columns = [*LONG_COLUMNS, "result_id", "scan_id"]
     return frame[columns].reset_index(drop=True)
 
 
@@ -328,10 +356,30 @@ def wide_tables(sessions: pd.DataFrame, protocol: Protocol) -> dict[str, pd.Data
     return tables
 
 
-def _readme(tables: Mapping[str, pd.DataFrame], unit: str) -> pd.DataFrame:
+def _left_out_note(excluded: pd.DataFrame) -> str:
+    """One sentence on the scans left out of the tables (``""`` when none)."""
+    if excluded.empty:
+        return ""
+    words = {
+        "missing": "missing (measured before, the file was gone at the latest batch run)",
+        "duplicate": "duplicates of a scan that counts",
+        "not_found": "listed in the manifest but not found",
+        "unreadable": "unreadable",
+    }
+    counts = excluded["reason"].value_counts()
+    parts = [f"{n} {words.get(reason, reason)}" for reason, n in counts.items()]
+    return (
+        f"{len(excluded)} scan(s) left out of every table: {'; '.join(parts)}. "
+        "See the 'excluded' table."
+    )
+
+
+def _readme(tables: Mapping[str, pd.DataFrame], unit: str, note: str = "") -> pd.DataFrame:
     import pandas as pd  # lazy: keeps the CLI start-up light
 
     rows = []
+    if note:
+        rows.append({"table": "(note)", "column": "", "description": note})
     for name, table in tables.items():
         for column in table.columns:
             generic = re.sub(r"_cm($|_)", r"_mm\1", str(column))
@@ -339,12 +387,43 @@ def _readme(tables: Mapping[str, pd.DataFrame], unit: str) -> pd.DataFrame:
             doc = COLUMN_DOCS.get(generic, "")
             if generic == "mm_per_px":
                 doc = f"{doc} [mm]"
-            elif generic.endswith("_mm") or generic.startswith(("week_", "change_mm")):
+            elif (
+                generic.endswith("_mm")
+                or "_mm_" in generic
+                or generic.startswith(("week_", "change_mm"))
+            ):
                 doc = f"{doc} [{unit}]"
             elif generic.endswith("_pct") or generic.startswith("change_pct"):
                 doc = f"{doc} [%]"
             rows.append({"table": name, "column": column, "description": doc})
     return pd.DataFrame(rows, columns=["table", "column", "description"])
+
+
+def _with_rejected(readme: pd.DataFrame, long: pd.DataFrame) -> pd.DataFrame:
+    """``readme`` with one row per scan rejected in review: which, who, when and why."""
+    import pandas as pd  # lazy: keeps the CLI start-up light
+
+    rejected = long[long["qc_status"] == "rejected"].drop_duplicates("result_id")
+    rows = []
+    for row in rejected.itertuples(index=False):
+        week = "" if pd.isna(row.week) else f"week {int(row.week)}"
+        labels = " ".join(
+            str(v) for v in (row.subject, row.leg, week, row.site, f"image {row.image}") if v
+        )
+        frame = f" frame {row.frame}" if row.frame else ""
+        where = f"{row.file} ({labels}{frame})" if row.file else f"{labels}{frame}"
+        rows.append(
+            {
+                "table": "(rejected)",
+                "column": where,
+                "description": f"rejected by {row.reviewed_by} at {row.reviewed_at[:19]} UTC"
+                + (f": {row.review_reason}" if row.review_reason else "")
+                + "; left out of images, sessions and wide tables",
+            }
+        )
+    if not rows:
+        return readme
+    return pd.concat([readme, pd.DataFrame(rows, columns=readme.columns)], ignore_index=True)
 
 
 def _to_cm(table: pd.DataFrame) -> pd.DataFrame:
@@ -367,6 +446,7 @@ def build_tables(
     cm: bool = False,
     deidentify_key: bytes | None = None,
     metadata_columns: tuple[str, ...] = (),
+    excluded: Sequence[Any] = (),
 ) -> dict[str, pd.DataFrame]:
     """All export tables from a results dataframe (see the module docstring).
 
@@ -385,7 +465,12 @@ def build_tables(
     metadata_columns : tuple of str
         :class:`~musclethick.types.ScanMetadata` fields to add to the long table
         (e.g. ``("patient_name",)``); never with de-identification.
+    excluded : sequence of ScanState
+        Scans left out (:meth:`StudyStore.excluded_scans`): the ``excluded`` table and a note
+        in ``readme``.
     """
+    import pandas as pd  # lazy: keeps the CLI start-up light
+
     results = results.copy()
     if deidentify_key is not None:
         if metadata_columns:
@@ -402,65 +487,130 @@ def build_tables(
     images = aggregate_images(long)
     sessions = aggregate_sessions(images, protocol)
     tables: dict[str, pd.DataFrame] = {
-        "long": long.drop(columns=["result_id", "scan_id", "included"]),
+        "long": long.drop(columns=["result_id", "scan_id"]),
         "images": images,
         "sessions": sessions,
         **wide_tables(sessions, protocol),
     }
     if deidentify_key is not None:
         tables["long"] = tables["long"].drop(columns=["file", "date"])
+    left_out = pd.DataFrame(
+        [
+            {
+                "subject": state.subject,
+                "leg": state.leg,
+                "week": state.week,
+                "site": state.site,
+                "rep": state.rep,
+                "file": state.relpath or state.path,
+                "reason": state.state,
+                "detail": state.detail,
+            }
+            for state in excluded
+        ],
+        columns=EXCLUDED_COLUMNS,
+    )
+    if deidentify_key is not None:  # no names of files or subjects
+        left_out["subject"] = [
+            pseudonym(str(s), deidentify_key) if s else "" for s in left_out["subject"]
+        ]
+        left_out = left_out.drop(columns=["file", "detail"])
     unit = "cm" if cm else "mm"
     if cm:
         tables = {name: _to_cm(table) for name, table in tables.items()}
-    tables["readme"] = _readme(tables, unit)
+    tables["excluded"] = left_out
+    tables["readme"] = _readme(tables, unit, _left_out_note(left_out))
+    tables["readme"] = _with_rejected(tables["readme"], long)
     return tables
 
 
-def write_tables(tables: Mapping[str, pd.DataFrame], out: str | Path, *, format: str) -> list[Path]:
+def workbook_path(out: str | Path) -> Path:
+    """The Excel workbook written for ``--out``: ``.xlsx`` is added to a name without suffix.
+
+    Raises
+    ------
+    UsageError
+        ``out`` has another suffix (``x.txt``): it would silently become another file.
+    """
+    out = Path(out)
+    if out.suffix.lower() == ".xlsx":
+        return out
+    if out.suffix:
+        raise UsageError(
+            f"--out {out}: an Excel workbook is named .xlsx; give --out "
+            f"{out.with_suffix('.xlsx')} (or --format csv / parquet for a folder)"
+        )
+    return out.with_suffix(".xlsx")
+
+
+def write_tables(
+    tables: Mapping[str, pd.DataFrame],
+    out: str | Path,
+    *,
+    format: str,
+    overwrite: bool = False,
+    inputs: Sequence[str | Path] = (),
+) -> list[Path]:
     """Write tables: one Excel workbook (a sheet per table) or one file per table in a folder.
 
-    Returns the files written.
+    The rules of :mod:`musclethick.outputs` apply: an existing file is replaced only with
+    ``overwrite``, ``inputs`` (the store) are never written, and each file is written whole
+    under a temporary name first. Returns the files written.
     """
     import pandas as pd  # lazy: keeps the CLI start-up light
 
-    out = Path(out)
+    from musclethick.outputs import check_output_file, check_output_folder, write_atomically
+
     if format not in FORMATS:
         raise MusclethickError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
     if format == "xlsx":
-        if out.suffix.lower() != ".xlsx":
-            out = out.with_suffix(".xlsx")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with pd.ExcelWriter(out, engine="openpyxl") as writer:
-            ordered = ["readme", *(n for n in tables if n != "readme")]
-            for name in ordered:
-                tables[name].to_excel(writer, sheet_name=name[:31], index=False)
-        return [out]
-    out.mkdir(parents=True, exist_ok=True)
+        out = check_output_file(
+            workbook_path(out), option="--out", inputs=inputs, overwrite=overwrite
+        )
+
+        def workbook(partial: Path) -> None:
+            with pd.ExcelWriter(partial, engine="openpyxl") as writer:
+                ordered = ["readme", *(n for n in tables if n != "readme")]
+                for name in ordered:
+                    tables[name].to_excel(writer, sheet_name=name[:31], index=False)
+
+        return [write_atomically(out, workbook)]
+    names = [f"{name}.{format}" for name in tables]
+    out = check_output_folder(out, option="--out", inputs=inputs, overwrite=overwrite, names=names)
     written = []
-    for name, table in tables.items():
-        path = out / f"{name}.{format}"
+    for table, file in zip(tables.values(), names, strict=True):
         if format == "csv":
-            table.to_csv(path, index=False)
+            written.append(
+                write_atomically(out / file, lambda p, t=table: t.to_csv(p, index=False))
+            )
         else:
-            table.to_parquet(path, index=False)
-        written.append(path)
+            written.append(
+                write_atomically(out / file, lambda p, t=table: t.to_parquet(p, index=False))
+            )
     return written
 
 
 def protocol_for_store(store: Any, protocol: Protocol | str | Path | None = None) -> Protocol:
-    """``protocol`` if given, else the protocol recorded in ``store`` by the batch, else default."""
+    """``protocol`` if given, else the protocol recorded in ``store`` by the batch, else default;
+    a generic protocol is fitted to the weeks and sites of the store's scans
+    (:meth:`Protocol.adapted`)."""
     if isinstance(protocol, Protocol):
-        return protocol
-    if protocol is not None:
-        return load_protocol(protocol)
-    for key in ("protocol_source", "protocol"):
-        value = store.get_meta(key)
-        if value and (Path(value).is_file() or key == "protocol"):
-            try:
-                return load_protocol(value)
-            except ProtocolError:
-                continue
-    return load_protocol("default")
+        chosen = protocol
+    elif protocol is not None:
+        chosen = load_protocol(protocol)
+    else:
+        chosen = None
+        for key in ("protocol_source", "protocol"):
+            value = store.get_meta(key)
+            if value and (Path(value).is_file() or key == "protocol"):
+                try:
+                    chosen = load_protocol(value)
+                    break
+                except ProtocolError:
+                    continue
+        chosen = chosen or load_protocol("default")
+    scans = store.current_scans()
+    return chosen.adapted(weeks=(s.week for s in scans), sites=(s.site for s in scans if s.site))
 
 
 def export_store(
@@ -474,15 +624,16 @@ def export_store(
     deidentify: bool = False,
     key: str | bytes | None = None,
     include_dicom_names: bool = False,
+    overwrite: bool = False,
 ) -> list[Path]:
     """Export a store's tables (``musclethick export``).
 
     Parameters
     ----------
     store : str or path-like
-        Study store.
+        Study store (only read, except to keep a new pseudonym key: see ``key``).
     out : str or path-like
-        Workbook (xlsx) or folder (csv, parquet).
+        Workbook (xlsx; ``.xlsx`` added to a name without suffix) or folder (csv, parquet).
     format : {"xlsx", "csv", "parquet"}
         Output format.
     protocol : Protocol or str or path-like, optional
@@ -495,9 +646,12 @@ def export_store(
         Keyed pseudonyms instead of subject ids; no files or dates.
     key : str or bytes, optional
         Pseudonym key (default: ``$MUSCLETHICK_PSEUDONYM_KEY``, else a random key kept in the
-        store so pseudonyms stay stable between exports).
+        store so pseudonyms stay stable between exports; the first de-identified export of a
+        store without a key therefore writes it to the store).
     include_dicom_names : bool
         Add DICOM ``patient_id`` and ``patient_name`` to the long table.
+    overwrite : bool
+        Replace existing output files.
 
     Returns
     -------
@@ -506,18 +660,22 @@ def export_store(
     """
     from musclethick.study.store import StudyStore
 
-    if not Path(store).is_file():
-        raise MusclethickError(f"{store}: study store not found")
-    with StudyStore(store) as db:
+    if key is None:
+        key = os.environ.get("MUSCLETHICK_PSEUDONYM_KEY")
+    with StudyStore(store, readonly=True) as db:
         proto = protocol_for_store(db, protocol)
         if method is None:
             runs = db.runs()
             method = runs[-1]["method"] if runs else None
         results = db.results_dataframe(method=method)
-        if results.empty:
-            raise MusclethickError(f"{store}: no results to export (method {method})")
+        excluded = db.excluded_scans(method=method)
         study = db.get_meta("study_name") or Path(store).stem
-        deidentify_key = _pseudonym_key(db, key) if deidentify else None
+        stored_key = db.get_meta("pseudonym_key")
+    if results.empty:
+        raise MusclethickError(f"{store}: no results to export (method {method})")
+    deidentify_key = None
+    if deidentify:
+        deidentify_key = _pseudonym_key(store, key if key is not None else stored_key)
     tables = build_tables(
         results,
         proto,
@@ -525,8 +683,9 @@ def export_store(
         cm=cm,
         deidentify_key=deidentify_key,
         metadata_columns=("patient_id", "patient_name") if include_dicom_names else (),
+        excluded=excluded,
     )
-    return write_tables(tables, out, format=format)
+    return write_tables(tables, out, format=format, overwrite=overwrite, inputs=[store])
 
 
 def register_cli(subparsers: Any) -> argparse.ArgumentParser:
@@ -547,27 +706,26 @@ def register_cli(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--include-dicom-names", action="store_true", help="add DICOM patient id and name"
     )
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.set_defaults(func=export_main)
     return parser
 
 
 def export_main(args: argparse.Namespace) -> int:
-    """Run ``musclethick export`` from parsed arguments."""
-    try:
-        written = export_store(
-            args.store,
-            args.out,
-            format=args.format,
-            protocol=args.protocol,
-            method=args.method,
-            cm=args.cm,
-            deidentify=args.deidentify,
-            key=args.key,
-            include_dicom_names=args.include_dicom_names,
-        )
-    except MusclethickError as error:
-        print(f"musclethick export: {error}", file=sys.stderr)
-        return 1
+    """Run ``musclethick export`` from parsed arguments (errors are raised for
+    :func:`musclethick.cli.run_command`)."""
+    written = export_store(
+        args.store,
+        args.out,
+        format=args.format,
+        protocol=args.protocol,
+        method=args.method,
+        cm=args.cm,
+        deidentify=args.deidentify,
+        key=args.key,
+        include_dicom_names=args.include_dicom_names,
+        overwrite=args.overwrite,
+    )
     for path in written:
         print(path)
     return 0

@@ -20,7 +20,17 @@ from .plausible import DEFAULT_RANGES, PlausibleRanges
 from .qc import describe_flags, quality_flags, scale_flags
 from .types import Boundary, Calibration, Frame, FrameResult, LineMeasurement, PixelBox
 
-__all__ = ["assemble_result", "echo_intensity", "failed_result", "measure_lines"]
+__all__ = [
+    "MIN_FRAME_PX",
+    "assemble_result",
+    "correction_method",
+    "echo_intensity",
+    "failed_result",
+    "measure_lines",
+]
+
+#: Smallest frame side (px) in which aponeuroses can be looked for; smaller frames fail.
+MIN_FRAME_PX = 8
 
 
 def _label(fraction: float) -> str:
@@ -299,3 +309,13 @@ def assemble_result(
         message=message,
         **common,
     )
+
+
+def correction_method(superficial: Boundary | None, deep: Boundary | None) -> str:
+    """The method of a result whose boundaries a reviewer set.
+
+    ``"runner_up"`` when both boundaries are the model's runner-up pair (source
+    ``"runner_up"``, swapped in with one key), else ``"manual"``.
+    """
+    sources = {b.source for b in (superficial, deep) if b is not None}
+    return "runner_up" if sources == {"runner_up"} else "manual"

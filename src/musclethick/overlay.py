@@ -8,7 +8,7 @@ red (failed).
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import cv2
 import numpy as np
@@ -16,7 +16,13 @@ import numpy as np
 from .errors import InputError
 from .types import Boundary, Frame, FrameResult, PixelBox
 
-__all__ = ["render_calibration_overlay", "render_overlay", "write_overlay", "write_png"]
+__all__ = [
+    "overlay_name",
+    "render_calibration_overlay",
+    "render_overlay",
+    "write_overlay",
+    "write_png",
+]
 
 # RGB
 _SUPERFICIAL = (0, 220, 255)
@@ -191,3 +197,12 @@ def write_png(path: str | Path, rgb: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
         raise InputError(f"{path}: cannot write the PNG")
+
+
+def overlay_name(relative: PurePosixPath, frame_index: int, region_index: int) -> PurePosixPath:
+    """Name of the overlay of one frame: the input's relative path, frame and region.
+
+    ``a/scan.png``, frame 3, region 0 -> ``a/scan.png_f0003_r0.png``: unique for every input,
+    frame and tissue region, and it names the input it belongs to.
+    """
+    return relative.parent / f"{relative.name}_f{frame_index:04d}_r{region_index}.png"

@@ -14,7 +14,7 @@ import itertools
 import os
 import sys
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from musclethick.errors import BoundaryNotFound, MusclethickError
 from musclethick.io import read
 from musclethick.io.options import CalibrationOptions, FrameSelection
-from musclethick.measure import assemble_result, failed_result
+from musclethick.measure import MIN_FRAME_PX, assemble_result, failed_result
 from musclethick.plausible import DEFAULT_RANGES, PlausibleRanges
 from musclethick.qc import FLAG_DESCRIPTIONS
 from musclethick.types import Boundary, Frame, FrameResult, LayerPair
@@ -103,6 +103,8 @@ class MeasureSettings:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
         if not self.line_fractions or any(not 0.0 <= f <= 1.0 for f in self.line_fractions):
             raise ValueError("line_fractions must be fractions in [0, 1]")
+        if len(set(self.line_fractions)) != len(self.line_fractions):
+            raise ValueError(f"line_fractions repeat a line: {self.line_fractions}")
         if self.best_frames is not None and self.best_frames < 1:
             raise ValueError("best_frames must be at least 1")
         if not 0.0 <= self.no_muscle_confidence <= self.min_confidence:
@@ -214,36 +216,74 @@ def _assemble(
     return replace(result, flags=flags, status=status, message=message)
 
 
+def _frame_failed(frame: Frame, problem: str, method: str) -> FrameResult:
+    """A ``failed`` result for one frame (its position and calibration kept)."""
+    return failed_result(
+        frame.path,
+        problem if problem.startswith(str(frame.path)) else f"{frame.path}: {problem}",
+        frame_index=frame.frame_index,
+        region=frame.region,
+        calibration=frame.calibration,
+        method=method,
+        region_index=frame.region_index,
+        time_s=frame.time_s,
+    )
+
+
+def _too_small(frame: Frame) -> str:
+    """Why ``frame`` is too small to measure, or ``""``."""
+    rows, cols = frame.pixels.shape[:2]
+    if rows < MIN_FRAME_PX or cols < MIN_FRAME_PX:
+        return (
+            f"image of {rows} x {cols} px is too small to find aponeuroses "
+            f"(at least {MIN_FRAME_PX} x {MIN_FRAME_PX} px)"
+        )
+    return ""
+
+
+def _guarded(frame: Frame, method: str, measure: Callable[[], FrameResult]) -> FrameResult:
+    """``measure()``, or a failed result naming the frame when it raises (a bug must not
+    stop a run or lose the other frames' results)."""
+    try:
+        return measure()
+    except Exception as error:
+        return _frame_failed(frame, f"unexpected {type(error).__name__}: {error}", method)
+
+
 def _model_results(
     frames: Sequence[Frame], settings: MeasureSettings, model: SegmentationModel
 ) -> list[FrameResult]:
-    found = model.find_boundaries([frame.pixels for frame in frames], keep_probability=False)
-    results = []
-    for frame, boundaries in zip(frames, found, strict=True):
-        superficial, deep = boundaries.superficial, boundaries.deep
-        if superficial is not None and deep is not None:
-            results.append(
-                _assemble(
-                    frame,
-                    superficial,
-                    deep,
-                    settings,
-                    method="model",
-                    extra_flags=boundaries.doubts,
-                    runner_up=boundaries.runner_up,
-                )
-            )
-            continue
-        # The model's maps are weak or contradictory: fall back to the edge path and flag it.
-        missing = [n for n, b in (("superficial", superficial), ("deep", deep)) if b is None]
-        note = f"model found no {' or '.join(missing)} aponeurosis; used edge detection"
-        if boundaries.note:
-            note = f"{note} ({boundaries.note})"
-        fallback = _edges_result(frame, settings, flags=("fallback_edges",))
-        results.append(
-            replace(fallback, message="; ".join(p for p in (note, fallback.message) if p))
+    try:
+        found = model.find_boundaries([frame.pixels for frame in frames], keep_probability=False)
+    except Exception as error:
+        if len(frames) > 1:  # find the frame that failed; measure the others
+            return [r for frame in frames for r in _model_results([frame], settings, model)]
+        return [_frame_failed(frames[0], f"unexpected {type(error).__name__}: {error}", "model")]
+    return [
+        _guarded(frame, "model", lambda f=frame, b=boundaries: _model_result(f, b, settings))
+        for frame, boundaries in zip(frames, found, strict=True)
+    ]
+
+
+def _model_result(frame: Frame, boundaries, settings: MeasureSettings) -> FrameResult:
+    superficial, deep = boundaries.superficial, boundaries.deep
+    if superficial is not None and deep is not None:
+        return _assemble(
+            frame,
+            superficial,
+            deep,
+            settings,
+            method="model",
+            extra_flags=boundaries.doubts,
+            runner_up=boundaries.runner_up,
         )
-    return results
+    # The model's maps are weak or contradictory: fall back to the edge path and flag it.
+    missing = [n for n, b in (("superficial", superficial), ("deep", deep)) if b is None]
+    note = f"model found no {' or '.join(missing)} aponeurosis; used edge detection"
+    if boundaries.note:
+        note = f"{note} ({boundaries.note})"
+    fallback = _edges_result(frame, settings, flags=("fallback_edges",))
+    return replace(fallback, message="; ".join(p for p in (note, fallback.message) if p))
 
 
 def measure_frames(
@@ -270,18 +310,36 @@ def measure_frames(
     """
     if settings.method == "edges":
         for frame in frames:
-            yield _edges_result(frame, settings)
+            problem = _too_small(frame)
+            if problem:
+                yield _frame_failed(frame, problem, "edges")
+            else:
+                yield _guarded(frame, "edges", lambda f=frame: _edges_result(f, settings))
         return
     if model is None:
         model = get_model(settings.model_path, settings.refine, settings.backend)
+    # frames too small for the model fail alone; the others are batched
     batch: list[Frame] = []
+    ready: dict[int, FrameResult] = {}
+    n_in = 0
+
+    def measured() -> Iterator[FrameResult]:
+        results = iter(_model_results(batch, settings, model) if batch else [])
+        for i in range(n_in):
+            yield ready[i] if i in ready else next(results)
+
     for frame in frames:
-        batch.append(frame)
+        problem = _too_small(frame)
+        if problem:
+            ready[n_in] = _frame_failed(frame, problem, "model")
+        else:
+            batch.append(frame)
+        n_in += 1
         if len(batch) >= settings.batch_size:
-            yield from _model_results(batch, settings, model)
-            batch = []
-    if batch:
-        yield from _model_results(batch, settings, model)
+            yield from measured()
+            batch, ready, n_in = [], {}, 0
+    if n_in:
+        yield from measured()
 
 
 def select_best_frames(results: Sequence[FrameResult], k: int) -> list[int]:
@@ -318,9 +376,21 @@ def measure_path(
 def _decode(
     path: str | Path, settings: MeasureSettings
 ) -> tuple[str | Path, list[Frame] | BaseException]:
-    """Frames of one file, or the error (named after the file) that stopped its reading."""
+    """Frames of one file, or the error (named after the file) that stopped its reading.
+
+    A frame selection applies to cine loops and multi-frame files: a still image (one frame)
+    is measured whatever the selection.
+    """
     try:
-        frames = list(read(path, calibration=settings.calibration, frames=settings.frames))
+        try:
+            frames = list(read(path, calibration=settings.calibration, frames=settings.frames))
+        except MusclethickError:
+            if settings.frames.contains(0):
+                raise
+            first_two = FrameSelection(0, 2)
+            frames = list(read(path, calibration=settings.calibration, frames=first_two))
+            if len(frames) != 1:  # a multi-frame file: the selection's own error stands
+                raise
         if not frames:
             raise MusclethickError(f"{path}: no frames selected")
         return path, frames

@@ -16,8 +16,10 @@ Example
 from __future__ import annotations
 
 import math
+import re
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -132,6 +134,9 @@ class Protocol:
     plausible_thickness_mm : tuple of float
         Range of plausible muscle thickness in mm; results outside it are flagged
         ``implausible_thickness`` (``[calibration] plausible_thickness_mm``).
+    adapt_to_study : bool
+        A generic protocol (``default``): the weeks and sites of a study are those found in
+        it (:meth:`adapted`) instead of being checked against the protocol's lists.
     source : str
         File the protocol was read from.
     """
@@ -152,6 +157,7 @@ class Protocol:
     depth_mm: float | None = None
     method: str | None = None
     plausible_thickness_mm: tuple[float, float] = DEFAULT_RANGES.thickness_mm
+    adapt_to_study: bool = False
     source: str = ""
 
     @property
@@ -173,11 +179,41 @@ class Protocol:
         """Names of all sites."""
         return tuple(site.name for site in self.sites)
 
+    def adapted(self, *, weeks: Iterable[int | None], sites: Iterable[str]) -> Protocol:
+        """This protocol fitted to what a study holds, when :attr:`adapt_to_study` is set.
+
+        The weeks and sites become those found (when any are found). A site the protocol
+        lists keeps its definition; another gets as many images as the protocol's first site
+        and the letters of its name as muscle code (``RF50`` -> ``RF``). A protocol without
+        ``adapt_to_study`` is returned unchanged.
+        """
+        if not self.adapt_to_study:
+            return self
+        found_weeks = tuple(sorted({int(w) for w in weeks if w is not None}))
+        listed = {site.name.lower(): site for site in self.sites}
+        found_sites: dict[str, Site] = {}
+        for name in sorted(set(sites)):
+            if name.lower() in found_sites or not re.fullmatch(r"[A-Za-z0-9-]+", name):
+                continue
+            muscle = re.match(r"[A-Za-z]*", name).group(0) or name
+            site = listed.get(name.lower()) or Site(name, muscle, images=self.sites[0].images)
+            found_sites[name.lower()] = site
+        return replace(
+            self,
+            weeks=found_weeks or self.weeks,
+            sites=tuple(found_sites.values()) or self.sites,
+            composites=tuple(
+                c for c in self.composites if all(s.lower() in found_sites for s in c.sites)
+            )
+            if found_sites
+            else self.composites,
+        )
+
 
 _TOP_KEYS = {"protocol", "design", "acquisition", "calibration", "aggregation", "site", "composite"}
 _SECTION_KEYS = {
     "protocol": {"name", "description", "version"},
-    "design": {"subjects", "legs", "conditions", "weeks", "pattern"},
+    "design": {"subjects", "legs", "conditions", "weeks", "pattern", "adapt_to_study"},
     "acquisition": {"images_per_site", "line_fractions", "perpendicular", "method"},
     "calibration": {"mm_per_px", "depth_mm", "plausible_thickness_mm"},
     "aggregation": {"lines", "images", "drop_worst_image"},
@@ -425,6 +461,7 @@ def parse_protocol(data: dict[str, Any], *, source: str = "<protocol>") -> Proto
         depth_mm=depth_mm,
         method=method,
         plausible_thickness_mm=(float(low), float(high)),
+        adapt_to_study=c.boolean(design.get("adapt_to_study"), "design.adapt_to_study", False),
         source=source,
     )
 

@@ -27,10 +27,12 @@ import numpy as np
 
 from .errors import BoundaryNotFound
 from .geometry import robust_polyfit
+from .measure import MIN_FRAME_PX
 from .types import Boundary
 
 __all__ = [
     "ANNOTATION_OFFSET_PX",
+    "band_edges",
     "find_boundaries_edges",
     "refine_boundary",
     "vertical_gradient",
@@ -49,7 +51,7 @@ def _as_float(pixels: np.ndarray) -> np.ndarray:
     arr = np.asarray(pixels)
     if arr.ndim != 2:
         raise ValueError(f"pixels must be 2-D (rows, cols), got shape {arr.shape}")
-    if arr.shape[0] < 8 or arr.shape[1] < 8:
+    if arr.shape[0] < MIN_FRAME_PX or arr.shape[1] < MIN_FRAME_PX:
         raise BoundaryNotFound(f"image of shape {arr.shape} is too small to find aponeuroses")
     return arr.astype(np.float32, copy=False)
 
@@ -382,6 +384,55 @@ def find_boundaries_edges(
     return _edge_from_band(img, sup_c, "superficial", half, degree), _edge_from_band(
         img, deep_c, "deep", half, degree
     )
+
+
+def band_edges(
+    pixels: np.ndarray,
+    *,
+    side: Side,
+    band_fraction: float = 0.02,
+    n_paths: int = 12,
+    degree: int = 2,
+) -> list[Boundary]:
+    """The inner edges of *every* bright band the classical path finds, by depth.
+
+    The candidate bands of :func:`find_boundaries_edges` (dynamic-programming paths through
+    an oriented ridge map, so tilted and curved bands are found too), each snapped to its
+    edge on ``side``'s polarity (the lower edge for ``"superficial"``, the upper edge for
+    ``"deep"``) without choosing a pair. Bands whose edge cannot be fitted are left out.
+
+    Parameters
+    ----------
+    pixels : ndarray, shape (rows, cols)
+        Grey levels of the imaging region (cropped frame).
+    side : {"superficial", "deep"}
+        Which edge of each band.
+    band_fraction, n_paths, degree
+        As in :func:`find_boundaries_edges` (more paths: every band counts here).
+
+    Returns
+    -------
+    list of Boundary
+        Source ``"edges"``, sorted by median row.
+    """
+    if side not in ("superficial", "deep"):
+        raise ValueError(f"side must be 'superficial' or 'deep', got {side!r}")
+    img = _as_float(pixels)
+    bands = _candidate_bands(
+        img,
+        work_rows=256,
+        work_cols=128,
+        band_fraction=band_fraction,
+        n_paths=n_paths,
+        min_depth_fraction=0.015,
+    )
+    edges = []
+    for band in bands:
+        try:
+            edges.append(_edge_from_band(img, band, side, band_fraction * img.shape[0], degree))
+        except BoundaryNotFound:
+            continue
+    return sorted(edges, key=lambda b: float(np.median(b.y_px)))
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
-from musclethick.errors import MusclethickError
+from musclethick.errors import MusclethickError, UsageError
 
 __all__ = [
     "BlandAltman",
@@ -43,6 +43,7 @@ __all__ = [
     "bland_altman",
     "cv_percent",
     "icc",
+    "icc_warning",
     "paired_images",
     "paired_raters",
     "plot_bland_altman",
@@ -52,6 +53,10 @@ __all__ = [
     "sem_from_icc",
     "typical_error",
 ]
+
+
+#: pingouin's ICC needs at least this many values (subjects x trials).
+MIN_ICC_VALUES = 5
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,10 @@ def icc(data: Any) -> dict[str, Icc]:
 
     matrix = _matrix(data)
     n, k = matrix.shape
+    if matrix.size < MIN_ICC_VALUES:
+        raise MusclethickError(
+            f"an ICC needs at least {MIN_ICC_VALUES} values, got {n} subjects x {k} trials"
+        )
     long = pd.DataFrame(
         {
             "target": np.repeat(np.arange(n), k),
@@ -139,6 +148,8 @@ def icc(data: Any) -> dict[str, Icc]:
     with warnings.catch_warnings():  # third-party deprecation noise (pandas inplace=...)
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", FutureWarning)
+        # no variance: pingouin divides by zero; the NaN ICC is explained by icc_warning()
+        warnings.simplefilter("ignore", RuntimeWarning)
         table = pingouin.intraclass_corr(long, targets="target", raters="rater", ratings="rating")
     names = {"ICC(2,1)": ("ICC2", "ICC(A,1)"), "ICC(3,1)": ("ICC3", "ICC(C,1)")}
     ci_column = "CI95" if "CI95" in table.columns else "CI95%"
@@ -167,7 +178,8 @@ def typical_error(data: Any) -> float:
 def cv_percent(data: Any, *, method: str = "rms") -> float:
     """Within-subject CV %: per-subject ``SD / mean x 100``, combined by RMS or mean."""
     matrix = _matrix(data)
-    cvs = matrix.std(axis=1, ddof=1) / matrix.mean(axis=1) * 100.0
+    with np.errstate(divide="ignore", invalid="ignore"):  # a zero mean gives an inf/NaN CV
+        cvs = matrix.std(axis=1, ddof=1) / matrix.mean(axis=1) * 100.0
     if method == "rms":
         return float(np.sqrt(np.mean(cvs**2)))
     if method == "mean":
@@ -197,6 +209,50 @@ def reliability(data: Any, *, cv_method: str = "rms") -> Reliability:
         sem=sem,
         mdc95=1.96 * math.sqrt(2.0) * sem,
     )
+
+
+#: Fewer subjects than this make an ICC and its CI unreliable (cited when an ICC is undefined
+#: or outside [-1, 1]).
+MIN_SUBJECTS_ICC = 5
+
+
+def icc_warning(data: Any, result: Reliability) -> str:
+    """Why the ICCs of ``result`` (from ``data``) cannot be trusted, or ``""``.
+
+    An ICC is undefined (NaN) when the scores have no variance, and can fall below -1 (or its
+    CI collapse) when the subjects hardly differ compared with the error between trials,
+    typically with too few subjects. The message gives the figures that point to the cause.
+    """
+    matrix = _matrix(data)
+    n = matrix.shape[0]
+    values = {
+        "ICC(2,1)": (result.icc21.value, result.icc21.ci95_low, result.icc21.ci95_high),
+        "ICC(3,1)": (result.icc31.value, result.icc31.ci95_low, result.icc31.ci95_high),
+    }
+    bad = []
+    for name, (value, low, high) in values.items():
+        if not np.isfinite(value):
+            bad.append(f"{name} is undefined")
+        elif not -1.0 <= value <= 1.0:
+            bad.append(f"{name} = {value:.2f} lies outside [-1, 1]")
+        elif not (np.isfinite(low) and np.isfinite(high) and -1.0 <= low <= high <= 1.0):
+            bad.append(f"the 95 % CI of {name} is undefined or outside [-1, 1]")
+    if not bad:
+        return ""
+    between_sd = float(np.std(matrix.mean(axis=1), ddof=1))
+    error_sd = result.typical_error
+    if float(np.ptp(matrix)) == 0.0:
+        cause = "all values are equal (no variance)"
+    elif between_sd <= error_sd:
+        cause = (
+            f"the subjects hardly differ (SD of subject means {between_sd:.3g} vs typical error "
+            f"{error_sd:.3g}): no variance between subjects to relate the error to"
+        )
+    else:
+        cause = "the scores vary too little for the ICC model"
+    if n < MIN_SUBJECTS_ICC:
+        cause += f"; too few subjects (n = {n}, at least {MIN_SUBJECTS_ICC} recommended)"
+    return f"{'; '.join(bad)}, not to be trusted: {cause}"
 
 
 def bland_altman(a: Sequence[float], b: Sequence[float]) -> BlandAltman:
@@ -250,23 +306,47 @@ def plot_bland_altman(
 # -- study level --------------------------------------------------------------------------
 
 
-def _within_session_matrix(images: pd.DataFrame, site: str, k: int) -> np.ndarray:
+def _within_session_matrix(images: pd.DataFrame, site: str, k: int) -> tuple[np.ndarray, int]:
+    """``(sessions with at least k images x k)`` and the largest number of images found in a
+    session of ``site``."""
     part = images[images["site"] == site].sort_values(["image"])
-    rows = []
+    rows, most = [], 0
     for _, group in part.groupby(["subject", "condition", "leg", "week"], dropna=False):
         values = group["thickness_mm"].to_numpy(dtype=float)
+        most = max(most, len(values))
         if len(values) >= k:
             rows.append(values[:k])
-    return np.array(rows, dtype=float).reshape(-1, k)
+    return np.array(rows, dtype=float).reshape(-1, k), most
 
 
 def _between_session_matrix(sessions: pd.DataFrame, site: str, weeks: Sequence[int]) -> np.ndarray:
     part = sessions[(sessions["site"] == site) & sessions["week"].isin(weeks)]
+    if part.empty:
+        return np.empty((0, len(weeks)))
     wide = part.pivot_table(
         index=["subject", "condition", "leg"], columns="week", values="thickness_mm"
     )
     wide = wide.reindex(columns=list(weeks)).dropna()
     return wide.to_numpy(dtype=float)
+
+
+def _row(site: str, kind: str, matrix: np.ndarray, cv_method: str, why_not: str) -> dict:
+    """One table row: the figures of ``matrix``, or NaNs and ``why_not`` (too few subjects)."""
+    if matrix.shape[0] < 2 or matrix.size < MIN_ICC_VALUES:
+        if matrix.shape[0] >= 2:
+            why_not = (
+                f"{matrix.shape[0]} subjects x {matrix.shape[1]} trials: an ICC needs at least "
+                f"{MIN_ICC_VALUES} values (3 or more subjects)"
+            )
+        return {
+            "site": site,
+            "kind": kind,
+            "n_subjects": int(matrix.shape[0]),
+            "n_trials": int(matrix.shape[1]),
+            "note": why_not,
+        }
+    result = reliability(matrix, cv_method=cv_method)
+    return {"site": site, "kind": kind, **result.as_row(), "note": icc_warning(matrix, result)}
 
 
 def reliability_report(
@@ -283,8 +363,14 @@ def reliability_report(
     ``k`` images (``k`` = the site's expected images, at least 2). Between-session reliability
     uses the session values of ``between_weeks`` (e.g. ``(0, 4)``) of every subject and leg
     that has all of them. Returns one row per site and kind (columns of
-    :meth:`Reliability.as_row` plus ``site``, ``kind``); sites with fewer than 2 complete
-    subjects are left out.
+    :meth:`Reliability.as_row` plus ``site``, ``kind`` and ``note``). A figure that cannot be
+    computed (fewer than 2 complete subjects) is NaN and ``note`` says why; ``note`` also
+    warns when an ICC is undefined or outside [-1, 1] (:func:`icc_warning`).
+
+    Raises
+    ------
+    UsageError
+        ``between_weeks`` with fewer than two weeks, or weeks without results in the store.
     """
     import pandas as pd  # lazy: keeps the CLI start-up light
 
@@ -296,40 +382,60 @@ def reliability_report(
     )
     from musclethick.study.store import StudyStore
 
-    if not Path(store).is_file():
-        raise MusclethickError(f"{store}: study store not found")
-    with StudyStore(store) as db:
+    with StudyStore(store, readonly=True) as db:
         proto = protocol_for_store(db, protocol)
         if method is None:
             runs = db.runs()
             method = runs[-1]["method"] if runs else None
         results = db.results_dataframe(method=method)
+    if results.empty:
+        raise MusclethickError(f"{store}: no results (method {method}); run 'musclethick batch'")
     images = aggregate_images(long_table(results, protocol=proto))
     sessions = aggregate_sessions(images, proto)
+    if between_weeks:
+        weeks = list(dict.fromkeys(int(w) for w in between_weeks))
+        found = sorted({int(w) for w in sessions["week"].dropna()})
+        absent = [w for w in weeks if w not in found]
+        shown = " ".join(map(str, between_weeks))
+        if len(weeks) < 2:
+            raise UsageError(f"--between {shown}: give at least two different weeks")
+        if absent:
+            raise UsageError(
+                f"--between {shown}: no results for week(s) {', '.join(map(str, absent))} in "
+                f"{store} (weeks with results: {', '.join(map(str, found)) or 'none'})"
+            )
     rows = []
     for site in proto.sites:
         k = max(2, site.images)
-        matrix = _within_session_matrix(images, site.name, k)
-        if matrix.shape[0] >= 2:
-            rows.append(
-                {
-                    "site": site.name,
-                    "kind": f"within session ({k} images)",
-                    **reliability(matrix, cv_method=cv_method).as_row(),
-                }
+        matrix, most = _within_session_matrix(images, site.name, k)
+        rows.append(
+            _row(
+                site.name,
+                f"within session ({k} images)",
+                matrix,
+                cv_method,
+                f"{matrix.shape[0]} session(s) with {k} images (at most {most} image(s) per "
+                "session): needs at least 2 subjects' sessions with repeated images",
             )
+        )
         if between_weeks:
-            matrix = _between_session_matrix(sessions, site.name, between_weeks)
-            if matrix.shape[0] >= 2:
-                weeks = ", ".join(str(w) for w in between_weeks)
-                rows.append(
-                    {
-                        "site": site.name,
-                        "kind": f"between sessions (weeks {weeks})",
-                        **reliability(matrix, cv_method=cv_method).as_row(),
-                    }
+            matrix = _between_session_matrix(sessions, site.name, weeks)
+            shown = ", ".join(str(w) for w in weeks)
+            rows.append(
+                _row(
+                    site.name,
+                    f"between sessions (weeks {shown})",
+                    matrix,
+                    cv_method,
+                    f"{matrix.shape[0]} subject leg(s) with a session in each of weeks {shown}: "
+                    "needs at least 2",
                 )
-    return pd.DataFrame(rows)
+            )
+    table = pd.DataFrame(rows)
+    columns = ["site", "kind", "n_subjects", "n_trials", "mean", "icc_21", "icc_21_ci95_low"]
+    columns += ["icc_21_ci95_high", "icc_31", "icc_31_ci95_low", "icc_31_ci95_high", "cv_pct"]
+    columns += ["typical_error", "sem", "mdc95", "note"]
+    return table.reindex(columns=columns)
 
 
 def paired_images(store: str | Path, method_a: str, method_b: str) -> tuple[np.ndarray, np.ndarray]:
@@ -337,7 +443,7 @@ def paired_images(store: str | Path, method_a: str, method_b: str) -> tuple[np.n
     from musclethick.export import aggregate_images, long_table
     from musclethick.study.store import StudyStore
 
-    with StudyStore(store) as db:
+    with StudyStore(store, readonly=True) as db:
         tables = []
         for method in (method_a, method_b):
             long = long_table(db.results_dataframe(method=method))
@@ -371,7 +477,7 @@ def paired_raters(
         return mine[-1].thickness_mm if mine[-1].decision == "correct" else result.thickness_mm
 
     a, b = [], []
-    with StudyStore(store) as db:
+    with StudyStore(store, readonly=True) as db:
         for result in db.iter_results(method=method, status=("ok", "flagged", "failed")):
             reviews = db.reviews(result.id)
             va, vb = value(result, reviews, rater_a), value(result, reviews, rater_b)
@@ -410,49 +516,64 @@ def register_cli(subparsers: Any) -> argparse.ArgumentParser:
         help="Bland-Altman of two reviewers (or 'model' and a reviewer) from the reviews",
     )
     parser.add_argument("--plot", help="Bland-Altman plot (PNG) for --compare / --raters")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.set_defaults(func=reliability_main)
     return parser
 
 
 def reliability_main(args: argparse.Namespace) -> int:
-    """Run ``musclethick reliability`` from parsed arguments."""
+    """Run ``musclethick reliability`` from parsed arguments (errors are raised for
+    :func:`musclethick.cli.run_command`). What could not be computed, and ICCs that cannot be
+    trusted, are explained on stderr."""
     import pandas as pd  # lazy: keeps the CLI start-up light
 
-    try:
-        table = reliability_report(
-            args.store,
-            protocol=args.protocol,
-            method=args.method,
-            between_weeks=args.between,
-            cv_method=args.cv,
+    from musclethick.outputs import check_output_file, write_atomically
+
+    out = plot = None
+    if args.out:
+        out = check_output_file(
+            args.out, option="--out", inputs=[args.store], overwrite=args.overwrite
         )
-        with pd.option_context("display.width", 160, "display.max_columns", 30):
-            columns = ["site", "kind", "n_subjects", "icc_21", "icc_31", "cv_pct"]
-            columns += ["typical_error", "sem", "mdc95"]
-            print(table[columns].round(3).to_string(index=False) if not table.empty else table)
-        if args.out:
-            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-            table.to_csv(args.out, index=False)
-            print(args.out)
-        pairs = []
-        if args.compare:
-            pairs.append((args.compare, paired_images(args.store, *args.compare)))
-        if args.raters:
-            pairs.append((args.raters, paired_raters(args.store, *args.raters, method=args.method)))
-        for (name_a, name_b), (a, b) in pairs:
-            if args.plot:
-                plot = Path(args.plot)
-                if len(pairs) > 1:
-                    plot = plot.with_name(f"{plot.stem}_{name_a}_{name_b}{plot.suffix}")
-                stats = plot_bland_altman(a, b, plot, label_a=name_a, label_b=name_b)
-                print(plot)
-            else:
-                stats = bland_altman(a, b)
+    if args.plot:
+        plot = check_output_file(
+            args.plot, option="--plot", inputs=[args.store], overwrite=args.overwrite
+        )
+    table = reliability_report(
+        args.store,
+        protocol=args.protocol,
+        method=args.method,
+        between_weeks=args.between,
+        cv_method=args.cv,
+    )
+    with pd.option_context("display.width", 160, "display.max_columns", 30):
+        columns = ["site", "kind", "n_subjects", "icc_21", "icc_31", "cv_pct"]
+        columns += ["typical_error", "sem", "mdc95"]
+        print(table[columns].round(3).to_string(index=False))
+    for row in table.itertuples():
+        if isinstance(row.note, str) and row.note:
             print(
-                f"Bland-Altman {name_b} - {name_a}: n={stats.n}, bias {stats.bias:.3f} mm, "
-                f"95 % LoA {stats.loa_low:.3f} to {stats.loa_high:.3f} mm"
+                f"musclethick reliability: warning: {row.site} {row.kind}: {row.note}",
+                file=sys.stderr,
             )
-    except MusclethickError as error:
-        print(f"musclethick reliability: {error}", file=sys.stderr)
-        return 1
+    if out is not None:
+        write_atomically(out, lambda partial: table.to_csv(partial, index=False))
+        print(out)
+    pairs = []
+    if args.compare:
+        pairs.append((args.compare, paired_images(args.store, *args.compare)))
+    if args.raters:
+        pairs.append((args.raters, paired_raters(args.store, *args.raters, method=args.method)))
+    for (name_a, name_b), (a, b) in pairs:
+        if plot is not None:
+            target = plot
+            if len(pairs) > 1:
+                target = plot.with_name(f"{plot.stem}_{name_a}_{name_b}{plot.suffix}")
+            stats = plot_bland_altman(a, b, target, label_a=name_a, label_b=name_b)
+            print(target)
+        else:
+            stats = bland_altman(a, b)
+        print(
+            f"Bland-Altman {name_b} - {name_a}: n={stats.n}, bias {stats.bias:.3f} mm, "
+            f"95 % LoA {stats.loa_low:.3f} to {stats.loa_high:.3f} mm"
+        )
     return 0

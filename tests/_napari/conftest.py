@@ -65,16 +65,25 @@ def wait() -> Callable[..., None]:
 
 
 def synthetic_scan(
-    *, rows: int = 200, cols: int = 240, sup_row: int = 50, deep_row: int = 150, seed: int = 0
+    *,
+    rows: int = 200,
+    cols: int = 240,
+    sup_row: int = 50,
+    deep_row: int = 150,
+    seed: int = 0,
+    fascia_row: int | None = None,
 ):
     """A B-mode-like grey image: speckle, a bright superficial band ending at ``sup_row``
-    and a bright deep band starting at ``deep_row`` (muscle between them)."""
+    and a bright deep band starting at ``deep_row`` (muscle between them); with
+    ``fascia_row``, a thinner bright band (6 rows) starting there."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
     img = rng.normal(45, 12, size=(rows, cols)).clip(0, 255)
     img[sup_row - 12 : sup_row] = rng.normal(210, 15, size=(12, cols)).clip(0, 255)
     img[deep_row : deep_row + 12] = rng.normal(210, 15, size=(12, cols)).clip(0, 255)
+    if fascia_row is not None:
+        img[fascia_row : fascia_row + 6] = rng.normal(210, 15, size=(6, cols)).clip(0, 255)
     img[:10] = 20
     return img.astype(np.uint8)
 
@@ -142,3 +151,59 @@ def build_store(folder, *, n: int = 3):
 def study_store(tmp_path):
     """Path of a real study store with three measured scans."""
     return build_store(tmp_path)
+
+
+#: Rows the runner-up deep edge lies above the measured one in :func:`build_runner_up_store`.
+RUNNER_UP_SHIFT_PX = 40.0
+
+
+def build_runner_up_store(folder):
+    """A real store with two measured scans (edge method, 0.1 mm/px) of a scan with a fascia
+    (rows 105-110) inside the muscle; the first result is flagged ``ambiguous_layers`` with
+    a runner-up pair (the measured superficial edge and the deep edge 40 px higher, margin
+    0.2 nats), as the layer model records one; the second has no runner-up.
+
+    Returns ``(store path, {subject: result id})``.
+    """
+    from dataclasses import replace
+
+    import cv2
+
+    from musclethick.io.options import CalibrationOptions
+    from musclethick.pipeline import MeasureSettings, measure_path
+    from musclethick.study.store import StudyStore
+    from musclethick.types import LayerPair
+
+    settings = MeasureSettings(method="edges", calibration=CalibrationOptions(mm_per_px=MM_PER_PX))
+    path = folder / "flagged.sqlite"
+    ids = {}
+    with StudyStore(path) as store:
+        for k, subject in enumerate(("S01", "S02")):
+            scan = folder / f"{subject}_L_w0_mid.png"
+            cv2.imwrite(str(scan), synthetic_scan(seed=k, fascia_row=105))
+            (result,) = measure_path(scan, settings)
+            assert result.status == "ok", result.message
+            if k == 0:
+                pair = LayerPair(
+                    result.superficial.with_source("runner_up", 0.6),
+                    result.deep.shifted(0.0, -RUNNER_UP_SHIFT_PX).with_source("runner_up", 0.5),
+                    0.2,
+                )
+                result = replace(
+                    result,
+                    runner_up=pair,
+                    status="flagged",
+                    flags=("ambiguous_layers",),
+                    message="another layer pair is nearly as plausible",
+                )
+            scan_id = store.record_scan(scan, subject=subject, leg="L", week=0, site="mid")
+            (ids[subject],) = store.record_results(scan_id, [result], None)
+    return path, ids
+
+
+@pytest.fixture
+def runner_up_study(tmp_path):
+    """:func:`build_runner_up_store` in ``tmp_path``, with its constants:
+    ``{"path", "ids", "shift_px", "mm_per_px"}``."""
+    path, ids = build_runner_up_store(tmp_path)
+    return {"path": path, "ids": ids, "shift_px": RUNNER_UP_SHIFT_PX, "mm_per_px": MM_PER_PX}

@@ -11,6 +11,8 @@ from musclethick._napari._layers import (
     boundary_to_vertices,
     frame_of_layer,
     frames_to_image_layers,
+    join_paths,
+    label_layout,
     layer_geometry,
     line_shapes,
     mean_thickness_text,
@@ -89,19 +91,52 @@ def test_vertices_round_trip_keeps_unedited_boundary():
 
 
 def test_vertices_to_boundary_edit_is_manual_sorted_and_merged():
-    sup, _ = _boundaries()
-    v = boundary_to_vertices(sup, n_vertices=4)
+    sup, _ = _boundaries()  # x = 10, 11, ..., 149 at y = 29.5
+    v = boundary_to_vertices(sup, n_vertices=4)  # x = 10, 56.33, 102.67, 149
     v[1, 0] += 3.0  # move one vertex down by 3 px
     edited = vertices_to_boundary(v, like=sup, n_vertices=4)
     assert edited.source == "manual"
     assert edited.confidence == 1.0
-    assert edited.y_px[1] == pytest.approx(32.5)
+    assert edited.y_at(v[1, 1]) == pytest.approx(32.5)
     # drawn right to left with two vertices in one column
     drawn = vertices_to_boundary(np.array([[10.0, 50.0], [12.0, 20.0], [14.0, 20.0]]))
     np.testing.assert_allclose(drawn.x_px, [20.0, 50.0])
     np.testing.assert_allclose(drawn.y_px, [13.0, 10.0])
     with pytest.raises(BoundaryNotFound):
         vertices_to_boundary(np.array([[1.0, 5.0], [2.0, 5.0]]))
+
+
+def test_moving_one_vertex_keeps_every_other_point_of_the_boundary():
+    x = np.arange(10.0, 150.0)
+    wavy = Boundary(x, 30.0 + 2.0 * np.sin(x / 7.0), "model", 0.8)  # 140 points
+    v = boundary_to_vertices(wavy, n_vertices=8)  # vertex k at x = 10 + 139 k / 7
+    v[2, 0] += 5.0
+    edited = vertices_to_boundary(v, like=wavy, n_vertices=8)
+    # between vertices 3 and 7 and between 0 and 1 nothing changed: the model's own points
+    far = (x > v[3, 1]) | (x < v[1, 1])
+    np.testing.assert_array_equal(edited.y_at(x[far]), wavy.y_px[far])
+    # the model's own points outside [v1, v3], and vertices 1, 2, 3 (the unmoved vertices
+    # 4, 5, 6 lie inside an untouched run: the model's points stand in for them)
+    assert edited.x_px.size == 140 - np.count_nonzero(~far) + 3
+    # next to the moved vertex: the straight segments through it
+    assert edited.y_at(v[2, 1]) == pytest.approx(v[2, 0])
+    mid = 0.5 * (v[1, 1] + v[2, 1])
+    assert edited.y_at(mid) == pytest.approx(0.5 * (v[1, 0] + v[2, 0]))
+    # a removed vertex straightens the boundary between its neighbours only
+    removed = vertices_to_boundary(np.delete(v, 5, axis=0), like=wavy, n_vertices=8)
+    beyond = x > v[6, 1]
+    np.testing.assert_array_equal(removed.y_at(x[beyond]), wavy.y_px[beyond])
+    assert removed.y_at(v[5, 1]) == pytest.approx(0.5 * (v[4, 0] + v[6, 0]))
+
+
+def test_join_paths_of_a_boundary_drawn_in_pieces():
+    pieces = [np.array([[30.0, 100.0], [31.0, 150.0]]), np.array([[29.0, 10.0], [30.0, 60.0]])]
+    joined = join_paths(pieces)
+    assert joined.shape == (4, 2)
+    boundary = vertices_to_boundary(joined)
+    np.testing.assert_allclose(boundary.x_px, [10.0, 60.0, 100.0, 150.0])
+    np.testing.assert_allclose(boundary.y_px, [29.0, 30.0, 30.0, 31.0])
+    assert join_paths([]).shape == (0, 2)
 
 
 def test_remeasure_deep_down_10px_adds_10px_times_mm_per_px():
@@ -164,9 +199,73 @@ def test_history_undo_stack():
     h.push(*a)
     h.push(*a)  # identical states are stored once
     assert len(h) == 1
-    h.push(np.full((2, 2), 2.0), a[1])
+    context = object()
+    h.push(*a, context)  # same vertices, another context: a state of its own
+    assert len(h) == 2
     h.push(np.full((2, 2), 3.0), a[1])
     assert len(h) == 2
-    assert h.pop()[0][0, 0] == 3.0
-    assert h.pop()[0][0, 0] == 2.0
+    sup, _, ctx = h.pop()
+    assert sup[0, 0] == 3.0 and ctx is None
+    assert h.pop()[2] is context
     assert h.pop() is None
+
+
+def test_remeasure_without_a_boundary_is_failed_and_says_which():
+    frame = _frame(mm_per_px=0.1)
+    sup, deep = _boundaries()
+    before = assemble_result(frame, sup, deep, method="model")
+    after = remeasure(frame, boundary_to_vertices(sup), np.empty((0, 2)), previous=before)
+    assert after.status == "failed" and after.lines == ()
+    assert "deep aponeurosis not found" in after.message
+
+
+def test_remeasure_of_a_runner_up_pair_says_runner_up():
+    frame = _frame(mm_per_px=0.1)
+    sup, deep = _boundaries()
+    before = assemble_result(frame, sup, deep, method="model")
+    pair = (sup.with_source("runner_up", 0.6), deep.shifted(0, -20).with_source("runner_up", 0.5))
+    swapped = remeasure(frame, *pair, previous=before)
+    assert swapped.method == "runner_up"
+    assert swapped.mean_thickness_px == pytest.approx(40.0)  # 89.5 - 20 - 29.5
+    # one of them then edited by hand: a manual correction
+    v = boundary_to_vertices(pair[1])
+    v[3, 0] += 1.0
+    edited = remeasure(frame, boundary_to_vertices(pair[0]), v, previous=before, like=pair)
+    assert edited.method == "manual" and edited.superficial is pair[0]
+
+
+def test_label_layout_inside_the_muscle_off_the_lines_without_overlap():
+    frame = _frame(mm_per_px=0.1)
+    sup, deep = _boundaries()  # 60 px apart
+    lines = assemble_result(frame, sup, deep, method="model").lines  # x = 44.75, 79.5, 114.25
+    # 4 screen px per frame px: a label box is 1.45 x 10 x 96/72 = 19.3 screen px high
+    # (4.8 frame px) and ~60 screen px wide (15 frame px): side by side at mid-depth
+    layout = label_layout(lines, px_per_data=(4.0, 4.0), leading=(2.0,))
+    assert layout.boxes.shape == (3, 4)
+    centres_y = 0.5 * (layout.boxes[:, 0] + layout.boxes[:, 2])
+    np.testing.assert_allclose(centres_y, 59.5)  # half-way between 29.5 and 89.5
+    assert layout.positions.shape == (3 * 9, 3) and np.all(layout.positions[:, 0] == 2.0)
+    assert layout.colors == ["black"] * 24 + ["white"] * 3  # outline drawn first
+    assert layout.strings[-3:] == ["6.00 mm"] * 3
+    # outline copies lie one screen pixel (0.25 frame px) around each label
+    white = layout.positions[-1, 1:]
+    around = layout.positions[16:24, 1:] - white
+    assert np.abs(around).max() == pytest.approx(0.25)
+    # zoomed out: boxes 41 frame px wide, lines 34.75 px apart; they would overlap side by
+    # side, so the middle one steps one height (12.9 px) down its line, still inside the
+    # muscle and a quarter height away from both boundaries
+    small = label_layout(lines, px_per_data=(1.5, 1.5))
+    boxes = small.boxes
+    for i in range(3):
+        for j in range(i + 1, 3):
+            a, b = boxes[i], boxes[j]
+            assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3])
+    height = boxes[0, 2] - boxes[0, 0]
+    centres = 0.5 * (boxes[:, 0] + boxes[:, 2])
+    np.testing.assert_allclose(centres, [59.5, 59.5 + height, 59.5])
+    assert np.all(boxes[:, 0] >= 29.5 + height / 4 - 1e-9)
+    assert np.all(boxes[:, 2] <= 89.5 - height / 4 + 1e-9)
+    # a muscle too thin on screen for a label: it goes outside, off both lines
+    thin = label_layout(lines[:1], px_per_data=(0.2, 0.2))
+    (box,) = thin.boxes
+    assert box[2] <= 29.5 - (box[2] - box[0]) / 4 + 1e-9 or box[0] >= 89.5

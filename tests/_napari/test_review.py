@@ -122,3 +122,51 @@ def test_export_uses_reviewed_values(study_store, tmp_path):
         assert row.thickness_mm == pytest.approx(by_line[row.line], abs=1e-3)
     other = long[long.file.str.endswith(rejected.rsplit("/", 1)[-1])]
     assert set(other.qc_status) == {"rejected"}
+
+
+def test_frames_of_the_next_items_are_read_ahead(study_store):
+    from concurrent.futures import Future
+    from pathlib import Path
+
+    from musclethick.errors import InputError
+
+    with StudyStore(study_store) as store:
+        session = ReviewSession(store, "AB")
+        nxt = store.get_result(session.items[1].result_id)
+        last = store.get_result(session.items[2].result_id)
+        assert session.upcoming() == [1]  # the next item is also the next pending one
+        session.prefetch()
+        assert isinstance(session._frames[nxt.id], Future)  # reading in the background
+        Path(last.scan.path).unlink()  # gone before it was read
+        session.move(1)
+        frame = session.frame(session.stored())
+        assert frame.path == nxt.scan.path and frame.shape == session.frame(nxt).shape
+        assert session.upcoming() == [2]
+        session.prefetch()
+        session.move(1)
+        with pytest.raises(InputError, match="not found"):
+            session.frame(session.stored())
+        assert last.id not in session._frames  # a failed read is not kept
+        session.close()
+        assert session._frames == {} and session._pool is None
+
+
+def test_accepting_a_shown_correction_confirms_it(study_store):
+    with StudyStore(study_store) as store:
+        session = ReviewSession(store, "AB")
+        stored = session.stored()
+        frame = session.frame(stored)
+        shown = frame_result_of(stored, frame)
+        deep = np.column_stack([shown.deep.y_px + 8.0, shown.deep.x_px])
+        sup = np.column_stack([shown.superficial.y_px, shown.superficial.x_px])
+        corrected = remeasure(frame, sup, deep, previous=shown)
+        session.decide("correct", corrected=corrected)
+        session.reviewer = "CD"
+        review = session.decide("accept")  # CD accepts what is shown: the correction
+        assert (review.decision, review.reviewer, review.revision) == ("correct", "CD", 2)
+        assert review.thickness_mm == pytest.approx(corrected.mean_thickness_mm)
+        np.testing.assert_allclose(review.deep.y_px, shown.deep.y_px + 8.0 + frame.region.y0)
+        table = store.results_dataframe()
+        mean = table[(table.result_id == stored.id) & (table.line == "mean")].iloc[0]
+        assert (mean.qc_status, mean.reviewed_by) == ("corrected", "CD")
+        assert mean.thickness_mm == pytest.approx(corrected.mean_thickness_mm)

@@ -109,6 +109,7 @@ def test_review_widget_filters(widget):
 def test_failed_scan_is_corrected_by_drawing_both_boundaries(viewer, tmp_path):
     import cv2
 
+    from musclethick._napari._editor import DRAW_MODE
     from musclethick._napari._qt._review_widget import ReviewWidget
     from musclethick.io.options import CalibrationOptions
     from musclethick.pipeline import MeasureSettings, measure_path
@@ -125,7 +126,7 @@ def test_failed_scan_is_corrected_by_drawing_both_boundaries(viewer, tmp_path):
     try:
         sup = viewer.layers["superficial boundary"]
         deep = viewer.layers["deep boundary"]
-        assert sup.nshapes == 0 and sup.mode == "add_path"
+        assert sup.nshapes == 0 and sup.mode == DRAW_MODE
         sup.add_paths([np.array([[30.0, 10.0], [30.0, 150.0]])])
         assert "draw the deep boundary" in widget.error
         deep.add_paths([np.array([[80.0, 10.0], [80.0, 150.0]])])

@@ -217,3 +217,70 @@ def test_measure_widget_reports_a_missing_model_without_crashing(viewer, wait, s
     assert "none.pt" in widget.error
     assert widget.result is None
     assert "deep boundary" not in [layer.name for layer in viewer.layers]
+
+
+def test_pixel_size_typed_in_the_widget_puts_the_scale_bar_in_mm(viewer, wait, scan_png):
+    from musclethick._napari._qt._measure_widget import MeasureWidget
+
+    ((data, kwargs, _),) = read_layers(str(scan_png))  # no ruler, no DICOM: pixels
+    layer = viewer.add_image(data, **kwargs)
+    assert [str(u) for u in layer.units] == ["pixel", "pixel"]
+    frame = layer.metadata["musclethick_frames"][0]
+    widget = MeasureWidget(viewer)
+    widget.method_combo.setCurrentText("edges")
+    widget.mm_per_px.setValue(0.1)
+    widget.measure()
+    wait(lambda: widget.result is not None and widget.run_button.isEnabled())
+    assert layer.scale.tolist() == pytest.approx([0.1, 0.1])
+    assert layer.translate.tolist() == pytest.approx([frame.region.y0 * 0.1, frame.region.x0 * 0.1])
+    # every layer in mm: the scale bar takes its unit from the layers (napari >= 0.6)
+    assert {str(u) for u in viewer.layers.units} == {"millimeter"}
+    deep = viewer.layers["deep boundary"]
+    v = np.asarray(deep.data[0])[0]
+    np.testing.assert_allclose(deep.data_to_world(v), layer.data_to_world(v))
+    result = widget.result
+    assert result.calibration.source == "user"
+    assert result.mean_thickness_mm == pytest.approx(result.mean_thickness_px * 0.1)
+    assert widget.table.values()["line mean"].startswith(f"{result.mean_thickness_mm:.2f} mm")
+    widget.mm_per_px.setValue(0.0)  # "from file" again: back to pixels
+    widget.measure()
+    wait(lambda: widget.run_button.isEnabled() and widget.result.calibration.source != "user")
+    assert [str(u) for u in layer.units] == ["pixel", "pixel"]
+    assert widget.table.values()["line mean"].endswith(" px")
+
+
+def test_view_command_takes_a_pixel_size(viewer, wait, scan_png):
+    from musclethick._napari._app import make_view_viewer
+    from musclethick.cli import get_arg_parser
+
+    args = get_arg_parser().parse_args(["view", str(scan_png), "--mm-per-px", "0.1"])
+    assert (args.mm_per_px, args.depth_mm) == (0.1, None)
+    calibration = CalibrationOptions(mm_per_px=args.mm_per_px, depth_mm=args.depth_mm)
+    _, widget = make_view_viewer(scan_png, viewer=viewer, calibration=calibration, measure=True)
+    wait(lambda: widget.result is not None and widget.run_button.isEnabled())
+    assert widget.image_layer().scale.tolist() == pytest.approx([0.1, 0.1])
+    assert widget.result.calibration.mm_per_px == 0.1
+    assert get_arg_parser().parse_args(["review", "s.sqlite", "--reviewer", "A", "--blind"]).blind
+    with pytest.raises(SystemExit):
+        get_arg_parser().parse_args(
+            ["view", str(scan_png), "--mm-per-px", "0.1", "--depth-mm", "40"]
+        )
+
+
+def test_measure_widget_names_the_frame_its_table_shows(viewer, wait, scan_mp4):
+    from musclethick._napari._qt._measure_widget import MeasureWidget
+
+    ((data, kwargs, _),) = read_layers(str(scan_mp4), calibration=CalibrationOptions(mm_per_px=0.2))
+    viewer.add_image(data, **kwargs)
+    viewer.dims.set_current_step(0, 2)
+    widget = MeasureWidget(viewer)
+    widget.method_combo.setCurrentText("edges")
+    widget.measure()
+    wait(lambda: widget.result is not None and widget.run_button.isEnabled())
+    assert widget.table.values()["frame"] == "2"
+    assert widget.status.text().startswith("Frame 2: mean thickness")
+    viewer.dims.set_current_step(0, 4)
+    assert widget.status.text().startswith("Frame 4 is not measured: the table shows frame 2")
+    assert widget.table.values()["frame"] == "2"
+    viewer.dims.set_current_step(0, 2)
+    assert widget.status.text().startswith("Frame 2: mean thickness")

@@ -123,3 +123,97 @@ def test_dask_local_cluster(tmp_path, make_study):
         assert again.n_measured == 0 and again.n_skipped == len(paths)
     rows = current_results(store)
     assert len(rows) == len(paths) == len({r[0] for r in rows})
+
+
+def test_duplicates_deletions_and_renames_between_runs_in_the_exported_tables(tmp_path, make_study):
+    import shutil
+
+    import pandas as pd
+
+    from musclethick.export import export_store
+
+    study, store = tmp_path / "study", tmp_path / "s.sqlite"
+    make_study(study, subjects=2, legs="LR", reps=3)  # 12 distinct scans, week 0
+    first = run_batch(study, store=store, workers=1, **OPTIONS)
+    assert (first.n_measured, first.n_failed) == (12, 0)
+    before = export_store(store, tmp_path / "before", format="csv")
+    images = pd.read_csv(tmp_path / "before" / "images.csv")
+    value = {
+        (r.subject, r.leg, r.rep): r.thickness_mm for r in images.itertuples()
+    }  # image values of the first run, to compare the second run's sessions with
+    assert len(before) >= 5 and len(value) == 12
+
+    week0 = study / "S01" / "week0"
+    (study / "S01" / "wk0").mkdir()
+    shutil.copy(week0 / "L_VL50_1.png", study / "S01" / "wk0" / "L_VL50_1.png")  # a copy
+    shutil.copy(week0 / "L_VL50_2.png", week0 / "L_VL50_4.png")  # saved again as rep 4
+    (study / "S02" / "week0" / "R_VL50_3.png").unlink()  # deleted
+    renamed = study / "S02" / "week0" / "L_VL50_5.png"
+    (study / "S02" / "week0" / "L_VL50_3.png").rename(renamed)  # renamed (rep 3 -> 5)
+
+    second = run_batch(study, store=store, workers=1, **OPTIONS)
+    assert second.n_measured == 1 and second.n_skipped == 10  # only the renamed file is new
+    reasons = {state.relpath: state.state for state in second.left_out}
+    assert reasons == {
+        "S01/wk0/L_VL50_1.png": "duplicate",
+        "S01/week0/L_VL50_4.png": "duplicate",
+        "S02/week0/R_VL50_3.png": "missing",
+        "S02/week0/L_VL50_3.png": "missing",
+    }
+    export_store(store, tmp_path / "after", format="csv")
+    long = pd.read_csv(tmp_path / "after" / "long.csv")
+    sessions = pd.read_csv(tmp_path / "after" / "sessions.csv").set_index(["subject", "leg"])
+    excluded = pd.read_csv(tmp_path / "after" / "excluded.csv")
+    readme = pd.read_csv(tmp_path / "after" / "readme.csv")
+
+    # every scan counted once: 12 - 2 gone + 1 renamed; the copies are never counted
+    assert len(long.drop_duplicates("file")) == 11
+    assert not set(reasons) & set(long["file"])
+    assert "S02/week0/L_VL50_5.png" in set(long["file"])
+    assert sessions.loc[("S01", "L"), "n_images"] == 3  # not 5 with the two copies
+    assert sessions.loc[("S01", "L"), "thickness_mm"] == pytest.approx(
+        (value[("S01", "L", 1)] + value[("S01", "L", 2)] + value[("S01", "L", 3)]) / 3
+    )
+    assert sessions.loc[("S02", "R"), "n_images"] == 2  # the deleted scan is left out
+    assert sessions.loc[("S02", "R"), "thickness_mm"] == pytest.approx(
+        (value[("S02", "R", 1)] + value[("S02", "R", 2)]) / 2
+    )
+    assert sessions.loc[("S02", "L"), "thickness_mm"] == pytest.approx(
+        (value[("S02", "L", 1)] + value[("S02", "L", 2)] + value[("S02", "L", 3)]) / 3
+    )  # the renamed scan still counts, once
+    assert dict(zip(excluded["file"], excluded["reason"], strict=True)) == reasons
+    note = readme.loc[readme["table"] == "(note)", "description"].item()
+    assert note.startswith("4 scan(s) left out of every table")
+    assert "2 missing" in note and "2 duplicates" in note
+
+
+def test_duplicates_are_listed_in_the_dry_run_and_never_measured(tmp_path, make_study):
+    import shutil
+
+    study, store = tmp_path / "study", tmp_path / "s.sqlite"
+    make_study(study, subjects=1, legs="L", reps=3)
+    week0 = study / "S01" / "week0"
+    shutil.copy(week0 / "L_VL50_1.png", week0 / "L_VL50_1.PNG")
+    shutil.copy(week0 / "L_VL50_3.png", week0 / "L_VL50_03.png")
+    dry = run_batch(study, store=store, dry_run=True, **OPTIONS)
+    text = dry.render()
+    assert "Duplicates, not measured (2):" in text
+    assert "S01/week0/L_VL50_1.png: same content (sha256) as S01/week0/L_VL50_1.PNG" in text
+    assert "S01/week0/L_VL50_3.png: same content (sha256) as S01/week0/L_VL50_03.png" in text
+    assert dry.n_scans == 3 and not store.exists()
+    summary = run_batch(study, store=store, workers=1, **OPTIONS)
+    assert summary.n_measured == 3
+    with StudyStore(store) as db:
+        assert {s.state for s in db.scan_states()} == {"duplicate"}
+        assert len(db.scan_states()) == 2 and db.counts()["scans"] == 3
+
+
+def test_generic_protocol_takes_the_weeks_and_sites_of_the_study(tmp_path, make_study):
+    study = tmp_path / "study"
+    make_study(study, subjects=2, weeks=(4, 8), sites=("RF50", "VL50"), reps=3)
+    dry = run_batch(study, store=tmp_path / "s.sqlite", dry_run=True, **OPTIONS)
+    assert dry.discovery.unexpected == () and dry.discovery.missing == ()
+    assert dry.discovery.protocol.weeks == (4, 8)
+    assert dry.discovery.protocol.site_names() == ("RF50", "VL50")
+    assert "Found 48 scans of 2 subjects (expected 48" in dry.render()
+    assert "not in the protocol" not in dry.render()

@@ -12,10 +12,11 @@ from musclethick.study.layout import DEFAULT_PATTERN, discover_study, pattern_to
 from musclethick.study.manifest import parse_week, read_allocation, read_manifest
 
 
-def touch(root: Path, rel: str, content: bytes = b"x") -> Path:
+def touch(root: Path, rel: str, content: bytes | None = None) -> Path:
+    """A file whose content is its name (distinct files are not duplicates)."""
     path = root / rel
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(content)
+    path.write_bytes(rel.encode() if content is None else content)
     return path
 
 
@@ -60,12 +61,12 @@ def test_scan_folder(tmp_path):
     touch(tmp_path, "S01/w4/right_RF50_2.PNG")
     touch(tmp_path, "S01/week0/notes.txt")
     touch(tmp_path, "S01/week0/bad-name.png")
-    entries, unmatched, ignored = scan_folder(tmp_path)
+    entries, unmatched, ignored, unreadable = scan_folder(tmp_path)
     assert [(e.subject, e.leg, e.week, e.site, e.rep) for e in entries] == [
         ("S01", "R", 4, "RF50", 2),  # sorted by relative path: "w4" < "week0"
         ("S01", "L", 0, "VL50", 1),
     ]
-    assert unmatched == ["S01/week0/bad-name.png"] and ignored == 1
+    assert unmatched == ["S01/week0/bad-name.png"] and ignored == 1 and unreadable == []
     assert Path(entries[0].path).is_absolute()
 
 
@@ -132,7 +133,11 @@ def test_manifest(tmp_path):
     found = discover_study(None, protocol=load_protocol("default"), manifest=manifest)
     # week of the second row counted from the first visit: 28 days -> week 4
     assert [(s.site, s.week) for s in found.scans] == [("VL50", 0), ("VL50", 4)]
-    assert any("week 4 is not in the protocol" in u for u in found.unexpected)
+    # the generic protocol takes the weeks it finds; the missing file is left out, recorded
+    assert found.protocol.weeks == (0, 4) and found.unexpected == ()
+    (not_found,) = found.left_out
+    assert (not_found.state, not_found.rep) == ("not_found", 3)
+    assert not_found.detail == "manifest.csv:4: file 'img/missing.png' not found"
 
 
 @pytest.mark.parametrize(

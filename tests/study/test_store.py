@@ -173,3 +173,248 @@ def test_review_queue_order(tmp_path, result_factory):
         ]
         assert [q.status for q in store.review_queue(max_confidence=0.5)] == ["failed", "ok"]
         assert store.review_queue(subject="S02") == []
+
+
+def test_foreign_database_is_refused_before_anything_is_written(tmp_path):
+    import hashlib
+
+    from musclethick.study.store import APPLICATION_ID
+
+    foreign = tmp_path / "clinic.db"
+    db = sqlite3.connect(foreign)
+    db.execute("CREATE TABLE patients (id INTEGER, name TEXT)")
+    db.commit()
+    db.close()
+    before = hashlib.sha256(foreign.read_bytes()).hexdigest()
+    with pytest.raises(StoreError, match=r"clinic\.db: not a musclethick study store .*patients"):
+        StudyStore(foreign)
+    assert hashlib.sha256(foreign.read_bytes()).hexdigest() == before
+    other_app = tmp_path / "other.db"
+    db = sqlite3.connect(other_app)
+    db.execute("PRAGMA application_id=1234")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match="another application"):
+        StudyStore(other_app)
+    with StudyStore(tmp_path / "s.sqlite"):
+        pass
+    db = sqlite3.connect(tmp_path / "s.sqlite")
+    assert db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+    db.close()
+
+
+def test_a_version_1_store_is_read_and_upgraded(tmp_path, scan_file, result_factory):
+    path = tmp_path / "old.sqlite"
+    with StudyStore(path) as store:
+        run = store.start_run(method="edges")
+        store.record_results(
+            store.record_scan(scan_file), [result_factory(str(scan_file), [20.0])], run
+        )
+    db = sqlite3.connect(path)  # as written before the application id and scan_states
+    db.execute("PRAGMA application_id=0")
+    db.execute("DROP TABLE scan_states")
+    db.execute("UPDATE meta SET value='1' WHERE key='schema_version'")
+    db.commit()
+    db.close()
+    with StudyStore(path, readonly=True) as store:
+        assert store.scan_states() == [] and len(store.results_dataframe()) == 2
+    with StudyStore(path) as store:
+        assert store.get_meta("schema_version") == str(SCHEMA_VERSION)
+        assert store.scan_states() == []
+
+
+def test_read_only_store_is_not_created_or_written(tmp_path, scan_file, result_factory):
+    with pytest.raises(StoreError, match="study store not found"):
+        StudyStore(tmp_path / "none.sqlite", readonly=True)
+    assert not (tmp_path / "none.sqlite").exists()
+    with StudyStore(tmp_path / "s.sqlite") as store:
+        run = store.start_run(method="edges")
+        store.record_results(
+            store.record_scan(scan_file), [result_factory(str(scan_file), [20.0])], run
+        )
+    with StudyStore(tmp_path / "s.sqlite", readonly=True) as store:
+        assert store.counts()["scans"] == 1
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            store.set_meta("x", "y")
+
+
+def test_missing_and_duplicate_scans_are_left_out_of_the_tables(tmp_path, result_factory):
+    from musclethick.study.store import ScanState
+
+    files = {}
+    for name, content in (("L_VL50_1.png", b"one"), ("L_VL50_2.png", b"two"), ("copy.png", b"one")):
+        files[name] = tmp_path / name
+        files[name].write_bytes(content)
+    with StudyStore(tmp_path / "s.sqlite") as store:
+        run = store.start_run(method="edges")
+        for rep, (name, path) in enumerate(files.items(), start=1):
+            scan = store.record_scan(
+                path, subject="S01", leg="L", week=0, site="VL50", rep=rep, relpath=name
+            )
+            store.record_results(scan, [result_factory(str(path), [20.0 + rep])], run)
+        assert set(store.results_dataframe()["relpath"]) == {"L_VL50_1.png", "L_VL50_2.png"}
+        (duplicate,) = store.excluded_scans()
+        assert (duplicate.relpath, duplicate.state) == ("copy.png", "duplicate")
+        assert "same content (sha256) as L_VL50_1.png" in duplicate.detail
+        gone = ScanState(str(files["L_VL50_2.png"]), "missing", "gone", relpath="L_VL50_2.png")
+        store.replace_scan_states([gone], run_id=run)
+        assert set(store.results_dataframe()["relpath"]) == {"L_VL50_1.png"}
+        assert [s.state for s in store.excluded_scans()] == ["missing", "duplicate"]
+        assert len(store.results_dataframe(exclude=False).drop_duplicates("relpath")) == 3
+        store.replace_scan_states([], run_id=run)  # the next run found the file again
+        assert set(store.results_dataframe()["relpath"]) == {"L_VL50_1.png", "L_VL50_2.png"}
+        with pytest.raises(StoreError, match="unknown scan state"):
+            store.replace_scan_states([ScanState("x", "lost")], run_id=run)
+
+
+def _with_runner_up(result, *, shift_px: float, margin: float):
+    """``result`` with a runner-up pair: its boundaries ``shift_px`` lower (frame coordinates)."""
+    from dataclasses import replace
+
+    from musclethick.types import LayerPair
+
+    pair = LayerPair(
+        result.superficial.shifted(0.0, shift_px).with_source("runner_up", 0.4),
+        result.deep.shifted(0.0, shift_px).with_source("runner_up", 0.3),
+        margin,
+    )
+    return replace(result, runner_up=pair)
+
+
+def test_runner_up_roundtrip_in_original_coordinates(tmp_path, scan_file, result_factory):
+    with StudyStore(tmp_path / "s.sqlite") as store:
+        scan_id = store.record_scan(scan_file)
+        result = _with_runner_up(result_factory(str(scan_file), [20.0]), shift_px=7.0, margin=0.25)
+        plain = result_factory(str(scan_file), [20.0], frame_index=1)
+        with_pair, without = store.record_results(scan_id, [result, plain], None)
+        stored = store.get_result(with_pair)
+        pair = stored.runner_up
+        # the factory's region starts at x0=10, y0=20; its superficial boundary lies at y=30
+        assert pair.superficial.x_px.tolist() == [10.0, 60.0, 109.0]
+        assert pair.superficial.y_px.tolist() == [30.0 + 7.0 + 20.0] * 3
+        assert pair.deep.y_px.tolist() == [30.0 + 200.0 + 7.0 + 20.0] * 3
+        assert (pair.superficial.source, pair.superficial.confidence) == ("runner_up", 0.4)
+        assert (pair.deep.source, pair.deep.confidence) == ("runner_up", 0.3)
+        assert pair.margin_nats == 0.25
+        assert store.get_result(without).runner_up is None
+
+
+def test_store_without_runner_up_table_opens(tmp_path, scan_file, result_factory):
+    path = tmp_path / "old.sqlite"
+    with StudyStore(path) as store:
+        (rid,) = store.record_results(
+            store.record_scan(scan_file), [result_factory(str(scan_file), [20.0])], None
+        )
+    db = sqlite3.connect(path)  # a store written before the table existed
+    db.execute("DROP TABLE runner_ups")
+    db.commit()
+    db.close()
+    with StudyStore(path, readonly=True) as store:  # export, reliability: nothing created
+        assert store.get_result(rid).runner_up is None
+    with StudyStore(path) as store:
+        assert store.get_result(rid).runner_up is None
+        assert store.get_result(rid).thickness_mm == pytest.approx(20.0)
+    db = sqlite3.connect(path)
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    db.close()
+    assert "runner_ups" in tables
+
+
+def test_correction_keeps_sources_of_its_boundaries(tmp_path, scan_file, result_factory):
+    from musclethick.types import Boundary
+
+    with StudyStore(tmp_path / "s.sqlite") as store:
+        (rid,) = store.record_results(
+            store.record_scan(scan_file), [result_factory(str(scan_file), [20.0])], None
+        )
+        model_sup = Boundary([10.0, 109.0], [50.0, 50.0], "model", 0.87)
+        lines = (LineMeasurement("mean", 50.0, 30.0, 240.0, 210.0, 21.0),)
+        review = store.record_review(
+            rid,
+            "correct",
+            reviewer="a",
+            expected_revision=0,
+            superficial=model_sup,
+            deep=Boundary([10.0, 109.0], [260.0, 262.0], "manual", 1.0),
+            lines=lines,
+        )
+        assert (review.superficial.source, review.superficial.confidence) == ("model", 0.87)
+        assert review.deep.source == "manual" and review.method == "manual"
+        # points without a source (an older store): read as manual
+        old = store.record_review(
+            rid, "correct", reviewer="a", expected_revision=1, deep=[[10, 1], [20, 2]], lines=lines
+        )
+        assert old.deep.source == "manual" and old.superficial is None
+        swap = store.record_review(
+            rid,
+            "correct",
+            reviewer="a",
+            expected_revision=2,
+            superficial=model_sup.with_source("runner_up", 0.5),
+            deep=Boundary([10.0, 109.0], [250.0, 250.0], "runner_up", 0.4),
+            lines=lines,
+        )
+        assert swap.method == "runner_up"
+        assert store.get_result(rid).review.superficial.source == "runner_up"
+        table = store.results_dataframe()
+        assert set(table["method"]) == {"runner_up"}
+        assert table["reviewed_at"].iloc[0] == swap.reviewed_at
+
+
+def test_failed_result_cannot_be_accepted(tmp_path, scan_file, result_factory):
+    with StudyStore(tmp_path / "s.sqlite") as store:
+        scan_id = store.record_scan(scan_file)
+        (rid,) = store.record_results(
+            scan_id, [result_factory(str(scan_file), [], status="failed")], None
+        )
+        with pytest.raises(StoreError, match="nothing to accept"):
+            store.record_review(rid, "accept", reviewer="a", expected_revision=0)
+        assert store.reviews(rid) == []
+        store.record_review(rid, "reject", reviewer="a", expected_revision=0, reason="blank")
+        assert store.latest_reviews()[rid].decision == "reject"
+
+
+def test_rejected_result_has_no_reviewed_value(tmp_path, scan_file, result_factory):
+    with StudyStore(tmp_path / "s.sqlite") as store:
+        (rid,) = store.record_results(
+            store.record_scan(scan_file), [result_factory(str(scan_file), [20.0, 24.0])], None
+        )
+        review = store.record_review(
+            rid, "reject", reviewer="bob", expected_revision=0, reason="probe tilted"
+        )
+        table = store.results_dataframe()
+        assert table["thickness_mm"].isna().all() and table["thickness_px"].isna().all()
+        assert table.set_index("line")["thickness_mm_model"].to_dict() == {
+            "L1": 20.0,
+            "L2": 24.0,
+            "mean": 22.0,
+        }
+        assert set(table["review_reason"]) == {"probe tilted"}
+        assert set(table["reviewed_at"]) == {review.reviewed_at}
+        assert set(table["method"]) == {"edges"} and not table["included"].any()
+
+
+def test_load_frame_uses_the_stored_calibration_without_the_ruler(tmp_path, sample_images):
+    from dataclasses import replace as replace_result
+
+    from musclethick.io import read
+    from musclethick.measure import failed_result
+    from musclethick.study.frames import load_frame
+
+    capture = sample_images / "dltrack_800x600_img_00002.png"
+    (frame,) = read(capture)  # the batch read the on-screen ruler
+    assert frame.calibration.source == "ruler"
+    with StudyStore(tmp_path / "s.sqlite") as store:
+        scan_id = store.record_scan(capture)
+        measured = replace_result(
+            failed_result(str(capture), "x", region=frame.region, calibration=frame.calibration),
+            status="ok",
+        )
+        placeholder = failed_result(str(capture), "crashed", frame_index=0)  # 1 x 1 region
+        ok_id, failed_id = store.record_results(scan_id, [measured, placeholder], None)
+        again = load_frame(store.get_result(ok_id))
+        assert again.calibration.source == "ruler"
+        assert again.calibration.mm_per_px == frame.calibration.mm_per_px
+        assert again.region == frame.region and again.shape == frame.shape
+        whole = load_frame(store.get_result(failed_id))  # not cropped to the placeholder
+        assert whole.shape == frame.shape and not whole.calibration.is_calibrated

@@ -59,9 +59,16 @@ def make_view_viewer(
 
 
 def make_review_viewer(
-    store_path: str | Path, *, reviewer: str, viewer: napari.Viewer | None = None, show=True
+    store_path: str | Path,
+    *,
+    reviewer: str,
+    viewer: napari.Viewer | None = None,
+    show: bool = True,
+    blind: bool = False,
 ) -> tuple[napari.Viewer, ReviewWidget]:
     """A viewer with the review widget docked on the study store at ``store_path``.
+
+    ``blind`` hides subject, week and condition in the queue and on screen (locked on).
 
     Raises
     ------
@@ -79,7 +86,7 @@ def make_review_viewer(
         raise StoreError(f"{store_path}: a reviewer name is needed (--reviewer)")
     viewer = viewer or napari.Viewer(title=f"musclethick review — {store_path.name}", show=show)
     _show_scale_bar(viewer)
-    widget = ReviewWidget(viewer, str(store_path), reviewer=reviewer)
+    widget = ReviewWidget(viewer, str(store_path), reviewer=reviewer, blind=blind)
     viewer.window.add_dock_widget(widget, name="Review study", area="right")
     return viewer, widget
 
@@ -90,19 +97,26 @@ def _show_scale_bar(viewer: napari.Viewer) -> None:
     bar.visible = True
 
 
-def open_view(path: str | Path) -> int:
-    """Open a scan in napari, measure it and show the editable result; 0 when closed."""
+def open_view(path: str | Path, *, calibration=None) -> int:
+    """Open a scan in napari, measure it and show the editable result; 0 when closed.
+
+    ``calibration`` (:class:`~musclethick.io.options.CalibrationOptions`): a pixel size or
+    depth given on the command line, as for ``musclethick measure``.
+    """
     import napari
 
-    make_view_viewer(path, measure=True)
+    make_view_viewer(path, measure=True, calibration=calibration)
     napari.run()
     return 0
 
 
-def open_review(store_path: str | Path, *, reviewer: str) -> int:
-    """Review a study store in napari as ``reviewer``; returns 0 when the window is closed."""
+def open_review(store_path: str | Path, *, reviewer: str, blind: bool = False) -> int:
+    """Review a study store in napari as ``reviewer``; returns 0 when the window is closed.
+
+    ``blind`` hides subject, week and condition in the queue and on screen.
+    """
     import napari
 
-    make_review_viewer(store_path, reviewer=reviewer)
+    make_review_viewer(store_path, reviewer=reviewer, blind=blind)
     napari.run()
     return 0

@@ -1,16 +1,19 @@
 """Editable boundary layers of one frame in a napari viewer (no Qt widgets).
 
 :class:`BoundaryEditor` shows the superficial and deep boundaries of a
-:class:`~musclethick.types.FrameResult` as path ``Shapes`` layers and the measurement lines
-with their values, and re-measures at every completed edit (move, add or delete a vertex, or
-redraw a path) through the headless :func:`~musclethick._napari._layers.remeasure`. Edits are
+:class:`~musclethick.types.FrameResult` as path ``Shapes`` layers, the measurement lines, and
+their thickness as outlined labels inside the muscle, and re-measures at every completed edit
+(move, add or delete a vertex, redraw a path, swap to the runner-up pair, move a boundary to
+the next band) through the headless :func:`~musclethick._napari._layers.remeasure`. Edits are
 undone with Ctrl+Z on a boundary layer or :meth:`BoundaryEditor.undo` (napari's Shapes layer
 has no undo of its own).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,27 +21,44 @@ import numpy as np
 from musclethick._napari._layers import (
     BOUNDARY_COLORS,
     DEFAULTS,
+    LABEL_SIZE,
     N_DISPLAY_VERTICES,
     History,
     boundary_to_vertices,
+    join_paths,
+    label_layout,
     line_shapes,
     remeasure,
 )
-from musclethick.errors import MusclethickError
+from musclethick.errors import BoundaryNotFound, MusclethickError
+from musclethick.measure import assemble_result
 from musclethick.pipeline import MeasureSettings
-from musclethick.types import Frame, FrameResult
+from musclethick.types import Boundary, Frame, FrameResult, LayerPair
 
 if TYPE_CHECKING:
     import napari
 
-__all__ = ["SIDES", "BoundaryEditor"]
+__all__ = ["DRAW_MODE", "SIDES", "BoundaryEditor"]
 
 SIDES = ("superficial", "deep")
+#: Shapes mode for drawing a missing boundary: click the vertices, finish with Esc.
+DRAW_MODE = "add_polyline"
 _DONE_ACTIONS = {"changed", "added", "removed"}
+_LINE_COLOR = "#ff4dd2"
+_LABEL_DEFAULTS = {"label": "", "color": "white"}
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What an undo step restores besides the vertices: the full-resolution boundaries the
+    vertices were shown from, and the runner-up pair."""
+
+    base: tuple[Boundary | None, Boundary | None]
+    runner_up: LayerPair | None
 
 
 class BoundaryEditor:
-    """Boundary and measurement-line layers of one frame, re-measured live on every edit.
+    """Boundary, measurement-line and label layers of one frame, re-measured on every edit.
 
     Parameters
     ----------
@@ -47,7 +67,7 @@ class BoundaryEditor:
     frame : Frame
         The frame the result belongs to.
     result : FrameResult
-        The result to show (its boundaries may be ``None``: draw them with the path tool).
+        The result to show (its boundaries may be ``None``: draw them with the polyline tool).
     geometry : dict
         ``scale`` / ``translate`` / ``units`` of the image layer (see
         :func:`~musclethick._napari._layers.layer_geometry`).
@@ -58,9 +78,11 @@ class BoundaryEditor:
     on_change : callable, optional
         Called with the new :class:`FrameResult` after each re-measurement, or with a
         :class:`~musclethick.errors.MusclethickError` when the edited boundaries cannot be
-        measured.
+        measured (:attr:`result` is then a ``failed`` result without lines).
     prefix : str
         Prefix of the layer names.
+    n_vertices : int or None
+        Vertices per boundary shown for editing (``None``: every point).
     """
 
     def __init__(
@@ -82,14 +104,14 @@ class BoundaryEditor:
         self.n_vertices = n_vertices
         self.history = History()
         self.error: MusclethickError | None = None
-        self._restoring = False
+        self.note = ""
         self._loading = False
         self._closed = False
         self.leading = tuple(float(v) for v in leading)
         ndim = len(self.leading) + 2
         geo = {k: tuple(v) for k, v in geometry.items() if k in ("scale", "translate", "units")}
         self.layers: dict[str, Any] = {}
-        # one scene-graph update (napari collects garbage at each) for the three layers
+        # one scene-graph update (napari collects garbage at each) for the four layers
         with viewer.layers.batched_update():
             for side in SIDES:
                 layer = viewer.add_shapes(
@@ -108,18 +130,38 @@ class BoundaryEditor:
                 layer.events.set_data.connect(self._on_set_data)
                 layer.bind_key("Control-z", self._undo_key, overwrite=True)
                 self.layers[side] = layer
-            self.lines_layer = viewer.add_shapes(
-                [],
-                shape_type="line",
-                edge_color="#ff4dd2",
+            # a Vectors layer (start point + the line to the deep edge): the lines are not
+            # edited, and setting its data is far cheaper than a Shapes layer's
+            self.lines_layer = viewer.add_vectors(
+                np.empty((0, 2, ndim)),
+                edge_color=_LINE_COLOR,
                 edge_width=1.5,
+                vector_style="line",
                 features={"label": np.array([], dtype=str)},
-                text={"string": "{label}", "color": "white", "size": 10, "anchor": "upper_left"},
                 name=f"{prefix}measurement lines",
                 ndim=ndim,
                 **geo,
             )
+            self.labels_layer = viewer.add_points(
+                np.empty((0, ndim)),
+                size=0.0,
+                border_width=0.0,
+                face_color="transparent",
+                features={"label": np.array([], dtype=str), "color": np.array([], dtype=str)},
+                text={
+                    "string": "{label}",
+                    "color": {"feature": "color"},
+                    "size": LABEL_SIZE,
+                    "anchor": "center",
+                },
+                name=f"{prefix}thickness labels",
+                ndim=ndim,
+                **geo,
+            )
         self.lines_layer.editable = False
+        self.labels_layer.editable = False
+        self.labels_layer.feature_defaults = _LABEL_DEFAULTS
+        _camera(viewer).events.zoom.connect(self._layout_labels)
         self.load(frame, result, geometry=geometry, leading=leading)
         # ready to edit: the deep boundary selected, its vertices draggable
         viewer.layers.selection.active = self.layers["deep"]
@@ -147,64 +189,121 @@ class BoundaryEditor:
         self.original = result
         self.result = result
         self.error = None
+        self.note = ""
         self.history.clear()
+        self._context = _Context((result.superficial, result.deep), result.runner_up)
         geo = {k: tuple(v) for k, v in geometry.items() if k in ("scale", "translate", "units")}
         self._loading = True
         try:
-            for side in SIDES:
-                layer = self.layers[side]
-                for key, value in geo.items():
-                    setattr(layer, key, value)
-                boundary = getattr(result, side)
-                layer.data = (
-                    []
-                    if boundary is None
-                    else [
-                        (
-                            boundary_to_vertices(
-                                boundary, n_vertices=self.n_vertices, leading=self.leading
-                            ),
-                            "path",
-                        )
-                    ]
-                )
-                layer.edge_width = [2.0] * layer.nshapes
-                layer.edge_color = BOUNDARY_COLORS[side]
-                if boundary is None:  # not found: ready to draw it
-                    layer.mode = "add_path"
-                elif layer.mode == "add_path":
-                    layer.mode = "direct"
-            for key, value in geo.items():
-                setattr(self.lines_layer, key, value)
-            self._show_lines(result)
+            with self._one_dims_update():
+                if geo != getattr(self, "_geometry", None):  # each set refreshes every layer
+                    for layer in self._all_layers():
+                        for key, value in geo.items():
+                            setattr(layer, key, value)
+                    self._geometry = geo
+                for side in SIDES:
+                    self._show_boundary(side, getattr(result, side))
+                self._show_lines(result)
         finally:
             self._loading = False
         self._state = self.vertices()  # committed state: what undo goes back to
         self._live = self._state  # what was last measured (also during a drag)
+        self._loaded = (self._state, self._context)
+
+    def _all_layers(self) -> tuple[Any, ...]:
+        return (*self.layers.values(), self.lines_layer, self.labels_layer)
+
+    @contextmanager
+    def _one_dims_update(self) -> Iterator[None]:
+        """Update the viewer's dims once for changes to several of these layers.
+
+        napari recomputes the dims of all layers at every layer data event (twice per data
+        set); the boundaries, lines and labels change together and lie within the image, so
+        one update at the end does (a fifth of the time of a scan change).
+        """
+        update = getattr(self.viewer, "_on_layers_change", None)
+        if update is None:  # pragma: no cover - a napari without it
+            yield
+            return
+        with ExitStack() as stack:
+            for layer in self._all_layers():
+                stack.enter_context(layer.events.data.blocker(update))
+            yield
+        update()
+
+    def _show_boundary(self, side: str, boundary: Boundary | None) -> None:
+        layer = self.layers[side]
+        before = layer.nshapes
+        layer.data = (
+            []
+            if boundary is None
+            else [
+                (
+                    boundary_to_vertices(
+                        boundary, n_vertices=self.n_vertices, leading=self.leading
+                    ),
+                    "path",
+                )
+            ]
+        )
+        if layer.nshapes > before:  # new shapes get napari's default width (each set redraws)
+            layer.edge_width = [2.0] * layer.nshapes
+            layer.edge_color = BOUNDARY_COLORS[side]
+        if boundary is None:  # not found: ready to draw it, vertex by vertex
+            layer.mode = DRAW_MODE
+        elif layer.mode in (DRAW_MODE, "add_path"):
+            layer.mode = "direct"
 
     def _show_lines(self, result: FrameResult) -> None:
         data, kwargs = line_shapes(result.lines, leading=self.leading)
         layer = self.lines_layer
-        layer.data = [(d, "line") for d in data]
+        vectors = np.array([[d[0], d[1] - d[0]] for d in data], dtype=float)
+        layer.data = vectors.reshape(-1, 2, len(self.leading) + 2)
         layer.features = kwargs["features"]
-        layer.edge_color = "#ff4dd2"
-        layer.edge_width = [1.5] * layer.nshapes
-        layer.refresh_text()
+        self._lines = result.lines
+        self._layout_labels()
+
+    def _layout_labels(self, event: Any = None) -> None:
+        """Place the thickness labels for the current zoom (outlined, never overlapping)."""
+        if self._closed:
+            return
+        zoom = float(_camera(self.viewer).zoom)
+        scale = self.lines_layer.scale
+        layout = label_layout(
+            self._lines,
+            px_per_data=(zoom * float(scale[-2]), zoom * float(scale[-1])),
+            leading=self.leading,
+        )
+        self.label_boxes = layout.boxes
+        layer = self.labels_layer
+        layer.data = layout.positions
+        layer.features = {
+            "label": np.array(layout.strings, dtype=str),
+            "color": np.array(layout.colors, dtype=str),
+        }
+        if not layout.strings:
+            # features without rows reset the defaults to NaN: points added before their
+            # features are set must still get a valid colour
+            layer.feature_defaults = _LABEL_DEFAULTS
 
     # ------------------------------------------------------------------ state
     def vertices(self) -> tuple[np.ndarray, np.ndarray]:
-        """Current ``(superficial, deep)`` vertices (the last shape of each layer, or empty)."""
+        """Current ``(superficial, deep)`` vertices (all shapes of each layer joined)."""
         out = []
         for side in SIDES:
-            shapes = self.layers[side].data
-            out.append(np.array(shapes[-1], dtype=float) if shapes else np.empty((0, 2)))
+            out.append(join_paths(self.layers[side].data))
         return out[0], out[1]
 
     @property
     def edited(self) -> bool:
-        """True when a boundary of the current result was edited by hand."""
-        r = self.result
-        return any(b is not None and b.source == "manual" for b in (r.superficial, r.deep))
+        """True when the boundaries shown differ from those loaded (an edit, a swap to the
+        runner-up pair, a boundary moved to another band or deleted)."""
+        return self.result is not self.original
+
+    @property
+    def runner_up(self) -> LayerPair | None:
+        """The pair the runner-up key swaps to (after a swap: the pair shown before)."""
+        return self._context.runner_up
 
     def set_vertices(self, side: str, vertices: np.ndarray) -> None:
         """Replace the boundary on ``side`` by a path through ``vertices`` (as an edit)."""
@@ -215,50 +314,146 @@ class BoundaryEditor:
             vertices = np.column_stack([lead, vertices])
         layer.data = [(vertices, "path")]
 
+    def set_boundaries(
+        self,
+        boundaries: dict[str, Boundary | None],
+        *,
+        runner_up: LayerPair | str | None = "keep",
+    ) -> FrameResult | None:
+        """Show full-resolution ``boundaries`` (by side) as one edit, and re-measure.
+
+        The boundaries themselves are measured (not the vertices shown for editing), so a
+        runner-up pair or a boundary moved to the next band keeps every point; later vertex
+        edits keep their points where the edit does not reach. ``runner_up`` replaces the
+        pair the runner-up key swaps to (``"keep"``: unchanged).
+        """
+        self.history.push(*self._state, self._context)
+        base = list(self._context.base)
+        for k, side in enumerate(SIDES):
+            if side in boundaries:
+                base[k] = boundaries[side]
+        pair = self._context.runner_up if runner_up == "keep" else runner_up
+        self._context = _Context((base[0], base[1]), pair)  # type: ignore[arg-type]
+        self._loading = True  # one re-measurement below, not one per layer
+        try:
+            with self._one_dims_update():
+                for side in SIDES:
+                    if side in boundaries:
+                        self._show_boundary(side, boundaries[side])
+        finally:
+            self._loading = False
+        return self.remeasure()
+
+    def swap_runner_up(self) -> FrameResult | None:
+        """Show the runner-up pair instead of the current boundaries, re-measured.
+
+        The pair shown before becomes the runner-up (margin negated), so swapping again
+        goes back. Raises :class:`MusclethickError` when there is no runner-up.
+        """
+        pair = self._context.runner_up
+        if pair is None:
+            raise MusclethickError("no runner-up layer pair for this result")
+        sup, deep = self.result.superficial, self.result.deep
+        previous = (
+            None if sup is None or deep is None else LayerPair(sup, deep, -float(pair.margin_nats))
+        )
+        return self.set_boundaries(
+            {"superficial": pair.superficial, "deep": pair.deep}, runner_up=previous
+        )
+
+    def move_to_next_band(self, side: str, direction: int) -> FrameResult | None:
+        """Move the ``side`` boundary to the next band down (``+1``) or up (``-1``).
+
+        The band is found by :func:`musclethick.bands.next_band` (the other boundary is not
+        crossed); the moved boundary is the reviewer's choice (source ``manual``).
+
+        Raises
+        ------
+        MusclethickError
+            No boundary on that side, or no band stands out in that direction.
+        """
+        from musclethick.bands import next_band
+
+        if side not in SIDES:
+            raise ValueError(f"side must be one of {SIDES}, got {side!r}")
+        current = getattr(self.result, side)
+        if current is None:
+            raise MusclethickError(f"draw the {side} boundary first")
+        other = self.result.deep if side == "superficial" else self.result.superficial
+        try:
+            found = next_band(
+                self.frame.pixels, current, side=side, direction=direction, other=other
+            )
+        except BoundaryNotFound as error:
+            raise MusclethickError(str(error)) from None
+        return self.set_boundaries({side: found.with_source("manual", 1.0)})
+
     # ------------------------------------------------------------------ editing
     def _on_data(self, event: Any) -> None:
         action = str(getattr(event, "action", "changed")).lower()
         if self._closed or self._loading or action not in _DONE_ACTIONS:
             return
-        if not self._restoring:
-            self.history.push(*self._state)
+        self.history.push(*self._state, self._context)
         self.remeasure()
 
     def _on_set_data(self, event: Any = None) -> None:
         # Fired on every redraw, including each mouse move of a vertex drag: measure live
         # when the vertices changed, without committing an undo step (that happens once,
         # on the "changed" data event when the drag ends).
-        if self._closed or self._loading or self._restoring:
+        if self._closed or self._loading:
             return
         if _same_state(self.vertices(), self._live):
             return
         self.remeasure(commit=False)
 
     def remeasure(self, *, commit: bool = True) -> FrameResult | None:
-        """Measure again from the layers' vertices; updates lines, result and callback.
+        """Measure again from the layers' vertices; updates lines, labels, result, callback.
 
         ``commit=False`` (live update during a drag) does not change the state undo restores.
+        Returns ``None`` (and shows no lines) when a boundary is missing or unusable.
         """
         sup, deep = self.vertices()
         self._live = (sup, deep)
         if commit:
             self._state = (sup, deep)
-        if len(sup) == 0 or len(deep) == 0:
-            missing = " and ".join(s for s, v in zip(SIDES, (sup, deep), strict=True) if not len(v))
-            self._fail(MusclethickError(f"draw the {missing} boundary (path tool)"))
-            return None
+        pieces = {s: self.layers[s].nshapes for s in SIDES}
+        self.note = "; ".join(
+            f"{n} pieces of the {s} boundary joined into one" for s, n in pieces.items() if n > 1
+        )
+        loaded_state, loaded_context = self._loaded
+        same_base = all(
+            a is b for a, b in zip(self._context.base, loaded_context.base, strict=True)
+        )
+        if same_base and _same_state((sup, deep), loaded_state):
+            return self._accept(self.original)  # back where it started (undo, swap back)
+        missing = [s for s, v in zip(SIDES, (sup, deep), strict=True) if not len(v)]
         try:
             result = remeasure(
                 self.frame,
                 sup,
                 deep,
                 previous=self.original,
+                like=self._context.base,
                 settings=self.settings,
                 n_vertices=self.n_vertices,
             )
         except (MusclethickError, ValueError) as error:
-            self._fail(error if isinstance(error, MusclethickError) else MusclethickError(error))
+            message = error if isinstance(error, MusclethickError) else MusclethickError(error)
+            self._fail(message, missing)
             return None
+        if missing:
+            what = " and ".join(missing)
+            self._fail(
+                MusclethickError(f"draw the {what} boundary: click its points, Esc to finish"),
+                missing,
+                result,
+            )
+            return None
+        if result is not self.original:
+            result = replace(result, runner_up=self._context.runner_up)
+        return self._accept(result)
+
+    def _accept(self, result: FrameResult) -> FrameResult:
         self.result = result
         self.error = None
         self._show_lines(result)
@@ -266,8 +461,23 @@ class BoundaryEditor:
             self.on_change(result)
         return result
 
-    def _fail(self, error: MusclethickError) -> None:
+    def _fail(
+        self,
+        error: MusclethickError,
+        missing: list[str],
+        result: FrameResult | None = None,
+    ) -> None:
+        """Nothing can be measured: no lines or labels stay on screen, :attr:`result` is a
+        ``failed`` result naming what is wrong."""
+        if result is None:
+            result = assemble_result(self.frame, None, None, method="manual")
+            result = replace(result, message=str(error))
+        for side in missing:  # deleted: ready to draw it again
+            if self.layers[side].mode != DRAW_MODE:
+                self.layers[side].mode = DRAW_MODE
+        self.result = result
         self.error = error
+        self._show_lines(result)
         if self.on_change is not None:
             self.on_change(error)
 
@@ -276,13 +486,20 @@ class BoundaryEditor:
         state = self.history.pop()
         if state is None:
             return False
-        self._restoring = True
+        *vertices, context = state
+        if context is not None:
+            self._context = context
+        self._loading = True  # one re-measurement below, not one per layer
         try:
-            for side, vertices in zip(SIDES, state, strict=True):
+            for side, v in zip(SIDES, vertices, strict=True):
                 layer = self.layers[side]
-                layer.data = [(vertices, "path")] if len(vertices) else []
+                layer.data = [(v, "path")] if len(v) else []
+                if not len(v):
+                    layer.mode = DRAW_MODE
+                elif layer.mode == DRAW_MODE:
+                    layer.mode = "direct"
         finally:
-            self._restoring = False
+            self._loading = False
         self.remeasure()
         return True
 
@@ -292,8 +509,12 @@ class BoundaryEditor:
     def close(self) -> None:
         """Disconnect and remove the layers from the viewer."""
         self._closed = True
+        try:
+            _camera(self.viewer).events.zoom.disconnect(self._layout_labels)
+        except (TypeError, ValueError, RuntimeError):
+            pass
         with self.viewer.layers.batched_update():
-            for layer in (*self.layers.values(), self.lines_layer):
+            for layer in (*self.layers.values(), self.lines_layer, self.labels_layer):
                 for emitter, callback in (
                     (layer.events.data, self._on_data),
                     (layer.events.set_data, self._on_set_data),
@@ -304,6 +525,12 @@ class BoundaryEditor:
                         pass
                 if layer in self.viewer.layers:
                     self.viewer.layers.remove(layer)
+
+
+def _camera(viewer: Any) -> Any:
+    """The viewer's camera (``viewer.scene.camera`` from napari 0.9 on)."""
+    scene = getattr(viewer, "scene", None)
+    return scene.camera if scene is not None else viewer.camera
 
 
 def _same_state(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> bool:

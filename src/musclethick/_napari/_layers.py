@@ -29,11 +29,15 @@ from musclethick.types import Boundary, Calibration, Frame, FrameResult, LineMea
 __all__ = [
     "BOUNDARY_COLORS",
     "DEFAULTS",
+    "LABEL_SIZE",
     "N_DISPLAY_VERTICES",
     "History",
+    "LabelLayout",
     "boundary_to_vertices",
     "frame_of_layer",
     "frames_to_image_layers",
+    "join_paths",
+    "label_layout",
     "layer_geometry",
     "line_shapes",
     "remeasure",
@@ -198,8 +202,12 @@ def vertices_to_boundary(
 
     Vertices are sorted by ``x``; vertices sharing a column are merged (mean ``y``). When the
     vertices are those :func:`boundary_to_vertices` made from ``like`` (nothing was edited),
-    ``like`` itself is returned, keeping its source and confidence; any edit gives a boundary
-    with source ``"manual"`` and confidence 1.
+    ``like`` itself is returned, keeping its source and confidence. Any edit gives a boundary
+    with source ``"manual"`` and confidence 1 that keeps ``like``'s own points wherever the
+    edit did not reach: between two neighbouring shown vertices that were left in place the
+    boundary is ``like``'s full-resolution polyline, elsewhere the straight segments between
+    the edited vertices. Moving one vertex therefore changes the boundary between its two
+    neighbours only, to the last decimal.
 
     Parameters
     ----------
@@ -222,9 +230,10 @@ def vertices_to_boundary(
     v = np.asarray(vertices, dtype=float)
     if v.ndim != 2 or v.shape[1] < 2:
         raise BoundaryNotFound(f"boundary vertices must be (n, 2+) array, got shape {v.shape}")
+    shown = None
     if like is not None:
-        shown = boundary_to_vertices(like, n_vertices=n_vertices)
-        if shown.shape[0] == v.shape[0] and np.allclose(shown[:, -2:], v[:, -2:], atol=1e-6):
+        shown = boundary_to_vertices(like, n_vertices=n_vertices)[:, -2:]
+        if shown.shape[0] == v.shape[0] and np.allclose(shown, v[:, -2:], atol=1e-6):
             return like
     y = v[:, -2]
     x = v[:, -1]
@@ -236,7 +245,65 @@ def vertices_to_boundary(
     if ux.size < 2:
         raise BoundaryNotFound("a boundary needs vertices in at least two different columns")
     uy = np.bincount(inverse, weights=y) / np.bincount(inverse)
-    return Boundary(ux, uy, "manual", 1.0)
+    if like is None or shown is None:
+        return Boundary(ux, uy, "manual", 1.0)
+    return Boundary(*_keep_untouched(ux, uy, shown, like), "manual", 1.0)
+
+
+#: Vertices closer than this (px) to where they were shown count as not moved (napari keeps
+#: shape vertices in float32).
+_MOVED_PX = 1e-3
+
+
+def _keep_untouched(
+    x: np.ndarray, y: np.ndarray, shown: np.ndarray, like: Boundary
+) -> tuple[np.ndarray, np.ndarray]:
+    """Edited vertices ``(x, y)`` (sorted, distinct x) with ``like``'s own points put back
+    between neighbouring vertices that are still where :func:`boundary_to_vertices` put them
+    (``shown``: rows ``(y, x)``). Within such untouched runs the result *is* ``like``'s
+    point list; the vertices shown there (which lie on it) are left out."""
+    close = (np.abs(x[:, None] - shown[None, :, 1]) <= _MOVED_PX) & (
+        np.abs(y[:, None] - shown[None, :, 0]) <= _MOVED_PX
+    )
+    match = np.where(close.any(axis=1), close.argmax(axis=1), -1)
+    n = x.size
+    untouched = [bool(match[k] >= 0 and match[k + 1] == match[k] + 1) for k in range(n - 1)]
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    for k in range(n):
+        vx, vy = (shown[match[k], 1], shown[match[k], 0]) if match[k] >= 0 else (x[k], y[k])
+        left = k > 0 and untouched[k - 1]
+        right = k < n - 1 and untouched[k]
+        if not (left and right):
+            xs.append(np.array([vx]))
+            ys.append(np.array([vy]))
+        if right:
+            x1 = shown[match[k + 1], 1]
+            inner = (like.x_px > vx) & (like.x_px < x1)
+            if left:  # the run goes on through this vertex: keep the model's point there
+                inner |= like.x_px == vx
+            xs.append(like.x_px[inner])
+            ys.append(like.y_px[inner])
+    out_x, out_y = np.concatenate(xs), np.concatenate(ys)
+    keep = np.concatenate([[True], np.diff(out_x) > 0])  # a shown vertex on a model point
+    return out_x[keep], out_y[keep]
+
+
+def join_paths(shapes: Sequence[np.ndarray]) -> np.ndarray:
+    """The vertices of all path shapes of a boundary layer as one array.
+
+    A boundary drawn in several pieces (the path tool started anew, or a piece added later)
+    is one boundary: :func:`vertices_to_boundary` sorts the joined vertices by ``x``.
+
+    Returns
+    -------
+    ndarray, shape (n, k + 2)
+        Empty ``(0, 2)`` when there are no shapes.
+    """
+    arrays = [np.asarray(s, dtype=float) for s in shapes if len(s)]
+    if not arrays:
+        return np.empty((0, 2))
+    return np.concatenate(arrays, axis=0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -244,10 +311,11 @@ def vertices_to_boundary(
 # --------------------------------------------------------------------------------------------
 def remeasure(
     frame: Frame,
-    superficial: np.ndarray | Boundary,
-    deep: np.ndarray | Boundary,
+    superficial: np.ndarray | Boundary | None,
+    deep: np.ndarray | Boundary | None,
     *,
     previous: FrameResult | None = None,
+    like: tuple[Boundary | None, Boundary | None] | None = None,
     settings: MeasureSettings = DEFAULTS,
     n_vertices: int | None = N_DISPLAY_VERTICES,
 ) -> FrameResult:
@@ -257,11 +325,15 @@ def remeasure(
     ----------
     frame : Frame
         The frame the boundaries belong to.
-    superficial, deep : ndarray (n, k + 2) or Boundary
-        Shape vertices from the boundary layers, or boundaries.
+    superficial, deep : ndarray (n, k + 2) or Boundary or None
+        Shape vertices from the boundary layers, or boundaries; ``None`` (or no vertices)
+        for a boundary that was deleted: the result is then ``failed`` and says which.
     previous : FrameResult, optional
-        The result the vertices were shown from; unedited boundaries keep its source and
-        confidence, and its method is kept when nothing was edited.
+        The result the vertices were shown from: returned as it is when nothing was edited.
+    like : (Boundary or None, Boundary or None), optional
+        The full-resolution boundaries the vertices were shown from (default: those of
+        ``previous``); unedited ones keep their source and confidence, edited ones keep their
+        points where the edit did not reach (see :func:`vertices_to_boundary`).
     settings : MeasureSettings
         Measurement lines, perpendicular option and QC threshold (:data:`DEFAULTS`).
     n_vertices : int or None
@@ -270,31 +342,38 @@ def remeasure(
     Returns
     -------
     FrameResult
-        With ``method`` ``"manual"`` when a boundary was edited.
+        With ``method`` ``"manual"`` when a boundary was edited, ``"runner_up"`` when both are
+        the model's runner-up pair (:func:`musclethick.measure.correction_method`).
+
+    Raises
+    ------
+    BoundaryNotFound
+        Edited vertices that span fewer than two columns.
     """
     from musclethick import measure
 
-    prev_sup = previous.superficial if previous is not None else None
-    prev_deep = previous.deep if previous is not None else None
-    n = n_vertices
-    sup = (
-        superficial
-        if isinstance(superficial, Boundary)
-        else vertices_to_boundary(superficial, like=prev_sup, n_vertices=n)
-    )
-    dp = (
-        deep
-        if isinstance(deep, Boundary)
-        else vertices_to_boundary(deep, like=prev_deep, n_vertices=n)
-    )
-    if previous is not None and sup is prev_sup and dp is prev_deep:
+    if like is None:
+        like = (
+            previous.superficial if previous is not None else None,
+            previous.deep if previous is not None else None,
+        )
+    found = []
+    for given, base in zip((superficial, deep), like, strict=True):
+        if given is None or isinstance(given, Boundary):
+            found.append(given)
+        elif len(given) == 0:
+            found.append(None)
+        else:
+            found.append(vertices_to_boundary(given, like=base, n_vertices=n_vertices))
+    sup, dp = found
+    if previous is not None and sup is previous.superficial and dp is previous.deep:
         # Nothing was edited: keep the model's own result (confidence, flags) as it was.
         return previous
     return measure.assemble_result(
         frame,
         sup,
         dp,
-        method="manual",
+        method=measure.correction_method(sup, dp),
         line_fractions=settings.line_fractions,
         perpendicular=settings.perpendicular,
         min_confidence=settings.min_confidence,
@@ -340,6 +419,146 @@ def _line_label(line: LineMeasurement) -> str:
     return f"{line.thickness_px:.1f} px"
 
 
+#: Font size (points) of the thickness labels on the canvas.
+LABEL_SIZE = 10.0
+#: Width of a label character and height of a label line, in font sizes (a conservative
+#: estimate for napari's default sans-serif font, so that boxes never underestimate).
+_CHAR_EM, _LINE_EM = 0.62, 1.45
+#: Screen pixels per point (napari draws text at 96 dpi).
+_PX_PER_PT = 96.0 / 72.0
+
+
+@dataclass(frozen=True)
+class LabelLayout:
+    """Where the thickness labels go: one outlined label per drawn measurement line.
+
+    Attributes
+    ----------
+    positions : ndarray, shape (m, k + 2)
+        Text centres in layer data coordinates: for each label, 8 black copies shifted by
+        ``outline_px`` screen pixels around it (the outline), then the label itself.
+    strings : list of str
+        Text of each position.
+    colors : list of str
+        ``"black"`` for the outline copies, ``"white"`` for the labels.
+    boxes : ndarray, shape (n, 4)
+        ``(y0, x0, y1, x1)`` of each label's text box in frame pixels (for checks).
+    """
+
+    positions: np.ndarray
+    strings: list[str]
+    colors: list[str]
+    boxes: np.ndarray
+
+
+def label_layout(
+    lines: Sequence[LineMeasurement],
+    *,
+    px_per_data: tuple[float, float],
+    leading: Sequence[float] = (),
+    size: float = LABEL_SIZE,
+    outline_px: float = 1.0,
+) -> LabelLayout:
+    """Place thickness labels inside the muscle, off the boundary lines, never overlapping.
+
+    Each label starts at the middle of its measurement line (half-way between the two
+    aponeuroses, where the muscle is dark); a label whose box would overlap one placed before
+    it, or come closer than a quarter of its height to either boundary, moves along its line
+    in steps of its own height, alternately down and up, to the first free place (outside
+    the muscle only when the muscle is too thin on screen to hold it). Boxes are estimated
+    from the text length and font size at the current zoom, so call again after zooming.
+
+    Parameters
+    ----------
+    lines : sequence of LineMeasurement
+        As in :func:`line_shapes` (the ``"mean"`` line and non-finite lines are skipped).
+    px_per_data : (float, float)
+        Screen pixels per frame pixel along y and x (camera zoom times layer scale).
+    leading : sequence of float
+        Leading coordinates of the frame (its index on a time axis).
+    size : float
+        Font size in points.
+    outline_px : float
+        Width of the black outline in screen pixels.
+
+    Returns
+    -------
+    LabelLayout
+    """
+    py, px = (max(float(v), 1e-9) for v in px_per_data)
+    em = size * _PX_PER_PT
+    height = _LINE_EM * em / py  # frame px
+    placed: list[tuple[float, float, float, float]] = []
+    centres: list[tuple[float, float]] = []
+    strings: list[str] = []
+    drawn = [m for m in lines if m.line != "mean" and np.isfinite(m.x_px)]
+    for line in sorted(drawn, key=lambda m: m.x_px):
+        text = _line_label(line)
+        half_w = 0.5 * (_CHAR_EM * em * len(text) + 4.0) / px
+        top, bottom = sorted((float(line.y_superficial_px), float(line.y_deep_px)))
+        choice = _free_box(
+            0.5 * (top + bottom), float(line.x_px), half_w, height, top, bottom, placed
+        )
+        placed.append(choice)
+        centres.append((0.5 * (choice[0] + choice[2]), float(line.x_px)))
+        strings.append(text)
+    lead = [float(v) for v in leading]
+    offsets = [
+        (dy * outline_px / py, dx * outline_px / px)
+        for dy in (-1, 0, 1)
+        for dx in (-1, 0, 1)
+        if dy or dx
+    ]
+    positions: list[list[float]] = []
+    texts: list[str] = []
+    colors: list[str] = []
+    for (cy, cx), text in zip(centres, strings, strict=True):
+        for dy, dx in offsets:
+            positions.append([*lead, cy + dy, cx + dx])
+            texts.append(text)
+            colors.append("black")
+    for (cy, cx), text in zip(centres, strings, strict=True):
+        positions.append([*lead, cy, cx])
+        texts.append(text)
+        colors.append("white")
+    return LabelLayout(
+        positions=np.array(positions, dtype=float).reshape(-1, len(lead) + 2),
+        strings=texts,
+        colors=colors,
+        boxes=np.array(placed, dtype=float).reshape(-1, 4),
+    )
+
+
+def _free_box(
+    mid: float,
+    x: float,
+    half_w: float,
+    height: float,
+    top: float,
+    bottom: float,
+    placed: list[tuple[float, float, float, float]],
+) -> tuple[float, float, float, float]:
+    """The first box along the line at ``x`` (centred at ``mid``, then one height further
+    down, up, two down, ...) that overlaps no placed box and keeps a quarter height off both
+    boundary rows ``top`` and ``bottom``: inside the muscle if anywhere, else outside it."""
+    margin = 0.25 * height
+    boxes = []
+    for step in range(2 * int((bottom - top) / height + 3) + 400):
+        k = (step + 1) // 2 * (1 if step % 2 else -1)  # 0, +1, -1, +2, -2, ...
+        y = mid + k * height
+        boxes.append((y - height / 2, x - half_w, y + height / 2, x + half_w))
+    inside = [b for b in boxes if b[0] >= top + margin and b[2] <= bottom - margin]
+    outside = [b for b in boxes if b[2] <= top - margin or b[0] >= bottom + margin]
+    for box in (*inside, *outside):
+        if not any(_overlap(box, other) for other in placed):
+            return box
+    return boxes[0]  # pragma: no cover - hundreds of heights always leave room
+
+
+def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
 def mean_thickness_text(result: FrameResult) -> str:
     """The mean thickness as the widgets show it: ``"18.42 mm"``, or ``"153.2 px"`` when the
     frame is uncalibrated, or ``"none"`` when nothing was measured."""
@@ -353,8 +572,8 @@ def mean_thickness_text(result: FrameResult) -> str:
 def result_summary(result: FrameResult) -> list[tuple[str, str]]:
     """Rows ``(name, value)`` describing a result for the widget's table.
 
-    Includes each line's thickness (mm and px, perpendicular where measured), confidence,
-    status, QC flags, method and boundary sources.
+    Includes each line's thickness (mm and px, perpendicular where measured), the frame
+    index, confidence, status, QC flags, method and boundary sources.
     """
     rows: list[tuple[str, str]] = []
     for line in result.lines:
@@ -368,6 +587,7 @@ def result_summary(result: FrameResult) -> list[tuple[str, str]]:
         elif line.perpendicular_px is not None:
             value += f", perp. {line.perpendicular_px:.1f} px"
         rows.append((f"line {line.line}", value))
+    rows.append(("frame", str(result.frame_index)))
     rows.append(("confidence", f"{result.confidence:.2f}"))
     rows.append(("status", result.status))
     rows.append(("flags", ", ".join(result.flags) if result.flags else "none"))
@@ -390,26 +610,32 @@ def result_summary(result: FrameResult) -> list[tuple[str, str]]:
 class History:
     """Undo stack of boundary vertices, one entry per completed edit.
 
-    Napari's Shapes layer has no undo of its own; the measure widget pushes the vertices of
-    both boundaries before each edit and restores them on undo.
+    Napari's Shapes layer has no undo of its own; the editor pushes the vertices of both
+    boundaries before each edit and restores them on undo. ``context`` travels with a state
+    (the editor keeps the full-resolution boundaries and the runner-up pair there, so that a
+    swap is undone too); states are compared by their vertices and context identity.
     """
 
     limit: int = 100
-    _items: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    _items: list[tuple[np.ndarray, np.ndarray, Any]] = field(default_factory=list)
 
-    def push(self, superficial: np.ndarray, deep: np.ndarray) -> None:
+    def push(self, superficial: np.ndarray, deep: np.ndarray, context: Any = None) -> None:
         """Remember a state (copies the arrays)."""
-        state = (np.array(superficial, dtype=float), np.array(deep, dtype=float))
-        if self._items and _same(self._items[-1], state):
+        state = (np.array(superficial, dtype=float), np.array(deep, dtype=float), context)
+        if (
+            self._items
+            and _same(self._items[-1][:2], state[:2])
+            and (self._items[-1][2] is context)
+        ):
             return
         self._items.append(state)
         del self._items[: -self.limit]
 
-    def pop(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """Latest state, removed from the stack (``None`` when empty)."""
+    def pop(self) -> tuple[np.ndarray, np.ndarray, Any] | None:
+        """Latest state ``(superficial, deep, context)``, removed (``None`` when empty)."""
         return self._items.pop() if self._items else None
 
-    def peek(self) -> tuple[np.ndarray, np.ndarray] | None:
+    def peek(self) -> tuple[np.ndarray, np.ndarray, Any] | None:
         """Latest state without removing it."""
         return self._items[-1] if self._items else None
 
@@ -420,7 +646,7 @@ class History:
         return len(self._items)
 
 
-def _same(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> bool:
+def _same(a: tuple[np.ndarray, ...], b: tuple[np.ndarray, ...]) -> bool:
     return all(x.shape == y.shape and np.array_equal(x, y) for x, y in zip(a, b, strict=True))
 
 

@@ -12,18 +12,22 @@ written over the other review.
 from __future__ import annotations
 
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from musclethick.errors import StoreError
 from musclethick.study.frames import load_frame
 from musclethick.study.store import QueueItem, StoredResult, StudyStore
-from musclethick.types import Boundary, Frame, FrameResult
+from musclethick.types import Boundary, Calibration, Frame, FrameResult, LayerPair, PixelBox
 
 __all__ = [
+    "BLIND_FILTERS",
     "DECISION_LABELS",
     "ReviewFilters",
     "ReviewSession",
+    "blind_text",
     "frame_result_of",
+    "item_text",
     "load_frame",
 ]
 
@@ -33,6 +37,46 @@ DECISION_LABELS = {
     "reject": "rejected",
     "correct": "corrected",
 }
+
+
+#: Queue filters hidden in a blind review (they would show what is hidden).
+BLIND_FILTERS = ("subject", "week")
+
+
+def item_text(item: QueueItem, *, blind: bool = False) -> str:
+    """One line for the queue and the status line: mark, labels, confidence, review state.
+
+    ``blind`` hides the subject, the week and the file name (which usually carries them),
+    showing ``scan <result id>`` with the leg and site instead; the condition is never shown.
+    """
+    week = f"w{item.week}" if item.week is not None else ""
+    conf = "—" if item.confidence is None else f"{item.confidence:.2f}"
+    mark = {"flagged": "⚑", "failed": "✗"}.get(item.status, " ")
+    frame = f"#{item.frame_index}" if item.frame_index else ""
+    if blind:
+        labels = " ".join(str(v) for v in (f"scan {item.result_id}", item.leg, item.site) if v)
+    else:
+        shown = " ".join(str(v) for v in (item.subject, item.leg, week, item.site) if v)
+        labels = shown or _file_name(item.path)
+    return f"{mark} {labels}{frame} · conf {conf} · {DECISION_LABELS[item.decision]}"
+
+
+def blind_text(text: str, path: str) -> str:
+    """``text`` with the scan's path, its folders and file name replaced by ``<scan>`` (they
+    usually name the subject and the week)."""
+    if not text:
+        return text
+    full = str(path)
+    out = text.replace(full, "<scan>")
+    parts = [p for p in full.replace("\\", "/").split("/") if p]
+    name = parts[-1] if parts else ""
+    if name:
+        out = out.replace(name, "<scan>")
+    return out
+
+
+def _file_name(path: str) -> str:
+    return str(path).replace("\\", "/").rsplit("/", 1)[-1] or str(path)
 
 
 @dataclass(frozen=True)
@@ -57,30 +101,58 @@ class ReviewFilters:
             raise ValueError(f"review filter must be pending/reviewed/None, got {self.review!r}")
 
 
-def frame_result_of(stored: StoredResult, frame: Frame, *, use_review: bool = True) -> FrameResult:
+def frame_result_of(
+    stored: StoredResult, frame: Frame | None, *, use_review: bool = True
+) -> FrameResult:
     """The stored result as a :class:`FrameResult` in ``frame``'s coordinates.
 
-    With ``use_review`` and a latest ``correct`` review, its corrected boundaries and lines
-    are shown (source ``"manual"``); otherwise the model's.
+    With ``use_review`` and a latest ``correct`` review, its corrected boundaries (with the
+    sources they were saved with) and lines are shown; otherwise the model's. ``runner_up``
+    is the model's runner-up pair; when the correction shown *is* that pair (swapped in and
+    saved), the model's own pair takes its place, so the runner-up key swaps back.
+
+    ``frame=None`` (the scan cannot be read any more) gives the stored values in the
+    coordinates of the stored region, for the table.
     """
-    dx, dy = -float(frame.region.x0), -float(frame.region.y0)
+    if frame is not None:
+        region, calibration = frame.region, frame.calibration
+    else:
+        x0, y0, x1, y1 = stored.region if stored.region is not None else (0, 0, 1, 1)
+        region = PixelBox(x0, y0, max(x1, x0 + 1), max(y1, y0 + 1))
+        calibration = (
+            Calibration.uncalibrated()
+            if stored.mm_per_px is None
+            else Calibration.isotropic(stored.mm_per_px, stored.calibration_source, "from store")
+        )
+    dx, dy = -float(region.x0), -float(region.y0)
     sup, deep, lines = stored.superficial, stored.deep, stored.lines
     method = stored.method
     review = stored.review
+    pair = stored.runner_up
     if use_review and review is not None and review.decision == "correct" and review.deep:
         sup = review.superficial or sup
         deep = review.deep
         lines = review.lines or lines
-        method = "manual"
+        method = review.method or "manual"
+        if method == "runner_up" and pair is not None:
+            if stored.superficial is not None and stored.deep is not None:
+                pair = LayerPair(stored.superficial, stored.deep, -float(pair.margin_nats))
+            else:
+                pair = None
 
     def shift(b: Boundary | None) -> Boundary | None:
         return None if b is None else b.shifted(dx, dy)
 
+    runner_up = (
+        None
+        if pair is None
+        else LayerPair(shift(pair.superficial), shift(pair.deep), pair.margin_nats)
+    )
     return FrameResult(
         path=stored.scan.path,
         frame_index=stored.frame_index,
-        region=frame.region,
-        calibration=frame.calibration,
+        region=region,
+        calibration=calibration,
         superficial=shift(sup),
         deep=shift(deep),
         lines=tuple(lines),
@@ -92,6 +164,7 @@ def frame_result_of(stored: StoredResult, frame: Frame, *, use_review: bool = Tr
         method=method,
         region_index=stored.region_index,
         time_s=stored.time_s,
+        runner_up=runner_up,
     )
 
 
@@ -115,6 +188,7 @@ class ReviewSession:
     items: list[QueueItem] = field(default_factory=list)
     index: int = 0
     _frames: OrderedDict = field(default_factory=OrderedDict)
+    _pool: ThreadPoolExecutor | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not self.reviewer.strip():
@@ -190,15 +264,62 @@ class ReviewSession:
         return self.store.get_result(self.current.result_id)
 
     def frame(self, stored: StoredResult | None = None) -> Frame:
-        """The current item's frame (cached for the last few items)."""
+        """The current item's frame (cached for the last few items; read ahead by
+        :meth:`prefetch`).
+
+        Raises
+        ------
+        InputError
+            The scan cannot be read any more (moved, deleted, changed).
+        """
         stored = stored or self.stored()
         key = stored.id
-        if key not in self._frames:
-            self._frames[key] = load_frame(stored)
-            while len(self._frames) > 8:
-                self._frames.popitem(last=False)
+        entry = self._frames.get(key)
+        if entry is None:
+            entry = load_frame(stored)
+        elif isinstance(entry, Future):
+            try:
+                entry = entry.result()
+            except BaseException:
+                del self._frames[key]
+                raise
+        self._frames[key] = entry
         self._frames.move_to_end(key)
-        return self._frames[key]
+        while len(self._frames) > 8:
+            self._frames.popitem(last=False)
+        return entry
+
+    def upcoming(self) -> list[int]:
+        """Queue indices likely to be shown next: the next item and the next pending one."""
+        n = len(self.items)
+        if n < 2:
+            return []
+        out = [(self.index + 1) % n]
+        for k in range(1, n):
+            j = (self.index + k) % n
+            if self.items[j].decision is None:
+                if j not in out:
+                    out.append(j)
+                break
+        return [j for j in out if j != self.index]
+
+    def prefetch(self) -> None:
+        """Start reading the frames of :meth:`upcoming` items in a background thread, so
+        that moving on shows them without waiting for the file."""
+        for j in self.upcoming():
+            stored = self.store.get_result(self.items[j].result_id)
+            if stored.id in self._frames:
+                continue
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="musclethick-prefetch")
+            self._frames[stored.id] = self._pool.submit(load_frame, stored)
+
+    def close(self) -> None:
+        """Stop reading ahead (the store stays open: it belongs to the caller)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        self._frames.clear()
 
     # ------------------------------------------------------------------ decisions
     def decide(
@@ -213,6 +334,9 @@ class ReviewSession:
         Parameters
         ----------
         decision : {"accept", "reject", "correct"}
+            ``accept`` of a result whose latest review is a correction confirms that
+            correction (it is recorded again as a ``correct`` review with the same boundaries
+            and lines: the reviewer accepted what was shown, not the model's result).
         reason : str
             Why (required for ``reject``).
         corrected : FrameResult, optional
@@ -233,8 +357,18 @@ class ReviewSession:
         item = self.current
         if decision == "reject" and not reason.strip():
             raise StoreError(f"{item.path}: give a reason to reject")
-        kwargs = {}
-        if decision == "correct":
+        kwargs: dict = {}
+        if decision == "accept":
+            shown = self.store.get_result(item.result_id).review
+            if shown is not None and shown.decision == "correct":
+                decision = "correct"
+                kwargs = {
+                    "superficial": shown.superficial,
+                    "deep": shown.deep,
+                    "lines": shown.lines,
+                    "thickness_mm": shown.thickness_mm,
+                }
+        elif decision == "correct":
             if corrected is None or corrected.superficial is None or corrected.deep is None:
                 raise StoreError(f"{item.path}: a correction needs both boundaries")
             dx, dy = float(corrected.region.x0), float(corrected.region.y0)

@@ -7,6 +7,7 @@ suffix and, for files without a known suffix, on the content (the ``DICM`` marke
 from __future__ import annotations
 
 import glob
+import os
 from collections.abc import Iterator, Sequence
 from functools import cache
 from importlib import import_module
@@ -104,8 +105,23 @@ def read(
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: file not found")
+    if path.is_dir():
+        try:
+            os.listdir(path)
+        except OSError as error:
+            raise InputError(
+                f"{path}: folder cannot be read ({error.strerror}); fix its permissions"
+            ) from None
+        raise InputError(f"{path}: is a folder, not a file")
     if not path.is_file():
         raise InputError(f"{path}: not a file")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as error:
+        raise InputError(
+            f"{path}: cannot be opened ({error.strerror}); fix its permissions"
+        ) from None
     from ._sniff import is_dicom
 
     # each reader's library (pydicom, Pillow/OpenCV, PyAV) is imported only when needed
@@ -192,6 +208,25 @@ def _is_supported(path: Path) -> bool:
     return path.suffix.lower() in _supported_suffixes()
 
 
+def _walk(folder: Path) -> list[Path]:
+    """Supported, non-hidden files below ``folder``, plus the sub-folders that cannot be
+    listed (reading those fails with a message naming them: nothing is skipped silently)."""
+    found: list[Path] = []
+
+    def unreadable(error: OSError) -> None:
+        if error.filename is not None:
+            found.append(Path(error.filename))
+
+    for here, dirs, files in os.walk(folder, onerror=unreadable):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found.extend(
+            Path(here) / name
+            for name in files
+            if not name.startswith(".") and _is_supported(Path(name))
+        )
+    return found
+
+
 def find_inputs(specs: Sequence[str | Path]) -> list[Path]:
     """Expand files, folders (recursively) and glob patterns into a sorted list of files.
 
@@ -200,12 +235,14 @@ def find_inputs(specs: Sequence[str | Path]) -> list[Path]:
     specs : sequence of str or Path
         Each a file (returned as is, even with an unsupported suffix, so that reading it
         fails loudly), a folder (searched recursively for supported suffixes; hidden files
-        skipped) or a glob pattern (``*``, ``?``, ``[...]``, ``**``; supported suffixes only).
+        and folders skipped) or a glob pattern (``*``, ``?``, ``[...]``, ``**``; supported
+        suffixes only).
 
     Returns
     -------
     list of Path
-        Unique, sorted.
+        Unique, sorted. Folders that cannot be listed (permissions) are returned as well, so
+        that :func:`read` reports them instead of their files being skipped silently.
 
     Raises
     ------
@@ -218,13 +255,7 @@ def find_inputs(specs: Sequence[str | Path]) -> list[Path]:
         if p.is_file():
             found.add(p)
         elif p.is_dir():
-            found.update(
-                f
-                for f in p.rglob("*")
-                if f.is_file()
-                and _is_supported(f)
-                and not any(part.startswith(".") for part in f.relative_to(p).parts)
-            )
+            found.update(_walk(p))
         elif glob.has_magic(str(spec)):
             matches = [Path(m) for m in glob.glob(str(spec), recursive=True)]
             files = [m for m in matches if m.is_file() and _is_supported(m)]

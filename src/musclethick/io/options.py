@@ -129,6 +129,11 @@ class FrameSelection:
             if nums is not None:
                 start = 0 if nums[0] is None else nums[0]
                 step = 1 if len(nums) < 3 or nums[2] is None else nums[2]
+                if nums[1] is not None and nums[1] <= start:
+                    raise ValueError(
+                        f"frame selection {text!r} selects no frame (the end, exclusive, must "
+                        "come after the start), e.g. '0:10' for frames 0 to 9"
+                    )
                 return cls(start, nums[1], step)
         raise ValueError(
             f"cannot parse frame selection {text!r}: use 'all', 'every:N', 'A-B', 'N' or 'A:B:S'"

@@ -35,13 +35,14 @@ from pathlib import Path
 from typing import Any
 
 from musclethick.calibration_profile import CalibrationProfile, load_profile
-from musclethick.errors import MusclethickError, StoreError
+from musclethick.cli import mm_per_px_arg, positive_int
+from musclethick.errors import MusclethickError, UsageError
 from musclethick.io.options import CalibrationOptions
 from musclethick.pipeline import METHODS, MeasureSettings
-from musclethick.plausible import PlausibleRanges, check_mm_per_px
+from musclethick.plausible import PlausibleRanges
 from musclethick.protocol import Protocol, load_protocol
 from musclethick.study.layout import StudyDiscovery, discover_study
-from musclethick.study.store import StudyStore, file_sha256
+from musclethick.study.store import ScanState, StudyStore, file_sha256
 from musclethick.types import FrameResult
 
 __all__ = [
@@ -173,6 +174,10 @@ class BatchSummary:
         Scans skipped because they were already done.
     elapsed_s : float
         Wall time of the measuring part.
+    left_out : tuple of ScanState
+        Scans not measured or no longer counted, and why: duplicates, files not found,
+        unreadable files and folders (recorded as failures), and scans measured before whose
+        file is gone (``missing``: left out of the exports).
     """
 
     discovery: StudyDiscovery
@@ -183,6 +188,7 @@ class BatchSummary:
     n_failed: int = 0
     n_skipped: int = 0
     elapsed_s: float = 0.0
+    left_out: tuple[ScanState, ...] = ()
 
     @property
     def scans_per_s(self) -> float:
@@ -198,6 +204,22 @@ class BatchSummary:
             f"skipped {self.n_skipped} already done, of {self.n_scans}, in "
             f"{self.elapsed_s:.1f} s ({self.scans_per_s:.2f} scans/s); store {self.store_path}"
         )
+
+    def warnings(self, *, max_items: int = 20) -> list[str]:
+        """One line per scan left out (at most ``max_items``, then a count)."""
+        states = self.left_out if self.run_id is not None else self.discovery.left_out
+        lines = []
+        for state in states[:max_items]:
+            detail = state.detail
+            if state.state == "missing":
+                detail = f"{detail} (left out of the exports)"
+            lines.append(detail)
+        if len(states) > max_items:
+            lines.append(
+                f"... and {len(states) - max_items} more scans left out (see the dry run, or "
+                "the 'excluded' table of 'musclethick export')"
+            )
+        return lines
 
 
 Measurer = Callable[[str, MeasureSettings], list[FrameResult]]
@@ -346,11 +368,14 @@ def run_batch(
     """
     if not isinstance(protocol, Protocol):
         protocol = load_protocol(protocol)
+    if not dry_run:
+        StudyStore.check_writable(store)  # a foreign or read-only store: refused before any work
     discovery = discover_study(
         study, protocol=protocol, pattern=pattern, manifest=manifest, allocation=allocation
     )
     if dry_run:
         return BatchSummary(discovery, str(store), None, len(discovery.scans))
+    protocol = discovery.protocol
     if settings is None:
         if method is not None and method not in METHODS:
             raise MusclethickError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
@@ -380,19 +405,26 @@ def run_batch(
             settings={**asdict(settings), "workers": workers, "scheduler": str(scheduler or "")},
             protocol=protocol.name,
         )
+        left_out = list(discovery.left_out)
         done = db.done_keys(settings.method, model_version, include_failed=not retry_failed)
         jobs: list[tuple[int, str]] = []
         n_skipped = 0
         for entry in discovery.scans:
             try:
-                sha256 = file_sha256(entry.path)
+                sha256 = entry.sha256 or file_sha256(entry.path)
             except OSError as error:
-                db.record_failure(entry.path, f"{entry.path}: {error.strerror}", run_id=run_id)
+                detail = f"{entry.relpath}: cannot be read ({error.strerror})"
+                left_out.append(ScanState(entry.path, "unreadable", detail, relpath=entry.relpath))
                 continue
             if (entry.path, sha256) in done:
                 n_skipped += 1
                 continue
             jobs.append((db.record_entry(entry, sha256=sha256), entry.path))
+        for state in left_out:
+            if state.state in ("not_found", "unreadable"):
+                db.record_failure(state.path, state.detail, run_id=run_id)
+        left_out += _missing_scans(db)
+        db.replace_scan_states(left_out, run_id=run_id)
 
         start = time.perf_counter()
         n_measured = n_failed = 0
@@ -442,7 +474,30 @@ def run_batch(
         n_failed=n_failed,
         n_skipped=n_skipped,
         elapsed_s=elapsed,
+        left_out=tuple(left_out),
     )
+
+
+def _missing_scans(db: StudyStore) -> list[ScanState]:
+    """Scans with current results whose file is gone (renamed, moved or deleted)."""
+    states = []
+    for scan in db.current_scans():
+        if Path(scan.path).exists():
+            continue
+        states.append(
+            ScanState(
+                path=scan.path,
+                state="missing",
+                detail=f"{scan.relpath or scan.path}: measured before, the file is gone",
+                subject=scan.subject,
+                leg=scan.leg,
+                week=scan.week,
+                site=scan.site,
+                rep=scan.rep,
+                relpath=scan.relpath,
+            )
+        )
+    return states
 
 
 def measure_failure(path: str, error: BaseException, method: str) -> list[FrameResult]:
@@ -464,13 +519,6 @@ def _progress(total: int, *, enabled: bool) -> Any:
 # -- command line -------------------------------------------------------------------------
 
 
-def _mm_per_px(text: str) -> float:
-    try:
-        return check_mm_per_px(float(text))
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
 def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``batch`` options to ``parser``."""
     parser.add_argument("study", nargs="?", help="study folder (omit with --manifest)")
@@ -482,11 +530,13 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     )
     source.add_argument("--manifest", help="manifest CSV: file, subject, leg, week, site, rep")
     parser.add_argument("--allocation", help="allocation CSV: subject, leg, condition")
-    parser.add_argument("--workers", type=int, help="worker processes (default: all cores)")
+    parser.add_argument(
+        "--workers", type=positive_int, help="worker processes (default: all cores)"
+    )
     parser.add_argument("--scheduler", help="dask.distributed scheduler address")
     parser.add_argument("--method", choices=METHODS, help="measurement method")
     parser.add_argument(
-        "--mm-per-px", type=_mm_per_px, help="calibration override (mm per pixel, 0.005-2)"
+        "--mm-per-px", type=mm_per_px_arg, help="calibration override (mm per pixel, 0.005-2)"
     )
     parser.add_argument(
         "--calibration",
@@ -501,34 +551,36 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def batch_main(args: argparse.Namespace) -> int:
-    """Run ``musclethick batch`` from parsed arguments; returns the exit code."""
+    """Run ``musclethick batch`` from parsed arguments; returns the exit code.
+
+    Scans left out (duplicates, files not found, unreadable, missing) are listed on stderr,
+    also with ``-q``. Errors are raised for :func:`musclethick.cli.run_command`.
+    """
     if args.study is None and args.manifest is None:
-        print("musclethick batch: give a study folder or --manifest", file=sys.stderr)
-        return 2
-    try:
-        summary = run_batch(
-            args.study,
-            protocol=args.protocol,
-            store=args.store,
-            pattern=args.pattern,
-            manifest=args.manifest,
-            allocation=args.allocation,
-            workers=args.workers,
-            scheduler=args.scheduler,
-            method=args.method,
-            mm_per_px=args.mm_per_px,
-            model_path=args.model_path,
-            calibration=args.calibration,
-            dry_run=args.dry_run,
-            retry_failed=args.retry_failed,
-            progress=not args.quiet,
-        )
-    except (MusclethickError, StoreError) as error:
-        print(f"musclethick batch: {error}", file=sys.stderr)
-        return 1
+        raise UsageError("give a study folder or --manifest")
+    summary = run_batch(
+        args.study,
+        protocol=args.protocol,
+        store=args.store,
+        pattern=args.pattern,
+        manifest=args.manifest,
+        allocation=args.allocation,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        method=args.method,
+        mm_per_px=args.mm_per_px,
+        model_path=args.model_path,
+        calibration=args.calibration,
+        dry_run=args.dry_run,
+        retry_failed=args.retry_failed,
+        progress=not args.quiet,
+    )
     if not args.dry_run and not args.quiet:
         print(summary.discovery.render())
     print(summary.render())
+    if not args.dry_run:  # the dry run's report lists them already
+        for line in summary.warnings():
+            print(f"musclethick batch: warning: {line}", file=sys.stderr)
     return 0
 
 
@@ -546,10 +598,10 @@ def register_cli(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m musclethick.study.batch`` (same options as ``musclethick batch``)."""
-    parser = argparse.ArgumentParser(prog="python -m musclethick.study.batch")
-    add_batch_arguments(parser)
-    return batch_main(parser.parse_args(argv))
+    """``python -m musclethick.study.batch`` (= ``musclethick batch``)."""
+    from musclethick.cli import main as cli_main
+
+    return cli_main(["batch", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

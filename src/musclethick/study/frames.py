@@ -20,7 +20,10 @@ def load_frame(stored: StoredResult) -> Frame:
     """Read the frame of a stored result from its file (the store keeps paths, not pixels).
 
     The stored calibration (``mm_per_px`` and its source) is applied, so the reviewer sees
-    the same scale the batch measured with.
+    the same scale the batch measured with. The on-screen ruler is not read again (the store
+    has its result; reading it takes ~0.1 s a capture): DICOM regions and pixel spacing
+    that agree with the stored value are kept as read (both pixel sizes), any other
+    calibration is the stored one.
 
     Raises
     ------
@@ -28,19 +31,24 @@ def load_frame(stored: StoredResult) -> Frame:
         If the file is missing, unreadable or lacks that frame / region.
     """
     from musclethick.io import read
-    from musclethick.io.options import FrameSelection
+    from musclethick.io.options import CalibrationOptions, FrameSelection
 
     path = stored.scan.path
     if not Path(path).is_file():
         raise InputError(f"{path}: scan file not found (moved or deleted since the batch?)")
     selection = FrameSelection(start=stored.frame_index, stop=stored.frame_index + 1)
-    frames = [f for f in read(path, frames=selection) if f.region_index == stored.region_index]
+    options = CalibrationOptions(use_ruler=False)
+    frames = [
+        f
+        for f in read(path, calibration=options, frames=selection)
+        if f.region_index == stored.region_index
+    ]
     if not frames:
         raise InputError(
             f"{path}: no frame {stored.frame_index} / region {stored.region_index} to review"
         )
     frame = frames[0]
-    if stored.region is not None:
+    if stored.region is not None and _is_a_crop(stored.region):
         x0, y0, x1, y1 = stored.region
         if (frame.region.x0, frame.region.y0, frame.region.x1, frame.region.y1) != (x0, y0, x1, y1):
             frame = _recrop(frame, PixelBox(x0, y0, x1, y1))
@@ -59,3 +67,10 @@ def _recrop(frame: Frame, box: PixelBox) -> Frame:
         return frame  # cannot grow a crop; boundaries are shifted by the frame's own region
     pixels = frame.pixels[box.y0 - r.y0 : box.y1 - r.y0, box.x0 - r.x0 : box.x1 - r.x0]
     return replace(frame, pixels=pixels, region=box)
+
+
+def _is_a_crop(region: tuple[int, int, int, int]) -> bool:
+    """Whether a stored region is a real crop: a result that failed before the file was read
+    stores a 1 x 1 placeholder (:func:`musclethick.measure.failed_result`)."""
+    x0, y0, x1, y1 = region
+    return x1 - x0 > 1 or y1 - y0 > 1

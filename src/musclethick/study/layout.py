@@ -27,14 +27,16 @@ from pathlib import Path
 
 from musclethick.errors import ProtocolError
 from musclethick.protocol import Protocol
+from musclethick.study.duplicates import Capture, find_duplicates
 from musclethick.study.manifest import (
     ScanEntry,
     normalise_leg,
     parse_date,
     parse_week,
     read_allocation,
-    read_manifest,
+    read_manifest_entries,
 )
+from musclethick.study.store import ScanState, file_sha256
 
 __all__ = [
     "DEFAULT_PATTERN",
@@ -139,7 +141,7 @@ def match_pattern(regex: re.Pattern[str], relpath: str, *, root: Path) -> ScanEn
 
 def scan_folder(
     root: str | Path, *, pattern: str = DEFAULT_PATTERN
-) -> tuple[list[ScanEntry], list[str], int]:
+) -> tuple[list[ScanEntry], list[str], int, list[str]]:
     """Walk ``root`` and match every supported file against ``pattern``.
 
     Returns
@@ -150,14 +152,21 @@ def scan_folder(
         Supported files that do not fit the pattern (relative paths).
     n_ignored : int
         Files skipped because of their extension (CSV, TOML, hidden files, ...).
+    unreadable : list of str
+        ``"FOLDER: problem"`` for sub-folders that cannot be listed (their scans are not
+        found: a batch records them as failures).
     """
     root = Path(root)
     if not root.is_dir():
         raise ProtocolError(f"{root}: study folder not found")
     regex = pattern_to_regex(pattern)
     suffixes = _supported_suffixes()
-    entries, unmatched, ignored = [], [], 0
-    for folder, dirs, files in os.walk(root):
+    entries, unmatched, ignored, unreadable = [], [], 0, []
+
+    def cannot_list(error: OSError) -> None:
+        unreadable.append(f"{error.filename}: folder cannot be read ({error.strerror})")
+
+    for folder, dirs, files in os.walk(root, onerror=cannot_list):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             full = Path(folder) / name
@@ -171,7 +180,7 @@ def scan_folder(
             else:
                 entries.append(entry)
     entries.sort(key=lambda e: e.relpath)
-    return entries, sorted(unmatched), ignored
+    return entries, sorted(unmatched), ignored, sorted(unreadable)
 
 
 def _dicom_fields(path: str) -> tuple[str, str]:
@@ -276,9 +285,11 @@ class StudyDiscovery:
     source : str
         ``"pattern: ..."`` or ``"manifest: ..."``.
     protocol : Protocol
-        The protocol checked against.
+        The protocol checked against (a generic protocol fitted to the weeks and sites found;
+        see :meth:`Protocol.adapted`).
     scans : tuple of ScanEntry
-        Scans to measure (site names normalised to the protocol; unknown sites excluded).
+        Scans to measure (site names normalised to the protocol; unknown sites and duplicates
+        excluded).
     unmatched : tuple of str
         Supported files that do not fit the pattern.
     n_ignored : int
@@ -287,10 +298,12 @@ class StudyDiscovery:
         Sessions with fewer images than expected.
     unexpected : tuple of str
         Scans of sites or weeks the protocol does not list (not measured for unknown sites).
-    duplicates : tuple of str
-        Files with the same subject, leg, week, site and rep as another.
+    left_out : tuple of ScanState
+        Scans that are not measured, and why: ``duplicate`` (same content or labels as a scan
+        that is measured; :mod:`musclethick.study.duplicates`), ``not_found`` (manifest rows
+        without a file), ``unreadable`` (files or folders that cannot be read).
     problems : tuple of str
-        Other findings: missing manifest files, allocation gaps, missing dates.
+        Other findings: allocation gaps, missing dates.
     """
 
     root: str
@@ -301,8 +314,17 @@ class StudyDiscovery:
     n_ignored: int = 0
     missing: tuple[MissingImages, ...] = ()
     unexpected: tuple[str, ...] = ()
-    duplicates: tuple[str, ...] = ()
+    left_out: tuple[ScanState, ...] = ()
     problems: tuple[str, ...] = ()
+
+    @property
+    def duplicates(self) -> tuple[str, ...]:
+        """One line per duplicate left out: which scan counts instead."""
+        return tuple(s.detail for s in self.left_out if s.state == "duplicate")
+
+    def left_out_lines(self) -> list[str]:
+        """One line per scan left out (duplicates, files not found, unreadable)."""
+        return [s.detail for s in self.left_out]
 
     @property
     def subjects(self) -> tuple[str, ...]:
@@ -351,11 +373,15 @@ class StudyDiscovery:
         lines += listing("Missing images", missing)
         lines += listing("Not matching the pattern", self.unmatched)
         lines += listing("Unexpected site or week", self.unexpected)
-        lines += listing("Duplicates", self.duplicates)
+        lines += listing("Duplicates, not measured", self.duplicates)
+        lines += listing(
+            "Not found or unreadable, recorded as failures",
+            [s.detail for s in self.left_out if s.state != "duplicate"],
+        )
         lines += listing("Problems", self.problems)
         if self.n_ignored:
             lines.append(f"Ignored {self.n_ignored} files with other extensions")
-        if not (missing or self.unmatched or self.unexpected or self.duplicates or self.problems):
+        if not (missing or self.unmatched or self.unexpected or self.left_out or self.problems):
             lines.append("Complete: every expected image is present.")
         return "\n".join(lines)
 
@@ -394,16 +420,23 @@ def discover_study(
     """
     problems: list[str] = []
     unmatched: list[str] = []
+    left_out: list[ScanState] = []
     n_ignored = 0
     if manifest is not None:
-        entries, manifest_problems = read_manifest(manifest)
-        problems += manifest_problems
+        entries, not_found = read_manifest_entries(manifest)
+        left_out += [
+            _state(e, "not_found", f"{e.source}: file {e.relpath!r} not found") for e in not_found
+        ]
         base, source = str(Path(manifest).resolve().parent), f"manifest: {manifest}"
     else:
         if root is None:
             raise ProtocolError("discover_study needs a study folder or a manifest")
         pattern = pattern or protocol.pattern or DEFAULT_PATTERN
-        entries, unmatched, n_ignored = scan_folder(root, pattern=pattern)
+        entries, unmatched, n_ignored, unreadable = scan_folder(root, pattern=pattern)
+        left_out += [
+            ScanState(path=line.split(": ", 1)[0], state="unreadable", detail=line)
+            for line in unreadable
+        ]
         base, source = str(Path(root).resolve()), f"pattern: {pattern}"
 
     entries, date_problems = _fill_from_dates(entries)
@@ -415,6 +448,7 @@ def discover_study(
         bad = sorted({e.condition for e in entries if e.condition} - set(protocol.conditions))
         problems += [f"condition {c!r} is not in the protocol" for c in bad]
 
+    protocol = protocol.adapted(weeks=(e.week for e in entries), sites=(e.site for e in entries))
     site_names = {s.name.lower(): s.name for s in protocol.sites}
     scans, unexpected = [], []
     for entry in entries:
@@ -427,13 +461,22 @@ def discover_study(
             unexpected.append(f"{entry.source}: week {entry.week} is not in the protocol")
         scans.append(entry)
 
-    seen: dict[tuple, str] = {}
-    duplicates = []
-    for entry in scans:
-        key = (*entry.session_key, entry.rep)
-        if key in seen and entry.rep is not None:
-            duplicates.append(f"{entry.source} repeats {seen[key]}")
-        seen.setdefault(key, entry.source)
+    scans, unreadable_files = _hash_equal_sizes(scans)
+    left_out += unreadable_files
+    by_path = {entry.path: entry for entry in scans}
+    duplicates = find_duplicates(
+        Capture(
+            path=entry.path,
+            name=entry.relpath,
+            sha256=entry.sha256,
+            labels=None if entry.rep is None else (*entry.session_key, entry.rep),
+        )
+        for entry in scans
+    )
+    for duplicate in duplicates:
+        left_out.append(_state(by_path[duplicate.path], "duplicate", duplicate.describe()))
+    dropped = {d.path for d in duplicates}
+    scans = [entry for entry in scans if entry.path not in dropped]
 
     found: dict[tuple, int] = defaultdict(int)
     for entry in scans:
@@ -455,6 +498,50 @@ def discover_study(
         n_ignored=n_ignored,
         missing=tuple(missing),
         unexpected=tuple(unexpected),
-        duplicates=tuple(duplicates),
+        left_out=tuple(left_out),
         problems=tuple(problems),
     )
+
+
+def _state(entry: ScanEntry, state: str, detail: str) -> ScanState:
+    """A :class:`ScanState` with the labels of ``entry``."""
+    return ScanState(
+        path=entry.path,
+        state=state,
+        detail=detail,
+        subject=entry.subject,
+        leg=entry.leg,
+        week=entry.week,
+        site=entry.site,
+        rep=entry.rep,
+        relpath=entry.relpath,
+    )
+
+
+def _hash_equal_sizes(entries: Sequence[ScanEntry]) -> tuple[list[ScanEntry], list[ScanState]]:
+    """Hash the files that share their size with another (only those can be identical);
+    files that cannot be read are returned as ``unreadable`` states instead."""
+    sizes: dict[int, int] = defaultdict(int)
+    size_of: dict[str, int] = {}
+    unreadable: list[ScanState] = []
+    readable = []
+    for entry in entries:
+        try:
+            size_of[entry.path] = os.stat(entry.path).st_size
+        except OSError as error:
+            detail = f"{entry.relpath}: cannot be read ({error.strerror})"
+            unreadable.append(_state(entry, "unreadable", detail))
+            continue
+        sizes[size_of[entry.path]] += 1
+        readable.append(entry)
+    hashed = []
+    for entry in readable:
+        if sizes[size_of[entry.path]] > 1 and not entry.sha256:
+            try:
+                entry = replace(entry, sha256=file_sha256(entry.path))
+            except OSError as error:
+                detail = f"{entry.relpath}: cannot be read ({error.strerror})"
+                unreadable.append(_state(entry, "unreadable", detail))
+                continue
+        hashed.append(entry)
+    return hashed, unreadable

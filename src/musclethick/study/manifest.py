@@ -30,6 +30,7 @@ __all__ = [
     "parse_week",
     "read_allocation",
     "read_manifest",
+    "read_manifest_entries",
 ]
 
 MANIFEST_COLUMNS = ("file", "subject", "leg", "week", "site", "rep")
@@ -62,6 +63,9 @@ class ScanEntry:
         Session date ``YYYY-MM-DD``, may be empty.
     source : str
         Where the entry came from (``manifest.csv:12`` or the relative path).
+    sha256 : str
+        Content hash when already computed (discovery hashes files of equal size to find
+        duplicates), else ``""``.
     """
 
     path: str
@@ -74,6 +78,7 @@ class ScanEntry:
     condition: str = ""
     date: str = ""
     source: str = ""
+    sha256: str = ""
 
     @property
     def session_key(self) -> tuple[str, str, int | None, str]:
@@ -143,8 +148,8 @@ def _require_columns(path: Path, header: list[str], columns: tuple[str, ...]) ->
         )
 
 
-def read_manifest(path: str | Path) -> tuple[list[ScanEntry], list[str]]:
-    """Read a manifest CSV.
+def read_manifest_entries(path: str | Path) -> tuple[list[ScanEntry], list[ScanEntry]]:
+    """Read a manifest CSV into the entries whose file exists and those whose file does not.
 
     Parameters
     ----------
@@ -153,10 +158,11 @@ def read_manifest(path: str | Path) -> tuple[list[ScanEntry], list[str]]:
 
     Returns
     -------
-    entries : list of ScanEntry
-        One per row whose file exists.
-    problems : list of str
-        ``manifest:line: file '...' not found`` for rows whose file is missing.
+    found : list of ScanEntry
+        Rows whose file exists.
+    not_found : list of ScanEntry
+        Rows whose file does not exist (``path`` is where it should be; ``source`` is
+        ``manifest.csv:LINE``).
 
     Raises
     ------
@@ -168,8 +174,8 @@ def read_manifest(path: str | Path) -> tuple[list[ScanEntry], list[str]]:
     header, rows = _open_csv(path)
     _require_columns(path, header, MANIFEST_COLUMNS)
     base = path.resolve().parent
-    entries: list[ScanEntry] = []
-    problems: list[str] = []
+    found: list[ScanEntry] = []
+    not_found: list[ScanEntry] = []
     for line, row in rows:
         where = f"{path}:{line}"
         for column in ("file", "subject", "leg", "site", "rep"):
@@ -189,26 +195,39 @@ def read_manifest(path: str | Path) -> tuple[list[ScanEntry], list[str]]:
             raise ProtocolError(f"{where}: {error}") from None
         file = Path(row["file"])
         full = file if file.is_absolute() else base / file
-        if not full.is_file():
-            problems.append(f"{where}: file {row['file']!r} not found")
-            continue
-        entries.append(
-            ScanEntry(
-                path=str(full.resolve()),
-                relpath=file.as_posix(),
-                subject=row["subject"],
-                leg=leg,
-                week=week,
-                site=row["site"],
-                rep=rep,
-                condition=row.get("condition", ""),
-                date=date,
-                source=f"{path.name}:{line}",
-            )
+        entry = ScanEntry(
+            path=str(full.resolve()),
+            relpath=file.as_posix(),
+            subject=row["subject"],
+            leg=leg,
+            week=week,
+            site=row["site"],
+            rep=rep,
+            condition=row.get("condition", ""),
+            date=date,
+            source=f"{path.name}:{line}",
         )
+        (found if full.is_file() else not_found).append(entry)
     if not rows:
         raise ProtocolError(f"{path}: no rows")
-    return entries, problems
+    return found, not_found
+
+
+def read_manifest(path: str | Path) -> tuple[list[ScanEntry], list[str]]:
+    """Read a manifest CSV (see :func:`read_manifest_entries`).
+
+    Returns
+    -------
+    entries : list of ScanEntry
+        One per row whose file exists.
+    problems : list of str
+        ``manifest:line: file '...' not found`` for rows whose file is missing.
+    """
+    found, not_found = read_manifest_entries(path)
+    problems = [
+        f"{path}:{e.source.rsplit(':', 1)[1]}: file {e.relpath!r} not found" for e in not_found
+    ]
+    return found, problems
 
 
 def read_allocation(path: str | Path) -> dict[tuple[str, str], str]:

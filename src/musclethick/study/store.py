@@ -19,7 +19,22 @@ Tables (schema version :data:`SCHEMA_VERSION`, kept in ``meta``):
                  The model result is never changed: reviews sit beside it. ``revision``
                  counts reviews of a result (1, 2, ...); :meth:`StudyStore.record_review` takes
                  ``expected_revision`` and raises :class:`StoreError` when another reviewer got
-                 there first (optimistic concurrency).
+                 there first (optimistic concurrency). Corrected boundaries keep their source
+                 and confidence (``{"points": [[x, y], ...], "source": ..., "confidence": ...}``;
+                 older stores hold the bare point list, read as ``manual``).
+``runner_ups``   the layer pair the model found next most plausible for a result (issue 6):
+                 both boundaries as JSON polylines in **original image coordinates** and the
+                 margin in nats. A table of its own, created when a store is opened, so stores
+                 written before it existed open unchanged.
+
+``scan_states`` scans left out of the tables, as found by the latest batch run: ``missing``
+                 (measured before, the file is gone), ``not_found`` (listed in a manifest, no
+                 such file), ``unreadable`` (a file or folder that cannot be read) and
+                 ``duplicate`` (same content or labels as a scan that counts; see
+                 :mod:`musclethick.study.duplicates`).
+
+The file is marked with an SQLite ``application_id`` (:data:`APPLICATION_ID`): a database of
+another application is refused before anything is written to it.
 
 Re-measurement policy: results are **superseded, never deleted**. When a scan is measured
 again with the same method (a new model version, or the file changed and so has a new sha256),
@@ -37,14 +52,15 @@ import json
 import os
 import socket
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from musclethick.errors import StoreError
-from musclethick.types import Boundary, FrameResult, LineMeasurement
+from musclethick.study.duplicates import Capture, find_duplicates
+from musclethick.types import Boundary, FrameResult, LayerPair, LineMeasurement
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,17 +68,40 @@ if TYPE_CHECKING:
     from musclethick.study.manifest import ScanEntry
 
 __all__ = [
+    "APPLICATION_ID",
+    "SCAN_STATES",
     "SCHEMA_VERSION",
     "QueueItem",
     "Review",
     "ScanRecord",
+    "ScanState",
     "StoredResult",
     "StudyStore",
     "file_sha256",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Schema versions this musclethick reads (version 1 stores are upgraded when opened to write).
+READABLE_VERSIONS = (1, 2)
+#: SQLite ``PRAGMA application_id`` of a study store ("MTHK").
+APPLICATION_ID = 0x4D54484B
+#: The tables of a study store; a database holding only these (or nothing) is accepted.
+STORE_TABLES = frozenset(
+    {
+        "meta",
+        "runs",
+        "scans",
+        "results",
+        "lines",
+        "boundaries",
+        "failures",
+        "reviews",
+        "runner_ups",
+    }
+)
 DECISIONS = ("accept", "reject", "correct")
+#: Why a scan is left out of the tables (``scan_states.state``).
+SCAN_STATES = ("missing", "not_found", "unreadable", "duplicate")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -168,6 +207,25 @@ CREATE TABLE IF NOT EXISTS reviews (
     thickness_mm REAL,
     UNIQUE (result_id, revision)
 );
+CREATE TABLE IF NOT EXISTS scan_states (
+    path TEXT PRIMARY KEY,
+    state TEXT NOT NULL CHECK (state IN ('missing', 'not_found', 'unreadable', 'duplicate')),
+    detail TEXT NOT NULL DEFAULT '',
+    subject TEXT NOT NULL DEFAULT '',
+    leg TEXT NOT NULL DEFAULT '',
+    week INTEGER,
+    site TEXT NOT NULL DEFAULT '',
+    rep INTEGER,
+    relpath TEXT NOT NULL DEFAULT '',
+    run_id INTEGER REFERENCES runs(id),
+    since TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runner_ups (
+    result_id INTEGER PRIMARY KEY REFERENCES results(id),
+    superficial_json TEXT NOT NULL,
+    deep_json TEXT NOT NULL,
+    margin_nats REAL NOT NULL
+);
 """
 
 
@@ -195,11 +253,17 @@ def file_sha256(path: str | Path, *, chunk_bytes: int = 1 << 20) -> str:
 
 
 def _boundary_from_json(text: str | None, source: str = "manual", confidence: float = 1.0):
+    """A boundary from ``[[x, y], ...]`` (with ``source`` and ``confidence``) or from
+    ``{"points": [[x, y], ...], "source": ..., "confidence": ...}`` (its own)."""
     if not text:
         return None
-    points = json.loads(text)
-    xs = [p[0] for p in points]
-    ys = [p[1] for p in points]
+    data = json.loads(text)
+    if isinstance(data, dict):
+        source = str(data.get("source", source))
+        confidence = float(data.get("confidence", confidence))
+        data = data["points"]
+    xs = [p[0] for p in data]
+    ys = [p[1] for p in data]
     return Boundary(xs, ys, source, confidence)
 
 
@@ -216,11 +280,35 @@ def _lines_from_json(text: str | None) -> tuple[LineMeasurement, ...]:
 
 
 def _boundary_points(boundary: Boundary | Sequence[Sequence[float]] | None) -> str | None:
+    """JSON of a boundary: with its source and confidence when it is a :class:`Boundary`,
+    else the bare point list (read back as ``manual``)."""
     if boundary is None:
         return None
     if isinstance(boundary, Boundary):
-        return json.dumps(boundary.to_points())
+        return json.dumps(
+            {
+                "points": boundary.to_points(),
+                "source": boundary.source,
+                "confidence": float(boundary.confidence),
+            }
+        )
     return json.dumps([[float(x), float(y)] for x, y in boundary])
+
+
+def _check_writable(path: Path) -> None:
+    """A store opened to write must be a writable file in a writable folder."""
+    folder = path.parent
+    if not folder.is_dir():
+        raise StoreError(f"{path}: {folder} is not a folder; create it or choose another store")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise StoreError(
+            f"{path}: folder {folder} is not writable (SQLite needs to write its journal "
+            "beside the store); choose another place or fix its permissions"
+        )
+    if path.exists() and not os.access(path, os.W_OK):
+        raise StoreError(
+            f"{path}: the store is read-only; make it writable or choose another store"
+        )
 
 
 @dataclass(frozen=True)
@@ -244,6 +332,39 @@ class ScanRecord:
 
 
 @dataclass(frozen=True)
+class ScanState:
+    """A scan left out of the tables, and why (a row of ``scan_states``).
+
+    Attributes
+    ----------
+    path : str
+        The file (or folder, for ``unreadable``).
+    state : str
+        One of :data:`SCAN_STATES`.
+    detail : str
+        One line: what was found and, for duplicates, which scan counts instead.
+    subject, leg, week, site, rep, relpath
+        The scan's labels, where known.
+    run_id : int or None
+        The batch run that found it.
+    since : str
+        When it was recorded.
+    """
+
+    path: str
+    state: str
+    detail: str = ""
+    subject: str = ""
+    leg: str = ""
+    week: int | None = None
+    site: str = ""
+    rep: int | None = None
+    relpath: str = ""
+    run_id: int | None = None
+    since: str = ""
+
+
+@dataclass(frozen=True)
 class Review:
     """A row of ``reviews``; ``lines`` and boundaries are the corrected values (if any)."""
 
@@ -259,6 +380,16 @@ class Review:
     lines: tuple[LineMeasurement, ...]
     thickness_mm: float | None
 
+    @property
+    def method(self) -> str | None:
+        """How a correction's boundaries were found: ``"runner_up"`` when both are the model's
+        runner-up pair, else ``"manual"``; ``None`` for other decisions."""
+        from musclethick.measure import correction_method
+
+        if self.decision != "correct":
+            return None
+        return correction_method(self.superficial, self.deep)
+
 
 @dataclass(frozen=True, eq=False)
 class StoredResult:
@@ -267,6 +398,8 @@ class StoredResult:
     ``superficial`` / ``deep`` are in **original image coordinates**. ``revision`` is the
     number of reviews so far (pass it as ``expected_revision`` to
     :meth:`StudyStore.record_review`); ``review`` is the latest review or ``None``.
+    ``runner_up`` is the layer pair the model found next most plausible (original image
+    coordinates, like the boundaries), or ``None``.
     """
 
     id: int
@@ -295,6 +428,7 @@ class StoredResult:
     deep: Boundary | None
     revision: int
     review: Review | None
+    runner_up: LayerPair | None = None
 
 
 @dataclass(frozen=True)
@@ -341,21 +475,108 @@ class StudyStore:
     ...     store.record_results(scan_id, results, run_id)
     """
 
-    def __init__(self, path: str | Path, *, timeout_s: float = 60.0) -> None:
+    def __init__(
+        self, path: str | Path, *, timeout_s: float = 60.0, readonly: bool = False
+    ) -> None:
         self.path = Path(path)
+        self.readonly = readonly
+        if self.path.is_dir():
+            raise StoreError(f"{self.path}: is a folder; give the store's file name (.sqlite)")
+        if readonly and not self.path.is_file():
+            raise StoreError(f"{self.path}: study store not found")
+        if not readonly:
+            _check_writable(self.path)
         try:
-            self._db = sqlite3.connect(
-                str(self.path), timeout=timeout_s, isolation_level=None, check_same_thread=False
-            )
+            if readonly:
+                self._db = self._connect_readonly(timeout_s)
+            else:
+                self._db = sqlite3.connect(
+                    str(self.path),
+                    timeout=timeout_s,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
             self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._init_schema()
+            tables = self._check_identity()  # before anything is written
+            if readonly:
+                self._check_version(tables)
+            else:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.execute("PRAGMA foreign_keys=ON")
+                self._init_schema()
         except sqlite3.DatabaseError as error:
             raise StoreError(f"{self.path}: not a usable study store ({error})") from None
 
     # -- plumbing -----------------------------------------------------------------------
+
+    def _connect_readonly(self, timeout_s: float) -> sqlite3.Connection:
+        """A read-only connection; ``immutable`` where SQLite cannot create the WAL index
+        beside a read-only store (a read-only folder or file)."""
+        uri = self.path.resolve().as_uri()
+        for options in ("mode=ro", "mode=ro&immutable=1"):
+            db = sqlite3.connect(
+                f"{uri}?{options}",
+                uri=True,
+                timeout=timeout_s,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            try:
+                db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            except sqlite3.OperationalError:
+                db.close()
+                continue
+            return db
+        raise StoreError(f"{self.path}: cannot be opened to read; check its permissions")
+
+    @classmethod
+    def check_writable(cls, path: str | Path) -> None:
+        """Raise :class:`StoreError` unless ``path`` can be opened to write: an existing
+        store is opened and closed (a foreign database is refused), a new one is not created.
+        """
+        path = Path(path)
+        if path.exists():
+            cls(path).close()
+        else:
+            _check_writable(path)
+
+    def _check_identity(self) -> set[str]:
+        """Refuse a database of another application; returns the names of its tables."""
+        app_id = int(self._db.execute("PRAGMA application_id").fetchone()[0])
+        tables = {
+            r[0]
+            for r in self._db.execute(
+                "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"
+            )
+        }
+        if app_id == APPLICATION_ID:
+            return tables
+        if app_id != 0:
+            raise StoreError(
+                f"{self.path}: an SQLite database of another application (application id "
+                f"{app_id:#x}), not a musclethick study store; nothing was written to it: "
+                "choose another store file"
+            )
+        # no application id: a new (empty) file, or a store written before the id existed
+        if tables and not ({"meta", "runs", "scans", "results"} <= tables <= STORE_TABLES):
+            shown = ", ".join(sorted(tables)[:6]) + (", ..." if len(tables) > 6 else "")
+            raise StoreError(
+                f"{self.path}: not a musclethick study store (an SQLite database with tables "
+                f"{shown}); nothing was written to it: choose another store file"
+            )
+        return tables
+
+    def _check_version(self, tables: set[str]) -> None:
+        if "meta" not in tables:
+            raise StoreError(f"{self.path}: an empty database, not a study store")
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is None or int(row["value"]) not in READABLE_VERSIONS:
+            version = "none" if row is None else row["value"]
+            raise StoreError(
+                f"{self.path}: schema version {version} is not supported "
+                f"(this musclethick reads versions {', '.join(map(str, READABLE_VERSIONS))})"
+            )
 
     def _init_schema(self) -> None:
         with self._transaction():
@@ -371,11 +592,16 @@ class StudyStore:
                 self._db.execute(
                     "INSERT INTO meta (key, value) VALUES ('created_at', ?)", (_now(),)
                 )
-            elif int(row["value"]) != SCHEMA_VERSION:
+            elif int(row["value"]) not in READABLE_VERSIONS:
                 raise StoreError(
                     f"{self.path}: schema version {row['value']} is not supported "
                     f"(this musclethick writes version {SCHEMA_VERSION})"
                 )
+            elif int(row["value"]) < SCHEMA_VERSION:  # 1 -> 2: scan_states (created above)
+                self._db.execute(
+                    "UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),)
+                )
+            self._db.execute(f"PRAGMA application_id={APPLICATION_ID}")
 
     class _Tx:
         def __init__(self, db: sqlite3.Connection) -> None:
@@ -583,6 +809,14 @@ class StudyStore:
         """All scan rows (every file version), by id."""
         return [self._scan(r) for r in self._db.execute("SELECT * FROM scans ORDER BY id")]
 
+    def current_scans(self) -> list[ScanRecord]:
+        """Scans (file versions) that have current results, by id."""
+        rows = self._db.execute(
+            "SELECT * FROM scans WHERE id IN (SELECT scan_id FROM results WHERE superseded=0) "
+            "ORDER BY id"
+        )
+        return [self._scan(r) for r in rows]
+
     def is_done(
         self,
         path: str | Path,
@@ -739,6 +973,18 @@ class StudyStore:
                             boundary.confidence,
                         ),
                     )
+                pair = result.runner_up
+                if pair is not None:
+                    db.execute(
+                        "INSERT INTO runner_ups (result_id, superficial_json, deep_json, "
+                        "margin_nats) VALUES (?, ?, ?, ?)",
+                        (
+                            result_id,
+                            _boundary_points(pair.superficial.shifted(dx, dy)),
+                            _boundary_points(pair.deep.shifted(dx, dy)),
+                            float(pair.margin_nats),
+                        ),
+                    )
                 if result.status == "failed":
                     db.execute(
                         "INSERT INTO failures (scan_id, run_id, path, message, created_at) "
@@ -755,6 +1001,91 @@ class StudyStore:
                 "VALUES (NULL, ?, ?, ?, ?)",
                 (run_id, str(path), message, _now()),
             )
+
+    def replace_scan_states(self, states: Iterable[ScanState], *, run_id: int | None) -> None:
+        """Replace the recorded scan states by ``states`` in one transaction.
+
+        Each batch run records what it found (missing, not found, unreadable, duplicate
+        scans), so the states always describe the latest run.
+        """
+        now = _now()
+        rows = []
+        for st in states:
+            if st.state not in SCAN_STATES:
+                raise StoreError(f"{self.path}: unknown scan state {st.state!r}")
+            labels = (st.subject, st.leg, st.week, st.site, st.rep, st.relpath)
+            rows.append((st.path, st.state, st.detail, *labels, run_id, now))
+        with self._transaction() as db:
+            db.execute("DELETE FROM scan_states")
+            db.executemany(
+                "INSERT OR REPLACE INTO scan_states (path, state, detail, subject, leg, week, "
+                "site, rep, relpath, run_id, since) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    def scan_states(self, state: str | None = None) -> list[ScanState]:
+        """Recorded scan states (all, or of one kind), by path."""
+        has_table = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='scan_states'"
+        ).fetchone()
+        if has_table is None:  # a version 1 store opened read-only
+            return []
+        query, args = "SELECT * FROM scan_states", ()
+        if state is not None:
+            query, args = query + " WHERE state=?", (state,)
+        rows = self._db.execute(query + " ORDER BY relpath, path", args)
+        return [ScanState(**dict(r)) for r in rows]
+
+    def excluded_scans(self, *, method: str | None = None) -> list[ScanState]:
+        """Scans left out of the tables, and why.
+
+        The states recorded by the latest batch run (missing, not found, unreadable, and the
+        duplicates it did not measure), and the duplicates among the other scans with current
+        results (``method``'s, or any), found now by the rule of
+        :mod:`musclethick.study.duplicates` (so that a duplicate measured by an earlier run is
+        never counted either).
+        """
+        states = self.scan_states()
+        listed = {s.path for s in states}
+        query = (
+            "SELECT DISTINCT s.path, s.relpath, s.sha256, s.subject, s.leg, s.week, s.site, "
+            "s.rep FROM scans s JOIN results r ON r.scan_id = s.id WHERE r.superseded = 0"
+        )
+        args: tuple = ()
+        if method is not None:
+            query, args = query + " AND r.method = ?", (method,)
+        scans = {}
+        for row in self._db.execute(query, args):
+            if row["path"] in listed:  # the latest run's verdict on it stands
+                continue
+            scans[row["path"]] = row
+        captures = [
+            Capture(
+                path=row["path"],
+                name=row["relpath"] or row["path"],
+                sha256=row["sha256"],
+                labels=None
+                if row["rep"] is None
+                else (row["subject"], row["leg"], row["week"], row["site"], row["rep"]),
+            )
+            for row in scans.values()
+        ]
+        for duplicate in find_duplicates(captures):
+            row = scans[duplicate.path]
+            states.append(
+                ScanState(
+                    path=row["path"],
+                    state="duplicate",
+                    detail=duplicate.describe(),
+                    subject=row["subject"],
+                    leg=row["leg"],
+                    week=row["week"],
+                    site=row["site"],
+                    rep=row["rep"],
+                    relpath=row["relpath"],
+                )
+            )
+        return sorted(states, key=lambda s: (s.relpath or s.path, s.state))
 
     def failures(self, *, run_id: int | None = None) -> list[dict[str, Any]]:
         """Failure rows (all, or of one run)."""
@@ -781,6 +1112,22 @@ class StudyStore:
             r["side"]: _boundary_from_json(r["points_json"], r["source"], r["confidence"])
             for r in rows
         }
+
+    def _runner_up_of(self, result_id: int) -> LayerPair | None:
+        try:
+            row = self._db.execute(
+                "SELECT superficial_json, deep_json, margin_nats FROM runner_ups WHERE result_id=?",
+                (result_id,),
+            ).fetchone()
+        except sqlite3.OperationalError:  # a store written before the table, opened read-only
+            return None
+        if row is None:
+            return None
+        return LayerPair(
+            _boundary_from_json(row["superficial_json"], "runner_up"),
+            _boundary_from_json(row["deep_json"], "runner_up"),
+            float(row["margin_nats"]),
+        )
 
     def _review(self, row: sqlite3.Row | None) -> Review | None:
         if row is None:
@@ -843,6 +1190,7 @@ class StudyStore:
             deep=bounds.get("deep"),
             revision=0 if review is None else review.revision,
             review=review,
+            runner_up=self._runner_up_of(result_id),
         )
 
     def iter_results(
@@ -987,7 +1335,8 @@ class StudyStore:
         result_id : int
             The reviewed result.
         decision : {"accept", "reject", "correct"}
-            ``correct`` needs corrected ``lines`` (or ``thickness_mm``).
+            ``correct`` needs corrected ``lines`` (or ``thickness_mm``); a ``failed`` result
+            (no boundaries) cannot be accepted.
         reviewer : str
             Who decided.
         expected_revision : int
@@ -996,7 +1345,9 @@ class StudyStore:
         reason : str
             Free text.
         superficial, deep : Boundary or list of [x, y], optional
-            Corrected boundaries in original image coordinates.
+            Corrected boundaries in original image coordinates (a :class:`Boundary` keeps
+            its source and confidence: ``manual``, ``runner_up``, or the model's own for a
+            boundary the reviewer left as it was).
         lines : sequence of LineMeasurement, optional
             Corrected measurements (e.g. from ``measure.measure_lines`` on the corrected
             boundaries). ``thickness_mm`` defaults to their ``"mean"`` line.
@@ -1009,8 +1360,9 @@ class StudyStore:
         Raises
         ------
         StoreError
-            Unknown result or decision, a correction without measurements, or a conflict:
-            someone else reviewed the result since ``expected_revision``.
+            Unknown result or decision, a correction without measurements, an accept of a
+            failed result, or a conflict: someone else reviewed the result since
+            ``expected_revision``.
         """
         if decision not in DECISIONS:
             raise StoreError(f"{self.path}: decision must be one of {DECISIONS}, got {decision!r}")
@@ -1023,9 +1375,15 @@ class StudyStore:
                 f"{self.path}: a 'correct' review of result {result_id} needs corrected lines"
             )
         with self._transaction() as db:
-            exists = db.execute("SELECT 1 FROM results WHERE id=?", (result_id,)).fetchone()
+            exists = db.execute("SELECT status FROM results WHERE id=?", (result_id,)).fetchone()
             if exists is None:
                 raise StoreError(f"{self.path}: no result with id {result_id}")
+            if decision == "accept" and exists["status"] == "failed":
+                raise StoreError(
+                    f"{self.path}: result {result_id} failed (no boundaries were found), so "
+                    "there is nothing to accept: draw both boundaries and save a correction, "
+                    "or reject it"
+                )
             current = db.execute(
                 "SELECT COALESCE(MAX(revision), 0) FROM reviews WHERE result_id=?", (result_id,)
             ).fetchone()[0]
@@ -1075,7 +1433,7 @@ class StudyStore:
     # -- tables -------------------------------------------------------------------------
 
     def results_dataframe(
-        self, *, method: str | None = None, include_failed: bool = True
+        self, *, method: str | None = None, include_failed: bool = True, exclude: bool = True
     ) -> pd.DataFrame:
         """Long table of current results, one row per measurement line, reviews applied.
 
@@ -1083,13 +1441,16 @@ class StudyStore:
         date, site, rep, frame, region, line, thickness_mm, thickness_px, perpendicular_mm,
         thickness_mm_model, echo_intensity, confidence, status, flags, message, method,
         model_version, model_sha256, mm_per_px, calibration_source, run_id, qc_status,
-        reviewed_by, review_reason, included``.
+        reviewed_by, reviewed_at, review_reason, included``.
 
         ``qc_status`` is the result's status, or ``accepted`` / ``rejected`` / ``corrected``
-        after review. A correction replaces ``thickness_mm`` / ``thickness_px`` by the corrected
-        lines (matched by line name); the model's value stays in ``thickness_mm_model``.
-        ``included`` is False for failed and rejected results. Failed results have one row
-        with an empty ``line``.
+        after review (the latest review counts). A correction replaces ``thickness_mm`` /
+        ``thickness_px`` by the corrected lines (matched by line name) and ``method`` by how
+        the corrected boundaries were found (:attr:`Review.method`: ``manual`` or
+        ``runner_up``); a rejection leaves them empty (NaN). The model's value always stays in
+        ``thickness_mm_model``. ``included`` is False for failed and rejected results. Failed
+        results have one row with an empty ``line``. With ``exclude`` (default), scans that are
+        missing or duplicates (:meth:`excluded_scans`) are left out.
         """
         import pandas as pd
 
@@ -1140,9 +1501,17 @@ class StudyStore:
             "metadata_json",
         ]
         frame = pd.DataFrame([tuple(r) for r in rows], columns=columns)
+        if exclude:
+            left_out = {
+                s.path
+                for s in self.excluded_scans(method=method)
+                if s.state in ("missing", "duplicate")
+            }
+            frame = frame[~frame["path"].isin(left_out)].reset_index(drop=True)
         frame["thickness_mm_model"] = frame["thickness_mm"]
         frame["qc_status"] = frame["status"]
         frame["reviewed_by"] = ""
+        frame["reviewed_at"] = ""
         frame["review_reason"] = ""
         frame["line"] = frame["line"].fillna("")
         frame["thickness_mm"] = frame["thickness_mm"].astype(float)
@@ -1155,9 +1524,13 @@ class StudyStore:
                 continue
             frame.loc[mask, "qc_status"] = labels[review.decision]
             frame.loc[mask, "reviewed_by"] = review.reviewer
+            frame.loc[mask, "reviewed_at"] = review.reviewed_at
             frame.loc[mask, "review_reason"] = review.reason
+            if review.decision == "reject":  # no value stands for a rejected scan
+                frame.loc[mask, ["thickness_mm", "thickness_px", "perpendicular_mm"]] = float("nan")
             if review.decision != "correct":
                 continue
+            frame.loc[mask, "method"] = review.method
             corrected = {m.line: m for m in review.lines}
             if not corrected and review.thickness_mm is not None:
                 nan = float("nan")
@@ -1168,9 +1541,11 @@ class StudyStore:
                 if line in corrected:
                     frame.at[index, "thickness_mm"] = corrected[line].thickness_mm
                     frame.at[index, "thickness_px"] = corrected[line].thickness_px
+                    frame.at[index, "perpendicular_mm"] = corrected[line].perpendicular_mm
                 else:  # a line the correction does not give: no longer trustworthy
                     frame.at[index, "thickness_mm"] = float("nan")
                     frame.at[index, "thickness_px"] = float("nan")
+                    frame.at[index, "perpendicular_mm"] = float("nan")
             if frame.loc[mask, "line"].eq("").all():  # a failed result corrected by hand
                 extra = [
                     {

@@ -23,6 +23,7 @@ from musclethick._napari._layers import (
     DEFAULTS,
     _file_name,
     frame_of_layer,
+    layer_geometry,
     mean_thickness_text,
 )
 from musclethick._napari._qt._table import SummaryTable
@@ -121,6 +122,7 @@ class MeasureWidget(QWidget):
         self.undo_button.clicked.connect(self.undo)
         self.viewer.layers.events.inserted.connect(self._refresh_layers)
         self.viewer.layers.events.removed.connect(self._refresh_layers)
+        self.viewer.dims.events.current_step.connect(self._on_step)
         self._refresh_layers()
 
     # ------------------------------------------------------------------ layers
@@ -161,11 +163,7 @@ class MeasureWidget(QWidget):
             self._show_error("no image layer to measure")
             return None
         frame, leading = current_frame(self.viewer, layer)
-        if self.mm_per_px.value() > 0:
-            from musclethick.types import Calibration
-
-            cal = Calibration.isotropic(self.mm_per_px.value(), "user", "set in the widget")
-            frame = replace_frame_calibration(frame, cal)
+        frame = self._apply_pixel_size(layer, frame)
         settings = self.current_settings()
         geometry = {
             "scale": tuple(layer.scale),
@@ -193,6 +191,54 @@ class MeasureWidget(QWidget):
         self.worker = worker
         worker.start()
         return worker
+
+    def _apply_pixel_size(self, layer: Any, frame: Frame) -> Frame:
+        """The pixel size typed in the widget (or the file's, for "from file") applied to
+        ``frame`` *and* to the image layer, so the scale bar and napari's coordinates show
+        the same mm as the table."""
+        from musclethick.types import Calibration
+
+        read = layer.metadata.get("musclethick_frames_read")
+        if self.mm_per_px.value() <= 0:
+            if read is None:
+                return frame
+            calibration = next(f for f in read if f.frame_index == frame.frame_index).calibration
+        else:
+            calibration = Calibration.isotropic(self.mm_per_px.value(), "user", "set in the widget")
+        if frame.calibration == calibration:
+            return frame
+        frames = layer.metadata.get("musclethick_frames")
+        if frames and read is None:
+            layer.metadata["musclethick_frames_read"] = tuple(frames)
+        if frames:
+            originals = layer.metadata["musclethick_frames_read"]
+            layer.metadata["musclethick_frames"] = tuple(
+                f if self.mm_per_px.value() <= 0 else replace(f, calibration=calibration)
+                for f in originals
+            )
+        geometry = layer_geometry(calibration, frame.region, n_leading=layer.ndim - 2)
+        layer.scale = geometry["scale"]
+        layer.translate = geometry["translate"]
+        layer.units = geometry["units"]
+        self.viewer.reset_view()
+        return replace_frame_calibration(frame, calibration)
+
+    def _on_step(self, event: Any = None) -> None:
+        """Say which frame the table belongs to when the slider shows another one."""
+        if self.editor is None or self.error:
+            return
+        layer = self.image_layer()
+        if layer is None or layer.ndim < 3:
+            return
+        shown, _ = current_frame(self.viewer, layer)
+        measured = self.editor.frame.frame_index
+        if shown.frame_index != measured:
+            self.status.setText(
+                f"Frame {shown.frame_index} is not measured: the table shows frame {measured}"
+                " — press Measure for this frame"
+            )
+        else:
+            self._on_change(self.editor.result)
 
     def _on_finished(self) -> None:
         self.run_button.setEnabled(True)
@@ -242,14 +288,17 @@ class MeasureWidget(QWidget):
         return self.editor
 
     def _on_change(self, result: FrameResult | MusclethickError) -> None:
+        self.undo_button.setEnabled(self.editor is not None and len(self.editor.history) > 0)
         if isinstance(result, MusclethickError):
+            if self.editor is not None:  # the failed result: no stale values in the table
+                self.table.show_result(self.editor.result)
             self._show_error(str(result))
             return
         self.error = ""
         self.table.show_result(result)
         what = mean_thickness_text(result)
-        self.status.setText(f"Mean thickness {what} — {result.status} ({result.method})")
-        self.undo_button.setEnabled(self.editor is not None and len(self.editor.history) > 0)
+        frame = f"Frame {result.frame_index}: m" if self.editor and self.editor.leading else "M"
+        self.status.setText(f"{frame}ean thickness {what} — {result.status} ({result.method})")
         self.measured.emit(result)
 
     def _show_error(self, message: str) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qtpy.QtCore import Signal
+from qtpy.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from qtpy.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFileDialog,
     QFormLayout,
@@ -21,21 +22,29 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from musclethick._napari._editor import BoundaryEditor
+from musclethick._napari._editor import BoundaryEditor, _camera
 from musclethick._napari._layers import (
     _file_name,
     frames_to_image_layers,
     mean_thickness_text,
 )
 from musclethick._napari._qt._table import SummaryTable
-from musclethick._napari._review import DECISION_LABELS, ReviewFilters, ReviewSession
+from musclethick._napari._review import (
+    BLIND_FILTERS,
+    DECISION_LABELS,
+    ReviewFilters,
+    ReviewSession,
+    blind_text,
+    frame_result_of,
+    item_text,
+)
 from musclethick.errors import MusclethickError, StoreError
-from musclethick.types import FrameResult
+from musclethick.types import FrameResult, LayerPair
 
 if TYPE_CHECKING:
     import napari
 
-    from musclethick.study.store import QueueItem
+    from musclethick.study.store import StoredResult
 
 __all__ = ["SHORTCUTS", "ReviewWidget"]
 
@@ -46,9 +55,15 @@ SHORTCUTS = {
     "accept": "Shift-A",
     "reject": "Shift-R",
     "correct": "Shift-C",
+    "runner_up": "w",
+    "band_down": "Shift-Down",
+    "band_up": "Shift-Up",
 }
 
 _ANY = "(any)"
+#: Delay before the next scans are read ahead (ms): after the current one is drawn.
+PREFETCH_AFTER_MS = 100
+_QT_KEYS = {"Down": "Key_Down", "Up": "Key_Up"}
 
 
 class ReviewWidget(QWidget):
@@ -56,9 +71,11 @@ class ReviewWidget(QWidget):
 
     The queue lists flagged and low-confidence results first. Each decision is written to the
     store at once with the reviewer's name and time; the model's result is kept beside it.
-    Editing a boundary (drag, insert or delete vertices, or redraw the path) re-measures live;
-    *Correct* stores the edited boundaries and lines. When another reviewer decided on the
-    same result first, the decision is refused, the conflict is shown and the queue reloads.
+    Editing a boundary (drag, insert or delete vertices, redraw the path, swap to the
+    runner-up pair, move a boundary to the next band) re-measures live; *Correct* stores the
+    edited boundaries and lines. Moving on with an unsaved edit needs a second press. When
+    another reviewer decided on the same result first, the decision is refused, the conflict
+    is shown and the queue reloads.
 
     Parameters
     ----------
@@ -68,12 +85,20 @@ class ReviewWidget(QWidget):
         Study store to open (else use the *Open store* button).
     reviewer : str
         Reviewer name written with each decision.
+    blind : bool
+        Hide subject, week and condition in the queue and on screen; locked on for the
+        session (``musclethick review --blind``).
     """
 
     changed = Signal()
 
     def __init__(
-        self, napari_viewer: napari.Viewer, store_path: str | None = None, reviewer: str = ""
+        self,
+        napari_viewer: napari.Viewer,
+        store_path: str | None = None,
+        reviewer: str = "",
+        *,
+        blind: bool = False,
     ) -> None:
         super().__init__()
         self.viewer = napari_viewer
@@ -82,19 +107,30 @@ class ReviewWidget(QWidget):
         self.image_layer: Any = None
         self.error = ""
         self._store = None
+        self._stored: StoredResult | None = None
+        self._leave_armed = False
+        self._action: str | None = None
+        self._fitted: tuple[float, tuple[float, ...]] | None = None
+        self._filter_values: dict[str, str] = {}
+        self._image_geometry: dict[str, Any] | None = None
 
         self.store_label = QLabel("no store")
         self.open_button = QPushButton("Open store…")
         self.reviewer_edit = QLineEdit(reviewer)
         self.reviewer_edit.setPlaceholderText("your name or initials")
+        self.blind_check = QCheckBox("blind: hide subject, week and condition")
+        self.blind_check.setChecked(blind)
+        self.blind_check.setEnabled(not blind)  # asked for at start-up: stays on
         self.filters: dict[str, QComboBox] = {}
         filter_grid = QGridLayout()
         names = ("subject", "leg", "week", "site", "status", "review", "method")
+        self.filter_labels: dict[str, QLabel] = {}
         for k, name in enumerate(names):
             combo = QComboBox()
             combo.addItem(_ANY)
             self.filters[name] = combo
-            filter_grid.addWidget(QLabel(name), k // 4 * 2, k % 4)
+            self.filter_labels[name] = QLabel(name)
+            filter_grid.addWidget(self.filter_labels[name], k // 4 * 2, k % 4)
             filter_grid.addWidget(combo, k // 4 * 2 + 1, k % 4)
             combo.currentTextChanged.connect(self._apply_filters)
         self.queue_list = QListWidget()
@@ -102,12 +138,17 @@ class ReviewWidget(QWidget):
         self.progress.setFormat("%v of %m reviewed")
         self.reason_edit = QLineEdit()
         self.reason_edit.setPlaceholderText("reason (required to reject)")
+        self._reason_keys = _ReasonKeys(self)
+        self.reason_edit.installEventFilter(self._reason_keys)
         self.buttons = {
             "previous": QPushButton(f"◀ Previous ({SHORTCUTS['previous']})"),
             "next": QPushButton(f"Next ({SHORTCUTS['next']}) ▶"),
             "accept": QPushButton(f"Accept ({SHORTCUTS['accept']})"),
             "reject": QPushButton(f"Reject ({SHORTCUTS['reject']})"),
             "correct": QPushButton(f"Save correction ({SHORTCUTS['correct']})"),
+            "runner_up": QPushButton(f"Runner-up pair ({SHORTCUTS['runner_up']})"),
+            "band_up": QPushButton("Next band up (Shift-↑)"),
+            "band_down": QPushButton("Next band down (Shift-↓)"),
             "undo": QPushButton("Undo edit (Ctrl+Z)"),
         }
         self.status = QLabel("")
@@ -122,12 +163,16 @@ class ReviewWidget(QWidget):
         store_row.addWidget(self.open_button)
         top.addRow("store", store_row)
         top.addRow("reviewer", self.reviewer_edit)
+        top.addRow("", self.blind_check)
         nav = QHBoxLayout()
         nav.addWidget(self.buttons["previous"])
         nav.addWidget(self.buttons["next"])
         decide = QHBoxLayout()
         for name in ("accept", "reject", "correct"):
             decide.addWidget(self.buttons[name])
+        fix = QHBoxLayout()
+        for name in ("runner_up", "band_up", "band_down", "undo"):
+            fix.addWidget(self.buttons[name])
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addLayout(filter_grid)
@@ -136,22 +181,41 @@ class ReviewWidget(QWidget):
         layout.addLayout(nav)
         layout.addWidget(self.reason_edit)
         layout.addLayout(decide)
-        layout.addWidget(self.buttons["undo"])
+        layout.addLayout(fix)
         layout.addWidget(self.status)
         layout.addWidget(self.model_label)
         layout.addWidget(self.table, 1)
 
         self.open_button.clicked.connect(self._choose_store)
-        self.buttons["previous"].clicked.connect(self.previous)
-        self.buttons["next"].clicked.connect(self.next)
-        self.buttons["accept"].clicked.connect(self.accept)
-        self.buttons["reject"].clicked.connect(self.reject)
-        self.buttons["correct"].clicked.connect(self.correct)
+        self.blind_check.toggled.connect(self._on_blind)
+        for name, action in self._actions().items():
+            self.buttons[name].clicked.connect(lambda _=False, action=action: action())
         self.buttons["undo"].clicked.connect(self.undo)
         self.queue_list.currentRowChanged.connect(self._on_row)
+        canvas = getattr(self.viewer, "canvas", None)  # napari >= 0.9
+        if canvas is not None:
+            canvas.events.size.connect(self._on_canvas_size)
         self._bind_keys()
+        self._show_blind_filters()
         if store_path is not None:
             self.open_store(store_path)
+
+    def _actions(self) -> dict[str, Any]:
+        return {
+            "next": self.next,
+            "previous": self.previous,
+            "accept": self.accept,
+            "reject": self.reject,
+            "correct": self.correct,
+            "runner_up": self.swap_runner_up,
+            "band_down": lambda: self.next_band(+1),
+            "band_up": lambda: self.next_band(-1),
+        }
+
+    @property
+    def blind(self) -> bool:
+        """Whether subject, week and condition are hidden."""
+        return self.blind_check.isChecked()
 
     # ------------------------------------------------------------------ store
     def _choose_store(self) -> None:
@@ -169,8 +233,7 @@ class ReviewWidget(QWidget):
         if not reviewer:
             self._show_error("enter your name as reviewer first")
             return
-        if self._store is not None:
-            self._store.close()
+        self._close_store()
         self._store = StudyStore(path)
         self.session = ReviewSession(self._store, reviewer)
         self.store_label.setText(_file_name(str(path)))
@@ -180,31 +243,63 @@ class ReviewWidget(QWidget):
             combo.clear()
             combo.addItems([_ANY, *choices[name]])
             combo.blockSignals(False)
+        self._filter_values = {name: _ANY for name in self.filters}
         self._fill_queue()
         self.show_current()
 
+    def _close_store(self) -> None:
+        if self.session is not None:
+            self.session.close()
+        if self._store is not None:
+            self._store.close()
+        self._store = None
+
     def current_filters(self) -> ReviewFilters:
-        """Filters from the combo boxes."""
+        """Filters from the combo boxes (subject and week are ignored in a blind review)."""
         values = {
             name: (None if c.currentText() == _ANY else c.currentText())
             for name, c in self.filters.items()
         }
+        if self.blind:
+            for name in BLIND_FILTERS:
+                values[name] = None
         week = values.pop("week")
         return ReviewFilters(week=None if week is None else int(week), **values)
 
     def _apply_filters(self, _: str = "") -> None:
         if self.session is None:
             return
+        if not self._may_leave():  # put the combo boxes back as they were
+            for name, combo in self.filters.items():
+                combo.blockSignals(True)
+                combo.setCurrentText(self._filter_values.get(name, _ANY))
+                combo.blockSignals(False)
+            return
+        self._filter_values = {name: c.currentText() for name, c in self.filters.items()}
         self.session.refresh(self.current_filters())
         self._fill_queue()
         self.show_current()
+
+    def _on_blind(self, blind: bool) -> None:
+        self._show_blind_filters()
+        if self.session is None:
+            return
+        self._fill_queue()
+        if self.editor is not None and not self.error:
+            self._show_status()
+        self._show_table()
+
+    def _show_blind_filters(self) -> None:
+        for name in BLIND_FILTERS:
+            self.filters[name].setVisible(not self.blind)
+            self.filter_labels[name].setVisible(not self.blind)
 
     def _fill_queue(self) -> None:
         assert self.session is not None
         self.queue_list.blockSignals(True)
         self.queue_list.clear()
         for item in self.session.items:
-            self.queue_list.addItem(_item_text(item))
+            self.queue_list.addItem(item_text(item, blind=self.blind))
         if self.session.items:
             self.queue_list.setCurrentRow(self.session.index)
         self.queue_list.blockSignals(False)
@@ -221,30 +316,60 @@ class ReviewWidget(QWidget):
             self.progress.setFormat("%v of %m reviewed")
 
     def _on_row(self, row: int) -> None:
-        if self.session is None or row < 0:
+        if self.session is None or row < 0 or row == self.session.index:
+            return
+        if not self._may_leave():
+            self.queue_list.blockSignals(True)
+            self.queue_list.setCurrentRow(self.session.index)
+            self.queue_list.blockSignals(False)
             return
         self.session.index = row
         self.show_current()
+
+    def _may_leave(self) -> bool:
+        """Whether the current scan may be left: no unsaved edit, or asked a second time."""
+        if self.editor is None or not self.editor.edited or self._leave_armed:
+            self._leave_armed = False
+            return True
+        self._leave_armed = True
+        self._show_error(
+            "unsaved edit: Shift-C saves it, Ctrl-Z undoes it; move again to discard it"
+        )
+        return False
 
     # ------------------------------------------------------------------ current item
     def show_current(self) -> None:
         """Show the current item's frame and (reviewed or model) boundaries."""
         if self.session is None:
             return
+        self._leave_armed = False
+        self._action = None
+        self._stored = None
         if not self.session.items:
             self._clear_layers()
             self.status.setText("Nothing to review with these filters.")
+            self.model_label.setText("")
             self.table.setRowCount(0)
             return
         try:
             stored = self.session.stored()
-            frame = self.session.frame(stored)
         except MusclethickError as error:
             self._clear_layers()
+            self.model_label.setText("")
+            self.table.setRowCount(0)
             self._show_error(str(error))
             return
-        from musclethick._napari._review import frame_result_of
-
+        self._stored = stored
+        self._show_model_label(stored)
+        try:
+            frame = self.session.frame(stored)
+        except MusclethickError as error:
+            # nothing of the previous scan may stay on screen: this scan's stored values only
+            self._clear_layers()
+            self._show_table(frame_result_of(stored, None))
+            self._show_error(f"cannot show this scan: {error}")
+            self.changed.emit()
+            return
         result = frame_result_of(stored, frame)
         data, kwargs, _ = frames_to_image_layers([frame])[0]
         kwargs["name"] = "review scan"
@@ -252,18 +377,34 @@ class ReviewWidget(QWidget):
         if self.image_layer is not None and self.image_layer in self.viewer.layers:
             layer = self.image_layer
             layer.data = data
-            for key in ("scale", "translate", "units", "metadata"):
-                setattr(layer, key, kwargs[key])
+            layer.metadata = kwargs["metadata"]
+            if geometry != self._image_geometry:  # each set refreshes the layer
+                for key, value in geometry.items():
+                    setattr(layer, key, value)
         else:
             self.image_layer = self.viewer.add_image(data, **kwargs)
             self.viewer.layers.move(self.viewer.layers.index(self.image_layer), 0)
+        self._image_geometry = geometry
+        self.error = ""
+        self._fit_view()
         if self.editor is not None:
             self.editor.load(frame, result, geometry=geometry)
         else:
             self.editor = BoundaryEditor(
                 self.viewer, frame, result, geometry=geometry, on_change=self._on_change
             )
-        item = self.session.current
+        self._show_status()
+        self._show_table()
+        self._update_undo()
+        self.changed.emit()
+        # read the next scans once this one is drawn (not competing with the drawing)
+        QTimer.singleShot(PREFETCH_AFTER_MS, self._prefetch)
+
+    def _prefetch(self) -> None:
+        if self.session is not None and self.session.items:
+            self.session.prefetch()
+
+    def _show_model_label(self, stored: StoredResult) -> None:
         who = ""
         if stored.review is not None:
             r = stored.review
@@ -271,29 +412,73 @@ class ReviewWidget(QWidget):
             if r.reason:
                 who += f" ({r.reason})"
         model = stored.thickness_mm
+        pair = stored.runner_up
+        runner = (
+            f"; runner-up pair {pair.margin_nats:.2f} nats less plausible (press w)"
+            if pair is not None
+            else "; no runner-up pair"
+        )
+        how = " ".join(v for v in (stored.method, stored.model_version) if v)
         self.model_label.setText(
-            f"model result ({' '.join(v for v in (stored.method, stored.model_version) if v)}): "
+            (f"model result ({how}): " if how else "model result: ")
             + (f"{model:.2f} mm" if model is not None else "none")
-            + f", confidence {stored.confidence or 0:.2f}{who}"
+            + f", confidence {stored.confidence or 0:.2f}{runner}{who}"
         )
-        self.error = ""
-        self.status.setText(
-            f"{self.session.index + 1}/{len(self.session.items)}: {_item_text(item)}"
-        )
+
+    def _show_table(self, result: FrameResult | None = None) -> None:
+        if result is None:
+            if self.editor is None:
+                return
+            result = self.editor.result
+        if self.blind and self._stored is not None:
+            from dataclasses import replace
+
+            result = replace(result, message=blind_text(result.message, self._stored.scan.path))
         self.table.show_result(result)
-        self.viewer.reset_view()
-        self.changed.emit()
+
+    def _show_status(self) -> None:
+        """The status line of the scan shown, without edits: position, labels, hints."""
+        assert self.session is not None
+        item = self.session.current
+        text = f"{self.session.index + 1}/{len(self.session.items)}: "
+        text += item_text(item, blind=self.blind)
+        if self.editor is not None and self.editor.result.superficial is None:
+            text += " — draw the missing boundary (click its points, Esc to finish) or reject"
+        self.status.setText(text)
+
+    def _fit_view(self) -> None:
+        """Fit the scan to the canvas (again when the canvas is resized before any zoom)."""
+        self.viewer.reset_view(layers=[self.image_layer])
+        camera = _camera(self.viewer)
+        self._fitted = (float(camera.zoom), tuple(float(c) for c in camera.center))
+
+    def _on_canvas_size(self, event: Any = None) -> None:
+        if self._fitted is None or self.image_layer is None:
+            return
+        camera = _camera(self.viewer)
+        now = (float(camera.zoom), tuple(float(c) for c in camera.center))
+        if now == self._fitted:  # the reviewer has not zoomed or panned: keep it fitted
+            self._fit_view()
 
     def _on_change(self, result: FrameResult | MusclethickError) -> None:
+        self._leave_armed = False
+        self._show_table()
+        self._update_undo()
+        action, self._action = self._action, None
         if isinstance(result, MusclethickError):
             self._show_error(str(result))
             return
         self.error = ""
-        self.table.show_result(result)
+        if self.editor is None or not self.editor.edited:
+            self._show_status()  # back to the stored result: nothing to save
+            return
+        value = mean_thickness_text(result)
+        what = action or "Edited"
+        note = f" ({self.editor.note})" if self.editor.note else ""
+        self.status.setText(f"{what}: mean thickness {value}{note} — Shift-C saves, Ctrl-Z undoes")
+
+    def _update_undo(self) -> None:
         self.buttons["undo"].setEnabled(self.editor is not None and len(self.editor.history) > 0)
-        if self.editor is not None and self.editor.edited:
-            value = mean_thickness_text(result)
-            self.status.setText(f"Edited: mean thickness {value} — press Save correction")
 
     def _clear_layers(self) -> None:
         with self.viewer.layers.batched_update():
@@ -303,6 +488,7 @@ class ReviewWidget(QWidget):
             if self.image_layer is not None and self.image_layer in self.viewer.layers:
                 self.viewer.layers.remove(self.image_layer)
             self.image_layer = None
+        self._fitted = None
 
     def _show_error(self, message: str) -> None:
         self.error = message
@@ -320,13 +506,33 @@ class ReviewWidget(QWidget):
     def _move(self, step: int) -> None:
         if self.session is None or not self.session.items:
             return
+        if not self._may_leave():
+            return
         self.session.move(step)
-        self.queue_list.setCurrentRow(self.session.index)  # shows it via _on_row
+        self._select_row()
+
+    def _select_row(self) -> None:
+        """Select the session's current row and show it (no unsaved-edit check)."""
+        assert self.session is not None
+        self.queue_list.blockSignals(True)
+        self.queue_list.setCurrentRow(self.session.index)
+        self.queue_list.blockSignals(False)
+        self.show_current()
 
     def accept(self) -> bool:
         """Accept the current result (with edits, this saves a correction instead)."""
         if self.editor is not None and self.editor.edited:
             return self.correct()
+        if self.editor is None:
+            self._show_error("no scan is shown: nothing to accept (reject it with a reason)")
+            return False
+        shown = self.editor.result
+        if shown.superficial is None or shown.deep is None:
+            self._show_error(
+                "nothing to accept: no boundaries were found; draw both (click their points, "
+                "Esc to finish) and press Shift-C, or reject with a reason"
+            )
+            return False
         return self._decide("accept")
 
     def reject(self) -> bool:
@@ -336,12 +542,52 @@ class ReviewWidget(QWidget):
     def correct(self) -> bool:
         """Store the edited boundaries and their measurements as a correction."""
         if self.editor is None or not self.editor.edited:
-            self._show_error("edit a boundary first (drag, insert or delete vertices)")
+            self._show_error("edit a boundary first (drag or delete vertices, w, Shift-↑/↓)")
             return False
         if self.editor.error is not None:
             self._show_error(f"cannot save: {self.editor.error}")
             return False
         return self._decide("correct", corrected=self.editor.result)
+
+    def swap_runner_up(self) -> bool:
+        """Show the runner-up layer pair instead of the current boundaries (the key again
+        swaps back); saving it stores a correction whose boundaries say ``runner_up``."""
+        if self.editor is None:
+            return False
+        pair = self.editor.runner_up
+        if pair is None:
+            self.status.setText(
+                "No runner-up layer pair for this result: the model found no other plausible "
+                "pair of layers. Edit a boundary, or move it to the next band (Shift-↑/↓)."
+            )
+            return False
+        self._action = f"Swapped to the runner-up pair ({_margin_text(pair)})"
+        try:
+            self.editor.swap_runner_up()
+        except MusclethickError as error:
+            self._action = None
+            self._show_error(str(error))
+            return False
+        return True
+
+    def next_band(self, direction: int) -> bool:
+        """Move the selected boundary (deep unless the superficial layer is selected) to the
+        next band down (``+1``) or up (``-1``)."""
+        if self.editor is None:
+            return False
+        active = self.viewer.layers.selection.active
+        side = "deep"
+        if active is not None and active.metadata.get("musclethick_side") == "superficial":
+            side = "superficial"
+        where = "down" if direction > 0 else "up"
+        self._action = f"{side.capitalize()} boundary moved to the next band {where}"
+        try:
+            self.editor.move_to_next_band(side, direction)
+        except MusclethickError as error:
+            self._action = None
+            self._show_error(str(error))
+            return False
+        return True
 
     def _decide(self, decision: str, *, corrected: FrameResult | None = None) -> bool:
         if self.session is None or not self.session.items:
@@ -360,29 +606,31 @@ class ReviewWidget(QWidget):
             self._show_error(f"not saved: {error}")
             return False
         row = self.session.index
-        self.queue_list.item(row).setText(_item_text(self.session.items[row]))
+        self.queue_list.item(row).setText(item_text(self.session.items[row], blind=self.blind))
         self.reason_edit.clear()
+        _focus_canvas(self.viewer)  # the keys work on the canvas, also after a button
         self._update_progress()
-        saved = f"Saved: {DECISION_LABELS[review.decision]} by {review.reviewer}"
-        if self.session.items and any(i.decision is None for i in self.session.items):
+        verb = DECISION_LABELS[review.decision]
+        if decision == "accept" and review.decision == "correct":
+            verb = "correction confirmed"
+        saved = f"Saved: {verb} by {review.reviewer}"
+        if any(i.decision is None for i in self.session.items):
             self.session.next_pending()
-            self.queue_list.setCurrentRow(self.session.index)
+            self._select_row()
+        else:
+            self.show_current()  # all done: show the decision just made
         self.status.setText(saved + (f" — {self.status.text()}" if not self.error else ""))
         return True
 
     def undo(self) -> bool:
         """Undo the last boundary edit."""
-        return self.editor is not None and self.editor.undo()
+        done = self.editor is not None and self.editor.undo()
+        self._update_undo()
+        return done
 
     # ------------------------------------------------------------------ keys
     def _bind_keys(self) -> None:
-        actions = {
-            "next": self.next,
-            "previous": self.previous,
-            "accept": self.accept,
-            "reject": self.reject,
-            "correct": self.correct,
-        }
+        actions = self._actions()
         for name, key in SHORTCUTS.items():
             action = actions[name]
             self.viewer.bind_key(key, lambda viewer, action=action: action(), overwrite=True)
@@ -394,18 +642,57 @@ class ReviewWidget(QWidget):
 
     def closeEvent(self, event: Any) -> None:
         self.unbind_keys()
+        canvas = getattr(self.viewer, "canvas", None)
+        if canvas is not None:
+            canvas.events.size.disconnect(self._on_canvas_size)
         self._clear_layers()
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        self._close_store()
+        self.session = None
         super().closeEvent(event)
 
 
-def _item_text(item: QueueItem) -> str:
-    week = f"w{item.week}" if item.week is not None else ""
-    labels = " ".join(str(v) for v in (item.subject, item.leg, week, item.site) if v)
-    conf = "—" if item.confidence is None else f"{item.confidence:.2f}"
-    mark = {"flagged": "⚑", "failed": "✗"}.get(item.status, " ")
-    name = _file_name(item.path)
-    frame = f"#{item.frame_index}" if item.frame_index else ""
-    return f"{mark} {labels or name}{frame} · conf {conf} · {DECISION_LABELS[item.decision]}"
+class _ReasonKeys(QObject):
+    """Event filter of the reason box: the Shift- shortcuts decide there too (typing a
+    reason and pressing Shift-R rejects with it), instead of typing a capital letter.
+    Capitals are typed with Caps Lock; plain keys (``n``, ``w``) type as usual."""
+
+    def __init__(self, widget: ReviewWidget) -> None:
+        super().__init__(widget)
+        self.widget = widget
+        self.keys: dict[int, str] = {}
+        for name, key in SHORTCUTS.items():
+            if key.startswith("Shift-"):
+                base = key.split("-", 1)[1]
+                qt_key = getattr(Qt.Key, _QT_KEYS.get(base, f"Key_{base}"))
+                self.keys[int(qt_key.value if hasattr(qt_key, "value") else qt_key)] = name
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        kind = event.type()
+        if kind not in (QEvent.Type.KeyPress, QEvent.Type.ShortcutOverride):
+            return False
+        modifiers = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+        if modifiers != Qt.KeyboardModifier.ShiftModifier:
+            return False
+        name = self.keys.get(int(event.key()))
+        if name is None:
+            return False
+        if kind == QEvent.Type.ShortcutOverride:
+            event.accept()  # ours: no application shortcut, and the key press comes next
+            return True
+        self.widget._actions()[name]()
+        return True
+
+
+def _focus_canvas(viewer: Any) -> None:
+    """Give the keyboard back to the canvas, where the viewer's keys work."""
+    try:
+        viewer.window._qt_viewer.canvas.native.setFocus()
+    except AttributeError:  # pragma: no cover - a napari without that attribute
+        pass
+
+
+def _margin_text(pair: LayerPair) -> str:
+    margin = float(pair.margin_nats)
+    if margin < 0:
+        return f"the model's first choice, {-margin:.2f} nats more plausible; w swaps back"
+    return f"{margin:.2f} nats less plausible to the model; w swaps back"

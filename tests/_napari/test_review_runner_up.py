@@ -1,0 +1,156 @@
+"""One-key fixes in the review widget: the runner-up layer pair and the next band down / up.
+
+A real viewer, a real SQLite store whose first result carries a runner-up pair (as the layer
+model records one) and real synthetic scans with a fascia inside the muscle.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("napari")
+pytestmark = pytest.mark.napari
+
+from musclethick.study.store import StudyStore  # noqa: E402
+
+MM_PER_PX = 0.1  # the calibration build_runner_up_store (conftest) measures with
+SHIFT_PX = 40.0  # how much higher its runner-up deep edge lies
+
+
+def _press(viewer, key: str) -> None:
+    assert viewer.window._qt_viewer._key_map_handler.press_key(key), f"{key} is not bound"
+
+
+@pytest.fixture
+def flagged(runner_up_study):
+    assert (runner_up_study["mm_per_px"], runner_up_study["shift_px"]) == (MM_PER_PX, SHIFT_PX)
+    return runner_up_study["path"], runner_up_study["ids"]
+
+
+@pytest.fixture
+def widget(viewer, flagged):
+    from musclethick._napari._qt._review_widget import ReviewWidget
+
+    w = ReviewWidget(viewer, str(flagged[0]), reviewer="AB")
+    viewer.window.add_dock_widget(w)
+    yield w
+    w.close()
+
+
+def _deep_rows(viewer) -> np.ndarray:
+    return np.asarray(viewer.layers["deep boundary"].data[0])[:, 0]
+
+
+def test_runner_up_swap_remeasures_swaps_back_and_saves_with_provenance(viewer, widget, flagged):
+    from musclethick._napari._qt._review_widget import SHORTCUTS
+
+    store_path, ids = flagged
+    assert widget.session.current.result_id == ids["S01"]  # flagged first
+    assert "runner-up pair 0.20 nats" in widget.model_label.text()
+    model = widget.editor.result
+    model_mm = model.mean_thickness_mm
+    rows = _deep_rows(viewer)
+    lines = np.array([d[0, 0] + d[1, 0] for d in viewer.layers["measurement lines"].data])
+
+    _press(viewer, SHORTCUTS["runner_up"])
+    swapped = widget.editor.result
+    # the runner-up deep edge lies 40 px higher: every line is 40 px x 0.1 mm/px shorter
+    assert swapped.mean_thickness_mm == pytest.approx(model_mm - SHIFT_PX * MM_PER_PX)
+    np.testing.assert_allclose(_deep_rows(viewer), rows - SHIFT_PX)
+    shown = np.array([d[0, 0] + d[1, 0] for d in viewer.layers["measurement lines"].data])
+    np.testing.assert_allclose(shown, lines - SHIFT_PX)
+    table = widget.table.values()
+    assert table["line mean"].startswith(f"{model_mm - 4.0:.2f} mm")
+    assert (table["deep"], table["superficial"]) == ("runner_up (0.50)", "runner_up (0.60)")
+    assert table["method"] == "runner_up"
+    assert "Swapped to the runner-up pair (0.20 nats less plausible" in widget.status.text()
+    labels = viewer.layers["thickness labels"]
+    assert list(labels.features["label"][-3:]) == [
+        f"{m.thickness_mm:.2f} mm" for m in swapped.lines if m.line != "mean"
+    ]
+
+    _press(viewer, SHORTCUTS["runner_up"])  # the pair shown before is the runner-up now
+    assert widget.editor.result is model and not widget.editor.edited
+    np.testing.assert_allclose(_deep_rows(viewer), rows)
+    assert "Edited" not in widget.status.text() and "Swapped" not in widget.status.text()
+    assert widget.table.values()["line mean"].startswith(f"{model_mm:.2f} mm")
+
+    _press(viewer, SHORTCUTS["runner_up"])
+    _press(viewer, SHORTCUTS["correct"])
+    with StudyStore(store_path) as store:
+        review = store.latest_reviews()[ids["S01"]]
+        assert review.decision == "correct" and review.method == "runner_up"
+        assert (review.superficial.source, review.deep.source) == ("runner_up", "runner_up")
+        assert review.thickness_mm == pytest.approx(model_mm - 4.0)
+        table = store.results_dataframe()
+        mean = table[(table.result_id == ids["S01"]) & (table.line == "mean")].iloc[0]
+        assert (mean.method, mean.qc_status, mean.reviewed_by) == ("runner_up", "corrected", "AB")
+        assert mean.thickness_mm == pytest.approx(model_mm - 4.0)
+        assert mean.thickness_mm_model == pytest.approx(model_mm)
+
+    # reopened: the saved runner-up pair is shown, and the key swaps back to the model's pair
+    assert widget.session.current.result_id == ids["S02"]
+    _press(viewer, SHORTCUTS["previous"])
+    assert widget.session.current.result_id == ids["S01"]
+    assert widget.table.values()["deep"] == "runner_up (0.50)"
+    np.testing.assert_allclose(_deep_rows(viewer), rows - SHIFT_PX)
+    _press(viewer, SHORTCUTS["runner_up"])
+    assert widget.editor.result.mean_thickness_mm == pytest.approx(model_mm)
+    assert "the model's first choice" in widget.status.text()
+
+
+def test_result_without_runner_up_says_so(viewer, widget, flagged):
+    from musclethick._napari._qt._review_widget import SHORTCUTS
+
+    _, ids = flagged
+    _press(viewer, SHORTCUTS["next"])
+    assert widget.session.current.result_id == ids["S02"]
+    assert "no runner-up pair" in widget.model_label.text()
+    before = widget.editor.result
+    _press(viewer, SHORTCUTS["runner_up"])
+    assert widget.status.text().startswith("No runner-up layer pair for this result")
+    assert widget.editor.result is before and not widget.editor.edited
+
+
+def test_next_band_up_and_down_moves_the_selected_boundary(viewer, widget, flagged):
+    from musclethick._napari._qt._review_widget import SHORTCUTS
+
+    store_path, ids = flagged
+    _press(viewer, SHORTCUTS["next"])
+    model = widget.editor.result
+    y0 = widget.editor.frame.region.y0  # frame rows = image rows - y0
+
+    def flat_at(boundary, row):  # a step between rows r and r + 1 lies at r + 0.5
+        return boundary.y_px == pytest.approx(np.full(boundary.y_px.size, row - y0), abs=0.6)
+
+    # in the image: superficial band rows 38-49, fascia 105-110, deep band from row 150; the
+    # edge method took the fascia's upper edge (row 104.5) for the deep aponeurosis
+    assert flat_at(model.deep, 104.5)
+
+    _press(viewer, SHORTCUTS["band_down"])  # the deep boundary is selected: one key fixes it
+    moved = widget.editor.result
+    assert flat_at(moved.deep, 149.5)
+    assert moved.superficial is model.superficial
+    expected_mm = (np.median(moved.deep.y_px) - np.median(model.superficial.y_px)) * MM_PER_PX
+    assert moved.mean_thickness_mm == pytest.approx(expected_mm, abs=0.05)
+    assert widget.table.values()["deep"] == "manual (1.00)"
+    assert widget.status.text().startswith("Deep boundary moved to the next band down")
+
+    viewer.layers.selection.active = viewer.layers["superficial boundary"]
+    _press(viewer, SHORTCUTS["band_down"])  # the superficial one, to the fascia's lower edge
+    assert flat_at(widget.editor.result.superficial, 110.5)
+    _press(viewer, SHORTCUTS["band_down"])  # nothing between the fascia and the deep edge
+    assert "no band below the superficial boundary" in widget.status.text()
+
+    viewer.layers.selection.active = viewer.layers["deep boundary"]
+    _press(viewer, SHORTCUTS["band_up"])  # the fascia's upper edge lies above it now
+    assert "no band above the deep boundary" in widget.status.text()
+    _press(viewer, SHORTCUTS["band_up"].replace("Up", "Down"))
+    assert "no band below the deep boundary" in widget.status.text()
+
+    for _ in range(2):
+        assert widget.undo()
+    assert widget.editor.result is model
+    with StudyStore(store_path) as store:
+        assert store.reviews(ids["S02"]) == []  # nothing saved without Shift-C

@@ -1,0 +1,99 @@
+"""Output-file rules: never an input, existing files only with overwrite, atomic writes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+from musclethick.errors import UsageError
+from musclethick.outputs import (
+    PartialFile,
+    check_output_file,
+    check_output_folder,
+    relative_names,
+    write_atomically,
+)
+
+
+def test_output_file_rules(tmp_path: Path):
+    scan = tmp_path / "in" / "scan.png"
+    scan.parent.mkdir()
+    scan.write_bytes(b"pixels")
+    link = tmp_path / "link.png"
+    os.link(scan, link)  # the same file under another name
+    with pytest.raises(UsageError, match=r"--out .*link\.png: is the input .*scan\.png"):
+        check_output_file(link, option="--out", inputs=[scan], overwrite=True)
+    with pytest.raises(UsageError, match=r"--out .*in: is a folder"):
+        check_output_file(tmp_path / "in", option="--out")
+    with pytest.raises(UsageError, match=r"--boundaries .*scan\.png/b\.json: .* is a file"):
+        check_output_file(scan / "b.json", option="--boundaries")
+    existing = tmp_path / "r.csv"
+    existing.write_text("old")
+    with pytest.raises(UsageError, match=r"--out .*r\.csv: exists; add --overwrite"):
+        check_output_file(existing, option="--out", inputs=[scan])
+    assert check_output_file(existing, option="--out", inputs=[scan], overwrite=True) == existing
+    deep = tmp_path / "new" / "sub" / "r.csv"
+    assert check_output_file(deep, option="--out") == deep and deep.parent.is_dir()
+    assert scan.read_bytes() == b"pixels" and existing.read_text() == "old"
+
+
+def test_output_folder_rules(tmp_path: Path):
+    scan = tmp_path / "in" / "a" / "scan.png"
+    scan.parent.mkdir(parents=True)
+    scan.write_bytes(b"pixels")
+    for folder in (tmp_path / "in", tmp_path / "in" / "a", tmp_path):
+        with pytest.raises(UsageError, match="holds the input"):
+            check_output_folder(folder, option="--overlays", inputs=[scan], overwrite=True)
+    with pytest.raises(UsageError, match="is a file, not a folder"):
+        check_output_folder(scan, option="--overlays")
+    out = tmp_path / "out"
+    assert check_output_folder(out, option="--out") == out and out.is_dir()
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(UsageError, match=r"already holds notes\.txt; add --overwrite"):
+        check_output_folder(out, option="--overlays")
+    # with known names only those count
+    assert check_output_folder(out, option="--out", names=["long.csv"]) == out
+    (out / "long.csv").write_text("old")
+    with pytest.raises(UsageError, match=r"already holds long\.csv"):
+        check_output_folder(out, option="--out", names=["long.csv", "images.csv"])
+    assert check_output_folder(out, option="--out", names=["long.csv"], overwrite=True) == out
+
+
+def test_partial_file_is_renamed_only_when_committed(tmp_path: Path):
+    target = tmp_path / "r.csv"
+    target.write_text("previous\n")
+    partial = PartialFile(target)
+    partial.write("a,b\n")
+    partial.flush()
+    assert (tmp_path / "r.csv.partial").read_text() == "a,b\n"  # what a crash leaves
+    assert target.read_text() == "previous\n"
+    assert partial.commit() == target and partial.commit() == target  # idempotent
+    assert target.read_text() == "a,b\n" and not (tmp_path / "r.csv.partial").exists()
+
+
+def test_write_atomically_leaves_the_target_on_error(tmp_path: Path):
+    target = tmp_path / "t.csv"
+    target.write_text("previous")
+
+    def fails(path: Path) -> None:
+        path.write_text("half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_atomically(target, fails)
+    assert target.read_text() == "previous" and not (tmp_path / "t.csv.partial").exists()
+    write_atomically(target, lambda path: path.write_text("new"))
+    assert target.read_text() == "new"
+
+
+def test_relative_names_are_unique_below_the_common_folder(tmp_path: Path):
+    paths = [tmp_path / "a" / "scan.png", tmp_path / "b" / "scan.png", tmp_path / "b" / "c.dcm"]
+    names = relative_names(paths)
+    assert [names[p] for p in paths] == [
+        PurePosixPath("a/scan.png"),
+        PurePosixPath("b/scan.png"),
+        PurePosixPath("b/c.dcm"),
+    ]
+    assert relative_names([tmp_path / "x.png"]) == {tmp_path / "x.png": PurePosixPath("x.png")}
