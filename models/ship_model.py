@@ -93,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=int(info.get("seed", 0)),
         weak_fraction=float(info.get("weak_fraction", 0.0)),
         synthetic_fraction=float(info.get("synthetic_fraction", 0.0)),
+        normalisation=str(payload.get("normalisation", "standardise")),
     )
     card = make_card(model, config, name=args.name, version=args.version)
     card["training"].update(

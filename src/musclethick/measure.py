@@ -17,7 +17,7 @@ import numpy as np
 
 from .geometry import overlap_interval, perpendicular_distance
 from .plausible import DEFAULT_RANGES, PlausibleRanges
-from .qc import describe_flags, quality_flags, scale_flags
+from .qc import MIN_CONFIDENCE, describe_flags, quality_flags, scale_flags
 from .types import Boundary, Calibration, Frame, FrameResult, LineMeasurement, PixelBox
 
 __all__ = [
@@ -219,7 +219,7 @@ def assemble_result(
     method: str,
     line_fractions: Sequence[float] = (0.25, 0.5, 0.75),
     perpendicular: bool = True,
-    min_confidence: float = 0.5,
+    min_confidence: float = MIN_CONFIDENCE,
     labels: Sequence[str] | None = None,
     plausible: PlausibleRanges = DEFAULT_RANGES,
 ) -> FrameResult:

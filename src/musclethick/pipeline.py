@@ -26,7 +26,7 @@ from musclethick.io import read
 from musclethick.io.options import CalibrationOptions, FrameSelection
 from musclethick.measure import MIN_FRAME_PX, assemble_result, failed_result
 from musclethick.plausible import DEFAULT_RANGES, PlausibleRanges
-from musclethick.qc import FLAG_DESCRIPTIONS
+from musclethick.qc import FLAG_DESCRIPTIONS, MIN_CONFIDENCE
 from musclethick.types import Boundary, Frame, FrameResult, LayerPair
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ class MeasureSettings:
     model_path: str | None = None
     refine: bool = False
     backend: str = "auto"
-    min_confidence: float = 0.5
+    min_confidence: float = MIN_CONFIDENCE
     no_muscle_confidence: float = 0.1
     batch_size: int = 8
     plausible: PlausibleRanges = DEFAULT_RANGES

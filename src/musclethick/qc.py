@@ -21,7 +21,7 @@ Flags (strings, in this order when several apply):
     The median vertical thickness is below ``min_thickness_fraction`` (3 %) or above
     ``max_thickness_fraction`` (95 %) of the image height.
 ``low_confidence``
-    A boundary's confidence is below ``min_confidence`` (default 0.5).
+    A boundary's confidence is below ``min_confidence`` (default :data:`MIN_CONFIDENCE`, 0.7).
 
 Flags of the millimetres (:func:`scale_flags`), after the geometric ones:
 
@@ -47,6 +47,7 @@ from .types import Boundary, Calibration
 __all__ = [
     "CALIBRATION_FLAGS",
     "FLAG_DESCRIPTIONS",
+    "MIN_CONFIDENCE",
     "describe_flags",
     "quality_flags",
     "scale_flags",
@@ -76,12 +77,21 @@ FLAG_DESCRIPTIONS: dict[str, str] = {
 }
 
 
+
+#: A boundary below this confidence is flagged ``low_confidence`` (the result is then not ``ok``).
+#: Chosen with muscle_layers_v2 on its leave-one-format-out runs (bench/bench_model.py): 0.5
+#: left 2 of 70 frames of the unseen 800x652 format ``ok`` but off by more than 10 % (2.9 %);
+#: 0.7 is the smallest value at which every left-out format has at most 2 % such frames
+#: (800x652 0 of 70, 660x556 1 of 212, 512x512 0 of 163) at the cost of flagging 4-11 % more
+#: frames that were right. A flagged frame costs a reviewer seconds; a wrong ``ok`` costs a study.
+MIN_CONFIDENCE = 0.7
+
 def quality_flags(
     superficial: Boundary | None,
     deep: Boundary | None,
     shape: tuple[int, int],
     *,
-    min_confidence: float = 0.5,
+    min_confidence: float = MIN_CONFIDENCE,
     min_overlap_fraction: float = 0.5,
     max_sagitta_fraction: float = 0.15,
     max_curvature_per_px: float = 1.0 / 900.0,

@@ -311,6 +311,7 @@ def load_model(
             weights.input_shape,
             batch_size=batch_size,
             threads=threads,
+            normalisation=weights.normalisation,
         )
     except (RuntimeError, KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"{weights.path}: weights do not fit the U-Net ({exc})") from None
@@ -364,7 +365,10 @@ def _opencv_model(
         raise ModelError(
             f"{weights_file}: model card lacks the input/output spec ({exc})"
         ) from None
-    predictor = OpenCVPredictor(onnx_file, (shape[0], shape[1]), channels, batch_size=1)
+    normalisation = str(card["input"].get("normalisation", "standardise"))
+    predictor = OpenCVPredictor(
+        onnx_file, (shape[0], shape[1]), channels, batch_size=1, normalisation=normalisation
+    )
     return SegmentationModel(
         predictor,
         name=str(card.get("name", weights_file.stem)),

@@ -67,7 +67,9 @@ def export_onnx(
     from musclethick.segment.runtime import OpenCVPredictor
 
     weights = load_weights(weights_path)
-    reference = Predictor(weights.state_dict, weights.config, weights.input_shape)
+    reference = Predictor(
+        weights.state_dict, weights.config, weights.input_shape, normalisation=weights.normalisation
+    )
     # exported in the default layout; the reference still runs (channels-last input works
     # with either weight layout)
     from musclethick.segment.unet import Probabilities
@@ -92,7 +94,9 @@ def export_onnx(
     if not frames:
         rng = np.random.default_rng(0)
         frames = [rng.integers(0, 256, (300 + 20 * i, 240), dtype=np.uint8) for i in range(8)]
-    runtime = OpenCVPredictor(out, weights.input_shape, reference.out_channels)
+    runtime = OpenCVPredictor(
+        out, weights.input_shape, reference.out_channels, normalisation=weights.normalisation
+    )
     diff = float(np.abs(runtime.predict_small(frames) - reference.predict_small(frames)).max())
     if diff > tolerance:
         out.unlink()

@@ -118,9 +118,9 @@ class PostprocessOptions:
     alt_shift_fraction: float = 1.0 / 6.0
     min_alt_rows: int = 3
     max_candidates: int = 3
-    jump_nats_per_row: float = 10.0
-    smooth_columns: int = 5
-    switch_nats: float = 100.0
+    jump_nats_per_row: float = 1.0
+    smooth_columns: int = 1
+    switch_nats: float = 0.0
     ambiguous_margin_nats: float = 1.0
     runner_up_max_margin_nats: float = 3.0
     min_muscle_probability: float = 0.5
@@ -128,7 +128,7 @@ class PostprocessOptions:
     column_step: int = 2
     degree: int = 2
     inlier_px: float = 2.0
-    inlier_rows: float = 1.0
+    inlier_rows: float = 0.75
     min_inlier_fraction: float = 0.6
     min_coverage: float = 0.25
     min_confidence: float = 0.1

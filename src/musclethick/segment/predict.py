@@ -51,6 +51,9 @@ class Predictor(BatchPredictor):
         Frames per forward pass.
     threads : int, optional
         Torch intra-op threads (default: leave torch's setting).
+    normalisation : {"equalise", "standardise"}
+        Input normalisation the weights were trained with
+        (:func:`~musclethick.segment.preprocess.normalise`).
     """
 
     backend = "torch"
@@ -63,6 +66,7 @@ class Predictor(BatchPredictor):
         *,
         batch_size: int = 16,
         threads: int | None = None,
+        normalisation: str = "standardise",
     ) -> None:
         model = UNet(
             int(config.get("in_channels", 1)),
@@ -78,6 +82,7 @@ class Predictor(BatchPredictor):
         self.input_shape = (int(input_shape[0]), int(input_shape[1]))
         self.out_channels = model.out_channels
         self.batch_size = int(batch_size)
+        self.normalisation = str(normalisation)
         if threads is not None:
             torch.set_num_threads(int(threads))
 

@@ -2,7 +2,13 @@
 
 The same functions feed training and inference, so the network always sees the same kind of
 input: a grey frame (already cropped to the imaging region) resized to the network input size and
-standardised per image.
+normalised per image, one of two ways (recorded with the weights and in the model card):
+
+* ``"equalise"`` (the layer model): histogram equalisation, then scaled to zero mean and unit
+  variance. The network then sees the same input whatever monotone grey-level mapping the scanner
+  or the capture applied (gain, gamma, dynamic range, log compression): one scanner's muscle is
+  not brighter than another's;
+* ``"standardise"`` (earlier models): zero mean and unit variance, clipped to +-5.
 """
 
 from __future__ import annotations
@@ -12,31 +18,49 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-__all__ = ["normalise", "prepare_batch", "resize_probability"]
+__all__ = ["NORMALISATIONS", "normalise", "prepare_batch", "resize_probability"]
+
+#: Per-image input normalisations (see the module docstring).
+NORMALISATIONS = ("equalise", "standardise")
+#: Standard deviation of a uniform distribution on 0-255 (equalised grey levels).
+_EQUALISED_STD = 255.0 / np.sqrt(12.0)
 
 
-def normalise(image: np.ndarray) -> np.ndarray:
-    """Standardise one image to zero mean and unit variance (``float32``, clipped to +-5).
+def normalise(image: np.ndarray, method: str = "standardise") -> np.ndarray:
+    """Normalise one image for the network (``float32``).
 
     Parameters
     ----------
     image : ndarray, shape (rows, cols)
-        Grey levels (any real dtype).
+        Grey levels 0-255 (any real dtype).
+    method : {"equalise", "standardise"}
+        ``"equalise"``: histogram-equalised (the darkest level stays 0), then ``(x - 127.5) /
+        73.6``; ``"standardise"``: ``(x - mean) / max(std, 1)`` clipped to +-5.
     """
     x = np.asarray(image, dtype=np.float32)
+    if method == "equalise":
+        grey = np.clip(np.rint(x), 0, 255).astype(np.uint8)
+        eq = cv2.equalizeHist(np.ascontiguousarray(grey)).astype(np.float32)
+        return ((eq - 127.5) / _EQUALISED_STD).astype(np.float32)
+    if method != "standardise":
+        raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got {method!r}")
     mean = float(x.mean())
     std = float(x.std())
     return np.clip((x - mean) / max(std, 1.0), -5.0, 5.0).astype(np.float32)
 
 
-def prepare_batch(images: Sequence[np.ndarray], input_shape: tuple[int, int]) -> np.ndarray:
-    """Resize and standardise frames into a ``(batch, 1, rows, cols)`` ``float32`` array.
+def prepare_batch(
+    images: Sequence[np.ndarray], input_shape: tuple[int, int], normalisation: str = "standardise"
+) -> np.ndarray:
+    """Resize and normalise frames into a ``(batch, 1, rows, cols)`` ``float32`` array.
 
     Parameters
     ----------
     images : sequence of ndarray, each (rows, cols) (colour images are averaged to grey)
     input_shape : (rows, cols)
         Network input size.
+    normalisation : {"equalise", "standardise"}
+        See :func:`normalise`.
     """
     rows, cols = int(input_shape[0]), int(input_shape[1])
     out = np.empty((len(images), 1, rows, cols), np.float32)
@@ -48,7 +72,7 @@ def prepare_batch(images: Sequence[np.ndarray], input_shape: tuple[int, int]) ->
             raise ValueError(f"frame {i} must be a 2-D image, got shape {img.shape}")
         img = img.astype(np.float32)
         interp = cv2.INTER_AREA if img.shape[0] >= rows else cv2.INTER_LINEAR
-        out[i, 0] = normalise(cv2.resize(img, (cols, rows), interpolation=interp))
+        out[i, 0] = normalise(cv2.resize(img, (cols, rows), interpolation=interp), normalisation)
     return out
 
 

@@ -44,6 +44,7 @@ class BatchPredictor:
     out_channels: int
     batch_size: int
     backend: str = ""
+    normalisation: str = "standardise"
 
     def forward(self, batch: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         """Probabilities ``(n, channels, rows, cols)`` of a prepared ``(n, 1, rows, cols)``
@@ -52,7 +53,7 @@ class BatchPredictor:
 
     def predict_small(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """Probabilities at the network resolution, ``(n, channels, rows, cols)``."""
-        return self.forward(prepare_batch(images, self.input_shape))
+        return self.forward(prepare_batch(images, self.input_shape, self.normalisation))
 
     def predict(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Probability maps at each frame's own size.
@@ -109,6 +110,7 @@ class OpenCVPredictor(BatchPredictor):
         out_channels: int,
         *,
         batch_size: int = 16,
+        normalisation: str = "standardise",
     ) -> None:
         import cv2
 
@@ -124,6 +126,7 @@ class OpenCVPredictor(BatchPredictor):
         self.input_shape = (int(input_shape[0]), int(input_shape[1]))
         self.out_channels = int(out_channels)
         self.batch_size = int(batch_size)
+        self.normalisation = str(normalisation)
 
     def forward(self, batch: np.ndarray) -> np.ndarray:
         out = []

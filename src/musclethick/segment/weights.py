@@ -130,6 +130,10 @@ class LoadedWeights:
         The model card (empty when loaded with ``verify=False`` and no card exists).
     sha256 : str
         Hex digest of the weights file.
+    normalisation : str
+        Input normalisation the weights were trained with (``"equalise"`` or
+        ``"standardise"``, :func:`musclethick.segment.preprocess.normalise`; checkpoints
+        without the key are ``"standardise"``).
     """
 
     path: Path
@@ -138,6 +142,7 @@ class LoadedWeights:
     input_shape: tuple[int, int]
     card: dict
     sha256: str
+    normalisation: str = "standardise"
 
     @property
     def name(self) -> str:
@@ -185,6 +190,13 @@ def load_weights(path: str | Path | None = None, *, verify: bool = True) -> Load
     shape = tuple(int(v) for v in payload["input_shape"])
     if len(shape) != 2:
         raise ModelError(f"{w}: bad input_shape {payload['input_shape']!r}")
+    normalisation = str(payload.get("normalisation", "standardise"))
     return LoadedWeights(
-        w, payload["state_dict"], dict(payload["config"]), (shape[0], shape[1]), card, digest
+        w,
+        payload["state_dict"],
+        dict(payload["config"]),
+        (shape[0], shape[1]),
+        card,
+        digest,
+        normalisation,
     )

@@ -189,14 +189,15 @@ def _targets(sample: ReviewedSample) -> np.ndarray:
     return grouped_targets(sample.superficial_y_px, sample.deep_y_px, sample.pixels.shape[:2])
 
 
-def _belly_dice(model: UNet, images, targets, input_shape) -> float:
+def _belly_dice(model: UNet, images, targets, input_shape, normalisation: str) -> float:
     """Dice of the belly (grouped argmax) against the reviewed belly, no augmentation."""
     model.eval()
     inter = total = 0.0
     with torch.inference_mode():
         for img, tgt in zip(images, targets, strict=True):
             a, t = resize_pair(img.astype(np.float32), tgt, input_shape)
-            p = probabilities(model(torch.from_numpy(normalise(a)[None, None]))).numpy()[0]
+            x = normalise(a, normalisation)
+            p = probabilities(model(torch.from_numpy(x[None, None]))).numpy()[0]
             valid = t[..., V_GROUP] > 0.5
             pred = (p[2] > 0.5) & valid
             true = (t[..., GROUP][..., 1] > 0.5) & valid
@@ -244,7 +245,7 @@ def fine_tune(
         img, tgt = resize_pair(s.pixels.astype(np.float32), _targets(s), work)
         images.append(np.clip(img, 0, 255).astype(np.uint8))
         targets.append(tgt.astype(np.float32))
-    dice_before = _belly_dice(model, images, targets, input_shape)
+    dice_before = _belly_dice(model, images, targets, input_shape, base.normalisation)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=1e-4)
     losses = []
     t0 = time.perf_counter()
@@ -257,7 +258,7 @@ def fine_tune(
                 a, t = augment_pair(images[i], targets[i], rng, shape=input_shape)
             else:
                 a, t = resize_pair(images[i].astype(np.float32), targets[i], input_shape)
-            xs.append(normalise(a))
+            xs.append(normalise(a, base.normalisation))
             ys.append(np.moveaxis(t, -1, 0))
         x = torch.from_numpy(np.stack(xs)[:, None])
         y = torch.from_numpy(np.ascontiguousarray(np.stack(ys), dtype=np.float32))
@@ -268,7 +269,7 @@ def fine_tune(
         losses.append(float(loss.item()))
         if step % 50 == 0 or step == config.steps - 1:
             log(json.dumps({"step": step, "loss": round(losses[-1], 5)}))
-    dice_after = _belly_dice(model, images, targets, input_shape)
+    dice_after = _belly_dice(model, images, targets, input_shape, base.normalisation)
     summary = {
         "steps": config.steps,
         "first_loss": losses[0],
@@ -331,6 +332,7 @@ def fine_tune_from_store(
         "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
         "config": model.config(),
         "input_shape": [int(v) for v in base.input_shape],
+        "normalisation": base.normalisation,
         "meta": {"version": version, "base_version": base_version, "steps": config.steps},
     }
     tmp = weights_path.with_suffix(".tmp")

@@ -61,10 +61,11 @@ class TrainConfig:
     weak_fraction: float = 0.35
     synthetic_fraction: float = 0.0
     synthetic_pool: int = 600
+    normalisation: str = "standardise"
     augment: AugmentOptions = field(default_factory=AugmentOptions)
 
 
-def _batch_tensors(samples, idx, input_shape, rng, augment, options, strips):
+def _batch_tensors(samples, idx, input_shape, rng, augment, options, strips, normalisation):
     xs = []
     ys = []
     for i in idx:
@@ -73,7 +74,7 @@ def _batch_tensors(samples, idx, input_shape, rng, augment, options, strips):
             a, t = augment_pair(img, tgt, rng, shape=input_shape, options=options, strips=strips)
         else:
             a, t = resize_pair(img.astype(np.float32), tgt, input_shape)
-        xs.append(normalise(a))
+        xs.append(normalise(a, normalisation))
         ys.append(np.moveaxis(t, -1, 0))
     x = torch.from_numpy(np.stack(xs)[:, None])
     y = torch.from_numpy(np.ascontiguousarray(np.stack(ys), dtype=np.float32))
@@ -90,7 +91,7 @@ def _evaluate(model, samples, config) -> dict[str, float]:
         for start in range(0, len(samples), 16):
             idx = range(start, min(start + 16, len(samples)))
             imgs = [samples.images[i] for i in idx]
-            x = torch.from_numpy(prepare_batch(imgs, config.input_shape))
+            x = torch.from_numpy(prepare_batch(imgs, config.input_shape, config.normalisation))
             ys = [
                 np.moveaxis(
                     resize_pair(
@@ -139,8 +140,13 @@ def make_card(
             "shape": [int(config.input_shape[0]), int(config.input_shape[1])],
             "layout": "batch, channel, rows, cols",
             "dtype": "float32",
+            "normalisation": config.normalisation,
             "value_range": "grey frame cropped to the imaging region, resized (area) to shape, "
-            "standardised per image: (x - mean) / max(std, 1), clipped to [-5, 5]",
+            + (
+                "histogram-equalised per image, then (x - 127.5) / 73.6"
+                if config.normalisation == "equalise"
+                else "standardised per image: (x - mean) / max(std, 1), clipped to [-5, 5]"
+            ),
         },
         "output": {
             "channels": OUT_CHANNELS,
@@ -174,6 +180,7 @@ def _save(path: Path, model: UNet, config: TrainConfig, extra: dict) -> None:
         "state_dict": state,
         "config": model.config(),
         "input_shape": [int(config.input_shape[0]), int(config.input_shape[1])],
+        "normalisation": config.normalisation,
         "meta": {k: v for k, v in extra.items() if isinstance(v, int | float | str)},
     }
     tmp = path.with_suffix(".tmp")
@@ -181,7 +188,7 @@ def _save(path: Path, model: UNet, config: TrainConfig, extra: dict) -> None:
     tmp.replace(path)
 
 
-def _load_init_weights(model: UNet, path: str | Path) -> None:
+def _load_init_weights(model: UNet, path: str | Path, normalisation: str) -> None:
     """Start from the weights in ``path`` (verified against their model card when it has one).
 
     Raises
@@ -194,6 +201,11 @@ def _load_init_weights(model: UNet, path: str | Path) -> None:
     from musclethick.segment.weights import load_weights
 
     loaded = load_weights(path, verify=False)  # the card, when present, is still checked
+    if loaded.normalisation != normalisation:
+        raise ModelError(
+            f"{path}: trained with {loaded.normalisation!r} input normalisation, this run uses "
+            f"{normalisation!r} (--normalisation)"
+        )
     if dict(loaded.config) != model.config():
         raise ModelError(
             f"{path}: architecture {dict(loaded.config)} differs from the one trained "
@@ -237,7 +249,7 @@ def train(
     rng = np.random.default_rng(config.seed)
     model = UNet(1, OUT_CHANNELS, base_channels=config.base_channels, depth=config.depth).train()
     if config.init_weights:
-        _load_init_weights(model, config.init_weights)
+        _load_init_weights(model, config.init_weights, config.normalisation)
     samples = train_set
     n_labelled = len(train_set)
     n_weak = 0
@@ -293,7 +305,14 @@ def train(
             if idx.size == 0:
                 break
             x, y = _batch_tensors(
-                samples, idx, config.input_shape, rng, True, config.augment, strips
+                samples,
+                idx,
+                config.input_shape,
+                rng,
+                True,
+                config.augment,
+                strips,
+                config.normalisation,
             )
             loss = layer_loss(model(x), y)
             opt.zero_grad(set_to_none=True)
@@ -422,6 +441,12 @@ def get_arg_parser() -> argparse.ArgumentParser:
         help="share of the fascicle scans drawn into each epoch (default %(default)s)",
     )
     p.add_argument("--base-channels", type=int, default=TrainConfig.base_channels)
+    p.add_argument(
+        "--normalisation",
+        choices=("equalise", "standardise"),
+        default=TrainConfig.normalisation,
+        help="per-image input normalisation (default %(default)s)",
+    )
     p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     p.add_argument("--lr", type=float, default=TrainConfig.lr)
     p.add_argument("--threads", type=int, default=TrainConfig.threads)
@@ -446,6 +471,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         input_shape=_parse_shape(args.input_size),
         weak_fraction=args.weak_fraction,
         synthetic_fraction=args.synthetic_fraction,
+        normalisation=args.normalisation,
         base_channels=args.base_channels,
         epochs=args.epochs,
         batch_size=args.batch_size,

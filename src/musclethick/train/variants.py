@@ -44,6 +44,11 @@ def _flip(grey: np.ndarray, mask: np.ndarray | None):
     return grey[:, ::-1], None if mask is None else mask[:, ::-1]
 
 
+def _shift(grey: np.ndarray, mask: np.ndarray | None, px: int = 3):
+    """The capture moved sideways by ``px``: its left ``px`` columns cut off."""
+    return grey[:, px:], None if mask is None else mask[:, px:]
+
+
 def _gain_gamma(grey: np.ndarray, mask: np.ndarray | None):
     g = grey.astype(np.float32) / 255.0
     out = np.clip(255.0 * (1.3 * g) ** 0.7, 0, 255)
@@ -98,6 +103,7 @@ VARIANTS: dict[str, tuple[Variant, Callable]] = {
     v.name: (v, f)
     for v, f in (
         (Variant("flip", "mirrored left-right (probe held the other way)"), _flip),
+        (Variant("shift_3px", "moved sideways by 3 px (left 3 columns cut off)"), _shift),
         (Variant("gain_gamma", "brighter, gamma 0.7 (other gain / dynamic range)"), _gain_gamma),
         (Variant("dark", "darker, gamma 1.4 (low gain)"), _dark),
         (Variant("resize_0.75", "captured at 0.75x the resolution", 0.75), _resize),
