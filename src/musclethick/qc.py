@@ -77,7 +77,6 @@ FLAG_DESCRIPTIONS: dict[str, str] = {
 }
 
 
-
 #: A boundary below this confidence is flagged ``low_confidence`` (the result is then not ``ok``).
 #: Chosen with muscle_layers_v2 on its leave-one-format-out runs (bench/bench_model.py): 0.5
 #: left 2 of 70 frames of the unseen 800x652 format ``ok`` but off by more than 10 % (2.9 %);
@@ -85,6 +84,7 @@ FLAG_DESCRIPTIONS: dict[str, str] = {
 #: (800x652 0 of 70, 660x556 1 of 212, 512x512 0 of 163) at the cost of flagging 4-11 % more
 #: frames that were right. A flagged frame costs a reviewer seconds; a wrong ``ok`` costs a study.
 MIN_CONFIDENCE = 0.7
+
 
 def quality_flags(
     superficial: Boundary | None,

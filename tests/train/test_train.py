@@ -124,7 +124,7 @@ def test_inserted_layers_push_the_muscle_down_and_are_not_muscle(tiny):
     )  # fmt: skip
     tgt = s.target(0)
     before = np.argmax(tgt[..., 2].max(axis=1) > 0.5) / tgt.shape[0]
-    a, t = augment_pair(s.images[0], tgt, np.random.default_rng(0), shape=SHAPE, options=opts)
+    _a, t = augment_pair(s.images[0], tgt, np.random.default_rng(0), shape=SHAPE, options=opts)
     belly_start = np.argmax((t[..., 2] > 0.5).any(axis=1)) / SHAPE[0]
     assert before < 0.3 and 0.4 <= belly_start <= 0.55
     top = t[: int(0.3 * SHAPE[0])]

@@ -19,7 +19,7 @@ def test_variants_change_geometry_as_they_say():
     grey = np.tile(np.arange(80, dtype=np.uint8)[:, None], (1, 60))
     mask = np.zeros((80, 60), bool)
     mask[20:25, :30] = True
-    flipped, fm = apply_variant("flip", grey, mask)
+    _flipped, fm = apply_variant("flip", grey, mask)
     assert fm[22, 59] and not fm[22, 0]
     small, sm = apply_variant("resize_0.75", grey, mask)
     assert small.shape == (60, 45) and sm.shape == (60, 45)
