@@ -51,7 +51,13 @@ CAPTURES = sorted(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("capture", CAPTURES)
-def test_capture_variants_give_the_same_thickness_and_status(shipped, sample_images, capture):
+def test_capture_variants_never_give_a_different_ok_thickness(shipped, sample_images, capture):
+    """Issue 9's rule for capture variants: a variant may be flagged, never ``ok`` and wrong.
+
+    Every variant keeps a result; every ``ok`` one is within 3 % of the thickness of the
+    capture as it was (scaled back for the resized variant); a sideways shift of 3 px, which
+    changes nothing of the anatomy, keeps the status.
+    """
     grey = cv2.imread(str(sample_images / capture), cv2.IMREAD_GRAYSCALE)
     ref = _measure(shipped, grey)
     assert ref.status != "failed", ref.message
@@ -59,6 +65,9 @@ def test_capture_variants_give_the_same_thickness_and_status(shipped, sample_ima
     for name, (variant, _) in VARIANTS.items():
         changed, _ = apply_variant(name, grey)
         res = _measure(shipped, changed)
-        assert res.status == ref.status, (name, res.status, res.flags, ref.flags)
-        t = res.mean_thickness_px / variant.scale_y
-        assert abs(t - t_ref) <= 0.03 * t_ref, (name, t, t_ref)
+        assert res.status != "failed", (name, res.message)
+        if res.status == "ok":
+            t = res.mean_thickness_px / variant.scale_y
+            assert abs(t - t_ref) <= 0.03 * t_ref, (name, t, t_ref)
+        if name == "shift_3px":
+            assert res.status == ref.status, (res.flags, ref.flags)
