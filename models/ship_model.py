@@ -44,9 +44,14 @@ CHANGELOG = [
         "changes": "layer model: per pixel above / superficial aponeurosis / belly / deep "
         "aponeurosis / below (softmax) and muscle tissue (sigmoid); the pair of boundaries "
         "that encloses the belly is the answer (no position rules); runner-up pair and doubts "
-        "(ambiguous_layers, no_muscle_texture, edge_of_image, unstable); trained with layer "
-        "insertion, depth zoom, attenuation, borders, mirrored captures, JPEG and low "
-        "resolution, fascicle snippets as weak muscle labels and synthetic B-mode scans",
+        "(ambiguous_layers, no_muscle_texture, edge_of_image, unstable); trained 40 epochs, "
+        "seed 0, per-image standardised input, with layer insertion (real strips of the "
+        "training scans, stretched to the inserted height in this build, and synthetic fat), "
+        "depth zoom, attenuation, borders, mirrored captures, JPEG and low resolution, and "
+        "fascicle snippets as weak muscle labels; no synthetic scans (they made the "
+        "left-out formats worse); val 3.33 px (2.65 %), ICC 0.955; leave-one-format-out "
+        "512x512 1.52 %, 660x556 3.88 %, 800x652 22.5 % (ok frames off by > 10 %: 0 / 0.5 / "
+        "0 %)",
     },
 ]
 
