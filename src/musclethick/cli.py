@@ -8,6 +8,7 @@ train        train the segmentation model
 batch        measure a whole study into a SQLite store (resumable)
 export       thickness tables from a store (CSV / Excel / Parquet)
 reliability  ICC, CV %, typical error, Bland-Altman
+report       the study's report: HTML with plots and the condition comparison
 review       review a study store in napari (needs ``musclethick[napari]``)
 view         open one scan with its results in napari (needs ``musclethick[napari]``)
 """
@@ -560,12 +561,14 @@ def get_arg_parser(only: str | None = None) -> argparse.ArgumentParser:
 
     if only != "measure":
         from musclethick.export import register_cli as register_export
+        from musclethick.reporting import register_cli as register_report
         from musclethick.stats import register_cli as register_reliability
         from musclethick.study.batch import register_cli as register_batch
 
         register_batch(sub)
         register_export(sub)
         register_reliability(sub)
+        register_report(sub)
 
     review = sub.add_parser("review", help="review a study store in napari")
     review.add_argument("store", help="study store (SQLite) written by 'musclethick batch'")

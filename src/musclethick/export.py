@@ -61,6 +61,7 @@ __all__ = [
     "long_table",
     "protocol_for_store",
     "pseudonym",
+    "pseudonym_key",
     "register_cli",
     "wide_tables",
     "write_tables",
@@ -151,8 +152,15 @@ def pseudonym(subject: str, key: bytes) -> str:
     return "P" + hmac.new(key, subject.encode("utf-8"), hashlib.sha256).hexdigest()[:8]
 
 
-def _pseudonym_key(store: str | Path, key: str | bytes | None) -> bytes:
-    """``key``, or a new random key kept in ``store`` (so that pseudonyms stay stable)."""
+def pseudonym_key(
+    store: str | Path, key: str | bytes | None, *, option: str = "--deidentify"
+) -> bytes:
+    """``key``, or the store's key, or a new random key kept in ``store``.
+
+    The one secret of a store: subject pseudonyms (``export --deidentify``) and the condition
+    codes of a blind report stay stable because they are keyed by it. ``option`` names the
+    command-line option that needs the key, in the message when the store cannot keep one.
+    """
     from musclethick.study.store import StudyStore
 
     if key is None:
@@ -163,9 +171,15 @@ def _pseudonym_key(store: str | Path, key: str | bytes | None) -> bytes:
                     key = secrets.token_hex(32)
                     db.set_meta("pseudonym_key", key)
         except StoreError as error:
+            what = (
+                "the first de-identified export"
+                if option == "--deidentify"
+                else f"the first {option} report"
+            )
             raise StoreError(
-                "--deidentify: the first de-identified export keeps a new pseudonym key in the "
-                f"store, but {error}; give --key KEY (or set $MUSCLETHICK_PSEUDONYM_KEY) instead"
+                f"{option}: {what} keeps a new key in the store, but {error}; give --key KEY "
+                "instead"
+                + (" (or set $MUSCLETHICK_PSEUDONYM_KEY)" if option == "--deidentify" else "")
             ) from None
     return key.encode("utf-8") if isinstance(key, str) else key
 
@@ -675,7 +689,7 @@ def export_store(
         raise MusclethickError(f"{store}: no results to export (method {method})")
     deidentify_key = None
     if deidentify:
-        deidentify_key = _pseudonym_key(store, key if key is not None else stored_key)
+        deidentify_key = pseudonym_key(store, key if key is not None else stored_key)
     tables = build_tables(
         results,
         proto,

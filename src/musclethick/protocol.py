@@ -137,6 +137,10 @@ class Protocol:
     adapt_to_study : bool
         A generic protocol (``default``): the weeks and sites of a study are those found in
         it (:meth:`adapted`) instead of being checked against the protocol's lists.
+    smallest_worthwhile_change_mm : float or None
+        The smallest change in thickness that matters for the study (``[analysis]
+        smallest_worthwhile_change_mm``); the report compares effects with it (default there:
+        0.2 x the between-subject SD at baseline).
     source : str
         File the protocol was read from.
     """
@@ -158,6 +162,7 @@ class Protocol:
     method: str | None = None
     plausible_thickness_mm: tuple[float, float] = DEFAULT_RANGES.thickness_mm
     adapt_to_study: bool = False
+    smallest_worthwhile_change_mm: float | None = None
     source: str = ""
 
     @property
@@ -210,13 +215,23 @@ class Protocol:
         )
 
 
-_TOP_KEYS = {"protocol", "design", "acquisition", "calibration", "aggregation", "site", "composite"}
+_TOP_KEYS = {
+    "protocol",
+    "design",
+    "acquisition",
+    "calibration",
+    "aggregation",
+    "analysis",
+    "site",
+    "composite",
+}
 _SECTION_KEYS = {
     "protocol": {"name", "description", "version"},
     "design": {"subjects", "legs", "conditions", "weeks", "pattern", "adapt_to_study"},
     "acquisition": {"images_per_site", "line_fractions", "perpendicular", "method"},
     "calibration": {"mm_per_px", "depth_mm", "plausible_thickness_mm"},
     "aggregation": {"lines", "images", "drop_worst_image"},
+    "analysis": {"smallest_worthwhile_change_mm"},
 }
 _SITE_KEYS = {"name", "muscle", "muscle_name", "percent_femur", "view", "images"}
 _COMPOSITE_KEYS = {"name", "sites", "description"}
@@ -462,6 +477,11 @@ def parse_protocol(data: dict[str, Any], *, source: str = "<protocol>") -> Proto
         method=method,
         plausible_thickness_mm=(float(low), float(high)),
         adapt_to_study=c.boolean(design.get("adapt_to_study"), "design.adapt_to_study", False),
+        smallest_worthwhile_change_mm=c.number(
+            sections["analysis"].get("smallest_worthwhile_change_mm"),
+            "analysis.smallest_worthwhile_change_mm",
+            positive=True,
+        ),
         source=source,
     )
 

@@ -50,6 +50,7 @@ __all__ = [
     "register_cli",
     "reliability",
     "reliability_report",
+    "reliability_table",
     "sem_from_icc",
     "typical_error",
 ]
@@ -306,26 +307,29 @@ def plot_bland_altman(
 # -- study level --------------------------------------------------------------------------
 
 
-def _within_session_matrix(images: pd.DataFrame, site: str, k: int) -> tuple[np.ndarray, int]:
+def _within_session_matrix(
+    images: pd.DataFrame, site: str, k: int, value: str = "thickness_mm"
+) -> tuple[np.ndarray, int]:
     """``(sessions with at least k images x k)`` and the largest number of images found in a
     session of ``site``."""
     part = images[images["site"] == site].sort_values(["image"])
+    part = part[np.isfinite(part[value].to_numpy(dtype=float))]
     rows, most = [], 0
     for _, group in part.groupby(["subject", "condition", "leg", "week"], dropna=False):
-        values = group["thickness_mm"].to_numpy(dtype=float)
+        values = group[value].to_numpy(dtype=float)
         most = max(most, len(values))
         if len(values) >= k:
             rows.append(values[:k])
     return np.array(rows, dtype=float).reshape(-1, k), most
 
 
-def _between_session_matrix(sessions: pd.DataFrame, site: str, weeks: Sequence[int]) -> np.ndarray:
+def _between_session_matrix(
+    sessions: pd.DataFrame, site: str, weeks: Sequence[int], value: str = "thickness_mm"
+) -> np.ndarray:
     part = sessions[(sessions["site"] == site) & sessions["week"].isin(weeks)]
     if part.empty:
         return np.empty((0, len(weeks)))
-    wide = part.pivot_table(
-        index=["subject", "condition", "leg"], columns="week", values="thickness_mm"
-    )
+    wide = part.pivot_table(index=["subject", "condition", "leg"], columns="week", values=value)
     wide = wide.reindex(columns=list(weeks)).dropna()
     return wide.to_numpy(dtype=float)
 
@@ -372,8 +376,6 @@ def reliability_report(
     UsageError
         ``between_weeks`` with fewer than two weeks, or weeks without results in the store.
     """
-    import pandas as pd  # lazy: keeps the CLI start-up light
-
     from musclethick.export import (
         aggregate_images,
         aggregate_sessions,
@@ -392,6 +394,38 @@ def reliability_report(
         raise MusclethickError(f"{store}: no results (method {method}); run 'musclethick batch'")
     images = aggregate_images(long_table(results, protocol=proto))
     sessions = aggregate_sessions(images, proto)
+    return reliability_table(
+        images,
+        sessions,
+        proto,
+        between_weeks=between_weeks,
+        cv_method=cv_method,
+        source=str(store),
+    )
+
+
+def reliability_table(
+    images: pd.DataFrame,
+    sessions: pd.DataFrame,
+    protocol: Any,
+    *,
+    between_weeks: Sequence[int] | None = None,
+    cv_method: str = "rms",
+    value: str = "thickness_mm",
+    source: str = "the store",
+) -> pd.DataFrame:
+    """Reliability per site from the export's ``images`` and ``sessions`` tables (pure).
+
+    What :func:`reliability_report` computes for a store, for any measured ``value`` column
+    of the tables (default thickness); ``source`` names the data in error messages.
+
+    Raises
+    ------
+    UsageError
+        ``between_weeks`` with fewer than two weeks, or weeks without results.
+    """
+    import pandas as pd  # lazy: keeps the CLI start-up light
+
     if between_weeks:
         weeks = list(dict.fromkeys(int(w) for w in between_weeks))
         found = sorted({int(w) for w in sessions["week"].dropna()})
@@ -402,12 +436,12 @@ def reliability_report(
         if absent:
             raise UsageError(
                 f"--between {shown}: no results for week(s) {', '.join(map(str, absent))} in "
-                f"{store} (weeks with results: {', '.join(map(str, found)) or 'none'})"
+                f"{source} (weeks with results: {', '.join(map(str, found)) or 'none'})"
             )
     rows = []
-    for site in proto.sites:
+    for site in protocol.sites:
         k = max(2, site.images)
-        matrix, most = _within_session_matrix(images, site.name, k)
+        matrix, most = _within_session_matrix(images, site.name, k, value)
         rows.append(
             _row(
                 site.name,
@@ -419,7 +453,7 @@ def reliability_report(
             )
         )
         if between_weeks:
-            matrix = _between_session_matrix(sessions, site.name, weeks)
+            matrix = _between_session_matrix(sessions, site.name, weeks, value)
             shown = ", ".join(str(w) for w in weeks)
             rows.append(
                 _row(
