@@ -50,6 +50,9 @@ pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:.85em}
 text-align:center;padding-top:2em}
 .lightbox:target{display:block}.lightbox img{max-width:95%;max-height:85vh}
 .lightbox p{color:#fff}
+@page{size:A4 landscape;margin:10mm}
+@media print{body{max-width:none;font-size:9pt}table{font-size:7pt}
+.lightbox{display:none!important}h2{break-before:page}.tile{break-inside:avoid}}
 """
 
 
