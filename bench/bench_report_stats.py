@@ -89,6 +89,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--design", choices=("within", "between"), default="within")
     parser.add_argument("--subjects", type=int, default=18)
     parser.add_argument("--response-sd", type=float, default=0.5, help="mm at the last week")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds start here")
+    parser.add_argument(
+        "--effects",
+        type=lambda text: tuple(float(v) for v in text.split(",")),
+        default=(1.0, 0.0),
+        help="which runs: 1 (coverage of +1 mm) and/or 0 (false positives), e.g. '0' (1,0)",
+    )
     parser.add_argument(
         "--joint",
         action="store_true",
@@ -108,7 +115,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     # independent seeds for the two runs (on the same seeds the estimates would differ by the
     # effect exactly, and the false-positive rate be 1 - the coverage)
-    for effect, seeds in ((1.0, range(args.seeds)), (0.0, range(args.seeds, 2 * args.seeds))):
+    first = args.first_seed
+    runs = {
+        1.0: range(first, first + args.seeds),
+        0.0: range(first + args.seeds, first + 2 * args.seeds),
+    }
+    for effect, seeds in runs.items():
+        if effect not in args.effects:
+            continue
         start = time.perf_counter()
         hits = run(replace(base, effect_mm=effect), seeds, joint=args.joint)
         seconds = time.perf_counter() - start

@@ -189,6 +189,9 @@ def test_numbers_match_the_export_and_a_hand_computation(built, tmp_path):
     model = comparison[(comparison["method"] == "mixed model")]
     assert model["formula"].str.contains(r"~ condition \+ baseline \+ \(1 \| subject\)").all()
     assert (model["n_subjects"] == 6).all()
+    text = out.read_text(encoding="utf-8")  # the R code to refit the model names the CSV
+    assert "read.csv(&quot;report_model_data.csv&quot;)" in text
+    assert "lme4::lmer(value ~ condition + baseline + (1 | subject)" in text.replace("&quot;", '"')
 
 
 def test_report_with_missing_weeks_and_failed_scans(tmp_path):
@@ -215,6 +218,13 @@ def test_single_condition_study_says_why_there_is_no_comparison(tmp_path):
     assert not list((tmp_path / "fig").glob("forest_*"))
     assert pd.read_csv(tmp_path / "r_comparison.csv").empty
     assert (tmp_path / "fig" / "trajectories_thickness_mm.png").is_file()
+
+
+def test_baseline_only_study_says_there_is_nothing_to_compare_yet(tmp_path):
+    store = make_store(tmp_path, replace(SMALL, weeks=(0,)))
+    out = tmp_path / "r.html"
+    assert report(store, out, protocol="default") == 0
+    assert "has values with a baseline yet: nothing to compare" in out.read_text(encoding="utf-8")
 
 
 def test_between_subject_study(tmp_path):

@@ -14,8 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from musclethick.errors import MusclethickError, UsageError
 
 if TYPE_CHECKING:
@@ -520,8 +518,3 @@ def _blind_key(store: str | Path, key: str | bytes | None, stored: str | None) -
             raise UsageError("--key: an empty key; give a non-empty key or leave --key out")
         return key.encode("utf-8")
     return key
-
-
-def has_values(table: pd.DataFrame, column: str) -> bool:
-    """Whether ``column`` of ``table`` holds a finite value."""
-    return column in table.columns and bool(np.isfinite(table[column].to_numpy(float)).any())

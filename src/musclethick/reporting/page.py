@@ -306,6 +306,12 @@ def _comparison(
     design = content.design
     if not design.comparable:
         return f'<p class="note">No condition comparison: {_e(design.message)}</p>'
+    if content.comparison.empty:
+        week = content.protocol.baseline_week
+        return (
+            f'<p class="note">No condition comparison: {_e(design.message)} But no week after '
+            f"the baseline (week {week}) has values with a baseline yet: nothing to compare.</p>"
+        )
     parts = [f"<p>{_e(design.message)}</p>"]
     parts.append(
         "<p>The difference in change from baseline between conditions, per site and week, "
@@ -355,6 +361,8 @@ def _comparison(
     other = design.contrasts()[0][0] if design.contrasts() else ""
     site = first["site"] if first is not None else "SITE"
     week = int(first["week"]) if first is not None else 8
+    n_fixed = 2 + len(design.contrasts())
+    data_file = next((n for n in downloads if n.endswith("model_data.csv")), "model_data.csv")
     parts.append("<h3>Model, formula and how to reproduce it</h3>")
     parts.append(
         "<pre>"
@@ -364,16 +372,16 @@ def _comparison(
             "    value[w] ~ condition + baseline + (1 | subject)\n"
             f"condition: treatment coding, reference {reference}; baseline: the same leg's "
             f"value at week {content.protocol.baseline_week}.\n"
-            "95 % CI: estimate +- t(0.975, df) x SE, df = subjects - 3 (fixed effects: "
+            f"95 % CI: estimate +- t(0.975, df) x SE, df = subjects - {n_fixed} (fixed effects: "
             "intercept, condition, baseline).\n\n"
             "In R (lme4), from the model-data CSV:\n"
-            '    d <- read.csv("model_data.csv")\n'
+            f'    d <- read.csv("{data_file}")\n'
             f'    d <- subset(d, quantity == "thickness_mm" & site == "{site}" & week == {week})\n'
             f'    d$condition <- relevel(factor(d$condition), ref = "{reference}")\n'
             "    fit <- lme4::lmer(value ~ condition + baseline + (1 | subject), data = d)\n"
             f'    est <- lme4::fixef(fit)["condition{other}"]\n'
             f'    se <- sqrt(vcov(fit)["condition{other}", "condition{other}"])\n'
-            "    est + c(-1, 1) * qt(0.975, length(unique(d$subject)) - 3) * se\n"
+            f"    est + c(-1, 1) * qt(0.975, length(unique(d$subject)) - {n_fixed}) * se\n"
         )
         + "</pre>"
     )
@@ -395,7 +403,8 @@ baseline-adjusted difference in change from baseline between conditions; one fit
 condition x week model with its own baseline slope and variances at each week (a single joint
 fit with one residual variance gave 95 % CIs that covered the truth in only 84 % of simulated
 studies whose individual responses grow with time). With one leg per subject the model is
-ordinary least squares. CIs use t with subjects - 3 degrees of freedom. The check beside it is the
+ordinary least squares. CIs use t with subjects - 3 degrees of freedom (3 fixed effects with two
+conditions, one more for each further condition). The check beside it is the
 paired t interval of the per-subject difference in change (within-subject designs) or Welch's
 interval of the difference in mean change (between-subject designs).</p>
 <p><b>Relative effects.</b> % of the mean baseline value of the legs in the model; the MDC95
