@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import os
 import pstats
+import resource
 import subprocess
 import sys
 import tempfile
@@ -48,15 +50,20 @@ def main(argv: list[str] | None = None) -> int:
     out = work / "report.html"
     command = [sys.executable, "-m", "musclethick", "report", str(store), "--out", str(out)]
     command += ["--protocol", "rt_failure_2024", "--overwrite"]
-    times = []
+    times, cpu = [], []
     for _ in range(args.runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
         times.append(time.perf_counter() - start)
-    times.sort()
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    load = os.getloadavg()[0]
     print(
-        f"musclethick report, {args.subjects * 36} scans: "
-        f"median {times[len(times) // 2]:.1f} s ({', '.join(f'{t:.1f}' for t in times)}); "
+        f"musclethick report, {args.subjects * 36} scans: wall median "
+        f"{sorted(times)[len(times) // 2]:.1f} s ({', '.join(f'{t:.1f}' for t in times)}); CPU "
+        f"median {sorted(cpu)[len(cpu) // 2]:.1f} s ({', '.join(f'{t:.1f}' for t in cpu)}); "
+        f"load average {load:.1f} on {os.cpu_count()} cores; "
         f"report {out.stat().st_size / 1e6:.1f} MB"
     )
     if args.profile:
