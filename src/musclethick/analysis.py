@@ -22,7 +22,7 @@ the baseline week, so the ``condition`` coefficient is the baseline-adjusted dif
 change from baseline at ``w``. One fit per week is the condition x week model with its own
 intercept, baseline slope and variances at each week: a joint fit over the weeks with one
 residual variance under-covers where individual responses have grown most (87 % coverage of
-95 % CIs at week 8, 96 % at week 4, against 93 % and 95 % per week, in 400 simulated studies
+95 % CIs at week 8, 96 % at week 4, against 93 % and 94 % per week, in 400 simulated studies
 with a leg-to-leg response SD of 0.5 mm at week 8; ``bench/README.md``).
 The 95 % CI is ``estimate +- t(0.975, df) x SE`` with ``df = subjects - fixed-effect
 parameters`` (the subjects, not the legs, are the independent units). With one observation
