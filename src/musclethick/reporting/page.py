@@ -402,11 +402,11 @@ group means and their 95 % CIs use the t distribution (scipy).</p>
 baseline-adjusted difference in change from baseline between conditions; one fit per week is the
 condition x week model with its own baseline slope and variances at each week (a single joint
 fit with one residual variance gave 95 % CIs that covered the truth at week 8 in only 87 % of
-400 simulated studies whose individual responses grow with time, against 93 % per week). With one leg per subject the model is
-ordinary least squares. CIs use t with subjects - 3 degrees of freedom (3 fixed effects with two
-conditions, one more for each further condition). The check beside it is the
-paired t interval of the per-subject difference in change (within-subject designs) or Welch's
-interval of the difference in mean change (between-subject designs).</p>
+400 simulated studies whose individual responses grow with time, against 93 % per week). With
+one leg per subject the model is ordinary least squares. CIs use t with subjects - 3 degrees of
+freedom (3 fixed effects with two conditions, one more for each further condition). The check
+beside it is the paired t interval of the per-subject difference in change (within-subject
+designs) or Welch's interval of the difference in mean change (between-subject designs).</p>
 <p><b>Relative effects.</b> % of the mean baseline value of the legs in the model; the MDC95
 (1.96 x sqrt(2) x SEM of a single image, within-session repeats) is an individual-level threshold
 shown for scale; the smallest worthwhile change is the protocol's
