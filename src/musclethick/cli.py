@@ -215,6 +215,12 @@ def add_measure_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="skip thickness perpendicular to the deep aponeurosis",
     )
+    parser.add_argument(
+        "--architecture",
+        action="store_true",
+        help="also measure pennation angle and fascicle length (fascicles found between the "
+        "aponeuroses; results.csv gets their columns, boundaries.json the fascicle lines)",
+    )
 
 
 def settings_from_args(args: argparse.Namespace):
@@ -253,6 +259,7 @@ def settings_from_args(args: argparse.Namespace):
         model_path=args.model,
         refine=args.refine,
         backend=args.backend,
+        architecture=bool(getattr(args, "architecture", False)),
     )
 
 
@@ -275,7 +282,7 @@ class _MeasureOutputs:
             check_output_folder,
             relative_names,
         )
-        from musclethick.report import RESULT_COLUMNS
+        from musclethick.report import result_columns
 
         out = check_output_file(args.out, option="--out", inputs=paths, overwrite=args.overwrite)
         boundaries = None
@@ -295,7 +302,10 @@ class _MeasureOutputs:
         self.names = relative_names(paths) if self.overlays is not None else {}
         self.out = out
         self.table = PartialFile(out, newline="")
-        self.writer = csv.DictWriter(self.table.handle, fieldnames=RESULT_COLUMNS)
+        self.architecture = bool(getattr(args, "architecture", False))
+        self.writer = csv.DictWriter(
+            self.table.handle, fieldnames=result_columns(architecture=self.architecture)
+        )
         self.writer.writeheader()
         self.boundaries = None if boundaries is None else PartialFile(boundaries)
         if self.boundaries is not None:
@@ -310,7 +320,7 @@ class _MeasureOutputs:
         from musclethick.report import boundary_record, result_rows
 
         for result in measured.results:
-            self.writer.writerows(result_rows(result))
+            self.writer.writerows(result_rows(result, architecture=self.architecture))
             if self.boundaries is not None:
                 separator = "\n" if self._first_record else ",\n"
                 self.boundaries.write(separator + json.dumps(boundary_record(result)))
