@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from musclethick.architecture import (
+    detect_fascicles,
     dominant_direction,
     extended_boundary,
     fascicle_angle_deg,
@@ -169,12 +170,12 @@ def test_measure_architecture_flags():
     assert arch.flags == ()
     none = measure_architecture(sup, deep, [], shape=(ROWS, COLS), calibration=cal)
     assert none.pennation_deg is None and none.flags == ("no_fascicles",)
-    faint = measure_architecture(sup, deep, [fascicle_at(20.0)], shape=(ROWS, COLS), confidence=0.4)
+    faint = measure_architecture(sup, deep, [fascicle_at(20.0)], shape=(ROWS, COLS), confidence=0.2)
     assert faint.flags == ("low_fascicle_confidence",) and faint.pennation_deg == pytest.approx(
         20.0
     )
     unseen = measure_architecture(
-        sup, deep, [fascicle_at(20.0)], shape=(ROWS, COLS), confidence=0.2
+        sup, deep, [fascicle_at(20.0)], shape=(ROWS, COLS), confidence=0.1
     )
     assert unseen.flags == ("no_fascicles",) and unseen.pennation_deg is None
     shallow = measure_architecture(sup, deep, [fascicle_at(6.0)], shape=(ROWS, COLS))
@@ -182,3 +183,132 @@ def test_measure_architecture_flags():
     assert shallow.extrapolated_fraction > 0.5
     flat = measure_architecture(sup, deep, [Fascicle(0.0, 200.0, 50.0, 200.0)], shape=(ROWS, COLS))
     assert flat.flags == ("no_insertion",) and flat.fascicle_length_px is None
+
+
+# --------------------------------------------------------------------------------------------
+# synthetic scans: rendered fascicles of known direction between known aponeuroses
+# --------------------------------------------------------------------------------------------
+def render_scan(angle_deg, *, deep_tilt_deg=0.0, curvature=0.0, seed=0, rows=400, cols=600):
+    """A speckled B-mode-like image: bright aponeurosis bands whose inner edges are at row 90
+    (superficial) and ``320 - tan(tilt) (x - 300) + curvature (x - 300)^2`` (deep), bright
+    broken fascicle lines at ``angle_deg`` (image-up) in between; returns the image and the
+    two inner edges."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    speckle = cv2.GaussianBlur(
+        rng.rayleigh(1.0, (rows, cols)).astype(np.float32), (0, 0), sigmaX=2.5, sigmaY=0.8
+    )
+    img = 40.0 + 25.0 * (speckle - speckle.mean()) / speckle.std()
+    x = np.arange(cols, dtype=float)
+    y_sup = np.full(cols, 90.0)
+    y_deep = (
+        320.0 - math.tan(math.radians(deep_tilt_deg)) * (x - 300.0) + curvature * (x - 300.0) ** 2
+    )
+    yy, xx = np.mgrid[0:rows, 0:cols].astype(np.float32)
+    t = math.radians(angle_deg)
+    across = xx * math.sin(t) + yy * math.cos(t) + rng.uniform(0.0, 14.0)
+    dist = np.mod(across, 14.0)
+    dist = np.minimum(dist, 14.0 - dist)
+    along = xx * math.cos(t) - yy * math.sin(t)
+    broken = np.sin(along / 23.0 + rng.uniform(0, 6) + np.floor(across / 14.0) * 1.7) > -0.3
+    inside = (yy > y_sup[None, :]) & (yy < y_deep[None, :])
+    img += 60.0 * np.exp(-(dist**2) / (2 * 1.2**2)) * broken * inside
+    img[(yy <= y_sup[None, :]) & (yy > y_sup[None, :] - 12)] += 120.0
+    img[(yy >= y_deep[None, :]) & (yy < y_deep[None, :] + 14)] += 120.0
+    return np.clip(img, 0, 255).astype(np.uint8), Boundary(x, y_sup), Boundary(x, y_deep)
+
+
+def _true_line(angle_deg, deep_tilt_deg, curvature):
+    """Exact fascicle line through the belly centre (299.5, mid-belly) of a rendered scan:
+    its crossings with y = 90 and with the deep edge (a parabola), solved in closed form."""
+    xc = 299.5
+    u0 = xc - 300.0
+    tilt = math.tan(math.radians(deep_tilt_deg))
+    yc = 0.5 * (90.0 + 320.0 - tilt * u0 + curvature * u0**2)
+    k = math.tan(math.radians(angle_deg))  # the line: y = yc - k (x - xc)
+    xs = xc + (yc - 90.0) / k
+    # yc - k (x - xc) = 320 - tilt u + c u^2 with u = x - 300: c u^2 + (k - tilt) u + d = 0
+    d = 320.0 - yc - k * (300.0 - xc)
+    if curvature == 0.0:
+        u = -d / (k - tilt)
+    else:
+        disc = math.sqrt((k - tilt) ** 2 - 4 * curvature * d)
+        roots = [(-(k - tilt) + s * disc) / (2 * curvature) for s in (1.0, -1.0)]
+        u = min(roots, key=lambda r: abs(r - u0))
+    xd = 300.0 + u
+    yd = yc - k * (xd - xc)
+    slope = -tilt + 2.0 * curvature * u  # dy/dx of the deep edge (rows down)
+    pennation = angle_deg - math.degrees(math.atan(-slope))
+    return math.hypot(xs - xd, 90.0 - yd), pennation, xd
+
+
+@pytest.mark.parametrize(
+    ("angle", "tilt", "curvature"),
+    [
+        (15.0, 0.0, 0.0),
+        (20.0, 0.0, 0.0),
+        (25.0, 5.0, 0.0),
+        (30.0, -4.0, 0.0),
+        (35.0, 3.0, 0.0),
+        (40.0, 0.0, 0.0),
+        (30.0, 0.0, 0.0003),  # deep aponeurosis bending down at the sides
+        (32.0, 0.0, -0.0003),  # ... and up
+    ],
+)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_synthetic_scans_fascicle_length_within_one_percent(angle, tilt, curvature, seed):
+    img, sup, deep = render_scan(angle, deep_tilt_deg=tilt, curvature=curvature, seed=seed)
+    length_px, pennation, x_deep = _true_line(angle, tilt, curvature)
+    if curvature:
+        assert 0.0 <= x_deep <= 599.0  # on the drawn curve, not on its extension
+    fascicles, confidence = detect_fascicles(img, sup, deep)
+    arch = measure_architecture(
+        sup,
+        deep,
+        fascicles,
+        shape=img.shape,
+        calibration=Calibration.isotropic(0.1, "user"),
+        confidence=confidence,
+    )
+    assert confidence > 0.5 and arch.flags == ()
+    assert arch.fascicle_length_mm == pytest.approx(0.1 * length_px, rel=0.01)
+    assert arch.pennation_deg == pytest.approx(pennation, abs=0.5)
+    assert arch.n_fascicles >= 20 and arch.spread_deg < 2.0
+
+
+def test_detector_finds_fascicles_rising_either_way():
+    img, sup, deep = render_scan(22.0, seed=3)
+    mirrored = np.ascontiguousarray(img[:, ::-1])
+    x = sup.x_px
+    fascicles, confidence = detect_fascicles(
+        mirrored, Boundary(x, sup.y_px), Boundary(x, deep.y_px[::-1])
+    )
+    direction, _ = dominant_direction(fascicles)
+    assert direction == pytest.approx(-22.0, abs=0.5) and confidence > 0.5
+
+
+def test_no_fascicles_in_speckle_or_outside_a_belly():
+    rng = np.random.default_rng(5)
+    import cv2
+
+    speckle = cv2.GaussianBlur(rng.rayleigh(1.0, (300, 400)).astype(np.float32), (0, 0), 2.5, 0.8)
+    img = np.clip(60 + 20 * (speckle - speckle.mean()) / speckle.std(), 0, 255).astype(np.uint8)
+    x = np.arange(400.0)
+    fascicles, confidence = detect_fascicles(
+        img, Boundary(x, np.full(400, 60.0)), Boundary(x, np.full(400, 240.0))
+    )
+    arch = measure_architecture(
+        Boundary(x, np.full(400, 60.0)),
+        Boundary(x, np.full(400, 240.0)),
+        fascicles,
+        shape=img.shape,
+        confidence=confidence,
+    )
+    assert arch.pennation_deg is None and arch.flags == ("no_fascicles",)
+    # boundaries that share no columns, or touch: nothing to look at
+    left, right = Boundary([0.0, 100.0], [60.0, 60.0]), Boundary([200.0, 300.0], [240.0, 240.0])
+    assert detect_fascicles(img, left, right) == ((), 0.0)
+    assert detect_fascicles(
+        img, Boundary(x, np.full(400, 60.0)), Boundary(x, np.full(400, 63.0))
+    ) == ((), 0.0)
