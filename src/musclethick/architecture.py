@@ -792,6 +792,13 @@ def detect_fascicles(
         fascicles.append(Fascicle(fx0, fy0, fx1, fy1, "detected", float(weight[j])))
     if not fascicles:
         return (), 0.0
+    # overlapping patches can snap to the same ridge in the same direction: one fascicle
+    unique: dict[tuple[float, ...], Fascicle] = {}
+    for f in fascicles:
+        key = tuple(round(v, 1) for v in (f.x0_px, f.y0_px, f.x1_px, f.y1_px))
+        if key not in unique or f.weight > unique[key].weight:
+            unique[key] = f
+    fascicles = list(unique.values())
     direction = dominant_direction(fascicles)[0]
     for apo in (superficial, deep):
         along = math.degrees(math.atan(-float(np.polyfit(apo.x_px, apo.y_px, 1)[0])))
