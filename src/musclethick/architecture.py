@@ -745,9 +745,10 @@ def detect_fascicles(
     step = _COLUMN_STEP
     in_belly = belly.mask[:, ::step]
     mask = in_belly.astype(np.float32)
+    responses *= mask[None]  # outside the belly: nothing
     half = max(1, settings.patch_px // 2)
     half_cols = max(1, half // step)
-    sums, r0, c0 = _patch_sums(responses * mask[None], half, half_cols)
+    sums, r0, c0 = _patch_sums(responses, half, half_cols)
     fill, _, _ = _patch_sums(mask, half, half_cols)
     keep = fill >= settings.min_patch_fill * (4 * half * half_cols)
     if not keep.any():
@@ -781,7 +782,6 @@ def detect_fascicles(
     for j in np.nonzero((peak > 0) & np.isfinite(weight) & (weight > 0))[0]:
         pr, pc = r0[rows_idx[j]], c0[cols_idx[j]]
         window = responses[best[j], pr : pr + 2 * half, pc : pc + 2 * half_cols]
-        window = window * in_belly[pr : pr + 2 * half, pc : pc + 2 * half_cols]
         rr, cc = np.unravel_index(int(np.argmax(window)), window.shape)
         row, col = pr + rr, (pc + cc) * step  # the strongest ridge of the patch, working px
         t = math.radians(float(theta[j]))
