@@ -92,12 +92,13 @@ class Quantity:
 
 
 #: The measured quantities the report shows, in order; those found in a study's tables are
-#: shown (:func:`quantities_in`). A new measurement (e.g. pennation angle, fascicle length)
-#: that the export aggregates into its session table is added here and appears in the
-#: trajectories and the comparison like thickness.
+#: shown (:func:`quantities_in`). A new measurement that the export aggregates into its
+#: session table is added here and appears in the trajectories and the comparison like
+#: thickness (pennation angle and fascicle length: :mod:`musclethick.architecture`, the
+#: session columns of :func:`musclethick.export.aggregate_sessions`).
 QUANTITIES: tuple[Quantity, ...] = (
     Quantity("thickness_mm", "muscle thickness", "mm"),
-    Quantity("pennation_angle_deg", "pennation angle", "deg"),
+    Quantity("pennation_deg", "pennation angle", "deg"),
     Quantity("fascicle_length_mm", "fascicle length", "mm"),
     Quantity("echo_intensity", "echo intensity", "grey level 0-255"),
 )
