@@ -9,6 +9,7 @@ import pytest
 
 from architecture_scans import render_scan  # tests/architecture_scans.py
 from musclethick.architecture import (
+    architecture_text,
     detect_fascicles,
     dominant_direction,
     extended_boundary,
@@ -184,6 +185,30 @@ def test_measure_architecture_flags():
     assert shallow.extrapolated_fraction > 0.5
     flat = measure_architecture(sup, deep, [Fascicle(0.0, 200.0, 50.0, 200.0)], shape=(ROWS, COLS))
     assert flat.flags == ("no_insertion",) and flat.fascicle_length_px is None
+
+
+def test_architecture_text():
+    sup, deep = straight(100.0), straight(300.0)
+    two = [fascicle_at(30.0), fascicle_at(30.0, 200.0)]
+    # 200 px at 0.1 mm/px and 30 deg: FL = 20 mm / sin(30 deg) = 40 mm, all inside the image
+    cal = Calibration.isotropic(0.1, "user")
+    arch = measure_architecture(sup, deep, two, shape=(ROWS, COLS), calibration=cal)
+    assert architecture_text(arch) == "PA 30.0 deg  FL 40.0 mm  n 2"
+    # uncalibrated: 200 px / sin(30 deg) = 400 px
+    arch = measure_architecture(sup, deep, two, shape=(ROWS, COLS))
+    assert architecture_text(arch) == "PA 30.0 deg  FL 400 px  n 2"
+    # at 10 deg the line runs 200 / tan(10 deg) = 1134 px across: the image (600 columns) holds
+    # only part of it and the extrapolated share is shown
+    shallow = measure_architecture(sup, deep, [fascicle_at(10.0)], shape=(ROWS, COLS))
+    fl = 200.0 / math.sin(math.radians(10.0))  # 1151.8 px
+    inside = 600.0 / math.cos(math.radians(10.0))  # its part over the image's 600 columns
+    share = round(100 * (fl - inside) / fl)
+    expected = f"PA 10.0 deg  FL {fl:.0f} px ({share} % extrapolated)  n 1"
+    assert architecture_text(shallow) == expected
+    none = measure_architecture(sup, deep, [], shape=(ROWS, COLS))
+    assert architecture_text(none) == "no fascicles"
+    flat = measure_architecture(sup, deep, [Fascicle(0.0, 200.0, 50.0, 200.0)], shape=(ROWS, COLS))
+    assert architecture_text(flat) == "no fascicle line"
 
 
 # --------------------------------------------------------------------------------------------

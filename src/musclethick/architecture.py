@@ -43,6 +43,7 @@ __all__ = [
     "FascicleLine",
     "FascicleSettings",
     "add_architecture",
+    "architecture_text",
     "belly_centre",
     "describe_architecture_flags",
     "detect_fascicles",
@@ -69,6 +70,22 @@ ARCHITECTURE_FLAGS: dict[str, str] = {
 def describe_architecture_flags(flags: Sequence[str]) -> str:
     """``"; "``-joined description of architecture ``flags`` (others are left out)."""
     return "; ".join(ARCHITECTURE_FLAGS[f] for f in flags if f in ARCHITECTURE_FLAGS)
+
+
+def architecture_text(architecture: Architecture) -> str:
+    """``"PA 17.9 deg  FL 61.2 mm (12 % extrapolated)  n 14"`` (px when uncalibrated;
+    ``"no fascicles"`` without a pennation angle)."""
+    a = architecture
+    if a.pennation_deg is None:
+        return "no fascicles" if "no_fascicles" in a.flags else "no fascicle line"
+    text = f"PA {a.pennation_deg:.1f} deg"
+    if a.fascicle_length_mm is not None:
+        text += f"  FL {a.fascicle_length_mm:.1f} mm"
+    elif a.fascicle_length_px is not None:
+        text += f"  FL {a.fascicle_length_px:.0f} px"
+    if a.extrapolated_fraction:
+        text += f" ({100 * a.extrapolated_fraction:.0f} % extrapolated)"
+    return f"{text}  n {a.n_fascicles}"
 
 
 # --------------------------------------------------------------------------------------------

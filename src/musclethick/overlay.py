@@ -106,25 +106,11 @@ def render_overlay(frame: Frame, result: FrameResult) -> np.ndarray:
     if detail:
         _text(img, detail[:120], (5, 2 * line_h), _STATUS.get(status, (255, 255, 255)), scale * 0.7)
     if result.architecture is not None:
+        from .architecture import architecture_text  # only with architecture (scipy)
+
         text = architecture_text(result.architecture)
         _text(img, text, (5, 3 * line_h), _FASCICLE_LINE, scale * 0.8)
     return img
-
-
-def architecture_text(architecture) -> str:
-    """``"PA 17.9 deg  FL 61.2 mm (12 % extrapolated)  n 14"`` (px when uncalibrated;
-    ``"no fascicles"`` without a pennation angle)."""
-    a = architecture
-    if a.pennation_deg is None:
-        return "no fascicles" if "no_fascicles" in a.flags else "no fascicle line"
-    text = f"PA {a.pennation_deg:.1f} deg"
-    if a.fascicle_length_mm is not None:
-        text += f"  FL {a.fascicle_length_mm:.1f} mm"
-    elif a.fascicle_length_px is not None:
-        text += f"  FL {a.fascicle_length_px:.0f} px"
-    if a.extrapolated_fraction:
-        text += f" ({100 * a.extrapolated_fraction:.0f} % extrapolated)"
-    return f"{text}  n {a.n_fascicles}"
 
 
 def _draw_architecture(img: np.ndarray, architecture, thick: int) -> None:

@@ -98,6 +98,8 @@ def test_fascicles_are_shown_edited_remeasured_undone_and_stored(
     assert arch.method == "manual" and arch.confidence == 1.0 and arch.n_fascicles == 1
     assert arch.fascicles[0].source == "manual" and editor.edited
     assert widget.table.values()["pennation angle"] == "30.0 deg"
+    # 23 mm / sin(30 deg) = 46 mm, inside the image
+    assert "PA 30.0 deg  FL 46.0 mm  n 1" in widget.status.text()
     # the boundaries are untouched: the thickness stays the model's
     assert editor.result.mean_thickness_mm == pytest.approx(thickness_mm)
 
