@@ -2,7 +2,7 @@
 
 Usage (needs the ``napari`` extra and a display; headless: ``xvfb-run -a``)::
 
-    xvfb-run -a python scripts/screenshot_review.py [--scene edit|runner-up] [--out PNG]
+    xvfb-run -a python scripts/screenshot_review.py [--scene edit|runner-up|fascicles] [--out PNG]
 
 Builds a study store in a temporary folder from three DL_Track captures in ``sample_images/``
 (measured with the shipped model, or the edge method when no model is installed) and opens
@@ -17,6 +17,11 @@ script makes the case it is built for: the scan's deep boundary is put on the ne
 (:func:`musclethick.bands.next_band`, a wrong layer), the pair measured on the scan becomes
 the runner-up (margin 0.4 nats) and the result is flagged ``ambiguous_layers``; the shot is
 taken after one press of ``w``, the runner-up pair swapped in and re-measured.
+
+``--scene fascicles`` (``docs/images/review_fascicles.png``): the scans measured with
+architecture; on the 800x600 capture the fascicle found nearest the left edge is deleted and
+one is drawn by hand across the belly's centre (an unsaved edit: pennation angle and fascicle
+length re-measured in the table).
 """
 
 from __future__ import annotations
@@ -68,11 +73,15 @@ def flag_with_runner_up(result):
     )
 
 
-def build_store(folder: Path, *, runner_up: bool = False) -> tuple[Path, str]:
+def build_store(
+    folder: Path, *, runner_up: bool = False, architecture: bool = False
+) -> tuple[Path, str]:
     """Measure the sample scans into a new study store; returns its path and the method.
 
     With ``runner_up`` the first scan is flagged with a runner-up pair
-    (:func:`flag_with_runner_up`)."""
+    (:func:`flag_with_runner_up`); with ``architecture`` they are measured with it."""
+    from dataclasses import replace
+
     from musclethick.errors import ModelError
     from musclethick.pipeline import MeasureSettings, get_model, measure_path
     from musclethick.study.store import StudyStore
@@ -82,6 +91,7 @@ def build_store(folder: Path, *, runner_up: bool = False) -> tuple[Path, str]:
         settings = MeasureSettings(method="model")
     except ModelError:
         settings = MeasureSettings(method="edges")
+    settings = replace(settings, architecture=architecture)
     path = folder / "demo_study.sqlite"
     with StudyStore(path) as store:
         run = store.start_run(method=settings.method)
@@ -98,7 +108,7 @@ def build_store(folder: Path, *, runner_up: bool = False) -> tuple[Path, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scene", choices=("edit", "runner-up"), default="edit")
+    parser.add_argument("--scene", choices=("edit", "runner-up", "fascicles"), default="edit")
     parser.add_argument("--out", help="PNG (default: docs/images/review[_runner_up].png)")
     parser.add_argument("--max-kb", type=int, default=500, help="shrink the PNG below this")
     args = parser.parse_args(argv)
@@ -109,10 +119,18 @@ def main(argv: list[str] | None = None) -> int:
 
     from musclethick._napari._app import make_review_viewer
 
-    name = "review.png" if args.scene == "edit" else "review_runner_up.png"
+    name = {
+        "edit": "review.png",
+        "runner-up": "review_runner_up.png",
+        "fascicles": "review_fascicles.png",
+    }[args.scene]
     args.out = args.out or str(REPO / "docs" / "images" / name)
     with tempfile.TemporaryDirectory() as tmp:
-        store_path, method = build_store(Path(tmp), runner_up=args.scene == "runner-up")
+        store_path, method = build_store(
+            Path(tmp),
+            runner_up=args.scene == "runner-up",
+            architecture=args.scene == "fascicles",
+        )
         viewer, widget = make_review_viewer(store_path, reviewer="demo", show=True)
         viewer.window.resize(1500, 900)
         for _ in range(20):
@@ -125,6 +143,22 @@ def main(argv: list[str] | None = None) -> int:
             deep.selected_data = {0}
             viewer.layers.selection.active = deep
             deep.mode = "direct"
+        elif args.scene == "fascicles":
+            rows = [i for i, it in enumerate(widget.session.items) if it.path.endswith(SCANS[1][0])]
+            widget.queue_list.setCurrentRow(rows[0])
+            editor = widget.editor
+            layer = editor.fascicle_layer
+            shapes = [np.asarray(d) for d in layer.data]
+            leftmost = int(np.argmin([s[:, -1].min() for s in shapes]))
+            before = editor.result.architecture.pennation_deg
+            line = editor.result.architecture.line  # (x_sup, y_sup, x_deep, y_deep)
+            cx, cy = 0.5 * (line[0] + line[2]), 0.5 * (line[1] + line[3])
+            drawn = np.array([[cy + 25.0, cx - 70.0], [cy - 25.0, cx + 70.0]])
+            layer.data = [*(s for i, s in enumerate(shapes) if i != leftmost), drawn]
+            viewer.layers.selection.active = layer
+            layer.mode = "direct"
+            after = editor.result.architecture.pennation_deg
+            print(f"pennation angle {before:.1f} deg; after the edit {after:.1f} deg")
         else:
             flagged = [
                 i for i, item in enumerate(widget.session.items) if item.path.endswith(SCANS[0][0])

@@ -48,6 +48,11 @@ def test_minimal_defaults(tmp_path):
     assert p.line_fractions == (0.25, 0.5, 0.75)
     assert p.sites[0].images == 3 and p.weeks == (0,)
     assert p.aggregation.images == "mean" and not p.aggregation.drop_worst_image
+    assert p.smallest_worthwhile_change_mm is None
+    named = load_protocol(
+        write(tmp_path, MINIMAL + "[analysis]\nsmallest_worthwhile_change_mm = 0.4\n")
+    )
+    assert named.smallest_worthwhile_change_mm == 0.4
 
 
 @pytest.mark.parametrize(
@@ -61,6 +66,11 @@ def test_minimal_defaults(tmp_path):
         ("[aggregation]\nimages = 'max'\n", "aggregation.images"),
         ("[aggregation]\ndrop_worst = true\n", "aggregation.drop_worst"),
         ("[[composite]]\nname = 'Q'\nsites = ['VL50', 'RF50']\n", "composite[0].sites"),
+        (
+            "[analysis]\nsmallest_worthwhile_change_mm = 0\n",
+            "analysis.smallest_worthwhile_change_mm",
+        ),
+        ("[analysis]\nswc = 0.5\n", "analysis.swc"),
     ],
 )
 def test_invalid_keys_named_in_one_line(tmp_path, extra, key):

@@ -8,6 +8,7 @@ train        train the segmentation model
 batch        measure a whole study into a SQLite store (resumable)
 export       thickness tables from a store (CSV / Excel / Parquet)
 reliability  ICC, CV %, typical error, Bland-Altman
+report       the study's report: HTML with plots and the condition comparison
 review       review a study store in napari (needs ``musclethick[napari]``)
 view         open one scan with its results in napari (needs ``musclethick[napari]``)
 """
@@ -214,6 +215,12 @@ def add_measure_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="skip thickness perpendicular to the deep aponeurosis",
     )
+    parser.add_argument(
+        "--architecture",
+        action="store_true",
+        help="also measure pennation angle and fascicle length (fascicles found between the "
+        "aponeuroses; results.csv gets their columns, boundaries.json the fascicle lines)",
+    )
 
 
 def settings_from_args(args: argparse.Namespace):
@@ -252,6 +259,7 @@ def settings_from_args(args: argparse.Namespace):
         model_path=args.model,
         refine=args.refine,
         backend=args.backend,
+        architecture=bool(getattr(args, "architecture", False)),
     )
 
 
@@ -274,7 +282,7 @@ class _MeasureOutputs:
             check_output_folder,
             relative_names,
         )
-        from musclethick.report import RESULT_COLUMNS
+        from musclethick.report import result_columns
 
         out = check_output_file(args.out, option="--out", inputs=paths, overwrite=args.overwrite)
         boundaries = None
@@ -294,7 +302,10 @@ class _MeasureOutputs:
         self.names = relative_names(paths) if self.overlays is not None else {}
         self.out = out
         self.table = PartialFile(out, newline="")
-        self.writer = csv.DictWriter(self.table.handle, fieldnames=RESULT_COLUMNS)
+        self.architecture = bool(getattr(args, "architecture", False))
+        self.writer = csv.DictWriter(
+            self.table.handle, fieldnames=result_columns(architecture=self.architecture)
+        )
         self.writer.writeheader()
         self.boundaries = None if boundaries is None else PartialFile(boundaries)
         if self.boundaries is not None:
@@ -309,7 +320,7 @@ class _MeasureOutputs:
         from musclethick.report import boundary_record, result_rows
 
         for result in measured.results:
-            self.writer.writerows(result_rows(result))
+            self.writer.writerows(result_rows(result, architecture=self.architecture))
             if self.boundaries is not None:
                 separator = "\n" if self._first_record else ",\n"
                 self.boundaries.write(separator + json.dumps(boundary_record(result)))
@@ -560,12 +571,14 @@ def get_arg_parser(only: str | None = None) -> argparse.ArgumentParser:
 
     if only != "measure":
         from musclethick.export import register_cli as register_export
+        from musclethick.reporting import register_cli as register_report
         from musclethick.stats import register_cli as register_reliability
         from musclethick.study.batch import register_cli as register_batch
 
         register_batch(sub)
         register_export(sub)
         register_reliability(sub)
+        register_report(sub)
 
     review = sub.add_parser("review", help="review a study store in napari")
     review.add_argument("store", help="study store (SQLite) written by 'musclethick batch'")

@@ -23,6 +23,14 @@ Tables (all lengths in mm, or cm with ``cm=True``; the ``_mm`` suffix then becom
 ``readme``    column descriptions and units, a note on the scans left out, and one row per
               scan rejected in review (who, when, why), which no table after ``long`` counts.
 
+Architecture (when the store holds results measured with it, ``musclethick batch`` with a
+protocol asking for it): the long table gets ``pennation_deg``, ``fascicle_length_mm`` (the
+reviewed values), their ``_model`` values and ``fascicle_extrapolated_pct``; ``images`` and
+``sessions`` the image and session values (mean or median of the images with a value, as the
+protocol aggregates thickness, with their SD); and each site gets ``wide_<SITE>_PA`` and
+``wide_<SITE>_FL`` beside ``wide_<SITE>``, with the change from baseline in deg / mm and %.
+Stores without architecture give exactly the tables above.
+
 Only results that are not failed and not rejected in review enter ``images`` and later tables;
 corrected reviews replace the model values (see :meth:`StudyStore.results_dataframe`).
 
@@ -58,9 +66,11 @@ __all__ = [
     "aggregate_sessions",
     "build_tables",
     "export_store",
+    "has_architecture",
     "long_table",
     "protocol_for_store",
     "pseudonym",
+    "pseudonym_key",
     "register_cli",
     "wide_tables",
     "write_tables",
@@ -97,6 +107,21 @@ LONG_COLUMNS = [
     "included",
     "file",
 ]
+
+#: Long-table columns added when the results hold architecture (after ``thickness_mm_model``).
+ARCHITECTURE_LONG_COLUMNS = [
+    "pennation_deg",
+    "pennation_deg_model",
+    "fascicle_length_mm",
+    "fascicle_length_mm_model",
+    "fascicle_extrapolated_pct",
+]
+#: Architecture values aggregated like thickness: ``(value, SD column, wide table suffix,
+#: unit of the change)``.
+ARCHITECTURE_MEASURES = (
+    ("pennation_deg", "pennation_sd_deg", "PA", "deg"),
+    ("fascicle_length_mm", "fascicle_length_sd_mm", "FL", "mm"),
+)
 
 EXCLUDED_COLUMNS = ["subject", "leg", "week", "site", "rep", "file", "reason", "detail"]
 
@@ -139,6 +164,19 @@ COLUMN_DOCS = {
     "week_N": "session thickness at week N",
     "change_mm_week_N": "change from the baseline week to week N",
     "change_pct_week_N": "change from the baseline week to week N in % of baseline",
+    "pennation_deg": "pennation angle: dominant fascicle direction against the deep aponeurosis "
+    "where the fascicle line through the belly's centre meets it, as reviewed",
+    "pennation_deg_model": "the pennation angle measured before review",
+    "fascicle_length_mm": "fascicle length: that line between the two aponeuroses, extrapolated "
+    "beyond the image where needed, as reviewed",
+    "fascicle_length_mm_model": "the fascicle length measured before review",
+    "fascicle_extrapolated_pct": "share of the fascicle length outside the image",
+    "pennation_sd_deg": "standard deviation of the pennation angle of the images (ddof=1)",
+    "fascicle_length_sd_mm": "standard deviation of the fascicle length of the images (ddof=1)",
+    "n_images_architecture": "images with a pennation angle in the session",
+    "pennation_deg_week_N": "session pennation angle at week N",
+    "change_deg_week_N": "change of the pennation angle from the baseline week to week N",
+    "fascicle_length_mm_week_N": "session fascicle length at week N",
     "reason": "why the scan is left out: missing, duplicate, not_found or unreadable",
     "detail": "what was found (for a duplicate: the scan that counts instead)",
 }
@@ -151,8 +189,15 @@ def pseudonym(subject: str, key: bytes) -> str:
     return "P" + hmac.new(key, subject.encode("utf-8"), hashlib.sha256).hexdigest()[:8]
 
 
-def _pseudonym_key(store: str | Path, key: str | bytes | None) -> bytes:
-    """``key``, or a new random key kept in ``store`` (so that pseudonyms stay stable)."""
+def pseudonym_key(
+    store: str | Path, key: str | bytes | None, *, option: str = "--deidentify"
+) -> bytes:
+    """``key``, or the store's key, or a new random key kept in ``store``.
+
+    The one secret of a store: subject pseudonyms (``export --deidentify``) and the condition
+    codes of a blind report stay stable because they are keyed by it. ``option`` names the
+    command-line option that needs the key, in the message when the store cannot keep one.
+    """
     from musclethick.study.store import StudyStore
 
     if key is None:
@@ -163,9 +208,15 @@ def _pseudonym_key(store: str | Path, key: str | bytes | None) -> bytes:
                     key = secrets.token_hex(32)
                     db.set_meta("pseudonym_key", key)
         except StoreError as error:
+            what = (
+                "the first de-identified export"
+                if option == "--deidentify"
+                else f"the first {option} report"
+            )
             raise StoreError(
-                "--deidentify: the first de-identified export keeps a new pseudonym key in the "
-                f"store, but {error}; give --key KEY (or set $MUSCLETHICK_PSEUDONYM_KEY) instead"
+                f"{option}: {what} keeps a new key in the store, but {error}; give --key KEY "
+                "instead"
+                + (" (or set $MUSCLETHICK_PSEUDONYM_KEY)" if option == "--deidentify" else "")
             ) from None
     return key.encode("utf-8") if isinstance(key, str) else key
 
@@ -209,7 +260,18 @@ def long_table(
         ["subject", "leg", "week", "site", "image", "frame", "region", "result_id"], kind="stable"
     )
     columns = [*LONG_COLUMNS, "result_id", "scan_id"]
+    if has_architecture(frame):
+        at = columns.index("thickness_mm_model") + 1
+        columns[at:at] = ARCHITECTURE_LONG_COLUMNS
     return frame[columns].reset_index(drop=True)
+
+
+def has_architecture(table: pd.DataFrame) -> bool:
+    """Whether a results / long / images / sessions table holds any architecture value."""
+    return any(
+        value in table.columns and bool(table[value].notna().any())
+        for value, *_ in ARCHITECTURE_MEASURES
+    )
 
 
 def aggregate_images(long: pd.DataFrame) -> pd.DataFrame:
@@ -217,15 +279,21 @@ def aggregate_images(long: pd.DataFrame) -> pd.DataFrame:
 
     Only rows with ``included`` and a finite thickness count. Columns: session keys,
     ``image``, ``rep``, ``thickness_mm``, ``echo_intensity``, ``n_lines``, ``n_frames``,
-    ``qc_status`` (worst of the frames: the first of corrected/flagged/accepted/ok).
+    ``qc_status`` (worst of the frames: the first of corrected/flagged/accepted/ok); with
+    architecture also ``pennation_deg`` and ``fascicle_length_mm`` (mean of the frames with a
+    value).
     """
     rows = long[long["included"] & np.isfinite(long["thickness_mm"].astype(float))]
     keys = [*SESSION_KEYS, "image", "rep"]
+    architecture = {
+        value: (value, "first") for value, *_ in ARCHITECTURE_MEASURES if has_architecture(long)
+    }
     per_frame = rows.groupby([*keys, "frame", "region"], dropna=False, as_index=False).agg(
         thickness_mm=("thickness_mm", "mean"),
         echo_intensity=("echo_intensity", "first"),
         n_lines=("thickness_mm", "size"),
         qc_status=("qc_status", "first"),
+        **architecture,
     )
     return per_frame.groupby(keys, dropna=False, as_index=False).agg(
         thickness_mm=("thickness_mm", "mean"),
@@ -233,6 +301,7 @@ def aggregate_images(long: pd.DataFrame) -> pd.DataFrame:
         n_lines=("n_lines", "sum"),
         n_frames=("frame", "size"),
         qc_status=("qc_status", lambda s: ",".join(sorted(set(s)))),
+        **{value: (value, "mean") for value in architecture},
     )
 
 
@@ -260,14 +329,37 @@ def _session_value(values: np.ndarray, images: np.ndarray, protocol: Protocol) -
     }
 
 
+def _architecture_session(group: pd.DataFrame, protocol: Protocol) -> dict[str, Any]:
+    """Session pennation angle and fascicle length: mean or median (as the protocol
+    aggregates images) of the images with a value, their SD and count."""
+    out: dict[str, Any] = {}
+    n = 0
+    for value, sd, *_ in ARCHITECTURE_MEASURES:
+        values = group[value].to_numpy(dtype=float)
+        values = values[np.isfinite(values)]
+        n = max(n, values.size)
+        if values.size == 0:
+            out[value], out[sd] = float("nan"), float("nan")
+            continue
+        median = protocol.aggregation.images == "median"
+        out[value] = float(np.median(values) if median else np.mean(values))
+        out[sd] = float(np.std(values, ddof=1)) if values.size > 1 else float("nan")
+    out["n_images_architecture"] = n
+    return out
+
+
 def aggregate_sessions(images: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
     """Session values per subject x condition x leg x week x site, plus composites.
 
     A composite's ``thickness_mm`` is the mean of its sites' session values, present only when
     every one of its sites has a value; its ``sd_mm``/``cv_pct`` are NaN and ``n_images`` the sum.
+    With architecture, sessions also hold ``pennation_deg``, ``pennation_sd_deg``,
+    ``fascicle_length_mm``, ``fascicle_length_sd_mm`` and ``n_images_architecture``
+    (:func:`_architecture_session`; NaN for composites: architecture belongs to one muscle).
     """
     import pandas as pd  # lazy: keeps the CLI start-up light
 
+    architecture = has_architecture(images)
     rows = []
     for key, group in images.groupby(SESSION_KEYS, dropna=False, sort=True):
         values = group["thickness_mm"].to_numpy(dtype=float)
@@ -276,20 +368,22 @@ def aggregate_sessions(images: pd.DataFrame, protocol: Protocol) -> pd.DataFrame
                 **dict(zip(SESSION_KEYS, key, strict=True)),
                 **_session_value(values, group["image"].to_numpy(), protocol),
                 "echo_intensity": float(group["echo_intensity"].mean()),
+                **(_architecture_session(group, protocol) if architecture else {}),
             }
         )
-    sessions = pd.DataFrame(
-        rows,
-        columns=[
-            *SESSION_KEYS,
-            "thickness_mm",
-            "sd_mm",
-            "n_images",
-            "cv_pct",
-            "dropped_image",
-            "echo_intensity",
-        ],
-    )
+    columns = [
+        *SESSION_KEYS,
+        "thickness_mm",
+        "sd_mm",
+        "n_images",
+        "cv_pct",
+        "dropped_image",
+        "echo_intensity",
+    ]
+    if architecture:
+        columns += [c for value, sd, *_ in ARCHITECTURE_MEASURES for c in (value, sd)]
+        columns.append("n_images_architecture")
+    sessions = pd.DataFrame(rows, columns=columns)
     composite_rows = []
     keys = ["subject", "condition", "leg", "week"]
     for composite in protocol.composites:
@@ -323,37 +417,52 @@ def wide_tables(sessions: pd.DataFrame, protocol: Protocol) -> dict[str, pd.Data
 
     Returns ``{"wide_<SITE>": table}``. Columns: ``subject, condition, leg, week_<w>...,
     change_mm_week_<w>..., change_pct_week_<w>...`` for every later week ``w``; the baseline is
-    the protocol's first week.
+    the protocol's first week. With architecture, also ``wide_<SITE>_PA``
+    (``pennation_deg_week_<w>``, ``change_deg_week_<w>``, ``change_pct_week_<w>``) and
+    ``wide_<SITE>_FL`` (``fascicle_length_mm_week_<w>``, ``change_mm_week_<w>``,
+    ``change_pct_week_<w>``) for the sites with a value.
     """
-    import pandas as pd  # lazy: keeps the CLI start-up light
-
     tables = {}
-    baseline = protocol.baseline_week
     names = [*protocol.site_names(), *(c.name for c in protocol.composites)]
+    architecture = has_architecture(sessions)
     for name in names:
         part = sessions[sessions["site"] == name]
         if part.empty:
             continue
-        wide = (
-            part.dropna(subset=["week"])
-            .astype({"week": int})
-            .set_index(["subject", "condition", "leg", "week"])["thickness_mm"]
-            .unstack("week")
-        )
-        weeks = sorted({int(w) for w in part["week"].dropna()} | set(protocol.weeks))
-        wide = wide.reindex(columns=weeks)
-        out = pd.DataFrame(index=wide.index)
-        for week in weeks:
-            out[f"week_{week}"] = wide[week]
-        if baseline in weeks:
-            for week in weeks:
-                if week == baseline:
-                    continue
-                change = wide[week] - wide[baseline]
-                out[f"change_mm_week_{week}"] = change
-                out[f"change_pct_week_{week}"] = change / wide[baseline] * 100.0
-        tables[f"wide_{name}"] = out.reset_index()
+        tables[f"wide_{name}"] = _wide(part, protocol, "thickness_mm", "", "mm")
+        if not architecture:
+            continue
+        for value, _, suffix, unit in ARCHITECTURE_MEASURES:
+            if part[value].notna().any():
+                tables[f"wide_{name}_{suffix}"] = _wide(part, protocol, value, f"{value}_", unit)
     return tables
+
+
+def _wide(part: pd.DataFrame, protocol: Protocol, value: str, prefix: str, unit: str):
+    """One wide table of ``value``: ``{prefix}week_<w>`` columns and the change from the
+    baseline week in ``unit`` and in %."""
+    import pandas as pd  # lazy: keeps the CLI start-up light
+
+    baseline = protocol.baseline_week
+    wide = (
+        part.dropna(subset=["week"])
+        .astype({"week": int})
+        .set_index(["subject", "condition", "leg", "week"])[value]
+        .unstack("week")
+    )
+    weeks = sorted({int(w) for w in part["week"].dropna()} | set(protocol.weeks))
+    wide = wide.reindex(columns=weeks)
+    out = pd.DataFrame(index=wide.index)
+    for week in weeks:
+        out[f"{prefix}week_{week}"] = wide[week]
+    if baseline in weeks:
+        for week in weeks:
+            if week == baseline:
+                continue
+            change = wide[week] - wide[baseline]
+            out[f"change_{unit}_week_{week}"] = change
+            out[f"change_pct_week_{week}"] = change / wide[baseline] * 100.0
+    return out.reset_index()
 
 
 def _left_out_note(excluded: pd.DataFrame) -> str:
@@ -383,10 +492,16 @@ def _readme(tables: Mapping[str, pd.DataFrame], unit: str, note: str = "") -> pd
     for name, table in tables.items():
         for column in table.columns:
             generic = re.sub(r"_cm($|_)", r"_mm\1", str(column))
-            generic = re.sub(r"^((?:change_(?:mm|pct)_)?week_)\d+$", r"\1N", generic)
+            generic = re.sub(
+                r"^((?:change_(?:mm|pct|deg)_|pennation_deg_|fascicle_length_mm_)?week_)\d+$",
+                r"\1N",
+                generic,
+            )
             doc = COLUMN_DOCS.get(generic, "")
             if generic == "mm_per_px":
                 doc = f"{doc} [mm]"
+            elif generic.endswith("_deg") or "_deg_" in generic:
+                doc = f"{doc} [deg]"
             elif (
                 generic.endswith("_mm")
                 or "_mm_" in generic
@@ -675,7 +790,7 @@ def export_store(
         raise MusclethickError(f"{store}: no results to export (method {method})")
     deidentify_key = None
     if deidentify:
-        deidentify_key = _pseudonym_key(store, key if key is not None else stored_key)
+        deidentify_key = pseudonym_key(store, key if key is not None else stored_key)
     tables = build_tables(
         results,
         proto,

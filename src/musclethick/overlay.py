@@ -3,7 +3,9 @@
 :func:`render_overlay` is pure (array in, array out); :func:`write_overlay` writes it as a
 PNG. Colours (BGR is converted to RGB on return): superficial boundary cyan, deep
 boundary orange, measurement lines yellow, status text green (ok) / orange (flagged) /
-red (failed).
+red (failed); with architecture, the fascicles found light green and the fascicle-length
+line magenta (its part inside the image), with the pennation angle and fascicle length
+under the header.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ _SUPERFICIAL = (0, 220, 255)
 _DEEP = (255, 150, 0)
 _LINE = (255, 240, 0)
 _STATUS = {"ok": (60, 220, 60), "flagged": (255, 160, 0), "failed": (255, 60, 60)}
+_FASCICLE = (120, 255, 120)
+_FASCICLE_LINE = (255, 60, 255)
 
 
 def _polyline(
@@ -71,6 +75,8 @@ def render_overlay(frame: Frame, result: FrameResult) -> np.ndarray:
         _polyline(img, result.superficial, _SUPERFICIAL, thick)
     if result.deep is not None:
         _polyline(img, result.deep, _DEEP, thick)
+    if result.architecture is not None:
+        _draw_architecture(img, result.architecture, thick)
     calibrated = result.calibration.is_calibrated
     for line in result.lines:
         if line.line == "mean":
@@ -99,7 +105,27 @@ def render_overlay(frame: Frame, result: FrameResult) -> np.ndarray:
         detail = result.message
     if detail:
         _text(img, detail[:120], (5, 2 * line_h), _STATUS.get(status, (255, 255, 255)), scale * 0.7)
+    if result.architecture is not None:
+        from .architecture import architecture_text  # only with architecture (scipy)
+
+        text = architecture_text(result.architecture)
+        _text(img, text, (5, 3 * line_h), _FASCICLE_LINE, scale * 0.8)
     return img
+
+
+def _draw_architecture(img: np.ndarray, architecture, thick: int) -> None:
+    """Fascicle segments and the fascicle-length line (its part inside the image)."""
+    rows, cols = img.shape[:2]
+    for f in architecture.fascicles:
+        p0 = (round(f.x0_px * 16), round(f.y0_px * 16))
+        p1 = (round(f.x1_px * 16), round(f.y1_px * 16))
+        cv2.line(img, p0, p1, _FASCICLE, max(1, thick - 1), cv2.LINE_AA, shift=4)
+    if architecture.line is None:
+        return
+    xs, ys, xd, yd = architecture.line
+    inside, a, b = cv2.clipLine((0, 0, cols, rows), (round(xs), round(ys)), (round(xd), round(yd)))
+    if inside:
+        cv2.line(img, a, b, _FASCICLE_LINE, thick + 1, cv2.LINE_AA)
 
 
 def write_overlay(path: str | Path, frame: Frame, result: FrameResult) -> Path:

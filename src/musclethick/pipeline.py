@@ -82,6 +82,9 @@ class MeasureSettings:
         Frames per forward pass of the model.
     plausible : PlausibleRanges
         Plausible pixel sizes and muscle thickness (results outside are flagged).
+    architecture : bool
+        Also measure pennation angle and fascicle length between the boundaries found
+        (:func:`musclethick.architecture.add_architecture`); off by default.
     """
 
     method: str = "model"
@@ -97,6 +100,7 @@ class MeasureSettings:
     no_muscle_confidence: float = 0.1
     batch_size: int = 8
     plausible: PlausibleRanges = DEFAULT_RANGES
+    architecture: bool = False
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -308,6 +312,9 @@ def measure_frames(
     FrameResult
         One per frame, in order.
     """
+    if settings.architecture:  # an additive step after the boundaries, whatever found them
+        yield from _with_architecture(frames, settings, model)
+        return
     if settings.method == "edges":
         for frame in frames:
             problem = _too_small(frame)
@@ -340,6 +347,29 @@ def measure_frames(
             batch, ready, n_in = [], {}, 0
     if n_in:
         yield from measured()
+
+
+def _with_architecture(
+    frames: Iterable[Frame], settings: MeasureSettings, model: SegmentationModel | None
+) -> Iterator[FrameResult]:
+    """:func:`measure_frames` without architecture, then each result's architecture measured
+    on its frame (an unexpected error there keeps the thickness and says so)."""
+    from musclethick.architecture import add_architecture
+
+    seen: deque[Frame] = deque()
+
+    def tap() -> Iterator[Frame]:
+        for frame in frames:
+            seen.append(frame)
+            yield frame
+
+    for result in measure_frames(tap(), replace(settings, architecture=False), model=model):
+        frame = seen.popleft()
+        try:
+            yield add_architecture(frame, result)
+        except Exception as error:
+            problem = f"architecture not measured: unexpected {type(error).__name__}: {error}"
+            yield replace(result, message="; ".join(p for p in (result.message, problem) if p))
 
 
 def select_best_frames(results: Sequence[FrameResult], k: int) -> list[int]:

@@ -59,6 +59,9 @@ class Site:
         ``"longitudinal"`` or ``"transverse"``.
     images : int
         Images expected per session at this site.
+    architecture : bool
+        Also measure pennation angle and fascicle length at this site (``[acquisition]
+        architecture`` for every site, or ``architecture`` in a ``[[site]]`` table).
     """
 
     name: str
@@ -67,6 +70,7 @@ class Site:
     percent_femur: float | None = None
     view: str = "longitudinal"
     images: int = 3
+    architecture: bool = False
 
 
 @dataclass(frozen=True)
@@ -137,6 +141,13 @@ class Protocol:
     adapt_to_study : bool
         A generic protocol (``default``): the weeks and sites of a study are those found in
         it (:meth:`adapted`) instead of being checked against the protocol's lists.
+    smallest_worthwhile_change_mm : float or None
+        The smallest change in thickness that matters for the study (``[analysis]
+        smallest_worthwhile_change_mm``); the report compares effects with it (default there:
+        0.2 x the between-subject SD at baseline).
+    architecture : bool
+        ``[acquisition] architecture``: measure pennation angle and fascicle length at every
+        site unless a site says otherwise (:meth:`wants_architecture`).
     source : str
         File the protocol was read from.
     """
@@ -158,6 +169,8 @@ class Protocol:
     method: str | None = None
     plausible_thickness_mm: tuple[float, float] = DEFAULT_RANGES.thickness_mm
     adapt_to_study: bool = False
+    smallest_worthwhile_change_mm: float | None = None
+    architecture: bool = False
     source: str = ""
 
     @property
@@ -179,6 +192,14 @@ class Protocol:
         """Names of all sites."""
         return tuple(site.name for site in self.sites)
 
+    def wants_architecture(self, site: str) -> bool:
+        """Whether scans of ``site`` (case-insensitive) get architecture measured; a site the
+        protocol does not list follows ``[acquisition] architecture``."""
+        for listed in self.sites:
+            if listed.name.lower() == str(site).lower():
+                return listed.architecture
+        return self.architecture
+
     def adapted(self, *, weeks: Iterable[int | None], sites: Iterable[str]) -> Protocol:
         """This protocol fitted to what a study holds, when :attr:`adapt_to_study` is set.
 
@@ -196,7 +217,9 @@ class Protocol:
             if name.lower() in found_sites or not re.fullmatch(r"[A-Za-z0-9-]+", name):
                 continue
             muscle = re.match(r"[A-Za-z]*", name).group(0) or name
-            site = listed.get(name.lower()) or Site(name, muscle, images=self.sites[0].images)
+            site = listed.get(name.lower()) or Site(
+                name, muscle, images=self.sites[0].images, architecture=self.architecture
+            )
             found_sites[name.lower()] = site
         return replace(
             self,
@@ -210,15 +233,31 @@ class Protocol:
         )
 
 
-_TOP_KEYS = {"protocol", "design", "acquisition", "calibration", "aggregation", "site", "composite"}
+_TOP_KEYS = {
+    "protocol",
+    "design",
+    "acquisition",
+    "calibration",
+    "aggregation",
+    "analysis",
+    "site",
+    "composite",
+}
 _SECTION_KEYS = {
     "protocol": {"name", "description", "version"},
     "design": {"subjects", "legs", "conditions", "weeks", "pattern", "adapt_to_study"},
-    "acquisition": {"images_per_site", "line_fractions", "perpendicular", "method"},
+    "acquisition": {
+        "images_per_site",
+        "line_fractions",
+        "perpendicular",
+        "method",
+        "architecture",
+    },
     "calibration": {"mm_per_px", "depth_mm", "plausible_thickness_mm"},
     "aggregation": {"lines", "images", "drop_worst_image"},
+    "analysis": {"smallest_worthwhile_change_mm"},
 }
-_SITE_KEYS = {"name", "muscle", "muscle_name", "percent_femur", "view", "images"}
+_SITE_KEYS = {"name", "muscle", "muscle_name", "percent_femur", "view", "images", "architecture"}
 _COMPOSITE_KEYS = {"name", "sites", "description"}
 
 
@@ -344,6 +383,7 @@ def parse_protocol(data: dict[str, Any], *, source: str = "<protocol>") -> Proto
     if len(set(fractions)) != len(fractions):
         raise c.fail("acquisition.line_fractions", f"has repeated values {fractions_raw!r}")
     perpendicular = c.boolean(acq.get("perpendicular"), "acquisition.perpendicular", True)
+    architecture = c.boolean(acq.get("architecture"), "acquisition.architecture", False)
     method = acq.get("method")
     if method is not None:
         method = c.choice(method, "acquisition.method", ("model", "edges"), "model")
@@ -371,6 +411,9 @@ def parse_protocol(data: dict[str, Any], *, source: str = "<protocol>") -> Proto
                 ),
                 view=c.choice(raw.get("view"), f"{key}.view", VIEWS, "longitudinal"),
                 images=images_default if images is None else images,
+                architecture=c.boolean(
+                    raw.get("architecture"), f"{key}.architecture", architecture
+                ),
             )
         )
     names = [s.name.lower() for s in sites]
@@ -462,6 +505,12 @@ def parse_protocol(data: dict[str, Any], *, source: str = "<protocol>") -> Proto
         method=method,
         plausible_thickness_mm=(float(low), float(high)),
         adapt_to_study=c.boolean(design.get("adapt_to_study"), "design.adapt_to_study", False),
+        smallest_worthwhile_change_mm=c.number(
+            sections["analysis"].get("smallest_worthwhile_change_mm"),
+            "analysis.smallest_worthwhile_change_mm",
+            positive=True,
+        ),
+        architecture=architecture,
         source=source,
     )
 

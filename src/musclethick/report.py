@@ -9,9 +9,17 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from musclethick.types import Boundary, FrameResult
+from musclethick.types import Architecture, Boundary, FrameResult
 
-__all__ = ["RESULT_COLUMNS", "boundary_record", "result_rows"]
+__all__ = [
+    "ARCHITECTURE_COLUMNS",
+    "RESULT_COLUMNS",
+    "architecture_record",
+    "architecture_values",
+    "boundary_record",
+    "result_columns",
+    "result_rows",
+]
 
 RESULT_COLUMNS: tuple[str, ...] = (
     "file",
@@ -36,17 +44,57 @@ RESULT_COLUMNS: tuple[str, ...] = (
 )
 
 
+#: Columns added to ``results.csv`` by ``--architecture`` (one value per frame, repeated on
+#: each of its lines).
+ARCHITECTURE_COLUMNS: tuple[str, ...] = (
+    "pennation_deg",
+    "pennation_superficial_deg",
+    "fascicle_length_mm",
+    "fascicle_length_px",
+    "fascicle_extrapolated_pct",
+    "n_fascicles",
+    "fascicle_spread_deg",
+    "fascicle_confidence",
+)
+
+
+def result_columns(*, architecture: bool = False) -> tuple[str, ...]:
+    """Columns of ``results.csv``: :data:`RESULT_COLUMNS`, then :data:`ARCHITECTURE_COLUMNS`
+    when architecture is measured."""
+    return (*RESULT_COLUMNS, *ARCHITECTURE_COLUMNS) if architecture else RESULT_COLUMNS
+
+
+def architecture_values(architecture: Architecture | None) -> dict[str, Any]:
+    """The :data:`ARCHITECTURE_COLUMNS` of one frame (all ``None`` without architecture)."""
+    if architecture is None:
+        return dict.fromkeys(ARCHITECTURE_COLUMNS)
+    a = architecture
+    extrapolated = None if a.extrapolated_fraction is None else 100.0 * a.extrapolated_fraction
+    return {
+        "pennation_deg": _num(a.pennation_deg, 2),
+        "pennation_superficial_deg": _num(a.pennation_superficial_deg, 2),
+        "fascicle_length_mm": _num(a.fascicle_length_mm, 3),
+        "fascicle_length_px": _num(a.fascicle_length_px, 2),
+        "fascicle_extrapolated_pct": _num(extrapolated, 1),
+        "n_fascicles": int(a.n_fascicles),
+        "fascicle_spread_deg": _num(a.spread_deg, 2),
+        "fascicle_confidence": _num(a.confidence, 3),
+    }
+
+
 def _num(value: float | None, digits: int) -> float | None:
     if value is None or not math.isfinite(value):
         return None
     return round(float(value), digits)
 
 
-def result_rows(result: FrameResult) -> list[dict[str, Any]]:
+def result_rows(result: FrameResult, *, architecture: bool = False) -> list[dict[str, Any]]:
     """Rows of ``results.csv`` for one frame: one per measurement line (x in original pixels).
 
-    A failed frame (no lines) gives one row with an empty ``line`` and the message.
+    A failed frame (no lines) gives one row with an empty ``line`` and the message. With
+    ``architecture`` the rows also hold the frame's :data:`ARCHITECTURE_COLUMNS`.
     """
+    columns = result_columns(architecture=architecture)
     base = {
         "file": result.path,
         "frame": result.frame_index,
@@ -65,6 +113,8 @@ def result_rows(result: FrameResult) -> list[dict[str, Any]]:
         "flags": ";".join(result.flags),
         "message": result.message,
     }
+    if architecture:
+        base.update(architecture_values(result.architecture))
     empty = {
         "line": "",
         "x_px": None,
@@ -73,7 +123,7 @@ def result_rows(result: FrameResult) -> list[dict[str, Any]]:
         "perpendicular_mm": None,
     }
     if not result.lines:
-        return [{column: {**base, **empty}[column] for column in RESULT_COLUMNS}]
+        return [{column: {**base, **empty}[column] for column in columns}]
     rows = []
     for line in result.lines:
         values = {
@@ -84,7 +134,7 @@ def result_rows(result: FrameResult) -> list[dict[str, Any]]:
             "thickness_mm": _num(line.thickness_mm, 4),
             "perpendicular_mm": _num(line.perpendicular_mm, 4),
         }
-        rows.append({column: values[column] for column in RESULT_COLUMNS})
+        rows.append({column: values[column] for column in columns})
     return rows
 
 
@@ -98,15 +148,45 @@ def _boundary_json(boundary: Boundary | None, dx: float, dy: float) -> dict[str,
     }
 
 
+def architecture_record(architecture: Architecture, dx: float, dy: float) -> dict[str, Any]:
+    """JSON of an architecture, its fascicles and line moved by ``(dx, dy)`` (to original
+    image pixels): the values of :func:`architecture_values`, ``flags``, ``method``,
+    ``fascicles`` (``{"points": [[x0, y0], [x1, y1]], "source", "weight"}``) and
+    ``fascicle_line`` (``[[x, y] superficial end, [x, y] deep end]`` or ``None``)."""
+    a = architecture.shifted(dx, dy)
+    line = None
+    if a.line is not None:
+        line = [
+            [round(a.line[0], 2), round(a.line[1], 2)],
+            [round(a.line[2], 2), round(a.line[3], 2)],
+        ]
+    return {
+        **architecture_values(a),
+        "flags": list(a.flags),
+        "method": a.method,
+        "fascicle_line": line,
+        "fascicles": [
+            {
+                "points": [[round(x, 2), round(y, 2)] for x, y in f.to_points()],
+                "source": f.source,
+                "weight": round(f.weight, 4),
+            }
+            for f in a.fascicles
+        ],
+    }
+
+
 def boundary_record(result: FrameResult) -> dict[str, Any]:
     """``boundaries.json`` entry of one frame: inner-edge polylines in original image pixels.
 
     Points are ``[x, y]`` with x = column and y = row of the original (uncropped) image.
     ``runner_up`` is the layer pair the model found next most plausible (``margin_nats``: how
     much less likely per row; below 1 the frame is flagged ``ambiguous_layers``), or ``None``.
+    With architecture measured, ``architecture`` holds its values, the fascicles and the
+    fascicle-length line (:func:`architecture_record`).
     """
     dx, dy = float(result.region.x0), float(result.region.y0)
-    return {
+    record = {
         "file": result.path,
         "frame": result.frame_index,
         "region": result.region_index,
@@ -126,9 +206,14 @@ def boundary_record(result: FrameResult) -> dict[str, Any]:
             "deep": _boundary_json(result.runner_up.deep, dx, dy),
         },
     }
+    if result.architecture is not None:
+        record["architecture"] = architecture_record(result.architecture, dx, dy)
+    return record
 
 
-def iter_rows(results: Iterable[FrameResult]) -> Iterable[dict[str, Any]]:
+def iter_rows(
+    results: Iterable[FrameResult], *, architecture: bool = False
+) -> Iterable[dict[str, Any]]:
     """All rows of many results."""
     for result in results:
-        yield from result_rows(result)
+        yield from result_rows(result, architecture=architecture)

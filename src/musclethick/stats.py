@@ -50,6 +50,7 @@ __all__ = [
     "register_cli",
     "reliability",
     "reliability_report",
+    "reliability_table",
     "sem_from_icc",
     "typical_error",
 ]
@@ -306,26 +307,29 @@ def plot_bland_altman(
 # -- study level --------------------------------------------------------------------------
 
 
-def _within_session_matrix(images: pd.DataFrame, site: str, k: int) -> tuple[np.ndarray, int]:
+def _within_session_matrix(
+    images: pd.DataFrame, site: str, k: int, value: str = "thickness_mm"
+) -> tuple[np.ndarray, int]:
     """``(sessions with at least k images x k)`` and the largest number of images found in a
     session of ``site``."""
     part = images[images["site"] == site].sort_values(["image"])
+    part = part[np.isfinite(part[value].to_numpy(dtype=float))]
     rows, most = [], 0
     for _, group in part.groupby(["subject", "condition", "leg", "week"], dropna=False):
-        values = group["thickness_mm"].to_numpy(dtype=float)
+        values = group[value].to_numpy(dtype=float)
         most = max(most, len(values))
         if len(values) >= k:
             rows.append(values[:k])
     return np.array(rows, dtype=float).reshape(-1, k), most
 
 
-def _between_session_matrix(sessions: pd.DataFrame, site: str, weeks: Sequence[int]) -> np.ndarray:
+def _between_session_matrix(
+    sessions: pd.DataFrame, site: str, weeks: Sequence[int], value: str = "thickness_mm"
+) -> np.ndarray:
     part = sessions[(sessions["site"] == site) & sessions["week"].isin(weeks)]
     if part.empty:
         return np.empty((0, len(weeks)))
-    wide = part.pivot_table(
-        index=["subject", "condition", "leg"], columns="week", values="thickness_mm"
-    )
+    wide = part.pivot_table(index=["subject", "condition", "leg"], columns="week", values=value)
     wide = wide.reindex(columns=list(weeks)).dropna()
     return wide.to_numpy(dtype=float)
 
@@ -362,10 +366,12 @@ def reliability_report(
     Within-session reliability uses the first ``k`` images of every session with at least
     ``k`` images (``k`` = the site's expected images, at least 2). Between-session reliability
     uses the session values of ``between_weeks`` (e.g. ``(0, 4)``) of every subject and leg
-    that has all of them. Returns one row per site and kind (columns of
-    :meth:`Reliability.as_row` plus ``site``, ``kind`` and ``note``). A figure that cannot be
-    computed (fewer than 2 complete subjects) is NaN and ``note`` says why; ``note`` also
-    warns when an ICC is undefined or outside [-1, 1] (:func:`icc_warning`).
+    that has all of them. Returns one row per site, kind and measure (columns of
+    :meth:`Reliability.as_row` plus ``site``, ``kind``, ``measure`` and ``note``): the
+    measure is ``thickness_mm``, and with architecture in the store also ``pennation_deg``
+    and ``fascicle_length_mm`` (images and sessions with a value; figures in deg and mm). A
+    figure that cannot be computed (fewer than 2 complete subjects) is NaN and ``note`` says
+    why; ``note`` also warns when an ICC is undefined or outside [-1, 1] (:func:`icc_warning`).
 
     Raises
     ------
@@ -375,8 +381,10 @@ def reliability_report(
     import pandas as pd  # lazy: keeps the CLI start-up light
 
     from musclethick.export import (
+        ARCHITECTURE_MEASURES,
         aggregate_images,
         aggregate_sessions,
+        has_architecture,
         long_table,
         protocol_for_store,
     )
@@ -392,6 +400,47 @@ def reliability_report(
         raise MusclethickError(f"{store}: no results (method {method}); run 'musclethick batch'")
     images = aggregate_images(long_table(results, protocol=proto))
     sessions = aggregate_sessions(images, proto)
+    measures = ["thickness_mm"]
+    if has_architecture(images):
+        measures += [value for value, *_ in ARCHITECTURE_MEASURES if images[value].notna().any()]
+    tables = [
+        reliability_table(
+            images,
+            sessions,
+            proto,
+            between_weeks=between_weeks,
+            cv_method=cv_method,
+            value=value,
+            source=str(store),
+        )
+        for value in measures
+    ]
+    return pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
+
+
+def reliability_table(
+    images: pd.DataFrame,
+    sessions: pd.DataFrame,
+    protocol: Any,
+    *,
+    between_weeks: Sequence[int] | None = None,
+    cv_method: str = "rms",
+    value: str = "thickness_mm",
+    source: str = "the store",
+) -> pd.DataFrame:
+    """Reliability per site from the export's ``images`` and ``sessions`` tables (pure).
+
+    What :func:`reliability_report` computes for a store, for any measured ``value`` column
+    of the tables (default thickness; also ``pennation_deg``, ``fascicle_length_mm``), named
+    in the ``measure`` column; ``source`` names the data in error messages.
+
+    Raises
+    ------
+    UsageError
+        ``between_weeks`` with fewer than two weeks, or weeks without results.
+    """
+    import pandas as pd  # lazy: keeps the CLI start-up light
+
     if between_weeks:
         weeks = list(dict.fromkeys(int(w) for w in between_weeks))
         found = sorted({int(w) for w in sessions["week"].dropna()})
@@ -402,12 +451,12 @@ def reliability_report(
         if absent:
             raise UsageError(
                 f"--between {shown}: no results for week(s) {', '.join(map(str, absent))} in "
-                f"{store} (weeks with results: {', '.join(map(str, found)) or 'none'})"
+                f"{source} (weeks with results: {', '.join(map(str, found)) or 'none'})"
             )
     rows = []
-    for site in proto.sites:
+    for site in protocol.sites:
         k = max(2, site.images)
-        matrix, most = _within_session_matrix(images, site.name, k)
+        matrix, most = _within_session_matrix(images, site.name, k, value)
         rows.append(
             _row(
                 site.name,
@@ -417,9 +466,10 @@ def reliability_report(
                 f"{matrix.shape[0]} session(s) with {k} images (at most {most} image(s) per "
                 "session): needs at least 2 subjects' sessions with repeated images",
             )
+            | {"measure": value}
         )
         if between_weeks:
-            matrix = _between_session_matrix(sessions, site.name, weeks)
+            matrix = _between_session_matrix(sessions, site.name, weeks, value)
             shown = ", ".join(str(w) for w in weeks)
             rows.append(
                 _row(
@@ -430,9 +480,11 @@ def reliability_report(
                     f"{matrix.shape[0]} subject leg(s) with a session in each of weeks {shown}: "
                     "needs at least 2",
                 )
+                | {"measure": value}
             )
     table = pd.DataFrame(rows)
-    columns = ["site", "kind", "n_subjects", "n_trials", "mean", "icc_21", "icc_21_ci95_low"]
+    columns = ["site", "kind", "measure", "n_subjects", "n_trials", "mean", "icc_21"]
+    columns += ["icc_21_ci95_low"]
     columns += ["icc_21_ci95_high", "icc_31", "icc_31_ci95_low", "icc_31_ci95_high", "cv_pct"]
     columns += ["typical_error", "sem", "mdc95", "note"]
     return table.reindex(columns=columns)
@@ -547,12 +599,15 @@ def reliability_main(args: argparse.Namespace) -> int:
     )
     with pd.option_context("display.width", 160, "display.max_columns", 30):
         columns = ["site", "kind", "n_subjects", "icc_21", "icc_31", "cv_pct"]
+        if set(table["measure"]) != {"thickness_mm"}:  # architecture: say which value
+            columns.insert(2, "measure")
         columns += ["typical_error", "sem", "mdc95"]
         print(table[columns].round(3).to_string(index=False))
     for row in table.itertuples():
         if isinstance(row.note, str) and row.note:
+            measure = "" if row.measure == "thickness_mm" else f" {row.measure}"
             print(
-                f"musclethick reliability: warning: {row.site} {row.kind}: {row.note}",
+                f"musclethick reliability: warning: {row.site} {row.kind}{measure}: {row.note}",
                 file=sys.stderr,
             )
     if out is not None:

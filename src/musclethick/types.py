@@ -21,10 +21,12 @@ from typing import Literal
 import numpy as np
 
 __all__ = [
+    "Architecture",
     "Boundary",
     "BoundarySource",
     "Calibration",
     "CalibrationSource",
+    "Fascicle",
     "Frame",
     "FrameResult",
     "LayerPair",
@@ -340,7 +342,8 @@ class FrameResult:
     ``status`` is ``"ok"``, ``"flagged"`` (written, but a QC check failed: see ``flags`` and
     ``message``) or ``"failed"`` (nothing measured: ``message`` says why). ``runner_up`` is the
     layer pair the model found next most plausible (``None`` when there is none, e.g. for the
-    classical edge path).
+    classical edge path). ``architecture`` holds pennation angle and fascicle length when
+    they were asked for (:mod:`musclethick.architecture`), else ``None``.
     """
 
     path: str
@@ -360,6 +363,7 @@ class FrameResult:
     time_s: float | None = None
     metadata: ScanMetadata = field(default_factory=ScanMetadata)
     runner_up: LayerPair | None = None
+    architecture: Architecture | None = None
 
     @property
     def mean_thickness_mm(self) -> float | None:
@@ -376,3 +380,115 @@ class FrameResult:
             if line.line == "mean":
                 return line.thickness_px
         return None
+
+
+@dataclass(frozen=True)
+class Fascicle:
+    """One fascicle as a straight segment in frame (cropped) coordinates.
+
+    The segment is the part of the fascicle that was seen (detected in the image or traced by
+    a person); its line, extended to both aponeuroses, is what architecture measures.
+
+    Attributes
+    ----------
+    x0_px, y0_px, x1_px, y1_px : float
+        End points (column, row) of the segment; they must differ.
+    source : str
+        ``"detected"`` (found in the image) or ``"manual"`` (drawn or moved by a person).
+    weight : float
+        Evidence of this fascicle, > 0 (1 for a manual one): the weight of its direction in
+        the dominant direction of the frame.
+    """
+
+    x0_px: float
+    y0_px: float
+    x1_px: float
+    y1_px: float
+    source: str = "detected"
+    weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        values = (self.x0_px, self.y0_px, self.x1_px, self.y1_px, self.weight)
+        if not all(math.isfinite(float(v)) for v in values):
+            raise ValueError("Fascicle coordinates and weight must be finite")
+        if self.x0_px == self.x1_px and self.y0_px == self.y1_px:
+            raise ValueError("a Fascicle needs two different end points")
+        if not float(self.weight) > 0:
+            raise ValueError(f"Fascicle weight must be > 0, got {self.weight}")
+        for name in ("x0_px", "y0_px", "x1_px", "y1_px", "weight"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+
+    def shifted(self, dx_px: float, dy_px: float) -> Fascicle:
+        """Copy translated by ``(dx_px, dy_px)`` (e.g. frame -> original coordinates)."""
+        return replace(
+            self,
+            x0_px=self.x0_px + dx_px,
+            y0_px=self.y0_px + dy_px,
+            x1_px=self.x1_px + dx_px,
+            y1_px=self.y1_px + dy_px,
+        )
+
+    def to_points(self) -> list[list[float]]:
+        """``[[x0, y0], [x1, y1]]`` as plain floats (for JSON)."""
+        return [[self.x0_px, self.y0_px], [self.x1_px, self.y1_px]]
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """Muscle architecture of one frame: pennation angle and fascicle length.
+
+    Angles are in degrees and lengths in mm (or px), measured in physical space when the
+    frame is calibrated (anisotropic pixels handled), in pixels otherwise.
+
+    Attributes
+    ----------
+    pennation_deg : float or None
+        Angle between the dominant fascicle direction and the deep aponeurosis where the
+        fascicle line through the belly's centre meets it (``None``: no fascicles seen).
+    pennation_superficial_deg : float or None
+        The same against the superficial aponeurosis.
+    fascicle_length_px, fascicle_length_mm : float or None
+        Length of that line between the two aponeuroses (extrapolated outside the image);
+        mm ``None`` when uncalibrated.
+    extrapolated_fraction : float or None
+        Share (0-1) of that length lying outside the image.
+    n_fascicles : int
+        Fascicles the dominant direction was taken from.
+    spread_deg : float or None
+        Weighted standard deviation of their directions.
+    confidence : float
+        0 (no fascicle evidence) to 1.
+    fascicles : tuple of Fascicle
+        The fascicles used (frame coordinates).
+    line : tuple of float or None
+        ``(x_superficial, y_superficial, x_deep, y_deep)``: the fascicle-length line from
+        its superficial to its deep end, in frame pixels (outside the frame when
+        extrapolated).
+    flags : tuple of str
+        ``no_fascicles``, ``low_fascicle_confidence``, ``long_extrapolation``,
+        ``no_insertion`` (see :data:`musclethick.architecture.ARCHITECTURE_FLAGS`).
+    method : str
+        ``"ridges"`` (found in the image) or ``"manual"`` (fascicles edited by a person).
+    """
+
+    pennation_deg: float | None
+    pennation_superficial_deg: float | None
+    fascicle_length_px: float | None
+    fascicle_length_mm: float | None
+    extrapolated_fraction: float | None
+    n_fascicles: int
+    spread_deg: float | None
+    confidence: float
+    fascicles: tuple[Fascicle, ...] = ()
+    line: tuple[float, float, float, float] | None = None
+    flags: tuple[str, ...] = ()
+    method: str = "ridges"
+
+    def shifted(self, dx_px: float, dy_px: float) -> Architecture:
+        """Copy with fascicles and line translated by ``(dx_px, dy_px)``."""
+        line = self.line
+        if line is not None:
+            line = (line[0] + dx_px, line[1] + dy_px, line[2] + dx_px, line[3] + dy_px)
+        return replace(
+            self, fascicles=tuple(f.shifted(dx_px, dy_px) for f in self.fascicles), line=line
+        )

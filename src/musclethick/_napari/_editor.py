@@ -7,6 +7,13 @@ their thickness as outlined labels inside the muscle, and re-measures at every c
 the next band) through the headless :func:`~musclethick._napari._layers.remeasure`. Edits are
 undone with Ctrl+Z on a boundary layer or :meth:`BoundaryEditor.undo` (napari's Shapes layer
 has no undo of its own).
+
+When the result carries architecture (:attr:`FrameResult.architecture`), a ``fascicles``
+Shapes layer holds its fascicles as lines (move an end, add a line with the line tool, delete
+one) and a ``fascicle length`` line shows the line through the belly's centre: the pennation
+angle and fascicle length are measured again at every edit, of the fascicles or of the
+boundaries (:func:`~musclethick._napari._layers.remeasure_architecture`); Ctrl+Z on the
+fascicles layer undoes fascicle edits.
 """
 
 from __future__ import annotations
@@ -21,19 +28,25 @@ import numpy as np
 from musclethick._napari._layers import (
     BOUNDARY_COLORS,
     DEFAULTS,
+    FASCICLE_COLOR,
+    FASCICLE_LINE_COLOR,
     LABEL_SIZE,
     N_DISPLAY_VERTICES,
     History,
     boundary_to_vertices,
+    fascicle_line_vector,
+    fascicles_to_shapes,
     join_paths,
     label_layout,
     line_shapes,
     remeasure,
+    remeasure_architecture,
+    shapes_to_fascicles,
 )
 from musclethick.errors import BoundaryNotFound, MusclethickError
 from musclethick.measure import assemble_result
 from musclethick.pipeline import MeasureSettings
-from musclethick.types import Boundary, Frame, FrameResult, LayerPair
+from musclethick.types import Boundary, Fascicle, Frame, FrameResult, LayerPair
 
 if TYPE_CHECKING:
     import napari
@@ -111,6 +124,11 @@ class BoundaryEditor:
         ndim = len(self.leading) + 2
         geo = {k: tuple(v) for k, v in geometry.items() if k in ("scale", "translate", "units")}
         self.layers: dict[str, Any] = {}
+        self._prefix = prefix
+        self.fascicle_layer: Any = None  # created for the first result with architecture
+        self.fascicle_line_layer: Any = None
+        self._fascicle_history: list[tuple[Fascicle, ...]] = []
+        self._fascicles_like: tuple[Fascicle, ...] = ()
         # one scene-graph update (napari collects garbage at each) for the four layers
         with viewer.layers.batched_update():
             for side in SIDES:
@@ -204,6 +222,7 @@ class BoundaryEditor:
                 for side in SIDES:
                     self._show_boundary(side, getattr(result, side))
                 self._show_lines(result)
+                self._show_fascicles(result)
         finally:
             self._loading = False
         self._state = self.vertices()  # committed state: what undo goes back to
@@ -211,7 +230,134 @@ class BoundaryEditor:
         self._loaded = (self._state, self._context)
 
     def _all_layers(self) -> tuple[Any, ...]:
-        return (*self.layers.values(), self.lines_layer, self.labels_layer)
+        extra = tuple(
+            layer for layer in (self.fascicle_layer, self.fascicle_line_layer) if layer is not None
+        )
+        return (*self.layers.values(), self.lines_layer, self.labels_layer, *extra)
+
+    # ------------------------------------------------------------------ fascicles
+    def _ensure_fascicle_layers(self) -> None:
+        """Add the fascicles and fascicle-length layers (once)."""
+        if self.fascicle_layer is not None:
+            return
+        ndim = len(self.leading) + 2
+        geo = getattr(self, "_geometry", None) or {}
+        self.fascicle_layer = self.viewer.add_shapes(
+            [],
+            shape_type="line",
+            edge_color=FASCICLE_COLOR,
+            edge_width=1.5,
+            name=f"{self._prefix}fascicles",
+            ndim=ndim,
+            **geo,
+        )
+        self.fascicle_layer.current_edge_color = FASCICLE_COLOR
+        self.fascicle_layer.current_edge_width = 1.5
+        self.fascicle_layer.events.data.connect(self._on_fascicle_data)
+        self.fascicle_layer.events.set_data.connect(self._on_fascicle_set_data)
+        self.fascicle_layer.bind_key("Control-z", self._undo_fascicles_key, overwrite=True)
+        self.fascicle_line_layer = self.viewer.add_vectors(
+            np.empty((0, 2, ndim)),
+            edge_color=FASCICLE_LINE_COLOR,
+            edge_width=2.0,
+            vector_style="line",
+            name=f"{self._prefix}fascicle length",
+            ndim=ndim,
+            **geo,
+        )
+        self.fascicle_line_layer.editable = False
+
+    def _show_fascicles(self, result: FrameResult) -> None:
+        """Put ``result``'s fascicles on the fascicles layer (what undo and "unchanged"
+        compare with), or clear it; the layers are made for the first result with
+        architecture."""
+        architecture = result.architecture
+        if architecture is None and self.fascicle_layer is None:
+            return
+        self._ensure_fascicle_layers()
+        fascicles = () if architecture is None else architecture.fascicles
+        self._fascicles_like = tuple(fascicles)
+        self._fascicle_history = []
+        layer = self.fascicle_layer
+        shapes = fascicles_to_shapes(fascicles, leading=self.leading)
+        before = layer.nshapes
+        layer.data = [(shape, "line") for shape in shapes]
+        if layer.nshapes > before:
+            layer.edge_width = [1.5] * layer.nshapes
+            layer.edge_color = FASCICLE_COLOR
+        self._fascicle_state = self.fascicles()
+        self._show_fascicle_line(result)
+
+    def _show_fascicle_line(self, result: FrameResult) -> None:
+        if self.fascicle_line_layer is not None:
+            self.fascicle_line_layer.data = fascicle_line_vector(
+                result.architecture, leading=self.leading
+            )
+
+    def fascicles(self) -> tuple[Fascicle, ...]:
+        """The fascicles on the fascicles layer (those left as shown keep their source)."""
+        if self.fascicle_layer is None:
+            return ()
+        return shapes_to_fascicles(self.fascicle_layer.data, like=self._fascicles_like)
+
+    @property
+    def architecture_shown(self) -> bool:
+        """Whether the fascicles are shown (the result had architecture)."""
+        return self.fascicle_layer is not None and self.original.architecture is not None
+
+    def _with_fascicles(self, result: FrameResult) -> FrameResult:
+        """``result`` with the architecture of the fascicles on the layer (unchanged when
+        neither they nor the boundaries changed)."""
+        if not self.architecture_shown:
+            return result
+        fascicles = self.fascicles()
+        loaded = self.original.architecture.fascicles
+        same = len(fascicles) == len(loaded) and all(
+            a is b for a, b in zip(fascicles, loaded, strict=True)
+        )
+        if same and result is self.original:
+            return result
+        return remeasure_architecture(
+            self.frame, result, fascicles, previous=self.original.architecture
+        )
+
+    def _on_fascicle_data(self, event: Any) -> None:
+        action = str(getattr(event, "action", "changed")).lower()
+        if self._closed or self._loading or action not in _DONE_ACTIONS:
+            return
+        self._fascicle_history.append(self._fascicle_state)
+        self._fascicle_state = self.fascicles()
+        self.remeasure()
+
+    def _on_fascicle_set_data(self, event: Any = None) -> None:
+        # live, during a drag of a fascicle's end: measured, not an undo step
+        if self._closed or self._loading or self.fascicle_layer is None:
+            return
+        if self.fascicles() == self._fascicle_state:
+            return
+        self.remeasure(commit=False)
+
+    def undo_fascicles(self) -> bool:
+        """Put back the fascicles before the last fascicle edit; ``False`` when none."""
+        if not self._fascicle_history or self.fascicle_layer is None:
+            return False
+        previous = self._fascicle_history.pop()
+        self._loading = True
+        try:
+            self.fascicle_layer.data = [
+                (shape, "line") for shape in fascicles_to_shapes(previous, leading=self.leading)
+            ]
+        finally:
+            self._loading = False
+        self._fascicles_like = tuple(
+            dict.fromkeys((*self._fascicles_like, *previous))
+        )  # restored fascicles are themselves again
+        self._fascicle_state = self.fascicles()
+        self.remeasure()
+        return True
+
+    def _undo_fascicles_key(self, layer: Any = None) -> None:
+        self.undo_fascicles()
 
     @contextmanager
     def _one_dims_update(self) -> Iterator[None]:
@@ -425,7 +571,8 @@ class BoundaryEditor:
             a is b for a, b in zip(self._context.base, loaded_context.base, strict=True)
         )
         if same_base and _same_state((sup, deep), loaded_state):
-            return self._accept(self.original)  # back where it started (undo, swap back)
+            # back where it started (undo, swap back); the fascicles may still be edited
+            return self._accept(self._with_fascicles(self.original))
         missing = [s for s, v in zip(SIDES, (sup, deep), strict=True) if not len(v)]
         try:
             result = remeasure(
@@ -451,12 +598,13 @@ class BoundaryEditor:
             return None
         if result is not self.original:
             result = replace(result, runner_up=self._context.runner_up)
-        return self._accept(result)
+        return self._accept(self._with_fascicles(result))
 
     def _accept(self, result: FrameResult) -> FrameResult:
         self.result = result
         self.error = None
         self._show_lines(result)
+        self._show_fascicle_line(result)
         if self.on_change is not None:
             self.on_change(result)
         return result
@@ -478,6 +626,7 @@ class BoundaryEditor:
         self.result = result
         self.error = error
         self._show_lines(result)
+        self._show_fascicle_line(result)
         if self.on_change is not None:
             self.on_change(error)
 
@@ -514,10 +663,12 @@ class BoundaryEditor:
         except (TypeError, ValueError, RuntimeError):
             pass
         with self.viewer.layers.batched_update():
-            for layer in (*self.layers.values(), self.lines_layer, self.labels_layer):
+            for layer in self._all_layers():
                 for emitter, callback in (
                     (layer.events.data, self._on_data),
                     (layer.events.set_data, self._on_set_data),
+                    (layer.events.data, self._on_fascicle_data),
+                    (layer.events.set_data, self._on_fascicle_set_data),
                 ):
                     try:
                         emitter.disconnect(callback)

@@ -24,16 +24,30 @@ import numpy as np
 
 from musclethick.errors import BoundaryNotFound, InputError
 from musclethick.pipeline import MeasureSettings
-from musclethick.types import Boundary, Calibration, Frame, FrameResult, LineMeasurement, PixelBox
+from musclethick.types import (
+    Architecture,
+    Boundary,
+    Calibration,
+    Fascicle,
+    Frame,
+    FrameResult,
+    LineMeasurement,
+    PixelBox,
+)
 
 __all__ = [
     "BOUNDARY_COLORS",
     "DEFAULTS",
+    "FASCICLE_COLOR",
+    "FASCICLE_LINE_COLOR",
     "LABEL_SIZE",
     "N_DISPLAY_VERTICES",
     "History",
     "LabelLayout",
+    "architecture_rows",
     "boundary_to_vertices",
+    "fascicle_line_vector",
+    "fascicles_to_shapes",
     "frame_of_layer",
     "frames_to_image_layers",
     "join_paths",
@@ -41,11 +55,16 @@ __all__ = [
     "layer_geometry",
     "line_shapes",
     "remeasure",
+    "remeasure_architecture",
     "result_summary",
+    "shapes_to_fascicles",
     "vertices_to_boundary",
 ]
 
 BOUNDARY_COLORS = {"superficial": "#ffd400", "deep": "#00e5ff"}
+#: Fascicles (editable lines) and the fascicle-length line through the belly's centre.
+FASCICLE_COLOR = "#7dff7d"
+FASCICLE_LINE_COLOR = "#ff3cff"
 
 
 #: Defaults shared by the measure widget and the headless :func:`remeasure` (one source).
@@ -380,6 +399,129 @@ def remeasure(
     )
 
 
+# --------------------------------------------------------------------------------------------
+# fascicles <-> line shapes, architecture re-measured
+# --------------------------------------------------------------------------------------------
+def fascicles_to_shapes(fascicles: Sequence[Fascicle], *, leading=()) -> list[np.ndarray]:
+    """Line shapes ``(2, k + 2)`` (rows ``(*leading, y_px, x_px)``) of fascicles."""
+    lead = [float(v) for v in leading]
+    return [
+        np.array([[*lead, f.y0_px, f.x0_px], [*lead, f.y1_px, f.x1_px]], dtype=float)
+        for f in fascicles
+    ]
+
+
+#: Vertices closer than this (px) to the shown end points count as not moved.
+_FASCICLE_MOVED_PX = 1e-3
+
+
+def shapes_to_fascicles(
+    shapes: Sequence[np.ndarray], *, like: Sequence[Fascicle] = ()
+) -> tuple[Fascicle, ...]:
+    """Fascicles from the line shapes of the fascicle layer.
+
+    A shape still where :func:`fascicles_to_shapes` put one of ``like`` *is* that fascicle
+    (its source and weight kept); any other (moved, or drawn by a person) is ``manual`` with
+    weight 1. Shapes with fewer than two distinct points are left out (a click, not a line).
+    """
+    unused = [(f, np.array([[f.y0_px, f.x0_px], [f.y1_px, f.x1_px]], dtype=float)) for f in like]
+    out = []
+    for shape in shapes:
+        v = np.asarray(shape, dtype=float)
+        if v.ndim != 2 or v.shape[0] < 2 or v.shape[1] < 2:
+            continue
+        ends = v[[0, -1], -2:]
+        if not np.all(np.isfinite(ends)) or np.allclose(ends[0], ends[1]):
+            continue
+        # each shown fascicle matches one shape (two patches may give the same fascicle)
+        k = next(
+            (
+                i
+                for i, (_, pts) in enumerate(unused)
+                if np.allclose(pts, ends, atol=_FASCICLE_MOVED_PX)
+                or np.allclose(pts[::-1], ends, atol=_FASCICLE_MOVED_PX)
+            ),
+            None,
+        )
+        if k is not None:
+            out.append(unused.pop(k)[0])
+            continue
+        (y0, x0), (y1, x1) = ends
+        out.append(Fascicle(x0, y0, x1, y1, "manual", 1.0))
+    return tuple(out)
+
+
+def remeasure_architecture(
+    frame: Frame,
+    result: FrameResult,
+    fascicles: Sequence[Fascicle],
+    *,
+    previous: Architecture | None = None,
+) -> FrameResult:
+    """``result`` with its architecture measured again from ``fascicles`` (headless).
+
+    The boundaries are ``result``'s (the edited ones when they were edited). Fascicles that
+    are all ``previous``'s keep its confidence and method; with a fascicle a person drew or
+    moved the architecture is ``manual`` with confidence 1 (the person saw them). Without
+    both boundaries the architecture is left out.
+    """
+    from musclethick.architecture import measure_architecture, with_architecture
+
+    if result.superficial is None or result.deep is None:
+        return with_architecture(result, None)
+    manual = any(f.source == "manual" for f in fascicles)
+    confidence = 1.0 if manual or previous is None else previous.confidence
+    method = "manual" if manual or previous is None else previous.method
+    architecture = measure_architecture(
+        result.superficial,
+        result.deep,
+        tuple(fascicles),
+        shape=frame.shape,
+        calibration=frame.calibration,
+        confidence=confidence,
+        method=method,
+    )
+    return with_architecture(result, architecture)
+
+
+def fascicle_line_vector(architecture: Architecture | None, *, leading=()) -> np.ndarray:
+    """The fascicle-length line as one napari vector ``(1, 2, k + 2)`` (start, direction),
+    from its superficial to its deep end; empty ``(0, 2, k + 2)`` without one."""
+    lead = [float(v) for v in leading]
+    if architecture is None or architecture.line is None:
+        return np.empty((0, 2, len(lead) + 2))
+    xs, ys, xd, yd = architecture.line
+    return np.array([[[*lead, ys, xs], [*[0.0] * len(lead), yd - ys, xd - xs]]], dtype=float)
+
+
+def architecture_rows(architecture: Architecture | None) -> list[tuple[str, str]]:
+    """Table rows ``(name, value)`` of an architecture (none without one)."""
+    if architecture is None:
+        return []
+    a = architecture
+    rows = [
+        (
+            "pennation angle",
+            "none (no fascicles)" if a.pennation_deg is None else f"{a.pennation_deg:.1f} deg",
+        )
+    ]
+    if a.pennation_superficial_deg is not None:
+        rows.append(("pennation (superficial)", f"{a.pennation_superficial_deg:.1f} deg"))
+    if a.fascicle_length_mm is not None:
+        length = f"{a.fascicle_length_mm:.1f} mm ({a.fascicle_length_px:.0f} px)"
+    elif a.fascicle_length_px is not None:
+        length = f"{a.fascicle_length_px:.0f} px"
+    else:
+        length = "none"
+    if a.extrapolated_fraction:
+        length += f", {100 * a.extrapolated_fraction:.0f} % extrapolated"
+    rows.append(("fascicle length", length))
+    spread = "" if a.spread_deg is None else f", spread {a.spread_deg:.1f} deg"
+    rows.append(("fascicles", f"{a.n_fascicles} ({a.method}){spread}"))
+    rows.append(("fascicle confidence", f"{a.confidence:.2f}"))
+    return rows
+
+
 def line_shapes(
     lines: Sequence[LineMeasurement], *, leading=()
 ) -> tuple[list[np.ndarray], dict[str, Any]]:
@@ -573,7 +715,8 @@ def result_summary(result: FrameResult) -> list[tuple[str, str]]:
     """Rows ``(name, value)`` describing a result for the widget's table.
 
     Includes each line's thickness (mm and px, perpendicular where measured), the frame
-    index, confidence, status, QC flags, method and boundary sources.
+    index, confidence, status, QC flags, method, boundary sources and, when measured, the
+    architecture (:func:`architecture_rows`).
     """
     rows: list[tuple[str, str]] = []
     for line in result.lines:
@@ -601,6 +744,7 @@ def result_summary(result: FrameResult) -> list[tuple[str, str]]:
             f"{cal.mm_per_px:.4f} mm/px ({cal.source})" if cal.is_calibrated else "none (pixels)",
         )
     )
+    rows.extend(architecture_rows(result.architecture))
     if result.message:
         rows.append(("message", result.message))
     return rows

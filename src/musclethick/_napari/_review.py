@@ -107,9 +107,10 @@ def frame_result_of(
     """The stored result as a :class:`FrameResult` in ``frame``'s coordinates.
 
     With ``use_review`` and a latest ``correct`` review, its corrected boundaries (with the
-    sources they were saved with) and lines are shown; otherwise the model's. ``runner_up``
-    is the model's runner-up pair; when the correction shown *is* that pair (swapped in and
-    saved), the model's own pair takes its place, so the runner-up key swaps back.
+    sources they were saved with), lines and architecture are shown; otherwise the model's.
+    ``runner_up`` is the model's runner-up pair; when the correction shown *is* that pair
+    (swapped in and saved), the model's own pair takes its place, so the runner-up key swaps
+    back.
 
     ``frame=None`` (the scan cannot be read any more) gives the stored values in the
     coordinates of the stored region, for the table.
@@ -129,11 +130,13 @@ def frame_result_of(
     method = stored.method
     review = stored.review
     pair = stored.runner_up
+    architecture = stored.architecture
     if use_review and review is not None and review.decision == "correct" and review.deep:
         sup = review.superficial or sup
         deep = review.deep
         lines = review.lines or lines
         method = review.method or "manual"
+        architecture = review.architecture
         if method == "runner_up" and pair is not None:
             if stored.superficial is not None and stored.deep is not None:
                 pair = LayerPair(stored.superficial, stored.deep, -float(pair.margin_nats))
@@ -165,6 +168,7 @@ def frame_result_of(
         region_index=stored.region_index,
         time_s=stored.time_s,
         runner_up=runner_up,
+        architecture=None if architecture is None else architecture.shifted(dx, dy),
     )
 
 
@@ -340,8 +344,8 @@ class ReviewSession:
         reason : str
             Why (required for ``reject``).
         corrected : FrameResult, optional
-            The edited result for ``correct``: its boundaries (converted to original image
-            coordinates) and lines are stored beside the model result.
+            The edited result for ``correct``: its boundaries and architecture (converted to
+            original image coordinates) and lines are stored beside the model result.
 
         Returns
         -------
@@ -367,16 +371,19 @@ class ReviewSession:
                     "deep": shown.deep,
                     "lines": shown.lines,
                     "thickness_mm": shown.thickness_mm,
+                    "architecture": shown.architecture,
                 }
         elif decision == "correct":
             if corrected is None or corrected.superficial is None or corrected.deep is None:
                 raise StoreError(f"{item.path}: a correction needs both boundaries")
             dx, dy = float(corrected.region.x0), float(corrected.region.y0)
+            architecture = corrected.architecture
             kwargs = {
                 "superficial": corrected.superficial.shifted(dx, dy),
                 "deep": corrected.deep.shifted(dx, dy),
                 "lines": corrected.lines,
                 "thickness_mm": corrected.mean_thickness_mm,
+                "architecture": None if architecture is None else architecture.shifted(dx, dy),
             }
         try:
             review = self.store.record_review(

@@ -17,7 +17,10 @@ costs about a quarter of the throughput of this CPU-bound work: consider disabli
 cluster.
 
 The model version of the classical ``"edges"`` method is ``"edges-<musclethick version>"`` so
-that a new release re-measures edge results too.
+that a new release re-measures edge results too. Scans of sites whose protocol asks for
+architecture (pennation angle and fascicle length, :meth:`Protocol.wants_architecture`) are
+measured with it and recorded with the model version ``"<version>+architecture"``: switching
+architecture on for a site re-measures its scans (the thickness-only results are superseded).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -223,17 +226,20 @@ class BatchSummary:
 
 
 Measurer = Callable[[str, MeasureSettings], list[FrameResult]]
+#: A scan to measure: ``(scan id, path, settings)`` (settings differ by site: architecture).
+Job = tuple[int, str, MeasureSettings]
+
+#: Suffix of the model version of results measured with architecture.
+ARCHITECTURE_VERSION = "+architecture"
 
 
-def _serial(
-    jobs: Sequence[tuple[int, str]], settings: MeasureSettings, _: int
-) -> Iterator[tuple[int, list[FrameResult] | BaseException]]:
-    for scan_id, path in jobs:
+def _serial(jobs: Sequence[Job], _: int) -> Iterator[tuple[int, list[FrameResult] | BaseException]]:
+    for scan_id, path, settings in jobs:
         yield scan_id, measure_scan(path, settings)
 
 
 def _process_pool(
-    jobs: Sequence[tuple[int, str]], settings: MeasureSettings, workers: int
+    jobs: Sequence[Job], workers: int
 ) -> Iterator[tuple[int, list[FrameResult] | BaseException]]:
     """Measure in a spawn-started process pool, keeping a bounded window of tasks in flight."""
     window = 4 * workers
@@ -252,7 +258,7 @@ def _process_pool(
                 job = next(todo, None)
                 if job is None:
                     return
-                pending[pool.submit(measure_scan, job[1], settings)] = job[0]
+                pending[pool.submit(measure_scan, job[1], job[2])] = job[0]
 
         fill()
         while pending:
@@ -271,7 +277,7 @@ def _process_pool(
 
 
 def _dask(
-    jobs: Sequence[tuple[int, str]], settings: MeasureSettings, scheduler: Any
+    jobs: Sequence[Job], scheduler: Any
 ) -> Iterator[tuple[int, list[FrameResult] | BaseException]]:
     """Measure on a dask.distributed cluster; results come back to this process."""
     from distributed import Client, as_completed
@@ -286,12 +292,14 @@ def _dask(
             client.run(limit_threads, max(1, int(n)), workers=[worker])
         futures = client.map(
             measure_scan,
-            [path for _, path in jobs],
-            settings=settings,
+            [path for _, path, _ in jobs],
+            [settings for _, _, settings in jobs],
             pure=False,
-            key=[f"musclethick-measure-{scan_id}-{time.time_ns()}" for scan_id, _ in jobs],
+            key=[f"musclethick-measure-{scan_id}-{time.time_ns()}" for scan_id, _, _ in jobs],
         )
-        scan_of = {future.key: scan_id for future, (scan_id, _) in zip(futures, jobs, strict=True)}
+        scan_of = {
+            future.key: scan_id for future, (scan_id, _, _) in zip(futures, jobs, strict=True)
+        }
         for future in as_completed(futures):
             try:
                 result: list[FrameResult] | BaseException = future.result()
@@ -406,8 +414,17 @@ def run_batch(
             protocol=protocol.name,
         )
         left_out = list(discovery.left_out)
-        done = db.done_keys(settings.method, model_version, include_failed=not retry_failed)
-        jobs: list[tuple[int, str]] = []
+        # sites whose protocol asks for architecture are measured with it (a version of its own)
+        with_architecture = replace(settings, architecture=True)
+        versions = {False: model_version, True: model_version + ARCHITECTURE_VERSION}
+        if settings.architecture:
+            versions[False] = versions[True]
+        done = {
+            wanted: db.done_keys(settings.method, version, include_failed=not retry_failed)
+            for wanted, version in versions.items()
+        }
+        jobs: list[Job] = []
+        version_of: dict[int, str] = {}
         n_skipped = 0
         for entry in discovery.scans:
             try:
@@ -416,10 +433,13 @@ def run_batch(
                 detail = f"{entry.relpath}: cannot be read ({error.strerror})"
                 left_out.append(ScanState(entry.path, "unreadable", detail, relpath=entry.relpath))
                 continue
-            if (entry.path, sha256) in done:
+            wanted = settings.architecture or protocol.wants_architecture(entry.site)
+            if (entry.path, sha256) in done[wanted]:
                 n_skipped += 1
                 continue
-            jobs.append((db.record_entry(entry, sha256=sha256), entry.path))
+            scan_id = db.record_entry(entry, sha256=sha256)
+            jobs.append((scan_id, entry.path, with_architecture if wanted else settings))
+            version_of[scan_id] = versions[wanted]
         for state in left_out:
             if state.state in ("not_found", "unreadable"):
                 db.record_failure(state.path, state.detail, run_id=run_id)
@@ -429,11 +449,11 @@ def run_batch(
         start = time.perf_counter()
         n_measured = n_failed = 0
         if scheduler is not None:
-            results = _dask(jobs, settings, scheduler)
+            results = _dask(jobs, scheduler)
         elif workers == 1 or len(jobs) <= 1:
-            results = _serial(jobs, settings, 1)
+            results = _serial(jobs, 1)
         else:
-            results = _process_pool(jobs, settings, min(workers, len(jobs)))
+            results = _process_pool(jobs, min(workers, len(jobs)))
         bar = _progress(len(jobs), enabled=progress)
         status = "interrupted"
         try:
@@ -445,7 +465,7 @@ def run_batch(
                     scan_id,
                     outcome,
                     run_id,
-                    model_version=model_version,
+                    model_version=version_of[scan_id],
                     model_sha256=model_sha256,
                     method=settings.method,
                 )

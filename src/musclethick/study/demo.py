@@ -324,6 +324,11 @@ def _protocol_text(subjects: int, weeks: tuple[int, ...], sites: tuple[str, ...]
         'lines = "mean"',
         'images = "mean"',
         "drop_worst_image = false",
+        "",
+        "[analysis]",
+        "# the smallest change in thickness that matters to the study (the report compares the",
+        "# FAIL - RIR difference with it)",
+        "smallest_worthwhile_change_mm = 0.5",
     ]
     for site in sites:
         muscle = "".join(ch for ch in site if ch.isalpha())

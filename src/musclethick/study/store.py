@@ -26,6 +26,12 @@ Tables (schema version :data:`SCHEMA_VERSION`, kept in ``meta``):
                  both boundaries as JSON polylines in **original image coordinates** and the
                  margin in nats. A table of its own, created when a store is opened, so stores
                  written before it existed open unchanged.
+``architectures`` pennation angle and fascicle length of a result measured with architecture
+                 (issue 14): the values, flags, method, the fascicles and the fascicle-length
+                 line as JSON in **original image coordinates**. Like ``runner_ups``, created
+                 when a store is opened to write; a store without it reads as no architecture.
+``review_architectures`` the architecture of a ``correct`` review (the reviewer's fascicles,
+                 re-measured), one row per review that has one, same columns.
 
 ``scan_states`` scans left out of the tables, as found by the latest batch run: ``missing``
                  (measured before, the file is gone), ``not_found`` (listed in a manifest, no
@@ -60,7 +66,14 @@ from typing import TYPE_CHECKING, Any
 
 from musclethick.errors import StoreError
 from musclethick.study.duplicates import Capture, find_duplicates
-from musclethick.types import Boundary, FrameResult, LayerPair, LineMeasurement
+from musclethick.types import (
+    Architecture,
+    Boundary,
+    Fascicle,
+    FrameResult,
+    LayerPair,
+    LineMeasurement,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -97,6 +110,8 @@ STORE_TABLES = frozenset(
         "failures",
         "reviews",
         "runner_ups",
+        "architectures",
+        "review_architectures",
     }
 )
 DECISIONS = ("accept", "reject", "correct")
@@ -226,7 +241,130 @@ CREATE TABLE IF NOT EXISTS runner_ups (
     deep_json TEXT NOT NULL,
     margin_nats REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS architectures (
+    result_id INTEGER PRIMARY KEY REFERENCES results(id),
+    pennation_deg REAL,
+    pennation_superficial_deg REAL,
+    fascicle_length_mm REAL,
+    fascicle_length_px REAL,
+    extrapolated_fraction REAL,
+    n_fascicles INTEGER NOT NULL,
+    spread_deg REAL,
+    confidence REAL NOT NULL,
+    flags TEXT NOT NULL DEFAULT '',
+    method TEXT NOT NULL,
+    fascicles_json TEXT NOT NULL,
+    line_json TEXT
+);
+CREATE TABLE IF NOT EXISTS review_architectures (
+    review_id INTEGER PRIMARY KEY REFERENCES reviews(id),
+    pennation_deg REAL,
+    pennation_superficial_deg REAL,
+    fascicle_length_mm REAL,
+    fascicle_length_px REAL,
+    extrapolated_fraction REAL,
+    n_fascicles INTEGER NOT NULL,
+    spread_deg REAL,
+    confidence REAL NOT NULL,
+    flags TEXT NOT NULL DEFAULT '',
+    method TEXT NOT NULL,
+    fascicles_json TEXT NOT NULL,
+    line_json TEXT
+);
 """
+
+#: Columns of ``architectures`` / ``review_architectures`` after the key, in order.
+_ARCHITECTURE_COLUMNS = (
+    "pennation_deg",
+    "pennation_superficial_deg",
+    "fascicle_length_mm",
+    "fascicle_length_px",
+    "extrapolated_fraction",
+    "n_fascicles",
+    "spread_deg",
+    "confidence",
+    "flags",
+    "method",
+    "fascicles_json",
+    "line_json",
+)
+
+
+#: Architecture columns of :meth:`StudyStore.results_dataframe` (besides the ``_model`` ones).
+_ARCHITECTURE_FRAME_COLUMNS = (
+    "pennation_deg",
+    "pennation_superficial_deg",
+    "fascicle_length_mm",
+    "fascicle_length_px",
+    "fascicle_extrapolated_pct",
+    "fascicle_confidence",
+)
+
+
+def _architecture_frame_values(architecture: Architecture | None) -> dict[str, float]:
+    """:data:`_ARCHITECTURE_FRAME_COLUMNS` of an architecture (NaN for what is missing)."""
+    nan = float("nan")
+    if architecture is None:
+        return dict.fromkeys(_ARCHITECTURE_FRAME_COLUMNS, nan)
+    a = architecture
+
+    def value(v: float | None, factor: float = 1.0) -> float:
+        return nan if v is None else float(v) * factor
+
+    return {
+        "pennation_deg": value(a.pennation_deg),
+        "pennation_superficial_deg": value(a.pennation_superficial_deg),
+        "fascicle_length_mm": value(a.fascicle_length_mm),
+        "fascicle_length_px": value(a.fascicle_length_px),
+        "fascicle_extrapolated_pct": value(a.extrapolated_fraction, 100.0),
+        "fascicle_confidence": value(a.confidence),
+    }
+
+
+def _architecture_values(architecture: Architecture) -> tuple[Any, ...]:
+    """The :data:`_ARCHITECTURE_COLUMNS` of an architecture (already in original pixels)."""
+    a = architecture
+    fascicles = [
+        {"points": f.to_points(), "source": f.source, "weight": f.weight} for f in a.fascicles
+    ]
+    return (
+        a.pennation_deg,
+        a.pennation_superficial_deg,
+        a.fascicle_length_mm,
+        a.fascicle_length_px,
+        a.extrapolated_fraction,
+        int(a.n_fascicles),
+        a.spread_deg,
+        float(a.confidence),
+        ";".join(a.flags),
+        a.method,
+        json.dumps(fascicles),
+        None if a.line is None else json.dumps(list(a.line)),
+    )
+
+
+def _architecture_from_row(row: sqlite3.Row | None) -> Architecture | None:
+    if row is None:
+        return None
+    fascicles = tuple(
+        Fascicle(*f["points"][0], *f["points"][1], f.get("source", "manual"), f.get("weight", 1))
+        for f in json.loads(row["fascicles_json"] or "[]")
+    )
+    line = json.loads(row["line_json"]) if row["line_json"] else None
+    return Architecture(
+        pennation_deg=row["pennation_deg"],
+        pennation_superficial_deg=row["pennation_superficial_deg"],
+        fascicle_length_px=row["fascicle_length_px"],
+        fascicle_length_mm=row["fascicle_length_mm"],
+        extrapolated_fraction=row["extrapolated_fraction"],
+        n_fascicles=int(row["n_fascicles"]),
+        spread_deg=row["spread_deg"],
+        confidence=float(row["confidence"]),
+        fascicles=fascicles,
+        line=None if line is None else tuple(float(v) for v in line),
+        flags=tuple(f for f in row["flags"].split(";") if f),
+        method=row["method"],
+    )
 
 
 def _now() -> str:
@@ -366,7 +504,8 @@ class ScanState:
 
 @dataclass(frozen=True)
 class Review:
-    """A row of ``reviews``; ``lines`` and boundaries are the corrected values (if any)."""
+    """A row of ``reviews``; ``lines``, boundaries and ``architecture`` (original image
+    coordinates) are the corrected values (if any)."""
 
     id: int
     result_id: int
@@ -379,6 +518,7 @@ class Review:
     deep: Boundary | None
     lines: tuple[LineMeasurement, ...]
     thickness_mm: float | None
+    architecture: Architecture | None = None
 
     @property
     def method(self) -> str | None:
@@ -399,7 +539,8 @@ class StoredResult:
     number of reviews so far (pass it as ``expected_revision`` to
     :meth:`StudyStore.record_review`); ``review`` is the latest review or ``None``.
     ``runner_up`` is the layer pair the model found next most plausible (original image
-    coordinates, like the boundaries), or ``None``.
+    coordinates, like the boundaries), or ``None``; ``architecture`` the pennation angle and
+    fascicle length measured with it (fascicles in original image coordinates), or ``None``.
     """
 
     id: int
@@ -429,6 +570,7 @@ class StoredResult:
     revision: int
     review: Review | None
     runner_up: LayerPair | None = None
+    architecture: Architecture | None = None
 
 
 @dataclass(frozen=True)
@@ -985,6 +1127,12 @@ class StudyStore:
                             float(pair.margin_nats),
                         ),
                     )
+                if result.architecture is not None:
+                    db.execute(
+                        f"INSERT INTO architectures (result_id, {', '.join(_ARCHITECTURE_COLUMNS)})"
+                        f" VALUES (?{', ?' * len(_ARCHITECTURE_COLUMNS)})",
+                        (result_id, *_architecture_values(result.architecture.shifted(dx, dy))),
+                    )
                 if result.status == "failed":
                     db.execute(
                         "INSERT INTO failures (scan_id, run_id, path, message, created_at) "
@@ -1129,6 +1277,19 @@ class StudyStore:
             float(row["margin_nats"]),
         )
 
+    def _has_table(self, name: str) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)
+        ).fetchone()
+        return row is not None
+
+    def _architecture_of(self, table: str, key: str, value: int) -> Architecture | None:
+        try:
+            row = self._db.execute(f"SELECT * FROM {table} WHERE {key}=?", (value,)).fetchone()
+        except sqlite3.OperationalError:  # a store written before the table, opened read-only
+            return None
+        return _architecture_from_row(row)
+
     def _review(self, row: sqlite3.Row | None) -> Review | None:
         if row is None:
             return None
@@ -1144,6 +1305,7 @@ class StudyStore:
             deep=_boundary_from_json(row["deep_json"]),
             lines=_lines_from_json(row["lines_json"]),
             thickness_mm=row["thickness_mm"],
+            architecture=self._architecture_of("review_architectures", "review_id", row["id"]),
         )
 
     def get_result(self, result_id: int) -> StoredResult:
@@ -1191,6 +1353,7 @@ class StudyStore:
             revision=0 if review is None else review.revision,
             review=review,
             runner_up=self._runner_up_of(result_id),
+            architecture=self._architecture_of("architectures", "result_id", result_id),
         )
 
     def iter_results(
@@ -1327,6 +1490,7 @@ class StudyStore:
         deep: Boundary | Sequence[Sequence[float]] | None = None,
         lines: Sequence[LineMeasurement] | None = None,
         thickness_mm: float | None = None,
+        architecture: Architecture | None = None,
     ) -> Review:
         """Record a review decision on a result; the model result itself is never changed.
 
@@ -1351,6 +1515,9 @@ class StudyStore:
         lines : sequence of LineMeasurement, optional
             Corrected measurements (e.g. from ``measure.measure_lines`` on the corrected
             boundaries). ``thickness_mm`` defaults to their ``"mean"`` line.
+        architecture : Architecture, optional
+            Corrected pennation angle and fascicle length (original image coordinates), e.g.
+            the reviewer's fascicles re-measured on the corrected boundaries.
 
         Returns
         -------
@@ -1409,6 +1576,13 @@ class StudyStore:
                     thickness_mm,
                 ),
             )
+            if architecture is not None:
+                db.execute(
+                    f"INSERT INTO review_architectures (review_id, "
+                    f"{', '.join(_ARCHITECTURE_COLUMNS)}) "
+                    f"VALUES (?{', ?' * len(_ARCHITECTURE_COLUMNS)})",
+                    (cursor.lastrowid, *_architecture_values(architecture)),
+                )
             row = db.execute("SELECT * FROM reviews WHERE id=?", (cursor.lastrowid,)).fetchone()
         review = self._review(row)
         assert review is not None
@@ -1441,7 +1615,11 @@ class StudyStore:
         date, site, rep, frame, region, line, thickness_mm, thickness_px, perpendicular_mm,
         thickness_mm_model, echo_intensity, confidence, status, flags, message, method,
         model_version, model_sha256, mm_per_px, calibration_source, run_id, qc_status,
-        reviewed_by, reviewed_at, review_reason, included``.
+        reviewed_by, reviewed_at, review_reason, included``, and the architecture of the
+        result (NaN without one), repeated on each of its lines: ``pennation_deg,
+        pennation_superficial_deg, fascicle_length_mm, fascicle_length_px,
+        fascicle_extrapolated_pct, fascicle_confidence, pennation_deg_model,
+        fascicle_length_mm_model``.
 
         ``qc_status`` is the result's status, or ``accepted`` / ``rejected`` / ``corrected``
         after review (the latest review counts). A correction replaces ``thickness_mm`` /
@@ -1450,21 +1628,33 @@ class StudyStore:
         ``runner_up``); a rejection leaves them empty (NaN). The model's value always stays in
         ``thickness_mm_model``. ``included`` is False for failed and rejected results. Failed
         results have one row with an empty ``line``. With ``exclude`` (default), scans that are
-        missing or duplicates (:meth:`excluded_scans`) are left out.
+        missing or duplicates (:meth:`excluded_scans`) are left out. Architecture follows the
+        same rules: a correction's own architecture (the reviewer's fascicles) replaces the
+        model's, a correction without one or a rejection leaves it empty, and the model's
+        values stay in ``pennation_deg_model`` / ``fascicle_length_mm_model``.
         """
         import pandas as pd
 
         where, args = self._filters(method=method)
         if not include_failed:
             where += " AND r.status != 'failed'"
+        if self._has_table("architectures"):
+            arch_join = "LEFT JOIN architectures a ON a.result_id = r.id"
+            arch = (
+                "a.pennation_deg, a.pennation_superficial_deg, a.fascicle_length_mm, "
+                "a.fascicle_length_px, a.extrapolated_fraction, a.confidence AS fascicle_confidence"
+            )
+        else:  # a store written before the table, opened read-only
+            arch_join = ""
+            arch = ", ".join(f"NULL AS c{i}" for i in range(6))
         rows = self._db.execute(
             "SELECT r.id AS result_id, r.scan_id, s.path, s.relpath, s.sha256, s.subject, "
             "s.leg, s.condition, s.week, s.date, s.site, s.rep, r.frame_index AS frame, "
             "r.region_index AS region, l.line, l.thickness_mm, l.thickness_px, "
             "l.perpendicular_mm, r.echo_intensity, r.confidence, r.status, r.flags, "
             "r.message, r.method, r.model_version, r.model_sha256, r.mm_per_px, "
-            "r.calibration_source, r.run_id, s.metadata_json "
-            "FROM results r JOIN scans s ON s.id = r.scan_id "
+            f"r.calibration_source, r.run_id, s.metadata_json, {arch} "
+            f"FROM results r JOIN scans s ON s.id = r.scan_id {arch_join} "
             f"LEFT JOIN lines l ON l.result_id = r.id {where} ORDER BY r.id, l.id",
             args,
         ).fetchall()
@@ -1499,8 +1689,14 @@ class StudyStore:
             "calibration_source",
             "run_id",
             "metadata_json",
+            *_ARCHITECTURE_FRAME_COLUMNS,
         ]
         frame = pd.DataFrame([tuple(r) for r in rows], columns=columns)
+        for column in _ARCHITECTURE_FRAME_COLUMNS:
+            frame[column] = frame[column].astype(float)
+        frame["fascicle_extrapolated_pct"] = 100.0 * frame["fascicle_extrapolated_pct"]
+        frame["pennation_deg_model"] = frame["pennation_deg"]
+        frame["fascicle_length_mm_model"] = frame["fascicle_length_mm"]
         if exclude:
             left_out = {
                 s.path
@@ -1528,8 +1724,12 @@ class StudyStore:
             frame.loc[mask, "review_reason"] = review.reason
             if review.decision == "reject":  # no value stands for a rejected scan
                 frame.loc[mask, ["thickness_mm", "thickness_px", "perpendicular_mm"]] = float("nan")
+                frame.loc[mask, list(_ARCHITECTURE_FRAME_COLUMNS)] = float("nan")
             if review.decision != "correct":
                 continue
+            # a correction's own architecture, or none: the model's no longer stands
+            for column, value in _architecture_frame_values(review.architecture).items():
+                frame.loc[mask, column] = value
             frame.loc[mask, "method"] = review.method
             corrected = {m.line: m for m in review.lines}
             if not corrected and review.thickness_mm is not None:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from qtpy.QtCore import Signal
 from qtpy.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
@@ -94,6 +95,12 @@ class MeasureWidget(QWidget):
         self.mm_per_px.setSingleStep(0.01)
         self.mm_per_px.setSpecialValueText("from file")
         self.mm_per_px.setToolTip("Pixel size in mm; 'from file' uses the layer's calibration")
+        self.architecture_box = QCheckBox("pennation angle and fascicle length")
+        self.architecture_box.setChecked(settings.architecture)
+        self.architecture_box.setToolTip(
+            "Also find the fascicles between the aponeuroses: an editable 'fascicles' layer, "
+            "the pennation angle and fascicle length measured again at every edit"
+        )
         self.run_button = QPushButton("Measure current frame")
         self.undo_button = QPushButton("Undo edit (Ctrl+Z)")
         self.undo_button.setEnabled(False)
@@ -108,6 +115,7 @@ class MeasureWidget(QWidget):
         form.addRow("image", self.layer_combo)
         form.addRow("method", self.method_combo)
         form.addRow("mm per px", self.mm_per_px)
+        form.addRow("architecture", self.architecture_box)
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.undo_button)
@@ -151,7 +159,11 @@ class MeasureWidget(QWidget):
 
     def current_settings(self) -> MeasureSettings:
         """Settings from the widget's controls."""
-        return replace(self.settings, method=self.method_combo.currentText())
+        return replace(
+            self.settings,
+            method=self.method_combo.currentText(),
+            architecture=self.architecture_box.isChecked(),
+        )
 
     # ------------------------------------------------------------------ measuring
     def measure(self) -> Any:

@@ -38,6 +38,7 @@ from musclethick._napari._review import (
     frame_result_of,
     item_text,
 )
+from musclethick.architecture import architecture_text
 from musclethick.errors import MusclethickError, StoreError
 from musclethick.types import FrameResult, LayerPair
 
@@ -475,6 +476,8 @@ class ReviewWidget(QWidget):
         value = mean_thickness_text(result)
         what = action or "Edited"
         note = f" ({self.editor.note})" if self.editor.note else ""
+        if result.architecture is not None:
+            value += ", " + architecture_text(result.architecture)
         self.status.setText(f"{what}: mean thickness {value}{note} — Shift-C saves, Ctrl-Z undoes")
 
     def _update_undo(self) -> None:

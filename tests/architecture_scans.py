@@ -1,0 +1,44 @@
+"""Rendered B-mode-like scans with fascicles of known direction (test and bench helper).
+
+Imported by the tests as ``architecture_scans`` (``tests/`` is on ``sys.path`` through its
+``conftest.py``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from musclethick.types import Boundary
+
+
+def render_scan(angle_deg, *, deep_tilt_deg=0.0, curvature=0.0, seed=0, rows=400, cols=600):
+    """A speckled B-mode-like image: bright aponeurosis bands whose inner edges are at row 90
+    (superficial) and ``320 - tan(tilt) (x - 300) + curvature (x - 300)^2`` (deep), bright
+    broken fascicle lines at ``angle_deg`` (image-up) in between; returns the image and the
+    two inner edges."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    speckle = cv2.GaussianBlur(
+        rng.rayleigh(1.0, (rows, cols)).astype(np.float32), (0, 0), sigmaX=2.5, sigmaY=0.8
+    )
+    img = 40.0 + 25.0 * (speckle - speckle.mean()) / speckle.std()
+    x = np.arange(cols, dtype=float)
+    y_sup = np.full(cols, 90.0)
+    y_deep = (
+        320.0 - math.tan(math.radians(deep_tilt_deg)) * (x - 300.0) + curvature * (x - 300.0) ** 2
+    )
+    yy, xx = np.mgrid[0:rows, 0:cols].astype(np.float32)
+    t = math.radians(angle_deg)
+    across = xx * math.sin(t) + yy * math.cos(t) + rng.uniform(0.0, 14.0)
+    dist = np.mod(across, 14.0)
+    dist = np.minimum(dist, 14.0 - dist)
+    along = xx * math.cos(t) - yy * math.sin(t)
+    broken = np.sin(along / 23.0 + rng.uniform(0, 6) + np.floor(across / 14.0) * 1.7) > -0.3
+    inside = (yy > y_sup[None, :]) & (yy < y_deep[None, :])
+    img += 60.0 * np.exp(-(dist**2) / (2 * 1.2**2)) * broken * inside
+    img[(yy <= y_sup[None, :]) & (yy > y_sup[None, :] - 12)] += 120.0
+    img[(yy >= y_deep[None, :]) & (yy < y_deep[None, :] + 14)] += 120.0
+    return np.clip(img, 0, 255).astype(np.uint8), Boundary(x, y_sup), Boundary(x, y_deep)

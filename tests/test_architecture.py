@@ -1,0 +1,309 @@
+"""Architecture: pennation angle and fascicle length (exact answers on synthetic geometry)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from architecture_scans import render_scan  # tests/architecture_scans.py
+from musclethick.architecture import (
+    architecture_text,
+    detect_fascicles,
+    dominant_direction,
+    extended_boundary,
+    fascicle_angle_deg,
+    fascicle_line,
+    measure_architecture,
+)
+from musclethick.types import Boundary, Calibration, Fascicle
+
+ROWS, COLS = 400, 600
+C = (300.0, 200.0)  # the line's point in the tests (the belly centre is 299.5, 200)
+
+
+def straight(y0: float, angle_deg: float = 0.0, x0: float = 0.0, x1: float = COLS - 1.0, n=60):
+    """A straight boundary through (300, y0) rising at ``angle_deg`` (image-up)."""
+    x = np.linspace(x0, x1, n)
+    return Boundary(x, y0 - math.tan(math.radians(angle_deg)) * (x - 300.0))
+
+
+def fascicle_at(angle_deg: float, x: float = 300.0, y: float = 200.0, half: float = 30.0):
+    dx, dy = half * math.cos(math.radians(angle_deg)), -half * math.sin(math.radians(angle_deg))
+    return Fascicle(x - dx, y - dy, x + dx, y + dy)
+
+
+def test_parallel_aponeuroses_exact_length_and_angle():
+    sup, deep = straight(100.0), straight(300.0)
+    line = fascicle_line(sup, deep, 20.0, shape=(ROWS, COLS), through=C)
+    # thickness 200 px, fascicle at 20 deg: L = 200 / sin(20 deg); it rises to the right
+    assert line.length_px == pytest.approx(200.0 / math.sin(math.radians(20.0)), rel=1e-9)
+    assert line.pennation_deg == pytest.approx(20.0, abs=1e-9)
+    assert line.pennation_superficial_deg == pytest.approx(20.0, abs=1e-9)
+    run = 100.0 / math.tan(math.radians(20.0))
+    assert line.superficial_xy == pytest.approx((300.0 + run, 100.0))
+    assert line.deep_xy == pytest.approx((300.0 - run, 300.0))
+    assert line.extrapolated_fraction == pytest.approx(0.0)
+    assert line.length_mm is None
+
+
+def test_length_in_mm_with_square_and_anisotropic_pixels():
+    sup, deep = straight(100.0), straight(300.0)
+    line = fascicle_line(
+        sup, deep, 30.0, shape=(ROWS, COLS), calibration=Calibration.isotropic(0.1, "user")
+    )
+    assert line.length_mm == pytest.approx(20.0 / math.sin(math.radians(30.0)), rel=1e-9)
+    # pixels twice as wide as tall: 30 deg in mm is a flatter line in pixels; length in mm
+    # is still thickness / sin(angle) with the thickness 200 px x 0.1 mm
+    aniso = Calibration(0.2, 0.1, "user")
+    line = fascicle_line(sup, deep, 30.0, shape=(ROWS, COLS), calibration=aniso)
+    assert line.length_mm == pytest.approx(20.0 / math.sin(math.radians(30.0)), rel=1e-9)
+    assert line.pennation_deg == pytest.approx(30.0, abs=1e-9)
+    dx_px = line.superficial_xy[0] - line.deep_xy[0]
+    assert dx_px * 0.2 == pytest.approx(20.0 / math.tan(math.radians(30.0)), rel=1e-9)
+
+
+def test_pennation_against_a_tilted_deep_aponeurosis():
+    # deep aponeurosis rising at 8 deg toward the right, fascicles at 25 deg: PA = 17 deg
+    sup, deep = straight(100.0), straight(300.0, 8.0)
+    line = fascicle_line(sup, deep, 25.0, shape=(ROWS, COLS), through=C)
+    assert line.pennation_deg == pytest.approx(17.0, abs=1e-9)
+    assert line.pennation_superficial_deg == pytest.approx(25.0, abs=1e-9)
+    # exact intersection of y = 200 - tan25 (x - 300) with y = 300 - tan8 (x - 300)
+    t25, t8 = math.tan(math.radians(25.0)), math.tan(math.radians(8.0))
+    xd = 300.0 - 100.0 / (t25 - t8)
+    assert line.deep_xy == pytest.approx((xd, 300.0 - t8 * (xd - 300.0)))
+
+
+def test_extrapolation_outside_the_image_and_beyond_the_boundaries():
+    # shallow fascicles in a thick muscle: the line leaves the frame on both sides; the
+    # aponeuroses (drawn over the middle third only) are extended by straight lines
+    sup = straight(60.0, 0.0, 200.0, 400.0)
+    deep = straight(340.0, -3.0, 200.0, 400.0)
+    line = fascicle_line(sup, deep, 10.0, shape=(ROWS, COLS), through=C)
+    t10, t3 = math.tan(math.radians(10.0)), math.tan(math.radians(3.0))
+    # centre (300, 200); superficial: 200 - t10 (x - 300) = 60
+    xs = 300.0 + 140.0 / t10
+    # deep: 200 - t10 (x - 300) = 340 + t3 (x - 300)  ->  x - 300 = -140 / (t10 + t3)
+    xd = 300.0 - 140.0 / (t10 + t3)
+    assert line.superficial_xy[0] == pytest.approx(xs)
+    assert line.deep_xy[0] == pytest.approx(xd)
+    total = math.hypot(xs - xd, 60.0 - line.deep_xy[1])
+    assert line.length_px == pytest.approx(total, rel=1e-9)
+    # inside the frame: x from 0 to COLS - 1 along the line
+    inside = math.hypot(COLS - 1.0, (COLS - 1.0) * t10)
+    assert line.extrapolated_fraction == pytest.approx(1.0 - inside / total, rel=1e-9)
+    assert line.pennation_deg == pytest.approx(13.0, abs=1e-9)
+
+
+def test_curved_deep_aponeurosis_within_one_percent():
+    # deep aponeurosis on a circle of radius 2000 px bulging toward the skin; the exact
+    # crossing is solved on the circle itself, the code sees a polyline of 1-px steps
+    r, cx, cy = 2000.0, 300.0, 300.0 + 2000.0
+    x = np.arange(0.0, COLS)
+    deep = Boundary(x, cy - np.sqrt(r**2 - (x - cx) ** 2))
+    sup = straight(100.0)
+    angle = 30.0  # the deep crossing lies inside the frame, on the drawn curve
+    line = fascicle_line(sup, deep, angle, shape=(ROWS, COLS), through=C)
+    t = math.tan(math.radians(angle))
+    # y = 200 - t (x - 300) on the circle: bisection
+    lo, hi = 0.0, 300.0
+    f = lambda u: 200.0 - t * (u - 300.0) - (cy - math.sqrt(r**2 - (u - cx) ** 2))  # noqa: E731
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if f(mid) > 0 else (lo, mid)
+    xd = 0.5 * (lo + hi)
+    yd = 200.0 - t * (xd - 300.0)
+    xs = 300.0 + 100.0 / t
+    expected = math.hypot(xs - xd, 100.0 - yd)
+    assert line.length_px == pytest.approx(expected, rel=1e-3)
+    # image-up direction of the circle's tangent at the crossing (rising to the right there)
+    tangent = math.degrees(math.atan(-(xd - cx) / math.sqrt(r**2 - (xd - cx) ** 2)))
+    assert line.pennation_deg == pytest.approx(angle - tangent, abs=0.05)
+
+
+def test_parallel_line_never_meets():
+    sup, deep = straight(100.0), straight(300.0)
+    assert fascicle_line(sup, deep, 0.0, shape=(ROWS, COLS)) is None
+
+
+def test_extended_boundary_continues_the_outer_thirds():
+    b = straight(100.0, 5.0, 100.0, 500.0)
+    ext = extended_boundary(b, width_px=COLS)
+    t5 = math.tan(math.radians(5.0))
+    assert ext.y_at(-1000.0) == pytest.approx(100.0 + t5 * 1300.0)
+    assert ext.slope_at(-1000.0, half_window_px=60.0) == pytest.approx(-t5)
+    assert ext.slope_at(300.0, half_window_px=60.0) == pytest.approx(-t5)
+
+
+def test_fascicle_direction_and_dominant_direction():
+    assert fascicle_angle_deg(Fascicle(0.0, 10.0, 10.0, 0.0)) == pytest.approx(45.0)
+    assert fascicle_angle_deg(Fascicle(10.0, 0.0, 0.0, 10.0)) == pytest.approx(45.0)
+    assert fascicle_angle_deg(Fascicle(0.0, 0.0, 10.0, 10.0)) == pytest.approx(-45.0)
+    # pixels twice as wide: a 45 deg pixel diagonal is 26.57 deg in mm
+    assert fascicle_angle_deg(Fascicle(0.0, 10.0, 10.0, 0.0), pixel_size=(0.2, 0.1)) == (
+        pytest.approx(math.degrees(math.atan(0.5)))
+    )
+    fascicles = [fascicle_at(a) for a in (18.0, 20.0, 22.0)] + [
+        Fascicle(*fascicle_at(60.0).to_points()[0], *fascicle_at(60.0).to_points()[1], weight=0.5)
+    ]
+    direction, spread = dominant_direction(fascicles)
+    assert direction == pytest.approx(20.0)
+    mean = (18 + 20 + 22 + 0.5 * 60) / 3.5
+    sd = math.sqrt((sum((a - mean) ** 2 for a in (18, 20, 22)) + 0.5 * (60 - mean) ** 2) / 3.5)
+    assert spread == pytest.approx(sd)
+    assert dominant_direction([]) is None
+
+
+def test_measure_architecture_flags():
+    sup, deep = straight(100.0), straight(300.0)
+    cal = Calibration.isotropic(0.1, "user")
+    arch = measure_architecture(
+        sup,
+        deep,
+        [fascicle_at(20.0), fascicle_at(20.0, 200.0)],
+        shape=(ROWS, COLS),
+        calibration=cal,
+    )
+    assert arch.pennation_deg == pytest.approx(20.0)
+    assert arch.fascicle_length_mm == pytest.approx(20.0 / math.sin(math.radians(20.0)))
+    assert arch.n_fascicles == 2 and arch.spread_deg == pytest.approx(0.0, abs=1e-9)
+    assert arch.flags == ()
+    none = measure_architecture(sup, deep, [], shape=(ROWS, COLS), calibration=cal)
+    assert none.pennation_deg is None and none.flags == ("no_fascicles",)
+    faint = measure_architecture(sup, deep, [fascicle_at(20.0)], shape=(ROWS, COLS), confidence=0.2)
+    assert faint.flags == ("low_fascicle_confidence",) and faint.pennation_deg == pytest.approx(
+        20.0
+    )
+    unseen = measure_architecture(
+        sup, deep, [fascicle_at(20.0)], shape=(ROWS, COLS), confidence=0.1
+    )
+    assert unseen.flags == ("no_fascicles",) and unseen.pennation_deg is None
+    shallow = measure_architecture(sup, deep, [fascicle_at(6.0)], shape=(ROWS, COLS))
+    assert "long_extrapolation" in shallow.flags
+    assert shallow.extrapolated_fraction > 0.5
+    flat = measure_architecture(sup, deep, [Fascicle(0.0, 200.0, 50.0, 200.0)], shape=(ROWS, COLS))
+    assert flat.flags == ("no_insertion",) and flat.fascicle_length_px is None
+
+
+def test_architecture_text():
+    sup, deep = straight(100.0), straight(300.0)
+    two = [fascicle_at(30.0), fascicle_at(30.0, 200.0)]
+    # 200 px at 0.1 mm/px and 30 deg: FL = 20 mm / sin(30 deg) = 40 mm, all inside the image
+    cal = Calibration.isotropic(0.1, "user")
+    arch = measure_architecture(sup, deep, two, shape=(ROWS, COLS), calibration=cal)
+    assert architecture_text(arch) == "PA 30.0 deg  FL 40.0 mm  n 2"
+    # uncalibrated: 200 px / sin(30 deg) = 400 px
+    arch = measure_architecture(sup, deep, two, shape=(ROWS, COLS))
+    assert architecture_text(arch) == "PA 30.0 deg  FL 400 px  n 2"
+    # at 10 deg the line runs 200 / tan(10 deg) = 1134 px across: the image (600 columns) holds
+    # only part of it and the extrapolated share is shown
+    shallow = measure_architecture(sup, deep, [fascicle_at(10.0)], shape=(ROWS, COLS))
+    fl = 200.0 / math.sin(math.radians(10.0))  # 1151.8 px
+    inside = 600.0 / math.cos(math.radians(10.0))  # its part over the image's 600 columns
+    share = round(100 * (fl - inside) / fl)
+    expected = f"PA 10.0 deg  FL {fl:.0f} px ({share} % extrapolated)  n 1"
+    assert architecture_text(shallow) == expected
+    none = measure_architecture(sup, deep, [], shape=(ROWS, COLS))
+    assert architecture_text(none) == "no fascicles"
+    flat = measure_architecture(sup, deep, [Fascicle(0.0, 200.0, 50.0, 200.0)], shape=(ROWS, COLS))
+    assert architecture_text(flat) == "no fascicle line"
+
+
+# --------------------------------------------------------------------------------------------
+# synthetic scans: rendered fascicles of known direction between known aponeuroses
+# --------------------------------------------------------------------------------------------
+def _true_line(angle_deg, deep_tilt_deg, curvature):
+    """Exact fascicle line through the belly centre (299.5, mid-belly) of a rendered scan:
+    its crossings with y = 90 and with the deep edge (a parabola), solved in closed form."""
+    xc = 299.5
+    u0 = xc - 300.0
+    tilt = math.tan(math.radians(deep_tilt_deg))
+    yc = 0.5 * (90.0 + 320.0 - tilt * u0 + curvature * u0**2)
+    k = math.tan(math.radians(angle_deg))  # the line: y = yc - k (x - xc)
+    xs = xc + (yc - 90.0) / k
+    # yc - k (x - xc) = 320 - tilt u + c u^2 with u = x - 300: c u^2 + (k - tilt) u + d = 0
+    d = 320.0 - yc - k * (300.0 - xc)
+    if curvature == 0.0:
+        u = -d / (k - tilt)
+    else:
+        disc = math.sqrt((k - tilt) ** 2 - 4 * curvature * d)
+        roots = [(-(k - tilt) + s * disc) / (2 * curvature) for s in (1.0, -1.0)]
+        u = min(roots, key=lambda r: abs(r - u0))
+    xd = 300.0 + u
+    yd = yc - k * (xd - xc)
+    slope = -tilt + 2.0 * curvature * u  # dy/dx of the deep edge (rows down)
+    pennation = angle_deg - math.degrees(math.atan(-slope))
+    return math.hypot(xs - xd, 90.0 - yd), pennation, xd
+
+
+@pytest.mark.parametrize(
+    ("angle", "tilt", "curvature"),
+    [
+        (15.0, 0.0, 0.0),
+        (20.0, 0.0, 0.0),
+        (25.0, 5.0, 0.0),
+        (30.0, -4.0, 0.0),
+        (35.0, 3.0, 0.0),
+        (40.0, 0.0, 0.0),
+        (30.0, 0.0, 0.0003),  # deep aponeurosis bending down at the sides
+        (32.0, 0.0, -0.0003),  # ... and up
+    ],
+)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_synthetic_scans_fascicle_length_within_one_percent(angle, tilt, curvature, seed):
+    img, sup, deep = render_scan(angle, deep_tilt_deg=tilt, curvature=curvature, seed=seed)
+    length_px, pennation, x_deep = _true_line(angle, tilt, curvature)
+    if curvature:
+        assert 0.0 <= x_deep <= 599.0  # on the drawn curve, not on its extension
+    fascicles, confidence = detect_fascicles(img, sup, deep)
+    arch = measure_architecture(
+        sup,
+        deep,
+        fascicles,
+        shape=img.shape,
+        calibration=Calibration.isotropic(0.1, "user"),
+        confidence=confidence,
+    )
+    assert confidence > 0.5 and arch.flags == ()
+    assert arch.fascicle_length_mm == pytest.approx(0.1 * length_px, rel=0.01)
+    assert arch.pennation_deg == pytest.approx(pennation, abs=0.5)
+    assert arch.n_fascicles >= 12 and arch.spread_deg < 3.0
+
+
+def test_detector_finds_fascicles_rising_either_way():
+    img, sup, deep = render_scan(22.0, seed=3)
+    mirrored = np.ascontiguousarray(img[:, ::-1])
+    x = sup.x_px
+    fascicles, confidence = detect_fascicles(
+        mirrored, Boundary(x, sup.y_px), Boundary(x, deep.y_px[::-1])
+    )
+    direction, _ = dominant_direction(fascicles)
+    assert direction == pytest.approx(-22.0, abs=0.5) and confidence > 0.5
+
+
+def test_no_fascicles_in_speckle_or_outside_a_belly():
+    rng = np.random.default_rng(5)
+    import cv2
+
+    speckle = cv2.GaussianBlur(rng.rayleigh(1.0, (300, 400)).astype(np.float32), (0, 0), 2.5, 0.8)
+    img = np.clip(60 + 20 * (speckle - speckle.mean()) / speckle.std(), 0, 255).astype(np.uint8)
+    x = np.arange(400.0)
+    fascicles, confidence = detect_fascicles(
+        img, Boundary(x, np.full(400, 60.0)), Boundary(x, np.full(400, 240.0))
+    )
+    arch = measure_architecture(
+        Boundary(x, np.full(400, 60.0)),
+        Boundary(x, np.full(400, 240.0)),
+        fascicles,
+        shape=img.shape,
+        confidence=confidence,
+    )
+    assert arch.pennation_deg is None and arch.flags == ("no_fascicles",)
+    # boundaries that share no columns, or touch: nothing to look at
+    left, right = Boundary([0.0, 100.0], [60.0, 60.0]), Boundary([200.0, 300.0], [240.0, 240.0])
+    assert detect_fascicles(img, left, right) == ((), 0.0)
+    assert detect_fascicles(
+        img, Boundary(x, np.full(400, 60.0)), Boundary(x, np.full(400, 63.0))
+    ) == ((), 0.0)
