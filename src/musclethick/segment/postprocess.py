@@ -299,20 +299,25 @@ def _transitions(
 
 def _viterbi(score: np.ndarray, cost: np.ndarray) -> np.ndarray:
     """Index of the candidate chosen in each column maximising the sum of the candidates'
-    scores minus the transition costs (:func:`_transitions`)."""
-    k, cols = score.shape
-    back = np.zeros((cols, k), np.int64)
-    acc = score[:, 0].astype(np.float64)
-    rows_k = np.arange(k)
+    scores minus the transition costs (:func:`_transitions`).
+
+    ``score`` is ``(k, cols)``, or ``(n, k, cols)`` for ``n`` decodings with the same costs in
+    one pass (returns ``(n, cols)``)."""
+    batched = score.ndim == 3
+    sc = score if batched else score[None]
+    n, k, cols = sc.shape
+    back = np.zeros((cols, n, k), np.int64)
+    acc = sc[:, :, 0].astype(np.float64)
     for c in range(1, cols):
-        total = acc[None, :] - cost[c - 1]  # (to, from)
-        back[c] = np.argmax(total, axis=1)
-        acc = total[rows_k, back[c]] + score[:, c]
-    path = np.zeros(cols, np.int64)
-    path[-1] = int(np.argmax(acc))
+        total = acc[:, None, :] - cost[c - 1]  # (n, to, from)
+        back[c] = total.argmax(axis=2)
+        acc = total.max(axis=2) + sc[:, :, c]
+    path = np.zeros((n, cols), np.int64)
+    path[:, -1] = np.argmax(acc, axis=1)
+    rows_n = np.arange(n)
     for c in range(cols - 1, 0, -1):
-        path[c - 1] = back[c, path[c]]
-    return path
+        path[:, c - 1] = back[c, rows_n, path[:, c]]
+    return path if batched else path[0]
 
 
 def decode_layers(prob: np.ndarray, *, options: PostprocessOptions | None = None) -> LayerDecoding:
@@ -385,10 +390,10 @@ def decode_layers(prob: np.ndarray, *, options: PostprocessOptions | None = None
     alt_d = np.full(cols, -1)
     margin = np.full(cols, np.inf)
     best_median = np.inf
-    for allowed in (~far_b & far_d, far_b & ~far_d, far_b & far_d):
-        allowed = allowed.copy()
-        allowed[null] = ~has  # the runner-up has a belly wherever the answer has one
-        alt_path = _viterbi(np.where(allowed, score, -np.inf), cost)
+    kinds = np.stack([~far_b & far_d, far_b & ~far_d, far_b & far_d])
+    kinds[:, null] = ~has  # the runner-up has a belly wherever the answer has one
+    alt_paths = _viterbi(np.where(kinds, score[None], -np.inf), cost)
+    for allowed, alt_path in zip(kinds, alt_paths, strict=True):
         ab = np.where(alt_path == null, -1, cb[alt_path, cols_idx])
         ad = np.where(alt_path == null, -1, cd[alt_path, cols_idx])
         runner = np.where(allowed[alt_path, cols_idx], score[alt_path, cols_idx], -np.inf)
