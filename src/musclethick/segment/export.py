@@ -2,9 +2,9 @@
 
 Usage::
 
-    python -m musclethick.segment.export src/musclethick/models/apo_unet_v1.pt
+    python -m musclethick.segment.export src/musclethick/models/muscle_layers_v2.pt
 
-writes ``apo_unet_v1.onnx`` beside the weights (batch-norm folded, opset 17, dynamic batch) and
+writes ``muscle_layers_v2.onnx`` beside the weights (batch-norm folded, opset 17, dynamic batch) and
 adds an ``onnx`` section to the model card: file, sha256, opset and the largest difference
 between the OpenCV and torch probabilities on the images given (or on seeded noise). Needs
 ``torch`` and the ``onnx`` package (``pip install onnx``); running the export needs neither.

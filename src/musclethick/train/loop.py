@@ -129,7 +129,7 @@ def make_card(
     """Machine-readable model card (the sha256 is added by
     :func:`musclethick.segment.weights.write_card`)."""
     card = {
-        "name": name or "apo_unet",
+        "name": name or "muscle_layers",
         "version": version or "0.0.0-dev",
         "task": "layers of a B-mode ultrasound scan of skeletal muscle: above the target "
         "muscle, superficial aponeurosis, muscle belly, deep aponeurosis, below; and muscle "
