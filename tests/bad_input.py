@@ -283,8 +283,19 @@ def _child_env() -> dict[str, str]:
 
 
 def spawn(argv: Sequence[str], *, unprivileged: bool = False) -> subprocess.Popen:
-    """Start ``python -m musclethick ARGV`` (as a process whose file permissions apply)."""
-    preexec = _drop_root_file_powers if unprivileged and os.geteuid() == 0 else None
+    """Start ``python -m musclethick ARGV`` (as a process whose file permissions apply).
+
+    The child gets Ctrl-C's default action back: a test run started in the background (``cmd
+    &`` in a non-interactive shell) inherits SIGINT ignored, and Python then never raises
+    KeyboardInterrupt, as in a terminal's background job.
+    """
+    drop = unprivileged and os.geteuid() == 0
+
+    def preexec() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if drop:
+            _drop_root_file_powers()
+
     return subprocess.Popen(
         [sys.executable, "-m", "musclethick", *argv],
         stdout=subprocess.PIPE,
