@@ -22,7 +22,7 @@ from ..types import Calibration, Frame, PixelBox, ScanMetadata
 from ._pixels import to_grey_uint8
 from .options import ALL_FRAMES, DEFAULT_CALIBRATION, CalibrationOptions, FrameSelection
 
-__all__ = ["IMAGE_SUFFIXES", "calibrate_capture", "plan_capture", "read_image"]
+__all__ = ["IMAGE_SUFFIXES", "calibrate_capture", "capture_frame", "plan_capture", "read_image"]
 
 IMAGE_SUFFIXES = frozenset({".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp"})
 
@@ -195,12 +195,26 @@ def _iter(
                     raise InputError(f"{path}: cannot read page {index} ({exc})") from exc
             # pages of another size (rare in a TIFF stack) get their own region
             box, calib = plan if grey.shape == first.shape else plan_capture(grey, options)
-            yield Frame(
-                pixels=np.ascontiguousarray(grey[box.slices()]),
-                path=str(path),
-                frame_index=index,
-                region=box,
-                calibration=calib,
-                metadata=meta,
-                original_shape=(int(grey.shape[0]), int(grey.shape[1])),
-            )
+            yield capture_frame(grey, box, calib, path=str(path), frame_index=index, metadata=meta)
+
+
+def capture_frame(
+    grey: np.ndarray,
+    box: PixelBox,
+    calibration: Calibration,
+    *,
+    path: str,
+    frame_index: int = 0,
+    metadata: ScanMetadata | None = None,
+) -> Frame:
+    """The :class:`Frame` of a whole capture ``grey`` cropped to ``box`` (see
+    :func:`plan_capture`), with the original shape recorded."""
+    return Frame(
+        pixels=np.ascontiguousarray(grey[box.slices()]),
+        path=path,
+        frame_index=frame_index,
+        region=box,
+        calibration=calibration,
+        metadata=ScanMetadata() if metadata is None else metadata,
+        original_shape=(int(grey.shape[0]), int(grey.shape[1])),
+    )
