@@ -20,7 +20,9 @@ other float values        refused (negative, above 255, NaN or infinite): a resc
                           chosen here would change the echo intensity silently
 ========================  ==============================================================
 
-With ``max_value`` given, ``value * 255 / max_value`` (clipped to 0-255) for any dtype.
+With ``max_value`` given, ``value * 255 / max_value`` (clipped to 0-255) for any dtype. With
+``stretch=True`` (the readers, for files whose format states no white level: float DICOM,
+32-bit integer or float TIFF), the lowest value maps to 0 and the highest to 255.
 Colour (``(rows, cols, 3|4)``) becomes BT.601 luminance of the scaled values; alpha is dropped.
 Values are rounded to the nearest grey level.
 """
@@ -36,7 +38,9 @@ __all__ = ["to_grey_uint8"]
 _LUMA = np.array([0.299, 0.587, 0.114])
 
 
-def to_grey_uint8(pixels: np.ndarray, *, max_value: float | None = None) -> np.ndarray:
+def to_grey_uint8(
+    pixels: np.ndarray, *, max_value: float | None = None, stretch: bool = False
+) -> np.ndarray:
     """Convert grey/RGB(A) pixels of any integer, bool or float type to grey ``uint8``.
 
     The rules (module docstring) are the only pixel-value conversion of the package.
@@ -49,6 +53,8 @@ def to_grey_uint8(pixels: np.ndarray, *, max_value: float | None = None) -> np.n
     max_value : float, optional
         The value that maps to 255 (e.g. ``2**bits - 1`` of a DICOM file). Default: by dtype,
         see the module docstring.
+    stretch : bool
+        Map the lowest value to 0 and the highest to 255 (``max_value`` is then ignored).
 
     Returns
     -------
@@ -73,6 +79,10 @@ def to_grey_uint8(pixels: np.ndarray, *, max_value: float | None = None) -> np.n
             raise ValueError(f"unsupported pixel shape {a.shape}")
     elif a.ndim != 2:
         raise ValueError(f"unsupported pixel shape {a.shape}")
+    if stretch:
+        f = a if a.dtype.kind == "f" else a.astype(np.float64)
+        lo, hi = float(np.nanmin(f)), float(np.nanmax(f))
+        return to_grey_uint8((f - lo) / (hi - lo if hi > lo else 1.0), max_value=1.0)
     if a.dtype == np.uint8 and a.ndim == 2:
         return np.ascontiguousarray(a)
     if a.dtype == np.uint8 and max_value in (None, 255.0):

@@ -89,9 +89,7 @@ def _page_to_grey(page: Image.Image) -> np.ndarray:
     if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
         return to_grey_uint8(arr.astype(np.uint16), max_value=65535.0)
     if mode in ("I", "F"):
-        a = arr.astype(np.float64)
-        lo, hi = float(a.min()), float(a.max())
-        return to_grey_uint8((a - lo) / (hi - lo if hi > lo else 1.0), max_value=1.0)
+        return to_grey_uint8(arr.astype(np.float64), stretch=True)
     return to_grey_uint8(arr)
 
 
