@@ -169,6 +169,11 @@ def test_values_without_a_rule_are_refused_with_the_fix(image, match):
         musclethick.Frame(image, "x.png")
 
 
+def test_measure_image_points_a_path_to_measure_file(sample_images):
+    with pytest.raises(TypeError, match="measure_file"):
+        musclethick.measure_image(sample_images / GREY)
+
+
 def test_measure_file_raises_for_files_it_cannot_read(tmp_path, test_data):
     with pytest.raises(InputError, match="file not found"):
         musclethick.measure_file(tmp_path / "missing.png")

@@ -118,6 +118,8 @@ def measure_image(
     ValueError
         An image that is not 2-D grey or colour; ``mm_per_px`` / ``depth_mm`` outside the
         plausible range; invalid settings.
+    TypeError
+        A path instead of an array (use :func:`measure_file`).
 
     Examples
     --------
@@ -136,6 +138,8 @@ def measure_image(
     from musclethick.pipeline import measure_frames
     from musclethick.types import Calibration, PixelBox
 
+    if isinstance(image, str | Path):
+        raise TypeError(f"measure_image takes an array; for the file {image} use measure_file")
     s = _settings(settings, mm_per_px=mm_per_px, depth_mm=depth_mm, method=method)
     grey = to_grey_uint8(np.asarray(image), max_value=max_value)
     if crop:
