@@ -488,11 +488,16 @@ def _decoded_ahead(
 
 @dataclass(frozen=True, eq=False)
 class Measured:
-    """Results of one file; ``frames[i]`` is the frame of ``results[i]`` (empty on failure)."""
+    """Results of one file; ``frames[i]`` is the frame of ``results[i]`` (empty on failure).
+
+    ``error`` is what stopped the file's reading (its one result is then ``failed``), else
+    ``None``.
+    """
 
     path: str | Path
     results: list[FrameResult]
     frames: list[Frame]
+    error: BaseException | None = None
 
 
 def measure_paths(
@@ -518,7 +523,7 @@ def measure_paths(
         measured = iter(measure_frames(frames, settings, model=model))
         for path, item in pending:
             if isinstance(item, BaseException):
-                yield Measured(path, [_failed(path, item)], [])
+                yield Measured(path, [_failed(path, item)], [], item)
                 continue
             results = [next(measured) for _ in item]
             if settings.best_frames is not None and len(results) > settings.best_frames:

@@ -12,11 +12,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .io._pixels import to_grey_uint8
 from .types import PixelBox
 
 __all__ = ["find_imaging_region"]
 
-_LUMA = np.array([0.299, 0.587, 0.114])
 #: lines tested at a time when trimming display furniture off the box
 _TRIM_CHUNK = 8
 
@@ -49,15 +49,14 @@ def find_imaging_region(
     ------
     ValueError
         If ``image`` is not 2-D grey or 3-D colour.
+    InputError
+        If its pixel values fit none of the rules of :func:`musclethick.io.to_grey_uint8`.
     """
     a = np.asarray(image)
-    if a.ndim == 3 and a.shape[2] in (3, 4):
-        g = a[..., :3].astype(np.float64) @ _LUMA
-    elif a.ndim == 2:
-        # grey uint8 stays uint8 (the full-size lines are read one at a time below)
-        g = a if a.dtype == np.uint8 else a.astype(np.float64)
-    else:
+    if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (3, 4))):
         raise ValueError(f"expected a (rows, cols) or (rows, cols, 3) image, got {a.shape}")
+    # the package's one pixel conversion (grey uint8 passes through without a copy)
+    g = to_grey_uint8(a)
     rows, cols = g.shape
     full = PixelBox.full(g.shape)
     if rows < 32 or cols < 32:

@@ -39,6 +39,7 @@ import cv2
 import numpy as np
 
 from .errors import CalibrationError
+from .io._pixels import to_grey_uint8
 from .ocr import TextReader
 from .types import PixelBox
 
@@ -203,12 +204,8 @@ class RulerReading:
 
 
 def _grey_u8(image: np.ndarray) -> np.ndarray:
-    a = np.asarray(image)
-    if a.ndim == 3:
-        a = a[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
-    if a.dtype != np.uint8:
-        a = np.clip(np.rint(a), 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(a)
+    """Grey ``uint8`` by the package's one pixel conversion (:func:`to_grey_uint8`)."""
+    return to_grey_uint8(image)
 
 
 def _median(values: np.ndarray) -> float:

@@ -185,8 +185,11 @@ class Frame:
     Attributes
     ----------
     pixels : ndarray of uint8, shape (rows, cols)
-        Grey levels of the imaging region (colour converted to luminance; 16-bit data
-        rescaled to 0-255).
+        Grey levels of the imaging region. Other dtypes (bool, 16-bit, float) are converted
+        on construction by the package's one pixel conversion,
+        :func:`musclethick.io.to_grey_uint8` (e.g. float in [0, 1] -> x 255, uint16
+        -> x 255 / 65535); values that fit none of its rules raise
+        :class:`~musclethick.errors.InputError`.
     path : str
         File the frame came from.
     frame_index : int
@@ -220,6 +223,10 @@ class Frame:
             raise ValueError(
                 f"Frame.pixels must be 2-D (rows, cols), got shape {self.pixels.shape}"
             )
+        if self.pixels.dtype != np.uint8:
+            from musclethick.io._pixels import to_grey_uint8
+
+            object.__setattr__(self, "pixels", to_grey_uint8(self.pixels))
         if self.region is None:
             object.__setattr__(self, "region", PixelBox.full(self.pixels.shape))
         if self.original_shape is None:

@@ -219,6 +219,16 @@ def test_measure_widget_reports_a_missing_model_without_crashing(viewer, wait, s
     assert "deep boundary" not in [layer.name for layer in viewer.layers]
 
 
+def test_measure_widget_says_why_it_refuses_a_float_layer(viewer):
+    from musclethick._napari._qt._measure_widget import MeasureWidget
+
+    viewer.add_image(np.linspace(-1.0, 1.0, 64 * 64).reshape(64, 64), name="normalised")
+    widget = MeasureWidget(viewer)
+    assert widget.measure() is None
+    assert "rescale it to 0-255" in widget.error
+    assert widget.result is None
+
+
 def test_pixel_size_typed_in_the_widget_puts_the_scale_bar_in_mm(viewer, wait, scan_png):
     from musclethick._napari._qt._measure_widget import MeasureWidget
 

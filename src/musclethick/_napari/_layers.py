@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from musclethick.errors import BoundaryNotFound, InputError
+from musclethick.io import to_grey_uint8
 from musclethick.pipeline import MeasureSettings
 from musclethick.types import (
     Architecture,
@@ -808,7 +809,8 @@ def frame_of_layer(
 
     Layers made by the reader carry their frames in ``metadata["musclethick_frames"]``; those
     are returned as they were read. Any other layer is turned into a frame here: the last two
-    axes are ``(y, x)``, RGB(A) is converted to luminance, values are rescaled to uint8, and
+    axes are ``(y, x)``, RGB(A) is converted to luminance and values to uint8
+    (:func:`musclethick.io.to_grey_uint8`: refused when they fit none of its rules), and
     the calibration is taken from ``scale`` when the layer's units are mm.
 
     Parameters
@@ -835,17 +837,7 @@ def frame_of_layer(
     rgb = arr.ndim >= 3 and arr.shape[-1] in (3, 4) and arr.ndim == len(scale) + 1
     while arr.ndim > (3 if rgb else 2):
         arr = arr[min(max(int(index), 0), arr.shape[0] - 1)]
-    if rgb:
-        arr = arr[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
-    arr = np.asarray(arr)
-    if arr.dtype != np.uint8:
-        a = arr.astype(np.float64)
-        lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
-        if np.issubdtype(arr.dtype, np.integer) and lo >= 0 and hi <= 255:
-            arr = a.astype(np.uint8)
-        else:
-            arr = np.zeros(a.shape, np.uint8) if hi <= lo else ((a - lo) / (hi - lo) * 255).round()
-            arr = arr.astype(np.uint8)
+    arr = to_grey_uint8(arr)  # the package's one pixel conversion (rules there)
     my, mx = float(scale[-2]), float(scale[-1])
     unit = str(units[-1]).lower() if units else "pixel"
     if unit in ("mm", "millimeter", "millimetre"):

@@ -19,6 +19,7 @@ from ..types import Frame
 from .options import ALL_FRAMES, DEFAULT_CALIBRATION, CalibrationOptions, FrameSelection
 
 if TYPE_CHECKING:
+    from ._pixels import to_grey_uint8
     from .dicom import read_dicom
     from .image import IMAGE_SUFFIXES, read_image
     from .video import VIDEO_SUFFIXES, read_video
@@ -36,6 +37,7 @@ __all__ = [
     "read_dicom",
     "read_image",
     "read_video",
+    "to_grey_uint8",
 ]
 
 DICOM_SUFFIXES = frozenset({".dcm", ".dicom", ".dic"})
@@ -49,6 +51,7 @@ _LAZY = {
     "read_image": ".image",
     "VIDEO_SUFFIXES": ".video",
     "read_video": ".video",
+    "to_grey_uint8": "._pixels",
 }
 
 

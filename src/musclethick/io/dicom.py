@@ -187,9 +187,7 @@ def _to_grey(ds: Dataset, raw: np.ndarray) -> np.ndarray:
         bits = int(ds.RedPaletteColorLookupTableDescriptor[2])
         return to_grey_uint8(_apply_palette(ds, a), max_value=float(2**bits - 1))
     if a.dtype.kind == "f":
-        lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
-        a = (a - lo) / (hi - lo if hi > lo else 1.0)
-        return to_grey_uint8(a, max_value=1.0)
+        return to_grey_uint8(a, stretch=True)
     bits = int(ds.get("BitsStored", a.dtype.itemsize * 8) or 8)
     if a.dtype.kind == "i":
         a = a.astype(np.int64) + 2 ** (bits - 1)

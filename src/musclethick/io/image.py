@@ -22,7 +22,7 @@ from ..types import Calibration, Frame, PixelBox, ScanMetadata
 from ._pixels import to_grey_uint8
 from .options import ALL_FRAMES, DEFAULT_CALIBRATION, CalibrationOptions, FrameSelection
 
-__all__ = ["IMAGE_SUFFIXES", "calibrate_capture", "plan_capture", "read_image"]
+__all__ = ["IMAGE_SUFFIXES", "calibrate_capture", "capture_frame", "plan_capture", "read_image"]
 
 IMAGE_SUFFIXES = frozenset({".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp"})
 
@@ -89,9 +89,7 @@ def _page_to_grey(page: Image.Image) -> np.ndarray:
     if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
         return to_grey_uint8(arr.astype(np.uint16), max_value=65535.0)
     if mode in ("I", "F"):
-        a = arr.astype(np.float64)
-        lo, hi = float(a.min()), float(a.max())
-        return to_grey_uint8((a - lo) / (hi - lo if hi > lo else 1.0), max_value=1.0)
+        return to_grey_uint8(arr.astype(np.float64), stretch=True)
     return to_grey_uint8(arr)
 
 
@@ -195,12 +193,26 @@ def _iter(
                     raise InputError(f"{path}: cannot read page {index} ({exc})") from exc
             # pages of another size (rare in a TIFF stack) get their own region
             box, calib = plan if grey.shape == first.shape else plan_capture(grey, options)
-            yield Frame(
-                pixels=np.ascontiguousarray(grey[box.slices()]),
-                path=str(path),
-                frame_index=index,
-                region=box,
-                calibration=calib,
-                metadata=meta,
-                original_shape=(int(grey.shape[0]), int(grey.shape[1])),
-            )
+            yield capture_frame(grey, box, calib, path=str(path), frame_index=index, metadata=meta)
+
+
+def capture_frame(
+    grey: np.ndarray,
+    box: PixelBox,
+    calibration: Calibration,
+    *,
+    path: str,
+    frame_index: int = 0,
+    metadata: ScanMetadata | None = None,
+) -> Frame:
+    """The :class:`Frame` of a whole capture ``grey`` cropped to ``box`` (see
+    :func:`plan_capture`), with the original shape recorded."""
+    return Frame(
+        pixels=np.ascontiguousarray(grey[box.slices()]),
+        path=path,
+        frame_index=frame_index,
+        region=box,
+        calibration=calibration,
+        metadata=ScanMetadata() if metadata is None else metadata,
+        original_shape=(int(grey.shape[0]), int(grey.shape[1])),
+    )

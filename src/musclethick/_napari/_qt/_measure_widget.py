@@ -174,7 +174,11 @@ class MeasureWidget(QWidget):
         if layer is None:
             self._show_error("no image layer to measure")
             return None
-        frame, leading = current_frame(self.viewer, layer)
+        try:
+            frame, leading = current_frame(self.viewer, layer)
+        except MusclethickError as error:  # pixel values the conversion refuses: say why
+            self._show_error(str(error))
+            return None
         frame = self._apply_pixel_size(layer, frame)
         settings = self.current_settings()
         geometry = {
