@@ -118,3 +118,23 @@ def test_added_flags_turn_ok_into_flagged_and_describe_only_new_known_flags():
     assert status == "flagged" and flags == ("low_confidence", "unstable")
     assert described == ("the result changes when the image is mirrored",)
     assert with_added_flags("failed", ("missing_deep",), ("unstable",))[0] == "failed"
+
+
+def test_replaced_flags_reset_flagged_to_ok_and_new_flags_flag():
+    from musclethick.qc import with_replaced_flags
+
+    old = ("no_fascicles", "long_extrapolation")
+    # a result flagged only for an earlier architecture is ok again when it has none
+    assert with_replaced_flags("flagged", ("no_fascicles",), removed=old, added=()) == ("ok", ())
+    # other flags stay, in order; the new ones come last
+    assert with_replaced_flags(
+        "flagged", ("no_fascicles", "low_confidence"), removed=old, added=("long_extrapolation",)
+    ) == ("flagged", ("low_confidence", "long_extrapolation"))
+    assert with_replaced_flags("ok", (), removed=old, added=("no_fascicles",)) == (
+        "flagged",
+        ("no_fascicles",),
+    )
+    assert with_replaced_flags("failed", ("missing_deep",), removed=old, added=()) == (
+        "failed",
+        ("missing_deep",),
+    )

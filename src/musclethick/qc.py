@@ -14,6 +14,9 @@ call them):
 * :func:`with_added_flags`: flags added after measuring (the layer model's doubts,
   ``fallback_edges`` when the model missed an aponeurosis and the edge path measured
   instead) turn ``ok`` into ``flagged``.
+* :func:`with_replaced_flags`: a set of flags replaced by another (the architecture's, by
+  :func:`musclethick.architecture.with_architecture`): ``flagged`` with no flag left becomes
+  ``ok``, new flags turn ``ok`` into ``flagged``.
 
 Flags (strings, in this order when several apply):
 
@@ -53,6 +56,8 @@ Flags of the millimetres (:func:`scale_flags`), after the geometric ones:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 from .geometry import curvature_per_px, overlap_interval, sagitta_fraction
@@ -73,6 +78,7 @@ __all__ = [
     "scale_flags",
     "status_of",
     "with_added_flags",
+    "with_replaced_flags",
 ]
 
 #: Flags that say the millimetres (not the boundaries) are in doubt.
@@ -319,3 +325,25 @@ def with_added_flags(
         FLAG_DESCRIPTIONS[f] for f in extra if f in FLAG_DESCRIPTIONS and f not in flags
     )
     return new_status, merged, described
+
+
+def with_replaced_flags(
+    status: Status, flags: tuple[str, ...], *, removed: Iterable[str], added: tuple[str, ...]
+) -> tuple[Status, tuple[str, ...]]:
+    """A result's status and flags after the flags in ``removed`` are taken out and
+    ``added`` appended (e.g. an earlier architecture's flags replaced by a new one's).
+
+    Returns
+    -------
+    (Status, tuple of str)
+        ``flagged`` with no flag left becomes ``ok``; ``ok`` with ``added`` flags becomes
+        ``flagged``; ``failed`` stays. The flags keep their order, ``added`` last.
+    """
+    gone = set(removed)
+    kept = tuple(f for f in flags if f not in gone)
+    new_status: Status = "ok" if status == "flagged" and not kept else status
+    if added:
+        kept = (*kept, *added)
+        if new_status == "ok":
+            new_status = "flagged"
+    return new_status, kept
