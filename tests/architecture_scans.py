@@ -41,4 +41,8 @@ def render_scan(angle_deg, *, deep_tilt_deg=0.0, curvature=0.0, seed=0, rows=400
     img += 60.0 * np.exp(-(dist**2) / (2 * 1.2**2)) * broken * inside
     img[(yy <= y_sup[None, :]) & (yy > y_sup[None, :] - 12)] += 120.0
     img[(yy >= y_deep[None, :]) & (yy < y_deep[None, :] + 14)] += 120.0
-    return np.clip(img, 0, 255).astype(np.uint8), Boundary(x, y_sup), Boundary(x, y_deep)
+    return (
+        np.clip(img, 0, 255).astype(np.uint8),
+        Boundary(x, y_sup, "edges"),
+        Boundary(x, y_deep, "edges"),
+    )

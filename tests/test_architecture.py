@@ -26,7 +26,7 @@ C = (300.0, 200.0)  # the line's point in the tests (the belly centre is 299.5, 
 def straight(y0: float, angle_deg: float = 0.0, x0: float = 0.0, x1: float = COLS - 1.0, n=60):
     """A straight boundary through (300, y0) rising at ``angle_deg`` (image-up)."""
     x = np.linspace(x0, x1, n)
-    return Boundary(x, y0 - math.tan(math.radians(angle_deg)) * (x - 300.0))
+    return Boundary(x, y0 - math.tan(math.radians(angle_deg)) * (x - 300.0), "edges")
 
 
 def fascicle_at(angle_deg: float, x: float = 300.0, y: float = 200.0, half: float = 30.0):
@@ -102,7 +102,7 @@ def test_curved_deep_aponeurosis_within_one_percent():
     # crossing is solved on the circle itself, the code sees a polyline of 1-px steps
     r, cx, cy = 2000.0, 300.0, 300.0 + 2000.0
     x = np.arange(0.0, COLS)
-    deep = Boundary(x, cy - np.sqrt(r**2 - (x - cx) ** 2))
+    deep = Boundary(x, cy - np.sqrt(r**2 - (x - cx) ** 2), "edges")
     sup = straight(100.0)
     angle = 30.0  # the deep crossing lies inside the frame, on the drawn curve
     line = fascicle_line(sup, deep, angle, shape=(ROWS, COLS), through=C)
@@ -277,7 +277,7 @@ def test_detector_finds_fascicles_rising_either_way():
     mirrored = np.ascontiguousarray(img[:, ::-1])
     x = sup.x_px
     fascicles, confidence = detect_fascicles(
-        mirrored, Boundary(x, sup.y_px), Boundary(x, deep.y_px[::-1])
+        mirrored, Boundary(x, sup.y_px, "edges"), Boundary(x, deep.y_px[::-1], "edges")
     )
     direction, _ = dominant_direction(fascicles)
     assert direction == pytest.approx(-22.0, abs=0.5) and confidence > 0.5
@@ -291,19 +291,22 @@ def test_no_fascicles_in_speckle_or_outside_a_belly():
     img = np.clip(60 + 20 * (speckle - speckle.mean()) / speckle.std(), 0, 255).astype(np.uint8)
     x = np.arange(400.0)
     fascicles, confidence = detect_fascicles(
-        img, Boundary(x, np.full(400, 60.0)), Boundary(x, np.full(400, 240.0))
+        img, Boundary(x, np.full(400, 60.0), "edges"), Boundary(x, np.full(400, 240.0), "edges")
     )
     arch = measure_architecture(
-        Boundary(x, np.full(400, 60.0)),
-        Boundary(x, np.full(400, 240.0)),
+        Boundary(x, np.full(400, 60.0), "edges"),
+        Boundary(x, np.full(400, 240.0), "edges"),
         fascicles,
         shape=img.shape,
         confidence=confidence,
     )
     assert arch.pennation_deg is None and arch.flags == ("no_fascicles",)
     # boundaries that share no columns, or touch: nothing to look at
-    left, right = Boundary([0.0, 100.0], [60.0, 60.0]), Boundary([200.0, 300.0], [240.0, 240.0])
+    left, right = (
+        Boundary([0.0, 100.0], [60.0, 60.0], "edges"),
+        Boundary([200.0, 300.0], [240.0, 240.0], "edges"),
+    )
     assert detect_fascicles(img, left, right) == ((), 0.0)
     assert detect_fascicles(
-        img, Boundary(x, np.full(400, 60.0)), Boundary(x, np.full(400, 63.0))
+        img, Boundary(x, np.full(400, 60.0), "edges"), Boundary(x, np.full(400, 63.0), "edges")
     ) == ((), 0.0)

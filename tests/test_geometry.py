@@ -77,7 +77,7 @@ def test_fit_boundary_default_columns_cover_the_inliers():
 
 
 def test_resample_boundary_and_polyline():
-    b = Boundary(np.array([0.0, 10.0]), np.array([0.0, 5.0]))
+    b = Boundary(np.array([0.0, 10.0]), np.array([0.0, 5.0]), "edges")
     r = resample_boundary(b, step_px=3.0)
     np.testing.assert_allclose(r.x_px, [0, 3, 6, 9, 10])
     np.testing.assert_allclose(r.y_px, [0, 1.5, 3, 4.5, 5])
@@ -88,17 +88,17 @@ def test_resample_boundary_and_polyline():
 
 
 def test_overlap_interval():
-    a = Boundary(np.array([0.0, 100.0]), np.array([0.0, 0.0]))
-    b = Boundary(np.array([40.0, 150.0]), np.array([9.0, 9.0]))
+    a = Boundary(np.array([0.0, 100.0]), np.array([0.0, 0.0]), "edges")
+    b = Boundary(np.array([40.0, 150.0]), np.array([9.0, 9.0]), "edges")
     assert overlap_interval(a, b) == (40.0, 100.0)
-    c = Boundary(np.array([120.0, 150.0]), np.array([9.0, 9.0]))
+    c = Boundary(np.array([120.0, 150.0]), np.array([9.0, 9.0]), "edges")
     assert overlap_interval(a, c) is None
 
 
 def test_perpendicular_distance_to_a_tilted_line():
     angle = math.radians(10)
     x = np.arange(0.0, 400.0)
-    deep = Boundary(x, 100 + math.tan(angle) * x)
+    deep = Boundary(x, 100 + math.tan(angle) * x, "edges")
     # point 40 px vertically above the deep line at x = 200
     y_deep = 100 + math.tan(angle) * 200
     d, fx, fy = perpendicular_distance(200.0, y_deep - 40.0, deep)
@@ -111,7 +111,7 @@ def test_perpendicular_distance_to_a_tilted_line():
 def test_perpendicular_distance_anisotropic_pixels():
     # deep line 45 deg in pixels; pixels 0.2 mm wide, 0.1 mm tall -> slope 0.5 in mm
     x = np.arange(0.0, 200.0)
-    deep = Boundary(x, 50.0 + x)
+    deep = Boundary(x, 50.0 + x, "edges")
     d_mm, _, _ = perpendicular_distance(100.0, 110.0, deep, mm_per_px_x=0.2, mm_per_px_y=0.1)
     # in mm: the point is 4 mm (40 px * 0.1) above the line y = 5 + 0.5 x
     # distance = 4 * cos(atan(0.5)) = 4 / sqrt(1.25)
@@ -119,7 +119,7 @@ def test_perpendicular_distance_anisotropic_pixels():
 
 
 def test_perpendicular_distance_extrapolates_beyond_the_curve_end():
-    deep = Boundary(np.array([0.0, 100.0]), np.array([100.0, 200.0]))  # 45 deg
+    deep = Boundary(np.array([0.0, 100.0]), np.array([100.0, 200.0]), "edges")  # 45 deg
     d, fx, _ = perpendicular_distance(0.0, 50.0, deep)
     # foot at x < 0, outside the curve: extrapolated line gives 50 * cos 45
     assert d == pytest.approx(50 / math.sqrt(2), rel=1e-9)
@@ -130,11 +130,11 @@ def test_perpendicular_distance_extrapolates_beyond_the_curve_end():
 
 def test_curvature_and_sagitta():
     x = np.arange(0.0, 501.0)
-    flat = Boundary(x, 3 + 0.2 * x)
+    flat = Boundary(x, 3 + 0.2 * x, "edges")
     assert curvature_per_px(flat) == pytest.approx(0.0, abs=1e-12)
     assert sagitta_fraction(flat) == pytest.approx(0.0, abs=1e-12)
     radius = 2000.0
-    arc = Boundary(x, radius - np.sqrt(radius**2 - (x - 250) ** 2))
+    arc = Boundary(x, radius - np.sqrt(radius**2 - (x - 250) ** 2), "edges")
     assert curvature_per_px(arc) == pytest.approx(1 / radius, rel=0.02)
     sagitta = radius - math.sqrt(radius**2 - 250**2)
     assert sagitta_fraction(arc) == pytest.approx(sagitta / 500, rel=0.05)

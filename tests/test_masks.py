@@ -125,7 +125,7 @@ def test_round_trip_boundaries_to_mask_to_boundaries_subpixel():
 
 
 def test_bands_only_within_boundary_columns():
-    sup = Boundary(np.array([10.0, 30.0]), np.array([20.5, 20.5]))
+    sup = Boundary(np.array([10.0, 30.0]), np.array([20.5, 20.5]), "edges")
     mask = bands_from_boundaries(sup, None, (50, 50), band_px=5)
     assert mask[:, :10].max() == 0 and mask[:, 31:].max() == 0
     np.testing.assert_array_equal(np.flatnonzero(mask[:, 20]), [16, 17, 18, 19, 20])

@@ -44,8 +44,8 @@ def test_lines_are_placed_in_the_overlap_interval():
 def test_tilted_deep_boundary_perpendicular_is_vertical_times_cos():
     angle = math.radians(12)
     x = np.arange(0.0, 400.0)
-    deep = Boundary(x, 150 + math.tan(angle) * x)
-    sup = Boundary(x, np.full(x.size, 30.0))
+    deep = Boundary(x, 150 + math.tan(angle) * x, "edges")
+    sup = Boundary(x, np.full(x.size, 30.0), "edges")
     lines = measure_lines(
         sup, deep, calibration=Calibration.isotropic(0.2, "user"), line_fractions=(0.5,)
     )
@@ -59,8 +59,8 @@ def test_tilted_deep_boundary_perpendicular_is_vertical_times_cos():
 
 def test_anisotropic_calibration():
     x = np.arange(0.0, 200.0)
-    deep = Boundary(x, 50.0 + x)  # 45 deg in pixels
-    sup = Boundary(x, 10.0 + x)  # 40 px above it
+    deep = Boundary(x, 50.0 + x, "edges")  # 45 deg in pixels
+    sup = Boundary(x, 10.0 + x, "edges")  # 40 px above it
     cal = Calibration(0.2, 0.1, "dicom_region")
     m = measure_lines(sup, deep, calibration=cal, line_fractions=(0.5,))[0]
     assert m.thickness_px == pytest.approx(40.0)

@@ -23,7 +23,9 @@ def _frame(mm_per_px, flags=()):
 
 def _lines(thickness_px=100.0):
     x = np.array([0.0, 199.0])
-    return Boundary(x, np.array([50.0, 50.0])), Boundary(x, np.array([50.0, 50.0]) + thickness_px)
+    return Boundary(x, np.array([50.0, 50.0]), "edges"), Boundary(
+        x, np.array([50.0, 50.0]) + thickness_px, "edges"
+    )
 
 
 @pytest.mark.parametrize(

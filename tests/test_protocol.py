@@ -118,3 +118,16 @@ def test_generic_protocol_adapts_to_the_weeks_and_sites_found():
 def test_adapt_to_study_must_be_a_boolean(tmp_path):
     with pytest.raises(ProtocolError, match=r"design\.adapt_to_study' must be true or false"):
         load_protocol(write(tmp_path, MINIMAL + '[design]\nadapt_to_study = "yes"\n'))
+
+
+def test_protocol_version_is_read_as_text(tmp_path):
+    assert load_protocol(write(tmp_path, MINIMAL)).version == ""
+    with_int = MINIMAL.replace('name = "mini"', 'name = "mini"\nversion = 3')
+    assert load_protocol(write(tmp_path, with_int)).version == "3"
+    with_text = MINIMAL.replace('name = "mini"', 'name = "mini"\nversion = "2024-03"')
+    assert load_protocol(write(tmp_path, with_text)).version == "2024-03"
+    assert load_protocol("rt_failure_2024").version == "1"  # `version = 1` in the file
+    for bad in ("1.5", "true", "''", "-1"):
+        text = MINIMAL.replace('name = "mini"', f'name = "mini"\nversion = {bad}')
+        with pytest.raises(ProtocolError, match=r"'protocol\.version' must be an integer"):
+            load_protocol(write(tmp_path, text))

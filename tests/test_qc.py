@@ -52,3 +52,89 @@ def test_low_confidence_short_overlap_and_thickness():
 def test_descriptions():
     assert set(FLAG_DESCRIPTIONS) >= {"crossing", "missing_deep", "too_curved"}
     assert describe_flags(("crossing", "custom")) == "the boundaries cross; custom"
+
+
+# -- decisions: flags -> status (the one home of each) --------------------------------------
+
+
+def test_failure_reason_names_what_is_missing():
+    from musclethick.qc import failure_reason
+
+    assert failure_reason(None, line(60), ("missing_superficial",)) == (
+        "superficial aponeurosis not found"
+    )
+    assert failure_reason(line(20), None, ("missing_deep",)) == "deep aponeurosis not found"
+    assert failure_reason(None, None, ()) == "superficial and deep aponeurosis not found"
+    left, right = line(20, x=np.arange(0.0, 50.0)), line(60, x=np.arange(100.0, 200.0))
+    flags = quality_flags(left, right, (100, 200))
+    assert "no_overlap" in flags
+    assert failure_reason(left, right, flags) == (
+        "the superficial and deep aponeuroses share no columns"
+    )
+    assert failure_reason(line(20), line(60), ("crossing", "low_confidence")) == ""
+
+
+def test_status_of_flags():
+    from musclethick.qc import status_of
+
+    assert status_of(()) == "ok"
+    assert status_of(("low_confidence",)) == "flagged"
+
+
+def test_mm_withheld_outside_the_plausible_pixel_sizes():
+    from musclethick.plausible import PlausibleRanges
+    from musclethick.qc import mm_withheld
+    from musclethick.types import Calibration
+
+    ranges = PlausibleRanges(mm_per_px=(0.01, 1.0))
+    assert not mm_withheld(Calibration.isotropic(0.1, "user"), ranges=ranges)
+    assert not mm_withheld(Calibration.isotropic(1.0, "user"), ranges=ranges)  # bounds count
+    assert mm_withheld(Calibration.isotropic(2.5, "user"), ranges=ranges)
+    assert mm_withheld(Calibration.isotropic(0.005, "user"), ranges=ranges)
+    assert not mm_withheld(Calibration.uncalibrated(), ranges=ranges)  # px only: nothing to hold
+
+
+def test_no_muscle_reason():
+    from musclethick.qc import no_muscle_reason
+
+    assert no_muscle_reason("ok", 0.05, min_confidence=0.1) == (
+        "no muscle found (boundary confidence 0.05 < 0.10)"
+    )
+    assert no_muscle_reason("flagged", 0.0, min_confidence=0.1).startswith("no muscle found")
+    assert no_muscle_reason("ok", 0.1, min_confidence=0.1) == ""  # not below
+    assert no_muscle_reason("failed", 0.0, min_confidence=0.1) == ""  # already failed
+    assert no_muscle_reason("ok", float("nan"), min_confidence=0.1) == ""
+
+
+def test_added_flags_turn_ok_into_flagged_and_describe_only_new_known_flags():
+    from musclethick.qc import FALLBACK_EDGES, with_added_flags
+
+    assert with_added_flags("ok", (), ()) == ("ok", (), ())
+    status, flags, described = with_added_flags("ok", ("low_confidence",), (FALLBACK_EDGES,))
+    assert (status, flags, described) == ("flagged", ("low_confidence", "fallback_edges"), ())
+    status, flags, described = with_added_flags(
+        "flagged", ("low_confidence",), ("unstable", "low_confidence")
+    )
+    assert status == "flagged" and flags == ("low_confidence", "unstable")
+    assert described == ("the result changes when the image is mirrored",)
+    assert with_added_flags("failed", ("missing_deep",), ("unstable",))[0] == "failed"
+
+
+def test_replaced_flags_reset_flagged_to_ok_and_new_flags_flag():
+    from musclethick.qc import with_replaced_flags
+
+    old = ("no_fascicles", "long_extrapolation")
+    # a result flagged only for an earlier architecture is ok again when it has none
+    assert with_replaced_flags("flagged", ("no_fascicles",), removed=old, added=()) == ("ok", ())
+    # other flags stay, in order; the new ones come last
+    assert with_replaced_flags(
+        "flagged", ("no_fascicles", "low_confidence"), removed=old, added=("long_extrapolation",)
+    ) == ("flagged", ("low_confidence", "long_extrapolation"))
+    assert with_replaced_flags("ok", (), removed=old, added=("no_fascicles",)) == (
+        "flagged",
+        ("no_fascicles",),
+    )
+    assert with_replaced_flags("failed", ("missing_deep",), removed=old, added=()) == (
+        "failed",
+        ("missing_deep",),
+    )

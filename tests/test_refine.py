@@ -85,8 +85,10 @@ def test_refine_tilted_and_curved_edges_with_noise():
 
     img = synthetic_scan(sup, deep, rows=120, noise=6.0, blur=1.2, seed=1)
     x = np.arange(200.0)
-    out_s = refine_boundary(img, Boundary(x, sup(x) - 3.0), side="superficial", offset_px=0)
-    out_d = refine_boundary(img, Boundary(x, deep(x) + 3.5), side="deep", offset_px=0)
+    out_s = refine_boundary(
+        img, Boundary(x, sup(x) - 3.0, "edges"), side="superficial", offset_px=0
+    )
+    out_d = refine_boundary(img, Boundary(x, deep(x) + 3.5, "edges"), side="deep", offset_px=0)
     assert np.max(np.abs(out_s.y_px - sup(x))) < 0.5
     assert np.max(np.abs(out_d.y_px - deep(x))) < 0.5
 
@@ -95,7 +97,7 @@ def test_refine_uses_the_polarity_of_the_side():
     # guess between the two bands, 6 px from both inner edges: each side must pick its own
     img = synthetic_scan(30.0, 42.0, blur=1.0)
     x = np.arange(200.0)
-    mid = Boundary(x, np.full(200, 36.0))
+    mid = Boundary(x, np.full(200, 36.0), "edges")
     assert np.allclose(
         refine_boundary(img, mid, side="superficial", search_px=7, offset_px=0).y_px, 30, atol=0.1
     )
@@ -189,6 +191,8 @@ def test_small_noisy_images_give_a_result_or_boundary_not_found_without_warnings
                 assert 0.0 <= s.confidence <= 1.0 and 0.0 <= d.confidence <= 1.0
             except BoundaryNotFound:
                 pass
-            guess = Boundary(np.arange(shape[1], dtype=float), np.full(shape[1], shape[0] / 2))
+            guess = Boundary(
+                np.arange(shape[1], dtype=float), np.full(shape[1], shape[0] / 2), "edges"
+            )
             out = refine_boundary(img, guess, side="deep")
             assert np.all(np.isfinite(out.y_px))

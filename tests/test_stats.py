@@ -12,6 +12,7 @@ from musclethick.stats import (
     bland_altman,
     cv_percent,
     icc,
+    icc_2_1,
     plot_bland_altman,
     reliability,
     sem_from_icc,
@@ -38,6 +39,24 @@ def test_icc_shrout_fleiss_published_values():
     assert result["ICC(3,1)"].value == pytest.approx(icc31, abs=2e-3)
     for value in result.values():
         assert value.ci95_low < value.value < value.ci95_high
+
+
+def test_icc_2_1_exact_for_shrout_fleiss_table_2():
+    # by hand, in fractions: BMS = 1349/120 (11.24), JMS = 2339/72 (32.49), EMS = 367/360
+    # (1.02), the mean squares Shrout & Fleiss (1979) print, so ICC(2,1) = 184/635 (.29)
+    assert icc_2_1(SHROUT_FLEISS) == pytest.approx(184 / 635, rel=1e-12)
+    assert icc(SHROUT_FLEISS)["ICC(2,1)"].value == icc_2_1(SHROUT_FLEISS)  # one implementation
+
+
+def test_icc_2_1_tiny_hand_computed():
+    # [[1, 2], [3, 4]]: subjects SS 4 (MS 4), trials SS 1 (MS 1), residual 0,
+    # so ICC(2,1) = 4 / (4 + 0 + 2 x 1 / 2) = 0.8
+    assert icc_2_1([[1.0, 2.0], [3.0, 4.0]]) == pytest.approx(0.8, rel=1e-12)
+    assert icc_2_1([[5.0, 5.0], [7.0, 7.0], [2.0, 2.0]]) == pytest.approx(1.0)
+    assert math.isnan(icc_2_1([[1.0, 2.0]]))  # one subject
+    assert math.isnan(icc_2_1([[3.0, 3.0], [3.0, 3.0]]))  # no variance
+    with pytest.raises(MusclethickError, match="k >= 2"):
+        icc_2_1([[1.0], [2.0]])
 
 
 def test_typical_error_hopkins_two_trials():

@@ -61,3 +61,62 @@ def test_frame_defaults_region_to_whole_image():
     assert frame.original_shape == (4, 6)
     with pytest.raises(ValueError, match="2-D"):
         Frame(np.zeros((4, 6, 3), np.uint8), "a.png")
+
+
+def test_boundary_source_is_required_and_checked():
+    from musclethick.errors import InvalidValueError, MusclethickError
+
+    with pytest.raises(TypeError, match="source"):
+        Boundary([0, 1], [1, 2])  # no default provenance
+    for source in ("edges", "model", "refined", "manual", "runner_up"):
+        assert Boundary([0, 1], [1, 2], source).source == source
+    with pytest.raises(InvalidValueError, match=r"Boundary\.source must be one of .* got 'edge'"):
+        Boundary([0, 1], [1, 2], "edge")
+    with pytest.raises(InvalidValueError, match="got 'magic'"):
+        Boundary([0, 1], [1, 2], "model").with_source("magic")
+    assert issubclass(InvalidValueError, MusclethickError)
+    assert issubclass(InvalidValueError, ValueError)
+
+
+def test_calibration_source_is_checked():
+    from musclethick.errors import InvalidValueError
+
+    for source in ("dicom_region", "pixel_spacing", "user", "depth", "ruler", "clicked", "none"):
+        assert Calibration.isotropic(0.1, source).source == source
+    assert Calibration.isotropic(0.1, "profile:lab-a").source == "profile:lab-a"
+    assert Calibration().source == "none"  # uncalibrated by default: pixels only
+    for bad in ("profile", "profile:", "User", "test", ""):
+        with pytest.raises(InvalidValueError, match=r"Calibration\.source must be one of"):
+            Calibration.isotropic(0.1, bad)
+
+
+def test_frame_result_status_is_checked():
+    from musclethick.errors import InvalidValueError
+    from musclethick.types import FrameResult
+
+    def result(status):
+        return FrameResult(
+            "a.png", 0, PixelBox(0, 0, 4, 4), Calibration(), None, None, (), None, 0.0, status
+        )
+
+    for status in ("ok", "flagged", "failed"):
+        assert result(status).status == status
+    with pytest.raises(InvalidValueError, match=r"FrameResult\.status must be one of .* 'skipped'"):
+        result("skipped")
+
+
+def test_literal_types_bind_the_fields():
+    import dataclasses
+    import typing
+
+    from musclethick import types
+
+    hints = {
+        (cls, f.name): typing.get_type_hints(cls)[f.name]
+        for cls in (types.Boundary, types.Calibration, types.FrameResult)
+        for f in dataclasses.fields(cls)
+    }
+    assert hints[(types.Boundary, "source")] is types.BoundarySource
+    assert types.CalibrationSource in typing.get_args(hints[(types.Calibration, "source")])
+    assert hints[(types.FrameResult, "status")] is types.Status
+    assert types.STATUSES == ("ok", "flagged", "failed")

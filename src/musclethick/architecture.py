@@ -34,6 +34,7 @@ import numpy as np
 from scipy import fft as scipy_fft
 
 from .geometry import overlap_interval
+from .qc import with_replaced_flags
 from .types import Architecture, Boundary, Calibration, Fascicle, Frame, FrameResult
 
 __all__ = [
@@ -880,21 +881,15 @@ def with_architecture(result: FrameResult, architecture: Architecture | None) ->
     """``result`` carrying ``architecture``: its flags added to the result's (status ``ok``
     becomes ``flagged``) and described in the message; the flags and message of an earlier
     architecture are replaced."""
-    old = set(ARCHITECTURE_FLAGS)
-    flags = tuple(f for f in result.flags if f not in old)
+    added = architecture.flags if architecture is not None else ()
+    status, flags = with_replaced_flags(
+        result.status, result.flags, removed=ARCHITECTURE_FLAGS, added=added
+    )
     message = "; ".join(
         part
         for part in result.message.split("; ")
         if part and part not in ARCHITECTURE_FLAGS.values()
     )
-    status = result.status
-    if status == "flagged" and not flags:
-        status = "ok"
-    if architecture is not None and architecture.flags:
-        flags = (*flags, *architecture.flags)
-        message = "; ".join(
-            p for p in (message, describe_architecture_flags(architecture.flags)) if p
-        )
-        if status == "ok":
-            status = "flagged"
+    if added:
+        message = "; ".join(p for p in (message, describe_architecture_flags(added)) if p)
     return replace(result, architecture=architecture, flags=flags, status=status, message=message)

@@ -11,6 +11,7 @@ __all__ = [
     "BoundaryNotFound",
     "CalibrationError",
     "InputError",
+    "InvalidValueError",
     "ModelError",
     "MusclethickError",
     "ProtocolError",
@@ -33,6 +34,15 @@ class UsageError(MusclethickError):
 
 class InputError(MusclethickError):
     """A scan file cannot be read: missing, corrupt, unsupported or not an image."""
+
+
+class InvalidValueError(MusclethickError, ValueError):
+    """A field of one of musclethick's data types holds a value outside its allowed set.
+
+    E.g. a :class:`~musclethick.types.Boundary` whose ``source`` is not one of
+    :data:`~musclethick.types.BoundarySource`. The message names the field, the value and
+    the allowed values. It is also a :class:`ValueError`.
+    """
 
 
 class CalibrationError(MusclethickError):

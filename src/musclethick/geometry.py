@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .types import Boundary
+from .types import Boundary, BoundarySource
 
 __all__ = [
     "PolyFit",
@@ -224,7 +224,7 @@ def fit_boundary(
     degree: int = 2,
     weights: np.ndarray | None = None,
     inlier_px: float = 3.0,
-    source: str = "edges",
+    source: BoundarySource,
     confidence: float = 1.0,
     seed: int = 0,
 ) -> Boundary:
@@ -239,8 +239,8 @@ def fit_boundary(
         every integer column from the first to the last inlier.
     degree, weights, inlier_px, seed
         As in :func:`robust_polyfit`.
-    source : str, optional
-        Source recorded in the boundary.
+    source : BoundarySource
+        Source recorded in the boundary (required: no default provenance).
     confidence : float, optional
         Confidence recorded in the boundary.
 

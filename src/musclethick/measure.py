@@ -17,7 +17,15 @@ import numpy as np
 
 from .geometry import overlap_interval, perpendicular_distance
 from .plausible import DEFAULT_RANGES, PlausibleRanges
-from .qc import MIN_CONFIDENCE, describe_flags, quality_flags, scale_flags
+from .qc import (
+    MIN_CONFIDENCE,
+    describe_flags,
+    failure_reason,
+    mm_withheld,
+    quality_flags,
+    scale_flags,
+    status_of,
+)
 from .types import Boundary, Calibration, Frame, FrameResult, LineMeasurement, PixelBox
 
 __all__ = [
@@ -265,19 +273,15 @@ def assemble_result(
         "time_s": frame.time_s,
         "metadata": frame.metadata,
     }
-    if superficial is None or deep is None or "no_overlap" in flags:
-        missing = [n for n, b in (("superficial", superficial), ("deep", deep)) if b is None]
-        if missing:
-            message = f"{' and '.join(missing)} aponeurosis not found"
-        else:
-            message = "the superficial and deep aponeuroses share no columns"
+    reason = failure_reason(superficial, deep, flags)
+    if reason:
         return FrameResult(
             lines=(),
             echo_intensity=None,
             confidence=0.0,
             status="failed",
             flags=flags,
-            message=f"{frame.path}: {message}",
+            message=f"{frame.path}: {reason}",
             **common,
         )
     lines = measure_lines(
@@ -291,14 +295,12 @@ def assemble_result(
     echo = echo_intensity(frame.pixels, superficial, deep)
     mean_mm = next((m.thickness_mm for m in lines if m.line == "mean"), None)
     more, why = scale_flags(frame.calibration, mean_mm, ranges=plausible)
-    if frame.calibration.is_calibrated and not plausible.contains(
-        plausible.mm_per_px, frame.calibration.mm_per_px
-    ):
+    if mm_withheld(frame.calibration, ranges=plausible):
         # a pixel size no ultrasound image has: its millimetres are withheld, px kept
         lines = tuple(replace(m, thickness_mm=None, perpendicular_mm=None) for m in lines)
         why += "; mm withheld"
     flags = tuple(dict.fromkeys((*flags, *more)))
-    status = "flagged" if flags else "ok"
+    status = status_of(flags)
     message = "; ".join(part for part in (describe_flags(flags), why) if part)
     return FrameResult(
         lines=lines,

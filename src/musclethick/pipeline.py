@@ -2,7 +2,8 @@
 
 Nothing here computes anything of its own: it connects the readers (:mod:`musclethick.io`),
 the segmentation model (:mod:`musclethick.segment`) or the classical edge path
-(:mod:`musclethick.refine`) and the measurement core (:mod:`musclethick.measure`).
+(:mod:`musclethick.refine`) and the measurement core (:mod:`musclethick.measure`). Its
+status decisions (no muscle, flags added after measuring) are :mod:`musclethick.qc`'s.
 
 Bad input never raises out of :func:`measure_path` / :func:`measure_paths`: it becomes a
 ``failed`` :class:`~musclethick.types.FrameResult` whose message names the file and the problem.
@@ -26,7 +27,13 @@ from musclethick.io import read
 from musclethick.io.options import CalibrationOptions, FrameSelection
 from musclethick.measure import MIN_FRAME_PX, assemble_result, failed_result
 from musclethick.plausible import DEFAULT_RANGES, PlausibleRanges
-from musclethick.qc import FLAG_DESCRIPTIONS, MIN_CONFIDENCE
+from musclethick.qc import (
+    FALLBACK_EDGES,
+    MIN_CONFIDENCE,
+    NO_MUSCLE,
+    no_muscle_reason,
+    with_added_flags,
+)
 from musclethick.types import Boundary, Frame, FrameResult, LayerPair
 
 if TYPE_CHECKING:
@@ -189,33 +196,24 @@ def _assemble(
         min_confidence=settings.min_confidence,
         plausible=settings.plausible,
     )
-    if result.status != "failed" and result.confidence < settings.no_muscle_confidence:
+    reason = no_muscle_reason(
+        result.status, result.confidence, min_confidence=settings.no_muscle_confidence
+    )
+    if reason:
         # Boundaries this weak are noise, not aponeuroses: no thickness is reported.
-        reason = (
-            f"{frame.path}: no muscle found (boundary confidence {result.confidence:.2f} "
-            f"< {settings.no_muscle_confidence:.2f})"
-        )
         result = replace(
             result,
             lines=(),
             echo_intensity=None,
             status="failed",
-            flags=(*result.flags, "no_muscle"),
-            message=reason,
+            flags=(*result.flags, NO_MUSCLE),
+            message=f"{frame.path}: {reason}",
         )
     if runner_up is not None:
         result = replace(result, runner_up=runner_up)
     if not extra_flags and not note:
         return result
-    flags = tuple(dict.fromkeys((*result.flags, *extra_flags)))
-    status = result.status
-    if status == "ok" and extra_flags:
-        status = "flagged"
-    new = [
-        FLAG_DESCRIPTIONS[f]
-        for f in extra_flags
-        if f in FLAG_DESCRIPTIONS and f not in result.flags
-    ]
+    status, flags, new = with_added_flags(result.status, result.flags, extra_flags)
     message = "; ".join(part for part in (result.message, *new, note) if part)
     return replace(result, flags=flags, status=status, message=message)
 
@@ -286,7 +284,7 @@ def _model_result(frame: Frame, boundaries, settings: MeasureSettings) -> FrameR
     note = f"model found no {' or '.join(missing)} aponeurosis; used edge detection"
     if boundaries.note:
         note = f"{note} ({boundaries.note})"
-    fallback = _edges_result(frame, settings, flags=("fallback_edges",))
+    fallback = _edges_result(frame, settings, flags=(FALLBACK_EDGES,))
     return replace(fallback, message="; ".join(p for p in (note, fallback.message) if p))
 
 

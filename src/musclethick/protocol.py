@@ -109,6 +109,10 @@ class Protocol:
     ----------
     name, description : str
         Identification.
+    version : str
+        ``[protocol] version`` (an integer or a string in the file, e.g. ``1`` or
+        ``"2024-03"``), ``""`` when the file gives none. Stored with every batch run
+        (``runs.protocol_version`` of the study store).
     sites : tuple of Site
         Scanning sites, in display order.
     line_fractions : tuple of float
@@ -172,6 +176,7 @@ class Protocol:
     smallest_worthwhile_change_mm: float | None = None
     architecture: bool = False
     source: str = ""
+    version: str = ""
 
     @property
     def baseline_week(self) -> int:
@@ -368,6 +373,14 @@ def parse_protocol(data: dict[str, Any], *, source: str = "<protocol>") -> Proto
 
     name = c.text(head.get("name"), "protocol.name", required=True)
     description = c.text(head.get("description"), "protocol.description")
+    version = head.get("version")
+    if isinstance(version, int) and not isinstance(version, bool) and version >= 0:
+        version = str(version)
+    elif version is not None and not (isinstance(version, str) and version.strip()):
+        raise c.fail(
+            "protocol.version", f"must be an integer >= 0 or a non-empty string, got {version!r}"
+        )
+    version = c.text(version, "protocol.version")
 
     images_default = c.integer(acq.get("images_per_site"), "acquisition.images_per_site", minimum=1)
     images_default = 3 if images_default is None else images_default
@@ -512,6 +525,7 @@ def parse_protocol(data: dict[str, Any], *, source: str = "<protocol>") -> Proto
         ),
         architecture=architecture,
         source=source,
+        version=version,
     )
 
 

@@ -1,4 +1,22 @@
-"""Quality-control flags for a pair of aponeurosis boundaries (pure).
+"""Quality control of a pair of aponeurosis boundaries (pure): the flags, and the decisions
+that turn them into a result's status.
+
+Decisions (the one home of each; :mod:`musclethick.measure` and :mod:`musclethick.pipeline`
+call them):
+
+* :func:`failure_reason`: ``failed`` (nothing measured) when an aponeurosis is missing or the
+  two share no columns.
+* :func:`status_of`: ``flagged`` when any flag is raised, else ``ok``.
+* :func:`mm_withheld`: the millimetres of a pixel size outside the plausible range are
+  withheld (px kept).
+* :func:`no_muscle_reason`: ``failed`` with flag ``no_muscle`` when a measured result's
+  boundary confidence is below ``no_muscle_confidence``: boundaries that weak are noise.
+* :func:`with_added_flags`: flags added after measuring (the layer model's doubts,
+  ``fallback_edges`` when the model missed an aponeurosis and the edge path measured
+  instead) turn ``ok`` into ``flagged``.
+* :func:`with_replaced_flags`: a set of flags replaced by another (the architecture's, by
+  :func:`musclethick.architecture.with_architecture`): ``flagged`` with no flag left becomes
+  ``ok``, new flags turn ``ok`` into ``flagged``.
 
 Flags (strings, in this order when several apply):
 
@@ -38,19 +56,29 @@ Flags of the millimetres (:func:`scale_flags`), after the geometric ones:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 from .geometry import curvature_per_px, overlap_interval, sagitta_fraction
 from .plausible import DEFAULT_RANGES, PlausibleRanges
-from .types import Boundary, Calibration
+from .types import Boundary, Calibration, Status
 
 __all__ = [
     "CALIBRATION_FLAGS",
+    "FALLBACK_EDGES",
     "FLAG_DESCRIPTIONS",
     "MIN_CONFIDENCE",
+    "NO_MUSCLE",
     "describe_flags",
+    "failure_reason",
+    "mm_withheld",
+    "no_muscle_reason",
     "quality_flags",
     "scale_flags",
+    "status_of",
+    "with_added_flags",
+    "with_replaced_flags",
 ]
 
 #: Flags that say the millimetres (not the boundaries) are in doubt.
@@ -76,6 +104,11 @@ FLAG_DESCRIPTIONS: dict[str, str] = {
     "profile_mismatch": "capture does not match the calibration profile",
 }
 
+
+#: Flag of a result whose boundaries are too weak to be a muscle (status ``failed``).
+NO_MUSCLE = "no_muscle"
+#: Flag of a result the edge path measured because the layer model missed an aponeurosis.
+FALLBACK_EDGES = "fallback_edges"
 
 #: A boundary below this confidence is flagged ``low_confidence`` (the result is then not ``ok``).
 #: Chosen with muscle_layers_v2 on its leave-one-format-out runs (bench/bench_model.py): 0.5
@@ -201,3 +234,116 @@ def scale_flags(
             "calibrate), or two clicks on the ruler in napari"
         )
     return tuple(dict.fromkeys(flags)), "; ".join(why)
+
+
+# -- decisions: flags -> status ----------------------------------------------------------------
+
+
+def failure_reason(
+    superficial: Boundary | None, deep: Boundary | None, flags: tuple[str, ...]
+) -> str:
+    """Why nothing can be measured from these boundaries, or ``""`` when they can be.
+
+    Parameters
+    ----------
+    superficial, deep : Boundary or None
+        Inner edges (``None`` = not found).
+    flags : tuple of str
+        Their :func:`quality_flags`.
+
+    Returns
+    -------
+    str
+        ``"superficial aponeurosis not found"``, ``"deep ..."``, ``"superficial and deep
+        ..."``, ``"the superficial and deep aponeuroses share no columns"`` (flag
+        ``no_overlap``), or ``""``: the result is ``failed`` exactly when this is not empty.
+    """
+    missing = [n for n, b in (("superficial", superficial), ("deep", deep)) if b is None]
+    if missing:
+        return f"{' and '.join(missing)} aponeurosis not found"
+    if "no_overlap" in flags:
+        return "the superficial and deep aponeuroses share no columns"
+    return ""
+
+
+def status_of(flags: tuple[str, ...]) -> Status:
+    """Status of a measured result: ``"flagged"`` when any flag is raised, else ``"ok"``."""
+    return "flagged" if flags else "ok"
+
+
+def mm_withheld(calibration: Calibration, *, ranges: PlausibleRanges = DEFAULT_RANGES) -> bool:
+    """Whether the millimetres of a result are withheld (its px kept): the frame is
+    calibrated with a pixel size (along the beam) no ultrasound image has."""
+    return calibration.is_calibrated and not ranges.contains(
+        ranges.mm_per_px, calibration.mm_per_px
+    )
+
+
+def no_muscle_reason(status: Status, confidence: float, *, min_confidence: float) -> str:
+    """Why a measured result is no muscle, or ``""``.
+
+    A result that is not already ``failed`` whose confidence (the weaker boundary's) is
+    below ``min_confidence`` has boundaries that are noise, not aponeuroses: it becomes
+    ``failed`` with flag :data:`NO_MUSCLE` and no thickness.
+
+    Returns
+    -------
+    str
+        E.g. ``"no muscle found (boundary confidence 0.05 < 0.10)"``, or ``""``.
+    """
+    if status == "failed" or not confidence < min_confidence:
+        return ""
+    return f"no muscle found (boundary confidence {confidence:.2f} < {min_confidence:.2f})"
+
+
+def with_added_flags(
+    status: Status, flags: tuple[str, ...], extra: tuple[str, ...]
+) -> tuple[Status, tuple[str, ...], tuple[str, ...]]:
+    """A result's status and flags after ``extra`` flags are added to it.
+
+    Parameters
+    ----------
+    status : Status
+        The result's status.
+    flags : tuple of str
+        Its flags.
+    extra : tuple of str
+        Flags raised after measuring (e.g. :data:`FALLBACK_EDGES`, the layer model's
+        doubts).
+
+    Returns
+    -------
+    (Status, tuple of str, tuple of str)
+        The status (``ok`` becomes ``flagged`` when ``extra`` is not empty; ``flagged`` and
+        ``failed`` stay), the flags without repeats (first occurrence kept), and the
+        descriptions of the ``extra`` flags the result did not have yet (those in
+        :data:`FLAG_DESCRIPTIONS`), for its message.
+    """
+    merged = tuple(dict.fromkeys((*flags, *extra)))
+    new_status: Status = "flagged" if status == "ok" and extra else status
+    described = tuple(
+        FLAG_DESCRIPTIONS[f] for f in extra if f in FLAG_DESCRIPTIONS and f not in flags
+    )
+    return new_status, merged, described
+
+
+def with_replaced_flags(
+    status: Status, flags: tuple[str, ...], *, removed: Iterable[str], added: tuple[str, ...]
+) -> tuple[Status, tuple[str, ...]]:
+    """A result's status and flags after the flags in ``removed`` are taken out and
+    ``added`` appended (e.g. an earlier architecture's flags replaced by a new one's).
+
+    Returns
+    -------
+    (Status, tuple of str)
+        ``flagged`` with no flag left becomes ``ok``; ``ok`` with ``added`` flags becomes
+        ``flagged``; ``failed`` stays. The flags keep their order, ``added`` last.
+    """
+    gone = set(removed)
+    kept = tuple(f for f in flags if f not in gone)
+    new_status: Status = "ok" if status == "flagged" and not kept else status
+    if added:
+        kept = (*kept, *added)
+        if new_status == "ok":
+            new_status = "flagged"
+    return new_status, kept

@@ -4,8 +4,10 @@ Definitions (``data`` is an ``(n subjects, k trials)`` array: images within a se
 sessions, or raters):
 
 * **ICC(2,1)** (two-way random, absolute agreement, single measurement) and **ICC(3,1)**
-  (two-way mixed, consistency, single measurement) of Shrout & Fleiss (1979), with 95 % CIs,
-  computed by :func:`pingouin.intraclass_corr`.
+  (two-way mixed, consistency, single measurement) of Shrout & Fleiss (1979), with 95 % CIs.
+  The ICC(2,1) value is :func:`icc_2_1`, the package's one implementation of it (also used by
+  :mod:`musclethick.train.evaluate` for the model card); ICC(3,1) and the CIs are computed
+  by :func:`pingouin.intraclass_corr`.
 * **Typical error** (Hopkins 2000): the within-subject SD, ``sqrt`` of the residual mean square
   of the two-way (subjects x trials) ANOVA; for two trials this equals
   ``SD(trial 2 - trial 1) / sqrt(2)``.
@@ -25,7 +27,7 @@ import math
 import sys
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +45,7 @@ __all__ = [
     "bland_altman",
     "cv_percent",
     "icc",
+    "icc_2_1",
     "icc_warning",
     "paired_images",
     "paired_raters",
@@ -122,8 +125,48 @@ def _matrix(data: Any) -> np.ndarray:
     return matrix
 
 
+def icc_2_1(data: Any) -> float:
+    """ICC(2,1) of an ``(n subjects, k trials)`` array: two-way random effects, absolute
+    agreement, single measurement.
+
+    Shrout & Fleiss (1979), case 2:
+    ``(BMS - EMS) / (BMS + (k - 1) EMS + k (JMS - EMS) / n)`` with the between-subjects,
+    between-trials (judges) and residual mean squares of the two-way ANOVA.
+
+    Parameters
+    ----------
+    data : array_like of float, shape (n, k)
+        Scores of ``n`` subjects (rows) by ``k`` trials or raters (columns); all finite.
+
+    Returns
+    -------
+    float
+        The ICC; NaN when ``n < 2`` or the scores have no variance.
+    """
+    x = np.asarray(data, dtype=float)
+    if x.ndim != 2 or x.shape[1] < 2:
+        raise MusclethickError(
+            f"ICC(2,1) needs an (n subjects, k >= 2 trials) array, got {x.shape}"
+        )
+    n, k = x.shape
+    if n < 2:
+        return float("nan")
+    grand = x.mean()
+    ss_rows = k * np.sum((x.mean(axis=1) - grand) ** 2)
+    ss_cols = n * np.sum((x.mean(axis=0) - grand) ** 2)
+    ss_err = np.sum((x - grand) ** 2) - ss_rows - ss_cols
+    msr = ss_rows / (n - 1)
+    msc = ss_cols / (k - 1)
+    mse = ss_err / ((n - 1) * (k - 1))
+    with np.errstate(divide="ignore", invalid="ignore"):  # no variance: 0 / 0
+        return float((msr - mse) / (msr + (k - 1) * mse + k * (msc - mse) / n))
+
+
 def icc(data: Any) -> dict[str, Icc]:
     """ICC(2,1) and ICC(3,1) with 95 % CIs of an ``(n subjects, k trials)`` array.
+
+    The ICC(2,1) value is :func:`icc_2_1`; ICC(3,1) and both CIs come from
+    :func:`pingouin.intraclass_corr`.
 
     Returns
     -------
@@ -159,6 +202,7 @@ def icc(data: Any) -> dict[str, Icc]:
         row = table[table["Type"].isin(aliases)].iloc[0]
         low, high = (float(v) for v in row[ci_column])
         out[name] = Icc(float(row["ICC"]), low, high)
+    out["ICC(2,1)"] = replace(out["ICC(2,1)"], value=icc_2_1(matrix))
     return out
 
 

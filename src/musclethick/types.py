@@ -16,11 +16,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
+from musclethick.errors import InvalidValueError
+
 __all__ = [
+    "BOUNDARY_SOURCES",
+    "CALIBRATION_SOURCES",
+    "STATUSES",
     "Architecture",
     "Boundary",
     "BoundarySource",
@@ -49,6 +54,31 @@ CalibrationSource = Literal[
 ]
 Status = Literal["ok", "flagged", "failed"]
 
+#: The values of each ``Literal`` above, for validation.
+BOUNDARY_SOURCES: tuple[str, ...] = get_args(BoundarySource)
+CALIBRATION_SOURCES: tuple[str, ...] = get_args(CalibrationSource)
+STATUSES: tuple[str, ...] = get_args(Status)
+
+
+def _check_choice(owner: str, name: str, value: object, allowed: tuple[str, ...]) -> None:
+    """Raise :class:`InvalidValueError` unless ``value`` is one of ``allowed``."""
+    if value not in allowed:
+        raise InvalidValueError(
+            f"{owner}.{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}"
+        )
+
+
+def _check_calibration_source(value: object) -> None:
+    """A :data:`CalibrationSource`, or ``"profile:NAME"`` (a calibration profile)."""
+    if isinstance(value, str) and value.startswith("profile:") and len(value) > len("profile:"):
+        return
+    allowed = tuple(s for s in CALIBRATION_SOURCES if s != "profile")
+    if value not in allowed:
+        raise InvalidValueError(
+            f"Calibration.source must be one of {', '.join(map(repr, allowed))} or "
+            f"'profile:NAME', got {value!r}"
+        )
+
 
 @dataclass(frozen=True)
 class Calibration:
@@ -59,8 +89,10 @@ class Calibration:
     mm_per_px_x, mm_per_px_y : float or None
         Pixel size across (x, columns) and along (y, rows, the beam) the image in mm.
         ``None`` when uncalibrated.
-    source : str
-        Where the calibration came from, one of :data:`CalibrationSource`.
+    source : CalibrationSource
+        Where the calibration came from, one of :data:`CalibrationSource`, with a profile
+        written as ``"profile:NAME"``; anything else raises
+        :class:`~musclethick.errors.InvalidValueError`.
     note : str
         Human-readable detail (e.g. which ruler ticks were used), may be empty.
     flags : tuple of str
@@ -73,11 +105,12 @@ class Calibration:
 
     mm_per_px_x: float | None = None
     mm_per_px_y: float | None = None
-    source: str = "none"
+    source: CalibrationSource | str = "none"
     note: str = ""
     flags: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        _check_calibration_source(self.source)
         for name in ("mm_per_px_x", "mm_per_px_y"):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value > 0):
@@ -91,7 +124,11 @@ class Calibration:
 
     @classmethod
     def isotropic(
-        cls, mm_per_px: float, source: str, note: str = "", flags: tuple[str, ...] = ()
+        cls,
+        mm_per_px: float,
+        source: CalibrationSource | str,
+        note: str = "",
+        flags: tuple[str, ...] = (),
     ) -> Calibration:
         """Return a calibration with square pixels of ``mm_per_px``."""
         return cls(float(mm_per_px), float(mm_per_px), source, note, flags)
@@ -247,18 +284,23 @@ class Boundary:
         Columns, strictly increasing.
     y_px : ndarray of float, shape (n,)
         Rows of the inner edge at ``x_px`` (sub-pixel).
-    source : str
-        ``"edges"``, ``"model"``, ``"refined"`` or ``"manual"``.
+    source : BoundarySource
+        Where the polyline came from: ``"edges"`` (classical edge path), ``"model"``,
+        ``"refined"`` (a model boundary refined on the image's edges), ``"manual"`` (drawn
+        or moved by a person) or ``"runner_up"`` (the model's next most plausible pair).
+        Required: there is no default provenance. Any other value raises
+        :class:`~musclethick.errors.InvalidValueError`.
     confidence : float
         0 (no evidence) to 1 (certain).
     """
 
     x_px: np.ndarray
     y_px: np.ndarray
-    source: str = "edges"
+    source: BoundarySource
     confidence: float = 1.0
 
     def __post_init__(self) -> None:
+        _check_choice("Boundary", "source", self.source, BOUNDARY_SOURCES)
         x = np.asarray(self.x_px, dtype=np.float64).reshape(-1)
         y = np.asarray(self.y_px, dtype=np.float64).reshape(-1)
         if x.shape != y.shape:
@@ -289,7 +331,7 @@ class Boundary:
         y = np.interp(x, self.x_px, self.y_px)
         return np.where((x >= self.x_min) & (x <= self.x_max), y, np.nan)
 
-    def with_source(self, source: str, confidence: float | None = None) -> Boundary:
+    def with_source(self, source: BoundarySource, confidence: float | None = None) -> Boundary:
         """Copy with another source (and optionally confidence)."""
         return Boundary(
             self.x_px, self.y_px, source, self.confidence if confidence is None else confidence
@@ -346,8 +388,9 @@ class LineMeasurement:
 class FrameResult:
     """Everything measured on one frame.
 
-    ``status`` is ``"ok"``, ``"flagged"`` (written, but a QC check failed: see ``flags`` and
-    ``message``) or ``"failed"`` (nothing measured: ``message`` says why). ``runner_up`` is the
+    ``status`` (a :data:`Status`) is ``"ok"``, ``"flagged"`` (written, but a QC check failed:
+    see ``flags`` and ``message``) or ``"failed"`` (nothing measured: ``message`` says why);
+    any other value raises :class:`~musclethick.errors.InvalidValueError`. ``runner_up`` is the
     layer pair the model found next most plausible (``None`` when there is none, e.g. for the
     classical edge path). ``architecture`` holds pennation angle and fascicle length when
     they were asked for (:mod:`musclethick.architecture`), else ``None``.
@@ -362,7 +405,7 @@ class FrameResult:
     lines: tuple[LineMeasurement, ...]
     echo_intensity: float | None
     confidence: float
-    status: str
+    status: Status
     flags: tuple[str, ...] = ()
     message: str = ""
     method: str = "edges"
@@ -371,6 +414,9 @@ class FrameResult:
     metadata: ScanMetadata = field(default_factory=ScanMetadata)
     runner_up: LayerPair | None = None
     architecture: Architecture | None = None
+
+    def __post_init__(self) -> None:
+        _check_choice("FrameResult", "status", self.status, STATUSES)
 
     @property
     def mean_thickness_mm(self) -> float | None:

@@ -28,6 +28,21 @@ def current_results(store_path):
         db.close()
 
 
+def test_the_protocol_version_is_stored_with_the_run(tmp_path, make_study):
+    make_study(tmp_path / "study", subjects=1, legs="L", reps=1)
+    protocol = tmp_path / "p.toml"
+    protocol.write_text(
+        '[protocol]\nname = "versioned"\nversion = "2024-03"\n'
+        '[design]\nadapt_to_study = true\n[[site]]\nname = "VL50"\nmuscle = "VL"\n',
+        encoding="utf-8",
+    )
+    options = {**OPTIONS, "protocol": str(protocol)}
+    run_batch(tmp_path / "study", store=tmp_path / "s.sqlite", **options)
+    with StudyStore(tmp_path / "s.sqlite", readonly=True) as db:
+        (run,) = db.runs()
+    assert (run["protocol"], run["protocol_version"]) == ("versioned", "2024-03")
+
+
 def test_dry_run_measures_nothing(tmp_path, make_study):
     make_study(tmp_path / "study", subjects=1, reps=2)
     summary = run_batch(tmp_path / "study", store=tmp_path / "s.sqlite", dry_run=True, **OPTIONS)

@@ -223,6 +223,35 @@ def test_a_version_1_store_is_read_and_upgraded(tmp_path, scan_file, result_fact
         assert store.scan_states() == []
 
 
+def test_a_version_2_store_is_read_and_upgraded_with_protocol_versions(
+    tmp_path, scan_file, result_factory
+):
+    path = tmp_path / "v2.sqlite"
+    with StudyStore(path) as store:
+        run = store.start_run(method="edges", protocol="rt", protocol_version="7")
+        store.record_results(
+            store.record_scan(scan_file), [result_factory(str(scan_file), [20.0])], run
+        )
+        assert store.runs()[0]["protocol_version"] == "7"
+    db = sqlite3.connect(path)  # as written by schema 2: no runs.protocol_version
+    db.execute("ALTER TABLE runs DROP COLUMN protocol_version")
+    db.execute("UPDATE meta SET value='2' WHERE key='schema_version'")
+    db.commit()
+    db.close()
+    with StudyStore(path, readonly=True) as store:
+        (old,) = store.runs()
+        assert (old["protocol"], old["protocol_version"]) == ("rt", "")
+        assert len(store.results_dataframe()) == 2
+    with StudyStore(path) as store:
+        assert store.get_meta("schema_version") == "3" == str(SCHEMA_VERSION)
+        new = store.start_run(method="edges", protocol="rt", protocol_version="8")
+        versions = {r["id"]: r["protocol_version"] for r in store.runs()}
+        assert versions == {run: "", new: "8"}
+        assert len(store.results_dataframe()) == 2
+    with StudyStore(path) as store:  # opening an upgraded store again changes nothing
+        assert store.get_meta("schema_version") == "3" and len(store.runs()) == 2
+
+
 def test_read_only_store_is_not_created_or_written(tmp_path, scan_file, result_factory):
     with pytest.raises(StoreError, match="study store not found"):
         StudyStore(tmp_path / "none.sqlite", readonly=True)

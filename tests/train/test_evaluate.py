@@ -53,3 +53,13 @@ def test_icc_matches_pingouin():
     ref = pg.intraclass_corr(df, "t", "r", "v").set_index("Type").loc["ICC(A,1)", "ICC"]
     assert icc_2_1(a, b) == pytest.approx(ref, abs=1e-9)
     assert icc_2_1(a, a) == pytest.approx(1.0)
+
+
+def test_icc_is_the_stats_implementation_on_the_finite_pairs():
+    from musclethick.stats import icc_2_1 as icc_2_1_of_matrix
+
+    a = [1.0, 3.0, np.nan, 5.0]
+    b = [2.0, 4.0, 9.0, np.inf]
+    # the pairs left, [[1, 2], [3, 4]], have ICC(2,1) 0.8 by hand (see tests/test_stats.py)
+    assert icc_2_1(a, b) == icc_2_1_of_matrix([[1.0, 2.0], [3.0, 4.0]]) == pytest.approx(0.8)
+    assert np.isnan(icc_2_1([1.0, np.nan], [2.0, 3.0]))  # one pair left

@@ -304,7 +304,8 @@ def _runs(runs: list[dict[str, Any]]) -> pd.DataFrame:
     import pandas as pd
 
     columns = ["id", "started_at", "finished_at", "method", "model_version", "model_sha256"]
-    columns += ["protocol", "status", "n_measured", "n_failed", "n_skipped", "host"]
+    columns += ["protocol", "protocol_version", "status", "n_measured", "n_failed", "n_skipped"]
+    columns += ["host"]
     table = pd.DataFrame(runs).reindex(columns=columns)
     table["model_sha256"] = table["model_sha256"].fillna("").astype(str).str[:12]
     for column in ("started_at", "finished_at"):

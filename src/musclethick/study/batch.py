@@ -412,6 +412,7 @@ def run_batch(
             model_sha256=model_sha256,
             settings={**asdict(settings), "workers": workers, "scheduler": str(scheduler or "")},
             protocol=protocol.name,
+            protocol_version=protocol.version,
         )
         left_out = list(discovery.left_out)
         # sites whose protocol asks for architecture are measured with it (a version of its own)

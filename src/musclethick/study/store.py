@@ -3,7 +3,8 @@
 Tables (schema version :data:`SCHEMA_VERSION`, kept in ``meta``):
 
 ``runs``         one row per batch run: method, model version and sha256, settings JSON,
-                 protocol, host, pid, start/finish times and counts.
+                 protocol and its version (``protocol_version``, schema 3; ``''`` for runs
+                 recorded before), host, pid, start/finish times and counts.
 ``scans``        one row per *file content*: path, sha256, size, mtime and the study labels
                  (subject, leg, condition, week, date, site, rep, metadata JSON).
                  ``UNIQUE(path, sha256)``: a changed file is a new scan row.
@@ -93,9 +94,10 @@ __all__ = [
     "file_sha256",
 ]
 
-SCHEMA_VERSION = 2
-#: Schema versions this musclethick reads (version 1 stores are upgraded when opened to write).
-READABLE_VERSIONS = (1, 2)
+SCHEMA_VERSION = 3
+#: Schema versions this musclethick reads (older stores are upgraded when opened to write:
+#: 1 -> 2 adds ``scan_states``, 2 -> 3 adds ``runs.protocol_version``).
+READABLE_VERSIONS = (1, 2, 3)
 #: SQLite ``PRAGMA application_id`` of a study store ("MTHK").
 APPLICATION_ID = 0x4D54484B
 #: The tables of a study store; a database holding only these (or nothing) is accepted.
@@ -131,6 +133,7 @@ CREATE TABLE IF NOT EXISTS runs (
     model_sha256 TEXT NOT NULL DEFAULT '',
     settings_json TEXT NOT NULL DEFAULT '{}',
     protocol TEXT NOT NULL DEFAULT '',
+    protocol_version TEXT NOT NULL DEFAULT '',
     status TEXT NOT NULL DEFAULT 'running',
     n_measured INTEGER NOT NULL DEFAULT 0,
     n_failed INTEGER NOT NULL DEFAULT 0,
@@ -739,11 +742,20 @@ class StudyStore:
                     f"{self.path}: schema version {row['value']} is not supported "
                     f"(this musclethick writes version {SCHEMA_VERSION})"
                 )
-            elif int(row["value"]) < SCHEMA_VERSION:  # 1 -> 2: scan_states (created above)
+            elif int(row["value"]) < SCHEMA_VERSION:
+                # 1 -> 2: scan_states (created above); 2 -> 3: runs.protocol_version
+                if "protocol_version" not in self._columns("runs"):
+                    self._db.execute(
+                        "ALTER TABLE runs ADD COLUMN protocol_version TEXT NOT NULL DEFAULT ''"
+                    )
                 self._db.execute(
                     "UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),)
                 )
             self._db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+
+    def _columns(self, table: str) -> set[str]:
+        """Names of the columns of ``table``."""
+        return {str(r[1]) for r in self._db.execute(f"PRAGMA table_info({table})")}
 
     class _Tx:
         def __init__(self, db: sqlite3.Connection) -> None:
@@ -796,9 +808,12 @@ class StudyStore:
         model_sha256: str = "",
         settings: dict[str, Any] | None = None,
         protocol: str = "",
+        protocol_version: str = "",
     ) -> int:
         """Record the start of a run; returns its id.
 
+        ``protocol`` and ``protocol_version`` are the name and ``[protocol] version`` of the
+        protocol the run measured with (:attr:`musclethick.protocol.Protocol.version`).
         Runs of this host still marked ``running`` whose process is gone (killed) are marked
         ``interrupted`` first.
         """
@@ -814,7 +829,7 @@ class StudyStore:
                     )
             cursor = self._db.execute(
                 "INSERT INTO runs (started_at, host, pid, method, model_version, model_sha256, "
-                "settings_json, protocol) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "settings_json, protocol, protocol_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     _now(),
                     host,
@@ -824,6 +839,7 @@ class StudyStore:
                     model_sha256,
                     json.dumps(settings or {}, sort_keys=True, default=str),
                     protocol,
+                    str(protocol_version),
                 ),
             )
             return int(cursor.lastrowid)
@@ -846,8 +862,12 @@ class StudyStore:
             )
 
     def runs(self) -> list[dict[str, Any]]:
-        """All runs as dicts, oldest first."""
-        return [dict(r) for r in self._db.execute("SELECT * FROM runs ORDER BY id")]
+        """All runs as dicts, oldest first (``protocol_version`` ``""`` when a store written
+        before schema 3 is read without upgrading it)."""
+        return [
+            {"protocol_version": "", **dict(r)}
+            for r in self._db.execute("SELECT * FROM runs ORDER BY id")
+        ]
 
     # -- scans --------------------------------------------------------------------------
 

@@ -105,21 +105,14 @@ def compare_to_mask(
 def icc_2_1(a: Sequence[float], b: Sequence[float]) -> float:
     """ICC(2,1) of two raters (two-way random effects, absolute agreement, single measure).
 
-    Shrout & Fleiss (1979): ``(MSR - MSE) / (MSR + (k - 1) MSE + k (MSC - MSE) / n)``.
+    Pairs with a non-finite value are dropped; the ICC is
+    :func:`musclethick.stats.icc_2_1` (Shrout & Fleiss 1979) of the rest, NaN with fewer
+    than two pairs.
     """
+    from musclethick.stats import icc_2_1 as icc_2_1_of_matrix
+
     x = np.column_stack([np.asarray(a, float), np.asarray(b, float)])
-    x = x[np.all(np.isfinite(x), axis=1)]
-    n, k = x.shape
-    if n < 2:
-        return float("nan")
-    grand = x.mean()
-    ss_rows = k * np.sum((x.mean(axis=1) - grand) ** 2)
-    ss_cols = n * np.sum((x.mean(axis=0) - grand) ** 2)
-    ss_err = np.sum((x - grand) ** 2) - ss_rows - ss_cols
-    msr = ss_rows / (n - 1)
-    msc = ss_cols / (k - 1)
-    mse = ss_err / ((n - 1) * (k - 1))
-    return float((msr - mse) / (msr + (k - 1) * mse + k * (msc - mse) / n))
+    return icc_2_1_of_matrix(x[np.all(np.isfinite(x), axis=1)])
 
 
 def summarise(results: Sequence[FrameAccuracy]) -> dict[str, float | int]:
