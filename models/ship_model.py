@@ -24,6 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
+from musclethick.segment.preprocess import DEFAULT_NORMALISATION  # noqa: E402
 from musclethick.segment.weights import package_models_dir, write_card  # noqa: E402
 
 CHANGELOG = [
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=int(info.get("seed", 0)),
         weak_fraction=float(info.get("weak_fraction", 0.0)),
         synthetic_fraction=float(info.get("synthetic_fraction", 0.0)),
-        normalisation=str(payload.get("normalisation", "standardise")),
+        normalisation=str(payload.get("normalisation", DEFAULT_NORMALISATION)),
     )
     card = make_card(model, config, name=args.name, version=args.version)
     card["training"].update(

@@ -29,7 +29,7 @@ from musclethick.segment.postprocess import (
     needs_second_look,
     thickness_difference,
 )
-from musclethick.segment.preprocess import resize_probability
+from musclethick.segment.preprocess import DEFAULT_NORMALISATION, resize_probability
 from musclethick.segment.weights import (
     card_path,
     check_sha256,
@@ -365,7 +365,7 @@ def _opencv_model(
         raise ModelError(
             f"{weights_file}: model card lacks the input/output spec ({exc})"
         ) from None
-    normalisation = str(card["input"].get("normalisation", "standardise"))
+    normalisation = str(card["input"].get("normalisation", DEFAULT_NORMALISATION))
     predictor = OpenCVPredictor(
         onnx_file, (shape[0], shape[1]), channels, batch_size=1, normalisation=normalisation
     )

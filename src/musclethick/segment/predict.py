@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from musclethick.segment.preprocess import DEFAULT_NORMALISATION
 from musclethick.segment.runtime import BatchPredictor
 from musclethick.segment.unet import OUT_CHANNELS, UNet, probabilities
 
@@ -66,7 +67,7 @@ class Predictor(BatchPredictor):
         *,
         batch_size: int = 16,
         threads: int | None = None,
-        normalisation: str = "standardise",
+        normalisation: str = DEFAULT_NORMALISATION,
     ) -> None:
         model = UNet(
             int(config.get("in_channels", 1)),

@@ -4,11 +4,13 @@ The same functions feed training and inference, so the network always sees the s
 input: a grey frame (already cropped to the imaging region) resized to the network input size and
 normalised per image, one of two ways (recorded with the weights and in the model card):
 
-* ``"equalise"`` (the layer model): histogram equalisation, then scaled to zero mean and unit
-  variance. The network then sees the same input whatever monotone grey-level mapping the scanner
-  or the capture applied (gain, gamma, dynamic range, log compression): one scanner's muscle is
-  not brighter than another's;
-* ``"standardise"`` (earlier models): zero mean and unit variance, clipped to +-5.
+* ``"equalise"`` (a training option, ``musclethick train --normalisation equalise``):
+  histogram equalisation, then scaled to zero mean and unit variance. The network then sees
+  the same input whatever monotone grey-level mapping the scanner or the capture applied
+  (gain, gamma, dynamic range, log compression): one scanner's muscle is not brighter than
+  another's;
+* ``"standardise"`` (:data:`DEFAULT_NORMALISATION`: the shipped model, and any weights that
+  do not say): zero mean and unit variance, clipped to +-5.
 """
 
 from __future__ import annotations
@@ -18,15 +20,24 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-__all__ = ["NORMALISATIONS", "normalise", "prepare_batch", "resize_probability"]
+__all__ = [
+    "DEFAULT_NORMALISATION",
+    "NORMALISATIONS",
+    "normalise",
+    "prepare_batch",
+    "resize_probability",
+]
 
 #: Per-image input normalisations (see the module docstring).
 NORMALISATIONS = ("equalise", "standardise")
+#: The normalisation of weights and model cards that do not record one (trained before the
+#: choice existed), and of the shipped model.
+DEFAULT_NORMALISATION = "standardise"
 #: Standard deviation of a uniform distribution on 0-255 (equalised grey levels).
 _EQUALISED_STD = 255.0 / np.sqrt(12.0)
 
 
-def normalise(image: np.ndarray, method: str = "standardise") -> np.ndarray:
+def normalise(image: np.ndarray, method: str = DEFAULT_NORMALISATION) -> np.ndarray:
     """Normalise one image for the network (``float32``).
 
     Parameters
@@ -50,7 +61,9 @@ def normalise(image: np.ndarray, method: str = "standardise") -> np.ndarray:
 
 
 def prepare_batch(
-    images: Sequence[np.ndarray], input_shape: tuple[int, int], normalisation: str = "standardise"
+    images: Sequence[np.ndarray],
+    input_shape: tuple[int, int],
+    normalisation: str = DEFAULT_NORMALISATION,
 ) -> np.ndarray:
     """Resize and normalise frames into a ``(batch, 1, rows, cols)`` ``float32`` array.
 

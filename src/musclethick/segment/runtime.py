@@ -22,7 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from musclethick.errors import ModelError
-from musclethick.segment.preprocess import prepare_batch, resize_probability
+from musclethick.segment.preprocess import (
+    DEFAULT_NORMALISATION,
+    prepare_batch,
+    resize_probability,
+)
 
 __all__ = ["BatchPredictor", "OpenCVPredictor"]
 
@@ -44,7 +48,7 @@ class BatchPredictor:
     out_channels: int
     batch_size: int
     backend: str = ""
-    normalisation: str = "standardise"
+    normalisation: str = DEFAULT_NORMALISATION
 
     def forward(self, batch: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         """Probabilities ``(n, channels, rows, cols)`` of a prepared ``(n, 1, rows, cols)``
@@ -110,7 +114,7 @@ class OpenCVPredictor(BatchPredictor):
         out_channels: int,
         *,
         batch_size: int = 16,
-        normalisation: str = "standardise",
+        normalisation: str = DEFAULT_NORMALISATION,
     ) -> None:
         import cv2
 

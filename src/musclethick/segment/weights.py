@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from musclethick.errors import ModelError
+from musclethick.segment.preprocess import DEFAULT_NORMALISATION
 
 __all__ = [
     "DEFAULT_MODEL_NAME",
@@ -142,7 +143,7 @@ class LoadedWeights:
     input_shape: tuple[int, int]
     card: dict
     sha256: str
-    normalisation: str = "standardise"
+    normalisation: str = DEFAULT_NORMALISATION
 
     @property
     def name(self) -> str:
@@ -190,7 +191,7 @@ def load_weights(path: str | Path | None = None, *, verify: bool = True) -> Load
     shape = tuple(int(v) for v in payload["input_shape"])
     if len(shape) != 2:
         raise ModelError(f"{w}: bad input_shape {payload['input_shape']!r}")
-    normalisation = str(payload.get("normalisation", "standardise"))
+    normalisation = str(payload.get("normalisation", DEFAULT_NORMALISATION))
     return LoadedWeights(
         w,
         payload["state_dict"],

@@ -26,7 +26,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from musclethick.segment.preprocess import normalise, prepare_batch
+from musclethick.segment.preprocess import (
+    DEFAULT_NORMALISATION,
+    NORMALISATIONS,
+    normalise,
+    prepare_batch,
+)
 from musclethick.segment.unet import OUT_CHANNELS, UNet, count_parameters, probabilities
 from musclethick.segment.weights import read_card, write_card
 from musclethick.train.augment import AugmentOptions, above_strip, augment_pair, resize_pair
@@ -61,7 +66,7 @@ class TrainConfig:
     weak_fraction: float = 0.35
     synthetic_fraction: float = 0.0
     synthetic_pool: int = 600
-    normalisation: str = "standardise"
+    normalisation: str = DEFAULT_NORMALISATION
     augment: AugmentOptions = field(default_factory=AugmentOptions)
 
 
@@ -443,7 +448,7 @@ def get_arg_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-channels", type=int, default=TrainConfig.base_channels)
     p.add_argument(
         "--normalisation",
-        choices=("equalise", "standardise"),
+        choices=NORMALISATIONS,
         default=TrainConfig.normalisation,
         help="per-image input normalisation (default %(default)s)",
     )
