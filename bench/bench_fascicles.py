@@ -146,7 +146,8 @@ def summarise(rows: list[dict], key: str = "pa_error") -> dict:
 
 
 def repeatability(rows: list[dict], labels: dict[str, int], value: str) -> dict:
-    """Typical error and CV % of ``value`` over repeated captures (groups of >= 2)."""
+    """Typical error, RMS and median CV % of ``value`` over repeated captures (groups of
+    >= 2)."""
     by_group: dict[int, list[float]] = {}
     for r in rows:
         v = r.get(value)
@@ -162,6 +163,7 @@ def repeatability(rows: list[dict], labels: dict[str, int], value: str) -> dict:
         "captures": int(sum(len(s) for s in sets)),
         "typical_error": float(math.sqrt(within_var)),
         "cv_pct_rms": float(math.sqrt(np.mean(np.square(cvs)))) if cvs else float("nan"),
+        "cv_pct_median": float(np.median(cvs)) if cvs else float("nan"),
     }
 
 
