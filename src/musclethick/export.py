@@ -145,7 +145,8 @@ COLUMN_DOCS = {
     "echo_intensity": "mean grey level (0-255) between the boundaries",
     "method": "how the boundaries were found: model or edges, or after a correction manual "
     "(edited by hand) or runner_up (the model's runner-up layer pair, chosen by the reviewer)",
-    "model_version": "model version (edges-<release> for the classical method)",
+    "model_version": "model version (edges-<release>+edge-classifier-v<N> for the classical "
+    "method)",
     "mm_per_px": "pixel size along the beam",
     "calibration_source": "where the pixel size came from (dicom_region, user, ruler, ...)",
     "qc_status": "ok / flagged / failed, or accepted / rejected / corrected after review",

@@ -150,12 +150,15 @@ def get_model(
 def model_identity(settings: MeasureSettings) -> tuple[str, str]:
     """``(version, sha256)`` recorded with results of ``settings``.
 
-    The classical edge path has no weights: its version is the package's, ``edges-<version>``.
+    The classical edge path has no network weights: its version is the package's and that of
+    its learned numbers (:mod:`musclethick.edge_classifier`),
+    ``edges-<version>+edge-classifier-v<N>``.
     """
     if settings.method != "model":
         from musclethick import __version__
+        from musclethick.edge_classifier import edge_classifier
 
-        return (f"edges-{__version__}", "")
+        return (f"edges-{__version__}+{edge_classifier().label}", "")
     model = get_model(settings.model_path, settings.refine, settings.backend)
     return (str(model.version), str(model.sha256))
 

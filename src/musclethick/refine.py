@@ -19,12 +19,14 @@ superficial band is a bright -> dark transition, that of the deep band dark -> b
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 import cv2
 import numpy as np
 
+from .edge_classifier import edge_classifier
 from .errors import BoundaryNotFound
 from .geometry import robust_polyfit
 from .measure import MIN_FRAME_PX
@@ -42,9 +44,10 @@ Side = Literal["superficial", "deep"]
 
 #: Median position of the hand-drawn DL_Track inner edges relative to the gradient peak that
 #: :func:`refine_boundary` finds (px, positive = the annotation lies lower), measured on the
-#: ``train`` split (bench/bench_edges.py). The deep offset shortens refined thicknesses by
-#: ~0.8 px when it is not applied.
-ANNOTATION_OFFSET_PX: dict[str, float] = {"superficial": 0.2, "deep": 0.95}
+#: ``train`` split (bench/bench_edges.py); read from the versioned data file of
+#: :mod:`musclethick.edge_classifier`. The deep offset shortens refined thicknesses by ~0.8 px
+#: when it is not applied.
+ANNOTATION_OFFSET_PX: Mapping[str, float] = edge_classifier().annotation_offset_px
 
 
 def _as_float(pixels: np.ndarray) -> np.ndarray:
@@ -486,8 +489,7 @@ def _candidate_bands(
     return bands
 
 
-# Conditional-logit weights over candidate pairs, fitted on the DL_Track ``train`` split
-# (2-fold cross-validated pair accuracy 94 %; bench/bench_edges.py reports ``val``).
+#: The pair features :func:`_select_bands` computes, in the order of the classifier's weights.
 _PAIR_FEATURES = (
     "evidence_s",
     "evidence_d",
@@ -504,63 +506,6 @@ _PAIR_FEATURES = (
     "index_s",
     "support_s",
     "support_d",
-)
-_PAIR_MEAN = np.array(
-    (
-        0.567,
-        0.3895,
-        0.5222,
-        0.3601,
-        0.2635,
-        0.3976,
-        0.1983,
-        1.862,
-        0.506,
-        0.08863,
-        1.27,
-        1.294,
-        1.857,
-        0.8286,
-        0.7528,
-    )
-)
-_PAIR_STD = np.array(
-    (
-        0.3722,
-        0.3062,
-        0.3415,
-        0.2851,
-        0.2184,
-        0.2374,
-        0.147,
-        1.659,
-        0.4334,
-        0.07351,
-        0.6076,
-        0.5816,
-        1.658,
-        0.2118,
-        0.2478,
-    )
-)
-_PAIR_WEIGHT = np.array(
-    (
-        2.072,
-        1.348,
-        0.4481,
-        0.01819,
-        -5.538,
-        1.202,
-        -2.656,
-        0.03335,
-        -1.097,
-        -0.0008034,
-        0.2958,
-        -1.077,
-        2.826,
-        -0.5017,
-        0.9379,
-    )
 )
 
 
@@ -585,8 +530,9 @@ def _select_bands(
     linear model of: both bands' evidence (strength x support, absolute and relative to
     the best band), the superficial band's depth and depth rank, the thickness and its
     deviation from ``expected_thickness_fraction``, the number and strongest evidence of
-    bands in between, how parallel and how smooth the two are. The weights were fitted
-    on the DL_Track ``train`` split (never on ``val``).
+    bands in between, how parallel and how smooth the two are (:data:`_PAIR_FEATURES`, in
+    this order). The weights were fitted on the DL_Track ``train`` split (never on ``val``)
+    and are read from the versioned data file (:mod:`musclethick.edge_classifier`).
     """
     if len(bands) < 2:
         raise BoundaryNotFound("fewer than two bright bands (aponeuroses) found")
@@ -624,7 +570,10 @@ def _select_bands(
             pairs.append((a, b))
     if not pairs:
         raise BoundaryNotFound("no two bands far enough apart to hold a muscle")
-    score = ((np.array(feats) - _PAIR_MEAN) / _PAIR_STD) @ _PAIR_WEIGHT
+    classifier = edge_classifier()
+    if classifier.feature_names != _PAIR_FEATURES:
+        raise ValueError(f"edge classifier v{classifier.version}: features do not match refine.py")
+    score = classifier.score(np.array(feats))
     return pairs[int(np.argmax(score))]
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "architecture_record",
     "architecture_values",
     "boundary_record",
+    "edge_classifier_label",
     "result_columns",
     "result_rows",
 ]
@@ -176,6 +177,21 @@ def architecture_record(architecture: Architecture, dx: float, dy: float) -> dic
     }
 
 
+def edge_classifier_label(result: FrameResult) -> str | None:
+    """``"edge-classifier-v<N>"`` if ``result`` used the edge path's learned numbers, or ``None``.
+
+    They are used by the classical edge path (``method`` ``"edges"``, also as the model's
+    fallback) and by refined boundaries (source ``"refined"``: the annotation offset); see
+    :mod:`musclethick.edge_classifier`.
+    """
+    sources = {b.source for b in (result.superficial, result.deep) if b is not None}
+    if result.method == "edges" or sources & {"edges", "refined"}:
+        from musclethick.edge_classifier import edge_classifier
+
+        return edge_classifier().label
+    return None
+
+
 def boundary_record(result: FrameResult) -> dict[str, Any]:
     """``boundaries.json`` entry of one frame: inner-edge polylines in original image pixels.
 
@@ -183,7 +199,8 @@ def boundary_record(result: FrameResult) -> dict[str, Any]:
     ``runner_up`` is the layer pair the model found next most plausible (``margin_nats``: how
     much less likely per row; below 1 the frame is flagged ``ambiguous_layers``), or ``None``.
     With architecture measured, ``architecture`` holds its values, the fascicles and the
-    fascicle-length line (:func:`architecture_record`).
+    fascicle-length line (:func:`architecture_record`). ``edge_classifier`` is the version of
+    the edge path's learned numbers when the result used them (:func:`edge_classifier_label`).
     """
     dx, dy = float(result.region.x0), float(result.region.y0)
     record = {
@@ -194,6 +211,7 @@ def boundary_record(result: FrameResult) -> dict[str, Any]:
         "mm_per_px": result.calibration.mm_per_px,
         "calibration_source": result.calibration.source,
         "method": result.method,
+        "edge_classifier": edge_classifier_label(result),
         "status": result.status,
         "flags": list(result.flags),
         "superficial": _boundary_json(result.superficial, dx, dy),

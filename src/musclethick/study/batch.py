@@ -16,8 +16,9 @@ number of threads. The dask worker's statistical profiler (``distributed.worker.
 costs about a quarter of the throughput of this CPU-bound work: consider disabling it on the
 cluster.
 
-The model version of the classical ``"edges"`` method is ``"edges-<musclethick version>"`` so
-that a new release re-measures edge results too. Scans of sites whose protocol asks for
+The model version of the classical ``"edges"`` method is
+``"edges-<musclethick version>+edge-classifier-v<N>"`` so that a new release or new learned
+numbers of the edge path re-measure edge results too. Scans of sites whose protocol asks for
 architecture (pennation angle and fascicle length, :meth:`Protocol.wants_architecture`) are
 measured with it and recorded with the model version ``"<version>+architecture"``: switching
 architecture on for a site re-measures its scans (the thickness-only results are superseded).
