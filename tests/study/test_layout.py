@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from musclethick.errors import ProtocolError
+from musclethick.io import SUPPORTED_SUFFIXES, find_inputs
 from musclethick.protocol import load_protocol
 from musclethick.study.layout import DEFAULT_PATTERN, discover_study, pattern_to_regex, scan_folder
 from musclethick.study.manifest import parse_week, read_allocation, read_manifest
@@ -68,6 +69,21 @@ def test_scan_folder(tmp_path):
     ]
     assert unmatched == ["S01/week0/bad-name.png"] and ignored == 1 and unreadable == []
     assert Path(entries[0].path).is_absolute()
+
+
+def test_scan_folder_finds_every_file_kind_the_readers_accept(tmp_path):
+    # one list of suffixes (musclethick.io): the study layout finds exactly what
+    # find_inputs (the measure command) finds, in both cases of the suffix
+    kinds = sorted(SUPPORTED_SUFFIXES)
+    for rep, suffix in enumerate(kinds, start=1):
+        touch(tmp_path, f"S01/week0/L_VL50_{rep}{suffix}")
+        touch(tmp_path, f"S02/week0/L_VL50_{rep}{suffix.upper()}")
+    touch(tmp_path, "S01/week0/L_VL50_99.txt")
+    entries, unmatched, ignored, _ = scan_folder(tmp_path)
+    assert unmatched == [] and ignored == 1
+    assert len(entries) == 2 * len(kinds)
+    assert {Path(e.path).suffix.lower() for e in entries} == set(kinds)
+    assert {Path(e.path) for e in entries} == {p.resolve() for p in find_inputs([tmp_path])}
 
 
 def make_study(root: Path) -> None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from datetime import date as Date
 from pathlib import Path
 
+from musclethick import io as scan_io
 from musclethick.errors import ProtocolError
 from musclethick.protocol import Protocol
 from musclethick.study.duplicates import Capture, find_duplicates
@@ -62,18 +63,6 @@ _TOKENS = {
     "date": r"\d{8}|\d{4}-\d{2}-\d{2}",
 }
 _TOKEN = re.compile(r"\{([^{}]*)\}")
-
-_FALLBACK_SUFFIXES = frozenset(
-    {".dcm", ".dicom", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".mp4", ".avi", ".mov"}
-)
-
-
-def _supported_suffixes() -> frozenset[str]:
-    try:
-        from musclethick.io import SUPPORTED_SUFFIXES
-    except ImportError:  # the readers are optional for discovery
-        return _FALLBACK_SUFFIXES
-    return frozenset(s.lower() for s in SUPPORTED_SUFFIXES)
 
 
 def pattern_to_regex(pattern: str) -> re.Pattern[str]:
@@ -160,7 +149,7 @@ def scan_folder(
     if not root.is_dir():
         raise ProtocolError(f"{root}: study folder not found")
     regex = pattern_to_regex(pattern)
-    suffixes = _supported_suffixes()
+    suffixes = scan_io.SUPPORTED_SUFFIXES  # the one list: what musclethick.io reads
     entries, unmatched, ignored, unreadable = [], [], 0, []
 
     def cannot_list(error: OSError) -> None:
@@ -205,7 +194,7 @@ def _fill_from_dates(entries: Sequence[ScanEntry]) -> tuple[list[ScanEntry], lis
     problems: list[str] = []
     filled: list[ScanEntry] = []
     for entry in entries:
-        is_dicom = Path(entry.path).suffix.lower() in (".dcm", ".dicom")
+        is_dicom = Path(entry.path).suffix.lower() in scan_io.DICOM_SUFFIXES
         if entry.week is None or not entry.leg or (is_dicom and not entry.date):
             date, laterality = entry.date, ""
             if not date or not entry.leg:
