@@ -22,6 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from musclethick._cores import available_cores
 from musclethick.errors import BoundaryNotFound, MusclethickError
 from musclethick.io import read
 from musclethick.io.options import CalibrationOptions, FrameSelection
@@ -431,17 +432,9 @@ def _decode(
         return path, MusclethickError(f"{path}: unexpected {type(error).__name__}: {error}")
 
 
-def _cores() -> int:
-    """Cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def _decode_threads() -> int:
     """Decoding threads: one per core (PNG/JPEG decoders and OpenCV release the GIL), at most 4."""
-    return max(1, min(4, _cores()))
+    return max(1, min(4, available_cores()))
 
 
 def share_cores_with_decoding() -> int:
@@ -453,7 +446,7 @@ def share_cores_with_decoding() -> int:
     On 2 cores torch then runs single-threaded beside two decode threads, which measured about
     25 % faster end to end than two torch threads competing with them. Returns the count.
     """
-    threads = max(1, _cores() - _decode_threads())
+    threads = max(1, available_cores() - _decode_threads())
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
     else:

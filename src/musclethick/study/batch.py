@@ -38,6 +38,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from musclethick._cores import available_cores
 from musclethick.calibration_profile import CalibrationProfile, load_profile
 from musclethick.cli import mm_per_px_arg, positive_int
 from musclethick.errors import MusclethickError, UsageError
@@ -114,14 +115,6 @@ def limit_threads(threads: int) -> None:
         cv2.setNumThreads(threads)
     except ImportError:  # pragma: no cover - opencv is a dependency
         pass
-
-
-def _n_cores() -> int:
-    """Cores this process may use (CPU affinity where the OS reports it)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - macOS, Windows
-        return os.cpu_count() or 1
 
 
 def settings_from_protocol(
@@ -345,7 +338,7 @@ def run_batch(
     pattern, manifest, allocation : optional
         Discovery options (see :func:`~musclethick.study.layout.discover_study`).
     workers : int, optional
-        Worker processes (default ``os.cpu_count()``); 1 measures in this process.
+        Worker processes (default: the cores this process may use); 1 measures in this process.
     scheduler : str or distributed.Client, optional
         Address of a dask.distributed scheduler (or a client) to measure on instead.
     method : {"model", "edges"}, optional
@@ -398,7 +391,7 @@ def run_batch(
             profile=calibration,
         )
     model_version, model_sha256 = model_version_for(settings)
-    workers = max(1, int(workers or _n_cores()))
+    workers = max(1, int(workers or available_cores()))
 
     with StudyStore(store) as db:
         db.set_meta("protocol", protocol.name)
