@@ -96,13 +96,49 @@ def test_frame_result_status_is_checked():
 
     def result(status):
         return FrameResult(
-            "a.png", 0, PixelBox(0, 0, 4, 4), Calibration(), None, None, (), None, 0.0, status
+            "a.png",
+            0,
+            PixelBox(0, 0, 4, 4),
+            Calibration(),
+            None,
+            None,
+            (),
+            None,
+            0.0,
+            status,
+            method="model",
         )
 
     for status in ("ok", "flagged", "failed"):
         assert result(status).status == status
     with pytest.raises(InvalidValueError, match=r"FrameResult\.status must be one of .* 'skipped'"):
         result("skipped")
+
+
+def test_frame_result_method_has_no_default_provenance():
+    from musclethick.types import FrameResult
+
+    # a result built without saying how its boundaries were found must not claim "edges"
+    with pytest.raises(TypeError, match="method"):
+        FrameResult(
+            "a.png", 0, PixelBox(0, 0, 4, 4), Calibration(), None, None, (), None, 0.0, "ok"
+        )
+    with pytest.raises(TypeError):  # keyword-only: not confused with a positional field
+        FrameResult(
+            "a.png",
+            0,
+            PixelBox(0, 0, 4, 4),
+            Calibration(),
+            None,
+            None,
+            (),
+            None,
+            0.0,
+            "ok",
+            (),
+            "",
+            "model",
+        )
 
 
 def test_literal_types_bind_the_fields():

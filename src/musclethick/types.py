@@ -390,7 +390,10 @@ class FrameResult:
 
     ``status`` (a :data:`Status`) is ``"ok"``, ``"flagged"`` (written, but a QC check failed:
     see ``flags`` and ``message``) or ``"failed"`` (nothing measured: ``message`` says why);
-    any other value raises :class:`~musclethick.errors.InvalidValueError`. ``runner_up`` is the
+    any other value raises :class:`~musclethick.errors.InvalidValueError`. ``method`` (how the
+    boundaries were found: ``"model"``, ``"edges"``, ``"manual"``, ``"runner_up"``, or ``""``
+    when nothing was measured) is required and keyword-only: there is no default provenance.
+    ``runner_up`` is the
     layer pair the model found next most plausible (``None`` when there is none, e.g. for the
     classical edge path). ``architecture`` holds pennation angle and fascicle length when
     they were asked for (:mod:`musclethick.architecture`), else ``None``.
@@ -408,7 +411,7 @@ class FrameResult:
     status: Status
     flags: tuple[str, ...] = ()
     message: str = ""
-    method: str = "edges"
+    method: str = field(kw_only=True)
     region_index: int = 0
     time_s: float | None = None
     metadata: ScanMetadata = field(default_factory=ScanMetadata)
