@@ -8,7 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
+from mask_reference import mask_thickness_px  # tests/mask_reference.py: plain numpy
 from musclethick.io import read
 from musclethick.io.options import CalibrationOptions, FrameSelection
 from musclethick.pipeline import (
@@ -34,7 +36,7 @@ def test_settings_validate():
         MeasureSettings(best_frames=0)
 
 
-def test_model_path_is_default_and_deterministic(sample_images: Path):
+def test_model_path_is_default_and_deterministic(sample_images: Path, test_data: Path):
     settings = MeasureSettings(calibration=CalibrationOptions(mm_per_px=0.1))
     first = measure_path(sample_images / SAMPLE, settings)
     second = measure_path(sample_images / SAMPLE, settings)
@@ -44,7 +46,18 @@ def test_model_path_is_default_and_deterministic(sample_images: Path):
     assert result.status == "ok", result.message
     assert result.superficial.source == "model"
     assert [line.line for line in result.lines] == ["25%", "50%", "75%", "mean"]
-    assert result.mean_thickness_mm == pytest.approx(result.mean_thickness_px * 0.1)
+    # the user's pixel size against the hand-drawn mask of the same capture (tests/data/
+    # train_tiny/masks/img_00002.png: the imaging region, 616 x 440 px here, resized to 280 x
+    # 200, so 2.2 capture px per mask row): mean of the three lines 96.67 rows = 21.27 mm.
+    # Tolerance 0.5 mm: the resized mask's edges are within half a row each (2 x 1.1 px =
+    # 0.22 mm) plus the model's median error on val (1.65 px, models/MODEL_CARD.md, 0.17 mm).
+    mask = np.asarray(Image.open(test_data / "train_tiny" / "masks" / "img_00002.png"))
+    rows, cols = result.region.y1 - result.region.y0, result.region.x1 - result.region.x0
+    assert (rows, cols) == (440, 616) and mask.shape == (200, 280)
+    lines = [line for line in result.lines if line.line != "mean"]
+    mask_px = np.mean([mask_thickness_px(mask, line.x_px * 200 / rows) for line in lines])
+    assert mask_px * (rows / 200) * 0.1 == pytest.approx(21.27, abs=0.01)
+    assert result.mean_thickness_mm == pytest.approx(mask_px * (rows / 200) * 0.1, abs=0.5)
     np.testing.assert_array_equal(result.deep.y_px, second[0].deep.y_px)
 
 

@@ -24,13 +24,15 @@ def test_parse_and_indices(text, n, expected):
     assert list(FrameSelection.parse(text).indices(n)) == expected
 
 
-@pytest.mark.parametrize("text", ["", "every:0", "5-2", "a:b", "1:2:3:4", "-3"])
+@pytest.mark.parametrize("text", ["every:0", "5-2", "a:b", "1:2:3:4", "-3", "all frames", "2.5"])
 def test_parse_rejects(text):
-    if text == "":
-        assert FrameSelection.parse(text) == FrameSelection()
-        return
     with pytest.raises(ValueError):
         FrameSelection.parse(text)
+
+
+@pytest.mark.parametrize("text", ["", "  ", ":", "ALL"])
+def test_empty_selection_means_all_frames(text):
+    assert list(FrameSelection.parse(text).indices(4)) == [0, 1, 2, 3]
 
 
 def test_contains_matches_indices():

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from musclethick.errors import ModelError
 from musclethick.segment import (
@@ -124,14 +126,47 @@ def test_rank_frames_by_confidence():
     assert results[1].confidence == 0.0
 
 
-def test_shipped_model_loads_with_its_card():
+def test_shipped_model_loads_with_its_card(tmp_path):
     path = default_weights_path()
     assert path.is_file(), f"shipped weights missing: {path}"
     assert path.stat().st_size <= 10 * 1024 * 1024
     model = load_model()
-    assert model.sha256 == model.card["sha256"]
+    # the hashes recomputed here from the files' bytes (not the loader's own value)
+    card = model.card
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == card["sha256"] == model.sha256
+    assert path.stat().st_size == card["size_bytes"]
+    onnx = path.with_name(card["onnx"]["file"])
+    assert hashlib.sha256(onnx.read_bytes()).hexdigest() == card["onnx"]["sha256"]
+    # and the check can fail: one flipped byte of the shipped weights is refused
+    bad = tmp_path / path.name
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    bad.write_bytes(bytes(data))
+    shutil.copy(card_path(path), card_path(bad))
+    with pytest.raises(ModelError, match="sha256"):
+        load_model(bad)
     assert model.card["intended_use"].startswith("research")
     assert model.card["architecture"]["parameters"] <= 2_000_000
+
+
+def test_shipped_model_measures_the_committed_val_scan_like_its_mask(test_data):
+    from mask_reference import mask_thickness_px  # tests/mask_reference.py: plain numpy
+    from musclethick.pipeline import MeasureSettings, measure_path
+
+    # img_00085 is the val-split pair of tests/data/train_tiny (split.csv), a DL_Track capture
+    # cropped to its imaging region and resized to 200 rows (157 x 200)
+    name = "img_00085.png"
+    (result,) = measure_path(test_data / "train_tiny" / "images" / name, MeasureSettings())
+    assert result.method == "model"  # the shipped model's answer, not the edge fallback
+    mask = np.asarray(Image.open(test_data / "train_tiny" / "masks" / name))
+    lines = [line for line in result.lines if line.line != "mean"]
+    assert [line.line for line in lines] == ["25%", "50%", "75%"]
+    for line in lines:
+        expected = mask_thickness_px(mask, line.x_px)  # 52, 47, 42 px
+        # tolerance: the resized mask was thresholded at 50 %, so each of its two edges is
+        # within half a row (1 px on the thickness); the model's thickness MAE on val is
+        # 2.65 % (models/MODEL_CARD.md), allowed twice over: 5 % of the thickness
+        assert line.thickness_px == pytest.approx(expected, abs=1.0 + 0.05 * expected), line
 
 
 @pytest.mark.shared_data

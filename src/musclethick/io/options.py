@@ -95,9 +95,9 @@ class FrameSelection:
         Parameters
         ----------
         text : str
-            ``"all"``; ``"every:N"`` (every N-th frame); ``"A-B"`` (frames A to B
-            *inclusive*); ``"N"`` (frame N only); ``"A:B"`` or ``"A:B:S"`` (Python slice
-            syntax, B exclusive, either bound may be empty).
+            ``"all"`` (also ``""`` and ``":"``); ``"every:N"`` (every N-th frame); ``"A-B"``
+            (frames A to B *inclusive*); ``"N"`` (frame N only); ``"A:B"`` or ``"A:B:S"``
+            (Python slice syntax, B exclusive, either bound may be empty).
 
         Returns
         -------
