@@ -20,6 +20,7 @@ from musclethick.errors import CalibrationError
 from musclethick.io.options import CalibrationOptions
 from musclethick.region import find_imaging_region
 from musclethick.types import PixelBox
+from ruler_reference import RULERS  # tests/ruler_reference.py: read by hand
 
 
 def _region(x0, y0, x1, y1, delta_cm=0.02, **kw):
@@ -123,20 +124,15 @@ def test_ruler_absent_raises():
         from_ruler(img)
 
 
-# mm per px read from the ruler: one value per scanner layout / depth setting (see report)
-RULER_CASES = {
-    "dltrack_telemed_660x556_img_00309.png": 10 / 77.45,
-    "dltrack_800x600_img_00002.png": 10 / 113.1,
-    "dltrack_800x652_img_00037.png": 10 / 94.4,
-    "dltrack_telemed_1234x688_img_00005.png": 10 / 126.16,
-}
-
-
-@pytest.mark.parametrize(("name", "expected"), sorted(RULER_CASES.items()))
-def test_ruler_on_committed_captures(sample_images, name, expected):
+@pytest.mark.parametrize("name", sorted(RULERS))
+def test_ruler_on_committed_captures(sample_images, name):
+    # reference: the tick rows and printed numbers read by hand (tests/ruler_reference.py)
+    reference = RULERS[name]
     img = np.asarray(Image.open(sample_images / name))
+    assert reference.ticks_present(np.asarray(Image.open(sample_images / name).convert("L")))
+    # within a pixel over the span of the ticks (each end tick's row known to half a pixel)
     cal = from_ruler(img)
-    assert cal.mm_per_px == pytest.approx(expected, rel=2e-3)
+    assert cal.mm_per_px == pytest.approx(reference.mm_per_px, rel=reference.rel_tolerance)
 
 
 def test_ruler_none_on_bare_image(sample_images):

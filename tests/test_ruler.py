@@ -13,6 +13,7 @@ from musclethick.calibration import from_ruler
 from musclethick.errors import CalibrationError
 from musclethick.ocr import default_reader
 from musclethick.ruler import ASSUMED_MAJOR_TICK_MM, find_ruler_ticks, read_ruler
+from ruler_reference import RULERS  # tests/ruler_reference.py: read by hand
 
 READER = default_reader()
 needs_ocr = pytest.mark.skipif(READER is None, reason="OCR engine (tesserocr + tessdata) missing")
@@ -83,19 +84,22 @@ def test_unlabelled_five_mm_ticks_are_flagged_not_trusted(test_data):
 
 
 # references read by hand: the printed numbers and the rows of the ticks beside them
-REAL = {
-    "dltrack_telemed_660x556_img_00309.png": 60.0 / (508 - 43),
-    "dltrack_telemed_1234x688_img_00005.png": 50.0 / (674 - 43),
-}
+# (tests/ruler_reference.py); only the Telemed displays print numbers
+LABELLED = sorted(name for name, ref in RULERS.items() if ref.printed_mm is not None)
 
 
 @needs_ocr
-@pytest.mark.parametrize(("name", "expected"), sorted(REAL.items()))
-def test_real_telemed_numbers_confirm_the_ticks(sample_images, name, expected):
-    reading = read_ruler(_grey(sample_images / name), reader=READER)
+@pytest.mark.parametrize("name", LABELLED)
+def test_real_telemed_numbers_confirm_the_ticks(sample_images, name):
+    reference = RULERS[name]
+    grey = _grey(sample_images / name)
+    assert reference.ticks_present(grey)
+    reading = read_ruler(grey, reader=READER)
     assert reading.confirmed and reading.mirrored
-    assert sorted(lab.value_mm for lab in reading.labels)[0] == 0.0
-    assert reading.mm_per_px == pytest.approx(expected, rel=0.02)
+    assert sorted(lab.value_mm for lab in reading.labels)[0] == reference.printed_mm[0]
+    assert max(lab.value_mm for lab in reading.labels) <= reference.printed_mm[1]
+    # the reading's own ticks, within a pixel over the span of the printed numbers
+    assert reading.mm_per_px == pytest.approx(reference.mm_per_px, rel=reference.rel_tolerance)
 
 
 @pytest.mark.parametrize("name", ["dltrack_800x600_img_00002.png", "dltrack_800x652_img_00037.png"])

@@ -9,6 +9,7 @@ from PIL import Image
 from musclethick.errors import InputError
 from musclethick.io import CalibrationOptions, FrameSelection, read
 from musclethick.types import PixelBox
+from ruler_reference import RULERS  # tests/ruler_reference.py: read by hand
 
 
 def test_formats_agree(test_data):
@@ -27,7 +28,10 @@ def test_formats_agree(test_data):
 def test_capture_cropped_and_ruler_calibrated(sample_images):
     [f] = list(read(sample_images / "dltrack_800x652_img_00037.png"))
     assert f.calibration.source == "ruler"
-    assert f.calibration.mm_per_px == pytest.approx(10 / 94.4, rel=2e-3)
+    reference = RULERS["dltrack_800x652_img_00037.png"]  # read by hand, tests/ruler_reference.py
+    assert f.calibration.mm_per_px == pytest.approx(
+        reference.mm_per_px, rel=reference.rel_tolerance
+    )
     assert f.original_shape == (652, 800)
     r = f.region
     assert abs(r.x0 - 104) <= 4 and abs(r.y0 - 130) <= 4 and abs(r.x1 - 543) <= 4
