@@ -30,19 +30,58 @@ def test_whole_image_when_no_display():
         find_imaging_region(np.zeros((2, 3, 4, 5)))
 
 
+# Imaging regions read by hand from the pixels (half-open boxes x0, y0, x1, y1): the first and
+# one past the last row / column with speckle texture (mean |difference| between neighbouring
+# pixels clearly above the flat display around it). The border row or column is often only
+# partly textured, so a side may be off by 1 px.
+TRUE_BOXES = {
+    "dltrack_telemed_660x556_img_00309.png": (99, 43, 563, 554),
+    "dltrack_800x652_img_00037.png": (104, 128, 544, 599),
+    "dltrack_telemed_1234x688_img_00005.png": (237, 43, 997, 686),
+    "dltrack_512x512_img_00053.png": (0, 0, 512, 512),
+}
+# Known error: on the Telemed displays the box takes in the two flat rows of the display's
+# bottom (lateral) ruler line below the image.
+BOTTOM_TAKES_IN_THE_RULER = {
+    "dltrack_telemed_660x556_img_00309.png",
+    "dltrack_telemed_1234x688_img_00005.png",
+}
+
+
+def _box(sample_images, name):
+    box = find_imaging_region(np.asarray(Image.open(sample_images / name)))
+    return np.array([box.x0, box.y0, box.x1, box.y1])
+
+
+@pytest.mark.parametrize("name", sorted(TRUE_BOXES))
+def test_committed_captures(sample_images, name):
+    box = _box(sample_images, name)
+    # left, top and right within the partly textured border pixel
+    assert np.abs(box[:3] - TRUE_BOXES[name][:3]).max() <= 1
+
+
 @pytest.mark.parametrize(
-    ("name", "approx"),
+    "name",
     [
-        ("dltrack_telemed_660x556_img_00309.png", (98, 43, 564, 552)),
-        ("dltrack_800x652_img_00037.png", (104, 130, 543, 599)),
-        ("dltrack_telemed_1234x688_img_00005.png", (237, 43, 997, 684)),
-        ("dltrack_512x512_img_00053.png", (0, 0, 512, 512)),
+        pytest.param(
+            name,
+            marks=pytest.mark.xfail(
+                reason="the box takes in the bottom ruler line (2 rows)", strict=True
+            ),
+        )
+        if name in BOTTOM_TAKES_IN_THE_RULER
+        else name
+        for name in sorted(TRUE_BOXES)
     ],
 )
-def test_committed_captures(sample_images, name, approx):
-    box = find_imaging_region(np.asarray(Image.open(sample_images / name)))
-    # within a few px; the 800x652 box takes in the bottom (lateral) ruler, ~10 px
-    assert np.abs(np.array([box.x0, box.y0, box.x1, box.y1]) - approx).max() <= 12
+def test_committed_captures_bottom(sample_images, name):
+    assert abs(_box(sample_images, name)[3] - TRUE_BOXES[name][3]) <= 1
+
+
+def test_committed_captures_bottom_error_is_the_ruler_line_only(sample_images):
+    # the known error stays what it is: at most the 2 rows of the ruler line
+    for name in BOTTOM_TAKES_IN_THE_RULER:
+        assert 0 < _box(sample_images, name)[3] - TRUE_BOXES[name][3] <= 2
 
 
 @pytest.mark.shared_data
