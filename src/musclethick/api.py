@@ -36,7 +36,7 @@ def _settings(
     method: str | None,
     frames: str | FrameSelection | None = None,
 ) -> MeasureSettings:
-    """``settings`` (default :class:`MeasureSettings`) with the call's overrides."""
+    """Return ``settings`` (default :class:`MeasureSettings`) with the call's overrides."""
     from dataclasses import replace
 
     from musclethick.io.options import FrameSelection
@@ -222,7 +222,7 @@ def measure_file(
 
 
 def results_table(results: FrameResult | Iterable[FrameResult]) -> pd.DataFrame:
-    """The rows ``results.csv`` holds for ``results``, as a pandas DataFrame.
+    """Tabulate ``results`` as the rows ``results.csv`` holds, in a pandas DataFrame.
 
     Parameters
     ----------

@@ -69,7 +69,7 @@ def _check_choice(owner: str, name: str, value: object, allowed: tuple[str, ...]
 
 
 def _check_calibration_source(value: object) -> None:
-    """A :data:`CalibrationSource`, or ``"profile:NAME"`` (a calibration profile)."""
+    """Check a :data:`CalibrationSource`, or ``"profile:NAME"`` (a calibration profile)."""
     if isinstance(value, str) and value.startswith("profile:") and len(value) > len("profile:"):
         return
     allowed = tuple(s for s in CALIBRATION_SOURCES if s != "profile")
@@ -110,6 +110,7 @@ class Calibration:
     flags: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        """Check the source and that pixel sizes are positive and finite (``ValueError``)."""
         _check_calibration_source(self.source)
         for name in ("mm_per_px_x", "mm_per_px_y"):
             value = getattr(self, name)
@@ -176,15 +177,18 @@ class PixelBox:
     y1: int
 
     def __post_init__(self) -> None:
+        """Refuse an empty box (``ValueError``)."""
         if self.x1 <= self.x0 or self.y1 <= self.y0:
             raise ValueError(f"empty PixelBox {self!r}")
 
     @property
     def width(self) -> int:
+        """Width in px (``x1 - x0``)."""
         return self.x1 - self.x0
 
     @property
     def height(self) -> int:
+        """Height in px (``y1 - y0``)."""
         return self.y1 - self.y0
 
     @classmethod
@@ -256,6 +260,7 @@ class Frame:
     original_shape: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
+        """Check the pixels are 2-D (``ValueError``), convert them to uint8, fill in the region."""
         if self.pixels.ndim != 2:
             raise ValueError(
                 f"Frame.pixels must be 2-D (rows, cols), got shape {self.pixels.shape}"
@@ -271,6 +276,7 @@ class Frame:
 
     @property
     def shape(self) -> tuple[int, int]:
+        """``(rows, cols)`` of the pixels."""
         return (int(self.pixels.shape[0]), int(self.pixels.shape[1]))
 
 
@@ -300,6 +306,7 @@ class Boundary:
     confidence: float = 1.0
 
     def __post_init__(self) -> None:
+        """Check the source and the polyline (``ValueError``); store them as float64 arrays."""
         _check_choice("Boundary", "source", self.source, BOUNDARY_SOURCES)
         x = np.asarray(self.x_px, dtype=np.float64).reshape(-1)
         y = np.asarray(self.y_px, dtype=np.float64).reshape(-1)
@@ -319,10 +326,12 @@ class Boundary:
 
     @property
     def x_min(self) -> float:
+        """First x (column) of the polyline, px."""
         return float(self.x_px[0])
 
     @property
     def x_max(self) -> float:
+        """Last x (column) of the polyline, px."""
         return float(self.x_px[-1])
 
     def y_at(self, x_px: np.ndarray | float) -> np.ndarray:
@@ -348,8 +357,9 @@ class Boundary:
 
 @dataclass(frozen=True, eq=False)
 class LayerPair:
-    """A pair of inner edges the model found nearly as plausible as the one measured: the
-    runner-up layer pair a reviewer can swap to with one key.
+    """A pair of inner edges the model found nearly as plausible as the one measured.
+
+    The runner-up layer pair a reviewer can swap to with one key.
 
     Attributes
     ----------
@@ -419,6 +429,7 @@ class FrameResult:
     architecture: Architecture | None = None
 
     def __post_init__(self) -> None:
+        """Check the status (:class:`~musclethick.errors.InvalidValueError`)."""
         _check_choice("FrameResult", "status", self.status, STATUSES)
 
     @property
@@ -464,6 +475,7 @@ class Fascicle:
     weight: float = 1.0
 
     def __post_init__(self) -> None:
+        """Refuse non-finite or coincident end points and a weight <= 0 (``ValueError``)."""
         values = (self.x0_px, self.y0_px, self.x1_px, self.y1_px, self.weight)
         if not all(math.isfinite(float(v)) for v in values):
             raise ValueError("Fascicle coordinates and weight must be finite")
