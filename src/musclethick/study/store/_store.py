@@ -58,7 +58,7 @@ __all__ = ["StudyStore"]
 
 
 class StudyStore:
-    """A study's SQLite store (see the module docstring for tables and policies).
+    """A study's SQLite store (see :mod:`musclethick.study.store` for tables and policies).
 
     Parameters
     ----------
@@ -754,7 +754,9 @@ class StudyStore:
         missing or duplicates (:meth:`excluded_scans`) are left out. Architecture follows the
         same rules: a correction's own architecture (the reviewer's fascicles) replaces the
         model's, a correction without one or a rejection leaves it empty, and the model's
-        values stay in ``pennation_deg_model`` / ``fascicle_length_mm_model``.
+        values stay in ``pennation_deg_model`` / ``fascicle_length_mm_model``. These rules are
+        :func:`~musclethick.study.store.apply_reviews` (pure), applied to
+        :meth:`latest_reviews`.
         """
         frame = queries.model_results_table(self._db, method=method, include_failed=include_failed)
         if exclude:
