@@ -572,8 +572,8 @@ def get_arg_parser(only: str | None = None) -> argparse.ArgumentParser:
     if only != "measure":
         from musclethick.export import register_cli as register_export
         from musclethick.reporting import register_cli as register_report
-        from musclethick.stats import register_cli as register_reliability
         from musclethick.study.batch import register_cli as register_batch
+        from musclethick.study.reliability import register_cli as register_reliability
 
         register_batch(sub)
         register_export(sub)
