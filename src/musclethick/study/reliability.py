@@ -8,8 +8,6 @@ values of two methods, or the values of two raters from the review history, for 
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,9 +17,8 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
-from musclethick import stats
 from musclethick.errors import MusclethickError
-from musclethick.stats import bland_altman, plot_bland_altman, reliability_table
+from musclethick.stats import reliability_table
 
 __all__ = ["paired_images", "paired_raters", "reliability_report"]
 
@@ -143,94 +140,3 @@ def paired_raters(
             f"{store}: fewer than 2 results rated by both {rater_a} and {rater_b}"
         )
     return np.array(a), np.array(b)
-
-
-def register_cli(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``reliability`` subcommand to an argparse ``subparsers`` object."""
-    parser = subparsers.add_parser(
-        "reliability",
-        help="ICC, CV %%, typical error, SEM, MDC95 and Bland-Altman from a study store",
-        description=stats.__doc__.split("\n\n")[0],
-    )
-    parser.add_argument("store", help="study store written by 'musclethick batch'")
-    parser.add_argument("--protocol", help="protocol (default: the one the batch used)")
-    parser.add_argument("--method", help="method to analyse (default: the latest run's)")
-    parser.add_argument(
-        "--between", nargs="+", type=int, metavar="WEEK", help="weeks for between-session figures"
-    )
-    parser.add_argument("--cv", choices=("rms", "mean"), default="rms", help="CV %% combination")
-    parser.add_argument("--out", help="write the table (CSV)")
-    parser.add_argument(
-        "--compare", nargs=2, metavar=("METHOD_A", "METHOD_B"), help="Bland-Altman of two methods"
-    )
-    parser.add_argument(
-        "--raters",
-        nargs=2,
-        metavar=("RATER_A", "RATER_B"),
-        help="Bland-Altman of two reviewers (or 'model' and a reviewer) from the reviews",
-    )
-    parser.add_argument("--plot", help="Bland-Altman plot (PNG) for --compare / --raters")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    parser.set_defaults(func=reliability_main)
-    return parser
-
-
-def reliability_main(args: argparse.Namespace) -> int:
-    """Run ``musclethick reliability`` from parsed arguments (errors are raised for
-    :func:`musclethick.cli.run_command`). What could not be computed, and ICCs that cannot be
-    trusted, are explained on stderr."""
-    import pandas as pd  # lazy: keeps the CLI start-up light
-
-    from musclethick.outputs import check_output_file, write_atomically
-
-    out = plot = None
-    if args.out:
-        out = check_output_file(
-            args.out, option="--out", inputs=[args.store], overwrite=args.overwrite
-        )
-    if args.plot:
-        plot = check_output_file(
-            args.plot, option="--plot", inputs=[args.store], overwrite=args.overwrite
-        )
-    table = reliability_report(
-        args.store,
-        protocol=args.protocol,
-        method=args.method,
-        between_weeks=args.between,
-        cv_method=args.cv,
-    )
-    with pd.option_context("display.width", 160, "display.max_columns", 30):
-        columns = ["site", "kind", "n_subjects", "icc_21", "icc_31", "cv_pct"]
-        if set(table["measure"]) != {"thickness_mm"}:  # architecture: say which value
-            columns.insert(2, "measure")
-        columns += ["typical_error", "sem", "mdc95"]
-        print(table[columns].round(3).to_string(index=False))
-    for row in table.itertuples():
-        if isinstance(row.note, str) and row.note:
-            measure = "" if row.measure == "thickness_mm" else f" {row.measure}"
-            print(
-                f"musclethick reliability: warning: {row.site} {row.kind}{measure}: {row.note}",
-                file=sys.stderr,
-            )
-    if out is not None:
-        write_atomically(out, lambda partial: table.to_csv(partial, index=False))
-        print(out)
-    pairs = []
-    if args.compare:
-        pairs.append((args.compare, paired_images(args.store, *args.compare)))
-    if args.raters:
-        pairs.append((args.raters, paired_raters(args.store, *args.raters, method=args.method)))
-    for (name_a, name_b), (a, b) in pairs:
-        if plot is not None:
-            target = plot
-            if len(pairs) > 1:
-                target = plot.with_name(f"{plot.stem}_{name_a}_{name_b}{plot.suffix}")
-            stats = plot_bland_altman(a, b, target, label_a=name_a, label_b=name_b)
-            print(target)
-        else:
-            stats = bland_altman(a, b)
-        print(
-            f"Bland-Altman {name_b} - {name_a}: n={stats.n}, bias {stats.bias:.3f} mm, "
-            f"95 % LoA {stats.loa_low:.3f} to {stats.loa_high:.3f} mm"
-        )
-    return 0
