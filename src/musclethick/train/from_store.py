@@ -24,6 +24,7 @@ Command line: ``musclethick train --from-store STORE --out DIR [--base MODEL.pt]
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -50,6 +51,8 @@ __all__ = [
     "fine_tune_from_store",
     "samples_from_store",
 ]
+
+_logger = logging.getLogger(__name__)
 
 #: Working size = this factor x the network input size (as in :mod:`musclethick.train.dataset`).
 WORK_FACTOR = 1.5
@@ -209,7 +212,7 @@ def fine_tune(
     base: LoadedWeights,
     *,
     config: FineTuneConfig = FineTuneConfig(),
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = _logger.info,
 ) -> tuple[UNet, dict[str, Any]]:
     """Fine-tune the verified weights ``base`` on ``samples``.
 
@@ -285,7 +288,7 @@ def fine_tune_from_store(
     base_weights: str | Path | None = None,
     config: FineTuneConfig = FineTuneConfig(),
     verify: bool = True,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = _logger.info,
 ) -> dict[str, Any]:
     """Fine-tune a model on a store's promoted results and write a new model version.
 

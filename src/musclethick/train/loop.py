@@ -14,6 +14,7 @@ line per epoch) and ``train.json`` (command, data, timing, final metrics).
 from __future__ import annotations
 
 import json
+import logging
 import math
 import platform
 import sys
@@ -38,6 +39,8 @@ from musclethick.train.losses import layer_loss
 from musclethick.train.targets import GROUP, V_GROUP
 
 __all__ = ["TrainConfig", "fascicle_training_names", "train", "train_from_folder"]
+
+_logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -224,7 +227,7 @@ def train(
     config: TrainConfig,
     *,
     weak_set: SampleSet | None = None,
-    log=print,
+    log: Callable[[str], None] = _logger.info,
 ) -> dict:
     """Train a :class:`UNet` on ``train_set`` and write checkpoints into ``out_dir``.
 
@@ -401,7 +404,7 @@ def train_from_folder(
     cache: str | Path | None = None,
     limit: int | None = None,
     command: str = "",
-    log: Callable[[str], None] | None = None,
+    log: Callable[[str], None] = _logger.info,
 ) -> dict:
     """Train on a labelled data folder and write the run into ``out_dir`` (``musclethick train``).
 
@@ -428,15 +431,14 @@ def train_from_folder(
         Use only the first ``limit`` train images (and a quarter as many val images).
     command : str
         The command line, recorded in ``train.json`` and the card.
-    log : callable, optional
-        Receives one line per step of progress (nothing is written without it).
+    log : callable
+        Receives one line per step of progress (default: this module's logger, level INFO).
 
     Returns
     -------
     dict
         The summary written to ``train.json``.
     """
-    say = log if log is not None else (lambda _: None)
     data = Path(data)
     split_csv = Path(split) if split else data / "split.csv"
     split_rows = load_split(split_csv)
@@ -472,11 +474,11 @@ def train_from_folder(
             kind="fascicles",
         )
     load_s = time.perf_counter() - t0
-    say(
+    log(
         f"loaded {len(train_set)} train / {len(val_set)} val images"
         f"{f' / {len(weak_names)} fascicle scans' if weak_names else ''} in {load_s:.1f} s"
     )
-    summary = train(train_set, val_set, out_dir, config, weak_set=weak_set, log=say)
+    summary = train(train_set, val_set, out_dir, config, weak_set=weak_set, log=log)
     summary.update(
         {
             "command": command,
