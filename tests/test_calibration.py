@@ -10,14 +10,13 @@ from musclethick.calibration import (
     UltrasoundRegion,
     find_ruler_ticks,
     from_depth,
-    from_options,
     from_pixel_spacing,
     from_ruler,
     from_two_points,
     from_ultrasound_regions,
 )
 from musclethick.errors import CalibrationError
-from musclethick.io.options import CalibrationOptions
+from musclethick.io.options import CalibrationOptions, from_options
 from musclethick.region import find_imaging_region
 from musclethick.types import PixelBox
 from ruler_reference import RULERS  # tests/ruler_reference.py: read by hand

@@ -114,7 +114,7 @@ def test_errors():
 
 
 def test_reliability_report_from_store(tmp_path):
-    from musclethick.stats import reliability_report
+    from musclethick.study.reliability import reliability_report
     from musclethick.study.store import StudyStore
     from musclethick.types import Calibration, FrameResult, LineMeasurement, PixelBox
 
@@ -171,7 +171,7 @@ def test_reliability_report_from_store(tmp_path):
 
 
 def test_paired_raters_from_reviews(tmp_path):
-    from musclethick.stats import paired_raters
+    from musclethick.study.reliability import paired_raters
     from musclethick.study.store import StudyStore
     from musclethick.types import Calibration, FrameResult, LineMeasurement, PixelBox
 

@@ -132,9 +132,9 @@ def measure_image(
     """
     import numpy as np
 
-    from musclethick import calibration as cal
     from musclethick.io._pixels import to_grey_uint8
     from musclethick.io.image import capture_frame, plan_capture
+    from musclethick.io.options import from_options
     from musclethick.pipeline import measure_frames
     from musclethick.types import Calibration, PixelBox
 
@@ -146,7 +146,7 @@ def measure_image(
         box, calibration = plan_capture(grey, s.calibration)
     else:
         box = PixelBox.full(grey.shape)
-        calibration = cal.from_options(
+        calibration = from_options(
             s.calibration, region_height_px=box.height
         ) or Calibration.uncalibrated("no mm_per_px or depth_mm given: thickness in px only")
     frame = capture_frame(grey, box, calibration, path=name)

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import CalibrationError
-from .io.options import CalibrationOptions
 from .ocr import TextReader
 from .plausible import DEFAULT_RANGES
 from .ruler import ASSUMED_MAJOR_TICK_MM, RulerReading, RulerTicks, find_ruler_ticks, read_ruler
@@ -35,7 +34,6 @@ __all__ = [
     "UltrasoundRegion",
     "find_ruler_ticks",
     "from_depth",
-    "from_options",
     "from_pixel_spacing",
     "from_reading",
     "from_ruler",
@@ -227,15 +225,6 @@ def from_two_points(
         f"{distance_mm:g} mm between ({p0_xy[0]:.1f}, {p0_xy[1]:.1f}) and "
         f"({p1_xy[0]:.1f}, {p1_xy[1]:.1f})",
     )
-
-
-def from_options(options: CalibrationOptions, *, region_height_px: int) -> Calibration | None:
-    """The user's calibration (``mm_per_px`` first, then ``depth_mm``), or ``None``."""
-    if options.mm_per_px is not None:
-        return Calibration.isotropic(options.mm_per_px, "user", "given by the user")
-    if options.depth_mm is not None:
-        return from_depth(options.depth_mm, region_height_px=region_height_px)
-    return None
 
 
 def _positive(value: float) -> bool:

@@ -41,7 +41,6 @@ DICOM patient names/ids are never exported unless ``include_dicom_names=True``.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import hmac
 import json
@@ -71,7 +70,6 @@ __all__ = [
     "protocol_for_store",
     "pseudonym",
     "pseudonym_key",
-    "register_cli",
     "wide_tables",
     "write_tables",
 ]
@@ -802,46 +800,3 @@ def export_store(
         excluded=excluded,
     )
     return write_tables(tables, out, format=format, overwrite=overwrite, inputs=[store])
-
-
-def register_cli(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``export`` subcommand to an argparse ``subparsers`` object."""
-    parser = subparsers.add_parser(
-        "export",
-        help="thickness tables from a study store (CSV, Excel or Parquet)",
-        description="Long table, session summary and wide tables with change from baseline.",
-    )
-    parser.add_argument("store", help="study store written by 'musclethick batch'")
-    parser.add_argument("--format", choices=FORMATS, default="xlsx", help="output format")
-    parser.add_argument("--out", required=True, help="workbook (xlsx) or folder (csv, parquet)")
-    parser.add_argument("--protocol", help="protocol (default: the one the batch used)")
-    parser.add_argument("--method", help="method to export (default: the latest run's)")
-    parser.add_argument("--cm", action="store_true", help="lengths in cm instead of mm")
-    parser.add_argument("--deidentify", action="store_true", help="pseudonyms, no files/dates")
-    parser.add_argument("--key", help="pseudonym key (default: $MUSCLETHICK_PSEUDONYM_KEY)")
-    parser.add_argument(
-        "--include-dicom-names", action="store_true", help="add DICOM patient id and name"
-    )
-    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    parser.set_defaults(func=export_main)
-    return parser
-
-
-def export_main(args: argparse.Namespace) -> int:
-    """Run ``musclethick export`` from parsed arguments (errors are raised for
-    :func:`musclethick.cli.run_command`)."""
-    written = export_store(
-        args.store,
-        args.out,
-        format=args.format,
-        protocol=args.protocol,
-        method=args.method,
-        cm=args.cm,
-        deidentify=args.deidentify,
-        key=args.key,
-        include_dicom_names=args.include_dicom_names,
-        overwrite=args.overwrite,
-    )
-    for path in written:
-        print(path)
-    return 0

@@ -16,7 +16,8 @@ import pytest
 from musclethick.errors import ProtocolError
 from musclethick.export import build_tables
 from musclethick.protocol import load_protocol, parse_protocol
-from musclethick.stats import reliability, reliability_report
+from musclethick.stats import reliability
+from musclethick.study.reliability import reliability_report
 from musclethick.study.store import StudyStore
 from musclethick.types import Architecture, Fascicle
 

@@ -41,7 +41,13 @@ from ..types import Calibration, Frame, PixelBox, ScanMetadata
 from ._pixels import to_grey_uint8
 from ._sniff import is_dicom
 from .image import calibrate_capture
-from .options import ALL_FRAMES, DEFAULT_CALIBRATION, CalibrationOptions, FrameSelection
+from .options import (
+    ALL_FRAMES,
+    DEFAULT_CALIBRATION,
+    CalibrationOptions,
+    FrameSelection,
+    from_options,
+)
 
 __all__ = [
     "is_dicom",
@@ -357,7 +363,7 @@ def _plan(
         calibs = [_fallback(ds, path, grey, boxes[0], meta, options, notes, flags)]
     out = []
     for box, calib in zip(boxes, calibs, strict=True):
-        user = cal.from_options(options, region_height_px=box.height)
+        user = from_options(options, region_height_px=box.height)
         out.append((box, user if user is not None else calib))
     return out
 

@@ -20,7 +20,13 @@ from ..errors import CalibrationError, InputError
 from ..region import find_imaging_region
 from ..types import Calibration, Frame, PixelBox, ScanMetadata
 from ._pixels import to_grey_uint8
-from .options import ALL_FRAMES, DEFAULT_CALIBRATION, CalibrationOptions, FrameSelection
+from .options import (
+    ALL_FRAMES,
+    DEFAULT_CALIBRATION,
+    CalibrationOptions,
+    FrameSelection,
+    from_options,
+)
 
 __all__ = ["IMAGE_SUFFIXES", "calibrate_capture", "capture_frame", "plan_capture", "read_image"]
 
@@ -35,7 +41,7 @@ def plan_capture(grey: np.ndarray, options: CalibrationOptions) -> tuple[PixelBo
     ``options.use_ruler``) > uncalibrated with a note saying why.
     """
     box = find_imaging_region(grey)
-    user = cal.from_options(options, region_height_px=box.height)
+    user = from_options(options, region_height_px=box.height)
     if user is not None:
         return box, user
     return box, calibrate_capture(grey, box, options)

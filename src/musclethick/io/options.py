@@ -10,8 +10,15 @@ from ..plausible import check_depth_mm, check_mm_per_px
 
 if TYPE_CHECKING:
     from ..calibration_profile import CalibrationProfile
+    from ..types import Calibration
 
-__all__ = ["ALL_FRAMES", "DEFAULT_CALIBRATION", "CalibrationOptions", "FrameSelection"]
+__all__ = [
+    "ALL_FRAMES",
+    "DEFAULT_CALIBRATION",
+    "CalibrationOptions",
+    "FrameSelection",
+    "from_options",
+]
 
 
 @dataclass(frozen=True)
@@ -153,6 +160,18 @@ class FrameSelection:
     def is_past(self, index: int) -> bool:
         """True when no frame at or after ``index`` is selected."""
         return self.stop is not None and index >= self.stop
+
+
+def from_options(options: CalibrationOptions, *, region_height_px: int) -> Calibration | None:
+    """The user's calibration (``mm_per_px`` first, then ``depth_mm``), or ``None``."""
+    from ..calibration import from_depth
+    from ..types import Calibration
+
+    if options.mm_per_px is not None:
+        return Calibration.isotropic(options.mm_per_px, "user", "given by the user")
+    if options.depth_mm is not None:
+        return from_depth(options.depth_mm, region_height_px=region_height_px)
+    return None
 
 
 #: ``CalibrationOptions()``: no user calibration, read the ruler (default of the readers).

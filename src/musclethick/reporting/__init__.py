@@ -16,7 +16,6 @@ Modules: :mod:`.content` (what the report says, from the store), :mod:`.figures`
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,7 +27,7 @@ if TYPE_CHECKING:
 
     from musclethick.reporting.content import ReportContent
 
-__all__ = ["build_report", "make_figures", "register_cli", "report_main"]
+__all__ = ["build_report", "make_figures"]
 
 HTML_SUFFIXES = (".html", ".htm")
 
@@ -220,66 +219,3 @@ def _summary_csv(content: ReportContent) -> str:
         for column, summary in content.summaries.items()
     ]
     return pd.concat(tables, ignore_index=True).to_csv(index=False) if tables else ""
-
-
-def register_cli(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``report`` subcommand to an argparse ``subparsers`` object."""
-    from musclethick.cli import positive_int
-
-    parser = subparsers.add_parser(
-        "report",
-        help="the study's report: HTML with plots, the condition comparison and its CIs",
-        description="One self-contained HTML report of a study store: overview, quality "
-        "control, trajectories and the condition comparison (mixed model and paired check), "
-        "with the estimates as CSV beside it.",
-    )
-    parser.add_argument("store", help="study store written by 'musclethick batch'")
-    parser.add_argument("--out", required=True, help="the report (HTML, e.g. report.html)")
-    parser.add_argument("--figures", metavar="DIR", help="also write the figures as PNG files")
-    parser.add_argument("--pdf", action="store_true", help="also write OUT.pdf (needs WeasyPrint)")
-    parser.add_argument(
-        "--blind",
-        action="store_true",
-        help="show conditions as codes A, B, ... (order set by a key, not the names)",
-    )
-    parser.add_argument(
-        "--key", help="key of the blind codes (default: $MUSCLETHICK_BLIND_KEY or the store's)"
-    )
-    parser.add_argument(
-        "--reference", help="reference condition of the comparison (a code with --blind)"
-    )
-    parser.add_argument("--protocol", help="protocol (default: the one the batch used)")
-    parser.add_argument("--method", help="method to report (default: the latest run's)")
-    parser.add_argument(
-        "--max-gallery",
-        type=positive_int,
-        default=120,
-        metavar="N",
-        help="most flagged or reviewed scans shown in the gallery (default 120)",
-    )
-    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    parser.set_defaults(func=report_main)
-    return parser
-
-
-def report_main(args: argparse.Namespace) -> int:
-    """Run ``musclethick report`` from parsed arguments (errors are raised for
-    :func:`musclethick.cli.run_command`)."""
-    if args.key is not None and not args.blind:
-        raise UsageError("--key: only used with --blind (the key of the condition codes)")
-    written = build_report(
-        args.store,
-        args.out,
-        protocol=args.protocol,
-        method=args.method,
-        blind=args.blind,
-        key=args.key,
-        reference=args.reference,
-        figures=args.figures,
-        pdf=args.pdf,
-        max_gallery=args.max_gallery,
-        overwrite=args.overwrite,
-    )
-    for path in written:
-        print(path)
-    return 0

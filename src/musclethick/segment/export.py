@@ -12,7 +12,6 @@ between the OpenCV and torch probabilities on the images given (or on seeded noi
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -121,23 +120,11 @@ def export_onnx(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m musclethick.segment.export WEIGHTS.pt [IMAGES...]``."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("weights", help="verified weights (.pt with its model card)")
-    p.add_argument("images", nargs="*", help="scans to compare the runtimes on")
-    args = p.parse_args(argv)
-    frames = []
-    if args.images:
-        from musclethick.io import read
+    """``python -m musclethick.segment.export WEIGHTS.pt [IMAGES...]`` (see
+    :func:`musclethick.cli.train.export_onnx_main`)."""
+    from musclethick.cli.train import export_onnx_main
 
-        frames = [f.pixels for path in args.images for f in read(path)]
-    section = export_onnx(args.weights, check_images=frames)
-    print(
-        f"wrote {section['file']} ({section['size_bytes']} bytes, sha256 "
-        f"{section['sha256'][:12]}...), max |OpenCV - torch| probability "
-        f"{section['max_abs_probability_diff_vs_torch']:.2e} on {section['check_frames']} frames"
-    )
-    return 0
+    return export_onnx_main(argv)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ architecture on for a site re-measures its scans (the thickness-only results are
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -40,8 +39,7 @@ from typing import Any
 
 from musclethick._cores import available_cores
 from musclethick.calibration_profile import CalibrationProfile, load_profile
-from musclethick.cli import mm_per_px_arg, positive_int
-from musclethick.errors import MusclethickError, UsageError
+from musclethick.errors import MusclethickError
 from musclethick.io.options import CalibrationOptions
 from musclethick.pipeline import METHODS, MeasureSettings
 from musclethick.plausible import PlausibleRanges
@@ -52,12 +50,9 @@ from musclethick.types import FrameResult
 
 __all__ = [
     "BatchSummary",
-    "add_batch_arguments",
-    "batch_main",
     "limit_threads",
     "measure_scan",
     "model_version_for",
-    "register_cli",
     "run_batch",
     "settings_from_protocol",
 ]
@@ -529,87 +524,6 @@ def _progress(total: int, *, enabled: bool) -> Any:
     from tqdm import tqdm
 
     return tqdm(total=total, unit="scan", desc="measuring", disable=not enabled, smoothing=0.1)
-
-
-# -- command line -------------------------------------------------------------------------
-
-
-def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``batch`` options to ``parser``."""
-    parser.add_argument("study", nargs="?", help="study folder (omit with --manifest)")
-    parser.add_argument("--protocol", default="default", help="protocol name or TOML file")
-    parser.add_argument("--store", required=True, help="SQLite study store (created if absent)")
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument(
-        "--pattern", help="folder pattern, default '{subject}/{week}/{leg}_{site}_{rep}.{ext}'"
-    )
-    source.add_argument("--manifest", help="manifest CSV: file, subject, leg, week, site, rep")
-    parser.add_argument("--allocation", help="allocation CSV: subject, leg, condition")
-    parser.add_argument(
-        "--workers", type=positive_int, help="worker processes (default: all cores)"
-    )
-    parser.add_argument("--scheduler", help="dask.distributed scheduler address")
-    parser.add_argument("--method", choices=METHODS, help="measurement method")
-    parser.add_argument(
-        "--mm-per-px", type=mm_per_px_arg, help="calibration override (mm per pixel, 0.005-2)"
-    )
-    parser.add_argument(
-        "--calibration",
-        metavar="PROFILE",
-        help="calibration profile of the display ('musclethick calibrate'); captures whose "
-        "layout does not match are flagged profile_mismatch",
-    )
-    parser.add_argument("--model", dest="model_path", help="model weights (default: shipped)")
-    parser.add_argument("--dry-run", action="store_true", help="report what would be measured")
-    parser.add_argument("--retry-failed", action="store_true", help="measure failed scans again")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-
-
-def batch_main(args: argparse.Namespace) -> int:
-    """Run ``musclethick batch`` from parsed arguments; returns the exit code.
-
-    Scans left out (duplicates, files not found, unreadable, missing) are listed on stderr,
-    also with ``-q``. Errors are raised for :func:`musclethick.cli.run_command`.
-    """
-    if args.study is None and args.manifest is None:
-        raise UsageError("give a study folder or --manifest")
-    summary = run_batch(
-        args.study,
-        protocol=args.protocol,
-        store=args.store,
-        pattern=args.pattern,
-        manifest=args.manifest,
-        allocation=args.allocation,
-        workers=args.workers,
-        scheduler=args.scheduler,
-        method=args.method,
-        mm_per_px=args.mm_per_px,
-        model_path=args.model_path,
-        calibration=args.calibration,
-        dry_run=args.dry_run,
-        retry_failed=args.retry_failed,
-        progress=not args.quiet,
-    )
-    if not args.dry_run and not args.quiet:
-        print(summary.discovery.render())
-    print(summary.render())
-    if not args.dry_run:  # the dry run's report lists them already
-        for line in summary.warnings():
-            print(f"musclethick batch: warning: {line}", file=sys.stderr)
-    return 0
-
-
-def register_cli(subparsers: Any) -> argparse.ArgumentParser:
-    """Add the ``batch`` subcommand to an argparse ``subparsers`` object."""
-    parser = subparsers.add_parser(
-        "batch",
-        help="measure a whole study into a SQLite store (resumable, all cores or dask)",
-        description="Measure a whole study into a SQLite store: resumable (a killed run restarts "
-        "where it stopped), on all cores or a dask.distributed cluster.",
-    )
-    add_batch_arguments(parser)
-    parser.set_defaults(func=batch_main)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

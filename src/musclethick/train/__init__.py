@@ -1,6 +1,7 @@
 """Training of the segmentation model: data, augmentation, losses, loop, evaluation.
 
-``musclethick train ...`` calls :func:`main`. Importing this package does not import torch.
+``musclethick train ...`` (:mod:`musclethick.cli.train`) runs
+:func:`musclethick.train.loop.train_from_folder`. Importing this package does not import torch.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ __all__ = ["main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``musclethick train`` (see :func:`musclethick.train.loop.get_arg_parser`)."""
-    from musclethick.train.loop import main as _main
+    """``musclethick train`` with these arguments (see :func:`musclethick.cli.train.train_main`)."""
+    from musclethick.cli.train import train_main
 
-    return _main(list(argv) if argv is not None else None)
+    return train_main(list(argv) if argv is not None else None)

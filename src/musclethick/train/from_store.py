@@ -18,13 +18,13 @@ data = the store and its reviewers, metrics before/after, intended use, sha256) 
 ``train.json`` (the summary). Load it with ``--model OUT/model.pt``.
 
 Command line: ``musclethick train --from-store STORE --out DIR [--base MODEL.pt] [--steps N]``
-(:func:`main`).
+(:mod:`musclethick.cli.train`).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from musclethick.errors import InputError, ModelError, MusclethickError, StoreError
+from musclethick.errors import ModelError, MusclethickError, StoreError
 from musclethick.segment.preprocess import normalise
 from musclethick.segment.unet import OUT_CHANNELS, UNet, probabilities
 from musclethick.segment.weights import LoadedWeights, load_weights, read_card, write_card
@@ -49,10 +49,10 @@ __all__ = [
     "ReviewedSample",
     "fine_tune",
     "fine_tune_from_store",
-    "get_arg_parser",
-    "main",
     "samples_from_store",
 ]
+
+_logger = logging.getLogger(__name__)
 
 #: Working size = this factor x the network input size (as in :mod:`musclethick.train.dataset`).
 WORK_FACTOR = 1.5
@@ -212,7 +212,7 @@ def fine_tune(
     base: LoadedWeights,
     *,
     config: FineTuneConfig = FineTuneConfig(),
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = _logger.info,
 ) -> tuple[UNet, dict[str, Any]]:
     """Fine-tune the verified weights ``base`` on ``samples``.
 
@@ -288,7 +288,7 @@ def fine_tune_from_store(
     base_weights: str | Path | None = None,
     config: FineTuneConfig = FineTuneConfig(),
     verify: bool = True,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = _logger.info,
 ) -> dict[str, Any]:
     """Fine-tune a model on a store's promoted results and write a new model version.
 
@@ -386,45 +386,10 @@ def fine_tune_from_store(
     return summary
 
 
-def get_arg_parser() -> argparse.ArgumentParser:
-    """Argument parser of ``musclethick train --from-store``."""
-    p = argparse.ArgumentParser(
-        prog="musclethick train --from-store",
-        description="Fine-tune the segmentation model on accepted and corrected reviews.",
-    )
-    p.add_argument("--from-store", required=True, metavar="STORE", help="study store (SQLite)")
-    p.add_argument("--base", default=None, help="weights to start from (default: shipped model)")
-    p.add_argument("--out", required=True, help="output folder for the new model version")
-    p.add_argument("--steps", type=int, default=FineTuneConfig.steps)
-    p.add_argument("--batch-size", type=int, default=FineTuneConfig.batch_size)
-    p.add_argument("--lr", type=float, default=FineTuneConfig.lr)
-    p.add_argument("--corrections-only", action="store_true", help="ignore accepted results")
-    p.add_argument("--no-augment", action="store_true")
-    p.add_argument("--seed", type=int, default=FineTuneConfig.seed)
-    p.add_argument("--threads", type=int, default=FineTuneConfig.threads)
-    return p
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``musclethick train --from-store``; returns the exit status."""
+    """``musclethick train --from-store ...`` with these arguments (see :mod:`musclethick.cli`)."""
     import sys
 
-    args = get_arg_parser().parse_args(argv)
-    config = FineTuneConfig(
-        steps=args.steps,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        include_accepted=not args.corrections_only,
-        augment=not args.no_augment,
-        seed=args.seed,
-        threads=args.threads,
-    )
-    try:
-        summary = fine_tune_from_store(
-            args.from_store, args.out, base_weights=args.base, config=config
-        )
-    except (MusclethickError, InputError) as error:
-        print(f"musclethick train: {error}", file=sys.stderr)
-        return 1
-    print(json.dumps(summary))
-    return 0
+    from musclethick.cli import main as cli_main
+
+    return cli_main(["train", *(sys.argv[1:] if argv is None else argv)])

@@ -1,4 +1,4 @@
-"""Training loop and the ``musclethick train`` entry point.
+"""Training loop: :func:`train`, and :func:`train_from_folder` behind ``musclethick train``.
 
 Example
 -------
@@ -13,13 +13,13 @@ line per epoch) and ``train.json`` (command, data, timing, final metrics).
 
 from __future__ import annotations
 
-import argparse
 import json
+import logging
 import math
 import platform
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +28,6 @@ import torch
 
 from musclethick.segment.preprocess import (
     DEFAULT_NORMALISATION,
-    NORMALISATIONS,
     normalise,
     prepare_batch,
 )
@@ -39,7 +38,9 @@ from musclethick.train.dataset import SampleSet, load_fascicle_index, load_sampl
 from musclethick.train.losses import layer_loss
 from musclethick.train.targets import GROUP, V_GROUP
 
-__all__ = ["TrainConfig", "fascicle_training_names", "get_arg_parser", "main", "train"]
+__all__ = ["TrainConfig", "fascicle_training_names", "train", "train_from_folder"]
+
+_logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -226,7 +227,7 @@ def train(
     config: TrainConfig,
     *,
     weak_set: SampleSet | None = None,
-    log=print,
+    log: Callable[[str], None] = _logger.info,
 ) -> dict:
     """Train a :class:`UNet` on ``train_set`` and write checkpoints into ``out_dir``.
 
@@ -391,153 +392,96 @@ def fascicle_training_names(
     return names[:limit] if limit else names
 
 
-def _parse_shape(text: str) -> tuple[int, int]:
-    a, b = text.lower().split("x")
-    return int(a), int(b)
+def train_from_folder(
+    data: str | Path,
+    out_dir: str | Path,
+    config: TrainConfig,
+    *,
+    split: str | Path | None = None,
+    exclude_sizes: set[tuple[int, int]] = frozenset(),
+    repeat_sizes: dict[tuple[int, int], int] | None = None,
+    fascicles: str | Path | None = None,
+    cache: str | Path | None = None,
+    limit: int | None = None,
+    command: str = "",
+    log: Callable[[str], None] = _logger.info,
+) -> dict:
+    """Train on a labelled data folder and write the run into ``out_dir`` (``musclethick train``).
 
+    Parameters
+    ----------
+    data : str or path-like
+        Folder with ``images/``, ``masks/`` (and ``split.csv``).
+    out_dir : str or path-like
+        Output folder: ``model.pt``, ``last.pt``, ``log.jsonl``, ``train.json`` and the model
+        card ``model.json`` (updated with the run's provenance).
+    config : TrainConfig
+        Options of the run.
+    split : str or path-like, optional
+        Split CSV (default ``DATA/split.csv``).
+    exclude_sizes : set of (width, height)
+        Original capture sizes left out of training and validated on (leave-one-format-out).
+    repeat_sizes : dict, optional
+        ``{(width, height): N}``: training captures of that size shown N times per epoch.
+    fascicles : str or path-like, optional
+        Fascicle data set (weak muscle labels; see :func:`fascicle_training_names`).
+    cache : str or path-like, optional
+        Folder to cache the loaded images in.
+    limit : int, optional
+        Use only the first ``limit`` train images (and a quarter as many val images).
+    command : str
+        The command line, recorded in ``train.json`` and the card.
+    log : callable
+        Receives one line per step of progress (default: this module's logger, level INFO).
 
-def get_arg_parser() -> argparse.ArgumentParser:
-    """Argument parser of ``musclethick train``."""
-    p = argparse.ArgumentParser(
-        prog="musclethick train", description="Train the aponeurosis segmentation U-Net."
-    )
-    p.add_argument("--data", required=True, help="folder with images/, masks/ (and split.csv)")
-    p.add_argument("--split", default=None, help="split CSV (default: DATA/split.csv)")
-    p.add_argument("--out", required=True, help="output folder for weights and logs")
-    p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
-    p.add_argument("--seed", type=int, default=TrainConfig.seed)
-    p.add_argument(
-        "--input-size", default="160x112", help="network input ROWSxCOLS (default 160x112)"
-    )
-    p.add_argument(
-        "--exclude-size",
-        action="append",
-        default=[],
-        metavar="WxH",
-        help="leave out captures of this original WIDTHxHEIGHT from training and validate on "
-        "them (leave-one-format-out); repeatable",
-    )
-    p.add_argument(
-        "--repeat-size",
-        action="append",
-        default=[],
-        metavar="WxH:N",
-        help="show training captures of this original size N times per epoch; repeatable",
-    )
-    p.add_argument(
-        "--fascicles",
-        default=None,
-        metavar="DIR",
-        help="fascicle data set (images/, masks/, index.csv): traced fascicles as weak muscle "
-        "labels; its scans that are the same capture as a val image, or of an excluded size, "
-        "are left out",
-    )
-    p.add_argument(
-        "--synthetic-fraction",
-        type=float,
-        default=TrainConfig.synthetic_fraction,
-        help="synthetic scans per labelled scan in each epoch (domain randomization; default "
-        "%(default)s)",
-    )
-    p.add_argument(
-        "--weak-fraction",
-        type=float,
-        default=TrainConfig.weak_fraction,
-        help="share of the fascicle scans drawn into each epoch (default %(default)s)",
-    )
-    p.add_argument("--base-channels", type=int, default=TrainConfig.base_channels)
-    p.add_argument(
-        "--normalisation",
-        choices=NORMALISATIONS,
-        default=TrainConfig.normalisation,
-        help="per-image input normalisation (default %(default)s)",
-    )
-    p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
-    p.add_argument("--lr", type=float, default=TrainConfig.lr)
-    p.add_argument("--threads", type=int, default=TrainConfig.threads)
-    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
-    p.add_argument(
-        "--init-weights",
-        default=None,
-        metavar="MODEL.pt",
-        help="start from these weights (same architecture) instead of random ones: fine-tuning",
-    )
-    p.add_argument("--cache", default=None, help="folder to cache the loaded images in")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N train images")
-    return p
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``musclethick train``; returns the exit status."""
-    args = get_arg_parser().parse_args(argv)
-    data = Path(args.data)
-    split_csv = Path(args.split) if args.split else data / "split.csv"
-    config = TrainConfig(
-        input_shape=_parse_shape(args.input_size),
-        weak_fraction=args.weak_fraction,
-        synthetic_fraction=args.synthetic_fraction,
-        normalisation=args.normalisation,
-        base_channels=args.base_channels,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        seed=args.seed,
-        threads=args.threads,
-        max_steps=args.max_steps,
-        init_weights=args.init_weights,
-    )
-    split = load_split(split_csv)
-    excluded = {tuple(int(v) for v in s.lower().split("x")) for s in args.exclude_size}
-    train_names = [n for n, w, h in split.get("train", []) if (w, h) not in excluded]
+    Returns
+    -------
+    dict
+        The summary written to ``train.json``.
+    """
+    data = Path(data)
+    split_csv = Path(split) if split else data / "split.csv"
+    split_rows = load_split(split_csv)
+    excluded = set(exclude_sizes)
+    train_names = [n for n, w, h in split_rows.get("train", []) if (w, h) not in excluded]
     if excluded:
-        val_names = [n for rows in split.values() for n, w, h in rows if (w, h) in excluded]
+        val_names = [n for rows in split_rows.values() for n, w, h in rows if (w, h) in excluded]
     else:
-        val_names = [n for n, _, _ in split.get("val", [])]
-    repeats = {}
-    for spec in args.repeat_size:
-        size, times = spec.split(":")
-        repeats[tuple(int(v) for v in size.lower().split("x"))] = int(times)
+        val_names = [n for n, _, _ in split_rows.get("val", [])]
+    repeats = dict(repeat_sizes or {})
     if repeats:
-        sizes = {n: (w, h) for n, w, h in split.get("train", [])}
+        sizes = {n: (w, h) for n, w, h in split_rows.get("train", [])}
         train_names = [n for n in train_names for _ in range(repeats.get(sizes[n], 1))]
-    if args.limit:
-        train_names = train_names[: args.limit]
-        val_names = val_names[: max(1, args.limit // 4)]
+    if limit:
+        train_names = train_names[:limit]
+        val_names = val_names[: max(1, limit // 4)]
     t0 = time.perf_counter()
     all_names = sorted(set(train_names) | set(val_names))  # cache key: the distinct images
-    everything = load_samples(data, all_names, input_shape=config.input_shape, cache_dir=args.cache)
+    everything = load_samples(data, all_names, input_shape=config.input_shape, cache_dir=cache)
     train_set = everything.subset(train_names)
     val_set = everything.subset(val_names)
     weak_set = None
     weak_names: list[str] = []
-    if args.fascicles:
+    if fascicles:
         weak_names = fascicle_training_names(
-            Path(args.fascicles) / "index.csv", excluded_sizes=excluded, limit=args.limit
+            Path(fascicles) / "index.csv", excluded_sizes=excluded, limit=limit
         )
         weak_set = load_samples(
-            args.fascicles,
+            fascicles,
             weak_names,
             input_shape=config.input_shape,
-            cache_dir=args.cache,
+            cache_dir=cache,
             kind="fascicles",
         )
     load_s = time.perf_counter() - t0
-    print(
+    log(
         f"loaded {len(train_set)} train / {len(val_set)} val images"
-        f"{f' / {len(weak_names)} fascicle scans' if weak_names else ''} in {load_s:.1f} s",
-        flush=True,
+        f"{f' / {len(weak_names)} fascicle scans' if weak_names else ''} in {load_s:.1f} s"
     )
-    summary = train(
-        train_set,
-        val_set,
-        args.out,
-        config,
-        weak_set=weak_set,
-        log=lambda s: print(s, flush=True),
-    )
+    summary = train(train_set, val_set, out_dir, config, weak_set=weak_set, log=log)
     summary.update(
         {
-            "command": "musclethick train " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "command": command,
             "data": str(data),
             "n_train": len(train_set),
             "n_val": len(val_set),
@@ -547,15 +491,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             "machine": f"{platform.machine()} {platform.processor() or ''} "
             f"torch {torch.__version__}, {config.threads} threads".strip(),
             "input_shape": list(config.input_shape),
-            "fascicles": str(args.fascicles) if args.fascicles else None,
+            "fascicles": str(fascicles) if fascicles else None,
             "n_fascicle_scans": len(weak_names),
             "weak_fraction": config.weak_fraction if weak_names else 0.0,
             "synthetic_fraction": config.synthetic_fraction,
-            "init_weights": args.init_weights,
+            "init_weights": config.init_weights,
         }
     )
-    Path(args.out, "train.json").write_text(json.dumps(summary, indent=2))
-    card_file = Path(args.out, "model.json")
+    Path(out_dir, "train.json").write_text(json.dumps(summary, indent=2))
+    card_file = Path(out_dir, "model.json")
     if card_file.is_file():
         card = read_card(card_file)
         card["training"].update(
@@ -574,9 +518,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "init_weights": summary["init_weights"],
             }
         )
-        write_card(Path(args.out, "model.pt"), card)
-    print(json.dumps({k: summary[k] for k in ("epochs_run", "steps", "wall_s", "best")}))
-    return 0
+        write_card(Path(out_dir, "model.pt"), card)
+    return summary
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m musclethick.train.loop`` (= ``musclethick train``)."""
+    from musclethick.cli import main as cli_main
+
+    return cli_main(["train", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -1,155 +1,32 @@
-"""Command-line interface: thin — parse, call, print.
-
-Subcommands
------------
-measure      measure files, folders or globs and write results.csv (+ boundaries, overlays)
-calibrate    calibrate a scanner display once: a calibration profile (TOML) + overlay PNG
-train        train the segmentation model
-batch        measure a whole study into a SQLite store (resumable)
-export       thickness tables from a store (CSV / Excel / Parquet)
-reliability  ICC, CV %, typical error, Bland-Altman
-report       the study's report: HTML with plots and the condition comparison
-review       review a study store in napari (needs ``musclethick[napari]``)
-view         open one scan with its results in napari (needs ``musclethick[napari]``)
-"""
+"""``musclethick measure`` and ``musclethick calibrate``: options, output files, messages."""
 
 from __future__ import annotations
 
 import argparse
-import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from musclethick import __version__
+from musclethick.cli._args import (
+    depth_mm_arg,
+    fractions_arg,
+    mm_per_px_arg,
+    positive_float,
+    positive_int,
+)
+from musclethick.cli._errors import EXIT_FAILURE, EXIT_INTERRUPTED
 
 __all__ = [
-    "depth_mm_arg",
-    "get_arg_parser",
-    "main",
-    "mm_per_px_arg",
-    "positive_float",
-    "positive_int",
-    "run_command",
+    "add_measure_arguments",
+    "cmd_calibrate",
+    "cmd_measure",
+    "register",
+    "settings_from_args",
 ]
 
 #: Above this many inputs the measure command shows a progress bar.
 PROGRESS_MIN_INPUTS = 3
-
-#: Exit codes: 1 = the command failed, 2 = an option or argument cannot be used as given,
-#: 130 = interrupted (Ctrl-C).
-EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
-
-
-class _Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line naming the option and the help to read."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
-
-
-def _one_line(text: str) -> str:
-    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
-
-
-def run_command(command: str, func: Callable[[], int | None], *, debug: bool = False) -> int:
-    """Run one command and turn every error into one line on stderr and an exit code.
-
-    The one error handler of the command line: :class:`~musclethick.errors.UsageError` ->
-    exit code 2; other :class:`~musclethick.errors.MusclethickError`, :class:`OSError` and
-    unexpected exceptions -> 1; Ctrl-C -> 130. Each prints ``musclethick COMMAND: error:
-    MESSAGE`` (the message names the file or option and the fix); ``debug=True`` re-raises
-    instead, with the traceback.
-    """
-    from musclethick.errors import MusclethickError, UsageError
-
-    prefix = f"musclethick {command}: error:"
-    try:
-        return int(func() or 0)
-    except KeyboardInterrupt:
-        if debug:
-            raise
-        print(f"musclethick {command}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except UsageError as error:
-        if debug:
-            raise
-        print(f"{prefix} {_one_line(error)}", file=sys.stderr)
-        return EXIT_USAGE
-    except MusclethickError as error:
-        if debug:
-            raise
-        print(f"{prefix} {_one_line(error)}", file=sys.stderr)
-        return EXIT_FAILURE
-    except OSError as error:
-        if debug:
-            raise
-        where = f"{error.filename}: " if error.filename else ""
-        what = error.strerror or _one_line(error)
-        print(f"{prefix} {where}{what}", file=sys.stderr)
-        return EXIT_FAILURE
-    except Exception as error:
-        if debug:
-            raise
-        print(
-            f"{prefix} unexpected {type(error).__name__}: {_one_line(error)} (a bug: please "
-            "report it with the output of the same command run with --debug)",
-            file=sys.stderr,
-        )
-        return EXIT_FAILURE
-
-
-def positive_float(text: str) -> float:
-    """argparse type: a finite number > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
-    return value
-
-
-def mm_per_px_arg(text: str) -> float:
-    """argparse type: a plausible pixel size in mm (``plausible.check_mm_per_px``)."""
-    from musclethick.plausible import check_mm_per_px
-
-    try:
-        return check_mm_per_px(positive_float(text))
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def depth_mm_arg(text: str) -> float:
-    """argparse type: a plausible imaging depth in mm."""
-    from musclethick.plausible import check_depth_mm
-
-    try:
-        return check_depth_mm(positive_float(text))
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def _fractions(text: str) -> tuple[float, ...]:
-    try:
-        values = tuple(float(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a list of fractions: {text!r}") from None
-    if not values or any(not 0 <= v <= 1 for v in values):
-        raise argparse.ArgumentTypeError(f"fractions must lie in [0, 1]: {text!r}")
-    if len(set(values)) != len(values):
-        raise argparse.ArgumentTypeError(f"repeated fraction in {text!r}: give each line once")
-    return values
 
 
 def add_measure_arguments(parser: argparse.ArgumentParser) -> None:
@@ -206,7 +83,7 @@ def add_measure_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--lines",
-        type=_fractions,
+        type=fractions_arg,
         default=(0.25, 0.5, 0.75),
         help="measurement lines as fractions of the width (default 0.25,0.5,0.75)",
     )
@@ -342,7 +219,7 @@ class _MeasureOutputs:
             self.boundaries.commit()
 
 
-def _cmd_measure(args: argparse.Namespace) -> int:
+def cmd_measure(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from musclethick.errors import InputError, UsageError
@@ -402,7 +279,7 @@ def _cmd_measure(args: argparse.Namespace) -> int:
     return 0 if (n_ok + n_flagged) > 0 else EXIT_FAILURE
 
 
-def _cmd_calibrate(args: argparse.Namespace) -> int:
+def cmd_calibrate(args: argparse.Namespace) -> int:
     from datetime import datetime
 
     from musclethick.calibration_profile import profile_from_capture, save_profile
@@ -458,66 +335,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
-    if any(arg == "--from-store" or arg.startswith("--from-store=") for arg in args.train_args):
-        from musclethick.train.from_store import main as train_main
-    else:
-        from musclethick.train import main as train_main
-
-    return int(train_main(args.train_args) or 0)
-
-
-def _napari_app(command: str):
-    """The napari adapter's ``_app`` module, or ``None`` (with a message) without the extra."""
-    import importlib.util
-
-    try:
-        if importlib.util.find_spec("napari") is None:
-            raise ImportError("napari is not installed")
-        from musclethick._napari import _app
-    except ImportError as error:
-        print(
-            f"musclethick {command}: needs the napari extra: pip install 'musclethick[napari]' "
-            f"({error})",
-            file=sys.stderr,
-        )
-        return None
-    return _app
-
-
-def _cmd_review(args: argparse.Namespace) -> int:
-    app = _napari_app("review")
-    if app is None:
-        return 2
-    return int(app.open_review(args.store, reviewer=args.reviewer, blind=args.blind) or 0)
-
-
-def _cmd_view(args: argparse.Namespace) -> int:
-    app = _napari_app("view")
-    if app is None:
-        return 2
-    from musclethick.io.options import CalibrationOptions
-
-    calibration = CalibrationOptions(mm_per_px=args.mm_per_px, depth_mm=args.depth_mm)
-    return int(app.open_view(args.file, calibration=calibration) or 0)
-
-
-def get_arg_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The ``musclethick`` argument parser with all subcommands.
-
-    ``only="measure"`` leaves out the study commands (``batch``, ``export``, ``reliability``),
-    whose modules take about 0.1 s to import: ``musclethick measure`` starts faster.
-    """
-    parser = _Parser(
-        prog="musclethick",
-        description="Skeletal-muscle thickness on B-mode ultrasound.",
-    )
-    parser.add_argument("--version", action="version", version=f"musclethick {__version__}")
-    parser.add_argument(
-        "--debug", action="store_true", help="show the traceback of an error (for bug reports)"
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def register(sub: Any) -> None:
+    """Add the ``measure`` and ``calibrate`` subcommands to an argparse ``subparsers`` object."""
     measure = sub.add_parser(
         "measure",
         help="measure files, folders or globs",
@@ -535,7 +354,7 @@ def get_arg_parser(only: str | None = None) -> argparse.ArgumentParser:
     )
     measure.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     add_measure_arguments(measure)
-    measure.set_defaults(func=_cmd_measure)
+    measure.set_defaults(func=cmd_measure)
 
     calibrate = sub.add_parser(
         "calibrate",
@@ -559,67 +378,4 @@ def get_arg_parser(only: str | None = None) -> argparse.ArgumentParser:
     stated.add_argument(
         "--tick-mm", type=positive_float, help="mm between neighbouring ticks of the ruler"
     )
-    calibrate.set_defaults(func=_cmd_calibrate)
-
-    train = sub.add_parser(
-        "train",
-        help="train the segmentation model (see 'musclethick train --help')",
-        add_help=False,
-    )
-    train.add_argument("train_args", nargs=argparse.REMAINDER)
-    train.set_defaults(func=_cmd_train)
-
-    if only != "measure":
-        from musclethick.export import register_cli as register_export
-        from musclethick.reporting import register_cli as register_report
-        from musclethick.stats import register_cli as register_reliability
-        from musclethick.study.batch import register_cli as register_batch
-
-        register_batch(sub)
-        register_export(sub)
-        register_reliability(sub)
-        register_report(sub)
-
-    review = sub.add_parser("review", help="review a study store in napari")
-    review.add_argument("store", help="study store (SQLite) written by 'musclethick batch'")
-    review.add_argument("--reviewer", required=True, help="your name or initials (provenance)")
-    review.add_argument(
-        "--blind", action="store_true", help="hide subject, week and condition while reviewing"
-    )
-    review.set_defaults(func=_cmd_review)
-
-    view = sub.add_parser("view", help="open one scan and its results in napari")
-    view.add_argument("file", help="DICOM, video or image")
-    view_scale = view.add_mutually_exclusive_group()
-    view_scale.add_argument("--mm-per-px", type=mm_per_px_arg, help="pixel size in mm, 0.005-2")
-    view_scale.add_argument(
-        "--depth-mm", type=depth_mm_arg, help="depth of the imaging region in mm, 5-400"
-    )
-    view.set_defaults(func=_cmd_view)
-    for command in sub.choices.values():
-        if "--debug" not in command._option_string_actions:
-            command.add_argument(
-                "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
-            )
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``musclethick`` console script; returns the exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["train"]:
-        # the training command parses its own options (argparse.REMAINDER cannot pass on
-        # arguments that start with "-")
-        namespace = argparse.Namespace(train_args=argv[1:])
-        return run_command("train", lambda: _cmd_train(namespace))
-    command = next((a for a in argv if not a.startswith("-")), None)
-    parser = get_arg_parser(only="measure" if command == "measure" else None)
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as stop:  # --help, --version, or a usage error already printed
-        return stop.code if isinstance(stop.code, int) else EXIT_USAGE
-    return run_command(args.command, lambda: args.func(args), debug=args.debug)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    calibrate.set_defaults(func=cmd_calibrate)

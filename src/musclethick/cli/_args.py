@@ -1,0 +1,79 @@
+"""Argument types and the parser class shared by the subcommands (argparse only here)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+from musclethick.cli._errors import EXIT_USAGE
+
+__all__ = [
+    "Parser",
+    "depth_mm_arg",
+    "fractions_arg",
+    "mm_per_px_arg",
+    "positive_float",
+    "positive_int",
+]
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line naming the option and the help to read."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    return value
+
+
+def mm_per_px_arg(text: str) -> float:
+    """argparse type: a plausible pixel size in mm (``plausible.check_mm_per_px``)."""
+    from musclethick.plausible import check_mm_per_px
+
+    try:
+        return check_mm_per_px(positive_float(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def depth_mm_arg(text: str) -> float:
+    """argparse type: a plausible imaging depth in mm."""
+    from musclethick.plausible import check_depth_mm
+
+    try:
+        return check_depth_mm(positive_float(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def fractions_arg(text: str) -> tuple[float, ...]:
+    """argparse type: comma-separated fractions in [0, 1], each once."""
+    try:
+        values = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of fractions: {text!r}") from None
+    if not values or any(not 0 <= v <= 1 for v in values):
+        raise argparse.ArgumentTypeError(f"fractions must lie in [0, 1]: {text!r}")
+    if len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(f"repeated fraction in {text!r}: give each line once")
+    return values

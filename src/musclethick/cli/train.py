@@ -1,0 +1,241 @@
+"""``musclethick train`` (and ``train --from-store``), and the ONNX export's developer command.
+
+The training commands parse their own options (``musclethick train`` passes everything after
+``train`` on, since :data:`argparse.REMAINDER` cannot pass on arguments that start with ``-``);
+the work is done by :func:`musclethick.train.loop.train_from_folder` and
+:func:`musclethick.train.from_store.fine_tune_from_store`. Importing this module does not
+import torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = [
+    "cmd_train",
+    "export_onnx_main",
+    "from_store_main",
+    "get_from_store_parser",
+    "get_train_parser",
+    "register",
+    "train_command",
+    "train_main",
+]
+
+
+def _parse_shape(text: str) -> tuple[int, int]:
+    a, b = text.lower().split("x")
+    return int(a), int(b)
+
+
+def get_train_parser() -> argparse.ArgumentParser:
+    """Argument parser of ``musclethick train``."""
+    from musclethick.segment.preprocess import NORMALISATIONS
+    from musclethick.train.loop import TrainConfig
+
+    p = argparse.ArgumentParser(
+        prog="musclethick train", description="Train the aponeurosis segmentation U-Net."
+    )
+    p.add_argument("--data", required=True, help="folder with images/, masks/ (and split.csv)")
+    p.add_argument("--split", default=None, help="split CSV (default: DATA/split.csv)")
+    p.add_argument("--out", required=True, help="output folder for weights and logs")
+    p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    p.add_argument("--seed", type=int, default=TrainConfig.seed)
+    p.add_argument(
+        "--input-size", default="160x112", help="network input ROWSxCOLS (default 160x112)"
+    )
+    p.add_argument(
+        "--exclude-size",
+        action="append",
+        default=[],
+        metavar="WxH",
+        help="leave out captures of this original WIDTHxHEIGHT from training and validate on "
+        "them (leave-one-format-out); repeatable",
+    )
+    p.add_argument(
+        "--repeat-size",
+        action="append",
+        default=[],
+        metavar="WxH:N",
+        help="show training captures of this original size N times per epoch; repeatable",
+    )
+    p.add_argument(
+        "--fascicles",
+        default=None,
+        metavar="DIR",
+        help="fascicle data set (images/, masks/, index.csv): traced fascicles as weak muscle "
+        "labels; its scans that are the same capture as a val image, or of an excluded size, "
+        "are left out",
+    )
+    p.add_argument(
+        "--synthetic-fraction",
+        type=float,
+        default=TrainConfig.synthetic_fraction,
+        help="synthetic scans per labelled scan in each epoch (domain randomization; default "
+        "%(default)s)",
+    )
+    p.add_argument(
+        "--weak-fraction",
+        type=float,
+        default=TrainConfig.weak_fraction,
+        help="share of the fascicle scans drawn into each epoch (default %(default)s)",
+    )
+    p.add_argument("--base-channels", type=int, default=TrainConfig.base_channels)
+    p.add_argument(
+        "--normalisation",
+        choices=NORMALISATIONS,
+        default=TrainConfig.normalisation,
+        help="per-image input normalisation (default %(default)s)",
+    )
+    p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    p.add_argument("--lr", type=float, default=TrainConfig.lr)
+    p.add_argument("--threads", type=int, default=TrainConfig.threads)
+    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
+    p.add_argument(
+        "--init-weights",
+        default=None,
+        metavar="MODEL.pt",
+        help="start from these weights (same architecture) instead of random ones: fine-tuning",
+    )
+    p.add_argument("--cache", default=None, help="folder to cache the loaded images in")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N train images")
+    return p
+
+
+def _log(line: str) -> None:
+    print(line, flush=True)
+
+
+def train_main(argv: Sequence[str] | None = None) -> int:
+    """Run ``musclethick train`` with the arguments after ``train``; returns the exit status."""
+    from musclethick.train.loop import TrainConfig, train_from_folder
+
+    args = get_train_parser().parse_args(argv)
+    config = TrainConfig(
+        input_shape=_parse_shape(args.input_size),
+        weak_fraction=args.weak_fraction,
+        synthetic_fraction=args.synthetic_fraction,
+        normalisation=args.normalisation,
+        base_channels=args.base_channels,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        threads=args.threads,
+        max_steps=args.max_steps,
+        init_weights=args.init_weights,
+    )
+    excluded = {tuple(int(v) for v in s.lower().split("x")) for s in args.exclude_size}
+    repeats = {}
+    for spec in args.repeat_size:
+        size, times = spec.split(":")
+        repeats[tuple(int(v) for v in size.lower().split("x"))] = int(times)
+    summary = train_from_folder(
+        args.data,
+        args.out,
+        config,
+        split=args.split,
+        exclude_sizes=excluded,
+        repeat_sizes=repeats,
+        fascicles=args.fascicles,
+        cache=args.cache,
+        limit=args.limit,
+        command="musclethick train " + " ".join(argv if argv is not None else sys.argv[1:]),
+        log=_log,
+    )
+    print(json.dumps({k: summary[k] for k in ("epochs_run", "steps", "wall_s", "best")}))
+    return 0
+
+
+def get_from_store_parser() -> argparse.ArgumentParser:
+    """Argument parser of ``musclethick train --from-store``."""
+    from musclethick.train.from_store import FineTuneConfig
+
+    p = argparse.ArgumentParser(
+        prog="musclethick train --from-store",
+        description="Fine-tune the segmentation model on accepted and corrected reviews.",
+    )
+    p.add_argument("--from-store", required=True, metavar="STORE", help="study store (SQLite)")
+    p.add_argument("--base", default=None, help="weights to start from (default: shipped model)")
+    p.add_argument("--out", required=True, help="output folder for the new model version")
+    p.add_argument("--steps", type=int, default=FineTuneConfig.steps)
+    p.add_argument("--batch-size", type=int, default=FineTuneConfig.batch_size)
+    p.add_argument("--lr", type=float, default=FineTuneConfig.lr)
+    p.add_argument("--corrections-only", action="store_true", help="ignore accepted results")
+    p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--seed", type=int, default=FineTuneConfig.seed)
+    p.add_argument("--threads", type=int, default=FineTuneConfig.threads)
+    return p
+
+
+def from_store_main(argv: Sequence[str] | None = None) -> int:
+    """Run ``musclethick train --from-store``; returns the exit status (errors are raised for
+    :func:`musclethick.cli.run_command`)."""
+    from musclethick.train.from_store import FineTuneConfig, fine_tune_from_store
+
+    args = get_from_store_parser().parse_args(argv)
+    config = FineTuneConfig(
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        include_accepted=not args.corrections_only,
+        augment=not args.no_augment,
+        seed=args.seed,
+        threads=args.threads,
+    )
+    summary = fine_tune_from_store(
+        args.from_store, args.out, base_weights=args.base, config=config, log=print
+    )
+    print(json.dumps(summary))
+    return 0
+
+
+def train_command(train_args: Sequence[str]) -> int:
+    """``musclethick train TRAIN_ARGS``: fine-tuning with ``--from-store``, else training."""
+    train_args = list(train_args)
+    if any(arg == "--from-store" or arg.startswith("--from-store=") for arg in train_args):
+        return int(from_store_main(train_args) or 0)
+    return int(train_main(train_args) or 0)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """``musclethick train`` from the parsed (unparsed) arguments of the main parser."""
+    return train_command(args.train_args)
+
+
+def register(sub: Any) -> None:
+    """Add the ``train`` subcommand to an argparse ``subparsers`` object (its options are
+    parsed by :func:`get_train_parser` / :func:`get_from_store_parser`)."""
+    train = sub.add_parser(
+        "train",
+        help="train the segmentation model (see 'musclethick train --help')",
+        add_help=False,
+    )
+    train.add_argument("train_args", nargs=argparse.REMAINDER)
+    train.set_defaults(func=cmd_train)
+
+
+def export_onnx_main(argv: Sequence[str] | None = None) -> int:
+    """``python -m musclethick.segment.export WEIGHTS.pt [IMAGES...]``."""
+    from musclethick.segment import export
+
+    p = argparse.ArgumentParser(description=export.__doc__.splitlines()[0])
+    p.add_argument("weights", help="verified weights (.pt with its model card)")
+    p.add_argument("images", nargs="*", help="scans to compare the runtimes on")
+    args = p.parse_args(argv)
+    frames = []
+    if args.images:
+        from musclethick.io import read
+
+        frames = [f.pixels for path in args.images for f in read(path)]
+    section = export.export_onnx(args.weights, check_images=frames)
+    print(
+        f"wrote {section['file']} ({section['size_bytes']} bytes, sha256 "
+        f"{section['sha256'][:12]}...), max |OpenCV - torch| probability "
+        f"{section['max_abs_probability_diff_vs_torch']:.2e} on {section['check_frames']} frames"
+    )
+    return 0

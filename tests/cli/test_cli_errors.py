@@ -1,0 +1,67 @@
+"""The one error handler of the command line (``musclethick.cli._errors.run_command``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from musclethick.cli import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, main, run_command
+from musclethick.errors import InputError, StoreError, UsageError
+
+
+def _raise(error: BaseException):
+    def command() -> int:
+        raise error
+
+    return command
+
+
+def test_a_typed_error_is_one_line_naming_the_file_without_traceback(capsys):
+    error = InputError("scans/a.dcm: not a DICOM, video or image file\n(check the file)")
+    assert run_command("measure", _raise(error)) == EXIT_FAILURE == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "musclethick measure: error: scans/a.dcm: not a DICOM, video or image file "
+        "(check the file)\n"
+    )
+    assert "Traceback" not in err
+
+
+def test_a_usage_error_exits_2(capsys):
+    assert run_command("export", _raise(UsageError("--out x.txt: give x.xlsx"))) == EXIT_USAGE
+    assert EXIT_USAGE == 2
+    assert capsys.readouterr().err == "musclethick export: error: --out x.txt: give x.xlsx\n"
+
+
+def test_an_os_error_names_its_file(capsys):
+    error = FileNotFoundError(2, "No such file or directory", "study/s.sqlite")
+    assert run_command("report", _raise(error)) == EXIT_FAILURE
+    err = capsys.readouterr().err
+    assert err == "musclethick report: error: study/s.sqlite: No such file or directory\n"
+
+
+def test_ctrl_c_exits_130(capsys):
+    assert run_command("batch", _raise(KeyboardInterrupt())) == EXIT_INTERRUPTED == 130
+    assert capsys.readouterr().err == "musclethick batch: interrupted\n"
+
+
+def test_debug_raises_the_typed_error_with_its_traceback():
+    with pytest.raises(StoreError, match=r"s\.sqlite"):
+        run_command("export", _raise(StoreError("s.sqlite: locked")), debug=True)
+
+
+def test_the_training_command_uses_the_same_handler(tmp_path: Path, capsys, monkeypatch):
+    """``musclethick train --from-store`` errors: the one line of every other command."""
+    import musclethick.train.from_store as from_store
+
+    def refuse(store, *args, **kwargs):
+        raise StoreError(f"{store}: no accepted or corrected results to learn from")
+
+    monkeypatch.setattr(from_store, "fine_tune_from_store", refuse)
+    store = tmp_path / "s.sqlite"
+    assert main(["train", "--from-store", str(store), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        f"musclethick train: error: {store}: no accepted or corrected results to learn from\n"
+    )
