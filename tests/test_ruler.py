@@ -4,6 +4,7 @@ captures (references read by hand from the printed numbers, tests/data/NOTICE.md
 from __future__ import annotations
 
 import csv
+import dataclasses
 
 import numpy as np
 import pytest
@@ -12,7 +13,15 @@ from PIL import Image
 from musclethick.calibration import from_ruler
 from musclethick.errors import CalibrationError
 from musclethick.ocr import default_reader
-from musclethick.ruler import ASSUMED_MAJOR_TICK_MM, find_ruler_ticks, read_ruler
+from musclethick.ruler import (
+    ASSUMED_MAJOR_TICK_MM,
+    SAME_DISPLAY_MAX_CHANGED_PX,
+    SAME_DISPLAY_REGION_SLACK_PX,
+    find_ruler_ticks,
+    read_ruler,
+    same_display,
+)
+from musclethick.types import PixelBox
 from ruler_reference import RULERS  # tests/ruler_reference.py: read by hand
 
 READER = default_reader()
@@ -121,3 +130,64 @@ def test_real_telemed_smartus_jpeg(shared_data):
 def test_no_display_no_ruler(sample_images):
     with pytest.raises(CalibrationError):
         read_ruler(_grey(sample_images / "dltrack_512x512_img_00053.png"), reader=READER)
+
+
+# --- a display read once: same_display -------------------------------------------------------
+
+TELEMED = "dltrack_telemed_660x556_img_00309.png"
+
+
+@pytest.fixture(scope="module")
+def telemed_reading(sample_images):
+    grey = _grey(sample_images / TELEMED)
+    return grey, read_ruler(grey, reader=READER)
+
+
+@needs_ocr
+def test_same_capture_and_capture_noise_are_the_same_display(telemed_reading):
+    grey, reading = telemed_reading
+    assert reading.looked_at is not None
+    assert same_display(reading, grey, grey.copy(), reading.region)
+    noise = np.random.default_rng(0).integers(-20, 21, grey.shape)
+    noisy = np.clip(grey.astype(int) + noise, 0, 255).astype(np.uint8)
+    assert same_display(reading, grey, noisy, reading.region)
+
+
+@needs_ocr
+def test_another_printed_number_is_another_display(telemed_reading):
+    grey, reading = telemed_reading
+    a, b = reading.labels[0].box, reading.labels[-1].box
+    assert reading.labels[0].text != reading.labels[-1].text
+    other = grey.copy()
+    h, w = min(a.height, b.height), min(a.width, b.width)
+    # the first number printed where the last one was: one changed number on the ruler
+    other[b.y0 : b.y0 + h, b.x0 : b.x0 + w] = grey[a.y0 : a.y0 + h, a.x0 : a.x0 + w]
+    assert int(np.count_nonzero(other != grey)) > SAME_DISPLAY_MAX_CHANGED_PX
+    assert not same_display(reading, grey, other, reading.region)
+
+
+@needs_ocr
+def test_a_moved_tick_is_another_display(telemed_reading):
+    grey, reading = telemed_reading
+    t = reading.ticks
+    other = grey.copy()
+    # shift the tick column by two rows: another spacing or another depth
+    other[:, t.x0 : t.x1] = np.roll(grey[:, t.x0 : t.x1], 2, axis=0)
+    assert not same_display(reading, grey, other, reading.region)
+
+
+@needs_ocr
+def test_another_size_or_a_moved_image_is_another_display(telemed_reading):
+    grey, reading = telemed_reading
+    r = reading.region
+    assert not same_display(reading, grey, grey[:-1], r)
+    moved = PixelBox(r.x0, r.y0 + SAME_DISPLAY_REGION_SLACK_PX + 1, r.x1, r.y1)
+    assert not same_display(reading, grey, grey, moved)
+    nudged = PixelBox(r.x0, r.y0 + 1, r.x1, r.y1)
+    assert same_display(reading, grey, grey, nudged)
+
+
+def test_a_reading_without_its_area_is_never_reused(telemed_reading):
+    grey, reading = telemed_reading
+    bare = dataclasses.replace(reading, looked_at=None)
+    assert not same_display(bare, grey, grey, reading.region)

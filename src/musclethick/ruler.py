@@ -52,6 +52,7 @@ __all__ = [
     "RulerTicks",
     "find_ruler_ticks",
     "read_ruler",
+    "same_display",
 ]
 
 #: mm between major ticks assumed when nothing on screen says otherwise (unconfirmed).
@@ -161,6 +162,11 @@ class RulerReading:
         The digits read mirrored (a horizontally flipped capture).
     reader : str
         OCR engine used (``""`` without one).
+    looked_at : PixelBox or None
+        The part of the capture the reading depends on: the tick and number band, or the
+        whole capture when the display was also searched for a depth read-out (``None``:
+        not recorded). Another capture whose pixels there are the same (outside the imaging
+        region) reads the same: :func:`same_display`.
     """
 
     ticks: RulerTicks
@@ -174,6 +180,7 @@ class RulerReading:
     reason: str
     mirrored: bool = False
     reader: str = ""
+    looked_at: PixelBox | None = None
 
     def describe(self) -> str:
         """One line: the ticks, the numbers read and the verdict."""
@@ -703,7 +710,9 @@ def read_ruler(
         estimates.append(("labels", per_px))
         estimates.append(("ticks", float(_nice_step(tick_mm)) / ticks.fine_spacing_px))
     depth_mm = None
+    looked_at = PixelBox(bx0, by0, bx1, by1)
     if reader is not None and len(estimates) < 2:
+        looked_at = PixelBox.full(g.shape)
         # not confirmed by the numbers and the ticks: look for a depth read-out anywhere on
         # the display outside the image and the ruler band
         display = gp.copy()
@@ -737,7 +746,71 @@ def read_ruler(
         reason=reason,
         mirrored=mirrored,
         reader=name,
+        looked_at=looked_at,
     )
+
+
+#: Grey levels by which a pixel may differ (screen capture noise, JPEG) and still be "the same".
+SAME_DISPLAY_LEVELS = 48
+#: Pixels of the looked-at area (outside the imaging region) that may differ by more.
+SAME_DISPLAY_MAX_CHANGED_PX = 4
+#: How far (px) the imaging region may move for a band-only reading to stay valid.
+SAME_DISPLAY_REGION_SLACK_PX = 3
+
+
+def same_display(
+    reading: RulerReading,
+    seen: np.ndarray,
+    image: np.ndarray,
+    region: PixelBox,
+) -> bool:
+    """True when ``image`` shows the same depth scale as ``seen``, which ``reading`` was read
+    from, so that the reading holds for it too.
+
+    Everything the reading depends on (:attr:`RulerReading.looked_at`) must be the same:
+    the same capture size, the imaging region within
+    :data:`SAME_DISPLAY_REGION_SLACK_PX` (exactly the same when the depth read-out was used:
+    it is divided by the region's height), and at most :data:`SAME_DISPLAY_MAX_CHANGED_PX`
+    pixels there, outside both imaging regions, differing by more than
+    :data:`SAME_DISPLAY_LEVELS` grey levels. A changed digit or tick changes dozens of
+    pixels by far more.
+
+    Parameters
+    ----------
+    reading : RulerReading
+        Read from ``seen``.
+    seen, image : ndarray of uint8, shape (rows, cols)
+        The grey capture ``reading`` came from, and a new one.
+    region : PixelBox
+        The new capture's imaging region.
+    """
+    box = reading.looked_at
+    if box is None or seen.shape != image.shape:
+        return False
+    old = reading.region
+    slack = (
+        0
+        if any(k == "depth_readout" for k, _ in reading.estimates)
+        else (SAME_DISPLAY_REGION_SLACK_PX)
+    )
+    if (
+        max(
+            abs(region.x0 - old.x0),
+            abs(region.y0 - old.y0),
+            abs(region.x1 - old.x1),
+            abs(region.y1 - old.y1),
+        )
+        > slack
+    ):
+        return False
+    sl = box.slices()
+    changed = cv2.absdiff(seen[sl], image[sl]) > SAME_DISPLAY_LEVELS
+    for r in (old, region):
+        y0, y1 = max(r.y0, box.y0) - box.y0, min(r.y1, box.y1) - box.y0
+        x0, x1 = max(r.x0, box.x0) - box.x0, min(r.x1, box.x1) - box.x0
+        if y1 > y0 and x1 > x0:
+            changed[y0:y1, x0:x1] = False
+    return int(np.count_nonzero(changed)) <= SAME_DISPLAY_MAX_CHANGED_PX
 
 
 def _good_fit(

@@ -77,3 +77,59 @@ def test_multipage_tiff_pages_are_frames(test_data, tmp_path):
     np.testing.assert_array_equal(frames[0].pixels, np.asarray(pages[1]))
     np.testing.assert_array_equal(frames[1].pixels, np.asarray(pages[2]))
     assert frames[0].metadata.n_frames == 3
+
+
+# --- a display is read once per process ----------------------------------------------------
+
+
+@pytest.fixture
+def ruler_reads(monkeypatch):
+    """The captures whose ruler was really read (the real reader, counted)."""
+    from musclethick.io import image as image_module
+
+    image_module.SEEN_DISPLAYS.clear()
+    calls = []
+    real = image_module.read_ruler
+
+    def counted(grey, **kwargs):
+        calls.append(grey.shape)
+        return real(grey, **kwargs)
+
+    monkeypatch.setattr(image_module, "read_ruler", counted)
+    yield calls
+    image_module.SEEN_DISPLAYS.clear()
+
+
+def test_a_display_already_read_is_not_read_again(sample_images, tmp_path, ruler_reads):
+    path = sample_images / "dltrack_telemed_660x556_img_00309.png"
+    [first] = list(read(path))
+    # the same display in another file, re-encoded (JPEG: every edge a little different)
+    Image.open(path).convert("L").save(tmp_path / "again.jpg", quality=92)
+    [second] = list(read(tmp_path / "again.jpg"))
+    assert len(ruler_reads) == 1
+    assert second.calibration == first.calibration
+    assert second.calibration.source == "ruler"
+
+
+def test_another_display_is_read(sample_images, tmp_path, ruler_reads):
+    path = sample_images / "dltrack_telemed_660x556_img_00309.png"
+    list(read(path))
+    grey = np.asarray(Image.open(path).convert("L")).copy()
+    [f] = list(read(path))
+    # the ruler column moved down by 3 rows: another display (another depth)
+    t = f.region
+    right = grey[:, t.x1 :].copy()
+    grey[:, t.x1 :] = np.roll(right, 3, axis=0)
+    left = grey[:, : t.x0].copy()
+    grey[:, : t.x0] = np.roll(left, 3, axis=0)
+    Image.fromarray(grey).save(tmp_path / "other.png")
+    list(read(tmp_path / "other.png"))
+    assert len(ruler_reads) == 2
+
+
+def test_a_reading_made_without_ocr_is_not_reused_with_it(sample_images, ruler_reads):
+    path = sample_images / "dltrack_telemed_660x556_img_00309.png"
+    [plain] = list(read(path, calibration=CalibrationOptions(ocr=False)))
+    list(read(path))
+    assert len(ruler_reads) == 2
+    assert "calibration_unconfirmed" in plain.calibration.flags

@@ -4,11 +4,17 @@ A screen capture is cropped to its imaging region (:func:`musclethick.region.fin
 and calibrated by the user's ``mm_per_px`` / ``depth_mm``, else a matching calibration profile,
 else the on-screen depth ruler (:func:`musclethick.calibration.from_ruler`, its printed numbers
 read by the OCR engine when installed); without any it is uncalibrated (pixels only).
+
+A display is read once per process: the captures of one study come from a few displays, and a
+capture whose ruler area is the same as one already read (:func:`musclethick.ruler.same_display`)
+takes that reading instead of being read again (:data:`SEEN_DISPLAYS`).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -18,6 +24,7 @@ from PIL import Image, UnidentifiedImageError
 from .. import calibration as cal
 from ..errors import CalibrationError, InputError
 from ..region import find_imaging_region
+from ..ruler import RulerReading, read_ruler, same_display
 from ..types import Calibration, Frame, PixelBox, ScanMetadata
 from ._pixels import to_grey_uint8
 from .options import (
@@ -77,10 +84,57 @@ def _ruler(grey: np.ndarray, box: PixelBox, options: CalibrationOptions) -> Cali
         )
     from ..ocr import default_reader
 
-    try:
-        return cal.from_ruler(grey, region=box, reader=default_reader() if options.ocr else None)
-    except CalibrationError as exc:
-        return Calibration.uncalibrated(f"{exc}: thickness in px only")
+    reader = default_reader() if options.ocr else None
+    reading = SEEN_DISPLAYS.recall(grey, box, reader)
+    if reading is None:
+        try:
+            reading = read_ruler(grey, region=box, reader=reader)
+        except CalibrationError as exc:
+            return Calibration.uncalibrated(f"{exc}: thickness in px only")
+        SEEN_DISPLAYS.remember(grey, reading, reader)
+    return cal.from_reading(reading)
+
+
+class SeenDisplays:
+    """The last few rulers read in this process, with the captures they were read from.
+
+    :meth:`recall` returns the reading of an earlier capture whose ruler area is the same
+    (:func:`musclethick.ruler.same_display`), read with the same OCR engine; thread-safe.
+    """
+
+    def __init__(self, size: int = 16) -> None:
+        self._size = size
+        self._seen: list[tuple[np.ndarray, RulerReading, object]] = []
+        self._lock = threading.Lock()
+
+    def recall(self, grey: np.ndarray, region: PixelBox, reader: object) -> RulerReading | None:
+        """The reading that holds for ``grey`` (imaging region ``region``), or ``None``."""
+        with self._lock:
+            seen = list(self._seen)
+        for i in range(len(seen) - 1, -1, -1):
+            pixels, reading, by = seen[i]
+            if by is reader and same_display(reading, pixels, grey, region):
+                if reading.region != region:
+                    reading = replace(reading, region=region)
+                return reading
+        return None
+
+    def remember(self, grey: np.ndarray, reading: RulerReading, reader: object) -> None:
+        """Keep ``reading`` (read from ``grey``) for later captures of the same display."""
+        if reading.looked_at is None or grey.dtype != np.uint8 or grey.ndim != 2:
+            return
+        with self._lock:
+            self._seen.append((grey.copy(), reading, reader))
+            del self._seen[: -self._size]
+
+    def clear(self) -> None:
+        """Forget every reading."""
+        with self._lock:
+            self._seen.clear()
+
+
+#: The process's rulers already read (:class:`SeenDisplays`).
+SEEN_DISPLAYS = SeenDisplays()
 
 
 def _page_to_grey(page: Image.Image) -> np.ndarray:
