@@ -250,7 +250,13 @@ def test_pixel_size_typed_in_the_widget_puts_the_scale_bar_in_mm(viewer, wait, s
     np.testing.assert_allclose(deep.data_to_world(v), layer.data_to_world(v))
     result = widget.result
     assert result.calibration.source == "user"
-    assert result.mean_thickness_mm == pytest.approx(result.mean_thickness_px * 0.1)
+    # the fixture's known geometry: superficial band ending at row 50, deep band starting at
+    # row 150 (synthetic_scan's defaults), so 100 px = 10.0 mm at 0.1 mm/px; each edge lies
+    # within half a pixel of the step between band and speckle: 1 px = 0.1 mm in all
+    assert result.mean_thickness_mm == pytest.approx((150 - 50) * 0.1, abs=0.1)
+    assert result.lines and all(
+        line.thickness_mm == pytest.approx(10.0, abs=0.1) for line in result.lines
+    )
     assert widget.table.values()["line mean"].startswith(f"{result.mean_thickness_mm:.2f} mm")
     widget.mm_per_px.setValue(0.0)  # "from file" again: back to pixels
     widget.measure()
