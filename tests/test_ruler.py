@@ -191,3 +191,16 @@ def test_a_reading_without_its_area_is_never_reused(telemed_reading):
     grey, reading = telemed_reading
     bare = dataclasses.replace(reading, looked_at=None)
     assert not same_display(bare, grey, grey, reading.region)
+
+
+def test_an_unconfirmed_reading_is_reused_for_the_very_same_pixels_only(sample_images):
+    # without OCR the Telemed ruler is unconfirmed: another capture of that display, read
+    # afresh, might confirm it, so only an identical one may take this reading
+    grey = _grey(sample_images / TELEMED)
+    reading = read_ruler(grey, reader=None)
+    assert not reading.confirmed
+    assert same_display(reading, grey, grey.copy(), reading.region)
+    touched = grey.copy()
+    r = reading.looked_at
+    touched[r.y0, r.x0] = touched[r.y0, r.x0] ^ 1
+    assert not same_display(reading, grey, touched, reading.region)

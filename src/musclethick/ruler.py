@@ -772,8 +772,9 @@ def same_display(
     :data:`SAME_DISPLAY_REGION_SLACK_PX` (exactly the same when the depth read-out was used:
     it is divided by the region's height), and at most :data:`SAME_DISPLAY_MAX_CHANGED_PX`
     pixels there, outside both imaging regions, differing by more than
-    :data:`SAME_DISPLAY_LEVELS` grey levels. A changed digit or tick changes dozens of
-    pixels by far more.
+    :data:`SAME_DISPLAY_LEVELS` grey levels (capture noise; for an unconfirmed reading, which
+    another capture of the display might confirm, not one pixel may differ). A changed digit or tick
+    changes dozens of pixels by far more.
 
     Parameters
     ----------
@@ -804,13 +805,19 @@ def same_display(
     ):
         return False
     sl = box.slices()
-    changed = cv2.absdiff(seen[sl], image[sl]) > SAME_DISPLAY_LEVELS
+    # an unconfirmed reading is reused only for the very same pixels: another capture of
+    # the display might confirm it (and would, read afresh); a confirmed one holds for any
+    # capture of the display
+    levels, most = (
+        (SAME_DISPLAY_LEVELS, SAME_DISPLAY_MAX_CHANGED_PX) if reading.confirmed else (0, 0)
+    )
+    changed = cv2.absdiff(seen[sl], image[sl]) > levels
     for r in (old, region):
         y0, y1 = max(r.y0, box.y0) - box.y0, min(r.y1, box.y1) - box.y0
         x0, x1 = max(r.x0, box.x0) - box.x0, min(r.x1, box.x1) - box.x0
         if y1 > y0 and x1 > x0:
             changed[y0:y1, x0:x1] = False
-    return int(np.count_nonzero(changed)) <= SAME_DISPLAY_MAX_CHANGED_PX
+    return int(np.count_nonzero(changed)) <= most
 
 
 def _good_fit(
