@@ -412,6 +412,11 @@ def dominant_direction(
         return None
     angles = _directions_deg(fascicles, pixel_size)
     weights = np.array([f.weight for f in fascicles], dtype=float)
+    return _dominant(angles, weights)
+
+
+def _dominant(angles: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
+    """:func:`dominant_direction` of directions ``angles`` (deg) with ``weights``."""
     doubled = np.radians(2.0 * angles)
     axis = 0.5 * math.degrees(
         math.atan2(
@@ -794,6 +799,17 @@ def _responses(belly: _Belly, settings: FascicleSettings, angles: tuple[float, .
     return np.maximum(out, 0.0, out=out)
 
 
+@lru_cache(maxsize=64)
+def _band(n: int, half: int) -> np.ndarray:
+    """``(n // half - 1, n)`` 0/1 matrix: row ``i`` adds elements ``i half`` to ``(i + 2)
+    half - 1``."""
+    k = max(0, n // half - 1)
+    band = np.zeros((k, n), dtype=np.float32)
+    for i in range(k):
+        band[i, i * half : (i + 2) * half] = 1.0
+    return band
+
+
 def _patch_sums(
     values: np.ndarray, half_rows: int, half_cols: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -804,9 +820,7 @@ def _patch_sums(
     if nr < 2 or nc < 2:
         empty = np.zeros((*values.shape[:-2], 0, 0), dtype=values.dtype)
         return empty, np.zeros(0, int), np.zeros(0, int)
-    blocks = values[..., : nr * half_rows, : nc * half_cols]
-    blocks = blocks.reshape(*values.shape[:-2], nr, half_rows, nc, half_cols).sum(axis=(-3, -1))
-    sums = blocks[..., :-1, :-1] + blocks[..., 1:, :-1] + blocks[..., :-1, 1:] + blocks[..., 1:, 1:]
+    sums = _band(rows, half_rows) @ values @ _band(cols, half_cols).T
     return sums, np.arange(nr - 1) * half_rows, np.arange(nc - 1) * half_cols
 
 
@@ -916,25 +930,28 @@ def detect_fascicles(
     dc, dr = half * np.cos(t), -half * np.sin(t)
     fx0, fy0 = belly.to_frame(col - dc, row - dr)
     fx1, fy1 = belly.to_frame(col + dc, row + dr)
-    fascicles = [
-        Fascicle(float(a), float(b), float(c), float(d), "detected", float(w))
-        for a, b, c, d, w in zip(fx0, fy0, fx1, fy1, weight[found], strict=True)
-    ]
-    if not fascicles:
-        return (), 0.0
+    ends = np.stack([fx0, fy0, fx1, fy1], axis=1)
+    weights = weight[found]
     # overlapping patches can snap to the same ridge in the same direction: one fascicle
-    unique: dict[tuple[float, ...], Fascicle] = {}
-    for f in fascicles:
-        key = tuple(round(v, 1) for v in (f.x0_px, f.y0_px, f.x1_px, f.y1_px))
-        if key not in unique or f.weight > unique[key].weight:
-            unique[key] = f
-    fascicles = list(unique.values())
-    direction = dominant_direction(fascicles)[0]
+    # (the heaviest), in the order the patches first gave it
+    chosen: dict[tuple[float, ...], int] = {}
+    for j, key in enumerate(map(tuple, np.round(ends, 1).tolist())):
+        i = chosen.get(key)
+        if i is None or weights[j] > weights[i]:
+            chosen[key] = j
+    kept = np.fromiter(chosen.values(), dtype=int, count=len(chosen))
+    ends, weights = ends[kept], weights[kept]
+    fascicles = tuple(
+        Fascicle(float(a), float(b), float(c), float(d), "detected", float(w))
+        for (a, b, c, d), w in zip(ends.tolist(), weights.tolist(), strict=True)
+    )
+    angles_deg = _directions_deg(fascicles)
+    direction = _dominant(angles_deg, weights)[0]
     for apo in (superficial, deep):
         along = math.degrees(math.atan(-_slope(apo.x_px, apo.y_px)))
         if _angle_between(direction, along) < settings.min_aponeurosis_angle_deg:
-            return tuple(fascicles), 0.0  # structures along an aponeurosis, not fascicles
-    return tuple(fascicles), _confidence(fascicles)
+            return fascicles, 0.0  # structures along an aponeurosis, not fascicles
+    return fascicles, _confidence_of(angles_deg, weights, direction)
 
 
 def _confidence(fascicles: Sequence[Fascicle]) -> float:
@@ -944,12 +961,17 @@ def _confidence(fascicles: Sequence[Fascicle]) -> float:
     rises from 0 at a mean weight of :data:`_NOISE_WEIGHT` (what speckle alone gives: its
     patches agree by chance, the filters being longer than a patch) to 1 one unit above.
     """
-    dominant = dominant_direction(fascicles)
-    if dominant is None:
+    if not fascicles:
         return 0.0
-    direction = dominant[0]
-    weights = np.array([f.weight for f in fascicles])
-    close = np.abs(_fold_array(_directions_deg(fascicles) - direction)) <= 3.0
+    angles = _directions_deg(fascicles)
+    weights = np.array([f.weight for f in fascicles], dtype=float)
+    return _confidence_of(angles, weights, _dominant(angles, weights)[0])
+
+
+def _confidence_of(angles: np.ndarray, weights: np.ndarray, direction: float) -> float:
+    """:func:`_confidence` of fascicles at directions ``angles`` (deg) with ``weights``
+    whose dominant direction is ``direction``."""
+    close = np.abs(_fold_array(angles - direction)) <= 3.0
     agreement = float(weights[close].sum() / weights.sum())
     evidence = min(1.0, max(0.0, float(weights.mean()) - _NOISE_WEIGHT))
     return agreement * evidence
