@@ -686,8 +686,9 @@ def _angles(settings: FascicleSettings) -> tuple[float, ...]:
     return tuple(float(k * settings.step_deg) for k in range(-n, n + 1))
 
 
-#: Threads of the filter bank's FFTs.
-_FFT_WORKERS = 2
+#: Threads of the filter bank's FFTs (they are small: a second thread costs more than it
+#: saves, and `musclethick batch` already runs one process per core).
+_FFT_WORKERS = 1
 
 
 def _fft_size(n: int, multiple: int = 1) -> int:
@@ -749,9 +750,11 @@ def _aliased_spectra(
     cstep: int,
 ) -> tuple[tuple[tuple[np.ndarray, np.ndarray, bool, np.ndarray], ...], np.ndarray]:
     """:func:`_aliases` of ``size`` and the ridge spectra at those bins ``(n_aliases,
-    n_angles, rows / rstep, cols / cstep / 2 + 1)`` (0 where not used)."""
+    n_angles, rows / rstep, cols / cstep / 2 + 1)`` (0 where not used), times ``1 / (rstep
+    cstep)`` (see :func:`_aliases`)."""
     aliases = _aliases(size, rstep, cstep)
     full = _ridge_spectra(size, angles_deg, across_px, along_px, size[1] // 4 + 1)
+    full *= np.float32(1.0 / (rstep * cstep))
     spectra = np.stack(
         [full[:, ky[:, None], kx[None, :]] * used[None, None, :] for ky, kx, _, used in aliases]
     )
@@ -759,9 +762,9 @@ def _aliased_spectra(
 
 
 def _responses(belly: _Belly, settings: FascicleSettings, angles: tuple[float, ...]) -> np.ndarray:
-    """Rectified ridge responses ``(n_angles, ceil(rows / _ROW_STEP), ceil(cols /
-    _COLUMN_STEP))`` of the working image, at every :data:`_ROW_STEP`-th row and every
-    :data:`_COLUMN_STEP`-th column."""
+    """Ridge responses ``(n_angles, ceil(rows / _ROW_STEP), ceil(cols / _COLUMN_STEP))``
+    of the working image, at every :data:`_ROW_STEP`-th row and every
+    :data:`_COLUMN_STEP`-th column (not rectified)."""
     import cv2
 
     work = belly.image
@@ -794,9 +797,7 @@ def _responses(belly: _Belly, settings: FascicleSettings, angles: tuple[float, .
     out = scipy_fft.irfft2(
         kept, s=(size[0] // rstep, size[1] // cstep), axes=(1, 2), workers=_FFT_WORKERS
     )
-    out = out[:, top // rstep :, left // cstep :][:, : -(-rows // rstep), : -(-cols // cstep)]
-    out *= 1.0 / (rstep * cstep)
-    return np.maximum(out, 0.0, out=out)
+    return out[:, top // rstep :, left // cstep :][:, : -(-rows // rstep), : -(-cols // cstep)]
 
 
 @lru_cache(maxsize=64)
@@ -881,7 +882,7 @@ def detect_fascicles(
     ca = max(0, (int(cols_in[0]) // half_cols - 1) * half_cols)
     rb, cb = int(rows_in[-1]) + half_rows + 1, int(cols_in[-1]) + half_cols + 1
     mask = in_belly[ra:rb, ca:cb].astype(np.float32)
-    responses = responses[:, ra:rb, ca:cb]
+    responses = np.maximum(responses[:, ra:rb, ca:cb], 0.0)  # rectified
     responses *= mask[None]  # outside the belly: nothing
     sums, r0, c0 = _patch_sums(responses, half_rows, half_cols)
     fill, _, _ = _patch_sums(mask, half_rows, half_cols)
