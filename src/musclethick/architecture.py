@@ -843,7 +843,10 @@ def detect_fascicles(
     direction whose response most exceeds that of its mirror image about the rows is the
     fascicle direction there (speckle responds alike to both, fascicles to one); the patch
     gives one fascicle through its strongest ridge in that direction, weighted by that excess
-    relative to the patch's median response.
+    relative to the patch's median response. The responses are computed (exactly) only at
+    every second row and fourth column of the resampled belly, and only those samples are
+    averaged (:data:`_COLUMN_STEP`): the direction comes from patch means, not from single
+    pixels.
 
     Parameters
     ----------
