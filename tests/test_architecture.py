@@ -317,6 +317,33 @@ def test_aliases_give_the_spectrum_of_the_sampled_grid():
         np.testing.assert_allclose(got / (rstep * cstep), expected, atol=1e-9)
 
 
+def test_sampled_responses_are_the_full_resolution_ones_at_the_samples(monkeypatch):
+    """The filter bank folded onto every 2nd row and 4th column gives the responses computed
+    at every row and 2nd column (no folding: the spectrum only cut), at those samples."""
+    from musclethick import architecture as arch
+
+    img, sup, deep = render_scan(25.0, deep_tilt_deg=4.0, seed=2)
+    # the frame cut close above the belly and boundaries from column 13: context missing at
+    # the top and left (mirrored), by numbers of rows / columns that are not whole steps
+    img, cut = img[75:], slice(13, None)
+    sup = Boundary(sup.x_px[cut], sup.y_px[cut] - 75.0, "edges")
+    deep = Boundary(deep.x_px[cut], deep.y_px[cut] - 75.0, "edges")
+    settings = arch.FascicleSettings()
+    belly = arch._belly(img, sup, deep, settings)
+    assert belly.missing[0] % 2 and belly.missing[2] % 4
+    angles = arch._angles(settings)
+    assert (arch._ROW_STEP, arch._COLUMN_STEP) == (2, 4)
+    sampled = arch._responses(belly, settings, angles)
+    monkeypatch.setattr(arch, "_ROW_STEP", 1)
+    monkeypatch.setattr(arch, "_COLUMN_STEP", 2)
+    reference = arch._responses(belly, settings, angles)[:, ::2, ::2]
+    inside = belly.mask[::2, ::4]
+    assert sampled.shape == reference.shape and inside.sum() > 500
+    scale = np.abs(reference[:, inside]).max()
+    # (up to the filters' far tails, which meet the mirrored context a little differently)
+    np.testing.assert_allclose(sampled[:, inside], reference[:, inside], atol=2e-3 * scale)
+
+
 def test_slope_and_directions_match_their_references():
     from musclethick.architecture import _directions_deg, _slope
 

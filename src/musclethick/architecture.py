@@ -723,7 +723,8 @@ def _aliases(
     is the sum over the list of ``Y[rows[r], cols[c]]`` (conjugated where ``conjugate``;
     where not ``used[c]``, nothing), up to the factor ``1 / (rstep cstep)`` (``Y`` the
     image's spectrum, ``Z`` the grid's). Only column frequencies below a quarter (in cycles
-    per pixel) are used: the ridge spectra hardly reach beyond.
+    per pixel) are used: the ridge spectra hardly reach beyond (so ``cstep`` is 2 or more;
+    ``size`` a multiple of ``(rstep, 2 cstep)``).
     """
     n, m = size
     out_rows, out_cols = n // rstep, m // cstep
