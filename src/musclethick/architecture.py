@@ -107,6 +107,31 @@ def _fold(angle_deg: float) -> float:
     return 90.0 if a == -90.0 else a
 
 
+def _slope(x: np.ndarray, y: np.ndarray) -> float:
+    """Slope of the least-squares straight line through ``(x, y)`` (as ``np.polyfit(x, y,
+    1)[0]``, without its overhead)."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    dx = x - x.mean()
+    return float(np.dot(dx, y - y.mean()) / np.dot(dx, dx))
+
+
+def _directions_deg(
+    fascicles: Sequence[Fascicle], pixel_size: tuple[float, float] = (1.0, 1.0)
+) -> np.ndarray:
+    """:func:`fascicle_angle_deg` of each fascicle, as one array."""
+    mx, my = pixel_size
+    ends = np.array([(f.x0_px, f.y0_px, f.x1_px, f.y1_px) for f in fascicles], dtype=np.float64)
+    angles = np.degrees(np.arctan2(-(ends[:, 3] - ends[:, 1]) * my, (ends[:, 2] - ends[:, 0]) * mx))
+    return _fold_array(angles)
+
+
+def _fold_array(angles_deg: np.ndarray) -> np.ndarray:
+    """:func:`_fold` of each angle."""
+    a = (np.asarray(angles_deg, dtype=np.float64) + 90.0) % 180.0 - 90.0
+    return np.where(a == -90.0, 90.0, a)
+
+
 def fascicle_angle_deg(
     fascicle: Fascicle, *, pixel_size: tuple[float, float] = (1.0, 1.0)
 ) -> float:
@@ -159,7 +184,7 @@ class ExtendedBoundary:
             return float((self.y_px[k + 1] - self.y_px[k]) / (self.x_px[k + 1] - self.x_px[k]))
         xs = np.linspace(lo, hi, max(3, int(hi - lo) + 1))
         ys = self.y_at(xs)
-        return float(np.polyfit(xs, ys, 1)[0])
+        return _slope(xs, ys)
 
 
 #: How far (in frame widths) the extension lines reach beyond the boundary.
@@ -185,7 +210,7 @@ def extended_boundary(boundary: Boundary, *, width_px: float | None = None) -> E
     slopes = []
     for part in (left, right):
         if part.sum() >= 2 and np.ptp(x[part]) > 0:
-            slopes.append(float(np.polyfit(x[part], y[part], 1)[0]))
+            slopes.append(_slope(x[part], y[part]))
         else:
             slopes.append(float((y[-1] - y[0]) / span))
     x_left, x_right = x[0] - reach, x[-1] + reach
@@ -385,15 +410,20 @@ def dominant_direction(
     all directions; ``None`` without fascicles."""
     if not fascicles:
         return None
-    angles = np.array([fascicle_angle_deg(f, pixel_size=pixel_size) for f in fascicles])
+    angles = _directions_deg(fascicles, pixel_size)
     weights = np.array([f.weight for f in fascicles], dtype=float)
+    return _dominant(angles, weights)
+
+
+def _dominant(angles: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
+    """:func:`dominant_direction` of directions ``angles`` (deg) with ``weights``."""
     doubled = np.radians(2.0 * angles)
     axis = 0.5 * math.degrees(
         math.atan2(
             float(np.sum(weights * np.sin(doubled))), float(np.sum(weights * np.cos(doubled)))
         )
     )
-    unwrapped = axis + np.array([_fold(a - axis) for a in angles])
+    unwrapped = axis + _fold_array(angles - axis)
     median = _weighted_median(unwrapped, weights)
     near = np.abs(unwrapped - median) <= _CORE_DEG
     direction = float(np.average(unwrapped[near], weights=weights[near]))
@@ -540,17 +570,22 @@ class FascicleSettings:
     min_patch_fill: float = 0.6
 
 
-@lru_cache(maxsize=32)
 def _ridge_spectra(
-    shape: tuple[int, int], angles_deg: tuple[float, ...], across_px: float, along_px: float
+    shape: tuple[int, int],
+    angles_deg: tuple[float, ...],
+    across_px: float,
+    along_px: float,
+    n_cols: int | None = None,
 ) -> np.ndarray:
-    """Spectra ``(n_angles, rows, cols // 2 + 1)`` of bright-ridge filters: minus the second
+    """Spectra ``(n_angles, rows, n_cols)`` of bright-ridge filters: minus the second
     derivative of a Gaussian across the direction, a long Gaussian along it (unit: working
-    pixels; ``rfft2`` layout)."""
+    pixels; ``rfft2`` layout of ``shape``, the first ``n_cols`` columns, default all
+    ``cols // 2 + 1``)."""
     rows, cols = shape
+    n_cols = cols // 2 + 1 if n_cols is None else n_cols
     fy = np.fft.fftfreq(rows).astype(np.float32)[:, None]
-    fx = np.fft.rfftfreq(cols).astype(np.float32)[None, :]
-    out = np.empty((len(angles_deg), rows, cols // 2 + 1), dtype=np.float32)
+    fx = np.fft.rfftfreq(cols).astype(np.float32)[None, :n_cols]
+    out = np.empty((len(angles_deg), rows, n_cols), dtype=np.float32)
     two_pi2 = np.float32(2.0 * math.pi**2)
     for k, angle in enumerate(angles_deg):
         t = math.radians(angle)
@@ -651,8 +686,9 @@ def _angles(settings: FascicleSettings) -> tuple[float, ...]:
     return tuple(float(k * settings.step_deg) for k in range(-n, n + 1))
 
 
-#: Threads of the filter bank's FFTs.
-_FFT_WORKERS = 2
+#: Threads of the filter bank's FFTs (they are small: a second thread costs more than it
+#: saves, and `musclethick batch` already runs one process per core).
+_FFT_WORKERS = 1
 
 
 def _fft_size(n: int, multiple: int = 1) -> int:
@@ -666,15 +702,70 @@ def _fft_size(n: int, multiple: int = 1) -> int:
         size += multiple - size % multiple
 
 
-#: The ridge responses are computed at every second working column: at most
-#: ``max_angle_deg`` from the rows, their spectra barely reach half the column Nyquist
-#: frequency, so the inverse FFTs run on half the columns.
-_COLUMN_STEP = 2
+#: The ridge responses are computed only at every :data:`_ROW_STEP`-th working row and
+#: :data:`_COLUMN_STEP`-th working column, and exactly there: the filtered spectrum is
+#: folded onto that grid (the bins that alias onto each grid bin added, :func:`_aliases`),
+#: so one inverse FFT per direction runs on an eighth of the pixels. Only column frequencies
+#: below a quarter are kept (at most ``max_angle_deg`` from the rows the ridge spectra hardly
+#: reach beyond). A patch's mean response is the mean of its samples (128 in a 32 x 32
+#: patch).
+_COLUMN_STEP = 4
+_ROW_STEP = 2
+
+
+def _aliases(
+    size: tuple[int, int], rstep: int, cstep: int
+) -> list[tuple[np.ndarray, np.ndarray, bool, np.ndarray]]:
+    """The spectrum bins that alias onto the bins of a sampled grid.
+
+    For the grid of every ``rstep``-th row and ``cstep``-th column of an image of ``size``
+    (``rfft2`` layouts): a list of ``(rows, cols, conjugate, used)`` such that ``Z[r, c]``
+    is the sum over the list of ``Y[rows[r], cols[c]]`` (conjugated where ``conjugate``;
+    where not ``used[c]``, nothing), up to the factor ``1 / (rstep cstep)`` (``Y`` the
+    image's spectrum, ``Z`` the grid's). Only column frequencies below a quarter (in cycles
+    per pixel) are used: the ridge spectra hardly reach beyond (so ``cstep`` is 2 or more;
+    ``size`` a multiple of ``(rstep, 2 cstep)``).
+    """
+    n, m = size
+    out_rows, out_cols = n // rstep, m // cstep
+    r, c = np.arange(out_rows), np.arange(out_cols // 2 + 1)
+    found = []
+    for i in range(rstep):
+        for j in range(cstep):
+            ky, kx = r + i * out_rows, c + j * out_cols
+            for conjugate, used in ((False, 4 * kx < m), (True, 4 * (m - kx) < m)):
+                if 2 * used.sum() > used.size:  # else: at most the edge bin of the band
+                    rows_ = (-ky) % n if conjugate else ky
+                    cols_ = np.where(used, m - kx if conjugate else kx, 0)
+                    found.append((rows_, cols_, conjugate, used))
+    return found
+
+
+@lru_cache(maxsize=32)
+def _aliased_spectra(
+    size: tuple[int, int],
+    angles_deg: tuple[float, ...],
+    across_px: float,
+    along_px: float,
+    rstep: int,
+    cstep: int,
+) -> tuple[tuple[tuple[np.ndarray, np.ndarray, bool, np.ndarray], ...], np.ndarray]:
+    """:func:`_aliases` of ``size`` and the ridge spectra at those bins ``(n_aliases,
+    n_angles, rows / rstep, cols / cstep / 2 + 1)`` (0 where not used), times ``1 / (rstep
+    cstep)`` (see :func:`_aliases`)."""
+    aliases = _aliases(size, rstep, cstep)
+    full = _ridge_spectra(size, angles_deg, across_px, along_px, size[1] // 4 + 1)
+    full *= np.float32(1.0 / (rstep * cstep))
+    spectra = np.stack(
+        [full[:, ky[:, None], kx[None, :]] * used[None, None, :] for ky, kx, _, used in aliases]
+    )
+    return tuple(aliases), spectra
 
 
 def _responses(belly: _Belly, settings: FascicleSettings, angles: tuple[float, ...]) -> np.ndarray:
-    """Rectified ridge responses ``(n_angles, rows, ceil(cols / 2))`` of the working image,
-    at every :data:`_COLUMN_STEP`-th column."""
+    """Ridge responses ``(n_angles, ceil(rows / _ROW_STEP), ceil(cols / _COLUMN_STEP))``
+    of the working image, at every :data:`_ROW_STEP`-th row and every
+    :data:`_COLUMN_STEP`-th column (not rectified)."""
     import cv2
 
     work = belly.image
@@ -682,20 +773,43 @@ def _responses(belly: _Belly, settings: FascicleSettings, angles: tuple[float, .
     k = max(3, round(settings.row_filter_px) | 1)
     flat = work - cv2.blur(work, (k, 1), borderType=cv2.BORDER_REFLECT)
     # the crop holds the context the filters need; where the frame ended, mirror it; then
-    # up to the FFT size (the wrap-around of the circular convolution falls in the context)
+    # up to the FFT size (the wrap-around of the circular convolution falls in the context);
+    # the context before the image is a whole number of steps, so the samples fall on the
+    # working image's rows 0, step, 2 step, ... (and columns alike)
+    rstep, cstep = _ROW_STEP, _COLUMN_STEP
     top, bottom, left, right = belly.missing
-    size = (_fft_size(rows + top + bottom), _fft_size(cols + left + right, 2 * _COLUMN_STEP))
+    top, left = -(-top // rstep) * rstep, -(-left // cstep) * cstep
+    size = (
+        _fft_size(rows + top + bottom, rstep),
+        _fft_size(cols + left + right, 2 * cstep),
+    )
     padded = cv2.copyMakeBorder(
         flat, top, size[0] - rows - top, left, size[1] - cols - left, cv2.BORDER_REFLECT
     )
-    spectra = _ridge_spectra(size, angles, settings.across_px, settings.along_px)
+    aliases, spectra = _aliased_spectra(
+        size, angles, settings.across_px, settings.along_px, rstep, cstep
+    )
     spectrum = scipy_fft.rfft2(padded, workers=_FFT_WORKERS)
-    half = size[1] // _COLUMN_STEP
-    kept = spectrum[None, :, : half // 2 + 1] * spectra[:, :, : half // 2 + 1]
-    out = scipy_fft.irfft2(kept, s=(size[0], half), axes=(1, 2), workers=_FFT_WORKERS)
-    out = out[:, top : top + rows, left // _COLUMN_STEP :][:, :, : -(-cols // _COLUMN_STEP)]
-    out *= 1.0 / _COLUMN_STEP
-    return np.maximum(out, 0.0, out=out)
+    kept = None
+    for (ky, kx, conjugate, _), filters in zip(aliases, spectra, strict=True):
+        part = spectrum[ky[:, None], kx[None, :]]
+        part = filters * (np.conj(part) if conjugate else part)[None]
+        kept = part if kept is None else np.add(kept, part, out=kept)
+    out = scipy_fft.irfft2(
+        kept, s=(size[0] // rstep, size[1] // cstep), axes=(1, 2), workers=_FFT_WORKERS
+    )
+    return out[:, top // rstep :, left // cstep :][:, : -(-rows // rstep), : -(-cols // cstep)]
+
+
+@lru_cache(maxsize=64)
+def _band(n: int, half: int) -> np.ndarray:
+    """``(n // half - 1, n)`` 0/1 matrix: row ``i`` adds elements ``i half`` to ``(i + 2)
+    half - 1``."""
+    k = max(0, n // half - 1)
+    band = np.zeros((k, n), dtype=np.float32)
+    for i in range(k):
+        band[i, i * half : (i + 2) * half] = 1.0
+    return band
 
 
 def _patch_sums(
@@ -708,9 +822,7 @@ def _patch_sums(
     if nr < 2 or nc < 2:
         empty = np.zeros((*values.shape[:-2], 0, 0), dtype=values.dtype)
         return empty, np.zeros(0, int), np.zeros(0, int)
-    blocks = values[..., : nr * half_rows, : nc * half_cols]
-    blocks = blocks.reshape(*values.shape[:-2], nr, half_rows, nc, half_cols).sum(axis=(-3, -1))
-    sums = blocks[..., :-1, :-1] + blocks[..., 1:, :-1] + blocks[..., :-1, 1:] + blocks[..., 1:, 1:]
+    sums = _band(rows, half_rows) @ values @ _band(cols, half_cols).T
     return sums, np.arange(nr - 1) * half_rows, np.arange(nc - 1) * half_cols
 
 
@@ -732,7 +844,10 @@ def detect_fascicles(
     direction whose response most exceeds that of its mirror image about the rows is the
     fascicle direction there (speckle responds alike to both, fascicles to one); the patch
     gives one fascicle through its strongest ridge in that direction, weighted by that excess
-    relative to the patch's median response.
+    relative to the patch's median response. The responses are computed (exactly) only at
+    every second row and fourth column of the resampled belly, and only those samples are
+    averaged (:data:`_COLUMN_STEP`): the direction comes from patch means, not from single
+    pixels.
 
     Parameters
     ----------
@@ -760,15 +875,22 @@ def detect_fascicles(
         return (), 0.0
     angles = _angles(settings)
     responses = _responses(belly, settings, angles)
-    step = _COLUMN_STEP
-    in_belly = belly.mask[:, ::step]
-    mask = in_belly.astype(np.float32)
-    responses *= mask[None]  # outside the belly: nothing
+    rstep, step = _ROW_STEP, _COLUMN_STEP
     half = max(1, settings.patch_px // 2)
-    half_cols = max(1, half // step)
-    sums, r0, c0 = _patch_sums(responses, half, half_cols)
-    fill, _, _ = _patch_sums(mask, half, half_cols)
-    keep = fill >= settings.min_patch_fill * (4 * half * half_cols)
+    half_rows, half_cols = max(1, half // rstep), max(1, half // step)
+    in_belly = belly.mask[::rstep, ::step]
+    # only the patches that reach into the belly count: the rows and columns of those (the
+    # patch grid kept), so the sums run over the belly's bounding box, not the context
+    rows_in, cols_in = np.nonzero(in_belly.any(axis=1))[0], np.nonzero(in_belly.any(axis=0))[0]
+    ra = max(0, (int(rows_in[0]) // half_rows - 1) * half_rows)
+    ca = max(0, (int(cols_in[0]) // half_cols - 1) * half_cols)
+    rb, cb = int(rows_in[-1]) + half_rows + 1, int(cols_in[-1]) + half_cols + 1
+    mask = in_belly[ra:rb, ca:cb].astype(np.float32)
+    responses = np.maximum(responses[:, ra:rb, ca:cb], 0.0)  # rectified
+    responses *= mask[None]  # outside the belly: nothing
+    sums, r0, c0 = _patch_sums(responses, half_rows, half_cols)
+    fill, _, _ = _patch_sums(mask, half_rows, half_cols)
+    keep = fill >= settings.min_patch_fill * (4 * half_rows * half_cols)
     if not keep.any():
         return (), 0.0
     mean = sums[:, keep] / fill[keep][None, :]  # (n_angles, n_patches)
@@ -777,14 +899,14 @@ def detect_fascicles(
     excess[np.abs(angle) < settings.min_row_angle_deg] = -np.inf
     best = np.argmax(excess, axis=0)
     n_patches = mean.shape[1]
-    peak = excess[best, np.arange(n_patches)]
+    cols_ = np.arange(n_patches)
+    peak = excess[best, cols_]
     typical = np.median(mean, axis=0)
     weight = peak / np.maximum(typical, 1e-12)
     # sub-step refinement of each patch's peak: a Gaussian through the responses (not the
     # excess: they are positive) at the peak and its two neighbours
     lo = np.clip(best - 1, 0, len(angle) - 1)
     hi = np.clip(best + 1, 0, len(angle) - 1)
-    cols_ = np.arange(n_patches)
     with np.errstate(divide="ignore", invalid="ignore"):
         la = np.log(mean[lo, cols_])
         lb = np.log(mean[best, cols_])
@@ -795,34 +917,46 @@ def detect_fascicles(
     shift = np.zeros(n_patches)
     shift[ok_fit] = 0.5 * (la[ok_fit] - lc[ok_fit]) / curvature[ok_fit]
     theta = angle[best] + np.clip(shift, -0.5, 0.5) * settings.step_deg
-    rows_idx, cols_idx = np.nonzero(keep)
-    fascicles = []
-    for j in np.nonzero((peak > 0) & np.isfinite(weight) & (weight > 0))[0]:
-        pr, pc = r0[rows_idx[j]], c0[cols_idx[j]]
-        window = responses[best[j], pr : pr + 2 * half, pc : pc + 2 * half_cols]
-        rr, cc = np.unravel_index(int(np.argmax(window)), window.shape)
-        row, col = pr + rr, (pc + cc) * step  # the strongest ridge of the patch, working px
-        t = math.radians(float(theta[j]))
-        dc, dr = half * math.cos(t), -half * math.sin(t)
-        (fx0, fx1), (fy0, fy1) = belly.to_frame(
-            np.array([col - dc, col + dc]), np.array([row - dr, row + dr])
-        )
-        fascicles.append(Fascicle(fx0, fy0, fx1, fy1, "detected", float(weight[j])))
-    if not fascicles:
+    found = np.nonzero((peak > 0) & np.isfinite(weight) & (weight > 0))[0]
+    if found.size == 0:
         return (), 0.0
+    # each patch's strongest ridge in its direction (working px), all patches at once
+    rows_idx, cols_idx = np.nonzero(keep)
+    pr, pc = r0[rows_idx[found]], c0[cols_idx[found]]
+    dr_, dc_ = np.arange(2 * half_rows), np.arange(2 * half_cols)
+    windows = responses[
+        best[found][:, None, None],
+        (pr[:, None] + dr_[None, :])[:, :, None],
+        (pc[:, None] + dc_[None, :])[:, None, :],
+    ].reshape(found.size, -1)
+    rr, cc = np.divmod(np.argmax(windows, axis=1), 2 * half_cols)
+    row, col = (ra + pr + rr) * rstep, (ca + pc + cc) * step
+    t = np.radians(theta[found])
+    dc, dr = half * np.cos(t), -half * np.sin(t)
+    fx0, fy0 = belly.to_frame(col - dc, row - dr)
+    fx1, fy1 = belly.to_frame(col + dc, row + dr)
+    ends = np.stack([fx0, fy0, fx1, fy1], axis=1)
+    weights = weight[found]
     # overlapping patches can snap to the same ridge in the same direction: one fascicle
-    unique: dict[tuple[float, ...], Fascicle] = {}
-    for f in fascicles:
-        key = tuple(round(v, 1) for v in (f.x0_px, f.y0_px, f.x1_px, f.y1_px))
-        if key not in unique or f.weight > unique[key].weight:
-            unique[key] = f
-    fascicles = list(unique.values())
-    direction = dominant_direction(fascicles)[0]
+    # (the heaviest), in the order the patches first gave it
+    chosen: dict[tuple[float, ...], int] = {}
+    for j, key in enumerate(map(tuple, np.round(ends, 1).tolist())):
+        i = chosen.get(key)
+        if i is None or weights[j] > weights[i]:
+            chosen[key] = j
+    kept = np.fromiter(chosen.values(), dtype=int, count=len(chosen))
+    ends, weights = ends[kept], weights[kept]
+    fascicles = tuple(
+        Fascicle(float(a), float(b), float(c), float(d), "detected", float(w))
+        for (a, b, c, d), w in zip(ends.tolist(), weights.tolist(), strict=True)
+    )
+    angles_deg = _directions_deg(fascicles)
+    direction = _dominant(angles_deg, weights)[0]
     for apo in (superficial, deep):
-        along = math.degrees(math.atan(-float(np.polyfit(apo.x_px, apo.y_px, 1)[0])))
+        along = math.degrees(math.atan(-_slope(apo.x_px, apo.y_px)))
         if _angle_between(direction, along) < settings.min_aponeurosis_angle_deg:
-            return tuple(fascicles), 0.0  # structures along an aponeurosis, not fascicles
-    return tuple(fascicles), _confidence(fascicles)
+            return fascicles, 0.0  # structures along an aponeurosis, not fascicles
+    return fascicles, _confidence_of(angles_deg, weights, direction)
 
 
 def _confidence(fascicles: Sequence[Fascicle]) -> float:
@@ -832,12 +966,17 @@ def _confidence(fascicles: Sequence[Fascicle]) -> float:
     rises from 0 at a mean weight of :data:`_NOISE_WEIGHT` (what speckle alone gives: its
     patches agree by chance, the filters being longer than a patch) to 1 one unit above.
     """
-    dominant = dominant_direction(fascicles)
-    if dominant is None:
+    if not fascicles:
         return 0.0
-    direction = dominant[0]
-    weights = np.array([f.weight for f in fascicles])
-    close = np.array([_angle_between(fascicle_angle_deg(f), direction) <= 3.0 for f in fascicles])
+    angles = _directions_deg(fascicles)
+    weights = np.array([f.weight for f in fascicles], dtype=float)
+    return _confidence_of(angles, weights, _dominant(angles, weights)[0])
+
+
+def _confidence_of(angles: np.ndarray, weights: np.ndarray, direction: float) -> float:
+    """:func:`_confidence` of fascicles at directions ``angles`` (deg) with ``weights``
+    whose dominant direction is ``direction``."""
+    close = np.abs(_fold_array(angles - direction)) <= 3.0
     agreement = float(weights[close].sum() / weights.sum())
     evidence = min(1.0, max(0.0, float(weights.mean()) - _NOISE_WEIGHT))
     return agreement * evidence
