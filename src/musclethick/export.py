@@ -779,8 +779,7 @@ def export_store(
     with StudyStore(store, readonly=True) as db:
         proto = protocol_for_store(db, protocol)
         if method is None:
-            runs = db.runs()
-            method = runs[-1]["method"] if runs else None
+            method = db.latest_method()
         results = db.results_dataframe(method=method)
         excluded = db.excluded_scans(method=method)
         study = db.get_meta("study_name") or Path(store).stem

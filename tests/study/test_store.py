@@ -447,3 +447,15 @@ def test_load_frame_uses_the_stored_calibration_without_the_ruler(tmp_path, samp
         assert again.region == frame.region and again.shape == frame.shape
         whole = load_frame(store.get_result(failed_id))  # not cropped to the placeholder
         assert whole.shape == frame.shape and not whole.calibration.is_calibrated
+
+
+def test_latest_method_is_the_newest_runs(tmp_path):
+    from musclethick.study.store import StudyStore
+
+    with StudyStore(tmp_path / "s.sqlite") as db:
+        assert db.latest_method() is None
+        db.start_run(method="edges", settings={})
+        db.start_run(method="model", settings={})
+        assert db.latest_method() == "model"
+        db.start_run(method="edges", settings={})
+        assert db.latest_method() == "edges"

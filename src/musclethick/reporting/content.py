@@ -387,7 +387,7 @@ def gather(
         proto = protocol_for_store(db, protocol)
         runs = db.runs()
         if method is None:
-            method = runs[-1]["method"] if runs else None
+            method = db.latest_method()
         results = db.results_dataframe(method=method)
         excluded_states = db.excluded_scans(method=method)
         study = db.get_meta("study_name") or Path(store).stem

@@ -64,8 +64,7 @@ def reliability_report(
     with StudyStore(store, readonly=True) as db:
         proto = protocol_for_store(db, protocol)
         if method is None:
-            runs = db.runs()
-            method = runs[-1]["method"] if runs else None
+            method = db.latest_method()
         results = db.results_dataframe(method=method)
     if results.empty:
         raise MusclethickError(f"{store}: no results (method {method}); run 'musclethick batch'")

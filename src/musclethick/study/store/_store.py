@@ -214,6 +214,12 @@ class StudyStore:
             for r in self._db.execute("SELECT * FROM runs ORDER BY id")
         ]
 
+    def latest_method(self) -> str | None:
+        """The method (``"model"`` / ``"edges"``) of the newest run, ``None`` without runs: the
+        results a table, reliability figure or report shows unless told otherwise."""
+        row = self._db.execute("SELECT method FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+        return None if row is None else row[0]
+
     # -- scans --------------------------------------------------------------------------
 
     def record_scan(
