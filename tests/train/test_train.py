@@ -12,7 +12,7 @@ from musclethick.segment.unet import OUT_CHANNELS, UNet, count_parameters
 from musclethick.train.augment import AugmentOptions, above_strip, augment_pair
 from musclethick.train.dataset import load_samples, load_split
 from musclethick.train.loop import TrainConfig, fascicle_training_names, main, train
-from musclethick.train.losses import layer_loss, soft_dice
+from musclethick.train.losses import column_change, layer_loss, soft_dice
 from musclethick.train.targets import (
     GROUP,
     MUSCLE,
@@ -185,6 +185,38 @@ def test_loss_is_lower_for_the_right_answer():
     y_unknown[:, V_MUSCLE] = 0
     assert layer_loss(wrong, y_unknown) == pytest.approx(0.0, abs=1e-6)
     assert soft_dice(y[:, 2:3], y[:, 2:3]) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_column_change_counts_a_target_that_changes_across_the_image():
+    rows, cols = 20, 16
+    level = torch.zeros(1, 3, rows, cols)
+    level[:, 0, :6] = 1  # above
+    level[:, 1, 6:14] = 1  # belly
+    level[:, 2, 14:] = 1  # below
+    assert float(column_change(level)) == 0.0
+    # the belly one row lower from column 8 on: 2 rows change (each by 1 in 2 groups) at one
+    # column step of the 15
+    sloped = level.clone()
+    sloped[:, :, 6, 8:] = torch.tensor([1.0, 0.0, 0.0])[:, None]  # row 6: above
+    sloped[:, :, 14, 8:] = torch.tensor([0.0, 1.0, 0.0])[:, None]  # row 14: belly
+    assert float(column_change(sloped)) == pytest.approx(2 * 2 / (rows * (cols - 1)))
+    # another muscle on the right half (belly rows 0-5 there): 14 rows change
+    split = level.clone()
+    split[:, :, :, 8:] = 0
+    split[:, 1, :6, 8:] = 1
+    split[:, 2, 6:, 8:] = 1
+    assert float(column_change(split)) == pytest.approx(2 * 14 / (rows * (cols - 1)))
+
+
+def test_consistency_weight_adds_the_column_change_of_the_groups():
+    x = torch.randn(2, 6, 24, 16, generator=torch.Generator().manual_seed(0))
+    y = torch.rand(2, N_CHANNELS, 24, 16, generator=torch.Generator().manual_seed(1))
+    base = float(layer_loss(x, y))
+    assert float(layer_loss(x, y, consistency_weight=0.0)) == base
+    p = torch.softmax(x[:, :5], dim=1)
+    groups = torch.stack([p[:, 0] + p[:, 1], p[:, 2], p[:, 3] + p[:, 4]], dim=1)
+    expected = base + 2.0 * float(column_change(groups))
+    assert float(layer_loss(x, y, consistency_weight=2.0)) == pytest.approx(expected, rel=1e-5)
 
 
 def test_tiny_model_loss_drops(tiny, tmp_path):

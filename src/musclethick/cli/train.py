@@ -79,6 +79,13 @@ def get_train_parser() -> argparse.ArgumentParser:
         "%(default)s)",
     )
     p.add_argument(
+        "--consistency-weight",
+        type=float,
+        default=TrainConfig.consistency_weight,
+        help="weight of the loss term that keeps the target muscle the same across the "
+        "columns (default %(default)s: off)",
+    )
+    p.add_argument(
         "--weak-fraction",
         type=float,
         default=TrainConfig.weak_fraction,
@@ -119,6 +126,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
         input_shape=_parse_shape(args.input_size),
         weak_fraction=args.weak_fraction,
         synthetic_fraction=args.synthetic_fraction,
+        consistency_weight=args.consistency_weight,
         normalisation=args.normalisation,
         base_channels=args.base_channels,
         epochs=args.epochs,

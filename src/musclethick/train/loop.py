@@ -51,6 +51,8 @@ class TrainConfig:
     :func:`train` as ``weak_set``) drawn into each epoch, on top of every labelled sample.
     ``synthetic_fraction`` adds that many synthetic scans (:mod:`musclethick.train.synthetic`)
     per labelled sample to each epoch, drawn from a pool of ``synthetic_pool`` made at the start.
+    ``consistency_weight`` weighs the loss's column-consistency term
+    (:func:`musclethick.train.losses.column_change`; 0: off, as shipped).
     """
 
     input_shape: tuple[int, int] = (160, 112)
@@ -67,6 +69,7 @@ class TrainConfig:
     weak_fraction: float = 0.35
     synthetic_fraction: float = 0.0
     synthetic_pool: int = 600
+    consistency_weight: float = 0.0
     normalisation: str = DEFAULT_NORMALISATION
     augment: AugmentOptions = field(default_factory=AugmentOptions)
 
@@ -320,7 +323,7 @@ def train(
                 strips,
                 config.normalisation,
             )
-            loss = layer_loss(model(x), y)
+            loss = layer_loss(model(x), y, consistency_weight=config.consistency_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -495,6 +498,7 @@ def train_from_folder(
             "n_fascicle_scans": len(weak_names),
             "weak_fraction": config.weak_fraction if weak_names else 0.0,
             "synthetic_fraction": config.synthetic_fraction,
+            "consistency_weight": config.consistency_weight,
             "init_weights": config.init_weights,
         }
     )
@@ -514,6 +518,7 @@ def train_from_folder(
                 "n_fascicle_scans": summary["n_fascicle_scans"],
                 "weak_fraction": summary["weak_fraction"],
                 "synthetic_fraction": summary["synthetic_fraction"],
+                "consistency_weight": summary["consistency_weight"],
                 "epochs_run": summary["epochs_run"],
                 "init_weights": summary["init_weights"],
             }

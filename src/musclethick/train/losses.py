@@ -11,7 +11,10 @@ reviewer corrections: the two inner edges only) train exactly what they know:
   probabilities are sums of the layers'), with extra weight on the rows next to the belly's
   edges -- the two edges thickness is measured between;
 * soft Dice of the belly;
-* binary cross-entropy of the muscle channel.
+* binary cross-entropy of the muscle channel;
+* optionally (``consistency_weight``), on every pixel, labelled or not, the mean absolute change
+  of the three groups' probabilities from one column to the next: an aponeurosis runs across
+  the image, so the target muscle must not change from one side to the other.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from torch.nn import functional as F
 
 from musclethick.train.targets import GROUP, LAYER, MUSCLE, V_GROUP, V_LAYER, V_MUSCLE
 
-__all__ = ["edge_weight", "layer_loss", "soft_dice"]
+__all__ = ["column_change", "edge_weight", "layer_loss", "soft_dice"]
 
 
 def edge_weight(belly: torch.Tensor, *, edge_gain: float = 4.0) -> torch.Tensor:
@@ -49,6 +52,12 @@ def _normalised(fractions: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     return fractions / valid.clamp_min(1e-6)
 
 
+def column_change(groups: torch.Tensor) -> torch.Tensor:
+    """Mean over pixels of the summed absolute change of ``groups`` (batch, channels, rows,
+    cols) between neighbouring columns."""
+    return (groups[..., 1:] - groups[..., :-1]).abs().sum(1).mean()
+
+
 def layer_loss(
     logits: torch.Tensor,
     target: torch.Tensor,
@@ -57,6 +66,7 @@ def layer_loss(
     dice_weight: float = 0.5,
     muscle_weight: float = 0.5,
     edge_gain: float = 4.0,
+    consistency_weight: float = 0.0,
 ) -> torch.Tensor:
     """Loss of a batch.
 
@@ -98,4 +108,6 @@ def layer_loss(
         logits[:, 5:6], tm.clamp(0, 1), weight=vm, reduction="sum"
     )
     loss = loss + muscle_weight * bce / vm.sum().clamp_min(1.0)
+    if consistency_weight:
+        loss = loss + consistency_weight * column_change(log_g.exp())
     return loss
