@@ -395,3 +395,50 @@ def test_no_fascicles_in_speckle_or_outside_a_belly():
     assert detect_fascicles(
         img, Boundary(x, np.full(400, 60.0), "edges"), Boundary(x, np.full(400, 63.0), "edges")
     ) == ((), 0.0)
+
+
+def _grating(angle: float, rows: int = 300, cols: int = 500, period: float = 11.0) -> np.ndarray:
+    yy, xx = np.mgrid[0:rows, 0:cols].astype(np.float64)
+    t = math.radians(angle)
+    dist = np.abs(np.mod(xx * math.sin(t) + yy * math.cos(t) + 3.3, period) - period / 2)
+    return (60.0 + 120.0 * np.exp(-0.5 * (period / 2 - dist) ** 2 / 1.2**2)).astype(np.uint8)
+
+
+@pytest.mark.parametrize(("angle", "at_limit"), [(30.0, False), (40.0, False), (55.0, True)])
+def test_fascicles_steeper_than_the_search_are_flagged(angle, at_limit):
+    """Lines steeper than the detector looks (45 deg) pile up at its limit: the angle is cut
+    short, so the result says so instead of passing as measured."""
+    from musclethick.architecture import (
+        AT_SEARCH_LIMIT_SHARE,
+        add_architecture,
+        share_at_search_limit,
+    )
+    from musclethick.types import Frame, FrameResult
+
+    img = _grating(angle)
+    x = np.arange(img.shape[1], dtype=float)
+    sup = Boundary(x, np.full(x.size, 40.0), "edges")
+    deep = Boundary(x, np.full(x.size, 260.0), "edges")
+    fascicles, _ = detect_fascicles(img, sup, deep)
+    share = share_at_search_limit(fascicles)
+    assert (share >= AT_SEARCH_LIMIT_SHARE) == at_limit, share
+    frame = Frame(img, "grating", calibration=Calibration.isotropic(0.1, "user"))
+    result = FrameResult(
+        path="grating",
+        frame_index=0,
+        region=frame.region,
+        calibration=frame.calibration,
+        superficial=sup,
+        deep=deep,
+        lines=(),
+        status="ok",
+        flags=(),
+        confidence=0.9,
+        echo_intensity=100.0,
+        method="edges",
+    )
+    measured = add_architecture(frame, result)
+    assert ("fascicles_at_search_limit" in measured.flags) == at_limit
+    assert measured.status == ("flagged" if at_limit else measured.status)
+    if at_limit:
+        assert "check it" in measured.message

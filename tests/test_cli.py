@@ -342,3 +342,13 @@ def test_unexpected_errors_are_one_line_with_the_hint_to_debug(capsys):
     assert "unexpected KeyError: 'missing'" in err and "--debug" in err
     with pytest.raises(KeyError):
         run_command("measure", buggy, debug=True)
+
+
+def test_a_failure_line_names_the_file_first_and_the_frame_of_a_multiframe_file():
+    from musclethick.cli.measure import failure_line
+    from musclethick.measure import failed_result
+
+    single = failed_result("scan.png", "model found nothing; scan.png: no muscle found")
+    assert failure_line(single) == "musclethick: scan.png: model found nothing; no muscle found"
+    cine = failed_result("cine.mp4", "cine.mp4: no muscle found", frame_index=27)
+    assert failure_line(cine, several=True) == "musclethick: cine.mp4 frame 27: no muscle found"

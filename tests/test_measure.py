@@ -130,6 +130,21 @@ def test_assemble_flagged_and_failed_results():
     assert "missing_deep" in failed.flags
 
 
+def test_boundaries_the_wrong_way_round_give_no_thickness():
+    # the "deep" boundary 40 px above the superficial one: no negative millimetres
+    upside_down = assemble_result(frame(), flat(59.5), flat(19.5), method="edges")
+    assert upside_down.status == "failed" and upside_down.lines == ()
+    assert upside_down.mean_thickness_mm is None
+    assert "crossing" in upside_down.flags and "cross" in upside_down.message
+    assert "calibration" not in upside_down.message
+    # crossing over a third of the width only: measured, flagged
+    x = np.array([0.0, 199.0])
+    tilted = Boundary(x, np.array([5.0, 65.0]), "edges", 0.9)
+    crossed = assemble_result(frame(), tilted, flat(45.5), method="edges")
+    assert crossed.status == "flagged" and "crossing" in crossed.flags
+    assert crossed.mean_thickness_mm is not None
+
+
 def test_failed_result_helper():
     r = failed_result("bad.dcm", "bad.dcm: not a DICOM file", frame_index=3)
     assert r.status == "failed" and r.frame_index == 3 and r.lines == ()

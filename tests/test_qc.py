@@ -72,6 +72,10 @@ def test_failure_reason_names_what_is_missing():
         "the superficial and deep aponeuroses share no columns"
     )
     assert failure_reason(line(20), line(60), ("crossing", "low_confidence")) == ""
+    # deep above superficial over most of the width: nothing to measure
+    flags = quality_flags(line(60), line(20, 0.01), (100, 200))
+    assert "crossing" in flags
+    assert "cross" in failure_reason(line(60), line(20, 0.01), flags)
 
 
 def test_status_of_flags():

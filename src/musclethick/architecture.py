@@ -39,6 +39,7 @@ from .types import Architecture, Boundary, Calibration, Fascicle, Frame, FrameRe
 
 __all__ = [
     "ARCHITECTURE_FLAGS",
+    "AT_SEARCH_LIMIT_SHARE",
     "DETECTOR",
     "ExtendedBoundary",
     "FascicleLine",
@@ -53,6 +54,7 @@ __all__ = [
     "fascicle_angle_deg",
     "fascicle_line",
     "measure_architecture",
+    "share_at_search_limit",
     "with_architecture",
 ]
 
@@ -65,7 +67,17 @@ ARCHITECTURE_FLAGS: dict[str, str] = {
     "low_fascicle_confidence": "fascicles faint or disagreeing: check the pennation angle",
     "long_extrapolation": "over half of the fascicle length lies outside the image",
     "no_insertion": "the fascicle line does not meet both aponeuroses: no fascicle length",
+    "fascicles_at_search_limit": "many fascicles run as steep as the detector looks (45 deg "
+    "from the image rows): the pennation angle may be larger than measured; check it",
 }
+
+#: ``fascicles_at_search_limit`` when at least this share of the fascicles' weight lies within
+#: one step of the steepest direction searched (``FascicleSettings.max_angle_deg``). The
+#: directions beyond it are not looked at, so such fascicles pile up there and the pennation
+#: angle is cut short. In the DL_Track fascicle scans the share is at most 0.03; in maximal
+#: contractions of the Telemed captures it is 0.4-0.8 (``bench/bench_fascicles.py``,
+#: ``bench/bench_telemed.py``).
+AT_SEARCH_LIMIT_SHARE = 0.25
 
 
 def describe_architecture_flags(flags: Sequence[str]) -> str:
@@ -1013,7 +1025,30 @@ def add_architecture(
         calibration=frame.calibration,
         confidence=confidence,
     )
+    if (
+        architecture.pennation_deg is not None
+        and share_at_search_limit(fascicles, settings) >= AT_SEARCH_LIMIT_SHARE
+    ):
+        architecture = replace(
+            architecture, flags=(*architecture.flags, "fascicles_at_search_limit")
+        )
     return with_architecture(result, architecture)
+
+
+def share_at_search_limit(
+    fascicles: Sequence[Fascicle], settings: FascicleSettings = FascicleSettings()
+) -> float:
+    """Share of the fascicles' weight whose direction (image pixels) lies within one step
+    of the steepest direction the detector searches (0 without fascicles)."""
+    if not fascicles:
+        return 0.0
+    angles = np.abs(_directions_deg(fascicles, (1.0, 1.0)))
+    weights = np.array([f.weight for f in fascicles], dtype=float)
+    total = float(weights.sum())
+    if total <= 0.0:
+        return 0.0
+    steep = angles >= settings.max_angle_deg - settings.step_deg
+    return float(weights[steep].sum() / total)
 
 
 def with_architecture(result: FrameResult, architecture: Architecture | None) -> FrameResult:

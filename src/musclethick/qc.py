@@ -256,13 +256,25 @@ def failure_reason(
     str
         ``"superficial aponeurosis not found"``, ``"deep ..."``, ``"superficial and deep
         ..."``, ``"the superficial and deep aponeuroses share no columns"`` (flag
-        ``no_overlap``), or ``""``: the result is ``failed`` exactly when this is not empty.
+        ``no_overlap``), ``"the deep aponeurosis lies above the superficial one ..."`` (flag
+        ``crossing`` with the deep boundary above the superficial one over at least half of
+        their shared columns: no thickness to measure, a negative one is never reported), or
+        ``""``: the result is ``failed`` exactly when this is not empty.
     """
     missing = [n for n, b in (("superficial", superficial), ("deep", deep)) if b is None]
     if missing:
         return f"{' and '.join(missing)} aponeurosis not found"
     if "no_overlap" in flags:
         return "the superficial and deep aponeuroses share no columns"
+    if "crossing" in flags and superficial is not None and deep is not None:
+        interval = overlap_interval(superficial, deep)
+        if interval is not None:
+            xs = np.linspace(interval[0], interval[1], 64)
+            if float(np.median(deep.y_at(xs) - superficial.y_at(xs))) <= 0.0:
+                return (
+                    "the deep aponeurosis lies above the superficial one (the boundaries "
+                    "cross): no thickness; draw them in review"
+                )
     return ""
 
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from musclethick.cli._args import (
     depth_mm_arg,
@@ -16,6 +16,9 @@ from musclethick.cli._args import (
     positive_int,
 )
 from musclethick.cli._errors import EXIT_FAILURE, EXIT_INTERRUPTED
+
+if TYPE_CHECKING:
+    from musclethick.types import FrameResult
 
 __all__ = [
     "add_measure_arguments",
@@ -250,10 +253,11 @@ def cmd_measure(args: argparse.Namespace) -> int:
         for measured in measure_paths(paths, settings):
             outputs.add(measured)
             n_done += 1
+            several = len(measured.results) > 1
             for result in measured.results:
                 if result.status == "failed":
                     n_failed += 1
-                    progress.write(f"musclethick: {result.message}", file=sys.stderr)
+                    progress.write(failure_line(result, several=several), file=sys.stderr)
                 else:
                     n_ok += result.status == "ok"
                     n_flagged += result.status == "flagged"
@@ -379,3 +383,11 @@ def register(sub: Any) -> None:
         "--tick-mm", type=positive_float, help="mm between neighbouring ticks of the ruler"
     )
     calibrate.set_defaults(func=cmd_calibrate)
+
+
+def failure_line(result: FrameResult, *, several: bool = False) -> str:
+    """The one line printed for a ``failed`` result: the file (and frame, when the file has
+    several), then what went wrong (the message without its own copy of the file name)."""
+    where = f"{result.path} frame {result.frame_index}" if several else f"{result.path}"
+    message = result.message.replace(f"{result.path}: ", "")
+    return f"musclethick: {where}: {message}"
