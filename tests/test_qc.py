@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from musclethick.qc import FLAG_DESCRIPTIONS, describe_flags, quality_flags
-from musclethick.types import Boundary
+from musclethick.types import Boundary, Calibration
 
 X = np.arange(0.0, 200.0)
 
@@ -142,3 +142,12 @@ def test_replaced_flags_reset_flagged_to_ok_and_new_flags_flag():
         "failed",
         ("missing_deep",),
     )
+
+
+def test_px_only_results_say_why_and_how_to_calibrate_without_a_flag():
+    from musclethick.qc import scale_flags
+
+    flags, why = scale_flags(Calibration.uncalibrated("no ruler found: thickness in px only"), None)
+    assert flags == ()
+    assert "no ruler found" in why and "--mm-per-px" in why
+    assert scale_flags(Calibration.isotropic(0.1, "user"), 20.0) == ((), "")

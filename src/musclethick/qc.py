@@ -208,10 +208,16 @@ def scale_flags(
     Returns
     -------
     (tuple of str, str)
-        Flags (:data:`CALIBRATION_FLAGS` and ``implausible_thickness``) and the reason.
+        Flags (:data:`CALIBRATION_FLAGS` and ``implausible_thickness``) and the reason; an
+        uncalibrated frame raises no flag (its result is in px) but the reason says why and
+        how to calibrate it.
     """
     flags = list(calibration.flags)
     why = [calibration.note] if calibration.flags and calibration.note else []
+    uncalibrated = not calibration.is_calibrated and bool(calibration.note)
+    if uncalibrated:
+        # px only: not a doubt about the result (no flag), but the message says why and how
+        why.append(calibration.note)
     if calibration.is_calibrated:
         sizes = [v for v in (calibration.mm_per_px_y, calibration.mm_per_px_x) if v is not None]
         if not all(ranges.contains(ranges.mm_per_px, v) for v in sizes):
@@ -228,7 +234,7 @@ def scale_flags(
                 f"thickness {thickness_mm:.4g} mm is outside the plausible {low:g}-{high:g} mm "
                 "for skeletal muscle: check the calibration"
             )
-    if flags and not any("--mm-per-px" in w for w in why):
+    if (flags or uncalibrated) and not any("--mm-per-px" in w for w in why):
         why.append(
             "fix: give --mm-per-px or --depth-mm, a calibration profile (musclethick "
             "calibrate), or two clicks on the ruler in napari"

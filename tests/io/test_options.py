@@ -47,3 +47,25 @@ def test_calibration_options_validate():
     with pytest.raises(ValueError):
         CalibrationOptions(depth_mm=-40)
     assert CalibrationOptions(depth_mm=40).use_ruler
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("all", "all frames"),
+        ("every:2", "every 2nd frame"),
+        ("every:11", "every 11th frame"),
+        ("every:23", "every 23rd frame"),
+        ("10-20", "frames 10-20"),
+        ("3", "frame 3"),
+        ("10:40:2", "frames 10:40:2"),
+        ("5:", "frames 5-end"),
+    ],
+)
+def test_a_selection_is_described_as_a_person_writes_it(text, said):
+    assert FrameSelection.parse(text).describe() == said
+
+
+def test_every_zeroth_frame_is_refused_in_the_users_words():
+    with pytest.raises(ValueError, match="every:0"):
+        FrameSelection.parse("every:0")

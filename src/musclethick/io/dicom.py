@@ -295,7 +295,7 @@ def read_dicom(
     _, times = _frame_times_s(ds, n_frames)
     selected = frames.indices(n_frames)
     if len(selected) == 0:
-        raise InputError(f"{path}: frame selection {frames} selects none of {n_frames} frames")
+        raise InputError(f"{path}: {frames.describe()} selects none of its {n_frames} frames")
     return _iter(ds, path, rows, cols, meta, selected, times, calibration, n_frames)
 
 

@@ -218,7 +218,7 @@ def read_image(
     selected = frames.indices(n_frames)
     if len(selected) == 0:
         img.close()
-        raise InputError(f"{path}: frame selection {frames} selects none of {n_frames} frames")
+        raise InputError(f"{path}: {frames.describe()} selects none of its {n_frames} frames")
     # Decode the first selected page now so that a corrupt file fails on read().
     try:
         first = _fast_grey(path, img) if n_frames == 1 else None

@@ -69,6 +69,11 @@ _EVERY = re.compile(r"^\s*every\s*:\s*(\d+)\s*$", re.IGNORECASE)
 _SINGLE = re.compile(r"^\s*(\d+)\s*$")
 
 
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 @dataclass(frozen=True)
 class FrameSelection:
     """Which frames of a multi-frame file to read, like ``range(start, stop, step)``.
@@ -95,6 +100,21 @@ class FrameSelection:
         if self.step < 1:
             raise ValueError(f"FrameSelection.step must be >= 1, got {self.step}")
 
+    def describe(self) -> str:
+        """The selection as a person writes it: ``"all frames"``, ``"every 2nd frame"``,
+        ``"frames 10-20"``, ``"frame 3"``, ``"frames 10:40:2"``."""
+        if self.stop is None:
+            if self.step == 1:
+                return "all frames" if self.start == 0 else f"frames {self.start}-end"
+            if self.start == 0:
+                return f"every {_ordinal(self.step)} frame"
+            return f"frames {self.start}::{self.step}"
+        if self.step == 1:
+            if self.stop == self.start + 1:
+                return f"frame {self.start}"
+            return f"frames {self.start}-{self.stop - 1}"
+        return f"frames {self.start}:{self.stop}:{self.step}"
+
     @classmethod
     def parse(cls, text: str) -> FrameSelection:
         """Parse a frame selection.
@@ -119,6 +139,8 @@ class FrameSelection:
         if s.lower() in ("all", "", ":"):
             return cls()
         if m := _EVERY.match(s):
+            if int(m.group(1)) < 1:
+                raise ValueError(f"frame selection {text!r}: every N-th frame needs N >= 1")
             return cls(step=int(m.group(1)))
         if m := _RANGE.match(s):
             a, b = int(m.group(1)), int(m.group(2))

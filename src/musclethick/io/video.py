@@ -129,5 +129,5 @@ def _iter(
             raise InputError(f"{path}: truncated video, decoded {index + 1} of {n_frames} frames")
         if yielded == 0:
             raise InputError(
-                f"{path}: frame selection {selection} selects none of {index + 1} frames"
+                f"{path}: {selection.describe()} selects none of its {index + 1} frames"
             )
