@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from musclethick._files import file_sha256
 from musclethick.errors import ModelError
-from musclethick.segment.weights import card_path, load_weights, read_card, sha256_file, write_card
+from musclethick.segment.weights import card_path, load_weights, read_card, write_card
 
 __all__ = ["ONNX_OPSET", "export_onnx", "onnx_path_for"]
 
@@ -105,7 +106,7 @@ def export_onnx(
         )
     section = {
         "file": out.name,
-        "sha256": sha256_file(out),
+        "sha256": file_sha256(out),
         "size_bytes": out.stat().st_size,
         "opset": ONNX_OPSET,
         "exported_with": f"torch {torch.__version__}",

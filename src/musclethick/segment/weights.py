@@ -8,12 +8,12 @@ editable mode. Every load checks the file's sha256 against the card and reads th
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from musclethick._files import file_sha256
 from musclethick.errors import ModelError
 from musclethick.segment.preprocess import DEFAULT_NORMALISATION
 
@@ -26,7 +26,6 @@ __all__ = [
     "load_weights",
     "package_models_dir",
     "read_card",
-    "sha256_file",
     "write_card",
 ]
 
@@ -49,15 +48,6 @@ def card_path(weights_path: str | Path) -> Path:
     return Path(weights_path).with_suffix(".json")
 
 
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def check_sha256(path: str | Path, expected: str, what: str = "weights") -> str:
     """The file's sha256, checked against ``expected`` (from a model card).
 
@@ -66,7 +56,7 @@ def check_sha256(path: str | Path, expected: str, what: str = "weights") -> str:
     ModelError
         On a mismatch: the file is corrupt or was replaced (``what`` names it in the message).
     """
-    digest = sha256_file(path)
+    digest = file_sha256(path)
     if digest != expected:
         raise ModelError(
             f"{path}: sha256 {digest[:12]}... does not match its model card "
@@ -106,7 +96,7 @@ def write_card(weights_path: str | Path, card: dict[str, Any]) -> Path:
     w = Path(weights_path)
     full = dict(card)
     full["weights_file"] = w.name
-    full["sha256"] = sha256_file(w)
+    full["sha256"] = file_sha256(w)
     full["size_bytes"] = w.stat().st_size
     out = card_path(w)
     out.write_text(json.dumps(full, indent=2, sort_keys=False) + "\n")
@@ -181,7 +171,7 @@ def load_weights(path: str | Path | None = None, *, verify: bool = True) -> Load
         card = read_card(card_path(w))
         digest = check_sha256(w, card["sha256"])
     else:
-        digest = sha256_file(w)
+        digest = file_sha256(w)
     try:
         payload = torch.load(w, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many kinds for corrupt files

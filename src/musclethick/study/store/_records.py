@@ -7,13 +7,12 @@ dataclasses out, and back; no connection.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
+from musclethick._files import file_sha256
 from musclethick.types import Architecture, Boundary, Fascicle, LayerPair, LineMeasurement
 
 __all__ = [
@@ -267,15 +266,6 @@ def architecture_from_row(row: Row | None) -> Architecture | None:
         flags=tuple(f for f in row["flags"].split(";") if f),
         method=row["method"],
     )
-
-
-def file_sha256(path: str | Path, *, chunk_bytes: int = 1 << 20) -> str:
-    """SHA-256 hex digest of a file's content."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_bytes):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def boundary_from_json(text: str | None, source: str = "manual", confidence: float = 1.0):
