@@ -204,3 +204,7 @@ def test_an_unconfirmed_reading_is_reused_for_the_very_same_pixels_only(sample_i
     r = reading.looked_at
     touched[r.y0, r.x0] = touched[r.y0, r.x0] ^ 1
     assert not same_display(reading, grey, touched, reading.region)
+    # nor for the same pixels with the imaging region found one row lower
+    g = reading.region
+    nudged = PixelBox(g.x0, g.y0 + 1, g.x1, g.y1)
+    assert not same_display(reading, grey, grey.copy(), nudged)

@@ -769,9 +769,9 @@ def same_display(
 
     Everything the reading depends on (:attr:`RulerReading.looked_at`) must be the same:
     the same capture size, the imaging region within
-    :data:`SAME_DISPLAY_REGION_SLACK_PX` (exactly the same when the depth read-out was used:
-    it is divided by the region's height), and at most :data:`SAME_DISPLAY_MAX_CHANGED_PX`
-    pixels there, outside both imaging regions, differing by more than
+    :data:`SAME_DISPLAY_REGION_SLACK_PX` (exactly the same for an unconfirmed reading, and
+    when the depth read-out was used: it is divided by the region's height), and at most
+    :data:`SAME_DISPLAY_MAX_CHANGED_PX` pixels there, outside both imaging regions, differing by more than
     :data:`SAME_DISPLAY_LEVELS` grey levels (capture noise; for an unconfirmed reading, which
     another capture of the display might confirm, not one pixel may differ). A changed digit or tick
     changes dozens of pixels by far more.
@@ -789,11 +789,11 @@ def same_display(
     if box is None or seen.shape != image.shape:
         return False
     old = reading.region
-    slack = (
-        0
-        if any(k == "depth_readout" for k, _ in reading.estimates)
-        else (SAME_DISPLAY_REGION_SLACK_PX)
-    )
+    # an unconfirmed reading is reused only for the very same capture (another capture of the
+    # display might confirm it, read afresh); one using the depth read-out divides by the
+    # region's height
+    exact = not reading.confirmed or any(k == "depth_readout" for k, _ in reading.estimates)
+    slack = 0 if exact else SAME_DISPLAY_REGION_SLACK_PX
     if (
         max(
             abs(region.x0 - old.x0),
@@ -805,9 +805,6 @@ def same_display(
     ):
         return False
     sl = box.slices()
-    # an unconfirmed reading is reused only for the very same pixels: another capture of
-    # the display might confirm it (and would, read afresh); a confirmed one holds for any
-    # capture of the display
     levels, most = (
         (SAME_DISPLAY_LEVELS, SAME_DISPLAY_MAX_CHANGED_PX) if reading.confirmed else (0, 0)
     )
