@@ -768,13 +768,13 @@ def same_display(
     from, so that the reading holds for it too.
 
     Everything the reading depends on (:attr:`RulerReading.looked_at`) must be the same:
-    the same capture size, the imaging region within
-    :data:`SAME_DISPLAY_REGION_SLACK_PX` (exactly the same for an unconfirmed reading, and
-    when the depth read-out was used: it is divided by the region's height), and at most
-    :data:`SAME_DISPLAY_MAX_CHANGED_PX` pixels there, outside both imaging regions, differing by more than
+    the same capture size, the imaging region within :data:`SAME_DISPLAY_REGION_SLACK_PX`
+    (exactly the same for an unconfirmed reading, and when the depth read-out was used: it
+    is divided by the region's height), and at most :data:`SAME_DISPLAY_MAX_CHANGED_PX`
+    pixels there, outside both imaging regions, differing by more than
     :data:`SAME_DISPLAY_LEVELS` grey levels (capture noise; for an unconfirmed reading, which
-    another capture of the display might confirm, not one pixel may differ). A changed digit or tick
-    changes dozens of pixels by far more.
+    another capture of the display might confirm, not one pixel may differ). A changed
+    digit or tick changes dozens of pixels by far more.
 
     Parameters
     ----------
