@@ -263,7 +263,7 @@ def architecture_from_row(row: Row | None) -> Architecture | None:
         confidence=float(row["confidence"]),
         fascicles=fascicles,
         line=None if line is None else tuple(float(v) for v in line),
-        flags=tuple(f for f in row["flags"].split(";") if f),
+        flags=split_flags(row["flags"]),
         method=row["method"],
     )
 
