@@ -60,6 +60,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from .calibration import FIX_HINT
 from .geometry import curvature_per_px, overlap_interval, sagitta_fraction
 from .plausible import DEFAULT_RANGES, PlausibleRanges
 from .types import Boundary, Calibration, Status
@@ -235,10 +236,7 @@ def scale_flags(
                 "for skeletal muscle: check the calibration"
             )
     if (flags or uncalibrated) and not any("--mm-per-px" in w for w in why):
-        why.append(
-            "fix: give --mm-per-px or --depth-mm, a calibration profile (musclethick "
-            "calibrate), or two clicks on the ruler in napari"
-        )
+        why.append(f"fix: {FIX_HINT}")
     return tuple(dict.fromkeys(flags)), "; ".join(why)
 
 
