@@ -352,3 +352,37 @@ def test_a_failure_line_names_the_file_first_and_the_frame_of_a_multiframe_file(
     assert failure_line(single) == "musclethick: scan.png: model found nothing; no muscle found"
     cine = failed_result("cine.mp4", "cine.mp4: no muscle found", frame_index=27)
     assert failure_line(cine, several=True) == "musclethick: cine.mp4 frame 27: no muscle found"
+
+
+def test_worker_processes_write_the_same_table_and_overlays(
+    sample_images: Path, test_data: Path, tmp_path: Path
+):
+    """``--workers 2`` (this process and one worker) against ``--workers 1``, on 16+ inputs."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, source in enumerate(sorted(sample_images.glob("*.png")) * 3):
+        shutil.copy(source, folder / f"{i:02d}_{source.name}")
+    shutil.copy(test_data / "dicom" / "us_multiframe.dcm", folder / "07_multi.dcm")
+    shutil.copy(test_data / "video" / "truncated.mp4", folder / "08_truncated.mp4")
+    cut = (sample_images / "dltrack_512x512_img_00053.png").read_bytes()[:500]
+    (folder / "09_cut.png").write_bytes(cut)
+    n_files = len(list(folder.iterdir()))
+    tables = {}
+    for workers in (1, 2):
+        out, overlays = tmp_path / f"r{workers}.csv", tmp_path / f"o{workers}"
+        argv = ["measure", str(folder), "--out", str(out), "--overlays", str(overlays)]
+        assert main([*argv, "-q", "--mm-per-px", "0.1", "--workers", str(workers)]) == 0
+        tables[workers] = _read_rows(out)
+        n_frames = sum(r["line"] == "mean" and r["status"] != "failed" for r in tables[workers])
+        assert len(list(overlays.iterdir())) == n_frames
+    assert n_files >= 16
+    one, two = tables[1], tables[2]
+    assert len(one) == len(two)
+    for a, b in zip(one, two, strict=True):
+        assert [b[k] for k in ("file", "frame", "line", "status", "flags", "message")] == [
+            a[k] for k in ("file", "frame", "line", "status", "flags", "message")
+        ]
+        if a["thickness_mm"]:
+            assert float(b["thickness_mm"]) == pytest.approx(float(a["thickness_mm"]), abs=1e-3)
+    failed = {Path(r["file"]).name for r in two if r["status"] == "failed"}
+    assert failed == {"08_truncated.mp4", "09_cut.png"}

@@ -11,9 +11,11 @@ import pytest
 from PIL import Image
 
 from mask_reference import mask_thickness_px  # tests/mask_reference.py: plain numpy
+from musclethick.errors import MusclethickError
 from musclethick.io import read
 from musclethick.io.options import CalibrationOptions, FrameSelection
 from musclethick.pipeline import (
+    PROCESSES_MIN_FILES,
     MeasureSettings,
     get_model,
     measure_frames,
@@ -244,3 +246,63 @@ def test_a_frame_selection_does_not_apply_to_still_images(sample_images: Path, t
     late = MeasureSettings(method="edges", frames=FrameSelection.parse("50"))
     (failed,) = measure_path(sample_images / "multiframe.dcm", late)
     assert failed.status == "failed" and "selects none" in failed.message
+
+
+def _stream_with_a_bad_file_and_a_cine(sample_images: Path, tmp_path: Path) -> list[Path]:
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    images = sorted(sample_images.glob("*.png"))
+    paths = [*images, bad, sample_images / "cine.mp4", *images, *reversed(images), *images]
+    assert len(paths) >= PROCESSES_MIN_FILES
+    return paths
+
+
+@pytest.mark.parametrize("keep_frames", [True, False])
+def test_worker_processes_measure_like_one_process_in_input_order(
+    sample_images: Path, tmp_path: Path, keep_frames: bool
+):
+    paths = _stream_with_a_bad_file_and_a_cine(sample_images, tmp_path)
+    settings = MeasureSettings(calibration=CalibrationOptions(mm_per_px=0.1))
+    alone = list(measure_paths(paths, settings, prefetch=0))
+    shared = list(measure_paths(paths, settings, processes=2, keep_frames=keep_frames))
+    assert [m.path for m in shared] == paths
+    for one, other in zip(alone, shared, strict=True):
+        assert [r.status for r in other.results] == [r.status for r in one.results]
+        assert [r.frame_index for r in other.results] == [r.frame_index for r in one.results]
+        for a, b in zip(one.results, other.results, strict=True):
+            assert b.message == a.message
+            if a.status != "failed":
+                assert b.mean_thickness_mm == pytest.approx(a.mean_thickness_mm, rel=1e-6)
+        assert len(other.frames) == (len(one.frames) if keep_frames else 0)
+    bad = paths.index(tmp_path / "bad.png")
+    assert shared[bad].results[0].status == "failed"
+    assert "bad.png" in shared[bad].results[0].message
+    assert isinstance(shared[bad].error, MusclethickError)
+    assert len(shared[bad + 1].results) == 6  # the cine's frames, in a worker or here
+
+
+def test_few_files_are_measured_without_worker_processes(sample_images: Path, monkeypatch):
+    import musclethick.pipeline as pipeline
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("worker processes started for a few files")
+
+    monkeypatch.setattr(pipeline, "_measure_in_processes", no_pool)
+    images = sorted(sample_images.glob("*.png"))[: PROCESSES_MIN_FILES - 1]
+    measured = list(measure_paths(images, MeasureSettings(method="edges"), processes=4))
+    assert [m.path for m in measured] == images
+
+
+def test_a_worker_that_died_fails_its_file_by_name():
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    from musclethick.pipeline import _from_worker
+
+    future: Future = Future()
+    future.set_exception(BrokenProcessPool("a child process terminated abruptly"))
+    measured = _from_worker(future, "scans/s01.png")
+    assert measured.path == "scans/s01.png"
+    assert [r.status for r in measured.results] == ["failed"]
+    assert measured.results[0].message.startswith("scans/s01.png: a worker process died")
+    assert "measure this file alone" in measured.results[0].message

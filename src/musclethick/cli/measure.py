@@ -227,6 +227,8 @@ class _MeasureOutputs:
 def cmd_measure(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from musclethick._cores import available_cores
+    from musclethick._workers import PROCESSES_MIN_FILES, limit_threads
     from musclethick.errors import InputError, UsageError
     from musclethick.io import find_inputs
     from musclethick.pipeline import measure_paths, share_cores_with_decoding
@@ -251,8 +253,15 @@ def cmd_measure(args: argparse.Namespace) -> int:
     )
     interrupted = False
     try:
-        share_cores_with_decoding()
-        for measured in measure_paths(paths, settings):
+        processes = args.workers or available_cores()
+        if processes > 1 and len(paths) >= PROCESSES_MIN_FILES:
+            limit_threads(1)  # one thread per process: the worker processes take the others
+        else:
+            share_cores_with_decoding()
+        measured_files = measure_paths(
+            paths, settings, processes=processes, keep_frames=outputs.overlays is not None
+        )
+        for measured in measured_files:
             outputs.add(measured)
             n_done += 1
             several = len(measured.results) > 1
@@ -359,6 +368,14 @@ def register(sub: Any) -> None:
         "non-empty --overlays folder is an error)",
     )
     measure.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    from musclethick._workers import PROCESSES_MIN_FILES
+
+    measure.add_argument(
+        "--workers",
+        type=positive_int,
+        help="processes measuring at once (default: one per core; from "
+        f"{PROCESSES_MIN_FILES} files on, fewer files are measured in this process alone)",
+    )
     add_measure_arguments(measure)
     measure.set_defaults(func=cmd_measure)
 

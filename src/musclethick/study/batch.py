@@ -26,7 +26,6 @@ architecture on for a site re-measures its scans (the thickness-only results are
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -38,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from musclethick._cores import available_cores
+from musclethick._workers import init_worker, limit_threads
 from musclethick.calibration_profile import CalibrationProfile, load_profile
 from musclethick.errors import MusclethickError
 from musclethick.io.options import CalibrationOptions
@@ -78,38 +78,6 @@ def measure_scan(path: str, settings: MeasureSettings) -> list[FrameResult]:
                 method=settings.method,
             )
         ]
-
-
-def _exit_with_parent(parent_pid: int, interval_s: float = 1.0) -> None:
-    """Exit this worker when the coordinator died (e.g. ``kill -9``): no orphaned workers."""
-    while True:
-        time.sleep(interval_s)
-        if os.getppid() != parent_pid:
-            os._exit(1)
-
-
-def _init_worker(threads: int) -> None:
-    """Process-pool initializer: limit threads and exit when the coordinator dies."""
-    import threading
-
-    threading.Thread(
-        target=_exit_with_parent, args=(os.getppid(),), name="musclethick-watchdog", daemon=True
-    ).start()
-    limit_threads(threads)
-
-
-def limit_threads(threads: int) -> None:
-    """Keep this process to ``threads`` BLAS/OpenMP/OpenCV/torch threads (one per worker)."""
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[name] = str(threads)
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(threads)
-    try:
-        import cv2
-
-        cv2.setNumThreads(threads)
-    except ImportError:  # pragma: no cover - opencv is a dependency
-        pass
 
 
 def settings_from_protocol(
@@ -236,7 +204,7 @@ def _process_pool(
     pool = ProcessPoolExecutor(
         max_workers=workers,
         mp_context=get_context("spawn"),
-        initializer=_init_worker,
+        initializer=init_worker,
         initargs=(1,),
     )
     pending: dict[Future, int] = {}

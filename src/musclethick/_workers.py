@@ -1,0 +1,52 @@
+"""Worker processes: their thread limits and start-up, for ``measure`` and study batches."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+
+__all__ = ["PROCESSES_MIN_FILES", "init_worker", "limit_threads"]
+
+#: Fewest files for which ``measure`` starts worker processes: below it their start-up
+#: (about a second of a core each: Python, NumPy, OpenCV, the model) saves nothing.
+PROCESSES_MIN_FILES = 16
+
+
+def limit_threads(threads: int) -> None:
+    """Keep this process to ``threads`` BLAS/OpenMP/OpenCV/torch threads (one per worker)."""
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[name] = str(threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+    try:
+        import cv2
+
+        cv2.setNumThreads(threads)
+    except ImportError:  # pragma: no cover - opencv is a dependency
+        pass
+
+
+def _exit_with_parent(parent_pid: int, interval_s: float = 1.0) -> None:
+    """Exit this worker when the coordinator died (e.g. ``kill -9``): no orphaned workers."""
+    while True:
+        time.sleep(interval_s)
+        if os.getppid() != parent_pid:
+            os._exit(1)
+
+
+def init_worker(threads: int) -> None:
+    """Process-pool initializer: limit threads, leave Ctrl-C to the coordinator, and exit
+    when the coordinator dies.
+
+    Ctrl-C reaches every process of the terminal's process group; the coordinator alone
+    handles it (it stops handing out work and keeps what is measured), so a worker ignores
+    it instead of printing a traceback of its own.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(
+        target=_exit_with_parent, args=(os.getppid(),), name="musclethick-watchdog", daemon=True
+    ).start()
+    limit_threads(threads)
