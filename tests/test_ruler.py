@@ -193,16 +193,26 @@ def test_a_reading_without_its_area_is_never_reused(telemed_reading):
     assert not same_display(bare, grey, grey, reading.region)
 
 
-def test_an_unconfirmed_reading_is_reused_for_the_very_same_pixels_only(sample_images):
-    # without OCR the Telemed ruler is unconfirmed: another capture of that display, read
-    # afresh, might confirm it, so only an identical one may take this reading
+def test_an_unconfirmed_reading_is_reused_within_capture_noise_and_the_same_region_only(
+    sample_images,
+):
+    # without OCR the Telemed ruler is unconfirmed; a capture of the same display (capture
+    # noise) takes its reading, one with a changed number is read afresh (and might confirm)
     grey = _grey(sample_images / TELEMED)
     reading = read_ruler(grey, reader=None)
     assert not reading.confirmed
     assert same_display(reading, grey, grey.copy(), reading.region)
-    touched = grey.copy()
+    noise = np.random.default_rng(1).integers(-20, 21, grey.shape)
+    noisy = np.clip(grey.astype(int) + noise, 0, 255).astype(np.uint8)
+    assert same_display(reading, grey, noisy, reading.region)
     r = reading.looked_at
-    touched[r.y0, r.x0] = touched[r.y0, r.x0] ^ 1
+    outside = np.ones(grey.shape, bool)
+    outside[reading.region.slices()] = False
+    ys, xs = np.nonzero(outside[r.slices()])
+    touched = grey.copy()
+    ys, xs = ys[:: max(1, ys.size // 20)][:20] + r.y0, xs[:: max(1, xs.size // 20)][:20] + r.x0
+    touched[ys, xs] = (grey[ys, xs].astype(int) + 128) % 256  # 20 pixels, far off
+    assert ys.size > SAME_DISPLAY_MAX_CHANGED_PX
     assert not same_display(reading, grey, touched, reading.region)
     # nor for the same pixels with the imaging region found one row lower
     g = reading.region

