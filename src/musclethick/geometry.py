@@ -16,6 +16,7 @@ All coordinates are ``x`` = column, ``y`` = row, in pixels.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -96,6 +97,17 @@ def fast_median(values: np.ndarray) -> float:
     return 0.5 * float(part[k - 1] + part[k])
 
 
+@lru_cache(maxsize=16)
+def _uniform_draws(seed: int, trials: int, k: int) -> np.ndarray:
+    """The first ``(trials, k)`` uniform draws of ``default_rng(seed)``, drawn once per
+    process (read-only). ``cdf.searchsorted(draws, side="right")`` is exactly
+    ``default_rng(seed).choice(n, (trials, k), p=p)`` (NumPy's own method), without a new
+    generator per fit."""
+    draws = np.random.default_rng(seed).random((trials, k))
+    draws.setflags(write=False)
+    return draws
+
+
 def robust_polyfit(
     x_px: np.ndarray,
     y_px: np.ndarray,
@@ -165,14 +177,14 @@ def robust_polyfit(
     rdeg = min(rdeg, degree_eff)
 
     # --- RANSAC (vectorised over trials) ---
-    rng = np.random.default_rng(seed)
     k = rdeg + 1
     inlier = np.ones(xs.size, dtype=bool)
     if xs.size > k + 2 and ransac_trials > 0:
-        p = ws / ws.sum()
-        # drawn with replacement in one call; samples that repeat a point are singular and
-        # dropped by the determinant test below
-        idx = rng.choice(xs.size, size=(ransac_trials, k), p=p)
+        # drawn with replacement, weighted, in one call; samples that repeat a point are
+        # singular and dropped by the determinant test below
+        cdf = (ws / ws.sum()).cumsum()
+        cdf /= cdf[-1]
+        idx = cdf.searchsorted(_uniform_draws(seed, ransac_trials, k), side="right")
         powers = np.vander(u, k)  # (n, k): u**rdeg ... u**0
         vand = powers[idx]  # (T, k, k)
         det_ok = np.abs(np.linalg.det(vand)) > 1e-12

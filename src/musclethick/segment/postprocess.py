@@ -267,6 +267,7 @@ def _edge_candidates(belly: np.ndarray, k: int) -> tuple[list[np.ndarray], list[
     # edge spread over two rows still counts in full)
     step = 0.5 * (pair[2:] - pair[:-2])
     col = np.arange(cols)
+    near = np.arange(-2, 3)[:, None]
     out = []
     for v in (step, -step):
         v = np.where(v >= 0.1, v, 0.0)
@@ -276,8 +277,7 @@ def _edge_candidates(belly: np.ndarray, k: int) -> tuple[list[np.ndarray], list[
             ok = v[at, col] > 0
             found.append(np.where(ok, at, -1))
             # suppress the peak and its two neighbours on each side
-            for off in range(-2, 3):
-                v[np.clip(at + off, 0, v.shape[0] - 1), col] = 0.0
+            v[np.clip(at[None, :] + near, 0, v.shape[0] - 1), col[None, :]] = 0.0
         out.append(found)
     return out[0], out[1]
 
