@@ -18,8 +18,10 @@ import, model loading and the CSV written, divided by N; the start-up alone
 process, as a ratio to the CLI's time per image.
 
 With ``--memory N``: one ``musclethick measure`` subprocess over N images; its peak resident
-memory (``VmHWM`` in ``/proc/PID/status``) is sampled while it runs and reported when the
-results CSV holds the 100th, 10 %, 50 % and last file (streaming: it must stay flat).
+memory (``VmHWM`` in ``/proc/PID/status``), summed with that of its worker processes, is
+sampled while it runs and reported when the results CSV holds the 100th, 10 %, 50 % and last
+file (streaming: it must stay flat). ``--workers N`` is passed on to ``musclethick measure``
+(default: its own, one process per core; ``--workers 1``: one process, decoding threads).
 """
 
 from __future__ import annotations
@@ -132,12 +134,37 @@ def _vm_hwm_mb(pid: int) -> float | None:
     return None
 
 
+def _descendants(pid: int) -> list[int]:
+    """Processes started by ``pid``, and theirs (Linux ``/proc``): the worker processes."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    found, todo = [], list(children.get(pid, []))
+    while todo:
+        child = todo.pop()
+        found.append(child)
+        todo += children.get(child, [])
+    return found
+
+
 def _run_measure(
-    folder: Path, out_csv: Path, *, poll_s: float = 0.05, backend: str = "auto"
+    folder: Path,
+    out_csv: Path,
+    *,
+    poll_s: float = 0.05,
+    backend: str = "auto",
+    workers: int | None = None,
 ) -> dict:
-    """Run ``musclethick measure folder --out out_csv -q``; wall time and VmHWM per file."""
+    """Run ``musclethick measure folder --out out_csv -q``; wall time, and the peak resident
+    memory (VmHWM) of its process and its worker processes, summed, when each file appears."""
     cmd = [*_musclethick(), "measure", str(folder), "--out", str(out_csv), "--quiet"]
     cmd += ["--backend", backend]
+    if workers is not None:
+        cmd += ["--workers", str(workers)]
     t0 = time.perf_counter()
     cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -145,12 +172,20 @@ def _run_measure(
     hwm_at: list[float] = []  # VmHWM (MB) when files[i] was first seen
     offset = 0
     partial = ""
+    peaks: dict[int, float] = {}  # VmHWM (MB) of the process and of each worker
+    workers_seen: list[int] = []
+    last_scan = 0.0
     hwm = 0.0
     while True:
         done = proc.poll() is not None
-        value = _vm_hwm_mb(proc.pid)
-        if value is not None:
-            hwm = max(hwm, value)
+        if time.perf_counter() - last_scan > 0.5:  # new workers (a /proc scan costs CPU)
+            workers_seen = sorted(set(workers_seen) | set(_descendants(proc.pid)))
+            last_scan = time.perf_counter()
+        for pid in (proc.pid, *workers_seen):
+            value = _vm_hwm_mb(pid)
+            if value is not None:
+                peaks[pid] = max(peaks.get(pid, 0.0), value)
+        hwm = sum(peaks.values())
         if out_csv.exists():
             with out_csv.open(encoding="utf-8") as handle:
                 handle.seek(offset)
@@ -178,6 +213,8 @@ def _run_measure(
         "files": files,
         "hwm_at_mb": hwm_at,
         "final_hwm_mb": hwm,
+        "process_hwm_mb": peaks.get(proc.pid, 0.0),
+        "worker_hwm_mb": [v for pid, v in peaks.items() if pid != proc.pid],
     }
 
 
@@ -193,7 +230,7 @@ def _cli_mode(args: argparse.Namespace) -> dict:
     try:
         (tmp / "in").mkdir()
         _symlink_folder(images, args.cli, tmp / "in")
-        run = _run_measure(tmp / "in", tmp / "out.csv", poll_s=0.05, backend=args.backend)
+        run = _run_measure(tmp / "in", tmp / "out.csv", backend=args.backend, workers=args.workers)
         n_rows = sum(1 for _ in (tmp / "out.csv").open()) - 1
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -211,7 +248,10 @@ def _cli_mode(args: argparse.Namespace) -> dict:
         "cli_cpu_s": run["cpu_s"],
         "cli_cpu_ms_per_image": run["cpu_s"] / n * 1000,
         "startup_version_s": startup_s,
+        "workers": args.workers,
         "cli_peak_rss_mb": run["final_hwm_mb"],
+        "cli_peak_rss_mb_process": run["process_hwm_mb"],
+        "cli_peak_rss_mb_workers": run["worker_hwm_mb"],
         "baseline": "VGG16-encoder U-Net 512x512, batch 1",
         "baseline_parameters": n_params,
         "baseline_forward_ms": base_ms,
@@ -230,7 +270,11 @@ def _cli_mode(args: argparse.Namespace) -> dict:
     print(f"start-up            {startup_s:.2f} s (musclethick --version)")
     print(f"VGG16 U-Net 512²    {base_ms:.0f} ms/image forward ({n_params / 1e6:.1f} M parameters)")
     print(f"ratio               {base_ms / ms:.0f}x (baseline forward / our end to end)")
-    print(f"peak RSS            {run['final_hwm_mb']:.0f} MB")
+    print(
+        f"peak RSS            {run['final_hwm_mb']:.0f} MB, summed over the process "
+        f"({run['process_hwm_mb']:.0f} MB) and its {len(run['worker_hwm_mb'])} worker "
+        f"process(es) ({', '.join(f'{v:.0f}' for v in run['worker_hwm_mb']) or '-'} MB)"
+    )
     return out
 
 
@@ -240,7 +284,7 @@ def _memory_mode(args: argparse.Namespace) -> dict:
     try:
         (tmp / "in").mkdir()
         _symlink_folder(Path(args.images), n, tmp / "in")
-        run = _run_measure(tmp / "in", tmp / "out.csv", poll_s=0.05, backend=args.backend)
+        run = _run_measure(tmp / "in", tmp / "out.csv", backend=args.backend, workers=args.workers)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     marks = sorted({m for m in (100, n // 10, n // 2, n) if 0 < m <= len(run["files"])})
@@ -252,10 +296,12 @@ def _memory_mode(args: argparse.Namespace) -> dict:
         "wall_s": run["wall_s"],
         "peak_rss_mb_after_files": {str(m): v for m, v in at.items()},
         "peak_rss_mb_final": run["final_hwm_mb"],
+        "peak_rss_mb_process": run["process_hwm_mb"],
+        "peak_rss_mb_workers": run["worker_hwm_mb"],
     }
     print(f"musclethick measure over {n} images in {run['wall_s']:.0f} s")
     for m, v in at.items():
-        print(f"peak RSS (VmHWM) after {m:5d} files  {v:.0f} MB")
+        print(f"peak RSS (VmHWM, all processes) after {m:5d} files  {v:.0f} MB")
     print(f"peak RSS at exit                 {run['final_hwm_mb']:.0f} MB")
     return out
 
@@ -282,6 +328,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--memory", type=int, metavar="N", help="peak memory of 'musclethick measure' on N images"
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="'musclethick measure --workers' for --cli / --memory (default: its own, one "
+        "process per core)",
     )
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
