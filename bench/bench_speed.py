@@ -21,7 +21,8 @@ With ``--memory N``: one ``musclethick measure`` subprocess over N images; its p
 memory (``VmHWM`` in ``/proc/PID/status``), summed with that of its worker processes, is
 sampled while it runs and reported when the results CSV holds the 100th, 10 %, 50 % and last
 file (streaming: it must stay flat). ``--workers N`` is passed on to ``musclethick measure``
-(default: its own, one process per core; ``--workers 1``: one process, decoding threads).
+(default: its own, one process per core; ``--workers 1``: one process, decoding threads), and
+so is ``--architecture`` (with ``--cli``).
 """
 
 from __future__ import annotations
@@ -158,6 +159,7 @@ def _run_measure(
     poll_s: float = 0.05,
     backend: str = "auto",
     workers: int | None = None,
+    architecture: bool = False,
 ) -> dict:
     """Run ``musclethick measure folder --out out_csv -q``; wall time, and the peak resident
     memory (VmHWM) of its process and its worker processes, summed, when each file appears."""
@@ -165,6 +167,8 @@ def _run_measure(
     cmd += ["--backend", backend]
     if workers is not None:
         cmd += ["--workers", str(workers)]
+    if architecture:
+        cmd += ["--architecture"]
     t0 = time.perf_counter()
     cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -230,7 +234,13 @@ def _cli_mode(args: argparse.Namespace) -> dict:
     try:
         (tmp / "in").mkdir()
         _symlink_folder(images, args.cli, tmp / "in")
-        run = _run_measure(tmp / "in", tmp / "out.csv", backend=args.backend, workers=args.workers)
+        run = _run_measure(
+            tmp / "in",
+            tmp / "out.csv",
+            backend=args.backend,
+            workers=args.workers,
+            architecture=args.architecture,
+        )
         n_rows = sum(1 for _ in (tmp / "out.csv").open()) - 1
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -249,6 +259,7 @@ def _cli_mode(args: argparse.Namespace) -> dict:
         "cli_cpu_ms_per_image": run["cpu_s"] / n * 1000,
         "startup_version_s": startup_s,
         "workers": args.workers,
+        "architecture": args.architecture,
         "cli_peak_rss_mb": run["final_hwm_mb"],
         "cli_peak_rss_mb_process": run["process_hwm_mb"],
         "cli_peak_rss_mb_workers": run["worker_hwm_mb"],
@@ -260,7 +271,7 @@ def _cli_mode(args: argparse.Namespace) -> dict:
     print(f"backend             {args.backend} (musclethick measure --backend)")
     print(
         f"musclethick measure  {ms:.1f} ms/image end to end: {n} images in "
-        f"{run['wall_s']:.1f} s (one process, start-up and CSV included; "
+        f"{run['wall_s']:.1f} s (one command, start-up and CSV included; "
         f"{len(run['files'])} files, {n_rows} rows written)"
     )
     print(
@@ -328,6 +339,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--memory", type=int, metavar="N", help="peak memory of 'musclethick measure' on N images"
+    )
+    p.add_argument(
+        "--architecture",
+        action="store_true",
+        help="'musclethick measure --architecture' for --cli (pennation angle, fascicle length)",
     )
     p.add_argument(
         "--workers",

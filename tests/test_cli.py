@@ -386,3 +386,14 @@ def test_worker_processes_write_the_same_table_and_overlays(
             assert float(b["thickness_mm"]) == pytest.approx(float(a["thickness_mm"]), abs=1e-3)
     failed = {Path(r["file"]).name for r in two if r["status"] == "failed"}
     assert failed == {"08_truncated.mp4", "09_cut.png"}
+
+
+def test_ctrl_c_while_the_parser_is_built_is_one_line(monkeypatch, capsys):
+    import musclethick.cli as cli
+
+    def interrupted(**kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "get_arg_parser", interrupted)
+    assert cli.main(["measure", "x.png", "--out", "r.csv"]) == 130
+    assert capsys.readouterr().err == "musclethick measure: interrupted\n"

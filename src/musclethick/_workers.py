@@ -7,8 +7,10 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-__all__ = ["PROCESSES_MIN_FILES", "init_worker", "limit_threads"]
+__all__ = ["PROCESSES_MIN_FILES", "init_worker", "limit_threads", "new_processes_ignore_ctrl_c"]
 
 #: Fewest files for which ``measure`` starts worker processes: below it their start-up
 #: (about a second of a core each: Python, NumPy, OpenCV, the model) saves nothing.
@@ -50,3 +52,23 @@ def init_worker(threads: int) -> None:
         target=_exit_with_parent, args=(os.getppid(),), name="musclethick-watchdog", daemon=True
     ).start()
     limit_threads(threads)
+
+
+@contextmanager
+def new_processes_ignore_ctrl_c() -> Iterator[None]:
+    """Processes started inside this block ignore Ctrl-C from their first instruction.
+
+    :func:`init_worker` makes a worker ignore it too, but only once the worker has imported
+    what it needs; a Ctrl-C while it is still starting would print its traceback. A process
+    inherits an ignored signal, so this block ignores SIGINT while workers are started (a
+    few milliseconds per process; a Ctrl-C then is lost, the next one counts). Outside the
+    main thread (where signals cannot be set) it does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

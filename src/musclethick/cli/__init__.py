@@ -94,11 +94,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_command("train", lambda: train_command(argv[1:]))
     command = next((a for a in argv if not a.startswith("-")), None)
-    parser = get_arg_parser(only="measure" if command == "measure" else None)
     try:
+        parser = get_arg_parser(only="measure" if command == "measure" else None)
         args = parser.parse_args(argv)
     except SystemExit as stop:  # --help, --version, or a usage error already printed
         return stop.code if isinstance(stop.code, int) else EXIT_USAGE
+    except KeyboardInterrupt:  # Ctrl-C while the parser is built (its imports)
+        if "--debug" in argv:
+            raise
+        print(
+            f"musclethick {command}: interrupted" if command else "musclethick: interrupted",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
     return run_command(args.command, lambda: args.func(args), debug=args.debug)
 
 

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from musclethick._cores import available_cores
-from musclethick._workers import init_worker, limit_threads
+from musclethick._workers import init_worker, limit_threads, new_processes_ignore_ctrl_c
 from musclethick.calibration_profile import CalibrationProfile, load_profile
 from musclethick.errors import MusclethickError
 from musclethick.io.options import CalibrationOptions
@@ -201,12 +201,13 @@ def _process_pool(
     """Measure in a spawn-started process pool, keeping a bounded window of tasks in flight."""
     window = 4 * workers
     todo = iter(jobs)
-    pool = ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=get_context("spawn"),
-        initializer=init_worker,
-        initargs=(1,),
-    )
+    with new_processes_ignore_ctrl_c():  # its helper process starts now
+        pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=get_context("spawn"),
+            initializer=init_worker,
+            initargs=(1,),
+        )
     pending: dict[Future, int] = {}
     try:
 
@@ -217,7 +218,8 @@ def _process_pool(
                     return
                 pending[pool.submit(measure_scan, job[1], job[2])] = job[0]
 
-        fill()
+        with new_processes_ignore_ctrl_c():  # the first tasks start the workers
+            fill()
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
