@@ -776,10 +776,10 @@ def same_display(
     dozens of pixels by far more.
 
     An unconfirmed reading is reused within the same capture noise: read afresh, such a
-    capture gave the same reading in every case measured (847 DL_Track captures in their
-    order: the same calibration of every capture as with only identical captures reusing an
-    unconfirmed reading, and 112 ruler reads instead of 212). A capture of the display that
-    differs by more is read afresh and may confirm it.
+    capture gave the same reading in every case measured (``bench/bench_ruler_reuse.py``, the
+    847 captures of ``../shared``: the same calibrations as when only identical captures
+    reused an unconfirmed reading, with 112 ruler reads instead of 212). A capture of the
+    display that differs by more is read afresh and may confirm it.
 
     Parameters
     ----------
