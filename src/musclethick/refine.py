@@ -320,12 +320,13 @@ def _dp_path(score: np.ndarray, max_step: int, penalty: float) -> tuple[np.ndarr
         np.subtract(window, cost, out=cand)  # cand[k, y] = acc[y + steps[k]] - cost[k]
         back[c] = cand.argmax(axis=0)
         acc = cand.max(axis=0) + score_t[c]
-    path = np.zeros(cols, dtype=np.int64)
-    path[-1] = int(np.argmax(acc))
-    total = float(acc[path[-1]])
+    last = int(np.argmax(acc))
+    total = float(acc[last])
+    # trace back in plain Python (integer look-ups, far cheaper than NumPy scalar indexing)
+    pointers, moves, trail = back.tolist(), steps.tolist(), [last]
     for c in range(cols - 1, 0, -1):
-        path[c - 1] = path[c] + steps[back[c, path[c]]]
-    return path, total
+        trail.append(trail[-1] + moves[pointers[c][trail[-1]]])
+    return np.array(trail[::-1], dtype=np.int64), total
 
 
 def find_boundaries_edges(

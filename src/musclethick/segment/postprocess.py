@@ -312,11 +312,16 @@ def _viterbi(score: np.ndarray, cost: np.ndarray) -> np.ndarray:
         total = acc[:, None, :] - cost[c - 1]  # (n, to, from)
         back[c] = total.argmax(axis=2)
         acc = total.max(axis=2) + sc[:, :, c]
-    path = np.zeros((n, cols), np.int64)
-    path[:, -1] = np.argmax(acc, axis=1)
-    rows_n = np.arange(n)
-    for c in range(cols - 1, 0, -1):
-        path[:, c - 1] = back[c, rows_n, path[:, c]]
+    # trace back in plain Python: a few hundred integer look-ups, each far cheaper than a
+    # NumPy call
+    pointers = back.tolist()
+    paths = []
+    for i, last in enumerate(np.argmax(acc, axis=1).tolist()):
+        trail = [last]
+        for c in range(cols - 1, 0, -1):
+            trail.append(pointers[c][i][trail[-1]])
+        paths.append(trail[::-1])
+    path = np.array(paths, dtype=np.int64).reshape(n, cols)
     return path if batched else path[0]
 
 
