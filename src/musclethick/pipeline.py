@@ -564,7 +564,8 @@ def measure_paths(
 
 #: How many files results may run ahead of the oldest file not yet returned (bounded memory).
 PROCESSES_AHEAD_FILES = 32
-#: Files handed to each ready worker at a time (one measured, one waiting).
+#: Files handed to each started worker at a time, so that it keeps working while this process
+#: is busy with a slow file (2 left the worker idle: 11.7 s against 9.4-9.9 s for 300 files).
 _PER_WORKER = 4
 
 
@@ -574,7 +575,8 @@ def _measure_file(
     keep_frames: bool,
     model: SegmentationModel | None = None,
 ) -> Measured:
-    """One file measured in this process (a worker's task); never raises."""
+    """One file measured in this process (a worker's task, or the coordinator's); never
+    raises."""
     try:
         return next(
             iter(measure_paths([path], settings, model=model, prefetch=0, keep_frames=keep_frames))
@@ -622,7 +624,8 @@ def _measure_in_processes(
     spawn-started workers, each measuring whole files.
 
     This process measures files from the first moment; a worker gets files once it has
-    started (imported the pipeline and loaded the model), two at a time. Results are
+    started (imported the pipeline, loaded the model and the OCR engine), at most
+    :data:`_PER_WORKER` at a time. Results are
     yielded in input order, at most :data:`PROCESSES_AHEAD_FILES` files ahead of the oldest
     one still being measured. A worker that dies fails the files it held (named) and the run
     goes on in this process. On Ctrl-C (workers ignore it) files not yet started are dropped.
