@@ -327,3 +327,35 @@ def test_init_weights_start_from_a_previous_run(tiny, tmp_path):
     end_of_first = first["history"][-1]["train_loss"]
     assert b["history"][0]["train_loss"] < 0.8 * c["history"][0]["train_loss"]
     assert b["history"][0]["train_loss"] < 1.3 * end_of_first
+
+
+def test_belly_jumps_leave_a_slope_alone_and_count_a_switch_of_muscle():
+    from musclethick.train.losses import JUMP_TOLERANCE_ROWS, belly_jumps
+
+    rows, cols = 40, 16
+    belly = torch.zeros(1, rows, cols)
+    for c in range(cols):  # a belly 10 rows thick sloping down one row per column
+        belly[0, 5 + c : 15 + c, c] = 1.0
+    assert float(belly_jumps(belly)) == 0.0  # 1 row per column: within the tolerance
+    # the muscle below (rows 26-35) on the right half: the centre jumps by 30.5 - 9.5 = 21 rows
+    # once, at the step from column 7 to 8; both columns hold 10 rows of belly
+    split = torch.zeros(1, rows, cols)
+    split[0, 5:15, :8] = 1.0
+    split[0, 26:36, 8:] = 1.0
+    expected = (21 - JUMP_TOLERANCE_ROWS) / rows * (10 / rows) / (cols - 1)
+    assert float(belly_jumps(split)) == pytest.approx(expected)
+    # a column without belly weighs nothing
+    empty = split.clone()
+    empty[0, :, 8] = 0.0
+    assert float(belly_jumps(empty)) == 0.0
+
+
+def test_jump_weight_adds_the_belly_jumps():
+    from musclethick.train.losses import belly_jumps
+
+    x = torch.randn(2, 6, 24, 16, generator=torch.Generator().manual_seed(0))
+    y = torch.rand(2, N_CHANNELS, 24, 16, generator=torch.Generator().manual_seed(1))
+    base = float(layer_loss(x, y))
+    belly = torch.softmax(x[:, :5], dim=1)[:, 2]
+    with_term = float(layer_loss(x, y, jump_weight=3.0))
+    assert with_term == pytest.approx(base + 3.0 * float(belly_jumps(belly)), rel=1e-5)

@@ -86,6 +86,13 @@ def get_train_parser() -> argparse.ArgumentParser:
         "columns (default %(default)s: off)",
     )
     p.add_argument(
+        "--jump-weight",
+        type=float,
+        default=TrainConfig.jump_weight,
+        help="weight of the loss term against the belly's centre jumping between neighbouring "
+        "columns (default %(default)s: off)",
+    )
+    p.add_argument(
         "--weak-fraction",
         type=float,
         default=TrainConfig.weak_fraction,
@@ -127,6 +134,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
         weak_fraction=args.weak_fraction,
         synthetic_fraction=args.synthetic_fraction,
         consistency_weight=args.consistency_weight,
+        jump_weight=args.jump_weight,
         normalisation=args.normalisation,
         base_channels=args.base_channels,
         epochs=args.epochs,

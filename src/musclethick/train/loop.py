@@ -52,7 +52,8 @@ class TrainConfig:
     ``synthetic_fraction`` adds that many synthetic scans (:mod:`musclethick.train.synthetic`)
     per labelled sample to each epoch, drawn from a pool of ``synthetic_pool`` made at the start.
     ``consistency_weight`` weighs the loss's column-consistency term
-    (:func:`musclethick.train.losses.column_change`; 0: off, as shipped).
+    (:func:`musclethick.train.losses.column_change`; 0: off, as shipped), ``jump_weight``
+    its belly-centre jump term (:func:`musclethick.train.losses.belly_jumps`; 0: off).
     """
 
     input_shape: tuple[int, int] = (160, 112)
@@ -70,6 +71,7 @@ class TrainConfig:
     synthetic_fraction: float = 0.0
     synthetic_pool: int = 600
     consistency_weight: float = 0.0
+    jump_weight: float = 0.0
     normalisation: str = DEFAULT_NORMALISATION
     augment: AugmentOptions = field(default_factory=AugmentOptions)
 
@@ -323,7 +325,12 @@ def train(
                 strips,
                 config.normalisation,
             )
-            loss = layer_loss(model(x), y, consistency_weight=config.consistency_weight)
+            loss = layer_loss(
+                model(x),
+                y,
+                consistency_weight=config.consistency_weight,
+                jump_weight=config.jump_weight,
+            )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -499,6 +506,7 @@ def train_from_folder(
             "weak_fraction": config.weak_fraction if weak_names else 0.0,
             "synthetic_fraction": config.synthetic_fraction,
             "consistency_weight": config.consistency_weight,
+            "jump_weight": config.jump_weight,
             "init_weights": config.init_weights,
         }
     )
@@ -519,6 +527,7 @@ def train_from_folder(
                 "weak_fraction": summary["weak_fraction"],
                 "synthetic_fraction": summary["synthetic_fraction"],
                 "consistency_weight": summary["consistency_weight"],
+                "jump_weight": summary["jump_weight"],
                 "epochs_run": summary["epochs_run"],
                 "init_weights": summary["init_weights"],
             }

@@ -14,7 +14,12 @@ reviewer corrections: the two inner edges only) train exactly what they know:
 * binary cross-entropy of the muscle channel;
 * optionally (``consistency_weight``), on every pixel, labelled or not, the mean absolute change
   of the three groups' probabilities from one column to the next: an aponeurosis runs across
-  the image, so the target muscle must not change from one side to the other.
+  the image, so the target muscle must not change from one side to the other;
+* optionally (``jump_weight``), on every column pair, labelled or not, how far the belly's
+  centre row jumps from one column to the next beyond :data:`JUMP_TOLERANCE_ROWS`, weighted
+  by how much belly both columns hold: a sloping aponeurosis moves the centre a little per
+  column, taking the muscle above on one side and the one below on the other moves it far.
+  Unlike ``consistency_weight`` it leaves sharp, sloping edges alone.
 """
 
 from __future__ import annotations
@@ -24,7 +29,10 @@ from torch.nn import functional as F
 
 from musclethick.train.targets import GROUP, LAYER, MUSCLE, V_GROUP, V_LAYER, V_MUSCLE
 
-__all__ = ["column_change", "edge_weight", "layer_loss", "soft_dice"]
+__all__ = ["belly_jumps", "column_change", "edge_weight", "layer_loss", "soft_dice"]
+
+#: Rows the belly's centre may move between neighbouring columns without cost (a slope).
+JUMP_TOLERANCE_ROWS = 2.0
 
 
 def edge_weight(belly: torch.Tensor, *, edge_gain: float = 4.0) -> torch.Tensor:
@@ -58,6 +66,19 @@ def column_change(groups: torch.Tensor) -> torch.Tensor:
     return (groups[..., 1:] - groups[..., :-1]).abs().sum(1).mean()
 
 
+def belly_jumps(belly: torch.Tensor, tolerance_rows: float = JUMP_TOLERANCE_ROWS) -> torch.Tensor:
+    """Mean over neighbouring column pairs of the belly centre's jump beyond
+    ``tolerance_rows``, as a fraction of the rows, weighted by the smaller belly share of the
+    two columns; ``belly`` is (batch, rows, cols) probabilities."""
+    rows = belly.shape[-2]
+    y = torch.arange(rows, dtype=belly.dtype, device=belly.device)[:, None]
+    mass = belly.sum(-2)  # (batch, cols): rows of belly per column
+    centre = (belly * y).sum(-2) / mass.clamp_min(1.0)
+    jump = F.relu((centre[..., 1:] - centre[..., :-1]).abs() - tolerance_rows) / rows
+    both = torch.minimum(mass[..., 1:], mass[..., :-1]) / rows
+    return (jump * both).mean()
+
+
 def layer_loss(
     logits: torch.Tensor,
     target: torch.Tensor,
@@ -67,6 +88,7 @@ def layer_loss(
     muscle_weight: float = 0.5,
     edge_gain: float = 4.0,
     consistency_weight: float = 0.0,
+    jump_weight: float = 0.0,
 ) -> torch.Tensor:
     """Loss of a batch.
 
@@ -110,4 +132,6 @@ def layer_loss(
     loss = loss + muscle_weight * bce / vm.sum().clamp_min(1.0)
     if consistency_weight:
         loss = loss + consistency_weight * column_change(log_g.exp())
+    if jump_weight:
+        loss = loss + jump_weight * belly_jumps(log_g[:, 1].exp())
     return loss
