@@ -373,6 +373,7 @@ def register(sub: Any) -> None:
     measure.add_argument(
         "--workers",
         type=positive_int,
+        metavar="N",
         help="processes measuring at once (default: one per core; from "
         f"{PROCESSES_MIN_FILES} files on, fewer files are measured in this process alone)",
     )
