@@ -306,3 +306,22 @@ def test_a_worker_that_died_fails_its_file_by_name():
     assert [r.status for r in measured.results] == ["failed"]
     assert measured.results[0].message.startswith("scans/s01.png: a worker process died")
     assert "measure this file alone" in measured.results[0].message
+
+
+def test_without_worker_processes_this_process_measures_everything(
+    sample_images: Path, tmp_path: Path, monkeypatch
+):
+    import concurrent.futures
+
+    def unavailable(*args, **kwargs):
+        raise OSError(38, "Function not implemented")  # e.g. no /dev/shm for semaphores
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", unavailable)
+    paths = _stream_with_a_bad_file_and_a_cine(sample_images, tmp_path)
+    settings = MeasureSettings(calibration=CalibrationOptions(mm_per_px=0.1))
+    measured = list(measure_paths(paths, settings, processes=2, keep_frames=False))
+    assert [m.path for m in measured] == paths
+    assert [m.results[0].status == "failed" for m in measured] == [
+        p.name == "bad.png" for p in paths
+    ]
+    assert all(m.frames == [] for m in measured)

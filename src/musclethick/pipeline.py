@@ -629,6 +629,7 @@ def _measure_in_processes(
     yielded in input order, at most :data:`PROCESSES_AHEAD_FILES` files ahead of the oldest
     one still being measured. A worker that dies fails the files it held (named) and the run
     goes on in this process. On Ctrl-C (workers ignore it) files not yet started are dropped.
+    Where worker processes cannot be started at all, this process measures every file.
     """
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
@@ -639,11 +640,15 @@ def _measure_in_processes(
     if settings.method == "model" and model is None:
         model = get_model(settings.model_path, settings.refine, settings.backend)
     workers = min(processes - 1, len(paths) - 1)
-    with new_processes_ignore_ctrl_c():  # a worker's first task starts it
-        pool = ProcessPoolExecutor(
-            workers, mp_context=get_context("spawn"), initializer=init_worker, initargs=(1,)
-        )
-        warm = [pool.submit(_warm_up, settings) for _ in range(workers)]
+    try:
+        with new_processes_ignore_ctrl_c():  # a worker's first task starts it
+            pool = ProcessPoolExecutor(
+                workers, mp_context=get_context("spawn"), initializer=init_worker, initargs=(1,)
+            )
+            warm = [pool.submit(_warm_up, settings) for _ in range(workers)]
+    except (OSError, NotImplementedError, ImportError):  # no processes here (e.g. no /dev/shm)
+        yield from measure_paths(paths, settings, model=model, keep_frames=keep_frames)
+        return
     todo = deque(enumerate(paths))
     held: dict[Future, tuple[int, str | Path]] = {}
     ready: dict[int, Measured] = {}
