@@ -151,3 +151,14 @@ def test_px_only_results_say_why_and_how_to_calibrate_without_a_flag():
     assert flags == ()
     assert "no ruler found" in why and "--mm-per-px" in why
     assert scale_flags(Calibration.isotropic(0.1, "user"), 20.0) == ((), "")
+
+
+def test_a_flagged_px_only_calibration_gives_its_note_once():
+    from musclethick.qc import scale_flags
+
+    note = "no ruler found: thickness in px only; profile logiq not applied: another size"
+    calibration = Calibration.uncalibrated(note, flags=("profile_mismatch",))
+    flags, why = scale_flags(calibration, None)
+    assert flags == ("profile_mismatch",)
+    assert why.count(note) == 1
+    assert why.startswith(note) and "fix: give --mm-per-px" in why

@@ -214,11 +214,9 @@ def scale_flags(
         how to calibrate it.
     """
     flags = list(calibration.flags)
-    why = [calibration.note] if calibration.flags and calibration.note else []
+    # px only is not a doubt about the result (no flag), but the message says why and how
     uncalibrated = not calibration.is_calibrated and bool(calibration.note)
-    if uncalibrated:
-        # px only: not a doubt about the result (no flag), but the message says why and how
-        why.append(calibration.note)
+    why = [calibration.note] if calibration.note and (calibration.flags or uncalibrated) else []
     if calibration.is_calibrated:
         sizes = [v for v in (calibration.mm_per_px_y, calibration.mm_per_px_x) if v is not None]
         if not all(ranges.contains(ranges.mm_per_px, v) for v in sizes):
