@@ -10,11 +10,23 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["PROCESSES_MIN_FILES", "init_worker", "limit_threads", "new_processes_ignore_ctrl_c"]
+__all__ = [
+    "PROCESSES_MIN_FILES",
+    "init_worker",
+    "limit_threads",
+    "new_processes_ignore_ctrl_c",
+    "uses_worker_processes",
+]
 
 #: Fewest files for which ``measure`` starts worker processes: below it their start-up
 #: (about a second of a core each: Python, NumPy, OpenCV, the model) saves nothing.
 PROCESSES_MIN_FILES = 16
+
+
+def uses_worker_processes(n_files: int, processes: int) -> bool:
+    """Whether ``measure`` runs ``processes`` processes for ``n_files`` files (the one rule:
+    more than one process asked for, and at least :data:`PROCESSES_MIN_FILES` files)."""
+    return processes > 1 and n_files >= PROCESSES_MIN_FILES
 
 
 def limit_threads(threads: int) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from musclethick._cores import available_cores
-from musclethick._workers import PROCESSES_MIN_FILES
+from musclethick._workers import PROCESSES_MIN_FILES, uses_worker_processes
 from musclethick.errors import BoundaryNotFound, MusclethickError
 from musclethick.io import read
 from musclethick.io.options import CalibrationOptions, FrameSelection
@@ -521,7 +521,7 @@ def measure_paths(
     process to one thread (:func:`musclethick._workers.limit_threads`). ``keep_frames=False``
     leaves :attr:`Measured.frames` empty (nothing to send between processes or keep).
     """
-    if processes > 1 and len(paths) >= PROCESSES_MIN_FILES:
+    if uses_worker_processes(len(paths), processes):
         yield from _measure_in_processes(paths, settings, model, processes, keep_frames)
         return
     pending: list[tuple[str | Path, list[Frame] | BaseException]] = []

@@ -228,7 +228,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from musclethick._cores import available_cores
-    from musclethick._workers import PROCESSES_MIN_FILES, limit_threads
+    from musclethick._workers import limit_threads, uses_worker_processes
     from musclethick.errors import InputError, UsageError
     from musclethick.io import find_inputs
     from musclethick.pipeline import measure_paths, share_cores_with_decoding
@@ -254,7 +254,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
     interrupted = False
     try:
         processes = args.workers or available_cores()
-        if processes > 1 and len(paths) >= PROCESSES_MIN_FILES:
+        if uses_worker_processes(len(paths), processes):
             limit_threads(1)  # one thread per process: the worker processes take the others
         else:
             share_cores_with_decoding()
