@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from musclethick.qc import describe_flags
 from musclethick.segment.postprocess import (
     PostprocessOptions,
     boundaries_from_layers,
@@ -207,3 +208,42 @@ def test_thickness_difference_and_the_second_look_rule():
     assert weak.doubts == () and needs_second_look(weak)
     doubted = boundaries_from_layers(layer_map(20.0, 60.0, muscle=0.1))
     assert doubted.doubts and not needs_second_look(doubted)  # already flagged
+
+
+def _with_band(p: np.ndarray, rows: slice, columns: slice, belly: float = 0.2) -> np.ndarray:
+    """``p`` with a band of low belly probability (the rest "deep aponeurosis") in ``rows`` of
+    ``columns``."""
+    out = p.copy()
+    out[:5, rows, columns] = (1.0 - belly) * np.eye(5)[3][:, None, None]
+    out[2, rows, columns] = belly
+    return out
+
+
+def test_a_band_across_the_belly_is_doubted_and_does_not_move_the_edges():
+    # two stacked muscles seen as one belly: a band of low belly probability runs through it
+    # over half the width
+    p = _with_band(layer_map(20.0, 120.0), slice(68, 72), slice(0, COLS // 2))
+    res = boundaries_from_layers(p)
+    assert "band_inside_muscle" in res.doubts
+    assert res.evidence.band_fraction == pytest.approx(0.5, abs=0.03)
+    # the reviewer reads why
+    assert "two muscles" in describe_flags(res.doubts)
+    # the doubt is a flag, not a different answer
+    assert res.superficial.y_at(50.0) == pytest.approx(20.0, abs=0.5)
+    assert res.deep.y_at(50.0) == pytest.approx(120.0, abs=0.5)
+
+
+def test_a_short_dark_streak_in_the_belly_is_no_band():
+    # a fascicle shadow or vessel over a fifth of the width is muscle, not a second layer
+    p = _with_band(layer_map(20.0, 120.0), slice(68, 72), slice(0, COLS // 5))
+    res = boundaries_from_layers(p)
+    assert res.evidence.band_fraction == pytest.approx(0.2, abs=0.03)
+    assert res.doubts == ()
+
+
+def test_low_belly_probability_at_the_edges_of_the_belly_is_no_band():
+    # the soft steps at the two edges are not a band inside the muscle
+    p = _with_band(layer_map(20.0, 120.0), slice(21, 23), slice(0, COLS))
+    p = _with_band(p, slice(117, 119), slice(0, COLS))
+    res = boundaries_from_layers(p)
+    assert res.evidence.band_fraction == 0.0 and "band_inside_muscle" not in res.doubts
