@@ -4,6 +4,7 @@ Usage::
 
     python bench/bench_variants.py [--data ../shared/data/dltrack_apo] [--split val]
                                    [--weights PATH --no-verify] [--limit N] [--json OUT]
+    python bench/bench_variants.py --lofo runs/l1_lofo_800x652   # a format the model never saw
 
 Every capture of the split is measured as ``musclethick measure`` does (imaging-region crop,
 model, post-processing, QC) unmodified and in each variant of
@@ -13,6 +14,10 @@ unmodified capture's own result at the mask's middle column (% of it; resized ca
 compared after scaling back), how many differ by more than 3 %, how many change status (ok /
 flagged / failed), and against the hand-drawn mask: thickness MAE and ``ok`` results off by more
 than 10 %.
+
+With ``--lofo RUN``, the captures are every capture of the format that leave-one-format-out run
+was trained without, measured with that run's final weights (``last.pt``): capture variants of a
+scanner the model never saw.
 
 Targets (issue 9): every variant within 3 % MAE of the unmodified capture, no ``ok`` result off
 by more than 10 %.
@@ -70,11 +75,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-verify", action="store_true")
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--variants", nargs="*", default=list(VARIANTS))
+    p.add_argument("--lofo", default=None, help="a leave-one-format-out run folder")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     data = Path(args.data)
-    names = [n for n, _, _ in load_split(data / "split.csv")[args.split]][: args.limit]
-    model = load_model(args.weights, verify=not args.no_verify)
+    split = load_split(data / "split.csv")
+    if args.lofo:
+        run = Path(args.lofo)
+        left_out = set(json.loads((run / "train.json").read_text())["excluded_sizes"])
+        names = sorted(n for rows in split.values() for n, w, h in rows if f"{w}x{h}" in left_out)
+        names = names[: args.limit]
+        args.split = f"{run.name} left-out"
+        model = load_model(run / "last.pt", verify=False)
+    else:
+        names = [n for n, _, _ in split[args.split]][: args.limit]
+        model = load_model(args.weights, verify=not args.no_verify)
     t0 = time.perf_counter()
     reference = evaluate_model(model, data, names)
     report = {

@@ -115,3 +115,17 @@ def test_telemed_jpeg_captures_stable(shared_data):
     assert len(boxes) >= 3
     assert np.ptp(corners, axis=0).max() <= 6
     assert np.abs(np.median(corners, axis=0) - [378, 90, 1287, 818]).max() <= 6
+
+
+@pytest.mark.parametrize("name", sorted(TRUE_BOXES))
+def test_committed_captures_in_a_black_border(sample_images, name):
+    # a frame grabber or letterboxing puts a black border around the whole screen: the grey
+    # display panels then differ from the black background but are still not the image
+    from musclethick.train.variants import apply_variant
+
+    grey = np.asarray(Image.open(sample_images / name).convert("L"))
+    framed, _ = apply_variant("black_border", grey, None)
+    box = find_imaging_region(framed)
+    dx, dy = grey.shape[1] // 4, grey.shape[0] // 5  # the border's left and top width
+    found = np.array([box.x0 - dx, box.y0 - dy, box.x1 - dx, box.y1 - dy])
+    assert np.abs(found - TRUE_BOXES[name]).max() <= 1

@@ -197,14 +197,17 @@ def _extend_dark(
 
     Deep or anechoic parts of the image can be too dark and smooth to count as speckle;
     on a grey display they still differ from the panel, and the box must keep them (the
-    region height is what ``--depth-mm`` divides by).
+    region height is what ``--depth-mm`` divides by). A line of a flat panel of another grey
+    (:func:`_panel_rows`) is display furniture, not image: a capture framed by a black border
+    (frame grabbers, letterboxing) has grey panels that differ from the black background.
     """
     rows, cols = g.shape
 
     def grows(line: np.ndarray) -> bool:
         if line.size == 0:
             return False
-        return bool((np.abs(line.astype(np.float64) - background) > 8.0).mean() >= 0.9)
+        differs = (np.abs(line.astype(np.float64) - background) > 8.0).mean() >= 0.9
+        return bool(differs and not _panel_rows(line[None, :])[0])
 
     while y1 < rows and grows(g[y1, x0:x1]):
         y1 += 1
@@ -224,8 +227,8 @@ def _trim_flat(
 
     A column is background when at least 90 % of its pixels are within 6 grey levels of
     the background grey (ticks, labels and lines break that only in a few places, speckle
-    almost everywhere); a row is furniture when it is background in that sense or a row of
-    a flat panel of another grey (:func:`_panel_rows`).
+    almost everywhere); a line (row or column) is furniture when it is background in that
+    sense or a line of a flat panel of another grey (:func:`_panel_rows`).
     """
 
     def flat(block: np.ndarray, axis: int) -> np.ndarray:
@@ -236,7 +239,7 @@ def _trim_flat(
         return (flat(block, 1) >= 0.9) | _panel_rows(block)
 
     def furniture_cols(block: np.ndarray) -> np.ndarray:
-        return flat(block, 0) >= 0.9
+        return (flat(block, 0) >= 0.9) | _panel_rows(np.ascontiguousarray(block.T))
 
     def leading(lines, n: int, test) -> int:
         """How many of the first ``n`` lines pass ``test``, tested a few at a time (the
