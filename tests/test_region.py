@@ -129,3 +129,18 @@ def test_committed_captures_in_a_black_border(sample_images, name):
     dx, dy = grey.shape[1] // 4, grey.shape[0] // 5  # the border's left and top width
     found = np.array([box.x0 - dx, box.y0 - dy, box.x1 - dx, box.y1 - dy])
     assert np.abs(found - TRUE_BOXES[name]).max() <= 1
+
+
+def test_dark_image_bottom_inside_a_black_border_stays_in_the_box():
+    # a display (grey panels) whose image is black in its deepest fifth, captured inside a
+    # black frame-grabber border: the dark rows are as black as the border but lie between
+    # the display's panels, so they are image (the region height sets --depth-mm's scale)
+    rng = np.random.default_rng(3)
+    screen = np.full((300, 400), 51, dtype=np.uint8)
+    screen[30:270, 80:330] = rng.integers(20, 200, size=(240, 250))
+    screen[222:270, 80:330] = rng.integers(0, 6, size=(48, 250))  # anechoic bottom
+    screen[10:20, 5:60] = 255  # text-like bar
+    assert find_imaging_region(screen) == PixelBox(80, 30, 330, 270)
+    framed = np.zeros((500, 600), dtype=np.uint8)
+    framed[100:400, 100:500] = screen
+    assert find_imaging_region(framed) == PixelBox(180, 130, 430, 370)

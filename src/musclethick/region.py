@@ -203,21 +203,51 @@ def _extend_dark(
     """
     rows, cols = g.shape
 
-    def grows(line: np.ndarray) -> bool:
-        if line.size == 0:
-            return False
-        differs = (np.abs(line.astype(np.float64) - background) > 8.0).mean() >= 0.9
-        return bool(differs and not _panel_rows(line[None, :])[0])
-
-    while y1 < rows and grows(g[y1, x0:x1]):
+    while y1 < rows and _image_row(g[y1], x0, x1, background):
         y1 += 1
-    while y0 > 0 and grows(g[y0 - 1, x0:x1]):
+    while y0 > 0 and _image_row(g[y0 - 1], x0, x1, background):
         y0 -= 1
-    while x1 < cols and grows(g[y0:y1, x1]):
+    while x1 < cols and _image_line(g[y0:y1, x1], background):
         x1 += 1
-    while x0 > 0 and grows(g[y0:y1, x0 - 1]):
+    while x0 > 0 and _image_line(g[y0:y1, x0 - 1], background):
         x0 -= 1
     return y0, y1, x0, x1
+
+
+def _image_line(line: np.ndarray, grey: float) -> bool:
+    """Whether a line differs from ``grey`` almost everywhere (> 8 levels on 90 % of it) and
+    is not a line of a flat display panel (:func:`_panel_rows`)."""
+    if line.size == 0:
+        return False
+    differs = (np.abs(line.astype(np.float64) - grey) > 8.0).mean() >= 0.9
+    return bool(differs and not _panel_rows(line[None, :])[0])
+
+
+def _image_row(row: np.ndarray, x0: int, x1: int, background: float) -> bool:
+    """Whether ``row[x0:x1]`` (a whole capture row) is image: it differs from the background
+    or, between two flat panels of another grey (a display inside a black frame-grabber
+    border, whose dark image parts are as black as the border), from those panels."""
+    line = row[x0:x1]
+    if _image_line(line, background):
+        return True
+    panel = _flanking_panel(row, x0, x1)
+    return panel is not None and abs(panel - background) > 8.0 and _image_line(line, panel)
+
+
+def _flanking_panel(row: np.ndarray, x0: int, x1: int, width: int = 8) -> float | None:
+    """Grey of the flat display panel on both sides of ``row[x0:x1]`` (the ``width`` pixels
+    just outside it, a pixel away), or ``None`` when either side is not one panel of one grey
+    (> 24, the same on both sides within 4 levels)."""
+    left, right = row[max(0, x0 - 1 - width) : max(0, x0 - 1)], row[x1 + 1 : x1 + 1 + width]
+    if left.size < width // 2 or right.size < width // 2:
+        return None
+    greys = []
+    for side in (left, right):
+        mode = _mode(side.astype(np.float64))
+        if mode <= 24 or np.mean(np.abs(side.astype(np.float64) - mode) <= 4) < 0.9:
+            return None
+        greys.append(mode)
+    return greys[0] if abs(greys[0] - greys[1]) <= 4 else None
 
 
 def _trim_flat(
@@ -235,8 +265,14 @@ def _trim_flat(
         # fraction of each line (row: axis 1, column: axis 0) within 6 levels of background
         return (np.abs(block.astype(np.float32) - background) <= 6.0).mean(axis=axis)
 
-    def furniture_rows(block: np.ndarray) -> np.ndarray:
-        return (flat(block, 1) >= 0.9) | _panel_rows(block)
+    def furniture_rows(full: np.ndarray) -> np.ndarray:
+        # whole capture rows in, so that a dark image row between two display panels (in a
+        # black border) is kept although it is as dark as the background
+        block = full[:, x0:x1]
+        out = (flat(block, 1) >= 0.9) | _panel_rows(block)
+        for i in np.nonzero(out)[0]:
+            out[i] = not _image_row(full[i], x0, x1, background)
+        return out
 
     def furniture_cols(block: np.ndarray) -> np.ndarray:
         return (flat(block, 0) >= 0.9) | _panel_rows(np.ascontiguousarray(block.T))
@@ -254,8 +290,8 @@ def _trim_flat(
         return n
 
     max_dy, max_dx = (y1 - y0) // 4, (x1 - x0) // 4
-    top = leading(lambda a, b: g[y0 + a : y0 + b, x0:x1], max_dy, furniture_rows)
-    bottom = leading(lambda a, b: g[y1 - b : y1 - a, x0:x1][::-1], max_dy, furniture_rows)
+    top = leading(lambda a, b: g[y0 + a : y0 + b], max_dy, furniture_rows)
+    bottom = leading(lambda a, b: g[y1 - b : y1 - a][::-1], max_dy, furniture_rows)
     y0, y1 = y0 + top, y1 - bottom
     left = leading(lambda a, b: g[y0:y1, x0 + a : x0 + b], max_dx, furniture_cols)
     right = leading(lambda a, b: g[y0:y1, x1 - b : x1 - a][:, ::-1], max_dx, furniture_cols)
