@@ -203,9 +203,9 @@ def _extend_dark(
     """
     rows, cols = g.shape
 
-    while y1 < rows and _image_row(g[y1], x0, x1, background):
+    while y1 < rows and _image_rows(g[y1 : y1 + 1], x0, x1, background)[0]:
         y1 += 1
-    while y0 > 0 and _image_row(g[y0 - 1], x0, x1, background):
+    while y0 > 0 and _image_rows(g[y0 - 1 : y0], x0, x1, background)[0]:
         y0 -= 1
     while x1 < cols and _image_line(g[y0:y1, x1], background):
         x1 += 1
@@ -214,40 +214,67 @@ def _extend_dark(
     return y0, y1, x0, x1
 
 
+def _image_lines(lines: np.ndarray, grey: np.ndarray | float) -> np.ndarray:
+    """Which lines (rows of ``lines``) differ from their ``grey`` almost everywhere (> 8
+    levels on 90 % of the line) and are not lines of a flat display panel
+    (:func:`_panel_rows`)."""
+    if lines.shape[1] == 0:
+        return np.zeros(lines.shape[0], dtype=bool)
+    grey = np.broadcast_to(np.asarray(grey, dtype=np.float32), (lines.shape[0],))
+    out = (np.abs(lines.astype(np.float32) - grey[:, None]) > 8.0).mean(axis=1) >= 0.9
+    if out.any():
+        out[out] = ~_panel_rows(lines[out])
+    return out
+
+
 def _image_line(line: np.ndarray, grey: float) -> bool:
-    """Whether a line differs from ``grey`` almost everywhere (> 8 levels on 90 % of it) and
-    is not a line of a flat display panel (:func:`_panel_rows`)."""
-    if line.size == 0:
-        return False
-    differs = (np.abs(line.astype(np.float64) - grey) > 8.0).mean() >= 0.9
-    return bool(differs and not _panel_rows(line[None, :])[0])
+    """:func:`_image_lines` of one line."""
+    return bool(_image_lines(line[None, :], grey)[0])
 
 
-def _image_row(row: np.ndarray, x0: int, x1: int, background: float) -> bool:
-    """Whether ``row[x0:x1]`` (a whole capture row) is image: it differs from the background
-    or, between two flat panels of another grey (a display inside a black frame-grabber
-    border, whose dark image parts are as black as the border), from those panels."""
-    line = row[x0:x1]
-    if _image_line(line, background):
-        return True
-    panel = _flanking_panel(row, x0, x1)
-    return panel is not None and abs(panel - background) > 8.0 and _image_line(line, panel)
+def _image_rows(rows: np.ndarray, x0: int, x1: int, background: float) -> np.ndarray:
+    """Which whole capture ``rows`` are image between columns ``x0`` and ``x1``: they differ
+    from the background or, between two flat panels of another grey (a display inside a
+    black frame-grabber border, whose dark image parts are as black as the border), from
+    those panels."""
+    block = rows[:, x0:x1]
+    out = _image_lines(block, background)
+    # cheap first test on the two pixels just outside: panels of another grey on both sides
+    if x0 < 2 or x1 + 1 >= rows.shape[1]:
+        return out
+    near = rows[:, [x0 - 2, x1 + 1]].astype(np.float32)
+    maybe = (
+        ~out
+        & (near.min(axis=1) > 24)
+        & (np.abs(near[:, 0] - near[:, 1]) <= 4)
+        & (np.abs(near[:, 0] - background) > 8.0)
+    )
+    if maybe.any():
+        panel = _flanking_panels(rows[maybe], x0, x1)
+        other = np.isfinite(panel) & (np.abs(panel - background) > 8.0)
+        idx = np.nonzero(maybe)[0][other]
+        if idx.size:
+            out[idx] = _image_lines(block[idx], panel[other])
+    return out
 
 
-def _flanking_panel(row: np.ndarray, x0: int, x1: int, width: int = 8) -> float | None:
-    """Grey of the flat display panel on both sides of ``row[x0:x1]`` (the ``width`` pixels
-    just outside it, a pixel away), or ``None`` when either side is not one panel of one grey
-    (> 24, the same on both sides within 4 levels)."""
-    left, right = row[max(0, x0 - 1 - width) : max(0, x0 - 1)], row[x1 + 1 : x1 + 1 + width]
-    if left.size < width // 2 or right.size < width // 2:
-        return None
+def _flanking_panels(rows: np.ndarray, x0: int, x1: int, width: int = 8) -> np.ndarray:
+    """Per row, the grey of the flat display panel on both sides of ``[x0, x1)`` (the
+    ``width`` pixels just outside, a pixel away): NaN where either side is not one panel of
+    one grey (its pixel next to the box > 24 with 90 % of the side within 4 levels of it,
+    the same grey on both sides within 4)."""
+    n = rows.shape[0]
+    left = rows[:, max(0, x0 - 1 - width) : max(0, x0 - 1)].astype(np.float32)
+    right = rows[:, x1 + 1 : x1 + 1 + width].astype(np.float32)
+    if left.shape[1] < width // 2 or right.shape[1] < width // 2:
+        return np.full(n, np.nan, dtype=np.float32)
     greys = []
-    for side in (left, right):
-        mode = _mode(side.astype(np.float64))
-        if mode <= 24 or np.mean(np.abs(side.astype(np.float64) - mode) <= 4) < 0.9:
-            return None
-        greys.append(mode)
-    return greys[0] if abs(greys[0] - greys[1]) <= 4 else None
+    ok = np.ones(n, dtype=bool)
+    for side, grey in ((left, left[:, -1]), (right, right[:, 0])):
+        ok &= (grey > 24) & ((np.abs(side - grey[:, None]) <= 4).mean(axis=1) >= 0.9)
+        greys.append(grey)
+    ok &= np.abs(greys[0] - greys[1]) <= 4
+    return np.where(ok, greys[0], np.nan).astype(np.float32)
 
 
 def _trim_flat(
@@ -270,12 +297,15 @@ def _trim_flat(
         # black border) is kept although it is as dark as the background
         block = full[:, x0:x1]
         out = (flat(block, 1) >= 0.9) | _panel_rows(block)
-        for i in np.nonzero(out)[0]:
-            out[i] = not _image_row(full[i], x0, x1, background)
+        if out.any():
+            out[out] = ~_image_rows(full[out], x0, x1, background)
         return out
 
     def furniture_cols(block: np.ndarray) -> np.ndarray:
-        return (flat(block, 0) >= 0.9) | _panel_rows(np.ascontiguousarray(block.T))
+        out = flat(block, 0) >= 0.9
+        if not out.all():
+            out[~out] = _panel_rows(np.ascontiguousarray(block.T[~out]))
+        return out
 
     def leading(lines, n: int, test) -> int:
         """How many of the first ``n`` lines pass ``test``, tested a few at a time (the
