@@ -131,14 +131,17 @@ def test_committed_captures_in_a_black_border(sample_images, name):
     assert np.abs(found - TRUE_BOXES[name]).max() <= 1
 
 
-def test_dark_image_bottom_inside_a_black_border_stays_in_the_box():
-    # a display (grey panels) whose image is black in its deepest fifth, captured inside a
-    # black frame-grabber border: the dark rows are as black as the border but lie between
-    # the display's panels, so they are image (the region height sets --depth-mm's scale)
+def test_dark_image_parts_inside_a_black_border_stay_in_the_box():
+    # a display (grey panels) whose image is black in its deepest fifth and at its right
+    # side, captured inside a black frame-grabber border: the dark rows and columns are as
+    # black as the border but lie beside the display's panels, so they are image (the region
+    # height sets --depth-mm's scale)
     rng = np.random.default_rng(3)
     screen = np.full((300, 400), 51, dtype=np.uint8)
     screen[30:270, 80:330] = rng.integers(20, 200, size=(240, 250))
     screen[222:270, 80:330] = rng.integers(0, 6, size=(48, 250))  # anechoic bottom
+    screen[30:270, 290:330] = rng.integers(0, 6, size=(240, 40))  # and right side
+    screen[270:285, 60:350] = 160  # a bright line under the image (a lateral ruler)
     screen[10:20, 5:60] = 255  # text-like bar
     assert find_imaging_region(screen) == PixelBox(80, 30, 330, 270)
     framed = np.zeros((500, 600), dtype=np.uint8)

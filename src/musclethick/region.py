@@ -202,15 +202,19 @@ def _extend_dark(
     (frame grabbers, letterboxing) has grey panels that differ from the black background.
     """
     rows, cols = g.shape
-
-    while y1 < rows and _image_rows(g[y1 : y1 + 1], x0, x1, background)[0]:
-        y1 += 1
-    while y0 > 0 and _image_rows(g[y0 - 1 : y0], x0, x1, background)[0]:
-        y0 -= 1
-    while x1 < cols and _image_line(g[y0:y1, x1], background):
-        x1 += 1
-    while x0 > 0 and _image_line(g[y0:y1, x0 - 1], background):
-        x0 -= 1
+    t = g.T  # columns as rows of the transposed capture: flanked by the panels above and below
+    for _ in range(3):  # growing one side can bring the panel beside another into reach
+        box = (y0, y1, x0, x1)
+        while y1 < rows and _image_rows(g[y1 : y1 + 1], x0, x1, background)[0]:
+            y1 += 1
+        while y0 > 0 and _image_rows(g[y0 - 1 : y0], x0, x1, background)[0]:
+            y0 -= 1
+        while x1 < cols and _image_rows(t[x1 : x1 + 1], y0, y1, background, either=True)[0]:
+            x1 += 1
+        while x0 > 0 and _image_rows(t[x0 - 1 : x0], y0, y1, background, either=True)[0]:
+            x0 -= 1
+        if (y0, y1, x0, x1) == box:
+            break
     return y0, y1, x0, x1
 
 
@@ -232,25 +236,28 @@ def _image_line(line: np.ndarray, grey: float) -> bool:
     return bool(_image_lines(line[None, :], grey)[0])
 
 
-def _image_rows(rows: np.ndarray, x0: int, x1: int, background: float) -> np.ndarray:
+def _image_rows(
+    rows: np.ndarray, x0: int, x1: int, background: float, *, either: bool = False
+) -> np.ndarray:
     """Which whole capture ``rows`` are image between columns ``x0`` and ``x1``: they differ
     from the background or, between two flat panels of another grey (a display inside a
     black frame-grabber border, whose dark image parts are as black as the border), from
-    those panels."""
+    those panels (``either``: a panel on one side is enough; used for columns, whose other end
+    is often a ruler line)."""
     block = rows[:, x0:x1]
     out = _image_lines(block, background)
-    # cheap first test on the two pixels just outside: panels of another grey on both sides
-    if x0 < 2 or x1 + 1 >= rows.shape[1]:
+    # only a black background can hide dark image parts (on a grey one they differ from it);
+    # then a cheap first test on the two pixels just outside: panels of another grey
+    if background > 24 or x0 < 2 or x1 + 1 >= rows.shape[1]:
         return out
     near = rows[:, [x0 - 2, x1 + 1]].astype(np.float32)
-    maybe = (
-        ~out
-        & (near.min(axis=1) > 24)
-        & (np.abs(near[:, 0] - near[:, 1]) <= 4)
-        & (np.abs(near[:, 0] - background) > 8.0)
-    )
+    panel_like = (near > 24) & (np.abs(near - background) > 8.0)
+    if either:
+        maybe = ~out & panel_like.any(axis=1)
+    else:
+        maybe = ~out & panel_like.all(axis=1) & (np.abs(near[:, 0] - near[:, 1]) <= 4)
     if maybe.any():
-        panel = _flanking_panels(rows[maybe], x0, x1)
+        panel = _flanking_panels(rows[maybe], x0, x1, either=either)
         other = np.isfinite(panel) & (np.abs(panel - background) > 8.0)
         idx = np.nonzero(maybe)[0][other]
         if idx.size:
@@ -258,22 +265,29 @@ def _image_rows(rows: np.ndarray, x0: int, x1: int, background: float) -> np.nda
     return out
 
 
-def _flanking_panels(rows: np.ndarray, x0: int, x1: int, width: int = 8) -> np.ndarray:
+def _flanking_panels(
+    rows: np.ndarray, x0: int, x1: int, width: int = 8, *, either: bool = False
+) -> np.ndarray:
     """Per row, the grey of the flat display panel on both sides of ``[x0, x1)`` (the
     ``width`` pixels just outside, a pixel away): NaN where either side is not one panel of
     one grey (its pixel next to the box > 24 with 90 % of the side within 4 levels of it,
-    the same grey on both sides within 4)."""
+    the same grey on both sides within 4). ``either``: one such side is enough (its grey;
+    the left one where both are)."""
     n = rows.shape[0]
     left = rows[:, max(0, x0 - 1 - width) : max(0, x0 - 1)].astype(np.float32)
     right = rows[:, x1 + 1 : x1 + 1 + width].astype(np.float32)
-    if left.shape[1] < width // 2 or right.shape[1] < width // 2:
-        return np.full(n, np.nan, dtype=np.float32)
-    greys = []
-    ok = np.ones(n, dtype=bool)
-    for side, grey in ((left, left[:, -1]), (right, right[:, 0])):
-        ok &= (grey > 24) & ((np.abs(side - grey[:, None]) <= 4).mean(axis=1) >= 0.9)
+    greys, oks = [], []
+    for side, at in ((left, -1), (right, 0)):
+        if side.shape[1] < width // 2:
+            greys.append(np.full(n, np.nan, dtype=np.float32))
+            oks.append(np.zeros(n, dtype=bool))
+            continue
+        grey = side[:, at]
+        oks.append((grey > 24) & ((np.abs(side - grey[:, None]) <= 4).mean(axis=1) >= 0.9))
         greys.append(grey)
-    ok &= np.abs(greys[0] - greys[1]) <= 4
+    if either:
+        return np.where(oks[0], greys[0], np.where(oks[1], greys[1], np.nan)).astype(np.float32)
+    ok = oks[0] & oks[1] & (np.abs(greys[0] - greys[1]) <= 4)
     return np.where(ok, greys[0], np.nan).astype(np.float32)
 
 
@@ -301,10 +315,14 @@ def _trim_flat(
             out[out] = ~_image_rows(full[out], x0, x1, background)
         return out
 
-    def furniture_cols(block: np.ndarray) -> np.ndarray:
-        out = flat(block, 0) >= 0.9
+    def furniture_cols(full: np.ndarray) -> np.ndarray:
+        # whole capture columns (as rows) in, as for the rows
+        block = full[:, y0:y1]
+        out = flat(block, 1) >= 0.9
         if not out.all():
-            out[~out] = _panel_rows(np.ascontiguousarray(block.T[~out]))
+            out[~out] = _panel_rows(np.ascontiguousarray(block[~out]))
+        if out.any():
+            out[out] = ~_image_rows(full[out], y0, y1, background, either=True)
         return out
 
     def leading(lines, n: int, test) -> int:
@@ -323,7 +341,8 @@ def _trim_flat(
     top = leading(lambda a, b: g[y0 + a : y0 + b], max_dy, furniture_rows)
     bottom = leading(lambda a, b: g[y1 - b : y1 - a][::-1], max_dy, furniture_rows)
     y0, y1 = y0 + top, y1 - bottom
-    left = leading(lambda a, b: g[y0:y1, x0 + a : x0 + b], max_dx, furniture_cols)
-    right = leading(lambda a, b: g[y0:y1, x1 - b : x1 - a][:, ::-1], max_dx, furniture_cols)
+    t = g.T
+    left = leading(lambda a, b: t[x0 + a : x0 + b], max_dx, furniture_cols)
+    right = leading(lambda a, b: t[x1 - b : x1 - a][::-1], max_dx, furniture_cols)
     x0, x1 = x0 + left, x1 - right
     return y0, y1, x0, x1
