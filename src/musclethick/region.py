@@ -231,11 +231,6 @@ def _image_lines(lines: np.ndarray, grey: np.ndarray | float) -> np.ndarray:
     return out
 
 
-def _image_line(line: np.ndarray, grey: float) -> bool:
-    """:func:`_image_lines` of one line."""
-    return bool(_image_lines(line[None, :], grey)[0])
-
-
 def _image_rows(
     rows: np.ndarray, x0: int, x1: int, background: float, *, either: bool = False
 ) -> np.ndarray:
@@ -302,28 +297,24 @@ def _trim_flat(
     sense or a line of a flat panel of another grey (:func:`_panel_rows`).
     """
 
-    def flat(block: np.ndarray, axis: int) -> np.ndarray:
-        # fraction of each line (row: axis 1, column: axis 0) within 6 levels of background
-        return (np.abs(block.astype(np.float32) - background) <= 6.0).mean(axis=axis)
+    def furniture(full: np.ndarray, lo: int, hi: int, either: bool) -> np.ndarray:
+        # whole capture lines (rows, or columns as rows of the transposed capture) in, so that
+        # a dark image line beside the display's panels (in a black border) is kept although
+        # it is as dark as the background; the box spans [lo, hi) of each line
+        block = full[:, lo:hi]
+        # background: at least 90 % of the line within 6 levels of the background grey
+        out = (np.abs(block.astype(np.float32) - background) <= 6.0).mean(axis=1) >= 0.9
+        if not out.all():
+            out[~out] = _panel_rows(block[~out])
+        if out.any():
+            out[out] = ~_image_rows(full[out], lo, hi, background, either=either)
+        return out
 
     def furniture_rows(full: np.ndarray) -> np.ndarray:
-        # whole capture rows in, so that a dark image row between two display panels (in a
-        # black border) is kept although it is as dark as the background
-        block = full[:, x0:x1]
-        out = (flat(block, 1) >= 0.9) | _panel_rows(block)
-        if out.any():
-            out[out] = ~_image_rows(full[out], x0, x1, background)
-        return out
+        return furniture(full, x0, x1, either=False)
 
     def furniture_cols(full: np.ndarray) -> np.ndarray:
-        # whole capture columns (as rows) in, as for the rows
-        block = full[:, y0:y1]
-        out = flat(block, 1) >= 0.9
-        if not out.all():
-            out[~out] = _panel_rows(np.ascontiguousarray(block[~out]))
-        if out.any():
-            out[out] = ~_image_rows(full[out], y0, y1, background, either=True)
-        return out
+        return furniture(full, y0, y1, either=True)
 
     def leading(lines, n: int, test) -> int:
         """How many of the first ``n`` lines pass ``test``, tested a few at a time (the
