@@ -99,8 +99,8 @@ FLAG_DESCRIPTIONS: dict[str, str] = {
     "runner-up pair with one key if it is the right muscle)",
     "no_muscle_texture": "the region between the boundaries does not look like muscle",
     "band_inside_muscle": "a band that is not muscle crosses the measured muscle: two muscles "
-    "or a missed aponeurosis (review: swap to the runner-up pair with one key if it is the "
-    "right muscle)",
+    "or a missed aponeurosis (review: swap to the runner-up pair, or move a boundary onto the "
+    "band with Shift-Up / Shift-Down)",
     "edge_of_image": "the muscle runs into the edge of the image: an aponeurosis is not in view",
     "unstable": "the result changes when the image is mirrored",
     "calibration_unconfirmed": "pixel size not confirmed",
