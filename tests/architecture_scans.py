@@ -12,6 +12,18 @@ import numpy as np
 
 from musclethick.types import Boundary
 
+#: ``(fascicle angle deg, deep tilt deg, deep curvature 1/px)`` of the rendered test scans
+GEOMETRIES = (
+    (15.0, 0.0, 0.0),
+    (20.0, 0.0, 0.0),
+    (25.0, 5.0, 0.0),
+    (30.0, -4.0, 0.0),
+    (35.0, 3.0, 0.0),
+    (40.0, 0.0, 0.0),
+    (30.0, 0.0, 0.0003),  # deep aponeurosis bending down at the sides
+    (32.0, 0.0, -0.0003),  # ... and up
+)
+
 
 def render_scan(angle_deg, *, deep_tilt_deg=0.0, curvature=0.0, seed=0, rows=400, cols=600):
     """A speckled B-mode-like image: bright aponeurosis bands whose inner edges are at row 90
@@ -46,3 +58,29 @@ def render_scan(angle_deg, *, deep_tilt_deg=0.0, curvature=0.0, seed=0, rows=400
         Boundary(x, y_sup, "edges"),
         Boundary(x, y_deep, "edges"),
     )
+
+
+def true_fascicle_line(angle_deg, deep_tilt_deg, curvature):
+    """Exact fascicle line through the belly centre (299.5, mid-belly) of a rendered scan:
+    its crossings with y = 90 and with the deep edge (a parabola), solved in closed form.
+    Returns ``(length_px, pennation_deg against the deep edge, x of the deep crossing)``."""
+    xc = 299.5
+    u0 = xc - 300.0
+    tilt = math.tan(math.radians(deep_tilt_deg))
+    yc = 0.5 * (90.0 + 320.0 - tilt * u0 + curvature * u0**2)
+    k = math.tan(math.radians(angle_deg))  # the line: y = yc - k (x - xc)
+    xs = xc + (yc - 90.0) / k
+    # yc - k (x - xc) = 320 - tilt u + c u^2 with u = x - 300: c u^2 + (k - tilt) u + d = 0,
+    # d = 320 - yc + k (300 - xc)
+    d = 320.0 - yc + k * (300.0 - xc)
+    if curvature == 0.0:
+        u = -d / (k - tilt)
+    else:
+        disc = math.sqrt((k - tilt) ** 2 - 4 * curvature * d)
+        roots = [(-(k - tilt) + s * disc) / (2 * curvature) for s in (1.0, -1.0)]
+        u = min(roots, key=lambda r: abs(r - u0))
+    xd = 300.0 + u
+    yd = yc - k * (xd - xc)
+    slope = -tilt + 2.0 * curvature * u  # dy/dx of the deep edge (rows down)
+    pennation = angle_deg - math.degrees(math.atan(-slope))
+    return math.hypot(xs - xd, 90.0 - yd), pennation, xd
