@@ -37,14 +37,19 @@ DEFAULT_LOFO = [f"runs/l1_lofo_{s}" for s in ("800x652", "660x556", "512x512")]
 
 
 def parse_config(spec: str) -> PostprocessOptions:
-    """``"name=value,name=value"`` -> options (values typed like the defaults)."""
+    """``"name=value,name=value"`` -> options (values typed like the defaults; a tuple's items
+    separated by ``:``, e.g. ``brightness_look_confidence=0:0`` switches that look off)."""
     defaults = PostprocessOptions()
     kwargs = {}
     for item in filter(None, (part.strip() for part in spec.split(","))):
         name, _, value = item.partition("=")
         if not hasattr(defaults, name):
             raise SystemExit(f"bench_postprocess: unknown option {name!r}")
-        kwargs[name] = type(getattr(defaults, name))(value)
+        default = getattr(defaults, name)
+        if isinstance(default, tuple):
+            kwargs[name] = tuple(type(default[0])(v) for v in value.split(":"))
+        else:
+            kwargs[name] = type(default)(value)
     return PostprocessOptions(**kwargs)
 
 

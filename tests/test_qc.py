@@ -120,7 +120,8 @@ def test_added_flags_turn_ok_into_flagged_and_describe_only_new_known_flags():
         "flagged", ("low_confidence",), ("unstable", "low_confidence")
     )
     assert status == "flagged" and flags == ("low_confidence", "unstable")
-    assert described == ("the result changes when the image is mirrored",)
+    assert described == (FLAG_DESCRIPTIONS["unstable"],)  # only the new flag is described
+    assert "mirrored" in described[0] and "brighter or darker" in described[0]
     assert with_added_flags("failed", ("missing_deep",), ("unstable",))[0] == "failed"
 
 

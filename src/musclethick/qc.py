@@ -102,7 +102,7 @@ FLAG_DESCRIPTIONS: dict[str, str] = {
     "or a missed aponeurosis (review: swap to the runner-up pair, or move a boundary onto the "
     "band with Shift-Up / Shift-Down)",
     "edge_of_image": "the muscle runs into the edge of the image: an aponeurosis is not in view",
-    "unstable": "the result changes when the image is mirrored",
+    "unstable": "the result changes when the image is mirrored or made brighter or darker",
     "calibration_unconfirmed": "pixel size not confirmed",
     "implausible_calibration": "implausible or rejected calibration",
     "profile_mismatch": "capture does not match the calibration profile",

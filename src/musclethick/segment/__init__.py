@@ -26,8 +26,10 @@ from musclethick.segment.postprocess import (
     PostprocessOptions,
     boundaries_from_layers,
     mirrored,
+    needs_brightness_look,
     needs_second_look,
     thickness_difference,
+    with_gamma,
 )
 from musclethick.segment.preprocess import DEFAULT_NORMALISATION, resize_probability
 from musclethick.segment.weights import (
@@ -120,9 +122,10 @@ class SegmentationModel:
     path : Path
         Weights file.
     second_look : bool
-        Measure the mirrored frame too when a result is close to a doubt, and flag
-        ``unstable`` when the two disagree (see :func:`~musclethick.segment.postprocess.
-        needs_second_look`).
+        Measure the mirrored frame (and the frame brighter and darker) too when a result is
+        close to a doubt, and flag ``unstable`` when they disagree (see
+        :func:`~musclethick.segment.postprocess.needs_second_look` and
+        :func:`~musclethick.segment.postprocess.needs_brightness_look`).
     """
 
     def __init__(
@@ -161,31 +164,49 @@ class SegmentationModel:
     def _second_look(
         self, frames: list[np.ndarray], founds: list[LayerResult]
     ) -> list[LayerResult]:
-        """Measure the mirrored frame too where a result is close to a doubt; flag
-        ``unstable`` where the two disagree (more than ``unstable_fraction`` of the thickness
-        or a different layer pair)."""
+        """Measure changed copies of a frame whose result is close to a doubt, and flag
+        ``unstable`` where a copy disagrees (more than ``unstable_fraction`` of the thickness or
+        a different layer pair): the mirrored frame (:func:`needs_second_look`) and the frame
+        brighter and darker (:func:`needs_brightness_look`). All copies go through the network
+        in one batch."""
         opts = self.postprocess
-        look = [i for i, f in enumerate(founds) if needs_second_look(f, opts)]
-        if not look:
+        looks: list[tuple[int, str, float]] = []  # (frame, "mirrored" | "gamma", gamma)
+        for i, found in enumerate(founds):
+            if needs_second_look(found, opts):
+                looks.append((i, "mirrored", 1.0))
+            if needs_brightness_look(found, opts):
+                looks.extend((i, "gamma", g) for g in opts.brightness_gammas)
+        if not looks:
             return founds
-        flipped = [np.ascontiguousarray(frames[i][:, ::-1]) for i in look]
-        small = self._predictor.predict_small(flipped)
+        copies = [
+            np.ascontiguousarray(frames[i][:, ::-1])
+            if kind == "mirrored"
+            else with_gamma(frames[i], g)
+            for i, kind, g in looks
+        ]
+        small = self._predictor.predict_small(copies)
         out = list(founds)
-        for i, p in zip(look, small, strict=True):
+        for (i, kind, g), p in zip(looks, small, strict=True):
+            if "unstable" in out[i].doubts:
+                continue  # one reason is enough
             shape = frames[i].shape[:2]
             other = boundaries_from_layers(p, frame_shape=shape, options=opts)
-            cols = shape[1]
-            back = replace(
-                other,
-                superficial=mirrored(other.superficial, cols),
-                deep=mirrored(other.deep, cols),
-            )
-            diff = thickness_difference(founds[i], back)
+            if kind == "mirrored":
+                cols = shape[1]
+                other = replace(
+                    other,
+                    superficial=mirrored(other.superficial, cols),
+                    deep=mirrored(other.deep, cols),
+                )
+                what = "mirrored frame"
+            else:
+                what = f"{'brighter' if g < 1 else 'darker'} frame (gamma {g:g})"
+            diff = thickness_difference(founds[i], other)
             if diff > opts.unstable_fraction:
                 note = (
-                    f"mirrored frame differs by {100 * diff:.0f} %"
+                    f"{what} differs by {100 * diff:.0f} %"
                     if np.isfinite(diff)
-                    else ("mirrored frame gives another answer")
+                    else f"{what} gives another answer"
                 )
                 notes = "; ".join(x for x in (founds[i].note, note) if x)
                 out[i] = replace(founds[i], doubts=(*founds[i].doubts, "unstable"), note=notes)

@@ -43,8 +43,10 @@ __all__ = [
     "boundaries_from_layers",
     "decode_layers",
     "mirrored",
+    "needs_brightness_look",
     "needs_second_look",
     "thickness_difference",
+    "with_gamma",
 ]
 
 
@@ -117,7 +119,14 @@ class PostprocessOptions:
         too (:func:`needs_second_look`).
     unstable_fraction : float
         ``unstable`` when the mirrored frame's thickness differs by more than this fraction
-        (:func:`thickness_difference`).
+        (:func:`thickness_difference`); the same for the brightness look.
+    brightness_look_confidence : (float, float)
+        A frame with no doubt whose smaller boundary confidence lies in ``[low, high)`` also
+        gets a brightness look (:func:`needs_brightness_look`): the model measures it at each of
+        ``brightness_gammas`` too. ``low`` is the confidence below which a frame is flagged
+        ``low_confidence`` anyway (``qc.MIN_CONFIDENCE``).
+    brightness_gammas : tuple of float
+        Grey-level gammas of the brightness look (0.7 brightens, 1.4 darkens).
     """
 
     eps: float = 1e-4
@@ -148,6 +157,8 @@ class PostprocessOptions:
     second_look_min_muscle: float = 0.75
     second_look_min_confidence: float = 0.6
     unstable_fraction: float = 0.05
+    brightness_look_confidence: tuple[float, float] = (0.7, 0.8)
+    brightness_gammas: tuple[float, ...] = (0.7, 1.4)
 
 
 @dataclass(frozen=True, eq=False)
@@ -640,6 +651,31 @@ def needs_second_look(result: LayerResult, options: PostprocessOptions | None = 
         or min(result.superficial.confidence, result.deep.confidence)
         < opts.second_look_min_confidence
     )
+
+
+def needs_brightness_look(result: LayerResult, options: PostprocessOptions | None = None) -> bool:
+    """True when a result without doubts has a smaller boundary confidence in
+    ``options.brightness_look_confidence``: the model should also measure the frame brighter
+    and darker (a gain setting must not change the answer).
+
+    On the leave-one-format-out runs, every ``ok`` frame whose answer changed under gamma 0.7
+    or 1.4 had a boundary below confidence 0.8 (``bench/bench_postprocess.py``)."""
+    opts = options or PostprocessOptions()
+    if result.superficial is None or result.deep is None or result.doubts:
+        return False
+    low, high = opts.brightness_look_confidence
+    return bool(low <= min(result.superficial.confidence, result.deep.confidence) < high)
+
+
+def with_gamma(pixels: np.ndarray, gamma: float) -> np.ndarray:
+    """``pixels`` (grey levels 0-255) with gamma ``gamma`` applied: ``255 (v / 255) ** gamma``
+    (below 1 brightens). ``uint8`` through a lookup table; other types keep their type."""
+    arr = np.asarray(pixels)
+    if arr.dtype == np.uint8:
+        lut = np.clip(np.round(255.0 * (np.arange(256) / 255.0) ** gamma), 0, 255)
+        return lut.astype(np.uint8)[arr]
+    scaled = np.clip(arr.astype(np.float64) / 255.0, 0.0, 1.0) ** gamma
+    return (255.0 * scaled).astype(arr.dtype)
 
 
 def mirrored(boundary: Boundary | None, cols: int) -> Boundary | None:

@@ -1,0 +1,99 @@
+"""The second look of the layer model: changed copies of a frame close to a doubt (mirrored,
+brighter, darker) are measured too, and a frame whose answer changes is flagged ``unstable``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from layer_maps import COLS, ROWS, layer_map  # tests/segment/layer_maps.py
+
+from musclethick.qc import describe_flags
+from musclethick.segment import SegmentationModel
+from musclethick.segment.postprocess import (
+    PostprocessOptions,
+    boundaries_from_layers,
+    needs_brightness_look,
+    with_gamma,
+)
+
+
+class BrightnessReader:
+    """A predictor whose layer map follows the frame: the deep edge at row 60, or at
+    ``bright_deep`` when the frame's mean grey level is above 110; map certainty
+    ``certainty``. Records the frames it is given."""
+
+    input_shape = (ROWS, COLS)
+    backend = "test"
+
+    def __init__(self, *, bright_deep: float = 60.0, certainty: float = 0.7) -> None:
+        self.bright_deep = bright_deep
+        self.certainty = certainty
+        self.seen: list[np.ndarray] = []
+
+    def predict_small(self, frames):
+        self.seen.extend(frames)
+        return [
+            layer_map(20.0, self.bright_deep if f.mean() > 110 else 60.0, certainty=self.certainty)
+            for f in frames
+        ]
+
+
+def _model(predictor, **kwargs) -> SegmentationModel:
+    return SegmentationModel(
+        predictor, name="t", version="0", sha256="", card={}, path=Path("t.pt"), **kwargs
+    )
+
+
+FRAME = np.full((ROWS, COLS), 100, dtype=np.uint8)  # gamma 0.7: 132; gamma 1.4: 69
+
+
+def test_with_gamma_brightens_and_darkens_grey_levels():
+    np.testing.assert_array_equal(with_gamma(np.array([0, 255], np.uint8), 0.7), [0, 255])
+    assert with_gamma(FRAME, 0.7)[0, 0] == round(255 * (100 / 255) ** 0.7)  # 132
+    assert with_gamma(FRAME, 1.4)[0, 0] == round(255 * (100 / 255) ** 1.4)  # 69
+    out = with_gamma(np.full((2, 2), 100.0, np.float32), 0.7)
+    assert out.dtype == np.float32 and out[0, 0] == pytest.approx(255 * (100 / 255) ** 0.7)
+    assert FRAME[0, 0] == 100  # the input is not written
+
+
+def test_the_brightness_look_rule_takes_confident_frames_and_doubted_ones_out():
+    # confidence 0.79 (in [0.7, 0.8)): looked at; 0.86: confident; 0.65: low_confidence anyway
+    assert needs_brightness_look(boundaries_from_layers(layer_map(20.0, 60.0, certainty=0.7)))
+    assert not needs_brightness_look(boundaries_from_layers(layer_map(20.0, 60.0, certainty=0.8)))
+    assert not needs_brightness_look(boundaries_from_layers(layer_map(20.0, 60.0, certainty=0.5)))
+    off = PostprocessOptions(brightness_look_confidence=(0.0, 0.0))
+    assert not needs_brightness_look(
+        boundaries_from_layers(layer_map(20.0, 60.0, certainty=0.7)), off
+    )
+
+
+def test_a_frame_whose_answer_changes_when_brightened_is_unstable():
+    reader = BrightnessReader(bright_deep=70.0)  # brighter: the deep edge moves 10 of 40 rows
+    (res,) = _model(reader).find_boundaries([FRAME], keep_probability=False)
+    assert "unstable" in res.doubts
+    assert "brighter frame (gamma 0.7) differs by 25 %" in res.note
+    assert "brighter or darker" in describe_flags(("unstable",))
+    # the frame, then one brighter and one darker copy, in one batch
+    assert [int(f[0, 0]) for f in reader.seen] == [100, 132, 69]
+    # the answer itself is the unchanged frame's
+    assert res.deep.y_at(50.0) == pytest.approx(60.0, abs=0.05)
+
+
+def test_a_frame_whose_answer_holds_is_not_flagged():
+    reader = BrightnessReader(bright_deep=61.0)  # 2.5 %: within the 5 % allowed
+    (res,) = _model(reader).find_boundaries([FRAME], keep_probability=False)
+    assert res.doubts == () and len(reader.seen) == 3
+
+
+def test_confident_frames_get_no_second_look():
+    reader = BrightnessReader(bright_deep=70.0, certainty=0.9)
+    (res,) = _model(reader).find_boundaries([FRAME], keep_probability=False)
+    assert res.doubts == () and len(reader.seen) == 1
+
+
+def test_the_second_look_can_be_switched_off():
+    reader = BrightnessReader(bright_deep=70.0)
+    (res,) = _model(reader, second_look=False).find_boundaries([FRAME], keep_probability=False)
+    assert res.doubts == () and len(reader.seen) == 1
