@@ -283,6 +283,7 @@ def _model_result(frame: Frame, boundaries, settings: MeasureSettings) -> FrameR
             settings,
             method="model",
             extra_flags=boundaries.doubts,
+            note=boundaries.note,  # the second look's finding, e.g. "mirrored frame differs by 9 %"
             runner_up=boundaries.runner_up,
         )
     # The model's maps are weak or contradictory: fall back to the edge path and flag it.

@@ -97,3 +97,20 @@ def test_the_second_look_can_be_switched_off():
     reader = BrightnessReader(bright_deep=70.0)
     (res,) = _model(reader, second_look=False).find_boundaries([FRAME], keep_probability=False)
     assert res.doubts == () and len(reader.seen) == 1
+
+
+def test_the_results_message_says_which_copy_differed_and_by_how_much():
+    from musclethick.pipeline import MeasureSettings, measure_frames
+    from musclethick.types import Calibration, Frame, PixelBox
+
+    frame = Frame(
+        FRAME,
+        "scan.png",
+        region=PixelBox(0, 0, COLS, ROWS),
+        calibration=Calibration.isotropic(0.1, "user"),
+    )
+    model = _model(BrightnessReader(bright_deep=70.0))
+    (result,) = list(measure_frames([frame], MeasureSettings(), model=model))
+    assert result.status == "flagged" and "unstable" in result.flags
+    assert "brighter or darker" in result.message
+    assert "brighter frame (gamma 0.7) differs by 25 %" in result.message
