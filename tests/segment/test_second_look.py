@@ -20,24 +20,30 @@ from musclethick.segment.postprocess import (
 
 
 class BrightnessReader:
-    """A predictor whose layer map follows the frame: the deep edge at row 60, or at
-    ``bright_deep`` when the frame's mean grey level is above 110; map certainty
+    """A predictor whose layer map follows the frame: the deep edge at row 60, at
+    ``bright_deep`` when the frame's mean grey level is above 110 and at ``dark_deep`` when it
+    is below 90 (``None``: no muscle belly at all, so no layer pair); map certainty
     ``certainty``. Records the frames it is given."""
 
     input_shape = (ROWS, COLS)
     backend = "test"
 
-    def __init__(self, *, bright_deep: float = 60.0, certainty: float = 0.7) -> None:
+    def __init__(self, *, bright_deep=60.0, dark_deep=60.0, certainty=0.7) -> None:
         self.bright_deep = bright_deep
+        self.dark_deep = dark_deep
         self.certainty = certainty
         self.seen: list[np.ndarray] = []
 
+    def _map(self, frame):
+        mean = frame.mean()
+        deep = self.bright_deep if mean > 110 else self.dark_deep if mean < 90 else 60.0
+        if deep is None:
+            return np.full((6, ROWS, COLS), 0.2, np.float32)  # no belly anywhere
+        return layer_map(20.0, deep, certainty=self.certainty)
+
     def predict_small(self, frames):
         self.seen.extend(frames)
-        return [
-            layer_map(20.0, self.bright_deep if f.mean() > 110 else 60.0, certainty=self.certainty)
-            for f in frames
-        ]
+        return [self._map(f) for f in frames]
 
 
 def _model(predictor, **kwargs) -> SegmentationModel:
@@ -114,3 +120,20 @@ def test_the_results_message_says_which_copy_differed_and_by_how_much():
     assert result.status == "flagged" and "unstable" in result.flags
     assert "brighter or darker" in result.message
     assert "brighter frame (gamma 0.7) differs by 25 %" in result.message
+
+
+def test_a_copy_without_a_layer_pair_is_a_disagreement():
+    # the brighter copy finds no pair, the darker one agrees: unstable all the same (a weak
+    # sign, but wrong `ok` frames are rarer still)
+    reader = BrightnessReader(bright_deep=None)
+    (res,) = _model(reader).find_boundaries([FRAME], keep_probability=False)
+    assert "unstable" in res.doubts
+    assert res.note == "brighter frame (gamma 0.7) gives another answer"
+    # neither copy finds a pair
+    reader = BrightnessReader(bright_deep=None, dark_deep=None)
+    (res,) = _model(reader).find_boundaries([FRAME], keep_probability=False)
+    assert res.note == "brighter frame (gamma 0.7) and darker frame (gamma 1.4) give another answer"
+    # both find a pair, the darker one 25 % off, the brighter one 2.5 %: the larger is named
+    reader = BrightnessReader(bright_deep=61.0, dark_deep=70.0)
+    (res,) = _model(reader).find_boundaries([FRAME], keep_probability=False)
+    assert res.note == "darker frame (gamma 1.4) differs by 25 %"
