@@ -163,3 +163,14 @@ def test_a_flagged_px_only_calibration_gives_its_note_once():
     assert flags == ("profile_mismatch",)
     assert why.count(note) == 1
     assert why.startswith(note) and "fix: give --mm-per-px" in why
+
+
+def test_source_flags_take_ultrasound_and_screen_grabs_and_flag_other_modalities():
+    from musclethick.qc import source_flags
+
+    for ok in ("US", "us", "", "OT", "SC"):
+        assert source_flags(ok) == ((), "")
+    flags, why = source_flags("CT")
+    assert flags == ("not_ultrasound",)
+    assert "DICOM modality CT" in why and "ultrasound" in why
+    assert describe_flags(flags) == FLAG_DESCRIPTIONS["not_ultrasound"]

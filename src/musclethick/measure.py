@@ -24,6 +24,7 @@ from .qc import (
     mm_withheld,
     quality_flags,
     scale_flags,
+    source_flags,
     status_of,
 )
 from .types import Boundary, Calibration, Frame, FrameResult, LineMeasurement, PixelBox
@@ -299,6 +300,9 @@ def assemble_result(
         # a pixel size no ultrasound image has: its millimetres are withheld, px kept
         lines = tuple(replace(m, thickness_mm=None, perpendicular_mm=None) for m in lines)
         why += "; mm withheld"
+    source, source_why = source_flags(frame.metadata.modality)
+    more = (*more, *source)
+    why = "; ".join(part for part in (source_why, why) if part)
     flags = tuple(dict.fromkeys((*flags, *more)))
     status = status_of(flags)
     message = "; ".join(part for part in (describe_flags(flags), why) if part)

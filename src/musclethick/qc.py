@@ -52,6 +52,12 @@ Flags of the millimetres (:func:`scale_flags`), after the geometric ones:
     The capture's layout differs from the calibration profile's.
 ``implausible_thickness``
     (also) the mean thickness in mm lies outside the plausible range for skeletal muscle.
+
+Flags of the source (:func:`source_flags`):
+
+``not_ultrasound``
+    The DICOM file says it is another modality (CT, MR, X-ray, ...): musclethick measures
+    B-mode ultrasound, so the numbers mean nothing until a person confirms the file.
 """
 
 from __future__ import annotations
@@ -71,12 +77,14 @@ __all__ = [
     "FLAG_DESCRIPTIONS",
     "MIN_CONFIDENCE",
     "NO_MUSCLE",
+    "ULTRASOUND_MODALITIES",
     "describe_flags",
     "failure_reason",
     "mm_withheld",
     "no_muscle_reason",
     "quality_flags",
     "scale_flags",
+    "source_flags",
     "status_of",
     "with_added_flags",
     "with_replaced_flags",
@@ -106,7 +114,12 @@ FLAG_DESCRIPTIONS: dict[str, str] = {
     "calibration_unconfirmed": "pixel size not confirmed",
     "implausible_calibration": "implausible or rejected calibration",
     "profile_mismatch": "capture does not match the calibration profile",
+    "not_ultrasound": "the file is not an ultrasound image",
 }
+
+#: DICOM modalities an ultrasound image may carry: ultrasound itself, and the generic "other"
+#: and secondary-capture codes that screen grabs and exports use; anything else is flagged.
+ULTRASOUND_MODALITIES = frozenset({"", "US", "IVUS", "OT", "SC", "XC"})
 
 
 #: Flag of a result whose boundaries are too weak to be a muscle (status ``failed``).
@@ -190,6 +203,18 @@ def _too_curved(boundary: Boundary, max_sagitta: float, max_curvature: float) ->
 def describe_flags(flags: tuple[str, ...]) -> str:
     """Human-readable, ``"; "``-joined description of ``flags`` (unknown names as is)."""
     return "; ".join(FLAG_DESCRIPTIONS.get(f, f) for f in flags)
+
+
+def source_flags(modality: str) -> tuple[tuple[str, ...], str]:
+    """``not_ultrasound`` and a sentence saying why when the file's DICOM ``modality`` is
+    not one an ultrasound image carries (:data:`ULTRASOUND_MODALITIES`); else ``((), "")``."""
+    code = (modality or "").strip().upper()
+    if code in ULTRASOUND_MODALITIES:
+        return (), ""
+    return ("not_ultrasound",), (
+        f"DICOM modality {code}: musclethick measures B-mode ultrasound; check that this is "
+        "the intended file"
+    )
 
 
 def scale_flags(

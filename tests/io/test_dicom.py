@@ -289,3 +289,16 @@ def test_set_grey8_pixels_round_trips_through_pydicom(tmp_path):
         set_grey8_pixels(pydicom.Dataset(), [np.zeros((3, 3), np.uint16)])
     with pytest.raises(ValueError, match="no frames"):
         set_grey8_pixels(pydicom.Dataset(), [])
+
+
+def test_a_ct_image_is_measured_but_never_ok(test_data):
+    """A DICOM of another modality is flagged ``not_ultrasound`` with the modality named; an
+    ultrasound DICOM is not."""
+    from musclethick.pipeline import MeasureSettings, measure_frames
+
+    settings = MeasureSettings(method="edges")
+    ct = list(measure_frames(read(test_data / "dicom" / "ct_no_regions.dcm"), settings))
+    assert ct and all("not_ultrasound" in r.flags and r.status != "ok" for r in ct)
+    assert all("DICOM modality CT" in r.message for r in ct if r.status == "flagged")
+    us = list(measure_frames(read(test_data / "dicom" / "us_single.dcm"), settings))
+    assert us and all("not_ultrasound" not in r.flags for r in us)
