@@ -761,15 +761,15 @@ MEASURE_CASES = [
             "--out",
             str(d / "o.csv"),
         ],
-        1,
-        r"none\.pt",
+        2,
+        r"argument --model: .*none\.pt: file not found",
         _good,
     ),
     Case(
         "measure-calibration-profile-not-found",
         lambda d: _measure(d, "--calibration", str(d / "none.toml"), mm_per_px=None),
-        1,
-        r"none\.toml: calibration profile not found",
+        2,
+        r"argument --calibration: .*none\.toml: file not found",
         _good,
     ),
     Case(
@@ -782,7 +782,7 @@ MEASURE_CASES = [
     Case(
         "calibrate-capture-not-found",
         lambda d: ["calibrate", str(d / "nothere.png"), "--out", str(d / "p.toml")],
-        1,
+        2,
         r"nothere\.png: file not found",
     ),
     Case(
@@ -1063,8 +1063,8 @@ BATCH_CASES = [
     Case(
         "batch-study-folder-missing",
         lambda d: _batch(d, study="nothere"),
-        1,
-        r"nothere: study folder not found",
+        2,
+        r"argument study: .*nothere: folder not found",
     ),
     Case(
         "batch-bad-pattern",
@@ -1230,7 +1230,12 @@ EXPORT_CASES = [
         _stored,
         _long_rows(N_STORED),
     ),
-    Case("export-store-not-found", lambda d: _export(d), 1, r"s\.sqlite: study store not found"),
+    Case(
+        "export-store-not-found",
+        lambda d: _export(d),
+        2,
+        r"argument store: .*s\.sqlite: file not found",
+    ),
     Case(
         "export-foreign-database",
         lambda d: ["export", str(d / "clinic.db"), "--out", str(d / "t.xlsx")],
@@ -1307,8 +1312,8 @@ EXPORT_CASES = [
     Case(
         "reliability-store-not-found",
         lambda d: ["reliability", str(d / "s.sqlite")],
-        1,
-        r"s\.sqlite: study store not found",
+        2,
+        r"argument store: .*s\.sqlite: file not found",
     ),
 ]
 

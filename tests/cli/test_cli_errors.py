@@ -65,3 +65,42 @@ def test_the_training_command_uses_the_same_handler(tmp_path: Path, capsys, monk
     assert err == (
         f"musclethick train: error: {store}: no accepted or corrected results to learn from\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["measure", "{sample}", "--model", "nosuch.pt"], "argument --model: nosuch.pt"),
+        (["measure", "{sample}", "--calibration", "no.toml"], "argument --calibration: no.toml"),
+        (["batch", "nosuch", "--store", "s.sqlite"], "argument study: nosuch"),
+        (["batch", "--manifest", "m.csv", "--store", "s.sqlite"], "argument --manifest: m.csv"),
+        (["export", "nosuch.sqlite"], "argument store: nosuch.sqlite"),
+        (["reliability", "nosuch.sqlite"], "argument store: nosuch.sqlite"),
+    ],
+)
+def test_a_path_option_that_does_not_exist_is_a_usage_error(
+    argv, named, tmp_path: Path, monkeypatch, capsys, sample_images: Path
+):
+    """A typo in a path is refused before any work, like a missing input: exit code 2 and
+    one line naming the option and the path."""
+    monkeypatch.chdir(tmp_path)
+    assert main([a.replace("{sample}", str(sample_images)) for a in argv]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert named in err and "not found" in err and len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_a_study_without_scans_is_a_usage_error_naming_the_fix(tmp_path: Path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["batch", str(empty), "--store", str(tmp_path / "s.sqlite"), "-q"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "no scans found" in err and "--manifest" in err
+    assert not (tmp_path / "s.sqlite").exists()
+    # files that do not fit the folder pattern: the fix names --pattern
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    (flat / "scan1.png").write_bytes(b"not read before the pattern check")
+    assert main(["batch", str(flat), "--store", str(tmp_path / "s.sqlite"), "-q"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "1 files do not match" in err and "--pattern" in err

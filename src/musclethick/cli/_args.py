@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 from musclethick.cli._errors import EXIT_USAGE
 
 __all__ = [
     "Parser",
     "depth_mm_arg",
+    "existing_dir",
+    "existing_file",
     "fractions_arg",
     "mm_per_px_arg",
     "positive_float",
@@ -22,6 +25,26 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def existing_file(text: str) -> str:
+    """argparse type: the path of an existing file (a typo is refused before any work)."""
+    path = Path(text)
+    if path.is_file():
+        return text
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder; give a file")
+    raise argparse.ArgumentTypeError(f"{text}: file not found; check the path")
+
+
+def existing_dir(text: str) -> str:
+    """argparse type: the path of an existing folder (a typo is refused before any work)."""
+    path = Path(text)
+    if path.is_dir():
+        return text
+    if path.exists():
+        raise argparse.ArgumentTypeError(f"{text} is a file; give a folder")
+    raise argparse.ArgumentTypeError(f"{text}: folder not found; check the path")
 
 
 def positive_float(text: str) -> float:

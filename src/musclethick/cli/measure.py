@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from musclethick.cli._args import (
     depth_mm_arg,
+    existing_file,
     fractions_arg,
     mm_per_px_arg,
     positive_float,
@@ -48,6 +49,7 @@ def add_measure_arguments(parser: argparse.ArgumentParser) -> None:
     calibration.add_argument(
         "--calibration",
         metavar="PROFILE",
+        type=existing_file,
         help="calibration profile of the display (from 'musclethick calibrate'): applied to the "
         "captures whose layout matches it, others flagged profile_mismatch",
     )
@@ -72,7 +74,9 @@ def add_measure_arguments(parser: argparse.ArgumentParser) -> None:
         help="model: the layer model, with classical edge detection where it finds no pair "
         "(default); edges: classical edge detection only",
     )
-    parser.add_argument("--model", help="model weights (default: the shipped model)")
+    parser.add_argument(
+        "--model", type=existing_file, help="model weights (default: the shipped model)"
+    )
     parser.add_argument(
         "--backend",
         choices=("auto", "opencv", "torch"),
@@ -388,7 +392,12 @@ def register(sub: Any) -> None:
         "with an overlay PNG to check it. When the ruler cannot be confirmed automatically, "
         "state the scale: --tick-mm, --depth-mm or --mm-per-px.",
     )
-    calibrate.add_argument("scan", metavar="SCAN", help="one screen capture (image/video/DICOM)")
+    calibrate.add_argument(
+        "scan",
+        metavar="SCAN",
+        type=existing_file,
+        help="one screen capture (image/video/DICOM)",
+    )
     calibrate.add_argument("--out", required=True, help="calibration profile to write (TOML)")
     calibrate.add_argument("--overlay", help="confirmation overlay PNG (default: OUT with .png)")
     calibrate.add_argument("--name", help="profile name (default: the file name of OUT)")

@@ -12,7 +12,7 @@ import argparse
 import sys
 from typing import Any
 
-from musclethick.cli._args import mm_per_px_arg, positive_int
+from musclethick.cli._args import existing_dir, existing_file, mm_per_px_arg, positive_int
 
 __all__ = [
     "add_batch_arguments",
@@ -40,15 +40,23 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``batch`` options to ``parser``."""
     from musclethick.pipeline import METHODS
 
-    parser.add_argument("study", nargs="?", help="study folder (omit with --manifest)")
+    parser.add_argument(
+        "study", nargs="?", type=existing_dir, help="study folder (omit with --manifest)"
+    )
     parser.add_argument("--protocol", default="default", help="protocol name or TOML file")
     parser.add_argument("--store", required=True, help="SQLite study store (created if absent)")
     source = parser.add_mutually_exclusive_group()
     source.add_argument(
         "--pattern", help="folder pattern, default '{subject}/{week}/{leg}_{site}_{rep}.{ext}'"
     )
-    source.add_argument("--manifest", help="manifest CSV: file, subject, leg, week, site, rep")
-    parser.add_argument("--allocation", help="allocation CSV: subject, leg, condition")
+    source.add_argument(
+        "--manifest",
+        type=existing_file,
+        help="manifest CSV: file, subject, leg, week, site, rep",
+    )
+    parser.add_argument(
+        "--allocation", type=existing_file, help="allocation CSV: subject, leg, condition"
+    )
     parser.add_argument(
         "--workers", type=positive_int, help="worker processes (default: all cores)"
     )
@@ -60,10 +68,13 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--calibration",
         metavar="PROFILE",
+        type=existing_file,
         help="calibration profile of the display ('musclethick calibrate'); captures whose "
         "layout does not match are flagged profile_mismatch",
     )
-    parser.add_argument("--model", dest="model_path", help="model weights (default: shipped)")
+    parser.add_argument(
+        "--model", dest="model_path", type=existing_file, help="model weights (default: shipped)"
+    )
     parser.add_argument("--dry-run", action="store_true", help="report what would be measured")
     parser.add_argument("--retry-failed", action="store_true", help="measure failed scans again")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -128,7 +139,9 @@ def register_export(subparsers: Any) -> argparse.ArgumentParser:
         help="thickness tables from a study store (CSV, Excel or Parquet)",
         description="Long table, session summary and wide tables with change from baseline.",
     )
-    parser.add_argument("store", help="study store written by 'musclethick batch'")
+    parser.add_argument(
+        "store", type=existing_file, help="study store written by 'musclethick batch'"
+    )
     parser.add_argument("--format", choices=FORMATS, default="xlsx", help="output format")
     parser.add_argument("--out", required=True, help="workbook (xlsx) or folder (csv, parquet)")
     parser.add_argument("--protocol", help="protocol (default: the one the batch used)")
@@ -175,7 +188,9 @@ def register_reliability(subparsers: Any) -> argparse.ArgumentParser:
         help="ICC, CV %%, typical error, SEM, MDC95 and Bland-Altman from a study store",
         description=stats.__doc__.split("\n\n")[0],
     )
-    parser.add_argument("store", help="study store written by 'musclethick batch'")
+    parser.add_argument(
+        "store", type=existing_file, help="study store written by 'musclethick batch'"
+    )
     parser.add_argument("--protocol", help="protocol (default: the one the batch used)")
     parser.add_argument("--method", help="method to analyse (default: the latest run's)")
     parser.add_argument(
@@ -270,7 +285,9 @@ def register_report(subparsers: Any) -> argparse.ArgumentParser:
         "control, trajectories and the condition comparison (mixed model and paired check), "
         "with the estimates as CSV beside it.",
     )
-    parser.add_argument("store", help="study store written by 'musclethick batch'")
+    parser.add_argument(
+        "store", type=existing_file, help="study store written by 'musclethick batch'"
+    )
     parser.add_argument("--out", required=True, help="the report (HTML, e.g. report.html)")
     parser.add_argument("--figures", metavar="DIR", help="also write the figures as PNG files")
     parser.add_argument("--pdf", action="store_true", help="also write OUT.pdf (needs WeasyPrint)")

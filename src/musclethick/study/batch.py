@@ -342,6 +342,10 @@ def run_batch(
     )
     if dry_run:
         return BatchSummary(discovery, str(store), None, len(discovery.scans))
+    if not discovery.scans and not discovery.left_out:
+        from musclethick.errors import UsageError
+
+        raise UsageError(f"{discovery.root}: no scans found: {discovery.why_empty()}")
     protocol = discovery.protocol
     if settings is None:
         if method is not None and method not in METHODS:

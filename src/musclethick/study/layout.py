@@ -370,9 +370,26 @@ class StudyDiscovery:
         lines += listing("Problems", self.problems)
         if self.n_ignored:
             lines.append(f"Ignored {self.n_ignored} files with other extensions")
-        if not (missing or self.unmatched or self.unexpected or self.left_out or self.problems):
+        if not self.scans and not self.left_out:
+            lines.append(f"No scans found: {self.why_empty()}")
+        elif not (missing or self.unmatched or self.unexpected or self.left_out or self.problems):
             lines.append("Complete: every expected image is present.")
         return "\n".join(lines)
+
+    def why_empty(self) -> str:
+        """Why no scan was found, and the fix (for a study without scans)."""
+        if self.unmatched:
+            example = self.unmatched[0]
+            return (
+                f"{len(self.unmatched)} files do not match {self.source} (e.g. {example}); give "
+                "--pattern for the folder layout (e.g. '{subject}/{week}/{leg}_{site}_{rep}.{ext}')"
+                " or a --manifest CSV"
+            )
+        ignored = f" ({self.n_ignored} files with other extensions)" if self.n_ignored else ""
+        return (
+            f"the folder holds no scan files{ignored}; give the folder with the study's images, "
+            "DICOMs or videos, or a --manifest CSV"
+        )
 
 
 def discover_study(
