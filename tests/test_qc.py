@@ -102,8 +102,10 @@ def test_no_muscle_reason():
     from musclethick.qc import no_muscle_reason
 
     assert no_muscle_reason("ok", 0.05, min_confidence=0.1) == (
-        "no muscle found (boundary confidence 0.05 < 0.10)"
+        "no muscle found (boundary confidence 0.050 < 0.1)"
     )
+    # just below the limit: the printed value is below it too (not "0.10 < 0.10")
+    assert no_muscle_reason("ok", 0.0999, min_confidence=0.1).endswith("0.099 < 0.1)")
     assert no_muscle_reason("flagged", 0.0, min_confidence=0.1).startswith("no muscle found")
     assert no_muscle_reason("ok", 0.1, min_confidence=0.1) == ""  # not below
     assert no_muscle_reason("failed", 0.0, min_confidence=0.1) == ""  # already failed

@@ -62,6 +62,7 @@ Flags of the source (:func:`source_flags`):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import numpy as np
@@ -331,11 +332,13 @@ def no_muscle_reason(status: Status, confidence: float, *, min_confidence: float
     Returns
     -------
     str
-        E.g. ``"no muscle found (boundary confidence 0.05 < 0.10)"``, or ``""``.
+        E.g. ``"no muscle found (boundary confidence 0.050 < 0.1)"``, or ``""``.
     """
     if status == "failed" or not confidence < min_confidence:
         return ""
-    return f"no muscle found (boundary confidence {confidence:.2f} < {min_confidence:.2f})"
+    # rounded down, so that the printed value is below the printed limit (not "0.10 < 0.10")
+    shown = math.floor(confidence * 1000.0) / 1000.0
+    return f"no muscle found (boundary confidence {shown:.3f} < {min_confidence:g})"
 
 
 def with_added_flags(
