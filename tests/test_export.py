@@ -29,6 +29,7 @@ def result(path: str, lines_mm, *, status: str = "ok", mm_per_px: float = 0.1) -
             None,
             0.0,
             "failed",
+            flags=("missing_deep",),
             message=f"{path}: broken",
             method="edges",
         )
@@ -154,6 +155,9 @@ def test_long_table(store_path):
     assert (
         len(failed) == 1 and failed.line.iloc[0] == "" and math.isnan(failed.thickness_mm.iloc[0])
     )
+    # why it failed, without the path the row has in `file`
+    assert failed.qc_flags.iloc[0] == "missing_deep" and failed.qc_message.iloc[0] == "broken"
+    assert set(long[long.qc_status == "ok"].qc_flags) == {""}
     corrected = long[long.qc_status == "corrected"]
     assert corrected.thickness_mm.tolist() == [35.0, 35.0] and set(corrected.reviewed_by) == {"ann"}
     rejected = long[long.qc_status == "rejected"]
@@ -227,6 +231,7 @@ def test_deidentify(store_path):
     assert (
         set(long.subject) == {pseudonym("S01", key)} and "file" not in long and "date" not in long
     )
+    assert "qc_message" not in long and "qc_flags" in long  # messages may name files
     assert pseudonym("S01", key) != pseudonym("S01", b"other") and pseudonym("S01", key)[0] == "P"
     text = "".join(t.to_csv() for t in tables.values())
     assert "S01" not in text and "Doe" not in text

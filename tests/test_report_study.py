@@ -334,7 +334,7 @@ def test_bad_options_are_one_line(built, tmp_path, capsys, args, code, pattern):
 
 def test_missing_store_and_empty_store(tmp_path, capsys):
     assert main(["report", str(tmp_path / "none.sqlite"), "--out", str(tmp_path / "r.html")]) == 2
-    assert "no such study store" in capsys.readouterr().err
+    assert "none.sqlite: file not found" in capsys.readouterr().err
     from musclethick.study.store import StudyStore
 
     with StudyStore(tmp_path / "empty.sqlite"):

@@ -6,8 +6,8 @@ Tables (all lengths in mm, or cm with ``cm=True``; the ``_mm`` suffix then becom
               scan has one row with an empty ``line``): study, subject, condition, leg, week,
               date, site, muscle, image, frame, rep, line, thickness_mm (the reviewed value),
               thickness_mm_model (the value before review), echo_intensity, method,
-              model_version, mm_per_px, calibration_source, qc_status, reviewed_by,
-              reviewed_at, review_reason, included, file.
+              model_version, mm_per_px, calibration_source, qc_status, qc_flags,
+              qc_message, reviewed_by, reviewed_at, review_reason, included, file.
 ``images``    one row per image (scan): the protocol's line aggregation (mean of the lines of
               each frame, then mean of the frames of a cine loop).
 ``sessions``  one row per subject x leg x week x site (and composite): ``thickness_mm``
@@ -99,6 +99,8 @@ LONG_COLUMNS = [
     "mm_per_px",
     "calibration_source",
     "qc_status",
+    "qc_flags",
+    "qc_message",
     "reviewed_by",
     "reviewed_at",
     "review_reason",
@@ -148,6 +150,10 @@ COLUMN_DOCS = {
     "mm_per_px": "pixel size along the beam",
     "calibration_source": "where the pixel size came from (dicom_region, user, ruler, ...)",
     "qc_status": "ok / flagged / failed, or accepted / rejected / corrected after review",
+    "qc_flags": "the measurement's QC flags (';'-separated; empty for ok): why it is flagged or "
+    "failed",
+    "qc_message": "the measurement's message: what the flags mean, why a scan failed and the "
+    "fix (left out when de-identified)",
     "reviewed_by": "reviewer of the latest review (empty when unreviewed)",
     "reviewed_at": "time of the latest review (UTC, ISO 8601; empty when unreviewed)",
     "review_reason": "the reason the reviewer gave (required to reject)",
@@ -258,11 +264,23 @@ def long_table(
     frame = frame.sort_values(
         ["subject", "leg", "week", "site", "image", "frame", "region", "result_id"], kind="stable"
     )
+    frame["qc_flags"] = frame["flags"].fillna("") if "flags" in frame else ""
+    messages = frame["message"].fillna("") if "message" in frame else [""] * len(frame)
+    frame["qc_message"] = [
+        _without_path(str(m), str(p)) for m, p in zip(messages, frame["path"], strict=True)
+    ]
     columns = [*LONG_COLUMNS, "result_id", "scan_id"]
     if has_architecture(frame):
         at = columns.index("thickness_mm_model") + 1
         columns[at:at] = ARCHITECTURE_LONG_COLUMNS
     return frame[columns].reset_index(drop=True)
+
+
+def _without_path(message: str, path: str) -> str:
+    """``message`` without the scan's own path (the table has it in ``file``)."""
+    if not path:
+        return message
+    return message.replace(f"{path}: ", "").replace(path, "the file")
 
 
 def has_architecture(table: pd.DataFrame) -> bool:
@@ -607,7 +625,7 @@ def build_tables(
         **wide_tables(sessions, protocol),
     }
     if deidentify_key is not None:
-        tables["long"] = tables["long"].drop(columns=["file", "date"])
+        tables["long"] = tables["long"].drop(columns=["file", "date", "qc_message"])
     left_out = pd.DataFrame(
         [
             {
