@@ -154,13 +154,13 @@ def test_reliability_report_from_store(tmp_path):
     )
     # RF50 has no scans: its rows say why nothing was computed
     rf50 = report[report.site == "RF50"]
-    assert len(rf50) == 2 and rf50.icc_21.isna().all() and (rf50.n_subjects == 0).all()
+    assert len(rf50) == 2 and rf50.icc_21.isna().all() and (rf50.n_measured == 0).all()
     assert "needs at least 2" in rf50.note.iloc[0] and "needs at least 2" in rf50.note.iloc[1]
     table = report[report.site == "VL50"].set_index("kind")
     assert (table.note == "").all()  # six subject legs who differ: a trustworthy ICC
     within = table.loc["within session (3 images)"]
     expected = reliability(np.vstack([week0, week4]))
-    assert within.n_subjects == 6 and within.icc_31 == pytest.approx(expected.icc31.value)
+    assert within.n_measured == 6 and within.icc_31 == pytest.approx(expected.icc31.value)
     assert within.typical_error == pytest.approx(expected.typical_error)
     between = table.loc["between sessions (weeks 0, 4)"]
     sessions = np.column_stack([week0.mean(1), week4.mean(1)])

@@ -408,6 +408,9 @@ def reliability_table(
     ``fascicle_length_mm``), named in the ``measure`` column; ``source`` names the data in
     error messages.
 
+    ``n_measured`` counts what was measured repeatedly (the ICC's rows): sessions (subject x
+    leg x week) within a session, subject legs between sessions; ``n_trials`` the repeats.
+
     Raises
     ------
     UsageError
@@ -456,8 +459,10 @@ def reliability_table(
                 )
                 | {"measure": value}
             )
-    table = pd.DataFrame(rows)
-    columns = ["site", "kind", "measure", "n_subjects", "n_trials", "mean", "icc_21"]
+    # the ICC's "subjects" are what is measured repeatedly: sessions (subject x leg x week)
+    # within a session, subject legs between sessions; not people
+    table = pd.DataFrame(rows).rename(columns={"n_subjects": "n_measured"})
+    columns = ["site", "kind", "measure", "n_measured", "n_trials", "mean", "icc_21"]
     columns += ["icc_21_ci95_low"]
     columns += ["icc_21_ci95_high", "icc_31", "icc_31_ci95_low", "icc_31_ci95_high", "cv_pct"]
     columns += ["typical_error", "sem", "mdc95", "note"]

@@ -240,7 +240,7 @@ def reliability_main(args: argparse.Namespace) -> int:
         cv_method=args.cv,
     )
     with pd.option_context("display.width", 160, "display.max_columns", 30):
-        columns = ["site", "kind", "n_subjects", "icc_21", "icc_31", "cv_pct"]
+        columns = ["site", "kind", "n_measured", "icc_21", "icc_31", "cv_pct"]
         if set(table["measure"]) != {"thickness_mm"}:  # architecture: say which value
             columns.insert(2, "measure")
         columns += ["typical_error", "sem", "mdc95"]

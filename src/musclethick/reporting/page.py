@@ -263,14 +263,14 @@ def _quality(content: ReportContent, figures: Mapping[str, bytes], tiles: Sequen
         table = content.reliability.get(quantity.column)
         if table is None:
             continue
-        columns = ["site", "kind", "n_subjects", "icc_31", "icc_31_ci95_low", "icc_31_ci95_high"]
+        columns = ["site", "kind", "n_measured", "icc_31", "icc_31_ci95_low", "icc_31_ci95_high"]
         columns += ["icc_21", "cv_pct", "typical_error", "sem", "mdc95", "note"]
         parts.append(f"<p><b>{_e(quantity.label)}</b> ({_e(quantity.unit)})</p>")
         parts.append(
             _table(
                 table.reindex(columns=columns),
                 digits={
-                    "n_subjects": 0,
+                    "n_measured": 0,
                     "icc_31": 3,
                     "icc_31_ci95_low": 3,
                     "icc_31_ci95_high": 3,
