@@ -54,3 +54,26 @@ def test_inputs_not_modified(test_data, sample_images):
         assert list(read(p))
     assert before == {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
     assert stats == {p: p.stat().st_mtime_ns for p in paths}
+
+
+def test_unreadable_files_say_what_is_wrong_and_what_to_do(tmp_path, test_data):
+    """One line each: the problem, and the fix (found by a new-user trial: an empty file, a
+    broken link and a damaged video gave no fix, the video an FFmpeg error number)."""
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    with pytest.raises(InputError, match=r"empty\.png: empty file \(0 bytes\): copy or export"):
+        read(empty)
+    link = tmp_path / "link.png"
+    link.symlink_to(tmp_path / "gone.png")
+    with pytest.raises(InputError, match=r"link\.png: broken link \(it points to .*gone\.png"):
+        read(link)
+    text = tmp_path / "notes.png"
+    text.write_text("hello")
+    with pytest.raises(InputError, match=r"notes\.png: not an image file .*: export the scan as"):
+        read(text)
+    with pytest.raises(InputError) as video:
+        list(read(test_data / "video" / "truncated.mp4"))
+    message = str(video.value)
+    assert "not a readable video (invalid data found" in message and "Errno" not in message
+    assert message.endswith("copy or export the scan again from the scanner")
+    assert message.count("truncated.mp4") == 1  # named once, at the start

@@ -71,5 +71,5 @@ def test_bad_videos(test_data, name, message):
 def test_zero_byte_video(tmp_path):
     path = tmp_path / "zero.avi"
     path.write_bytes(b"")
-    with pytest.raises(InputError, match=r"zero\.avi: not a readable video"):
+    with pytest.raises(InputError, match=r"zero\.avi: empty file \(0 bytes\): copy or export"):
         read(path)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
 from ..types import Frame
+from ._problems import COPY_AGAIN, decoder_error, empty_file, not_a_file
 from .options import ALL_FRAMES, DEFAULT_CALIBRATION, CalibrationOptions, FrameSelection
 
 if TYPE_CHECKING:
@@ -107,7 +108,9 @@ def read(
     """
     path = Path(path)
     if not path.exists():
-        raise InputError(f"{path}: file not found")
+        raise InputError(not_a_file(path))
+    if path.is_file() and (empty := empty_file(path)):
+        raise InputError(empty)
     if path.is_dir():
         try:
             os.listdir(path)
@@ -162,7 +165,7 @@ def read_capture(path: str | Path, *, frame: int = 0):
 
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{path}: file not found")
+        raise InputError(not_a_file(path))
     from ._sniff import is_dicom
 
     suffix = path.suffix.lower()
@@ -202,7 +205,9 @@ def read_capture(path: str | Path, *, frame: int = 0):
                     if index == frame:
                         return to_grey_uint8(vframe.to_ndarray(format="rgb24"))
         except (av.error.FFmpegError, OSError, ValueError) as exc:
-            raise InputError(f"{path}: not a readable video ({exc})") from exc
+            raise InputError(
+                f"{path}: not a readable video ({decoder_error(exc)}): {COPY_AGAIN}"
+            ) from exc
         raise InputError(f"{path}: has no frame {frame}")
     raise InputError(f"{path}: unsupported file type {suffix or '(no suffix)'!r}")
 

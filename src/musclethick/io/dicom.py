@@ -39,6 +39,7 @@ from ..errors import CalibrationError, InputError
 from ..region import find_imaging_region
 from ..types import Calibration, Frame, PixelBox, ScanMetadata
 from ._pixels import to_grey_uint8
+from ._problems import not_a_file
 from ._sniff import is_dicom
 from .image import calibrate_capture
 from .options import (
@@ -277,14 +278,17 @@ def read_dicom(
     """
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{path}: file not found")
+        raise InputError(not_a_file(path))
     ds = _open(path)
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
         if "Rows" in ds and "BitsAllocated" in ds:
             raise InputError(
                 f"{path}: DICOM image attributes but no pixel data (truncated or corrupt file)"
             )
-        raise InputError(f"{path}: is a DICOM file without pixel data")
+        raise InputError(
+            f"{path}: is a DICOM file without pixel data (a report or other non-image object): "
+            "export the image series itself"
+        )
     try:
         rows, cols = int(ds.Rows), int(ds.Columns)
     except (AttributeError, TypeError, ValueError) as exc:

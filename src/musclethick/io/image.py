@@ -27,6 +27,7 @@ from ..region import find_imaging_region
 from ..ruler import RulerReading, read_ruler, same_display
 from ..types import Calibration, Frame, PixelBox, ScanMetadata
 from ._pixels import to_grey_uint8
+from ._problems import not_a_file
 from .options import (
     ALL_FRAMES,
     DEFAULT_CALIBRATION,
@@ -207,12 +208,15 @@ def read_image(
     """
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{path}: file not found")
+        raise InputError(not_a_file(path))
     try:
         img = Image.open(path)
         n_frames = int(getattr(img, "n_frames", 1) or 1)
     except UnidentifiedImageError as exc:
-        raise InputError(f"{path}: not an image file (cannot identify the image format)") from exc
+        raise InputError(
+            f"{path}: not an image file (cannot identify the image format): export the scan "
+            "as PNG, JPEG, TIFF, BMP, DICOM or video"
+        ) from exc
     except OSError as exc:
         raise InputError(f"{path}: cannot open image ({exc})") from exc
     selected = frames.indices(n_frames)

@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import InputError
 from ..types import Frame, ScanMetadata
 from ._pixels import to_grey_uint8
+from ._problems import COPY_AGAIN, decoder_error, not_a_file
 from .image import plan_capture
 from .options import ALL_FRAMES, DEFAULT_CALIBRATION, CalibrationOptions, FrameSelection
 
@@ -56,11 +57,13 @@ def read_video(
     """
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{path}: file not found")
+        raise InputError(not_a_file(path))
     try:
         container = av.open(str(path), mode="r")
     except (av.error.FFmpegError, OSError, ValueError) as exc:
-        raise InputError(f"{path}: not a readable video ({exc})") from exc
+        raise InputError(
+            f"{path}: not a readable video ({decoder_error(exc)}): {COPY_AGAIN}"
+        ) from exc
     if not container.streams.video:
         container.close()
         raise InputError(f"{path}: has no video stream (empty or not a video)")
