@@ -102,7 +102,8 @@ FLAG_DESCRIPTIONS: dict[str, str] = {
     "short_overlap": "the aponeuroses overlap over less than half the width",
     "too_curved": "a boundary is implausibly curved",
     "implausible_thickness": "implausible thickness",
-    "low_confidence": "low confidence",
+    "low_confidence": "low confidence in a boundary: check in review that both "
+    "lines lie on the target muscle's aponeuroses",
     # raised by the layer model (musclethick.segment.postprocess)
     "ambiguous_layers": "another pair of layers is nearly as plausible (review: swap to the "
     "runner-up pair with one key if it is the right muscle)",
