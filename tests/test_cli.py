@@ -190,6 +190,7 @@ def test_console_script_runs(tmp_path: Path):
 
 def test_review_without_napari_says_which_extra(tmp_path: Path):
     # run in a fresh interpreter where importing napari fails, as without the extra
+    (tmp_path / "s.sqlite").write_bytes(b"")  # a store path that exists (else that is the error)
     code = (
         "import sys; sys.modules['napari'] = None;"
         "import importlib.util as u; u.find_spec = lambda name, *a: None if name == 'napari'"

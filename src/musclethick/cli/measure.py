@@ -378,8 +378,8 @@ def register(sub: Any) -> None:
         "--workers",
         type=positive_int,
         metavar="N",
-        help="processes measuring at once (default: one per core; from "
-        f"{PROCESSES_MIN_FILES} files on, fewer files are measured in this process alone)",
+        help="processes measuring at once (default: one per core; fewer than "
+        f"{PROCESSES_MIN_FILES} files are always measured in this process alone)",
     )
     add_measure_arguments(measure)
     measure.set_defaults(func=cmd_measure)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from musclethick.cli._args import depth_mm_arg, mm_per_px_arg
+from musclethick.cli._args import depth_mm_arg, existing_file, mm_per_px_arg
 
 __all__ = ["cmd_review", "cmd_view", "register"]
 
@@ -48,16 +48,29 @@ def cmd_view(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add the ``review`` and ``view`` subcommands to an argparse ``subparsers`` object."""
-    review = sub.add_parser("review", help="review a study store in napari")
-    review.add_argument("store", help="study store (SQLite) written by 'musclethick batch'")
+    review = sub.add_parser(
+        "review",
+        help="review a study store in napari",
+        description="Review a study store in napari: flagged and failed results first; accept, "
+        "reject or correct each, with your name and the time kept beside the model's result "
+        "(needs the napari extra: pip install 'musclethick[napari]').",
+    )
+    review.add_argument(
+        "store", type=existing_file, help="study store (SQLite) written by 'musclethick batch'"
+    )
     review.add_argument("--reviewer", required=True, help="your name or initials (provenance)")
     review.add_argument(
         "--blind", action="store_true", help="hide subject, week and condition while reviewing"
     )
     review.set_defaults(func=cmd_review)
 
-    view = sub.add_parser("view", help="open one scan and its results in napari")
-    view.add_argument("file", help="DICOM, video or image")
+    view = sub.add_parser(
+        "view",
+        help="open one scan and its results in napari",
+        description="Open one scan in napari with its boundaries, thickness lines and flags "
+        "(needs the napari extra: pip install 'musclethick[napari]').",
+    )
+    view.add_argument("file", type=existing_file, help="DICOM, video or image")
     view_scale = view.add_mutually_exclusive_group()
     view_scale.add_argument("--mm-per-px", type=mm_per_px_arg, help="pixel size in mm, 0.005-2")
     view_scale.add_argument(
