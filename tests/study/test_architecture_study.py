@@ -232,3 +232,27 @@ def test_batch_measures_architecture_at_the_sites_that_ask(tmp_path):
         superseded = [r for r in db.iter_results(include_superseded=True) if r.superseded]
     assert current[("RF50", 1)].architecture.pennation_deg == pytest.approx(28.0, abs=1.5)
     assert {r.scan.site for r in superseded} == {"RF50"} and len(superseded) == 2
+
+
+def test_batch_architecture_option_measures_every_site(tmp_path):
+    """``batch --architecture``: every site gets architecture, whatever the protocol says."""
+    import cv2
+
+    from architecture_scans import render_scan
+    from musclethick.cli import main
+
+    study = tmp_path / "study"
+    for site, angle in (("VL50", 22.0), ("RF50", 28.0)):
+        path = study / "S01" / "week0" / f"L_{site}_1.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(path), render_scan(angle, seed=1)[0])
+    protocol_file = tmp_path / "arch.toml"
+    protocol_file.write_text(PROTOCOL)  # RF50 says architecture = false
+    store = tmp_path / "s.sqlite"
+    argv = ["batch", str(study), "--protocol", str(protocol_file), "--store", str(store)]
+    argv += ["--method", "edges", "--mm-per-px", "0.1", "--workers", "1", "-q", "--architecture"]
+    assert main(argv) == 0
+    with StudyStore(store) as db:
+        stored = {r.scan.site: r for r in db.iter_results()}
+    assert stored["RF50"].architecture.pennation_deg == pytest.approx(28.0, abs=1.5)
+    assert stored["VL50"].architecture.pennation_deg == pytest.approx(22.0, abs=1.5)

@@ -75,6 +75,13 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", dest="model_path", type=existing_file, help="model weights (default: shipped)"
     )
+    parser.add_argument(
+        "--architecture",
+        action="store_true",
+        help="also measure pennation angle and fascicle length at every site (as "
+        "'[acquisition] architecture = true' in the protocol; without it, the sites the protocol "
+        "asks for)",
+    )
     parser.add_argument("--dry-run", action="store_true", help="report what would be measured")
     parser.add_argument("--retry-failed", action="store_true", help="measure failed scans again")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -107,6 +114,7 @@ def batch_main(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         retry_failed=args.retry_failed,
         progress=not args.quiet,
+        architecture=args.architecture,
     )
     if not args.dry_run and not args.quiet:
         print(summary.discovery.render())

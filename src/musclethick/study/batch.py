@@ -289,6 +289,7 @@ def run_batch(
     dry_run: bool = False,
     retry_failed: bool = False,
     progress: bool = True,
+    architecture: bool = False,
 ) -> BatchSummary:
     """Measure a study into a store: resumable, on all cores or a dask cluster.
 
@@ -322,6 +323,9 @@ def run_batch(
         Measure again scans whose current result failed.
     progress : bool
         Show a tqdm progress bar (rate and ETA) on stderr.
+    architecture : bool
+        Measure pennation angle and fascicle length at every site, as ``[acquisition]
+        architecture = true`` in the protocol would (``batch --architecture``).
 
     Returns
     -------
@@ -359,6 +363,8 @@ def run_batch(
             model_path=model_path,
             profile=calibration,
         )
+    if architecture:
+        settings = replace(settings, architecture=True)
     model_version, model_sha256 = model_version_for(settings)
     workers = max(1, int(workers or available_cores()))
 
