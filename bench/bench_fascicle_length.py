@@ -20,9 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from architecture_scans import GEOMETRIES, render_scan, true_fascicle_line
-from musclethick.architecture import detect_fascicles, measure_architecture
-from musclethick.calibration import Calibration
+from architecture_scans import GEOMETRIES, measure_render
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,22 +28,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=12, help="renders per geometry (seeds 0..N-1)")
     ap.add_argument("--json", type=Path, help="write the per-render figures here")
     args = ap.parse_args(argv)
-    calibration = Calibration.isotropic(0.1, "user")
     rows = []
     for angle, tilt, curvature in GEOMETRIES:
-        length_px, pennation, _ = true_fascicle_line(angle, tilt, curvature)
         errs, pa_errs = [], []
         for seed in range(args.seeds):
-            img, sup, deep = render_scan(angle, deep_tilt_deg=tilt, curvature=curvature, seed=seed)
-            fascicles, confidence = detect_fascicles(img, sup, deep)
-            arch = measure_architecture(
-                sup,
-                deep,
-                fascicles,
-                shape=img.shape,
-                calibration=calibration,
-                confidence=confidence,
-            )
+            arch, _, (length_px, pennation, _) = measure_render(angle, tilt, curvature, seed=seed)
             if arch.fascicle_length_mm is None:
                 err = pa_err = float("nan")
             else:

@@ -84,3 +84,23 @@ def true_fascicle_line(angle_deg, deep_tilt_deg, curvature):
     slope = -tilt + 2.0 * curvature * u  # dy/dx of the deep edge (rows down)
     pennation = angle_deg - math.degrees(math.atan(-slope))
     return math.hypot(xs - xd, 90.0 - yd), pennation, xd
+
+
+def measure_render(angle_deg, tilt_deg=0.0, curvature=0.0, *, seed=0):
+    """A render's architecture as the product measures it (fascicles detected, 0.1 mm
+    pixels) and its closed-form truth: ``(architecture, confidence, truth)`` with ``truth``
+    ``(length_px, pennation_deg, x_deep)`` (:func:`true_fascicle_line`)."""
+    from musclethick.architecture import detect_fascicles, measure_architecture
+    from musclethick.types import Calibration
+
+    img, sup, deep = render_scan(angle_deg, deep_tilt_deg=tilt_deg, curvature=curvature, seed=seed)
+    fascicles, confidence = detect_fascicles(img, sup, deep)
+    arch = measure_architecture(
+        sup,
+        deep,
+        fascicles,
+        shape=img.shape,
+        calibration=Calibration.isotropic(0.1, "user"),
+        confidence=confidence,
+    )
+    return arch, confidence, true_fascicle_line(angle_deg, tilt_deg, curvature)

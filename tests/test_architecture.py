@@ -9,6 +9,7 @@ import pytest
 
 from architecture_scans import (  # tests/architecture_scans.py
     GEOMETRIES,
+    measure_render,
     render_scan,
     true_fascicle_line,
 )
@@ -233,19 +234,11 @@ def test_rendered_geometry_reference_is_the_products_line(angle, tilt, curvature
 @pytest.mark.parametrize(("angle", "tilt", "curvature"), GEOMETRIES)
 @pytest.mark.parametrize("seed", [0, 1])
 def test_synthetic_scans_fascicle_length_within_one_percent(angle, tilt, curvature, seed):
-    img, sup, deep = render_scan(angle, deep_tilt_deg=tilt, curvature=curvature, seed=seed)
-    length_px, pennation, x_deep = true_fascicle_line(angle, tilt, curvature)
+    arch, confidence, (length_px, pennation, x_deep) = measure_render(
+        angle, tilt, curvature, seed=seed
+    )
     if curvature:
         assert 0.0 <= x_deep <= 599.0  # on the drawn curve, not on its extension
-    fascicles, confidence = detect_fascicles(img, sup, deep)
-    arch = measure_architecture(
-        sup,
-        deep,
-        fascicles,
-        shape=img.shape,
-        calibration=Calibration.isotropic(0.1, "user"),
-        confidence=confidence,
-    )
     assert confidence > 0.5 and arch.flags == ()
     # 1 % of the length is 0.15-0.35 deg of direction here; on these 16 renders the detector
     # is within 0.82 % (bench/bench_fascicle_length.py: 93 of 96 renders over 12 seeds within
