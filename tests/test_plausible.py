@@ -86,11 +86,11 @@ def test_user_values_outside_the_range_are_refused():
     [
         (["measure", "x.png", "--out", "r.csv", "--mm-per-px", "5"], "mm per px 5.0 is outside"),
         (["measure", "x.png", "--out", "r.csv", "--depth-mm", "1e9"], "depth 1000000000.0 is"),
-        (["batch", "study", "--store", "s.sqlite", "--mm-per-px", "5"], "mm per px 5.0 is"),
+        (["batch", "{tmp}", "--store", "s.sqlite", "--mm-per-px", "5"], "mm per px 5.0 is"),
     ],
 )
-def test_cli_refuses_implausible_values(args, message, capsys):
-    assert main(args) == 2
+def test_cli_refuses_implausible_values(args, message, capsys, tmp_path):
+    assert main([a.replace("{tmp}", str(tmp_path)) for a in args]) == 2  # an existing study
     assert message in capsys.readouterr().err
 
 
