@@ -48,6 +48,22 @@ def test_icc_2_1_exact_for_shrout_fleiss_table_2():
     assert icc(SHROUT_FLEISS)["ICC(2,1)"].value == icc_2_1(SHROUT_FLEISS)  # one implementation
 
 
+def test_icc_3_1_confidence_interval_exact_not_rounded():
+    """The ICC(3,1) CI of Shrout & Fleiss's table from their F-test formula, to 1e-9 (it was
+    rounded to two decimals by pingouin's display option)."""
+    from scipy.stats import f
+
+    bms, ems, n, k = 1349 / 120, 367 / 360, 6, 4  # the exact mean squares (test above)
+    f0 = bms / ems
+    fl = f0 / f.ppf(0.975, n - 1, (n - 1) * (k - 1))
+    fu = f0 * f.ppf(0.975, (n - 1) * (k - 1), n - 1)
+    low, high = (fl - 1) / (fl + k - 1), (fu - 1) / (fu + k - 1)
+    got = icc(SHROUT_FLEISS)["ICC(3,1)"]
+    assert got.ci95_low == pytest.approx(low, abs=1e-9)
+    assert got.ci95_high == pytest.approx(high, abs=1e-9)
+    assert round(got.ci95_low, 2) != got.ci95_low  # more than two decimals
+
+
 def test_icc_2_1_tiny_hand_computed():
     # [[1, 2], [3, 4]]: subjects SS 4 (MS 4), trials SS 1 (MS 1), residual 0,
     # so ICC(2,1) = 4 / (4 + 0 + 2 x 1 / 2) = 0.8

@@ -188,7 +188,15 @@ def icc(data: Any) -> dict[str, Icc]:
         warnings.simplefilter("ignore", FutureWarning)
         # no variance: pingouin divides by zero; the NaN ICC is explained by icc_warning()
         warnings.simplefilter("ignore", RuntimeWarning)
-        table = pingouin.intraclass_corr(long, targets="target", raters="rater", ratings="rating")
+        saved = dict(pingouin.options)
+        try:
+            pingouin.options.pop("round.column.CI95", None)  # it rounds CIs to 2 decimals
+            table = pingouin.intraclass_corr(
+                long, targets="target", raters="rater", ratings="rating"
+            )
+        finally:
+            pingouin.options.clear()
+            pingouin.options.update(saved)
     names = {"ICC(2,1)": ("ICC2", "ICC(A,1)"), "ICC(3,1)": ("ICC3", "ICC(C,1)")}
     ci_column = "CI95" if "CI95" in table.columns else "CI95%"
     out = {}
