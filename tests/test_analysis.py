@@ -60,6 +60,7 @@ def test_study_design_kinds():
     )
     assert within.kind == "within" and within.contrasts() == (("FAIL", "RIR"),)
     assert "2 of 2 subjects" in within.message
+    assert within.message.endswith("differences are FAIL - RIR.")  # named, not "condition"
     between = study_design(frame([("S1", "FAIL"), ("S2", "RIR"), ("S3", "FAIL")]))
     assert between.kind == "between" and between.reference == "RIR"  # alphabetical, last
     single = study_design(frame([("S1", "FAIL"), ("S2", "FAIL")]))
@@ -68,6 +69,7 @@ def test_study_design_kinds():
     assert none.kind == "none" and "--allocation" in none.message
     chosen = study_design(frame([("S1", "A"), ("S1", "B"), ("S1", "C")]), reference="A")
     assert chosen.contrasts() == (("B", "A"), ("C", "A"))
+    assert chosen.message.endswith("differences are each condition (B, C) - A.")
     with pytest.raises(UsageError, match=r"--reference X: not a condition .*A, B, C"):
         study_design(frame([("S1", "A"), ("S1", "B"), ("S1", "C")]), reference="X")
 

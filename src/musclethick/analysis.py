@@ -236,8 +236,18 @@ def study_design(
         conditions[-1],
         subjects,
         f"Conditions {', '.join(conditions)}; design {words[kind]}; differences are "
-        f"condition - {conditions[-1]}.",
+        f"{_difference_words(conditions)}.",
     )
+
+
+def _difference_words(conditions: Sequence[str]) -> str:
+    """How the differences are taken: ``"FAIL - RIR"`` for two conditions, else each other
+    condition minus the reference (the last)."""
+    reference = conditions[-1]
+    others = list(conditions[:-1])
+    if len(others) == 1:
+        return f"{others[0]} - {reference}"
+    return f"each condition ({', '.join(others)}) - {reference}"
 
 
 def blind_codes(conditions: Iterable[str], key: bytes) -> dict[str, str]:
