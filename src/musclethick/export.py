@@ -138,7 +138,8 @@ COLUMN_DOCS = {
     "frame": "frame index within a multi-frame file (0 for still images)",
     "region": "tissue region index when a file holds several side by side (usually 0)",
     "rep": "repetition number from the file name or manifest",
-    "line": "measurement line (e.g. x25 = 25 % of the width)",
+    "line": "measurement line (e.g. 25% = at 25 % of the shared width; the per-image mean of "
+    "the lines is in the images table, not here)",
     "thickness_mm": "muscle thickness, inner edge of superficial to inner edge of deep "
     "aponeurosis, as reviewed: a correction's value, empty for a rejected scan",
     "thickness_mm_model": "the thickness measured before review (model or edge method)",

@@ -43,7 +43,27 @@ def test_an_os_error_names_its_file(capsys):
 
 def test_ctrl_c_exits_130(capsys):
     assert run_command("batch", _raise(KeyboardInterrupt())) == EXIT_INTERRUPTED == 130
-    assert capsys.readouterr().err == "musclethick batch: interrupted\n"
+    err = capsys.readouterr().err
+    assert err.startswith("musclethick batch: interrupted") and "run the same command again" in err
+    assert run_command("export", _raise(KeyboardInterrupt())) == EXIT_INTERRUPTED
+    assert capsys.readouterr().err == "musclethick export: interrupted\n"  # nothing to resume
+
+
+def test_sigterm_stops_a_command_as_ctrl_c_does(capsys):
+    """``kill`` (SIGTERM) during a command: the same path as Ctrl-C (rows kept, exit 130),
+    and the handler is gone afterwards."""
+    import os
+    import signal
+
+    before = signal.getsignal(signal.SIGTERM)
+
+    def killed() -> int:
+        os.kill(os.getpid(), signal.SIGTERM)
+        return 0  # not reached: the signal interrupts first
+
+    assert run_command("batch", killed) == EXIT_INTERRUPTED
+    assert "musclethick batch: interrupted" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) == before
 
 
 def test_debug_raises_the_typed_error_with_its_traceback():

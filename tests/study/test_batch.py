@@ -90,6 +90,9 @@ def test_resume_after_sigkill(tmp_path, make_study):
         runs = {r["id"]: r["status"] for r in db.runs()}
         assert runs == {1: "interrupted", summary.run_id: "finished"}
         assert db.counts()["scans"] == len(paths)
+        # the killed run could not count its scans: the next run counted them for it
+        killed = next(r for r in db.runs() if r["id"] == 1)
+        assert (killed["n_measured"], killed["n_failed"]) == (len(before), 0)
 
 
 def test_changed_file_is_remeasured_and_failures_recorded(tmp_path, make_study, scan_writer):

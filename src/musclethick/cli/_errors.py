@@ -3,20 +3,46 @@
 Every subcommand runs through :func:`run_command` (``musclethick.cli.main`` calls it), so the
 conventions live here once: :class:`~musclethick.errors.UsageError` -> exit code 2; other
 :class:`~musclethick.errors.MusclethickError`, :class:`OSError` and unexpected exceptions -> 1;
-Ctrl-C -> 130. Each prints ``musclethick COMMAND: error: MESSAGE`` (the message names the file
-or option and the fix); with ``--debug`` the error is raised again, with its traceback.
+Ctrl-C (or SIGTERM) -> 130. Each prints ``musclethick COMMAND: error: MESSAGE`` (the message
+names the file or option and the fix); with ``--debug`` the error is raised again, with its
+traceback.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 __all__ = ["EXIT_FAILURE", "EXIT_INTERRUPTED", "EXIT_USAGE", "one_line", "run_command"]
 
 #: Exit codes: 1 = the command failed, 2 = an option or argument cannot be used as given,
 #: 130 = interrupted (Ctrl-C).
 EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+
+
+#: What to do after an interrupted command, for the commands that resume.
+RESUME_HINTS = {"batch": " (what was measured is kept: run the same command again to resume)"}
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, a cluster's time limit) stops the command as Ctrl-C does: the
+    results written so far are kept, workers are stopped, the run is marked interrupted."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave the signal alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def one_line(text: object) -> str:
@@ -29,19 +55,20 @@ def run_command(command: str, func: Callable[[], int | None], *, debug: bool = F
 
     The one error handler of the command line: :class:`~musclethick.errors.UsageError` ->
     exit code 2; other :class:`~musclethick.errors.MusclethickError`, :class:`OSError` and
-    unexpected exceptions -> 1; Ctrl-C -> 130. Each prints ``musclethick COMMAND: error:
-    MESSAGE`` (the message names the file or option and the fix); ``debug=True`` re-raises
-    instead, with the traceback.
+    unexpected exceptions -> 1; Ctrl-C (or SIGTERM) -> 130. Each prints ``musclethick
+    COMMAND: error: MESSAGE`` (the message names the file or option and the fix);
+    ``debug=True`` re-raises instead, with the traceback.
     """
     from musclethick.errors import MusclethickError, UsageError
 
     prefix = f"musclethick {command}: error:"
     try:
-        return int(func() or 0)
+        with _terminate_as_interrupt():
+            return int(func() or 0)
     except KeyboardInterrupt:
         if debug:
             raise
-        print(f"musclethick {command}: interrupted", file=sys.stderr)
+        print(f"musclethick {command}: interrupted{RESUME_HINTS.get(command, '')}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except UsageError as error:
         if debug:

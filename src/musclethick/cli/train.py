@@ -38,7 +38,11 @@ def get_train_parser() -> argparse.ArgumentParser:
     from musclethick.train.loop import TrainConfig
 
     p = argparse.ArgumentParser(
-        prog="musclethick train", description="Train the aponeurosis segmentation U-Net."
+        prog="musclethick train",
+        description="Train the aponeurosis segmentation U-Net on labelled scans. To fine-tune "
+        "the model on reviewed results of a study store instead (a new scanner in ten scans), "
+        "use 'musclethick train --from-store STORE --out FOLDER' (options: 'musclethick train "
+        "--from-store STORE --help').",
     )
     p.add_argument("--data", required=True, help="folder with images/, masks/ (and split.csv)")
     p.add_argument("--split", default=None, help="split CSV (default: DATA/split.csv)")

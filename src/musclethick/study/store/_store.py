@@ -169,8 +169,14 @@ class StudyStore:
             ).fetchall()
             for row in stale:
                 if not pid_alive(int(row["pid"])):
+                    # killed before it could count: its scans are the ones with its results
                     self._db.execute(
-                        "UPDATE runs SET status='interrupted' WHERE id=?", (row["id"],)
+                        "UPDATE runs SET status='interrupted', "
+                        "n_measured=(SELECT COUNT(DISTINCT scan_id) FROM results WHERE run_id=?),"
+                        " n_failed=(SELECT COUNT(DISTINCT scan_id) FROM results r WHERE run_id=?"
+                        " AND NOT EXISTS (SELECT 1 FROM results o WHERE o.run_id=r.run_id AND "
+                        "o.scan_id=r.scan_id AND o.status!='failed')) WHERE id=?",
+                        (row["id"], row["id"], row["id"]),
                     )
             cursor = self._db.execute(
                 "INSERT INTO runs (started_at, host, pid, method, model_version, model_sha256, "
