@@ -235,3 +235,19 @@ def test_generic_protocol_takes_the_weeks_and_sites_of_the_study(tmp_path, make_
     assert dry.discovery.protocol.site_names() == ("RF50", "VL50")
     assert "Found 48 scans of 2 subjects (expected 48" in dry.render()
     assert "not in the protocol" not in dry.render()
+
+
+def test_measuring_reviewed_scans_again_says_their_reviews_stay_behind(tmp_path, make_study):
+    """Re-measuring with other settings supersedes the reviewed results: the run says so
+    (found by a new-user trial: reviews vanished from the export without a word)."""
+    make_study(tmp_path / "study", subjects=1, legs="L", reps=2)
+    store = tmp_path / "s.sqlite"
+    first = run_batch(tmp_path / "study", store=store, workers=1, **OPTIONS)
+    assert first.n_reviews_superseded == 0 and first.warnings() == []
+    with StudyStore(store) as db:
+        result_id = next(iter(db.iter_results())).id
+        db.record_review(result_id, "accept", reviewer="ann", expected_revision=0)
+    # architecture on: another model version, so every scan is measured again
+    again = run_batch(tmp_path / "study", store=store, workers=1, architecture=True, **OPTIONS)
+    assert again.n_measured == 2 and again.n_reviews_superseded == 1
+    assert any("1 reviewed scan(s) were measured again" in w for w in again.warnings())

@@ -138,6 +138,9 @@ class BatchSummary:
         Scans not measured or no longer counted, and why: duplicates, files not found,
         unreadable files and folders (recorded as failures), and scans measured before whose
         file is gone (``missing``: left out of the exports).
+    n_reviews_superseded : int
+        Reviewed scans measured again (another model or settings): their reviews stay with
+        the earlier results, which the new ones replace in the exports.
     """
 
     discovery: StudyDiscovery
@@ -149,6 +152,7 @@ class BatchSummary:
     n_skipped: int = 0
     elapsed_s: float = 0.0
     left_out: tuple[ScanState, ...] = ()
+    n_reviews_superseded: int = 0
 
     @property
     def scans_per_s(self) -> float:
@@ -178,6 +182,12 @@ class BatchSummary:
             lines.append(
                 f"... and {len(states) - max_items} more scans left out (see the dry run, or "
                 "the 'excluded' table of 'musclethick export')"
+            )
+        if self.n_reviews_superseded:
+            lines.append(
+                f"{self.n_reviews_superseded} reviewed scan(s) were measured again with another "
+                "model or settings: their reviews stay with the earlier results, and the exports "
+                "now show the new, unreviewed ones; review them again"
             )
         return lines
 
@@ -415,6 +425,7 @@ def run_batch(
                 db.record_failure(state.path, state.detail, run_id=run_id)
         left_out += _missing_scans(db)
         db.replace_scan_states(left_out, run_id=run_id)
+        n_reviews_superseded = len(db.reviewed_scans(scan_id for scan_id, _, _ in jobs))
 
         start = time.perf_counter()
         n_measured = n_failed = 0
@@ -465,6 +476,7 @@ def run_batch(
         n_skipped=n_skipped,
         elapsed_s=elapsed,
         left_out=tuple(left_out),
+        n_reviews_superseded=n_reviews_superseded,
     )
 
 

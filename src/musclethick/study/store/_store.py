@@ -735,6 +735,20 @@ class StudyStore:
         """All reviews of a result, oldest first (the full history)."""
         return queries.reviews_of(self._db, result_id)
 
+    def reviewed_scans(self, scan_ids: Iterable[int]) -> set[int]:
+        """The scans of ``scan_ids`` whose current result has a review."""
+        ids = sorted({int(i) for i in scan_ids})
+        found: set[int] = set()
+        for start in range(0, len(ids), 500):  # SQLite's limit on bound parameters
+            chunk = ids[start : start + 500]
+            rows = self._db.execute(
+                "SELECT DISTINCT r.scan_id FROM results r JOIN reviews v ON v.result_id = r.id "
+                f"WHERE r.superseded=0 AND r.scan_id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ).fetchall()
+            found.update(int(row[0]) for row in rows)
+        return found
+
     def latest_reviews(self) -> dict[int, Review]:
         """``{result_id: latest review}`` for every reviewed result."""
         return queries.latest_reviews(self._db)
