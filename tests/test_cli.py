@@ -398,3 +398,22 @@ def test_ctrl_c_while_the_parser_is_built_is_one_line(monkeypatch, capsys):
     monkeypatch.setattr(cli, "get_arg_parser", interrupted)
     assert cli.main(["measure", "x.png", "--out", "r.csv"]) == 130
     assert capsys.readouterr().err == "musclethick measure: interrupted\n"
+
+
+def test_results_name_the_model_version_that_measured_them(sample_images: Path, tmp_path: Path):
+    """``model_version`` in results.csv and boundaries.json: the shipped model's version (a
+    fine-tuned model has its own), or the edge path's (new-user trial: base and fine-tuned
+    results could not be told apart)."""
+    from musclethick.segment import load_model
+
+    scan = sample_images / "dltrack_512x512_img_00053.png"
+    out, boundaries = tmp_path / "r.csv", tmp_path / "b.json"
+    argv = ["measure", str(scan), "--out", str(out), "--boundaries", str(boundaries), "-q"]
+    assert main([*argv, "--mm-per-px", "0.1"]) == 0
+    version = load_model().version
+    assert version and {r["model_version"] for r in _read_rows(out)} == {version}
+    assert json.loads(boundaries.read_text())["frames"][0]["model_version"] == version
+    edges = tmp_path / "e.csv"
+    assert main(["measure", str(scan), "--out", str(edges), "--method", "edges", "-q"]) == 0
+    (label,) = {r["model_version"] for r in _read_rows(edges)}
+    assert label.startswith("edges-") and "edge-classifier" in label

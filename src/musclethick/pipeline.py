@@ -315,8 +315,28 @@ def measure_frames(
     Yields
     ------
     FrameResult
-        One per frame, in order.
+        One per frame, in order, with the ``model_version`` that measured it.
     """
+    version = _version_of(settings, model)
+    for result in _measure_frames(frames, settings, model=model):
+        yield replace(result, model_version=version) if not result.model_version else result
+
+
+def _version_of(settings: MeasureSettings, model: SegmentationModel | None) -> str:
+    """What measures with ``settings``: :func:`model_identity`'s version, or the version of
+    the ``model`` given."""
+    if settings.method == "model" and model is not None:
+        return str(getattr(model, "version", "") or "")
+    return model_identity(settings)[0]
+
+
+def _measure_frames(
+    frames: Iterable[Frame],
+    settings: MeasureSettings,
+    *,
+    model: SegmentationModel | None = None,
+) -> Iterator[FrameResult]:
+    """:func:`measure_frames` without the model version."""
     if settings.architecture:  # an additive step after the boundaries, whatever found them
         yield from _with_architecture(frames, settings, model)
         return

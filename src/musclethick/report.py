@@ -42,6 +42,7 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "status",
     "flags",
     "message",
+    "model_version",
 )
 
 
@@ -113,6 +114,7 @@ def result_rows(result: FrameResult, *, architecture: bool = False) -> list[dict
         "status": result.status,
         "flags": ";".join(result.flags),
         "message": result.message,
+        "model_version": result.model_version,
     }
     if architecture:
         base.update(architecture_values(result.architecture))
@@ -211,6 +213,7 @@ def boundary_record(result: FrameResult) -> dict[str, Any]:
         "mm_per_px": result.calibration.mm_per_px,
         "calibration_source": result.calibration.source,
         "method": result.method,
+        "model_version": result.model_version,
         "edge_classifier": edge_classifier_label(result),
         "status": result.status,
         "flags": list(result.flags),

@@ -406,7 +406,9 @@ class FrameResult:
     ``runner_up`` is the
     layer pair the model found next most plausible (``None`` when there is none, e.g. for the
     classical edge path). ``architecture`` holds pennation angle and fascicle length when
-    they were asked for (:mod:`musclethick.architecture`), else ``None``.
+    they were asked for (:mod:`musclethick.architecture`), else ``None``. ``model_version``
+    names what measured it: the model's version (a fine-tuned model has its own), or the
+    classical edge path's ``edges-<release>+edge-classifier-v<N>``; ``""`` when unknown.
     """
 
     path: str
@@ -427,6 +429,7 @@ class FrameResult:
     metadata: ScanMetadata = field(default_factory=ScanMetadata)
     runner_up: LayerPair | None = None
     architecture: Architecture | None = None
+    model_version: str = ""
 
     def __post_init__(self) -> None:
         """Check the status (:class:`~musclethick.errors.InvalidValueError`)."""
