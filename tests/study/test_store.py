@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -459,3 +460,23 @@ def test_latest_method_is_the_newest_runs(tmp_path):
         assert db.latest_method() == "model"
         db.start_run(method="edges", settings={})
         assert db.latest_method() == "edges"
+
+
+def test_the_review_guides_scripted_review_runs(tmp_path, make_study, monkeypatch):
+    """The code block of docs/review.md's "Reviewing from a script" runs on a real store and
+    records what it says."""
+    import re
+
+    from musclethick.study.batch import run_batch
+
+    make_study(tmp_path / "study", subjects=1, legs="L", reps=2)
+    options = {"protocol": "default", "method": "edges", "mm_per_px": 0.1, "progress": False}
+    run_batch(tmp_path / "study", store=tmp_path / "study.sqlite", workers=1, **options)
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "review.md").read_text()
+    section = guide.split("## Reviewing from a script", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
+    monkeypatch.chdir(tmp_path)
+    exec(code, {})
+    with StudyStore(tmp_path / "study.sqlite") as store:
+        decided = {r.scan.relpath: r.review.decision for r in store.iter_results() if r.review}
+    assert decided == {"S01/week0/L_VL50_1.png": "accept", "S01/week0/L_VL50_2.png": "reject"}
