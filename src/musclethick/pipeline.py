@@ -388,7 +388,7 @@ def _with_architecture(
             seen.append(frame)
             yield frame
 
-    for result in measure_frames(tap(), replace(settings, architecture=False), model=model):
+    for result in _measure_frames(tap(), replace(settings, architecture=False), model=model):
         frame = seen.popleft()
         try:
             yield add_architecture(frame, result)

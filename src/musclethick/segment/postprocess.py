@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 
 from musclethick.geometry import robust_polyfit
+from musclethick.qc import MIN_CONFIDENCE
 from musclethick.types import Boundary, LayerPair
 
 __all__ = [
@@ -157,7 +158,7 @@ class PostprocessOptions:
     second_look_min_muscle: float = 0.75
     second_look_min_confidence: float = 0.6
     unstable_fraction: float = 0.05
-    brightness_look_confidence: tuple[float, float] = (0.7, 0.8)
+    brightness_look_confidence: tuple[float, float] = (MIN_CONFIDENCE, 0.8)
     brightness_gammas: tuple[float, ...] = (0.7, 1.4)
 
 
@@ -658,8 +659,8 @@ def needs_brightness_look(result: LayerResult, options: PostprocessOptions | Non
     ``options.brightness_look_confidence``: the model should also measure the frame brighter
     and darker (a gain setting must not change the answer).
 
-    On the leave-one-format-out runs, every ``ok`` frame whose answer changed under gamma 0.7
-    or 1.4 had a boundary below confidence 0.8 (``bench/bench_postprocess.py``)."""
+    On the leave-one-format-out runs, every wrong ``ok`` frame whose answer changed under
+    gamma 0.7 or 1.4 had a boundary below confidence 0.8 (``bench/bench_postprocess.py``)."""
     opts = options or PostprocessOptions()
     if result.superficial is None or result.deep is None or result.doubts:
         return False
