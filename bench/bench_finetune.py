@@ -38,7 +38,7 @@ from musclethick.measure import measure_lines  # noqa: E402
 from musclethick.pipeline import MeasureSettings, measure_path  # noqa: E402
 from musclethick.segment import load_model  # noqa: E402
 from musclethick.study.store import StudyStore  # noqa: E402
-from musclethick.train.dataset import load_split, read_grey  # noqa: E402
+from musclethick.train.dataset import left_out_images, load_split, read_grey  # noqa: E402
 from musclethick.train.evaluate import evaluate_model, summarise  # noqa: E402
 from musclethick.train.from_store import FineTuneConfig, fine_tune_from_store  # noqa: E402
 from musclethick.types import Calibration  # noqa: E402
@@ -97,12 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     data = Path(args.data)
     split = load_split(data / "split.csv")
-    sizes = {n: (w, h) for rows in split.values() for n, w, h in rows}
     report = {}
     for run in map(Path, args.lofo):
-        info = json.loads((run / "train.json").read_text())
-        left = {tuple(int(v) for v in s.split("x")) for s in info["excluded_sizes"]}
-        names = sorted(n for n, wh in sizes.items() if wh in left)
+        info, names = left_out_images(run, split)
         rng = np.random.default_rng(args.seed)
         chosen = sorted(rng.choice(names, size=args.n, replace=False).tolist())
         rest = [n for n in names if n not in chosen]

@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from musclethick.segment import load_model  # noqa: E402
-from musclethick.train.dataset import load_split  # noqa: E402
+from musclethick.train.dataset import left_out_images, load_split  # noqa: E402
 from musclethick.train.evaluate import evaluate_model, summarise  # noqa: E402
 
 TARGETS = {
@@ -157,13 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     report["lofo"] = {}
     for run in args.lofo:
         run = Path(run)
-        info = json.loads((run / "train.json").read_text())
-        left_out = {tuple(int(v) for v in s.split("x")) for s in info["excluded_sizes"]}
-        names = [n for n, wh in sizes.items() if wh in left_out]
+        info, names = left_out_images(run, split)
         # the final epoch (last.pt), not the checkpoint chosen on the left-out images
         weights = run / "last.pt"
         m = load_model(weights, verify=False, refine=args.refine)
-        res = evaluate_model(m, data, sorted(names))
+        res = evaluate_model(m, data, names)
         s = summarise(res)
         s["train_wall_s"] = info.get("wall_s")
         s["epochs_run"] = info.get("epochs_run")

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from musclethick.segment import PostprocessOptions, load_model  # noqa: E402
-from musclethick.train.dataset import load_split  # noqa: E402
+from musclethick.train.dataset import left_out_images, load_split  # noqa: E402
 from musclethick.train.evaluate import evaluate_model, summarise  # noqa: E402
 
 DEFAULT_LOFO = [f"runs/l1_lofo_{s}" for s in ("800x652", "660x556", "512x512")]
@@ -77,12 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     data = Path(args.data)
     split = load_split(data / "split.csv")
-    sizes = {n: f"{w}x{h}" for rows in split.values() for n, w, h in rows}
     sets = {"val": (None, [n for n, _, _ in split["val"]])}
     for run in map(Path, args.lofo):
-        info = json.loads((run / "train.json").read_text())
-        left_out = set(info["excluded_sizes"])
-        sets[run.name] = (run / "last.pt", sorted(n for n, s in sizes.items() if s in left_out))
+        sets[run.name] = (run / "last.pt", left_out_images(run, split)[1])
     models = {k: load_model(w, verify=w is None) for k, (w, _) in sets.items()}
     if args.mirror_average:
         for m in models.values():

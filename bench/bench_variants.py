@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from musclethick.segment import load_model  # noqa: E402
-from musclethick.train.dataset import load_split  # noqa: E402
+from musclethick.train.dataset import left_out_images, load_split  # noqa: E402
 from musclethick.train.evaluate import evaluate_model, summarise  # noqa: E402
 from musclethick.train.variants import VARIANTS, apply_variant  # noqa: E402
 
@@ -82,9 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     split = load_split(data / "split.csv")
     if args.lofo:
         run = Path(args.lofo)
-        left_out = set(json.loads((run / "train.json").read_text())["excluded_sizes"])
-        names = sorted(n for rows in split.values() for n, w, h in rows if f"{w}x{h}" in left_out)
-        names = names[: args.limit]
+        names = left_out_images(run, split)[1][: args.limit]
         args.split = f"{run.name} left-out"
         model = load_model(run / "last.pt", verify=False)
     else:

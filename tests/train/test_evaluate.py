@@ -63,3 +63,19 @@ def test_icc_is_the_stats_implementation_on_the_finite_pairs():
     # the pairs left, [[1, 2], [3, 4]], have ICC(2,1) 0.8 by hand (see tests/test_stats.py)
     assert icc_2_1(a, b) == icc_2_1_of_matrix([[1.0, 2.0], [3.0, 4.0]]) == pytest.approx(0.8)
     assert np.isnan(icc_2_1([1.0, np.nan], [2.0, 3.0]))  # one pair left
+
+
+def test_left_out_images_of_a_leave_one_format_out_run(tmp_path):
+    """The benches' one reading of a run's left-out format: every image of those sizes, in
+    any split, sorted."""
+    import json
+
+    from musclethick.train.dataset import left_out_images
+
+    (tmp_path / "train.json").write_text(json.dumps({"excluded_sizes": ["800x652"], "x": 1}))
+    split = {
+        "train": [("b.png", 800, 652), ("c.png", 512, 512)],
+        "val": [("a.png", 800, 652), ("d.png", 652, 800)],
+    }
+    info, names = left_out_images(tmp_path, split)
+    assert names == ["a.png", "b.png"] and info["x"] == 1

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,6 +174,17 @@ def load_split(split_csv: str | Path) -> dict[str, list[tuple[str, int, int]]]:
                 (row["image"], int(row["width"]), int(row["height"]))
             )
     return out
+
+
+def left_out_images(
+    run_dir: str | Path, split: dict[str, list[tuple[str, int, int]]]
+) -> tuple[dict, list[str]]:
+    """A leave-one-format-out run's ``train.json`` and, sorted, every image of ``split``
+    (:func:`load_split`, all its splits) of the sizes that run was trained without."""
+    info = json.loads((Path(run_dir) / "train.json").read_text())
+    left_out = {tuple(int(v) for v in size.split("x")) for size in info["excluded_sizes"]}
+    names = sorted(n for rows in split.values() for n, w, h in rows if (w, h) in left_out)
+    return info, names
 
 
 def _mask_box(mask: np.ndarray, box: PixelBox) -> PixelBox:
