@@ -8,12 +8,14 @@ Usage::
 
 Every capture of the split is measured as ``musclethick measure`` does (imaging-region crop,
 model, post-processing, QC) unmodified and in each variant of
-:mod:`musclethick.train.variants` (mirrored, brighter / darker, 0.75x resolution, a wide black
-border, JPEG quality 40, extra speckle). Printed per variant: the thickness difference from the
-unmodified capture's own result at the mask's middle column (% of it; resized captures are
-compared after scaling back), how many differ by more than 3 %, how many change status (ok /
-flagged / failed), and against the hand-drawn mask: thickness MAE and ``ok`` results off by more
-than 10 %.
+:mod:`musclethick.train.variants` (mirrored, shifted 3 px, brighter / darker, 0.75x resolution,
+a wide black border, JPEG quality 40, extra speckle; and other scanners' looks and what labs leave
+in a capture: calipers on the inner edges, speckle reduction, edge enhancement, another dynamic
+range, the central 60 % of the width, text typed into the image). Printed per variant: the
+thickness difference from the unmodified capture's own result at the mask's middle column (% of
+it; resized captures are compared after scaling back), how many differ by more than 3 %, how many
+change status (ok / flagged / failed), and against the hand-drawn mask: thickness MAE and ``ok``
+results off by more than 10 %.
 
 With ``--lofo RUN``, the captures are every capture of the format that leave-one-format-out run
 was trained without, measured with that run's final weights (``last.pt``): capture variants of a

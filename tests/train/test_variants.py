@@ -33,6 +33,44 @@ def test_variants_change_geometry_as_they_say():
         apply_variant("sepia", grey)
 
 
+def test_scanner_look_variants():
+    """Other scanners' looks change the grey levels as they say and keep the geometry; the
+    narrow field keeps the central 60 % of the columns (mask alike)."""
+    rng = np.random.default_rng(3)
+    grey = rng.integers(0, 200, size=(90, 100)).astype(np.uint8)
+    mask = np.zeros((90, 100), bool)
+    mask[20:26, 10:90] = True  # superficial band: inner edge at row 26
+    mask[60:66, 10:90] = True  # deep band: inner edge at row 59
+    washed, wm = apply_variant("washed_out", grey, mask)
+    assert washed.min() >= 60 and wm is not None and (wm == mask).all()
+    assert np.allclose(washed.astype(float), 60 + 0.6 * grey, atol=1.0)
+    speckle = np.clip(100 + rng.normal(0, 8, size=(90, 100)), 0, 255).astype(np.uint8)
+    smooth, _ = apply_variant("smoothed", speckle)
+    assert smooth.shape == grey.shape and smooth.std() < 0.5 * speckle.std()  # speckle reduced
+    sharp, _ = apply_variant("sharpened", grey)
+    assert sharp.shape == grey.shape and sharp.astype(float).std() > grey.std()
+    narrow, nm = apply_variant("narrow", grey, mask)
+    assert narrow.shape == (90, 60) and (narrow == grey[:, 20:80]).all() and nm.shape == (90, 60)
+
+
+def test_calipers_sit_on_the_inner_edges():
+    """Caliper crosses are drawn where a sonographer puts them: the middle column of the mask,
+    at the inner edges of its two bands (and at 35 / 65 % of the rows without a mask)."""
+    grey = np.zeros((90, 100), np.uint8)
+    mask = np.zeros((90, 100), bool)
+    mask[20:26, 10:91] = True
+    mask[60:66, 10:91] = True
+    out, m = apply_variant("calipers", grey, mask)
+    assert m is not None and (m == mask).all()
+    column = 10 + 81 // 2  # the middle of the mask's columns
+    assert out[26, column - 6 : column + 7].min() == 255  # superficial cross, horizontal stroke
+    assert out[59, column - 6 : column + 7].min() == 255  # deep cross
+    assert out[26 - 6 : 26 + 7, column].min() == 255  # vertical stroke
+    assert out[40:50, column].max() > 0  # the dotted line between them
+    bare, _ = apply_variant("calipers", grey)
+    assert bare[int(0.35 * 90), 50] == 255 and bare[int(0.65 * 90), 50] == 255
+
+
 def _measure(model, grey: np.ndarray):
     box = find_imaging_region(grey)
     frame = Frame(np.ascontiguousarray(grey[box.slices()]), "variant")

@@ -2,7 +2,9 @@
 
 A lab's scans of one muscle differ in how they were captured, not in the muscle: mirrored
 probes, other gain and dynamic-range settings, other screen resolutions, frame grabbers that add
-black borders, JPEG exports, noisier machines. Each variant here changes a grey capture (and its
+black borders, JPEG exports, noisier machines; and other scanners' looks (speckle reduction,
+edge enhancement, another dynamic range, a shorter probe) and what labs leave in a capture
+(calipers, typed labels). Each variant here changes a grey capture (and its
 mask, for accuracy figures) the way one of those does, with fixed parameters so that figures and
 tests are reproducible. ``scale_y`` says how a vertical length in px changes (thickness in px of
 the variant = thickness of the original x ``scale_y``).
@@ -99,6 +101,76 @@ def _speckle(grey: np.ndarray, mask: np.ndarray | None):
     return out.astype(np.uint8), mask
 
 
+def _inner_edges(mask: np.ndarray | None, rows: int, cols: int) -> tuple[int, int, int]:
+    """``(column, superficial row, deep row)`` where a sonographer puts the calipers: the
+    middle column of the aponeurosis mask, at the inner edges of its first two bands (the
+    bottom row of the first, the top row of the second); without a mask (or with fewer than
+    two bands there) the middle column at 35 % and 65 % of the rows."""
+    fallback = (cols // 2, int(0.35 * rows), int(0.65 * rows))
+    if mask is None:
+        return fallback
+    m = np.asarray(mask, dtype=bool)
+    xs = np.nonzero(m.any(axis=0))[0]
+    if xs.size == 0:
+        return fallback
+    c = int(xs[xs.size // 2])
+    ys = np.nonzero(m[:, c])[0]
+    gaps = np.nonzero(np.diff(ys) > 1)[0]
+    if gaps.size == 0:
+        return fallback
+    return c, int(ys[gaps[0]]) + 1, int(ys[gaps[0] + 1]) - 1
+
+
+def _calipers(grey: np.ndarray, mask: np.ndarray | None):
+    """On-screen calipers left in the capture: crosses at the two inner edges, a dotted line
+    between them and the scanner's read-out beside it."""
+    out = np.array(grey, copy=True)
+    rows, cols = out.shape
+    c, y0, y1 = _inner_edges(mask, rows, cols)
+    for y in (y0, y1):
+        cv2.line(out, (c - 6, y), (c + 6, y), 255, 1)
+        cv2.line(out, (c, y - 6), (c, y + 6), 255, 1)
+    for y in range(y0 + 8, y1 - 6, 8):
+        cv2.line(out, (c, y), (c, y + 2), 230, 1)
+    cv2.putText(out, "D 2.31cm", (c + 12, (y0 + y1) // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.45, 255, 1)
+    return out, mask
+
+
+def _smoothed(grey: np.ndarray, mask: np.ndarray | None):
+    """Speckle reduction, as compound imaging and speckle filters show a scan (non-local
+    means, strength 12)."""
+    return cv2.fastNlMeansDenoising(np.ascontiguousarray(grey), None, 12, 7, 21), mask
+
+
+def _sharpened(grey: np.ndarray, mask: np.ndarray | None):
+    """Edge enhancement (unsharp mask, amount 1, sigma 2 px)."""
+    g = grey.astype(np.float32)
+    out = g + (g - cv2.GaussianBlur(g, (0, 0), 2.0))
+    return np.clip(out, 0, 255).astype(np.uint8), mask
+
+
+def _washed_out(grey: np.ndarray, mask: np.ndarray | None):
+    """Another dynamic range: blacks lifted to 60, contrast 0.6."""
+    return np.clip(60.0 + 0.6 * grey.astype(np.float32), 0, 255).astype(np.uint8), mask
+
+
+def _narrow(grey: np.ndarray, mask: np.ndarray | None):
+    """The central 60 % of the width (a shorter probe footprint)."""
+    cols = grey.shape[1]
+    a, b = int(0.2 * cols), int(0.8 * cols)
+    return grey[:, a:b], None if mask is None else mask[:, a:b]
+
+
+def _label(grey: np.ndarray, mask: np.ndarray | None):
+    """Text the sonographer typed into the image (site and side, the probe orientation)."""
+    out = np.array(grey, copy=True)
+    rows, cols = out.shape
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    cv2.putText(out, "R VL 50%", (cols // 3, rows // 6), font, 0.8, 255, 2)
+    cv2.putText(out, "TRANS", (cols // 2, rows - rows // 8), font, 0.6, 255, 1)
+    return out, mask
+
+
 VARIANTS: dict[str, tuple[Variant, Callable]] = {
     v.name: (v, f)
     for v, f in (
@@ -113,6 +185,16 @@ VARIANTS: dict[str, tuple[Variant, Callable]] = {
         ),
         (Variant("jpeg_40", "JPEG-recompressed at quality 40"), _jpeg),
         (Variant("speckle", "extra multiplicative speckle noise"), _speckle),
+        # other scanners' looks and what labs leave in a capture
+        (
+            Variant("calipers", "caliper crosses at the inner edges, dotted line, read-out"),
+            _calipers,
+        ),
+        (Variant("smoothed", "speckle reduction (non-local means, strength 12)"), _smoothed),
+        (Variant("sharpened", "edge enhancement (unsharp mask, amount 1, sigma 2 px)"), _sharpened),
+        (Variant("washed_out", "other dynamic range: blacks at 60, contrast 0.6"), _washed_out),
+        (Variant("narrow", "central 60 % of the width (shorter probe footprint)"), _narrow),
+        (Variant("label", "site text typed into the image"), _label),
     )
 }
 
