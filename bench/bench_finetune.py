@@ -2,7 +2,7 @@
 
 Usage::
 
-    python bench/bench_finetune.py --lofo runs/lofo_800x652 [--n 10] [--steps 200] [--seed 0]
+    python bench/bench_finetune.py --lofo runs/lofo_800x652 [--n 10] [--steps 400] [--seed 0]
                                    [--threads 2] [--json OUT]
 
 For a leave-one-format-out run (a model trained without every capture of one size): ``--n``

@@ -113,3 +113,49 @@ def test_store_without_reviews_is_refused(tmp_path, base_model):
     StudyStore(path).close()
     with pytest.raises(StoreError, match="no accepted or corrected results"):
         fine_tune_from_store(path, tmp_path / "out", base_weights=base_model)
+
+
+def _running_stats(state: dict) -> dict:
+    return {k: v for k, v in state.items() if k.endswith(("running_mean", "running_var"))}
+
+
+@pytest.mark.parametrize("freeze", [True, False])
+def test_batchnorm_statistics_are_kept_unless_asked(reviewed_store, base_model, tmp_path, freeze):
+    """By default a fine-tune keeps the base model's batch-norm statistics (re-estimated from
+    a few augmented captures they drift); its weights learn either way."""
+    path, _, _, _ = reviewed_store
+    out = tmp_path / f"ft_{freeze}"
+    fine_tune_from_store(
+        path,
+        out,
+        base_weights=base_model,
+        config=FineTuneConfig(steps=3, batch_size=2, freeze_batchnorm=freeze),
+        log=lambda _: None,
+    )
+    base, tuned = load_weights(base_model).state_dict, load_weights(out / "model.pt").state_dict
+    stats = _running_stats(base)
+    assert stats
+    same = [torch.equal(v, tuned[k]) for k, v in stats.items()]
+    assert all(same) if freeze else not any(same)
+    conv = [k for k in base if k.endswith("weight") and base[k].ndim == 4]
+    assert any(not torch.equal(base[k], tuned[k]) for k in conv)
+    assert FineTuneConfig().freeze_batchnorm
+
+
+def test_command_line_switch_updates_batchnorm(reviewed_store, base_model, tmp_path, capsys):
+    """``musclethick train --from-store ... --update-batchnorm`` re-estimates the statistics
+    and says so in the new card; without it they are kept."""
+    from musclethick.cli import main
+
+    path, _, _, _ = reviewed_store
+    common = ["train", "--from-store", str(path), "--base", str(base_model)]
+    common += ["--steps", "2", "--batch-size", "2", "--threads", "1"]
+    assert main([*common, "--out", str(tmp_path / "kept")]) == 0
+    assert main([*common, "--out", str(tmp_path / "new"), "--update-batchnorm"]) == 0
+    capsys.readouterr()
+    base = _running_stats(load_weights(base_model).state_dict)
+    for name, freeze in (("kept", True), ("new", False)):
+        card = json.loads((tmp_path / name / "model.json").read_text())
+        assert card["fine_tune"]["freeze_batchnorm"] is freeze
+        tuned = load_weights(tmp_path / name / "model.pt").state_dict
+        assert all(torch.equal(v, tuned[k]) for k, v in base.items()) is freeze

@@ -187,6 +187,12 @@ def get_from_store_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=FineTuneConfig.lr)
     p.add_argument("--corrections-only", action="store_true", help="ignore accepted results")
     p.add_argument("--no-augment", action="store_true")
+    p.add_argument(
+        "--update-batchnorm",
+        action="store_true",
+        help="re-estimate the batch-norm statistics from the reviewed frames (by default the "
+        "base model's are kept: measured better on scanners the model never saw)",
+    )
     p.add_argument("--seed", type=int, default=FineTuneConfig.seed)
     p.add_argument("--threads", type=int, default=FineTuneConfig.threads)
     return p
@@ -204,6 +210,7 @@ def from_store_main(argv: Sequence[str] | None = None) -> int:
         lr=args.lr,
         include_accepted=not args.corrections_only,
         augment=not args.no_augment,
+        freeze_batchnorm=not args.update_batchnorm,
         seed=args.seed,
         threads=args.threads,
     )
