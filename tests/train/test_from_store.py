@@ -159,3 +159,102 @@ def test_command_line_switch_updates_batchnorm(reviewed_store, base_model, tmp_p
         assert card["fine_tune"]["freeze_batchnorm"] is freeze
         tuned = load_weights(tmp_path / name / "model.pt").state_dict
         assert all(torch.equal(v, tuned[k]) for k, v in base.items()) is freeze
+
+
+def _reviewed(deep_row: float, cols: int = 100):
+    from musclethick.train.from_store import ReviewedSample
+
+    sup = np.full(cols, 20.0)
+    deep = np.full(cols, deep_row)
+    deep[:10] = np.nan  # the reviewer's deep line stops short of the left edge
+    return ReviewedSample(
+        np.zeros((120, cols), np.uint8), sup, deep, "scan.png", 0, 1, "correct", "AB"
+    )
+
+
+def _result(deep_row: float, confidence: float, cols: int = 100):
+    from musclethick.measure import assemble_result
+    from musclethick.types import Boundary, Frame
+
+    xs = np.arange(cols, dtype=float)
+    sup = Boundary(xs, np.full(cols, 20.0), "model", confidence)
+    deep = Boundary(xs, np.full(cols, deep_row), "model", confidence)
+    frame = Frame(np.full((120, cols), 60, np.uint8), "scan.png")
+    return assemble_result(frame, sup, deep, method="model")
+
+
+def test_held_out_figures_compare_with_the_reviews_at_the_measurement_lines():
+    """Reviewed edges 60 px apart: a result measuring 60 px is right, 72 px is 20 % off (and
+    `ok`: counted as wrong), 63 px flagged is 5 % off; a failed result has no thickness."""
+    from musclethick.pipeline import failed_result
+    from musclethick.train.from_store import held_out_figures
+
+    results = [
+        _result(80.0, 0.9),
+        _result(92.0, 0.9),
+        _result(83.0, 0.3),
+        failed_result("scan.png", "scan.png: no muscle"),
+    ]
+    assert [r.status for r in results] == ["ok", "ok", "flagged", "failed"]
+    samples = [_reviewed(80.0) for _ in results]
+    figures = held_out_figures(results, samples)
+    assert figures == {
+        "n": 4,
+        "n_without_result": 1,
+        "thickness_mae_percent": round(100 * (0.0 + 0.2 + 0.05) / 3, 2),
+        "ok_thickness_mae_percent": 10.0,
+        "n_ok": 2,
+        "n_ok_off_10": 1,
+        "per_frame": [
+            {"status": "ok", "thickness_error_percent": 0.0},
+            {"status": "ok", "thickness_error_percent": 20.0},
+            {"status": "flagged", "thickness_error_percent": 5.0},
+            {"status": "failed", "thickness_error_percent": None},
+        ],
+    }
+    # a review without edges at any measurement line gives no comparison
+    blank = _reviewed(80.0)
+    blank.deep_y_px[:] = np.nan
+    assert held_out_figures([results[0]], [blank])["n_without_result"] == 1
+
+
+def test_held_out_frames_are_not_learnt_and_both_models_are_checked(
+    reviewed_store, base_model, tmp_path
+):
+    path, ids, _, _ = reviewed_store
+    out = tmp_path / "ft"
+    lines: list[str] = []
+    summary = fine_tune_from_store(
+        path,
+        out,
+        base_weights=base_model,
+        config=FineTuneConfig(steps=2, batch_size=2, holdout=1, threads=1),
+        log=lines.append,
+    )
+    card = json.loads((out / "model.json").read_text())
+    held = summary["held_out"]
+    said = [line for line in lines if line.startswith("held-out reviews")]
+    assert len(said) == 2 and "base model" in said[0] and "fine-tuned model" in said[1]
+    assert said[1].endswith(f"{held['fine_tuned']['n_ok_off_10']} of them off by more than 10 %")
+    assert f"; {held['fine_tuned']['n_ok']} ok" in said[1]
+    assert len(held["frames"]) == 1 and held["base"]["n"] == held["fine_tuned"]["n"] == 1
+    assert card["metrics"]["held_out_reviews"]["frames"] == held["frames"]
+    # one frame learnt from: the changelog and the reviews the card lists say so
+    assert card["training_data"]["reviews"]["n_frames"] == 1
+    learnt = card["training_data"]["reviews"]["result_ids"]
+    assert len(learnt) == 1 and learnt[0] in ids[:2]
+    with pytest.raises(StoreError, match="cannot hold 2 out"):
+        fine_tune_from_store(
+            path, tmp_path / "x", base_weights=base_model, config=FineTuneConfig(holdout=2)
+        )
+
+
+def test_negative_holdout_is_a_usage_error(reviewed_store, tmp_path, capsys):
+    from musclethick.cli import main
+
+    path, _, _, _ = reviewed_store
+    args = ["train", "--from-store", str(path), "--out", str(tmp_path / "o"), "--holdout", "-1"]
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code == 2
+    assert "--holdout: must be 0 or more" in capsys.readouterr().err

@@ -15,6 +15,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from musclethick.cli._args import non_negative_int
+
 __all__ = [
     "cmd_train",
     "export_onnx_main",
@@ -193,6 +195,15 @@ def get_from_store_parser() -> argparse.ArgumentParser:
         help="re-estimate the batch-norm statistics from the reviewed frames (by default the "
         "base model's are kept: measured better on scanners the model never saw)",
     )
+    p.add_argument(
+        "--holdout",
+        type=non_negative_int,
+        default=FineTuneConfig.holdout,
+        metavar="K",
+        help="keep K reviewed frames out of the fine-tune; the base and the fine-tuned model "
+        "measure them and their thickness error against your reviews is reported (a check on "
+        "your own scanner)",
+    )
     p.add_argument("--seed", type=int, default=FineTuneConfig.seed)
     p.add_argument("--threads", type=int, default=FineTuneConfig.threads)
     return p
@@ -211,6 +222,7 @@ def from_store_main(argv: Sequence[str] | None = None) -> int:
         include_accepted=not args.corrections_only,
         augment=not args.no_augment,
         freeze_batchnorm=not args.update_batchnorm,
+        holdout=args.holdout,
         seed=args.seed,
         threads=args.threads,
     )

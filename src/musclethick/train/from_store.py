@@ -42,13 +42,14 @@ from musclethick.segment.weights import LoadedWeights, load_weights, read_card, 
 from musclethick.train.augment import augment_pair, resize_pair
 from musclethick.train.losses import layer_loss
 from musclethick.train.targets import GROUP, V_GROUP, grouped_targets
-from musclethick.types import Boundary
+from musclethick.types import Boundary, FrameResult
 
 __all__ = [
     "FineTuneConfig",
     "ReviewedSample",
     "fine_tune",
     "fine_tune_from_store",
+    "held_out_figures",
     "samples_from_store",
 ]
 
@@ -78,6 +79,11 @@ class FineTuneConfig:
         Seed of every random choice.
     threads : int
         Torch CPU threads.
+    holdout : int
+        Reviewed frames kept out of the fine-tune (chosen with ``seed``): both models measure
+        them as ``musclethick measure`` does and the summary and the new model card report
+        their thickness error against the reviews (:func:`held_out_figures`), an estimate on
+        the lab's own scanner that the Dice on the frames learnt from is not.
     freeze_batchnorm : bool
         Keep the base model's batch-norm statistics (the layers in evaluation mode; their
         scales and shifts still learn). Re-estimated from batches of four augmented captures
@@ -100,10 +106,13 @@ class FineTuneConfig:
     seed: int = 0
     threads: int = 2
     freeze_batchnorm: bool = True
+    holdout: int = 0
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1:
             raise ValueError("steps and batch_size must be at least 1")
+        if self.holdout < 0:
+            raise ValueError(f"holdout must be 0 or more, got {self.holdout}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
 
@@ -200,6 +209,91 @@ def samples_from_store(
 def _targets(sample: ReviewedSample) -> np.ndarray:
     """Grouped layer targets ``(rows, cols, N_CHANNELS)`` of a reviewed frame."""
     return grouped_targets(sample.superficial_y_px, sample.deep_y_px, sample.pixels.shape[:2])
+
+
+def _split_holdout(
+    samples: Sequence[ReviewedSample], holdout: int, seed: int
+) -> tuple[list[ReviewedSample], list[ReviewedSample]]:
+    """``(learn, held_out)``: ``holdout`` samples chosen with ``seed``, in store order."""
+    if holdout == 0:
+        return list(samples), []
+    if holdout >= len(samples):
+        raise StoreError(
+            f"{len(samples)} reviewed frames: cannot hold {holdout} out and learn from the "
+            f"rest; review more scans or use --holdout {max(0, len(samples) - 1)} or less"
+        )
+    held = set(np.random.default_rng(seed).choice(len(samples), size=holdout, replace=False))
+    return (
+        [s for i, s in enumerate(samples) if i not in held],
+        [s for i, s in enumerate(samples) if i in held],
+    )
+
+
+def held_out_figures(
+    results: Sequence[FrameResult], samples: Sequence[ReviewedSample]
+) -> dict[str, Any]:
+    """Thickness of ``results`` (one per reviewed sample, measured on its frame) against the
+    sample's reviewed inner edges, at the results' own measurement lines.
+
+    Returns
+    -------
+    dict
+        ``n``; ``n_without_result`` (failed, no lines, or the review has no edges there);
+        ``thickness_mae_percent`` (mean over the frames with a result of the mean relative
+        error of their lines; ``None`` without any); ``ok_thickness_mae_percent`` (the same
+        over the ``ok`` frames); ``n_ok`` and ``n_ok_off_10`` (``ok`` frames off by more than
+        10 %); ``per_frame``: each sample's ``status`` and
+        ``thickness_error_percent`` (``None`` without a result).
+    """
+    errors: list[float] = []
+    ok_errors: list[float] = []
+    per_frame: list[dict[str, Any]] = []
+    n_ok = n_ok_off = n_without = 0
+    for result, sample in zip(results, samples, strict=True):
+        cols = sample.superficial_y_px.size
+        line_errors = []
+        for line in result.lines if result.status != "failed" else ():
+            col = min(max(round(line.x_px), 0), cols - 1)
+            ref = float(sample.deep_y_px[col] - sample.superficial_y_px[col])
+            if np.isfinite(ref) and ref > 0:
+                line_errors.append(abs(line.thickness_px - ref) / ref)
+        if not line_errors:
+            n_without += 1
+            per_frame.append({"status": result.status, "thickness_error_percent": None})
+            continue
+        error = float(np.mean(line_errors))
+        errors.append(error)
+        if result.status == "ok":
+            ok_errors.append(error)
+        per_frame.append(
+            {"status": result.status, "thickness_error_percent": round(100 * error, 2)}
+        )
+        if result.status == "ok":
+            n_ok += 1
+            n_ok_off += error > 0.1
+    return {
+        "n": len(samples),
+        "n_without_result": n_without,
+        "thickness_mae_percent": round(100 * float(np.mean(errors)), 2) if errors else None,
+        "ok_thickness_mae_percent": (
+            round(100 * float(np.mean(ok_errors)), 2) if ok_errors else None
+        ),
+        "n_ok": n_ok,
+        "n_ok_off_10": n_ok_off,
+        "per_frame": per_frame,
+    }
+
+
+def _measure_held_out(weights: Path | None, samples: Sequence[ReviewedSample], verify: bool):
+    """:func:`held_out_figures` of the model ``weights`` (``None``: the shipped one)."""
+    from musclethick.pipeline import MeasureSettings, measure_frames
+    from musclethick.segment import load_model
+    from musclethick.types import Frame
+
+    model = load_model(weights, verify=verify)
+    frames = [Frame(np.ascontiguousarray(s.pixels), s.path, s.frame_index) for s in samples]
+    results = list(measure_frames(frames, MeasureSettings(), model=model))
+    return held_out_figures(results, samples)
 
 
 def _train_mode(model: UNet, *, freeze_batchnorm: bool) -> None:
@@ -342,8 +436,11 @@ def fine_tune_from_store(
         Base weights missing, invalid or not matching their card.
     """
     base = load_weights(base_weights, verify=verify)
-    samples = samples_from_store(store_path, include_accepted=config.include_accepted)
+    reviewed = samples_from_store(store_path, include_accepted=config.include_accepted)
+    samples, held_out = _split_holdout(reviewed, config.holdout, config.seed)
     log(f"learning from {len(samples)} reviewed frames of {store_path}")
+    if held_out:
+        log(f"{len(held_out)} reviewed frames held out to check the fine-tune")
     model, summary = fine_tune(samples, base, config=config, log=log)
     base_card = base.card
     base_version = base.version
@@ -396,6 +493,35 @@ def fine_tune_from_store(
         },
         "intended_use": base_card.get("intended_use", "research, not diagnosis"),
     }
+    if held_out:
+        # both models measure the held-out frames as `musclethick measure` would
+        checked = {
+            "base": _measure_held_out(
+                base_weights if base_weights is None else base.path, held_out, verify
+            ),
+            "fine_tuned": _measure_held_out(weights_path, held_out, verify=False),
+            "frames": [f"{s.path}#{s.frame_index}" for s in held_out],
+        }
+        summary["held_out"] = checked
+        for name in ("base", "fine_tuned"):
+            f = checked[name]
+            mae = (
+                "no result"
+                if f["thickness_mae_percent"] is None
+                else (f"thickness error {f['thickness_mae_percent']:.1f} %")
+            )
+            ok_mae = f["ok_thickness_mae_percent"]
+            ok_part = "" if ok_mae is None else f" (error {ok_mae:.1f} %)"
+            log(
+                f"held-out reviews, {name.replace('_', '-')} model: {mae} over "
+                f"{f['n'] - f['n_without_result']} of {f['n']} frames measured; "
+                f"{f['n_ok']} ok{ok_part}, {f['n_ok_off_10']} of them off by more than 10 %"
+            )
+        card["metrics"]["held_out_reviews"] = {
+            **checked,
+            "note": "thickness against reviewed frames the fine-tune did not learn from "
+            "(measured as musclethick measure does; few frames: a rough estimate)",
+        }
     card_file = write_card(weights_path, card)
     summary.update(
         {
