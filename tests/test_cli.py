@@ -417,3 +417,21 @@ def test_results_name_the_model_version_that_measured_them(sample_images: Path, 
     assert main(["measure", str(scan), "--out", str(edges), "--method", "edges", "-q"]) == 0
     (label,) = {r["model_version"] for r in _read_rows(edges)}
     assert label.startswith("edges-") and "edge-classifier" in label
+
+
+def test_measure_advises_when_most_frames_are_flagged_or_failed(tmp_path: Path, capsys):
+    """Ten captures without a muscle (speckle only): every frame flagged or failed, and the
+    summary says how to teach the model this scanner; a run of good frames says nothing."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    for k in range(10):
+        noise = rng.rayleigh(40.0, size=(200, 160)).clip(0, 255).astype(np.uint8)
+        cv2.imwrite(str(tmp_path / f"noise{k}.png"), noise)
+    out = tmp_path / "r.csv"
+    main(["measure", str(tmp_path), "--method", "edges", "--out", str(out), "--workers", "1"])
+    statuses = {r["file"]: r["status"] for r in _read_rows(out)}
+    assert len(statuses) == 10 and "ok" not in statuses.values()
+    err = capsys.readouterr().err
+    assert "note: 100 % of the frames are flagged or failed" in err
+    assert "musclethick train --from-store STORE --out models/mine --holdout 5" in err

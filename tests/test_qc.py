@@ -176,3 +176,15 @@ def test_source_flags_take_ultrasound_and_screen_grabs_and_flag_other_modalities
     assert flags == ("not_ultrasound",)
     assert "DICOM modality CT" in why and "ultrasound" in why
     assert describe_flags(flags) == FLAG_DESCRIPTIONS["not_ultrasound"]
+
+
+def test_unfamiliar_scanner_share():
+    """From 30 % of at least 10 frames flagged or failed, a run looks like a new scanner."""
+    from musclethick.qc import unfamiliar_scanner
+
+    assert unfamiliar_scanner(8, 2, 0) == ""  # 20 %
+    assert unfamiliar_scanner(6, 3, 0) == ""  # 9 frames: too few to judge
+    said = unfamiliar_scanner(7, 2, 1)  # 30 %
+    assert said.startswith("30 % of the frames are flagged or failed")
+    assert "never saw" in said
+    assert unfamiliar_scanner(10, 20, 15).startswith("78 %")

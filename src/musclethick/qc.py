@@ -87,6 +87,7 @@ __all__ = [
     "scale_flags",
     "source_flags",
     "status_of",
+    "unfamiliar_scanner",
     "with_added_flags",
     "with_replaced_flags",
 ]
@@ -320,6 +321,35 @@ def mm_withheld(calibration: Calibration, *, ranges: PlausibleRanges = DEFAULT_R
     calibrated with a pixel size (along the beam) no ultrasound image has."""
     return calibration.is_calibrated and not ranges.contains(
         ranges.mm_per_px, calibration.mm_per_px
+    )
+
+
+#: A run whose frames are flagged or failed this often looks like a scanner (or protocol) the
+#: model does not know: on the formats left out of training 58-64 % of the frames are
+#: (660x556, 800x652), on those it was trained on 7-12 % (val, 512x512 left out; README,
+#: Accuracy).
+UNFAMILIAR_SHARE = 0.3
+#: Fewest frames for that judgement.
+UNFAMILIAR_MIN_FRAMES = 10
+
+
+def unfamiliar_scanner(n_ok: int, n_flagged: int, n_failed: int) -> str:
+    """A sentence when a run's share of flagged or failed frames is :data:`UNFAMILIAR_SHARE`
+    or more (over at least :data:`UNFAMILIAR_MIN_FRAMES` frames), else ``""``.
+
+    It says what the share is and what it suggests; the commands that follow from it are the
+    caller's (a store, or not).
+    """
+    total = n_ok + n_flagged + n_failed
+    if total < UNFAMILIAR_MIN_FRAMES:
+        return ""
+    share = (n_flagged + n_failed) / total
+    if share < UNFAMILIAR_SHARE:
+        return ""
+    return (
+        f"{100 * share:.0f} % of the frames are flagged or failed; on scanners the model never "
+        "saw that share was 58-64 %, on those it was trained on 7-12 %: this scanner or "
+        "protocol may be new to it"
     )
 
 

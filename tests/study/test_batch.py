@@ -251,3 +251,25 @@ def test_measuring_reviewed_scans_again_says_their_reviews_stay_behind(tmp_path,
     again = run_batch(tmp_path / "study", store=store, workers=1, architecture=True, **OPTIONS)
     assert again.n_measured == 2 and again.n_reviews_superseded == 1
     assert any("1 reviewed scan(s) were measured again" in w for w in again.warnings())
+
+
+def test_summary_counts_frames_and_advises_on_an_unfamiliar_scanner(tmp_path, make_study):
+    """The run's frames by status are in the summary; a run with most frames flagged or failed
+    says what to do (review, correct, fine-tune from the store, measure again)."""
+    from dataclasses import replace
+
+    study, store = tmp_path / "study", tmp_path / "s.sqlite"
+    paths = make_study(study, subjects=1, legs="L", reps=3)
+    summary = run_batch(study, store=store, workers=1, **OPTIONS)
+    with StudyStore(store) as db:
+        statuses = [r.status for r in db.iter_results()]
+    counts = (summary.n_frames_ok, summary.n_frames_flagged, summary.n_frames_failed)
+    assert sum(counts) == len(statuses) >= len(paths)
+    assert counts == tuple(statuses.count(s) for s in ("ok", "flagged", "failed"))
+    assert f"frames {counts[0]} ok, {counts[1]} flagged, {counts[2]} failed" in summary.render()
+    unfamiliar = replace(summary, n_frames_ok=4, n_frames_flagged=5, n_frames_failed=3)
+    advice = unfamiliar.advice()
+    assert advice.startswith("67 % of the frames are flagged or failed")
+    assert f"musclethick train --from-store {store} --out models/mine --holdout 5" in advice
+    assert f"musclethick review {store}" in advice
+    assert replace(summary, n_frames_ok=12, n_frames_flagged=1, n_frames_failed=0).advice() == ""

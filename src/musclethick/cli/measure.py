@@ -236,6 +236,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
     from musclethick.errors import InputError, UsageError
     from musclethick.io import find_inputs
     from musclethick.pipeline import measure_paths, share_cores_with_decoding
+    from musclethick.qc import unfamiliar_scanner
 
     settings = settings_from_args(args)
     try:
@@ -295,6 +296,15 @@ def cmd_measure(args: argparse.Namespace) -> int:
             f"{n_failed} failed -> {outputs.out}",
             file=sys.stderr,
         )
+        unfamiliar = unfamiliar_scanner(n_ok, n_flagged, n_failed)
+        if unfamiliar:
+            print(
+                f"musclethick: note: {unfamiliar}. To teach it: measure the scans into a study "
+                "store ('musclethick batch'), review and correct 10-30 of them, then "
+                "'musclethick train --from-store STORE --out models/mine --holdout 5' and "
+                "measure again with '--model models/mine/model.pt' (docs/review.md)",
+                file=sys.stderr,
+            )
     return 0 if (n_ok + n_flagged) > 0 else EXIT_FAILURE
 
 

@@ -141,6 +141,8 @@ class BatchSummary:
     n_reviews_superseded : int
         Reviewed scans measured again (another model or settings): their reviews stay with
         the earlier results, which the new ones replace in the exports.
+    n_frames_ok, n_frames_flagged, n_frames_failed : int
+        Frames measured in this run, by status.
     """
 
     discovery: StudyDiscovery
@@ -153,6 +155,9 @@ class BatchSummary:
     elapsed_s: float = 0.0
     left_out: tuple[ScanState, ...] = ()
     n_reviews_superseded: int = 0
+    n_frames_ok: int = 0
+    n_frames_flagged: int = 0
+    n_frames_failed: int = 0
 
     @property
     def scans_per_s(self) -> float:
@@ -163,10 +168,34 @@ class BatchSummary:
         """One-paragraph summary."""
         if self.run_id is None:
             return "Dry run: nothing measured.\n" + self.discovery.render()
+        frames = ""
+        if self.n_frames_ok + self.n_frames_flagged + self.n_frames_failed:
+            frames = (
+                f"; frames {self.n_frames_ok} ok, {self.n_frames_flagged} flagged, "
+                f"{self.n_frames_failed} failed"
+            )
         return (
             f"Run {self.run_id}: measured {self.n_measured} scans ({self.n_failed} failed), "
             f"skipped {self.n_skipped} already done, of {self.n_scans}, in "
-            f"{self.elapsed_s:.1f} s ({self.scans_per_s:.2f} scans/s); store {self.store_path}"
+            f"{self.elapsed_s:.1f} s ({self.scans_per_s:.2f} scans/s){frames}; store "
+            f"{self.store_path}"
+        )
+
+    def advice(self) -> str:
+        """What to do when this run's frames look like a scanner the model does not know
+        (:func:`musclethick.qc.unfamiliar_scanner`), or ``""``."""
+        from musclethick.qc import unfamiliar_scanner
+
+        unfamiliar = unfamiliar_scanner(
+            self.n_frames_ok, self.n_frames_flagged, self.n_frames_failed
+        )
+        if not unfamiliar:
+            return ""
+        store = self.store_path
+        return (
+            f"{unfamiliar}. Review them ('musclethick review {store}'), correct 10-30 scans, "
+            f"then 'musclethick train --from-store {store} --out models/mine --holdout 5' and "
+            "run the batch again with '--model models/mine/model.pt' (docs/review.md)"
         )
 
     def warnings(self, *, max_items: int = 20) -> list[str]:
@@ -429,6 +458,7 @@ def run_batch(
 
         start = time.perf_counter()
         n_measured = n_failed = 0
+        by_status = {"ok": 0, "flagged": 0, "failed": 0}
         if scheduler is not None:
             results = _dask(jobs, scheduler)
         elif workers == 1 or len(jobs) <= 1:
@@ -452,6 +482,8 @@ def run_batch(
                 )
                 n_measured += 1
                 n_failed += all(r.status == "failed" for r in outcome)
+                for r in outcome:
+                    by_status[r.status] = by_status.get(r.status, 0) + 1
                 bar.update(1)
                 bar.set_postfix(failed=n_failed, refresh=False)
             status = "finished"
@@ -477,6 +509,9 @@ def run_batch(
         elapsed_s=elapsed,
         left_out=tuple(left_out),
         n_reviews_superseded=n_reviews_superseded,
+        n_frames_ok=by_status["ok"],
+        n_frames_flagged=by_status["flagged"],
+        n_frames_failed=by_status["failed"],
     )
 
 
