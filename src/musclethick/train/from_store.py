@@ -263,12 +263,11 @@ def held_out_figures(
             continue
         error = float(np.mean(line_errors))
         errors.append(error)
-        if result.status == "ok":
-            ok_errors.append(error)
         per_frame.append(
             {"status": result.status, "thickness_error_percent": round(100 * error, 2)}
         )
         if result.status == "ok":
+            ok_errors.append(error)
             n_ok += 1
             n_ok_off += error > 0.1
     return {
