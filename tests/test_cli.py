@@ -433,5 +433,8 @@ def test_measure_advises_when_most_frames_are_flagged_or_failed(tmp_path: Path, 
     statuses = {r["file"]: r["status"] for r in _read_rows(out)}
     assert len(statuses) == 10 and "ok" not in statuses.values()
     err = capsys.readouterr().err
-    assert "note: 100 % of the frames are flagged or failed" in err
+    assert "note: 100 % of the frames are failed or flagged for their boundaries" in err
     assert "musclethick train --from-store STORE --out models/mine --holdout 5" in err
+    one = ["measure", str(tmp_path / "noise0.png"), "--method", "edges"]
+    main([*one, "--out", str(tmp_path / "r2.csv")])
+    assert "note:" not in capsys.readouterr().err  # one frame: too few to judge

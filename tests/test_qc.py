@@ -179,12 +179,18 @@ def test_source_flags_take_ultrasound_and_screen_grabs_and_flag_other_modalities
 
 
 def test_unfamiliar_scanner_share():
-    """From 30 % of at least 10 frames flagged or failed, a run looks like a new scanner."""
-    from musclethick.qc import unfamiliar_scanner
+    """From 30 % of at least 10 frames failed or flagged for their boundaries, a run looks like
+    a new scanner; a flag about the millimetres only does not count."""
+    from musclethick.qc import doubts_boundaries, unfamiliar_scanner
 
-    assert unfamiliar_scanner(8, 2, 0) == ""  # 20 %
-    assert unfamiliar_scanner(6, 3, 0) == ""  # 9 frames: too few to judge
-    said = unfamiliar_scanner(7, 2, 1)  # 30 %
-    assert said.startswith("30 % of the frames are flagged or failed")
+    assert unfamiliar_scanner(10, 2) == ""  # 20 %
+    assert unfamiliar_scanner(9, 9) == ""  # too few frames to judge
+    said = unfamiliar_scanner(10, 3)  # 30 %
+    assert said.startswith("30 % of the frames are failed or flagged for their boundaries")
     assert "never saw" in said
-    assert unfamiliar_scanner(10, 20, 15).startswith("78 %")
+    assert unfamiliar_scanner(45, 35).startswith("78 %")
+    assert doubts_boundaries("failed", ())
+    assert doubts_boundaries("flagged", ("calibration_unconfirmed", "low_confidence"))
+    assert not doubts_boundaries("flagged", ("calibration_unconfirmed",))
+    assert not doubts_boundaries("flagged", ("implausible_calibration", "profile_mismatch"))
+    assert not doubts_boundaries("ok", ())

@@ -80,6 +80,7 @@ __all__ = [
     "NO_MUSCLE",
     "ULTRASOUND_MODALITIES",
     "describe_flags",
+    "doubts_boundaries",
     "failure_reason",
     "mm_withheld",
     "no_muscle_reason",
@@ -324,32 +325,37 @@ def mm_withheld(calibration: Calibration, *, ranges: PlausibleRanges = DEFAULT_R
     )
 
 
-#: A run whose frames are flagged or failed this often looks like a scanner (or protocol) the
-#: model does not know: on the formats left out of training 58-64 % of the frames are
-#: (660x556, 800x652), on those it was trained on 7-12 % (val, 512x512 left out; README,
-#: Accuracy).
+#: A run whose frames are failed or flagged for their boundaries this often looks like a
+#: scanner (or protocol) the model does not know: on the formats left out of training 58-64 %
+#: of the frames are (660x556, 800x652), on those it was trained on 7-12 % (val, 512x512 left
+#: out; README, Accuracy). Flags about the millimetres only (:data:`CALIBRATION_FLAGS`) do not
+#: count: a fine-tune cannot fix a ruler.
 UNFAMILIAR_SHARE = 0.3
 #: Fewest frames for that judgement.
 UNFAMILIAR_MIN_FRAMES = 10
 
 
-def unfamiliar_scanner(n_ok: int, n_flagged: int, n_failed: int) -> str:
-    """A sentence when a run's share of flagged or failed frames is :data:`UNFAMILIAR_SHARE`
-    or more (over at least :data:`UNFAMILIAR_MIN_FRAMES` frames), else ``""``.
+def doubts_boundaries(status: Status, flags: Iterable[str]) -> bool:
+    """Whether a result is failed, or flagged for something other than its calibration."""
+    return status == "failed" or any(f not in CALIBRATION_FLAGS for f in flags)
+
+
+def unfamiliar_scanner(n_frames: int, n_doubtful: int) -> str:
+    """A sentence when :data:`UNFAMILIAR_SHARE` or more of a run's ``n_frames`` (at least
+    :data:`UNFAMILIAR_MIN_FRAMES`) are doubtful (:func:`doubts_boundaries`), else ``""``.
 
     It says what the share is and what it suggests; the commands that follow from it are the
     caller's (a store, or not).
     """
-    total = n_ok + n_flagged + n_failed
-    if total < UNFAMILIAR_MIN_FRAMES:
+    if n_frames < UNFAMILIAR_MIN_FRAMES:
         return ""
-    share = (n_flagged + n_failed) / total
+    share = n_doubtful / n_frames
     if share < UNFAMILIAR_SHARE:
         return ""
     return (
-        f"{100 * share:.0f} % of the frames are flagged or failed; on scanners the model never "
-        "saw that share was 58-64 %, on those it was trained on 7-12 %: this scanner or "
-        "protocol may be new to it"
+        f"{100 * share:.0f} % of the frames are failed or flagged for their boundaries; on "
+        "scanners the model never saw that share was 58-64 %, on those it was trained on "
+        "7-12 %: this scanner or protocol may be new to the model"
     )
 
 

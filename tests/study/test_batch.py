@@ -254,9 +254,12 @@ def test_measuring_reviewed_scans_again_says_their_reviews_stay_behind(tmp_path,
 
 
 def test_summary_counts_frames_and_advises_on_an_unfamiliar_scanner(tmp_path, make_study):
-    """The run's frames by status are in the summary; a run with most frames flagged or failed
-    says what to do (review, correct, fine-tune from the store, measure again)."""
+    """The run's frames by status are in the summary; a run with most frames failed or flagged
+    for their boundaries says what to do (review, correct, fine-tune from the store, measure
+    again)."""
     from dataclasses import replace
+
+    from musclethick.qc import doubts_boundaries
 
     study, store = tmp_path / "study", tmp_path / "s.sqlite"
     paths = make_study(study, subjects=1, legs="L", reps=3)
@@ -267,9 +270,19 @@ def test_summary_counts_frames_and_advises_on_an_unfamiliar_scanner(tmp_path, ma
     assert sum(counts) == len(statuses) >= len(paths)
     assert counts == tuple(statuses.count(s) for s in ("ok", "flagged", "failed"))
     assert f"frames {counts[0]} ok, {counts[1]} flagged, {counts[2]} failed" in summary.render()
-    unfamiliar = replace(summary, n_frames_ok=4, n_frames_flagged=5, n_frames_failed=3)
+    with StudyStore(store) as db:
+        doubtful = sum(doubts_boundaries(r.status, r.flags) for r in db.iter_results())
+    assert summary.n_frames_doubtful == doubtful
+    unfamiliar = replace(
+        summary, n_frames_ok=4, n_frames_flagged=5, n_frames_failed=3, n_frames_doubtful=8
+    )
     advice = unfamiliar.advice()
-    assert advice.startswith("67 % of the frames are flagged or failed")
+    assert advice.startswith("67 % of the frames are failed or flagged for their boundaries")
     assert f"musclethick train --from-store {store} --out models/mine --holdout 5" in advice
-    assert f"musclethick review {store}" in advice
-    assert replace(summary, n_frames_ok=12, n_frames_flagged=1, n_frames_failed=0).advice() == ""
+    assert f"musclethick review {store} --reviewer" in advice
+    assert "--model" not in advice.split("'musclethick review")[0]
+    again = replace(unfamiliar, model_path="models/mine/model.pt").advice()
+    assert "measured with --model models/mine/model.pt" in again
+    # flagged for their calibration only: nothing to fine-tune
+    ruler_only = replace(unfamiliar, n_frames_doubtful=1)
+    assert ruler_only.advice() == ""

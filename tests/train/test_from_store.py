@@ -236,7 +236,9 @@ def test_held_out_frames_are_not_learnt_and_both_models_are_checked(
     said = [line for line in lines if line.startswith("held-out reviews")]
     assert len(said) == 2 and "base model" in said[0] and "fine-tuned model" in said[1]
     assert said[1].endswith(f"{held['fine_tuned']['n_ok_off_10']} of them off by more than 10 %")
-    assert f"; {held['fine_tuned']['n_ok']} ok" in said[1]
+    assert f"; {held['fine_tuned']['n_ok']} without a doubt about their boundaries" in said[1]
+    # two reviewed frames, one held out: too few to learn a scanner from, and it says so
+    assert any(line.startswith("warning: 1 reviewed frames to learn from") for line in lines)
     assert len(held["frames"]) == 1 and held["base"]["n"] == held["fine_tuned"]["n"] == 1
     assert card["metrics"]["held_out_reviews"]["frames"] == held["frames"]
     # one frame learnt from: the changelog and the reviews the card lists say so
@@ -258,3 +260,18 @@ def test_negative_holdout_is_a_usage_error(reviewed_store, tmp_path, capsys):
         main(args)
     assert exit_.value.code == 2
     assert "--holdout: must be 0 or more" in capsys.readouterr().err
+
+
+def test_held_out_verdict_says_when_the_fine_tune_is_worse():
+    from musclethick.train.from_store import _held_out_verdict
+
+    def figures(mae, without=0, off=0):
+        return {"thickness_mae_percent": mae, "n_without_result": without, "n_ok_off_10": off}
+
+    assert _held_out_verdict(figures(3.0), figures(2.0)) == ""
+    worse = _held_out_verdict(figures(1.6), figures(2.3))
+    assert "is further off (2.3 % against 1.6 %)" in worse and "keep the base model" in worse
+    assert "measured fewer" in _held_out_verdict(figures(3.0), figures(1.0, without=1))
+    assert "more frames without a doubt" in _held_out_verdict(figures(3.0), figures(2.0, off=1))
+    # more frames measured by the fine-tuned model: their errors are not compared
+    assert _held_out_verdict(figures(1.0, without=2), figures(5.0)) == ""

@@ -236,7 +236,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
     from musclethick.errors import InputError, UsageError
     from musclethick.io import find_inputs
     from musclethick.pipeline import measure_paths, share_cores_with_decoding
-    from musclethick.qc import unfamiliar_scanner
+    from musclethick.qc import doubts_boundaries, unfamiliar_scanner
 
     settings = settings_from_args(args)
     try:
@@ -249,7 +249,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
             "or globs of scans"
         )
     outputs = _MeasureOutputs(args, paths)
-    n_ok = n_flagged = n_failed = n_done = 0
+    n_ok = n_flagged = n_failed = n_done = n_doubtful = 0
     progress = tqdm(
         total=len(paths),
         unit="file",
@@ -271,6 +271,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
             n_done += 1
             several = len(measured.results) > 1
             for result in measured.results:
+                n_doubtful += doubts_boundaries(result.status, result.flags)
                 if result.status == "failed":
                     n_failed += 1
                     progress.write(failure_line(result, several=several), file=sys.stderr)
@@ -296,13 +297,19 @@ def cmd_measure(args: argparse.Namespace) -> int:
             f"{n_failed} failed -> {outputs.out}",
             file=sys.stderr,
         )
-        unfamiliar = unfamiliar_scanner(n_ok, n_flagged, n_failed)
+        unfamiliar = unfamiliar_scanner(n_ok + n_flagged + n_failed, n_doubtful)
         if unfamiliar:
+            again = (
+                f" (it was measured with --model {settings.model_path}: review and correct "
+                "more scans and fine-tune again)"
+                if settings.model_path
+                else ""
+            )
             print(
-                f"musclethick: note: {unfamiliar}. To teach it: measure the scans into a study "
-                "store ('musclethick batch'), review and correct 10-30 of them, then "
-                "'musclethick train --from-store STORE --out models/mine --holdout 5' and "
-                "measure again with '--model models/mine/model.pt' (docs/review.md)",
+                f"musclethick: note: {unfamiliar}{again}. To teach it: measure the scans into "
+                "a study store ('musclethick batch'), review and correct 10-30 of them "
+                "(docs/review.md), then 'musclethick train --from-store STORE --out "
+                "models/mine --holdout 5' and measure again with '--model models/mine/model.pt'",
                 file=sys.stderr,
             )
     return 0 if (n_ok + n_flagged) > 0 else EXIT_FAILURE

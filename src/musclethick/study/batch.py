@@ -44,6 +44,7 @@ from musclethick.io.options import CalibrationOptions
 from musclethick.pipeline import METHODS, MeasureSettings
 from musclethick.plausible import PlausibleRanges
 from musclethick.protocol import Protocol, load_protocol
+from musclethick.qc import doubts_boundaries, unfamiliar_scanner
 from musclethick.study.layout import StudyDiscovery, discover_study
 from musclethick.study.store import ScanState, StudyStore, file_sha256
 from musclethick.types import FrameResult
@@ -143,6 +144,11 @@ class BatchSummary:
         the earlier results, which the new ones replace in the exports.
     n_frames_ok, n_frames_flagged, n_frames_failed : int
         Frames measured in this run, by status.
+    n_frames_doubtful : int
+        Frames of this run failed or flagged for their boundaries
+        (:func:`musclethick.qc.doubts_boundaries`).
+    model_path : str or None
+        The model given for this run (``None``: the shipped one).
     """
 
     discovery: StudyDiscovery
@@ -158,6 +164,8 @@ class BatchSummary:
     n_frames_ok: int = 0
     n_frames_flagged: int = 0
     n_frames_failed: int = 0
+    n_frames_doubtful: int = 0
+    model_path: str | None = None
 
     @property
     def scans_per_s(self) -> float:
@@ -184,18 +192,21 @@ class BatchSummary:
     def advice(self) -> str:
         """What to do when this run's frames look like a scanner the model does not know
         (:func:`musclethick.qc.unfamiliar_scanner`), or ``""``."""
-        from musclethick.qc import unfamiliar_scanner
-
-        unfamiliar = unfamiliar_scanner(
-            self.n_frames_ok, self.n_frames_flagged, self.n_frames_failed
-        )
+        n_frames = self.n_frames_ok + self.n_frames_flagged + self.n_frames_failed
+        unfamiliar = unfamiliar_scanner(n_frames, self.n_frames_doubtful)
         if not unfamiliar:
             return ""
         store = self.store_path
+        again = (
+            f" (measured with --model {self.model_path}: correct more scans and fine-tune again)"
+            if self.model_path
+            else ""
+        )
         return (
-            f"{unfamiliar}. Review them ('musclethick review {store}'), correct 10-30 scans, "
-            f"then 'musclethick train --from-store {store} --out models/mine --holdout 5' and "
-            "run the batch again with '--model models/mine/model.pt' (docs/review.md)"
+            f"{unfamiliar}{again}. Review them ('musclethick review {store} --reviewer "
+            "YOUR_INITIALS', or from a script: docs/review.md), correct 10-30 scans, then "
+            f"'musclethick train --from-store {store} --out models/mine --holdout 5' and run "
+            "the batch again with '--model models/mine/model.pt'"
         )
 
     def warnings(self, *, max_items: int = 20) -> list[str]:
@@ -459,6 +470,7 @@ def run_batch(
         start = time.perf_counter()
         n_measured = n_failed = 0
         by_status = {"ok": 0, "flagged": 0, "failed": 0}
+        n_doubtful = 0
         if scheduler is not None:
             results = _dask(jobs, scheduler)
         elif workers == 1 or len(jobs) <= 1:
@@ -484,6 +496,7 @@ def run_batch(
                 n_failed += all(r.status == "failed" for r in outcome)
                 for r in outcome:
                     by_status[r.status] = by_status.get(r.status, 0) + 1
+                    n_doubtful += doubts_boundaries(r.status, r.flags)
                 bar.update(1)
                 bar.set_postfix(failed=n_failed, refresh=False)
             status = "finished"
@@ -512,6 +525,8 @@ def run_batch(
         n_frames_ok=by_status["ok"],
         n_frames_flagged=by_status["flagged"],
         n_frames_failed=by_status["failed"],
+        n_frames_doubtful=n_doubtful,
+        model_path=None if model_path is None else str(model_path),
     )
 
 

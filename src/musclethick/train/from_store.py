@@ -283,6 +283,32 @@ def held_out_figures(
     }
 
 
+#: Reviewed frames a fine-tune should learn from at least (a new scanner's: the model card's
+#: figures for ten, twenty and thirty).
+RECOMMENDED_FRAMES = 10
+
+
+def _held_out_verdict(base: dict[str, Any], tuned: dict[str, Any]) -> str:
+    """A sentence when the fine-tuned model did worse than the base on the held-out reviews
+    (fewer frames measured, more ``ok`` frames off, or a larger error over the same number of
+    frames measured), else ``""``."""
+    worse = []
+    if tuned["n_without_result"] > base["n_without_result"]:
+        worse.append("measured fewer of them")
+    if tuned["n_ok_off_10"] > base["n_ok_off_10"]:
+        worse.append("has more frames without a doubt that are off by more than 10 %")
+    b, t = base["thickness_mae_percent"], tuned["thickness_mae_percent"]
+    same_n = tuned["n_without_result"] == base["n_without_result"]
+    if same_n and b is not None and t is not None and t > b:
+        worse.append(f"is further off ({t:.1f} % against {b:.1f} %)")
+    if not worse:
+        return ""
+    return (
+        "on the held-out reviews the fine-tuned model " + " and ".join(worse) + " than the "
+        "base model: keep the base model, or review more scans and fine-tune again"
+    )
+
+
 def _measure_held_out(weights: Path | None, samples: Sequence[ReviewedSample], verify: bool):
     """:func:`held_out_figures` of the model ``weights`` (``None``: the shipped one)."""
     from musclethick.pipeline import MeasureSettings, measure_frames
@@ -438,6 +464,11 @@ def fine_tune_from_store(
     reviewed = samples_from_store(store_path, include_accepted=config.include_accepted)
     samples, held_out = _split_holdout(reviewed, config.holdout, config.seed)
     log(f"learning from {len(samples)} reviewed frames of {store_path}")
+    if len(samples) < RECOMMENDED_FRAMES:
+        log(
+            f"warning: {len(samples)} reviewed frames to learn from; {RECOMMENDED_FRAMES}-30 "
+            "are recommended (fewer fit the model to these scans rather than the scanner)"
+        )
     if held_out:
         log(f"{len(held_out)} reviewed frames held out to check the fine-tune")
     model, summary = fine_tune(samples, base, config=config, log=log)
@@ -514,8 +545,13 @@ def fine_tune_from_store(
             log(
                 f"held-out reviews, {name.replace('_', '-')} model: {mae} over "
                 f"{f['n'] - f['n_without_result']} of {f['n']} frames measured; "
-                f"{f['n_ok']} ok{ok_part}, {f['n_ok_off_10']} of them off by more than 10 %"
+                f"{f['n_ok']} without a doubt about their boundaries{ok_part}, "
+                f"{f['n_ok_off_10']} of them off by more than 10 %"
             )
+        verdict = _held_out_verdict(checked["base"], checked["fine_tuned"])
+        if verdict:
+            log(f"warning: {verdict}")
+            summary["held_out"]["warning"] = verdict
         card["metrics"]["held_out_reviews"] = {
             **checked,
             "note": "thickness against reviewed frames the fine-tune did not learn from "
