@@ -76,7 +76,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--weights", default=None)
     p.add_argument("--no-verify", action="store_true")
     p.add_argument("--limit", type=int, default=None)
-    p.add_argument("--variants", nargs="*", default=list(VARIANTS))
+    p.add_argument(
+        "--variants",
+        nargs="*",
+        default=list(VARIANTS),
+        choices=list(VARIANTS),
+        metavar="NAME",
+        help=f"variants to measure (default all: {', '.join(VARIANTS)})",
+    )
     p.add_argument("--lofo", default=None, help="a leave-one-format-out run folder")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
