@@ -275,3 +275,41 @@ def test_held_out_verdict_says_when_the_fine_tune_is_worse():
     assert "more frames without a doubt" in _held_out_verdict(figures(3.0), figures(2.0, off=1))
     # more frames measured by the fine-tuned model: their errors are not compared
     assert _held_out_verdict(figures(1.0, without=2), figures(5.0)) == ""
+
+
+def test_fine_tuned_card_does_not_claim_the_base_weights_measurements(reviewed_store, tmp_path):
+    """The base card's measurements and ONNX export describe the base weights: the new card
+    keeps the network's description and intended use, and the base's training as provenance."""
+    torch.manual_seed(0)
+    net = UNet(base_channels=4, depth=2)
+    base = tmp_path / "base" / "tiny.pt"
+    base.parent.mkdir()
+    torch.save(
+        {"state_dict": net.state_dict(), "config": net.config(), "input_shape": [32, 32]}, base
+    )
+    write_card(
+        base,
+        {
+            "name": "tiny",
+            "version": "0.1",
+            "intended_use": "tests only",
+            "task": "layers",
+            "training": {"seed": 0, "epochs": 40},
+            "capture_variants": {"flip": 0.3},
+            "speed": {"ms": 30},
+            "onnx": {"file": "tiny.onnx", "sha256": "0" * 64},
+        },
+    )
+    path, _, _, _ = reviewed_store
+    fine_tune_from_store(
+        path,
+        tmp_path / "ft",
+        base_weights=base,
+        config=FineTuneConfig(steps=1, batch_size=2),
+        log=lambda _: None,
+    )
+    card = json.loads((tmp_path / "ft" / "model.json").read_text())
+    assert card["task"] == "layers" and card["intended_use"] == "tests only"
+    for measured in ("capture_variants", "speed", "onnx"):
+        assert measured not in card
+    assert card["training"]["base_model"] == {"seed": 0, "epochs": 40}

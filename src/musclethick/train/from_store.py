@@ -283,6 +283,21 @@ def held_out_figures(
     }
 
 
+#: Sections of the base model's card that describe the base weights only (measurements,
+#: their ONNX export): a fine-tuned card leaves them out.
+_BASE_ONLY = (
+    "sha256",
+    "size_bytes",
+    "weights_file",
+    "metrics",
+    "training",
+    "speed",
+    "capture_variants",
+    "fine_tune_ten_scans",
+    "telemed_unlabelled",
+    "onnx",
+)
+
 #: Reviewed frames a fine-tune should learn from at least (a new scanner's: the model card's
 #: figures for ten, twenty and thirty).
 RECOMMENDED_FRAMES = 10
@@ -492,7 +507,14 @@ def fine_tune_from_store(
     reviewers = sorted({s.reviewer for s in samples})
     n_corrected = sum(s.decision == "correct" for s in samples)
     card = {
-        **{k: v for k, v in base_card.items() if k not in ("sha256", "size_bytes", "metrics")},
+        # what describes the network and its use carries over; what was measured of the base
+        # weights (accuracy, speed, its ONNX export) does not describe these weights
+        **{k: v for k, v in base_card.items() if k not in _BASE_ONLY},
+        "training": {
+            "base_model": base_card.get("training"),
+            "note": "the base model's training; this version was fine-tuned on reviews "
+            "(fine_tune, training_data.reviews)",
+        },
         "name": base_card.get("name", base.path.stem),
         "version": version,
         "base_version": base_version,
