@@ -1069,8 +1069,8 @@ BATCH_CASES = [
     Case(
         "batch-bad-pattern",
         lambda d: _batch(d, "--pattern", "{subject}/{x}.png"),
-        1,
-        r"unknown token \{x\}",
+        2,  # a bad option: a usage error, before anything is read
+        r"argument --pattern: .*unknown token \{x\}",
         _study,
     ),
     Case(

@@ -124,3 +124,33 @@ def test_a_study_without_scans_is_a_usage_error_naming_the_fix(tmp_path: Path, c
     assert main(["batch", str(flat), "--store", str(tmp_path / "s.sqlite"), "-q"]) == EXIT_USAGE
     err = capsys.readouterr().err
     assert "1 files do not match" in err and "--pattern" in err
+    # one flat folder: the fix is a flat pattern (or a manifest), not the default layout again
+    assert "the files lie in one folder" in err and "{subject}_{week}_{leg}_{site}_{rep}" in err
+    # the dry run refuses the same study with the same exit code, after its report
+    dry = ["batch", str(flat), "--store", str(tmp_path / "s.sqlite"), "--dry-run"]
+    assert main(dry) == EXIT_USAGE
+    assert "No scans found" in capsys.readouterr().out
+    assert not (tmp_path / "s.sqlite").exists()
+
+
+def test_a_bad_folder_pattern_is_a_usage_error(tmp_path: Path, capsys):
+    study = tmp_path / "study"
+    study.mkdir()
+    args = ["batch", str(study), "--store", str(tmp_path / "s.sqlite"), "--pattern"]
+    assert main([*args, "img_{subject}.{ext}"]) == EXIT_USAGE
+    assert "--pattern: pattern 'img_{subject}.{ext}': needs a {site} token" in (
+        capsys.readouterr().err
+    )
+
+
+def test_files_that_match_but_cannot_be_used_are_named_as_the_reason(tmp_path: Path, capsys):
+    """A pattern without a week on files without a study date: the report says the matched
+    files are the problem, not that the folder holds no scans."""
+    study = tmp_path / "study"
+    study.mkdir()
+    (study / "S01_L_VL50_1.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    args = ["batch", str(study), "--store", str(tmp_path / "s.sqlite"), "--dry-run"]
+    main([*args, "--pattern", "{subject}_{leg}_{site}_{rep}.{ext}"])
+    out = capsys.readouterr().out
+    assert "1 files match but cannot be used (listed under Problems)" in out
+    assert "holds no scan files" not in out

@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from musclethick.cli._args import existing_dir, existing_file, mm_per_px_arg, positive_int
+from musclethick.cli._errors import EXIT_USAGE
 
 __all__ = [
     "add_batch_arguments",
@@ -47,7 +48,9 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", required=True, help="SQLite study store (created if absent)")
     source = parser.add_mutually_exclusive_group()
     source.add_argument(
-        "--pattern", help="folder pattern, default '{subject}/{week}/{leg}_{site}_{rep}.{ext}'"
+        "--pattern",
+        type=folder_pattern,
+        help="folder pattern, default '{subject}/{week}/{leg}_{site}_{rep}.{ext}'",
     )
     source.add_argument(
         "--manifest",
@@ -87,6 +90,19 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
+def folder_pattern(text: str) -> str:
+    """argparse type: a study folder pattern :func:`musclethick.study.layout.pattern_to_regex`
+    accepts (a bad one is a usage error naming what is wrong)."""
+    from musclethick.errors import ProtocolError
+    from musclethick.study.layout import pattern_to_regex
+
+    try:
+        pattern_to_regex(text)
+    except ProtocolError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
 def batch_main(args: argparse.Namespace) -> int:
     """Run ``musclethick batch`` from parsed arguments; returns the exit code.
 
@@ -119,6 +135,8 @@ def batch_main(args: argparse.Namespace) -> int:
     if not args.dry_run and not args.quiet:
         print(summary.discovery.render())
     print(summary.render())
+    if args.dry_run and not summary.discovery.scans and not summary.discovery.left_out:
+        return EXIT_USAGE  # as the real run, which refuses a study without scans
     if not args.dry_run:  # the dry run's report lists them already
         for line in summary.warnings():
             print(f"musclethick batch: warning: {line}", file=sys.stderr)

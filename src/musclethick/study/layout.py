@@ -380,10 +380,24 @@ class StudyDiscovery:
         """Why no scan was found, and the fix (for a study without scans)."""
         if self.unmatched:
             example = self.unmatched[0]
+            flat = all("/" not in rel for rel in self.unmatched)  # POSIX relative paths
+            layout = (
+                "the files lie in one folder: name them e.g. 'S01_wk0_L_VL50_1.png' and give "
+                "--pattern '{subject}_{week}_{leg}_{site}_{rep}.{ext}'"
+                if flat
+                else "give --pattern for the folder layout (e.g. "
+                "'{subject}/{week}/{leg}_{site}_{rep}.{ext}')"
+            )
             return (
-                f"{len(self.unmatched)} files do not match {self.source} (e.g. {example}); give "
-                "--pattern for the folder layout (e.g. '{subject}/{week}/{leg}_{site}_{rep}.{ext}')"
-                " or a --manifest CSV"
+                f"{len(self.unmatched)} files do not match {self.source} (e.g. {example}); "
+                f"{layout}, or list them in a --manifest CSV (file, subject, leg, week, site, "
+                "rep)"
+            )
+        if self.problems:
+            return (
+                f"{len(self.problems)} files match but cannot be used (listed under Problems): "
+                "fix what they say (e.g. a week in the path, {week} in --pattern) or give a "
+                "--manifest CSV"
             )
         ignored = f" ({self.n_ignored} files with other extensions)" if self.n_ignored else ""
         return (
