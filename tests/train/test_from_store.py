@@ -55,8 +55,8 @@ def reviewed_store(tmp_path):
     return path, ids, model, deep
 
 
-@pytest.fixture
-def base_model(tmp_path):
+def _tiny_base(tmp_path, card: dict):
+    """A tiny random U-Net saved with ``card`` as its model card."""
     torch.manual_seed(0)
     net = UNet(base_channels=4, depth=2)
     path = tmp_path / "base" / "tiny.pt"
@@ -64,8 +64,13 @@ def base_model(tmp_path):
     torch.save(
         {"state_dict": net.state_dict(), "config": net.config(), "input_shape": [32, 32]}, path
     )
-    write_card(path, {"name": "tiny", "version": "0.1", "intended_use": "tests only"})
+    write_card(path, card)
     return path
+
+
+@pytest.fixture
+def base_model(tmp_path):
+    return _tiny_base(tmp_path, {"name": "tiny", "version": "0.1", "intended_use": "tests only"})
 
 
 def test_samples_are_promoted_results_only(reviewed_store):
@@ -280,15 +285,8 @@ def test_held_out_verdict_says_when_the_fine_tune_is_worse():
 def test_fine_tuned_card_does_not_claim_the_base_weights_measurements(reviewed_store, tmp_path):
     """The base card's measurements and ONNX export describe the base weights: the new card
     keeps the network's description and intended use, and the base's training as provenance."""
-    torch.manual_seed(0)
-    net = UNet(base_channels=4, depth=2)
-    base = tmp_path / "base" / "tiny.pt"
-    base.parent.mkdir()
-    torch.save(
-        {"state_dict": net.state_dict(), "config": net.config(), "input_shape": [32, 32]}, base
-    )
-    write_card(
-        base,
+    base = _tiny_base(
+        tmp_path,
         {
             "name": "tiny",
             "version": "0.1",
