@@ -469,7 +469,7 @@ def test_the_review_guides_scripted_review_runs(tmp_path, make_study, monkeypatc
 
     from musclethick.study.batch import run_batch
 
-    make_study(tmp_path / "study", subjects=1, legs="L", reps=2)
+    make_study(tmp_path / "study", subjects=1, legs="L", reps=3)
     options = {"protocol": "default", "method": "edges", "mm_per_px": 0.1, "progress": False}
     run_batch(tmp_path / "study", store=tmp_path / "study.sqlite", workers=1, **options)
     guide = (Path(__file__).resolve().parents[2] / "docs" / "review.md").read_text()
@@ -478,5 +478,15 @@ def test_the_review_guides_scripted_review_runs(tmp_path, make_study, monkeypatc
     monkeypatch.chdir(tmp_path)
     exec(code, {})
     with StudyStore(tmp_path / "study.sqlite") as store:
-        decided = {r.scan.relpath: r.review.decision for r in store.iter_results() if r.review}
-    assert decided == {"S01/week0/L_VL50_1.png": "accept", "S01/week0/L_VL50_2.png": "reject"}
+        results = {r.scan.relpath: r for r in store.iter_results()}
+    decided = {k: r.review.decision for k, r in results.items() if r.review}
+    assert decided == {
+        "S01/week0/L_VL50_1.png": "accept",
+        "S01/week0/L_VL50_2.png": "reject",
+        "S01/week0/L_VL50_3.png": "correct",
+    }
+    corrected = results["S01/week0/L_VL50_3.png"]
+    # the deep line 4 px lower: 0.4 mm thicker at 0.1 mm per px, in the exports' thickness
+    assert corrected.review.thickness_mm == pytest.approx(corrected.thickness_mm + 0.4, abs=1e-6)
+    moved = corrected.review.deep.y_at(corrected.deep.x_px) - corrected.deep.y_px
+    assert np.allclose(moved, 4.0)
