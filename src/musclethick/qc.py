@@ -340,22 +340,28 @@ def doubts_boundaries(status: Status, flags: Iterable[str]) -> bool:
     return status == "failed" or any(f not in CALIBRATION_FLAGS for f in flags)
 
 
-def unfamiliar_scanner(n_frames: int, n_doubtful: int) -> str:
+def unfamiliar_scanner(n_frames: int, n_doubtful: int, *, model_path: str | None = None) -> str:
     """A sentence when :data:`UNFAMILIAR_SHARE` or more of a run's ``n_frames`` (at least
     :data:`UNFAMILIAR_MIN_FRAMES`) are doubtful (:func:`doubts_boundaries`), else ``""``.
 
-    It says what the share is and what it suggests; the commands that follow from it are the
-    caller's (a store, or not).
+    It says what the share is and what it suggests (with ``model_path``, the model given
+    instead of the shipped one, e.g. a fine-tune: to fine-tune it again); the commands that
+    follow from it are the caller's (a store, or not).
     """
     if n_frames < UNFAMILIAR_MIN_FRAMES:
         return ""
     share = n_doubtful / n_frames
     if share < UNFAMILIAR_SHARE:
         return ""
+    again = (
+        f" (measured with --model {model_path}: review and correct more scans and fine-tune again)"
+        if model_path
+        else ""
+    )
     return (
         f"{100 * share:.0f} % of the frames are failed or flagged for their boundaries; on "
         "scanners the model never saw that share was 58-64 %, on those it was trained on "
-        "7-12 %: this scanner or protocol may be new to the model"
+        f"7-12 %: this scanner or protocol may be new to the model{again}"
     )
 
 

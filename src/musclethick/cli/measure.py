@@ -297,16 +297,12 @@ def cmd_measure(args: argparse.Namespace) -> int:
             f"{n_failed} failed -> {outputs.out}",
             file=sys.stderr,
         )
-        unfamiliar = unfamiliar_scanner(n_ok + n_flagged + n_failed, n_doubtful)
+        unfamiliar = unfamiliar_scanner(
+            n_ok + n_flagged + n_failed, n_doubtful, model_path=settings.model_path
+        )
         if unfamiliar:
-            again = (
-                f" (it was measured with --model {settings.model_path}: review and correct "
-                "more scans and fine-tune again)"
-                if settings.model_path
-                else ""
-            )
             print(
-                f"musclethick: note: {unfamiliar}{again}. To teach it: measure the scans into "
+                f"musclethick: note: {unfamiliar}. To teach it: measure the scans into "
                 "a study store ('musclethick batch'), review and correct 10-30 of them "
                 "(docs/review.md), then 'musclethick train --from-store STORE --out "
                 "models/mine --holdout 5' and measure again with '--model models/mine/model.pt'",

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -168,6 +169,11 @@ class BatchSummary:
     model_path: str | None = None
 
     @property
+    def n_frames(self) -> int:
+        """Frames measured in this run."""
+        return self.n_frames_ok + self.n_frames_flagged + self.n_frames_failed
+
+    @property
     def scans_per_s(self) -> float:
         """Measured scans per second."""
         return self.n_measured / self.elapsed_s if self.elapsed_s > 0 else 0.0
@@ -177,7 +183,7 @@ class BatchSummary:
         if self.run_id is None:
             return "Dry run: nothing measured.\n" + self.discovery.render()
         frames = ""
-        if self.n_frames_ok + self.n_frames_flagged + self.n_frames_failed:
+        if self.n_frames:
             frames = (
                 f"; frames {self.n_frames_ok} ok, {self.n_frames_flagged} flagged, "
                 f"{self.n_frames_failed} failed"
@@ -192,18 +198,14 @@ class BatchSummary:
     def advice(self) -> str:
         """What to do when this run's frames look like a scanner the model does not know
         (:func:`musclethick.qc.unfamiliar_scanner`), or ``""``."""
-        n_frames = self.n_frames_ok + self.n_frames_flagged + self.n_frames_failed
-        unfamiliar = unfamiliar_scanner(n_frames, self.n_frames_doubtful)
+        unfamiliar = unfamiliar_scanner(
+            self.n_frames, self.n_frames_doubtful, model_path=self.model_path
+        )
         if not unfamiliar:
             return ""
         store = self.store_path
-        again = (
-            f" (measured with --model {self.model_path}: correct more scans and fine-tune again)"
-            if self.model_path
-            else ""
-        )
         return (
-            f"{unfamiliar}{again}. Review them ('musclethick review {store} --reviewer "
+            f"{unfamiliar}. Review them ('musclethick review {store} --reviewer "
             "YOUR_INITIALS', or from a script: docs/review.md), correct 10-30 scans, then "
             f"'musclethick train --from-store {store} --out models/mine --holdout 5' and run "
             "the batch again with '--model models/mine/model.pt'"
@@ -469,7 +471,7 @@ def run_batch(
 
         start = time.perf_counter()
         n_measured = n_failed = 0
-        by_status = {"ok": 0, "flagged": 0, "failed": 0}
+        by_status: Counter[str] = Counter()
         n_doubtful = 0
         if scheduler is not None:
             results = _dask(jobs, scheduler)
@@ -494,9 +496,8 @@ def run_batch(
                 )
                 n_measured += 1
                 n_failed += all(r.status == "failed" for r in outcome)
-                for r in outcome:
-                    by_status[r.status] = by_status.get(r.status, 0) + 1
-                    n_doubtful += doubts_boundaries(r.status, r.flags)
+                by_status.update(r.status for r in outcome)
+                n_doubtful += sum(doubts_boundaries(r.status, r.flags) for r in outcome)
                 bar.update(1)
                 bar.set_postfix(failed=n_failed, refresh=False)
             status = "finished"

@@ -549,7 +549,7 @@ def fine_tune_from_store(
         # both models measure the held-out frames as `musclethick measure` would
         checked = {
             "base": _measure_held_out(
-                base_weights if base_weights is None else base.path, held_out, verify
+                None if base_weights is None else base.path, held_out, verify
             ),
             "fine_tuned": _measure_held_out(weights_path, held_out, verify=False),
             "frames": [f"{s.path}#{s.frame_index}" for s in held_out],
