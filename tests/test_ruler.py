@@ -15,6 +15,7 @@ from musclethick.errors import CalibrationError
 from musclethick.ocr import default_reader
 from musclethick.ruler import (
     ASSUMED_MAJOR_TICK_MM,
+    SAME_DISPLAY_EDGE_PX,
     SAME_DISPLAY_MAX_CHANGED_PX,
     SAME_DISPLAY_REGION_SLACK_PX,
     find_ruler_ticks,
@@ -193,7 +194,7 @@ def test_a_reading_without_its_area_is_never_reused(telemed_reading):
     assert not same_display(bare, grey, grey, reading.region)
 
 
-def test_an_unconfirmed_reading_is_reused_within_capture_noise_and_the_same_region_only(
+def test_an_unconfirmed_reading_is_reused_within_capture_noise_and_the_region_slack(
     sample_images,
 ):
     # without OCR the Telemed ruler is unconfirmed; a capture of the same display (capture
@@ -214,7 +215,49 @@ def test_an_unconfirmed_reading_is_reused_within_capture_noise_and_the_same_regi
     touched[ys, xs] = (grey[ys, xs].astype(int) + 128) % 256  # 20 pixels, far off
     assert ys.size > SAME_DISPLAY_MAX_CHANGED_PX
     assert not same_display(reading, grey, touched, reading.region)
-    # nor for the same pixels with the imaging region found one row lower
+    # the imaging region found a row lower is the same display (as for a confirmed reading:
+    # read afresh, every such capture of ../shared read the same, bench_ruler_reuse.py), one
+    # moved by more than the slack is not
     g = reading.region
     nudged = PixelBox(g.x0, g.y0 + 1, g.x1, g.y1)
-    assert not same_display(reading, grey, grey.copy(), nudged)
+    assert same_display(reading, grey, grey.copy(), nudged)
+    moved = PixelBox(g.x0, g.y0 + SAME_DISPLAY_REGION_SLACK_PX + 1, g.x1, g.y1)
+    assert not same_display(reading, grey, grey.copy(), moved)
+
+
+def test_image_lines_just_outside_the_region_do_not_make_another_display(sample_images):
+    # the region found a few columns inside the image's edge (the side of the ruler): the
+    # image's last columns, just outside it, differ from capture to capture
+    grey = _grey(sample_images / TELEMED)
+    reading = read_ruler(grey, reader=None)
+    g, e = reading.region, SAME_DISPLAY_EDGE_PX
+    inner = PixelBox(g.x0, g.y0, g.x1 - e, g.y1)
+    reading = dataclasses.replace(reading, region=inner)
+    other = grey.copy()
+    other[g.y0 : g.y1, inner.x1 : g.x1] = 255 - grey[g.y0 : g.y1, inner.x1 : g.x1]
+    looked = np.zeros(grey.shape, bool)
+    looked[reading.looked_at.slices()] = True
+    assert np.count_nonzero((np.abs(other.astype(int) - grey) > 48) & looked) > 100
+    assert same_display(reading, grey, other, inner)
+    # a column further out is display, not image
+    assert g.x1 < reading.ticks.x0 - 1
+    other[g.y0 : g.y1, g.x1] = 255 - grey[g.y0 : g.y1, g.x1]
+    assert not same_display(reading, grey, other, inner)
+
+
+def test_ticks_next_to_the_region_are_always_compared(sample_images):
+    # a display whose ticks stand within the edge left out of the comparison: ticks moved by
+    # two rows (another depth) make another display all the same
+    grey = _grey(sample_images / TELEMED)
+    reading = read_ruler(grey, reader=None)
+    t, g = reading.ticks, reading.region
+    near = PixelBox(g.x0, g.y0, t.x0 - 2, g.y1)  # the region ends 2 px before the ticks
+    reading = dataclasses.replace(reading, region=near)
+    # only the part of the ticks inside that edge changed
+    cols = slice(t.x0, min(t.x1, near.x1 + SAME_DISPLAY_EDGE_PX))
+    assert cols.stop > cols.start
+    other = grey.copy()
+    rows = slice(g.y0, g.y1)  # beside the region (nothing moves in or out at its ends)
+    other[rows, cols] = np.roll(grey[rows, cols], 2, axis=0)
+    assert not same_display(reading, grey, other, near)
+    assert same_display(reading, grey, grey.copy(), near)

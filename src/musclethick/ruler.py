@@ -756,6 +756,9 @@ SAME_DISPLAY_LEVELS = 48
 SAME_DISPLAY_MAX_CHANGED_PX = 4
 #: How far (px) the imaging region may move for a band-only reading to stay valid.
 SAME_DISPLAY_REGION_SLACK_PX = 3
+#: Pixels within this distance (px) outside either imaging region are not compared: where
+#: the region was found a few rows inside the image's edge, image rows show there.
+SAME_DISPLAY_EDGE_PX = 8
 
 
 def same_display(
@@ -769,17 +772,20 @@ def same_display(
 
     Everything the reading depends on (:attr:`RulerReading.looked_at`) must be the same:
     the same capture size, the imaging region within :data:`SAME_DISPLAY_REGION_SLACK_PX`
-    (exactly the same for an unconfirmed reading, and when the depth read-out was used: it
-    is divided by the region's height), and at most :data:`SAME_DISPLAY_MAX_CHANGED_PX`
-    pixels there, outside both imaging regions, differing by more than
-    :data:`SAME_DISPLAY_LEVELS` grey levels (capture noise). A changed digit or tick changes
-    dozens of pixels by far more.
+    (exactly the same when the depth read-out was used: it is divided by the region's
+    height), and at most :data:`SAME_DISPLAY_MAX_CHANGED_PX` pixels there differing by more
+    than :data:`SAME_DISPLAY_LEVELS` grey levels (capture noise). A changed digit or tick
+    changes dozens of pixels by far more. Not compared: both imaging regions, and the
+    :data:`SAME_DISPLAY_EDGE_PX` around them (image rows just outside a region found a few
+    rows inside the image's edge), except the reading's tick columns and printed numbers.
 
-    An unconfirmed reading is reused within the same capture noise: read afresh, such a
-    capture gave the same reading in every case measured (``bench/bench_ruler_reuse.py``, the
-    847 captures of ``../shared``: the same calibrations as when only identical captures
-    reused an unconfirmed reading, with 112 ruler reads instead of 212). A capture of the
-    display that differs by more is read afresh and may confirm it.
+    An unconfirmed reading is reused like a confirmed one: read afresh, such a capture gave
+    the same reading in every case measured (``bench/bench_ruler_reuse.py``, the 847 captures
+    of ``../shared``: the same calibrations as reading every ruler afresh, but for 10
+    unconfirmed captures that take their display's confirmed reading; 65 ruler reads instead
+    of 615 (112 when an unconfirmed reading needed the very same region and no edge was left
+    out of the comparison). A capture of the display that differs by more is read afresh and
+    may confirm it.
 
     Parameters
     ----------
@@ -794,9 +800,8 @@ def same_display(
     if box is None or seen.shape != image.shape:
         return False
     old = reading.region
-    # an unconfirmed reading only for the very same region (read afresh, a region moved by a
-    # pixel could read otherwise); one using the depth read-out divides by the region's height
-    exact = not reading.confirmed or any(k == "depth_readout" for k, _ in reading.estimates)
+    # one using the depth read-out divides by the region's height: the very same region only
+    exact = any(k == "depth_readout" for k, _ in reading.estimates)
     slack = 0 if exact else SAME_DISPLAY_REGION_SLACK_PX
     if (
         max(
@@ -810,12 +815,27 @@ def same_display(
         return False
     sl = box.slices()
     changed = cv2.absdiff(seen[sl], image[sl]) > SAME_DISPLAY_LEVELS
-    for r in (old, region):
-        y0, y1 = max(r.y0, box.y0) - box.y0, min(r.y1, box.y1) - box.y0
-        x0, x1 = max(r.x0, box.x0) - box.x0, min(r.x1, box.x1) - box.x0
-        if y1 > y0 and x1 > x0:
-            changed[y0:y1, x0:x1] = False
+    skip = np.zeros_like(changed)
+    for r, e in ((old, SAME_DISPLAY_EDGE_PX), (region, SAME_DISPLAY_EDGE_PX)):
+        skip[_within(r, e, box)] = True
+    # ... but the ticks and printed numbers the reading rests on are always compared
+    t = reading.ticks
+    keep = [PixelBox(t.x0 - 1, box.y0, t.x1 + 1, box.y1)]
+    keep += [label.box for label in reading.labels]
+    for k in keep:
+        skip[_within(k, 1, box)] = False
+    for r in (old, region):  # the images themselves never count
+        skip[_within(r, 0, box)] = True
+    changed &= ~skip
     return int(np.count_nonzero(changed)) <= SAME_DISPLAY_MAX_CHANGED_PX
+
+
+def _within(r: PixelBox, margin: int, box: PixelBox) -> tuple[slice, slice]:
+    """Slices of ``r`` grown by ``margin`` px, in the coordinates of the crop ``box``
+    (empty where they do not meet)."""
+    y0, y1 = max(r.y0 - margin, box.y0) - box.y0, min(r.y1 + margin, box.y1) - box.y0
+    x0, x1 = max(r.x0 - margin, box.x0) - box.x0, min(r.x1 + margin, box.x1) - box.x0
+    return slice(y0, max(y0, y1)), slice(x0, max(x0, x1))
 
 
 def _good_fit(

@@ -51,6 +51,23 @@ def test_unet_shapes_and_size():
     assert float(p[:, 5].min()) >= 0.0 and float(p[:, 5].max()) <= 1.0
 
 
+def test_up_step_reduces_channels_before_upsampling_and_computes_the_same_function():
+    """The decoder's 1x1 convolution runs before the bilinear upsampling (a quarter of the
+    pixels); both are linear, so the result is what upsampling first gives, computed here
+    with the upsampling first on an odd-sized skip (the sizes the network meets)."""
+    from torch.nn import functional as F
+
+    torch.manual_seed(0)
+    m = UNet(base_channels=4, depth=2).eval()
+    up = m.up[0]
+    x, skip = torch.randn(2, 16, 5, 7), torch.randn(2, 8, 11, 15)
+    with torch.no_grad():
+        upsampled_first = F.interpolate(x, size=(11, 15), mode="bilinear", align_corners=False)
+        expected = up.conv(torch.cat([up.reduce(upsampled_first), skip], dim=1))
+        got = up(x, skip)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
 def test_load_verified_weights(tiny_weights):
     path, _ = tiny_weights
     model = load_model(path)

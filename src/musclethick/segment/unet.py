@@ -3,7 +3,8 @@
 The network is deliberately tiny (a few hundred thousand parameters) so that a batch of frames
 runs in a few milliseconds per image on two CPU cores. It is a plain encoder-decoder with skip
 connections (Ronneberger et al. 2015): two 3x3 convolutions with batch normalisation and ReLU per
-level, max-pooling down, bilinear upsampling followed by a 1x1 convolution up.
+level, max-pooling down, a 1x1 convolution and bilinear upsampling up (in that order: the two
+commute, and the convolution runs on a quarter of the pixels).
 
 Its six outputs per pixel are the logits of five layers, from the top of the scan down (above the
 target muscle, superficial aponeurosis, muscle belly, deep aponeurosis, below; a softmax across
@@ -55,8 +56,11 @@ class _Up(nn.Module):
         self.conv = _DoubleConv(2 * skip_channels, out_channels)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+        # the 1x1 convolution and the bilinear upsampling are both linear and commute; reducing
+        # the channels first runs the convolution on a quarter of the pixels and upsamples half
+        # the channels (the same function: ~1 ms less of an 11-13 ms forward pass on CPU)
         x = self.reduce(x)
+        x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
         return self.conv(torch.cat([x, skip], dim=1))
 
 
