@@ -111,20 +111,25 @@ def _large_pieces(textured: np.ndarray, k: int, min_fraction: float) -> np.ndarr
     """Mask of the large textured pieces after removing thin strokes, or ``None``.
 
     Opening with a ``k`` x ``k`` square removes thin strokes (text, ticks, lines, small
-    icons); the mask is padded symmetrically so that an image filling the capture is not
-    eroded at the border. Anechoic bands can split the image into pieces, so every piece at
-    least a quarter the size of the largest (and 2 % of the capture) is kept; smaller ones
-    (a block of text) are display furniture.
+    icons); the border is mirrored so that an image filling the capture is not eroded there.
+    Anechoic bands can split the image into pieces, so every piece at least a quarter the size
+    of the largest (and 2 % of the capture) is kept; smaller ones (a block of text) are
+    display furniture.
     """
-    padded = np.pad(textured, k, mode="symmetric").view(np.uint8)
     kernel = np.ones((k, k), np.uint8)
-    # binary opening; pixels outside the padded mask count as 0 (as scipy.ndimage does)
-    eroded = cv2.erode(padded, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
-    core = cv2.dilate(eroded, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
-    core = _fill_holes(np.ascontiguousarray(core[k:-k, k:-k]))
+    core = cv2.morphologyEx(
+        textured.view(np.uint8), cv2.MORPH_OPEN, kernel, borderType=cv2.BORDER_REFLECT
+    )
+    core = _fill_holes(core)
     n, labels = cv2.connectedComponents(core, connectivity=4)
     if n <= 1:
         return None
+    if n == 2:  # one piece (the usual case): it is the mask itself, no need to count labels
+        size = float(np.count_nonzero(core))
+        if size < min_fraction * core.size:
+            return None
+        keep = core.view(bool)
+        return keep if size >= 0.02 * core.size else np.zeros_like(keep)
     # areas by counting labels (cheaper than connectedComponentsWithStats' boxes and centroids)
     sizes = np.bincount(labels.ravel(), minlength=n)[1:].astype(np.float64)
     if sizes.max() < min_fraction * core.size:
