@@ -140,6 +140,19 @@ def test_curvature_and_sagitta():
     assert sagitta_fraction(arc) == pytest.approx(sagitta / 500, rel=0.05)
 
 
+def test_curvature_and_sagitta_of_a_parabola_are_exact():
+    # y = 0.002 (x - 250)^2 + 0.3 x + 10 on x 0..500 (far from the origin too): the quadratic
+    # fit is the curve itself; its slope is 0 at x = 175, where the curvature 2 * 0.002 is
+    # largest. The least-squares line of a parabola over a symmetric range leaves residuals
+    # 0.002 (u^2 - mean u^2), u = x - 250: peak to peak 0.002 * 250^2 over the width 500.
+    for offset in (0.0, 3000.0):
+        x = np.arange(0.0, 501.0)
+        y = 0.002 * (x - 250) ** 2 + 0.3 * x + 10
+        b = Boundary(x + offset, y - 0.3 * offset, "edges")
+        assert curvature_per_px(b) == pytest.approx(0.004, rel=1e-9)
+        assert sagitta_fraction(b) == pytest.approx(0.002 * 250**2 / 500, rel=1e-9)
+
+
 def test_fast_median_matches_numpy():
     from musclethick.geometry import fast_median
 

@@ -402,8 +402,11 @@ def curvature_per_px(boundary: Boundary) -> float:
     x, y = boundary.x_px, boundary.y_px
     if x.size < 3:
         return 0.0
-    a, b, _ = np.polyfit(x - x.mean(), y, 2)
     xs = x - x.mean()
+    scale = max(float(np.abs(xs).max()), 1e-12)
+    u = xs / scale  # in [-1, 1]: the normal equations stay well conditioned
+    a, b, _ = _least_squares_poly(u, y, 2)
+    a, b = a / scale**2, b / scale
     slope = 2 * a * xs + b
     return float(np.max(np.abs(2 * a) / (1 + slope**2) ** 1.5))
 
@@ -418,6 +421,14 @@ def sagitta_fraction(boundary: Boundary) -> float:
     width = x[-1] - x[0]
     if x.size < 3 or width <= 0:
         return 0.0
-    coef = np.polyfit(x, y, 1)
-    r = y - np.polyval(coef, x)
+    xc = x - x.mean()
+    r = y - (y.mean() + float(xc @ y) / float(xc @ xc) * xc)  # the least-squares line
     return float((r.max() - r.min()) / width)
+
+
+def _least_squares_poly(u: np.ndarray, y: np.ndarray, degree: int) -> np.ndarray:
+    """Least-squares polynomial coefficients (highest power first, as :func:`numpy.polyfit`)
+    of ``y(u)`` for ``u`` scaled to about [-1, 1], by the normal equations (a few
+    microseconds against ~100 for ``polyfit``'s SVD; the same to rounding there)."""
+    a = np.vander(u, degree + 1)
+    return np.linalg.solve(a.T @ a, a.T @ y)
