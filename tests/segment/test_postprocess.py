@@ -210,3 +210,29 @@ def test_low_belly_probability_at_the_edges_of_the_belly_is_no_band():
     p = _with_band(p, slice(117, 119), slice(0, COLS))
     res = boundaries_from_layers(p)
     assert res.evidence.band_fraction == 0.0 and "band_inside_muscle" not in res.doubts
+
+
+@pytest.mark.parametrize("batch", [None, 3])
+def test_viterbi_finds_the_best_path_of_every_decoding(batch):
+    # every path of 4 candidates over 5 columns (4**5) scored by brute force; ties are
+    # avoided by continuous random scores, and one candidate is impossible in two columns
+    import itertools
+
+    from musclethick.segment.postprocess import _viterbi
+
+    rng = np.random.default_rng(3)
+    k, cols = 4, 5
+    n = 1 if batch is None else batch
+    score = rng.normal(size=(n, k, cols))
+    score[:, 2, 1:3] = -np.inf
+    cost = np.abs(rng.normal(size=(cols - 1, k, k)))  # [c, to, from]
+    got = _viterbi(score[0] if batch is None else score, cost)
+    got = np.atleast_2d(got)
+    for i in range(n):
+        best, best_path = -np.inf, None
+        for path in itertools.product(range(k), repeat=cols):
+            total = sum(score[i, path[c], c] for c in range(cols))
+            total -= sum(cost[c - 1, path[c], path[c - 1]] for c in range(1, cols))
+            if total > best:
+                best, best_path = total, path
+        assert tuple(got[i]) == best_path

@@ -263,13 +263,13 @@ def _edge(upper: np.ndarray, lower: np.ndarray, at: np.ndarray, window: int) -> 
     rows above the edge.
     """
     rows, cols = upper.shape
-    frac = upper / np.maximum(upper + lower, 1e-12)
     offsets = np.arange(-window, window)[:, None]
     r = at[None, :] + offsets
     inside = (r >= 0) & (r < rows)
     rc = np.minimum(np.maximum(r, 0), rows - 1)  # np.clip without its Python overhead
     col = np.arange(cols)[None, :]
-    f = frac[rc, col]
+    u = upper[rc, col]  # the share upper / (upper + lower), in the window only
+    f = u / np.maximum(u + lower[rc, col], 1e-12)
     first = np.argmax(inside, axis=0)
     last = inside.shape[0] - 1 - np.argmax(inside[::-1], axis=0)
     hi = f[first, np.arange(cols)]
@@ -333,12 +333,21 @@ def _viterbi(score: np.ndarray, cost: np.ndarray) -> np.ndarray:
     batched = score.ndim == 3
     sc = score if batched else score[None]
     n, k, cols = sc.shape
-    back = np.zeros((cols, n, k), np.int64)
-    acc = sc[:, :, 0].astype(np.float64)
+    # scores column by column, the n decodings' candidates side by side: (cols, n * k)
+    by_col = np.ascontiguousarray(np.moveaxis(sc, 2, 0), dtype=np.float64).reshape(cols, n * k)
+    back = np.zeros((cols, n * k), np.intp)
+    acc = by_col[0].copy()
+    total = np.empty((n, k, k))  # (n, to, from), reused
+    flat = total.reshape(n * k, k)
+    rows = np.arange(n * k)
     for c in range(1, cols):
-        total = acc[:, None, :] - cost[c - 1]  # (n, to, from)
-        back[c] = total.argmax(axis=2)
-        acc = total.max(axis=2) + sc[:, :, c]
+        np.subtract(acc.reshape(n, 1, k), cost[c - 1], out=total)
+        best = flat.argmax(axis=1)
+        back[c] = best
+        acc = flat[rows, best]  # the maxima, without a second pass over ``total``
+        acc += by_col[c]
+    acc = acc.reshape(n, k)
+    back = back.reshape(cols, n, k)
     # trace back in plain Python: a few hundred integer look-ups, each far cheaper than a
     # NumPy call
     pointers = back.tolist()
