@@ -34,6 +34,7 @@ __all__ = [
     "boundary_from_edges",
     "inner_edges_from_mask",
     "mask_layers",
+    "reference_column",
 ]
 
 
@@ -238,6 +239,14 @@ def inner_edges_from_mask(
         merge_gap_fraction=merge_gap_fraction,
     )
     return layers.sup_bottom + 0.5, layers.deep_top - 0.5
+
+
+def reference_column(superficial_y_px: np.ndarray, deep_y_px: np.ndarray) -> int | None:
+    """The column where a mask's thickness is read (and a sonographer puts the calipers): the
+    middle one of the columns where both inner edges exist (:func:`inner_edges_from_mask`);
+    ``None`` where no column has both."""
+    both = np.flatnonzero(np.isfinite(superficial_y_px) & np.isfinite(deep_y_px))
+    return int(both[both.size // 2]) if both.size else None
 
 
 def boundary_from_edges(

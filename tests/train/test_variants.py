@@ -71,6 +71,21 @@ def test_calipers_sit_on_the_inner_edges():
     assert bare[int(0.35 * 90), 50] == 255 and bare[int(0.65 * 90), 50] == 255
 
 
+def test_calipers_follow_the_masks_own_layers_not_the_first_gap():
+    """A doubled superficial fascia (two lines a row apart) is one band, as the accuracy
+    figures read it: the calipers go below both lines, not into the gap between them."""
+    grey = np.zeros((90, 100), np.uint8)
+    mask = np.zeros((90, 100), bool)
+    mask[20:24, 10:91] = True
+    mask[25:28, 10:91] = True  # one row below: the same fascia, doubled
+    mask[60:66, 10:91] = True
+    out, _ = apply_variant("calipers", grey, mask)
+    column = 10 + 81 // 2
+    assert out[28, column - 6 : column + 7].min() == 255  # first row below the merged band
+    assert out[59, column - 6 : column + 7].min() == 255
+    assert out[24, column - 6 : column - 1].max() == 0  # nothing in the gap
+
+
 def _measure(model, grey: np.ndarray):
     box = find_imaging_region(grey)
     frame = Frame(np.ascontiguousarray(grey[box.slices()]), "variant")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from musclethick.masks import inner_edges_from_mask
+from musclethick.masks import inner_edges_from_mask, reference_column
 from musclethick.types import Boundary
 
 __all__ = ["FrameAccuracy", "compare_to_mask", "evaluate_model", "icc_2_1", "summarise"]
@@ -69,11 +69,10 @@ def compare_to_mask(
     """
     sup_true, deep_true = inner_edges_from_mask(mask)
     cols = np.arange(mask.shape[1], dtype=np.float64)
-    both = np.flatnonzero(np.isfinite(sup_true) & np.isfinite(deep_true))
+    mid = reference_column(sup_true, deep_true)
     nan = float("nan")
-    if both.size == 0:
+    if mid is None:
         return FrameAccuracy(name, False, nan, nan, nan, nan)
-    mid = int(both[both.size // 2])
     t_true = float(deep_true[mid] - sup_true[mid])
 
     def mae(b: Boundary | None, truth: np.ndarray) -> float:

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from musclethick.masks import inner_edges_from_mask, reference_column
+
 __all__ = ["VARIANTS", "Variant", "apply_variant"]
 
 
@@ -103,22 +105,18 @@ def _speckle(grey: np.ndarray, mask: np.ndarray | None):
 
 def _inner_edges(mask: np.ndarray | None, rows: int, cols: int) -> tuple[int, int, int]:
     """``(column, superficial row, deep row)`` where a sonographer puts the calipers: the
-    middle column of the aponeurosis mask, at the inner edges of its first two bands (the
-    bottom row of the first, the top row of the second); without a mask (or with fewer than
-    two bands there) the middle column at 35 % and 65 % of the rows."""
+    mask's reference column (:func:`musclethick.masks.reference_column`), on the first image
+    row below the superficial band and the last above the deep one; without a mask (or
+    without both bands) the middle column at 35 % and 65 % of the rows."""
     fallback = (cols // 2, int(0.35 * rows), int(0.65 * rows))
     if mask is None:
         return fallback
-    m = np.asarray(mask, dtype=bool)
-    xs = np.nonzero(m.any(axis=0))[0]
-    if xs.size == 0:
+    sup, deep = inner_edges_from_mask(np.asarray(mask, dtype=bool))
+    c = reference_column(sup, deep)
+    if c is None:
         return fallback
-    c = int(xs[xs.size // 2])
-    ys = np.nonzero(m[:, c])[0]
-    gaps = np.nonzero(np.diff(ys) > 1)[0]
-    if gaps.size == 0:
-        return fallback
-    return c, int(ys[gaps[0]]) + 1, int(ys[gaps[0] + 1]) - 1
+    # the edges lie between rows (last band row + 0.5, first band row - 0.5)
+    return c, round(float(sup[c]) + 0.5), round(float(deep[c]) - 0.5)
 
 
 def _calipers(grey: np.ndarray, mask: np.ndarray | None):
