@@ -44,11 +44,25 @@ def _timed(fn) -> tuple[float, float]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
-    p.add_argument("-n", type=int, default=60)
-    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument(
+        "--data",
+        default=str(REPO.parent / "shared" / "data"),
+        help="data folder holding dltrack_fasc/ (default: %(default)s)",
+    )
+    p.add_argument(
+        "-n",
+        type=int,
+        default=60,
+        help="scans timed, evenly spaced over dltrack_fasc's index (default: %(default)s)",
+    )
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="timed passes (and end-to-end pairs); the median is printed (default: %(default)s)",
+    )
     p.add_argument("--step", type=float, default=None, help="direction step (deg) to try")
-    p.add_argument("--json")
+    p.add_argument("--json", help="write the printed figures as JSON to this path")
     args = p.parse_args(argv)
 
     root = Path(args.data) / "dltrack_fasc"

@@ -28,9 +28,25 @@ def _peak_mib(who: int) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--method", default="edges", choices=("edges", "model"))
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--subjects", type=int, default=4)
+    parser.add_argument(
+        "--method",
+        default="edges",
+        choices=("edges", "model"),
+        help="boundaries by the classical edge path or the shipped model (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="worker processes of the second run (default: all cores)",
+    )
+    parser.add_argument(
+        "--subjects",
+        type=int,
+        default=4,
+        help="subjects of the demo study (2 legs x 3 weeks x 2 sites x 3 images each) "
+        "(default: %(default)s)",
+    )
     parser.add_argument("--source", help="source images (default: sample_images/)")
     parser.add_argument(
         "--dask", action="store_true", help="also time a dask LocalCluster with --workers workers"

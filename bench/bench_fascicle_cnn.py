@@ -276,10 +276,24 @@ def figures(rows: list[dict], method: str, subset: set[str] | None = None) -> di
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
+    p.add_argument(
+        "--data",
+        default=str(REPO.parent / "shared" / "data"),
+        help="data folder holding dltrack_fasc/ (default: %(default)s)",
+    )
     p.add_argument("--size", type=int, default=192, help="network input (px, square)")
-    p.add_argument("--epochs", type=int, default=40)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=40,
+        help="training epochs over the training scans (default: %(default)s)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the initial weights, batch order and augmentation (default: %(default)s)",
+    )
     p.add_argument("--rotate", type=float, default=0.0, help="rotation augmentation (deg)")
     p.add_argument(
         "--split",

@@ -206,9 +206,23 @@ def _print(title: str, rows: list[dict], n_scans: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
-    p.add_argument("--split", choices=("held-out", "tune", "all"), default="held-out")
-    p.add_argument("--method", choices=("model", "edges"), default="model")
+    p.add_argument(
+        "--data",
+        default=str(REPO.parent / "shared" / "data"),
+        help="data folder holding dltrack_fasc/ and dltrack_apo/ (default: %(default)s)",
+    )
+    p.add_argument(
+        "--split",
+        choices=("held-out", "tune", "all"),
+        default="held-out",
+        help="scans measured: held-out, tune (settings chosen on it) or all (default: %(default)s)",
+    )
+    p.add_argument(
+        "--method",
+        choices=("model", "edges"),
+        default="model",
+        help="aponeuroses by the shipped model or the classical edge path (default: %(default)s)",
+    )
     p.add_argument("--limit", type=int, default=None, help="first N scans of the split")
     p.add_argument("--json", help="write the per-scan rows and the figures")
     args = p.parse_args(argv)

@@ -86,14 +86,40 @@ def reviewed_store(path: Path, data: Path, names: list[str], model) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "dltrack_apo"))
+    p.add_argument(
+        "--data",
+        default=str(REPO.parent / "shared" / "data" / "dltrack_apo"),
+        help="dltrack_apo folder: split.csv, images/, masks/ (default: %(default)s)",
+    )
     p.add_argument("--lofo", nargs="+", required=True, help="leave-one-format-out run folders")
     p.add_argument("--n", type=int, default=10, help="captures reviewed and learnt from")
-    p.add_argument("--steps", type=int, default=FineTuneConfig.steps)
-    p.add_argument("--lr", type=float, default=FineTuneConfig.lr)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--json", default=None)
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=FineTuneConfig.steps,
+        help="fine-tune optimiser steps (default: %(default)s)",
+    )
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=FineTuneConfig.lr,
+        help="fine-tune learning rate (constant) (default: %(default)s)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the captures chosen and of the fine-tune (default: %(default)s)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=2,
+        help="torch CPU threads of the fine-tune (default: %(default)s)",
+    )
+    p.add_argument(
+        "--json", default=None, help="write each run's before / after figures as JSON to this path"
+    )
     args = p.parse_args(argv)
     data = Path(args.data)
     split = load_split(data / "split.csv")

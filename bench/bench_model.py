@@ -129,7 +129,11 @@ def _by_size(split: dict) -> dict[str, tuple[int, int]]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "dltrack_apo"))
+    p.add_argument(
+        "--data",
+        default=str(REPO.parent / "shared" / "data" / "dltrack_apo"),
+        help="dltrack_apo folder: split.csv, images/, masks/ (default: %(default)s)",
+    )
     p.add_argument("--weights", default=None, help="weights (default: the shipped model)")
     p.add_argument("--no-verify", action="store_true", help="load a bare checkpoint")
     p.add_argument("--refine", action="store_true", help="snap the model boundaries to image edges")

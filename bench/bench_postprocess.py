@@ -69,11 +69,29 @@ def mirror_average(model) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "dltrack_apo"))
+    p.add_argument(
+        "--data",
+        default=str(ROOT.parent / "shared" / "data" / "dltrack_apo"),
+        help="dltrack_apo folder: split.csv, images/, masks/ (default: %(default)s)",
+    )
     p.add_argument("--config", action="append", default=None, help="k=v,k=v (repeatable)")
-    p.add_argument("--mirror-average", action="store_true")
-    p.add_argument("--lofo", nargs="*", default=DEFAULT_LOFO)
-    p.add_argument("--json", default=None)
+    p.add_argument(
+        "--mirror-average",
+        action="store_true",
+        help="average each layer map with the mirrored frame's instead of the second look",
+    )
+    p.add_argument(
+        "--lofo",
+        nargs="*",
+        default=DEFAULT_LOFO,
+        help="leave-one-format-out run folders, or none "
+        "(default: runs/l1_lofo_{800x652,660x556,512x512})",
+    )
+    p.add_argument(
+        "--json",
+        default=None,
+        help="write the figures (one row per configuration and set) as JSON to this path",
+    )
     args = p.parse_args(argv)
     data = Path(args.data)
     split = load_split(data / "split.csv")

@@ -34,7 +34,11 @@ from musclethick.pipeline import MeasureSettings, measure_frames  # noqa: E402
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
+    p.add_argument(
+        "--data",
+        default=str(REPO.parent / "shared" / "data"),
+        help="data folder holding dltrack_fasc/ (default: %(default)s)",
+    )
     p.add_argument("--json", help="write the figures")
     args = p.parse_args(argv)
     root = Path(args.data) / "dltrack_fasc"

@@ -40,8 +40,17 @@ def make_store(work: Path, subjects: int) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--subjects", type=int, default=56, help="56 -> 2,016 scans")
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "bench_report"))
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=3,
+        help="timed 'musclethick report' processes; the median is printed (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--work",
+        default=str(Path(tempfile.gettempdir()) / "bench_report"),
+        help="folder for the simulated store (reused) and the report (default: %(default)s)",
+    )
     parser.add_argument("--profile", action="store_true", help="also profile one build")
     args = parser.parse_args(argv)
     work = Path(args.work)

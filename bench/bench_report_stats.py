@@ -86,8 +86,18 @@ def run(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=200, help="simulated studies per effect")
-    parser.add_argument("--design", choices=("within", "between"), default="within")
-    parser.add_argument("--subjects", type=int, default=18)
+    parser.add_argument(
+        "--design",
+        choices=("within", "between"),
+        default="within",
+        help="within-subject (one condition per leg) or between-subject (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--subjects",
+        type=int,
+        default=18,
+        help="subjects per simulated study (default: %(default)s)",
+    )
     parser.add_argument("--response-sd", type=float, default=0.5, help="mm at the last week")
     parser.add_argument("--first-seed", type=int, default=0, help="seeds start here")
     parser.add_argument(

@@ -93,8 +93,18 @@ def time_key(viewer, key: str, drawn: list[tuple[float, float]]) -> tuple[float,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scans", type=int, default=12)
-    parser.add_argument("--image", type=Path, default=IMAGE)
+    parser.add_argument(
+        "--scans",
+        type=int,
+        default=12,
+        help="scans in the study store, each a copy of --image (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--image",
+        type=Path,
+        default=IMAGE,
+        help="capture copied into the store (default: sample_images/dltrack_800x600_img_00002.png)",
+    )
     args = parser.parse_args(argv)
 
     from qtpy.QtWidgets import QApplication

@@ -320,20 +320,38 @@ def _memory_mode(args: argparse.Namespace) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
-        "--images", default=str(REPO.parent / "shared" / "data" / "dltrack_apo" / "images")
+        "--images",
+        default=str(REPO.parent / "shared" / "data" / "dltrack_apo" / "images"),
+        help="folder of PNG / JPEG images, repeated as needed (default: %(default)s)",
     )
     p.add_argument("-n", type=int, default=64, help="images for the end-to-end timing")
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--baseline-runs", type=int, default=3)
-    p.add_argument("--weights", default=None)
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=16,
+        help="images per batch: decoded, then one model call (default: %(default)s)",
+    )
+    p.add_argument(
+        "--threads", type=int, default=2, help="torch CPU threads (default: %(default)s)"
+    )
+    p.add_argument(
+        "--baseline-runs",
+        type=int,
+        default=3,
+        help="timed forward passes of the VGG16 U-Net baseline; median (default: %(default)s)",
+    )
+    p.add_argument(
+        "--weights",
+        default=None,
+        help="model weights (default: the shipped model; not used by --cli / --memory)",
+    )
     p.add_argument(
         "--backend",
         choices=("auto", "opencv", "torch"),
         default="auto",
         help="model runtime (default auto: the OpenCV runtime of the shipped model)",
     )
-    p.add_argument("--json", default=None)
+    p.add_argument("--json", default=None, help="write the printed figures as JSON to this path")
     p.add_argument(
         "--cli", type=int, metavar="N", help="time one 'musclethick measure' over N images"
     )

@@ -46,11 +46,23 @@ def sequences(root: Path) -> dict[str, list[Path]]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "unlabeled_gm_telemed"))
-    p.add_argument("--weights", default=None)
-    p.add_argument("--no-verify", action="store_true")
+    p.add_argument(
+        "--data",
+        default=str(REPO.parent / "shared" / "data" / "unlabeled_gm_telemed"),
+        help="folder of the Telemed captures, *.jpg searched recursively (default: %(default)s)",
+    )
+    p.add_argument("--weights", default=None, help="model weights (default: the shipped model)")
+    p.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="allow --weights without a model card (a card beside them is still checked)",
+    )
     p.add_argument("--overlays", default=None, help="folder for overlay PNGs")
-    p.add_argument("--json", default=None)
+    p.add_argument(
+        "--json",
+        default=None,
+        help="write the figures and each sequence's thicknesses as JSON to this path",
+    )
     args = p.parse_args(argv)
     model = load_model(args.weights, verify=not args.no_verify)
     groups = sequences(Path(args.data))

@@ -71,11 +71,27 @@ def compare(reference: list, variant: list, scale_y: float) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "dltrack_apo"))
-    p.add_argument("--split", default="val")
-    p.add_argument("--weights", default=None)
-    p.add_argument("--no-verify", action="store_true")
-    p.add_argument("--limit", type=int, default=None)
+    p.add_argument(
+        "--data",
+        default=str(REPO.parent / "shared" / "data" / "dltrack_apo"),
+        help="dltrack_apo folder: split.csv, images/, masks/ (default: %(default)s)",
+    )
+    p.add_argument(
+        "--split",
+        default="val",
+        help="split of split.csv measured, ignored with --lofo (default: %(default)s)",
+    )
+    p.add_argument(
+        "--weights",
+        default=None,
+        help="model weights (default: the shipped model; --lofo: the run's last.pt)",
+    )
+    p.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="allow --weights without a model card (a card beside them is still checked)",
+    )
+    p.add_argument("--limit", type=int, default=None, help="first N captures only")
     p.add_argument(
         "--variants",
         nargs="*",
@@ -85,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         help=f"variants to measure (default all: {', '.join(VARIANTS)})",
     )
     p.add_argument("--lofo", default=None, help="a leave-one-format-out run folder")
-    p.add_argument("--json", default=None)
+    p.add_argument("--json", default=None, help="write the printed figures as JSON to this path")
     args = p.parse_args(argv)
     data = Path(args.data)
     split = load_split(data / "split.csv")
