@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InputError
 from ..types import Frame
 from ._problems import COPY_AGAIN, decoder_error, empty_file, not_a_file
+from ._suffixes import DICOM_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from .options import ALL_FRAMES, DEFAULT_CALIBRATION, CalibrationOptions, FrameSelection
 
 if TYPE_CHECKING:
     from ._pixels import to_grey_uint8
     from .dicom import read_dicom
-    from .image import IMAGE_SUFFIXES, read_image
-    from .video import VIDEO_SUFFIXES, read_video
+    from .image import read_image
+    from .video import read_video
 
 __all__ = [
     "DICOM_SUFFIXES",
@@ -41,16 +42,12 @@ __all__ = [
     "to_grey_uint8",
 ]
 
-DICOM_SUFFIXES = frozenset({".dcm", ".dicom", ".dic"})
-
 # The readers (pydicom, PyAV, Pillow, OpenCV) are imported on first use, so that importing
 # this package (e.g. for its options, or to build the CLI parser) stays light.
 _LAZY = {
     "is_dicom": "._sniff",
     "read_dicom": ".dicom",
-    "IMAGE_SUFFIXES": ".image",
     "read_image": ".image",
-    "VIDEO_SUFFIXES": ".video",
     "read_video": ".video",
     "to_grey_uint8": "._pixels",
 }
@@ -67,9 +64,6 @@ def __getattr__(name: str) -> Any:
 @cache
 def _supported_suffixes() -> frozenset[str]:
     """Suffixes (lower case) :func:`read` and :func:`find_inputs` accept."""
-    from .image import IMAGE_SUFFIXES
-    from .video import VIDEO_SUFFIXES
-
     return frozenset(DICOM_SUFFIXES | IMAGE_SUFFIXES | VIDEO_SUFFIXES)
 
 
@@ -136,13 +130,13 @@ def read(
         from .dicom import read_dicom
 
         return read_dicom(path, calibration=calibration, frames=frames)
-    from .image import IMAGE_SUFFIXES, read_image
-
     if suffix in IMAGE_SUFFIXES:
-        return read_image(path, calibration=calibration, frames=frames)
-    from .video import VIDEO_SUFFIXES, read_video
+        from .image import read_image
 
+        return read_image(path, calibration=calibration, frames=frames)
     if suffix in VIDEO_SUFFIXES:
+        from .video import read_video
+
         return read_video(path, calibration=calibration, frames=frames)
     raise InputError(
         f"{path}: unsupported file type {suffix or '(no suffix)'!r}; supported: "
@@ -177,8 +171,6 @@ def read_capture(path: str | Path, *, frame: int = 0):
         if not 0 <= frame < n_frames:
             raise InputError(f"{path}: has no frame {frame} ({n_frames} frames)")
         return _decode(ds, path, frame, n_frames)
-    from .image import IMAGE_SUFFIXES
-
     if suffix in IMAGE_SUFFIXES:
         from PIL import Image, UnidentifiedImageError
 
@@ -192,8 +184,6 @@ def read_capture(path: str | Path, *, frame: int = 0):
             raise InputError(f"{path}: has no frame {frame}") from exc
         except (UnidentifiedImageError, OSError, ValueError) as exc:
             raise InputError(f"{path}: cannot read image ({exc})") from exc
-    from .video import VIDEO_SUFFIXES
-
     if suffix in VIDEO_SUFFIXES:
         import av
 

@@ -28,6 +28,7 @@ from ..ruler import RulerReading, read_ruler, same_display
 from ..types import Calibration, Frame, PixelBox, ScanMetadata
 from ._pixels import to_grey_uint8
 from ._problems import not_a_file
+from ._suffixes import IMAGE_SUFFIXES
 from .options import (
     ALL_FRAMES,
     DEFAULT_CALIBRATION,
@@ -37,8 +38,6 @@ from .options import (
 )
 
 __all__ = ["IMAGE_SUFFIXES", "calibrate_capture", "capture_frame", "plan_capture", "read_image"]
-
-IMAGE_SUFFIXES = frozenset({".png", ".tif", ".tiff", ".jpg", ".jpeg", ".bmp"})
 
 
 def plan_capture(grey: np.ndarray, options: CalibrationOptions) -> tuple[PixelBox, Calibration]:

@@ -18,12 +18,11 @@ from ..errors import InputError
 from ..types import Frame, ScanMetadata
 from ._pixels import to_grey_uint8
 from ._problems import COPY_AGAIN, decoder_error, not_a_file
+from ._suffixes import VIDEO_SUFFIXES
 from .image import plan_capture
 from .options import ALL_FRAMES, DEFAULT_CALIBRATION, CalibrationOptions, FrameSelection
 
 __all__ = ["VIDEO_SUFFIXES", "read_video"]
-
-VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".m4v", ".wmv", ".mpg", ".mpeg"})
 
 
 def read_video(
