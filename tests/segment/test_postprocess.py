@@ -236,3 +236,19 @@ def test_viterbi_finds_the_best_path_of_every_decoding(batch):
             if total > best:
                 best, best_path = total, path
         assert tuple(got[i]) == best_path
+
+
+@pytest.mark.parametrize("weight_second", [0.15, 0.45])
+def test_pair_only_gives_the_same_edges_without_runner_up_or_doubts(weight_second):
+    # the second look compares copies by their edges alone: the same pair, nothing else
+    full = boundaries_from_layers(_two_candidates(weight_second), frame_shape=(480, 336))
+    pair = boundaries_from_layers(
+        _two_candidates(weight_second), frame_shape=(480, 336), pair_only=True
+    )
+    assert full.runner_up is not None  # there is one to leave out
+    assert pair.runner_up is None and pair.doubts == ()
+    for a, b in ((full.superficial, pair.superficial), (full.deep, pair.deep)):
+        np.testing.assert_array_equal(a.x_px, b.x_px)
+        np.testing.assert_array_equal(a.y_px, b.y_px)
+        assert a.confidence == b.confidence
+    assert pair.note == full.note

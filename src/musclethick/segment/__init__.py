@@ -192,7 +192,8 @@ class SegmentationModel:
         seen: dict[tuple[int, str], list[tuple[str, float]]] = {}
         for (i, kind, g), p in zip(looks, small, strict=True):
             shape = frames[i].shape[:2]
-            other = boundaries_from_layers(p, frame_shape=shape, options=opts)
+            # compared by thickness only (thickness_difference): no runner-up or doubts
+            other = boundaries_from_layers(p, frame_shape=shape, options=opts, pair_only=True)
             if kind == "mirrored":
                 cols = shape[1]
                 other = replace(

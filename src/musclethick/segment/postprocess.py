@@ -361,7 +361,9 @@ def _viterbi(score: np.ndarray, cost: np.ndarray) -> np.ndarray:
     return path if batched else path[0]
 
 
-def decode_layers(prob: np.ndarray, *, options: PostprocessOptions | None = None) -> LayerDecoding:
+def decode_layers(
+    prob: np.ndarray, *, options: PostprocessOptions | None = None, runner_up: bool = True
+) -> LayerDecoding:
     """Decode every column of a layer map into its belly interval, edges and runner-up.
 
     Parameters
@@ -369,6 +371,9 @@ def decode_layers(prob: np.ndarray, *, options: PostprocessOptions | None = None
     prob : ndarray of float, shape (6, rows, cols)
         Layer probabilities (channels 0-4, summing to 1) and muscle probability (channel 5).
     options : PostprocessOptions, optional
+    runner_up : bool, optional
+        Also decode the runner-up pair and the margin to it (``False``: ``alt_*`` are
+        absent, -1 or NaN, and the margin infinite; the chosen pair is the same).
 
     Returns
     -------
@@ -424,33 +429,36 @@ def decode_layers(prob: np.ndarray, *, options: PostprocessOptions | None = None
     # runner-ups of three kinds: another deep edge, another superficial edge, another pair;
     # the one the map favours the measured pair over least (per row whose group changes: rows
     # are not independent evidence, a total would grow with the size of the change) is kept
-    delta = np.maximum(opts.min_alt_rows, np.ceil(opts.alt_shift_fraction * (d - b))).astype(int)
-    far_b = np.abs(cb - b[None, :]) > delta[None, :]
-    far_d = np.abs(cd - d[None, :]) > delta[None, :]
     alt_b = np.full(cols, -1)
     alt_d = np.full(cols, -1)
     margin = np.full(cols, np.inf)
     best_median = np.inf
-    kinds = np.stack([~far_b & far_d, far_b & ~far_d, far_b & far_d])
-    kinds[:, null] = ~has  # the runner-up has a belly wherever the answer has one
-    alt_paths = _viterbi(np.where(kinds, score[None], -np.inf), cost)
-    for allowed, alt_path in zip(kinds, alt_paths, strict=True):
-        ab = np.where(alt_path == null, -1, cb[alt_path, cols_idx])
-        ad = np.where(alt_path == null, -1, cd[alt_path, cols_idx])
-        runner = np.where(allowed[alt_path, cols_idx], score[alt_path, cols_idx], -np.inf)
-        overlap = np.maximum(0, np.minimum(d, ad) - np.maximum(b, ab))
-        changed = np.maximum((d - b) + (ad - ab) - 2 * overlap, 1)
-        per_row = np.where(np.isfinite(runner) & (ab >= 0), (chosen - runner) / changed, np.inf)
-        med = float(np.median(per_row[has])) if has.any() else np.inf
-        if med < best_median:
-            best_median, alt_b, alt_d, margin = med, ab, ad, per_row
+    if runner_up:
+        shift = np.ceil(opts.alt_shift_fraction * (d - b))
+        delta = np.maximum(opts.min_alt_rows, shift).astype(int)
+        far_b = np.abs(cb - b[None, :]) > delta[None, :]
+        far_d = np.abs(cd - d[None, :]) > delta[None, :]
+        kinds = np.stack([~far_b & far_d, far_b & ~far_d, far_b & far_d])
+        kinds[:, null] = ~has  # the runner-up has a belly wherever the answer has one
+        alt_paths = _viterbi(np.where(kinds, score[None], -np.inf), cost)
+        for allowed, alt_path in zip(kinds, alt_paths, strict=True):
+            ab = np.where(alt_path == null, -1, cb[alt_path, cols_idx])
+            ad = np.where(alt_path == null, -1, cd[alt_path, cols_idx])
+            runner = np.where(allowed[alt_path, cols_idx], score[alt_path, cols_idx], -np.inf)
+            overlap = np.maximum(0, np.minimum(d, ad) - np.maximum(b, ab))
+            changed = np.maximum((d - b) + (ad - ab) - 2 * overlap, 1)
+            per_row = np.where(np.isfinite(runner) & (ab >= 0), (chosen - runner) / changed, np.inf)
+            med = float(np.median(per_row[has])) if has.any() else np.inf
+            if med < best_median:
+                best_median, alt_b, alt_d, margin = med, ab, ad, per_row
     k = int(opts.edge_window_rows)
     kk = np.maximum(1, np.minimum(k, (d - b) // 2))
     # windows shrink for thin bellies so the two edges do not see each other
     sup_y = np.where(kk >= k, _edge(above, belly, b, k), _edge(above, belly, b, 1))
     deep_y = np.where(kk >= k, _edge(belly, below, d, k), _edge(belly, below, d, 1))
-    alt_sup_y = _edge(above, belly, alt_b, 2)
-    alt_deep_y = _edge(belly, below, alt_d, 2)
+    nan = np.nan
+    alt_sup_y = _edge(above, belly, alt_b, 2) if runner_up else np.full(cols, nan)
+    alt_deep_y = _edge(belly, below, alt_d, 2) if runner_up else np.full(cols, nan)
     col = np.arange(cols)
     at_top = has & (b == 0)
     at_bottom = has & (d >= rows)
@@ -461,7 +469,6 @@ def decode_layers(prob: np.ndarray, *, options: PostprocessOptions | None = None
     deep_cert = 0.5 * belly[np.clip(np.maximum(d - 2, b), 0, rows - 1), col] + 0.5 * np.where(
         d < rows, below[np.clip(d + 1, 0, rows - 1), col], 0.0
     )
-    nan = np.nan
     alt_ok = has & (alt_d > alt_b) & (alt_b >= 0)
     return LayerDecoding(
         b=b,
@@ -558,6 +565,7 @@ def boundaries_from_layers(
     *,
     frame_shape: tuple[int, int] | None = None,
     options: PostprocessOptions | None = None,
+    pair_only: bool = False,
 ) -> LayerResult:
     """The target muscle's superficial and deep inner edges from a layer map.
 
@@ -569,6 +577,9 @@ def boundaries_from_layers(
         Size of the frame the map describes (centre-aligned scaling, as bilinear resizing);
         the boundaries are in frame coordinates. Default: the map's size.
     options : PostprocessOptions, optional
+    pair_only : bool, optional
+        Only the two edges and the note (the same as without it): no runner-up, doubts or
+        evidence. For copies of a frame that are only compared with it (the second look).
 
     Returns
     -------
@@ -590,7 +601,7 @@ def boundaries_from_layers(
     # smooth)
     used = np.arange(0, cols, max(1, int(opts.column_step)))
     p = p[:, :, used]
-    dec = decode_layers(p, options=opts)
+    dec = decode_layers(p, options=opts, runner_up=not pair_only)
     x = (used + 0.5) * sx - 0.5
 
     def to_frame(y: np.ndarray) -> np.ndarray:
@@ -611,6 +622,8 @@ def boundaries_from_layers(
     if _crosses(sup, deep):
         deep = None
         notes.append("deep: crosses the superficial boundary")
+    if pair_only:
+        return LayerResult(sup, deep, note="; ".join(notes))
     evidence = LayerEvidence(
         belly_probability=_mean_inside(p[2], dec.b, dec.d, has),
         muscle_probability=_mean_inside(p[5], dec.b, dec.d, has),
