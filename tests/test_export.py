@@ -336,3 +336,26 @@ def test_review_columns_in_cm_and_deidentified(store_path):
     readme = tables["readme"]
     (note,) = readme[readme.table == "(rejected)"].itertuples()
     assert "L_RF50" not in note.column and note.column.startswith(pseudonym("S01", b"k"))
+
+
+def test_sessions_say_when_their_repeats_disagree(store_path):
+    from dataclasses import replace
+
+    sessions = tables_of(store_path)["sessions"]
+    rf = session(sessions, "L", 0, "RF50")  # images 21, 22, 20 mm: (22 - 20) / 21
+    assert rf.spread_pct == pytest.approx(200 / 21)
+    assert not rf.repeats_disagree  # 9.5 % <= the protocol's 10 %
+    assert session(sessions, "L", 0, "VL50").spread_pct == pytest.approx(200 / 31)
+    single = session(sessions, "R", 0, "RF50")
+    assert math.isnan(single.spread_pct) and not single.repeats_disagree
+    # the reviewed values count: week 4 RF50 without the rejected 100 mm image, 22 and 24
+    assert session(sessions, "L", 4, "RF50").spread_pct == pytest.approx(200 / 23)
+    # a protocol tolerating 9 %: RF50 at week 0 disagrees, and so does its composite
+    protocol = load_protocol("rt_failure_2024")
+    strict = replace(protocol, aggregation=replace(protocol.aggregation, repeat_tolerance_pct=9.0))
+    with StudyStore(store_path) as store:
+        results = store.results_dataframe()
+    sessions = build_tables(results, strict, study="demo")["sessions"]
+    assert session(sessions, "L", 0, "RF50").repeats_disagree
+    assert not session(sessions, "L", 0, "VL50").repeats_disagree
+    assert session(sessions, "L", 0, "QUAD").repeats_disagree

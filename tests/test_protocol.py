@@ -48,6 +48,9 @@ def test_minimal_defaults(tmp_path):
     assert p.line_fractions == (0.25, 0.5, 0.75)
     assert p.sites[0].images == 3 and p.weeks == (0,)
     assert p.aggregation.images == "mean" and not p.aggregation.drop_worst_image
+    assert p.aggregation.repeat_tolerance_pct == 10.0
+    own = load_protocol(write(tmp_path, MINIMAL + "[aggregation]\nrepeat_tolerance_pct = 7.5\n"))
+    assert own.aggregation.repeat_tolerance_pct == 7.5
     assert p.smallest_worthwhile_change_mm is None
     named = load_protocol(
         write(tmp_path, MINIMAL + "[analysis]\nsmallest_worthwhile_change_mm = 0.4\n")
@@ -65,6 +68,8 @@ def test_minimal_defaults(tmp_path):
         ("[calibration]\nmm_per_px = -1\n", "calibration.mm_per_px"),
         ("[aggregation]\nimages = 'max'\n", "aggregation.images"),
         ("[aggregation]\ndrop_worst = true\n", "aggregation.drop_worst"),
+        ("[aggregation]\nrepeat_tolerance_pct = 0.5\n", "aggregation.repeat_tolerance_pct"),
+        ('[aggregation]\nrepeat_tolerance_pct = "10"\n', "aggregation.repeat_tolerance_pct"),
         ("[[composite]]\nname = 'Q'\nsites = ['VL50', 'RF50']\n", "composite[0].sites"),
         (
             "[analysis]\nsmallest_worthwhile_change_mm = 0\n",

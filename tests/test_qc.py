@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from musclethick.qc import FLAG_DESCRIPTIONS, describe_flags, quality_flags
 from musclethick.types import Boundary, Calibration
@@ -194,3 +195,19 @@ def test_unfamiliar_scanner_share():
     assert not doubts_boundaries("flagged", ("calibration_unconfirmed",))
     assert not doubts_boundaries("flagged", ("implausible_calibration", "profile_mismatch"))
     assert not doubts_boundaries("ok", ())
+
+
+def test_repeat_spread_and_disagreement():
+    from musclethick.qc import REPEAT_TOLERANCE_PCT, repeat_spread_pct, repeats_disagree
+
+    assert REPEAT_TOLERANCE_PCT == 10.0
+    # (171 - 150) / median 151
+    assert repeat_spread_pct([150.0, 151.0, 171.0]) == pytest.approx(2100 / 151)
+    assert repeats_disagree([150.0, 151.0, 171.0])
+    assert repeat_spread_pct([100.0, 110.0]) == pytest.approx(1000 / 105)  # 9.5 %: agree
+    assert not repeats_disagree([100.0, 110.0])
+    assert repeats_disagree([100.0, 110.0], tolerance_pct=9.0)
+    assert repeats_disagree([100.0, 112.0])  # 12 / 106 = 11.3 %
+    # one value, missing values, no positive median: nothing to compare
+    for values in ([20.0], [20.0, float("nan")], [], [0.0, 0.0]):
+        assert np.isnan(repeat_spread_pct(values)) and not repeats_disagree(values)

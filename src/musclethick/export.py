@@ -13,7 +13,8 @@ Tables (all lengths in mm, or cm with ``cm=True``; the ``_mm`` suffix then becom
 ``sessions``  one row per subject x leg x week x site (and composite): ``thickness_mm``
               (mean or median of the images, optionally after dropping the image farthest from
               the median), ``sd_mm``, ``n_images``, ``cv_pct`` (SD / mean x 100 of the images
-              kept), ``dropped_image``.
+              kept), ``dropped_image``, ``spread_pct`` and ``repeats_disagree`` (the images
+              spread by more than the protocol's tolerance: one measured another line).
 ``wide_<SITE>`` per site and composite: one row per subject and leg, weeks as columns
               (``week_0``, ``week_4``, ...), and change from the baseline week per later week
               (``change_mm_week_4``, ``change_pct_week_4``).
@@ -167,6 +168,11 @@ COLUMN_DOCS = {
     "n_images": "images kept for the session value",
     "cv_pct": "within-session coefficient of variation, SD / mean x 100 of the images kept",
     "dropped_image": "image dropped as farthest from the session median (protocol option)",
+    "spread_pct": "(largest - smallest) / median x 100 of the session's images, a dropped one "
+    "included",
+    "repeats_disagree": "the session's images spread by more than the protocol's "
+    "aggregation.repeat_tolerance_pct (default 10 %): one of them measured another line; "
+    "review them (they come first in 'musclethick review' after the flagged results)",
     "week_N": "session thickness at week N",
     "change_mm_week_N": "change from the baseline week to week N",
     "change_pct_week_N": "change from the baseline week to week N in % of baseline",
@@ -324,6 +330,11 @@ def aggregate_images(long: pd.DataFrame) -> pd.DataFrame:
 
 
 def _session_value(values: np.ndarray, images: np.ndarray, protocol: Protocol) -> dict[str, Any]:
+    from musclethick.qc import repeat_spread_pct
+
+    # the spread of every image, the one a protocol drops included: repeats that disagree are
+    # a measurement to check, whatever the session value does with them
+    spread = repeat_spread_pct(values)
     dropped: int | None = None
     if protocol.aggregation.drop_worst_image and len(values) >= 3:
         distance = np.abs(values - np.median(values))
@@ -344,6 +355,8 @@ def _session_value(values: np.ndarray, images: np.ndarray, protocol: Protocol) -
         "n_images": len(values),
         "cv_pct": sd / mean * 100.0 if mean > 0 and np.isfinite(sd) else float("nan"),
         "dropped_image": dropped,
+        "spread_pct": spread,
+        "repeats_disagree": bool(spread > protocol.aggregation.repeat_tolerance_pct),
     }
 
 
@@ -370,7 +383,11 @@ def aggregate_sessions(images: pd.DataFrame, protocol: Protocol) -> pd.DataFrame
     """Session values per subject x condition x leg x week x site, plus composites.
 
     A composite's ``thickness_mm`` is the mean of its sites' session values, present only when
-    every one of its sites has a value; its ``sd_mm``/``cv_pct`` are NaN and ``n_images`` the sum.
+    every one of its sites has a value; its ``sd_mm``/``cv_pct``/``spread_pct`` are NaN,
+    ``n_images`` the sum and ``repeats_disagree`` true when a site's does.
+    ``spread_pct`` is the spread of the session's images (:func:`musclethick.qc.repeat_spread_pct`,
+    every image, a dropped one included) and ``repeats_disagree`` whether it exceeds the
+    protocol's ``aggregation.repeat_tolerance_pct``.
     With architecture, sessions also hold ``pennation_deg``, ``pennation_sd_deg``,
     ``fascicle_length_mm``, ``fascicle_length_sd_mm`` and ``n_images_architecture``
     (:func:`_architecture_session`; NaN for composites: architecture belongs to one muscle).
@@ -396,6 +413,8 @@ def aggregate_sessions(images: pd.DataFrame, protocol: Protocol) -> pd.DataFrame
         "n_images",
         "cv_pct",
         "dropped_image",
+        "spread_pct",
+        "repeats_disagree",
         "echo_intensity",
     ]
     if architecture:
@@ -418,6 +437,8 @@ def aggregate_sessions(images: pd.DataFrame, protocol: Protocol) -> pd.DataFrame
                     "n_images": int(group["n_images"].sum()),
                     "cv_pct": float("nan"),
                     "dropped_image": None,
+                    "spread_pct": float("nan"),
+                    "repeats_disagree": bool(group["repeats_disagree"].any()),
                     "echo_intensity": float(group["echo_intensity"].mean()),
                 }
             )

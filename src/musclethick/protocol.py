@@ -28,6 +28,7 @@ from musclethick.errors import ProtocolError
 from musclethick.plausible import DEFAULT_RANGES
 
 __all__ = [
+    "DEFAULT_REPEAT_TOLERANCE_PCT",
     "Aggregation",
     "Composite",
     "Protocol",
@@ -82,6 +83,15 @@ class Composite:
     description: str = ""
 
 
+#: Repeated images of one site in one session whose thicknesses spread by more than this (% of
+#: their median) disagree (:func:`musclethick.qc.repeats_disagree`): repeats minutes apart differ
+#: by about a careful human's typical error, 2-3 % (0.4-0.6 mm of a 20 mm muscle), and training
+#: effects are 5-12 %, so a larger spread means that a repeat measured another line. On the
+#: DL_Track fascicle scans' 25 groups of repeated captures, 2 groups spread by more (12.6 and
+#: 16.9 %; in one, 2 of 9 captures took a line ~20 px deeper), the others by at most 5.4 %.
+DEFAULT_REPEAT_TOLERANCE_PCT = 10.0
+
+
 @dataclass(frozen=True)
 class Aggregation:
     """How line values become an image value and image values a session value.
@@ -94,11 +104,15 @@ class Aggregation:
         ``"mean"`` or ``"median"`` of the images of a session.
     drop_worst_image : bool
         With at least three images, drop the one farthest from the session median first.
+    repeat_tolerance_pct : float
+        Spread of a session's images (% of their median) above which they disagree and go to
+        review first (:data:`DEFAULT_REPEAT_TOLERANCE_PCT`).
     """
 
     lines: str = "mean"
     images: str = "mean"
     drop_worst_image: bool = False
+    repeat_tolerance_pct: float = DEFAULT_REPEAT_TOLERANCE_PCT
 
 
 @dataclass(frozen=True)
@@ -259,7 +273,7 @@ _SECTION_KEYS = {
         "architecture",
     },
     "calibration": {"mm_per_px", "depth_mm", "plausible_thickness_mm"},
-    "aggregation": {"lines", "images", "drop_worst_image"},
+    "aggregation": {"lines", "images", "drop_worst_image", "repeat_tolerance_pct"},
     "analysis": {"smallest_worthwhile_change_mm"},
 }
 _SITE_KEYS = {"name", "muscle", "muscle_name", "percent_femur", "view", "images", "architecture"}
@@ -478,6 +492,10 @@ def parse_protocol(data: dict[str, Any], *, source: str = "<protocol>") -> Proto
         drop_worst_image=c.boolean(
             agg.get("drop_worst_image"), "aggregation.drop_worst_image", False
         ),
+        repeat_tolerance_pct=c.number(
+            agg.get("repeat_tolerance_pct"), "aggregation.repeat_tolerance_pct", low=1, high=100
+        )
+        or DEFAULT_REPEAT_TOLERANCE_PCT,
     )
     mm_per_px = c.number(
         cal.get("mm_per_px"),

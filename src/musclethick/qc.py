@@ -70,6 +70,7 @@ import numpy as np
 from .calibration import FIX_HINT
 from .geometry import curvature_per_px, overlap_interval, sagitta_fraction
 from .plausible import DEFAULT_RANGES, PlausibleRanges
+from .protocol import DEFAULT_REPEAT_TOLERANCE_PCT
 from .types import Boundary, Calibration, Status
 
 __all__ = [
@@ -78,6 +79,8 @@ __all__ = [
     "FLAG_DESCRIPTIONS",
     "MIN_CONFIDENCE",
     "NO_MUSCLE",
+    "REPEATS_DISAGREE",
+    "REPEAT_TOLERANCE_PCT",
     "ULTRASOUND_MODALITIES",
     "describe_flags",
     "doubts_boundaries",
@@ -85,6 +88,8 @@ __all__ = [
     "mm_withheld",
     "no_muscle_reason",
     "quality_flags",
+    "repeat_spread_pct",
+    "repeats_disagree",
     "scale_flags",
     "source_flags",
     "status_of",
@@ -119,6 +124,9 @@ FLAG_DESCRIPTIONS: dict[str, str] = {
     "implausible_calibration": "implausible or rejected calibration",
     "profile_mismatch": "capture does not match the calibration profile",
     "not_ultrasound": "the file is not an ultrasound image",
+    # raised for a session, not a frame (review queue, exports)
+    "repeats_disagree": "the repeated images of this site in this session disagree: at least "
+    "one of them measured another line (review them side by side)",
 }
 
 #: DICOM modalities an ultrasound image may carry: ultrasound itself, and the generic "other"
@@ -363,6 +371,37 @@ def unfamiliar_scanner(n_frames: int, n_doubtful: int, *, model_path: str | None
         "scanners the model never saw that share was 58-64 %, on those it was trained on "
         f"7-12 %: this scanner or protocol may be new to the model{again}"
     )
+
+
+#: A session's repeated images of one site whose thicknesses spread by more than this (% of
+#: their median) disagree (:func:`repeats_disagree`; the rationale at
+#: :data:`musclethick.protocol.DEFAULT_REPEAT_TOLERANCE_PCT`, the one home of the value).
+REPEAT_TOLERANCE_PCT = DEFAULT_REPEAT_TOLERANCE_PCT
+#: The flag of the results of such a session (review queue; ``repeats_disagree`` of the
+#: exported sessions).
+REPEATS_DISAGREE = "repeats_disagree"
+
+
+def repeat_spread_pct(thickness: Iterable[float]) -> float:
+    """Spread of repeated images' thicknesses: ``(max - min) / median x 100`` of the finite
+    values; NaN with fewer than two, or a median that is not positive."""
+    values = np.array([float(v) for v in thickness], dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if values.size < 2:
+        return float("nan")
+    median = float(np.median(values))
+    if median <= 0:
+        return float("nan")
+    return float((values.max() - values.min()) / median * 100.0)
+
+
+def repeats_disagree(
+    thickness: Iterable[float], tolerance_pct: float = REPEAT_TOLERANCE_PCT
+) -> bool:
+    """Whether repeated images of one site in one session spread by more than
+    ``tolerance_pct`` (:func:`repeat_spread_pct`): at least one of them is wrong, whatever
+    their own status."""
+    return bool(repeat_spread_pct(thickness) > tolerance_pct)
 
 
 def no_muscle_reason(status: Status, confidence: float, *, min_confidence: float) -> str:

@@ -80,6 +80,12 @@ def synthetic_scan(path, *, thickness_px: int = 60, top_px: int = 30, seed: int 
 
 
 @pytest.fixture
+def write_scan():
+    """:func:`synthetic_scan`, as a fixture."""
+    return synthetic_scan
+
+
+@pytest.fixture
 def make_study():
     """``make(root, subjects=2, legs="LR", weeks=(0,), sites=("VL50",), reps=3)`` -> paths."""
 

@@ -286,3 +286,35 @@ def test_summary_counts_frames_and_advises_on_an_unfamiliar_scanner(tmp_path, ma
     # flagged for their calibration only: nothing to fine-tune
     ruler_only = replace(unfamiliar, n_frames_doubtful=1)
     assert ruler_only.advice() == ""
+
+
+def test_a_session_whose_repeats_disagree_is_named_with_what_to_do(
+    tmp_path, make_study, write_scan
+):
+    """Three repeats of one site, one of them with the aponeuroses 30 px further apart: the
+    batch names the session and where its results come in the review queue."""
+    study, store = tmp_path / "study", tmp_path / "s.sqlite"
+    paths = make_study(study, subjects=1, legs="L", reps=3)
+    for i, path in enumerate(paths):  # 50, 50, 80 px apart (the made study varies them)
+        write_scan(path, thickness_px=80 if i == 2 else 50, seed=i)
+    summary = run_batch(study, store=store, workers=1, **OPTIONS)
+    with StudyStore(store) as db:
+        thickness = sorted(r.thickness_mm for r in db.iter_results())
+    assert thickness[-1] > 1.3 * thickness[0]  # the edge path measured the 80 px repeat as such
+    (session,) = summary.disagreeing
+    assert (session.subject, session.leg, session.week, session.site) == ("S01", "L", 0, "VL50")
+    assert session.spread_pct == pytest.approx(100 * (thickness[-1] - thickness[0]) / thickness[1])
+    note = summary.repeats_note()
+    assert note.startswith("1 session(s) whose repeated images spread by more than 10 %")
+    assert "S01 L week 0 VL50" in note and f"musclethick review {store} --reviewer" in note
+    with StudyStore(store) as db:
+        first = db.review_queue()[0]
+    assert "repeats_disagree" in first.flags
+
+
+def test_repeats_that_agree_give_no_note(tmp_path, make_study, write_scan):
+    study, store = tmp_path / "study", tmp_path / "s.sqlite"
+    for i, path in enumerate(make_study(study, subjects=1, legs="L", reps=3)):
+        write_scan(path, thickness_px=50, seed=i)
+    summary = run_batch(study, store=store, workers=1, **OPTIONS)
+    assert summary.disagreeing == () and summary.repeats_note() == ""

@@ -490,3 +490,41 @@ def test_the_review_guides_scripted_review_runs(tmp_path, make_study, monkeypatc
     assert corrected.review.thickness_mm == pytest.approx(corrected.thickness_mm + 0.4, abs=1e-6)
     moved = corrected.review.deep.y_at(corrected.deep.x_px) - corrected.deep.y_px
     assert np.allclose(moved, 4.0)
+
+
+def test_results_of_sessions_whose_repeats_disagree_come_first_among_ok(tmp_path, result_factory):
+    # session A (S01 week 0 VL50): 20.0, 20.5 and 24.0 mm spread by 4 / 20.5 = 19.5 % of
+    # their median (> 10 %); session B (S02): 20.0 and 20.4 mm, 2.0 % (<= 10 %)
+    with StudyStore(tmp_path / "s.sqlite") as store:
+        ids = {}
+        specs = [("S01", 1, 20.0, 0.95), ("S01", 2, 20.5, 0.9), ("S01", 3, 24.0, 0.92)]
+        specs += [("S02", 1, 20.0, 0.5), ("S02", 2, 20.4, 0.6)]
+        for subject, rep, mm, conf in specs:
+            f = tmp_path / f"{subject}_{rep}.png"
+            f.write_bytes(f"{subject}{rep}".encode())
+            sid = store.record_scan(f, subject=subject, leg="L", week=0, site="VL50", rep=rep)
+            (ids[(subject, rep)],) = store.record_results(
+                sid, [result_factory(str(f), [mm], confidence=conf)], None
+            )
+        queue = store.review_queue()
+        # A's three first (by rising confidence), then B's, the less confident first
+        assert [(q.subject, q.rep) for q in queue] == [
+            ("S01", 2),
+            ("S01", 3),
+            ("S01", 1),
+            ("S02", 1),
+            ("S02", 2),
+        ]
+        assert [("repeats_disagree" in q.flags) for q in queue] == [True] * 3 + [False] * 2
+        assert all(q.status == "ok" for q in queue)  # the stored results are unchanged
+        # a protocol that tolerates 20 %, or no check: the confidence order alone
+        first = store.review_queue(repeat_tolerance_pct=20)[0]
+        assert (first.subject, first.rep) == ("S02", 1)
+        assert not any(q.flags for q in store.review_queue(repeat_tolerance_pct=None))
+        # the reviewer rejects the 24 mm image: the two left agree (2.5 %)
+        store.record_review(
+            ids[("S01", 3)], "reject", reviewer="ann", expected_revision=0, reason="other line"
+        )
+        queue = store.review_queue()
+        assert not any("repeats_disagree" in q.flags for q in queue)
+        assert (queue[0].subject, queue[0].rep) == ("S02", 1)

@@ -193,11 +193,22 @@ class ReviewSession:
     index: int = 0
     _frames: OrderedDict = field(default_factory=OrderedDict)
     _pool: ThreadPoolExecutor | None = field(default=None, repr=False)
+    _repeat_tolerance_pct: float | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not self.reviewer.strip():
             raise StoreError(f"{self.store.path}: a reviewer name is needed")
         self.refresh()
+
+    def repeat_tolerance_pct(self) -> float:
+        """The store's protocol's ``aggregation.repeat_tolerance_pct`` (read once): results
+        of sessions whose repeats spread by more are listed before the other ``ok`` ones."""
+        if self._repeat_tolerance_pct is None:
+            from musclethick.export import protocol_for_store
+
+            protocol = protocol_for_store(self.store)
+            self._repeat_tolerance_pct = protocol.aggregation.repeat_tolerance_pct
+        return self._repeat_tolerance_pct
 
     # ------------------------------------------------------------------ queue
     def refresh(self, filters: ReviewFilters | None = None) -> None:
@@ -214,6 +225,7 @@ class ReviewSession:
             site=f.site,
             method=f.method,
             include_reviewed=f.review != "pending",
+            repeat_tolerance_pct=self.repeat_tolerance_pct(),
         )
         if f.review == "reviewed":
             items = [i for i in items if i.decision is not None]

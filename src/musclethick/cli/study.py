@@ -140,9 +140,9 @@ def batch_main(args: argparse.Namespace) -> int:
     if not args.dry_run:  # the dry run's report lists them already
         for line in summary.warnings():
             print(f"musclethick batch: warning: {line}", file=sys.stderr)
-        advice = summary.advice()
-        if advice:
-            print(f"musclethick batch: note: {advice}", file=sys.stderr)
+        for note in (summary.repeats_note(), summary.advice()):
+            if note:
+                print(f"musclethick batch: note: {note}", file=sys.stderr)
     return 0
 
 

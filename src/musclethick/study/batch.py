@@ -45,9 +45,9 @@ from musclethick.io.options import CalibrationOptions
 from musclethick.pipeline import METHODS, MeasureSettings
 from musclethick.plausible import PlausibleRanges
 from musclethick.protocol import Protocol, load_protocol
-from musclethick.qc import doubts_boundaries, unfamiliar_scanner
+from musclethick.qc import REPEAT_TOLERANCE_PCT, doubts_boundaries, unfamiliar_scanner
 from musclethick.study.layout import StudyDiscovery, discover_study
-from musclethick.study.store import ScanState, StudyStore, file_sha256
+from musclethick.study.store import DisagreeingSession, ScanState, StudyStore, file_sha256
 from musclethick.types import FrameResult
 
 __all__ = [
@@ -150,6 +150,11 @@ class BatchSummary:
         (:func:`musclethick.qc.doubts_boundaries`).
     model_path : str or None
         The model given for this run (``None``: the shipped one).
+    disagreeing : tuple of DisagreeingSession
+        Sessions of the store (all runs) whose repeated images disagree
+        (:meth:`StudyStore.disagreeing_repeats`, the protocol's tolerance).
+    repeat_tolerance_pct : float
+        That tolerance.
     """
 
     discovery: StudyDiscovery
@@ -167,6 +172,8 @@ class BatchSummary:
     n_frames_failed: int = 0
     n_frames_doubtful: int = 0
     model_path: str | None = None
+    disagreeing: tuple[DisagreeingSession, ...] = ()
+    repeat_tolerance_pct: float = REPEAT_TOLERANCE_PCT
 
     @property
     def n_frames(self) -> int:
@@ -209,6 +216,23 @@ class BatchSummary:
             "YOUR_INITIALS', or from a script: docs/review.md), correct 10-30 scans, then "
             f"'musclethick train --from-store {store} --out models/mine --holdout 5' and run "
             "the batch again with '--model models/mine/model.pt'"
+        )
+
+    def repeats_note(self, *, max_items: int = 5) -> str:
+        """Which sessions' repeated images disagree and what to do, or ``""``."""
+        if not self.disagreeing:
+            return ""
+        n = len(self.disagreeing)
+        listed = "; ".join(d.describe() for d in self.disagreeing[:max_items])
+        more = f"; and {n - max_items} more" if n > max_items else ""
+        n_results = sum(len(d.result_ids) for d in self.disagreeing)
+        return (
+            f"{n} session(s) whose repeated images spread by more than "
+            f"{self.repeat_tolerance_pct:g} % of their median ({listed}{more}): one of each "
+            f"measured another line, whatever their status. Their {n_results} results come "
+            f"first after the flagged ones in 'musclethick review {self.store_path} --reviewer "
+            "YOUR_INITIALS' (flag repeats_disagree), and the exported sessions say "
+            "repeats_disagree"
         )
 
     def warnings(self, *, max_items: int = 20) -> list[str]:
@@ -512,6 +536,7 @@ def run_batch(
                 status=status,
             )
         elapsed = time.perf_counter() - start
+        disagreeing = tuple(db.disagreeing_repeats(protocol.aggregation.repeat_tolerance_pct))
     return BatchSummary(
         discovery,
         str(store),
@@ -528,6 +553,8 @@ def run_batch(
         n_frames_failed=by_status["failed"],
         n_frames_doubtful=n_doubtful,
         model_path=None if model_path is None else str(model_path),
+        disagreeing=disagreeing,
+        repeat_tolerance_pct=protocol.aggregation.repeat_tolerance_pct,
     )
 
 

@@ -60,6 +60,7 @@ its version and migrations (``_schema.py``), the records and their row codecs
 from __future__ import annotations
 
 from musclethick.study.store._records import (
+    DisagreeingSession,
     QueueItem,
     Review,
     ScanRecord,
@@ -86,6 +87,7 @@ __all__ = [
     "SCAN_STATES",
     "SCHEMA_VERSION",
     "STORE_TABLES",
+    "DisagreeingSession",
     "QueueItem",
     "Review",
     "ScanRecord",

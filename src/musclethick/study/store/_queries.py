@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from musclethick.study.duplicates import Capture, find_duplicates
 from musclethick.study.store._records import (
     ARCHITECTURE_FRAME_COLUMNS,
+    DisagreeingSession,
     QueueItem,
     Review,
     ScanRecord,
@@ -316,6 +317,46 @@ def review_queue(
         args,
     ).fetchall()
     return [QueueItem(**{**dict(r), "flags": split_flags(r["flags"])}) for r in rows]
+
+
+def disagreeing_repeats(
+    db: sqlite3.Connection, tolerance_pct: float, method: str | None = None
+) -> list[DisagreeingSession]:
+    """Every session whose repeated images disagree (:func:`musclethick.qc.repeats_disagree`):
+    a session is one subject, condition, leg, week and site; an image's value is the mean
+    thickness of its results (the frames of a cine loop) as reviewed (a correction's
+    thickness; a rejected result does not count). Failed results and images without a
+    thickness do not count."""
+    from musclethick.qc import repeat_spread_pct
+
+    where, args = filters(method=method, status=("ok", "flagged"))
+    latest = (
+        "LEFT JOIN (SELECT result_id, MAX(revision) AS revision FROM reviews "
+        "GROUP BY result_id) lr ON lr.result_id = r.id "
+        "LEFT JOIN reviews v ON v.result_id = r.id AND v.revision = lr.revision"
+    )
+    rows = db.execute(
+        "SELECT r.id, r.scan_id, s.subject, s.condition, s.leg, s.week, s.site, "
+        "CASE WHEN v.decision = 'correct' THEN COALESCE(v.thickness_mm, r.thickness_mm) "
+        "ELSE r.thickness_mm END AS thickness "
+        f"FROM results r JOIN scans s ON s.id = r.scan_id {latest} {where} "
+        "AND (v.decision IS NULL OR v.decision != 'reject') "
+        "AND s.site IS NOT NULL AND s.site != ''",
+        args,
+    ).fetchall()
+    rows = [row for row in rows if row[7] is not None]
+    sessions: dict[tuple, dict[int, list[tuple[int, float]]]] = {}
+    for result_id, scan_id, subject, condition, leg, week, site, thickness in rows:
+        key = (subject, condition, leg, week, site)
+        sessions.setdefault(key, {}).setdefault(scan_id, []).append((result_id, thickness))
+    out = []
+    for key, images in sessions.items():
+        values = [sum(t for _, t in results) / len(results) for results in images.values()]
+        spread = repeat_spread_pct(values)
+        if spread > tolerance_pct:
+            ids = tuple(sorted(rid for results in images.values() for rid, _ in results))
+            out.append(DisagreeingSession(*key, spread_pct=spread, result_ids=ids))
+    return out
 
 
 #: Columns of :func:`model_results_table`.

@@ -164,6 +164,24 @@ class StoredResult:
 
 
 @dataclass(frozen=True)
+class DisagreeingSession:
+    """A session whose repeated images disagree (:meth:`StudyStore.disagreeing_repeats`)."""
+
+    subject: str
+    condition: str
+    leg: str
+    week: int | None
+    site: str
+    spread_pct: float
+    result_ids: tuple[int, ...]
+
+    def describe(self) -> str:
+        """E.g. ``"S01 L week 4 VL50: 14 %"``."""
+        week = "" if self.week is None else f" week {self.week}"
+        return f"{self.subject} {self.leg}{week} {self.site}: {self.spread_pct:.0f} %"
+
+
+@dataclass(frozen=True)
 class QueueItem:
     """One entry of :meth:`StudyStore.review_queue` (flagged and low-confidence first)."""
 

@@ -13,13 +13,15 @@ import os
 import socket
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from musclethick.errors import StoreError
+from musclethick.qc import REPEAT_TOLERANCE_PCT, REPEATS_DISAGREE
 from musclethick.study.store import _queries as queries
 from musclethick.study.store._records import (
+    DisagreeingSession,
     QueueItem,
     Review,
     ScanRecord,
@@ -600,8 +602,10 @@ class StudyStore:
         method: str | None = None,
         max_confidence: float | None = None,
         include_reviewed: bool = False,
+        repeat_tolerance_pct: float | None = REPEAT_TOLERANCE_PCT,
     ) -> list[QueueItem]:
-        """Current results to review: flagged first, then failed, then by rising confidence.
+        """Current results to review: flagged first, then failed, then the results of
+        sessions whose repeats disagree, then the others; each group by rising confidence.
 
         Parameters
         ----------
@@ -613,8 +617,13 @@ class StudyStore:
             Only results with confidence at most this.
         include_reviewed : bool
             Also list results that already have a review.
+        repeat_tolerance_pct : float or None, optional
+            The results of a session whose repeated images spread by more than this (% of
+            their median; :func:`musclethick.qc.repeats_disagree`) carry the flag
+            ``repeats_disagree``, and those marked ``ok`` come before the other ``ok`` ones:
+            at least one of them measured another line. ``None``: not checked.
         """
-        return queries.review_queue(
+        items = queries.review_queue(
             self._db,
             status=status,
             subject=subject,
@@ -625,6 +634,34 @@ class StudyStore:
             max_confidence=max_confidence,
             include_reviewed=include_reviewed,
         )
+        if repeat_tolerance_pct is None or not items:
+            return items
+        disagree = {
+            rid
+            for session in self.disagreeing_repeats(repeat_tolerance_pct, method=method)
+            for rid in session.result_ids
+        }
+        if not disagree:
+            return items
+        marked = [
+            replace(item, flags=(*item.flags, REPEATS_DISAGREE))
+            if item.result_id in disagree and REPEATS_DISAGREE not in item.flags
+            else item
+            for item in items
+        ]
+        first = {"flagged": 0, "failed": 1}
+        # a stable sort: the query's order (by confidence) holds within each group
+        return sorted(
+            marked, key=lambda it: first.get(it.status, 2 if it.result_id in disagree else 3)
+        )
+
+    def disagreeing_repeats(
+        self, tolerance_pct: float = REPEAT_TOLERANCE_PCT, *, method: str | None = None
+    ) -> list[DisagreeingSession]:
+        """Sessions (subject, condition, leg, week, site) whose repeated images spread by more
+        than ``tolerance_pct`` of their median (:func:`musclethick.qc.repeats_disagree`), with
+        their current results; images valued as reviewed (a rejected one does not count)."""
+        return queries.disagreeing_repeats(self._db, tolerance_pct, method)
 
     def record_review(
         self,
