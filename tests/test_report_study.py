@@ -408,3 +408,45 @@ def test_report_of_the_demo_study(tmp_path, sample_images):
     assert set(comparison["contrast"]) == {"FAIL - RIR"} and (comparison["week"] == 4).all()
     thickness = comparison[comparison["quantity"] == "thickness_mm"]
     assert (thickness["swc"] == 0.5).all() and (thickness["swc_source"] == "protocol").all()
+
+
+def test_sessions_whose_repeats_disagree_are_listed(tmp_path):
+    # one repeat of S02 R week 4 moved 6 mm: its session spreads by far more than 10 %
+    images = simulate_images(SMALL, 4)
+    at = images.index[
+        (images.subject == "S02") & (images.leg == "R") & (images.week == 4) & (images.rep == 2)
+    ]
+    images.loc[at, "thickness_mm"] += 6.0
+    store = write_store(
+        images, tmp_path / "scans", tmp_path / "s.sqlite", flagged_fraction=0, failed_fraction=0
+    )
+    out = tmp_path / "r.html"
+    assert report(store, out, protocol="default") == 0
+    text = out.read_text()
+    assert "1 session(s) whose repeated images spread by more than 10 %" in text
+    table = Page(text).table("spread_pct")
+    assert table[["subject", "leg", "week", "site"]].values.tolist() == [["S02", "R", "4", "VL50"]]
+    from musclethick.study.store import StudyStore
+
+    with StudyStore(store, readonly=True) as db:
+        stored = db.results_dataframe()
+    same = (stored.subject == "S02") & (stored.leg == "R") & (stored.week == 4)
+    stored = stored[same & (stored.line == "mean")]
+    values = stored.thickness_mm  # as stored (the simulated values, rounded to whole pixels)
+    expected = 100 * (values.max() - values.min()) / values.median()
+    assert len(values) == 3 and expected > 20
+    assert float(table.spread_pct.iloc[0]) == pytest.approx(expected, abs=0.05)
+
+
+def test_no_disagreeing_repeats_is_said(tmp_path):
+    images = simulate_images(SMALL, 4)
+    spread = images.groupby(["subject", "leg", "week"]).thickness_mm.agg(
+        lambda v: 100 * (v.max() - v.min()) / v.median()
+    )
+    assert spread.max() < 10  # the simulated repeats agree (measurement SD 0.5 mm)
+    store = write_store(images, tmp_path / "scans", tmp_path / "s.sqlite", reviewed=0)
+    out = tmp_path / "r.html"
+    assert report(store, out, protocol="default") == 0
+    assert "No session's repeated images spread by more than 10 % of their median" in (
+        out.read_text()
+    )

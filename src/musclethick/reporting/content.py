@@ -71,6 +71,8 @@ class ReportContent:
         Provenance of the runs; scan counts per site and week (:data:`COUNT_COLUMNS`);
         sessions short of usable images, named (:func:`short_sessions`); scans left out of
         every table; calibration sources.
+    disagreeing : DataFrame
+        Sessions whose repeated images disagree (:func:`disagreeing_sessions`).
     confidence : DataFrame
         ``status, confidence`` of every current result (one row per result).
     decisions, corrections : DataFrame
@@ -108,6 +110,7 @@ class ReportContent:
     short: pd.DataFrame
     excluded: pd.DataFrame
     calibration: pd.DataFrame
+    disagreeing: pd.DataFrame
     confidence: pd.DataFrame
     decisions: pd.DataFrame
     corrections: pd.DataFrame
@@ -246,6 +249,20 @@ def short_sessions(
     return pd.DataFrame(
         rows, columns=["subject", "leg", "week", "site", "usable", "expected", "why"]
     )
+
+
+#: Columns of :func:`disagreeing_sessions`.
+DISAGREEING_COLUMNS = ["subject", "leg", "week", "site", "n_images", "spread_pct", "thickness_mm"]
+
+
+def disagreeing_sessions(sessions: pd.DataFrame, protocol: Protocol) -> pd.DataFrame:
+    """The sessions (sites, not composites) whose repeated images disagree: they spread by
+    more than the protocol's ``aggregation.repeat_tolerance_pct`` (``repeats_disagree`` of
+    :func:`musclethick.export.aggregate_sessions`), the widest first."""
+    composites = {c.name for c in protocol.composites}
+    rows = sessions[sessions["repeats_disagree"] & ~sessions["site"].isin(composites)]
+    rows = rows.sort_values("spread_pct", ascending=False, kind="stable")
+    return rows.reindex(columns=DISAGREEING_COLUMNS).reset_index(drop=True)
 
 
 def _name(path: Any) -> str:
@@ -489,6 +506,7 @@ def gather(
         short=short_sessions(lines, images, excluded, proto),
         excluded=excluded,
         calibration=_calibration(lines),
+        disagreeing=disagreeing_sessions(sessions, proto),
         confidence=per_result[["result_id", "status", "confidence"]].reset_index(drop=True),
         decisions=_decisions(lines),
         corrections=corrections(lines),

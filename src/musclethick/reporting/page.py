@@ -179,6 +179,23 @@ def _overview(content: ReportContent) -> str:
             "x its sites):</p>"
         )
         parts.append(_table(content.short, digits=0, max_rows=300))
+    parts.append("<h3>Repeats that disagree</h3>")
+    tolerance = content.protocol.aggregation.repeat_tolerance_pct
+    if content.disagreeing.empty:
+        parts.append(
+            f"<p>No session's repeated images spread by more than {tolerance:g} % of their "
+            "median.</p>"
+        )
+    else:
+        parts.append(
+            f"<p>{len(content.disagreeing)} session(s) whose repeated images spread by more "
+            f"than {tolerance:g} % of their median (largest - smallest): at least one of each "
+            "measured another line, whatever its status. Their session values are in the "
+            "tables as measured; review them ('musclethick review' lists them right after the "
+            "flagged results):</p>"
+        )
+        digits = {"week": 0, "n_images": 0, "spread_pct": 1, "thickness_mm": 2}
+        parts.append(_table(content.disagreeing, digits=digits, max_rows=300))
     if not content.excluded.empty:
         parts.append("<h3>Scans left out of every table</h3>")
         parts.append(_table(content.excluded, digits=0, max_rows=300))
