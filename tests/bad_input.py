@@ -1076,8 +1076,16 @@ BATCH_CASES = [
     Case(
         "batch-unknown-protocol",
         lambda d: _batch(d, "--protocol", "nope"),
-        1,
+        2,  # a protocol that does not exist is a usage error, like any path that does not
         r"nope: no such protocol",
+        _study,
+    ),
+    Case(
+        "batch-missing-protocol-file",
+        lambda d: _batch(d, "--protocol", str(d / "nope.toml")),
+        2,
+        r"nope\.toml: protocol file not found; check the path, or name a shipped protocol "
+        r"\(default, rt_failure_2024\)",
         _study,
     ),
     Case(

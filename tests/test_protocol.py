@@ -97,9 +97,12 @@ def test_site_errors(tmp_path):
 
 
 def test_missing_and_bad_files(tmp_path):
+    from musclethick.errors import UsageError
+
     with pytest.raises(ProtocolError, match="no such protocol"):
         load_protocol("nonexistent_protocol")
-    with pytest.raises(ProtocolError, match="not found"):
+    # not found: a usage error too (exit code 2 on the command line), saying what to do
+    with pytest.raises(UsageError, match="not found; check the path, or name a shipped"):
         load_protocol(tmp_path / "missing.toml")
     with pytest.raises(ProtocolError, match="not valid TOML"):
         load_protocol(write(tmp_path, "[protocol\nname="))

@@ -15,6 +15,7 @@ __all__ = [
     "ModelError",
     "MusclethickError",
     "ProtocolError",
+    "ProtocolNotFoundError",
     "StoreError",
     "UsageError",
 ]
@@ -55,6 +56,13 @@ class BoundaryNotFound(MusclethickError):
 
 class ProtocolError(MusclethickError):
     """A protocol, manifest or settings file is invalid."""
+
+
+class ProtocolNotFoundError(ProtocolError, UsageError):
+    """A protocol named (a file or a shipped name) does not exist.
+
+    A usage error (exit code 2 on the command line) and a :class:`ProtocolError`.
+    """
 
 
 class ModelError(MusclethickError):

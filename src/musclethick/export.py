@@ -171,8 +171,9 @@ COLUMN_DOCS = {
     "spread_pct": "(largest - smallest) / median x 100 of the session's images, a dropped one "
     "included",
     "repeats_disagree": "the session's images spread by more than the protocol's "
-    "aggregation.repeat_tolerance_pct (default 10 %): one of them measured another line; "
-    "review them (they come first in 'musclethick review' after the flagged results)",
+    "aggregation.repeat_tolerance_pct (the protocol of this export; 10 % unless it sets "
+    "another): they do not measure the same thickness, so at least one is wrong; review them "
+    "('musclethick review' lists them right after the flagged and failed results)",
     "week_N": "session thickness at week N",
     "change_mm_week_N": "change from the baseline week to week N",
     "change_pct_week_N": "change from the baseline week to week N in % of baseline",

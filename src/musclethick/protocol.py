@@ -24,7 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from musclethick.errors import ProtocolError
+from musclethick.errors import ProtocolError, ProtocolNotFoundError
 from musclethick.plausible import DEFAULT_RANGES
 
 __all__ = [
@@ -577,14 +577,17 @@ def load_protocol(name_or_path: str | Path) -> Protocol:
     if not path.suffix and not path.exists():
         shipped = resources.files("musclethick") / "data" / "protocols" / f"{text_name}.toml"
         if not shipped.is_file():
-            raise ProtocolError(
+            raise ProtocolNotFoundError(
                 f"{text_name}: no such protocol file or shipped protocol "
                 f"(shipped: {', '.join(available_protocols())})"
             )
         source, raw = f"{text_name}.toml", shipped.read_bytes()
     else:
         if not path.is_file():
-            raise ProtocolError(f"{path}: protocol file not found")
+            raise ProtocolNotFoundError(
+                f"{path}: protocol file not found; check the path, or name a shipped protocol "
+                f"({', '.join(available_protocols())})"
+            )
         source, raw = str(path), path.read_bytes()
     try:
         data = tomllib.loads(raw.decode("utf-8"))

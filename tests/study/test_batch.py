@@ -305,7 +305,8 @@ def test_a_session_whose_repeats_disagree_is_named_with_what_to_do(
     assert (session.subject, session.leg, session.week, session.site) == ("S01", "L", 0, "VL50")
     assert session.spread_pct == pytest.approx(100 * (thickness[-1] - thickness[0]) / thickness[1])
     note = summary.repeats_note()
-    assert note.startswith("1 session(s) whose repeated images spread by more than 10 %")
+    assert note.startswith("1 session(s) whose repeated images differ by more than 10 %")
+    assert "(edges)" in note  # the method of this run (the study was measured with edges)
     assert "S01 L week 0 VL50" in note and f"musclethick review {store} --reviewer" in note
     with StudyStore(store) as db:
         first = db.review_queue()[0]

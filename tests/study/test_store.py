@@ -528,3 +528,66 @@ def test_results_of_sessions_whose_repeats_disagree_come_first_among_ok(tmp_path
         queue = store.review_queue()
         assert not any("repeats_disagree" in q.flags for q in queue)
         assert (queue[0].subject, queue[0].rep) == ("S02", 1)
+
+
+def _px_only(result):
+    """``result`` uncalibrated: its lines in px only, as a study without a pixel size."""
+    from dataclasses import replace
+
+    from musclethick.types import Calibration
+
+    lines = tuple(replace(m, thickness_mm=None, perpendicular_mm=None) for m in result.lines)
+    return replace(result, calibration=Calibration.uncalibrated("no ruler"), lines=lines)
+
+
+def test_disagreeing_repeats_per_method_in_px_and_grouped_in_the_queue(tmp_path, result_factory):
+    with StudyStore(tmp_path / "s.sqlite") as store:
+        ids = {}
+
+        def add(subject, site, rep, mm, conf, *, method="model", px_only=False):
+            f = tmp_path / f"{subject}_{site}_{rep}.png"
+            if not f.exists():
+                f.write_bytes(f"{subject}{site}{rep}".encode())
+            sid = store.record_scan(f, subject=subject, leg="L", week=0, site=site, rep=rep)
+            r = result_factory(str(f), [mm], confidence=conf, method=method)
+            (ids[(subject, site, rep, method)],) = store.record_results(
+                sid, [_px_only(r) if px_only else r], None
+            )
+
+        # S01 VL50 by the model: 20, 20, 23 mm -> 15 % (disagrees); by edges: 20, 20.5, 21
+        # -> 4.9 % (agrees). Never mixed: pooled per scan they would give 8.2 %.
+        for rep, (model_mm, edges_mm) in enumerate([(20, 20), (20, 20.5), (23, 21)], 1):
+            add("S01", "VL50", rep, model_mm, 0.6 + 0.1 * rep)
+            add("S01", "VL50", rep, edges_mm, 0.6, method="edges")
+        # S02, uncalibrated: 200 and 240 px -> 18 % in px
+        add("S02", "VL50", 1, 20.0, 0.95, px_only=True)
+        add("S02", "VL50", 2, 24.0, 0.5, px_only=True)
+        # S03 RF50: 30 and 30.3 mm (1 %); S03 VL50: 30 and 36 mm (18 %)
+        add("S03", "RF50", 1, 30.0, 0.55)
+        add("S03", "RF50", 2, 30.3, 0.58)
+        add("S03", "VL50", 1, 30.0, 0.99)
+        add("S03", "VL50", 2, 36.0, 0.52)
+        found = {
+            (d.method, d.subject, d.site): d.spread_pct for d in store.disagreeing_repeats(10.0)
+        }
+        assert found == {
+            ("model", "S01", "VL50"): pytest.approx(300 / 20),
+            ("model", "S02", "VL50"): pytest.approx(100 * 40 / 220),  # px: (240 - 200) / 220
+            ("model", "S03", "VL50"): pytest.approx(100 * 6 / 33),
+        }
+        assert store.disagreeing_repeats(10.0, method="edges") == []
+        # the queue (model results): each disagreeing session's repeats together, the session
+        # of the least confident first (S02 rep 2, 0.5), then the one of S03 VL50 rep 2
+        # (0.52), then S01 (0.7); then the others by confidence
+        queue = store.review_queue(method="model")
+        assert [(q.subject, q.site, q.rep) for q in queue] == [
+            ("S02", "VL50", 2),
+            ("S02", "VL50", 1),
+            ("S03", "VL50", 2),
+            ("S03", "VL50", 1),
+            ("S01", "VL50", 1),
+            ("S01", "VL50", 2),
+            ("S01", "VL50", 3),
+            ("S03", "RF50", 1),
+            ("S03", "RF50", 2),
+        ]

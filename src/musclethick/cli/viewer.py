@@ -51,7 +51,8 @@ def register(sub: Any) -> None:
     review = sub.add_parser(
         "review",
         help="review a study store in napari",
-        description="Review a study store in napari: flagged and failed results first; accept, "
+        description="Review a study store in napari: flagged and failed results first, then "
+        "the repeats of sessions whose images disagree (repeats_disagree); accept, "
         "reject or correct each, with your name and the time kept beside the model's result "
         "(needs the napari extra: pip install 'musclethick[napari]').",
     )

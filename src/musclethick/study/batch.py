@@ -225,14 +225,13 @@ class BatchSummary:
         n = len(self.disagreeing)
         listed = "; ".join(d.describe() for d in self.disagreeing[:max_items])
         more = f"; and {n - max_items} more" if n > max_items else ""
-        n_results = sum(len(d.result_ids) for d in self.disagreeing)
         return (
-            f"{n} session(s) whose repeated images spread by more than "
-            f"{self.repeat_tolerance_pct:g} % of their median ({listed}{more}): one of each "
-            f"measured another line, whatever their status. Their {n_results} results come "
-            f"first after the flagged ones in 'musclethick review {self.store_path} --reviewer "
-            "YOUR_INITIALS' (flag repeats_disagree), and the exported sessions say "
-            "repeats_disagree"
+            f"{n} session(s) whose repeated images differ by more than "
+            f"{self.repeat_tolerance_pct:g} % of their median ({listed}{more}): they do not "
+            "measure the same thickness, so at least one of them is wrong, even if marked ok. "
+            f"'musclethick review {self.store_path} --reviewer YOUR_INITIALS' lists them, each "
+            "session's repeats together, right after the flagged and failed results (flag "
+            "repeats_disagree); the exported sessions say repeats_disagree"
         )
 
     def warnings(self, *, max_items: int = 20) -> list[str]:
@@ -536,7 +535,11 @@ def run_batch(
                 status=status,
             )
         elapsed = time.perf_counter() - start
-        disagreeing = tuple(db.disagreeing_repeats(protocol.aggregation.repeat_tolerance_pct))
+        disagreeing = tuple(
+            db.disagreeing_repeats(
+                protocol.aggregation.repeat_tolerance_pct, method=settings.method
+            )
+        )
     return BatchSummary(
         discovery,
         str(store),

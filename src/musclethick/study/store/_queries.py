@@ -24,6 +24,7 @@ from musclethick.study.store._records import (
     StoredResult,
     architecture_from_row,
     boundary_from_json,
+    lines_from_json,
     review_from_row,
     scan_from_row,
     split_flags,
@@ -322,11 +323,13 @@ def review_queue(
 def disagreeing_repeats(
     db: sqlite3.Connection, tolerance_pct: float, method: str | None = None
 ) -> list[DisagreeingSession]:
-    """Every session whose repeated images disagree (:func:`musclethick.qc.repeats_disagree`):
-    a session is one subject, condition, leg, week and site; an image's value is the mean
-    thickness of its results (the frames of a cine loop) as reviewed (a correction's
-    thickness; a rejected result does not count). Failed results and images without a
-    thickness do not count."""
+    """Every session whose repeated images disagree (:func:`musclethick.qc.repeats_disagree`).
+
+    A session is one method's results of one subject, condition, leg, week and site (two
+    methods are never mixed). An image's value is the mean thickness of its results (the
+    frames of a cine loop) as reviewed: a correction's thickness, a rejected result left out;
+    in mm when every image of the session has one, else in px (an uncalibrated study: the
+    spread is a ratio). Failed results do not count."""
     from musclethick.qc import repeat_spread_pct
 
     where, args = filters(method=method, status=("ok", "flagged"))
@@ -336,26 +339,35 @@ def disagreeing_repeats(
         "LEFT JOIN reviews v ON v.result_id = r.id AND v.revision = lr.revision"
     )
     rows = db.execute(
-        "SELECT r.id, r.scan_id, s.subject, s.condition, s.leg, s.week, s.site, "
-        "CASE WHEN v.decision = 'correct' THEN COALESCE(v.thickness_mm, r.thickness_mm) "
-        "ELSE r.thickness_mm END AS thickness "
+        "SELECT r.id, r.scan_id, r.method, s.subject, s.condition, s.leg, s.week, s.site, "
+        "r.thickness_mm, r.thickness_px, v.decision, v.thickness_mm, v.lines_json "
         f"FROM results r JOIN scans s ON s.id = r.scan_id {latest} {where} "
-        "AND (v.decision IS NULL OR v.decision != 'reject') "
         "AND s.site IS NOT NULL AND s.site != ''",
         args,
     ).fetchall()
-    rows = [row for row in rows if row[7] is not None]
-    sessions: dict[tuple, dict[int, list[tuple[int, float]]]] = {}
-    for result_id, scan_id, subject, condition, leg, week, site, thickness in rows:
-        key = (subject, condition, leg, week, site)
-        sessions.setdefault(key, {}).setdefault(scan_id, []).append((result_id, thickness))
+    # (method, subject, condition, leg, week, site) -> scan -> [(result id, mm, px)]
+    sessions: dict[tuple, dict[int, list[tuple[int, float | None, float | None]]]] = {}
+    for rid, scan_id, meth, *labels, mm, px, decision, mm_reviewed, lines_json in rows:
+        if decision == "reject":
+            continue
+        if decision == "correct":
+            mean = [m for m in lines_from_json(lines_json) if m.line == "mean"]
+            mm = mm_reviewed if mm_reviewed is not None else mm
+            px = mean[0].thickness_px if mean else px
+        key = (meth, *labels)
+        sessions.setdefault(key, {}).setdefault(scan_id, []).append((rid, mm, px))
     out = []
-    for key, images in sessions.items():
-        values = [sum(t for _, t in results) / len(results) for results in images.values()]
-        spread = repeat_spread_pct(values)
+    for (meth, *labels), images in sessions.items():
+        for unit in (1, 2):  # mm when every image has it, else px
+            per_image = [[r[unit] for r in results] for results in images.values()]
+            if all(v is not None for values in per_image for v in values):
+                break
+        else:
+            continue
+        spread = repeat_spread_pct(sum(v) / len(v) for v in per_image)
         if spread > tolerance_pct:
-            ids = tuple(sorted(rid for results in images.values() for rid, _ in results))
-            out.append(DisagreeingSession(*key, spread_pct=spread, result_ids=ids))
+            ids = tuple(sorted(rid for results in images.values() for rid, _, _ in results))
+            out.append(DisagreeingSession(*labels, spread_pct=spread, result_ids=ids, method=meth))
     return out
 
 

@@ -174,11 +174,13 @@ class DisagreeingSession:
     site: str
     spread_pct: float
     result_ids: tuple[int, ...]
+    method: str = "model"
 
     def describe(self) -> str:
-        """E.g. ``"S01 L week 4 VL50: 14 %"``."""
+        """E.g. ``"S01 L week 4 VL50: 14 %"`` (the method named when it is not the model)."""
         week = "" if self.week is None else f" week {self.week}"
-        return f"{self.subject} {self.leg}{week} {self.site}: {self.spread_pct:.0f} %"
+        how = "" if self.method == "model" else f" ({self.method})"
+        return f"{self.subject} {self.leg}{week} {self.site}{how}: {self.spread_pct:.0f} %"
 
 
 @dataclass(frozen=True)

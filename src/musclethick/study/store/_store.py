@@ -620,8 +620,8 @@ class StudyStore:
         repeat_tolerance_pct : float or None, optional
             The results of a session whose repeated images spread by more than this (% of
             their median; :func:`musclethick.qc.repeats_disagree`) carry the flag
-            ``repeats_disagree``, and those marked ``ok`` come before the other ``ok`` ones:
-            at least one of them measured another line. ``None``: not checked.
+            ``repeats_disagree``, and those marked ``ok`` come before the other ``ok`` ones,
+            each session's together: at least one of them is wrong. ``None``: not checked.
         """
         items = queries.review_queue(
             self._db,
@@ -649,11 +649,25 @@ class StudyStore:
             else item
             for item in items
         ]
+        # each disagreeing session's repeats together (the session of the least confident
+        # one first), so that they are compared side by side
+        session = {}
+        for item in marked:
+            if item.result_id in disagree:
+                key = (item.method, item.subject, item.condition, item.leg, item.week, item.site)
+                session.setdefault(key, len(session))
         first = {"flagged": 0, "failed": 1}
+
+        def order(item: QueueItem) -> tuple[int, int]:
+            if item.status in first:
+                return first[item.status], 0
+            if item.result_id not in disagree:
+                return 3, 0
+            key = (item.method, item.subject, item.condition, item.leg, item.week, item.site)
+            return 2, session[key]
+
         # a stable sort: the query's order (by confidence) holds within each group
-        return sorted(
-            marked, key=lambda it: first.get(it.status, 2 if it.result_id in disagree else 3)
-        )
+        return sorted(marked, key=order)
 
     def disagreeing_repeats(
         self, tolerance_pct: float = REPEAT_TOLERANCE_PCT, *, method: str | None = None
