@@ -319,3 +319,21 @@ def test_repeats_that_agree_give_no_note(tmp_path, make_study, write_scan):
         write_scan(path, thickness_px=50, seed=i)
     summary = run_batch(study, store=store, workers=1, **OPTIONS)
     assert summary.disagreeing == () and summary.repeats_note() == ""
+
+
+def test_frames_without_a_pixel_size_are_named_and_measuring_again_with_one_fixes_them(
+    tmp_path, make_study
+):
+    study, store = tmp_path / "study", tmp_path / "s.sqlite"
+    make_study(study, subjects=1, legs="L", reps=2)
+    options = {k: v for k, v in OPTIONS.items() if k != "mm_per_px"}
+    summary = run_batch(study, store=store, workers=1, **options)  # no ruler on these scans
+    assert summary.n_frames_px_only == summary.n_frames == 2
+    note = summary.calibration_note()
+    assert note.startswith("2 of the 2 frames of this run have no pixel size")
+    assert "--mm-per-px" in note
+    again = run_batch(study, store=store, workers=1, **options, mm_per_px=0.1)
+    assert again.n_measured == 2 and again.n_frames_px_only == 0  # measured again, in mm
+    assert again.calibration_note() == ""
+    with StudyStore(store) as db:
+        assert all(r.thickness_mm is not None and r.mm_per_px == 0.1 for r in db.iter_results())

@@ -140,7 +140,7 @@ def batch_main(args: argparse.Namespace) -> int:
     if not args.dry_run:  # the dry run's report lists them already
         for line in summary.warnings():
             print(f"musclethick batch: warning: {line}", file=sys.stderr)
-        for note in (summary.repeats_note(), summary.advice()):
+        for note in (summary.calibration_note(), summary.repeats_note(), summary.advice()):
             if note:
                 print(f"musclethick batch: note: {note}", file=sys.stderr)
     return 0

@@ -148,6 +148,8 @@ class BatchSummary:
     n_frames_doubtful : int
         Frames of this run failed or flagged for their boundaries
         (:func:`musclethick.qc.doubts_boundaries`).
+    n_frames_px_only : int
+        Frames of this run measured without a pixel size (thickness in px only).
     model_path : str or None
         The model given for this run (``None``: the shipped one).
     disagreeing : tuple of DisagreeingSession
@@ -171,6 +173,7 @@ class BatchSummary:
     n_frames_flagged: int = 0
     n_frames_failed: int = 0
     n_frames_doubtful: int = 0
+    n_frames_px_only: int = 0
     model_path: str | None = None
     disagreeing: tuple[DisagreeingSession, ...] = ()
     repeat_tolerance_pct: float = REPEAT_TOLERANCE_PCT
@@ -216,6 +219,19 @@ class BatchSummary:
             "YOUR_INITIALS', or from a script: docs/review.md), correct 10-30 scans, then "
             f"'musclethick train --from-store {store} --out models/mine --holdout 5' and run "
             "the batch again with '--model models/mine/model.pt'"
+        )
+
+    def calibration_note(self) -> str:
+        """What to do when frames of this run have no pixel size, or ``""``: the tables,
+        reliability and report are in mm and leave them out."""
+        n = self.n_frames_px_only
+        if not n:
+            return ""
+        return (
+            f"{n} of the {self.n_frames} frames of this run have no pixel size (thickness in px "
+            "only: nothing on screen or in the file gives one); the tables, reliability and "
+            "report are in mm and leave them out. Measure again with --mm-per-px, or with a "
+            "calibration profile of the display (--calibration; 'musclethick calibrate')"
         )
 
     def repeats_note(self, *, max_items: int = 5) -> str:
@@ -465,7 +481,12 @@ def run_batch(
         if settings.architecture:
             versions[False] = versions[True]
         done = {
-            wanted: db.done_keys(settings.method, version, include_failed=not retry_failed)
+            wanted: db.done_keys(
+                settings.method,
+                version,
+                include_failed=not retry_failed,
+                mm_per_px=settings.calibration.mm_per_px,  # a stated pixel size re-measures
+            )
             for wanted, version in versions.items()
         }
         jobs: list[Job] = []
@@ -495,7 +516,7 @@ def run_batch(
         start = time.perf_counter()
         n_measured = n_failed = 0
         by_status: Counter[str] = Counter()
-        n_doubtful = 0
+        n_doubtful = n_px_only = 0
         if scheduler is not None:
             results = _dask(jobs, scheduler)
         elif workers == 1 or len(jobs) <= 1:
@@ -521,6 +542,9 @@ def run_batch(
                 n_failed += all(r.status == "failed" for r in outcome)
                 by_status.update(r.status for r in outcome)
                 n_doubtful += sum(doubts_boundaries(r.status, r.flags) for r in outcome)
+                n_px_only += sum(
+                    r.status != "failed" and r.mean_thickness_mm is None for r in outcome
+                )
                 bar.update(1)
                 bar.set_postfix(failed=n_failed, refresh=False)
             status = "finished"
@@ -555,6 +579,7 @@ def run_batch(
         n_frames_flagged=by_status["flagged"],
         n_frames_failed=by_status["failed"],
         n_frames_doubtful=n_doubtful,
+        n_frames_px_only=n_px_only,
         model_path=None if model_path is None else str(model_path),
         disagreeing=disagreeing,
         repeat_tolerance_pct=protocol.aggregation.repeat_tolerance_pct,

@@ -346,19 +346,33 @@ class StudyStore:
         return bool(row[0])
 
     def done_keys(
-        self, method: str, model_version: str, *, include_failed: bool = True
+        self,
+        method: str,
+        model_version: str,
+        *,
+        include_failed: bool = True,
+        mm_per_px: float | None = None,
     ) -> set[tuple[str, str]]:
         """``{(path, sha256)}`` of all scans with current results of this method and version.
 
-        The bulk form of :meth:`is_done` used by the batch runner.
+        The bulk form of :meth:`is_done` used by the batch runner. With ``mm_per_px`` (a run
+        that states the pixel size), a scan measured with another pixel size, or without one,
+        is not done: stating it measures those again.
         """
         query = (
             "SELECT DISTINCT s.path, s.sha256 FROM results r JOIN scans s ON s.id = r.scan_id "
             "WHERE r.method=? AND r.model_version=? AND r.superseded=0"
         )
+        args: list[Any] = [method, model_version]
         if not include_failed:
             query += " AND r.status != 'failed'"
-        rows = self._db.execute(query, (method, model_version))
+        if mm_per_px is not None:
+            query += (
+                " AND (r.status = 'failed' OR (r.mm_per_px IS NOT NULL "
+                "AND ABS(r.mm_per_px - ?) <= ?))"
+            )
+            args += [float(mm_per_px), 1e-9 * float(mm_per_px)]
+        rows = self._db.execute(query, args)
         return {(r[0], r[1]) for r in rows}
 
     # -- results ------------------------------------------------------------------------
