@@ -230,8 +230,9 @@ class BatchSummary:
         return (
             f"{n} of the {self.n_frames} frames of this run have no pixel size (thickness in px "
             "only: nothing on screen or in the file gives one); the tables, reliability and "
-            "report are in mm and leave them out. Measure again with --mm-per-px, or with a "
-            "calibration profile of the display (--calibration; 'musclethick calibrate')"
+            "report are in mm and leave them out. Run the batch again with --mm-per-px (it "
+            "measures them again), or into a new store with a calibration profile of the "
+            "display (--calibration; 'musclethick calibrate')"
         )
 
     def repeats_note(self, *, max_items: int = 5) -> str:
