@@ -1051,8 +1051,8 @@ BATCH_CASES = [
         0,
         "",
         _week4_study,
-        stdout=r"Found 12 scans of 2 subjects \(expected 12 .* 1 weeks x VL50 x3\)",
-        forbidden="not in the protocol|Missing images",
+        stdout=r"Found 12 scans of 2 subjects \(expected 12 .* 1 week x VL50 x3\)",
+        forbidden="not in the protocol|missing images",
     ),
     Case(
         "batch-no-study",

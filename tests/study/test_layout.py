@@ -117,7 +117,7 @@ def test_dry_run_report(tmp_path):
     assert conditions[("S01", "L")] == "FAIL" and conditions[("S02", "R")] == "FAIL"
     text = found.render()
     assert "Found 71 scans of 2 subjects" in text
-    assert "S02 R week 8 VL50: 1 of 3 images" in text
+    assert "Sessions missing images (1):\n  S02 R week 8 VL50: 1 of 3 images" in text
     assert "S02/stray.png" in text and "'XX50' is not in the protocol" in text
 
 

@@ -263,6 +263,11 @@ class MissingImages:
     found: int
 
 
+def _count(n: int, noun: str) -> str:
+    """``"1 scan"``, ``"2 scans"``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 @dataclass(frozen=True)
 class StudyDiscovery:
     """What a study folder or manifest holds, checked against a protocol (the dry run).
@@ -342,9 +347,10 @@ class StudyDiscovery:
         counts = Counter((s.site, s.week) for s in self.scans)
         lines = [
             f"Study {self.root} ({self.source}); protocol {p.name}",
-            f"Found {len(self.scans)} scans of {len(self.subjects)} subjects "
-            f"(expected {self.n_expected} for these subjects: {len(p.legs)} legs x "
-            f"{len(p.weeks)} weeks x {', '.join(f'{s.name} x{s.images}' for s in p.sites)})",
+            f"Found {_count(len(self.scans), 'scan')} of {_count(len(self.subjects), 'subject')} "
+            f"(expected {self.n_expected} for these subjects: {_count(len(p.legs), 'leg')} x "
+            f"{_count(len(p.weeks), 'week')} x "
+            f"{', '.join(f'{s.name} x{s.images}' for s in p.sites)})",
         ]
         conditions = Counter(s.condition or "-" for s in self.scans)
         lines.append(
@@ -359,7 +365,7 @@ class StudyDiscovery:
             f"{m.subject} {m.leg} week {m.week} {m.site}: {m.found} of {m.expected} images"
             for m in self.missing
         ]
-        lines += listing("Missing images", missing)
+        lines += listing("Sessions missing images", missing)
         lines += listing("Not matching the pattern", self.unmatched)
         lines += listing("Unexpected site or week", self.unexpected)
         lines += listing("Duplicates, not measured", self.duplicates)
