@@ -663,13 +663,16 @@ class StudyStore:
             else item
             for item in items
         ]
+
         # each disagreeing session's repeats together (the session of the least confident
         # one first), so that they are compared side by side
-        session = {}
+        def session_of(item: QueueItem) -> tuple:
+            return (item.method, item.subject, item.condition, item.leg, item.week, item.site)
+
+        session: dict[tuple, int] = {}
         for item in marked:
             if item.result_id in disagree:
-                key = (item.method, item.subject, item.condition, item.leg, item.week, item.site)
-                session.setdefault(key, len(session))
+                session.setdefault(session_of(item), len(session))
         first = {"flagged": 0, "failed": 1}
 
         def order(item: QueueItem) -> tuple[int, int]:
@@ -677,8 +680,7 @@ class StudyStore:
                 return first[item.status], 0
             if item.result_id not in disagree:
                 return 3, 0
-            key = (item.method, item.subject, item.condition, item.leg, item.week, item.site)
-            return 2, session[key]
+            return 2, session[session_of(item)]
 
         # a stable sort: the query's order (by confidence) holds within each group
         return sorted(marked, key=order)
