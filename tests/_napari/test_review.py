@@ -170,3 +170,37 @@ def test_accepting_a_shown_correction_confirms_it(study_store):
         mean = table[(table.result_id == stored.id) & (table.line == "mean")].iloc[0]
         assert (mean.qc_status, mean.reviewed_by) == ("corrected", "CD")
         assert mean.thickness_mm == pytest.approx(corrected.mean_thickness_mm)
+
+
+def test_queue_line_marks_the_repeats_of_a_disagreeing_session():
+    from musclethick._napari._review import item_text
+    from musclethick.study.store import QueueItem
+
+    item = QueueItem(
+        result_id=7,
+        scan_id=3,
+        path="/s/S01/week0/L_VL50_2.png",
+        frame_index=0,
+        region_index=0,
+        subject="S01",
+        leg="L",
+        condition="FAIL",
+        week=0,
+        site="VL50",
+        rep=2,
+        status="ok",
+        flags=("repeats_disagree",),
+        message="",
+        confidence=0.91,
+        thickness_mm=23.0,
+        method="model",
+        model_version="v",
+        revision=0,
+        decision=None,
+    )
+    assert item_text(item).startswith("≠ S01 L w0 VL50 · conf 0.91")
+    from dataclasses import replace
+
+    assert item_text(replace(item, flags=())).startswith("  S01 L w0 VL50")
+    # a flagged repeat keeps the flagged mark
+    assert item_text(replace(item, status="flagged")).startswith("⚑ S01")

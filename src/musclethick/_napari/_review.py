@@ -16,6 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from musclethick.errors import StoreError
+from musclethick.qc import REPEATS_DISAGREE
 from musclethick.study.frames import load_frame
 from musclethick.study.store import QueueItem, StoredResult, StudyStore
 from musclethick.types import Boundary, Calibration, Frame, FrameResult, LayerPair, PixelBox
@@ -44,7 +45,8 @@ BLIND_FILTERS = ("subject", "week")
 
 
 def item_text(item: QueueItem, *, blind: bool = False) -> str:
-    """One line for the queue and the status line: mark, labels, confidence, review state.
+    """One line for the queue and the status line: mark (⚑ flagged, ✗ failed, ≠ ok but its
+    session's repeats disagree), labels, confidence, review state.
 
     ``blind`` hides the subject, the week and the file name (which usually carries them),
     showing ``scan <result id>`` with the leg and site instead; the condition is never shown.
@@ -52,6 +54,8 @@ def item_text(item: QueueItem, *, blind: bool = False) -> str:
     week = f"w{item.week}" if item.week is not None else ""
     conf = "—" if item.confidence is None else f"{item.confidence:.2f}"
     mark = {"flagged": "⚑", "failed": "✗"}.get(item.status, " ")
+    if mark == " " and REPEATS_DISAGREE in item.flags:
+        mark = "≠"  # ok, but its session's repeats disagree (they are listed together)
     frame = f"#{item.frame_index}" if item.frame_index else ""
     if blind:
         labels = " ".join(str(v) for v in (f"scan {item.result_id}", item.leg, item.site) if v)
