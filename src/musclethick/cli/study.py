@@ -44,7 +44,14 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "study", nargs="?", type=existing_dir, help="study folder (omit with --manifest)"
     )
-    parser.add_argument("--protocol", default="default", help="protocol name or TOML file")
+    from musclethick.protocol import available_protocols
+
+    parser.add_argument(
+        "--protocol",
+        default="default",
+        help=f"a shipped protocol ({', '.join(available_protocols())}; 'default' takes the "
+        "weeks and sites found in the study) or a protocol TOML file (default: %(default)s)",
+    )
     parser.add_argument("--store", required=True, help="SQLite study store (created if absent)")
     source = parser.add_mutually_exclusive_group()
     source.add_argument(
@@ -171,7 +178,9 @@ def register_export(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "store", type=existing_file, help="study store written by 'musclethick batch'"
     )
-    parser.add_argument("--format", choices=FORMATS, default="xlsx", help="output format")
+    parser.add_argument(
+        "--format", choices=FORMATS, default="xlsx", help="output format (default: %(default)s)"
+    )
     parser.add_argument("--out", required=True, help="workbook (xlsx) or folder (csv, parquet)")
     parser.add_argument("--protocol", help="protocol (default: the one the batch used)")
     parser.add_argument("--method", help="method to export (default: the latest run's)")
