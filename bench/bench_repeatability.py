@@ -8,7 +8,8 @@ The DL_Track fascicle scans hold groups of repeated captures (thumbnails correla
 ``bench_fascicles.py`` groups them): the muscle is the same, so the spread of its thickness
 within a group is measurement noise (plus any small real change between the frames). Every scan
 is measured as ``musclethick measure`` does; printed: the typical error (pooled within-group SD,
-px) and the RMS of the groups' CV %, over all results with a thickness and over ``ok`` ones.
+px) and the RMS of the groups' CV %, over all results with a thickness and over ``ok`` ones;
+and how many groups the batch's repeat check (``musclethick.qc.repeats_disagree``) would name.
 
 The brief's bar: at least as precise as a careful human (same-day typical error ~0.4-0.6 mm,
 i.e. ~2-3 % of a 20 mm muscle).
@@ -30,6 +31,7 @@ from bench_fascicles import REPEATED_CAPTURE, groups, repeatability  # noqa: E40
 
 from musclethick.io import read  # noqa: E402
 from musclethick.pipeline import MeasureSettings, measure_frames  # noqa: E402
+from musclethick.qc import REPEAT_TOLERANCE_PCT, repeat_spread_pct  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,6 +65,20 @@ def main(argv: list[str] | None = None) -> int:
             f"{rep['typical_error']:.2f} px, CV {rep['cv_pct_rms']:.2f} %"
         )
     print(f"median CV of the groups: {report['all']['cv_pct_median']:.2f} %")
+    # the batch's repeat check (musclethick.qc.repeats_disagree) on these groups as sessions
+    by_group: dict[int, list[float]] = {}
+    for r in rows:
+        if r["t"] is not None:
+            by_group.setdefault(labels[r["image"]], []).append(r["t"])
+    spreads = sorted((repeat_spread_pct(v) for v in by_group.values() if len(v) >= 2), reverse=True)
+    over = [s for s in spreads if s > REPEAT_TOLERANCE_PCT]
+    report["repeats_disagree"] = {"groups": len(spreads), "over": over, "spreads": spreads}
+    print(
+        f"groups whose repeats spread by more than {REPEAT_TOLERANCE_PCT:g} % of their median "
+        f"(the batch's repeats_disagree): {len(over)} of {len(spreads)} "
+        f"({', '.join(f'{s:.1f} %' for s in over) or 'none'}; the others at most "
+        f"{max((s for s in spreads if s <= REPEAT_TOLERANCE_PCT), default=0):.1f} %)"
+    )
     print(f"status of the {len(results)} scans: {report['status']}")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
