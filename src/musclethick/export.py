@@ -331,11 +331,12 @@ def aggregate_images(long: pd.DataFrame) -> pd.DataFrame:
 
 
 def _session_value(values: np.ndarray, images: np.ndarray, protocol: Protocol) -> dict[str, Any]:
-    from musclethick.qc import repeat_spread_pct
+    from musclethick.qc import repeat_spread_pct, repeats_disagree
 
     # the spread of every image, the one a protocol drops included: repeats that disagree are
     # a measurement to check, whatever the session value does with them
     spread = repeat_spread_pct(values)
+    disagree = repeats_disagree(values, protocol.aggregation.repeat_tolerance_pct)
     dropped: int | None = None
     if protocol.aggregation.drop_worst_image and len(values) >= 3:
         distance = np.abs(values - np.median(values))
@@ -357,7 +358,7 @@ def _session_value(values: np.ndarray, images: np.ndarray, protocol: Protocol) -
         "cv_pct": sd / mean * 100.0 if mean > 0 and np.isfinite(sd) else float("nan"),
         "dropped_image": dropped,
         "spread_pct": spread,
-        "repeats_disagree": bool(spread > protocol.aggregation.repeat_tolerance_pct),
+        "repeats_disagree": disagree,
     }
 
 

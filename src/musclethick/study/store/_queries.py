@@ -330,7 +330,7 @@ def disagreeing_repeats(
     frames of a cine loop) as reviewed: a correction's thickness, a rejected result left out;
     in mm when every image of the session has one, else in px (an uncalibrated study: the
     spread is a ratio). Failed results do not count."""
-    from musclethick.qc import repeat_spread_pct
+    from musclethick.qc import repeat_spread_pct, repeats_disagree
 
     where, args = filters(method=method, status=("ok", "flagged"))
     latest = (
@@ -364,9 +364,10 @@ def disagreeing_repeats(
                 break
         else:
             continue
-        spread = repeat_spread_pct(sum(v) / len(v) for v in per_image)
-        if spread > tolerance_pct:
+        values = [sum(v) / len(v) for v in per_image]
+        if repeats_disagree(values, tolerance_pct):
             ids = tuple(sorted(rid for results in images.values() for rid, _, _ in results))
+            spread = repeat_spread_pct(values)
             out.append(DisagreeingSession(*labels, spread_pct=spread, result_ids=ids, method=meth))
     return out
 

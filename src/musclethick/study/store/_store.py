@@ -650,37 +650,29 @@ class StudyStore:
         )
         if repeat_tolerance_pct is None or not items:
             return items
-        disagree = {
-            rid
-            for session in self.disagreeing_repeats(repeat_tolerance_pct, method=method)
-            for rid in session.result_ids
-        }
-        if not disagree:
+        sessions = self.disagreeing_repeats(repeat_tolerance_pct, method=method)
+        session_of = {rid: i for i, session in enumerate(sessions) for rid in session.result_ids}
+        if not session_of:
             return items
         marked = [
             replace(item, flags=(*item.flags, REPEATS_DISAGREE))
-            if item.result_id in disagree and REPEATS_DISAGREE not in item.flags
+            if item.result_id in session_of and REPEATS_DISAGREE not in item.flags
             else item
             for item in items
         ]
-
         # each disagreeing session's repeats together (the session of the least confident
         # one first), so that they are compared side by side
-        def session_of(item: QueueItem) -> tuple:
-            return (item.method, item.subject, item.condition, item.leg, item.week, item.site)
-
-        session: dict[tuple, int] = {}
+        rank: dict[int, int] = {}
         for item in marked:
-            if item.result_id in disagree:
-                session.setdefault(session_of(item), len(session))
+            if item.result_id in session_of:
+                rank.setdefault(session_of[item.result_id], len(rank))
         first = {"flagged": 0, "failed": 1}
 
         def order(item: QueueItem) -> tuple[int, int]:
             if item.status in first:
                 return first[item.status], 0
-            if item.result_id not in disagree:
-                return 3, 0
-            return 2, session[session_of(item)]
+            session = session_of.get(item.result_id)
+            return (3, 0) if session is None else (2, rank[session])
 
         # a stable sort: the query's order (by confidence) holds within each group
         return sorted(marked, key=order)
