@@ -865,11 +865,12 @@ def _filtered(padded: _Padded, spectra: np.ndarray) -> np.ndarray:
     return out[:, : -(-rows // rstep), : -(-cols // cstep)]
 
 
-def _responses(belly: _Belly, settings: FascicleSettings, angles: tuple[float, ...]) -> np.ndarray:
-    """Ridge responses ``(n_angles, ceil(rows / _ROW_STEP), ceil(cols / _COLUMN_STEP))``
-    of the working image, at every :data:`_ROW_STEP`-th row and every
-    :data:`_COLUMN_STEP`-th column (not rectified)."""
-    padded = _padded(belly, settings)
+def _responses(
+    padded: _Padded, settings: FascicleSettings, angles: tuple[float, ...]
+) -> np.ndarray:
+    """Ridge responses of the filter bank ``(n_angles, ceil(rows / _ROW_STEP), ceil(cols /
+    _COLUMN_STEP))`` of the working image (:func:`_padded`), at every :data:`_ROW_STEP`-th
+    row and every :data:`_COLUMN_STEP`-th column (not rectified)."""
     spectra = _aliased_spectra(
         padded.size, angles, settings.across_px, settings.along_px, _ROW_STEP, _COLUMN_STEP
     )
@@ -1009,12 +1010,9 @@ def detect_fascicles(
     if belly is None or not belly.mask.any():
         return (), 0.0
     angles = _angles(settings)
-    padded = _padded(belly, settings)
+    padded = _padded(belly, settings)  # transformed once: also for the finer filters below
     rstep, step = _ROW_STEP, _COLUMN_STEP
-    responses = _filtered(
-        padded,
-        _aliased_spectra(padded.size, angles, settings.across_px, settings.along_px, rstep, step),
-    )
+    responses = _responses(padded, settings, angles)
     half = max(1, settings.patch_px // 2)
     half_rows, half_cols = max(1, half // rstep), max(1, half // step)
     in_belly = belly.mask[::rstep, ::step]
