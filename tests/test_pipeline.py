@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -257,10 +258,45 @@ def _stream_with_a_bad_file_and_a_cine(sample_images: Path, tmp_path: Path) -> l
     return paths
 
 
-@pytest.mark.parametrize("keep_frames", [True, False])
+@pytest.fixture
+def _opencv_on_one_thread():
+    """OpenCV limited to one thread, as a coordinator of workers is (a forked worker hangs
+    on a copy of a running OpenCV thread pool); restored afterwards."""
+    import cv2
+
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    yield
+    cv2.setNumThreads(before)
+
+
+def _workers_start_by(monkeypatch, method: str) -> None:
+    """Worker processes are started by ``method`` (fork or spawn), whatever the rule."""
+    import multiprocessing
+
+    import musclethick._workers as workers
+
+    monkeypatch.setattr(workers, "worker_context", lambda: multiprocessing.get_context(method))
+
+
+@pytest.mark.parametrize(
+    ("keep_frames", "start"),
+    [
+        (True, "spawn"),
+        pytest.param(
+            False,
+            "fork",
+            marks=pytest.mark.skipif(
+                not sys.platform.startswith("linux"), reason="forking is used on Linux only"
+            ),
+        ),
+    ],
+)
+@pytest.mark.usefixtures("_opencv_on_one_thread")
 def test_worker_processes_measure_like_one_process_in_input_order(
-    sample_images: Path, tmp_path: Path, keep_frames: bool
+    sample_images: Path, tmp_path: Path, keep_frames: bool, start: str, monkeypatch
 ):
+    _workers_start_by(monkeypatch, start)
     paths = _stream_with_a_bad_file_and_a_cine(sample_images, tmp_path)
     settings = MeasureSettings(calibration=CalibrationOptions(mm_per_px=0.1))
     alone = list(measure_paths(paths, settings, prefetch=0))
@@ -291,6 +327,38 @@ def test_few_files_are_measured_without_worker_processes(sample_images: Path, mo
     images = sorted(sample_images.glob("*.png"))[: PROCESSES_MIN_FILES - 1]
     measured = list(measure_paths(images, MeasureSettings(method="edges"), processes=4))
     assert [m.path for m in measured] == images
+
+
+_COORDINATOR_PID = os.getpid()
+
+
+def _die_in_a_worker(settings: MeasureSettings) -> None:
+    """A worker's warm-up that kills the worker (run here, it does nothing)."""
+    if os.getpid() != _COORDINATOR_PID:
+        os._exit(3)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forking is used on Linux only")
+@pytest.mark.usefixtures("_opencv_on_one_thread")
+def test_a_worker_that_cannot_start_leaves_every_file_to_this_process(
+    sample_images: Path, tmp_path: Path, monkeypatch
+):
+    import musclethick.pipeline as pipeline
+
+    # forked, the worker runs this test module's warm-up, which kills it
+    _workers_start_by(monkeypatch, "fork")
+    monkeypatch.setattr(pipeline, "_warm_up", _die_in_a_worker)
+    paths = _stream_with_a_bad_file_and_a_cine(sample_images, tmp_path)
+    settings = MeasureSettings(calibration=CalibrationOptions(mm_per_px=0.1))
+    alone = list(measure_paths(paths, settings, prefetch=0))
+    measured = list(measure_paths(paths, settings, processes=2, keep_frames=False))
+    assert [m.path for m in measured] == paths
+    for one, other in zip(alone, measured, strict=True):  # none lost to the dead worker
+        assert [r.message for r in other.results] == [r.message for r in one.results]
+        assert [r.mean_thickness_px for r in other.results] == [
+            r.mean_thickness_px for r in one.results
+        ]
+    assert "bad.png" in measured[paths.index(tmp_path / "bad.png")].results[0].message
 
 
 def test_a_worker_that_died_fails_its_file_by_name():

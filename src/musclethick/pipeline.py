@@ -609,7 +609,8 @@ def _measure_file(
 
 def _warm_up(settings: MeasureSettings) -> None:
     """A worker's first task: import the pipeline, load the model and start the OCR engine
-    (~0.6 s) before any file, so that its first files are not late in the output."""
+    (~0.6 s when spawned; nothing left to do when forked from a process that did it) before
+    any file, so that its first files are not late in the output."""
     if settings.method == "model":
         get_model(settings.model_path, settings.refine, settings.backend)
     if settings.calibration.use_ruler and settings.calibration.ocr:
@@ -642,29 +643,32 @@ def _measure_in_processes(
     keep_frames: bool,
 ) -> Iterator[Measured]:
     """:func:`measure_paths` on ``processes`` processes: this one and ``processes - 1``
-    spawn-started workers, each measuring whole files.
+    workers (forked where safe, else spawned: :func:`musclethick._workers.worker_context`),
+    each measuring whole files.
 
-    This process measures files from the first moment; a worker gets files once it has
-    started (imported the pipeline, loaded the model and the OCR engine), at most
-    :data:`_PER_WORKER` at a time. Results are
-    yielded in input order, at most :data:`PROCESSES_AHEAD_FILES` files ahead of the oldest
-    one still being measured. A worker that dies fails the files it held (named) and the run
-    goes on in this process. On Ctrl-C (workers ignore it) files not yet started are dropped.
-    Where worker processes cannot be started at all, this process measures every file.
+    This process loads the model and the OCR engine, starts the workers and measures files
+    from then on; a worker gets files once it has started (a spawned one imports the
+    pipeline, loads the model and the OCR engine), at most :data:`_PER_WORKER` at a time.
+    Results are yielded in input order, at most :data:`PROCESSES_AHEAD_FILES` files ahead of
+    the oldest one still being measured. A worker that dies fails the files it held (named)
+    and the run goes on in this process; one that could not start leaves every file to this
+    process. On Ctrl-C (workers ignore it) files not yet started are dropped. Where worker
+    processes cannot be started at all, this process measures every file.
     """
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
-    from multiprocessing import get_context
 
-    from musclethick._workers import init_worker, new_processes_ignore_ctrl_c
+    from musclethick._workers import init_worker, new_processes_ignore_ctrl_c, worker_context
 
     if settings.method == "model" and model is None:
         model = get_model(settings.model_path, settings.refine, settings.backend)
+    # loaded here before the workers start: a forked worker has them from its first moment
+    _warm_up(settings)
     workers = min(processes - 1, len(paths) - 1)
     try:
         with new_processes_ignore_ctrl_c():  # a worker's first task starts it
             pool = ProcessPoolExecutor(
-                workers, mp_context=get_context("spawn"), initializer=init_worker, initargs=(1,)
+                workers, mp_context=worker_context(), initializer=init_worker, initargs=(1,)
             )
             warm = [pool.submit(_warm_up, settings) for _ in range(workers)]
     except (OSError, NotImplementedError, ImportError):  # no processes here (e.g. no /dev/shm)
@@ -677,6 +681,9 @@ def _measure_in_processes(
     broken = False
     try:
         while oldest < len(paths):
+            # a worker that could not start (its warm-up failed) leaves the files to this
+            # process; none of them was handed out yet
+            broken = broken or any(f.done() and f.exception() is not None for f in warm)
             if not broken:
                 started = sum(f.done() for f in warm)
                 while (
@@ -684,8 +691,12 @@ def _measure_in_processes(
                     and len(held) < _PER_WORKER * started
                     and todo[0][0] - oldest < PROCESSES_AHEAD_FILES
                 ):
-                    index, path = todo.popleft()
-                    held[pool.submit(_measure_file, path, settings, keep_frames)] = (index, path)
+                    try:
+                        future = pool.submit(_measure_file, todo[0][1], settings, keep_frames)
+                    except BrokenProcessPool:  # a worker died since: the file stays here
+                        broken = True
+                        break
+                    held[future] = todo.popleft()
             for future in [f for f in held if f.done()]:
                 index, path = held.pop(future)
                 ready[index] = _from_worker(future, path)

@@ -229,10 +229,8 @@ class _MeasureOutputs:
 
 
 def cmd_measure(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from musclethick._cores import available_cores
-    from musclethick._workers import limit_threads, uses_worker_processes
+    from musclethick._workers import limit_threads, progress_bar, uses_worker_processes
     from musclethick.errors import InputError, UsageError
     from musclethick.io import find_inputs
     from musclethick.pipeline import measure_paths, share_cores_with_decoding
@@ -250,7 +248,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
         )
     outputs = _MeasureOutputs(args, paths)
     n_ok = n_flagged = n_failed = n_done = n_doubtful = 0
-    progress = tqdm(
+    progress = progress_bar(
         total=len(paths),
         unit="file",
         disable=args.quiet or len(paths) <= PROGRESS_MIN_INPUTS,

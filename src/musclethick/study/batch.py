@@ -33,12 +33,17 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, replace
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 from musclethick._cores import available_cores
-from musclethick._workers import init_worker, limit_threads, new_processes_ignore_ctrl_c
+from musclethick._workers import (
+    init_worker,
+    limit_threads,
+    new_processes_ignore_ctrl_c,
+    progress_bar,
+    worker_context,
+)
 from musclethick.calibration_profile import CalibrationProfile, load_profile
 from musclethick.errors import MusclethickError
 from musclethick.io.options import CalibrationOptions
@@ -290,13 +295,14 @@ def _serial(jobs: Sequence[Job], _: int) -> Iterator[tuple[int, list[FrameResult
 def _process_pool(
     jobs: Sequence[Job], workers: int
 ) -> Iterator[tuple[int, list[FrameResult] | BaseException]]:
-    """Measure in a spawn-started process pool, keeping a bounded window of tasks in flight."""
+    """Measure in a process pool (:func:`musclethick._workers.worker_context`), keeping a
+    bounded window of tasks in flight."""
     window = 4 * workers
     todo = iter(jobs)
     with new_processes_ignore_ctrl_c():  # its helper process starts now
         pool = ProcessPoolExecutor(
             max_workers=workers,
-            mp_context=get_context("spawn"),
+            mp_context=worker_context(),
             initializer=init_worker,
             initargs=(1,),
         )
@@ -620,9 +626,9 @@ def measure_failure(path: str, error: BaseException, method: str) -> list[FrameR
 
 
 def _progress(total: int, *, enabled: bool) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="scan", desc="measuring", disable=not enabled, smoothing=0.1)
+    return progress_bar(
+        total=total, unit="scan", desc="measuring", disable=not enabled, smoothing=0.1
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
