@@ -18,11 +18,11 @@ if TYPE_CHECKING:
 __all__ = [
     "PROCESSES_MIN_FILES",
     "init_worker",
-    "worker_context",
     "limit_threads",
     "new_processes_ignore_ctrl_c",
     "progress_bar",
     "uses_worker_processes",
+    "worker_context",
 ]
 
 #: Fewest files for which ``measure`` starts worker processes: below it their start-up
