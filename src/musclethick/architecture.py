@@ -794,18 +794,18 @@ def _aliased_spectra(
 
 
 @lru_cache(maxsize=64)
-def _fine_spectrum(
+def _fine_spectra(
     size: tuple[int, int],
-    angle_deg: float,
+    angles_deg: tuple[float, ...],
     across_px: float,
     along_px: float,
     rstep: int,
     cstep: int,
 ) -> np.ndarray:
-    """:func:`_folded_spectra` of one direction ``(n_aliases, rows / rstep, cols / cstep / 2 +
-    1)``, cached: the finer directions of :func:`_refined_directions` lie on a grid of
-    ``FascicleSettings.refine_step_deg``, so a batch of one scanner's captures reuses them."""
-    return _folded_spectra(size, (angle_deg,), across_px, along_px, rstep, cstep)[:, 0]
+    """:func:`_folded_spectra` of the finer directions of :func:`_refined_directions`, cached:
+    they lie on a grid of ``FascicleSettings.refine_step_deg``, so a batch of one scanner's
+    captures reuses them (one entry for the three: a third of the set-up per capture)."""
+    return _folded_spectra(size, angles_deg, across_px, along_px, rstep, cstep)
 
 
 @dataclass(frozen=True)
@@ -1058,19 +1058,13 @@ def detect_fascicles(
         # step either side; a patch takes theirs within half a bank step of its own
         fine_step = settings.refine_step_deg
         centre = fine_step * round(_weighted_median(theta[found], weight[found]) / fine_step)
-        spectra = np.stack(
-            [
-                _fine_spectrum(
-                    padded.size,
-                    centre + k * fine_step,
-                    settings.across_px,
-                    settings.refine_along_px,
-                    rstep,
-                    step,
-                )
-                for k in (-1, 0, 1)
-            ],
-            axis=1,
+        spectra = _fine_spectra(
+            padded.size,
+            tuple(centre + k * fine_step for k in (-1, 0, 1)),
+            settings.across_px,
+            settings.refine_along_px,
+            rstep,
+            step,
         )
         fine = np.maximum(_filtered(padded, spectra)[:, ra:rb, ca:cb], 0.0) * mask[None]
         fine_sums, _, _ = _patch_sums(fine, half_rows, half_cols)
