@@ -20,6 +20,7 @@ __all__ = [
     "init_worker",
     "limit_threads",
     "new_processes_ignore_ctrl_c",
+    "opencv_on_one_thread",
     "progress_bar",
     "uses_worker_processes",
     "worker_context",
@@ -83,6 +84,24 @@ def _opencv_threads() -> int:
     except ImportError:  # pragma: no cover - opencv is a dependency
         return 1
     return int(cv2.getNumThreads())
+
+
+@contextmanager
+def opencv_on_one_thread() -> Iterator[None]:
+    """OpenCV on one thread inside the block, as it was after: workers started inside can be
+    forked (:func:`worker_context`) by a process that does not measure itself (a batch's
+    coordinator), without changing its own threads for good."""
+    try:
+        import cv2
+    except ImportError:  # pragma: no cover - opencv is a dependency
+        yield
+        return
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(before)
 
 
 def progress_bar(**kwargs: Any) -> Any:

@@ -337,3 +337,58 @@ def test_frames_without_a_pixel_size_are_named_and_measuring_again_with_one_fixe
     assert again.calibration_note() == ""
     with StudyStore(store) as db:
         assert all(r.thickness_mm is not None and r.mm_per_px == 0.1 for r in db.iter_results())
+
+
+def _measured(store_path) -> list[tuple]:
+    db = sqlite3.connect(f"file:{store_path}?mode=ro", uri=True)
+    try:
+        return db.execute(
+            "SELECT s.path, r.status, r.flags, r.message, r.thickness_px, r.thickness_mm "
+            "FROM results r JOIN scans s ON s.id = r.scan_id ORDER BY s.path, r.frame_index"
+        ).fetchall()
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize(
+    "start",
+    [
+        "spawn",
+        pytest.param(
+            "fork",
+            marks=pytest.mark.skipif(
+                not sys.platform.startswith("linux"), reason="forking is used on Linux only"
+            ),
+        ),
+    ],
+)
+def test_worker_processes_store_what_one_process_stores(tmp_path, make_study, monkeypatch, start):
+    import multiprocessing
+
+    import cv2
+
+    import musclethick.study.batch as batch
+
+    monkeypatch.setattr(batch, "worker_context", lambda: multiprocessing.get_context(start))
+    make_study(tmp_path / "study", subjects=1, reps=3)
+    threads = cv2.getNumThreads()
+    run_batch(tmp_path / "study", store=tmp_path / "one.sqlite", workers=1, **OPTIONS)
+    run_batch(tmp_path / "study", store=tmp_path / "two.sqlite", workers=2, **OPTIONS)
+    one, two = _measured(tmp_path / "one.sqlite"), _measured(tmp_path / "two.sqlite")
+    assert len(one) == 6 and two == one
+    assert cv2.getNumThreads() == threads  # the coordinator's own threads are as they were
+
+
+def test_the_coordinator_keeps_opencv_on_one_thread_while_workers_start():
+    import cv2
+
+    from musclethick._workers import opencv_on_one_thread
+
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(2)
+    try:
+        with opencv_on_one_thread():
+            assert cv2.getNumThreads() == 1
+        assert cv2.getNumThreads() == 2
+    finally:
+        cv2.setNumThreads(before)

@@ -41,6 +41,7 @@ from musclethick._workers import (
     init_worker,
     limit_threads,
     new_processes_ignore_ctrl_c,
+    opencv_on_one_thread,
     progress_bar,
     worker_context,
 )
@@ -299,25 +300,30 @@ def _process_pool(
     bounded window of tasks in flight."""
     window = 4 * workers
     todo = iter(jobs)
-    with new_processes_ignore_ctrl_c():  # its helper process starts now
+    pending: dict[Future, int] = {}
+
+    def fill() -> None:
+        while len(pending) < window:
+            job = next(todo, None)
+            if job is None:
+                return
+            pending[pool.submit(measure_scan, job[1], job[2])] = job[0]
+
+    # the first tasks start the workers: forked where safe (this process measures nothing,
+    # so its OpenCV may be on one thread while they start), and ignoring Ctrl-C
+    with new_processes_ignore_ctrl_c(), opencv_on_one_thread():
         pool = ProcessPoolExecutor(
             max_workers=workers,
             mp_context=worker_context(),
             initializer=init_worker,
             initargs=(1,),
         )
-    pending: dict[Future, int] = {}
-    try:
-
-        def fill() -> None:
-            while len(pending) < window:
-                job = next(todo, None)
-                if job is None:
-                    return
-                pending[pool.submit(measure_scan, job[1], job[2])] = job[0]
-
-        with new_processes_ignore_ctrl_c():  # the first tasks start the workers
+        try:
             fill()
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    try:
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
