@@ -17,6 +17,11 @@ import, model loading and the CSV written, divided by N; the start-up alone
 (``musclethick --version``); and the VGG16 U-Net baseline forward at 512 x 512 in this
 process, as a ratio to the CLI's time per image.
 
+With ``--repeat R`` (and ``--cli``): R such runs, the median one reported with the range; with
+``--architecture`` too, each repetition is a thickness-only run and an architecture run back to
+back, and what the architecture adds is the median over those pairs (the shared VM's speed drifts
+by up to ~25 % over minutes, more than single runs can tell apart).
+
 With ``--memory N``: one ``musclethick measure`` subprocess over N images; its peak resident
 memory (``VmHWM`` in ``/proc/PID/status``), summed with that of its worker processes, is
 sampled while it runs and reported when the results CSV holds the 100th, 10 %, 50 % and last
@@ -230,33 +235,53 @@ def _cli_mode(args: argparse.Namespace) -> dict:
         subprocess.run([*_musclethick(), "--version"], check=True, capture_output=True)
         t_start.append(time.perf_counter() - ta)
     startup_s = float(np.median(t_start))
+    n = args.cli
+    # with --repeat R: R runs; with --architecture too, each one a thickness-only run and an
+    # architecture run back to back (the VM's speed drifts over minutes: pairs compare alike)
+    modes = [False, True] if args.architecture and args.repeat > 1 else [args.architecture]
+    runs: dict[bool, list[dict]] = {mode: [] for mode in modes}
     tmp = Path(tempfile.mkdtemp(prefix="bench_speed_"))
     try:
         (tmp / "in").mkdir()
-        _symlink_folder(images, args.cli, tmp / "in")
-        run = _run_measure(
-            tmp / "in",
-            tmp / "out.csv",
-            backend=args.backend,
-            workers=args.workers,
-            architecture=args.architecture,
-        )
-        n_rows = sum(1 for _ in (tmp / "out.csv").open()) - 1
+        _symlink_folder(images, n, tmp / "in")
+        for _ in range(args.repeat):
+            for mode in modes:
+                out_csv = tmp / "out.csv"
+                out_csv.unlink(missing_ok=True)
+                run = _run_measure(
+                    tmp / "in",
+                    out_csv,
+                    backend=args.backend,
+                    workers=args.workers,
+                    architecture=mode,
+                )
+                run["csv_rows"] = sum(1 for _ in out_csv.open()) - 1
+                runs[mode].append(run)
+                if args.repeat > 1:
+                    print(
+                        f"run {len(runs[mode])} {'architecture' if mode else 'thickness   '} "
+                        f"{run['wall_s'] / n * 1000:.1f} ms/image (CPU "
+                        f"{run['cpu_s'] / n * 1000:.1f} ms)",
+                        flush=True,
+                    )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    n = args.cli
-    ms = run["wall_s"] / n * 1000
+    main_runs = runs[args.architecture]
+    run = main_runs[-1]  # files, rows and memory (the same in every run)
+    wall_s = float(np.median([r["wall_s"] for r in main_runs]))
+    cpu_s = float(np.median([r["cpu_s"] for r in main_runs]))
+    ms = wall_s / n * 1000
     base_ms, n_params = _baseline_forward_ms(args.baseline_runs)
     out = {
         "mode": "cli",
         "backend": args.backend,
         "n_images": n,
         "files_in_csv": len(run["files"]),
-        "csv_rows": n_rows,
-        "cli_wall_s": run["wall_s"],
+        "csv_rows": run["csv_rows"],
+        "cli_wall_s": wall_s,
         "cli_ms_per_image": ms,
-        "cli_cpu_s": run["cpu_s"],
-        "cli_cpu_ms_per_image": run["cpu_s"] / n * 1000,
+        "cli_cpu_s": cpu_s,
+        "cli_cpu_ms_per_image": cpu_s / n * 1000,
         "startup_version_s": startup_s,
         "workers": args.workers,
         "architecture": args.architecture,
@@ -268,16 +293,40 @@ def _cli_mode(args: argparse.Namespace) -> dict:
         "baseline_forward_ms": base_ms,
         "baseline_forward_over_cli_ms_per_image": base_ms / ms,
     }
+    if args.repeat > 1:
+        for mode, done in runs.items():
+            key = "architecture" if mode else "thickness"
+            out[f"repeat_{key}_ms_per_image"] = [r["wall_s"] / n * 1000 for r in done]
+            out[f"repeat_{key}_cpu_ms_per_image"] = [r["cpu_s"] / n * 1000 for r in done]
     print(f"backend             {args.backend} (musclethick measure --backend)")
+    what = "median of " + str(args.repeat) + " runs, " if args.repeat > 1 else ""
     print(
-        f"musclethick measure  {ms:.1f} ms/image end to end: {n} images in "
-        f"{run['wall_s']:.1f} s (one command, start-up and CSV included; "
-        f"{len(run['files'])} files, {n_rows} rows written)"
+        f"musclethick measure  {ms:.1f} ms/image end to end ({what}{n} images in "
+        f"{wall_s:.1f} s: one command, start-up and CSV included; "
+        f"{len(run['files'])} files, {run['csv_rows']} rows written)"
     )
     print(
-        f"CPU time            {run['cpu_s'] / n * 1000:.1f} ms/image (user+sys, all threads; "
+        f"CPU time            {cpu_s / n * 1000:.1f} ms/image (user+sys, all threads; "
         f"a less load-sensitive figure: on an idle 2-core machine wall >= CPU / 2)"
     )
+    if args.repeat > 1:
+        for mode, done in runs.items():
+            walls = sorted(r["wall_s"] / n * 1000 for r in done)
+            print(
+                f"{'with architecture' if mode else 'thickness only':<19} "
+                f"{walls[0]:.1f}-{walls[-1]:.1f} ms/image over {len(walls)} runs, median "
+                f"{float(np.median(walls)):.1f}"
+            )
+        if len(modes) == 2:
+            added = [
+                (a["wall_s"] - t["wall_s"]) / n * 1000
+                for t, a in zip(runs[False], runs[True], strict=True)
+            ]
+            out["repeat_architecture_adds_ms_per_image"] = added
+            print(
+                f"architecture adds   {float(np.median(added)):.1f} ms/image (median of the "
+                f"{len(added)} back-to-back pairs; {min(added):.1f} to {max(added):.1f})"
+            )
     print(f"start-up            {startup_s:.2f} s (musclethick --version)")
     print(f"VGG16 U-Net 512²    {base_ms:.0f} ms/image forward ({n_params / 1e6:.1f} M parameters)")
     print(f"ratio               {base_ms / ms:.0f}x (baseline forward / our end to end)")
@@ -364,6 +413,15 @@ def main(argv: list[str] | None = None) -> int:
         help="'musclethick measure --architecture' for --cli (pennation angle, fascicle length)",
     )
     p.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="R",
+        help="with --cli: R runs, the median reported with their range (the shared VM's speed "
+        "drifts over minutes); with --architecture too, each a thickness-only and an "
+        "architecture run back to back, and what architecture adds per pair (default: 1)",
+    )
+    p.add_argument(
         "--workers",
         type=int,
         default=None,
@@ -371,6 +429,8 @@ def main(argv: list[str] | None = None) -> int:
         "process per core)",
     )
     args = p.parse_args(argv)
+    if args.repeat < 1:
+        p.error("--repeat must be at least 1")
     torch.set_num_threads(args.threads)
     if args.cli or args.memory:
         out = _cli_mode(args) if args.cli else {}
