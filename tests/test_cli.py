@@ -438,3 +438,20 @@ def test_measure_advises_when_most_frames_are_flagged_or_failed(tmp_path: Path, 
     one = ["measure", str(tmp_path / "noise0.png"), "--method", "edges"]
     main([*one, "--out", str(tmp_path / "r2.csv")])
     assert "note:" not in capsys.readouterr().err  # one frame: too few to judge
+
+
+def test_ctrl_c_before_the_first_file_is_measured_says_so(
+    monkeypatch, capsys, sample_images: Path, tmp_path: Path
+):
+    import musclethick.pipeline as pipeline
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+        yield  # a generator, as measure_paths is
+
+    monkeypatch.setattr(pipeline, "measure_paths", interrupted)
+    image = sorted(sample_images.glob("*.png"))[0]
+    assert main(["measure", str(image), "--out", str(tmp_path / "r.csv")]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted before the first of 1 file(s) was measured" in err
+    assert "their rows are in" not in err

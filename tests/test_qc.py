@@ -195,6 +195,10 @@ def test_unfamiliar_scanner_share():
     assert not doubts_boundaries("flagged", ("calibration_unconfirmed",))
     assert not doubts_boundaries("flagged", ("implausible_calibration", "profile_mismatch"))
     assert not doubts_boundaries("ok", ())
+    # fascicles faint or steep say nothing of the layers: no note about a new scanner for them
+    assert not doubts_boundaries("flagged", ("no_fascicles", "low_fascicle_confidence"))
+    assert not doubts_boundaries("flagged", ("long_extrapolation", "fascicles_at_search_limit"))
+    assert doubts_boundaries("flagged", ("no_fascicles", "ambiguous_layers"))
 
 
 def test_repeat_spread_and_disagreement():

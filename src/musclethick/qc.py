@@ -64,6 +64,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from functools import cache
 
 import numpy as np
 
@@ -344,8 +345,19 @@ UNFAMILIAR_MIN_FRAMES = 10
 
 
 def doubts_boundaries(status: Status, flags: Iterable[str]) -> bool:
-    """Whether a result is failed, or flagged for something other than its calibration."""
-    return status == "failed" or any(f not in CALIBRATION_FLAGS for f in flags)
+    """Whether a result is failed, or flagged for its boundaries: for something other than its
+    calibration or its architecture (fascicles faint or steep say nothing of the layers)."""
+    if status == "failed":
+        return True
+    others = _not_about_boundaries()
+    return any(f not in others for f in flags)
+
+
+@cache
+def _not_about_boundaries() -> frozenset[str]:
+    from musclethick.architecture import ARCHITECTURE_FLAGS  # it imports this module
+
+    return frozenset(CALIBRATION_FLAGS) | frozenset(ARCHITECTURE_FLAGS)
 
 
 def unfamiliar_scanner(n_frames: int, n_doubtful: int, *, model_path: str | None = None) -> str:

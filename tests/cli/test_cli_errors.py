@@ -154,3 +154,20 @@ def test_files_that_match_but_cannot_be_used_are_named_as_the_reason(tmp_path: P
     out = capsys.readouterr().out
     assert "1 files match but cannot be used (listed under Problems)" in out
     assert "holds no scan files" not in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "command"),
+    [
+        (["export", "{store}", "--store", "{store}", "--out", "t"], "export"),
+        (["measure", "a.png", "--out", "r.csv", "--bogus"], "measure"),
+    ],
+)
+def test_an_unknown_option_points_to_its_command_help(argv, command, tmp_path, capsys):
+    store = tmp_path / "s.sqlite"
+    store.write_bytes(b"")
+    argv = [a.format(store=store) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"musclethick {command}: error: unrecognized arguments: ")
+    assert err.rstrip().endswith(f"(see 'musclethick {command} --help')")

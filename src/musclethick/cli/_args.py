@@ -27,6 +27,23 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
+    def parse_args(self, args=None, namespace=None):  # type: ignore[no-untyped-def]
+        """As argparse's, but arguments no command knows are named by the subcommand's parser
+        (``musclethick export: error: ... (see 'musclethick export --help')``), not the top
+        one's."""
+        parsed, unknown = self.parse_known_args(args, namespace)
+        if unknown:
+            self._parser_of(parsed).error(f"unrecognized arguments: {' '.join(unknown)}")
+        return parsed
+
+    def _parser_of(self, parsed: argparse.Namespace) -> argparse.ArgumentParser:
+        command = getattr(parsed, "command", None)
+        for action in self._subparsers._group_actions if self._subparsers else ():
+            choices = getattr(action, "choices", None) or {}
+            if command in choices:
+                return choices[command]
+        return self
+
 
 def existing_file(text: str) -> str:
     """argparse type: the path of an existing file (a typo is refused before any work)."""

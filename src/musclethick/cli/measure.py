@@ -285,7 +285,10 @@ def cmd_measure(args: argparse.Namespace) -> int:
     if interrupted:
         print(
             f"musclethick measure: interrupted after {n_done} of {len(paths)} file(s); their "
-            f"rows are in {outputs.out}",
+            f"rows are in {outputs.out}"
+            if n_done
+            else f"musclethick measure: interrupted before the first of {len(paths)} file(s) "
+            "was measured",
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
