@@ -17,15 +17,21 @@ from musclethick.study.store import StudyStore
 OPTIONS = {"protocol": "default", "method": "edges", "mm_per_px": 0.1, "progress": False}
 
 
-def current_results(store_path):
+def _query(store_path, sql: str) -> list[tuple]:
+    """Rows of ``sql`` on the store, opened read-only."""
     db = sqlite3.connect(f"file:{store_path}?mode=ro", uri=True)
     try:
-        return db.execute(
-            "SELECT s.path, r.id, r.run_id, r.created_at FROM results r "
-            "JOIN scans s ON s.id = r.scan_id WHERE r.superseded = 0 ORDER BY r.id"
-        ).fetchall()
+        return db.execute(sql).fetchall()
     finally:
         db.close()
+
+
+def current_results(store_path):
+    return _query(
+        store_path,
+        "SELECT s.path, r.id, r.run_id, r.created_at FROM results r "
+        "JOIN scans s ON s.id = r.scan_id WHERE r.superseded = 0 ORDER BY r.id",
+    )
 
 
 def test_the_protocol_version_is_stored_with_the_run(tmp_path, make_study):
@@ -340,14 +346,11 @@ def test_frames_without_a_pixel_size_are_named_and_measuring_again_with_one_fixe
 
 
 def _measured(store_path) -> list[tuple]:
-    db = sqlite3.connect(f"file:{store_path}?mode=ro", uri=True)
-    try:
-        return db.execute(
-            "SELECT s.path, r.status, r.flags, r.message, r.thickness_px, r.thickness_mm "
-            "FROM results r JOIN scans s ON s.id = r.scan_id ORDER BY s.path, r.frame_index"
-        ).fetchall()
-    finally:
-        db.close()
+    return _query(
+        store_path,
+        "SELECT s.path, r.status, r.flags, r.message, r.thickness_px, r.thickness_mm "
+        "FROM results r JOIN scans s ON s.id = r.scan_id ORDER BY s.path, r.frame_index",
+    )
 
 
 @pytest.mark.parametrize(
