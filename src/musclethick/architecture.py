@@ -771,13 +771,20 @@ def _folded_spectra(
 ) -> np.ndarray:
     """The ridge spectra of ``size`` at the bins of :func:`_aliases` ``(n_aliases, n_angles,
     rows / rstep, cols / cstep / 2 + 1)`` (0 where not used), times ``1 / (rstep cstep)``
-    (evaluated at those bins only)."""
+    (evaluated at the used bins only: a third of them are not)."""
     aliases = _aliases(size, rstep, cstep)
-    fy = np.fft.fftfreq(size[0]).astype(np.float32)[np.stack([a[0] for a in aliases])]
-    fx = np.fft.rfftfreq(size[1]).astype(np.float32)[np.stack([a[1] for a in aliases])]
-    used = np.stack([a[3] for a in aliases]) * np.float32(1.0 / (rstep * cstep))
-    spectra = _ridge_spectra(fy[:, :, None], fx[:, None, :], angles_deg, across_px, along_px)
-    return np.ascontiguousarray(spectra.swapaxes(0, 1)) * used[:, None, None, :]
+    fy = np.fft.fftfreq(size[0]).astype(np.float32)
+    fx = np.fft.rfftfreq(size[1]).astype(np.float32)
+    rows, cols = aliases[0][0].size, aliases[0][1].size
+    out = np.zeros((len(aliases), len(angles_deg), rows, cols), dtype=np.float32)
+    weight = np.float32(1.0 / (rstep * cstep))
+    for k, (ky, kx, _, used) in enumerate(aliases):
+        keep = np.flatnonzero(used)
+        spectra = _ridge_spectra(
+            fy[ky][:, None], fx[kx[keep]][None, :], angles_deg, across_px, along_px
+        )
+        out[k][:, :, keep] = spectra * weight
+    return out
 
 
 @lru_cache(maxsize=32)
