@@ -159,7 +159,7 @@ def test_files_that_match_but_cannot_be_used_are_named_as_the_reason(tmp_path: P
 @pytest.mark.parametrize(
     ("argv", "command"),
     [
-        (["export", "{store}", "--store", "{store}", "--out", "t"], "export"),
+        (["export", "{store}", "--out", "t", "--bogus"], "export"),
         (["measure", "a.png", "--out", "r.csv", "--bogus"], "measure"),
     ],
 )

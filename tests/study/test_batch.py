@@ -395,3 +395,27 @@ def test_the_coordinator_keeps_opencv_on_one_thread_while_workers_start():
         assert cv2.getNumThreads() == 2
     finally:
         cv2.setNumThreads(before)
+
+
+def test_the_store_is_named_as_batch_names_it_or_by_position(tmp_path, make_study, capsys):
+    from musclethick.cli import main
+
+    make_study(tmp_path / "study", subjects=1, reps=1)
+    store = tmp_path / "s.sqlite"
+    run_batch(tmp_path / "study", store=store, workers=1, **OPTIONS)
+    assert main(["export", str(store), "--out", str(tmp_path / "a"), "--format", "csv"]) == 0
+    assert (
+        main(["export", "--store", str(store), "--out", str(tmp_path / "b"), "--format", "csv"])
+        == 0
+    )
+    assert (tmp_path / "a" / "long.csv").read_text() == (tmp_path / "b" / "long.csv").read_text()
+    capsys.readouterr()
+    other = tmp_path / "other.sqlite"
+    other.write_bytes(b"")
+    assert main(["reliability", str(store), "--store", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("musclethick reliability: error: two study stores given")
+    assert main(["report", "--out", str(tmp_path / "r.html")]) == 2
+    err = capsys.readouterr().err
+    assert "required: store (or --store STORE)" in err
+    assert err.rstrip().endswith("(see 'musclethick report --help')")

@@ -10,6 +10,7 @@ from musclethick.cli._errors import EXIT_USAGE
 
 __all__ = [
     "Parser",
+    "add_store_argument",
     "depth_mm_arg",
     "existing_dir",
     "existing_file",
@@ -34,6 +35,18 @@ class Parser(argparse.ArgumentParser):
         parsed, unknown = self.parse_known_args(args, namespace)
         if unknown:
             self._parser_of(parsed).error(f"unrecognized arguments: {' '.join(unknown)}")
+        if hasattr(parsed, "store_option"):  # add_store_argument: STORE or --store STORE
+            store, option = parsed.store, parsed.store_option
+            del parsed.store_option
+            if store and option and Path(store).resolve() != Path(option).resolve():
+                self._parser_of(parsed).error(
+                    f"two study stores given ({store} and --store {option}); give one"
+                )
+            if not (store or option):
+                self._parser_of(parsed).error(
+                    "the following arguments are required: store (or --store STORE)"
+                )
+            parsed.store = store or option
         return parsed
 
     def _parser_of(self, parsed: argparse.Namespace) -> argparse.ArgumentParser:
@@ -43,6 +56,20 @@ class Parser(argparse.ArgumentParser):
             if command in choices:
                 return choices[command]
         return self
+
+
+def add_store_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    """The study store of a command that reads one: ``STORE``, or ``--store STORE`` as
+    ``musclethick batch`` names it (:meth:`Parser.parse_args` takes either into
+    ``args.store``)."""
+    parser.add_argument("store", nargs="?", type=existing_file, help=help)
+    parser.add_argument(
+        "--store",
+        dest="store_option",
+        type=existing_file,
+        metavar="STORE",
+        help="the same, as 'musclethick batch' names it",
+    )
 
 
 def existing_file(text: str) -> str:

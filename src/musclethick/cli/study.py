@@ -12,7 +12,13 @@ import argparse
 import sys
 from typing import Any
 
-from musclethick.cli._args import existing_dir, existing_file, mm_per_px_arg, positive_int
+from musclethick.cli._args import (
+    add_store_argument,
+    existing_dir,
+    existing_file,
+    mm_per_px_arg,
+    positive_int,
+)
 from musclethick.cli._errors import EXIT_USAGE
 
 __all__ = [
@@ -175,9 +181,7 @@ def register_export(subparsers: Any) -> argparse.ArgumentParser:
         help="thickness tables from a study store (CSV, Excel or Parquet)",
         description="Long table, session summary and wide tables with change from baseline.",
     )
-    parser.add_argument(
-        "store", type=existing_file, help="study store written by 'musclethick batch'"
-    )
+    add_store_argument(parser, "study store written by 'musclethick batch'")
     parser.add_argument(
         "--format", choices=FORMATS, default="xlsx", help="output format (default: %(default)s)"
     )
@@ -226,9 +230,7 @@ def register_reliability(subparsers: Any) -> argparse.ArgumentParser:
         help="ICC, CV %%, typical error, SEM, MDC95 and Bland-Altman from a study store",
         description=stats.__doc__.split("\n\n")[0],
     )
-    parser.add_argument(
-        "store", type=existing_file, help="study store written by 'musclethick batch'"
-    )
+    add_store_argument(parser, "study store written by 'musclethick batch'")
     parser.add_argument("--protocol", help="protocol (default: the one the batch used)")
     parser.add_argument("--method", help="method to analyse (default: the latest run's)")
     parser.add_argument(
@@ -323,9 +325,7 @@ def register_report(subparsers: Any) -> argparse.ArgumentParser:
         "control, trajectories and the condition comparison (mixed model and paired check), "
         "with the estimates as CSV beside it.",
     )
-    parser.add_argument(
-        "store", type=existing_file, help="study store written by 'musclethick batch'"
-    )
+    add_store_argument(parser, "study store written by 'musclethick batch'")
     parser.add_argument("--out", required=True, help="the report (HTML, e.g. report.html)")
     parser.add_argument("--figures", metavar="DIR", help="also write the figures as PNG files")
     parser.add_argument("--pdf", action="store_true", help="also write OUT.pdf (needs WeasyPrint)")

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from musclethick.cli._args import depth_mm_arg, existing_file, mm_per_px_arg
+from musclethick.cli._args import add_store_argument, depth_mm_arg, existing_file, mm_per_px_arg
 
 __all__ = ["cmd_review", "cmd_view", "register"]
 
@@ -56,9 +56,7 @@ def register(sub: Any) -> None:
         "reject or correct each, with your name and the time kept beside the model's result "
         "(needs the napari extra: pip install 'musclethick[napari]').",
     )
-    review.add_argument(
-        "store", type=existing_file, help="study store (SQLite) written by 'musclethick batch'"
-    )
+    add_store_argument(review, "study store (SQLite) written by 'musclethick batch'")
     review.add_argument("--reviewer", required=True, help="your name or initials (provenance)")
     review.add_argument(
         "--blind", action="store_true", help="hide subject, week and condition while reviewing"
