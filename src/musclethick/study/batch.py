@@ -309,21 +309,18 @@ def _process_pool(
                 return
             pending[pool.submit(measure_scan, job[1], job[2])] = job[0]
 
-    # the first tasks start the workers: forked where safe (this process measures nothing,
-    # so its OpenCV may be on one thread while they start), and ignoring Ctrl-C
-    with new_processes_ignore_ctrl_c(), opencv_on_one_thread():
-        pool = ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=worker_context(),
-            initializer=init_worker,
-            initargs=(1,),
-        )
-        try:
-            fill()
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+    pool: ProcessPoolExecutor | None = None
     try:
+        # the first tasks start the workers: forked where safe (this process measures
+        # nothing, so its OpenCV may be on one thread while they start), ignoring Ctrl-C
+        with new_processes_ignore_ctrl_c(), opencv_on_one_thread():
+            pool = ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=worker_context(),
+                initializer=init_worker,
+                initargs=(1,),
+            )
+            fill()
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
@@ -336,7 +333,8 @@ def _process_pool(
                 yield scan_id, future.result() if error is None else error
             fill()
     finally:  # on Ctrl-C or an error, do not wait for the queued scans
-        pool.shutdown(wait=True, cancel_futures=True)
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _dask(
