@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from musclethick.segment.unet import OUT_CHANNELS, UNet, count_parameters
-from musclethick.train.augment import AugmentOptions, above_strip, augment_pair
+from musclethick.train.augment import AugmentOptions, above_strip, augment_pair, layer_contrast
 from musclethick.train.dataset import load_samples, load_split
 from musclethick.train.loop import TrainConfig, fascicle_training_names, main, train
 from musclethick.train.losses import column_change, layer_loss, soft_dice
@@ -129,6 +129,40 @@ def test_inserted_layers_push_the_muscle_down_and_are_not_muscle(tiny):
     assert before < 0.3 and 0.4 <= belly_start <= 0.55
     top = t[: int(0.3 * SHAPE[0])]
     assert (top[..., V_MUSCLE] > 0.5).all() and top[..., MUSCLE].max() < 0.5
+
+
+def test_layer_contrast_gives_each_layer_its_own_gain():
+    mask = np.zeros((120, 80), np.uint8)
+    mask[10:18] = 255  # superficial band
+    mask[60:66] = 255  # deep band
+    tgt = layer_targets(mask)
+    tgt[:, 50:, :] = 0.0  # columns 50-79: nothing known, their brightness must stay
+    img = np.full(mask.shape, 100.0, np.float32)
+    out = layer_contrast(np.random.default_rng(3), img, tgt, (0.5, 2.0))
+    out2 = layer_contrast(np.random.default_rng(3), img, tgt, (0.5, 2.0))
+    np.testing.assert_array_equal(out, out2)
+    # the five gains it draws first (above, superficial, belly, deep, below), log-uniform
+    g = np.exp(np.random.default_rng(3).uniform(np.log(0.5), np.log(2.0), size=5))
+    # this draw tells belly (x 1.5) and below (x 0.6) apart and from no gain at all
+    assert g[2] > 1.4 and g[4] < 0.7
+    # far (>= 13 px; the blur's sigma is at most 6 px) from any edge, each layer has its gain
+    np.testing.assert_allclose(out[32:40, 0:20] / 100.0, g[2], rtol=0.03)  # belly
+    np.testing.assert_allclose(out[100:, 0:20] / 100.0, g[4], rtol=0.03)  # below
+    np.testing.assert_allclose(out[:, 79], 100.0, rtol=1e-3)  # unknown columns
+    assert out.min() >= 0 and out.max() <= 255
+
+
+def test_layer_contrast_is_off_by_default_and_keeps_the_random_stream(tiny):
+    _, s = tiny
+    tgt = s.target(0)
+    base = augment_pair(s.images[0], tgt, np.random.default_rng(7), shape=SHAPE)
+    off = AugmentOptions(p_layer_contrast=0.0)
+    again = augment_pair(s.images[0], tgt, np.random.default_rng(7), shape=SHAPE, options=off)
+    np.testing.assert_array_equal(base[0], again[0])
+    on = AugmentOptions(p_layer_contrast=1.0)
+    changed = augment_pair(s.images[0], tgt, np.random.default_rng(7), shape=SHAPE, options=on)
+    assert not np.array_equal(base[0], changed[0])
+    np.testing.assert_array_equal(base[1].shape, changed[1].shape)
 
 
 def test_borders_are_labelled_outside_the_muscle(tiny):
@@ -290,6 +324,7 @@ def test_main_cli_writes_card_and_summary(test_data, tmp_path):
     )  # fmt: skip
     assert rc == 0
     summary = json.loads((out / "train.json").read_text())
+    assert summary["layer_contrast"] == 0.0  # the shipped recipe: the augmentation off
     assert summary["n_val"] == 1 and summary["n_train"] == 5
     assert summary["excluded_sizes"] == ["157x200"]
     card = json.loads((out / "model.json").read_text())

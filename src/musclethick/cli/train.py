@@ -99,6 +99,14 @@ def get_train_parser() -> argparse.ArgumentParser:
         "columns (default %(default)s: off)",
     )
     p.add_argument(
+        "--layer-contrast",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="share of training samples whose layers (above, bands, belly, below) each get "
+        "their own brightness (augmentation; default %(default)s: off)",
+    )
+    p.add_argument(
         "--weak-fraction",
         type=float,
         default=TrainConfig.weak_fraction,
@@ -132,6 +140,7 @@ def _log(line: str) -> None:
 
 def train_main(argv: Sequence[str] | None = None) -> int:
     """Run ``musclethick train`` with the arguments after ``train``; returns the exit status."""
+    from musclethick.train.augment import AugmentOptions
     from musclethick.train.loop import TrainConfig, train_from_folder
 
     args = get_train_parser().parse_args(argv)
@@ -141,6 +150,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
         synthetic_fraction=args.synthetic_fraction,
         consistency_weight=args.consistency_weight,
         jump_weight=args.jump_weight,
+        augment=AugmentOptions(p_layer_contrast=args.layer_contrast),
         normalisation=args.normalisation,
         base_channels=args.base_channels,
         epochs=args.epochs,

@@ -32,9 +32,16 @@ import cv2
 import numpy as np
 
 from musclethick.train.synthetic import fat_layer
-from musclethick.train.targets import GROUP, N_CHANNELS, V_GROUP, V_LAYER, V_MUSCLE
+from musclethick.train.targets import GROUP, LAYER, N_CHANNELS, V_GROUP, V_LAYER, V_MUSCLE
 
-__all__ = ["AugmentOptions", "above_strip", "augment_pair", "resize_channels", "resize_pair"]
+__all__ = [
+    "AugmentOptions",
+    "above_strip",
+    "augment_pair",
+    "layer_contrast",
+    "resize_channels",
+    "resize_pair",
+]
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,8 @@ class AugmentOptions:
     p_text: float = 0.3
     p_border: float = 0.4
     p_flip: float = 0.5
+    p_layer_contrast: float = 0.0
+    layer_gain_range: tuple[float, float] = (0.5, 2.0)
 
     @classmethod
     def none(cls) -> AugmentOptions:
@@ -206,6 +215,29 @@ def _insert_layers(rng, img, tgt, opts, strips):
     img = np.concatenate([img[:at], strip, img[at:]], axis=0)
     tgt = np.concatenate([tgt[:at], fill, tgt[at:]], axis=0)
     return img, tgt
+
+
+def layer_contrast(rng, img, tgt, gain_range=(0.5, 2.0)):
+    """Each layer its own brightness: the tissue above, the two bands, the belly and the tissue
+    below are each multiplied by a gain drawn log-uniformly from ``gain_range`` (smoothly
+    blended across the edges, over 1-6 px), as another scanner, gain setting or muscle shows
+    fat, muscle and aponeuroses in other ratios of brightness. The network then has to tell the
+    target muscle by its texture and its bounding bands, not by how bright it is next to the
+    layers around it. Pixels whose layer is unknown keep their brightness (where only the
+    grouping above / belly / below is known, the group's gain is used)."""
+    lo, hi = np.log(gain_range[0]), np.log(gain_range[1])
+    g = np.exp(rng.uniform(lo, hi, size=5)).astype(np.float32)
+    layers = tgt[..., LAYER]
+    known = np.clip(tgt[..., V_LAYER], 0.0, 1.0)
+    groups = tgt[..., GROUP]
+    known_group = np.clip(tgt[..., V_GROUP], 0.0, 1.0) * (1.0 - known)
+    gain = (
+        layers @ g
+        + known_group * (groups @ np.array([g[0], g[2], g[4]], np.float32))
+        + np.clip(1.0 - known - known_group, 0.0, 1.0)
+    )
+    gain = cv2.GaussianBlur(gain.astype(np.float32), (0, 0), rng.uniform(1.0, 6.0))
+    return np.clip(img * gain, 0, 255)
 
 
 def _deep_fill(rng, rows: int, cols: int, level: float, bone: bool) -> np.ndarray:
@@ -395,6 +427,8 @@ def augment_pair(
     img = np.ascontiguousarray(img)
     tgt = np.ascontiguousarray(tgt)
     rows = img.shape[0]
+    if opts.p_layer_contrast and rng.random() < opts.p_layer_contrast:
+        img = layer_contrast(rng, img, tgt, opts.layer_gain_range)
     if rng.random() < opts.p_attenuation:
         alpha = rng.uniform(*opts.attenuation_range)
         img = img * np.exp(-alpha * np.linspace(0, 1, rows, dtype=np.float32))[:, None]

@@ -507,6 +507,7 @@ def train_from_folder(
             "synthetic_fraction": config.synthetic_fraction,
             "consistency_weight": config.consistency_weight,
             "jump_weight": config.jump_weight,
+            "layer_contrast": config.augment.p_layer_contrast,
             "init_weights": config.init_weights,
         }
     )
@@ -528,6 +529,7 @@ def train_from_folder(
                 "synthetic_fraction": summary["synthetic_fraction"],
                 "consistency_weight": summary["consistency_weight"],
                 "jump_weight": summary["jump_weight"],
+                "layer_contrast": summary["layer_contrast"],
                 "epochs_run": summary["epochs_run"],
                 "init_weights": summary["init_weights"],
             }
