@@ -217,7 +217,7 @@ def _insert_layers(rng, img, tgt, opts, strips):
     return img, tgt
 
 
-def layer_contrast(rng, img, tgt, gain_range=(0.5, 2.0)):
+def layer_contrast(rng, img, tgt, gain_range=AugmentOptions.layer_gain_range):
     """Each layer its own brightness: the tissue above, the two bands, the belly and the tissue
     below are each multiplied by a gain drawn log-uniformly from ``gain_range`` (smoothly
     blended across the edges, over 1-6 px), as another scanner, gain setting or muscle shows
@@ -227,14 +227,11 @@ def layer_contrast(rng, img, tgt, gain_range=(0.5, 2.0)):
     grouping above / belly / below is known, the group's gain is used)."""
     lo, hi = np.log(gain_range[0]), np.log(gain_range[1])
     g = np.exp(rng.uniform(lo, hi, size=5)).astype(np.float32)
-    layers = tgt[..., LAYER]
-    known = np.clip(tgt[..., V_LAYER], 0.0, 1.0)
-    groups = tgt[..., GROUP]
-    known_group = np.clip(tgt[..., V_GROUP], 0.0, 1.0) * (1.0 - known)
+    known, known_group = tgt[..., V_LAYER], tgt[..., V_GROUP]
     gain = (
-        layers @ g
-        + known_group * (groups @ np.array([g[0], g[2], g[4]], np.float32))
-        + np.clip(1.0 - known - known_group, 0.0, 1.0)
+        tgt[..., LAYER] @ g  # where the layers are known
+        + (1.0 - known) * known_group * (tgt[..., GROUP] @ g[[0, 2, 4]])  # only the groups
+        + (1.0 - known) * (1.0 - known_group)  # neither: unchanged
     )
     gain = cv2.GaussianBlur(gain.astype(np.float32), (0, 0), rng.uniform(1.0, 6.0))
     return np.clip(img * gain, 0, 255)
