@@ -22,8 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Mean thickness (px) of the classical edge path on the committed sample scans, measured with
 # the pre-refactor code (numbers in refine.py) at commit e5e0fb7. The numbers now come from
-# data/edge_classifier_v1.json and must reproduce these exactly (same floats, same order of
-# operations).
+# data/edge_classifier_v1.json and must reproduce these to floating-point rounding: the same
+# floats in the same order of operations give the same numbers on one machine, but numpy's
+# vectorised kernels round differently on other CPUs (seen: 6e-13 px on another EPYC), so the
+# comparison allows 1e-9 relative, far below any change of a learned number.
+ROUNDING = 1e-9
 EDGE_THICKNESS_PX_AT_E5E0FB7 = {
     "dltrack_512x512_img_00053.png": 203.72876571864583,
     "dltrack_800x600_img_00002.png": 213.86405566680978,
@@ -60,7 +63,7 @@ def test_the_data_file_and_its_card_ship_with_the_package():
 @pytest.mark.parametrize("name", sorted(EDGE_THICKNESS_PX_AT_E5E0FB7))
 def test_edge_path_measures_as_before_the_numbers_moved_to_a_file(sample_images, name):
     (result,) = measure_path(sample_images / name, MeasureSettings(method="edges"))
-    assert result.mean_thickness_px == EDGE_THICKNESS_PX_AT_E5E0FB7[name]
+    assert result.mean_thickness_px == pytest.approx(EDGE_THICKNESS_PX_AT_E5E0FB7[name], rel=ROUNDING)
 
 
 def test_refine_applies_the_shipped_annotation_offset_as_before(sample_images):
@@ -69,8 +72,8 @@ def test_refine_applies_the_shipped_annotation_offset_as_before(sample_images):
     sup = refine_boundary(frame.pixels, superficial, side="superficial")
     dp = refine_boundary(frame.pixels, deep, side="deep")
     # mean rows measured with the pre-refactor code at commit e5e0fb7
-    assert float(np.mean(sup.y_px)) == 39.57672605407979
-    assert float(np.mean(dp.y_px)) == 257.8270347062976
+    assert float(np.mean(sup.y_px)) == pytest.approx(39.57672605407979, rel=ROUNDING)
+    assert float(np.mean(dp.y_px)) == pytest.approx(257.8270347062976, rel=ROUNDING)
 
 
 def test_broken_files_are_refused():
