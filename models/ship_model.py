@@ -119,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             "n_fascicle_scans": info.get("n_fascicle_scans"),
             "synthetic_fraction": info.get("synthetic_fraction"),
             "layer_contrast": info.get("layer_contrast", 0.0),
+            "annotations": info.get("annotations", 0.0),
             "split": "dltrack_apo/split.csv (train / val, stratified by image size)",
         }
     )

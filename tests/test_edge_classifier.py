@@ -63,7 +63,9 @@ def test_the_data_file_and_its_card_ship_with_the_package():
 @pytest.mark.parametrize("name", sorted(EDGE_THICKNESS_PX_AT_E5E0FB7))
 def test_edge_path_measures_as_before_the_numbers_moved_to_a_file(sample_images, name):
     (result,) = measure_path(sample_images / name, MeasureSettings(method="edges"))
-    assert result.mean_thickness_px == pytest.approx(EDGE_THICKNESS_PX_AT_E5E0FB7[name], rel=ROUNDING)
+    assert result.mean_thickness_px == pytest.approx(
+        EDGE_THICKNESS_PX_AT_E5E0FB7[name], rel=ROUNDING
+    )
 
 
 def test_refine_applies_the_shipped_annotation_offset_as_before(sample_images):

@@ -393,3 +393,29 @@ def test_without_worker_processes_this_process_measures_everything(
         p.name == "bad.png" for p in paths
     ]
     assert all(m.frames == [] for m in measured)
+
+
+@pytest.mark.parametrize("method", ["model", "edges"])
+def test_a_line_drawn_beside_the_deep_aponeurosis_is_flagged(
+    sample_images: Path, tmp_path: Path, method: str
+):
+    """A caliper / annotation line burned into a real capture 5 px above the deep boundary:
+    whatever measured it, the result is flagged ``drawn_line``; the capture as it is carries
+    no such flag."""
+    import cv2
+
+    path = sample_images / "dltrack_telemed_660x556_img_00309.png"
+    settings = MeasureSettings(method=method)
+    (plain,) = measure_path(path, settings)
+    assert "drawn_line" not in plain.flags and plain.status != "failed"
+    assert plain.status == "ok" or method == "edges"  # the edge path doubts this one anyway
+    frame = next(read(path))
+    row = round(float(np.mean(plain.deep.y_px))) - 5 + frame.region.y0
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    x0, x1 = frame.region.x0, frame.region.x1 - 1
+    cv2.line(image, (x0, row), (x1, row), (255, 255, 255), 2)
+    drawn = tmp_path / "with_line.png"
+    cv2.imwrite(str(drawn), image)
+    (result,) = measure_path(drawn, settings)
+    assert "drawn_line" in result.flags and result.status == "flagged"
+    assert "drawn straight line" in result.message

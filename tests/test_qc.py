@@ -215,3 +215,77 @@ def test_repeat_spread_and_disagreement():
     # one value, missing values, no positive median: nothing to compare
     for values in ([20.0], [20.0, float("nan")], [], [0.0, 0.0]):
         assert np.isnan(repeat_spread_pct(values)) and not repeats_disagree(values)
+
+
+# --- drawn lines (calipers, annotation lines burned into a capture) -------------------------
+
+
+def _speckled_scan(seed: int = 0, rows: int = 240, cols: int = 320) -> np.ndarray:
+    """Grey speckle (laterally correlated, like B-mode) with a thick bright aponeurosis band
+    whose upper edge lies at row 150 (the deep boundary)."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    speckle = rng.rayleigh(40.0, size=(rows, cols)).astype(np.float32)
+    speckle = cv2.GaussianBlur(speckle, (0, 0), sigmaX=3.0, sigmaY=0.8)
+    band = np.zeros((rows, cols), np.float32)
+    band[150:162] = 120.0
+    img = speckle * (1.0 + band / 60.0)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _with_line(img: np.ndarray, y: float, *, slope=0.0, value=255, thickness=2, dash=None):
+    import cv2
+
+    out = img.copy()
+    cols = img.shape[1]
+    if dash is None:
+        pieces = [(0, cols - 1)]
+    else:
+        pieces = [(a, a + dash[0]) for a in range(0, cols, sum(dash))]
+    for a, b in pieces:
+        p0 = (int(a), round(y + slope * a))
+        p1 = (int(b), round(y + slope * b))
+        cv2.line(out, p0, p1, value, thickness, cv2.LINE_8)
+    return out
+
+
+def test_no_drawn_line_along_a_speckled_aponeurosis():
+    from musclethick.qc import drawn_line_flags, drawn_line_share
+
+    for seed in range(5):
+        img = _speckled_scan(seed)
+        assert drawn_line_share(img, line(150)) < 0.1
+        assert drawn_line_flags(img, line(40), line(150)) == ()
+
+
+def test_a_drawn_line_beside_a_boundary_is_found_solid_dashed_sloped_and_after_jpeg():
+    import cv2
+
+    from musclethick.qc import DRAWN_LINE, drawn_line_flags, drawn_line_share
+
+    img = _speckled_scan(1)
+    solid = _with_line(img, 144)  # 6 px above the aponeurosis, where it can pass for it
+    assert drawn_line_share(solid, line(146)) > 0.9
+    assert drawn_line_flags(solid, line(40), line(146)) == (DRAWN_LINE,)
+    dashed = _with_line(img, 144, dash=(24, 6))
+    assert drawn_line_share(dashed, line(146)) > 0.6
+    sloped = _with_line(img, 130, slope=0.06, thickness=3)
+    assert drawn_line_share(sloped, line(131, 0.06)) > 0.9
+    ok, buf = cv2.imencode(".jpg", solid, [cv2.IMWRITE_JPEG_QUALITY, 75])
+    assert ok
+    jpeg = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+    assert drawn_line_share(jpeg, line(146)) > 0.6
+
+
+def test_a_drawn_line_far_from_the_boundaries_or_short_is_not_a_doubt():
+    from musclethick.qc import drawn_line_flags, drawn_line_share
+
+    img = _speckled_scan(2)
+    far = _with_line(img, 100)  # 46 px above the boundary: not where a boundary could go
+    assert drawn_line_share(far, line(146)) == 0.0
+    short = img.copy()
+    short[143:145, 10:60] = 255  # a short tick, 50 of 320 columns
+    assert drawn_line_share(short, line(146)) < 0.3
+    assert drawn_line_flags(short, line(40), line(146)) == ()
+    assert drawn_line_share(img[:, :10], line(146, x=np.arange(0.0, 10.0))) == 0.0  # too narrow

@@ -33,6 +33,7 @@ from musclethick.qc import (
     FALLBACK_EDGES,
     MIN_CONFIDENCE,
     NO_MUSCLE,
+    drawn_line_flags,
     no_muscle_reason,
     with_added_flags,
 )
@@ -217,6 +218,8 @@ def _assemble(
         )
     if runner_up is not None:
         result = replace(result, runner_up=runner_up)
+    if result.status != "failed":  # whichever path found them, a boundary on a drawn line
+        extra_flags = (*extra_flags, *drawn_line_flags(frame.pixels, superficial, deep))
     if not extra_flags and not note:
         return result
     status, flags, new = with_added_flags(result.status, result.flags, extra_flags)

@@ -35,6 +35,9 @@ Flags (strings, in this order when several apply):
     A boundary bends or wiggles more than an aponeurosis can: peak-to-peak deviation from
     its straight-line fit above ``max_sagitta_fraction`` of its width (default 0.15), or
     curvature above ``max_curvature_per_px`` (radius below ~1.7 image widths of 512 px).
+``drawn_line``
+    A boundary runs along a drawn straight line (a caliper or annotation line burned into the
+    capture, :func:`drawn_line_share`): evenly bright, thin and straight, unlike an aponeurosis.
 ``implausible_thickness``
     The median vertical thickness is below ``min_thickness_fraction`` (3 %) or above
     ``max_thickness_fraction`` (95 %) of the image height.
@@ -76,6 +79,7 @@ from .types import Boundary, Calibration, Status
 
 __all__ = [
     "CALIBRATION_FLAGS",
+    "DRAWN_LINE",
     "FALLBACK_EDGES",
     "FLAG_DESCRIPTIONS",
     "MIN_CONFIDENCE",
@@ -85,6 +89,8 @@ __all__ = [
     "ULTRASOUND_MODALITIES",
     "describe_flags",
     "doubts_boundaries",
+    "drawn_line_flags",
+    "drawn_line_share",
     "failure_reason",
     "mm_withheld",
     "no_muscle_reason",
@@ -119,6 +125,8 @@ FLAG_DESCRIPTIONS: dict[str, str] = {
     "band_inside_muscle": "a band that is not muscle crosses the measured muscle: two muscles "
     "or a missed aponeurosis (review: swap to the runner-up pair, or move a boundary onto the "
     "band with Shift-Up / Shift-Down)",
+    "drawn_line": "a boundary runs along a drawn straight line (caliper or annotation), not "
+    "an aponeurosis: check it in review and move it onto the aponeurosis",
     "edge_of_image": "the muscle runs into the edge of the image: an aponeurosis is not in view",
     "unstable": "the result changes when the image is mirrored or made brighter or darker",
     "calibration_unconfirmed": "pixel size not confirmed",
@@ -147,6 +155,140 @@ FALLBACK_EDGES = "fallback_edges"
 #: (800x652 0 of 70, 660x556 1 of 212, 512x512 0 of 163) at the cost of flagging 4-11 % more
 #: frames that were right. A flagged frame costs a reviewer seconds; a wrong ``ok`` costs a study.
 MIN_CONFIDENCE = 0.7
+
+
+#: Flag of a result with a boundary on a drawn line (:func:`drawn_line_flags`).
+DRAWN_LINE = "drawn_line"
+
+
+def drawn_line_share(
+    pixels: np.ndarray,
+    boundary: Boundary,
+    *,
+    search_px: int = 8,
+    half_width_px: int = 3,
+    min_contrast: float = 25.0,
+    max_level_spread: float = 4.0,
+    min_run_px: int = 12,
+    below: float = 0.0,
+) -> float:
+    """Share of ``boundary``'s columns along which a drawn straight line runs beside it.
+
+    Sonographers and scanners burn lines into captures (caliper measurements, annotation
+    lines), and a line drawn a millimetre from an aponeurosis can pass for it. Tissue and a
+    drawn line differ in two ways that survive JPEG and resizing: a drawn line is straight to
+    the pixel, and its brightness is the same in every column (speckle makes an aponeurosis's
+    vary). In each column within ``search_px`` rows of the boundary the row
+    that stands out most above the rows ``half_width_px + 1`` above and below it (a line at
+    most ``2 * half_width_px + 1`` px thick, brighter than them by ``min_contrast`` grey
+    levels) is a candidate; the straight line (slope within 0.05 of the boundary's, every
+    0.0025) holding most candidates within 1 px, among them those whose brightness (the
+    brightest of the three rows around each) lies within ``max_level_spread`` grey levels of
+    their median and whose thickness (rows at that brightness) is their median, in runs of at
+    least
+    ``min_run_px`` neighbouring columns (a solid or dashed line, not scattered speckle), gives
+    the share.
+
+    Only columns in runs of at least ``min_run_px`` neighbours that agree with each other (both
+    stand out, centres at most 2 rows apart, brightness and thickness alike) are searched; a
+    boundary with fewer than ``below`` of its columns in such runs returns 0 at once.
+
+    Parameters
+    ----------
+    pixels : ndarray, shape (rows, cols)
+        The grey frame the boundary was found in.
+    boundary : Boundary
+
+    Returns
+    -------
+    float
+        0 (no drawn line along the boundary) to 1 (one along its whole width).
+    """
+    img = np.asarray(pixels, dtype=np.float32)
+    if img.ndim != 2:
+        return 0.0
+    rows, cols = img.shape
+    x = np.arange(max(0, math.ceil(boundary.x_min)), min(cols - 1, math.floor(boundary.x_max)) + 1)
+    if x.size < 16:
+        return 0.0
+    y_boundary = np.rint(boundary.y_at(x)).astype(np.int64)
+    gap = half_width_px + 1
+    rr = y_boundary[None, :] + np.arange(-search_px, search_px + 1)[:, None]
+    inside = (rr >= gap + 1) & (rr < rows - gap - 1)
+    rr = np.clip(rr, gap + 1, rows - gap - 2)
+    ridge = img[rr, x] - np.maximum(img[rr - gap, x], img[rr + gap, x])
+    ridge = np.where(inside, ridge, -np.inf)
+    best = np.argmax(ridge, axis=0)
+    cols_idx = np.arange(x.size)
+    centre_row = rr[best, cols_idx]
+    level = np.maximum.reduce([img[centre_row + d, x] for d in (-1, 0, 1)])
+    # how many rows around the centre hold that brightness: a drawn line's thickness is the
+    # same in every column, a bright aponeurosis's (saturated or not) varies with the speckle
+    around = img[centre_row[None, :] + np.arange(-gap, gap + 1)[:, None], x]
+    thick = (np.abs(around - level[None, :]) <= max_level_spread).sum(axis=0)
+    candidate = ridge[best, cols_idx] >= min_contrast
+    # neighbouring columns of one drawn line: both candidates, centres at most 2 rows apart
+    # (1 px either side of a line sloping up to ~0.1), the same brightness and thickness; only
+    # runs of such columns can hold one (this leaves the search below few columns, or none)
+    alike = np.zeros(x.size, dtype=bool)
+    alike[1:] = (
+        candidate[1:]
+        & candidate[:-1]
+        & (np.abs(np.diff(centre_row)) <= 2)
+        & (np.abs(np.diff(level)) <= 2 * max_level_spread)
+        & (thick[1:] == thick[:-1])
+    )
+    in_runs = _in_runs(alike, min_run_px - 1)
+    in_runs[:-1] |= in_runs[1:]  # a run's first column
+    if in_runs.sum() < max(min_run_px, below * x.size):
+        return 0.0  # the share cannot reach ``below``: not worth the search
+    cand = np.flatnonzero(in_runs)
+    peak = centre_row[cand].astype(np.float64)
+    xc = x[cand].astype(np.float64)
+    level, thick = level[cand], thick[cand]
+    fit = np.polyfit(x.astype(np.float64), boundary.y_at(x), 1)[0]
+    share = 0.0
+    for slope in fit + np.arange(-0.05, 0.05 + 1e-9, 0.0025):
+        offset = peak - slope * xc
+        bins = np.rint(offset - offset.min()).astype(np.int64)
+        window = np.convolve(np.bincount(bins), np.ones(3), mode="same")
+        on_line = np.abs(bins - int(np.argmax(window))) <= 1
+        if on_line.sum() <= share * x.size:
+            continue
+        even = np.zeros(x.size, dtype=bool)
+        even[cand[on_line]] = (
+            np.abs(level[on_line] - np.median(level[on_line])) <= max_level_spread
+        ) & (thick[on_line] == np.median(thick[on_line]))
+        share = max(share, float(_in_runs(even, min_run_px).sum()) / x.size)
+    return share
+
+
+def _in_runs(mask: np.ndarray, min_run: int) -> np.ndarray:
+    """``mask`` kept only where it is true over at least ``min_run`` consecutive elements."""
+    padded = np.concatenate([[False], mask, [False]])
+    change = np.flatnonzero(np.diff(padded.astype(np.int8)))
+    keep = np.zeros(mask.size, dtype=bool)
+    for start, stop in zip(change[::2], change[1::2], strict=True):
+        if stop - start >= min_run:
+            keep[start:stop] = True
+    return keep
+
+
+def drawn_line_flags(
+    pixels: np.ndarray,
+    superficial: Boundary | None,
+    deep: Boundary | None,
+    *,
+    min_share: float = 0.3,
+) -> tuple[str, ...]:
+    """``(DRAWN_LINE,)`` when a drawn line runs along either boundary over at least
+    ``min_share`` of its width (:func:`drawn_line_share`), else ``()``."""
+    for boundary in (superficial, deep):
+        if boundary is None:
+            continue
+        if drawn_line_share(pixels, boundary, below=min_share) >= min_share:
+            return (DRAWN_LINE,)
+    return ()
 
 
 def quality_flags(

@@ -9,7 +9,13 @@ import pytest
 import torch
 
 from musclethick.segment.unet import OUT_CHANNELS, UNet, count_parameters
-from musclethick.train.augment import AugmentOptions, above_strip, augment_pair, layer_contrast
+from musclethick.train.augment import (
+    AugmentOptions,
+    above_strip,
+    augment_pair,
+    draw_annotations,
+    layer_contrast,
+)
 from musclethick.train.dataset import load_samples, load_split
 from musclethick.train.loop import TrainConfig, fascicle_training_names, main, train
 from musclethick.train.losses import column_change, layer_loss, soft_dice
@@ -163,6 +169,37 @@ def test_layer_contrast_is_off_by_default_and_keeps_the_random_stream(tiny):
     changed = augment_pair(s.images[0], tgt, np.random.default_rng(7), shape=SHAPE, options=on)
     assert not np.array_equal(base[0], changed[0])
     np.testing.assert_array_equal(base[1].shape, changed[1].shape)
+
+
+def test_drawn_annotations_change_pixels_not_labels_and_often_lie_beside_an_aponeurosis():
+    mask = np.zeros((160, 200), np.uint8)
+    mask[20:28] = 255  # superficial band: inner edge at row 28
+    mask[110:118] = 255  # deep band: inner edge at row 110
+    tgt = layer_targets(mask)
+    img = np.full(mask.shape, 60.0, np.float32)
+    near = drawn = 0
+    for seed in range(40):
+        before = tgt.copy()
+        out = draw_annotations(np.random.default_rng(seed), img.copy(), tgt)
+        np.testing.assert_array_equal(tgt, before)  # the tissue under a line keeps its label
+        changed = np.abs(out - img) > 20
+        assert changed.any() and out.min() >= 0 and out.max() <= 255
+        rows = np.flatnonzero(changed.sum(axis=1) > 20)  # rows a long line runs through
+        drawn += rows.size > 0
+        near += any(abs(r - e) <= 25 for r in rows for e in (28, 110))
+    assert drawn >= 25 and near >= drawn // 2  # six in ten lines beside an aponeurosis
+
+
+def test_annotations_are_off_by_default_and_keep_the_random_stream(tiny):
+    _, s = tiny
+    tgt = s.target(0)
+    base = augment_pair(s.images[0], tgt, np.random.default_rng(5), shape=SHAPE)
+    off = AugmentOptions(p_annotation=0.0)
+    again = augment_pair(s.images[0], tgt, np.random.default_rng(5), shape=SHAPE, options=off)
+    np.testing.assert_array_equal(base[0], again[0])
+    on = AugmentOptions(p_annotation=1.0)
+    changed = augment_pair(s.images[0], tgt, np.random.default_rng(5), shape=SHAPE, options=on)
+    assert not np.array_equal(base[0], changed[0])
 
 
 def test_borders_are_labelled_outside_the_muscle(tiny):
@@ -325,6 +362,7 @@ def test_main_cli_writes_card_and_summary(test_data, tmp_path):
     assert rc == 0
     summary = json.loads((out / "train.json").read_text())
     assert summary["layer_contrast"] == 0.0  # the shipped recipe: the augmentation off
+    assert summary["annotations"] == 0.0
     assert summary["n_val"] == 1 and summary["n_train"] == 5
     assert summary["excluded_sizes"] == ["157x200"]
     card = json.loads((out / "model.json").read_text())

@@ -107,6 +107,14 @@ def get_train_parser() -> argparse.ArgumentParser:
         "their own brightness (augmentation; default %(default)s: off)",
     )
     p.add_argument(
+        "--annotations",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="share of training samples with lines and caliper marks drawn into them, labelled "
+        "as the tissue under them (augmentation; default %(default)s: off)",
+    )
+    p.add_argument(
         "--weak-fraction",
         type=float,
         default=TrainConfig.weak_fraction,
@@ -150,7 +158,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
         synthetic_fraction=args.synthetic_fraction,
         consistency_weight=args.consistency_weight,
         jump_weight=args.jump_weight,
-        augment=AugmentOptions(p_layer_contrast=args.layer_contrast),
+        augment=AugmentOptions(p_layer_contrast=args.layer_contrast, p_annotation=args.annotations),
         normalisation=args.normalisation,
         base_channels=args.base_channels,
         epochs=args.epochs,

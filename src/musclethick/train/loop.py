@@ -508,6 +508,7 @@ def train_from_folder(
             "consistency_weight": config.consistency_weight,
             "jump_weight": config.jump_weight,
             "layer_contrast": config.augment.p_layer_contrast,
+            "annotations": config.augment.p_annotation,
             "init_weights": config.init_weights,
         }
     )
@@ -530,6 +531,7 @@ def train_from_folder(
                 "consistency_weight": summary["consistency_weight"],
                 "jump_weight": summary["jump_weight"],
                 "layer_contrast": summary["layer_contrast"],
+                "annotations": summary["annotations"],
                 "epochs_run": summary["epochs_run"],
                 "init_weights": summary["init_weights"],
             }
