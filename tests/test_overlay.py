@@ -21,9 +21,15 @@ def _frame_and_result(calibration=None, deep=True):
 
 def test_render_draws_boundaries_and_lines_in_colour():
     frame, result = _frame_and_result(Calibration.isotropic(0.1, "user"))
-    img = render_overlay(frame, result)
-    assert img.shape == (120, 200, 3) and img.dtype == np.uint8
+    overlay = render_overlay(frame, result)
+    header = overlay.shape[0] - 120  # the text's strip above the frame
+    assert header > 0 and overlay.shape[1:] == (200, 3) and overlay.dtype == np.uint8
+    assert overlay[:header].max() > 100  # the status text is in it
+    img = overlay[header:]
     assert np.array_equal(frame.pixels, np.full((120, 200), 50))  # input untouched
+    # no text over the frame: its top rows (where a superficial aponeurosis often lies) away
+    # from the boundaries are the frame's own grey
+    assert np.all(img[0:25, :] == 50)
     # superficial boundary row 30 is coloured (not grey) at a column without text
     px = img[30, 10].astype(int)
     assert px.max() - px.min() > 50
@@ -38,7 +44,7 @@ def test_failed_result_still_renders_and_writes(tmp_path):
     frame, result = _frame_and_result(deep=False)
     assert result.status == "failed"
     img = render_overlay(frame, result)
-    assert img.shape == (120, 200, 3)
+    assert img.shape[0] > 120 and img.shape[1:] == (200, 3)
     out = write_overlay(tmp_path / "sub" / "overlay", frame, result)
     assert out.suffix == ".png" and out.is_file()
     back = cv2.imread(str(out), cv2.IMREAD_COLOR)

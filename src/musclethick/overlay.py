@@ -5,7 +5,7 @@ PNG. Colours (BGR is converted to RGB on return): superficial boundary cyan, dee
 boundary orange, measurement lines yellow, status text green (ok) / orange (flagged) /
 red (failed); with architecture, the fascicles found light green and the fascicle-length
 line magenta (its part inside the image), with the pennation angle and fascicle length
-under the header.
+in the header, a strip above the frame.
 """
 
 from __future__ import annotations
@@ -61,8 +61,10 @@ def render_overlay(frame: Frame, result: FrameResult) -> np.ndarray:
 
     Returns
     -------
-    ndarray of uint8, shape (rows, cols, 3)
-        RGB image. Thickness values are in mm when calibrated, px otherwise.
+    ndarray of uint8, shape (header + rows, cols, 3)
+        RGB image: a dark strip with the status, mean thickness, confidence, flags (and
+        architecture) above the frame, so that no text covers it. Thickness values are in mm
+        when calibrated, px otherwise.
     """
     pixels = np.asarray(frame.pixels)
     if pixels.dtype != np.uint8:
@@ -98,18 +100,24 @@ def render_overlay(frame: Frame, result: FrameResult) -> np.ndarray:
     if mean is not None:
         header += f"  mean {mean:.1f} {'mm' if calibrated else 'px'}"
     header += f"  conf {result.confidence:.2f}"
-    line_h = round(28 * scale) + 4
-    _text(img, header, (5, line_h), _STATUS.get(status, (255, 255, 255)), scale)
+    colour = _STATUS.get(status, (255, 255, 255))
+    texts = [(header, colour, scale)]
     detail = ", ".join(result.flags) if result.flags else ""
     if status == "failed" and result.message:
         detail = result.message
     if detail:
-        _text(img, detail[:120], (5, 2 * line_h), _STATUS.get(status, (255, 255, 255)), scale * 0.7)
+        texts.append((detail[:120], colour, scale * 0.7))
     if result.architecture is not None:
         from .architecture import architecture_text  # only with architecture (scipy)
 
-        text = architecture_text(result.architecture)
-        _text(img, text, (5, 3 * line_h), _FASCICLE_LINE, scale * 0.8)
+        texts.append((architecture_text(result.architecture), _FASCICLE_LINE, scale * 0.8))
+    # the text goes in a strip above the frame, never over it: the superficial aponeurosis
+    # often lies in the top rows
+    line_h = round(28 * scale) + 4
+    strip = np.full((line_h * len(texts) + round(8 * scale), cols, 3), 24, np.uint8)
+    for i, (text, text_colour, text_scale) in enumerate(texts):
+        _text(strip, text, (5, (i + 1) * line_h), text_colour, text_scale)
+    return np.ascontiguousarray(np.concatenate([strip, img], axis=0))
     return img
 
 
