@@ -131,6 +131,19 @@ def test_committed_captures_in_a_black_border(sample_images, name):
     assert np.abs(found - TRUE_BOXES[name]).max() <= 1
 
 
+def test_a_black_band_below_a_display_whose_image_reaches_its_bottom_is_not_image(sample_images):
+    # the 1234x688 Telemed display's image runs to the bottom of the capture; framed in a
+    # black border (150 px above and below, 200 px beside), the box once ran on through the
+    # 150 black rows below it (taken for an anechoic deep image): now it ends where the
+    # display does, at the true box (the 2 flat display rows below the image trimmed too)
+    name = "dltrack_telemed_1234x688_img_00005.png"
+    grey = np.asarray(Image.open(sample_images / name).convert("L"))
+    framed = np.pad(grey, ((150, 150), (200, 200)))
+    box = find_imaging_region(framed)
+    found = np.array([box.x0 - 200, box.y0 - 150, box.x1 - 200, box.y1 - 150])
+    assert np.abs(found - TRUE_BOXES[name]).max() <= 1
+
+
 def test_dark_image_parts_inside_a_black_border_stay_in_the_box():
     # a display (grey panels) whose image is black in its deepest fifth and at its right
     # side, captured inside a black frame-grabber border: the dark rows and columns are as

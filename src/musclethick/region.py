@@ -208,19 +208,50 @@ def _extend_dark(
     """
     rows, cols = g.shape
     t = g.T  # columns as rows of the transposed capture: flanked by the panels above and below
+    # a box that the texture window spread into a black border around a grey display: back
+    while y1 - y0 > 2 and _border_line(g[y1 - 1], background):
+        y1 -= 1
+    while y1 - y0 > 2 and _border_line(g[y0], background):
+        y0 += 1
+    while x1 - x0 > 2 and _border_line(g[:, x1 - 1], background):
+        x1 -= 1
+    while x1 - x0 > 2 and _border_line(g[:, x0], background):
+        x0 += 1
     for _ in range(3):  # growing one side can bring the panel beside another into reach
         box = (y0, y1, x0, x1)
-        while y1 < rows and _image_rows(g[y1 : y1 + 1], x0, x1, background)[0]:
+        while y1 < rows and _grows_into(g[y1 : y1 + 1], x0, x1, background):
             y1 += 1
-        while y0 > 0 and _image_rows(g[y0 - 1 : y0], x0, x1, background)[0]:
+        while y0 > 0 and _grows_into(g[y0 - 1 : y0], x0, x1, background):
             y0 -= 1
-        while x1 < cols and _image_rows(t[x1 : x1 + 1], y0, y1, background, either=True)[0]:
+        while x1 < cols and _grows_into(t[x1 : x1 + 1], y0, y1, background, either=True):
             x1 += 1
-        while x0 > 0 and _image_rows(t[x0 - 1 : x0], y0, y1, background, either=True)[0]:
+        while x0 > 0 and _grows_into(t[x0 - 1 : x0], y0, y1, background, either=True):
             x0 -= 1
         if (y0, y1, x0, x1) == box:
             break
     return y0, y1, x0, x1
+
+
+def _grows_into(
+    line: np.ndarray, lo: int, hi: int, background: float, *, either: bool = False
+) -> bool:
+    """Whether the box grows into this whole capture ``line`` (one row, or one column of the
+    transposed capture): it is image between ``lo`` and ``hi`` (:func:`_image_rows`) and not
+    a line of a black border around a grey display (a frame grabber's or letterbox's: black
+    from end to end, where a dark image row has the display's grey beside it)."""
+    return _image_rows(line, lo, hi, background, either=either)[0] and not _border_line(
+        line[0], background
+    )
+
+
+def _border_line(values: np.ndarray, background: float) -> bool:
+    """Whether a whole capture line is one of a black border around a grey display: near
+    black (<= 24) and flat (98 % within 2 levels) from end to end, on a display whose
+    background is grey (> 24)."""
+    if background <= 24:
+        return False
+    mode = _mode(values)
+    return mode <= 24 and (np.abs(values.astype(np.float32) - mode) <= 2).mean() >= 0.98
 
 
 def _image_lines(lines: np.ndarray, grey: np.ndarray | float) -> np.ndarray:
