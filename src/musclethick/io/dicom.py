@@ -399,7 +399,7 @@ def _fallback(
         capture = calibrate_capture(grey, box, options)
         if capture.is_calibrated or options.profile is not None:
             return capture.with_flags(*flags, note="; ".join(notes)) if flags else capture
-        notes.append(capture.note)
+        notes.append(capture.note.removesuffix(": thickness in px only"))  # said once, below
     notes.append("no ultrasound region, pixel spacing or ruler: thickness in px only")
     return Calibration.uncalibrated("; ".join(notes), flags)
 
