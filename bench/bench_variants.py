@@ -11,7 +11,8 @@ model, post-processing, QC) unmodified and in each variant of
 :mod:`musclethick.train.variants` (mirrored, shifted 3 px, brighter / darker, 0.75x resolution,
 a wide black border, JPEG quality 40, extra speckle; and other scanners' looks and what labs leave
 in a capture: calipers on the inner edges, speckle reduction, edge enhancement, another dynamic
-range, the central 60 % of the width, text typed into the image). Printed per variant: the
+range, the central 60 % of the width, text typed into the image, a straight line drawn 15 px
+above the deep aponeurosis). Printed per variant: the
 thickness difference from the unmodified capture's own result at the mask's middle column (% of
 it; resized captures are compared after scaling back), how many differ by more than 3 %, how many
 change status (ok / flagged / failed), and against the hand-drawn mask: thickness MAE and ``ok``

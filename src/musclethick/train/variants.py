@@ -4,10 +4,10 @@ A lab's scans of one muscle differ in how they were captured, not in the muscle:
 probes, other gain and dynamic-range settings, other screen resolutions, frame grabbers that add
 black borders, JPEG exports, noisier machines; and other scanners' looks (speckle reduction,
 edge enhancement, another dynamic range, a shorter probe) and what labs leave in a capture
-(calipers, typed labels). Each variant here changes a grey capture (and its
-mask, for accuracy figures) the way one of those does, with fixed parameters so that figures and
-tests are reproducible. ``scale_y`` says how a vertical length in px changes (thickness in px of
-the variant = thickness of the original x ``scale_y``).
+(calipers, typed labels, lines drawn beside an aponeurosis). Each variant here changes a grey
+capture (and its mask, for accuracy figures) the way one of those does, with fixed parameters so
+that figures and tests are reproducible. ``scale_y`` says how a vertical length in px changes
+(thickness in px of the variant = thickness of the original x ``scale_y``).
 
 Used by ``bench/bench_variants.py`` and the capture-variant tests: thickness must stay within
 3 % of the unmodified scan and the status must not flip.
@@ -134,6 +134,18 @@ def _calipers(grey: np.ndarray, mask: np.ndarray | None):
     return out, mask
 
 
+def _drawn_line(grey: np.ndarray, mask: np.ndarray | None):
+    """A straight white line (2 px) drawn by hand or by the scanner across the middle 60 % of
+    the width, 15 px above the deep aponeurosis's inner edge at the caliper column, where it
+    can pass for the aponeurosis (an annotation or a measurement line left in the capture)."""
+    out = np.array(grey, copy=True)
+    rows, cols = out.shape
+    _c, _y0, y1 = _inner_edges(mask, rows, cols)
+    y = max(y1 - 15, 0)
+    cv2.line(out, (int(0.2 * cols), y), (int(0.8 * cols), y), 255, 2)
+    return out, mask
+
+
 def _smoothed(grey: np.ndarray, mask: np.ndarray | None):
     """Speckle reduction, as compound imaging and speckle filters show a scan (non-local
     means, strength 12)."""
@@ -187,6 +199,10 @@ VARIANTS: dict[str, tuple[Variant, Callable]] = {
         (
             Variant("calipers", "caliper crosses at the inner edges, dotted line, read-out"),
             _calipers,
+        ),
+        (
+            Variant("drawn_line", "a straight line drawn 15 px above the deep aponeurosis"),
+            _drawn_line,
         ),
         (Variant("smoothed", "speckle reduction (non-local means, strength 12)"), _smoothed),
         (Variant("sharpened", "edge enhancement (unsharp mask, amount 1, sigma 2 px)"), _sharpened),
