@@ -158,14 +158,15 @@ def test_layer_contrast_gives_each_layer_its_own_gain():
     assert out.min() >= 0 and out.max() <= 255
 
 
-def test_layer_contrast_is_off_by_default_and_keeps_the_random_stream(tiny):
+@pytest.mark.parametrize("option", ["p_layer_contrast", "p_annotation"])
+def test_optional_augmentations_are_off_by_default_and_keep_the_random_stream(tiny, option):
     _, s = tiny
     tgt = s.target(0)
     base = augment_pair(s.images[0], tgt, np.random.default_rng(7), shape=SHAPE)
-    off = AugmentOptions(p_layer_contrast=0.0)
+    off = AugmentOptions(**{option: 0.0})
     again = augment_pair(s.images[0], tgt, np.random.default_rng(7), shape=SHAPE, options=off)
     np.testing.assert_array_equal(base[0], again[0])
-    on = AugmentOptions(p_layer_contrast=1.0)
+    on = AugmentOptions(**{option: 1.0})
     changed = augment_pair(s.images[0], tgt, np.random.default_rng(7), shape=SHAPE, options=on)
     assert not np.array_equal(base[0], changed[0])
     np.testing.assert_array_equal(base[1].shape, changed[1].shape)
@@ -188,18 +189,6 @@ def test_drawn_annotations_change_pixels_not_labels_and_often_lie_beside_an_apon
         drawn += rows.size > 0
         near += any(abs(r - e) <= 25 for r in rows for e in (28, 110))
     assert drawn >= 25 and near >= drawn // 2  # six in ten lines beside an aponeurosis
-
-
-def test_annotations_are_off_by_default_and_keep_the_random_stream(tiny):
-    _, s = tiny
-    tgt = s.target(0)
-    base = augment_pair(s.images[0], tgt, np.random.default_rng(5), shape=SHAPE)
-    off = AugmentOptions(p_annotation=0.0)
-    again = augment_pair(s.images[0], tgt, np.random.default_rng(5), shape=SHAPE, options=off)
-    np.testing.assert_array_equal(base[0], again[0])
-    on = AugmentOptions(p_annotation=1.0)
-    changed = augment_pair(s.images[0], tgt, np.random.default_rng(5), shape=SHAPE, options=on)
-    assert not np.array_equal(base[0], changed[0])
 
 
 def test_borders_are_labelled_outside_the_muscle(tiny):
