@@ -419,3 +419,11 @@ def test_a_line_drawn_beside_the_deep_aponeurosis_is_flagged(
     (result,) = measure_path(drawn, settings)
     assert "drawn_line" in result.flags and result.status == "flagged"
     assert "drawn straight line" in result.message
+    if method == "model":
+        # measured again with the line painted out: the plain capture's thickness, and the
+        # pair found on the line one key away as the runner-up
+        assert "painted out" in result.message
+        assert result.mean_thickness_px == pytest.approx(plain.mean_thickness_px, rel=0.03)
+        assert result.runner_up is not None
+        on_line = float(np.mean(result.runner_up.deep.y_px)) + frame.region.y0
+        assert abs(on_line - row) <= 4  # the runner-up's deep boundary is the drawn line

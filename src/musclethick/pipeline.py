@@ -22,6 +22,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from musclethick._cores import available_cores
 from musclethick._workers import PROCESSES_MIN_FILES, uses_worker_processes
 from musclethick.errors import BoundaryNotFound, MusclethickError
@@ -30,10 +32,12 @@ from musclethick.io.options import CalibrationOptions, FrameSelection
 from musclethick.measure import MIN_FRAME_PX, assemble_result, failed_result
 from musclethick.plausible import DEFAULT_RANGES, PlausibleRanges
 from musclethick.qc import (
+    DRAWN_LINE,
     FALLBACK_EDGES,
     MIN_CONFIDENCE,
     NO_MUSCLE,
     drawn_line_flags,
+    drawn_lines,
     no_muscle_reason,
     with_added_flags,
 )
@@ -271,9 +275,55 @@ def _model_results(
             return [r for frame in frames for r in _model_results([frame], settings, model)]
         return [_frame_failed(frames[0], f"unexpected {type(error).__name__}: {error}", "model")]
     return [
-        _guarded(frame, "model", lambda f=frame, b=boundaries: _model_result(f, b, settings))
+        _guarded(
+            frame,
+            "model",
+            lambda f=frame, b=boundaries: _painted_out(
+                f, _model_result(f, b, settings), settings, model
+            ),
+        )
         for frame, boundaries in zip(frames, found, strict=True)
     ]
+
+
+def _painted_out(
+    frame: Frame, result: FrameResult, settings: MeasureSettings, model: SegmentationModel
+) -> FrameResult:
+    """A result whose boundary runs along a drawn line (``drawn_line``), measured again on the
+    frame with that line painted out (OpenCV's inpainting from the pixels around it): the
+    model then sees the tissue, not the line. The new pair is reported, still flagged
+    ``drawn_line`` (a person should look), with the pair measured on the line as its
+    runner-up (one key in review swaps back). Results without such a line, or whose line
+    cannot be found again, are returned as they are."""
+    if DRAWN_LINE not in result.flags:  # (also an edge-path result the model fell back to)
+        return result
+    line = drawn_lines(frame.pixels, result.superficial, result.deep)
+    if line is None:
+        return result
+    import cv2
+
+    painted = cv2.inpaint(
+        np.ascontiguousarray(frame.pixels, np.uint8), line.astype(np.uint8), 3, cv2.INPAINT_TELEA
+    )
+    (again,) = model.find_boundaries([painted], keep_probability=False)
+    if again.superficial is None or again.deep is None:
+        return result
+    before = LayerPair(
+        result.superficial.with_source("runner_up"), result.deep.with_source("runner_up")
+    )
+    note = (
+        "measured again with the drawn line painted out (review: w swaps to the pair found on it)"
+    )
+    return _assemble(
+        frame,
+        again.superficial,
+        again.deep,
+        settings,
+        method="model",
+        extra_flags=(*again.doubts, DRAWN_LINE),
+        note="; ".join(p for p in (again.note, note) if p),
+        runner_up=before,
+    )
 
 
 def _model_result(frame: Frame, boundaries, settings: MeasureSettings) -> FrameResult:
