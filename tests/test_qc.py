@@ -126,6 +126,9 @@ def test_added_flags_turn_ok_into_flagged_and_describe_only_new_known_flags():
     assert described == (FLAG_DESCRIPTIONS["unstable"],)  # only the new flag is described
     assert "mirrored" in described[0] and "brighter or darker" in described[0]
     assert with_added_flags("failed", ("missing_deep",), ("unstable",))[0] == "failed"
+    # a flag raised twice (a re-measured frame still on a drawn line) is described once
+    status, flags, described = with_added_flags("ok", (), ("drawn_line", "drawn_line"))
+    assert flags == ("drawn_line",) and described == (FLAG_DESCRIPTIONS["drawn_line"],)
 
 
 def test_replaced_flags_reset_flagged_to_ok_and_new_flags_flag():

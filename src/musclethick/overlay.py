@@ -118,7 +118,6 @@ def render_overlay(frame: Frame, result: FrameResult) -> np.ndarray:
     for i, (text, text_colour, text_scale) in enumerate(texts):
         _text(strip, text, (5, (i + 1) * line_h), text_colour, text_scale)
     return np.ascontiguousarray(np.concatenate([strip, img], axis=0))
-    return img
 
 
 def _draw_architecture(img: np.ndarray, architecture, thick: int) -> None:

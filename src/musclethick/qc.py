@@ -198,9 +198,8 @@ def drawn_line(
     0.0025) holding most candidates within 1 px, among them those whose brightness (the
     brightest of the three rows around each) lies within ``max_level_spread`` grey levels of
     their median and whose thickness (rows at that brightness) is their median, in runs of at
-    least
-    ``min_run_px`` neighbouring columns (a solid or dashed line, not scattered speckle), gives
-    the share.
+    least ``min_run_px`` neighbouring columns (a solid or dashed line, not scattered speckle),
+    gives the share.
 
     Only columns in runs of at least ``min_run_px`` neighbours that agree with each other (both
     stand out, centres at most 2 rows apart, brightness and thickness alike) are searched; a
@@ -643,7 +642,9 @@ def with_added_flags(
     merged = tuple(dict.fromkeys((*flags, *extra)))
     new_status: Status = "flagged" if status == "ok" and extra else status
     described = tuple(
-        FLAG_DESCRIPTIONS[f] for f in extra if f in FLAG_DESCRIPTIONS and f not in flags
+        FLAG_DESCRIPTIONS[f]
+        for f in dict.fromkeys(extra)  # each once, as in the flags
+        if f in FLAG_DESCRIPTIONS and f not in flags
     )
     return new_status, merged, described
 

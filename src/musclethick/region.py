@@ -174,6 +174,20 @@ def _mode(values: np.ndarray) -> float:
     return float(np.bincount(np.clip(np.rint(values), 0, 255).astype(np.int64)).argmax())
 
 
+def _modes(block: np.ndarray, within: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``block``: its most common grey, and how many of its pixels lie within
+    ``within`` levels of it."""
+    n = block.shape[0]
+    values = block if block.dtype == np.uint8 else np.clip(np.rint(block), 0, 255)
+    values = values.astype(np.int64) + 256 * np.arange(n)[:, None]
+    hist = np.bincount(values.ravel(), minlength=256 * n).reshape(n, 256)
+    mode = hist.argmax(axis=1)
+    cum = np.concatenate([np.zeros((n, 1), np.int64), np.cumsum(hist, axis=1)], axis=1)
+    rows = np.arange(n)
+    near = cum[rows, np.minimum(mode + within + 1, 256)] - cum[rows, np.maximum(mode - within, 0)]
+    return mode, near
+
+
 def _panel_rows(block: np.ndarray) -> np.ndarray:
     """Which rows of ``block`` are rows of a flat grey display panel: >= 70 % of the row
     within 4 levels of its most common grey, which is > 24.
@@ -185,13 +199,7 @@ def _panel_rows(block: np.ndarray) -> np.ndarray:
     n, width = block.shape
     if n == 0 or width == 0:
         return np.zeros(n, dtype=bool)
-    values = block if block.dtype == np.uint8 else np.clip(np.rint(block), 0, 255)
-    values = values.astype(np.int64) + 256 * np.arange(n)[:, None]
-    hist = np.bincount(values.ravel(), minlength=256 * n).reshape(n, 256)
-    mode = hist.argmax(axis=1)
-    cum = np.concatenate([np.zeros((n, 1), np.int64), np.cumsum(hist, axis=1)], axis=1)
-    rows = np.arange(n)
-    near = cum[rows, np.minimum(mode + 5, 256)] - cum[rows, np.maximum(mode - 4, 0)]
+    mode, near = _modes(block, 4)
     return (mode > 24) & (near >= 0.7 * width)
 
 
@@ -250,8 +258,8 @@ def _border_line(values: np.ndarray, background: float) -> bool:
     background is grey (> 24)."""
     if background <= 24:
         return False
-    mode = _mode(values)
-    return mode <= 24 and (np.abs(values.astype(np.float32) - mode) <= 2).mean() >= 0.98
+    mode, near = _modes(values[None, :], 2)
+    return bool(mode[0] <= 24 and near[0] / values.size >= 0.98)
 
 
 def _image_lines(lines: np.ndarray, grey: np.ndarray | float) -> np.ndarray:

@@ -37,6 +37,7 @@ def _parse_shape(text: str) -> tuple[int, int]:
 def get_train_parser() -> argparse.ArgumentParser:
     """Argument parser of ``musclethick train``."""
     from musclethick.segment.preprocess import NORMALISATIONS
+    from musclethick.train.augment import AugmentOptions
     from musclethick.train.loop import TrainConfig
 
     p = argparse.ArgumentParser(
@@ -101,7 +102,7 @@ def get_train_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--layer-contrast",
         type=float,
-        default=0.0,
+        default=AugmentOptions.p_layer_contrast,
         metavar="P",
         help="share of training samples whose layers (above, bands, belly, below) each get "
         "their own brightness (augmentation; default %(default)s: off)",
@@ -109,7 +110,7 @@ def get_train_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--annotations",
         type=float,
-        default=0.0,
+        default=AugmentOptions.p_annotation,
         metavar="P",
         help="share of training samples with lines and caliper marks drawn into them, labelled "
         "as the tissue under them (augmentation; default %(default)s: off)",
