@@ -128,6 +128,9 @@ FLAG_DESCRIPTIONS: dict[str, str] = {
     "band_inside_muscle": "a band that is not muscle crosses the measured muscle: two muscles "
     "or a missed aponeurosis (review: swap to the runner-up pair, or move a boundary onto the "
     "band with Shift-Up / Shift-Down)",
+    "second_deep_band": "another deep-aponeurosis band lies below the measured deep boundary, "
+    "with muscle between: the measured one may be a band inside the muscle (review: swap to the "
+    "runner-up pair, which ends on the lower band, with one key)",
     "drawn_line": "a boundary runs along a drawn straight line (caliper or annotation), not "
     "an aponeurosis: check it in review and move it onto the aponeurosis",
     "edge_of_image": "the muscle runs into the edge of the image: an aponeurosis is not in view",

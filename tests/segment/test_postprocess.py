@@ -252,3 +252,46 @@ def test_pair_only_gives_the_same_edges_without_runner_up_or_doubts(weight_secon
         np.testing.assert_array_equal(a.y_px, b.y_px)
         assert a.confidence == b.confidence
     assert pair.note == full.note
+
+
+def _with_deep_band(p: np.ndarray, rows: slice, columns: slice, deep: float = 0.6) -> np.ndarray:
+    """``p`` with a second band of "deep aponeurosis" probability ``deep`` (the rest "below")
+    in ``rows`` of ``columns``, under the belly."""
+    out = p.copy()
+    out[:5, rows, columns] = 0.0
+    out[3, rows, columns] = deep
+    out[4, rows, columns] = 1.0 - deep
+    return out
+
+
+def test_a_second_deep_band_below_is_doubted_and_becomes_the_runner_up_deep_edge():
+    # the chosen deep band (60-65) lies inside the muscle; the true deep aponeurosis is a band
+    # 20 rows lower over 60 % of the width, which the network also calls "deep"
+    p = _with_deep_band(layer_map(20.0, 60.0), slice(85, 89), slice(0, int(0.6 * COLS)))
+    res = boundaries_from_layers(p)
+    assert "second_deep_band" in res.doubts
+    assert res.evidence.second_deep_fraction == pytest.approx(0.6, abs=0.03)
+    assert "runner-up" in describe_flags(res.doubts)
+    # the measured pair is unchanged: the doubt is a flag, not another answer
+    assert res.superficial.y_at(30.0) == pytest.approx(20.0, abs=0.5)
+    assert res.deep.y_at(30.0) == pytest.approx(60.0, abs=0.5)
+    # one key in review swaps to the pair that ends on the lower band
+    alt = res.runner_up
+    assert alt is not None and alt.deep.source == "runner_up"
+    assert alt.superficial.y_at(30.0) == pytest.approx(20.0, abs=0.5)
+    assert alt.deep.y_at(30.0) == pytest.approx(84.5, abs=1.0)
+    assert alt.margin_nats > 0
+
+
+@pytest.mark.parametrize(
+    ("rows", "columns", "why"),
+    [
+        (slice(67, 70), slice(0, COLS), "a doubled aponeurosis: two lines a few rows apart"),
+        (slice(105, 110), slice(0, COLS), "more than a thickness below: the next structure"),
+        (slice(85, 89), slice(0, COLS // 5), "over a fifth of the width only"),
+    ],
+)
+def test_deep_bands_that_are_no_second_deep_aponeurosis(rows, columns, why):
+    res = boundaries_from_layers(_with_deep_band(layer_map(20.0, 60.0), rows, columns))
+    assert "second_deep_band" not in res.doubts, why
+    assert res.deep.y_at(30.0) == pytest.approx(60.0, abs=0.5)
