@@ -295,3 +295,13 @@ def test_deep_bands_that_are_no_second_deep_aponeurosis(rows, columns, why):
     res = boundaries_from_layers(_with_deep_band(layer_map(20.0, 60.0), rows, columns))
     assert "second_deep_band" not in res.doubts, why
     assert res.deep.y_at(30.0) == pytest.approx(60.0, abs=0.5)
+
+
+def test_a_deep_edge_at_the_bottom_of_the_image_is_doubted():
+    # the deep inner edge 4 rows above the bottom (ROWS = 160): the band below it is not in
+    # view, so the "aponeurosis" may be a band inside a muscle whose deep edge is cut off
+    res = boundaries_from_layers(layer_map(20.0, ROWS - 4.0, band=3.0))
+    assert "edge_of_image" in res.doubts
+    assert res.deep is not None and res.deep.y_at(50.0) == pytest.approx(ROWS - 4.0, abs=0.5)
+    # with its band and some tissue below in view (11 rows, 7 %), no doubt
+    assert boundaries_from_layers(layer_map(20.0, ROWS - 11.0, band=3.0)).doubts == ()

@@ -116,6 +116,8 @@ def test_capture_variants_never_give_a_different_ok_thickness(shipped, sample_im
     assert ref.status != "failed", ref.message
     t_ref = ref.mean_thickness_px
     for name, (variant, _) in VARIANTS.items():
+        if variant.cut_off:
+            continue  # no right thickness: test_cut_off_captures_are_never_ok
         changed, _ = apply_variant(name, grey)
         res = _measure(shipped, changed)
         assert res.status != "failed", (name, res.message)
@@ -124,3 +126,60 @@ def test_capture_variants_never_give_a_different_ok_thickness(shipped, sample_im
             assert abs(t - t_ref) <= 0.03 * t_ref, (name, t, t_ref)
         if name == "shift_3px":
             assert res.status == ref.status, (res.flags, ref.flags)
+
+
+def test_depth_cut_ends_the_capture_above_the_deep_band():
+    grey = np.tile(np.arange(90, dtype=np.uint8)[:, None], (1, 100))
+    mask = np.zeros((90, 100), bool)
+    mask[20:26, 10:91] = True
+    mask[60:66, 10:91] = True  # deep inner edge at 59.5
+    mask[64:70, 50:91] = True  # sloping: still 59.5 at its highest
+    cut, m = apply_variant("depth_cut", grey, mask)
+    assert cut.shape == (59 - 8, 100) and (cut == grey[:51]).all()
+    assert m is not None and not m[40:].any()  # the deep band is gone
+    assert VARIANTS["depth_cut"][0].cut_off
+    bare, _ = apply_variant("depth_cut", grey)
+    assert bare.shape == (54, 100)  # 60 % of the rows without a mask
+
+
+def _reference_mask(grey: np.ndarray, result) -> np.ndarray:
+    """A band mask of the capture (full-capture rows) along ``result``'s two boundaries (found
+    in the capture's imaging region), as a reviewer who accepted them would draw it: 4-row
+    bands outside each inner edge."""
+    box = find_imaging_region(grey)
+    mask = np.zeros(grey.shape, bool)
+    cols = np.arange(box.width)
+    for b, rows in ((result.superficial, range(-4, 0)), (result.deep, range(1, 5))):
+        y = np.rint(b.y_at(cols.astype(float))).astype(int)
+        for dy in rows:
+            r = np.clip(y + dy, 0, box.height - 1) + box.y0
+            mask[r, cols + box.x0] = True
+    return mask
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "capture",
+    [
+        pytest.param(
+            c,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="known wrong ok (stays open): with the deep aponeurosis cut off, the "
+                "model takes a thin septum inside the muscle for it",
+            ),
+        )
+        if "img_00005" in c
+        else c
+        for c in CAPTURES
+    ],
+)
+def test_cut_off_captures_are_never_ok(shipped, sample_images, capture):
+    """A capture that ends above the deep aponeurosis (imaging depth set too shallow) has no
+    right thickness: the result is flagged or failed, never ``ok``."""
+    grey = cv2.imread(str(sample_images / capture), cv2.IMREAD_GRAYSCALE)
+    ref = _measure(shipped, grey)
+    assert ref.superficial is not None and ref.deep is not None, ref.message
+    cut, _ = apply_variant("depth_cut", grey, _reference_mask(grey, ref))
+    res = _measure(shipped, cut)
+    assert res.status != "ok", (res.flags, res.mean_thickness_px, ref.mean_thickness_px)

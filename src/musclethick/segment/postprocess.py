@@ -113,6 +113,13 @@ class PostprocessOptions:
     edge_fraction : float
         ``edge_of_image`` when the belly reaches the top or bottom row of the image in at least
         this fraction of the columns with a belly (those columns give no edge).
+    bottom_margin_fraction : float
+        For ``edge_of_image``, a belly whose deep inner edge lies within this fraction of the
+        rows above the bottom of the image runs into it too: the deep aponeurosis band below
+        that edge is not in view, so the edge may be a band inside the muscle. Captures of
+        ``val`` cut 8 px above their deep aponeurosis (an imaging depth set too shallow) gave
+        deep edges 5-14 network rows (of 160) above the bottom, the same captures cut 6 px
+        below it 13 rows or more, unmodified ones 49 or more.
     column_step : int
         Every ``column_step``-th column of the map is decoded.
     degree : int
@@ -164,6 +171,7 @@ class PostprocessOptions:
     second_deep_gap_fraction: float = 0.25
     second_deep_fraction: float = 0.3
     edge_fraction: float = 0.3
+    bottom_margin_fraction: float = 0.05
     column_step: int = 2
     degree: int = 2
     inlier_px: float = 2.0
@@ -698,9 +706,11 @@ def boundaries_from_layers(
     if evidence.second_deep_fraction >= opts.second_deep_fraction:
         doubts.append("second_deep_band")
     n_has = max(int(has.sum()), 1)
+    margin_rows = int(np.ceil(opts.bottom_margin_fraction * p.shape[1]))
+    near_bottom = has & (dec.d >= p.shape[1] - margin_rows)
     if (
         dec.at_top.sum() >= opts.edge_fraction * n_has
-        or dec.at_bottom.sum() >= opts.edge_fraction * n_has
+        or near_bottom.sum() >= opts.edge_fraction * n_has
     ):
         doubts.append("edge_of_image")
     runner = None

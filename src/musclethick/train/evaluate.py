@@ -71,8 +71,8 @@ def compare_to_mask(
     cols = np.arange(mask.shape[1], dtype=np.float64)
     mid = reference_column(sup_true, deep_true)
     nan = float("nan")
-    if mid is None:
-        return FrameAccuracy(name, False, nan, nan, nan, nan)
+    if mid is None:  # nothing to compare with; the status still counts
+        return FrameAccuracy(name, False, nan, nan, nan, nan, status=status, flags=tuple(flags))
     t_true = float(deep_true[mid] - sup_true[mid])
 
     def mae(b: Boundary | None, truth: np.ndarray) -> float:

@@ -10,7 +10,9 @@ that figures and tests are reproducible. ``scale_y`` says how a vertical length 
 (thickness in px of the variant = thickness of the original x ``scale_y``).
 
 Used by ``bench/bench_variants.py`` and the capture-variant tests: thickness must stay within
-3 % of the unmodified scan and the status must not flip.
+3 % of the unmodified scan and the status must not flip. A variant that cuts off what the
+measurement needs (``Variant.cut_off``: the imaging depth set too shallow, so the deep
+aponeurosis is out of view) has no right thickness: no result of it may be ``ok``.
 """
 
 from __future__ import annotations
@@ -37,11 +39,15 @@ class Variant:
         What it imitates.
     scale_y : float
         Factor of vertical lengths in px.
+    cut_off : bool
+        The variant removes an aponeurosis from view: its thickness cannot be measured, and a
+        result must be ``flagged`` or ``failed``, never ``ok``.
     """
 
     name: str
     describe: str
     scale_y: float = 1.0
+    cut_off: bool = False
 
 
 def _flip(grey: np.ndarray, mask: np.ndarray | None):
@@ -146,6 +152,20 @@ def _drawn_line(grey: np.ndarray, mask: np.ndarray | None):
     return out, mask
 
 
+def _depth_cut(grey: np.ndarray, mask: np.ndarray | None, above_px: int = 8):
+    """The imaging depth set too shallow: the capture ends ``above_px`` rows above the highest
+    point of the deep aponeurosis's inner edge (without a mask, or without a deep band, at
+    60 % of the rows), so the deep aponeurosis is out of view."""
+    rows = grey.shape[0]
+    cut = int(0.6 * rows)
+    if mask is not None:
+        _sup, deep = inner_edges_from_mask(np.asarray(mask, dtype=bool))
+        if np.isfinite(deep).any():
+            cut = int(np.floor(np.nanmin(deep))) - above_px
+    cut = max(cut, 1)
+    return grey[:cut], None if mask is None else mask[:cut]
+
+
 def _smoothed(grey: np.ndarray, mask: np.ndarray | None):
     """Speckle reduction, as compound imaging and speckle filters show a scan (non-local
     means, strength 12)."""
@@ -209,6 +229,15 @@ VARIANTS: dict[str, tuple[Variant, Callable]] = {
         (Variant("washed_out", "other dynamic range: blacks at 60, contrast 0.6"), _washed_out),
         (Variant("narrow", "central 60 % of the width (shorter probe footprint)"), _narrow),
         (Variant("label", "site text typed into the image"), _label),
+        # what the measurement needs cut off: never ok
+        (
+            Variant(
+                "depth_cut",
+                "ends 8 px above the deep aponeurosis (depth too shallow)",
+                cut_off=True,
+            ),
+            _depth_cut,
+        ),
     )
 }
 
