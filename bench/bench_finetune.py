@@ -106,6 +106,18 @@ def main(argv: list[str] | None = None) -> int:
         help="fine-tune learning rate (constant) (default: %(default)s)",
     )
     p.add_argument(
+        "--anchor-weight",
+        type=float,
+        default=FineTuneConfig.anchor_weight,
+        help="L2-SP penalty towards the base weights (default: %(default)s)",
+    )
+    p.add_argument(
+        "--train-part",
+        choices=("all", "decoder"),
+        default=FineTuneConfig.train_part,
+        help="parameters that learn (default: %(default)s)",
+    )
+    p.add_argument(
         "--seed",
         type=int,
         default=0,
@@ -141,7 +153,12 @@ def main(argv: list[str] | None = None) -> int:
                 base_weights=run / "last.pt",
                 verify=False,
                 config=FineTuneConfig(
-                    steps=args.steps, lr=args.lr, seed=args.seed, threads=args.threads
+                    steps=args.steps,
+                    lr=args.lr,
+                    seed=args.seed,
+                    threads=args.threads,
+                    anchor_weight=args.anchor_weight,
+                    train_part=args.train_part,
                 ),
                 log=lambda _: None,
             )

@@ -112,6 +112,28 @@ def test_real_telemed_numbers_confirm_the_ticks(sample_images, name):
     assert reading.mm_per_px == pytest.approx(reference.mm_per_px, rel=reference.rel_tolerance)
 
 
+@needs_ocr
+@pytest.mark.parametrize("name", LABELLED)
+def test_a_stretched_capture_never_confirms_a_misread_number(sample_images, name):
+    """A capture grabbed at another aspect ratio (width x 1.3, resized in colour as a screen
+    scaler does): the mirrored "60" of the 660x556 display then read as printed, "03", and
+    taken for 3 it halved the scale, with the tick grid agreeing. Numbers with a leading zero
+    are not ruler numbers; whatever is read, a confirmed scale is the true one."""
+    import cv2
+
+    reference = RULERS[name]
+    colour = cv2.imread(str(sample_images / name), cv2.IMREAD_COLOR)
+    rows, cols = colour.shape[:2]
+    stretched = cv2.resize(colour, (int(cols * 1.3), rows), interpolation=cv2.INTER_LINEAR)
+    reading = read_ruler(cv2.cvtColor(stretched, cv2.COLOR_BGR2GRAY), reader=READER)
+    assert all(
+        not lab.text.startswith("0") or lab.text == "0" or lab.text.startswith("0.")
+        for lab in reading.labels
+    ), [lab.text for lab in reading.labels]
+    if reading.confirmed:  # the vertical scale is unchanged by a horizontal stretch
+        assert reading.mm_per_px == pytest.approx(reference.mm_per_px, rel=0.02)
+
+
 @pytest.mark.parametrize("name", ["dltrack_800x600_img_00002.png", "dltrack_800x652_img_00037.png"])
 def test_real_unlabelled_rulers_are_unconfirmed(sample_images, name):
     cal = from_ruler(_grey(sample_images / name), reader=READER)

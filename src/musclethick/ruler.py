@@ -69,7 +69,10 @@ _MIN_TICK_SPACING_PX = 15.0
 _MIN_LABEL_CONFIDENCE = 50.0
 #: Columns searched for printed numbers on either side of the ticks.
 _LABEL_BAND_PX = 45
-_LABEL = re.compile(r"^\d{1,3}(?:\.\d{1,2})?$")
+#: A ruler number as scanners print it: no leading zero ("0", "5", "10", "0.5", "1.5"). A read
+#: such as "03" or "09" is a misread (a mirrored "60" read as printed, on a stretched capture):
+#: taken as 3 it halved the scale and the tick grid agreed with it.
+_LABEL = re.compile(r"^(?:0|[1-9]\d{0,2})(?:\.\d{1,2})?$")
 _DEPTH = re.compile(r"^(?:D|De|Dep|Depth|DEPTH|d)?(\d{1,3}(?:\.\d{1,2})?)(cm|mm|CM|MM)$")
 
 

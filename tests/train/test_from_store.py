@@ -147,6 +147,46 @@ def test_batchnorm_statistics_are_kept_unless_asked(reviewed_store, base_model, 
     assert FineTuneConfig().freeze_batchnorm
 
 
+def _drift(base: dict, tuned: dict, prefix: str = "") -> float:
+    return float(
+        sum(
+            ((tuned[k].float() - v.float()) ** 2).sum()
+            for k, v in base.items()
+            if k.startswith(prefix) and v.is_floating_point() and "running" not in k
+        )
+    )
+
+
+def test_decoder_only_and_anchored_fine_tunes(reviewed_store, base_model, tmp_path):
+    """``train_part="decoder"`` leaves the encoder as it was; ``anchor_weight`` pulls the
+    weights towards the base model's (L2-SP), so they drift less than without it."""
+    path, _, _, _ = reviewed_store
+    tuned = {}
+    for name, extra in (
+        ("plain", {}),
+        ("decoder", {"train_part": "decoder"}),
+        ("anchored", {"anchor_weight": 1e4}),
+    ):
+        fine_tune_from_store(
+            path,
+            tmp_path / name,
+            base_weights=base_model,
+            config=FineTuneConfig(steps=4, batch_size=2, lr=1e-3, **extra),
+            log=lambda _: None,
+        )
+        tuned[name] = load_weights(tmp_path / name / "model.pt").state_dict
+    base = load_weights(base_model).state_dict
+    assert _drift(base, tuned["decoder"], "stem.") == 0.0
+    assert _drift(base, tuned["decoder"], "down.") == 0.0
+    assert _drift(base, tuned["decoder"], "up.") > 0.0
+    assert _drift(base, tuned["plain"], "stem.") > 0.0
+    assert 0.0 < _drift(base, tuned["anchored"]) < 0.5 * _drift(base, tuned["plain"])
+    with pytest.raises(ValueError, match="train_part"):
+        FineTuneConfig(train_part="encoder")
+    with pytest.raises(ValueError, match="anchor_weight"):
+        FineTuneConfig(anchor_weight=-1.0)
+
+
 def test_command_line_switch_updates_batchnorm(reviewed_store, base_model, tmp_path, capsys):
     """``musclethick train --from-store ... --update-batchnorm`` re-estimates the statistics
     and says so in the new card; without it they are kept."""
