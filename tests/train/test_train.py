@@ -158,7 +158,7 @@ def test_layer_contrast_gives_each_layer_its_own_gain():
     assert out.min() >= 0 and out.max() <= 255
 
 
-@pytest.mark.parametrize("option", ["p_layer_contrast", "p_annotation"])
+@pytest.mark.parametrize("option", ["p_layer_contrast", "p_annotation", "p_top_cut"])
 def test_optional_augmentations_are_off_by_default_and_keep_the_random_stream(tiny, option):
     _, s = tiny
     tgt = s.target(0)
@@ -170,6 +170,32 @@ def test_optional_augmentations_are_off_by_default_and_keep_the_random_stream(ti
     changed = augment_pair(s.images[0], tgt, np.random.default_rng(7), shape=SHAPE, options=on)
     assert not np.array_equal(base[0], changed[0])
     np.testing.assert_array_equal(base[1].shape, changed[1].shape)
+
+
+def test_a_top_cut_starts_inside_the_belly_and_labels_it_up_to_the_top():
+    from musclethick.train.augment import cut_top
+    from musclethick.train.targets import GROUP
+
+    mask = np.zeros((160, 200), np.uint8)
+    mask[20:28] = 255  # superficial band: belly from row 28
+    mask[110:118] = 255  # deep band: inner edge at row 110
+    tgt = layer_targets(mask)
+    img = np.tile(np.arange(160, dtype=np.float32)[:, None], (1, 200))
+    cuts = set()
+    for seed in range(20):
+        out, t = cut_top(np.random.default_rng(seed), img, tgt)
+        y0 = int(out[0, 0])  # the first row kept
+        cuts.add(y0)
+        assert 30 <= y0 <= 30 + 0.5 * (110 - 30)  # inside the belly, in its upper half
+        np.testing.assert_array_equal(t, tgt[y0:])  # labels move with the image
+        assert (t[0, :, GROUP][:, 1] > 0.99).all()  # the top row is belly
+    assert len(cuts) > 5
+    # a belly thinner than 12 rows is left as it is
+    thin = np.zeros((160, 200), np.uint8)
+    thin[20:28] = 255
+    thin[36:44] = 255
+    same, _ = cut_top(np.random.default_rng(0), img, layer_targets(thin))
+    assert same.shape == img.shape
 
 
 def test_drawn_annotations_change_pixels_not_labels_and_often_lie_beside_an_aponeurosis():

@@ -128,6 +128,19 @@ def test_capture_variants_never_give_a_different_ok_thickness(shipped, sample_im
             assert res.status == ref.status, (res.flags, ref.flags)
 
 
+def test_top_cut_starts_the_capture_below_the_superficial_band():
+    grey = np.tile(np.arange(90, dtype=np.uint8)[:, None], (1, 100))
+    mask = np.zeros((90, 100), bool)
+    mask[20:26, 10:91] = True  # superficial inner edge at 25.5
+    mask[22:28, 50:91] = True  # sloping: 27.5 at its lowest
+    mask[60:66, 10:91] = True
+    cut, m = apply_variant("top_cut", grey, mask)
+    assert (cut == grey[28 + 8 :]).all() and m is not None and not m[:20].any()
+    assert VARIANTS["top_cut"][0].cut_off
+    bare, _ = apply_variant("top_cut", grey)
+    assert bare.shape == (90 - 36, 100)  # from 40 % of the rows without a mask
+
+
 def test_depth_cut_ends_the_capture_above_the_deep_band():
     grey = np.tile(np.arange(90, dtype=np.uint8)[:, None], (1, 100))
     mask = np.zeros((90, 100), bool)

@@ -116,6 +116,14 @@ def get_train_parser() -> argparse.ArgumentParser:
         "as the tissue under them (augmentation; default %(default)s: off)",
     )
     p.add_argument(
+        "--top-cut",
+        type=float,
+        default=AugmentOptions.p_top_cut,
+        metavar="P",
+        help="share of training samples that start inside the belly (superficial aponeurosis "
+        "above the image), labelled belly up to the top (augmentation; default %(default)s: off)",
+    )
+    p.add_argument(
         "--weak-fraction",
         type=float,
         default=TrainConfig.weak_fraction,
@@ -159,7 +167,11 @@ def train_main(argv: Sequence[str] | None = None) -> int:
         synthetic_fraction=args.synthetic_fraction,
         consistency_weight=args.consistency_weight,
         jump_weight=args.jump_weight,
-        augment=AugmentOptions(p_layer_contrast=args.layer_contrast, p_annotation=args.annotations),
+        augment=AugmentOptions(
+            p_layer_contrast=args.layer_contrast,
+            p_annotation=args.annotations,
+            p_top_cut=args.top_cut,
+        ),
         normalisation=args.normalisation,
         base_channels=args.base_channels,
         epochs=args.epochs,

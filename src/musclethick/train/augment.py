@@ -16,6 +16,10 @@ at the failures seen on scanners the model never saw:
   deeper tissue below (attenuated speckle, sometimes a bone line);
 * **attenuation**: depth-dependent gain (exponential attenuation and time-gain ramps) that makes
   the deep aponeurosis faint;
+* **top cuts** (optional, ``p_top_cut``): the capture starts inside the belly, below the
+  superficial aponeurosis (a probe pressed in, a zoomed display), labelled belly up to the top
+  row, so that muscle at the top of an image is taken for belly, not for the tissue above it
+  (the decoding then says ``edge_of_image``);
 * width crops, anisotropic resizing;
 * gain, contrast, gamma, multiplicative speckle, blur, **low resolution**, **JPEG recompression**;
 * **display borders**: black or grey borders of any width, letterboxing and pillarboxing, with
@@ -42,6 +46,7 @@ __all__ = [
     "AugmentOptions",
     "above_strip",
     "augment_pair",
+    "cut_top",
     "draw_annotations",
     "layer_contrast",
     "resize_channels",
@@ -78,6 +83,7 @@ class AugmentOptions:
     p_layer_contrast: float = 0.0
     layer_gain_range: tuple[float, float] = (0.5, 2.0)
     p_annotation: float = 0.0
+    p_top_cut: float = 0.0
 
     @classmethod
     def none(cls) -> AugmentOptions:
@@ -292,6 +298,25 @@ def _zoom(rng, img, tgt, opts):
     return img, tgt
 
 
+def cut_top(rng, img, tgt, *, max_fraction: float = 0.5, min_belly_rows: int = 12):
+    """The rows from a random row inside the belly down: a capture whose superficial
+    aponeurosis is above the image. The cut lies at least 2 rows below the lowest point of the
+    belly's top and at most ``max_fraction`` of the way to the highest point of the deep
+    aponeurosis; a sample with less belly than ``min_belly_rows`` there is returned as it is."""
+    known = tgt[..., V_GROUP] > 0.5
+    belly = (tgt[..., GROUP][..., 1] > 0.5) & known
+    below = (tgt[..., GROUP][..., 2] > 0.5) & known
+    cols = np.flatnonzero(belly.any(axis=0) & below.any(axis=0))
+    if cols.size == 0:
+        return img, tgt
+    start = int(_first_row(belly[:, cols].astype(np.float32)).max()) + 2
+    deep = int(_first_row(below[:, cols].astype(np.float32)).min())
+    if deep - start < min_belly_rows:
+        return img, tgt
+    y0 = start + int(rng.uniform(0.0, max_fraction) * (deep - start))
+    return img[y0:], tgt[y0:]
+
+
 def _width(rng, img, tgt, opts):
     cols = img.shape[1]
     keep = max(8, int(cols * rng.uniform(opts.min_width_fraction, 1.0)))
@@ -471,6 +496,8 @@ def augment_pair(
         img, tgt = _zoom(rng, img, tgt, opts)
     if rng.random() < opts.p_width_crop:
         img, tgt = _width(rng, img, tgt, opts)
+    if opts.p_top_cut and rng.random() < opts.p_top_cut:  # the stream is unchanged when 0
+        img, tgt = cut_top(rng, img, tgt)
     img = np.ascontiguousarray(img)
     tgt = np.ascontiguousarray(tgt)
     rows = img.shape[0]

@@ -509,6 +509,7 @@ def train_from_folder(
             "jump_weight": config.jump_weight,
             "layer_contrast": config.augment.p_layer_contrast,
             "annotations": config.augment.p_annotation,
+            "top_cut": config.augment.p_top_cut,
             "init_weights": config.init_weights,
         }
     )
@@ -532,6 +533,7 @@ def train_from_folder(
                 "jump_weight": summary["jump_weight"],
                 "layer_contrast": summary["layer_contrast"],
                 "annotations": summary["annotations"],
+                "top_cut": summary["top_cut"],
                 "epochs_run": summary["epochs_run"],
                 "init_weights": summary["init_weights"],
             }

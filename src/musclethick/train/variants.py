@@ -12,7 +12,8 @@ that figures and tests are reproducible. ``scale_y`` says how a vertical length 
 Used by ``bench/bench_variants.py`` and the capture-variant tests: thickness must stay within
 3 % of the unmodified scan and the status must not flip. A variant that cuts off what the
 measurement needs (``Variant.cut_off``: the imaging depth set too shallow, so the deep
-aponeurosis is out of view) has no right thickness: no result of it may be ``ok``.
+aponeurosis is out of view, or the superficial aponeurosis above the image) has no right
+thickness: no result of it may be ``ok``.
 """
 
 from __future__ import annotations
@@ -166,6 +167,20 @@ def _depth_cut(grey: np.ndarray, mask: np.ndarray | None, above_px: int = 8):
     return grey[:cut], None if mask is None else mask[:cut]
 
 
+def _top_cut(grey: np.ndarray, mask: np.ndarray | None, below_px: int = 8):
+    """The superficial aponeurosis above the image (a probe pressed in, a zoomed display): the
+    capture starts ``below_px`` rows below the lowest point of the superficial aponeurosis's
+    inner edge (without a mask, or without a superficial band, at 40 % of the rows)."""
+    rows = grey.shape[0]
+    cut = int(0.4 * rows)
+    if mask is not None:
+        sup, _deep = inner_edges_from_mask(np.asarray(mask, dtype=bool))
+        if np.isfinite(sup).any():
+            cut = int(np.ceil(np.nanmax(sup))) + below_px
+    cut = min(max(cut, 0), rows - 1)
+    return grey[cut:], None if mask is None else mask[cut:]
+
+
 def _smoothed(grey: np.ndarray, mask: np.ndarray | None):
     """Speckle reduction, as compound imaging and speckle filters show a scan (non-local
     means, strength 12)."""
@@ -237,6 +252,14 @@ VARIANTS: dict[str, tuple[Variant, Callable]] = {
                 cut_off=True,
             ),
             _depth_cut,
+        ),
+        (
+            Variant(
+                "top_cut",
+                "starts 8 px below the superficial aponeurosis (it is above the image)",
+                cut_off=True,
+            ),
+            _top_cut,
         ),
     )
 }
