@@ -133,3 +133,33 @@ def test_a_reading_made_without_ocr_is_not_reused_with_it(sample_images, ruler_r
     list(read(path))
     assert len(ruler_reads) == 2
     assert "calibration_unconfirmed" in plain.calibration.flags
+
+
+def test_grey_alpha_gif_webp_and_exif_orientation_read_as_shown(test_data, tmp_path):
+    """Formats a lab may export: grey + alpha PNG, GIF and WebP (Pillow reads them), and a
+    JPEG whose EXIF orientation turns it (every viewer shows it turned: measured as shown)."""
+    ref = np.asarray(Image.open(test_data / "images" / "muscle.tif"))
+    alpha = np.full(ref.shape, 255, np.uint8)
+    Image.fromarray(np.dstack([ref, alpha]), "LA").save(tmp_path / "la.png")
+    Image.fromarray(ref).save(tmp_path / "muscle.gif")
+    Image.fromarray(ref).save(tmp_path / "muscle.webp", lossless=True)
+    for name in ("la.png", "muscle.gif", "muscle.webp"):
+        [f] = list(read(tmp_path / name))
+        np.testing.assert_array_equal(f.pixels, ref)
+    # stored turned a quarter clockwise, with orientation 6 ("rotate 90 CW to show")
+    stored = np.ascontiguousarray(np.rot90(ref, k=1))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(stored).save(tmp_path / "turned.jpg", exif=exif, quality=98)
+    [f] = list(read(tmp_path / "turned.jpg"))
+    assert f.pixels.shape == ref.shape
+    assert np.abs(f.pixels.astype(int) - ref).mean() < 3
+    # a folder lists them too
+    from musclethick.io import find_inputs
+
+    assert {p.name for p in find_inputs([tmp_path])} == {
+        "la.png",
+        "muscle.gif",
+        "muscle.webp",
+        "turned.jpg",
+    }

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .. import calibration as cal
 from ..errors import CalibrationError, InputError
@@ -137,8 +137,25 @@ class SeenDisplays:
 SEEN_DISPLAYS = SeenDisplays()
 
 
-def _page_to_grey(page: Image.Image) -> np.ndarray:
+#: EXIF tag of the orientation in which a viewer shows the pixels (1: as stored).
+_EXIF_ORIENTATION = 0x0112
+
+
+def _orientation(img: Image.Image) -> int:
+    """The image's EXIF orientation (1 when absent or unreadable)."""
+    try:
+        return int(img.getexif().get(_EXIF_ORIENTATION, 1) or 1)
+    except (OSError, ValueError, TypeError, SyntaxError):
+        return 1
+
+
+def _page_to_grey(page: Image.Image, orientation: int = 1) -> np.ndarray:
+    if orientation != 1:
+        # shown turned by every viewer (a phone's or an exporter's JPEG): measured as shown
+        page = ImageOps.exif_transpose(page)
     mode = page.mode
+    if mode in ("LA", "La"):  # grey and alpha: the grey
+        page = page.convert("L")
     if mode in ("P", "PA"):
         page = page.convert("RGBA" if "transparency" in page.info or mode == "PA" else "RGB")
     elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
@@ -224,14 +241,15 @@ def read_image(
         raise InputError(f"{path}: {frames.describe()} selects none of its {n_frames} frames")
     # Decode the first selected page now so that a corrupt file fails on read().
     try:
-        first = _fast_grey(path, img) if n_frames == 1 else None
+        orientation = _orientation(img)
+        first = _fast_grey(path, img) if n_frames == 1 and orientation == 1 else None
         if first is None:
             img.seek(selected[0])
-            first = _page_to_grey(img)
+            first = _page_to_grey(img, orientation)
     except (OSError, ValueError, SyntaxError) as exc:
         img.close()
         raise InputError(f"{path}: corrupt or truncated image ({exc})") from exc
-    return _iter(img, path, first, selected, n_frames, calibration)
+    return _iter(img, path, first, selected, n_frames, calibration, orientation)
 
 
 def _iter(
@@ -241,6 +259,7 @@ def _iter(
     selected: range,
     n_frames: int,
     options: CalibrationOptions,
+    orientation: int = 1,
 ) -> Iterator[Frame]:
     meta = ScanMetadata(n_frames=n_frames)
     with img:
@@ -251,7 +270,7 @@ def _iter(
             else:
                 try:
                     img.seek(index)
-                    grey = _page_to_grey(img)
+                    grey = _page_to_grey(img, orientation)
                 except (OSError, ValueError, EOFError) as exc:
                     raise InputError(f"{path}: cannot read page {index} ({exc})") from exc
             # pages of another size (rare in a TIFF stack) get their own region
