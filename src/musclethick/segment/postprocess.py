@@ -607,8 +607,9 @@ def _second_deep_band(
     r = np.arange(rows)[:, None]
     level = deep >= opts.second_deep_probability
     use = use & (d < rows)
-    # end of the chosen band: the first row from d on below the level
-    end = np.where(((r >= d[None, :]) & ~level).any(axis=0), np.argmax((r >= d) & ~level, 0), rows)
+    # end of the chosen band: the first row from d on below the level (rows when none)
+    past = (r >= d[None, :]) & ~level
+    end = np.where(past.any(axis=0), np.argmax(past, axis=0), rows)
     gap = np.ceil(opts.second_deep_gap_fraction * (d - b)).astype(int)
     window = (r >= (end + np.maximum(gap, 1))[None, :]) & (r < (d + (d - b))[None, :]) & level
     found = use & window.any(axis=0)
