@@ -81,8 +81,9 @@ def test_a_frame_whose_answer_changes_when_brightened_is_unstable():
     assert "unstable" in res.doubts
     assert "brighter frame (gamma 0.7) differs by 25 %" in res.note
     assert "brighter or darker" in describe_flags(("unstable",))
-    # the frame, then one brighter and one darker copy, in one batch
-    assert [int(f[0, 0]) for f in reader.seen] == [100, 132, 69]
+    # the frame, then (a confidence below 0.8) its mirrored copy and one brighter and one
+    # darker copy, in one batch
+    assert [int(f[0, 0]) for f in reader.seen] == [100, 100, 132, 69]
     # the answer itself is the unchanged frame's
     assert res.deep.y_at(50.0) == pytest.approx(60.0, abs=0.05)
 
@@ -90,7 +91,7 @@ def test_a_frame_whose_answer_changes_when_brightened_is_unstable():
 def test_a_frame_whose_answer_holds_is_not_flagged():
     reader = BrightnessReader(bright_deep=61.0)  # 2.5 %: within the 5 % allowed
     (res,) = _model(reader).find_boundaries([FRAME], keep_probability=False)
-    assert res.doubts == () and len(reader.seen) == 3
+    assert res.doubts == () and len(reader.seen) == 4  # the frame, mirrored, brighter, darker
 
 
 def test_confident_frames_get_no_second_look():

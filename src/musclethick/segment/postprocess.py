@@ -139,7 +139,12 @@ class PostprocessOptions:
     second_look_margin_nats, second_look_min_muscle, second_look_min_confidence : float
         A frame with no doubt yet whose margin, muscle probability or smaller boundary
         confidence is below these gets a second look: the model measures the mirrored frame
-        too (:func:`needs_second_look`).
+        too (:func:`needs_second_look`). The confidence was 0.6 until model 2.1.0; at 0.8 (the
+        top of the brightness look's range) the mirrored look also catches a mirrored `val`
+        capture measured `ok` 67 % off (its unmirrored frame has no trustworthy deep line) and
+        the one `depth_cut` copy of `val` left `ok` (a septum taken for the deep aponeurosis),
+        at the cost of 3 right frames flagged over five left-out runs, none on `val`
+        (``bench/bench_postprocess.py --config second_look_min_confidence=0.8``).
     unstable_fraction : float
         ``unstable`` when the mirrored frame's thickness differs by more than this fraction
         (:func:`thickness_difference`); the same for the brightness look.
@@ -182,7 +187,7 @@ class PostprocessOptions:
     extrapolate_min_fraction: float = 0.35
     second_look_margin_nats: float = 2.0
     second_look_min_muscle: float = 0.75
-    second_look_min_confidence: float = 0.6
+    second_look_min_confidence: float = 0.8
     unstable_fraction: float = 0.05
     brightness_look_confidence: tuple[float, float] = (MIN_CONFIDENCE, 0.8)
     brightness_gammas: tuple[float, ...] = (0.7, 1.4)
