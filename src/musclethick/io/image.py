@@ -143,6 +143,10 @@ _EXIF_ORIENTATION = 0x0112
 
 def _orientation(img: Image.Image) -> int:
     """The image's EXIF orientation (1 when absent or unreadable)."""
+    if img.format == "PNG" and "exif" not in img.info:
+        # a PNG's eXIf chunk before the pixels is in ``info`` at open; asking Pillow for one
+        # after them decodes the whole image, which the fast path then decodes again
+        return 1
     try:
         return int(img.getexif().get(_EXIF_ORIENTATION, 1) or 1)
     except (OSError, ValueError, TypeError, SyntaxError):

@@ -720,8 +720,8 @@ def boundaries_from_layers(
     ):
         doubts.append("edge_of_image")
     runner = None
+    alt_opts = replace(opts, min_confidence=0.0)  # a runner-up is shown however weak
     if evidence.margin_nats <= opts.runner_up_max_margin_nats:
-        alt_opts = PostprocessOptions(**{**opts.__dict__, "min_confidence": 0.0})
         alt_s, _ = _fit(
             x, to_frame(dec.alt_sup_y), dec.sup_certainty, frame[1], inlier_px, alt_opts
         )
@@ -735,10 +735,9 @@ def boundaries_from_layers(
         runner = LayerPair(alt_s.with_source("runner_up"), alt_d.with_source("runner_up"), margin)
     if "second_deep_band" in doubts and sup is not None:
         # the pair a reviewer is asked about: the same superficial edge, the deep one on the
-        # second band (a row-resolution edge through the same robust fit)
-        alt_opts = PostprocessOptions(**{**opts.__dict__, "min_confidence": 0.0})
-        certainty = np.where(second, dec.deep_certainty, 0.0)
-        lower, _ = _fit(x, to_frame(second_y), certainty, frame[1], inlier_px, alt_opts)
+        # second band (a row-resolution edge through the same robust fit, which reads the
+        # certainty only where the edge is found)
+        lower, _ = _fit(x, to_frame(second_y), dec.deep_certainty, frame[1], inlier_px, alt_opts)
         if lower is not None and not _crosses(sup, lower):
             margin = float(np.nanmedian(second_margin))
             runner = LayerPair(sup.with_source("runner_up"), lower.with_source("runner_up"), margin)
