@@ -80,8 +80,9 @@ def measure_image(
     ----------
     image : array_like, shape (rows, cols) or (rows, cols, 3|4)
         Grey or RGB(A) B-mode image or screen capture: ``uint8``; ``bool``; other integers
-        (0-255 kept; ``uint16`` otherwise scaled by 255 / 65535); float in [0, 1] (x 255) or
-        [0, 255]. Anything else raises :class:`~musclethick.errors.InputError`.
+        (0-255 kept; ``uint16`` up to 4095 scaled by 255 / 4095, otherwise by 255 / 65535);
+        float in [0, 1] (x 255) or [0, 255]. Anything else raises
+        :class:`~musclethick.errors.InputError`.
     mm_per_px : float, optional
         Pixel size in mm (square pixels, calibration source ``"user"``).
     depth_mm : float, optional

@@ -229,7 +229,7 @@ class Frame:
         Grey levels of the imaging region. Other dtypes (bool, 16-bit, float) are converted
         on construction by the package's one pixel conversion,
         :func:`musclethick.io.to_grey_uint8` (e.g. float in [0, 1] -> x 255, uint16
-        -> x 255 / 65535); values that fit none of its rules raise
+        up to 4095 -> x 255 / 4095, above -> x 255 / 65535); values that fit none of its rules raise
         :class:`~musclethick.errors.InputError`.
     path : str
         File the frame came from.

@@ -163,3 +163,39 @@ def test_grey_alpha_gif_webp_and_exif_orientation_read_as_shown(test_data, tmp_p
         "muscle.webp",
         "turned.jpg",
     }
+
+
+def _with_sbit(png: bytes, bits: int) -> bytes:
+    """The PNG with an ``sBIT`` chunk (grey: one byte) inserted after ``IHDR``."""
+    import struct
+    import zlib
+
+    ihdr_end = 8 + 12 + int.from_bytes(png[8:12], "big")
+    body = b"sBIT" + bytes([bits])
+    chunk = struct.pack(">I", 1) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+    return png[:ihdr_end] + chunk + png[ihdr_end:]
+
+
+def test_sixteen_bit_png_of_twelve_bit_data_keeps_the_echo_intensity(test_data, tmp_path):
+    """A scanner's 16-bit export of 12-bit data (0-4095) reads as the 8-bit capture, with or
+    without the ``sBIT`` chunk that states the depth; a stated depth of 16 bits is obeyed, and
+    full-range 16-bit data is scaled by 65535 (the grey levels, hence the echo intensity,
+    within one level of the 8-bit capture's)."""
+    import io
+
+    ref = np.asarray(Image.open(test_data / "images" / "muscle.tif"))
+    twelve = np.rint(ref.astype(np.float64) * 4095 / 255).astype(np.uint16)
+    buf = io.BytesIO()
+    Image.fromarray(twelve).save(buf, format="PNG")
+    plain = buf.getvalue()
+    assert Image.open(io.BytesIO(plain)).mode.startswith("I;16")
+    (tmp_path / "twelve.png").write_bytes(plain)
+    (tmp_path / "twelve_sbit.png").write_bytes(_with_sbit(plain, 12))
+    (tmp_path / "twelve_said_16.png").write_bytes(_with_sbit(plain, 16))
+    full = np.rint(ref.astype(np.float64) * 65535 / 255).astype(np.uint16)
+    Image.fromarray(full).save(tmp_path / "full.png")
+    for name in ("twelve.png", "twelve_sbit.png", "full.png"):
+        [f] = list(read(tmp_path / name))
+        assert np.abs(f.pixels.astype(int) - ref).max() <= 1, name
+    [said] = list(read(tmp_path / "twelve_said_16.png"))
+    assert said.pixels.max() <= 16  # the file says 16 bits: 4095 / 65535 x 255

@@ -81,3 +81,11 @@ def test_region_of_a_float_capture_is_that_of_the_uint8_capture(sample_images):
     assert box.width < grey.shape[1]  # a display around the image
     assert find_imaging_region(grey / 255.0) == box
     assert find_imaging_region(grey.astype(np.uint16) * 257) == box
+
+
+def test_uint16_that_fits_in_twelve_bits_is_twelve_bit_data():
+    """Values 256-4095 in a 16-bit array are 12-bit data (x 255 / 4095); one value above 4095
+    makes it 16-bit data; values up to 255 stay 8-bit levels."""
+    assert to_grey_uint8(np.array([[0, 819, 4095]], np.uint16)).tolist() == [[0, 51, 255]]
+    assert to_grey_uint8(np.array([[0, 819, 4096]], np.uint16)).tolist() == [[0, 3, 16]]
+    assert to_grey_uint8(np.array([[0, 100, 255]], np.uint16)).tolist() == [[0, 100, 255]]

@@ -11,8 +11,9 @@ dtype                     grey level
 ``uint8``                 unchanged
 ``bool``                  ``False`` -> 0, ``True`` -> 255
 integer, values 0-255     unchanged (8-bit values in a wider type, e.g. ``int64``)
-``uint16``, other values  ``value * 255 / 65535`` (16-bit data; pass ``max_value=4095``
-                          for 12-bit data stored in 16 bits)
+``uint16``, top 256-4095  ``value * 255 / 4095`` (12-bit data in 16 bits, as scanners' 16-bit
+                          exports hold it; a file's stated depth is passed instead)
+``uint16``, other values  ``value * 255 / 65535`` (16-bit data)
 other integer values      refused (:class:`~musclethick.errors.InputError`): state ``max_value``
 float, values in [0, 1]   ``value * 255`` (the convention of scikit-image and OpenCV)
 float, values in [0, 255] unchanged (rounded), when the largest value exceeds 1
@@ -36,6 +37,9 @@ from ..errors import InputError
 __all__ = ["to_grey_uint8"]
 
 _LUMA = np.array([0.299, 0.587, 0.114])
+
+#: White level of 12-bit data (the rule for ``uint16`` arrays whose values all fit in 12 bits).
+_TWELVE_BIT = 4095.0
 
 
 def to_grey_uint8(
@@ -125,7 +129,11 @@ def _white_level(a: np.ndarray) -> float:
     if lo >= 0.0 and hi <= 255.0:
         return 255.0
     if a.dtype == np.uint16:
-        return 65535.0
+        # 12-bit data (the deeper depth of ultrasound and other medical images) stored in 16
+        # bits: a true 16-bit image whose brightest pixel is under 6.3 % of full scale is not
+        # a scan anyone exports, so the smaller white level is the one that keeps the echo
+        # intensity right
+        return _TWELVE_BIT if hi <= _TWELVE_BIT else 65535.0
     fix = (
         "rescale it to 0-255 (uint8) or 0-1 (float), or state the white level "
         "(max_value=, e.g. 4095 for 12-bit data)"

@@ -153,6 +153,29 @@ def _orientation(img: Image.Image) -> int:
         return 1
 
 
+def _png_significant_bits(img: Image.Image) -> int | None:
+    """The grey depth a 16-bit PNG states in its ``sBIT`` chunk (``None`` without one, or for
+    another format). Pillow does not read ``sBIT``: the chunks before the pixels are walked."""
+    if img.format != "PNG" or not getattr(img, "filename", ""):
+        return None
+    try:
+        with open(img.filename, "rb") as fh:
+            head = fh.read(1 << 16)
+    except OSError:
+        return None
+    at = 8  # after the signature
+    while at + 8 <= len(head):
+        length = int.from_bytes(head[at : at + 4], "big")
+        kind = head[at + 4 : at + 8]
+        if kind in (b"IDAT", b"IEND"):
+            return None
+        if kind == b"sBIT" and length >= 1 and at + 9 <= len(head):
+            bits = head[at + 8]
+            return int(bits) if 1 <= bits <= 16 else None
+        at += 12 + length
+    return None
+
+
 def _page_to_grey(page: Image.Image, orientation: int = 1) -> np.ndarray:
     if orientation != 1:
         # shown turned by every viewer (a phone's or an exporter's JPEG): measured as shown
@@ -168,7 +191,12 @@ def _page_to_grey(page: Image.Image, orientation: int = 1) -> np.ndarray:
         page = page.convert("L")
     arr = np.asarray(page)
     if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
-        return to_grey_uint8(arr.astype(np.uint16), max_value=65535.0)
+        bits = _png_significant_bits(page)
+        # the depth the file states (a PNG's sBIT), else the rule for 16-bit arrays (12-bit
+        # data when every value fits in 12 bits): the echo intensity depends on it
+        return to_grey_uint8(
+            arr.astype(np.uint16), max_value=None if bits is None else 2.0**bits - 1
+        )
     if mode in ("I", "F"):
         return to_grey_uint8(arr.astype(np.float64), stretch=True)
     return to_grey_uint8(arr)
