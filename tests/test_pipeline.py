@@ -428,3 +428,24 @@ def test_a_line_drawn_beside_the_deep_aponeurosis_is_flagged(
         assert result.runner_up is not None
         on_line = float(np.mean(result.runner_up.deep.y_px)) + frame.region.y0
         assert abs(on_line - row) <= 4  # the runner-up's deep boundary is the drawn line
+
+
+def test_a_dual_view_capture_is_not_ok(sample_images: Path, tmp_path: Path):
+    """Two scans side by side in one capture (a scanner's dual view) give lines that span
+    both images: the result is flagged ``two_images`` with what to do, never ``ok``; each
+    scan alone carries no such flag."""
+    from capture_layouts import dual_view, image_of  # tests/capture_layouts.py
+
+    left = image_of(sample_images, "dltrack_512x512_img_00053.png")
+    right = image_of(sample_images, "dltrack_800x652_img_00037.png")
+    for gap, bar in ((10, None), (40, 70)):
+        cap, _seam = dual_view(left, right, gap, bar)
+        Image.fromarray(cap).save(tmp_path / f"dual_{gap}.png")
+    files = list(measure_paths(sorted(tmp_path.glob("dual_*.png")), MeasureSettings()))
+    results = [r for m in files for r in m.results]
+    assert len(results) == 2
+    for r in results:
+        assert r.status != "ok" and "two_images" in r.flags, (r.path, r.status, r.flags)
+        assert "dual view" in r.message
+    [single] = list(measure_paths([sample_images / "dltrack_512x512_img_00053.png"]))
+    assert single.results and "two_images" not in single.results[0].flags

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from capture_layouts import CAPTURES as _CAPTURES  # tests/capture_layouts.py
+from capture_layouts import dual_view, image_of
 from musclethick.region import find_imaging_region
 from musclethick.types import PixelBox
 
@@ -160,3 +162,40 @@ def test_dark_image_parts_inside_a_black_border_stay_in_the_box():
     framed = np.zeros((500, 600), dtype=np.uint8)
     framed[100:400, 100:500] = screen
     assert find_imaging_region(framed) == PixelBox(180, 130, 430, 370)
+
+
+def test_two_images_side_by_side_are_found(sample_images):
+    """A dual view (two committed captures side by side) is found at its seam, with a gap of
+    display background or a grey panel between the images, and without a gap for two images
+    as unlike as a 512x512 scan and a Telemed one; one image alone, or mirrored, is not."""
+    from musclethick.region import find_side_by_side
+
+    images = {name: image_of(sample_images, name) for name in _CAPTURES}
+    for name, image in images.items():
+        assert find_side_by_side(image) is None, name
+        assert find_side_by_side(np.ascontiguousarray(image[:, ::-1])) is None, name
+    for left, right in [(a, b) for a in _CAPTURES for b in _CAPTURES if a != b]:
+        for gap, bar in ((10, None), (40, 70)):
+            cap, seam = dual_view(images[left], images[right], gap, bar)
+            box = find_imaging_region(cap)
+            found = find_side_by_side(cap[box.slices()])
+            assert found is not None, (left, right, gap)
+            assert abs(found + box.x0 - seam) <= 2, (left, right, gap)
+    cap, seam = dual_view(images[_CAPTURES[0]], images[_CAPTURES[3]], 0)
+    box = find_imaging_region(cap)
+    found = find_side_by_side(cap[box.slices()])
+    assert found is not None and abs(found + box.x0 - seam) <= 2
+
+
+def test_capture_variants_are_not_two_images(sample_images):
+    """What labs leave in a single capture (calipers, text, a drawn line, speckle reduction,
+    edge enhancement, JPEG, another size) does not look like a seam."""
+    from musclethick.region import find_side_by_side
+    from musclethick.train.variants import VARIANTS, apply_variant
+
+    for name in _CAPTURES:
+        image = image_of(sample_images, name)
+        for variant in VARIANTS:
+            grey, _ = apply_variant(variant, image, None)
+            box = find_imaging_region(grey)
+            assert find_side_by_side(grey[box.slices()]) is None, (name, variant)

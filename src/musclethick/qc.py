@@ -38,6 +38,10 @@ Flags (strings, in this order when several apply):
 ``drawn_line``
     A boundary runs along a drawn straight line (a caliper or annotation line burned into the
     capture, :func:`drawn_line_share`): evenly bright, thin and straight, unlike an aponeurosis.
+``two_images``
+    The frame holds two images side by side (a scanner's dual view: a flat gap between two
+    textured sides, or columns unlike their neighbours down the whole height;
+    :func:`musclethick.region.find_side_by_side`): the lines would span both images.
 ``implausible_thickness``
     The median vertical thickness is below ``min_thickness_fraction`` (3 %) or above
     ``max_thickness_fraction`` (95 %) of the image height.
@@ -75,6 +79,7 @@ from .calibration import FIX_HINT
 from .geometry import curvature_per_px, overlap_interval, sagitta_fraction
 from .plausible import DEFAULT_RANGES, PlausibleRanges
 from .protocol import DEFAULT_REPEAT_TOLERANCE_PCT
+from .region import find_side_by_side
 from .types import Boundary, Calibration, Status
 
 __all__ = [
@@ -87,6 +92,7 @@ __all__ = [
     "NO_MUSCLE",
     "REPEATS_DISAGREE",
     "REPEAT_TOLERANCE_PCT",
+    "TWO_IMAGES",
     "ULTRASOUND_MODALITIES",
     "describe_flags",
     "doubts_boundaries",
@@ -103,6 +109,7 @@ __all__ = [
     "scale_flags",
     "source_flags",
     "status_of",
+    "two_images_flags",
     "unfamiliar_scanner",
     "with_added_flags",
     "with_replaced_flags",
@@ -134,6 +141,9 @@ FLAG_DESCRIPTIONS: dict[str, str] = {
     "drawn_line": "a boundary runs along a drawn straight line (caliper or annotation), not "
     "an aponeurosis: check it in review and move it onto the aponeurosis",
     "edge_of_image": "the muscle runs into the edge of the image: an aponeurosis is not in view",
+    "two_images": "the capture changes abruptly down a vertical line: two images side by side "
+    "(a dual view) or a turned capture, and the lines may span both: measure each image on its "
+    "own (export it alone, or crop the capture to it)",
     "unstable": "the result changes when the image is mirrored or made brighter or darker",
     "calibration_unconfirmed": "pixel size not confirmed",
     "implausible_calibration": "implausible or rejected calibration",
@@ -312,6 +322,15 @@ def drawn_line_flags(
     ``min_share`` of its width (:func:`drawn_line`), else ``()``."""
     found = drawn_lines(pixels, superficial, deep, min_share=min_share)
     return (DRAWN_LINE,) if found is not None else ()
+
+
+TWO_IMAGES = "two_images"
+
+
+def two_images_flags(pixels: np.ndarray) -> tuple[str, ...]:
+    """``(TWO_IMAGES,)`` when the frame holds two images side by side
+    (:func:`musclethick.region.find_side_by_side`), else ``()``."""
+    return (TWO_IMAGES,) if find_side_by_side(pixels) is not None else ()
 
 
 def drawn_lines(
