@@ -92,6 +92,7 @@ __all__ = [
     "NO_MUSCLE",
     "REPEATS_DISAGREE",
     "REPEAT_TOLERANCE_PCT",
+    "SELF_TRAINING_MIN_OK_SHARE",
     "TWO_IMAGES",
     "ULTRASOUND_MODALITIES",
     "describe_flags",
@@ -561,6 +562,14 @@ def _not_about_boundaries() -> frozenset[str]:
     from musclethick.architecture import ARCHITECTURE_FLAGS  # it imports this module
 
     return frozenset(CALIBRATION_FLAGS) | frozenset(ARCHITECTURE_FLAGS)
+
+
+#: The least share of a study's results without a doubt about their boundaries from which the
+#: model may learn from them unreviewed (``musclethick train --from-store --learn-from-ok``):
+#: on the formats left out of training, 660x556 (25-34 % without a doubt) measured 2.7-2.9 %
+#: MAE after it instead of 5.0-9.7 %, with 0-1 of 212 frames ``ok`` and off by more than
+#: 10 %; 800x652 (11-17 %) was left with 4-6 of 70 such frames (``bench/bench_adapt.py``).
+SELF_TRAINING_MIN_OK_SHARE = 0.2
 
 
 def unfamiliar_scanner(n_frames: int, n_doubtful: int, *, model_path: str | None = None) -> str:

@@ -287,6 +287,12 @@ def test_summary_counts_frames_and_advises_on_an_unfamiliar_scanner(tmp_path, ma
     assert f"musclethick train --from-store {store} --out models/mine --holdout 5" in advice
     assert f"musclethick review {store} --reviewer" in advice
     assert "--model" not in advice.split("'musclethick review")[0]
+    # 4 of 12 frames without a doubt (33 %, at least SELF_TRAINING_MIN_OK_SHARE): learning
+    # from them unreviewed is offered; with 1 of 12 (8 %) it is not
+    assert "add --learn-from-ok" in advice
+    mostly_doubted = replace(unfamiliar, n_frames_doubtful=11)
+    assert mostly_doubted.advice().startswith("92 %")
+    assert "--learn-from-ok" not in mostly_doubted.advice()
     again = replace(unfamiliar, model_path="models/mine/model.pt").advice()
     assert "measured with --model models/mine/model.pt" in again
     # flagged for their calibration only: nothing to fine-tune

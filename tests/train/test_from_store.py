@@ -351,3 +351,100 @@ def test_fine_tuned_card_does_not_claim_the_base_weights_measurements(reviewed_s
     for measured in ("capture_variants", "speed", "onnx"):
         assert measured not in card
     assert card["training"]["base_model"] == {"seed": 0, "epochs": 40}
+
+
+def _add_scans(store_path, tmp_path, images: dict) -> dict:
+    """Measure ``{name: image}`` (edges, 0.2 mm per px) into the store, unreviewed; returns
+    ``{name: result id}``."""
+    settings = MeasureSettings(method="edges", calibration=CalibrationOptions(mm_per_px=0.2))
+    out = {}
+    with StudyStore(store_path) as store:
+        run = store.start_run(method="edges")
+        for name, image in images.items():
+            scan = tmp_path / f"{name}.png"
+            cv2.imwrite(str(scan), image)
+            scan_id = store.record_scan(scan, subject=name)
+            [out[name]] = store.record_results(scan_id, measure_path(scan, settings), run)
+    return out
+
+
+def _blank(seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).normal(45, 12, size=(120, 96)).clip(0, 255).astype(np.uint8)
+
+
+def test_learning_from_ok_adds_unreviewed_results_without_a_doubt(reviewed_store, tmp_path):
+    """With ``include_ok`` the unreviewed results the model had no doubt about are learnt too
+    (their own boundaries, decision "ok", no reviewer); unreviewed failed or flagged results,
+    and a rejected result whatever its status, are not."""
+    path, ids, _, _ = reviewed_store
+    images = {
+        "clear": _scan(84, 1),
+        "blank": np.full((120, 96), 45, np.uint8),
+        "noise": _blank(8),
+        "rejected": _scan(80, 6),
+    }
+    added = _add_scans(path, tmp_path, images)
+    with StudyStore(path) as store:
+        store.record_review(added["rejected"], "reject", reviewer="AB", expected_revision=0)
+        got = {name: store.get_result(i) for name, i in added.items()}
+    clear = got["clear"]
+    # preconditions: the edge path is sure of the clear scans, finds nothing in the blank one
+    # and doubts what it finds in the noise
+    assert [got[n].status for n in images] == ["ok", "failed", "flagged", "ok"]
+    samples = samples_from_store(path, include_ok=True)
+    assert [(s.result_id, s.decision, s.reviewer) for s in samples] == [
+        (ids[0], "accept", "AB"),
+        (ids[1], "correct", "CD"),
+        (added["clear"], "ok", ""),
+    ]
+    column = 48
+    assert samples[2].deep_y_px[column] == pytest.approx(
+        clear.deep.y_at(column + clear.region[0]) - clear.region[1], abs=1e-6
+    )
+    assert [s.decision for s in samples_from_store(path)] == ["accept", "correct"]
+
+
+def test_learning_from_ok_needs_enough_results_without_a_doubt(tmp_path, base_model):
+    """Self-training is refused, saying what to do, when the model doubted most of the study
+    (below ``min_ok_share``); the fine-tuned card counts the unreviewed results learnt."""
+    from musclethick.train.from_store import undoubted_share
+
+    path = tmp_path / "study.sqlite"
+    images = {"clear": _scan(84, 1), **{f"blank{k}": _blank(10 + k) for k in range(5)}}
+    _add_scans(path, tmp_path, images)
+    assert undoubted_share(path) == (1, 6)
+    with pytest.raises(StoreError, match=r"no doubt about only 1 of its 6 results \(17%\)"):
+        fine_tune_from_store(
+            path,
+            tmp_path / "refused",
+            base_weights=base_model,
+            config=FineTuneConfig(steps=2, include_ok=True),
+            log=lambda _: None,
+        )
+    fine_tune_from_store(
+        path,
+        tmp_path / "ft",
+        base_weights=base_model,
+        config=FineTuneConfig(steps=2, batch_size=1, include_ok=True, min_ok_share=0.1),
+        log=lambda _: None,
+    )
+    card = json.loads((tmp_path / "ft" / "model.json").read_text())
+    assert card["training_data"]["reviews"]["n_unreviewed_ok"] == 1
+    assert card["training_data"]["reviews"]["n_frames"] == 1
+    assert "1 unreviewed results without a doubt" in card["changelog"][-1]
+
+
+def test_command_line_learns_from_ok_results(reviewed_store, base_model, tmp_path, capsys):
+    """``musclethick train --from-store STORE --learn-from-ok`` learns the reviewed frames and
+    the unreviewed ones without a doubt."""
+    from musclethick.cli import main
+
+    path, _, _, _ = reviewed_store
+    _add_scans(path, tmp_path, {"clear": _scan(84, 1)})
+    args = ["train", "--from-store", str(path), "--base", str(base_model), "--learn-from-ok"]
+    args += ["--steps", "2", "--batch-size", "2", "--threads", "1", "--out", str(tmp_path / "o")]
+    assert main(args) == 0
+    assert "and 1 results without a doubt that nobody reviewed" in capsys.readouterr().out
+    card = json.loads((tmp_path / "o" / "model.json").read_text())
+    assert card["fine_tune"]["include_ok"] is True
+    assert card["training_data"]["reviews"]["n_unreviewed_ok"] == 1

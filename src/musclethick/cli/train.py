@@ -219,6 +219,13 @@ def get_from_store_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=FineTuneConfig.batch_size)
     p.add_argument("--lr", type=float, default=FineTuneConfig.lr)
     p.add_argument("--corrections-only", action="store_true", help="ignore accepted results")
+    p.add_argument(
+        "--learn-from-ok",
+        action="store_true",
+        help="also learn from unreviewed results the model had no doubt about (self-training "
+        "on the study's own scans; see the model card before trusting its ok results on a "
+        "scanner unlike the training data)",
+    )
     p.add_argument("--no-augment", action="store_true")
     p.add_argument(
         "--update-batchnorm",
@@ -251,6 +258,7 @@ def from_store_main(argv: Sequence[str] | None = None) -> int:
         batch_size=args.batch_size,
         lr=args.lr,
         include_accepted=not args.corrections_only,
+        include_ok=args.learn_from_ok,
         augment=not args.no_augment,
         freeze_batchnorm=not args.update_batchnorm,
         holdout=args.holdout,

@@ -51,7 +51,12 @@ from musclethick.io.options import CalibrationOptions
 from musclethick.pipeline import METHODS, MeasureSettings
 from musclethick.plausible import PlausibleRanges
 from musclethick.protocol import Protocol, load_protocol
-from musclethick.qc import REPEAT_TOLERANCE_PCT, doubts_boundaries, unfamiliar_scanner
+from musclethick.qc import (
+    REPEAT_TOLERANCE_PCT,
+    SELF_TRAINING_MIN_OK_SHARE,
+    doubts_boundaries,
+    unfamiliar_scanner,
+)
 from musclethick.study.layout import StudyDiscovery, discover_study
 from musclethick.study.store import DisagreeingSession, ScanState, StudyStore, file_sha256
 from musclethick.types import FrameResult
@@ -220,12 +225,19 @@ class BatchSummary:
         if not unfamiliar:
             return ""
         store = self.store_path
-        return (
+        advice = (
             f"{unfamiliar}. Review them ('musclethick review {store} --reviewer "
             "YOUR_INITIALS', or from a script: docs/review.md), correct 10-30 scans, then "
             f"'musclethick train --from-store {store} --out models/mine --holdout 5' and run "
             "the batch again with '--model models/mine/model.pt'"
         )
+        sure = self.n_frames - self.n_frames_doubtful
+        if self.n_frames and sure / self.n_frames >= SELF_TRAINING_MIN_OK_SHARE:
+            advice += (
+                " (add --learn-from-ok to learn from the results without a doubt too: "
+                "measured to halve the error on a scanner the model knew this well)"
+            )
+        return advice
 
     def calibration_note(self) -> str:
         """What to do when frames of this run have no pixel size, or ``""``: the tables,

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from musclethick.errors import ModelError, MusclethickError, StoreError
+from musclethick.qc import SELF_TRAINING_MIN_OK_SHARE
 from musclethick.segment.preprocess import normalise
 from musclethick.segment.unet import OUT_CHANNELS, UNet, probabilities
 from musclethick.segment.weights import LoadedWeights, load_weights, read_card, write_card
@@ -51,6 +52,7 @@ __all__ = [
     "fine_tune_from_store",
     "held_out_figures",
     "samples_from_store",
+    "undoubted_share",
 ]
 
 _logger = logging.getLogger(__name__)
@@ -101,6 +103,19 @@ class FineTuneConfig:
         ``"all"`` parameters learn; ``"decoder"``: the encoder (stem and down path) stays as it
         was, the decoder and head learn.
 
+    include_ok : bool
+        Also learn from the store's unreviewed results whose boundaries the model had no doubt
+        about (not ``failed``, no flag but the calibration's; :func:`samples_from_store`):
+        self-training on the study's own scans, which adapts the model to the scanner's look
+        without a person's review. It makes the model surer of what it already measures: on
+        a format it never saw whose frames it mostly doubts (800x652 left out, 8-12 of 70
+        results without a doubt) frames it measured wrong and had flagged became ``ok``
+        (model card, "Learning from the study's own results").
+    min_ok_share : float
+        With ``include_ok``, the share of the store's results the model must have had no doubt
+        about (:func:`undoubted_share`); below it the fine-tune is refused
+        (:data:`musclethick.qc.SELF_TRAINING_MIN_OK_SHARE`, where the measurement is).
+
     400 steps (~1.5 min on one thread): with the statistics kept, 8.6 / 18.2 / 9.3 % on those
     sets against 9.9 / 24.1 / 11.6 % after 200 steps, and 2.0 % against 2.8 % on the 660x556
     format left out (512x512: 1.55 % against 1.40 %).
@@ -117,6 +132,8 @@ class FineTuneConfig:
     holdout: int = 0
     anchor_weight: float = 0.0
     train_part: str = "all"
+    include_ok: bool = False
+    min_ok_share: float = SELF_TRAINING_MIN_OK_SHARE
 
     def __post_init__(self) -> None:
         if self.anchor_weight < 0:
@@ -155,7 +172,7 @@ def _edges(boundary: Boundary, cols: int) -> np.ndarray:
 
 
 def samples_from_store(
-    store_path: str | Path, *, include_accepted: bool = True
+    store_path: str | Path, *, include_accepted: bool = True, include_ok: bool = False
 ) -> list[ReviewedSample]:
     """Frames and band masks of every promoted (accepted or corrected) result of a store.
 
@@ -165,6 +182,11 @@ def samples_from_store(
         The study store.
     include_accepted : bool
         Include accepted model boundaries (else corrections only).
+    include_ok : bool
+        Also include the model's boundaries of every current result that nobody reviewed
+        and that the model did not doubt (status not ``failed`` and no flag but the
+        calibration's, :func:`musclethick.qc.doubts_boundaries`), with decision ``"ok"``
+        and no reviewer. A rejected result is never included.
 
     Returns
     -------
@@ -175,6 +197,7 @@ def samples_from_store(
     StoreError
         If the store has no usable reviewed result.
     """
+    from musclethick.qc import doubts_boundaries
     from musclethick.study.frames import load_frame
     from musclethick.study.store import StudyStore
 
@@ -182,13 +205,23 @@ def samples_from_store(
     samples = []
     skipped = []
     with StudyStore(store_path) as store:
-        for result_id, review in sorted(store.latest_reviews().items()):
-            if review.decision not in decisions:
+        reviews = store.latest_reviews()
+        chosen = [(result_id, review) for result_id, review in sorted(reviews.items())]
+        if include_ok:
+            chosen += [
+                (stored.id, None)
+                for stored in store.iter_results()
+                if stored.id not in reviews
+                and stored.status != "failed"
+                and not doubts_boundaries(stored.status, stored.flags)
+            ]
+        for result_id, review in chosen:
+            if review is not None and review.decision not in decisions:
                 continue
             stored = store.get_result(result_id)
             if stored.superseded:
                 continue
-            if review.decision == "correct":
+            if review is not None and review.decision == "correct":
                 sup, deep = review.superficial, review.deep
             else:
                 sup, deep = stored.superficial, stored.deep
@@ -210,14 +243,26 @@ def samples_from_store(
                     stored.scan.path,
                     stored.frame_index,
                     result_id,
-                    review.decision,
-                    review.reviewer,
+                    "ok" if review is None else review.decision,
+                    "" if review is None else review.reviewer,
                 )
             )
     if not samples:
         detail = f" ({'; '.join(skipped[:3])})" if skipped else ""
         raise StoreError(f"{store_path}: no accepted or corrected results to learn from{detail}")
     return samples
+
+
+def undoubted_share(store_path: str | Path) -> tuple[int, int]:
+    """``(n_sure, n_results)``: how many of a store's current results the model had no doubt
+    about (not ``failed``, no flag but the calibration's), and how many there are."""
+    from musclethick.qc import doubts_boundaries
+    from musclethick.study.store import StudyStore
+
+    with StudyStore(store_path) as store:
+        results = list(store.iter_results())
+    sure = sum(r.status != "failed" and not doubts_boundaries(r.status, r.flags) for r in results)
+    return sure, len(results)
 
 
 def _targets(sample: ReviewedSample) -> np.ndarray:
@@ -228,15 +273,18 @@ def _targets(sample: ReviewedSample) -> np.ndarray:
 def _split_holdout(
     samples: Sequence[ReviewedSample], holdout: int, seed: int
 ) -> tuple[list[ReviewedSample], list[ReviewedSample]]:
-    """``(learn, held_out)``: ``holdout`` samples chosen with ``seed``, in store order."""
+    """``(learn, held_out)``: ``holdout`` reviewed samples chosen with ``seed``, in store
+    order (unreviewed ``"ok"`` samples are never held out: a person's review is the check)."""
     if holdout == 0:
         return list(samples), []
-    if holdout >= len(samples):
+    reviewed = [i for i, s in enumerate(samples) if s.decision != "ok"]
+    if holdout >= len(reviewed):
         raise StoreError(
-            f"{len(samples)} reviewed frames: cannot hold {holdout} out and learn from the "
-            f"rest; review more scans or use --holdout {max(0, len(samples) - 1)} or less"
+            f"{len(reviewed)} reviewed frames: cannot hold {holdout} out and learn from the "
+            f"rest; review more scans or use --holdout {max(0, len(reviewed) - 1)} or less"
         )
-    held = set(np.random.default_rng(seed).choice(len(samples), size=holdout, replace=False))
+    rng = np.random.default_rng(seed)
+    held = {reviewed[i] for i in rng.choice(len(reviewed), size=holdout, replace=False)}
     return (
         [s for i, s in enumerate(samples) if i not in held],
         [s for i, s in enumerate(samples) if i in held],
@@ -499,12 +547,31 @@ def fine_tune_from_store(
         Base weights missing, invalid or not matching their card.
     """
     base = load_weights(base_weights, verify=verify)
-    reviewed = samples_from_store(store_path, include_accepted=config.include_accepted)
+    if config.include_ok:
+        sure, total = undoubted_share(store_path)
+        share = sure / total if total else 0.0
+        log(f"the model had no doubt about {sure} of the {total} results of {store_path}")
+        if share < config.min_ok_share:
+            raise StoreError(
+                f"{store_path}: the model had no doubt about only {sure} of its {total} results "
+                f"({share:.0%}); learning from its own results needs at least "
+                f"{config.min_ok_share:.0%} (on a scanner this unlike its training data it "
+                "learns its mistakes too): review and correct 10-30 scans and fine-tune on "
+                "them without --learn-from-ok"
+            )
+    reviewed = samples_from_store(
+        store_path, include_accepted=config.include_accepted, include_ok=config.include_ok
+    )
     samples, held_out = _split_holdout(reviewed, config.holdout, config.seed)
-    log(f"learning from {len(samples)} reviewed frames of {store_path}")
-    if len(samples) < RECOMMENDED_FRAMES:
+    n_ok = sum(s.decision == "ok" for s in samples)
+    n_reviewed = len(samples) - n_ok
+    log(
+        f"learning from {n_reviewed} reviewed frames of {store_path}"
+        + (f" and {n_ok} results without a doubt that nobody reviewed" if n_ok else "")
+    )
+    if n_reviewed < RECOMMENDED_FRAMES:
         log(
-            f"warning: {len(samples)} reviewed frames to learn from; {RECOMMENDED_FRAMES}-30 "
+            f"warning: {n_reviewed} reviewed frames to learn from; {RECOMMENDED_FRAMES}-30 "
             "are recommended (fewer fit the model to these scans rather than the scanner)"
         )
     if held_out:
@@ -527,8 +594,9 @@ def fine_tune_from_store(
     tmp = weights_path.with_suffix(".tmp")
     torch.save(payload, tmp)
     tmp.replace(weights_path)
-    reviewers = sorted({s.reviewer for s in samples})
+    reviewers = sorted({s.reviewer for s in samples if s.decision != "ok"})
     n_corrected = sum(s.decision == "correct" for s in samples)
+    n_accepted = n_reviewed - n_corrected
     card = {
         # what describes the network and its use carries over; what was measured of the base
         # weights (accuracy, speed, its ONNX export) does not describe these weights
@@ -544,9 +612,10 @@ def fine_tune_from_store(
         "base_sha256": base.sha256,
         "changelog": [
             *base_card.get("changelog", []),
-            f"{version}: fine-tuned {config.steps} steps on {len(samples)} reviewed frames "
-            f"({n_corrected} corrected, {len(samples) - n_corrected} accepted) of "
-            f"{Path(store_path).name}, reviewed by {', '.join(reviewers)}",
+            f"{version}: fine-tuned {config.steps} steps on {n_reviewed} reviewed frames "
+            f"({n_corrected} corrected, {n_accepted} accepted) of "
+            f"{Path(store_path).name}, reviewed by {', '.join(reviewers) or 'nobody'}"
+            + (f", and {n_ok} unreviewed results without a doubt" if n_ok else ""),
         ],
         "training_data": {
             "base": base_card.get("training_data", "see the base model card"),
@@ -554,7 +623,8 @@ def fine_tune_from_store(
                 "store": str(store_path),
                 "n_frames": len(samples),
                 "n_corrected": n_corrected,
-                "n_accepted": len(samples) - n_corrected,
+                "n_accepted": n_accepted,
+                "n_unreviewed_ok": n_ok,
                 "reviewers": reviewers,
                 "result_ids": [s.result_id for s in samples],
             },
