@@ -402,6 +402,15 @@ def test_learning_from_ok_adds_unreviewed_results_without_a_doubt(reviewed_store
         clear.deep.y_at(column + clear.region[0]) - clear.region[1], abs=1e-6
     )
     assert [s.decision for s in samples_from_store(path)] == ["accept", "correct"]
+    # the share counts the rejected result as doubted: sure are the accepted, corrected and
+    # clear scans' results (the edge path's, whatever a person said of the first two)
+    from musclethick.qc import doubts_boundaries
+    from musclethick.train.from_store import undoubted_share
+
+    with StudyStore(path) as store:
+        own = [r for r in store.iter_results() if r.id not in (ids[2], added["rejected"])]
+    sure = sum(r.status != "failed" and not doubts_boundaries(r.status, r.flags) for r in own)
+    assert undoubted_share(path) == (sure, len(own) + 2)
 
 
 def test_learning_from_ok_needs_enough_results_without_a_doubt(tmp_path, base_model):
@@ -429,6 +438,7 @@ def test_learning_from_ok_needs_enough_results_without_a_doubt(tmp_path, base_mo
         log=lambda _: None,
     )
     card = json.loads((tmp_path / "ft" / "model.json").read_text())
+    assert card["version"].startswith("0.1+adapted.")  # nobody reviewed anything
     assert card["training_data"]["reviews"]["n_unreviewed_ok"] == 1
     assert card["training_data"]["reviews"]["n_frames"] == 1
     assert "1 unreviewed results without a doubt" in card["changelog"][-1]
@@ -448,3 +458,38 @@ def test_command_line_learns_from_ok_results(reviewed_store, base_model, tmp_pat
     card = json.loads((tmp_path / "o" / "model.json").read_text())
     assert card["fine_tune"]["include_ok"] is True
     assert card["training_data"]["reviews"]["n_unreviewed_ok"] == 1
+
+
+def test_learning_from_ok_refusals_say_what_to_do(reviewed_store, base_model, tmp_path, capsys):
+    """A store path that does not exist is a usage error and no store is created; an empty
+    store, --holdout with no reviewed frame, and --corrections-only with --learn-from-ok say
+    what to do."""
+    from musclethick.cli import main
+
+    missing = tmp_path / "missing.sqlite"
+    args = ["train", "--from-store", str(missing), "--out", str(tmp_path / "o"), "--learn-from-ok"]
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code == 2
+    assert "missing.sqlite: file not found; check the path" in capsys.readouterr().err
+    assert not missing.exists()
+    with pytest.raises(StoreError, match="file not found"):
+        fine_tune_from_store(missing, tmp_path / "o", base_weights=base_model)
+    assert not missing.exists()
+    empty = tmp_path / "empty.sqlite"
+    StudyStore(empty).close()
+    with pytest.raises(StoreError, match="holds no results; measure the study into it first"):
+        fine_tune_from_store(
+            empty, tmp_path / "o", base_weights=base_model, config=FineTuneConfig(include_ok=True)
+        )
+    only_ok = tmp_path / "only_ok.sqlite"
+    _add_scans(only_ok, tmp_path, {"a": _scan(84, 1), "b": _scan(80, 6)})
+    config = FineTuneConfig(steps=1, include_ok=True, holdout=1)
+    with pytest.raises(StoreError, match="no reviewed frames to hold out"):
+        fine_tune_from_store(only_ok, tmp_path / "o", base_weights=base_model, config=config)
+    path, _, _, _ = reviewed_store
+    both = ["train", "--from-store", str(path), "--out", str(tmp_path / "o")]
+    with pytest.raises(SystemExit) as exit_:
+        main([*both, "--learn-from-ok", "--corrections-only"])
+    assert exit_.value.code == 2
+    assert "use one of them" in capsys.readouterr().err

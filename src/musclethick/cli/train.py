@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from musclethick.cli._args import non_negative_int
+from musclethick.cli._args import existing_file, non_negative_int
 
 __all__ = [
     "cmd_train",
@@ -212,8 +212,19 @@ def get_from_store_parser() -> argparse.ArgumentParser:
         prog="musclethick train --from-store",
         description="Fine-tune the segmentation model on accepted and corrected reviews.",
     )
-    p.add_argument("--from-store", required=True, metavar="STORE", help="study store (SQLite)")
-    p.add_argument("--base", default=None, help="weights to start from (default: shipped model)")
+    p.add_argument(
+        "--from-store",
+        required=True,
+        metavar="STORE",
+        type=existing_file,
+        help="study store (SQLite)",
+    )
+    p.add_argument(
+        "--base",
+        default=None,
+        type=existing_file,
+        help="weights to start from (default: shipped model)",
+    )
     p.add_argument("--out", required=True, help="output folder for the new model version")
     p.add_argument("--steps", type=int, default=FineTuneConfig.steps)
     p.add_argument("--batch-size", type=int, default=FineTuneConfig.batch_size)
@@ -252,7 +263,13 @@ def from_store_main(argv: Sequence[str] | None = None) -> int:
     :func:`musclethick.cli.run_command`)."""
     from musclethick.train.from_store import FineTuneConfig, fine_tune_from_store
 
-    args = get_from_store_parser().parse_args(argv)
+    parser = get_from_store_parser()
+    args = parser.parse_args(argv)
+    if args.learn_from_ok and args.corrections_only:
+        parser.error(
+            "--learn-from-ok learns from results nobody reviewed, --corrections-only leaves "
+            "out even the results a person accepted: use one of them"
+        )
     config = FineTuneConfig(
         steps=args.steps,
         batch_size=args.batch_size,

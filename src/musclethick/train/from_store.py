@@ -249,19 +249,29 @@ def samples_from_store(
             )
     if not samples:
         detail = f" ({'; '.join(skipped[:3])})" if skipped else ""
-        raise StoreError(f"{store_path}: no accepted or corrected results to learn from{detail}")
+        what = (
+            "accepted or corrected results, nor results without a doubt,"
+            if include_ok
+            else ("accepted or corrected results")
+        )
+        raise StoreError(f"{store_path}: no {what} to learn from{detail}")
     return samples
 
 
 def undoubted_share(store_path: str | Path) -> tuple[int, int]:
     """``(n_sure, n_results)``: how many of a store's current results the model had no doubt
-    about (not ``failed``, no flag but the calibration's), and how many there are."""
+    about (not ``failed``, no flag but the calibration's, not rejected in review), and how
+    many there are."""
     from musclethick.qc import doubts_boundaries
     from musclethick.study.store import StudyStore
 
     with StudyStore(store_path) as store:
         results = list(store.iter_results())
-    sure = sum(r.status != "failed" and not doubts_boundaries(r.status, r.flags) for r in results)
+        rejected = {i for i, r in store.latest_reviews().items() if r.decision == "reject"}
+    sure = sum(
+        r.status != "failed" and not doubts_boundaries(r.status, r.flags) and r.id not in rejected
+        for r in results
+    )
     return sure, len(results)
 
 
@@ -278,6 +288,11 @@ def _split_holdout(
     if holdout == 0:
         return list(samples), []
     reviewed = [i for i, s in enumerate(samples) if s.decision != "ok"]
+    if not reviewed:
+        raise StoreError(
+            "no reviewed frames to hold out (the results without a doubt are the model's own, "
+            "no check on it): review and correct a few scans, or leave out --holdout"
+        )
     if holdout >= len(reviewed):
         raise StoreError(
             f"{len(reviewed)} reviewed frames: cannot hold {holdout} out and learn from the "
@@ -546,10 +561,17 @@ def fine_tune_from_store(
     ModelError
         Base weights missing, invalid or not matching their card.
     """
+    if not Path(store_path).is_file():
+        raise StoreError(f"{store_path}: file not found; check the path")
     base = load_weights(base_weights, verify=verify)
     if config.include_ok:
         sure, total = undoubted_share(store_path)
-        share = sure / total if total else 0.0
+        if not total:
+            raise StoreError(
+                f"{store_path}: the store holds no results; measure the study into it first "
+                "('musclethick batch STUDY --store STORE')"
+            )
+        share = sure / total
         log(f"the model had no doubt about {sure} of the {total} results of {store_path}")
         if share < config.min_ok_share:
             raise StoreError(
@@ -569,7 +591,7 @@ def fine_tune_from_store(
         f"learning from {n_reviewed} reviewed frames of {store_path}"
         + (f" and {n_ok} results without a doubt that nobody reviewed" if n_ok else "")
     )
-    if n_reviewed < RECOMMENDED_FRAMES:
+    if n_reviewed < RECOMMENDED_FRAMES and not n_ok:
         log(
             f"warning: {n_reviewed} reviewed frames to learn from; {RECOMMENDED_FRAMES}-30 "
             "are recommended (fewer fit the model to these scans rather than the scanner)"
@@ -580,7 +602,8 @@ def fine_tune_from_store(
     base_card = base.card
     base_version = base.version
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
-    version = f"{base_version}+reviews.{stamp}"
+    # "+adapted" when no person reviewed any frame learnt (the model's own results only)
+    version = f"{base_version}+{'reviews' if n_reviewed else 'adapted'}.{stamp}"
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     weights_path = out / "model.pt"
