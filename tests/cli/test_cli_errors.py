@@ -80,6 +80,7 @@ def test_the_training_command_uses_the_same_handler(tmp_path: Path, capsys, monk
 
     monkeypatch.setattr(from_store, "fine_tune_from_store", refuse)
     store = tmp_path / "s.sqlite"
+    store.write_bytes(b"")  # a store path that exists (else that is the error, exit 2)
     assert main(["train", "--from-store", str(store), "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
     assert err == (

@@ -468,9 +468,7 @@ def test_learning_from_ok_refusals_say_what_to_do(reviewed_store, base_model, tm
 
     missing = tmp_path / "missing.sqlite"
     args = ["train", "--from-store", str(missing), "--out", str(tmp_path / "o"), "--learn-from-ok"]
-    with pytest.raises(SystemExit) as exit_:
-        main(args)
-    assert exit_.value.code == 2
+    assert main(args) == 2
     assert "missing.sqlite: file not found; check the path" in capsys.readouterr().err
     assert not missing.exists()
     with pytest.raises(StoreError, match="file not found"):

@@ -13,9 +13,10 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from musclethick.cli._args import existing_file, non_negative_int
+from musclethick.cli._args import non_negative_int
 
 __all__ = [
     "cmd_train",
@@ -212,19 +213,8 @@ def get_from_store_parser() -> argparse.ArgumentParser:
         prog="musclethick train --from-store",
         description="Fine-tune the segmentation model on accepted and corrected reviews.",
     )
-    p.add_argument(
-        "--from-store",
-        required=True,
-        metavar="STORE",
-        type=existing_file,
-        help="study store (SQLite)",
-    )
-    p.add_argument(
-        "--base",
-        default=None,
-        type=existing_file,
-        help="weights to start from (default: shipped model)",
-    )
+    p.add_argument("--from-store", required=True, metavar="STORE", help="study store (SQLite)")
+    p.add_argument("--base", default=None, help="weights to start from (default: shipped model)")
     p.add_argument("--out", required=True, help="output folder for the new model version")
     p.add_argument("--steps", type=int, default=FineTuneConfig.steps)
     p.add_argument("--batch-size", type=int, default=FineTuneConfig.batch_size)
@@ -265,6 +255,12 @@ def from_store_main(argv: Sequence[str] | None = None) -> int:
 
     parser = get_from_store_parser()
     args = parser.parse_args(argv)
+    from musclethick.errors import UsageError
+
+    for option, path in (("--from-store", args.from_store), ("--base", args.base)):
+        if path is not None and not Path(path).is_file():
+            # checked here, not by an argparse type, so that '--from-store X --help' helps
+            raise UsageError(f"{option} {path}: file not found; check the path")
     if args.learn_from_ok and args.corrections_only:
         parser.error(
             "--learn-from-ok learns from results nobody reviewed, --corrections-only leaves "
