@@ -3,7 +3,7 @@
 Usage::
 
     python bench/bench_finetune.py --lofo runs/lofo_800x652 [--n 10] [--steps 400] [--seed 0]
-                                   [--threads 2] [--json OUT]
+                                   [--threads 2] [--learn-from-ok] [--json OUT]
 
 For a leave-one-format-out run (a model trained without every capture of one size): ``--n``
 captures of the left-out size are chosen (seeded) and go through the lab's workflow for real:
@@ -12,7 +12,10 @@ a correction whose boundaries are the hand-drawn mask's inner edges (what a care
 would draw), then ``musclethick train --from-store`` (:func:`fine_tune_from_store`, with
 ``--threads`` torch threads) fine-tunes the model on them. The other captures of that size are
 measured before and after (as ``musclethick measure`` does: model, post-processing, QC) and
-compared with their masks.
+compared with their masks. With ``--learn-from-ok`` those other captures are also measured
+into the store, unreviewed, and the fine-tune learns from the ones without a doubt too (the
+lab's ten reviews plus the study's own results); a refusal (too few without a doubt) is
+reported as such.
 
 Printed: before / after thickness MAE (px, % of thickness), ICC, ``ok`` frames off by more than
 10 %, frames without a result, and the fine-tune's wall time. Target (issue 9): MAE <= 3 % on the
@@ -33,6 +36,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
+from musclethick.errors import StoreError  # noqa: E402
 from musclethick.masks import boundaries_from_mask  # noqa: E402
 from musclethick.measure import measure_lines  # noqa: E402
 from musclethick.pipeline import MeasureSettings, measure_path  # noqa: E402
@@ -84,6 +88,26 @@ def reviewed_store(path: Path, data: Path, names: list[str], model) -> int:
     return n
 
 
+def _fine_tune(store: Path, out: Path, run: Path, args) -> dict:
+    """``musclethick train --from-store STORE`` on the run's weights with the bench's options."""
+    return fine_tune_from_store(
+        store,
+        out,
+        base_weights=run / "last.pt",
+        verify=False,
+        config=FineTuneConfig(
+            steps=args.steps,
+            lr=args.lr,
+            seed=args.seed,
+            threads=args.threads,
+            anchor_weight=args.anchor_weight,
+            train_part=args.train_part,
+            include_ok=args.learn_from_ok,
+        ),
+        log=lambda _: None,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
@@ -118,6 +142,12 @@ def main(argv: list[str] | None = None) -> int:
         help="parameters that learn (default: %(default)s)",
     )
     p.add_argument(
+        "--learn-from-ok",
+        action="store_true",
+        help="also measure the other captures of the format into the store, unreviewed, and "
+        "learn from those without a doubt (train --from-store --learn-from-ok)",
+    )
+    p.add_argument(
         "--seed",
         type=int,
         default=0,
@@ -146,22 +176,17 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             store = Path(tmp) / "study.sqlite"
             n_reviewed = reviewed_store(store, data, chosen, base)
+            if args.learn_from_ok:
+                from bench_adapt import measured_store
+
+                measured_store(store, data, rest, base)
             t0 = time.perf_counter()
-            summary = fine_tune_from_store(
-                store,
-                Path(tmp) / "ft",
-                base_weights=run / "last.pt",
-                verify=False,
-                config=FineTuneConfig(
-                    steps=args.steps,
-                    lr=args.lr,
-                    seed=args.seed,
-                    threads=args.threads,
-                    anchor_weight=args.anchor_weight,
-                    train_part=args.train_part,
-                ),
-                log=lambda _: None,
-            )
+            try:
+                summary = _fine_tune(store, Path(tmp) / "ft", run, args)
+            except StoreError as refusal:
+                print(f"== {run.name}: refused: {refusal}")
+                report[run.name] = {"refused": str(refusal)}
+                continue
             wall = time.perf_counter() - t0
             tuned = load_model(Path(tmp) / "ft" / "model.pt")
             after = summarise(evaluate_model(tuned, data, rest))

@@ -112,7 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         run = Path(args.lofo)
         names = left_out_images(run, split)[1][: args.limit]
         args.split = f"{run.name} left-out"
-        model = load_model(run / "last.pt", verify=False)
+        if args.weights:  # e.g. the run's model fine-tuned on that format
+            model = load_model(args.weights, verify=not args.no_verify)
+        else:
+            model = load_model(run / "last.pt", verify=False)
     else:
         names = [n for n, _, _ in split[args.split]][: args.limit]
         model = load_model(args.weights, verify=not args.no_verify)
