@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -36,6 +37,7 @@ sys.path.insert(0, str(REPO / "src"))
 from musclethick.errors import StoreError  # noqa: E402
 from musclethick.pipeline import MeasureSettings, measure_path  # noqa: E402
 from musclethick.segment import load_model  # noqa: E402
+from musclethick.segment.weights import write_card  # noqa: E402
 from musclethick.study.store import StudyStore  # noqa: E402
 from musclethick.train.dataset import left_out_images, load_split  # noqa: E402
 from musclethick.train.evaluate import evaluate_model, summarise  # noqa: E402
@@ -55,6 +57,18 @@ def _line(title: str, s: dict) -> str:
     )
 
 
+def run_weights(run: Path, folder: Path) -> Path:
+    """A copy of a leave-one-format-out run's final weights (``last.pt``) with a model card
+    made from the run's ``model.json`` (its training recipe, e.g. the top-cut share, which the
+    fine-tune's augmentation follows: :func:`musclethick.train.from_store.recipe_augmentation`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = folder / "last.pt"
+    shutil.copyfile(run / "last.pt", weights)
+    card = json.loads((run / "model.json").read_text())
+    write_card(weights, {k: v for k, v in card.items() if k not in ("sha256", "size_bytes")})
+    return weights
+
+
 def measured_store(path: Path, data: Path, names: list[str], model) -> None:
     """A store with ``names`` measured by ``model``, as a batch run leaves it (no reviews)."""
     with StudyStore(path) as store:
@@ -65,8 +79,11 @@ def measured_store(path: Path, data: Path, names: list[str], model) -> None:
             store.record_results(scan_id, measure_path(image, MeasureSettings(), model=model), run)
 
 
-def adapt(name: str, data: Path, names: list[str], weights: Path | None, args) -> dict:
-    base = load_model(weights, verify=weights is None)
+def adapt(name: str, data: Path, names: list[str], run: Path | None, args) -> dict:
+    key = "val" if run is None else run.name
+    scratch = tempfile.TemporaryDirectory()
+    weights = None if run is None else run_weights(run, Path(scratch.name) / "base")
+    base = load_model(weights)
     before = summarise(evaluate_model(base, data, names))
     entry: dict = {"n": len(names), "before": {k: before[k] for k in KEYS}}
     with tempfile.TemporaryDirectory() as tmp:
@@ -77,7 +94,7 @@ def adapt(name: str, data: Path, names: list[str], weights: Path | None, args) -
         config = FineTuneConfig(
             steps=args.steps, seed=args.seed, threads=args.threads, include_ok=True
         )
-        kwargs = {"base_weights": weights, "verify": weights is None, "log": lambda _: None}
+        kwargs = {"base_weights": weights, "log": lambda _: None}
         t0 = time.perf_counter()
         try:
             fine_tune_from_store(store, Path(tmp) / "ft", config=config, **kwargs)
@@ -89,7 +106,10 @@ def adapt(name: str, data: Path, names: list[str], weights: Path | None, args) -
             fine_tune_from_store(store, Path(tmp) / "ft", config=forced, **kwargs)
         entry["wall_s"] = round(time.perf_counter() - t0, 1)
         tuned = load_model(Path(tmp) / "ft" / "model.pt")
+        if args.keep:  # the adapted model, e.g. for bench_variants.py --weights
+            shutil.copytree(Path(tmp) / "ft", Path(args.keep) / key, dirs_exist_ok=True)
         after = summarise(evaluate_model(tuned, data, names))
+    scratch.cleanup()
     entry["after"] = {k: after[k] for k in KEYS}
     print(
         f"== {name}: {len(names)} captures, {sure} of {total} results without a doubt "
@@ -115,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", default=None, help="write the figures as JSON to this path")
+    p.add_argument("--keep", default=None, help="copy each adapted model into this folder")
     args = p.parse_args(argv)
     data = Path(args.data)
     split = load_split(data / "split.csv")
@@ -125,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     for run in map(Path, args.lofo):
         info, names = left_out_images(run, split)
         label = f"{run.name} (left out {', '.join(info['excluded_sizes'])})"
-        report[run.name] = adapt(label, data, names, run / "last.pt", args)
+        report[run.name] = adapt(label, data, names, run, args)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
         print(f"wrote {args.json}")

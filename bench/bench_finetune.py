@@ -36,6 +36,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
+from bench_adapt import measured_store, run_weights  # noqa: E402
+
 from musclethick.errors import StoreError  # noqa: E402
 from musclethick.masks import boundaries_from_mask  # noqa: E402
 from musclethick.measure import measure_lines  # noqa: E402
@@ -88,13 +90,12 @@ def reviewed_store(path: Path, data: Path, names: list[str], model) -> int:
     return n
 
 
-def _fine_tune(store: Path, out: Path, run: Path, args) -> dict:
-    """``musclethick train --from-store STORE`` on the run's weights with the bench's options."""
+def _fine_tune(store: Path, out: Path, weights: Path, args) -> dict:
+    """``musclethick train --from-store STORE`` on ``weights`` with the bench's options."""
     return fine_tune_from_store(
         store,
         out,
-        base_weights=run / "last.pt",
-        verify=False,
+        base_weights=weights,
         config=FineTuneConfig(
             steps=args.steps,
             lr=args.lr,
@@ -171,18 +172,19 @@ def main(argv: list[str] | None = None) -> int:
         rng = np.random.default_rng(args.seed)
         chosen = sorted(rng.choice(names, size=args.n, replace=False).tolist())
         rest = [n for n in names if n not in chosen]
-        base = load_model(run / "last.pt", verify=False)
+        scratch = tempfile.TemporaryDirectory()
+        # the run's final weights with its recipe (the fine-tune's augmentation follows it)
+        weights = run_weights(run, Path(scratch.name))
+        base = load_model(weights)
         before = summarise(evaluate_model(base, data, rest))
         with tempfile.TemporaryDirectory() as tmp:
             store = Path(tmp) / "study.sqlite"
             n_reviewed = reviewed_store(store, data, chosen, base)
             if args.learn_from_ok:
-                from bench_adapt import measured_store
-
                 measured_store(store, data, rest, base)
             t0 = time.perf_counter()
             try:
-                summary = _fine_tune(store, Path(tmp) / "ft", run, args)
+                summary = _fine_tune(store, Path(tmp) / "ft", weights, args)
             except StoreError as refusal:
                 print(f"== {run.name}: refused: {refusal}")
                 report[run.name] = {"refused": str(refusal)}

@@ -491,3 +491,19 @@ def test_learning_from_ok_refusals_say_what_to_do(reviewed_store, base_model, tm
         main([*both, "--learn-from-ok", "--corrections-only"])
     assert exit_.value.code == 2
     assert "use one of them" in capsys.readouterr().err
+
+
+def test_a_fine_tune_keeps_the_base_recipe_augmentation():
+    """The fine-tune augments as the base model was trained: the shipped model's card gives
+    its top-cut share, a fine-tuned model's card its first base's, a card without a recipe
+    the defaults (optional shares off)."""
+    from musclethick.segment.weights import load_weights
+    from musclethick.train.augment import AugmentOptions
+    from musclethick.train.from_store import recipe_augmentation
+
+    shipped = load_weights(None).card
+    assert recipe_augmentation(shipped).p_top_cut == shipped["training"]["top_cut"] > 0
+    tuned = {"training": {"base_model": {"top_cut": 0.2, "annotations": 0.3}, "note": "x"}}
+    options = recipe_augmentation(tuned)
+    assert (options.p_top_cut, options.p_annotation, options.p_layer_contrast) == (0.2, 0.3, 0.0)
+    assert recipe_augmentation({}) == AugmentOptions() == recipe_augmentation(None)

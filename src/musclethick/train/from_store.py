@@ -40,7 +40,7 @@ from musclethick.qc import SELF_TRAINING_MIN_OK_SHARE
 from musclethick.segment.preprocess import normalise
 from musclethick.segment.unet import OUT_CHANNELS, UNet, probabilities
 from musclethick.segment.weights import LoadedWeights, load_weights, read_card, write_card
-from musclethick.train.augment import augment_pair, resize_pair
+from musclethick.train.augment import AugmentOptions, augment_pair, resize_pair
 from musclethick.train.losses import layer_loss
 from musclethick.train.targets import GROUP, V_GROUP, grouped_targets
 from musclethick.types import Boundary, FrameResult
@@ -51,6 +51,7 @@ __all__ = [
     "fine_tune",
     "fine_tune_from_store",
     "held_out_figures",
+    "recipe_augmentation",
     "samples_from_store",
     "undoubted_share",
 ]
@@ -256,6 +257,28 @@ def samples_from_store(
         )
         raise StoreError(f"{store_path}: no {what} to learn from{detail}")
     return samples
+
+
+def recipe_augmentation(card: dict | None) -> AugmentOptions:
+    """The augmentation a model's card says it was trained with: the default augmentation
+    with the recipe's optional shares (``--top-cut``, ``--layer-contrast``, ``--annotations``)
+    of its training, or of the first model it was fine-tuned from. A fine-tune that left them
+    out would unlearn what they taught (e.g. 2.1.0's top cuts: muscle at the top of an image
+    is not the tissue above it)."""
+    training = (card or {}).get("training") or {}
+    while isinstance(training, dict) and "base_model" in training:
+        training = training["base_model"] or {}
+    if not isinstance(training, dict):
+        training = {}
+
+    def share(key: str) -> float:
+        return float(training.get(key) or 0.0)
+
+    return AugmentOptions(
+        p_top_cut=share("top_cut"),
+        p_layer_contrast=share("layer_contrast"),
+        p_annotation=share("annotations"),
+    )
 
 
 def undoubted_share(store_path: str | Path) -> tuple[int, int]:
@@ -489,6 +512,7 @@ def fine_tune(
     anchors = [q.detach().clone() for q in params]
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=1e-4)
     losses = []
+    recipe = recipe_augmentation(base.card)
     t0 = time.perf_counter()
     n = len(images)
     for step in range(config.steps):
@@ -496,7 +520,7 @@ def fine_tune(
         xs, ys = [], []
         for i in idx:
             if config.augment:
-                a, t = augment_pair(images[i], targets[i], rng, shape=input_shape)
+                a, t = augment_pair(images[i], targets[i], rng, shape=input_shape, options=recipe)
             else:
                 a, t = resize_pair(images[i].astype(np.float32), targets[i], input_shape)
             xs.append(normalise(a, base.normalisation))
