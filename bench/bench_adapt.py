@@ -92,7 +92,11 @@ def adapt(name: str, data: Path, names: list[str], run: Path | None, args) -> di
         sure, total = undoubted_share(store)
         entry.update(n_without_doubt=sure, n_results=total)
         config = FineTuneConfig(
-            steps=args.steps, seed=args.seed, threads=args.threads, include_ok=True
+            steps=args.steps,
+            seed=args.seed,
+            threads=args.threads,
+            include_ok=True,
+            base_recipe=args.base_recipe,
         )
         kwargs = {"base_weights": weights, "log": lambda _: None}
         t0 = time.perf_counter()
@@ -136,6 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", default=None, help="write the figures as JSON to this path")
     p.add_argument("--keep", default=None, help="copy each adapted model into this folder")
+    p.add_argument(
+        "--base-recipe",
+        action="store_true",
+        help="augment with the base model's recipe shares too (FineTuneConfig.base_recipe)",
+    )
     args = p.parse_args(argv)
     data = Path(args.data)
     split = load_split(data / "split.csv")
