@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from musclethick.errors import ModelError, MusclethickError, StoreError
-from musclethick.qc import SELF_TRAINING_MIN_OK_SHARE
+from musclethick.qc import SELF_TRAINING_MIN_OK_SHARE, doubts_boundaries
 from musclethick.segment.preprocess import normalise
 from musclethick.segment.unet import OUT_CHANNELS, UNet, probabilities
 from musclethick.segment.weights import LoadedWeights, load_weights, read_card, write_card
@@ -206,7 +206,6 @@ def samples_from_store(
     StoreError
         If the store has no usable reviewed result.
     """
-    from musclethick.qc import doubts_boundaries
     from musclethick.study.frames import load_frame
     from musclethick.study.store import StudyStore
 
@@ -220,9 +219,7 @@ def samples_from_store(
             chosen += [
                 (stored.id, None)
                 for stored in store.iter_results()
-                if stored.id not in reviews
-                and stored.status != "failed"
-                and not doubts_boundaries(stored.status, stored.flags)
+                if stored.id not in reviews and _without_doubt(stored)
             ]
         for result_id, review in chosen:
             if review is not None and review.decision not in decisions:
@@ -258,11 +255,9 @@ def samples_from_store(
             )
     if not samples:
         detail = f" ({'; '.join(skipped[:3])})" if skipped else ""
-        what = (
-            "accepted or corrected results, nor results without a doubt,"
-            if include_ok
-            else ("accepted or corrected results")
-        )
+        what = "accepted or corrected results"
+        if include_ok:
+            what += ", nor results without a doubt,"
         raise StoreError(f"{store_path}: no {what} to learn from{detail}")
     return samples
 
@@ -292,17 +287,19 @@ def undoubted_share(store_path: str | Path) -> tuple[int, int]:
     """``(n_sure, n_results)``: how many of a store's current results the model had no doubt
     about (not ``failed``, no flag but the calibration's, not rejected in review), and how
     many there are."""
-    from musclethick.qc import doubts_boundaries
     from musclethick.study.store import StudyStore
 
     with StudyStore(store_path) as store:
         results = list(store.iter_results())
         rejected = {i for i, r in store.latest_reviews().items() if r.decision == "reject"}
-    sure = sum(
-        r.status != "failed" and not doubts_boundaries(r.status, r.flags) and r.id not in rejected
-        for r in results
-    )
+    sure = sum(_without_doubt(r) and r.id not in rejected for r in results)
     return sure, len(results)
+
+
+def _without_doubt(result) -> bool:
+    """A stored result whose boundaries the model had no doubt about (not failed, no flag but
+    the calibration's: :func:`musclethick.qc.doubts_boundaries`)."""
+    return not doubts_boundaries(result.status, result.flags)
 
 
 def _targets(sample: ReviewedSample) -> np.ndarray:
