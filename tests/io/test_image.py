@@ -199,3 +199,12 @@ def test_sixteen_bit_png_of_twelve_bit_data_keeps_the_echo_intensity(test_data, 
         assert np.abs(f.pixels.astype(int) - ref).max() <= 1, name
     [said] = list(read(tmp_path / "twelve_said_16.png"))
     assert said.pixels.max() <= 16  # the file says 16 bits: 4095 / 65535 x 255
+    # the same with an EXIF turn: the depth is read from the file, not the turned copy
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    Image.fromarray(twelve).save(buf, format="PNG", exif=exif)
+    (tmp_path / "turned_said_16.png").write_bytes(_with_sbit(buf.getvalue(), 16))
+    [turned] = list(read(tmp_path / "turned_said_16.png"))
+    assert turned.pixels.shape == ref.shape[::-1]
+    assert turned.pixels.max() <= 16

@@ -176,7 +176,13 @@ def _png_significant_bits(img: Image.Image) -> int | None:
     return None
 
 
+#: Pillow's modes of 16-bit grey pages.
+_GREY_16 = ("I;16", "I;16B", "I;16L", "I;16N")
+
+
 def _page_to_grey(page: Image.Image, orientation: int = 1) -> np.ndarray:
+    # read from the file, so before turning the page (a turned copy has no file)
+    bits = _png_significant_bits(page) if page.mode in _GREY_16 else None
     if orientation != 1:
         # shown turned by every viewer (a phone's or an exporter's JPEG): measured as shown
         page = ImageOps.exif_transpose(page)
@@ -190,8 +196,7 @@ def _page_to_grey(page: Image.Image, orientation: int = 1) -> np.ndarray:
     elif mode == "1":
         page = page.convert("L")
     arr = np.asarray(page)
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
-        bits = _png_significant_bits(page)
+    if mode in _GREY_16:
         # the depth the file states (a PNG's sBIT), else the rule for 16-bit arrays (12-bit
         # data when every value fits in 12 bits): the echo intensity depends on it
         return to_grey_uint8(
