@@ -159,7 +159,7 @@ def find_side_by_side(
             continue
         if run_start is not None and c - run_start >= min_gap_cols:
             left, right = textured[:run_start], textured[c:]
-            if left.mean() >= 0.5 and right.mean() >= 0.5 and left.size and right.size:
+            if left.mean() >= 0.5 and right.mean() >= 0.5:  # lo > 0: neither side is empty
                 return int((run_start + c) // 2)
         run_start = None
     # no gap: neighbouring columns unlike each other down the whole height

@@ -251,18 +251,16 @@ def get_from_store_parser() -> argparse.ArgumentParser:
 def from_store_main(argv: Sequence[str] | None = None) -> int:
     """Run ``musclethick train --from-store``; returns the exit status (errors are raised for
     :func:`musclethick.cli.run_command`)."""
+    from musclethick.errors import UsageError
     from musclethick.train.from_store import FineTuneConfig, fine_tune_from_store
 
-    parser = get_from_store_parser()
-    args = parser.parse_args(argv)
-    from musclethick.errors import UsageError
-
+    args = get_from_store_parser().parse_args(argv)
     for option, path in (("--from-store", args.from_store), ("--base", args.base)):
         if path is not None and not Path(path).is_file():
             # checked here, not by an argparse type, so that '--from-store X --help' helps
             raise UsageError(f"{option} {path}: file not found; check the path")
     if args.learn_from_ok and args.corrections_only:
-        parser.error(
+        raise UsageError(
             "--learn-from-ok learns from results nobody reviewed, --corrections-only leaves "
             "out even the results a person accepted: use one of them"
         )

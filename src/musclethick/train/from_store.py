@@ -174,6 +174,11 @@ class ReviewedSample:
     decision: str
     reviewer: str
 
+    @property
+    def reviewed(self) -> bool:
+        """A person accepted or corrected it (not a result learnt as ``"ok"``, unreviewed)."""
+        return self.decision != "ok"
+
 
 def _edges(boundary: Boundary, cols: int) -> np.ndarray:
     y = boundary.y_at(np.arange(cols, dtype=np.float64))
@@ -314,7 +319,7 @@ def _split_holdout(
     order (unreviewed ``"ok"`` samples are never held out: a person's review is the check)."""
     if holdout == 0:
         return list(samples), []
-    reviewed = [i for i, s in enumerate(samples) if s.decision != "ok"]
+    reviewed = [i for i, s in enumerate(samples) if s.reviewed]
     if not reviewed:
         raise StoreError(
             "no reviewed frames to hold out (the results without a doubt are the model's own, "
@@ -613,7 +618,7 @@ def fine_tune_from_store(
         store_path, include_accepted=config.include_accepted, include_ok=config.include_ok
     )
     samples, held_out = _split_holdout(reviewed, config.holdout, config.seed)
-    n_ok = sum(s.decision == "ok" for s in samples)
+    n_ok = sum(not s.reviewed for s in samples)
     n_reviewed = len(samples) - n_ok
     log(
         f"learning from {n_reviewed} reviewed frames of {store_path}"
@@ -645,7 +650,7 @@ def fine_tune_from_store(
     tmp = weights_path.with_suffix(".tmp")
     torch.save(payload, tmp)
     tmp.replace(weights_path)
-    reviewers = sorted({s.reviewer for s in samples if s.decision != "ok"})
+    reviewers = sorted({s.reviewer for s in samples if s.reviewed})
     n_corrected = sum(s.decision == "correct" for s in samples)
     n_accepted = n_reviewed - n_corrected
     card = {
