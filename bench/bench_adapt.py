@@ -59,8 +59,9 @@ def _line(title: str, s: dict) -> str:
 
 def run_weights(run: Path, folder: Path) -> Path:
     """A copy of a leave-one-format-out run's final weights (``last.pt``) with a model card
-    made from the run's ``model.json`` (its training recipe, e.g. the top-cut share, which the
-    fine-tune's augmentation follows: :func:`musclethick.train.from_store.recipe_augmentation`)."""
+    made from the run's ``model.json``: its training recipe, e.g. the top-cut share, which
+    ``FineTuneConfig.base_recipe`` reads
+    (:func:`musclethick.train.from_store.recipe_augmentation`)."""
     folder.mkdir(parents=True, exist_ok=True)
     weights = folder / "last.pt"
     shutil.copyfile(run / "last.pt", weights)
@@ -69,24 +70,28 @@ def run_weights(run: Path, folder: Path) -> Path:
     return weights
 
 
-def measured_store(path: Path, data: Path, names: list[str], model) -> None:
-    """A store with ``names`` measured by ``model``, as a batch run leaves it (no reviews)."""
+def measured_store(path: Path, data: Path, names: list[str], model) -> dict[str, list[int]]:
+    """A store with ``names`` measured by ``model``, as a batch run leaves it (no reviews);
+    returns each name's result ids."""
+    ids = {}
     with StudyStore(path) as store:
         run = store.start_run(method="model", model_version=model.version)
         for name in names:
             image = data / "images" / name
             scan_id = store.record_scan(image, subject=name)
-            store.record_results(scan_id, measure_path(image, MeasureSettings(), model=model), run)
+            results = measure_path(image, MeasureSettings(), model=model)
+            ids[name] = store.record_results(scan_id, results, run)
+    return ids
 
 
 def adapt(name: str, data: Path, names: list[str], run: Path | None, args) -> dict:
     key = "val" if run is None else run.name
-    scratch = tempfile.TemporaryDirectory()
-    weights = None if run is None else run_weights(run, Path(scratch.name) / "base")
-    base = load_model(weights)
-    before = summarise(evaluate_model(base, data, names))
-    entry: dict = {"n": len(names), "before": {k: before[k] for k in KEYS}}
+    entry: dict = {"n": len(names)}
     with tempfile.TemporaryDirectory() as tmp:
+        weights = None if run is None else run_weights(run, Path(tmp) / "base")
+        base = load_model(weights)
+        before = summarise(evaluate_model(base, data, names))
+        entry["before"] = {k: before[k] for k in KEYS}
         store = Path(tmp) / "study.sqlite"
         measured_store(store, data, names, base)
         sure, total = undoubted_share(store)
@@ -113,7 +118,6 @@ def adapt(name: str, data: Path, names: list[str], run: Path | None, args) -> di
         if args.keep:  # the adapted model, e.g. for bench_variants.py --weights
             shutil.copytree(Path(tmp) / "ft", Path(args.keep) / key, dirs_exist_ok=True)
         after = summarise(evaluate_model(tuned, data, names))
-    scratch.cleanup()
     entry["after"] = {k: after[k] for k in KEYS}
     print(
         f"== {name}: {len(names)} captures, {sure} of {total} results without a doubt "

@@ -41,7 +41,6 @@ from bench_adapt import measured_store, run_weights  # noqa: E402
 from musclethick.errors import StoreError  # noqa: E402
 from musclethick.masks import boundaries_from_mask  # noqa: E402
 from musclethick.measure import measure_lines  # noqa: E402
-from musclethick.pipeline import MeasureSettings, measure_path  # noqa: E402
 from musclethick.segment import load_model  # noqa: E402
 from musclethick.study.store import StudyStore  # noqa: E402
 from musclethick.train.dataset import left_out_images, load_split, read_grey  # noqa: E402
@@ -62,14 +61,10 @@ def _line(title: str, s: dict) -> str:
 
 def reviewed_store(path: Path, data: Path, names: list[str], model) -> int:
     """A store with ``names`` measured by ``model`` and corrected to their masks' edges."""
-    settings = MeasureSettings()
+    measured = measured_store(path, data, names, model)
     n = 0
     with StudyStore(path) as store:
-        run = store.start_run(method="model", model_version=model.version)
-        for name in names:
-            image = data / "images" / name
-            scan_id = store.record_scan(image, subject=name)
-            ids = store.record_results(scan_id, measure_path(image, settings, model=model), run)
+        for name, ids in measured.items():
             mask = read_grey(data / "masks" / name) > 127
             sup, deep = boundaries_from_mask(mask, source="manual")
             if sup is None or deep is None:
@@ -172,12 +167,11 @@ def main(argv: list[str] | None = None) -> int:
         rng = np.random.default_rng(args.seed)
         chosen = sorted(rng.choice(names, size=args.n, replace=False).tolist())
         rest = [n for n in names if n not in chosen]
-        scratch = tempfile.TemporaryDirectory()
-        # the run's final weights with its recipe (the fine-tune's augmentation follows it)
-        weights = run_weights(run, Path(scratch.name))
-        base = load_model(weights)
-        before = summarise(evaluate_model(base, data, rest))
         with tempfile.TemporaryDirectory() as tmp:
+            # the run's final weights with its card (its recipe: FineTuneConfig.base_recipe)
+            weights = run_weights(run, Path(tmp) / "base")
+            base = load_model(weights)
+            before = summarise(evaluate_model(base, data, rest))
             store = Path(tmp) / "study.sqlite"
             n_reviewed = reviewed_store(store, data, chosen, base)
             if args.learn_from_ok:
