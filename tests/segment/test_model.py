@@ -68,6 +68,47 @@ def test_up_step_reduces_channels_before_upsampling_and_computes_the_same_functi
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
 
 
+def test_row_context_starts_as_the_plain_network():
+    """Zero-initialised, the row context adds nothing: with the plain network's weights the
+    row-context network computes the same function (training starts where the plain one does)."""
+    torch.manual_seed(0)
+    plain = UNet(base_channels=4, depth=2).eval()
+    rows = UNet(base_channels=4, depth=2, row_context=True).eval()
+    missing, unexpected = rows.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and missing and all(k.startswith("context.") for k in missing)
+    x = torch.randn(2, 1, 32, 24)
+    with torch.no_grad():
+        torch.testing.assert_close(rows(x), plain(x))
+
+
+def test_row_context_carries_a_row_across_the_whole_width():
+    """A pixel at the left edge changes the output at the right edge of its row only through
+    the row context: the plain one-level network sees 9 columns at most."""
+    torch.manual_seed(0)
+    plain = UNet(base_channels=4, depth=1).eval()
+    rows = UNet(base_channels=4, depth=1, row_context=True).eval()
+    rows.load_state_dict(plain.state_dict(), strict=False)
+    for c in rows.context:
+        torch.nn.init.normal_(c.mix.weight, std=0.5)
+    x = torch.randn(1, 1, 16, 40)
+    poked = x.clone()
+    poked[0, 0, 8, 0] += 10.0
+    with torch.no_grad():
+        for net, changes in ((plain, False), (rows, True)):
+            right_edge = (net(poked) - net(x))[0, :, 8, -1].abs().max().item()
+            assert (right_edge > 1e-4) is changes, (net.row_context, right_edge)
+
+
+def test_row_context_is_part_of_the_config():
+    net = UNet(base_channels=4, depth=2, row_context=True)
+    assert net.config()["row_context"] is True
+    again = UNet.from_config(net.config())
+    again.load_state_dict(net.state_dict())  # strict: same modules
+    # earlier cards have no such key: the plain network
+    assert "row_context" not in UNet(base_channels=4, depth=2).config()
+    assert UNet.from_config({"base_channels": 4, "depth": 2}).row_context is False
+
+
 def test_load_verified_weights(tiny_weights):
     path, _ = tiny_weights
     model = load_model(path)

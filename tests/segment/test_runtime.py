@@ -101,20 +101,30 @@ def test_measure_command_never_imports_torch(sample_images: Path, tmp_path: Path
     assert (tmp_path / "r.csv").read_text().count("\n") > 10
 
 
-def test_export_of_new_weights_round_trips(tmp_path: Path, sample_images: Path, tiny_unet):
+@pytest.mark.parametrize("row_context", [False, True])
+def test_export_of_new_weights_round_trips(
+    tmp_path: Path, sample_images: Path, tiny_unet, row_context
+):
     pytest.importorskip("onnx")
     import torch
 
     from musclethick.segment.export import export_onnx
+    from musclethick.segment.unet import UNet
     from musclethick.segment.weights import write_card
     from musclethick.train.loop import TrainConfig, make_card
 
     net = tiny_unet
+    if row_context:  # the row means and their broadcast back run the same in OpenCV
+        net = UNet(base_channels=4, depth=2, row_context=True).eval()
+        net.load_state_dict(tiny_unet.state_dict(), strict=False)
+        torch.manual_seed(1)
+        for c in net.context:
+            torch.nn.init.normal_(c.mix.weight, std=0.3)
     path = tmp_path / "tiny.pt"
     torch.save(
         {"state_dict": net.state_dict(), "config": net.config(), "input_shape": [32, 24]}, path
     )
-    config = TrainConfig(input_shape=(32, 24), base_channels=4, depth=2)
+    config = TrainConfig(input_shape=(32, 24), base_channels=4, depth=2, row_context=row_context)
     write_card(path, make_card(net, config, name="tiny", version="0.0.1"))
     frames = _sample_frames(sample_images)
     section = export_onnx(path, check_images=frames)

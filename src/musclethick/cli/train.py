@@ -132,6 +132,12 @@ def get_train_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--base-channels", type=int, default=TrainConfig.base_channels)
     p.add_argument(
+        "--row-context",
+        action="store_true",
+        help="give every pixel what its row holds across the whole width (architecture option; "
+        "default: off)",
+    )
+    p.add_argument(
         "--normalisation",
         choices=NORMALISATIONS,
         default=TrainConfig.normalisation,
@@ -175,6 +181,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
         ),
         normalisation=args.normalisation,
         base_channels=args.base_channels,
+        row_context=args.row_context,
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,

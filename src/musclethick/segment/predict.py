@@ -17,7 +17,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from musclethick.segment.preprocess import DEFAULT_NORMALISATION
 from musclethick.segment.runtime import BatchPredictor
-from musclethick.segment.unet import OUT_CHANNELS, UNet, probabilities
+from musclethick.segment.unet import UNet, probabilities
 
 __all__ = ["Predictor", "fold_batchnorm"]
 
@@ -69,12 +69,7 @@ class Predictor(BatchPredictor):
         threads: int | None = None,
         normalisation: str = DEFAULT_NORMALISATION,
     ) -> None:
-        model = UNet(
-            int(config.get("in_channels", 1)),
-            int(config.get("out_channels", OUT_CHANNELS)),
-            base_channels=int(config.get("base_channels", 8)),
-            depth=int(config.get("depth", 4)),
-        )
+        model = UNet.from_config(config)
         model.load_state_dict(state_dict)
         model.eval()
         # channels-last (NHWC) runs the narrow convolutions of this small net about twice as

@@ -64,6 +64,27 @@ class _Up(nn.Module):
         return self.conv(torch.cat([x, skip], dim=1))
 
 
+class _RowContext(nn.Module):
+    """What each row holds across the whole width, added back to every pixel of the row.
+
+    The mean of each channel over the columns (one value per row), mixed across channels and
+    neighbouring rows by a (3 x 1) convolution, is broadcast back over the columns and added:
+    every pixel then knows which layer its row is across the image, not only around it
+    ("strip pooling", Hou et al. 2020). Meant for the layers of a muscle, which run across the
+    image: a layer map that calls the upper muscle the target on one side and the lower one on
+    the other is what it is there to prevent. Starts as the identity (zero-initialised).
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.mix = nn.Conv2d(channels, channels, (3, 1), padding=(1, 0))
+        nn.init.zeros_(self.mix.weight)
+        nn.init.zeros_(self.mix.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.mix(x.mean(dim=3, keepdim=True))
+
+
 class UNet(nn.Module):
     """U-Net with ``depth`` down-sampling steps.
 
@@ -77,6 +98,8 @@ class UNet(nn.Module):
         Channels of the first level; each level below doubles them.
     depth : int
         Number of 2x down-sampling steps. Input sides must be divisible by ``2**depth``.
+    row_context : bool
+        Add a :class:`_RowContext` after the bottleneck and after each up-sampling level.
     """
 
     def __init__(
@@ -86,12 +109,14 @@ class UNet(nn.Module):
         *,
         base_channels: int = 8,
         depth: int = 4,
+        row_context: bool = False,
     ) -> None:
         super().__init__()
         self.in_channels = int(in_channels)
         self.out_channels = int(out_channels)
         self.base_channels = int(base_channels)
         self.depth = int(depth)
+        self.row_context = bool(row_context)
         widths = [base_channels * 2**i for i in range(depth + 1)]
         self.stem = _DoubleConv(in_channels, widths[0])
         self.down = nn.ModuleList(_DoubleConv(widths[i], widths[i + 1]) for i in range(depth))
@@ -99,6 +124,19 @@ class UNet(nn.Module):
             _Up(widths[i + 1], widths[i], widths[i]) for i in reversed(range(depth))
         )
         self.head = nn.Conv2d(widths[0], out_channels, 1)
+        if self.row_context:
+            self.context = nn.ModuleList(_RowContext(widths[i]) for i in reversed(range(depth + 1)))
+
+    @classmethod
+    def from_config(cls, config: dict) -> UNet:
+        """The network :meth:`config` describes (missing keys: the defaults)."""
+        return cls(
+            int(config.get("in_channels", 1)),
+            int(config.get("out_channels", OUT_CHANNELS)),
+            base_channels=int(config.get("base_channels", 8)),
+            depth=int(config.get("depth", 4)),
+            row_context=bool(config.get("row_context", False)),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return logits of shape ``(batch, out_channels, rows, cols)``."""
@@ -106,22 +144,30 @@ class UNet(nn.Module):
         for block in self.down:
             skips.append(block(F.max_pool2d(skips[-1], 2)))
         y = skips.pop()
-        for block in self.up:
+        if self.row_context:
+            y = self.context[0](y)
+        for i, block in enumerate(self.up):
             y = block(y, skips.pop())
+            if self.row_context:
+                y = self.context[i + 1](y)
         return self.head(y)
 
     def probabilities(self, x: torch.Tensor) -> torch.Tensor:
         """Layer and muscle probabilities (:func:`probabilities` of the logits)."""
         return probabilities(self(x))
 
-    def config(self) -> dict[str, int]:
-        """Constructor arguments, stored beside the weights."""
-        return {
+    def config(self) -> dict[str, int | bool]:
+        """Constructor arguments, stored beside the weights (``row_context`` only when on, so
+        the cards of earlier weights read the same)."""
+        config: dict[str, int | bool] = {
             "in_channels": self.in_channels,
             "out_channels": self.out_channels,
             "base_channels": self.base_channels,
             "depth": self.depth,
         }
+        if self.row_context:
+            config["row_context"] = True
+        return config
 
 
 class Probabilities(nn.Module):

@@ -38,7 +38,7 @@ import torch
 from musclethick.errors import ModelError, MusclethickError, StoreError
 from musclethick.qc import SELF_TRAINING_MIN_OK_SHARE, doubts_boundaries
 from musclethick.segment.preprocess import normalise
-from musclethick.segment.unet import OUT_CHANNELS, UNet, probabilities
+from musclethick.segment.unet import UNet, probabilities
 from musclethick.segment.weights import LoadedWeights, load_weights, read_card, write_card
 from musclethick.train.augment import AugmentOptions, augment_pair, resize_pair
 from musclethick.train.losses import layer_loss
@@ -492,13 +492,7 @@ def fine_tune(
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     rng = np.random.default_rng(config.seed)
-    cfg = dict(base.config)
-    model = UNet(
-        int(cfg.get("in_channels", 1)),
-        int(cfg.get("out_channels", OUT_CHANNELS)),
-        base_channels=int(cfg.get("base_channels", 8)),
-        depth=int(cfg.get("depth", 4)),
-    )
+    model = UNet.from_config(dict(base.config))
     try:
         model.load_state_dict(base.state_dict)
     except RuntimeError as error:

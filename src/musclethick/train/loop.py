@@ -59,6 +59,7 @@ class TrainConfig:
     input_shape: tuple[int, int] = (160, 112)
     base_channels: int = 8
     depth: int = 4
+    row_context: bool = False
     epochs: int = 40
     batch_size: int = 8
     lr: float = 3e-3
@@ -258,7 +259,13 @@ def train(
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.threads)
     rng = np.random.default_rng(config.seed)
-    model = UNet(1, OUT_CHANNELS, base_channels=config.base_channels, depth=config.depth).train()
+    model = UNet(
+        1,
+        OUT_CHANNELS,
+        base_channels=config.base_channels,
+        depth=config.depth,
+        row_context=config.row_context,
+    ).train()
     if config.init_weights:
         _load_init_weights(model, config.init_weights, config.normalisation)
     samples = train_set
