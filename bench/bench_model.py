@@ -71,6 +71,11 @@ def _print(title: str, s: dict, lofo: bool = False) -> None:
             f"  ok but off by > 10 %       {s['n_ok_off_10']} = {s['ok_off_10_percent']:.1f} % "
             "of the frames"
         )
+        print(
+            f"  review fixes in one key    {s['n_fixed_by_runner_up']} of the "
+            f"{s['n_not_ok_off_10']} frames not ok and off by > 10 % (runner-up pair within "
+            f"10 %; {s['n_not_ok_off_10_with_runner_up']} have one)"
+        )
     if lofo:
         ok = (
             s["thickness_mae_percent"] <= 5.0

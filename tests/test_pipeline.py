@@ -449,3 +449,53 @@ def test_a_dual_view_capture_is_not_ok(sample_images: Path, tmp_path: Path):
         assert "dual view" in r.message
     [single] = list(measure_paths([sample_images / "dltrack_512x512_img_00053.png"]))
     assert single.results and "two_images" not in single.results[0].flags
+
+
+def test_a_result_to_review_gets_the_images_next_band_pair_as_runner_up(sample_images: Path):
+    """A real capture the shipped model doubts (img_00309: two candidate deep lines on the
+    right) and whose decoding has no runner-up gets the most plausible other pair of its
+    bands, one key away in review; without ``other_pairs`` it has none, and nothing else
+    about the result changes. A capture the model is sure of gets none (no band search)."""
+    from musclethick.qc import doubts_boundaries
+
+    path = sample_images / "dltrack_telemed_660x556_img_00309.png"
+    (plain,) = measure_path(path, MeasureSettings(other_pairs=False))
+    (offered,) = measure_path(path, MeasureSettings())
+    assert doubts_boundaries(offered.status, offered.flags)
+    assert plain.runner_up is None and offered.runner_up is not None
+    assert (offered.status, offered.flags) == (plain.status, plain.flags)
+    assert offered.mean_thickness_px == plain.mean_thickness_px
+    pair = offered.runner_up
+    assert pair.superficial.source == pair.deep.source == "runner_up"
+    moved = [
+        float(np.median(np.abs(getattr(pair, side).y_at(x) - getattr(offered, side).y_at(x))))
+        for side in ("superficial", "deep")
+        for x in [getattr(offered, side).x_px]
+    ]
+    assert max(moved) > 5  # another pair, not the measured one again
+    (sure,) = measure_path(sample_images / "dltrack_512x512_img_00053.png", MeasureSettings())
+    assert sure.status == "ok" and sure.runner_up is None
+
+
+class _BrokenOffers:
+    """The real model whose band-pair search raises (a bug there)."""
+
+    def __init__(self, real):
+        self.real = real
+        self.version = real.version
+
+    def find_boundaries(self, batch, *, keep_probability=True):
+        return self.real.find_boundaries(batch, keep_probability=keep_probability)
+
+    def other_pairs(self, pixels, *, measured=None, k=1):
+        raise RuntimeError("band search broke")
+
+
+def test_a_failing_offer_of_another_pair_keeps_the_measurement(sample_images: Path, caplog):
+    frames = list(read(sample_images / "dltrack_telemed_660x556_img_00309.png"))
+    (plain,) = measure_frames(frames, MeasureSettings(other_pairs=False), model=get_model(None))
+    with caplog.at_level("WARNING", logger="musclethick.pipeline"):
+        (result,) = measure_frames(frames, MeasureSettings(), model=_BrokenOffers(get_model(None)))
+    assert (result.status, result.flags, result.method) == (plain.status, plain.flags, "model")
+    assert result.mean_thickness_px == plain.mean_thickness_px and result.runner_up is None
+    assert "no other layer pair offered (RuntimeError: band search broke)" in caplog.text

@@ -12,6 +12,7 @@ Bad input never raises out of :func:`measure_path` / :func:`measure_paths`: it b
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import sys
 from collections import deque
@@ -36,6 +37,7 @@ from musclethick.qc import (
     FALLBACK_EDGES,
     MIN_CONFIDENCE,
     NO_MUSCLE,
+    doubts_boundaries,
     drawn_line_flags,
     drawn_lines,
     no_muscle_reason,
@@ -46,6 +48,8 @@ from musclethick.types import Boundary, Frame, FrameResult, LayerPair
 
 if TYPE_CHECKING:
     from musclethick.segment import SegmentationModel
+
+_logger = logging.getLogger(__name__)
 
 __all__ = [
     "METHODS",
@@ -101,6 +105,11 @@ class MeasureSettings:
     architecture : bool
         Also measure pennation angle and fascicle length between the boundaries found
         (:func:`musclethick.architecture.add_architecture`); off by default.
+    other_pairs : bool
+        Give a model result that is not ``ok`` and has no runner-up the most plausible other
+        pair of the frame's bright bands as its runner-up, so that one key in review may fix
+        it (:meth:`musclethick.segment.SegmentationModel.other_pairs`; on by default; ~30 ms
+        per such frame).
     """
 
     method: str = "model"
@@ -117,6 +126,7 @@ class MeasureSettings:
     batch_size: int = 8
     plausible: PlausibleRanges = DEFAULT_RANGES
     architecture: bool = False
+    other_pairs: bool = True
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -278,12 +288,17 @@ def _model_results(
             return [r for frame in frames for r in _model_results([frame], settings, model)]
         return [_frame_failed(frames[0], f"unexpected {type(error).__name__}: {error}", "model")]
     return [
-        _guarded(
+        _with_other_pair(
             frame,
-            "model",
-            lambda f=frame, b=boundaries: _painted_out(
-                f, _model_result(f, b, settings), settings, model
+            _guarded(
+                frame,
+                "model",
+                lambda f=frame, b=boundaries: _painted_out(
+                    f, _model_result(f, b, settings), settings, model
+                ),
             ),
+            settings,
+            model,
         )
         for frame, boundaries in zip(frames, found, strict=True)
     ]
@@ -327,6 +342,33 @@ def _painted_out(
         note="; ".join(p for p in (again.note, note) if p),
         runner_up=before,
     )
+
+
+def _with_other_pair(
+    frame: Frame, result: FrameResult, settings: MeasureSettings, model: SegmentationModel
+) -> FrameResult:
+    """A result whose boundaries a person will review (failed, or flagged for something other
+    than its calibration: :func:`musclethick.qc.doubts_boundaries`) and that has no runner-up
+    gets one: the most plausible other pair of the frame's bright bands, ranked by the model's
+    layer map (:meth:`SegmentationModel.other_pairs`), so that one key in review (``w``) may
+    fix it. Other results are left alone (the band search costs ~50 ms)."""
+    if not settings.other_pairs or result.runner_up is not None:
+        return result
+    if not hasattr(model, "other_pairs"):  # a stand-in model without a layer map to rank by
+        return result
+    if not doubts_boundaries(result.status, result.flags):
+        return result
+    measured = None
+    if result.superficial is not None and result.deep is not None:
+        measured = (result.superficial, result.deep)
+    try:
+        pairs = model.other_pairs(frame.pixels, measured=measured)
+    except Exception as error:  # an offer for review must never cost the measurement
+        _logger.warning(
+            "%s: no other layer pair offered (%s: %s)", frame.path, type(error).__name__, error
+        )
+        return result
+    return replace(result, runner_up=pairs[0]) if pairs else result
 
 
 def _model_result(frame: Frame, boundaries, settings: MeasureSettings) -> FrameResult:

@@ -34,6 +34,7 @@ from .types import Boundary
 
 __all__ = [
     "ANNOTATION_OFFSET_PX",
+    "band_edge_sets",
     "band_edges",
     "find_boundaries_edges",
     "refine_boundary",
@@ -421,6 +422,21 @@ def band_edges(
     """
     if side not in ("superficial", "deep"):
         raise ValueError(f"side must be 'superficial' or 'deep', got {side!r}")
+    return band_edge_sets(
+        pixels, sides=(side,), band_fraction=band_fraction, n_paths=n_paths, degree=degree
+    )[side]
+
+
+def band_edge_sets(
+    pixels: np.ndarray,
+    *,
+    sides: tuple[Side, ...] = ("superficial", "deep"),
+    band_fraction: float = 0.02,
+    n_paths: int = 12,
+    degree: int = 2,
+) -> dict[str, list[Boundary]]:
+    """:func:`band_edges` for several sides from one band search (the bands are found once,
+    then snapped to each side's edge): ``{side: edges by depth}``."""
     img = _as_float(pixels)
     bands = _candidate_bands(
         img,
@@ -430,13 +446,16 @@ def band_edges(
         n_paths=n_paths,
         min_depth_fraction=0.015,
     )
-    edges = []
-    for band in bands:
-        try:
-            edges.append(_edge_from_band(img, band, side, band_fraction * img.shape[0], degree))
-        except BoundaryNotFound:
-            continue
-    return sorted(edges, key=lambda b: float(np.median(b.y_px)))
+    out: dict[str, list[Boundary]] = {}
+    for side in sides:
+        edges = []
+        for band in bands:
+            try:
+                edges.append(_edge_from_band(img, band, side, band_fraction * img.shape[0], degree))
+            except BoundaryNotFound:
+                continue
+        out[side] = sorted(edges, key=lambda b: float(np.median(b.y_px)))
+    return out
 
 
 @dataclass(frozen=True)

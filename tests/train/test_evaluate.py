@@ -79,3 +79,40 @@ def test_left_out_images_of_a_leave_one_format_out_run(tmp_path):
     }
     info, names = left_out_images(tmp_path, split)
     assert names == ["a.png", "b.png"] and info["x"] == 1
+
+
+def test_one_key_figures_count_the_runner_up_of_frames_to_fix():
+    """Of the frames not ok and off by more than 10 %, how many have a runner-up pair and how
+    many that pair puts within 10 % of the mask (50 px thick here)."""
+    from musclethick.types import LayerPair
+
+    def pair(sup, deep):
+        return LayerPair(_line(sup), _line(deep), 1.0)
+
+    frames = [
+        # flagged, 20 px too thin, runner-up right: one key fixes it
+        compare_to_mask(
+            "a", _line(19.5), _line(49.5), _mask(), status="flagged", runner_up=pair(19.5, 71.5)
+        ),
+        # flagged and wrong, runner-up wrong too
+        compare_to_mask(
+            "b", _line(19.5), _line(49.5), _mask(), status="flagged", runner_up=pair(39.5, 69.5)
+        ),
+        # failed without a runner-up
+        compare_to_mask("c", _line(19.5), _line(49.5), _mask(), status="failed"),
+        # flagged but right: nothing to fix, whatever its runner-up
+        compare_to_mask(
+            "d", _line(19.5), _line(69.5), _mask(), status="flagged", runner_up=pair(19.5, 69.5)
+        ),
+        # ok and wrong: not review's to fix (it is the "ok off" figure)
+        compare_to_mask(
+            "e", _line(19.5), _line(49.5), _mask(), status="ok", runner_up=pair(19.5, 69.5)
+        ),
+    ]
+    assert frames[0].runner_up_error_fraction == pytest.approx(2 / 50)
+    assert np.isnan(frames[2].runner_up_error_fraction)
+    s = summarise(frames)
+    assert s["n_not_ok_off_10"] == 3
+    assert s["n_not_ok_off_10_with_runner_up"] == 2
+    assert s["n_fixed_by_runner_up"] == 1
+    assert s["n_ok_off_10"] == 1

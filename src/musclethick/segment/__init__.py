@@ -213,6 +213,23 @@ class SegmentationModel:
                 out[i] = replace(founds[i], doubts=(*founds[i].doubts, "unstable"), note=notes)
         return out
 
+    def other_pairs(
+        self,
+        pixels: np.ndarray,
+        *,
+        measured: tuple[Boundary, Boundary] | None = None,
+        k: int = 1,
+    ) -> tuple[LayerPair, ...]:
+        """The ``k`` most plausible layer pairs made of the frame's bright bands other than
+        ``measured``, best first (:func:`musclethick.segment.band_pairs.band_pairs`, ranked
+        by this model's layer map)."""
+        from musclethick.segment.band_pairs import band_pairs
+
+        frame = np.asarray(pixels)
+        (small,) = self._predictor.predict_small([frame])
+        grey = frame if frame.ndim == 2 else frame[..., :3].mean(axis=-1)
+        return band_pairs(grey, small, measured=measured, k=k)
+
     def probabilities(self, batch: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Layer probability maps ``(6, rows, cols)`` at each frame's size (batched)."""
         return self._predictor.predict(list(batch))

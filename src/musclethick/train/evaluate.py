@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from musclethick.masks import inner_edges_from_mask, reference_column
-from musclethick.types import Boundary
+from musclethick.types import Boundary, LayerPair
 
 __all__ = ["FrameAccuracy", "compare_to_mask", "evaluate_model", "icc_2_1", "summarise"]
 
@@ -40,6 +40,8 @@ class FrameAccuracy:
     deep_source: str = ""
     status: str = ""
     flags: tuple[str, ...] = ()
+    #: |error| / true thickness of the runner-up pair (NaN without one)
+    runner_up_error_fraction: float = float("nan")
 
     @property
     def thickness_error_px(self) -> float:
@@ -61,11 +63,13 @@ def compare_to_mask(
     *,
     status: str = "",
     flags: tuple[str, ...] = (),
+    runner_up: LayerPair | None = None,
 ) -> FrameAccuracy:
     """Compare boundaries with the inner edges of a band mask of the same frame.
 
     Boundary MAE is the mean absolute row difference over the mask's columns where the boundary
     exists; the thickness is taken at the middle of the columns where the mask has both edges.
+    The ``runner_up`` pair's thickness is compared there too (what one key in review gives).
     """
     sup_true, deep_true = inner_edges_from_mask(mask)
     cols = np.arange(mask.shape[1], dtype=np.float64)
@@ -87,6 +91,11 @@ def compare_to_mask(
     if found:
         t_pred = float(deep.y_at(float(mid)) - superficial.y_at(float(mid)))
         found = math.isfinite(t_pred)
+    runner_error = nan
+    if runner_up is not None:
+        t_runner = float(runner_up.deep.y_at(float(mid)) - runner_up.superficial.y_at(float(mid)))
+        if math.isfinite(t_runner) and t_true > 0:
+            runner_error = abs(t_runner - t_true) / t_true
     return FrameAccuracy(
         name,
         found,
@@ -98,6 +107,7 @@ def compare_to_mask(
         "" if deep is None else deep.source,
         status,
         tuple(flags),
+        runner_error,
     )
 
 
@@ -153,6 +163,8 @@ def _status_figures(results: Sequence[FrameAccuracy]) -> dict[str, float | int]:
         if r.status == "flagged" and r.found and r.thickness_error_fraction <= 0.10
     ]
     wrong = [r for r in results if not r.found or not r.thickness_error_fraction <= 0.10]
+    # what review must fix, and how often its one key (the runner-up pair) does
+    to_fix = [r for r in wrong if r.status != "ok"]
     return {
         "n_ok": len(ok),
         "n_flagged": sum(r.status == "flagged" for r in results),
@@ -161,6 +173,11 @@ def _status_figures(results: Sequence[FrameAccuracy]) -> dict[str, float | int]:
         "ok_off_10_percent": 100.0 * len(off) / len(results) if results else float("nan"),
         "n_off_10": len(wrong),
         "n_flagged_within_10": len(flagged_right),
+        "n_not_ok_off_10": len(to_fix),
+        "n_not_ok_off_10_with_runner_up": sum(
+            math.isfinite(r.runner_up_error_fraction) for r in to_fix
+        ),
+        "n_fixed_by_runner_up": sum(r.runner_up_error_fraction <= 0.10 for r in to_fix),
     }
 
 
@@ -217,7 +234,13 @@ def evaluate_model(
         for name, res, mask in zip(chunk, results, masks, strict=True):
             out.append(
                 compare_to_mask(
-                    name, res.superficial, res.deep, mask, status=res.status, flags=res.flags
+                    name,
+                    res.superficial,
+                    res.deep,
+                    mask,
+                    status=res.status,
+                    flags=res.flags,
+                    runner_up=res.runner_up,
                 )
             )
     return out
