@@ -72,9 +72,10 @@ def _print(title: str, s: dict, lofo: bool = False) -> None:
             "of the frames"
         )
         print(
-            f"  review fixes in one key    {s['n_fixed_by_runner_up']} of the "
-            f"{s['n_not_ok_off_10']} frames not ok and off by > 10 % (runner-up pair within "
-            f"10 %; {s['n_not_ok_off_10_with_runner_up']} have one)"
+            f"  review's runner-up key     fixes {s['n_fixed_by_runner_up']} of the "
+            f"{s['n_not_ok_off_10']} frames not ok and off by > 10 % in one press, "
+            f"{s['n_fixed_by_offered_pairs']} within the pairs offered (a pair within 10 %; "
+            f"{s['n_not_ok_off_10_with_runner_up']} have a runner-up)"
         )
     if lofo:
         ok = (

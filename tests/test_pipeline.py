@@ -468,7 +468,7 @@ def test_a_result_to_review_gets_the_images_next_band_pair_as_runner_up(sample_i
     pair = offered.runner_up
     assert pair.superficial.source == pair.deep.source == "runner_up"
     moved = [
-        float(np.median(np.abs(getattr(pair, side).y_at(x) - getattr(offered, side).y_at(x))))
+        float(np.nanmedian(np.abs(getattr(pair, side).y_at(x) - getattr(offered, side).y_at(x))))
         for side in ("superficial", "deep")
         for x in [getattr(offered, side).x_px]
     ]
@@ -487,7 +487,7 @@ class _BrokenOffers:
     def find_boundaries(self, batch, *, keep_probability=True):
         return self.real.find_boundaries(batch, keep_probability=keep_probability)
 
-    def other_pairs(self, pixels, *, measured=None, k=1):
+    def other_pairs(self, pixels, *, measured=None, exclude=(), k=1, layer_map=None):
         raise RuntimeError("band search broke")
 
 

@@ -51,6 +51,11 @@ if TYPE_CHECKING:
 
 _logger = logging.getLogger(__name__)
 
+#: How many layer pairs review's runner-up key cycles through at most for a result whose
+#: boundaries are doubted (its runner-up and the frame's band pairs after it; the shown pair
+#: comes back after them).
+OFFERED_PAIRS = 3
+
 __all__ = [
     "METHODS",
     "PROCESSES_MIN_FILES",
@@ -106,9 +111,10 @@ class MeasureSettings:
         Also measure pennation angle and fascicle length between the boundaries found
         (:func:`musclethick.architecture.add_architecture`); off by default.
     other_pairs : bool
-        Give a model result that is not ``ok`` and has no runner-up the most plausible other
-        pair of the frame's bright bands as its runner-up, so that one key in review may fix
-        it (:meth:`musclethick.segment.SegmentationModel.other_pairs`; on by default; ~30 ms
+        Offer a model result whose boundaries are doubted the most plausible other pairs of
+        the frame's bright bands (its runner-up when it has none, and ``other_pairs``), so
+        that review's runner-up key may fix it
+        (:meth:`musclethick.segment.SegmentationModel.other_pairs`; on by default; ~50 ms
         per such frame).
     """
 
@@ -288,7 +294,7 @@ def _model_results(
             return [r for frame in frames for r in _model_results([frame], settings, model)]
         return [_frame_failed(frames[0], f"unexpected {type(error).__name__}: {error}", "model")]
     return [
-        _with_other_pair(
+        _with_other_pairs(
             frame,
             _guarded(
                 frame,
@@ -299,6 +305,7 @@ def _model_results(
             ),
             settings,
             model,
+            getattr(boundaries, "layer_map", None),
         )
         for frame, boundaries in zip(frames, found, strict=True)
     ]
@@ -344,31 +351,46 @@ def _painted_out(
     )
 
 
-def _with_other_pair(
-    frame: Frame, result: FrameResult, settings: MeasureSettings, model: SegmentationModel
+def _with_other_pairs(
+    frame: Frame,
+    result: FrameResult,
+    settings: MeasureSettings,
+    model: SegmentationModel,
+    layer_map: np.ndarray | None = None,
 ) -> FrameResult:
     """A result whose boundaries a person will review (failed, or flagged for something other
-    than its calibration: :func:`musclethick.qc.doubts_boundaries`) and that has no runner-up
-    gets one: the most plausible other pair of the frame's bright bands, ranked by the model's
-    layer map (:meth:`SegmentationModel.other_pairs`), so that one key in review (``w``) may
-    fix it. Other results are left alone (the band search costs ~50 ms)."""
-    if not settings.other_pairs or result.runner_up is not None:
-        return result
-    if not hasattr(model, "other_pairs"):  # a stand-in model without a layer map to rank by
-        return result
+    than its calibration: :func:`musclethick.qc.doubts_boundaries`) is offered the most
+    plausible other pairs of the frame's bright bands, ranked by the model's layer map
+    (:meth:`SegmentationModel.other_pairs`): the first is its runner-up when the decoding has
+    none, the rest its ``other_pairs``, :data:`OFFERED_PAIRS` in all, so that review's
+    runner-up key (``w``) may fix it in a press or two. ``layer_map``: the model's map of the
+    frame, when at hand (the network runs again otherwise). Other results are left alone (the
+    band search costs ~20-40 ms)."""
+    if not settings.other_pairs or not hasattr(model, "other_pairs"):
+        return result  # (a stand-in model without a layer map to rank by)
     if not doubts_boundaries(result.status, result.flags):
         return result
     measured = None
     if result.superficial is not None and result.deep is not None:
         measured = (result.superficial, result.deep)
+    offered = () if result.runner_up is None else (result.runner_up,)
     try:
-        pairs = model.other_pairs(frame.pixels, measured=measured)
-    except Exception as error:  # an offer for review must never cost the measurement
-        _logger.warning(
-            "%s: no other layer pair offered (%s: %s)", frame.path, type(error).__name__, error
+        pairs = model.other_pairs(
+            frame.pixels,
+            measured=measured,
+            exclude=offered,
+            k=OFFERED_PAIRS - len(offered),
+            layer_map=layer_map,
         )
+    except Exception as error:  # an offer for review must never cost the measurement
+        kind = type(error).__name__
+        _logger.warning("%s: no other layer pair offered (%s: %s)", frame.path, kind, error)
         return result
-    return replace(result, runner_up=pairs[0]) if pairs else result
+    if not pairs:
+        return result
+    if result.runner_up is None:
+        return replace(result, runner_up=pairs[0], other_pairs=pairs[1:])
+    return replace(result, other_pairs=pairs)
 
 
 def _model_result(frame: Frame, boundaries, settings: MeasureSettings) -> FrameResult:

@@ -34,8 +34,10 @@ from .types import Boundary
 
 __all__ = [
     "ANNOTATION_OFFSET_PX",
-    "band_edge_sets",
+    "Band",
+    "band_edge",
     "band_edges",
+    "find_bands",
     "find_boundaries_edges",
     "refine_boundary",
     "vertical_gradient",
@@ -401,10 +403,11 @@ def band_edges(
 ) -> list[Boundary]:
     """The inner edges of *every* bright band the classical path finds, by depth.
 
-    The candidate bands of :func:`find_boundaries_edges` (dynamic-programming paths through
-    an oriented ridge map, so tilted and curved bands are found too), each snapped to its
-    edge on ``side``'s polarity (the lower edge for ``"superficial"``, the upper edge for
-    ``"deep"``) without choosing a pair. Bands whose edge cannot be fitted are left out.
+    The candidate bands of :func:`find_boundaries_edges` (:func:`find_bands`: dynamic-
+    programming paths through an oriented ridge map, so tilted and curved bands are found
+    too), each snapped to its edge on ``side``'s polarity (:func:`band_edge`: the lower edge
+    for ``"superficial"``, the upper edge for ``"deep"``) without choosing a pair. Bands whose
+    edge cannot be fitted are left out.
 
     Parameters
     ----------
@@ -422,44 +425,56 @@ def band_edges(
     """
     if side not in ("superficial", "deep"):
         raise ValueError(f"side must be 'superficial' or 'deep', got {side!r}")
-    return band_edge_sets(
-        pixels, sides=(side,), band_fraction=band_fraction, n_paths=n_paths, degree=degree
-    )[side]
+    edges = []
+    for band in find_bands(pixels, band_fraction=band_fraction, n_paths=n_paths):
+        try:
+            edges.append(
+                band_edge(pixels, band, side=side, band_fraction=band_fraction, degree=degree)
+            )
+        except BoundaryNotFound:
+            continue
+    return sorted(edges, key=lambda b: float(np.median(b.y_px)))
 
 
-def band_edge_sets(
+def find_bands(
     pixels: np.ndarray,
     *,
-    sides: tuple[Side, ...] = ("superficial", "deep"),
     band_fraction: float = 0.02,
     n_paths: int = 12,
-    degree: int = 2,
-) -> dict[str, list[Boundary]]:
-    """:func:`band_edges` for several sides from one band search (the bands are found once,
-    then snapped to each side's edge): ``{side: edges by depth}``."""
-    img = _as_float(pixels)
-    bands = _candidate_bands(
-        img,
-        work_rows=256,
-        work_cols=128,
+    work_shape: tuple[int, int] = (256, 128),
+) -> list[Band]:
+    """Every bright, roughly horizontal band of the frame, by depth (the classical path's band
+    search, ``n_paths`` dynamic-programming paths through an oriented ridge map of the frame
+    resized to ``work_shape`` rows x columns): each band's centre row per column and where the
+    ridge supports it. Cheap next to fitting their edges (:func:`band_edge`)."""
+    return _candidate_bands(
+        _as_float(pixels),
+        work_rows=work_shape[0],
+        work_cols=work_shape[1],
         band_fraction=band_fraction,
         n_paths=n_paths,
         min_depth_fraction=0.015,
     )
-    out: dict[str, list[Boundary]] = {}
-    for side in sides:
-        edges = []
-        for band in bands:
-            try:
-                edges.append(_edge_from_band(img, band, side, band_fraction * img.shape[0], degree))
-            except BoundaryNotFound:
-                continue
-        out[side] = sorted(edges, key=lambda b: float(np.median(b.y_px)))
-    return out
+
+
+def band_edge(
+    pixels: np.ndarray,
+    band: Band,
+    *,
+    side: Side,
+    band_fraction: float = 0.02,
+    degree: int = 2,
+) -> Boundary:
+    """The inner edge of ``band`` on ``side``'s polarity, snapped to the image gradient and
+    fitted (source ``"edges"``); :class:`BoundaryNotFound` when it cannot be."""
+    img = _as_float(pixels)
+    return _edge_from_band(img, band, side, band_fraction * img.shape[0], degree)
 
 
 @dataclass(frozen=True)
-class _Band:
+class Band:
+    """A bright, roughly horizontal band the classical path found (:func:`find_bands`)."""
+
     centre_px: np.ndarray  # (cols,) band centre row per full-resolution column
     support: np.ndarray  # (cols,) bool, ridge evidence present
     strength: float  # normalised ridge strength
@@ -475,7 +490,7 @@ def _candidate_bands(
     n_paths: int,
     min_depth_fraction: float,
     slopes: tuple[float, ...] = (-0.36, -0.18, 0.0, 0.18, 0.36),
-) -> list[_Band]:
+) -> list[Band]:
     """Bright, roughly horizontal bands as DP paths through a ridge map (by depth)."""
     rows, cols = img.shape
     wr = max(8, min(rows, work_rows))
@@ -503,7 +518,7 @@ def _candidate_bands(
         strength = float(np.mean(np.sort(vals)[wc // 4 :]))
         centre = np.interp(xs_full, xs_small, (path + 0.5) * sy - 0.5)
         sup_full = np.interp(xs_full, xs_small, support.astype(float)) > 0.5
-        bands.append(_Band(centre, sup_full, strength, float(np.median(centre))))
+        bands.append(Band(centre, sup_full, strength, float(np.median(centre))))
         work[np.abs(rr - path[None, :]) <= guard] = -1.0
     bands.sort(key=lambda b: b.depth_px)
     return bands
@@ -529,7 +544,7 @@ _PAIR_FEATURES = (
 )
 
 
-def _band_shape(band: _Band) -> tuple[float, float]:
+def _band_shape(band: Band) -> tuple[float, float]:
     """``(slope, roughness)`` of a band centre line (full-resolution px)."""
     cols = band.centre_px.size
     slope = float(np.polyfit(np.arange(cols, dtype=np.float64), band.centre_px, 1)[0])
@@ -538,12 +553,12 @@ def _band_shape(band: _Band) -> tuple[float, float]:
 
 
 def _select_bands(
-    bands: list[_Band],
+    bands: list[Band],
     rows: int,
     *,
     min_thickness_fraction: float,
     expected_thickness_fraction: float = 0.33,
-) -> tuple[_Band, _Band]:
+) -> tuple[Band, Band]:
     """Pick the (superficial, deep) pair of candidate bands (sorted by depth).
 
     Every pair at least ``min_thickness_fraction`` of the height apart is scored by a
@@ -598,7 +613,7 @@ def _select_bands(
 
 
 def _edge_from_band(
-    img: np.ndarray, band: _Band, side: Side, half_px: float, degree: int
+    img: np.ndarray, band: Band, side: Side, half_px: float, degree: int
 ) -> Boundary:
     """Snap the inner edge of a band to the strongest signed gradient and fit a curve."""
     rows, cols = img.shape

@@ -9,7 +9,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from musclethick.types import Architecture, Boundary, FrameResult
+from musclethick.types import Architecture, Boundary, FrameResult, LayerPair
 
 __all__ = [
     "ARCHITECTURE_COLUMNS",
@@ -194,12 +194,23 @@ def edge_classifier_label(result: FrameResult) -> str | None:
     return None
 
 
+def _pair_json(pair: LayerPair, dx: float, dy: float) -> dict[str, Any]:
+    return {
+        "kind": pair.kind,
+        "margin_nats": round(float(pair.margin_nats), 3),
+        "superficial": _boundary_json(pair.superficial, dx, dy),
+        "deep": _boundary_json(pair.deep, dx, dy),
+    }
+
+
 def boundary_record(result: FrameResult) -> dict[str, Any]:
     """``boundaries.json`` entry of one frame: inner-edge polylines in original image pixels.
 
     Points are ``[x, y]`` with x = column and y = row of the original (uncropped) image.
     ``runner_up`` is the layer pair the model found next most plausible (``margin_nats``: how
-    much less likely per row; below 1 the frame is flagged ``ambiguous_layers``), or ``None``.
+    much less likely per row; below 1 the frame is flagged ``ambiguous_layers``; ``kind``:
+    ``layers`` the layer map's own, ``bands`` a pair of the frame's bands), or ``None``;
+    ``other_pairs`` the pairs after it that review's runner-up key cycles through.
     With architecture measured, ``architecture`` holds its values, the fascicles and the
     fascicle-length line (:func:`architecture_record`). ``edge_classifier`` is the version of
     the edge path's learned numbers when the result used them (:func:`edge_classifier_label`).
@@ -219,13 +230,8 @@ def boundary_record(result: FrameResult) -> dict[str, Any]:
         "flags": list(result.flags),
         "superficial": _boundary_json(result.superficial, dx, dy),
         "deep": _boundary_json(result.deep, dx, dy),
-        "runner_up": None
-        if result.runner_up is None
-        else {
-            "margin_nats": round(float(result.runner_up.margin_nats), 3),
-            "superficial": _boundary_json(result.runner_up.superficial, dx, dy),
-            "deep": _boundary_json(result.runner_up.deep, dx, dy),
-        },
+        "runner_up": None if result.runner_up is None else _pair_json(result.runner_up, dx, dy),
+        "other_pairs": [_pair_json(pair, dx, dy) for pair in result.other_pairs],
     }
     if result.architecture is not None:
         record["architecture"] = architecture_record(result.architecture, dx, dy)

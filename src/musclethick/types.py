@@ -355,6 +355,14 @@ class Boundary:
         return [[float(a), float(b)] for a, b in zip(self.x_px, self.y_px, strict=True)]
 
 
+#: Where a layer pair offered in review comes from: ``"layers"`` the layer map's own
+#: runner-up (:mod:`musclethick.segment.postprocess`), ``"bands"`` a pair of the frame's bright
+#: bands ranked by the layer map (:mod:`musclethick.segment.band_pairs`); in review, after a
+#: swap, ``"model"`` the model's own pair and ``"shown"`` a reviewer's edit shown before.
+PAIR_KINDS = ("layers", "bands", "model", "shown")
+PairKind = Literal["layers", "bands", "model", "shown"]
+
+
 @dataclass(frozen=True, eq=False)
 class LayerPair:
     """A pair of inner edges the model found nearly as plausible as the one measured.
@@ -367,12 +375,21 @@ class LayerPair:
         Inner edges in frame coordinates (source ``"runner_up"``).
     margin_nats : float
         How much less likely the model found this pair than the measured one (median over
-        columns of the log-likelihood difference; small = nearly as plausible).
+        columns of the log-likelihood difference; small = nearly as plausible). Finite.
+    kind : {"layers", "bands", "model", "shown"}
+        Where the pair comes from (:data:`PAIR_KINDS`).
     """
 
     superficial: Boundary
     deep: Boundary
     margin_nats: float = 0.0
+    kind: PairKind = "layers"
+
+    def __post_init__(self) -> None:
+        """Check the kind and the margin (:class:`~musclethick.errors.InvalidValueError`)."""
+        _check_choice("LayerPair", "kind", self.kind, PAIR_KINDS)
+        if not math.isfinite(float(self.margin_nats)):
+            raise InvalidValueError(f"LayerPair margin_nats must be finite, got {self.margin_nats}")
 
 
 @dataclass(frozen=True)
@@ -403,12 +420,13 @@ class FrameResult:
     any other value raises :class:`~musclethick.errors.InvalidValueError`. ``method`` (how the
     boundaries were found: ``"model"``, ``"edges"``, ``"manual"``, ``"runner_up"``, or ``""``
     when nothing was measured) is required and keyword-only: there is no default provenance.
-    ``runner_up`` is the
-    layer pair the model found next most plausible (``None`` when there is none, e.g. for the
-    classical edge path). ``architecture`` holds pennation angle and fascicle length when
-    they were asked for (:mod:`musclethick.architecture`), else ``None``. ``model_version``
-    names what measured it: the model's version (a fine-tuned model has its own), or the
-    classical edge path's ``edges-<release>+edge-classifier-v<N>``; ``""`` when unknown.
+    ``runner_up`` is the layer pair the model found next most plausible (``None`` when there
+    is none, e.g. for the classical edge path); ``other_pairs`` are the pairs after it that
+    review's runner-up key cycles through (a result whose boundaries are doubted: the frame's
+    band pairs). ``architecture`` holds pennation angle and fascicle length when they were
+    asked for (:mod:`musclethick.architecture`), else ``None``. ``model_version`` names what
+    measured it: the model's version (a fine-tuned model has its own), or the classical edge
+    path's ``edges-<release>+edge-classifier-v<N>``; ``""`` when unknown.
     """
 
     path: str
@@ -430,6 +448,7 @@ class FrameResult:
     runner_up: LayerPair | None = None
     architecture: Architecture | None = None
     model_version: str = ""
+    other_pairs: tuple[LayerPair, ...] = ()
 
     def __post_init__(self) -> None:
         """Check the status (:class:`~musclethick.errors.InvalidValueError`)."""

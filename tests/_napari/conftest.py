@@ -207,3 +207,51 @@ def runner_up_study(tmp_path):
     ``{"path", "ids", "shift_px", "mm_per_px"}``."""
     path, ids = build_runner_up_store(tmp_path)
     return {"path": path, "ids": ids, "shift_px": RUNNER_UP_SHIFT_PX, "mm_per_px": MM_PER_PX}
+
+
+#: The pairs of :func:`ring_study`'s ring, as (superficial, deep) shifts in px from the measured
+#: pair.
+RING = ((0.0, -40.0), (0.0, -20.0), (10.0, 0.0))
+
+
+@pytest.fixture
+def ring_study(tmp_path):
+    """A real store with one scan (synthetic, edge method, 0.1 mm/px) whose result is flagged
+    ``low_confidence`` and offered three band pairs (:data:`RING`), as the pipeline offers
+    them: ``{"path", "id", "ring", "mm_per_px"}``."""
+    from dataclasses import replace
+
+    import cv2
+
+    from musclethick.io.options import CalibrationOptions
+    from musclethick.pipeline import MeasureSettings, measure_path
+    from musclethick.study.store import StudyStore
+    from musclethick.types import LayerPair
+
+    scan = tmp_path / "S01_L_w0_mid.png"
+    cv2.imwrite(str(scan), synthetic_scan(seed=3, fascia_row=105))
+    settings = MeasureSettings(method="edges", calibration=CalibrationOptions(mm_per_px=MM_PER_PX))
+    (result,) = measure_path(scan, settings)
+    assert result.status == "ok", result.message
+    pairs = [
+        LayerPair(
+            result.superficial.shifted(0.0, ds).with_source("runner_up", 0.5),
+            result.deep.shifted(0.0, dd).with_source("runner_up", 0.5),
+            1.0 + k,
+            "bands",
+        )
+        for k, (ds, dd) in enumerate(RING)
+    ]
+    result = replace(
+        result,
+        runner_up=pairs[0],
+        other_pairs=tuple(pairs[1:]),
+        status="flagged",
+        flags=("low_confidence",),
+        message="a boundary below the confidence threshold",
+    )
+    path = tmp_path / "ring.sqlite"
+    with StudyStore(path) as store:
+        scan_id = store.record_scan(scan, subject="S01", leg="L", week=0, site="mid")
+        (rid,) = store.record_results(scan_id, [result], None)
+    return {"path": path, "id": rid, "ring": RING, "mm_per_px": MM_PER_PX}

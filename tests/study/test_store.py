@@ -329,6 +329,73 @@ def test_runner_up_roundtrip_in_original_coordinates(tmp_path, scan_file, result
         assert store.get_result(without).runner_up is None
 
 
+def _pair(result, shift_px: float, margin: float, kind: str):
+    from musclethick.types import LayerPair
+
+    return LayerPair(
+        result.superficial.shifted(0.0, shift_px).with_source("runner_up", 0.4),
+        result.deep.shifted(0.0, shift_px).with_source("runner_up", 0.3),
+        margin,
+        kind,
+    )
+
+
+@pytest.mark.parametrize("first_kind", ["layers", "bands"])
+def test_offered_pairs_roundtrip_in_order_with_their_kinds(
+    tmp_path, scan_file, result_factory, first_kind
+):
+    """The ring review's runner-up key cycles through: the layer map's runner-up in
+    ``runner_ups`` as before, every other pair (a band pair first too) in ``offered_pairs``,
+    read back in order, kinds and margins kept, in original image coordinates."""
+    from dataclasses import replace
+
+    path = tmp_path / "s.sqlite"
+    with StudyStore(path) as store:
+        scan_id = store.record_scan(scan_file)
+        base = result_factory(str(scan_file), [20.0])
+        first = _pair(base, 7.0, 0.25, first_kind)
+        others = (_pair(base, -5.0, 1.5, "bands"), _pair(base, 12.0, 2.5, "bands"))
+        (rid,) = store.record_results(
+            scan_id, [replace(base, runner_up=first, other_pairs=others)], None
+        )
+        stored = store.get_result(rid)
+    db = sqlite3.connect(path)  # what was written where
+    n_runner_ups = db.execute("SELECT COUNT(*) FROM runner_ups").fetchone()[0]
+    ranks = [r[0] for r in db.execute("SELECT rank FROM offered_pairs ORDER BY rank")]
+    db.close()
+    assert n_runner_ups == (1 if first_kind == "layers" else 0)
+    assert ranks == ([1, 2] if first_kind == "layers" else [0, 1, 2])
+    ring = [stored.runner_up, *stored.other_pairs]
+    assert [p.kind for p in ring] == [first_kind, "bands", "bands"]
+    assert [p.margin_nats for p in ring] == [0.25, 1.5, 2.5]
+    # the factory's region starts at y0=20; its superficial boundary lies at y=30
+    assert [p.superficial.y_px[0] for p in ring] == [30.0 + 7.0 + 20.0, 45.0, 62.0]
+    assert all(p.superficial.source == "runner_up" for p in ring)
+
+
+def test_store_without_offered_pairs_table_reads_the_runner_up_alone(
+    tmp_path, scan_file, result_factory
+):
+    from dataclasses import replace
+
+    path = tmp_path / "old.sqlite"
+    with StudyStore(path) as store:
+        base = result_factory(str(scan_file), [20.0])
+        result = replace(
+            base,
+            runner_up=_pair(base, 7.0, 0.25, "layers"),
+            other_pairs=(_pair(base, 9.0, 1.0, "bands"),),
+        )
+        (rid,) = store.record_results(store.record_scan(scan_file), [result], None)
+    db = sqlite3.connect(path)  # a store written before the table existed
+    db.execute("DROP TABLE offered_pairs")
+    db.commit()
+    db.close()
+    with StudyStore(path, readonly=True) as store:
+        stored = store.get_result(rid)
+        assert stored.runner_up.margin_nats == 0.25 and stored.other_pairs == ()
+
+
 def test_store_without_runner_up_table_opens(tmp_path, scan_file, result_factory):
     path = tmp_path / "old.sqlite"
     with StudyStore(path) as store:

@@ -64,10 +64,13 @@ _LABEL_DEFAULTS = {"label": "", "color": "white"}
 @dataclass(frozen=True)
 class _Context:
     """What an undo step restores besides the vertices: the full-resolution boundaries the
-    vertices were shown from, and the runner-up pair."""
+    vertices were shown from, the runner-up pair, the pairs after it (the runner-up key's
+    ring) and the pair shown, when one of the ring's is."""
 
     base: tuple[Boundary | None, Boundary | None]
     runner_up: LayerPair | None
+    others: tuple[LayerPair, ...] = ()
+    shown: LayerPair | None = None
 
 
 class BoundaryEditor:
@@ -209,7 +212,9 @@ class BoundaryEditor:
         self.error = None
         self.note = ""
         self.history.clear()
-        self._context = _Context((result.superficial, result.deep), result.runner_up)
+        self._context = _Context(
+            (result.superficial, result.deep), result.runner_up, tuple(result.other_pairs)
+        )
         geo = {k: tuple(v) for k, v in geometry.items() if k in ("scale", "translate", "units")}
         self._loading = True
         try:
@@ -448,8 +453,14 @@ class BoundaryEditor:
 
     @property
     def runner_up(self) -> LayerPair | None:
-        """The pair the runner-up key swaps to (after a swap: the pair shown before)."""
+        """The pair the runner-up key swaps to next (after the last of the ring: the pair
+        shown first)."""
         return self._context.runner_up
+
+    @property
+    def other_pairs(self) -> tuple[LayerPair, ...]:
+        """The pairs the runner-up key shows after :attr:`runner_up`, in order."""
+        return self._context.others
 
     def set_vertices(self, side: str, vertices: np.ndarray) -> None:
         """Replace the boundary on ``side`` by a path through ``vertices`` (as an edit)."""
@@ -465,21 +476,26 @@ class BoundaryEditor:
         boundaries: dict[str, Boundary | None],
         *,
         runner_up: LayerPair | str | None = "keep",
+        others: tuple[LayerPair, ...] | str = "keep",
+        shown: LayerPair | None = None,
     ) -> FrameResult | None:
         """Show full-resolution ``boundaries`` (by side) as one edit, and re-measure.
 
         The boundaries themselves are measured (not the vertices shown for editing), so a
         runner-up pair or a boundary moved to the next band keeps every point; later vertex
-        edits keep their points where the edit does not reach. ``runner_up`` replaces the
-        pair the runner-up key swaps to (``"keep"``: unchanged).
+        edits keep their points where the edit does not reach. ``runner_up`` and ``others``
+        replace the pairs the runner-up key shows next (``"keep"``: unchanged); ``shown`` is
+        the ring's pair these boundaries are (``None``: not one of them).
         """
         self.history.push(*self._state, self._context)
         base = list(self._context.base)
         for k, side in enumerate(SIDES):
             if side in boundaries:
                 base[k] = boundaries[side]
-        pair = self._context.runner_up if runner_up == "keep" else runner_up
-        self._context = _Context((base[0], base[1]), pair)  # type: ignore[arg-type]
+        context = self._context
+        pair = context.runner_up if runner_up == "keep" else runner_up
+        ring = context.others if others == "keep" else others
+        self._context = _Context((base[0], base[1]), pair, tuple(ring), shown)  # type: ignore[arg-type]
         self._loading = True  # one re-measurement below, not one per layer
         try:
             with self._one_dims_update():
@@ -493,19 +509,35 @@ class BoundaryEditor:
     def swap_runner_up(self) -> FrameResult | None:
         """Show the runner-up pair instead of the current boundaries, re-measured.
 
-        The pair shown before becomes the runner-up (margin negated), so swapping again
-        goes back. Raises :class:`MusclethickError` when there is no runner-up.
+        The pairs offered form a ring: the next press shows the next pair (:attr:`other_pairs`),
+        and after the last the pair shown first comes back (with two pairs, the key swaps
+        back and forth). Raises :class:`MusclethickError` when there is no runner-up.
         """
-        pair = self._context.runner_up
+        context = self._context
+        pair = context.runner_up
         if pair is None:
             raise MusclethickError("no runner-up layer pair for this result")
-        sup, deep = self.result.superficial, self.result.deep
-        previous = (
-            None if sup is None or deep is None else LayerPair(sup, deep, -float(pair.margin_nats))
-        )
+        previous = self._shown_pair(pair)
+        ring = [*context.others, *([previous] if previous is not None else [])]
         return self.set_boundaries(
-            {"superficial": pair.superficial, "deep": pair.deep}, runner_up=previous
+            {"superficial": pair.superficial, "deep": pair.deep},
+            runner_up=ring[0] if ring else None,
+            others=tuple(ring[1:]),
+            shown=pair,
         )
+
+    def _shown_pair(self, incoming: LayerPair) -> LayerPair | None:
+        """The boundaries shown now as a pair of the ring: the ring's own pair when one is
+        shown unedited, else the model's pair (``"model"``) or the reviewer's."""
+        sup, deep = self.result.superficial, self.result.deep
+        if sup is None or deep is None:
+            return None
+        shown = self._context.shown
+        if shown is not None and self.result.method == "runner_up":
+            return shown
+        if self.result.method in ("model", "edges"):
+            return LayerPair(sup, deep, -float(incoming.margin_nats), "model")
+        return LayerPair(sup, deep, 0.0, "shown")
 
     def move_to_next_band(self, side: str, direction: int) -> FrameResult | None:
         """Move the ``side`` boundary to the next band down (``+1``) or up (``-1``).
@@ -597,7 +629,9 @@ class BoundaryEditor:
             )
             return None
         if result is not self.original:
-            result = replace(result, runner_up=self._context.runner_up)
+            result = replace(
+                result, runner_up=self._context.runner_up, other_pairs=self._context.others
+            )
         return self._accept(self._with_fascicles(result))
 
     def _accept(self, result: FrameResult) -> FrameResult:

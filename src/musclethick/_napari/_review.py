@@ -15,6 +15,8 @@ from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
+import numpy as np
+
 from musclethick.errors import StoreError
 from musclethick.qc import REPEATS_DISAGREE
 from musclethick.study.frames import load_frame
@@ -112,9 +114,9 @@ def frame_result_of(
 
     With ``use_review`` and a latest ``correct`` review, its corrected boundaries (with the
     sources they were saved with), lines and architecture are shown; otherwise the model's.
-    ``runner_up`` is the model's runner-up pair; when the correction shown *is* that pair
-    (swapped in and saved), the model's own pair takes its place, so the runner-up key swaps
-    back.
+    ``runner_up`` and ``other_pairs`` are the pairs the runner-up key shows; when the
+    correction shown *is* one of them (swapped in and saved), the model's own pair takes the
+    first place in their stead, so the runner-up key swaps back.
 
     ``frame=None`` (the scan cannot be read any more) gives the stored values in the
     coordinates of the stored region, for the table.
@@ -133,7 +135,7 @@ def frame_result_of(
     sup, deep, lines = stored.superficial, stored.deep, stored.lines
     method = stored.method
     review = stored.review
-    pair = stored.runner_up
+    ring = ([stored.runner_up] if stored.runner_up is not None else []) + list(stored.other_pairs)
     architecture = stored.architecture
     if use_review and review is not None and review.decision == "correct" and review.deep:
         sup = review.superficial or sup
@@ -141,20 +143,20 @@ def frame_result_of(
         lines = review.lines or lines
         method = review.method or "manual"
         architecture = review.architecture
-        if method == "runner_up" and pair is not None:
+        if method == "runner_up" and ring:
+            saved = [p for p in ring if _same_pair(p, sup, deep)]
+            rest = [p for p in ring if not _same_pair(p, sup, deep)]
+            own = []
             if stored.superficial is not None and stored.deep is not None:
-                pair = LayerPair(stored.superficial, stored.deep, -float(pair.margin_nats))
-            else:
-                pair = None
+                margin = -float((saved or ring)[0].margin_nats)
+                own = [LayerPair(stored.superficial, stored.deep, margin, "model")]
+            ring = own + rest
 
     def shift(b: Boundary | None) -> Boundary | None:
         return None if b is None else b.shifted(dx, dy)
 
-    runner_up = (
-        None
-        if pair is None
-        else LayerPair(shift(pair.superficial), shift(pair.deep), pair.margin_nats)
-    )
+    shifted = [LayerPair(shift(p.superficial), shift(p.deep), p.margin_nats, p.kind) for p in ring]
+    runner_up = shifted[0] if shifted else None
     return FrameResult(
         path=stored.scan.path,
         frame_index=stored.frame_index,
@@ -172,8 +174,23 @@ def frame_result_of(
         region_index=stored.region_index,
         time_s=stored.time_s,
         runner_up=runner_up,
+        other_pairs=tuple(shifted[1:]),
         architecture=None if architecture is None else architecture.shifted(dx, dy),
     )
+
+
+def _same_pair(pair: LayerPair, sup: Boundary | None, deep: Boundary | None) -> bool:
+    """Whether ``pair`` has the boundaries ``sup`` and ``deep`` (a saved swap to it)."""
+
+    def same(a: Boundary, b: Boundary | None) -> bool:
+        return (
+            b is not None
+            and a.x_px.shape == b.x_px.shape
+            and np.allclose(a.x_px, b.x_px, atol=1e-3)
+            and np.allclose(a.y_px, b.y_px, atol=1e-3)
+        )
+
+    return same(pair.superficial, sup) and same(pair.deep, deep)
 
 
 @dataclass

@@ -74,6 +74,9 @@ class ModelBoundaries:
         ``edge_of_image``).
     evidence : LayerEvidence
         The figures behind the doubts.
+    layer_map : ndarray of float32, shape (6, R, C), or None
+        The layer and muscle probabilities at the network's resolution (what the boundaries
+        were read from; :meth:`SegmentationModel.other_pairs` ranks band pairs by it).
     """
 
     superficial: Boundary | None
@@ -83,6 +86,7 @@ class ModelBoundaries:
     runner_up: LayerPair | None = None
     doubts: tuple[str, ...] = ()
     evidence: LayerEvidence = field(default_factory=LayerEvidence)
+    layer_map: np.ndarray | None = None
 
     @property
     def confidence(self) -> float:
@@ -218,17 +222,22 @@ class SegmentationModel:
         pixels: np.ndarray,
         *,
         measured: tuple[Boundary, Boundary] | None = None,
+        exclude: Sequence[LayerPair] = (),
         k: int = 1,
+        layer_map: np.ndarray | None = None,
     ) -> tuple[LayerPair, ...]:
         """The ``k`` most plausible layer pairs made of the frame's bright bands other than
-        ``measured``, best first (:func:`musclethick.segment.band_pairs.band_pairs`, ranked
-        by this model's layer map)."""
+        ``measured`` and ``exclude``, best first
+        (:func:`musclethick.segment.band_pairs.band_pairs`, ranked by this model's layer map:
+        ``layer_map`` when given, :attr:`ModelBoundaries.layer_map`, else computed)."""
         from musclethick.segment.band_pairs import band_pairs
 
         frame = np.asarray(pixels)
-        (small,) = self._predictor.predict_small([frame])
+        small = layer_map
+        if small is None:
+            (small,) = self._predictor.predict_small([frame])
         grey = frame if frame.ndim == 2 else frame[..., :3].mean(axis=-1)
-        return band_pairs(grey, small, measured=measured, k=k)
+        return band_pairs(grey, small, measured=measured, exclude=exclude, k=k)
 
     def probabilities(self, batch: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Layer probability maps ``(6, rows, cols)`` at each frame's size (batched)."""
@@ -280,6 +289,7 @@ class SegmentationModel:
                     found.runner_up,
                     found.doubts,
                     found.evidence,
+                    p,
                 )
             )
         return out

@@ -7,22 +7,27 @@ the leave-one-format-out runs, 155 frames were flagged or failed *and* off by mo
 and for 6 of them the runner-up was right (model card, "Other layer pairs").
 
 The image holds the right pair more often than the map does: its bright bands (the classical
-path's band search, :func:`musclethick.refine.band_edge_sets`) are where aponeuroses can be.
-Every pair of band edges (a superficial inner edge above a deep one, covering at least half the
-width) is scored by the layer map as the decoding scores a belly: the log-likelihood of each
-network column read as "above / belly / below" with the belly between the two edges, averaged
-over the columns. The best pairs that are not the measured one, and not the same as one
-another, are returned best first.
+path's band search, :func:`musclethick.refine.find_bands`) are where aponeuroses can be. Every
+pair of bands (a superficial inner edge above a deep one, covering at least half the width) is
+scored by the layer map as the decoding scores a belly: the log-likelihood of each network
+column read as "above / belly / below" with the belly between the two edges, averaged over the
+columns. Ranked on the bands' approximate edges (centre +- half the band), the best pairs then
+get their edges snapped to the image and fitted (:func:`musclethick.refine.band_edge`), only
+as many as are returned: the best pairs that are not the measured one, nor one already offered,
+nor the same as one another, best first.
 
-Pure numpy (and the band search's OpenCV); ~30 ms per frame, so it runs only for frames whose
-result is not ``ok`` (:func:`musclethick.pipeline`), where a person looks anyway.
+Pure numpy (and the band search's OpenCV); ~20-40 ms per frame, so it runs only for frames
+whose boundaries are doubted (:mod:`musclethick.pipeline`), where a person looks anyway.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
-from musclethick.refine import band_edge_sets
+from musclethick.errors import BoundaryNotFound
+from musclethick.refine import Band, band_edge, find_bands
 from musclethick.types import Boundary, LayerPair
 
 __all__ = ["band_pairs"]
@@ -50,12 +55,15 @@ def band_pairs(
     prob: np.ndarray,
     *,
     measured: tuple[Boundary, Boundary] | None = None,
+    exclude: Sequence[LayerPair] = (),
     k: int = 1,
     min_cover: float = 0.5,
     min_thickness_fraction: float = 0.05,
     same_fraction: float = 0.02,
+    band_fraction: float = 0.02,
+    work_shape: tuple[int, int] = (192, 96),
 ) -> tuple[LayerPair, ...]:
-    """The ``k`` most plausible layer pairs made of the image's band edges, best first.
+    """The ``k`` most plausible layer pairs made of the image's bands, best first.
 
     Parameters
     ----------
@@ -66,6 +74,8 @@ def band_pairs(
         muscle), covering the frame.
     measured : (Boundary, Boundary), optional
         The pair measured: left out, as is any pair the same as it.
+    exclude : sequence of LayerPair
+        Pairs already offered (e.g. the decoding's runner-up): left out too.
     k : int
         How many pairs at most.
     min_cover : float
@@ -76,12 +86,19 @@ def band_pairs(
     same_fraction : float
         Two pairs whose edges both lie within this share of the rows of each other (median)
         are the same pair.
+    band_fraction : float
+        Half a band's thickness as a share of the rows (the band search's, and where its
+        edges are taken to lie before they are fitted).
+    work_shape : (rows, cols)
+        Size the band search works at (:func:`musclethick.refine.find_bands`; the edges are
+        fitted at the frame's own).
 
     Returns
     -------
     tuple of LayerPair
-        Sources ``"runner_up"``; ``margin_nats``: how much less likely than the measured pair
-        the map finds it, per column (NaN without a measured pair).
+        Kind ``"bands"``, sources ``"runner_up"``; ``margin_nats``: how much less likely than
+        the measured pair the map finds it (median over the columns both cover; without a
+        measured pair: than the best band pair, the mean over its columns).
     """
     rows, cols = pixels.shape[:2]
     n_rows, n_cols = prob.shape[1:]
@@ -109,41 +126,82 @@ def band_pairs(
         out[j] = above[b, j] + (belly[d, j] - belly[b, j]) + (below[n_rows, j] - below[d, j])
         return out
 
-    edges = band_edge_sets(pixels)
-    sups = [(e, _rows_at(e, xs)) for e in edges["superficial"]]
-    deeps = [(e, _rows_at(e, xs)) for e in edges["deep"]]
+    def usable(s: np.ndarray, d: np.ndarray) -> bool:
+        both = np.isfinite(s) & np.isfinite(d)
+        return bool(both.mean() >= min_cover) and not np.any(
+            d[both] - s[both] < min_thickness_fraction * rows
+        )
+
     tol = same_fraction * rows
-    reference = None
+    taken = [(_rows_at(p.superficial, xs), _rows_at(p.deep, xs)) for p in exclude]
+    measured_scores = None
     if measured is not None:
         reference = (_rows_at(measured[0], xs), _rows_at(measured[1], xs))
         measured_scores = scores(*reference)
-    candidates: list[tuple[float, tuple[np.ndarray, np.ndarray], LayerPair]] = []
-    for s_edge, s in sups:
-        for d_edge, d in deeps:
-            both = np.isfinite(s) & np.isfinite(d)
-            if both.mean() < min_cover:
-                continue
-            if np.any(d[both] - s[both] < min_thickness_fraction * rows):
-                continue
-            if reference is not None and _same((s, d), reference, tol):
-                continue
-            col_scores = scores(s, d)
-            score = float(np.nanmean(col_scores))
-            margin = float("nan")
-            if reference is not None:
-                common = np.isfinite(col_scores) & np.isfinite(measured_scores)
-                if common.any():
-                    margin = float(np.median(measured_scores[common] - col_scores[common]))
-            pair = LayerPair(
-                s_edge.with_source("runner_up"), d_edge.with_source("runner_up"), margin
-            )
-            candidates.append((score, (s, d), pair))
-    candidates.sort(key=lambda c: -c[0])
-    chosen: list[tuple[tuple[np.ndarray, np.ndarray], LayerPair]] = []
-    for _, rows_of, pair in candidates:
+        taken.append(reference)
+
+    bands = find_bands(pixels, band_fraction=band_fraction, work_shape=work_shape)
+    half = band_fraction * rows
+    approx = [_approximate_rows(band, xs, half) for band in bands]
+    ranked = []
+    for i, (s, _) in enumerate(approx):
+        for j, (_, d) in enumerate(approx):
+            if i != j and usable(s, d) and not any(_same((s, d), t, tol) for t in taken):
+                ranked.append((float(np.nanmean(scores(s, d))), i, j))
+    ranked.sort(key=lambda c: -c[0])
+
+    fitted: dict[tuple[int, str], Boundary | None] = {}
+
+    def edge(i: int, side: str) -> Boundary | None:
+        if (i, side) not in fitted:
+            try:
+                fitted[i, side] = band_edge(
+                    pixels,
+                    bands[i],
+                    side=side,
+                    band_fraction=band_fraction,  # type: ignore[arg-type]
+                )
+            except BoundaryNotFound:
+                fitted[i, side] = None
+        return fitted[i, side]
+
+    chosen: list[tuple[float, float, tuple[np.ndarray, np.ndarray], Boundary, Boundary]] = []
+    for _, i, j in ranked:
         if len(chosen) == k:
             break
-        if any(_same(rows_of, other, tol) for other, _ in chosen):
+        s_edge, d_edge = edge(i, "superficial"), edge(j, "deep")
+        if s_edge is None or d_edge is None:
             continue
-        chosen.append((rows_of, pair))
-    return tuple(pair for _, pair in chosen)
+        rows_of = (_rows_at(s_edge, xs), _rows_at(d_edge, xs))
+        if not usable(*rows_of) or any(_same(rows_of, t, tol) for t in taken):
+            continue
+        if any(_same(rows_of, c[2], tol) for c in chosen):
+            continue
+        col_scores = scores(*rows_of)
+        margin = float("nan")
+        if measured_scores is not None:
+            common = np.isfinite(col_scores) & np.isfinite(measured_scores)
+            if common.any():
+                margin = float(np.median(measured_scores[common] - col_scores[common]))
+        chosen.append((float(np.nanmean(col_scores)), margin, rows_of, s_edge, d_edge))
+    best = max((c[0] for c in chosen), default=0.0)
+    return tuple(
+        LayerPair(
+            s_edge.with_source("runner_up"),
+            d_edge.with_source("runner_up"),
+            margin if np.isfinite(margin) else best - score,  # no measured pair: vs the best
+            "bands",
+        )
+        for score, margin, _, s_edge, d_edge in chosen
+    )
+
+
+def _approximate_rows(band: Band, xs: np.ndarray, half: float) -> tuple[np.ndarray, np.ndarray]:
+    """A band's inner edges before fitting, at columns ``xs``: the superficial inner edge
+    (its lower edge) and the deep one (its upper edge), ``half`` rows from its centre where
+    the ridge supports it, NaN elsewhere."""
+    cols = np.arange(band.centre_px.size, dtype=np.float64)
+    centre = np.interp(xs, cols, band.centre_px)
+    supported = band.support[np.clip(np.round(xs).astype(int), 0, band.support.size - 1)]
+    centre = np.where(supported, centre, np.nan)
+    return centre + half, centre - half

@@ -40,8 +40,22 @@ class FrameAccuracy:
     deep_source: str = ""
     status: str = ""
     flags: tuple[str, ...] = ()
-    #: |error| / true thickness of the runner-up pair (NaN without one)
-    runner_up_error_fraction: float = float("nan")
+    #: |error| / true thickness of each pair review's runner-up key shows, in order (the
+    #: runner-up, then the other pairs offered)
+    pair_error_fractions: tuple[float, ...] = ()
+
+    @property
+    def runner_up_error_fraction(self) -> float:
+        """|error| / true thickness of the runner-up pair (NaN without one)."""
+        return self.pair_error_fractions[0] if self.pair_error_fractions else float("nan")
+
+    def presses_to_within(self, fraction: float = 0.10) -> int | None:
+        """How many presses of review's runner-up key show a pair within ``fraction`` of the
+        mask's thickness (``None``: none of the pairs offered is)."""
+        for k, error in enumerate(self.pair_error_fractions, start=1):
+            if error <= fraction:
+                return k
+        return None
 
     @property
     def thickness_error_px(self) -> float:
@@ -64,12 +78,14 @@ def compare_to_mask(
     status: str = "",
     flags: tuple[str, ...] = (),
     runner_up: LayerPair | None = None,
+    other_pairs: Sequence[LayerPair] = (),
 ) -> FrameAccuracy:
     """Compare boundaries with the inner edges of a band mask of the same frame.
 
     Boundary MAE is the mean absolute row difference over the mask's columns where the boundary
     exists; the thickness is taken at the middle of the columns where the mask has both edges.
-    The ``runner_up`` pair's thickness is compared there too (what one key in review gives).
+    The thicknesses of the ``runner_up`` pair and the ``other_pairs`` after it are compared
+    there too (what review's runner-up key shows, press by press).
     """
     sup_true, deep_true = inner_edges_from_mask(mask)
     cols = np.arange(mask.shape[1], dtype=np.float64)
@@ -91,11 +107,11 @@ def compare_to_mask(
     if found:
         t_pred = float(deep.y_at(float(mid)) - superficial.y_at(float(mid)))
         found = math.isfinite(t_pred)
-    runner_error = nan
-    if runner_up is not None:
-        t_runner = float(runner_up.deep.y_at(float(mid)) - runner_up.superficial.y_at(float(mid)))
-        if math.isfinite(t_runner) and t_true > 0:
-            runner_error = abs(t_runner - t_true) / t_true
+    pair_errors = []
+    for pair in ([runner_up] if runner_up is not None else []) + list(other_pairs):
+        t_pair = float(pair.deep.y_at(float(mid)) - pair.superficial.y_at(float(mid)))
+        ok = math.isfinite(t_pair) and t_true > 0
+        pair_errors.append(abs(t_pair - t_true) / t_true if ok else nan)
     return FrameAccuracy(
         name,
         found,
@@ -107,7 +123,7 @@ def compare_to_mask(
         "" if deep is None else deep.source,
         status,
         tuple(flags),
-        runner_error,
+        tuple(pair_errors),
     )
 
 
@@ -177,7 +193,8 @@ def _status_figures(results: Sequence[FrameAccuracy]) -> dict[str, float | int]:
         "n_not_ok_off_10_with_runner_up": sum(
             math.isfinite(r.runner_up_error_fraction) for r in to_fix
         ),
-        "n_fixed_by_runner_up": sum(r.runner_up_error_fraction <= 0.10 for r in to_fix),
+        "n_fixed_by_runner_up": sum(r.presses_to_within(0.10) == 1 for r in to_fix),
+        "n_fixed_by_offered_pairs": sum(r.presses_to_within(0.10) is not None for r in to_fix),
     }
 
 
@@ -241,6 +258,7 @@ def evaluate_model(
                     status=res.status,
                     flags=res.flags,
                     runner_up=res.runner_up,
+                    other_pairs=res.other_pairs,
                 )
             )
     return out

@@ -414,11 +414,15 @@ class ReviewWidget(QWidget):
                 who += f" ({r.reason})"
         model = stored.thickness_mm
         pair = stored.runner_up
-        runner = (
-            f"; runner-up pair {pair.margin_nats:.2f} nats less plausible (press w)"
-            if pair is not None
-            else "; no runner-up pair"
-        )
+        n_pairs = (pair is not None) + len(stored.other_pairs)
+        if pair is None:
+            runner = "; no runner-up pair"
+        elif pair.kind == "bands":
+            runner = f"; {n_pairs} other layer pairs of the image's bands offered (press w)"
+        else:
+            runner = f"; runner-up pair {pair.margin_nats:.2f} nats less plausible (press w)"
+            if stored.other_pairs:
+                runner = runner[:-1] + f", {len(stored.other_pairs)} more pairs after it)"
         how = " ".join(v for v in (stored.method, stored.model_version) if v)
         self.model_label.setText(
             (f"model result ({how}): " if how else "model result: ")
@@ -564,7 +568,9 @@ class ReviewWidget(QWidget):
                 "pair of layers. Edit a boundary, or move it to the next band (Shift-↑/↓)."
             )
             return False
-        self._action = f"Swapped to the runner-up pair ({_margin_text(pair)})"
+        others = self.editor.other_pairs  # the ring after the pair swapped in
+        after = others[0] if others else None
+        self._action = f"Swapped to the runner-up pair ({_margin_text(pair, after)})"
         try:
             self.editor.swap_runner_up()
         except MusclethickError as error:
@@ -694,8 +700,24 @@ def _focus_canvas(viewer: Any) -> None:
         pass
 
 
-def _margin_text(pair: LayerPair) -> str:
+def _pair_text(pair: LayerPair) -> str:
+    """What a pair of the runner-up key's ring is, in words."""
     margin = float(pair.margin_nats)
-    if margin < 0:
-        return f"the model's first choice, {-margin:.2f} nats more plausible; w swaps back"
-    return f"{margin:.2f} nats less plausible to the model; w swaps back"
+    if pair.kind == "model":  # its margin: minus that of the pair swapped in
+        more = f", {-margin:.2f} nats more plausible" if margin < 0 else ""
+        return f"the model's first choice{more}"
+    if pair.kind == "shown":
+        return "the boundaries shown before"
+    if pair.kind == "bands":
+        return "a pair of the image's bands, ranked by the model"
+    return f"{margin:.2f} nats less plausible to the model"
+
+
+def _margin_text(pair: LayerPair, after: LayerPair | None) -> str:
+    """The status text of a swap to ``pair``, ``after`` the pair the key shows next (``None``:
+    the pair shown before, i.e. the key swaps back)."""
+    if after is None:
+        return f"{_pair_text(pair)}; w swaps back"
+    if after.kind == "model":
+        return f"{_pair_text(pair)}; w: back to the model's first choice"
+    return f"{_pair_text(pair)}; w: next pair"

@@ -27,6 +27,11 @@ Tables (schema version :data:`SCHEMA_VERSION`, kept in ``meta``):
                  both boundaries as JSON polylines in **original image coordinates** and the
                  margin in nats. A table of its own, created when a store is opened, so stores
                  written before it existed open unchanged.
+``offered_pairs`` the other layer pairs review's runner-up key cycles through, after the
+                 runner-up (``rank`` 1, 2, ...; ``rank`` 0 is a runner-up that is not the
+                 layer map's own, e.g. a pair of the frame's bands), with their ``kind``
+                 (:data:`musclethick.types.PAIR_KINDS`). Created when a store is opened, like
+                 ``runner_ups``; a store without it reads as no other pairs.
 ``architectures`` pennation angle and fascicle length of a result measured with architecture
                  (issue 14): the values, flags, method, the fascicles and the fascicle-length
                  line as JSON in **original image coordinates**. Like ``runner_ups``, created

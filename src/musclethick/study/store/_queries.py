@@ -2,7 +2,7 @@
 
 Functions of an open connection (rows read by column name: ``row_factory`` =
 :class:`sqlite3.Row`); they never write. Tables that older stores lack (``runner_ups``,
-``architectures``, ``review_architectures``, ``scan_states``) read as empty.
+``offered_pairs``, ``architectures``, ``review_architectures``, ``scan_states``) read as empty.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ __all__ = [
     "latest_reviews",
     "lines_of",
     "model_results_table",
+    "offered_pairs_of",
     "review_of",
     "review_queue",
     "reviews_of",
@@ -142,6 +143,37 @@ def runner_up_of(db: sqlite3.Connection, result_id: int) -> LayerPair | None:
     )
 
 
+def offered_pairs_of(db: sqlite3.Connection, result_id: int) -> tuple[LayerPair, ...]:
+    """Every layer pair review's runner-up key shows for a result, in order: the runner-up
+    first (the layer map's own from ``runner_ups``, else rank 0 of ``offered_pairs``), then
+    the other pairs by rank. Empty when there is none."""
+    ring = []
+    runner_up = runner_up_of(db, result_id)
+    if runner_up is not None:
+        ring.append(runner_up)
+    if has_table(db, "offered_pairs"):  # older stores opened read-only lack it
+        rows = db.execute(
+            "SELECT kind, superficial_json, deep_json, margin_nats FROM offered_pairs "
+            "WHERE result_id=? ORDER BY rank",
+            (result_id,),
+        ).fetchall()
+        ring.extend(
+            LayerPair(
+                boundary_from_json(row["superficial_json"], "runner_up"),
+                boundary_from_json(row["deep_json"], "runner_up"),
+                float(row["margin_nats"]),
+                row["kind"],
+            )
+            for row in rows
+        )
+    return tuple(ring)
+
+
+def _ring(pairs: tuple[LayerPair, ...]) -> dict:
+    """``runner_up`` and ``other_pairs`` of a :class:`StoredResult` from the pairs offered."""
+    return {"runner_up": pairs[0] if pairs else None, "other_pairs": pairs[1:]}
+
+
 def architecture_of(
     db: sqlite3.Connection, table: str, key: str, value: int
 ) -> Architecture | None:
@@ -217,7 +249,7 @@ def stored_result(db: sqlite3.Connection, row: sqlite3.Row, scan: ScanRecord) ->
         deep=bounds.get("deep"),
         revision=0 if review is None else review.revision,
         review=review,
-        runner_up=runner_up_of(db, result_id),
+        **_ring(offered_pairs_of(db, result_id)),
         architecture=architecture_of(db, "architectures", "result_id", result_id),
     )
 

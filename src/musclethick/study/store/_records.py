@@ -129,8 +129,9 @@ class StoredResult:
     number of reviews so far (pass it as ``expected_revision`` to
     :meth:`StudyStore.record_review`); ``review`` is the latest review or ``None``.
     ``runner_up`` is the layer pair the model found next most plausible (original image
-    coordinates, like the boundaries), or ``None``; ``architecture`` the pennation angle and
-    fascicle length measured with it (fascicles in original image coordinates), or ``None``.
+    coordinates, like the boundaries), or ``None``; ``other_pairs`` the pairs review's
+    runner-up key shows after it; ``architecture`` the pennation angle and fascicle length
+    measured with it (fascicles in original image coordinates), or ``None``.
     """
 
     id: int
@@ -161,6 +162,7 @@ class StoredResult:
     review: Review | None
     runner_up: LayerPair | None = None
     architecture: Architecture | None = None
+    other_pairs: tuple[LayerPair, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ STORE_TABLES = frozenset(
         "failures",
         "reviews",
         "runner_ups",
+        "offered_pairs",
         "architectures",
         "review_architectures",
     }
@@ -179,6 +180,15 @@ CREATE TABLE IF NOT EXISTS runner_ups (
     superficial_json TEXT NOT NULL,
     deep_json TEXT NOT NULL,
     margin_nats REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS offered_pairs (
+    result_id INTEGER NOT NULL REFERENCES results(id),
+    rank INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    superficial_json TEXT NOT NULL,
+    deep_json TEXT NOT NULL,
+    margin_nats REAL NOT NULL,
+    PRIMARY KEY (result_id, rank)
 );
 CREATE TABLE IF NOT EXISTS architectures (
     result_id INTEGER PRIMARY KEY REFERENCES results(id),

@@ -490,18 +490,33 @@ class StudyStore:
                             boundary.confidence,
                         ),
                     )
-                pair = result.runner_up
-                if pair is not None:
-                    db.execute(
-                        "INSERT INTO runner_ups (result_id, superficial_json, deep_json, "
-                        "margin_nats) VALUES (?, ?, ?, ?)",
-                        (
-                            result_id,
-                            boundary_to_json(pair.superficial.shifted(dx, dy)),
-                            boundary_to_json(pair.deep.shifted(dx, dy)),
-                            float(pair.margin_nats),
-                        ),
-                    )
+                # the layer map's own runner-up in runner_ups (as stores always held it);
+                # any other pair review's runner-up key shows, by rank, in offered_pairs
+                ring = ([result.runner_up] if result.runner_up is not None else []) + list(
+                    result.other_pairs
+                )
+                for rank, pair in enumerate(ring):
+                    sup_json = boundary_to_json(pair.superficial.shifted(dx, dy))
+                    deep_json = boundary_to_json(pair.deep.shifted(dx, dy))
+                    if rank == 0 and pair.kind == "layers":
+                        db.execute(
+                            "INSERT INTO runner_ups (result_id, superficial_json, deep_json, "
+                            "margin_nats) VALUES (?, ?, ?, ?)",
+                            (result_id, sup_json, deep_json, float(pair.margin_nats)),
+                        )
+                    else:
+                        db.execute(
+                            "INSERT INTO offered_pairs (result_id, rank, kind, "
+                            "superficial_json, deep_json, margin_nats) VALUES (?, ?, ?, ?, ?, ?)",
+                            (
+                                result_id,
+                                rank,
+                                pair.kind,
+                                sup_json,
+                                deep_json,
+                                float(pair.margin_nats),
+                            ),
+                        )
                 if result.architecture is not None:
                     db.execute(
                         f"INSERT INTO architectures (result_id, {', '.join(ARCHITECTURE_COLUMNS)})"
