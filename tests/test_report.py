@@ -63,3 +63,44 @@ def test_boundary_record_shifts_to_original_coordinates():
     assert record["deep"]["points"][1] == [110.0, 67.0]
     assert record["superficial"]["source"] == "refined"
     assert record["deep"]["confidence"] == pytest.approx(0.8)
+
+
+def test_boundary_record_carries_the_offered_pairs_in_order_as_strict_json():
+    """The runner-up and the other pairs review's key cycles through, with their kinds, in
+    original image coordinates; the entry is strict JSON (no NaN)."""
+    import json
+    from dataclasses import replace
+
+    from musclethick.types import LayerPair
+
+    base = _result(status="flagged")
+
+    def pair(dy, margin, kind):
+        return LayerPair(
+            base.superficial.shifted(0.0, dy).with_source("runner_up", 0.5),
+            base.deep.shifted(0.0, dy).with_source("runner_up", 0.4),
+            margin,
+            kind,
+        )
+
+    result = replace(
+        base, runner_up=pair(3.0, 0.5, "bands"), other_pairs=(pair(6.0, 1.25, "bands"),)
+    )
+    record = json.loads(json.dumps(boundary_record(result), allow_nan=False))
+    assert record["runner_up"]["kind"] == "bands" and record["runner_up"]["margin_nats"] == 0.5
+    assert record["runner_up"]["superficial"]["points"][0] == [100.0, 48.0]
+    (other,) = record["other_pairs"]
+    assert (other["kind"], other["margin_nats"]) == ("bands", 1.25)
+    assert other["deep"]["points"][1] == [110.0, 73.0]
+    assert boundary_record(base)["other_pairs"] == []
+
+
+def test_a_layer_pair_refuses_an_unknown_kind_or_a_margin_that_is_not_finite():
+    from musclethick.errors import InvalidValueError
+    from musclethick.types import LayerPair
+
+    b = _result().superficial
+    with pytest.raises(InvalidValueError, match="kind"):
+        LayerPair(b, b, 0.0, "guess")
+    with pytest.raises(InvalidValueError, match="finite"):
+        LayerPair(b, b, float("nan"))
