@@ -146,7 +146,8 @@ COLUMN_DOCS = {
     "thickness_mm_model": "the thickness measured before review (model or edge method)",
     "echo_intensity": "mean grey level (0-255) between the boundaries",
     "method": "how the boundaries were found: model or edges, or after a correction manual "
-    "(edited by hand) or runner_up (the model's runner-up layer pair, chosen by the reviewer)",
+    "(edited by hand) or runner_up (a layer pair offered in review: the model's runner-up or "
+    "a pair of the image's bands, chosen by the reviewer)",
     "model_version": "model version (edges-<release>+edge-classifier-v<N> for the classical "
     "method)",
     "mm_per_px": "pixel size along the beam",

@@ -320,8 +320,9 @@ def assemble_result(
 def correction_method(superficial: Boundary | None, deep: Boundary | None) -> str:
     """The method of a result whose boundaries a reviewer set.
 
-    ``"runner_up"`` when both boundaries are the model's runner-up pair (source
-    ``"runner_up"``, swapped in with one key), else ``"manual"``.
+    ``"runner_up"`` when both boundaries are a pair offered in review (source
+    ``"runner_up"``: the model's runner-up or a pair of the image's bands, swapped in with the
+    runner-up key), else ``"manual"``.
     """
     sources = {b.source for b in (superficial, deep) if b is not None}
     return "runner_up" if sources == {"runner_up"} else "manual"

@@ -1,7 +1,10 @@
-"""One-key fixes in the review widget: the runner-up layer pair and the next band down / up.
+"""One-key fixes in the review widget: the runner-up layer pair, the ring of pairs offered for
+a doubted result (the runner-up key shows them one after the other, then the model's own pair
+again) and the next band down / up.
 
-A real viewer, a real SQLite store whose first result carries a runner-up pair (as the layer
-model records one) and real synthetic scans with a fascia inside the muscle.
+A real viewer, real SQLite stores whose results carry a runner-up pair (as the layer model
+records one) or three band pairs (as the pipeline offers them), and real synthetic scans with a
+fascia inside the muscle.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from musclethick.study.store import StudyStore  # noqa: E402
 
 MM_PER_PX = 0.1  # the calibration build_runner_up_store (conftest) measures with
 SHIFT_PX = 40.0  # how much higher its runner-up deep edge lies
+# ring_study's ring (conftest), as (superficial shift, deep shift) in px from the measured pair
+RING = ((0.0, -40.0), (0.0, -20.0), (10.0, 0.0))
 
 
 def _press(viewer, key: str) -> None:
@@ -154,3 +159,80 @@ def test_next_band_up_and_down_moves_the_selected_boundary(viewer, widget, flagg
     assert widget.editor.result is model
     with StudyStore(store_path) as store:
         assert store.reviews(ids["S02"]) == []  # nothing saved without Shift-C
+
+
+@pytest.fixture
+def ring_store(ring_study):
+    assert (ring_study["mm_per_px"], ring_study["ring"]) == (MM_PER_PX, RING)
+    return ring_study["path"], ring_study["id"]
+
+
+@pytest.fixture
+def ring_widget(viewer, ring_store):
+    from musclethick._napari._qt._review_widget import ReviewWidget
+
+    w = ReviewWidget(viewer, str(ring_store[0]), reviewer="AB")
+    viewer.window.add_dock_widget(w)
+    yield w
+    w.close()
+
+
+def _rows(viewer, side: str) -> np.ndarray:
+    return np.asarray(viewer.layers[f"{side} boundary"].data[0])[:, 0]
+
+
+def test_the_runner_up_key_cycles_through_the_offered_pairs_and_back(
+    viewer, ring_widget, ring_store
+):
+    from musclethick._napari._qt._review_widget import SHORTCUTS
+
+    store_path, rid = ring_store
+    assert ring_widget.session.current.result_id == rid
+    assert (
+        "3 other layer pairs of the image's bands offered (press w)"
+        in ring_widget.model_label.text()
+    )
+    model = ring_widget.editor.result
+    model_mm = model.mean_thickness_mm
+    sup0, deep0 = _rows(viewer, "superficial"), _rows(viewer, "deep")
+
+    for k, (ds, dd) in enumerate(RING):
+        _press(viewer, SHORTCUTS["runner_up"])
+        # each pair in turn, re-measured: thickness changes by (dd - ds) px x 0.1 mm/px
+        assert ring_widget.editor.result.mean_thickness_mm == pytest.approx(
+            model_mm + (dd - ds) * MM_PER_PX
+        )
+        np.testing.assert_allclose(_rows(viewer, "superficial"), sup0 + ds)
+        np.testing.assert_allclose(_rows(viewer, "deep"), deep0 + dd)
+        assert "a pair of the image's bands, ranked by the model" in ring_widget.status.text()
+        last = k == len(RING) - 1
+        after = "w: back to the model's first choice" if last else "w: next pair"
+        assert after in ring_widget.status.text()
+        assert ring_widget.table.values()["method"] == "runner_up"
+
+    _press(viewer, SHORTCUTS["runner_up"])  # after the last: the model's own pair again
+    assert ring_widget.editor.result is model and not ring_widget.editor.edited
+    np.testing.assert_allclose(_rows(viewer, "deep"), deep0)
+
+    _press(viewer, SHORTCUTS["runner_up"])  # the ring starts over
+    _press(viewer, SHORTCUTS["runner_up"])
+    assert ring_widget.editor.result.mean_thickness_mm == pytest.approx(model_mm - 2.0)
+    _press(viewer, SHORTCUTS["correct"])  # saved: the second pair, with its provenance
+    with StudyStore(store_path) as store:
+        review = store.latest_reviews()[rid]
+        assert review.decision == "correct" and review.method == "runner_up"
+        assert review.thickness_mm == pytest.approx(model_mm - 2.0)
+
+    # reopened: the saved pair is shown; the key shows the model's pair first, then the others
+    if ring_widget.session.current.result_id != rid:
+        _press(viewer, SHORTCUTS["previous"])
+    assert ring_widget.session.current.result_id == rid
+    np.testing.assert_allclose(_rows(viewer, "deep"), deep0 - 20.0)
+    _press(viewer, SHORTCUTS["runner_up"])
+    assert ring_widget.editor.result.mean_thickness_mm == pytest.approx(model_mm)
+    assert "the model's first choice" in ring_widget.status.text()
+    seen = []
+    for _ in range(2):
+        _press(viewer, SHORTCUTS["runner_up"])
+        seen.append(round(ring_widget.editor.result.mean_thickness_mm - model_mm, 2))
+    assert seen == [-4.0, -1.0]  # the other two pairs; the saved one is not offered twice
