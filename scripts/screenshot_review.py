@@ -2,7 +2,8 @@
 
 Usage (needs the ``napari`` extra and a display; headless: ``xvfb-run -a``)::
 
-    xvfb-run -a python scripts/screenshot_review.py [--scene edit|runner-up|fascicles] [--out PNG]
+    xvfb-run -a python scripts/screenshot_review.py [--scene edit|runner-up|pairs|fascicles]
+                                                    [--out PNG]
 
 Builds a study store in a temporary folder from three DL_Track captures in ``sample_images/``
 (measured with the shipped model, or the edge method when no model is installed) and opens
@@ -17,6 +18,11 @@ script makes the case it is built for: the scan's deep boundary is put on the ne
 (:func:`musclethick.bands.next_band`, a wrong layer), the pair measured on the scan becomes
 the runner-up (margin 0.4 nats) and the result is flagged ``ambiguous_layers``; the shot is
 taken after one press of ``w``, the runner-up pair swapped in and re-measured.
+
+``--scene pairs`` (``docs/images/review_pairs.png``): the store also holds the 660x556 capture
+img_00309, which the shipped model doubts (``low_confidence``) and for which the measurement
+offers pairs of the image's bands; the shot is taken after one press of ``w`` (the first pair
+swapped in and re-measured; the status line says what the next press shows).
 
 ``--scene fascicles`` (``docs/images/review_fascicles.png``): the scans measured with
 architecture; on the 800x600 capture the fascicle found nearest the left edge is deleted and
@@ -37,6 +43,8 @@ SCANS = (
     ("dltrack_800x600_img_00002.png", "S01", "R", 0),
     ("dltrack_telemed_1234x688_img_00005.png", "S02", "L", 4),
 )
+#: A capture the shipped model doubts, offered band pairs (``--scene pairs``).
+DOUBTED = ("dltrack_telemed_660x556_img_00309.png", "S03", "L", 0)
 
 
 def flag_with_runner_up(result):
@@ -74,12 +82,13 @@ def flag_with_runner_up(result):
 
 
 def build_store(
-    folder: Path, *, runner_up: bool = False, architecture: bool = False
+    folder: Path, *, runner_up: bool = False, architecture: bool = False, doubted: bool = False
 ) -> tuple[Path, str]:
     """Measure the sample scans into a new study store; returns its path and the method.
 
     With ``runner_up`` the first scan is flagged with a runner-up pair
-    (:func:`flag_with_runner_up`); with ``architecture`` they are measured with it."""
+    (:func:`flag_with_runner_up`); with ``architecture`` they are measured with it; with
+    ``doubted`` :data:`DOUBTED` is measured too."""
     from dataclasses import replace
 
     from musclethick.errors import ModelError
@@ -95,20 +104,23 @@ def build_store(
     path = folder / "demo_study.sqlite"
     with StudyStore(path) as store:
         run = store.start_run(method=settings.method)
-        for k, (name, subject, leg, week) in enumerate(SCANS):
+        scans = (*SCANS, DOUBTED) if doubted else SCANS
+        for k, (name, subject, leg, week) in enumerate(scans):
             scan = REPO / "sample_images" / name
             scan_id = store.record_scan(scan, subject=subject, leg=leg, week=week, site="VL50")
             results = measure_path(scan, settings)
             if runner_up and k == 0:
                 results = [flag_with_runner_up(results[0])]
             store.record_results(scan_id, results, run)
-        store.finish_run(run, n_measured=len(SCANS), n_failed=0, n_skipped=0)
+        store.finish_run(run, n_measured=len(scans), n_failed=0, n_skipped=0)
     return path, settings.method
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scene", choices=("edit", "runner-up", "fascicles"), default="edit")
+    parser.add_argument(
+        "--scene", choices=("edit", "runner-up", "pairs", "fascicles"), default="edit"
+    )
     parser.add_argument("--out", help="PNG (default: docs/images/review[_runner_up].png)")
     parser.add_argument("--max-kb", type=int, default=500, help="shrink the PNG below this")
     args = parser.parse_args(argv)
@@ -122,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     name = {
         "edit": "review.png",
         "runner-up": "review_runner_up.png",
+        "pairs": "review_pairs.png",
         "fascicles": "review_fascicles.png",
     }[args.scene]
     args.out = args.out or str(REPO / "docs" / "images" / name)
@@ -130,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             Path(tmp),
             runner_up=args.scene == "runner-up",
             architecture=args.scene == "fascicles",
+            doubted=args.scene == "pairs",
         )
         viewer, widget = make_review_viewer(store_path, reviewer="demo", show=True)
         viewer.window.resize(1500, 900)
@@ -159,6 +173,14 @@ def main(argv: list[str] | None = None) -> int:
             layer.mode = "direct"
             after = editor.result.architecture.pennation_deg
             print(f"pennation angle {before:.1f} deg; after the edit {after:.1f} deg")
+        elif args.scene == "pairs":
+            rows = [i for i, it in enumerate(widget.session.items) if it.path.endswith(DOUBTED[0])]
+            widget.queue_list.setCurrentRow(rows[0])
+            before = widget.editor.result.mean_thickness_mm
+            print(f"doubted scan: {widget.model_label.text()}")
+            viewer.window._qt_viewer._key_map_handler.press_key("w")  # the first pair offered
+            after = widget.editor.result.mean_thickness_mm
+            print(f"doubted scan: {before:.2f} mm; after w (first pair offered): {after:.2f} mm")
         else:
             flagged = [
                 i for i, item in enumerate(widget.session.items) if item.path.endswith(SCANS[0][0])
