@@ -102,7 +102,8 @@ def test_runner_up_swap_remeasures_swaps_back_and_saves_with_provenance(viewer, 
     np.testing.assert_allclose(_deep_rows(viewer), rows - SHIFT_PX)
     _press(viewer, SHORTCUTS["runner_up"])
     assert widget.editor.result.mean_thickness_mm == pytest.approx(model_mm)
-    assert "the model's first choice" in widget.status.text()
+    # the stored pair was measured by the edge method (build_runner_up_store), and says so
+    assert "Back to the measured pair (edge detection)" in widget.status.text()
 
 
 def test_result_without_runner_up_says_so(viewer, widget, flagged):
@@ -206,12 +207,15 @@ def test_the_runner_up_key_cycles_through_the_offered_pairs_and_back(
         np.testing.assert_allclose(_rows(viewer, "deep"), deep0 + dd)
         assert "a pair of the image's bands, ranked by the model" in ring_widget.status.text()
         last = k == len(RING) - 1
-        after = "w: back to the model's first choice" if last else "w: next pair"
+        after = "w: back to the measured pair (edge detection)" if last else "w: next pair"
         assert after in ring_widget.status.text()
+        assert f"Swapped to pair {k + 1} of {len(RING)} offered" in ring_widget.status.text()
         assert ring_widget.table.values()["method"] == "runner_up"
 
     _press(viewer, SHORTCUTS["runner_up"])  # after the last: the model's own pair again
     assert ring_widget.editor.result is model and not ring_widget.editor.edited
+    assert ring_widget.status.text().startswith("Back to the measured pair (edge detection)")
+    assert ring_widget.status.text().endswith("the stored result, nothing to save")
     np.testing.assert_allclose(_rows(viewer, "deep"), deep0)
 
     _press(viewer, SHORTCUTS["runner_up"])  # the ring starts over
@@ -230,7 +234,7 @@ def test_the_runner_up_key_cycles_through_the_offered_pairs_and_back(
     np.testing.assert_allclose(_rows(viewer, "deep"), deep0 - 20.0)
     _press(viewer, SHORTCUTS["runner_up"])
     assert ring_widget.editor.result.mean_thickness_mm == pytest.approx(model_mm)
-    assert "the model's first choice" in ring_widget.status.text()
+    assert "Back to the measured pair (edge detection)" in ring_widget.status.text()
     seen = []
     for _ in range(2):
         _press(viewer, SHORTCUTS["runner_up"])

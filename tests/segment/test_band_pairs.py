@@ -84,3 +84,25 @@ def test_pairs_are_distinct_and_span_the_width():
     for p in pairs:
         assert p.deep.y_px.min() - p.superficial.y_px.max() >= 0.05 * ROWS
         assert np.ptp(p.superficial.x_px) >= 0.5 * COLS and np.ptp(p.deep.x_px) >= 0.5 * COLS
+
+
+def test_on_a_tiny_frame_the_measured_pair_is_not_offered_again():
+    """A frame a few dozen rows high: pairs within a network row (or 2 px) of the measured one
+    are the same pair, not another one (found by a new-user trial on a 20 x 24 image)."""
+    import cv2
+
+    small = cv2.resize(_scan(), (48, 40), interpolation=cv2.INTER_AREA)
+    prob = _map(SUP, DEEP)
+    offered = band_pairs(small, prob, k=3)
+    assert offered
+    # the measured pair: a band pair's edges 1 px off (as a model's boundaries are)
+    first = offered[0]
+    measured = (first.superficial.shifted(0.0, 1.0), first.deep.shifted(0.0, 1.0))
+    again = band_pairs(small, prob, measured=measured, k=3)
+    for pair in again:
+        near = [
+            float(np.nanmedian(np.abs(getattr(pair, s).y_at(x) - m.y_at(x))))
+            for s, m in zip(("superficial", "deep"), measured, strict=True)
+            for x in [np.arange(48.0)]
+        ]
+        assert max(near) > 2.0, near

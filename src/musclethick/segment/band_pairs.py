@@ -84,8 +84,8 @@ def band_pairs(
         The deep edge lies at least this share of the frame's rows below the superficial one in
         every column of the pair.
     same_fraction : float
-        Two pairs whose edges both lie within this share of the rows of each other (median)
-        are the same pair.
+        Two pairs whose edges both lie within this share of the rows of each other (median;
+        at least one network row and 2 px) are the same pair.
     band_fraction : float
         Half a band's thickness as a share of the rows (the band search's, and where its
         edges are taken to lie before they are fitted).
@@ -96,9 +96,11 @@ def band_pairs(
     Returns
     -------
     tuple of LayerPair
-        Kind ``"bands"``, sources ``"runner_up"``; ``margin_nats``: how much less likely than
-        the measured pair the map finds it (median over the columns both cover; without a
-        measured pair: than the best band pair, the mean over its columns).
+        Kind ``"bands"``, sources ``"runner_up"``, in ascending ``margin_nats``: how much less
+        likely than the measured pair the map finds it, in nats per network column (the mean
+        over the columns both cover of the difference of the columns' log-likelihoods;
+        negative when the map finds it more likely, e.g. when the edge fallback measured);
+        without a measured pair, relative to the best pair offered.
     """
     rows, cols = pixels.shape[:2]
     n_rows, n_cols = prob.shape[1:]
@@ -132,7 +134,8 @@ def band_pairs(
             d[both] - s[both] < min_thickness_fraction * rows
         )
 
-    tol = same_fraction * rows
+    # pairs closer than this are the same (never below one network row or 2 px)
+    tol = max(same_fraction * rows, rows / n_rows, 2.0)
     taken = [(_rows_at(p.superficial, xs), _rows_at(p.deep, xs)) for p in exclude]
     measured_scores = None
     if measured is not None:
@@ -165,7 +168,7 @@ def band_pairs(
                 fitted[i, side] = None
         return fitted[i, side]
 
-    chosen: list[tuple[float, float, tuple[np.ndarray, np.ndarray], Boundary, Boundary]] = []
+    chosen: list[tuple[float, tuple[np.ndarray, np.ndarray], Boundary, Boundary]] = []
     for _, i, j in ranked:
         if len(chosen) == k:
             break
@@ -175,25 +178,29 @@ def band_pairs(
         rows_of = (_rows_at(s_edge, xs), _rows_at(d_edge, xs))
         if not usable(*rows_of) or any(_same(rows_of, t, tol) for t in taken):
             continue
-        if any(_same(rows_of, c[2], tol) for c in chosen):
+        if any(_same(rows_of, c[1], tol) for c in chosen):
             continue
-        col_scores = scores(*rows_of)
-        margin = float("nan")
-        if measured_scores is not None:
-            common = np.isfinite(col_scores) & np.isfinite(measured_scores)
-            if common.any():
-                margin = float(np.median(measured_scores[common] - col_scores[common]))
-        chosen.append((float(np.nanmean(col_scores)), margin, rows_of, s_edge, d_edge))
-    best = max((c[0] for c in chosen), default=0.0)
+        chosen.append((_margin(scores(*rows_of), measured_scores), rows_of, s_edge, d_edge))
+    if measured_scores is None:  # no measured pair: how much less plausible than the best
+        best = min((c[0] for c in chosen), default=0.0)
+        chosen = [(m - best, *rest) for m, *rest in chosen]
+    chosen.sort(key=lambda c: c[0])  # the fitted edges decide the order: margins ascend
     return tuple(
-        LayerPair(
-            s_edge.with_source("runner_up"),
-            d_edge.with_source("runner_up"),
-            margin if np.isfinite(margin) else best - score,  # no measured pair: vs the best
-            "bands",
-        )
-        for score, margin, _, s_edge, d_edge in chosen
+        LayerPair(s_edge.with_source("runner_up"), d_edge.with_source("runner_up"), m, "bands")
+        for m, _, s_edge, d_edge in chosen
     )
+
+
+def _margin(pair_scores: np.ndarray, measured_scores: np.ndarray | None) -> float:
+    """How much less likely the map finds a pair than the measured one: the mean over the
+    network columns both cover of the difference of their log-likelihoods (nats per column;
+    negative: more likely). Without a measured pair, or columns in common, minus the pair's
+    own mean log-likelihood (made relative to the best pair by the caller)."""
+    if measured_scores is not None:
+        common = np.isfinite(pair_scores) & np.isfinite(measured_scores)
+        if common.any():
+            return float(np.mean(measured_scores[common] - pair_scores[common]))
+    return -float(np.nanmean(pair_scores))
 
 
 def _approximate_rows(band: Band, xs: np.ndarray, half: float) -> tuple[np.ndarray, np.ndarray]:

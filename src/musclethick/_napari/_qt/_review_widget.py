@@ -476,6 +476,8 @@ class ReviewWidget(QWidget):
         self.error = ""
         if self.editor is None or not self.editor.edited:
             self._show_status()  # back to the stored result: nothing to save
+            if action:  # e.g. the runner-up key's ring came round again
+                self.status.setText(f"{action}: the stored result, nothing to save")
             return
         value = mean_thickness_text(result)
         what = action or "Edited"
@@ -568,9 +570,17 @@ class ReviewWidget(QWidget):
                 "pair of layers. Edit a boundary, or move it to the next band (Shift-↑/↓)."
             )
             return False
-        others = self.editor.other_pairs  # the ring after the pair swapped in
-        after = others[0] if others else None
-        self._action = f"Swapped to the runner-up pair ({_margin_text(pair, after)})"
+        measured_by = self.session.stored().method  # how the stored result was measured
+        shown = self.editor.result
+        ends = shown.superficial is None or shown.deep is None  # nothing shown to come back to
+        loaded = self.editor.original  # the pairs offered, in their order
+        offered = [
+            p
+            for p in (loaded.runner_up, *loaded.other_pairs)
+            if p is not None and p.kind in ("layers", "bands")
+        ]
+        place = next((i + 1 for i, p in enumerate(offered) if p is pair), 0), len(offered)
+        self._action = _swap_text(pair, self.editor.other_pairs, measured_by, place, ends=ends)
         try:
             self.editor.swap_runner_up()
         except MusclethickError as error:
@@ -700,24 +710,41 @@ def _focus_canvas(viewer: Any) -> None:
         pass
 
 
-def _pair_text(pair: LayerPair) -> str:
-    """What a pair of the runner-up key's ring is, in words."""
-    margin = float(pair.margin_nats)
-    if pair.kind == "model":  # its margin: minus that of the pair swapped in
-        more = f", {-margin:.2f} nats more plausible" if margin < 0 else ""
-        return f"the model's first choice{more}"
+def _pair_text(pair: LayerPair, measured_by: str) -> str:
+    """What a pair of the runner-up key's ring is, in words (``measured_by``: the stored
+    result's method, which found the measured pair)."""
+    if pair.kind == "model":
+        how = "edge detection" if measured_by == "edges" else "the model's first choice"
+        return f"the measured pair ({how})"
     if pair.kind == "shown":
         return "the boundaries shown before"
     if pair.kind == "bands":
         return "a pair of the image's bands, ranked by the model"
-    return f"{margin:.2f} nats less plausible to the model"
+    return f"{float(pair.margin_nats):.2f} nats less plausible to the model"
 
 
-def _margin_text(pair: LayerPair, after: LayerPair | None) -> str:
-    """The status text of a swap to ``pair``, ``after`` the pair the key shows next (``None``:
-    the pair shown before, i.e. the key swaps back)."""
-    if after is None:
-        return f"{_pair_text(pair)}; w swaps back"
-    if after.kind == "model":
-        return f"{_pair_text(pair)}; w: back to the model's first choice"
-    return f"{_pair_text(pair)}; w: next pair"
+def _swap_text(
+    pair: LayerPair,
+    others: tuple[LayerPair, ...],
+    measured_by: str,
+    place: tuple[int, int] = (0, 0),
+    *,
+    ends: bool = False,
+) -> str:
+    """The status text of a swap to ``pair`` (the runner-up key's ring: ``pair``, then
+    ``others``; ``place``: its number among the pairs offered, and how many; ``ends``: no
+    pair was shown before, so none comes back): which pair it is and what the next press
+    shows."""
+    if not others:
+        after = "no other pair offered" if ends else "w swaps back"
+    elif others[0].kind in ("model", "shown"):
+        after = f"w: back to {_pair_text(others[0], measured_by)}"
+    else:
+        after = "w: next pair"
+    what = _pair_text(pair, measured_by)
+    if pair.kind in ("model", "shown"):
+        return f"Back to {what} ({after})"
+    k, n = place
+    if pair.kind == "bands" and k:
+        return f"Swapped to pair {k} of {n} offered ({what}; {after})"
+    return f"Swapped to the runner-up pair ({what}; {after})"
