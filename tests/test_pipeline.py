@@ -499,3 +499,17 @@ def test_a_failing_offer_of_another_pair_keeps_the_measurement(sample_images: Pa
     assert (result.status, result.flags, result.method) == (plain.status, plain.flags, "model")
     assert result.mean_thickness_px == plain.mean_thickness_px and result.runner_up is None
     assert "no other layer pair offered (RuntimeError: band search broke)" in caplog.text
+
+
+def test_a_failed_fallback_names_its_file_once_and_first(tmp_path: Path):
+    """The model finds no belly in noise and the edge fallback finds no muscle: the message
+    starts with the file and does not repeat it in the middle."""
+    import cv2
+
+    path = tmp_path / "noise.png"
+    cv2.imwrite(str(path), np.random.default_rng(0).integers(0, 255, (400, 500), dtype=np.uint8))
+    (result,) = measure_path(path, MeasureSettings())
+    assert result.status == "failed" and "fallback_edges" in result.flags
+    assert result.message.startswith(f"{path}: model found no")
+    assert result.message.count(str(path)) == 1
+    assert "two_images" not in result.flags

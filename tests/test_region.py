@@ -199,3 +199,13 @@ def test_capture_variants_are_not_two_images(sample_images):
             grey, _ = apply_variant(variant, image, None)
             box = find_imaging_region(grey)
             assert find_side_by_side(grey[box.slices()]) is None, (name, variant)
+
+
+def test_noise_is_not_two_images():
+    """A frame without layers (noise) has no column like its neighbours anywhere: no seam
+    (a new-user trial found pure noise flagged ``two_images``)."""
+    from musclethick.region import find_side_by_side
+
+    rng = np.random.default_rng(0)
+    assert find_side_by_side(rng.integers(0, 255, (400, 500), dtype=np.uint8)) is None
+    assert find_side_by_side(rng.normal(100, 30, (300, 300)).clip(0, 255)) is None

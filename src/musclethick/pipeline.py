@@ -412,7 +412,10 @@ def _model_result(frame: Frame, boundaries, settings: MeasureSettings) -> FrameR
     if boundaries.note:
         note = f"{note} ({boundaries.note})"
     fallback = _edges_result(frame, settings, flags=(FALLBACK_EDGES,))
-    return replace(fallback, message="; ".join(p for p in (note, fallback.message) if p))
+    message, prefix = fallback.message, f"{frame.path}: "
+    named = message.startswith(prefix)  # a failure names the file first: keep it first
+    message = "; ".join(p for p in (note, message.removeprefix(prefix)) if p)
+    return replace(fallback, message=prefix + message if named else message)
 
 
 def measure_frames(
