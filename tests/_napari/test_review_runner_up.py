@@ -106,17 +106,62 @@ def test_runner_up_swap_remeasures_swaps_back_and_saves_with_provenance(viewer, 
     assert "Back to the measured pair (edge detection)" in widget.status.text()
 
 
-def test_result_without_runner_up_says_so(viewer, widget, flagged):
+def test_a_result_stored_without_pairs_gets_the_images_band_pairs_on_the_first_press(
+    viewer, widget, flagged
+):
+    """A result stored without any pair (an ok one the reviewer doubts, or an older store):
+    the first press of the runner-up key finds the frame's band pairs, ranked by the shipped
+    model, and shows the first; the image's bands are the superficial band (ending at row
+    50), a fascia (rows 105-110) and the deep band (from row 150)."""
     from musclethick._napari._qt._review_widget import SHORTCUTS
 
     _, ids = flagged
     _press(viewer, SHORTCUTS["next"])
     assert widget.session.current.result_id == ids["S02"]
-    assert "no runner-up pair" in widget.model_label.text()
+    assert "no runner-up pair (w looks for pairs of the image's bands)" in (
+        widget.model_label.text()
+    )
     before = widget.editor.result
     _press(viewer, SHORTCUTS["runner_up"])
-    assert widget.status.text().startswith("No runner-up layer pair for this result")
+    assert widget.status.text().startswith("Swapped to pair 1 of ")
+    assert "a pair of the image's bands" in widget.status.text()
+    shown = widget.editor.result
+    assert widget.editor.edited and shown.method == "runner_up"
+    y0 = widget.editor.frame.region.y0
+    edges = np.array([50.0, 105.0, 111.0, 150.0]) - 0.5 - y0  # inner edges, frame rows
+    rows = [float(np.median(b.y_px)) for b in (shown.superficial, shown.deep)]
+    assert all(np.min(np.abs(edges - r)) <= 3.0 for r in rows), rows
+    assert shown.mean_thickness_mm != pytest.approx(before.mean_thickness_mm, abs=0.5)
+    n = len(widget.editor.offered)
+    for _ in range(n):  # round the ring: back to the stored result
+        _press(viewer, SHORTCUTS["runner_up"])
     assert widget.editor.result is before and not widget.editor.edited
+
+
+def test_a_frame_without_bands_says_no_pair_is_offered(viewer, tmp_path):
+    """A blank frame (no bands): the key finds nothing, says so, and changes nothing."""
+    import cv2
+
+    from musclethick._napari._qt._review_widget import SHORTCUTS, ReviewWidget
+    from musclethick.io.options import CalibrationOptions
+    from musclethick.pipeline import MeasureSettings, measure_path
+
+    scan = tmp_path / "S09_L_w0_mid.png"
+    cv2.imwrite(str(scan), np.full((200, 240), 40, np.uint8))
+    settings = MeasureSettings(calibration=CalibrationOptions(mm_per_px=MM_PER_PX))
+    path = tmp_path / "blank.sqlite"
+    with StudyStore(path) as store:
+        scan_id = store.record_scan(scan, subject="S09", leg="L", week=0, site="mid")
+        store.record_results(scan_id, measure_path(scan, settings), None)
+    w = ReviewWidget(viewer, str(path), reviewer="AB")
+    viewer.window.add_dock_widget(w)
+    try:
+        before = w.editor.result
+        _press(viewer, SHORTCUTS["runner_up"])
+        assert w.status.text().startswith("No other layer pair for this result")
+        assert w.editor.result is before and not w.editor.edited
+    finally:
+        w.close()
 
 
 def test_next_band_up_and_down_moves_the_selected_boundary(viewer, widget, flagged):

@@ -212,6 +212,8 @@ class BoundaryEditor:
         self.error = None
         self.note = ""
         self.history.clear()
+        #: the pairs the runner-up key offers, in their order (:meth:`offer_pairs` adds some)
+        self.offered = tuple(p for p in (result.runner_up, *result.other_pairs) if p is not None)
         self._context = _Context(
             (result.superficial, result.deep), result.runner_up, tuple(result.other_pairs)
         )
@@ -505,6 +507,16 @@ class BoundaryEditor:
         finally:
             self._loading = False
         return self.remeasure()
+
+    def offer_pairs(self, pairs: tuple[LayerPair, ...]) -> None:
+        """Offer ``pairs`` (best first) to the runner-up key when it has none: e.g. the frame's
+        band pairs computed in review for a result stored without them. No edit: the
+        boundaries shown stay."""
+        if not pairs or self._context.runner_up is not None:
+            return
+        context = self._context
+        self._context = _Context(context.base, pairs[0], tuple(pairs[1:]), context.shown)
+        self.offered = tuple(pairs)
 
     def swap_runner_up(self) -> FrameResult | None:
         """Show the runner-up pair instead of the current boundaries, re-measured.

@@ -416,7 +416,7 @@ class ReviewWidget(QWidget):
         pair = stored.runner_up
         n_pairs = (pair is not None) + len(stored.other_pairs)
         if pair is None:
-            runner = "; no runner-up pair"
+            runner = "; no runner-up pair (w looks for pairs of the image's bands)"
         elif pair.kind == "bands":
             runner = f"; {n_pairs} other layer pairs of the image's bands offered (press w)"
         else:
@@ -563,22 +563,19 @@ class ReviewWidget(QWidget):
         swaps back); saving it stores a correction whose boundaries say ``runner_up``."""
         if self.editor is None:
             return False
+        if self.editor.runner_up is None:  # stored without pairs (ok, or an older store)
+            self.editor.offer_pairs(self._pairs_now())
         pair = self.editor.runner_up
         if pair is None:
             self.status.setText(
-                "No runner-up layer pair for this result: the model found no other plausible "
-                "pair of layers. Edit a boundary, or move it to the next band (Shift-↑/↓)."
+                "No other layer pair for this result: neither the model nor the image's bands "
+                "offer one. Edit a boundary, or move it to the next band (Shift-↑/↓)."
             )
             return False
         measured_by = self.session.stored().method  # how the stored result was measured
         shown = self.editor.result
         ends = shown.superficial is None or shown.deep is None  # nothing shown to come back to
-        loaded = self.editor.original  # the pairs offered, in their order
-        offered = [
-            p
-            for p in (loaded.runner_up, *loaded.other_pairs)
-            if p is not None and p.kind in ("layers", "bands")
-        ]
+        offered = [p for p in self.editor.offered if p.kind in ("layers", "bands")]
         place = next((i + 1 for i, p in enumerate(offered) if p is pair), 0), len(offered)
         self._action = _swap_text(pair, self.editor.other_pairs, measured_by, place, ends=ends)
         try:
@@ -588,6 +585,24 @@ class ReviewWidget(QWidget):
             self._show_error(str(error))
             return False
         return True
+
+    def _pairs_now(self) -> tuple[LayerPair, ...]:
+        """The frame's band pairs, ranked by the shipped model's layer map, for a result
+        stored without pairs: an ``ok`` result the reviewer doubts, or one from an older
+        store (:meth:`musclethick.segment.SegmentationModel.other_pairs`; the model is loaded
+        on the first such press, ~0.3 s). Empty when no model can be loaded or none is found."""
+        from musclethick.errors import BoundaryNotFound, ModelError
+        from musclethick.pipeline import OFFERED_PAIRS, get_model
+
+        shown = self.editor.result
+        measured = None
+        if shown.superficial is not None and shown.deep is not None:
+            measured = (shown.superficial, shown.deep)
+        try:
+            model = get_model(None)
+            return model.other_pairs(self.editor.frame.pixels, measured=measured, k=OFFERED_PAIRS)
+        except (ModelError, BoundaryNotFound, ValueError):
+            return ()
 
     def next_band(self, direction: int) -> bool:
         """Move the selected boundary (deep unless the superficial layer is selected) to the
