@@ -154,7 +154,6 @@ def band_pairs(
     ranked.sort(key=lambda c: -c[0])
 
     fitted: dict[tuple[int, str], Boundary | None] = {}
-    half_share = band_fraction
 
     def edge(i: int, side: Side) -> Boundary | None:
         if (i, side) not in fitted:
