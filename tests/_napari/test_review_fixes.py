@@ -211,6 +211,9 @@ def test_undo_back_to_the_model_clears_the_edited_status(viewer, widget):
     assert not widget.editor.edited
     assert "Edited" not in widget.status.text()
     assert widget.status.text().startswith("1/3: ")
+    _press(viewer, "Control-Z")  # nothing left: said so, nothing changes
+    assert widget.status.text().startswith("Nothing to undo")
+    assert not widget.editor.edited
 
 
 # -- 7. a deleted boundary leaves no measurement on screen ---------------------------------------

@@ -117,6 +117,8 @@ class BoundaryEditor:
         self.viewer = viewer
         self.settings = settings
         self.on_change = on_change
+        #: called when the undo key finds nothing to undo (e.g. to say so in a status line)
+        self.on_nothing_to_undo: Callable[[], None] | None = None
         self.n_vertices = n_vertices
         self.history = History()
         self.error: MusclethickError | None = None
@@ -699,7 +701,8 @@ class BoundaryEditor:
         return True
 
     def _undo_key(self, layer: Any = None) -> None:
-        self.undo()
+        if not self.undo() and self.on_nothing_to_undo is not None:
+            self.on_nothing_to_undo()
 
     def close(self) -> None:
         """Disconnect and remove the layers from the viewer."""

@@ -394,6 +394,7 @@ class ReviewWidget(QWidget):
             self.editor = BoundaryEditor(
                 self.viewer, frame, result, geometry=geometry, on_change=self._on_change
             )
+            self.editor.on_nothing_to_undo = self._nothing_to_undo
         self._show_status()
         self._show_table()
         self._update_undo()
@@ -657,10 +658,15 @@ class ReviewWidget(QWidget):
         return True
 
     def undo(self) -> bool:
-        """Undo the last boundary edit."""
+        """Undo the last boundary edit (the status line says when there is none)."""
         done = self.editor is not None and self.editor.undo()
         self._update_undo()
+        if not done and self.editor is not None:
+            self._nothing_to_undo()
         return done
+
+    def _nothing_to_undo(self) -> None:
+        self.status.setText("Nothing to undo: the boundaries shown are the stored ones.")
 
     # ------------------------------------------------------------------ keys
     def _bind_keys(self) -> None:
