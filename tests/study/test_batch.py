@@ -108,6 +108,10 @@ def test_changed_file_is_remeasured_and_failures_recorded(tmp_path, make_study, 
     corrupt.write_bytes(b"\x89PNG\r\n\x1a\n this is not an image")
     first = run_batch(study, store=store, workers=1, **OPTIONS)
     assert (first.n_measured, first.n_failed, first.n_skipped) == (4, 1, 0)
+    # the run names the failed file and why, once, on its own line
+    (line,) = first.failure_lines()
+    assert line.startswith(str(corrupt)) and line.count(str(corrupt)) == 1
+    assert "image" in line.removeprefix(str(corrupt))
     with StudyStore(store) as db:
         (failure,) = db.failures()
         assert "R_VL50_1.png" in failure["message"]
@@ -343,7 +347,9 @@ def test_frames_without_a_pixel_size_are_named_and_measuring_again_with_one_fixe
     assert summary.n_frames_px_only == summary.n_frames == 2
     note = summary.calibration_note()
     assert note.startswith("2 of the 2 frames of this run have no pixel size")
-    assert "--mm-per-px" in note
+    assert all(path in note for path in summary.px_only_files) and len(summary.px_only_files) == 2
+    # the advice says what --mm-per-px does to the scans that have a pixel size of their own
+    assert "--mm-per-px sets one pixel size for EVERY scan" in note and "--calibration" in note
     again = run_batch(study, store=store, workers=1, **options, mm_per_px=0.1)
     assert again.n_measured == 2 and again.n_frames_px_only == 0  # measured again, in mm
     assert again.calibration_note() == ""

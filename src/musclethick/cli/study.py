@@ -151,6 +151,8 @@ def batch_main(args: argparse.Namespace) -> int:
     if args.dry_run and not summary.discovery.scans and not summary.discovery.left_out:
         return EXIT_USAGE  # as the real run, which refuses a study without scans
     if not args.dry_run:  # the dry run's report lists them already
+        for line in summary.failure_lines():
+            print(f"musclethick batch: failed: {line}", file=sys.stderr)
         for line in summary.warnings():
             print(f"musclethick batch: warning: {line}", file=sys.stderr)
         for note in (summary.calibration_note(), summary.repeats_note(), summary.advice()):

@@ -161,6 +161,10 @@ class BatchSummary:
         (:func:`musclethick.qc.doubts_boundaries`).
     n_frames_px_only : int
         Frames of this run measured without a pixel size (thickness in px only).
+    failures : tuple of (str, str)
+        ``(path, why)`` of every scan of this run whose frames all failed.
+    px_only_files : tuple of str
+        The scans of this run with a frame measured without a pixel size.
     model_path : str or None
         The model given for this run (``None``: the shipped one).
     disagreeing : tuple of DisagreeingSession
@@ -185,6 +189,8 @@ class BatchSummary:
     n_frames_failed: int = 0
     n_frames_doubtful: int = 0
     n_frames_px_only: int = 0
+    failures: tuple[tuple[str, str], ...] = ()
+    px_only_files: tuple[str, ...] = ()
     model_path: str | None = None
     disagreeing: tuple[DisagreeingSession, ...] = ()
     repeat_tolerance_pct: float = REPEAT_TOLERANCE_PCT
@@ -245,12 +251,17 @@ class BatchSummary:
         n = self.n_frames_px_only
         if not n:
             return ""
+        files = self.px_only_files
+        listed = "; ".join(files[:5]) + (f"; and {len(files) - 5} more" if len(files) > 5 else "")
         return (
             f"{n} of the {self.n_frames} frames of this run have no pixel size (thickness in px "
-            "only: nothing on screen or in the file gives one); the tables, reliability and "
-            "report are in mm and leave them out. Run the batch again with --mm-per-px (it "
-            "measures them again), or into a new store with a calibration profile of the "
-            "display (--calibration; 'musclethick calibrate')"
+            "only: nothing on screen or in the file gives one)"
+            + (f": {listed}" if listed else "")
+            + ". The tables, reliability and report are in mm and leave them out. Give those "
+            "scans' display a calibration profile ('musclethick calibrate', then the batch again "
+            "into a new store with --calibration). --mm-per-px sets one pixel size for EVERY "
+            "scan of the study, replacing the ones read from rulers and files: use it only when "
+            "every scan was taken at the same depth on the same scanner"
         )
 
     def repeats_note(self, *, max_items: int = 5) -> str:
@@ -268,6 +279,20 @@ class BatchSummary:
             "session's repeats together, right after the flagged and failed results (flag "
             "repeats_disagree); the exported sessions say repeats_disagree"
         )
+
+    def failure_lines(self, *, max_items: int = 20) -> list[str]:
+        """One line per scan of this run that failed, naming the file and why (at most
+        ``max_items``, then a count)."""
+        lines = [
+            why if why.startswith(path) else f"{path}: {why}"
+            for path, why in self.failures[:max_items]
+        ]
+        if len(self.failures) > max_items:
+            lines.append(
+                f"... and {len(self.failures) - max_items} more failed scans (the export's "
+                "'failures' and the report list them all)"
+            )
+        return lines
 
     def warnings(self, *, max_items: int = 20) -> list[str]:
         """One line per scan left out (at most ``max_items``, then a count)."""
@@ -540,6 +565,8 @@ def run_batch(
         n_measured = n_failed = 0
         by_status: Counter[str] = Counter()
         n_doubtful = n_px_only = 0
+        failures: list[tuple[str, str]] = []
+        px_only_files: list[str] = []
         if scheduler is not None:
             results = _dask(jobs, scheduler)
         elif workers == 1 or len(jobs) <= 1:
@@ -562,12 +589,16 @@ def run_batch(
                     method=settings.method,
                 )
                 n_measured += 1
-                n_failed += all(r.status == "failed" for r in outcome)
+                if all(r.status == "failed" for r in outcome):
+                    n_failed += 1
+                    why = next((r.message for r in outcome if r.message), "failed")
+                    failures.append((db.get_scan(scan_id).path, why))
                 by_status.update(r.status for r in outcome)
                 n_doubtful += sum(doubts_boundaries(r.status, r.flags) for r in outcome)
-                n_px_only += sum(
-                    r.status != "failed" and r.mean_thickness_mm is None for r in outcome
-                )
+                px_only = sum(r.status != "failed" and r.mean_thickness_mm is None for r in outcome)
+                n_px_only += px_only
+                if px_only:
+                    px_only_files.append(db.get_scan(scan_id).path)
                 bar.update(1)
                 bar.set_postfix(failed=n_failed, refresh=False)
             status = "finished"
@@ -603,6 +634,8 @@ def run_batch(
         n_frames_failed=by_status["failed"],
         n_frames_doubtful=n_doubtful,
         n_frames_px_only=n_px_only,
+        failures=tuple(failures),
+        px_only_files=tuple(px_only_files),
         model_path=None if model_path is None else str(model_path),
         disagreeing=disagreeing,
         repeat_tolerance_pct=protocol.aggregation.repeat_tolerance_pct,
