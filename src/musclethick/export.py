@@ -144,7 +144,8 @@ COLUMN_DOCS = {
     "thickness_mm": "muscle thickness, inner edge of superficial to inner edge of deep "
     "aponeurosis, as reviewed: a correction's value, empty for a rejected scan",
     "thickness_mm_model": "the thickness measured before review (model or edge method)",
-    "echo_intensity": "mean grey level (0-255) between the boundaries",
+    "echo_intensity": "mean grey level (0-255) between the boundaries (a correction's own; "
+    "empty for a rejected scan, or a correction stored before its echo was kept)",
     "method": "how the boundaries were found: model or edges, or after a correction manual "
     "(edited by hand) or runner_up (a layer pair offered in review: the model's runner-up or "
     "a pair of the image's bands, chosen by the reviewer)",

@@ -266,11 +266,17 @@ def test_the_runner_up_key_cycles_through_the_offered_pairs_and_back(
     _press(viewer, SHORTCUTS["runner_up"])  # the ring starts over
     _press(viewer, SHORTCUTS["runner_up"])
     assert ring_widget.editor.result.mean_thickness_mm == pytest.approx(model_mm - 2.0)
+    echo = ring_widget.editor.result.echo_intensity  # between the pair's boundaries
+    assert echo is not None and echo != pytest.approx(model.echo_intensity)
     _press(viewer, SHORTCUTS["correct"])  # saved: the second pair, with its provenance
     with StudyStore(store_path) as store:
         review = store.latest_reviews()[rid]
         assert review.decision == "correct" and review.method == "runner_up"
         assert review.thickness_mm == pytest.approx(model_mm - 2.0)
+        # the export's echo intensity is the corrected one, not the model's
+        assert review.echo_intensity == pytest.approx(echo)
+        table = store.results_dataframe()
+        assert (table.loc[table.result_id == rid, "echo_intensity"] == review.echo_intensity).all()
 
     # reopened: the saved pair is shown; the key shows the model's pair first, then the others
     if ring_widget.session.current.result_id != rid:

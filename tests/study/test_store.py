@@ -224,6 +224,41 @@ def test_a_version_1_store_is_read_and_upgraded(tmp_path, scan_file, result_fact
         assert store.scan_states() == []
 
 
+def test_a_version_3_store_is_read_and_upgraded_with_the_echo_of_corrections(
+    tmp_path, scan_file, result_factory
+):
+    """Schema 3 stored no echo intensity with a correction: read as none (the export leaves
+    it empty, the model's was measured between other boundaries); upgraded, a correction
+    keeps its own."""
+    from musclethick.types import LineMeasurement
+
+    path = tmp_path / "v3.sqlite"
+    line = LineMeasurement("mean", 30.0, 10.0, 260.0, 250.0, 25.0)
+    with StudyStore(path) as store:
+        (rid,) = store.record_results(
+            store.record_scan(scan_file), [result_factory(str(scan_file), [20.0])], None
+        )
+        store.record_review(
+            rid, "correct", reviewer="AB", expected_revision=0, lines=[line], echo_intensity=61.5
+        )
+    db = sqlite3.connect(path)  # as written by schema 3: no reviews.echo_intensity
+    db.execute("ALTER TABLE reviews DROP COLUMN echo_intensity")
+    db.execute("UPDATE meta SET value='3' WHERE key='schema_version'")
+    db.commit()
+    db.close()
+    with StudyStore(path, readonly=True) as store:
+        assert store.latest_reviews()[rid].echo_intensity is None
+        table = store.results_dataframe()
+        assert table["echo_intensity"].isna().all()  # not the model's 87.1
+    with StudyStore(path) as store:
+        assert store.get_meta("schema_version") == str(SCHEMA_VERSION)
+        store.record_review(
+            rid, "correct", reviewer="CD", expected_revision=1, lines=[line], echo_intensity=58.0
+        )
+        echo = store.results_dataframe()["echo_intensity"]
+        assert len(echo) and (echo == 58.0).all()
+
+
 def test_a_version_2_store_is_read_and_upgraded_with_protocol_versions(
     tmp_path, scan_file, result_factory
 ):
@@ -244,13 +279,13 @@ def test_a_version_2_store_is_read_and_upgraded_with_protocol_versions(
         assert (old["protocol"], old["protocol_version"]) == ("rt", "")
         assert len(store.results_dataframe()) == 2
     with StudyStore(path) as store:
-        assert store.get_meta("schema_version") == "3" == str(SCHEMA_VERSION)
+        assert store.get_meta("schema_version") == "4" == str(SCHEMA_VERSION)
         new = store.start_run(method="edges", protocol="rt", protocol_version="8")
         versions = {r["id"]: r["protocol_version"] for r in store.runs()}
         assert versions == {run: "", new: "8"}
         assert len(store.results_dataframe()) == 2
     with StudyStore(path) as store:  # opening an upgraded store again changes nothing
-        assert store.get_meta("schema_version") == "3" and len(store.runs()) == 2
+        assert store.get_meta("schema_version") == "4" and len(store.runs()) == 2
 
 
 def test_read_only_store_is_not_created_or_written(tmp_path, scan_file, result_factory):

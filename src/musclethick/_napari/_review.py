@@ -417,6 +417,7 @@ class ReviewSession:
                 "lines": corrected.lines,
                 "thickness_mm": corrected.mean_thickness_mm,
                 "architecture": None if architecture is None else architecture.shifted(dx, dy),
+                "echo_intensity": corrected.echo_intensity,
             }
         try:
             review = self.store.record_review(

@@ -16,7 +16,8 @@ Tables (schema version :data:`SCHEMA_VERSION`, kept in ``meta``):
                  **original image coordinates**, with source and confidence.
 ``failures``     scans that could not be measured, with the message (one per run and scan).
 ``reviews``      decisions on results: ``accept`` / ``reject`` / ``correct`` with reviewer, time,
-                 reason, corrected boundaries (JSON, original coordinates) and corrected lines.
+                 reason, corrected boundaries (JSON, original coordinates), corrected lines and
+                 the echo intensity between the corrected boundaries (schema 4).
                  The model result is never changed: reviews sit beside it. ``revision``
                  counts reviews of a result (1, 2, ...); :meth:`StudyStore.record_review` takes
                  ``expected_revision`` and raises :class:`StoreError` when another reviewer got

@@ -94,8 +94,9 @@ class ScanState:
 
 @dataclass(frozen=True)
 class Review:
-    """A row of ``reviews``; ``lines``, boundaries and ``architecture`` (original image
-    coordinates) are the corrected values (if any)."""
+    """A row of ``reviews``; ``lines``, boundaries, ``echo_intensity`` and ``architecture``
+    (original image coordinates) are the corrected values (if any; ``echo_intensity`` is
+    ``None`` for a correction stored before schema 4)."""
 
     id: int
     result_id: int
@@ -109,6 +110,7 @@ class Review:
     lines: tuple[LineMeasurement, ...]
     thickness_mm: float | None
     architecture: Architecture | None = None
+    echo_intensity: float | None = None
 
     @property
     def method(self) -> str | None:
@@ -377,4 +379,5 @@ def review_from_row(row: Row | None, architecture: Architecture | None = None) -
         lines=lines_from_json(row["lines_json"]),
         thickness_mm=row["thickness_mm"],
         architecture=architecture,
+        echo_intensity=row["echo_intensity"] if "echo_intensity" in row.keys() else None,
     )

@@ -13,13 +13,15 @@ rules, one home each:
   ``fascicle_length_mm_model``;
 - an **accept** changes no value;
 - a **reject** leaves no value standing: ``thickness_mm``, ``thickness_px``,
-  ``perpendicular_mm`` and the architecture columns become NaN;
+  ``perpendicular_mm``, ``echo_intensity`` and the architecture columns become NaN;
 - a **correct** replaces each line's ``thickness_mm``, ``thickness_px`` and
   ``perpendicular_mm`` by the corrected line of the same name (a correction that gives only
   ``thickness_mm`` is its ``"mean"`` line); a line the correction does not give becomes NaN;
   ``method`` becomes how the corrected boundaries were found (:attr:`Review.method`:
   ``manual`` or ``runner_up``); the correction's own architecture replaces the model's (NaN
-  without one); a failed result (one row, no line) corrected by hand gets one row per
+  without one), and so does its echo intensity between the corrected boundaries (NaN for a
+  correction stored without one, before schema 4: the model's was measured between other
+  boundaries); a failed result (one row, no line) corrected by hand gets one row per
   corrected line;
 - ``included`` is False for failed and rejected results.
 """
@@ -67,7 +69,7 @@ REVIEWED_COLUMNS = (
 )
 
 #: The value columns a review decides on (besides the architecture ones).
-_VALUE_COLUMNS = ["thickness_mm", "thickness_px", "perpendicular_mm"]
+_VALUE_COLUMNS = ["thickness_mm", "thickness_px", "perpendicular_mm", "echo_intensity"]
 
 
 def check_review(
@@ -209,6 +211,9 @@ def apply_reviews(results: pd.DataFrame, reviews: Iterable[Review]) -> pd.DataFr
         for column, value in architecture_frame_values(review.architecture).items():
             frame.loc[mask, column] = value
         frame.loc[mask, "method"] = review.method
+        # the echo intensity between the corrected boundaries (none stored: empty)
+        echo = review.echo_intensity
+        frame.loc[mask, "echo_intensity"] = float("nan") if echo is None else float(echo)
         corrected = {m.line: m for m in review.lines}
         if not corrected and review.thickness_mm is not None:
             nan = float("nan")

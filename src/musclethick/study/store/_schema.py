@@ -30,10 +30,11 @@ __all__ = [
     "table_columns",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: Schema versions this musclethick reads (older stores are upgraded when opened to write:
-#: 1 -> 2 adds ``scan_states``, 2 -> 3 adds ``runs.protocol_version``).
-READABLE_VERSIONS = (1, 2, 3)
+#: 1 -> 2 adds ``scan_states``, 2 -> 3 adds ``runs.protocol_version``, 3 -> 4 adds
+#: ``reviews.echo_intensity``).
+READABLE_VERSIONS = (1, 2, 3, 4)
 #: SQLite ``PRAGMA application_id`` of a study store ("MTHK").
 APPLICATION_ID = 0x4D54484B
 #: The tables of a study store; a database holding only these (or nothing) is accepted.
@@ -160,6 +161,7 @@ CREATE TABLE IF NOT EXISTS reviews (
     deep_json TEXT,
     lines_json TEXT,
     thickness_mm REAL,
+    echo_intensity REAL,
     UNIQUE (result_id, revision)
 );
 CREATE TABLE IF NOT EXISTS scan_states (
@@ -281,8 +283,9 @@ def check_version(db: sqlite3.Connection, path: Path, tables: set[str]) -> None:
 
 def init_schema(db: sqlite3.Connection, path: Path) -> None:
     """Create the missing tables and upgrade an older store to :data:`SCHEMA_VERSION`
-    (1 -> 2: ``scan_states``, created with the tables; 2 -> 3: ``runs.protocol_version``),
-    in one transaction; marks the file with :data:`APPLICATION_ID`."""
+    (1 -> 2: ``scan_states``, created with the tables; 2 -> 3: ``runs.protocol_version``;
+    3 -> 4: ``reviews.echo_intensity``), in one transaction; marks the file with
+    :data:`APPLICATION_ID`."""
     with Transaction(db):
         for statement in SCHEMA.split(";"):
             if statement.strip():
@@ -300,9 +303,12 @@ def init_schema(db: sqlite3.Connection, path: Path) -> None:
                 f"(this musclethick writes version {SCHEMA_VERSION})"
             )
         elif int(row["value"]) < SCHEMA_VERSION:
-            # 1 -> 2: scan_states (created above); 2 -> 3: runs.protocol_version
+            # 1 -> 2: scan_states (created above); 2 -> 3: runs.protocol_version;
+            # 3 -> 4: reviews.echo_intensity (a correction's own; NULL for earlier reviews)
             if "protocol_version" not in table_columns(db, "runs"):
                 db.execute("ALTER TABLE runs ADD COLUMN protocol_version TEXT NOT NULL DEFAULT ''")
+            if "echo_intensity" not in table_columns(db, "reviews"):
+                db.execute("ALTER TABLE reviews ADD COLUMN echo_intensity REAL")
             db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
         db.execute(f"PRAGMA application_id={APPLICATION_ID}")
 

@@ -713,6 +713,7 @@ class StudyStore:
         lines: Sequence[LineMeasurement] | None = None,
         thickness_mm: float | None = None,
         architecture: Architecture | None = None,
+        echo_intensity: float | None = None,
     ) -> Review:
         """Record a review decision on a result; the model result itself is never changed.
 
@@ -740,6 +741,9 @@ class StudyStore:
         architecture : Architecture, optional
             Corrected pennation angle and fascicle length (original image coordinates), e.g.
             the reviewer's fascicles re-measured on the corrected boundaries.
+        echo_intensity : float, optional
+            The echo intensity between the corrected boundaries (the model's, measured between
+            its own, no longer stands; exports leave it empty without one).
 
         Returns
         -------
@@ -778,8 +782,8 @@ class StudyStore:
             )
             cursor = db.execute(
                 "INSERT INTO reviews (result_id, revision, decision, reviewer, reviewed_at, "
-                "reason, superficial_json, deep_json, lines_json, thickness_mm) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "reason, superficial_json, deep_json, lines_json, thickness_mm, echo_intensity) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     result_id,
                     current + 1,
@@ -791,6 +795,9 @@ class StudyStore:
                     boundary_to_json(deep),
                     lines_to_json(lines),
                     thickness_mm,
+                    None
+                    if decision != "correct" or echo_intensity is None
+                    else float(echo_intensity),
                 ),
             )
             if architecture is not None:
