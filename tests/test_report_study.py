@@ -450,3 +450,26 @@ def test_no_disagreeing_repeats_is_said(tmp_path):
     assert "No session's repeated images spread by more than 10 % of their median" in (
         out.read_text()
     )
+
+
+def test_a_short_session_of_scans_without_a_pixel_size_says_so():
+    """Scans measured in px only are in the store but not in the tables in mm: the report's
+    short sessions name them and why, not "no scan found" (found by a new-user trial)."""
+    from musclethick.protocol import load_protocol
+    from musclethick.reporting.content import short_sessions
+
+    def line(result_id, mm_per_px, status="ok"):
+        return {
+            "result_id": result_id, "subject": "S01", "leg": "L", "week": 0, "site": "VL50",
+            "qc_status": status, "file": f"/study/S01/L_VL50_{result_id}.png", "message": "",
+            "review_reason": "", "reviewed_by": "", "mm_per_px": mm_per_px,
+        }  # fmt: skip
+
+    lines = pd.DataFrame([line(1, 0.1), line(2, None), line(3, None, "flagged")])
+    images = pd.DataFrame([{"subject": "S01", "leg": "L", "week": 0, "site": "VL50"}])
+    excluded = pd.DataFrame(columns=["subject", "leg", "week", "site", "file", "reason", "detail"])
+    (row,) = short_sessions(lines, images, excluded, load_protocol("default")).itertuples()
+    assert (row.usable, row.expected) == (1, 3)
+    assert "no scan found" not in row.why
+    assert row.why.count("has no pixel size (thickness in px only)") == 2
+    assert "L_VL50_2.png" in row.why and "L_VL50_3.png" in row.why

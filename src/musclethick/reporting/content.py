@@ -199,7 +199,8 @@ def short_sessions(
 
     The expected sessions are every leg found for a subject x the protocol's weeks x its
     sites; a session expects the site's ``images``. Scans that failed, were rejected in
-    review or were left out (missing file, duplicate, ...) are named with the reason.
+    review, have no pixel size (px only: the tables in mm leave them out) or were left out
+    (missing file, duplicate, ...) are named with the reason.
 
     Returns
     -------
@@ -218,6 +219,8 @@ def short_sessions(
         elif row.qc_status == "rejected":
             reason = f": {row.review_reason}" if row.review_reason else ""
             why = f"{_name(row.file)} rejected by {row.reviewed_by}{reason}"
+        elif pd.isna(row.mm_per_px):  # measured, but the tables in mm cannot use it
+            why = f"{_name(row.file)} has no pixel size (thickness in px only): calibrate it"
         else:
             continue
         problems.setdefault((row.subject, row.leg, row.week, row.site), []).append(why)
