@@ -198,9 +198,11 @@ def test_queue_line_marks_the_repeats_of_a_disagreeing_session():
         revision=0,
         decision=None,
     )
-    assert item_text(item).startswith("≠ S01 L w0 VL50 · conf 0.91")
+    assert item_text(item).startswith("≠ S01 L w0 VL50 rep 2 · conf 0.91")
     from dataclasses import replace
 
-    assert item_text(replace(item, flags=())).startswith("  S01 L w0 VL50")
+    assert item_text(replace(item, flags=())).startswith("  S01 L w0 VL50 rep 2")
+    # the repeats of a session are told apart; a scan without a repeat number shows none
+    assert item_text(replace(item, rep=None)).startswith("≠ S01 L w0 VL50 · conf")
     # a flagged repeat keeps the flagged mark
     assert item_text(replace(item, status="flagged")).startswith("⚑ S01")

@@ -48,7 +48,8 @@ BLIND_FILTERS = ("subject", "week")
 
 def item_text(item: QueueItem, *, blind: bool = False) -> str:
     """One line for the queue and the status line: mark (⚑ flagged, ✗ failed, ≠ ok but its
-    session's repeats disagree), labels, confidence, review state.
+    session's repeats disagree), labels (with the repeat, so that a session's images are told
+    apart), confidence, review state.
 
     ``blind`` hides the subject, the week and the file name (which usually carries them),
     showing ``scan <result id>`` with the leg and site instead; the condition is never shown.
@@ -59,10 +60,11 @@ def item_text(item: QueueItem, *, blind: bool = False) -> str:
     if mark == " " and REPEATS_DISAGREE in item.flags:
         mark = "≠"  # ok, but its session's repeats disagree (they are listed together)
     frame = f"#{item.frame_index}" if item.frame_index else ""
+    rep = f"rep {item.rep}" if item.rep is not None else ""  # repeats of a session apart
     if blind:
-        labels = " ".join(str(v) for v in (f"scan {item.result_id}", item.leg, item.site) if v)
+        labels = " ".join(str(v) for v in (f"scan {item.result_id}", item.leg, item.site, rep) if v)
     else:
-        shown = " ".join(str(v) for v in (item.subject, item.leg, week, item.site) if v)
+        shown = " ".join(str(v) for v in (item.subject, item.leg, week, item.site, rep) if v)
         labels = shown or _file_name(item.path)
     return f"{mark} {labels}{frame} · conf {conf} · {DECISION_LABELS[item.decision]}"
 
