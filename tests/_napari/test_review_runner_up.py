@@ -33,14 +33,21 @@ def flagged(runner_up_study):
     return runner_up_study["path"], runner_up_study["ids"]
 
 
-@pytest.fixture
-def widget(viewer, flagged):
+def _docked(viewer, store_path):
+    """A review widget on ``store_path`` docked in the viewer (closed after the test)."""
     from musclethick._napari._qt._review_widget import ReviewWidget
 
-    w = ReviewWidget(viewer, str(flagged[0]), reviewer="AB")
+    w = ReviewWidget(viewer, str(store_path), reviewer="AB")
     viewer.window.add_dock_widget(w)
-    yield w
-    w.close()
+    try:
+        yield w
+    finally:  # also when the generator is closed early
+        w.close()
+
+
+@pytest.fixture
+def widget(viewer, flagged):
+    yield from _docked(viewer, flagged[0])
 
 
 def _deep_rows(viewer) -> np.ndarray:
@@ -142,7 +149,7 @@ def test_a_frame_without_bands_says_no_pair_is_offered(viewer, tmp_path):
     """A blank frame (no bands): the key finds nothing, says so, and changes nothing."""
     import cv2
 
-    from musclethick._napari._qt._review_widget import SHORTCUTS, ReviewWidget
+    from musclethick._napari._qt._review_widget import SHORTCUTS
     from musclethick.io.options import CalibrationOptions
     from musclethick.pipeline import MeasureSettings, measure_path
 
@@ -153,15 +160,13 @@ def test_a_frame_without_bands_says_no_pair_is_offered(viewer, tmp_path):
     with StudyStore(path) as store:
         scan_id = store.record_scan(scan, subject="S09", leg="L", week=0, site="mid")
         store.record_results(scan_id, measure_path(scan, settings), None)
-    w = ReviewWidget(viewer, str(path), reviewer="AB")
-    viewer.window.add_dock_widget(w)
-    try:
-        before = w.editor.result
-        _press(viewer, SHORTCUTS["runner_up"])
-        assert w.status.text().startswith("No other layer pair for this result")
-        assert w.editor.result is before and not w.editor.edited
-    finally:
-        w.close()
+    docked = _docked(viewer, path)
+    w = next(docked)
+    before = w.editor.result
+    _press(viewer, SHORTCUTS["runner_up"])
+    assert w.status.text().startswith("No other layer pair for this result")
+    assert w.editor.result is before and not w.editor.edited
+    docked.close()  # closes the widget
 
 
 def test_next_band_up_and_down_moves_the_selected_boundary(viewer, widget, flagged):
@@ -215,12 +220,7 @@ def ring_store(ring_study):
 
 @pytest.fixture
 def ring_widget(viewer, ring_store):
-    from musclethick._napari._qt._review_widget import ReviewWidget
-
-    w = ReviewWidget(viewer, str(ring_store[0]), reviewer="AB")
-    viewer.window.add_dock_widget(w)
-    yield w
-    w.close()
+    yield from _docked(viewer, ring_store[0])
 
 
 def _rows(viewer, side: str) -> np.ndarray:
