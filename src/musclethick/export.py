@@ -517,6 +517,8 @@ def _left_out_note(excluded: pd.DataFrame) -> str:
         "duplicate": "duplicates of a scan that counts",
         "not_found": "listed in the manifest but not found",
         "unreadable": "unreadable",
+        "unmatched": "whose file name does not fit the study's pattern",
+        "off_protocol": "of a site the protocol does not list",
     }
     counts = excluded["reason"].value_counts()
     parts = [f"{n} {words.get(reason, reason)}" for reason, n in counts.items()]

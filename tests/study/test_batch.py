@@ -215,6 +215,32 @@ def test_duplicates_deletions_and_renames_between_runs_in_the_exported_tables(tm
     assert "2 missing" in note and "2 duplicates" in note
 
 
+def test_files_not_measured_for_their_name_are_recorded_warned_and_exported(tmp_path, make_study):
+    """A file whose name does not fit the pattern is not measured; the run warns about it and
+    the store records it, so that the export's excluded table and note name it (found by a
+    new-user trial: it showed only in the batch's printout)."""
+    import pandas as pd
+
+    from musclethick.export import export_store
+
+    study, store = tmp_path / "study", tmp_path / "s.sqlite"
+    make_study(study, subjects=1, legs="L", reps=2)
+    stray = study / "S01" / "IMG_0042.png"
+    stray.write_bytes((study / "S01" / "week0" / "L_VL50_1.png").read_bytes())
+    summary = run_batch(study, store=store, workers=1, **OPTIONS)
+    assert summary.n_measured == 2
+    assert any("S01/IMG_0042.png: the file name does not fit" in w for w in summary.warnings())
+    with StudyStore(store) as db:
+        (state,) = db.excluded_scans()
+        assert (state.state, state.relpath) == ("unmatched", "S01/IMG_0042.png")
+    export_store(store, tmp_path / "tables", format="csv")
+    excluded = pd.read_csv(tmp_path / "tables" / "excluded.csv")
+    assert excluded["reason"].tolist() == ["unmatched"]
+    readme = pd.read_csv(tmp_path / "tables" / "readme.csv")
+    note = readme.loc[readme["table"] == "(note)", "description"].item()
+    assert "1 whose file name does not fit the study's pattern" in note
+
+
 def test_duplicates_are_listed_in_the_dry_run_and_never_measured(tmp_path, make_study):
     import shutil
 

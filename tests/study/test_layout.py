@@ -119,6 +119,17 @@ def test_dry_run_report(tmp_path):
     assert "Found 71 scans of 2 subjects" in text
     assert "Sessions missing images (1):\n  S02 R week 8 VL50: 1 of 3 images" in text
     assert "S02/stray.png" in text and "'XX50' is not in the protocol" in text
+    # the files not measured for their name or site, as the store will record them
+    states = {(st.relpath, st.state): st for st in found.not_measured}
+    assert set(states) == {
+        ("S02/stray.png", "unmatched"),
+        ("S02/week8/R_XX50_1.png", "off_protocol"),
+    }
+    stray = states["S02/stray.png", "unmatched"]
+    assert Path(stray.path) == (tmp_path / "S02/stray.png").resolve()
+    assert "does not fit" in stray.detail
+    off = states["S02/week8/R_XX50_1.png", "off_protocol"]
+    assert (off.subject, off.leg, off.week, off.site) == ("S02", "R", 8, "XX50")
 
 
 def test_dry_run_complete_and_allocation_gaps(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -257,6 +258,35 @@ def test_a_version_3_store_is_read_and_upgraded_with_the_echo_of_corrections(
         )
         echo = store.results_dataframe()["echo_intensity"]
         assert len(echo) and (echo == 58.0).all()
+
+
+def test_an_older_scan_states_table_is_widened_for_files_not_measured(tmp_path):
+    """A store whose ``scan_states`` predates the states of schema 4 keeps its rows and
+    takes ``unmatched`` / ``off_protocol`` after it is opened to write."""
+    from musclethick.study.store import ScanState
+
+    path = tmp_path / "old.sqlite"
+    with StudyStore(path) as store:
+        store.replace_scan_states([ScanState("/s/a.png", "missing", "gone")], run_id=None)
+    db = sqlite3.connect(path)  # the table as schema 3 wrote it
+    (sql,) = db.execute("SELECT sql FROM sqlite_master WHERE name='scan_states'").fetchone()
+    db.execute("ALTER TABLE scan_states RENAME TO t")
+    db.execute(re.sub(r",\s*'unmatched',\s*'off_protocol'", "", sql))
+    db.execute("INSERT INTO scan_states SELECT * FROM t")
+    db.execute("DROP TABLE t")
+    db.execute("UPDATE meta SET value='3' WHERE key='schema_version'")
+    db.commit()
+    with pytest.raises(sqlite3.IntegrityError):  # the old constraint refuses the new states
+        db.execute("UPDATE scan_states SET state='unmatched'")
+    db.close()
+    with StudyStore(path) as store:
+        assert [s.state for s in store.scan_states()] == ["missing"]
+        store.replace_scan_states(
+            [ScanState("/s/a.png", "missing", "gone"), ScanState("/s/x.png", "unmatched", "name")],
+            run_id=None,
+        )
+        assert sorted(s.state for s in store.scan_states()) == ["missing", "unmatched"]
+        assert store.get_meta("schema_version") == str(SCHEMA_VERSION)
 
 
 def test_a_version_2_store_is_read_and_upgraded_with_protocol_versions(

@@ -557,7 +557,7 @@ def run_batch(
         for state in left_out:
             if state.state in ("not_found", "unreadable"):
                 db.record_failure(state.path, state.detail, run_id=run_id)
-        left_out += _missing_scans(db)
+        left_out += [*discovery.not_measured, *_missing_scans(db)]
         db.replace_scan_states(left_out, run_id=run_id)
         n_reviews_superseded = len(db.reviewed_scans(scan_id for scan_id, _, _ in jobs))
 

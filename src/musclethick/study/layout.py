@@ -296,6 +296,10 @@ class StudyDiscovery:
         Scans that are not measured, and why: ``duplicate`` (same content or labels as a scan
         that is measured; :mod:`musclethick.study.duplicates`), ``not_found`` (manifest rows
         without a file), ``unreadable`` (files or folders that cannot be read).
+    not_measured : tuple of ScanState
+        Supported files not measured for their name or labels: ``unmatched`` (the name does
+        not fit the pattern) and ``off_protocol`` (a site the protocol does not list); batch
+        records them with the scans left out, so that the exports and the report name them.
     problems : tuple of str
         Other findings: allocation gaps, missing dates.
     """
@@ -310,6 +314,7 @@ class StudyDiscovery:
     unexpected: tuple[str, ...] = ()
     left_out: tuple[ScanState, ...] = ()
     problems: tuple[str, ...] = ()
+    not_measured: tuple[ScanState, ...] = ()
 
     @property
     def duplicates(self) -> tuple[str, ...]:
@@ -477,10 +482,20 @@ def discover_study(
     protocol = protocol.adapted(weeks=(e.week for e in entries), sites=(e.site for e in entries))
     site_names = {s.name.lower(): s.name for s in protocol.sites}
     scans, unexpected = [], []
+    not_measured = [
+        ScanState(
+            path=str(Path(base) / rel),
+            state="unmatched",
+            detail=f"{rel}: the file name does not fit the study's {source}",
+            relpath=rel,
+        )
+        for rel in unmatched
+    ]
     for entry in entries:
         site = site_names.get(entry.site.lower())
         if site is None:
             unexpected.append(f"{entry.source}: site {entry.site!r} is not in the protocol")
+            not_measured.append(_state(entry, "off_protocol", unexpected[-1]))
             continue
         entry = replace(entry, site=site)
         if entry.week not in protocol.weeks:
@@ -526,6 +541,7 @@ def discover_study(
         unexpected=tuple(unexpected),
         left_out=tuple(left_out),
         problems=tuple(problems),
+        not_measured=tuple(not_measured),
     )
 
 

@@ -55,8 +55,10 @@ STORE_TABLES = frozenset(
     }
 )
 DECISIONS = ("accept", "reject", "correct")
-#: Why a scan is left out of the tables (``scan_states.state``).
-SCAN_STATES = ("missing", "not_found", "unreadable", "duplicate")
+#: Why a scan is left out of the tables (``scan_states.state``): ``unmatched`` (the file name
+#: does not fit the study's pattern) and ``off_protocol`` (its site is not in the protocol) are
+#: files batch found and did not measure (schema 4).
+SCAN_STATES = ("missing", "not_found", "unreadable", "duplicate", "unmatched", "off_protocol")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -166,7 +168,8 @@ CREATE TABLE IF NOT EXISTS reviews (
 );
 CREATE TABLE IF NOT EXISTS scan_states (
     path TEXT PRIMARY KEY,
-    state TEXT NOT NULL CHECK (state IN ('missing', 'not_found', 'unreadable', 'duplicate')),
+    state TEXT NOT NULL CHECK (state IN ('missing', 'not_found', 'unreadable', 'duplicate',
+        'unmatched', 'off_protocol')),
     detail TEXT NOT NULL DEFAULT '',
     subject TEXT NOT NULL DEFAULT '',
     leg TEXT NOT NULL DEFAULT '',
@@ -284,8 +287,8 @@ def check_version(db: sqlite3.Connection, path: Path, tables: set[str]) -> None:
 def init_schema(db: sqlite3.Connection, path: Path) -> None:
     """Create the missing tables and upgrade an older store to :data:`SCHEMA_VERSION`
     (1 -> 2: ``scan_states``, created with the tables; 2 -> 3: ``runs.protocol_version``;
-    3 -> 4: ``reviews.echo_intensity``), in one transaction; marks the file with
-    :data:`APPLICATION_ID`."""
+    3 -> 4: ``reviews.echo_intensity`` and the ``scan_states`` of files not measured), in
+    one transaction; marks the file with :data:`APPLICATION_ID`."""
     with Transaction(db):
         for statement in SCHEMA.split(";"):
             if statement.strip():
@@ -310,7 +313,24 @@ def init_schema(db: sqlite3.Connection, path: Path) -> None:
             if "echo_intensity" not in table_columns(db, "reviews"):
                 db.execute("ALTER TABLE reviews ADD COLUMN echo_intensity REAL")
             db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
+        _widen_scan_states(db)  # also a store of this version written before the new states
         db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+
+
+def _widen_scan_states(db: sqlite3.Connection) -> None:
+    """Rebuild ``scan_states`` when its CHECK constraint predates the states of schema 4
+    (``unmatched``, ``off_protocol``): SQLite cannot alter a constraint, so the rows are copied
+    into a table of the current definition (inside the caller's transaction)."""
+    row = db.execute(
+        "SELECT sql FROM sqlite_master WHERE type='table' AND name='scan_states'"
+    ).fetchone()
+    if row is None or "off_protocol" in str(row[0]):
+        return
+    db.execute("ALTER TABLE scan_states RENAME TO scan_states_before_4")
+    create = SCHEMA[SCHEMA.index("CREATE TABLE IF NOT EXISTS scan_states") :]
+    db.execute(create[: create.index(";")])
+    db.execute("INSERT INTO scan_states SELECT * FROM scan_states_before_4")
+    db.execute("DROP TABLE scan_states_before_4")
 
 
 def table_columns(db: sqlite3.Connection, table: str) -> set[str]:
