@@ -359,3 +359,25 @@ def test_sessions_say_when_their_repeats_disagree(store_path):
     assert session(sessions, "L", 0, "RF50").repeats_disagree
     assert not session(sessions, "L", 0, "VL50").repeats_disagree
     assert session(sessions, "L", 0, "QUAD").repeats_disagree
+
+
+def test_an_image_of_several_frames_takes_its_worst_frame_status():
+    """A multi-frame scan (a cine, a DICOM with frames) is one image: its ``qc_status`` is
+    its worst frame's, as the column says, not a list of them (found by a new-user trial)."""
+    import pandas as pd
+
+    from musclethick.export import aggregate_images
+
+    def row(frame, status, mm):
+        return {
+            "subject": "S01", "condition": "", "leg": "L", "week": 0, "site": "VL50",
+            "image": "a.dcm", "rep": 1, "frame": frame, "region": 0, "line": "50%",
+            "thickness_mm": mm, "echo_intensity": 50.0, "qc_status": status, "included": True,
+        }  # fmt: skip
+
+    long = pd.DataFrame([row(0, "ok", 20.0), row(1, "flagged", 22.0), row(2, "ok", 21.0)])
+    (image,) = aggregate_images(long).itertuples()
+    assert image.qc_status == "flagged" and image.n_frames == 3
+    assert image.thickness_mm == pytest.approx(21.0)
+    corrected = long.assign(qc_status=["ok", "corrected", "accepted"])
+    assert aggregate_images(corrected)["qc_status"].item() == "corrected"

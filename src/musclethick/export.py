@@ -327,9 +327,20 @@ def aggregate_images(long: pd.DataFrame) -> pd.DataFrame:
         echo_intensity=("echo_intensity", "mean"),
         n_lines=("n_lines", "sum"),
         n_frames=("frame", "size"),
-        qc_status=("qc_status", lambda s: ",".join(sorted(set(s)))),
+        qc_status=("qc_status", _worst_status),
         **{value: (value, "mean") for value in architecture},
     )
+
+
+#: The order of a scan's frame statuses, worst first: an image's ``qc_status`` is its worst
+#: frame's (failed and rejected frames do not reach the image values).
+_STATUS_ORDER = ("corrected", "flagged", "accepted", "ok")
+
+
+def _worst_status(statuses: pd.Series) -> str:
+    """The worst of a scan's frame statuses (:data:`_STATUS_ORDER`)."""
+    found = set(statuses)
+    return next((s for s in _STATUS_ORDER if s in found), ",".join(sorted(found)))
 
 
 def _session_value(values: np.ndarray, images: np.ndarray, protocol: Protocol) -> dict[str, Any]:
