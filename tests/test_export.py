@@ -201,7 +201,9 @@ def test_wide_tables_with_change(store_path):
         "change_pct_week_4",
         "change_mm_week_8",
         "change_pct_week_8",
+        "calibration_unconfirmed",
     ]
+    assert not quad["calibration_unconfirmed"].any()  # every pixel size here is stated
     assert quad.loc["L", "change_mm_week_4"] == pytest.approx(2.5)
     assert quad.loc["L", "change_pct_week_4"] == pytest.approx(2.5 / 26 * 100)
     assert math.isnan(quad.loc["L", "week_8"])
@@ -378,6 +380,48 @@ def test_an_image_of_several_frames_takes_its_worst_frame_status():
     long = pd.DataFrame([row(0, "ok", 20.0), row(1, "flagged", 22.0), row(2, "ok", 21.0)])
     (image,) = aggregate_images(long).itertuples()
     assert image.qc_status == "flagged" and image.n_frames == 3
+    assert not image.calibration_unconfirmed  # no qc_flags column: nothing says it is
     assert image.thickness_mm == pytest.approx(21.0)
     corrected = long.assign(qc_status=["ok", "corrected", "accepted"])
     assert aggregate_images(corrected)["qc_status"].item() == "corrected"
+
+
+def test_change_from_baseline_on_a_guessed_pixel_size_is_marked():
+    """An image whose pixel size was not confirmed (``calibration_unconfirmed``) marks its
+    session and the wide table's row, so that a change computed from it is not read as
+    measured (found by a new-user trial: +33.8 % on guessed ruler spacings, unmarked)."""
+    import pandas as pd
+
+    from musclethick.export import aggregate_images, aggregate_sessions, wide_tables
+    from musclethick.protocol import load_protocol
+
+    def row(leg, week, mm, flags=""):
+        return {
+            "subject": "S01", "condition": "", "leg": leg, "week": week, "site": "VL50",
+            "image": f"{leg}{week}.png", "rep": 1, "frame": 0, "region": 0, "line": "50%",
+            "thickness_mm": mm, "echo_intensity": 50.0, "qc_status": "ok", "included": True,
+            "qc_flags": flags,
+        }  # fmt: skip
+
+    long = pd.DataFrame(
+        [
+            row("L", 0, 20.0),
+            row("L", 4, 22.0, "calibration_unconfirmed"),
+            row("R", 0, 20.0),
+            row("R", 4, 21.0, "low_confidence"),
+        ]
+    )
+    protocol = load_protocol("default").adapted(weeks=[0, 4], sites=["VL50"])
+    images = aggregate_images(long)
+    assert images.set_index("leg").loc["L"].set_index("week")[
+        "calibration_unconfirmed"
+    ].to_dict() == {
+        0: False,
+        4: True,
+    }
+    sessions = aggregate_sessions(images, protocol).set_index(["leg", "week"])
+    assert sessions.loc[("L", 4), "calibration_unconfirmed"]
+    assert not sessions.loc[("R", 4), "calibration_unconfirmed"]
+    wide = wide_tables(sessions.reset_index(), protocol)["wide_VL50"].set_index("leg")
+    assert wide.loc["L", "calibration_unconfirmed"] and not wide.loc["R", "calibration_unconfirmed"]
+    assert wide.loc["L", "change_mm_week_4"] == pytest.approx(2.0)  # still there, but marked

@@ -192,7 +192,12 @@ COLUMN_DOCS = {
     "pennation_deg_week_N": "session pennation angle at week N",
     "change_deg_week_N": "change of the pennation angle from the baseline week to week N",
     "fascicle_length_mm_week_N": "session fascicle length at week N",
-    "reason": "why the scan is left out: missing, duplicate, not_found or unreadable",
+    "calibration_unconfirmed": "the pixel size of at least one image behind this value was not "
+    "confirmed (e.g. a ruler's tick spacing assumed: flag calibration_unconfirmed): its mm, and "
+    "a change computed from it, rest on that guess; calibrate the display to confirm it",
+    "reason": "why the scan is left out: missing, duplicate, not_found, unreadable, unmatched "
+    "(the file name does not fit the pattern) or off_protocol (a site the protocol does not "
+    "list)",
     "detail": "what was found (for a duplicate: the scan that counts instead)",
 }
 
@@ -306,7 +311,8 @@ def aggregate_images(long: pd.DataFrame) -> pd.DataFrame:
 
     Only rows with ``included`` and a finite thickness count. Columns: session keys,
     ``image``, ``rep``, ``thickness_mm``, ``echo_intensity``, ``n_lines``, ``n_frames``,
-    ``qc_status`` (worst of the frames: the first of corrected/flagged/accepted/ok); with
+    ``qc_status`` (worst of the frames: the first of corrected/flagged/accepted/ok),
+    ``calibration_unconfirmed`` (a frame's pixel size was not confirmed); with
     architecture also ``pennation_deg`` and ``fascicle_length_mm`` (mean of the frames with a
     value).
     """
@@ -315,11 +321,16 @@ def aggregate_images(long: pd.DataFrame) -> pd.DataFrame:
     architecture = {
         value: (value, "first") for value, *_ in ARCHITECTURE_MEASURES if has_architecture(long)
     }
+    import pandas as pd  # lazy: keeps the CLI start-up light
+
+    flags = rows["qc_flags"] if "qc_flags" in rows else pd.Series("", index=rows.index)
+    rows = rows.assign(calibration_unconfirmed=flags.fillna("").str.contains(UNCONFIRMED))
     per_frame = rows.groupby([*keys, "frame", "region"], dropna=False, as_index=False).agg(
         thickness_mm=("thickness_mm", "mean"),
         echo_intensity=("echo_intensity", "first"),
         n_lines=("thickness_mm", "size"),
         qc_status=("qc_status", "first"),
+        calibration_unconfirmed=("calibration_unconfirmed", "any"),
         **architecture,
     )
     return per_frame.groupby(keys, dropna=False, as_index=False).agg(
@@ -328,6 +339,7 @@ def aggregate_images(long: pd.DataFrame) -> pd.DataFrame:
         n_lines=("n_lines", "sum"),
         n_frames=("frame", "size"),
         qc_status=("qc_status", _worst_status),
+        calibration_unconfirmed=("calibration_unconfirmed", "any"),
         **{value: (value, "mean") for value in architecture},
     )
 
@@ -341,6 +353,16 @@ def _worst_status(statuses: pd.Series) -> str:
     """The worst of a scan's frame statuses (:data:`_STATUS_ORDER`)."""
     found = set(statuses)
     return next((s for s in _STATUS_ORDER if s in found), ",".join(sorted(found)))
+
+
+#: The QC flag of a pixel size that was read but not confirmed (e.g. a ruler's tick spacing
+#: assumed): the tables carry it on as ``calibration_unconfirmed``.
+UNCONFIRMED = "calibration_unconfirmed"
+
+
+def _unconfirmed(group: pd.DataFrame) -> bool:
+    """Whether any row of ``group`` (images or sessions) rests on an unconfirmed pixel size."""
+    return bool(group["calibration_unconfirmed"].any()) if UNCONFIRMED in group else False
 
 
 def _session_value(values: np.ndarray, images: np.ndarray, protocol: Protocol) -> dict[str, Any]:
@@ -418,6 +440,7 @@ def aggregate_sessions(images: pd.DataFrame, protocol: Protocol) -> pd.DataFrame
                 **dict(zip(SESSION_KEYS, key, strict=True)),
                 **_session_value(values, group["image"].to_numpy(), protocol),
                 "echo_intensity": float(group["echo_intensity"].mean()),
+                "calibration_unconfirmed": _unconfirmed(group),
                 **(_architecture_session(group, protocol) if architecture else {}),
             }
         )
@@ -431,6 +454,7 @@ def aggregate_sessions(images: pd.DataFrame, protocol: Protocol) -> pd.DataFrame
         "spread_pct",
         "repeats_disagree",
         "echo_intensity",
+        "calibration_unconfirmed",
     ]
     if architecture:
         columns += [c for value, sd, *_ in ARCHITECTURE_MEASURES for c in (value, sd)]
@@ -455,6 +479,7 @@ def aggregate_sessions(images: pd.DataFrame, protocol: Protocol) -> pd.DataFrame
                     "spread_pct": float("nan"),
                     "repeats_disagree": bool(group["repeats_disagree"].any()),
                     "echo_intensity": float(group["echo_intensity"].mean()),
+                    "calibration_unconfirmed": _unconfirmed(group),
                 }
             )
     if composite_rows:
@@ -494,7 +519,8 @@ def wide_tables(sessions: pd.DataFrame, protocol: Protocol) -> dict[str, pd.Data
 
 def _wide(part: pd.DataFrame, protocol: Protocol, value: str, prefix: str, unit: str):
     """One wide table of ``value``: ``{prefix}week_<w>`` columns and the change from the
-    baseline week in ``unit`` and in %."""
+    baseline week in ``unit`` and in %; a value in mm also ``calibration_unconfirmed``: whether
+    a session of the row rests on a pixel size that was not confirmed."""
     import pandas as pd  # lazy: keeps the CLI start-up light
 
     baseline = protocol.baseline_week
@@ -516,6 +542,10 @@ def _wide(part: pd.DataFrame, protocol: Protocol, value: str, prefix: str, unit:
             change = wide[week] - wide[baseline]
             out[f"change_{unit}_week_{week}"] = change
             out[f"change_pct_week_{week}"] = change / wide[baseline] * 100.0
+    if unit == "mm" and UNCONFIRMED in part:
+        rows = part[part[value].notna()].groupby(["subject", "condition", "leg"], dropna=False)
+        guessed = rows[UNCONFIRMED].any()
+        out[UNCONFIRMED] = guessed.reindex(out.index).fillna(False).astype(bool)
     return out.reset_index()
 
 
