@@ -15,6 +15,7 @@ Conventions
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal, get_args
 
@@ -25,6 +26,7 @@ from musclethick.errors import InvalidValueError
 __all__ = [
     "BOUNDARY_SOURCES",
     "CALIBRATION_SOURCES",
+    "PAIR_KINDS",
     "STATUSES",
     "Architecture",
     "Boundary",
@@ -36,9 +38,11 @@ __all__ = [
     "FrameResult",
     "LayerPair",
     "LineMeasurement",
+    "PairKind",
     "PixelBox",
     "ScanMetadata",
     "Status",
+    "offered_pairs",
 ]
 
 BoundarySource = Literal["edges", "model", "refined", "manual", "runner_up"]
@@ -359,8 +363,8 @@ class Boundary:
 #: runner-up (:mod:`musclethick.segment.postprocess`), ``"bands"`` a pair of the frame's bright
 #: bands ranked by the layer map (:mod:`musclethick.segment.band_pairs`); in review, after a
 #: swap, ``"model"`` the model's own pair and ``"shown"`` a reviewer's edit shown before.
-PAIR_KINDS = ("layers", "bands", "model", "shown")
 PairKind = Literal["layers", "bands", "model", "shown"]
+PAIR_KINDS: tuple[str, ...] = get_args(PairKind)
 
 
 @dataclass(frozen=True, eq=False)
@@ -390,6 +394,13 @@ class LayerPair:
         _check_choice("LayerPair", "kind", self.kind, PAIR_KINDS)
         if not math.isfinite(float(self.margin_nats)):
             raise InvalidValueError(f"LayerPair margin_nats must be finite, got {self.margin_nats}")
+
+
+def offered_pairs(
+    runner_up: LayerPair | None, other_pairs: Sequence[LayerPair]
+) -> tuple[LayerPair, ...]:
+    """Every pair review's runner-up key shows, in order: the runner-up, then the others."""
+    return (*([runner_up] if runner_up is not None else []), *other_pairs)
 
 
 @dataclass(frozen=True)
@@ -453,6 +464,11 @@ class FrameResult:
     def __post_init__(self) -> None:
         """Check the status (:class:`~musclethick.errors.InvalidValueError`)."""
         _check_choice("FrameResult", "status", self.status, STATUSES)
+
+    @property
+    def offered_pairs(self) -> tuple[LayerPair, ...]:
+        """:attr:`runner_up`, then :attr:`other_pairs` (:func:`offered_pairs`)."""
+        return offered_pairs(self.runner_up, self.other_pairs)
 
     @property
     def mean_thickness_mm(self) -> float | None:

@@ -215,7 +215,7 @@ class BoundaryEditor:
         self.note = ""
         self.history.clear()
         #: the pairs the runner-up key offers, in their order (:meth:`offer_pairs` adds some)
-        self.offered = tuple(p for p in (result.runner_up, *result.other_pairs) if p is not None)
+        self.offered = result.offered_pairs
         self._context = _Context(
             (result.superficial, result.deep), result.runner_up, tuple(result.other_pairs)
         )

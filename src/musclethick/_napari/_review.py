@@ -137,7 +137,7 @@ def frame_result_of(
     sup, deep, lines = stored.superficial, stored.deep, stored.lines
     method = stored.method
     review = stored.review
-    ring = ([stored.runner_up] if stored.runner_up is not None else []) + list(stored.other_pairs)
+    ring = list(stored.offered_pairs)
     architecture = stored.architecture
     if use_review and review is not None and review.decision == "correct" and review.deep:
         sup = review.superficial or sup

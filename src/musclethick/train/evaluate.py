@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from musclethick.masks import inner_edges_from_mask, reference_column
-from musclethick.types import Boundary, LayerPair
+from musclethick.types import Boundary, LayerPair, offered_pairs
 
 __all__ = ["FrameAccuracy", "compare_to_mask", "evaluate_model", "icc_2_1", "summarise"]
 
@@ -108,7 +108,7 @@ def compare_to_mask(
         t_pred = float(deep.y_at(float(mid)) - superficial.y_at(float(mid)))
         found = math.isfinite(t_pred)
     pair_errors = []
-    for pair in ([runner_up] if runner_up is not None else []) + list(other_pairs):
+    for pair in offered_pairs(runner_up, other_pairs):
         t_pair = float(pair.deep.y_at(float(mid)) - pair.superficial.y_at(float(mid)))
         ok = math.isfinite(t_pair) and t_true > 0
         pair_errors.append(abs(t_pair - t_true) / t_true if ok else nan)

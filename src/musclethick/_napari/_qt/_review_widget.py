@@ -415,7 +415,7 @@ class ReviewWidget(QWidget):
                 who += f" ({r.reason})"
         model = stored.thickness_mm
         pair = stored.runner_up
-        n_pairs = (pair is not None) + len(stored.other_pairs)
+        n_pairs = len(stored.offered_pairs)
         if pair is None:
             runner = "; no runner-up pair (w looks for pairs of the image's bands)"
         elif pair.kind == "bands":

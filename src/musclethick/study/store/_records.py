@@ -13,7 +13,14 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from musclethick._files import file_sha256
-from musclethick.types import Architecture, Boundary, Fascicle, LayerPair, LineMeasurement
+from musclethick.types import (
+    Architecture,
+    Boundary,
+    Fascicle,
+    LayerPair,
+    LineMeasurement,
+    offered_pairs,
+)
 
 __all__ = [
     "ARCHITECTURE_FRAME_COLUMNS",
@@ -165,6 +172,11 @@ class StoredResult:
     runner_up: LayerPair | None = None
     architecture: Architecture | None = None
     other_pairs: tuple[LayerPair, ...] = ()
+
+    @property
+    def offered_pairs(self) -> tuple[LayerPair, ...]:
+        """The runner-up, then the other pairs (:func:`musclethick.types.offered_pairs`)."""
+        return offered_pairs(self.runner_up, self.other_pairs)
 
 
 @dataclass(frozen=True)

@@ -492,10 +492,7 @@ class StudyStore:
                     )
                 # the layer map's own runner-up in runner_ups (as stores always held it);
                 # any other pair review's runner-up key shows, by rank, in offered_pairs
-                ring = ([result.runner_up] if result.runner_up is not None else []) + list(
-                    result.other_pairs
-                )
-                for rank, pair in enumerate(ring):
+                for rank, pair in enumerate(result.offered_pairs):
                     sup_json = boundary_to_json(pair.superficial.shifted(dx, dy))
                     deep_json = boundary_to_json(pair.deep.shifted(dx, dy))
                     if rank == 0 and pair.kind == "layers":
