@@ -539,6 +539,7 @@ def run_batch(
         }
         jobs: list[Job] = []
         version_of: dict[int, str] = {}
+        path_of: dict[int, str] = {}
         n_skipped = 0
         for entry in discovery.scans:
             try:
@@ -554,6 +555,7 @@ def run_batch(
             scan_id = db.record_entry(entry, sha256=sha256)
             jobs.append((scan_id, entry.path, with_architecture if wanted else settings))
             version_of[scan_id] = versions[wanted]
+            path_of[scan_id] = entry.path
         for state in left_out:
             if state.state in ("not_found", "unreadable"):
                 db.record_failure(state.path, state.detail, run_id=run_id)
@@ -562,7 +564,7 @@ def run_batch(
         n_reviews_superseded = len(db.reviewed_scans(scan_id for scan_id, _, _ in jobs))
 
         start = time.perf_counter()
-        n_measured = n_failed = 0
+        n_measured = 0
         by_status: Counter[str] = Counter()
         n_doubtful = n_px_only = 0
         failures: list[tuple[str, str]] = []
@@ -578,8 +580,7 @@ def run_batch(
         try:
             for scan_id, outcome in results:
                 if isinstance(outcome, BaseException):
-                    path = db.get_scan(scan_id).path
-                    outcome = measure_failure(path, outcome, settings.method)
+                    outcome = measure_failure(path_of[scan_id], outcome, settings.method)
                 db.record_results(
                     scan_id,
                     outcome,
@@ -590,17 +591,16 @@ def run_batch(
                 )
                 n_measured += 1
                 if all(r.status == "failed" for r in outcome):
-                    n_failed += 1
                     why = next((r.message for r in outcome if r.message), "failed")
-                    failures.append((db.get_scan(scan_id).path, why))
+                    failures.append((path_of[scan_id], why))
                 by_status.update(r.status for r in outcome)
                 n_doubtful += sum(doubts_boundaries(r.status, r.flags) for r in outcome)
                 px_only = sum(r.status != "failed" and r.mean_thickness_mm is None for r in outcome)
                 n_px_only += px_only
                 if px_only:
-                    px_only_files.append(db.get_scan(scan_id).path)
+                    px_only_files.append(path_of[scan_id])
                 bar.update(1)
-                bar.set_postfix(failed=n_failed, refresh=False)
+                bar.set_postfix(failed=len(failures), refresh=False)
             status = "finished"
         finally:
             results.close()  # shuts the pool down when the loop stopped early
@@ -608,7 +608,7 @@ def run_batch(
             db.finish_run(
                 run_id,
                 n_measured=n_measured,
-                n_failed=n_failed,
+                n_failed=len(failures),
                 n_skipped=n_skipped,
                 status=status,
             )
@@ -624,7 +624,7 @@ def run_batch(
         run_id,
         len(discovery.scans),
         n_measured=n_measured,
-        n_failed=n_failed,
+        n_failed=len(failures),
         n_skipped=n_skipped,
         elapsed_s=elapsed,
         left_out=tuple(left_out),
