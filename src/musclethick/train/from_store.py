@@ -219,17 +219,18 @@ def samples_from_store(
     skipped = []
     with StudyStore(store_path) as store:
         reviews = store.latest_reviews()
-        chosen = [(result_id, review) for result_id, review in sorted(reviews.items())]
+        # (result id, its latest review, the result when already read)
+        chosen = [(result_id, review, None) for result_id, review in sorted(reviews.items())]
         if include_ok:
             chosen += [
-                (stored.id, None)
+                (stored.id, None, stored)
                 for stored in store.iter_results()
                 if stored.id not in reviews and _without_doubt(stored)
             ]
-        for result_id, review in chosen:
+        for result_id, review, known in chosen:
             if review is not None and review.decision not in decisions:
                 continue
-            stored = store.get_result(result_id)
+            stored = known or store.get_result(result_id)
             if stored.superseded:
                 continue
             if review is not None and review.decision == "correct":
