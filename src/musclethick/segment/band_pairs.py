@@ -102,6 +102,7 @@ def band_pairs(
         negative when the map finds it more likely, e.g. when the edge fallback measured);
         without a measured pair, relative to the best pair offered.
     """
+    pixels = np.asarray(pixels, dtype=np.float32)  # once: the band search and every fit read it
     rows, cols = pixels.shape[:2]
     n_rows, n_cols = prob.shape[1:]
     # network columns in frame coordinates, and cumulative log-likelihoods down each column
