@@ -425,3 +425,50 @@ def test_change_from_baseline_on_a_guessed_pixel_size_is_marked():
     wide = wide_tables(sessions.reset_index(), protocol)["wide_VL50"].set_index("leg")
     assert wide.loc["L", "calibration_unconfirmed"] and not wide.loc["R", "calibration_unconfirmed"]
     assert wide.loc["L", "change_mm_week_4"] == pytest.approx(2.0)  # still there, but marked
+
+
+def test_a_corrected_row_keeps_only_the_flags_that_still_stand(tmp_path):
+    """A correction replaces the boundaries the model's flags were about; the long table's
+    ``qc_flags`` keeps those about the pixel size (they still stand: the images table marks
+    them) and ``qc_flags_model`` the model's, as ``thickness_mm_model`` keeps its value. An
+    accepted result keeps its flags: its value is still the model's."""
+    from dataclasses import replace
+
+    scan = tmp_path / "S01_L_w0_VL50_1.png"
+    scan.write_bytes(b"x")
+    other = tmp_path / "S01_L_w0_VL50_2.png"
+    other.write_bytes(b"y")
+    doubted = replace(
+        result(str(scan), [20.0, 20.0]),
+        status="flagged",
+        flags=("ambiguous_layers", "calibration_unconfirmed"),
+        message="another pair is nearly as plausible; pixel size not confirmed",
+    )
+    unsure = replace(
+        result(str(other), [21.0, 21.0]),
+        status="flagged",
+        flags=("low_confidence",),
+        message="low confidence",
+    )
+    with StudyStore(tmp_path / "s.sqlite") as store:
+        ids = []
+        for rep, (path, res) in enumerate(((scan, doubted), (other, unsure)), 1):
+            scan_id = store.record_scan(path, subject="S01", leg="L", week=0, site="VL50", rep=rep)
+            ids += store.record_results(scan_id, [res], None)
+        line = LineMeasurement("x50", 50.0, 10.0, 260.0, 250.0, 25.0)
+        store.record_review(ids[0], "correct", reviewer="ann", expected_revision=0, lines=[line])
+        store.record_review(ids[1], "accept", reviewer="ann", expected_revision=0)
+        results = store.results_dataframe()
+    tables = build_tables(results, load_protocol("default"), study="t")
+    long = tables["long"].set_index("qc_status")
+    assert set(long.loc[["corrected"], "qc_flags"]) == {"calibration_unconfirmed"}
+    assert set(long.loc[["corrected"], "qc_flags_model"]) == {
+        "ambiguous_layers;calibration_unconfirmed"
+    }
+    assert all(m.startswith("before the correction") for m in long.loc[["corrected"], "qc_message"])
+    assert set(long.loc[["accepted"], "qc_flags"]) == {"low_confidence"}
+    assert set(long.loc[["accepted"], "qc_flags_model"]) == {"low_confidence"}
+    images = tables["images"].set_index("rep")
+    assert images.loc[1, "calibration_unconfirmed"] and not images.loc[2, "calibration_unconfirmed"]
+    documented = tables["readme"].set_index(["table", "column"]).description
+    assert "before review" in documented[("long", "qc_flags_model")]

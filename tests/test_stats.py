@@ -129,7 +129,7 @@ def test_errors():
         bland_altman([1.0, 2.0], [1.0])
 
 
-def test_reliability_report_from_store(tmp_path):
+def test_reliability_report_from_store(tmp_path, capsys):
     from musclethick.study.reliability import reliability_report
     from musclethick.study.store import StudyStore
     from musclethick.types import Calibration, FrameResult, LineMeasurement, PixelBox
@@ -168,6 +168,13 @@ def test_reliability_report_from_store(tmp_path):
     report = reliability_report(
         tmp_path / "s.sqlite", protocol="rt_failure_2024", between_weeks=[0, 4]
     )
+    # the CLI's table says in words what was measured repeatedly: sessions, then legs
+    from musclethick.cli import main
+
+    args = ["reliability", str(tmp_path / "s.sqlite"), "--protocol", "rt_failure_2024"]
+    assert main([*args, "--between", "0", "4"]) == 0
+    printed = [ln for ln in capsys.readouterr().out.splitlines() if ln.lstrip().startswith("VL50")]
+    assert len(printed) == 2 and "6 sessions" in printed[0] and "3 legs" in printed[1]
     # RF50 has no scans: its rows say why nothing was computed
     rf50 = report[report.site == "RF50"]
     assert len(rf50) == 2 and rf50.icc_21.isna().all() and (rf50.n_measured == 0).all()

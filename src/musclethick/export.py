@@ -6,7 +6,8 @@ Tables (all lengths in mm, or cm with ``cm=True``; the ``_mm`` suffix then becom
               scan has one row with an empty ``line``): study, subject, condition, leg, week,
               date, site, muscle, image, frame, rep, line, thickness_mm (the reviewed value),
               thickness_mm_model (the value before review), echo_intensity, method,
-              model_version, mm_per_px, calibration_source, qc_status, qc_flags,
+              model_version, mm_per_px, calibration_source, qc_status, qc_flags (those still
+              standing after a correction), qc_flags_model,
               qc_message, reviewed_by, reviewed_at, review_reason, included, file.
 ``images``    one row per image (scan): the protocol's line aggregation (mean of the lines of
               each frame, then mean of the frames of a cine loop).
@@ -101,6 +102,7 @@ LONG_COLUMNS = [
     "calibration_source",
     "qc_status",
     "qc_flags",
+    "qc_flags_model",
     "qc_message",
     "reviewed_by",
     "reviewed_at",
@@ -155,7 +157,9 @@ COLUMN_DOCS = {
     "calibration_source": "where the pixel size came from (dicom_region, user, ruler, ...)",
     "qc_status": "ok / flagged / failed, or accepted / rejected / corrected after review",
     "qc_flags": "the measurement's QC flags (';'-separated; empty for ok): why it is flagged or "
-    "failed",
+    "failed; after a correction only those that still stand (about the pixel size or the file)",
+    "qc_flags_model": "the QC flags of the measurement before review (the model's or edge "
+    "method's)",
     "qc_message": "the measurement's message: what the flags mean, why a scan failed and the "
     "fix (left out when de-identified)",
     "reviewed_by": "reviewer of the latest review (empty when unreviewed)",
@@ -280,6 +284,8 @@ def long_table(
         ["subject", "leg", "week", "site", "image", "frame", "region", "result_id"], kind="stable"
     )
     frame["qc_flags"] = frame["flags"].fillna("") if "flags" in frame else ""
+    model_flags = frame["flags_model"] if "flags_model" in frame else frame["qc_flags"]
+    frame["qc_flags_model"] = model_flags.fillna("")
     messages = frame["message"].fillna("") if "message" in frame else [""] * len(frame)
     frame["qc_message"] = [
         _without_path(str(m), str(p)) for m, p in zip(messages, frame["path"], strict=True)

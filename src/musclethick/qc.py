@@ -93,6 +93,7 @@ __all__ = [
     "REPEATS_DISAGREE",
     "REPEAT_TOLERANCE_PCT",
     "SELF_TRAINING_MIN_OK_SHARE",
+    "SOURCE_FLAGS",
     "TWO_IMAGES",
     "ULTRASOUND_MODALITIES",
     "describe_flags",
@@ -102,6 +103,7 @@ __all__ = [
     "drawn_line_share",
     "drawn_lines",
     "failure_reason",
+    "flags_after_correction",
     "mm_withheld",
     "no_muscle_reason",
     "quality_flags",
@@ -118,6 +120,17 @@ __all__ = [
 
 #: Flags that say the millimetres (not the boundaries) are in doubt.
 CALIBRATION_FLAGS = ("calibration_unconfirmed", "implausible_calibration", "profile_mismatch")
+#: Flags that say the file itself is in doubt (:func:`source_flags`).
+SOURCE_FLAGS = ("not_ultrasound",)
+
+
+def flags_after_correction(flags: Iterable[str]) -> tuple[str, ...]:
+    """The flags that still stand once a person has corrected the boundaries: those about the
+    millimetres and the file (:data:`CALIBRATION_FLAGS`, :data:`SOURCE_FLAGS`). The others
+    were about the boundaries (or the fascicles) the correction replaced."""
+    standing = (*CALIBRATION_FLAGS, *SOURCE_FLAGS)
+    return tuple(f for f in flags if f in standing)
+
 
 FLAG_DESCRIPTIONS: dict[str, str] = {
     "missing_superficial": "superficial aponeurosis not found",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -206,3 +208,52 @@ def test_queue_line_marks_the_repeats_of_a_disagreeing_session():
     assert item_text(replace(item, rep=None)).startswith("≠ S01 L w0 VL50 · conf")
     # a flagged repeat keeps the flagged mark
     assert item_text(replace(item, status="flagged")).startswith("⚑ S01")
+
+
+def test_pairs_looked_for_in_review_are_ranked_by_the_model_the_study_was_measured_with(
+    tmp_path,
+):
+    """A study measured with a fine-tuned model (``batch --model``): the layer pairs review
+    looks for on demand are ranked by that model, not the shipped one; when its file is gone
+    or holds other weights, the shipped one ranks them and the note says why."""
+    import shutil
+
+    import musclethick
+    from musclethick.measure import failed_result
+    from musclethick.pipeline import get_model
+
+    shipped = get_model(None)
+    models = Path(musclethick.__file__).parent / "models"
+    own = tmp_path / "finetuned"
+    own.mkdir()
+    for f in models.glob("muscle_layers_v2.*"):
+        shutil.copy(f, own / f.name)
+    weights = own / "muscle_layers_v2.pt"
+    scan = tmp_path / "S01_L_w0_VL50.png"
+    scan.write_bytes(b"x")
+    with StudyStore(tmp_path / "s.sqlite") as store:
+        scan_id = store.record_scan(scan, subject="S01", leg="L", week=0, site="VL50")
+        runs = {
+            "shipped": store.start_run(method="model", settings={"model_path": None}),
+            "own": store.start_run(
+                method="model",
+                model_sha256=str(shipped.sha256),
+                settings={"model_path": str(weights)},
+            ),
+            "changed": store.start_run(
+                method="model", model_sha256="0" * 64, settings={"model_path": str(weights)}
+            ),
+        }
+        ids = {
+            name: store.record_results(scan_id, [failed_result(str(scan), "x")], run)[0]
+            for name, run in runs.items()
+        }
+        session = ReviewSession(store, "AB")
+        stored = {name: store.get_result(rid) for name, rid in ids.items()}
+        assert session.measuring_model(stored["shipped"]) == (None, "")
+        assert session.measuring_model(stored["own"]) == (str(weights), "")
+        path, note = session.measuring_model(stored["changed"])
+        assert path is None and note.endswith(f"the study's model {weights} has changed")
+        shutil.rmtree(own)
+        path, note = session.measuring_model(stored["own"])
+        assert path is None and note.endswith(f"the study's model {weights} is not found")

@@ -582,6 +582,34 @@ def test_load_frame_uses_the_stored_calibration_without_the_ruler(tmp_path, samp
         assert whole.shape == frame.shape and not whole.calibration.is_calibrated
 
 
+def test_a_result_measured_again_in_review_keeps_the_batchs_doubt_about_the_pixel_size(
+    tmp_path, sample_images
+):
+    """Review re-reads a capture without its ruler and uses the stored pixel size; a swap or
+    an edit measures it again. The batch's doubt about that pixel size (unlabelled ticks:
+    ``calibration_unconfirmed``) must stay on the re-measured result, not vanish with the
+    ruler."""
+    from musclethick.api import measure_file
+    from musclethick.measure import assemble_result
+    from musclethick.study.frames import load_frame
+
+    capture = sample_images / "dltrack_800x600_img_00002.png"
+    (measured,) = measure_file(capture, method="edges")
+    assert "calibration_unconfirmed" in measured.flags  # the ruler's ticks are unlabelled
+    assert measured.superficial is not None and measured.deep is not None
+    with StudyStore(tmp_path / "s.sqlite") as store:
+        (rid,) = store.record_results(store.record_scan(capture), [measured], None)
+        stored = store.get_result(rid)
+    frame = load_frame(stored)
+    assert frame.calibration.mm_per_px == pytest.approx(measured.calibration.mm_per_px)
+    assert frame.calibration.flags == ("calibration_unconfirmed",)
+    dx, dy = -frame.region.x0, -frame.region.y0
+    deeper = stored.deep.shifted(dx, dy + 5.0)  # a reviewer moves the deep line 5 px down
+    again = assemble_result(frame, stored.superficial.shifted(dx, dy), deeper, method="manual")
+    assert "calibration_unconfirmed" in again.flags and again.status != "ok"
+    assert again.mean_thickness_mm > measured.mean_thickness_mm
+
+
 def test_latest_method_is_the_newest_runs(tmp_path):
     from musclethick.study.store import StudyStore
 

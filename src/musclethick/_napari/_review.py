@@ -14,14 +14,15 @@ from __future__ import annotations
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
 from musclethick.errors import StoreError
 from musclethick.qc import REPEATS_DISAGREE
-from musclethick.study.frames import load_frame
+from musclethick.study.frames import load_frame, stored_calibration
 from musclethick.study.store import QueueItem, StoredResult, StudyStore
-from musclethick.types import Boundary, Calibration, Frame, FrameResult, LayerPair, PixelBox
+from musclethick.types import Boundary, Frame, FrameResult, LayerPair, PixelBox
 
 __all__ = [
     "BLIND_FILTERS",
@@ -128,11 +129,7 @@ def frame_result_of(
     else:
         x0, y0, x1, y1 = stored.region if stored.region is not None else (0, 0, 1, 1)
         region = PixelBox(x0, y0, max(x1, x0 + 1), max(y1, y0 + 1))
-        calibration = (
-            Calibration.uncalibrated()
-            if stored.mm_per_px is None
-            else Calibration.isotropic(stored.mm_per_px, stored.calibration_source, "from store")
-        )
+        calibration = stored_calibration(stored)
     dx, dy = -float(region.x0), -float(region.y0)
     sup, deep, lines = stored.superficial, stored.deep, stored.lines
     method = stored.method
@@ -296,6 +293,37 @@ class ReviewSession:
                 self.index = j
                 break
         return self.current
+
+    def measuring_model(self, stored: StoredResult) -> tuple[str | None, str]:
+        """The model file ``stored`` was measured with, to rank the layer pairs review looks
+        for on demand, and a note when it cannot be used.
+
+        ``(None, "")`` for the shipped model (a run without ``--model``); the run's model path
+        when the file is still there with the weights the result was measured with (its
+        SHA-256); else ``(None, why)``: the shipped model ranks them, and the note says so.
+        """
+        import json
+
+        run = next((r for r in self.store.runs() if r["id"] == stored.run_id), None)
+        try:
+            settings = json.loads(run["settings_json"]) if run is not None else {}
+        except (TypeError, ValueError):
+            settings = {}
+        path = settings.get("model_path") if isinstance(settings, dict) else None
+        if not path:
+            return None, ""
+        if not Path(path).exists():
+            return None, f"ranked by the shipped model: the study's model {path} is not found"
+        from musclethick.errors import ModelError
+        from musclethick.pipeline import get_model
+
+        try:
+            model = get_model(str(path))
+        except (ModelError, OSError, ValueError):
+            return None, f"ranked by the shipped model: the study's model {path} cannot be loaded"
+        if stored.model_sha256 and str(model.sha256) != stored.model_sha256:
+            return None, f"ranked by the shipped model: the study's model {path} has changed"
+        return str(path), ""
 
     # ------------------------------------------------------------------ current item
     def stored(self) -> StoredResult:

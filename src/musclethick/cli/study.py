@@ -282,11 +282,18 @@ def reliability_main(args: argparse.Namespace) -> int:
         cv_method=args.cv,
     )
     with pd.option_context("display.width", 160, "display.max_columns", 30):
-        columns = ["site", "kind", "n_measured", "icc_21", "icc_31", "cv_pct"]
+        # what the ICC's rows are, in words: sessions within a session, legs between them
+        shown = table.assign(
+            measured=[
+                f"{int(n) if n == n else 0} {'legs' if kind.startswith('between') else 'sessions'}"
+                for n, kind in zip(table["n_measured"], table["kind"], strict=True)
+            ]
+        )
+        columns = ["site", "kind", "measured", "icc_21", "icc_31", "cv_pct"]
         if set(table["measure"]) != {"thickness_mm"}:  # architecture: say which value
             columns.insert(2, "measure")
         columns += ["typical_error", "sem", "mdc95"]
-        print(table[columns].round(3).to_string(index=False))
+        print(shown[columns].round(3).to_string(index=False))
     for row in table.itertuples():
         if isinstance(row.note, str) and row.note:
             measure = "" if row.measure == "thickness_mm" else f" {row.measure}"

@@ -13,7 +13,22 @@ from musclethick.errors import InputError
 from musclethick.study.store import StoredResult
 from musclethick.types import Calibration, Frame, PixelBox
 
-__all__ = ["load_frame"]
+__all__ = ["load_frame", "stored_calibration"]
+
+
+def stored_calibration(stored: StoredResult) -> Calibration:
+    """The calibration a stored result was measured with: its pixel size and source, and the
+    flags the batch raised about it (``calibration_unconfirmed``, ...), whose reason is in the
+    stored message. Uncalibrated (px) when the result has no pixel size."""
+    from musclethick.qc import CALIBRATION_FLAGS
+
+    if stored.mm_per_px is None:
+        return Calibration.uncalibrated()
+    flags = tuple(f for f in stored.flags if f in CALIBRATION_FLAGS)
+    note = "from store"
+    if flags:
+        note = "the pixel size the batch used was doubted when measured (from store)"
+    return Calibration.isotropic(stored.mm_per_px, stored.calibration_source, note, flags)
 
 
 def load_frame(stored: StoredResult) -> Frame:
@@ -23,7 +38,9 @@ def load_frame(stored: StoredResult) -> Frame:
     the same scale the batch measured with. The on-screen ruler is not read again (the store
     has its result; reading it takes ~0.1 s a capture): DICOM regions and pixel spacing
     that agree with the stored value are kept as read (both pixel sizes), any other
-    calibration is the stored one.
+    calibration is the stored one, with the stored result's doubts about it
+    (:data:`musclethick.qc.CALIBRATION_FLAGS`), so a result measured again in review (an
+    edit, a swapped pair) keeps them.
 
     Raises
     ------
@@ -55,7 +72,7 @@ def load_frame(stored: StoredResult) -> Frame:
     if stored.mm_per_px is not None:
         cal = frame.calibration
         if cal.mm_per_px != stored.mm_per_px:
-            cal = Calibration.isotropic(stored.mm_per_px, stored.calibration_source, "from store")
+            cal = stored_calibration(stored)
         frame = replace(frame, calibration=cal)
     return frame
 

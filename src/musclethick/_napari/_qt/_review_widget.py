@@ -564,13 +564,16 @@ class ReviewWidget(QWidget):
         swaps back); saving it stores a correction whose boundaries say ``runner_up``."""
         if self.editor is None:
             return False
+        note = ""
         if self.editor.runner_up is None:  # stored without pairs (ok, or an older store)
-            self.editor.offer_pairs(self._pairs_now())
+            pairs, note = self._pairs_now()
+            self.editor.offer_pairs(pairs)
+        note = f" — {note}" if note else ""
         pair = self.editor.runner_up
         if pair is None:
             self.status.setText(
                 "No other layer pair for this result: neither the model nor the image's bands "
-                "offer one. Edit a boundary, or move it to the next band (Shift-↑/↓)."
+                f"offer one. Edit a boundary, or move it to the next band (Shift-↑/↓).{note}"
             )
             return False
         measured_by = self.session.stored().method  # how the stored result was measured
@@ -579,6 +582,7 @@ class ReviewWidget(QWidget):
         offered = [p for p in self.editor.offered if p.kind in ("layers", "bands")]
         place = next((i + 1 for i, p in enumerate(offered) if p is pair), 0), len(offered)
         self._action = _swap_text(pair, self.editor.other_pairs, measured_by, place, ends=ends)
+        self._action += note
         try:
             self.editor.swap_runner_up()
         except MusclethickError as error:
@@ -587,11 +591,14 @@ class ReviewWidget(QWidget):
             return False
         return True
 
-    def _pairs_now(self) -> tuple[LayerPair, ...]:
-        """The frame's band pairs, ranked by the shipped model's layer map, for a result
-        stored without pairs: an ``ok`` result the reviewer doubts, or one from an older
-        store (:meth:`musclethick.segment.SegmentationModel.other_pairs`; the model is loaded
-        on the first such press, ~0.3 s). Empty when no model can be loaded or none is found."""
+    def _pairs_now(self) -> tuple[tuple[LayerPair, ...], str]:
+        """The frame's band pairs, ranked by the layer map of the model the result was measured
+        with (:meth:`~musclethick._napari._review.ReviewSession.measuring_model`; the shipped
+        one when that file is gone or changed, which the note returned says), for a
+        result stored without pairs: an ``ok`` result the reviewer doubts, or one from an
+        older store (:meth:`musclethick.segment.SegmentationModel.other_pairs`; the model is
+        loaded on the first such press, ~0.3 s). Empty when no model can be loaded or none is
+        found, with the note."""
         from musclethick.errors import BoundaryNotFound, ModelError
         from musclethick.pipeline import OFFERED_PAIRS, get_model
 
@@ -599,11 +606,13 @@ class ReviewWidget(QWidget):
         measured = None
         if shown.superficial is not None and shown.deep is not None:
             measured = (shown.superficial, shown.deep)
+        path, note = self.session.measuring_model(self.session.stored())
         try:
-            model = get_model(None)
-            return model.other_pairs(self.editor.frame.pixels, measured=measured, k=OFFERED_PAIRS)
+            model = get_model(path)
+            pixels = self.editor.frame.pixels
+            return model.other_pairs(pixels, measured=measured, k=OFFERED_PAIRS), note
         except (ModelError, BoundaryNotFound, ValueError):
-            return ()
+            return (), note
 
     def next_band(self, direction: int) -> bool:
         """Move the selected boundary (deep unless the superficial layer is selected) to the

@@ -22,7 +22,9 @@ rules, one home each:
   without one), and so does its echo intensity between the corrected boundaries (NaN for a
   correction stored without one, before schema 4: the model's was measured between other
   boundaries); a failed result (one row, no line) corrected by hand gets one row per
-  corrected line;
+  corrected line; its ``flags`` keep only those that still stand
+  (:func:`musclethick.qc.flags_after_correction`: the millimetres', the file's), the model's
+  stay in ``flags_model``, and its ``message`` says it was the model's;
 - ``included`` is False for failed and rejected results.
 """
 
@@ -33,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from musclethick.errors import StoreError
+from musclethick.qc import flags_after_correction
 from musclethick.study.store._records import (
     ARCHITECTURE_FRAME_COLUMNS,
     Review,
@@ -169,7 +172,8 @@ def apply_reviews(results: pd.DataFrame, reviews: Iterable[Review]) -> pd.DataFr
     pandas.DataFrame
         A new table: ``results``' columns (with ``line`` ``""`` for no line) plus
         ``pennation_deg_model, fascicle_length_mm_model, thickness_mm_model, qc_status,
-        reviewed_by, reviewed_at, review_reason, included``, stably sorted by ``result_id``,
+        reviewed_by, reviewed_at, review_reason, included`` (and ``flags_model`` when it has
+        ``flags``), stably sorted by ``result_id``,
         index ``0..n-1``.
 
     Raises
@@ -187,6 +191,10 @@ def apply_reviews(results: pd.DataFrame, reviews: Iterable[Review]) -> pd.DataFr
     frame["pennation_deg_model"] = frame["pennation_deg"]
     frame["fascicle_length_mm_model"] = frame["fascicle_length_mm"]
     frame["thickness_mm_model"] = frame["thickness_mm"]
+    has_flags = "flags" in frame.columns
+    if has_flags:
+        frame["flags"] = frame["flags"].fillna("").astype(str)
+        frame["flags_model"] = frame["flags"]
     frame["qc_status"] = frame["status"]
     frame["reviewed_by"] = ""
     frame["reviewed_at"] = ""
@@ -211,6 +219,13 @@ def apply_reviews(results: pd.DataFrame, reviews: Iterable[Review]) -> pd.DataFr
         for column, value in architecture_frame_values(review.architecture).items():
             frame.loc[mask, column] = value
         frame.loc[mask, "method"] = review.method
+        if has_flags:
+            for index in frame.index[mask]:
+                model_flags = frame.at[index, "flags_model"].split(";")
+                frame.at[index, "flags"] = ";".join(flags_after_correction(model_flags))
+                message = frame.at[index, "message"] if "message" in frame.columns else ""
+                if isinstance(message, str) and message:
+                    frame.at[index, "message"] = f"before the correction (the model's): {message}"
         # the echo intensity between the corrected boundaries (none stored: empty)
         echo = review.echo_intensity
         frame.loc[mask, "echo_intensity"] = float("nan") if echo is None else float(echo)
