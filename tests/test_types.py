@@ -156,3 +156,19 @@ def test_literal_types_bind_the_fields():
     assert types.CalibrationSource in typing.get_args(hints[(types.Calibration, "source")])
     assert hints[(types.FrameResult, "status")] is types.Status
     assert types.STATUSES == ("ok", "flagged", "failed")
+
+
+def test_measured_pair_needs_both_boundaries():
+    from dataclasses import replace
+
+    from musclethick.types import Boundary, FrameResult
+
+    x = np.array([0.0, 3.0])
+    sup, deep = Boundary(x, [1.0, 1.0], "model", 0.9), Boundary(x, [3.0, 3.0], "model", 0.9)
+    whole = FrameResult(
+        "a.png", 0, PixelBox(0, 0, 4, 4), Calibration(), sup, deep, (), None, 0.9, "ok",
+        method="model",
+    )  # fmt: skip
+    assert whole.measured_pair == (sup, deep)
+    assert replace(whole, deep=None, status="failed").measured_pair is None
+    assert replace(whole, superficial=None, status="failed").measured_pair is None

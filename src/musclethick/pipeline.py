@@ -370,14 +370,11 @@ def _with_other_pairs(
         return result  # (a stand-in model without a layer map to rank by)
     if not doubts_boundaries(result.status, result.flags):
         return result
-    measured = None
-    if result.superficial is not None and result.deep is not None:
-        measured = (result.superficial, result.deep)
     offered = () if result.runner_up is None else (result.runner_up,)
     try:
         pairs = model.other_pairs(
             frame.pixels,
-            measured=measured,
+            measured=result.measured_pair,
             exclude=offered,
             k=OFFERED_PAIRS - len(offered),
             layer_map=layer_map,

@@ -471,6 +471,16 @@ class FrameResult:
         return offered_pairs(self.runner_up, self.other_pairs)
 
     @property
+    def measured_pair(self) -> tuple[Boundary, Boundary] | None:
+        """``(superficial, deep)``, or ``None`` when a boundary is missing.
+
+        The pair that other layer pairs are offered beside (and must differ from).
+        """
+        if self.superficial is None or self.deep is None:
+            return None
+        return self.superficial, self.deep
+
+    @property
     def mean_thickness_mm(self) -> float | None:
         """Thickness of the ``"mean"`` line in mm (``None`` if absent or uncalibrated)."""
         for line in self.lines:

@@ -602,10 +602,7 @@ class ReviewWidget(QWidget):
         from musclethick.errors import BoundaryNotFound, ModelError
         from musclethick.pipeline import OFFERED_PAIRS, get_model
 
-        shown = self.editor.result
-        measured = None
-        if shown.superficial is not None and shown.deep is not None:
-            measured = (shown.superficial, shown.deep)
+        measured = self.editor.result.measured_pair
         path, note = self.session.measuring_model(self.session.stored())
         try:
             model = get_model(path)
