@@ -305,6 +305,28 @@ def make_images(shared: Path) -> None:
     print("copied sample_images/dltrack_*.png")
 
 
+#: Rescaled, recompressed captures whose ruler numbers the OCR misread (a new-user trial,
+#: 2026-11-30): ``(source, width, height, interpolation, JPEG quality, name)``. With "1"
+#: and "7" read from an icon and a tick's fragment, and a "60" read as "3", both once gave a
+#: confirmed scale 2-5x off.
+MISREAD_RULERS = (
+    ("img_00450.png", 657, 554, "cubic", 70, "misread_00450_657x554.jpg"),
+    ("img_00481.png", 596, 502, "linear", 70, "misread_00481_596x502.jpg"),
+)
+
+
+def make_misread_rulers(shared: Path) -> None:
+    import cv2
+
+    out = TESTS / "rulers"
+    modes = {"cubic": cv2.INTER_CUBIC, "linear": cv2.INTER_LINEAR}
+    for src, width, height, mode, quality, name in MISREAD_RULERS:
+        image = cv2.imread(str(shared / "dltrack_apo" / "images" / src), cv2.IMREAD_COLOR)
+        small = cv2.resize(image, (width, height), interpolation=modes[mode])
+        cv2.imwrite(str(out / name), small, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        print(f"wrote tests/data/rulers/{name}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "data")
@@ -312,6 +334,7 @@ def main() -> None:
     make_images(args.shared)
     make_dicom(args.shared)
     make_video(args.shared)
+    make_misread_rulers(args.shared)
 
 
 if __name__ == "__main__":

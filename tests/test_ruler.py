@@ -283,3 +283,59 @@ def test_ticks_next_to_the_region_are_always_compared(sample_images):
     other[rows, cols] = np.roll(grey[rows, cols], 2, axis=0)
     assert not same_display(reading, grey, other, near)
     assert same_display(reading, grey, grey.copy(), near)
+
+
+@needs_ocr
+@pytest.mark.parametrize(
+    ("name", "source_rows", "rows"),
+    [("misread_00450_657x554.jpg", 556, 554), ("misread_00481_596x502.jpg", 556, 502)],
+)
+def test_a_misread_number_never_confirms_a_wrong_scale(test_data, name, source_rows, rows):
+    """Rescaled, recompressed 660x556 captures (tests/data/NOTICE.md) on which the OCR read
+    "1" and "7" from an icon and a tick's fragment, or a "60" as "3": both once gave a
+    ``confirmed`` pixel size 5x and 2x too small. The display's scale is 60 mm over 465 px
+    (read by hand), stretched with the capture."""
+    truth = 60.0 / 465.0 * source_rows / rows
+    reading = read_ruler(_grey(test_data / "rulers" / name), reader=READER)
+    assert not reading.confirmed or reading.mm_per_px == pytest.approx(truth, rel=0.02), (
+        reading.describe()
+    )
+
+
+def test_a_number_must_fill_the_box_it_was_read_from():
+    """One digit in a box as wide as two ("60" read as "3"), or in a sliver (a tick's
+    fragment read as "7"), is a misreading; printed numbers fill their boxes (width over
+    height 0.5-0.9 per digit on the committed captures and the synthetic corpus)."""
+    from musclethick.ruler import _fills_its_box
+
+    def box(ratio, height=10):
+        return PixelBox(0, 0, max(1, round(ratio * height)), height)
+
+    assert _fills_its_box("0", box(0.5)) and _fills_its_box("60", box(1.2))
+    assert _fills_its_box("1.5", box(2.0)) and _fills_its_box("4", box(0.88, 8))
+    assert not _fills_its_box("3", box(1.2))  # a "60" read as "3"
+    assert not _fills_its_box("7", PixelBox(0, 0, 1, 40))  # a tick's fragment
+    assert not _fills_its_box("60", box(0.4))  # one glyph read as two digits
+
+
+def test_two_numbers_must_put_zero_at_the_top_of_the_image():
+    """A depth scale starts at 0 mm at the transducer face, the top of the image: two
+    numbers that put 0 mm 190 px lower leave the reading unconfirmed; three or more numbers
+    on one line (a view that starts deeper) are left to the other checks."""
+    from types import SimpleNamespace
+
+    from musclethick.ruler import RulerLabel, _zero_doubt
+
+    ticks = SimpleNamespace(fine_spacing_px=77.2, tick_y_px=np.array([43.0, 120.0, 506.0]))
+    region = PixelBox(98, 43, 562, 555)
+    b = PixelBox(0, 0, 6, 10)
+
+    def label(text, row):
+        return RulerLabel(text, float(text), b, row, 90.0)
+
+    doubt = _zero_doubt([label("1", 274.0), label("7", 506.0)], ticks, region)
+    assert "put 0 mm at row 235" in doubt and "not at the top of the image (row 43)" in doubt
+    assert _zero_doubt([label("0", 43.0), label("60", 506.0)], ticks, region) == ""
+    assert _zero_doubt([label("10", 120.0), label("60", 506.0)], ticks, region) == ""
+    three = [label("10", 120.0), label("20", 197.0), label("60", 506.0)]
+    assert _zero_doubt(three, ticks, region) == ""

@@ -20,6 +20,10 @@ others. :func:`read_ruler` therefore collects every independent source and cross
     A displayed depth ("D 4.0 cm", "4 cm", "De 50 mm") over the height of the imaging area;
     without labels it picks the standard tick step that matches it.
 
+A number counts only where it fills the box of the strokes it was read from (a digit dropped
+or added by the OCR leaves the box too wide or too narrow) and is printed in the size of the
+others; two numbers alone must put 0 mm at the top of the image, where a depth scale starts.
+
 A reading is *confirmed* when two sources agree within 2 %. Otherwise (unlabelled ticks only,
 no OCR engine, or sources that disagree) it still reports a pixel size (10 mm per major tick,
 the most common convention, or the labels' value) but is unconfirmed: the calibration then
@@ -74,6 +78,15 @@ _LABEL_BAND_PX = 45
 #: taken as 3 it halved the scale and the tick grid agreed with it.
 _LABEL = re.compile(r"^(?:0|[1-9]\d{0,2})(?:\.\d{1,2})?$")
 _DEPTH = re.compile(r"^(?:D|De|Dep|Depth|DEPTH|d)?(\d{1,3}(?:\.\d{1,2})?)(cm|mm|CM|MM)$")
+#: Width over height of one printed digit, and what a decimal point adds: a number read must
+#: fill the box its strokes make. Printed digits measure 0.5-0.9 (the committed captures and
+#: the synthetic corpus); a "60" read as "3" fills a box 1.14-1.22 wide, a tick's fragment
+#: read as "7" one 0.03 wide (a new-user trial: both gave a ``confirmed`` scale off by 2-5x).
+_DIGIT_WIDTH = (0.25, 1.0)
+_POINT_WIDTH = (0.1, 0.6)
+#: Numbers of one scale are printed in one size: heights differing by more than this share of
+#: the taller one are not one scale's.
+_LABEL_HEIGHT_SPREAD = 0.35
 
 
 @dataclass(frozen=True)
@@ -552,6 +565,17 @@ def _agree(a: float, b: float) -> bool:
     return abs(a / b - 1.0) <= AGREEMENT_TOLERANCE
 
 
+def _fills_its_box(text: str, box: PixelBox) -> bool:
+    """Whether ``text`` (a number) is as wide as the box of the strokes it was read from: a
+    digit dropped or added by the OCR leaves the box too wide or too narrow for it."""
+    digits = sum(ch.isdigit() for ch in text)
+    points = text.count(".")
+    ratio = box.width / max(box.height, 1)
+    low = digits * _DIGIT_WIDTH[0] + points * _POINT_WIDTH[0]
+    high = digits * _DIGIT_WIDTH[1] + points * _POINT_WIDTH[1]
+    return low <= ratio <= high
+
+
 def _parse_labels(
     words: Sequence[tuple[PixelBox, str, float]], ticks: RulerTicks
 ) -> list[tuple[float, str, PixelBox, float, float]]:
@@ -560,7 +584,7 @@ def _parse_labels(
     out: dict[float, tuple[float, str, PixelBox, float, float]] = {}
     for box, text, conf in words:
         t = text.replace(" ", "")
-        if not _LABEL.match(t) or conf < _MIN_LABEL_CONFIDENCE:
+        if not _LABEL.match(t) or conf < _MIN_LABEL_CONFIDENCE or not _fills_its_box(t, box):
             continue
         centre = (box.y0 + box.y1 - 1) / 2.0
         k = int(np.argmin(np.abs(rows - centre)))
@@ -587,8 +611,13 @@ def _label_fit(
     left = [lab[2].x1 + lab[2].x0 < 2 * centre for lab in labels]
     edge = [lab[2].x1 if is_left else lab[2].x0 for lab, is_left in zip(labels, left, strict=True)]
 
+    heights = [lab[2].height for lab in labels]
+
     def together(k: int, i: int) -> bool:
-        return left[k] == left[i] and abs(edge[k] - edge[i]) <= align
+        same_size = abs(heights[k] - heights[i]) <= _LABEL_HEIGHT_SPREAD * max(
+            heights[k], heights[i]
+        )
+        return left[k] == left[i] and abs(edge[k] - edge[i]) <= align and same_size
 
     best: list[int] = []
     for i in range(len(labels)):
@@ -707,11 +736,13 @@ def read_ruler(
             read, mirrored, fit = other, not mirrored, other_fit
     estimates: list[tuple[str, float]] = []
     used_labels: tuple[RulerLabel, ...] = ()
+    zero_doubt = ""
     if fit is not None:
         per_px, used, tick_mm = fit
         used_labels = tuple(RulerLabel(t, v, b, y, c) for v, t, b, y, c in used)
         estimates.append(("labels", per_px))
         estimates.append(("ticks", float(_nice_step(tick_mm)) / ticks.fine_spacing_px))
+        zero_doubt = _zero_doubt(used_labels, ticks, region)
     depth_mm = None
     looked_at = PixelBox(bx0, by0, bx1, by1)
     if reader is not None and len(estimates) < 2:
@@ -733,7 +764,9 @@ def read_ruler(
     depth_ests = _depth_estimates(depth_mm, ticks, region)
     for value in depth_ests:
         estimates.append(("depth_readout", value))
-    mm_per_px, confirmed, reason = _verdict(estimates, ticks, fit is not None, depth_ests, name)
+    mm_per_px, confirmed, reason = _verdict(
+        estimates, ticks, fit is not None, depth_ests, name, zero_doubt
+    )
     if fit is None and not confirmed:
         estimates.append(("assumed_ticks", ASSUMED_MAJOR_TICK_MM / ticks.spacing_px))
     words = tuple((box, text) for box, text, _ in read if text)
@@ -892,15 +925,40 @@ def _depth_estimates(depth_mm: float | None, ticks: RulerTicks, region: PixelBox
     return out
 
 
+def _zero_doubt(labels: Sequence[RulerLabel], ticks: RulerTicks, region: PixelBox) -> str:
+    """Why two numbers alone are not trusted, or ``""``: a depth scale starts at 0 mm at the
+    top of the image (the transducer face), so two numbers that put 0 mm elsewhere are likely
+    a misreading (a new-user trial: "1" and "7" read from an icon and a tick's fragment put it
+    193 px down). Three or more numbers on one line (a zoomed view may start deeper) are
+    trusted without it."""
+    if len(labels) != 2:
+        return ""
+    (a, b) = labels
+    slope = (b.value_mm - a.value_mm) / (b.tick_y_px - a.tick_y_px)  # mm per px
+    zero = a.tick_y_px - a.value_mm / slope
+    tol = max(0.5 * ticks.fine_spacing_px, 0.03 * region.height)
+    off = min(abs(zero - region.y0), abs(zero - float(ticks.tick_y_px[0])))
+    if off <= tol:
+        return ""
+    return (
+        f"printed numbers {a.text!r} and {b.text!r} put 0 mm at row {zero:.0f}, not at the top "
+        f"of the image (row {region.y0}): a misread number?"
+    )
+
+
 def _verdict(
     estimates: list[tuple[str, float]],
     ticks: RulerTicks,
     has_labels: bool,
     depth_ests: list[float],
     reader: str,
+    zero_doubt: str = "",
 ) -> tuple[float, bool, str]:
-    """``(mm per px, confirmed, reason)`` from the sources' estimates."""
+    """``(mm per px, confirmed, reason)`` from the sources' estimates; ``zero_doubt`` (from
+    :func:`_zero_doubt`) leaves two numbers unconfirmed, whatever agrees with them."""
     est = dict(estimates)
+    if has_labels and zero_doubt:
+        return est["labels"], False, zero_doubt
     if has_labels:
         labels = est["labels"]
         agreeing = []

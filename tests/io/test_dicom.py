@@ -302,3 +302,107 @@ def test_a_ct_image_is_measured_but_never_ok(test_data):
     assert all("DICOM modality CT" in r.message for r in ct if r.status == "flagged")
     us = list(measure_frames(read(test_data / "dicom" / "us_single.dcm"), settings))
     assert us and all("not_ultrasound" not in r.flags for r in us)
+
+
+def _capture_as_dicom(sample_images, path, **tags):
+    """A real screen capture with its depth ruler (sample_images, 0.12912 mm per px read by
+    hand: tests/ruler_reference.py) written as an ultrasound DICOM with the given tags."""
+    from PIL import Image
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    from musclethick.io.dicom import set_grey8_pixels
+
+    grey = np.asarray(
+        Image.open(sample_images / "dltrack_telemed_660x556_img_00309.png").convert("L")
+    )
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.6.1"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = pydicom.Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.Modality = "US"
+    for key, value in tags.items():
+        setattr(ds, key, value)
+    set_grey8_pixels(ds, [grey])
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+needs_ocr = pytest.mark.skipif(
+    __import__("musclethick.ocr", fromlist=["default_reader"]).default_reader() is None,
+    reason="OCR engine (tesserocr + tessdata) missing",
+)
+
+
+@needs_ocr
+def test_pixel_spacing_that_contradicts_the_burnt_in_ruler_is_unconfirmed(sample_images, tmp_path):
+    """A converter's PixelSpacing 1\\1 (or any value) that the image's own confirmed depth
+    ruler contradicts is kept but ``calibration_unconfirmed``, both values named (a new-user
+    trial measured 94 mm ``ok`` where the ruler gives 12); one that agrees stays trusted."""
+    wrong = _capture_as_dicom(sample_images, tmp_path / "ps1.dcm", PixelSpacing=[1.0, 1.0])
+    (frame,) = read(wrong)
+    assert frame.calibration.source == "pixel_spacing" and frame.calibration.mm_per_px == 1.0
+    assert frame.calibration.flags == ("calibration_unconfirmed",)
+    note = frame.calibration.note
+    assert "PixelSpacing gives 1 mm per px" in note and "ruler on the image reads 0.129" in note
+    right = _capture_as_dicom(sample_images, tmp_path / "ps.dcm", PixelSpacing=[0.1291, 0.1291])
+    (frame,) = read(right)
+    assert frame.calibration.mm_per_px == pytest.approx(0.1291) and not frame.calibration.flags
+
+    def region(delta_cm):
+        item = pydicom.Dataset()
+        item.RegionSpatialFormat, item.RegionDataType = 1, 1
+        item.RegionLocationMinX0, item.RegionLocationMinY0 = 98, 43
+        item.RegionLocationMaxX1, item.RegionLocationMaxY1 = 561, 554
+        item.PhysicalUnitsXDirection = item.PhysicalUnitsYDirection = 3
+        item.PhysicalDeltaX = item.PhysicalDeltaY = delta_cm
+        return pydicom.Sequence([item])
+
+    # a region delta twice the ruler's (a writer's unit slip): unconfirmed; the right one not
+    doubled = tmp_path / "region2x.dcm"
+    (frame,) = read(
+        _capture_as_dicom(sample_images, doubled, SequenceOfUltrasoundRegions=region(0.025824))
+    )
+    assert frame.calibration.source == "dicom_region"
+    assert frame.calibration.flags == ("calibration_unconfirmed",)
+    assert "ultrasound region gives 0.25824" in frame.calibration.note
+    exact = tmp_path / "region.dcm"
+    (frame,) = read(
+        _capture_as_dicom(sample_images, exact, SequenceOfUltrasoundRegions=region(0.012912))
+    )
+    assert frame.calibration.mm_per_px == pytest.approx(0.12912) and not frame.calibration.flags
+
+
+def test_placeholder_pixel_spacing_without_a_ruler_is_unconfirmed(tmp_path):
+    """PixelSpacing of exactly 1 x 1 mm on an ultrasound image with nothing to confirm it is
+    what converters write when they know no pixel size."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    from musclethick.io.dicom import set_grey8_pixels
+
+    def write(name, spacing):
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.6.1"
+        meta.MediaStorageSOPInstanceUID = generate_uid()
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds = pydicom.Dataset()
+        ds.file_meta = meta
+        ds.SOPClassUID = meta.MediaStorageSOPClassUID
+        ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+        ds.Modality = "US"
+        ds.PixelSpacing = spacing
+        rng = np.random.default_rng(0)
+        set_grey8_pixels(ds, [rng.integers(20, 200, (120, 160), dtype=np.uint8)])
+        ds.save_as(tmp_path / name, enforce_file_format=True)
+        return tmp_path / name
+
+    (placeholder,) = read(write("one.dcm", [1.0, 1.0]))
+    assert placeholder.calibration.flags == ("calibration_unconfirmed",)
+    assert "converters write" in placeholder.calibration.note
+    (measured,) = read(write("measured.dcm", [0.2, 0.2]))
+    assert measured.calibration.mm_per_px == 0.2 and not measured.calibration.flags

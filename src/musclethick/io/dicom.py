@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -368,8 +369,58 @@ def _plan(
     out = []
     for box, calib in zip(boxes, calibs, strict=True):
         user = from_options(options, region_height_px=box.height)
+        if user is None and meta.modality.upper() == "US":
+            calib = _checked_against_ruler(calib, grey, box, options, path)
         out.append((box, user if user is not None else calib))
     return out
+
+
+#: A DICOM pixel size and a confirmed on-screen ruler differing by more than this (relative)
+#: contradict each other.
+RULER_DISAGREEMENT = 0.05
+#: ``PixelSpacing`` ``1\1``: what converters write when they know no pixel size.
+_PLACEHOLDER_SPACING_MM = 1.0
+
+
+def _checked_against_ruler(
+    calib: Calibration, grey: np.ndarray, box: PixelBox, options: CalibrationOptions, path: Path
+) -> Calibration:
+    """A file's own pixel size (ultrasound regions, ``PixelSpacing``) checked against the
+    depth ruler burnt into the pixels, when there is one the reader confirms.
+
+    A file whose tags contradict its own ruler (a converter's ``PixelSpacing`` ``1\1``, a
+    region delta in the wrong unit) is ``calibration_unconfirmed``, the note naming both
+    values: the tags' value is kept, a person decides. ``PixelSpacing`` of exactly 1 x 1 mm
+    with no ruler to confirm it is a converter's placeholder, also unconfirmed. Files
+    without a display around the image (no ruler) are left as they are.
+    """
+    if not calib.is_calibrated or calib.source == "ruler" or not calib.is_confirmed:
+        return calib
+    placeholder = (
+        calib.source == "pixel_spacing"
+        and calib.mm_per_px_y == _PLACEHOLDER_SPACING_MM
+        and calib.mm_per_px_x == _PLACEHOLDER_SPACING_MM
+    )
+    ruler = None
+    if options.use_ruler and box != PixelBox.full(grey.shape):
+        ruler = calibrate_capture(grey, box, replace(options, profile=None))
+    if ruler is not None and ruler.is_confirmed and ruler.mm_per_px is not None:
+        theirs, ours = ruler.mm_per_px, float(calib.mm_per_px_y or calib.mm_per_px)
+        if abs(ours / theirs - 1.0) <= RULER_DISAGREEMENT:
+            return calib
+        what = "ultrasound region" if calib.source == "dicom_region" else "PixelSpacing"
+        return calib.with_flags(
+            "calibration_unconfirmed",
+            note=f"{path}: the file's {what} gives {ours:.5g} mm per px along the beam but "
+            f"the depth ruler on the image reads {theirs:.5g} (confirmed): check which is right",
+        )
+    if placeholder:
+        return calib.with_flags(
+            "calibration_unconfirmed",
+            note=f"{path}: DICOM PixelSpacing 1 x 1 mm is what converters write when they know "
+            "no pixel size, and no depth ruler on the image confirms it",
+        )
+    return calib
 
 
 def _fallback(
