@@ -171,3 +171,22 @@ def test_calibrate_batch_export_end_to_end(tmp_path, sample_images, capsys):
     assert len(other) and (other["status"] == "flagged").all()  # one row per line
     assert "profile_mismatch" in other["flags"].iloc[0]
     assert "800x600" in other["message"].iloc[0]
+
+
+@pytest.mark.skipif(default_reader() is None, reason="OCR engine missing")
+def test_a_profile_the_captures_own_ruler_contradicts_is_flagged(sample_images):
+    """A profile made from a misread capture (a new-user trial: 0.0259 mm/px written with
+    ``confirmed_by="automatic"``, then 10 of 12 captures ``ok`` at a fifth of their thickness)
+    is applied but flagged ``profile_mismatch`` where the capture's own ruler reads
+    (confirmed) another pixel size; a right profile is not."""
+    from musclethick.io import read
+    from musclethick.io.options import CalibrationOptions
+
+    capture = sample_images / TELEMED
+    (right,) = read(capture, calibration=CalibrationOptions(profile=_profile()))
+    assert right.calibration.source == "profile:telemed" and not right.calibration.flags
+    wrong = _profile(mm_per_px=0.02592, confirmed_by="automatic")
+    (frame,) = read(capture, calibration=CalibrationOptions(profile=wrong))
+    assert frame.calibration.mm_per_px == pytest.approx(0.02592)
+    assert frame.calibration.flags == ("profile_mismatch",)
+    assert "own depth ruler reads 0.129" in frame.calibration.note

@@ -437,7 +437,7 @@ def test_measure_advises_when_most_frames_are_flagged_or_failed(tmp_path: Path, 
     assert "musclethick train --from-store STORE --out models/mine --holdout 5" in err
     one = ["measure", str(tmp_path / "noise0.png"), "--method", "edges"]
     main([*one, "--out", str(tmp_path / "r2.csv")])
-    assert "note:" not in capsys.readouterr().err  # one frame: too few to judge
+    assert "for their boundaries" not in capsys.readouterr().err  # one frame: too few to judge
 
 
 def test_ctrl_c_before_the_first_file_is_measured_says_so(
@@ -455,3 +455,19 @@ def test_ctrl_c_before_the_first_file_is_measured_says_so(
     err = capsys.readouterr().err
     assert "interrupted before the first of 1 file(s) was measured" in err
     assert "their rows are in" not in err
+
+
+def test_measure_names_the_files_measured_in_px_only(sample_images: Path, tmp_path: Path, capsys):
+    """A capture with nothing that gives a pixel size (512x512: no display, no ruler) is
+    measured in px; the summary says how many frames, names the file and how to calibrate it,
+    where before only the message column of the table said so (a new-user trial). A
+    calibrated run says nothing of it."""
+    scan = tmp_path / "in" / "dltrack_512x512_img_00053.png"
+    scan.parent.mkdir()
+    shutil.copy(sample_images / scan.name, scan)
+    assert main(["measure", str(scan), "--out", str(tmp_path / "r.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "note: 1 of the 1 frames measured have no pixel size (thickness in px only" in err
+    assert str(scan) in err and "musclethick calibrate SCAN" in err
+    assert main(["measure", str(scan), "--out", str(tmp_path / "c.csv"), "--mm-per-px", "0.1"]) == 0
+    assert "no pixel size" not in capsys.readouterr().err

@@ -29,6 +29,7 @@ from .types import Calibration, PixelBox
 
 __all__ = [
     "FIX_HINT",
+    "RULER_DISAGREEMENT",
     "RULER_MAJOR_TICK_MM",
     "RulerTicks",
     "UltrasoundRegion",
@@ -43,6 +44,12 @@ __all__ = [
 
 #: Distance between two major ticks of an on-screen depth ruler when nothing else is known.
 RULER_MAJOR_TICK_MM = ASSUMED_MAJOR_TICK_MM
+
+#: A pixel size from a file's tags or a calibration profile and a confirmed reading of the
+#: capture's own depth ruler that differ by more than this (relative) contradict each other:
+#: the result is flagged (:mod:`musclethick.io.dicom`,
+#: :func:`musclethick.io.image.calibrate_capture`).
+RULER_DISAGREEMENT = 0.05
 
 #: DICOM PhysicalUnits{X,Y}Direction code for centimetres.
 _UNITS_CM = 3

@@ -56,7 +56,8 @@ Flags of the millimetres (:func:`scale_flags`), after the geometric ones:
     The pixel size lies outside the plausible range, or the file's own calibration was
     rejected (invalid DICOM regions).
 ``profile_mismatch``
-    The capture's layout differs from the calibration profile's.
+    The capture's layout differs from the calibration profile's, or its own depth ruler reads
+    (confirmed) a pixel size the profile's contradicts.
 ``implausible_thickness``
     (also) the mean thickness in mm lies outside the plausible range for skeletal muscle.
 

@@ -247,7 +247,8 @@ def cmd_measure(args: argparse.Namespace) -> int:
             "or globs of scans"
         )
     outputs = _MeasureOutputs(args, paths)
-    n_ok = n_flagged = n_failed = n_done = n_doubtful = 0
+    n_ok = n_flagged = n_failed = n_done = n_doubtful = n_px_only = 0
+    px_only_files: dict[str, None] = {}  # in order, once each
     progress = progress_bar(
         total=len(paths),
         unit="file",
@@ -276,6 +277,9 @@ def cmd_measure(args: argparse.Namespace) -> int:
                 else:
                     n_ok += result.status == "ok"
                     n_flagged += result.status == "flagged"
+                    if result.mean_thickness_mm is None:  # no pixel size: px only
+                        n_px_only += 1
+                        px_only_files[result.path] = None
             progress.update(1)
     except KeyboardInterrupt:
         interrupted = True
@@ -298,6 +302,18 @@ def cmd_measure(args: argparse.Namespace) -> int:
             f"{n_failed} failed -> {outputs.out}",
             file=sys.stderr,
         )
+        if n_px_only:
+            files = list(px_only_files)
+            more = f"; and {len(files) - 5} more" if len(files) > 5 else ""
+            listed = "; ".join(files[:5]) + more
+            print(
+                f"musclethick: note: {n_px_only} of the {n_ok + n_flagged} frames measured have "
+                f"no pixel size (thickness in px only; the message column says why): {listed}. "
+                "Give their display a calibration profile ('musclethick calibrate SCAN --out "
+                "display.toml', then --calibration display.toml); --mm-per-px sets one pixel size "
+                "for EVERY file, replacing the ones read from rulers and files",
+                file=sys.stderr,
+            )
         unfamiliar = unfamiliar_scanner(
             n_ok + n_flagged + n_failed, n_doubtful, model_path=settings.model_path
         )

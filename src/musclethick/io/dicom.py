@@ -375,9 +375,6 @@ def _plan(
     return out
 
 
-#: A DICOM pixel size and a confirmed on-screen ruler differing by more than this (relative)
-#: contradict each other.
-RULER_DISAGREEMENT = 0.05
 #: ``PixelSpacing`` ``1\1``: what converters write when they know no pixel size.
 _PLACEHOLDER_SPACING_MM = 1.0
 
@@ -406,7 +403,7 @@ def _checked_against_ruler(
         ruler = calibrate_capture(grey, box, replace(options, profile=None))
     if ruler is not None and ruler.is_confirmed and ruler.mm_per_px is not None:
         theirs, ours = ruler.mm_per_px, float(calib.mm_per_px_y or calib.mm_per_px)
-        if abs(ours / theirs - 1.0) <= RULER_DISAGREEMENT:
+        if abs(ours / theirs - 1.0) <= cal.RULER_DISAGREEMENT:
             return calib
         what = "ultrasound region" if calib.source == "dicom_region" else "PixelSpacing"
         return calib.with_flags(

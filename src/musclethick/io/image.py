@@ -65,7 +65,7 @@ def calibrate_capture(grey: np.ndarray, box: PixelBox, options: CalibrationOptio
 
         applied = apply_profile(options.profile, layout_of(grey, box=box))
         if isinstance(applied, Calibration):
-            return applied
+            return _profile_checked_against_ruler(applied, grey, box, options)
         auto = _ruler(grey, box, options)
         return auto.with_flags(
             "profile_mismatch",
@@ -73,6 +73,27 @@ def calibrate_capture(grey: np.ndarray, box: PixelBox, options: CalibrationOptio
             f"applied: {applied}",
         )
     return _ruler(grey, box, options)
+
+
+def _profile_checked_against_ruler(
+    applied: Calibration, grey: np.ndarray, box: PixelBox, options: CalibrationOptions
+) -> Calibration:
+    """A profile's pixel size, flagged ``profile_mismatch`` when the capture's own depth ruler
+    reads (confirmed) another one: a profile made from a misread capture, or applied to a
+    display whose depth setting changed without its layout changing (read once per display:
+    :data:`SEEN_DISPLAYS`)."""
+    if not options.use_ruler or applied.mm_per_px is None:
+        return applied
+    own = _ruler(grey, box, options)
+    if not own.is_confirmed or own.mm_per_px is None:
+        return applied
+    if abs(applied.mm_per_px / own.mm_per_px - 1.0) <= cal.RULER_DISAGREEMENT:
+        return applied
+    return applied.with_flags(
+        "profile_mismatch",
+        note=f"the profile gives {applied.mm_per_px:.5g} mm/px but the capture's own depth "
+        f"ruler reads {own.mm_per_px:.5g} (confirmed): check the profile",
+    )
 
 
 def _ruler(grey: np.ndarray, box: PixelBox, options: CalibrationOptions) -> Calibration:
