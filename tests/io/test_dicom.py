@@ -267,22 +267,10 @@ def test_bare_dataset_without_preamble(test_data, tmp_path):
 
 
 def test_set_grey8_pixels_round_trips_through_pydicom(tmp_path):
-    from pydicom.dataset import FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-
     from musclethick.io.dicom import set_grey8_pixels
 
     frames = [np.full((6, 5), v, np.uint8) for v in (10, 200)]
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.3.1"
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = pydicom.Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = meta.MediaStorageSOPClassUID
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    set_grey8_pixels(ds, frames)
-    ds.save_as(tmp_path / "x.dcm", enforce_file_format=True)
+    _us_dicom(tmp_path / "x.dcm", frames)  # set_grey8_pixels, then pydicom writes it
     back = pydicom.dcmread(tmp_path / "x.dcm").pixel_array
     np.testing.assert_array_equal(back, np.stack(frames))
     with pytest.raises(ValueError, match="uint8"):
@@ -304,18 +292,13 @@ def test_a_ct_image_is_measured_but_never_ok(test_data):
     assert us and all("not_ultrasound" not in r.flags for r in us)
 
 
-def _capture_as_dicom(sample_images, path, **tags):
-    """A real screen capture with its depth ruler (sample_images, 0.12912 mm per px read by
-    hand: tests/ruler_reference.py) written as an ultrasound DICOM with the given tags."""
-    from PIL import Image
+def _us_dicom(path, frames, **tags):
+    """Write ``frames`` (grey uint8) as an ultrasound DICOM with the given tags."""
     from pydicom.dataset import FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
     from musclethick.io.dicom import set_grey8_pixels
 
-    grey = np.asarray(
-        Image.open(sample_images / "dltrack_telemed_660x556_img_00309.png").convert("L")
-    )
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.6.1"
     meta.MediaStorageSOPInstanceUID = generate_uid()
@@ -327,9 +310,18 @@ def _capture_as_dicom(sample_images, path, **tags):
     ds.Modality = "US"
     for key, value in tags.items():
         setattr(ds, key, value)
-    set_grey8_pixels(ds, [grey])
+    set_grey8_pixels(ds, frames)
     ds.save_as(path, enforce_file_format=True)
     return path
+
+
+def _capture_as_dicom(sample_images, path, **tags):
+    """A real screen capture with its depth ruler (sample_images, 0.12912 mm per px read by
+    hand: tests/ruler_reference.py) written as an ultrasound DICOM with the given tags."""
+    from PIL import Image
+
+    capture = sample_images / "dltrack_telemed_660x556_img_00309.png"
+    return _us_dicom(path, [np.asarray(Image.open(capture).convert("L"))], **tags)
 
 
 needs_ocr = pytest.mark.skipif(
@@ -380,26 +372,11 @@ def test_pixel_spacing_that_contradicts_the_burnt_in_ruler_is_unconfirmed(sample
 def test_placeholder_pixel_spacing_without_a_ruler_is_unconfirmed(tmp_path):
     """PixelSpacing of exactly 1 x 1 mm on an ultrasound image with nothing to confirm it is
     what converters write when they know no pixel size."""
-    from pydicom.dataset import FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-
-    from musclethick.io.dicom import set_grey8_pixels
+    rng = np.random.default_rng(0)
+    speckle = rng.integers(20, 200, (120, 160), dtype=np.uint8)
 
     def write(name, spacing):
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.6.1"
-        meta.MediaStorageSOPInstanceUID = generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = pydicom.Dataset()
-        ds.file_meta = meta
-        ds.SOPClassUID = meta.MediaStorageSOPClassUID
-        ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-        ds.Modality = "US"
-        ds.PixelSpacing = spacing
-        rng = np.random.default_rng(0)
-        set_grey8_pixels(ds, [rng.integers(20, 200, (120, 160), dtype=np.uint8)])
-        ds.save_as(tmp_path / name, enforce_file_format=True)
-        return tmp_path / name
+        return _us_dicom(tmp_path / name, [speckle], PixelSpacing=spacing)
 
     (placeholder,) = read(write("one.dcm", [1.0, 1.0]))
     assert placeholder.calibration.flags == ("calibration_unconfirmed",)
