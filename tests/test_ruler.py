@@ -339,3 +339,23 @@ def test_two_numbers_must_put_zero_at_the_top_of_the_image():
     assert _zero_doubt([label("10", 120.0), label("60", 506.0)], ticks, region) == ""
     three = [label("10", 120.0), label("20", 197.0), label("60", 506.0)]
     assert _zero_doubt(three, ticks, region) == ""
+
+
+@needs_ocr
+def test_a_second_numbered_scale_beside_the_image_leaves_the_reading_unconfirmed(sample_images):
+    """A tick column with numbers drawn into the display's empty panel (0-8 every 50 px: 0.2
+    mm/px) beside the real ruler (0 and 60 mm over 465 px): the trial's drawing was read
+    instead of the ruler and confirmed. Two scales that disagree are flagged, naming both."""
+    import cv2
+
+    grey = _grey(sample_images / "dltrack_telemed_660x556_img_00309.png").copy()
+    for k in range(9):
+        y = 43 + 50 * k
+        cv2.line(grey, (40, y), (52, y), 255, 1)
+        cv2.putText(grey, str(k), (58, y + 5), cv2.FONT_HERSHEY_SIMPLEX, 0.4, 255, 1, cv2.LINE_AA)
+    reading = read_ruler(grey, reader=READER)
+    assert not reading.confirmed
+    assert reading.reason.startswith("two depth scales beside the image disagree")
+    assert "0.200" in reading.reason and "0.129" in reading.reason
+    calibration = from_ruler(grey, reader=READER)
+    assert calibration.flags == ("calibration_unconfirmed",)

@@ -277,11 +277,40 @@ def find_ruler_ticks(
     CalibrationError
         If no group of at least ``min_ticks`` regularly spaced ticks is found.
     """
-    g = _grey_u8(image)
+    columns = _tick_columns(
+        _grey_u8(image),
+        region,
+        polarity,
+        min_ticks=min_ticks,
+        max_tick_height_px=max_tick_height_px,
+        max_tick_width_px=max_tick_width_px,
+    )
+    if not columns:
+        raise CalibrationError("no regularly spaced depth-ruler ticks found beside the image")
+    return columns[0]
+
+
+#: Tick groups whose columns lie closer than this (px) are one ruler (major and minor ticks,
+#: both ends of the same marks).
+_SAME_COLUMN_PX = 10
+
+
+def _tick_columns(
+    g: np.ndarray,
+    region: PixelBox | None,
+    polarity: str = "auto",
+    *,
+    min_ticks: int = 4,
+    max_tick_height_px: int = 3,
+    max_tick_width_px: int = 30,
+) -> list[RulerTicks]:
+    """The best tick group of every column that holds one, best first (see
+    :func:`find_ruler_ticks`): the first is the ruler; another is a second scale beside the
+    image, which none of 400 real captures (DL_Track, Telemed) holds."""
     tries = ("bright", "dark") if polarity == "auto" else (polarity,)
-    best: tuple[float, RulerTicks] | None = None
+    found: list[tuple[float, RulerTicks]] = []
     for pol in tries:
-        found = _find_ticks(
+        found += _find_ticks(
             g if pol == "bright" else 255 - g,
             region,
             pol,
@@ -289,11 +318,12 @@ def find_ruler_ticks(
             max_tick_height_px=max_tick_height_px,
             max_tick_width_px=max_tick_width_px,
         )
-        if found is not None and (best is None or found[0] > best[0]):
-            best = found
-    if best is None:
-        raise CalibrationError("no regularly spaced depth-ruler ticks found beside the image")
-    return best[1]
+    found.sort(key=lambda item: -item[0])
+    columns: list[RulerTicks] = []
+    for _, ticks in found:
+        if all(abs(ticks.x0 - c.x0) > _SAME_COLUMN_PX for c in columns):
+            columns.append(ticks)
+    return columns
 
 
 def _find_ticks(
@@ -304,7 +334,7 @@ def _find_ticks(
     min_ticks: int,
     max_tick_height_px: int,
     max_tick_width_px: int,
-) -> tuple[float, RulerTicks] | None:
+) -> list[tuple[float, RulerTicks]]:
     cols = g.shape[1]
     if region is not None:
         # a depth ruler stands beside the image: search the columns left and right of it
@@ -315,7 +345,7 @@ def _find_ticks(
         spans = [(0, cols)]
     strips = [np.ascontiguousarray(g[:, a:b]) for a, b in spans]
     if not strips:
-        return None
+        return []
     background = _median(np.concatenate([s.ravel() for s in strips]))
     found = [
         _tick_candidates(
@@ -329,10 +359,9 @@ def _find_ticks(
     ]
     cand = np.concatenate(found, axis=0)
     if len(cand) < min_ticks:
-        return None
+        return []
     arr = cand.astype(np.float64)
-    best: RulerTicks | None = None
-    best_score = -1.0
+    groups: list[tuple[float, RulerTicks]] = []
     for end_col in (1, 2):  # ticks aligned on their left (x0) or right (x1) end
         ends = arr[:, end_col].astype(np.int64)  # integer columns
         lo = int(ends.min())
@@ -347,10 +376,8 @@ def _find_ticks(
             ticks = _regular_ticks(group, min_ticks=min_ticks, polarity=polarity)
             if ticks is None or (region is not None and not _beside(ticks, region)):
                 continue
-            score = len(ticks.y_px) + 0.5 * ticks.n_minor - ticks.residual_px
-            if score > best_score:
-                best, best_score = ticks, score
-    return None if best is None else (best_score, best)
+            groups.append((len(ticks.y_px) + 0.5 * ticks.n_minor - ticks.residual_px, ticks))
+    return groups
 
 
 def _tick_candidates(
@@ -668,6 +695,67 @@ def _depth_readout(words: Sequence[tuple[PixelBox, str, float]]) -> float | None
     return found.pop() if len(found) == 1 else None
 
 
+def _numbers_of(
+    g: np.ndarray, ticks: RulerTicks, region: PixelBox, reader: TextReader | None
+) -> tuple[
+    tuple[int, int, int, int],
+    list[tuple[PixelBox, str, float]],
+    bool,
+    tuple[float, list[tuple[float, str, PixelBox, float, float]], float] | None,
+]:
+    """The printed numbers of one tick column: the band searched ``(x0, y0, x1, y1)``, the
+    words read there, whether they read mirrored, and their label fit (:func:`_good_fit`)."""
+    gp = g if ticks.polarity == "bright" else 255 - g
+    rows, cols = g.shape
+    # printed numbers: beside the ticks, outside the image (a few columns of slack: region
+    # boxes can reach into a number printed right against the image)
+    bx0, bx1 = max(0, ticks.x0 - _LABEL_BAND_PX), min(cols, ticks.x1 + _LABEL_BAND_PX)
+    if ticks.x0 >= region.x1 - 2:
+        bx0 = max(bx0, region.x1 - 4)
+    elif ticks.x1 <= region.x0 + 2:
+        bx1 = min(bx1, region.x0 + 4)
+    pad = 0.75 * ticks.fine_spacing_px
+    by0 = max(0, int(ticks.tick_y_px[0] - pad))
+    by1 = min(rows, math.ceil(ticks.tick_y_px[-1] + pad))
+    label_words = [
+        (box, crop)
+        for box, crop in _words(gp, (bx0, by0, bx1, by1))
+        # a word cut by the band's edge on the image side is image content, not a number
+        if not (box.x0 <= bx0 and bx0 > 0 and ticks.x0 >= region.x1 - 2)
+        and not (box.x1 >= bx1 and bx1 < cols and ticks.x1 <= region.x0 + 2)
+    ]
+    read, mirrored = _read(reader, label_words, None)
+    fit = _good_fit(read, ticks, region)
+    if fit is None and read:
+        # the numbers may read in the other orientation only (a mirrored capture whose
+        # flipped digits also look like digits, e.g. "50" -> "02")
+        other, _ = _read(reader, label_words, not mirrored)
+        other_fit = _good_fit(other, ticks, region)
+        if other_fit is not None:
+            read, mirrored, fit = other, not mirrored, other_fit
+    return (bx0, by0, bx1, by1), read, mirrored, fit
+
+
+def _second_scale(
+    g: np.ndarray,
+    columns: Sequence[RulerTicks],
+    region: PixelBox,
+    reader: TextReader | None,
+    mm_per_px: float,
+) -> str:
+    """Why the reading is not confirmed when another tick column beside the image carries
+    numbers that give another scale (a drawn scale, a second display's ruler), or ``""``."""
+    for other in columns[1:]:
+        _, _, _, fit = _numbers_of(g, other, region, reader)
+        if fit is not None and not _agree(fit[0], mm_per_px):
+            return (
+                f"two depth scales beside the image disagree: the ticks at x {columns[0].x0} "
+                f"give {mm_per_px:.5f} mm/px, the numbered ticks at x {other.x0} "
+                f"{fit[0]:.5f}"
+            )
+    return ""
+
+
 def read_ruler(
     image: np.ndarray,
     *,
@@ -704,36 +792,14 @@ def read_ruler(
         region = find_imaging_region(g)
     if region == PixelBox.full(g.shape):
         raise CalibrationError("no display around the imaging region: no on-screen ruler")
-    ticks = find_ruler_ticks(g, region=region)
+    columns = _tick_columns(g, region)
+    if not columns:
+        raise CalibrationError("no regularly spaced depth-ruler ticks found beside the image")
+    ticks = columns[0]
     gp = g if ticks.polarity == "bright" else 255 - g
-    rows, cols = g.shape
-    # printed numbers: beside the ticks, outside the image (a few columns of slack: region
-    # boxes can reach into a number printed right against the image)
-    bx0, bx1 = max(0, ticks.x0 - _LABEL_BAND_PX), min(cols, ticks.x1 + _LABEL_BAND_PX)
-    if ticks.x0 >= region.x1 - 2:
-        bx0 = max(bx0, region.x1 - 4)
-    elif ticks.x1 <= region.x0 + 2:
-        bx1 = min(bx1, region.x0 + 4)
-    pad = 0.75 * ticks.fine_spacing_px
-    by0 = max(0, int(ticks.tick_y_px[0] - pad))
-    by1 = min(rows, math.ceil(ticks.tick_y_px[-1] + pad))
-    label_words = [
-        (box, crop)
-        for box, crop in _words(gp, (bx0, by0, bx1, by1))
-        # a word cut by the band's edge on the image side is image content, not a number
-        if not (box.x0 <= bx0 and bx0 > 0 and ticks.x0 >= region.x1 - 2)
-        and not (box.x1 >= bx1 and bx1 < cols and ticks.x1 <= region.x0 + 2)
-    ]
     name = str(getattr(reader, "name", "ocr")) if reader is not None else ""
-    read, mirrored = _read(reader, label_words, None)
-    fit = _good_fit(read, ticks, region)
-    if fit is None and read:
-        # the numbers may read in the other orientation only (a mirrored capture whose
-        # flipped digits also look like digits, e.g. "50" -> "02")
-        other, _ = _read(reader, label_words, not mirrored)
-        other_fit = _good_fit(other, ticks, region)
-        if other_fit is not None:
-            read, mirrored, fit = other, not mirrored, other_fit
+    (bx0, by0, bx1, by1), read, mirrored, fit = _numbers_of(g, ticks, region, reader)
+    rows, cols = g.shape
     estimates: list[tuple[str, float]] = []
     used_labels: tuple[RulerLabel, ...] = ()
     zero_doubt = ""
@@ -767,6 +833,10 @@ def read_ruler(
     mm_per_px, confirmed, reason = _verdict(
         estimates, ticks, fit is not None, depth_ests, name, zero_doubt
     )
+    if confirmed and len(columns) > 1 and reader is not None:
+        doubt = _second_scale(g, columns, region, reader, mm_per_px)
+        if doubt:
+            confirmed, reason = False, doubt
     if fit is None and not confirmed:
         estimates.append(("assumed_ticks", ASSUMED_MAJOR_TICK_MM / ticks.spacing_px))
     words = tuple((box, text) for box, text, _ in read if text)
