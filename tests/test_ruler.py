@@ -359,3 +359,26 @@ def test_a_second_numbered_scale_beside_the_image_leaves_the_reading_unconfirmed
     assert "0.200" in reading.reason and "0.129" in reading.reason
     calibration = from_ruler(grey, reader=READER)
     assert calibration.flags == ("calibration_unconfirmed",)
+
+
+@needs_ocr
+@pytest.mark.parametrize("factor", [2.0, 3.0])
+def test_an_enlarged_capture_is_read_at_a_reduced_size(sample_images, factor):
+    """A capture enlarged 2-3x (a HiDPI screenshot) has ticks thicker than a tick may be: it
+    is read reduced, and the reading is in its own pixels (a new-user trial: 109 of 118
+    captures enlarged 1.6x or more had no ruler). Reference: 60 mm over 465 px, by hand."""
+    import cv2
+
+    grey = _grey(sample_images / "dltrack_telemed_660x556_img_00309.png")
+    big = cv2.resize(grey, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
+    reading = read_ruler(big, reader=READER)
+    assert reading.confirmed, reading.reason
+    assert reading.mm_per_px == pytest.approx(60.0 / 465.0 / factor, rel=0.01)
+    assert "reduced" in reading.reason
+    # in the capture's own pixels: the top tick at row 43 x factor, the "0" beside it
+    assert reading.ticks.tick_y_px[0] == pytest.approx(43.0 * factor, abs=factor)
+    (zero, *_) = reading.labels
+    assert zero.text == "0" and zero.box.y0 == pytest.approx(46 * factor, abs=2 * factor)
+    # the display's layout (calibration profiles) finds the same ticks
+    ticks = find_ruler_ticks(big, region=reading.region)
+    assert ticks.fine_spacing_px == pytest.approx(reading.ticks.fine_spacing_px)

@@ -34,9 +34,10 @@ Captures may be mirrored (the digits are then read flipped) and the display ligh
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -277,17 +278,33 @@ def find_ruler_ticks(
     CalibrationError
         If no group of at least ``min_ticks`` regularly spaced ticks is found.
     """
-    columns = _tick_columns(
-        _grey_u8(image),
-        region,
-        polarity,
-        min_ticks=min_ticks,
-        max_tick_height_px=max_tick_height_px,
-        max_tick_width_px=max_tick_width_px,
-    )
-    if not columns:
-        raise CalibrationError("no regularly spaced depth-ruler ticks found beside the image")
-    return columns[0]
+    g = _grey_u8(image)
+    options = {
+        "min_ticks": min_ticks,
+        "max_tick_height_px": max_tick_height_px,
+        "max_tick_width_px": max_tick_width_px,
+    }
+    columns = _tick_columns(g, region, polarity, **options)
+    if columns:
+        return columns[0]
+    for small, small_region, fx, fy in _reductions(g, region):
+        columns = _tick_columns(small, small_region, polarity, **options)
+        if columns:
+            return _ticks_times(columns[0], fx, fy)
+    raise CalibrationError("no regularly spaced depth-ruler ticks found beside the image")
+
+
+def _reductions(
+    g: np.ndarray, region: PixelBox | None
+) -> Iterator[tuple[np.ndarray, PixelBox | None, float, float]]:
+    """The capture reduced by each of :data:`_ENLARGED_FACTORS`: ``(pixels, its imaging
+    region, fx, fy)``, ``fx`` and ``fy`` the factors back to the capture's own pixels."""
+    for factor in _ENLARGED_FACTORS:
+        size = (max(1, round(g.shape[1] / factor)), max(1, round(g.shape[0] / factor)))
+        small = cv2.resize(g, size, interpolation=cv2.INTER_AREA)
+        fx, fy = g.shape[1] / size[0], g.shape[0] / size[1]
+        small_region = None if region is None else _box_times(region, 1.0 / fx, 1.0 / fy)
+        yield small, small_region, fx, fy
 
 
 #: Tick groups whose columns lie closer than this (px) are one ruler (major and minor ticks,
@@ -793,8 +810,68 @@ def read_ruler(
     if region == PixelBox.full(g.shape):
         raise CalibrationError("no display around the imaging region: no on-screen ruler")
     columns = _tick_columns(g, region)
-    if not columns:
-        raise CalibrationError("no regularly spaced depth-ruler ticks found beside the image")
+    if columns:
+        return _read_columns(g, region, reader, columns)
+    # an enlarged capture (a HiDPI screenshot): its ticks are thicker than a tick may be
+    for small, small_region, fx, fy in _reductions(g, region):
+        assert small_region is not None
+        columns = _tick_columns(small, small_region)
+        if columns:
+            reading = _read_columns(small, small_region, reader, columns)
+            return _reading_times(reading, fx, fy, region)
+    raise CalibrationError("no regularly spaced depth-ruler ticks found beside the image")
+
+
+#: Reductions tried when no tick column is found at a capture's own size: a capture enlarged
+#: 2-3x (a HiDPI screenshot, a zoomed screen grab) has ticks thicker than the 3 px a tick may
+#: be, and numbers larger than the OCR's words (a new-user trial: 109 of 118 captures enlarged
+#: 1.6x or more had no ruler).
+_ENLARGED_FACTORS = (2, 3)
+
+
+def _box_times(box: PixelBox, fx: float, fy: float) -> PixelBox:
+    """``box`` scaled by ``(fx, fy)``, at least one pixel."""
+    x0, y0 = round(box.x0 * fx), round(box.y0 * fy)
+    return PixelBox(x0, y0, max(x0 + 1, round(box.x1 * fx)), max(y0 + 1, round(box.y1 * fy)))
+
+
+def _ticks_times(t: RulerTicks, fx: float, fy: float) -> RulerTicks:
+    """Ticks found on a capture reduced ``(fx, fy)`` times, in its own pixels."""
+    return dataclasses.replace(
+        t,
+        y_px=t.y_px * fy,
+        x0=round(t.x0 * fx),
+        x1=max(round(t.x0 * fx) + 1, round(t.x1 * fx)),
+        spacing_px=t.spacing_px * fy,
+        residual_px=t.residual_px * fy,
+        tick_y_px=t.tick_y_px * fy,
+        fine_spacing_px=t.fine_spacing_px * fy,
+    )
+
+
+def _reading_times(reading: RulerReading, fx: float, fy: float, region: PixelBox) -> RulerReading:
+    """A reading made on a capture reduced ``(fx, fy)`` times, in the capture's own pixels
+    (``region``: its imaging region there)."""
+    return dataclasses.replace(
+        reading,
+        ticks=_ticks_times(reading.ticks, fx, fy),
+        region=region,
+        labels=tuple(
+            dataclasses.replace(lab, box=_box_times(lab.box, fx, fy), tick_y_px=lab.tick_y_px * fy)
+            for lab in reading.labels
+        ),
+        words=tuple((_box_times(b, fx, fy), text) for b, text in reading.words),
+        estimates=tuple((k, v / fy) for k, v in reading.estimates),
+        mm_per_px=reading.mm_per_px / fy,
+        reason=f"{reading.reason} (read on the capture reduced {fy:.3g}x: an enlarged capture)",
+        looked_at=None if reading.looked_at is None else _box_times(reading.looked_at, fx, fy),
+    )
+
+
+def _read_columns(
+    g: np.ndarray, region: PixelBox, reader: TextReader | None, columns: list[RulerTicks]
+) -> RulerReading:
+    """:func:`read_ruler` once its tick columns are found (the first is the ruler)."""
     ticks = columns[0]
     gp = g if ticks.polarity == "bright" else 255 - g
     name = str(getattr(reader, "name", "ocr")) if reader is not None else ""

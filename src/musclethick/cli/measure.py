@@ -340,8 +340,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     prog = "musclethick calibrate"
     # the profile and its overlay are replaced on each run; the scan is never written
     out = check_output_file(args.out, option="--out", inputs=[args.scan], overwrite=True)
+    default = out.with_suffix(".png")
+    if default.resolve() == Path(args.scan).resolve():  # a profile named after its scan
+        default = out.with_name(f"{out.stem}_overlay.png")
     overlay = check_output_file(
-        args.overlay or out.with_suffix(".png"),
+        args.overlay or default,
         option="--overlay",
         inputs=[args.scan],
         overwrite=True,
@@ -429,7 +432,11 @@ def register(sub: Any) -> None:
         help="one screen capture (image/video/DICOM)",
     )
     calibrate.add_argument("--out", required=True, help="calibration profile to write (TOML)")
-    calibrate.add_argument("--overlay", help="confirmation overlay PNG (default: OUT with .png)")
+    calibrate.add_argument(
+        "--overlay",
+        help="confirmation overlay PNG (default: OUT with .png; OUT_overlay.png when that is "
+        "the scan)",
+    )
     calibrate.add_argument("--name", help="profile name (default: the file name of OUT)")
     calibrate.add_argument("--frame", type=int, default=0, help="frame of a cine loop (0)")
     calibrate.add_argument(
