@@ -189,4 +189,26 @@ def test_a_profile_the_captures_own_ruler_contradicts_is_flagged(sample_images):
     (frame,) = read(capture, calibration=CalibrationOptions(profile=wrong))
     assert frame.calibration.mm_per_px == pytest.approx(0.02592)
     assert frame.calibration.flags == ("profile_mismatch",)
-    assert "own depth ruler reads 0.129" in frame.calibration.note
+    assert "depth ruler on the image reads 0.129" in frame.calibration.note
+
+
+@pytest.mark.skipif(default_reader() is None, reason="OCR engine missing")
+def test_an_automatic_profile_is_doubted_even_by_an_unconfirmed_reading(test_data):
+    """A profile read automatically (an old misread: 0.0259 mm/px) applied to a capture whose
+    own ruler reads 0.1296 mm/px but unconfirmed: a fivefold disagreement flags it. The same
+    value stated by a person (``--tick-mm``) is trusted over an unconfirmed reading, which
+    is what such profiles exist for (displays whose ticks carry no numbers)."""
+    from musclethick.io import read
+    from musclethick.io.options import CalibrationOptions
+
+    capture = test_data / "rulers" / "misread_00450_657x554.jpg"
+    layout = layout_of(np.asarray(Image.open(capture).convert("L")))
+    auto = _profile(
+        layout=layout, mm_per_px=0.02592, method="ruler read automatically: numbers 1, 7"
+    )
+    (frame,) = read(capture, calibration=CalibrationOptions(profile=auto))
+    assert frame.calibration.flags == ("profile_mismatch",)
+    assert "reads 0.129" in frame.calibration.note and "not confirmed" in frame.calibration.note
+    stated = replace(auto, method="ruler: 7 ticks every 77 px, 2 mm per tick given by the user")
+    (frame,) = read(capture, calibration=CalibrationOptions(profile=stated))
+    assert frame.calibration.mm_per_px == pytest.approx(0.02592) and not frame.calibration.flags

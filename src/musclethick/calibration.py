@@ -31,6 +31,7 @@ __all__ = [
     "FIX_HINT",
     "RULER_DISAGREEMENT",
     "RULER_MAJOR_TICK_MM",
+    "UNCONFIRMED_RULER_DISAGREEMENT",
     "RulerTicks",
     "UltrasoundRegion",
     "find_ruler_ticks",
@@ -40,6 +41,7 @@ __all__ = [
     "from_ruler",
     "from_two_points",
     "from_ultrasound_regions",
+    "ruler_disagreement",
 ]
 
 #: Distance between two major ticks of an on-screen depth ruler when nothing else is known.
@@ -50,6 +52,30 @@ RULER_MAJOR_TICK_MM = ASSUMED_MAJOR_TICK_MM
 #: the result is flagged (:mod:`musclethick.io.dicom`,
 #: :func:`musclethick.io.image.calibrate_capture`).
 RULER_DISAGREEMENT = 0.05
+#: The same for a reading of the ruler that is not confirmed (e.g. 10 mm per major tick
+#: assumed): only a gross disagreement counts (a pixel size off by a factor, as a converter's
+#: placeholder or a unit slip gives), since such a reading may itself be off by a tick step.
+UNCONFIRMED_RULER_DISAGREEMENT = 0.25
+
+
+def ruler_disagreement(mm_per_px: float, ruler: Calibration, *, unconfirmed: bool = True) -> str:
+    """Why ``mm_per_px`` (from a file's tags or a profile) is contradicted by ``ruler``, the
+    reading of the capture's own depth ruler, or ``""``: off by more than
+    :data:`RULER_DISAGREEMENT` from a confirmed reading, or (with ``unconfirmed``) more than
+    :data:`UNCONFIRMED_RULER_DISAGREEMENT` from an unconfirmed one. A value a person stated
+    (a profile from ``--tick-mm``) or a scanner wrote (ultrasound regions) is not doubted for
+    an unconfirmed reading: such readings assume a tick step, and are what profiles fix."""
+    if not ruler.is_calibrated or ruler.mm_per_px is None:
+        return ""
+    confirmed = ruler.is_confirmed
+    if not confirmed and not unconfirmed:
+        return ""
+    limit = RULER_DISAGREEMENT if confirmed else UNCONFIRMED_RULER_DISAGREEMENT
+    if abs(mm_per_px / ruler.mm_per_px - 1.0) <= limit:
+        return ""
+    how = "confirmed" if confirmed else "not confirmed, but off by more than a tick step"
+    return f"the depth ruler on the image reads {ruler.mm_per_px:.5g} mm/px ({how})"
+
 
 #: DICOM PhysicalUnits{X,Y}Direction code for centimetres.
 _UNITS_CM = 3

@@ -766,9 +766,9 @@ def _second_scale(
         _, _, _, fit = _numbers_of(g, other, region, reader)
         if fit is not None and not _agree(fit[0], mm_per_px):
             return (
-                f"two depth scales beside the image disagree: the ticks at x {columns[0].x0} "
-                f"give {mm_per_px:.5f} mm/px, the numbered ticks at x {other.x0} "
-                f"{fit[0]:.5f}"
+                f"two depth scales beside the image disagree: the scale at x {columns[0].x0} "
+                f"gives {mm_per_px:.5f} mm/px, the one at x {other.x0} {fit[0]:.5f} (the first "
+                "is used: check which is the scanner's)"
             )
     return ""
 

@@ -340,7 +340,7 @@ def test_pixel_spacing_that_contradicts_the_burnt_in_ruler_is_unconfirmed(sample
     assert frame.calibration.source == "pixel_spacing" and frame.calibration.mm_per_px == 1.0
     assert frame.calibration.flags == ("calibration_unconfirmed",)
     note = frame.calibration.note
-    assert "PixelSpacing gives 1 mm per px" in note and "ruler on the image reads 0.129" in note
+    assert "PixelSpacing gives 1 mm/px" in note and "ruler on the image reads 0.129" in note
     right = _capture_as_dicom(sample_images, tmp_path / "ps.dcm", PixelSpacing=[0.1291, 0.1291])
     (frame,) = read(right)
     assert frame.calibration.mm_per_px == pytest.approx(0.1291) and not frame.calibration.flags
@@ -383,3 +383,47 @@ def test_placeholder_pixel_spacing_without_a_ruler_is_unconfirmed(tmp_path):
     assert "converters write" in placeholder.calibration.note
     (measured,) = read(write("measured.dcm", [0.2, 0.2]))
     assert measured.calibration.mm_per_px == 0.2 and not measured.calibration.flags
+
+
+@needs_ocr
+def test_tags_checked_against_an_unconfirmed_ruler_a_whole_image_region_and_other_modalities(
+    sample_images, test_data, tmp_path
+):
+    """PixelSpacing (often a converter's) twice what the image's own ruler reads, even when
+    that reading is unconfirmed (a misread capture's: 0.1296 mm/px assumed from its ticks),
+    is flagged; an ultrasound region (the scanner's own) is not doubted by an unconfirmed
+    reading. A region over the whole capture and a secondary capture (modality OT) are
+    checked too (a second trial found all three `ok` at twice the true thickness)."""
+    from PIL import Image
+
+    misread = np.asarray(
+        Image.open(test_data / "rulers" / "misread_00450_657x554.jpg").convert("L")
+    )
+    (frame,) = read(_us_dicom(tmp_path / "ps.dcm", [misread], PixelSpacing=[0.2592, 0.2592]))
+    assert frame.calibration.flags == ("calibration_unconfirmed",)
+    assert "not confirmed, but off by more than a tick step" in frame.calibration.note
+
+    def region(box, delta_cm):
+        item = pydicom.Dataset()
+        item.RegionSpatialFormat, item.RegionDataType = 1, 1
+        (item.RegionLocationMinX0, item.RegionLocationMinY0) = box[:2]
+        (item.RegionLocationMaxX1, item.RegionLocationMaxY1) = box[2:]
+        item.PhysicalUnitsXDirection = item.PhysicalUnitsYDirection = 3
+        item.PhysicalDeltaX = item.PhysicalDeltaY = delta_cm
+        return pydicom.Sequence([item])
+
+    rows, cols = misread.shape
+    scanner = region((0, 0, cols - 1, rows - 1), 0.02592)
+    (frame,) = read(_us_dicom(tmp_path / "r.dcm", [misread], SequenceOfUltrasoundRegions=scanner))
+    assert frame.calibration.mm_per_px == pytest.approx(0.2592) and not frame.calibration.flags
+    whole = region((0, 0, 659, 555), 0.025824)  # the 660x556 capture, twice its scale
+    bordered = tmp_path / "w.dcm"
+    _capture_as_dicom(sample_images, bordered, SequenceOfUltrasoundRegions=whole)
+    (frame,) = read(bordered)
+    assert frame.calibration.flags == ("calibration_unconfirmed",)
+    secondary = _capture_as_dicom(
+        sample_images, tmp_path / "ot.dcm", Modality="OT", PixelSpacing=[0.2582, 0.2582]
+    )
+    (frame,) = read(secondary)
+    assert frame.calibration.flags == ("calibration_unconfirmed",)
+    assert "confirmed" in frame.calibration.note

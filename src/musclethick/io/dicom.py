@@ -358,7 +358,7 @@ def _plan(
         boxes = [box for box, _ in regions]
         calibs = [c for _, c in regions]
     else:
-        if meta.modality.upper() == "US":
+        if _may_be_ultrasound(meta):
             try:
                 boxes = [find_imaging_region(grey)]
             except ValueError:
@@ -369,10 +369,19 @@ def _plan(
     out = []
     for box, calib in zip(boxes, calibs, strict=True):
         user = from_options(options, region_height_px=box.height)
-        if user is None and meta.modality.upper() == "US":
-            calib = _checked_against_ruler(calib, grey, box, options, path)
+        if user is None and _may_be_ultrasound(meta):
+            calib = _checked_against_ruler(calib, grey, box, options)
         out.append((box, user if user is not None else calib))
     return out
+
+
+def _may_be_ultrasound(meta: ScanMetadata) -> bool:
+    """Ultrasound, or a capture that may be one (secondary capture, other, no modality:
+    :data:`musclethick.qc.ULTRASOUND_MODALITIES`): its imaging region is looked for, its
+    ruler read, and its tags checked against it."""
+    from ..qc import ULTRASOUND_MODALITIES
+
+    return meta.modality.strip().upper() in ULTRASOUND_MODALITIES
 
 
 #: ``PixelSpacing`` ``1\1``: what converters write when they know no pixel size.
@@ -380,12 +389,12 @@ _PLACEHOLDER_SPACING_MM = 1.0
 
 
 def _checked_against_ruler(
-    calib: Calibration, grey: np.ndarray, box: PixelBox, options: CalibrationOptions, path: Path
+    calib: Calibration, grey: np.ndarray, box: PixelBox, options: CalibrationOptions
 ) -> Calibration:
     """A file's own pixel size (ultrasound regions, ``PixelSpacing``) checked against the
-    depth ruler burnt into the pixels, when there is one the reader confirms.
+    depth ruler burnt into the pixels (:func:`musclethick.calibration.ruler_disagreement`).
 
-    A file whose tags contradict its own ruler (a converter's ``PixelSpacing`` ``1\1``, a
+    A file whose tags contradict its own ruler (a converter's ``PixelSpacing`` ``1\\1``, a
     region delta in the wrong unit) is ``calibration_unconfirmed``, the note naming both
     values: the tags' value is kept, a person decides. ``PixelSpacing`` of exactly 1 x 1 mm
     with no ruler to confirm it is a converter's placeholder, also unconfirmed. Files
@@ -393,29 +402,36 @@ def _checked_against_ruler(
     """
     if not calib.is_calibrated or calib.source == "ruler" or not calib.is_confirmed:
         return calib
-    placeholder = (
-        calib.source == "pixel_spacing"
-        and calib.mm_per_px_y == _PLACEHOLDER_SPACING_MM
-        and calib.mm_per_px_x == _PLACEHOLDER_SPACING_MM
-    )
+    ours = float(calib.mm_per_px_y or calib.mm_per_px)
+    what = "ultrasound region" if calib.source == "dicom_region" else "PixelSpacing"
+    full = PixelBox.full(grey.shape)
+    if box == full:  # a region over the whole capture: the image within it, if any
+        try:
+            box = find_imaging_region(grey)
+        except ValueError:
+            pass
     ruler = None
-    if options.use_ruler and box != PixelBox.full(grey.shape):
+    if options.use_ruler and box != full:
         ruler = calibrate_capture(grey, box, replace(options, profile=None))
-    if ruler is not None and ruler.is_confirmed and ruler.mm_per_px is not None:
-        theirs, ours = ruler.mm_per_px, float(calib.mm_per_px_y or calib.mm_per_px)
-        if abs(ours / theirs - 1.0) <= cal.RULER_DISAGREEMENT:
-            return calib
-        what = "ultrasound region" if calib.source == "dicom_region" else "PixelSpacing"
-        return calib.with_flags(
-            "calibration_unconfirmed",
-            note=f"{path}: the file's {what} gives {ours:.5g} mm per px along the beam but "
-            f"the depth ruler on the image reads {theirs:.5g} (confirmed): check which is right",
+    # PixelSpacing is often a converter's; regions are written by the scanner itself
+    unconfirmed = calib.source == "pixel_spacing"
+    why = "" if ruler is None else cal.ruler_disagreement(ours, ruler, unconfirmed=unconfirmed)
+    if why:
+        return replace(
+            calib,
+            flags=(*calib.flags, "calibration_unconfirmed"),
+            note=f"the file's {what} gives {ours:.5g} mm/px along the beam but {why}: check "
+            "which is right",
         )
-    if placeholder:
-        return calib.with_flags(
-            "calibration_unconfirmed",
-            note=f"{path}: DICOM PixelSpacing 1 x 1 mm is what converters write when they know "
-            "no pixel size, and no depth ruler on the image confirms it",
+    placeholder = calib.source == "pixel_spacing" and (
+        calib.mm_per_px_y == calib.mm_per_px_x == _PLACEHOLDER_SPACING_MM
+    )
+    if placeholder and (ruler is None or not ruler.is_confirmed):
+        return replace(
+            calib,
+            flags=(*calib.flags, "calibration_unconfirmed"),
+            note="PixelSpacing 1 x 1 mm is what converters write when they know no pixel size, "
+            "and no depth ruler on the image confirms it",
         )
     return calib
 
@@ -443,7 +459,7 @@ def _fallback(
             flags = ("implausible_calibration",)
             continue
         return found.with_flags(*flags, note="; ".join(notes)) if flags else found
-    if meta.modality.upper() == "US" and box != PixelBox.full(grey.shape):
+    if _may_be_ultrasound(meta) and box != PixelBox.full(grey.shape):
         capture = calibrate_capture(grey, box, options)
         if capture.is_calibrated or options.profile is not None:
             return capture.with_flags(*flags, note="; ".join(notes)) if flags else capture

@@ -79,20 +79,23 @@ def _profile_checked_against_ruler(
     applied: Calibration, grey: np.ndarray, box: PixelBox, options: CalibrationOptions
 ) -> Calibration:
     """A profile's pixel size, flagged ``profile_mismatch`` when the capture's own depth ruler
-    reads (confirmed) another one: a profile made from a misread capture, or applied to a
-    display whose depth setting changed without its layout changing (read once per display:
-    :data:`SEEN_DISPLAYS`)."""
+    reads another one (:func:`musclethick.calibration.ruler_disagreement`): a profile made
+    from a misread capture, or applied to a display whose depth setting changed without its
+    layout changing (read once per display: :data:`SEEN_DISPLAYS`)."""
     if not options.use_ruler or applied.mm_per_px is None:
         return applied
+    # a profile read automatically is doubted by any gross disagreement; one a person
+    # calibrated (--tick-mm, two clicked points) only by a confirmed reading
+    automatic = options.profile is not None and options.profile.method.startswith(
+        "ruler read automatically"
+    )
     own = _ruler(grey, box, options)
-    if not own.is_confirmed or own.mm_per_px is None:
-        return applied
-    if abs(applied.mm_per_px / own.mm_per_px - 1.0) <= cal.RULER_DISAGREEMENT:
+    why = cal.ruler_disagreement(applied.mm_per_px, own, unconfirmed=automatic)
+    if not why:
         return applied
     return applied.with_flags(
         "profile_mismatch",
-        note=f"the profile gives {applied.mm_per_px:.5g} mm/px but the capture's own depth "
-        f"ruler reads {own.mm_per_px:.5g} (confirmed): check the profile",
+        note=f"the profile gives {applied.mm_per_px:.5g} mm/px but {why}: check the profile",
     )
 
 
