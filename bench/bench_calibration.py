@@ -10,7 +10,13 @@ Truth: ``tests/data/rulers/truth.csv`` (rendering parameters) and, for the real 
 DL_Track layouts without printed numbers (800x600, 800x652) have no reference: they count
 as flagged when unconfirmed, as wrong when confirmed.
 
-Usage: ``python bench/bench_calibration.py [--no-shared]`` (needs the OCR engine, see README).
+``--rescaled N`` (default 300) adds N seeded copies of the real Telemed captures as screen
+grabbers and viewers make them: scaled 0.4-3x (a third of them by up to 15 % more or less in
+height), by one of five interpolations, a quarter each kept lossless or re-compressed as JPEG
+quality 95, 70 or 40; their truth is the layout's hand-read scale over the height factor.
+
+Usage: ``python bench/bench_calibration.py [--no-shared] [--rescaled N]`` (needs the OCR
+engine, see README).
 """
 
 from __future__ import annotations
@@ -45,11 +51,41 @@ REAL_REFERENCES = {
 REAL_EXCEPTIONS = {"img_00022.png": 60.0 / (676 - 43)}  # ArtUs at 6 cm: "0" 43, "60" 676
 
 
-def _grey(path: Path) -> np.ndarray:
+def _grey(path: Path | np.ndarray) -> np.ndarray:
+    if isinstance(path, np.ndarray):
+        return path
     return np.asarray(Image.open(path).convert("L"))
 
 
-def evaluate(items: list[tuple[str, Path, float | None]], reader) -> dict[str, float]:
+def rescaled(
+    real: list[tuple[str, Path, float | None]], n: int, seed: int = 0
+) -> list[tuple[str, np.ndarray, float | None]]:
+    """``n`` seeded rescaled, re-compressed copies of ``real`` captures (module docstring)."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    modes = [cv2.INTER_AREA, cv2.INTER_LINEAR, cv2.INTER_CUBIC, cv2.INTER_NEAREST]
+    modes.append(cv2.INTER_LANCZOS4)
+    out = []
+    for k in range(n):
+        name, path, truth = real[int(rng.integers(len(real)))]
+        colour = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        sx = float(np.exp(rng.uniform(np.log(0.4), np.log(3.0))))
+        sy = sx * float(rng.uniform(0.85, 1.15)) if rng.random() < 1 / 3 else sx
+        rows, cols = colour.shape[:2]
+        size = (max(8, round(cols * sx)), max(8, round(rows * sy)))
+        small = cv2.resize(colour, size, interpolation=modes[int(rng.integers(len(modes)))])
+        quality = int(rng.choice([0, 95, 70, 40]))
+        if quality:
+            _, data = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, quality])
+            small = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+        height = size[1] / rows
+        out.append((f"{name}@{k}", grey, None if truth is None else truth / height))
+    return out
+
+
+def evaluate(items: list[tuple[str, Path | np.ndarray, float | None]], reader) -> dict[str, float]:
     n = len(items)
     within = flagged = wrong_ok = none = 0
     before_within = before_wrong = 0
@@ -98,6 +134,13 @@ def report(title: str, r: dict[str, float]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-shared", action="store_true", help="synthetic corpus only")
+    parser.add_argument(
+        "--rescaled",
+        type=int,
+        default=300,
+        metavar="N",
+        help="seeded rescaled, re-compressed copies of the real Telemed captures (default 300)",
+    )
     args = parser.parse_args(argv)
     reader = default_reader()
     if reader is None:
@@ -125,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
         real.append((path.name, path, REAL_REFERENCES[(1665, 921)]))
     report("real Telemed captures (printed 0 and 50/60 mm)", evaluate(real, reader))
     report("real 800x600 / 800x652 captures (unlabelled ticks)", evaluate(unlabelled, reader))
+    if args.rescaled:
+        copies = rescaled(real, args.rescaled)
+        report("  rescaled 0.4-3x and re-compressed copies of them", evaluate(copies, reader))
     return 0
 
 
