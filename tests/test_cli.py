@@ -471,3 +471,17 @@ def test_measure_names_the_files_measured_in_px_only(sample_images: Path, tmp_pa
     assert str(scan) in err and "musclethick calibrate SCAN" in err
     assert main(["measure", str(scan), "--out", str(tmp_path / "c.csv"), "--mm-per-px", "0.1"]) == 0
     assert "no pixel size" not in capsys.readouterr().err
+
+
+def test_measure_says_why_frames_are_flagged(one_image: Path, tmp_path: Path, capsys):
+    """The summary counts the flags of the flagged frames, so that a run flagged for its
+    calibration (an unlabelled ruler: ``calibration_unconfirmed``) reads differently from one
+    flagged for its boundaries, without opening the table."""
+    assert main(["measure", str(one_image), "--out", str(tmp_path / "r.csv")]) == 0
+    (row, *_) = _read_rows(tmp_path / "r.csv")
+    assert row["status"] == "flagged" and "calibration_unconfirmed" in row["flags"]
+    summary = capsys.readouterr().err.strip().splitlines()[-1]
+    counted = summary.split(" flagged (")[1].split(")")[0]
+    assert dict(part.rsplit(" ", 1) for part in counted.split(", ")) == {
+        flag: "1" for flag in row["flags"].split(";")
+    }

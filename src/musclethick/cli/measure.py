@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -249,6 +250,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
     outputs = _MeasureOutputs(args, paths)
     n_ok = n_flagged = n_failed = n_done = n_doubtful = n_px_only = 0
     px_only_files: dict[str, None] = {}  # in order, once each
+    why_flagged: Counter[str] = Counter()  # flags of the flagged frames
     progress = progress_bar(
         total=len(paths),
         unit="file",
@@ -277,6 +279,8 @@ def cmd_measure(args: argparse.Namespace) -> int:
                 else:
                     n_ok += result.status == "ok"
                     n_flagged += result.status == "flagged"
+                    if result.status == "flagged":
+                        why_flagged.update(result.flags)
                     if result.mean_thickness_mm is None:  # no pixel size: px only
                         n_px_only += 1
                         px_only_files[result.path] = None
@@ -297,9 +301,11 @@ def cmd_measure(args: argparse.Namespace) -> int:
         )
         return EXIT_INTERRUPTED
     if not args.quiet:
+        why = ", ".join(f"{flag} {n}" for flag, n in why_flagged.most_common())
         print(
-            f"musclethick: {len(paths)} file(s): {n_ok} frame(s) ok, {n_flagged} flagged, "
-            f"{n_failed} failed -> {outputs.out}",
+            f"musclethick: {len(paths)} file(s): {n_ok} frame(s) ok, {n_flagged} flagged"
+            + (f" ({why})" if why else "")
+            + f", {n_failed} failed -> {outputs.out}",
             file=sys.stderr,
         )
         if n_px_only:
