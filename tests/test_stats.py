@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -173,8 +174,14 @@ def test_reliability_report_from_store(tmp_path, capsys):
 
     args = ["reliability", str(tmp_path / "s.sqlite"), "--protocol", "rt_failure_2024"]
     assert main([*args, "--between", "0", "4"]) == 0
-    printed = [ln for ln in capsys.readouterr().out.splitlines() if ln.lstrip().startswith("VL50")]
+    out = capsys.readouterr().out.splitlines()
+    printed = [ln for ln in out if ln.lstrip().startswith("VL50")]
     assert len(printed) == 2 and "6 sessions" in printed[0] and "3 legs" in printed[1]
+    # text under its header (a trial misread run-together columns); the CI the warnings name
+    (header,) = [ln for ln in out if ln.startswith("site")]
+    assert printed[0].index("within session") == header.index("kind")
+    assert printed[0].index("6 sessions") == header.index("measured")
+    assert "icc_21_ci95" in header and re.search(r"\[-?\d\.\d\d, -?\d\.\d\d\]", printed[0])
     # RF50 has no scans: its rows say why nothing was computed
     rf50 = report[report.site == "RF50"]
     assert len(rf50) == 2 and rf50.icc_21.isna().all() and (rf50.n_measured == 0).all()

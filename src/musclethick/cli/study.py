@@ -255,11 +255,35 @@ def register_reliability(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
+def _text_table(frame: Any) -> str:
+    """A DataFrame as text: columns two spaces apart, text left-aligned under its header,
+    numbers right-aligned with three decimals, missing values empty."""
+    import pandas as pd  # lazy: keeps the CLI start-up light
+
+    def text(v: Any) -> str:
+        if v is None or (isinstance(v, float) and v != v):
+            return ""
+        return f"{v:.3f}" if isinstance(v, float) else str(v)
+
+    cells = {c: [text(v) for v in frame[c]] for c in frame.columns}
+    numeric = {c: pd.api.types.is_numeric_dtype(frame[c]) for c in frame.columns}
+    widths = {c: max([len(c), *(len(v) for v in cells[c])]) for c in frame.columns}
+
+    def line(values: dict[str, str]) -> str:
+        return "  ".join(
+            values[c].rjust(widths[c]) if numeric[c] else values[c].ljust(widths[c])
+            for c in frame.columns
+        ).rstrip()
+
+    rows = [line({c: c for c in frame.columns})]
+    rows += [line({c: cells[c][i] for c in frame.columns}) for i in range(len(frame))]
+    return "\n".join(rows)
+
+
 def reliability_main(args: argparse.Namespace) -> int:
     """Run ``musclethick reliability`` from parsed arguments (errors are raised for
     :func:`musclethick.cli.run_command`). What could not be computed, and ICCs that cannot be
     trusted, are explained on stderr."""
-    import pandas as pd  # lazy: keeps the CLI start-up light
 
     from musclethick.outputs import check_output_file, write_atomically
     from musclethick.stats import bland_altman, plot_bland_altman
@@ -281,19 +305,23 @@ def reliability_main(args: argparse.Namespace) -> int:
         between_weeks=args.between,
         cv_method=args.cv,
     )
-    with pd.option_context("display.width", 160, "display.max_columns", 30):
-        # what the ICC's rows are, in words: sessions within a session, legs between them
-        shown = table.assign(
-            measured=[
-                f"{int(n) if n == n else 0} {'legs' if kind.startswith('between') else 'sessions'}"
-                for n, kind in zip(table["n_measured"], table["kind"], strict=True)
-            ]
-        )
-        columns = ["site", "kind", "measured", "icc_21", "icc_31", "cv_pct"]
-        if set(table["measure"]) != {"thickness_mm"}:  # architecture: say which value
-            columns.insert(2, "measure")
-        columns += ["typical_error", "sem", "mdc95"]
-        print(shown[columns].round(3).to_string(index=False))
+    # what the ICC's rows are, in words: sessions within a session, legs between them
+    shown = table.assign(
+        measured=[
+            f"{int(n) if n == n else 0} {'legs' if kind.startswith('between') else 'sessions'}"
+            for n, kind in zip(table["n_measured"], table["kind"], strict=True)
+        ],
+        # the interval the warnings speak of, in the table they refer to
+        icc_21_ci95=[
+            "" if lo != lo or hi != hi else f"[{lo:.2f}, {hi:.2f}]"
+            for lo, hi in zip(table["icc_21_ci95_low"], table["icc_21_ci95_high"], strict=True)
+        ],
+    )
+    columns = ["site", "kind", "measured", "icc_21", "icc_21_ci95", "icc_31", "cv_pct"]
+    if set(table["measure"]) != {"thickness_mm"}:  # architecture: say which value
+        columns.insert(2, "measure")
+    columns += ["typical_error", "sem", "mdc95"]
+    print(_text_table(shown[columns].round(3)))
     for row in table.itertuples():
         if isinstance(row.note, str) and row.note:
             measure = "" if row.measure == "thickness_mm" else f" {row.measure}"
