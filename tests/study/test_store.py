@@ -650,6 +650,8 @@ def test_the_review_guides_scripted_review_runs(tmp_path, make_study, monkeypatc
     assert corrected.review.thickness_mm == pytest.approx(corrected.thickness_mm + 0.4, abs=1e-6)
     moved = corrected.review.deep.y_at(corrected.deep.x_px) - corrected.deep.y_px
     assert np.allclose(moved, 4.0)
+    assert corrected.review.deep.source == "manual"  # a person's edit says so
+    assert corrected.review.method == "manual"
 
 
 def test_results_of_sessions_whose_repeats_disagree_come_first_among_ok(tmp_path, result_factory):
