@@ -69,3 +69,11 @@ def test_a_selection_is_described_as_a_person_writes_it(text, said):
 def test_every_zeroth_frame_is_refused_in_the_users_words():
     with pytest.raises(ValueError, match="every:0"):
         FrameSelection.parse("every:0")
+
+
+@pytest.mark.parametrize("text", ["0:10:0", "5::0", "0:10:-2"])
+def test_a_zero_or_negative_step_is_refused_in_the_users_words(text):
+    """A trial got "FrameSelection.step must be >= 1" (an internal name) for '0:10:0'."""
+    with pytest.raises(ValueError, match=r"the step \(the third number\) must be at least 1") as e:
+        FrameSelection.parse(text)
+    assert repr(text) in str(e.value) and "FrameSelection" not in str(e.value)

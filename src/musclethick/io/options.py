@@ -158,6 +158,11 @@ class FrameSelection:
             if nums is not None:
                 start = 0 if nums[0] is None else nums[0]
                 step = 1 if len(nums) < 3 or nums[2] is None else nums[2]
+                if step < 1:
+                    raise ValueError(
+                        f"frame selection {text!r}: the step (the third number) must be at "
+                        "least 1, e.g. '0:10:2' for every other frame of 0 to 9"
+                    )
                 if nums[1] is not None and nums[1] <= start:
                     raise ValueError(
                         f"frame selection {text!r} selects no frame (the end, exclusive, must "
