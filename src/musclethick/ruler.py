@@ -809,17 +809,38 @@ def read_ruler(
         region = find_imaging_region(g)
     if region == PixelBox.full(g.shape):
         raise CalibrationError("no display around the imaging region: no on-screen ruler")
+    reading = None
     columns = _tick_columns(g, region)
     if columns:
-        return _read_columns(g, region, reader, columns)
-    # an enlarged capture (a HiDPI screenshot): its ticks are thicker than a tick may be
-    for small, small_region, fx, fy in _reductions(g, region):
-        assert small_region is not None
-        columns = _tick_columns(small, small_region)
-        if columns:
-            reading = _read_columns(small, small_region, reader, columns)
-            return _reading_times(reading, fx, fy, region)
-    raise CalibrationError("no regularly spaced depth-ruler ticks found beside the image")
+        reading = _read_columns(g, region, reader, columns)
+    else:
+        # an enlarged capture (a HiDPI screenshot): its ticks are thicker than a tick may be
+        for small, small_region, fx, fy in _reductions(g, region):
+            assert small_region is not None
+            columns = _tick_columns(small, small_region)
+            if columns:
+                reading = _reading_times(
+                    _read_columns(small, small_region, reader, columns), fx, fy, region
+                )
+                break
+    if reading is None:
+        raise CalibrationError("no regularly spaced depth-ruler ticks found beside the image")
+    if reading.labels or reader is None or not _digits_beside(reading):
+        return reading
+    # numbers seen but not used: a capture scaled by a screen grabber or viewer draws its
+    # digits at sizes the OCR misreads; read a copy at another size, trusted only if confirmed
+    for factor in _RESCALES_FOR_NUMBERS:
+        other = _resized(g, region, factor)
+        if other is None:
+            continue
+        small, small_region, fx, fy = other
+        more = _tick_columns(small, small_region)
+        if not more:
+            continue
+        again = _read_columns(small, small_region, reader, more)
+        if again.confirmed and again.labels:
+            return _reading_times(again, fx, fy, region)
+    return reading
 
 
 #: Reductions tried when no tick column is found at a capture's own size: a capture enlarged
@@ -827,6 +848,40 @@ def read_ruler(
 #: be, and numbers larger than the OCR's words (a new-user trial: 109 of 118 captures enlarged
 #: 1.6x or more had no ruler).
 _ENLARGED_FACTORS = (2, 3)
+
+
+#: Sizes a capture whose printed numbers were not read is read again at (x its own): a
+#: capture scaled 0.75x or 1.5x draws its digits at sizes the OCR misreads (a trial of screen
+#: recordings: the 660x556 display's "60" read as "6" or "3", refused by the box check).
+_RESCALES_FOR_NUMBERS = (1.0 / 1.5, 1.5, 0.5, 2.0)
+
+
+def _digits_beside(reading: RulerReading) -> bool:
+    """Whether a word read beside the ticks (not on them) has a digit: printed numbers that
+    were misread. An unlabelled display, whose band holds none, is not read again, nor one
+    whose only "digit" is a tick's fragment (the 800x652 display's last tick reads "4")."""
+    t = reading.ticks
+    x0, x1 = t.x0 - _LABEL_BAND_PX, t.x1 + _LABEL_BAND_PX
+    for box, text in reading.words:
+        centre = (box.x0 + box.x1) / 2
+        on_ticks = t.x0 - 1 <= centre <= t.x1 + 1
+        if x0 <= centre <= x1 and not on_ticks and any(ch.isdigit() for ch in text):
+            return True
+    return False
+
+
+def _resized(
+    g: np.ndarray, region: PixelBox, factor: float
+) -> tuple[np.ndarray, PixelBox, float, float] | None:
+    """``g`` resized by ``factor``: ``(pixels, its imaging region, fx, fy)``, ``fx`` and ``fy``
+    the factors back to ``g``'s pixels; ``None`` when too small or too large to read."""
+    size = (round(g.shape[1] * factor), round(g.shape[0] * factor))
+    if min(size) < 64 or size[0] * size[1] > 16_000_000:
+        return None
+    mode = cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC
+    small = cv2.resize(g, size, interpolation=mode)
+    fx, fy = g.shape[1] / size[0], g.shape[0] / size[1]
+    return small, _box_times(region, 1.0 / fx, 1.0 / fy), fx, fy
 
 
 def _box_times(box: PixelBox, fx: float, fy: float) -> PixelBox:
@@ -863,7 +918,7 @@ def _reading_times(reading: RulerReading, fx: float, fy: float, region: PixelBox
         words=tuple((_box_times(b, fx, fy), text) for b, text in reading.words),
         estimates=tuple((k, v / fy) for k, v in reading.estimates),
         mm_per_px=reading.mm_per_px / fy,
-        reason=f"{reading.reason} (read on the capture reduced {fy:.3g}x: an enlarged capture)",
+        reason=f"{reading.reason} (read on a copy of the capture at {1 / fy:.3g}x its size)",
         looked_at=None if reading.looked_at is None else _box_times(reading.looked_at, fx, fy),
     )
 
