@@ -825,17 +825,18 @@ def read_ruler(
                 break
     if reading is None:
         raise CalibrationError("no regularly spaced depth-ruler ticks found beside the image")
-    if reading.labels or reader is None or not _digits_beside(reading):
+    if reading.labels or reader is None:
         return reading
-    # numbers seen but not used: a capture scaled by a screen grabber or viewer draws its
-    # digits at sizes the OCR misreads; read a copy at another size, trusted only if confirmed
+    # numbers not read: a capture scaled by a screen grabber or viewer draws its digits at
+    # sizes the OCR misreads; read a copy at another size, trusted only if confirmed (its
+    # numbers first: a display without any costs a search for words beside the ticks)
     for factor in _RESCALES_FOR_NUMBERS:
         other = _resized(g, region, factor)
         if other is None:
             continue
         small, small_region, fx, fy = other
         more = _tick_columns(small, small_region)
-        if not more:
+        if not more or _numbers_of(small, more[0], small_region, reader)[3] is None:
             continue
         again = _read_columns(small, small_region, reader, more)
         if again.confirmed and again.labels:
@@ -851,23 +852,10 @@ _ENLARGED_FACTORS = (2, 3)
 
 
 #: Sizes a capture whose printed numbers were not read is read again at (x its own): a
-#: capture scaled 0.75x or 1.5x draws its digits at sizes the OCR misreads (a trial of screen
-#: recordings: the 660x556 display's "60" read as "6" or "3", refused by the box check).
-_RESCALES_FOR_NUMBERS = (1.0 / 1.5, 1.5, 0.5, 2.0)
-
-
-def _digits_beside(reading: RulerReading) -> bool:
-    """Whether a word read beside the ticks (not on them) has a digit: printed numbers that
-    were misread. An unlabelled display, whose band holds none, is not read again, nor one
-    whose only "digit" is a tick's fragment (the 800x652 display's last tick reads "4")."""
-    t = reading.ticks
-    x0, x1 = t.x0 - _LABEL_BAND_PX, t.x1 + _LABEL_BAND_PX
-    for box, text in reading.words:
-        centre = (box.x0 + box.x1) / 2
-        on_ticks = t.x0 - 1 <= centre <= t.x1 + 1
-        if x0 <= centre <= x1 and not on_ticks and any(ch.isdigit() for ch in text):
-            return True
-    return False
+#: capture enlarged 1.5-2x draws its digits at sizes the OCR misreads (a trial of screen
+#: recordings: the 660x556 display's "60" read as "3", refused by the box check). Enlarging
+#: a reduced capture did not recover its digits, so only reductions are tried.
+_RESCALES_FOR_NUMBERS = (1.0 / 1.5, 0.5)
 
 
 def _resized(
