@@ -43,6 +43,7 @@ from .plausible import DEFAULT_RANGES
 from .types import Calibration, PixelBox
 
 __all__ = [
+    "AUTOMATIC_METHOD",
     "BOX_TOLERANCE",
     "TICK_TOLERANCE",
     "CalibrationProfile",
@@ -63,6 +64,8 @@ PROFILE_VERSION = 1
 BOX_TOLERANCE = 0.03
 #: Largest relative difference of the tick spacing that still matches.
 TICK_TOLERANCE = 0.01
+#: How a profile read from the ruler with no person's scale begins its ``method``.
+AUTOMATIC_METHOD = "ruler read automatically"
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,12 @@ class CalibrationProfile:
     scan: str = ""
     created: str = ""
     source: str = ""
+
+    @property
+    def is_automatic(self) -> bool:
+        """Whether the pixel size was read from the ruler with no person's scale (a misread
+        then has nothing but the capture's own ruler to contradict it)."""
+        return self.method.startswith(AUTOMATIC_METHOD)
 
 
 def layout_of(image: np.ndarray, *, box: PixelBox | None = None) -> Layout:
@@ -249,7 +258,7 @@ def profile_from_capture(
     else:
         value = reading.mm_per_px
         labels = ", ".join(lab.text for lab in reading.labels)
-        method = f"ruler read automatically: {reading.reason}" + (
+        method = f"{AUTOMATIC_METHOD}: {reading.reason}" + (
             f" (numbers {labels})" if labels else ""
         )
         who = who or "automatic (two sources on screen agree)"

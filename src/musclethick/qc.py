@@ -442,7 +442,7 @@ def source_flags(modality: str) -> tuple[tuple[str, ...], str]:
     code = (modality or "").strip().upper()
     if code in ULTRASOUND_MODALITIES:
         return (), ""
-    return ("not_ultrasound",), (
+    return SOURCE_FLAGS, (
         f"DICOM modality {code}: musclethick measures B-mode ultrasound; check that this is "
         "the intended file"
     )

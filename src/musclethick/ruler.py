@@ -37,7 +37,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -278,33 +278,42 @@ def find_ruler_ticks(
     CalibrationError
         If no group of at least ``min_ticks`` regularly spaced ticks is found.
     """
-    g = _grey_u8(image)
-    options = {
-        "min_ticks": min_ticks,
-        "max_tick_height_px": max_tick_height_px,
-        "max_tick_width_px": max_tick_width_px,
-    }
+    columns, _, _, fx, fy = _find_columns(
+        _grey_u8(image),
+        region,
+        polarity,
+        min_ticks=min_ticks,
+        max_tick_height_px=max_tick_height_px,
+        max_tick_width_px=max_tick_width_px,
+    )
+    return columns[0] if (fx, fy) == (1.0, 1.0) else _ticks_times(columns[0], fx, fy)
+
+
+def _find_columns(
+    g: np.ndarray, region: PixelBox | None, polarity: str = "auto", **options: int
+) -> tuple[list[RulerTicks], np.ndarray, PixelBox | None, float, float]:
+    """The tick columns of ``g`` (:func:`_tick_columns`), or of a copy reduced by one of
+    :data:`_ENLARGED_FACTORS` when ``g`` has none (an enlarged capture, a HiDPI screenshot:
+    its ticks are thicker than a tick may be): ``(columns, the pixels and imaging region they
+    were found in, fx, fy)``, ``fx`` and ``fy`` the factors back to ``g``'s pixels.
+
+    Raises
+    ------
+    CalibrationError
+        No tick column at any of these sizes.
+    """
     columns = _tick_columns(g, region, polarity, **options)
     if columns:
-        return columns[0]
-    for small, small_region, fx, fy in _reductions(g, region):
+        return columns, g, region, 1.0, 1.0
+    for factor in _ENLARGED_FACTORS:
+        reduced = _resized(g, region, 1.0 / factor)
+        if reduced is None:
+            continue
+        small, small_region, fx, fy = reduced
         columns = _tick_columns(small, small_region, polarity, **options)
         if columns:
-            return _ticks_times(columns[0], fx, fy)
+            return columns, small, small_region, fx, fy
     raise CalibrationError("no regularly spaced depth-ruler ticks found beside the image")
-
-
-def _reductions(
-    g: np.ndarray, region: PixelBox | None
-) -> Iterator[tuple[np.ndarray, PixelBox | None, float, float]]:
-    """The capture reduced by each of :data:`_ENLARGED_FACTORS`: ``(pixels, its imaging
-    region, fx, fy)``, ``fx`` and ``fy`` the factors back to the capture's own pixels."""
-    for factor in _ENLARGED_FACTORS:
-        size = (max(1, round(g.shape[1] / factor)), max(1, round(g.shape[0] / factor)))
-        small = cv2.resize(g, size, interpolation=cv2.INTER_AREA)
-        fx, fy = g.shape[1] / size[0], g.shape[0] / size[1]
-        small_region = None if region is None else _box_times(region, 1.0 / fx, 1.0 / fy)
-        yield small, small_region, fx, fy
 
 
 #: Tick groups whose columns lie closer than this (px) are one ruler (major and minor ticks,
@@ -809,22 +818,11 @@ def read_ruler(
         region = find_imaging_region(g)
     if region == PixelBox.full(g.shape):
         raise CalibrationError("no display around the imaging region: no on-screen ruler")
-    reading = None
-    columns = _tick_columns(g, region)
-    if columns:
-        reading = _read_columns(g, region, reader, columns)
-    else:
-        # an enlarged capture (a HiDPI screenshot): its ticks are thicker than a tick may be
-        for small, small_region, fx, fy in _reductions(g, region):
-            assert small_region is not None
-            columns = _tick_columns(small, small_region)
-            if columns:
-                reading = _reading_times(
-                    _read_columns(small, small_region, reader, columns), fx, fy, region
-                )
-                break
-    if reading is None:
-        raise CalibrationError("no regularly spaced depth-ruler ticks found beside the image")
+    columns, found_in, found_region, fx, fy = _find_columns(g, region)
+    assert found_region is not None
+    reading = _read_columns(found_in, found_region, reader, columns)
+    if (fx, fy) != (1.0, 1.0):
+        reading = _reading_times(reading, fx, fy, region)
     if reading.labels or reader is None:
         return reading
     # numbers not read: a capture scaled by a screen grabber or viewer draws its digits at
@@ -835,10 +833,14 @@ def read_ruler(
         if other is None:
             continue
         small, small_region, fx, fy = other
+        assert small_region is not None
         more = _tick_columns(small, small_region)
-        if not more or _numbers_of(small, more[0], small_region, reader)[3] is None:
+        if not more:
             continue
-        again = _read_columns(small, small_region, reader, more)
+        numbers = _numbers_of(small, more[0], small_region, reader)
+        if numbers[3] is None:
+            continue
+        again = _read_columns(small, small_region, reader, more, numbers)
         if again.confirmed and again.labels:
             return _reading_times(again, fx, fy, region)
     return reading
@@ -859,8 +861,8 @@ _RESCALES_FOR_NUMBERS = (1.0 / 1.5, 0.5)
 
 
 def _resized(
-    g: np.ndarray, region: PixelBox, factor: float
-) -> tuple[np.ndarray, PixelBox, float, float] | None:
+    g: np.ndarray, region: PixelBox | None, factor: float
+) -> tuple[np.ndarray, PixelBox | None, float, float] | None:
     """``g`` resized by ``factor``: ``(pixels, its imaging region, fx, fy)``, ``fx`` and ``fy``
     the factors back to ``g``'s pixels; ``None`` when too small or too large to read."""
     size = (round(g.shape[1] * factor), round(g.shape[0] * factor))
@@ -869,7 +871,8 @@ def _resized(
     mode = cv2.INTER_AREA if factor < 1 else cv2.INTER_CUBIC
     small = cv2.resize(g, size, interpolation=mode)
     fx, fy = g.shape[1] / size[0], g.shape[0] / size[1]
-    return small, _box_times(region, 1.0 / fx, 1.0 / fy), fx, fy
+    small_region = None if region is None else _box_times(region, 1.0 / fx, 1.0 / fy)
+    return small, small_region, fx, fy
 
 
 def _box_times(box: PixelBox, fx: float, fy: float) -> PixelBox:
@@ -912,13 +915,20 @@ def _reading_times(reading: RulerReading, fx: float, fy: float, region: PixelBox
 
 
 def _read_columns(
-    g: np.ndarray, region: PixelBox, reader: TextReader | None, columns: list[RulerTicks]
+    g: np.ndarray,
+    region: PixelBox,
+    reader: TextReader | None,
+    columns: list[RulerTicks],
+    numbers: tuple | None = None,
 ) -> RulerReading:
-    """:func:`read_ruler` once its tick columns are found (the first is the ruler)."""
+    """:func:`read_ruler` once its tick columns are found (the first is the ruler);
+    ``numbers``: :func:`_numbers_of` the first, when already read."""
     ticks = columns[0]
     gp = g if ticks.polarity == "bright" else 255 - g
     name = str(getattr(reader, "name", "ocr")) if reader is not None else ""
-    (bx0, by0, bx1, by1), read, mirrored, fit = _numbers_of(g, ticks, region, reader)
+    if numbers is None:
+        numbers = _numbers_of(g, ticks, region, reader)
+    (bx0, by0, bx1, by1), read, mirrored, fit = numbers
     rows, cols = g.shape
     estimates: list[tuple[str, float]] = []
     used_labels: tuple[RulerLabel, ...] = ()

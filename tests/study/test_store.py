@@ -205,6 +205,17 @@ def test_foreign_database_is_refused_before_anything_is_written(tmp_path):
     db.close()
 
 
+def _as_schema(path, version: int, *statements: str) -> None:
+    """Make the store at ``path`` look as an older schema wrote it: run ``statements`` (what
+    that schema lacked) and set its ``schema_version``."""
+    db = sqlite3.connect(path)
+    for statement in statements:
+        db.execute(statement)
+    db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(version),))
+    db.commit()
+    db.close()
+
+
 def test_a_version_1_store_is_read_and_upgraded(tmp_path, scan_file, result_factory):
     path = tmp_path / "old.sqlite"
     with StudyStore(path) as store:
@@ -212,12 +223,8 @@ def test_a_version_1_store_is_read_and_upgraded(tmp_path, scan_file, result_fact
         store.record_results(
             store.record_scan(scan_file), [result_factory(str(scan_file), [20.0])], run
         )
-    db = sqlite3.connect(path)  # as written before the application id and scan_states
-    db.execute("PRAGMA application_id=0")
-    db.execute("DROP TABLE scan_states")
-    db.execute("UPDATE meta SET value='1' WHERE key='schema_version'")
-    db.commit()
-    db.close()
+    # as written before the application id and scan_states
+    _as_schema(path, 1, "PRAGMA application_id=0", "DROP TABLE scan_states")
     with StudyStore(path, readonly=True) as store:
         assert store.scan_states() == [] and len(store.results_dataframe()) == 2
     with StudyStore(path) as store:
@@ -242,11 +249,8 @@ def test_a_version_3_store_is_read_and_upgraded_with_the_echo_of_corrections(
         store.record_review(
             rid, "correct", reviewer="AB", expected_revision=0, lines=[line], echo_intensity=61.5
         )
-    db = sqlite3.connect(path)  # as written by schema 3: no reviews.echo_intensity
-    db.execute("ALTER TABLE reviews DROP COLUMN echo_intensity")
-    db.execute("UPDATE meta SET value='3' WHERE key='schema_version'")
-    db.commit()
-    db.close()
+    # as written by schema 3: no reviews.echo_intensity
+    _as_schema(path, 3, "ALTER TABLE reviews DROP COLUMN echo_intensity")
     with StudyStore(path, readonly=True) as store:
         assert store.latest_reviews()[rid].echo_intensity is None
         table = store.results_dataframe()
@@ -299,11 +303,8 @@ def test_a_version_2_store_is_read_and_upgraded_with_protocol_versions(
             store.record_scan(scan_file), [result_factory(str(scan_file), [20.0])], run
         )
         assert store.runs()[0]["protocol_version"] == "7"
-    db = sqlite3.connect(path)  # as written by schema 2: no runs.protocol_version
-    db.execute("ALTER TABLE runs DROP COLUMN protocol_version")
-    db.execute("UPDATE meta SET value='2' WHERE key='schema_version'")
-    db.commit()
-    db.close()
+    # as written by schema 2: no runs.protocol_version
+    _as_schema(path, 2, "ALTER TABLE runs DROP COLUMN protocol_version")
     with StudyStore(path, readonly=True) as store:
         (old,) = store.runs()
         assert (old["protocol"], old["protocol_version"]) == ("rt", "")

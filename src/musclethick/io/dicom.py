@@ -37,6 +37,7 @@ from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRL
 
 from .. import calibration as cal
 from ..errors import CalibrationError, InputError
+from ..qc import ULTRASOUND_MODALITIES
 from ..region import find_imaging_region
 from ..types import Calibration, Frame, PixelBox, ScanMetadata
 from ._pixels import to_grey_uint8
@@ -379,8 +380,6 @@ def _may_be_ultrasound(meta: ScanMetadata) -> bool:
     """Ultrasound, or a capture that may be one (secondary capture, other, no modality:
     :data:`musclethick.qc.ULTRASOUND_MODALITIES`): its imaging region is looked for, its
     ruler read, and its tags checked against it."""
-    from ..qc import ULTRASOUND_MODALITIES
-
     return meta.modality.strip().upper() in ULTRASOUND_MODALITIES
 
 
@@ -416,24 +415,20 @@ def _checked_against_ruler(
     # PixelSpacing is often a converter's; regions are written by the scanner itself
     unconfirmed = calib.source == "pixel_spacing"
     why = "" if ruler is None else cal.ruler_disagreement(ours, ruler, unconfirmed=unconfirmed)
-    if why:
-        return replace(
-            calib,
-            flags=(*calib.flags, "calibration_unconfirmed"),
-            note=f"the file's {what} gives {ours:.5g} mm/px along the beam but {why}: check "
-            "which is right",
-        )
     placeholder = calib.source == "pixel_spacing" and (
         calib.mm_per_px_y == calib.mm_per_px_x == _PLACEHOLDER_SPACING_MM
     )
-    if placeholder and (ruler is None or not ruler.is_confirmed):
-        return replace(
-            calib,
-            flags=(*calib.flags, "calibration_unconfirmed"),
-            note="PixelSpacing 1 x 1 mm is what converters write when they know no pixel size, "
-            "and no depth ruler on the image confirms it",
+    if why:
+        note = f"the file's {what} gives {ours:.5g} mm/px along the beam but {why}: check "
+        note += "which is right"
+    elif placeholder and (ruler is None or not ruler.is_confirmed):
+        note = (
+            "PixelSpacing 1 x 1 mm is what converters write when they know no pixel size, "
+            "and no depth ruler on the image confirms it"
         )
-    return calib
+    else:
+        return calib
+    return replace(calib, flags=(*calib.flags, "calibration_unconfirmed"), note=note)
 
 
 def _fallback(

@@ -86,9 +86,7 @@ def _profile_checked_against_ruler(
         return applied
     # a profile read automatically is doubted by any gross disagreement; one a person
     # calibrated (--tick-mm, two clicked points) only by a confirmed reading
-    automatic = options.profile is not None and options.profile.method.startswith(
-        "ruler read automatically"
-    )
+    automatic = options.profile is not None and options.profile.is_automatic
     own = _ruler(grey, box, options)
     why = cal.ruler_disagreement(applied.mm_per_px, own, unconfirmed=automatic)
     if not why:

@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from musclethick.errors import InputError
+from musclethick.qc import CALIBRATION_FLAGS
 from musclethick.study.store import StoredResult
 from musclethick.types import Calibration, Frame, PixelBox
 
@@ -20,8 +21,6 @@ def stored_calibration(stored: StoredResult) -> Calibration:
     """The calibration a stored result was measured with: its pixel size and source, and the
     flags the batch raised about it (``calibration_unconfirmed``, ...), whose reason is in the
     stored message. Uncalibrated (px) when the result has no pixel size."""
-    from musclethick.qc import CALIBRATION_FLAGS
-
     if stored.mm_per_px is None:
         return Calibration.uncalibrated()
     flags = tuple(f for f in stored.flags if f in CALIBRATION_FLAGS)

@@ -219,13 +219,13 @@ def apply_reviews(results: pd.DataFrame, reviews: Iterable[Review]) -> pd.DataFr
         for column, value in architecture_frame_values(review.architecture).items():
             frame.loc[mask, column] = value
         frame.loc[mask, "method"] = review.method
-        if has_flags:
-            for index in frame.index[mask]:
-                model_flags = frame.at[index, "flags_model"].split(";")
-                frame.at[index, "flags"] = ";".join(flags_after_correction(model_flags))
-                message = frame.at[index, "message"] if "message" in frame.columns else ""
-                if isinstance(message, str) and message:
-                    frame.at[index, "message"] = f"before the correction (the model's): {message}"
+        if has_flags:  # one result's rows share its flags and message
+            first = frame.index[mask][0]
+            model_flags = frame.at[first, "flags_model"].split(";")
+            frame.loc[mask, "flags"] = ";".join(flags_after_correction(model_flags))
+            message = frame.at[first, "message"] if "message" in frame.columns else ""
+            if isinstance(message, str) and message:
+                frame.loc[mask, "message"] = f"before the correction (the model's): {message}"
         # the echo intensity between the corrected boundaries (none stored: empty)
         echo = review.echo_intensity
         frame.loc[mask, "echo_intensity"] = float("nan") if echo is None else float(echo)
