@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 import torch
 
 from musclethick.segment.unet import OUT_CHANNELS, UNet, count_parameters
 from musclethick.train.augment import (
+    LOOKS,
     AugmentOptions,
     above_strip,
     augment_pair,
     draw_annotations,
     layer_contrast,
+    scanner_look,
 )
 from musclethick.train.dataset import load_samples, load_split
 from musclethick.train.loop import TrainConfig, fascicle_training_names, main, train
@@ -158,7 +161,7 @@ def test_layer_contrast_gives_each_layer_its_own_gain():
     assert out.min() >= 0 and out.max() <= 255
 
 
-@pytest.mark.parametrize("option", ["p_layer_contrast", "p_annotation", "p_top_cut"])
+@pytest.mark.parametrize("option", ["p_layer_contrast", "p_annotation", "p_top_cut", "p_look"])
 def test_optional_augmentations_are_off_by_default_and_keep_the_random_stream(tiny, option):
     _, s = tiny
     tgt = s.target(0)
@@ -196,6 +199,68 @@ def test_a_top_cut_starts_inside_the_belly_and_labels_it_up_to_the_top():
     thin[36:44] = 255
     same, _ = cut_top(np.random.default_rng(0), img, layer_targets(thin))
     assert same.shape == img.shape
+
+
+def _speckled_step(seed: int = 0) -> np.ndarray:
+    """A dark layer over a bright one (step at row 40) under multiplicative speckle."""
+    rng = np.random.default_rng(seed)
+    clean = np.full((80, 96), 50.0, np.float32)
+    clean[40:] = 150.0
+    return np.clip(clean * rng.gamma(4.0, 0.25, size=clean.shape), 0, 255).astype(np.float32)
+
+
+def _look(kind: str, img: np.ndarray, seed: int) -> np.ndarray:
+    out = scanner_look(np.random.default_rng(seed), img, [kind])
+    assert out.dtype == np.float32 and out.shape == img.shape
+    assert out.min() >= 0 and out.max() <= 255
+    return out
+
+
+def test_speckle_reduction_smooths_each_layer_and_keeps_the_step():
+    img = _speckled_step()
+    for seed in range(8):
+        out = _look("speckle_reduction", img, seed)
+        dark, bright = (out[r].std() / img[r].std() for r in (slice(5, 35), slice(45, 75)))
+        assert dark < 0.7 and bright < 0.95  # inside each layer, away from the step
+        step = out[45:75].mean() - out[5:35].mean()
+        assert step > 0.8 * (img[45:75].mean() - img[5:35].mean())
+
+
+def test_edge_enhancement_steepens_the_step():
+    clean = np.full((80, 96), 50.0, np.float32)
+    clean[40:] = 150.0
+    soft = cv2.GaussianBlur(clean, (0, 0), 2.0)
+    for seed in range(8):
+        out = _look("edge_enhancement", soft, seed)
+        assert np.abs(np.diff(out[:, 48])).max() > 1.05 * np.abs(np.diff(soft[:, 48])).max()
+
+
+def test_a_grey_map_keeps_the_order_of_grey_levels_and_changes_the_levels():
+    ramp = np.tile(np.linspace(0, 255, 96, dtype=np.float32), (16, 1))
+    lifted = 0
+    for seed in range(12):
+        out = _look("grey_map", ramp, seed)
+        assert (np.diff(out[0]) >= -1e-3).all()  # monotonic: a brighter pixel stays brighter
+        assert np.abs(out - ramp).mean() > 3.0
+        lifted += out[0, 0] > 10
+    assert lifted >= 3  # some draws lift the blacks (a washed-out display)
+
+
+def test_local_contrast_spreads_a_flat_grey_map():
+    img = 100.0 + 0.2 * (_speckled_step() - 100.0)  # a low-contrast capture
+    for seed in range(8):
+        assert _look("local_contrast", img, seed).std() > 1.5 * img.std()
+
+
+def test_scanner_look_is_seeded_draws_one_or_two_looks_and_names_a_wrong_one():
+    img = _speckled_step()
+    a = scanner_look(np.random.default_rng(3), img)
+    np.testing.assert_array_equal(a, scanner_look(np.random.default_rng(3), img))
+    outs = {scanner_look(np.random.default_rng(s), img).tobytes() for s in range(10)}
+    assert len(outs) == 10
+    assert set(LOOKS) == {"speckle_reduction", "edge_enhancement", "grey_map", "local_contrast"}
+    with pytest.raises(ValueError, match="unknown look 'blur'"):
+        scanner_look(np.random.default_rng(0), img, ["blur"])
 
 
 def test_drawn_annotations_change_pixels_not_labels_and_often_lie_beside_an_aponeurosis():
@@ -378,6 +443,7 @@ def test_main_cli_writes_card_and_summary(test_data, tmp_path):
     summary = json.loads((out / "train.json").read_text())
     assert summary["layer_contrast"] == 0.0  # the shipped recipe: the augmentation off
     assert summary["annotations"] == 0.0
+    assert summary["looks"] == 0.0
     assert summary["n_val"] == 1 and summary["n_train"] == 5
     assert summary["excluded_sizes"] == ["157x200"]
     card = json.loads((out / "model.json").read_text())

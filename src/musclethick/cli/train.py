@@ -125,6 +125,15 @@ def get_train_parser() -> argparse.ArgumentParser:
         "above the image), labelled belly up to the top (augmentation; default %(default)s: off)",
     )
     p.add_argument(
+        "--looks",
+        type=float,
+        default=AugmentOptions.p_look,
+        metavar="P",
+        help="share of training samples shown with another scanner's image processing: speckle "
+        "reduction, edge enhancement, another grey map, local contrast (augmentation; default "
+        "%(default)s: off)",
+    )
+    p.add_argument(
         "--weak-fraction",
         type=float,
         default=TrainConfig.weak_fraction,
@@ -178,6 +187,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
             p_layer_contrast=args.layer_contrast,
             p_annotation=args.annotations,
             p_top_cut=args.top_cut,
+            p_look=args.looks,
         ),
         normalisation=args.normalisation,
         base_channels=args.base_channels,

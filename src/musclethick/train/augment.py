@@ -22,6 +22,10 @@ at the failures seen on scanners the model never saw:
   (the decoding then says ``edge_of_image``);
 * width crops, anisotropic resizing;
 * gain, contrast, gamma, multiplicative speckle, blur, **low resolution**, **JPEG recompression**;
+* **other scanners' image processing** (optional, ``p_look``): speckle reduction (bilateral or
+  median filters, as compound imaging and speckle filters show a scan), edge enhancement, another
+  dynamic range or grey map (lifted blacks, log or power tone curves), local contrast
+  equalisation, one or two of them per sample (:func:`scanner_look`);
 * **display borders**: black or grey borders of any width, letterboxing and pillarboxing, with
   rulers, tick marks and text; text inside the image; all of it mirrored in **mirrored captures**
   (the flip comes last);
@@ -51,6 +55,7 @@ __all__ = [
     "layer_contrast",
     "resize_channels",
     "resize_pair",
+    "scanner_look",
 ]
 
 
@@ -84,6 +89,7 @@ class AugmentOptions:
     layer_gain_range: tuple[float, float] = (0.5, 2.0)
     p_annotation: float = 0.0
     p_top_cut: float = 0.0
+    p_look: float = 0.0
 
     @classmethod
     def none(cls) -> AugmentOptions:
@@ -434,6 +440,62 @@ def draw_annotations(rng, img, tgt):
     return img
 
 
+LOOKS = ("speckle_reduction", "edge_enhancement", "grey_map", "local_contrast")
+
+
+def scanner_look(rng, img, looks: Sequence[str] | None = None):
+    """What another scanner's image processing does to the same tissue: one or two of
+    ``looks`` (default: all of :data:`LOOKS`) in random order, each with random strength.
+
+    * ``speckle_reduction``: an edge-preserving bilateral filter (range sigma 25-90 grey levels,
+      space sigma 1.5-4 px) or a 3-5 px median filter, as compound imaging, persistence and
+      speckle-reduction filters smooth the speckle but keep the aponeuroses;
+    * ``edge_enhancement``: an unsharp mask (amount 0.3-1.5, sigma 0.8-3 px);
+    * ``grey_map``: another grey map / dynamic range: blacks lifted by 0-70 grey levels with the
+      contrast compressed to match, then a log (darks brightened) or power (darks deepened)
+      curve;
+    * ``local_contrast``: contrast-limited adaptive histogram equalisation (clip 1-4, 4-8 tiles
+      across), as some displays' auto-optimisation does.
+
+    The layers stay where they are, so the target is not changed. Returns float32 in [0, 255].
+    """
+    kinds = list(LOOKS if looks is None else looks)
+    out = np.clip(np.asarray(img, np.float32), 0, 255)
+    n = 1 if len(kinds) == 1 or rng.random() < 0.6 else 2
+    for kind in rng.permutation(kinds)[:n]:
+        if kind == "speckle_reduction":
+            if rng.random() < 0.7:
+                d = int(rng.choice([5, 7, 9]))
+                out = cv2.bilateralFilter(
+                    out, d, float(rng.uniform(25, 90)), float(rng.uniform(1.5, 4.0))
+                )
+            else:
+                k = int(rng.choice([3, 5]))
+                out = cv2.medianBlur(out, k)
+        elif kind == "edge_enhancement":
+            sigma = float(rng.uniform(0.8, 3.0))
+            out = out + rng.uniform(0.3, 1.5) * (out - cv2.GaussianBlur(out, (0, 0), sigma))
+        elif kind == "grey_map":
+            black = rng.uniform(0, 70)
+            out = black + (255.0 - black) / 255.0 * np.clip(out, 0, 255)
+            k = float(np.exp(rng.uniform(np.log(2.0), np.log(30.0))))
+            x = np.clip(out, 0, 255) / 255.0
+            if rng.random() < 0.5:  # log: darks brightened
+                out = 255.0 * np.log1p(k * x) / np.log1p(k)
+            else:  # power: darks deepened
+                out = 255.0 * x ** rng.uniform(1.2, 2.0)
+        elif kind == "local_contrast":
+            tiles = int(rng.integers(4, 9))
+            clahe = cv2.createCLAHE(
+                clipLimit=float(rng.uniform(1.0, 4.0)), tileGridSize=(tiles, tiles)
+            )
+            out = clahe.apply(np.clip(out, 0, 255).astype(np.uint8)).astype(np.float32)
+        else:
+            raise ValueError(f"unknown look {str(kind)!r}; choose from {', '.join(LOOKS)}")
+        out = np.clip(out, 0, 255).astype(np.float32)
+    return out
+
+
 def _jpeg(rng, img):
     quality = int(rng.integers(15, 70))
     ok, buf = cv2.imencode(
@@ -514,6 +576,8 @@ def augment_pair(
         img = img * rng.normal(1.0, sigma, size=img.shape).astype(np.float32).clip(0.2, 2.0)
     if rng.random() < opts.p_blur:
         img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.4, 1.5))
+    if opts.p_look and rng.random() < opts.p_look:  # the stream is unchanged when 0
+        img = scanner_look(rng, img)
     gain = rng.uniform(*opts.gain_range)
     gamma = rng.uniform(*opts.gamma_range)
     img = 255.0 * (np.clip(img * gain, 0, 255) / 255.0) ** gamma

@@ -517,6 +517,7 @@ def train_from_folder(
             "layer_contrast": config.augment.p_layer_contrast,
             "annotations": config.augment.p_annotation,
             "top_cut": config.augment.p_top_cut,
+            "looks": config.augment.p_look,
             "init_weights": config.init_weights,
         }
     )
@@ -541,6 +542,7 @@ def train_from_folder(
                 "layer_contrast": summary["layer_contrast"],
                 "annotations": summary["annotations"],
                 "top_cut": summary["top_cut"],
+                "looks": summary["looks"],
                 "epochs_run": summary["epochs_run"],
                 "init_weights": summary["init_weights"],
             }
