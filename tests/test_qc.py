@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from musclethick.qc import FLAG_DESCRIPTIONS, describe_flags, quality_flags
+from musclethick.qc import CALIBRATION_FLAGS, FLAG_DESCRIPTIONS, describe_flags, quality_flags
 from musclethick.types import Boundary, Calibration
 
 X = np.arange(0.0, 200.0)
@@ -292,3 +292,16 @@ def test_a_drawn_line_far_from_the_boundaries_or_short_is_not_a_doubt():
     assert drawn_line_share(short, line(146)) < 0.3
     assert drawn_line_flags(short, line(40), line(146)) == ()
     assert drawn_line_share(img[:, :10], line(146, x=np.arange(0.0, 10.0))) == 0.0  # too narrow
+
+
+def test_the_calibration_flags_have_one_spelling():
+    """The calibration names its flags; QC, the readers and the export's column use them."""
+    from musclethick import calibration, export
+
+    assert CALIBRATION_FLAGS == (
+        calibration.UNCONFIRMED,
+        calibration.IMPLAUSIBLE,
+        calibration.PROFILE_MISMATCH,
+    )
+    assert export.UNCONFIRMED == calibration.UNCONFIRMED == "calibration_unconfirmed"
+    assert all(flag in FLAG_DESCRIPTIONS for flag in CALIBRATION_FLAGS)

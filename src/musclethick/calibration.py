@@ -29,8 +29,11 @@ from .types import Calibration, PixelBox
 
 __all__ = [
     "FIX_HINT",
+    "IMPLAUSIBLE",
+    "PROFILE_MISMATCH",
     "RULER_DISAGREEMENT",
     "RULER_MAJOR_TICK_MM",
+    "UNCONFIRMED",
     "UNCONFIRMED_RULER_DISAGREEMENT",
     "RulerTicks",
     "UltrasoundRegion",
@@ -43,6 +46,15 @@ __all__ = [
     "from_ultrasound_regions",
     "ruler_disagreement",
 ]
+
+#: The flags a calibration can carry (the QC flags that doubt the millimetres, not the
+#: boundaries: :data:`musclethick.qc.CALIBRATION_FLAGS`): a pixel size read but not confirmed
+#: (a ruler's tick step assumed, a file's pixel size its own ruler contradicts) ...
+UNCONFIRMED = "calibration_unconfirmed"
+#: ... a pixel size outside the plausible range or a file's calibration that is invalid ...
+IMPLAUSIBLE = "implausible_calibration"
+#: ... a calibration profile that does not match the capture or that its own ruler contradicts.
+PROFILE_MISMATCH = "profile_mismatch"
 
 #: Distance between two major ticks of an on-screen depth ruler when nothing else is known.
 RULER_MAJOR_TICK_MM = ASSUMED_MAJOR_TICK_MM
@@ -284,9 +296,7 @@ def from_reading(reading: RulerReading) -> Calibration:
     note = reading.describe() + "; square pixels assumed"
     if reading.confirmed:
         return Calibration.isotropic(reading.mm_per_px, "ruler", note)
-    return Calibration.isotropic(
-        reading.mm_per_px, "ruler", f"{note}; {FIX_HINT}", ("calibration_unconfirmed",)
-    )
+    return Calibration.isotropic(reading.mm_per_px, "ruler", f"{note}; {FIX_HINT}", (UNCONFIRMED,))
 
 
 def from_ruler(

@@ -362,13 +362,14 @@ def _worst_status(statuses: pd.Series) -> str:
 
 
 #: The QC flag of a pixel size that was read but not confirmed (e.g. a ruler's tick spacing
-#: assumed): the tables carry it on as ``calibration_unconfirmed``.
+#: assumed; :data:`musclethick.calibration.UNCONFIRMED`, spelt here so that exporting does not
+#: import the image code): the tables carry it on in a column of the same name.
 UNCONFIRMED = "calibration_unconfirmed"
 
 
 def _unconfirmed(group: pd.DataFrame) -> bool:
     """Whether any row of ``group`` (images or sessions) rests on an unconfirmed pixel size."""
-    return bool(group["calibration_unconfirmed"].any()) if UNCONFIRMED in group else False
+    return bool(group[UNCONFIRMED].any()) if UNCONFIRMED in group else False
 
 
 def _session_value(values: np.ndarray, images: np.ndarray, protocol: Protocol) -> dict[str, Any]:
@@ -446,7 +447,7 @@ def aggregate_sessions(images: pd.DataFrame, protocol: Protocol) -> pd.DataFrame
                 **dict(zip(SESSION_KEYS, key, strict=True)),
                 **_session_value(values, group["image"].to_numpy(), protocol),
                 "echo_intensity": float(group["echo_intensity"].mean()),
-                "calibration_unconfirmed": _unconfirmed(group),
+                UNCONFIRMED: _unconfirmed(group),
                 **(_architecture_session(group, protocol) if architecture else {}),
             }
         )
@@ -460,7 +461,7 @@ def aggregate_sessions(images: pd.DataFrame, protocol: Protocol) -> pd.DataFrame
         "spread_pct",
         "repeats_disagree",
         "echo_intensity",
-        "calibration_unconfirmed",
+        UNCONFIRMED,
     ]
     if architecture:
         columns += [c for value, sd, *_ in ARCHITECTURE_MEASURES for c in (value, sd)]
@@ -485,7 +486,7 @@ def aggregate_sessions(images: pd.DataFrame, protocol: Protocol) -> pd.DataFrame
                     "spread_pct": float("nan"),
                     "repeats_disagree": bool(group["repeats_disagree"].any()),
                     "echo_intensity": float(group["echo_intensity"].mean()),
-                    "calibration_unconfirmed": _unconfirmed(group),
+                    UNCONFIRMED: _unconfirmed(group),
                 }
             )
     if composite_rows:

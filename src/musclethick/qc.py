@@ -76,7 +76,7 @@ from functools import cache
 
 import numpy as np
 
-from .calibration import FIX_HINT
+from .calibration import FIX_HINT, IMPLAUSIBLE, PROFILE_MISMATCH, UNCONFIRMED
 from .geometry import curvature_per_px, overlap_interval, sagitta_fraction
 from .plausible import DEFAULT_RANGES, PlausibleRanges
 from .protocol import DEFAULT_REPEAT_TOLERANCE_PCT
@@ -120,7 +120,7 @@ __all__ = [
 ]
 
 #: Flags that say the millimetres (not the boundaries) are in doubt.
-CALIBRATION_FLAGS = ("calibration_unconfirmed", "implausible_calibration", "profile_mismatch")
+CALIBRATION_FLAGS = (UNCONFIRMED, IMPLAUSIBLE, PROFILE_MISMATCH)
 #: Flags that say the file itself is in doubt (:func:`source_flags`).
 SOURCE_FLAGS = ("not_ultrasound",)
 
@@ -160,9 +160,9 @@ FLAG_DESCRIPTIONS: dict[str, str] = {
     "(a dual view) or a turned capture, and the lines may span both: measure each image on its "
     "own (export it alone, or crop the capture to it)",
     "unstable": "the result changes when the image is mirrored or made brighter or darker",
-    "calibration_unconfirmed": "pixel size not confirmed",
-    "implausible_calibration": "implausible or rejected calibration",
-    "profile_mismatch": "capture does not match the calibration profile",
+    UNCONFIRMED: "pixel size not confirmed",
+    IMPLAUSIBLE: "implausible or rejected calibration",
+    PROFILE_MISMATCH: "capture does not match the calibration profile",
     "not_ultrasound": "the file is not an ultrasound image",
     # raised for a session, not a frame (review queue, exports)
     "repeats_disagree": "the repeated images of this site in this session disagree: at least "
@@ -480,7 +480,7 @@ def scale_flags(
         sizes = [v for v in (calibration.mm_per_px_y, calibration.mm_per_px_x) if v is not None]
         if not all(ranges.contains(ranges.mm_per_px, v) for v in sizes):
             low, high = ranges.mm_per_px
-            flags.append("implausible_calibration")
+            flags.append(IMPLAUSIBLE)
             why.append(
                 f"pixel size {calibration.mm_per_px:g} mm ({calibration.source}) is outside the "
                 f"plausible {low:g}-{high:g} mm"

@@ -354,7 +354,7 @@ def _plan(
     except CalibrationError as exc:
         regions = []
         notes.append(f"{path}: {exc}")
-        flags = ("implausible_calibration",)
+        flags = (cal.IMPLAUSIBLE,)
     if regions:
         boxes = [box for box, _ in regions]
         calibs = [c for _, c in regions]
@@ -428,7 +428,7 @@ def _checked_against_ruler(
         )
     else:
         return calib
-    return replace(calib, flags=(*calib.flags, "calibration_unconfirmed"), note=note)
+    return replace(calib, flags=(*calib.flags, cal.UNCONFIRMED), note=note)
 
 
 def _fallback(
@@ -445,13 +445,13 @@ def _fallback(
         spacings = _pixel_spacings(ds)
     except CalibrationError as exc:
         notes.append(f"{path}: {exc}")
-        spacings, flags = [], ("implausible_calibration",)
+        spacings, flags = [], (cal.IMPLAUSIBLE,)
     for keyword, (row_mm, col_mm) in spacings:
         try:
             found = cal.from_pixel_spacing(row_mm, col_mm, note=f"DICOM {keyword}")
         except CalibrationError as exc:
             notes.append(f"{path}: {exc}")
-            flags = ("implausible_calibration",)
+            flags = (cal.IMPLAUSIBLE,)
             continue
         return found.with_flags(*flags, note="; ".join(notes)) if flags else found
     if _may_be_ultrasound(meta) and box != PixelBox.full(grey.shape):

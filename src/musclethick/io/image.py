@@ -68,7 +68,7 @@ def calibrate_capture(grey: np.ndarray, box: PixelBox, options: CalibrationOptio
             return _profile_checked_against_ruler(applied, grey, box, options)
         auto = _ruler(grey, box, options)
         return auto.with_flags(
-            "profile_mismatch",
+            cal.PROFILE_MISMATCH,
             note=f"calibration profile {options.profile.source or options.profile.name} not "
             f"applied: {applied}",
         )
@@ -92,7 +92,7 @@ def _profile_checked_against_ruler(
     if not why:
         return applied
     return applied.with_flags(
-        "profile_mismatch",
+        cal.PROFILE_MISMATCH,
         note=f"the profile gives {applied.mm_per_px:.5g} mm/px but {why}: check the profile",
     )
 
