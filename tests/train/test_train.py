@@ -444,6 +444,7 @@ def test_main_cli_writes_card_and_summary(test_data, tmp_path):
     assert summary["layer_contrast"] == 0.0  # the shipped recipe: the augmentation off
     assert summary["annotations"] == 0.0
     assert summary["looks"] == 0.0
+    assert summary["swa_start"] is None  # the shipped recipe: no weight averaging
     assert summary["n_val"] == 1 and summary["n_train"] == 5
     assert summary["excluded_sizes"] == ["157x200"]
     card = json.loads((out / "model.json").read_text())
@@ -513,3 +514,32 @@ def test_jump_weight_adds_the_belly_jumps():
     belly = torch.softmax(x[:, :5], dim=1)[:, 2]
     with_term = float(layer_loss(x, y, jump_weight=3.0))
     assert with_term == pytest.approx(base + 3.0 * float(belly_jumps(belly)), rel=1e-5)
+
+
+def test_weight_averaging_leaves_the_training_alone_and_saves_the_average(tiny, tmp_path):
+    """``swa_start``: the same steps are taken (``last_raw.pt`` is the plain run's ``last.pt``);
+    ``last.pt`` holds weights averaged over the steps after the start, with batch-norm
+    statistics of their own, and loads like any other weights."""
+    from musclethick.segment.weights import load_weights
+
+    _, s = tiny
+    base = dict(input_shape=SHAPE, base_channels=4, depth=2, epochs=4, batch_size=2, lr=2e-2)
+    train(s, None, tmp_path / "plain", TrainConfig(**base), log=lambda _: None)
+    lines = []
+    summary = train(s, None, tmp_path / "swa", TrainConfig(**base, swa_start=0.5), log=lines.append)
+    plain = torch.load(tmp_path / "plain" / "last.pt", weights_only=True)["state_dict"]
+    raw = torch.load(tmp_path / "swa" / "last_raw.pt", weights_only=True)["state_dict"]
+    averaged = torch.load(tmp_path / "swa" / "last.pt", weights_only=True)
+    assert plain.keys() == raw.keys() == averaged["state_dict"].keys()
+    for k in plain:
+        torch.testing.assert_close(raw[k], plain[k])
+    weights = [k for k in plain if k.endswith("conv.0.weight") or k.endswith(".0.weight")]
+    assert weights and any(
+        not torch.allclose(averaged["state_dict"][k], raw[k], atol=1e-6) for k in weights
+    )
+    means = [k for k in plain if k.endswith("running_mean")]
+    assert any(not torch.allclose(averaged["state_dict"][k], raw[k]) for k in means)
+    steps = summary["steps"]  # 3 batches of 2 per epoch
+    assert averaged["meta"]["swa_steps"] == steps - steps // 2
+    assert json.loads(lines[-1])["swa_steps"] == steps - steps // 2
+    assert load_weights(tmp_path / "swa" / "last.pt", verify=False).config["base_channels"] == 4

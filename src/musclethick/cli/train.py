@@ -134,6 +134,14 @@ def get_train_parser() -> argparse.ArgumentParser:
         "%(default)s: off)",
     )
     p.add_argument(
+        "--swa-start",
+        type=float,
+        default=TrainConfig.swa_start,
+        metavar="F",
+        help="average the weights of every step after this fraction of the training (e.g. "
+        "0.5; stochastic weight averaging) and save the average as last.pt (default: off)",
+    )
+    p.add_argument(
         "--weak-fraction",
         type=float,
         default=TrainConfig.weak_fraction,
@@ -190,6 +198,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
             p_look=args.looks,
         ),
         normalisation=args.normalisation,
+        swa_start=args.swa_start,
         base_channels=args.base_channels,
         row_context=args.row_context,
         epochs=args.epochs,
