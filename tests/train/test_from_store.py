@@ -502,9 +502,12 @@ def test_a_fine_tune_keeps_the_base_recipe_augmentation():
     shipped = load_weights(None).card
     assert recipe_augmentation(shipped).p_top_cut == shipped["training"]["top_cut"] > 0
     tuned = {
-        "training": {"base_model": {"top_cut": 0.2, "annotations": 0.3, "looks": 0.4}, "note": "x"}
+        "training": {
+            "base_model": {"top_cut": 0.2, "annotations": 0.3, "looks": 0.4, "bottom_cut": 0.1},
+            "note": "x",
+        }
     }
     options = recipe_augmentation(tuned)
     assert (options.p_top_cut, options.p_annotation, options.p_layer_contrast) == (0.2, 0.3, 0.0)
-    assert options.p_look == 0.4
+    assert (options.p_look, options.p_bottom_cut) == (0.4, 0.1)
     assert recipe_augmentation({}) == AugmentOptions() == recipe_augmentation(None)

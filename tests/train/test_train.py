@@ -161,7 +161,9 @@ def test_layer_contrast_gives_each_layer_its_own_gain():
     assert out.min() >= 0 and out.max() <= 255
 
 
-@pytest.mark.parametrize("option", ["p_layer_contrast", "p_annotation", "p_top_cut", "p_look"])
+@pytest.mark.parametrize(
+    "option", ["p_layer_contrast", "p_annotation", "p_top_cut", "p_look", "p_bottom_cut"]
+)
 def test_optional_augmentations_are_off_by_default_and_keep_the_random_stream(tiny, option):
     _, s = tiny
     tgt = s.target(0)
@@ -198,6 +200,33 @@ def test_a_top_cut_starts_inside_the_belly_and_labels_it_up_to_the_top():
     thin[20:28] = 255
     thin[36:44] = 255
     same, _ = cut_top(np.random.default_rng(0), img, layer_targets(thin))
+    assert same.shape == img.shape
+
+
+def test_a_bottom_cut_ends_inside_the_belly_and_labels_it_down_to_the_bottom():
+    from musclethick.train.augment import cut_bottom
+    from musclethick.train.targets import GROUP
+
+    mask = np.zeros((160, 200), np.uint8)
+    mask[20:28] = 255  # superficial band: belly from row 28
+    mask[110:118] = 255  # deep band: inner edge at row 110
+    tgt = layer_targets(mask)
+    img = np.tile(np.arange(160, dtype=np.float32)[:, None], (1, 200))
+    ends = set()
+    for seed in range(20):
+        out, t = cut_bottom(np.random.default_rng(seed), img, tgt)
+        y1 = out.shape[0]  # rows kept: 0 .. y1 - 1
+        ends.add(y1)
+        assert 108 - 0.5 * (108 - 28) <= y1 <= 108  # inside the belly, in its lower half
+        np.testing.assert_array_equal(out, img[:y1])
+        np.testing.assert_array_equal(t, tgt[:y1])  # labels move with the image
+        assert (t[-1, :, GROUP][:, 1] > 0.99).all()  # the bottom row is belly
+    assert len(ends) > 5
+    # a belly thinner than 12 rows is left as it is
+    thin = np.zeros((160, 200), np.uint8)
+    thin[20:28] = 255
+    thin[36:44] = 255
+    same, _ = cut_bottom(np.random.default_rng(0), img, layer_targets(thin))
     assert same.shape == img.shape
 
 
@@ -444,6 +473,7 @@ def test_main_cli_writes_card_and_summary(test_data, tmp_path):
     assert summary["layer_contrast"] == 0.0  # the shipped recipe: the augmentation off
     assert summary["annotations"] == 0.0
     assert summary["looks"] == 0.0
+    assert summary["bottom_cut"] == 0.0
     assert summary["swa_start"] is None  # the shipped recipe: no weight averaging
     assert summary["n_val"] == 1 and summary["n_train"] == 5
     assert summary["excluded_sizes"] == ["157x200"]

@@ -125,6 +125,14 @@ def get_train_parser() -> argparse.ArgumentParser:
         "above the image), labelled belly up to the top (augmentation; default %(default)s: off)",
     )
     p.add_argument(
+        "--bottom-cut",
+        type=float,
+        default=AugmentOptions.p_bottom_cut,
+        metavar="P",
+        help="share of training samples that end inside the belly (deep aponeurosis below the "
+        "image), labelled belly down to the bottom (augmentation; default %(default)s: off)",
+    )
+    p.add_argument(
         "--looks",
         type=float,
         default=AugmentOptions.p_look,
@@ -196,6 +204,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
             p_annotation=args.annotations,
             p_top_cut=args.top_cut,
             p_look=args.looks,
+            p_bottom_cut=args.bottom_cut,
         ),
         normalisation=args.normalisation,
         swa_start=args.swa_start,

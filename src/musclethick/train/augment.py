@@ -20,6 +20,10 @@ at the failures seen on scanners the model never saw:
   superficial aponeurosis (a probe pressed in, a zoomed display), labelled belly up to the top
   row, so that muscle at the top of an image is taken for belly, not for the tissue above it
   (the decoding then says ``edge_of_image``);
+* **bottom cuts** (optional, ``p_bottom_cut``): the capture ends inside the belly, above the
+  deep aponeurosis (an imaging depth set too shallow, a thick muscle), labelled belly down to
+  the bottom row, so that a septum or fascicle line inside the muscle is not taken for the
+  deep aponeurosis when the real one is out of view;
 * width crops, anisotropic resizing;
 * gain, contrast, gamma, multiplicative speckle, blur, **low resolution**, **JPEG recompression**;
 * **other scanners' image processing** (optional, ``p_look``): speckle reduction (bilateral or
@@ -50,6 +54,7 @@ __all__ = [
     "AugmentOptions",
     "above_strip",
     "augment_pair",
+    "cut_bottom",
     "cut_top",
     "draw_annotations",
     "layer_contrast",
@@ -90,6 +95,7 @@ class AugmentOptions:
     p_annotation: float = 0.0
     p_top_cut: float = 0.0
     p_look: float = 0.0
+    p_bottom_cut: float = 0.0
 
     @classmethod
     def none(cls) -> AugmentOptions:
@@ -321,6 +327,26 @@ def cut_top(rng, img, tgt, *, max_fraction: float = 0.5, min_belly_rows: int = 1
         return img, tgt
     y0 = start + int(rng.uniform(0.0, max_fraction) * (deep - start))
     return img[y0:], tgt[y0:]
+
+
+def cut_bottom(rng, img, tgt, *, max_fraction: float = 0.5, min_belly_rows: int = 12):
+    """The rows down to a random row inside the belly: a capture whose deep aponeurosis is
+    below the image. The cut lies at least 2 rows above the highest point of the deep
+    aponeurosis's inner edge and at most ``max_fraction`` of the way up to the lowest point of
+    the belly's top; a sample with less belly than ``min_belly_rows`` there is returned as it
+    is (the mirror image of :func:`cut_top`)."""
+    known = tgt[..., V_GROUP] > 0.5
+    belly = (tgt[..., GROUP][..., 1] > 0.5) & known
+    below = (tgt[..., GROUP][..., 2] > 0.5) & known
+    cols = np.flatnonzero(belly.any(axis=0) & below.any(axis=0))
+    if cols.size == 0:
+        return img, tgt
+    start = int(_first_row(belly[:, cols].astype(np.float32)).max())
+    end = int(_first_row(below[:, cols].astype(np.float32)).min()) - 2
+    if end - start < min_belly_rows:
+        return img, tgt
+    y1 = end - int(rng.uniform(0.0, max_fraction) * (end - start))
+    return img[:y1], tgt[:y1]
 
 
 def _width(rng, img, tgt, opts):
@@ -560,6 +586,8 @@ def augment_pair(
         img, tgt = _width(rng, img, tgt, opts)
     if opts.p_top_cut and rng.random() < opts.p_top_cut:  # the stream is unchanged when 0
         img, tgt = cut_top(rng, img, tgt)
+    if opts.p_bottom_cut and rng.random() < opts.p_bottom_cut:  # unchanged stream when 0
+        img, tgt = cut_bottom(rng, img, tgt)
     img = np.ascontiguousarray(img)
     tgt = np.ascontiguousarray(tgt)
     rows = img.shape[0]

@@ -271,7 +271,7 @@ def samples_from_store(
 def recipe_augmentation(card: dict | None) -> AugmentOptions:
     """The augmentation a model's card says it was trained with: the default augmentation
     with the recipe's optional shares (``--top-cut``, ``--layer-contrast``, ``--annotations``,
-    ``--looks``)
+    ``--looks``, ``--bottom-cut``)
     of its training, or of the first model it was fine-tuned from
     (``FineTuneConfig.base_recipe``)."""
     training = (card or {}).get("training") or {}
@@ -288,6 +288,7 @@ def recipe_augmentation(card: dict | None) -> AugmentOptions:
         p_layer_contrast=share("layer_contrast"),
         p_annotation=share("annotations"),
         p_look=share("looks"),
+        p_bottom_cut=share("bottom_cut"),
     )
 
 

@@ -561,6 +561,7 @@ def train_from_folder(
             "annotations": config.augment.p_annotation,
             "top_cut": config.augment.p_top_cut,
             "looks": config.augment.p_look,
+            "bottom_cut": config.augment.p_bottom_cut,
             "swa_start": config.swa_start,
             "init_weights": config.init_weights,
         }
@@ -587,6 +588,7 @@ def train_from_folder(
                 "annotations": summary["annotations"],
                 "top_cut": summary["top_cut"],
                 "looks": summary["looks"],
+                "bottom_cut": summary["bottom_cut"],
                 "swa_start": summary["swa_start"],
                 "epochs_run": summary["epochs_run"],
                 "init_weights": summary["init_weights"],
