@@ -310,19 +310,29 @@ def _zoom(rng, img, tgt, opts):
     return img, tgt
 
 
-def cut_top(rng, img, tgt, *, max_fraction: float = 0.5, min_belly_rows: int = 12):
-    """The rows from a random row inside the belly down: a capture whose superficial
-    aponeurosis is above the image. The cut lies at least 2 rows below the lowest point of the
-    belly's top and at most ``max_fraction`` of the way to the highest point of the deep
-    aponeurosis; a sample with less belly than ``min_belly_rows`` there is returned as it is."""
+def _belly_rows(tgt) -> tuple[int, int] | None:
+    """(top, bottom): the lowest row where the belly starts and the highest row of the deep
+    inner edge (the first row below the belly), over the columns that have both; ``None``
+    when none has."""
     known = tgt[..., V_GROUP] > 0.5
     belly = (tgt[..., GROUP][..., 1] > 0.5) & known
     below = (tgt[..., GROUP][..., 2] > 0.5) & known
     cols = np.flatnonzero(belly.any(axis=0) & below.any(axis=0))
     if cols.size == 0:
+        return None
+    top = int(_first_row(belly[:, cols].astype(np.float32)).max())
+    return top, int(_first_row(below[:, cols].astype(np.float32)).min())
+
+
+def cut_top(rng, img, tgt, *, max_fraction: float = 0.5, min_belly_rows: int = 12):
+    """The rows from a random row inside the belly down: a capture whose superficial
+    aponeurosis is above the image. The cut lies at least 2 rows below the lowest point of the
+    belly's top and at most ``max_fraction`` of the way to the highest point of the deep
+    aponeurosis; a sample with less belly than ``min_belly_rows`` there is returned as it is."""
+    rows = _belly_rows(tgt)
+    if rows is None:
         return img, tgt
-    start = int(_first_row(belly[:, cols].astype(np.float32)).max()) + 2
-    deep = int(_first_row(below[:, cols].astype(np.float32)).min())
+    start, deep = rows[0] + 2, rows[1]
     if deep - start < min_belly_rows:
         return img, tgt
     y0 = start + int(rng.uniform(0.0, max_fraction) * (deep - start))
@@ -335,14 +345,10 @@ def cut_bottom(rng, img, tgt, *, max_fraction: float = 0.5, min_belly_rows: int 
     aponeurosis's inner edge and at most ``max_fraction`` of the way up to the lowest point of
     the belly's top; a sample with less belly than ``min_belly_rows`` there is returned as it
     is (the mirror image of :func:`cut_top`)."""
-    known = tgt[..., V_GROUP] > 0.5
-    belly = (tgt[..., GROUP][..., 1] > 0.5) & known
-    below = (tgt[..., GROUP][..., 2] > 0.5) & known
-    cols = np.flatnonzero(belly.any(axis=0) & below.any(axis=0))
-    if cols.size == 0:
+    rows = _belly_rows(tgt)
+    if rows is None:
         return img, tgt
-    start = int(_first_row(belly[:, cols].astype(np.float32)).max())
-    end = int(_first_row(below[:, cols].astype(np.float32)).min()) - 2
+    start, end = rows[0], rows[1] - 2
     if end - start < min_belly_rows:
         return img, tgt
     y1 = end - int(rng.uniform(0.0, max_fraction) * (end - start))

@@ -303,6 +303,13 @@ def train(
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=config.lr, total_steps=max(total_steps, 1), pct_start=0.15
     )
+
+    def augmented(idx):
+        return _batch_tensors(
+            samples, idx, config.input_shape, rng, True, config.augment, strips,
+            config.normalisation,
+        )  # fmt: skip
+
     swa = None
     swa_from = None if config.swa_start is None else math.floor(config.swa_start * total_steps)
     t0 = time.perf_counter()
@@ -329,16 +336,7 @@ def train(
             idx = order[b * config.batch_size : (b + 1) * config.batch_size]
             if idx.size == 0:
                 break
-            x, y = _batch_tensors(
-                samples,
-                idx,
-                config.input_shape,
-                rng,
-                True,
-                config.augment,
-                strips,
-                config.normalisation,
-            )
+            x, y = augmented(idx)
             loss = layer_loss(
                 model(x),
                 y,
@@ -390,7 +388,12 @@ def train(
             break
     if swa is not None:
         _save(out / "last_raw.pt", model, config, history[-1] if history else {})
-        averaged = _with_batch_statistics(swa.module, samples, n_labelled, config, rng, strips)
+        order = rng.permutation(n_labelled)
+        batches = [
+            augmented(order[b : b + config.batch_size])[0]
+            for b in range(0, n_labelled, config.batch_size)
+        ]
+        averaged = _with_batch_statistics(swa.module, batches)
         record = {"swa_steps": int(swa.n_averaged), "swa_from_step": swa_from}
         if val_set is not None and len(val_set):
             record.update(_evaluate(averaged, val_set, config))
@@ -410,26 +413,12 @@ def train(
     }
 
 
-def _with_batch_statistics(model, samples, n_labelled, config, rng, strips):
-    """``model`` (averaged weights) with its batch-norm statistics estimated afresh from one
-    epoch of augmented labelled training batches (the running means of the weights it averaged
-    do not belong to the averaged weights)."""
-    loader = []
-    order = rng.permutation(n_labelled)
-    for b in range(0, n_labelled, config.batch_size):
-        x, _ = _batch_tensors(
-            samples,
-            order[b : b + config.batch_size],
-            config.input_shape,
-            rng,
-            True,
-            config.augment,
-            strips,
-            config.normalisation,
-        )
-        loader.append(x)
+def _with_batch_statistics(model, batches):
+    """``model`` (averaged weights) with its batch-norm statistics estimated afresh from
+    ``batches`` (one epoch of augmented labelled training inputs: the running means of the
+    weights it averaged do not belong to the averaged weights)."""
     with torch.no_grad():
-        torch.optim.swa_utils.update_bn(loader, model)
+        torch.optim.swa_utils.update_bn(batches, model)
     return model.eval()
 
 
