@@ -513,3 +513,47 @@ def test_a_failed_fallback_names_its_file_once_and_first(tmp_path: Path):
     assert result.message.startswith(f"{path}: model found no")
     assert result.message.count(str(path)) == 1
     assert "two_images" not in result.flags
+
+
+def _measured(image: np.ndarray):
+    from musclethick.api import measure_image
+
+    return measure_image(image, mm_per_px=0.1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tint", ["sepia", "blue"])
+def test_a_scan_shown_through_a_colour_map_measures_as_the_grey_one(sample_images: Path, tint):
+    """Scanners that display B-mode through a tint (sepia, blue) give the same result as the
+    grey display: the colour is a look, not the tissue."""
+    from capture_layouts import CAPTURES, image_of, tinted  # tests/capture_layouts.py
+
+    for name in CAPTURES:
+        grey = image_of(sample_images, name)
+        ref, res = _measured(grey), _measured(tinted(grey, tint))
+        assert res.status == ref.status, (name, res.flags, ref.flags)
+        if ref.mean_thickness_px is not None:
+            assert res.mean_thickness_px == pytest.approx(ref.mean_thickness_px, rel=0.02), name
+
+
+@pytest.mark.slow
+def test_a_handheld_app_screenshot_is_cropped_to_its_scan(sample_images: Path):
+    """A portrait phone screenshot (status bar, buttons, text bars around the scan, the scan
+    enlarged to the screen's width): the imaging region is the scan, and its thickness scaled
+    back is the capture's own, with the same status."""
+    from capture_layouts import CAPTURES, image_of, phone_screenshot
+
+    for name in CAPTURES:
+        grey = image_of(sample_images, name)
+        shot, scale, (x0, y0, x1, y1) = phone_screenshot(grey)
+        ref, res = _measured(grey), _measured(shot)
+        box = res.region
+        assert abs(box.y0 - y0) <= 0.03 * (y1 - y0) and abs(box.y1 - y1) <= 0.03 * (y1 - y0), (
+            name,
+            box,
+        )
+        assert box.x0 <= x0 + 0.03 * (x1 - x0) and box.x1 >= x1 - 0.03 * (x1 - x0), (name, box)
+        assert res.status == ref.status, (name, res.flags, ref.flags)
+        if ref.mean_thickness_px is not None:
+            t = res.mean_thickness_px / scale
+            assert t == pytest.approx(ref.mean_thickness_px, rel=0.03), name
