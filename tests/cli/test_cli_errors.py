@@ -172,3 +172,24 @@ def test_an_unknown_option_points_to_its_command_help(argv, command, tmp_path, c
     err = capsys.readouterr().err
     assert err.startswith(f"musclethick {command}: error: unrecognized arguments: ")
     assert err.rstrip().endswith(f"(see 'musclethick {command} --help')")
+
+
+@pytest.mark.parametrize("where", ["after", "before"])
+def test_the_training_command_takes_debug_as_the_unexpected_error_asks(
+    tmp_path: Path, capsys, monkeypatch, where
+):
+    """An unexpected error of ``musclethick train`` asks for a rerun with ``--debug``; that
+    rerun (``--debug`` after or before ``train``) shows the traceback instead of refusing the
+    option."""
+    import musclethick.cli.train as cli_train
+
+    def broken(args):
+        raise ValueError("low >= high")
+
+    monkeypatch.setattr(cli_train, "train_main", broken)
+    args = ["train", "--data", str(tmp_path), "--out", str(tmp_path / "o")]
+    assert main(args) == 1
+    assert "--debug" in capsys.readouterr().err
+    again = [*args, "--debug"] if where == "after" else ["--debug", *args]
+    with pytest.raises(ValueError, match="low >= high"):
+        main(again)

@@ -87,12 +87,14 @@ def get_arg_parser(only: str | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``musclethick`` console script; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["train"]:
+    bare = [a for a in argv if a != "--debug"]
+    if bare[:1] == ["train"]:
         # the training command parses its own options (argparse.REMAINDER cannot pass on
-        # arguments that start with "-")
+        # arguments that start with "-"); --debug, before or after "train", is this one's
         from musclethick.cli.train import train_command
 
-        return run_command("train", lambda: train_command(argv[1:]))
+        debug = len(bare) < len(argv)
+        return run_command("train", lambda: train_command(bare[1:]), debug=debug)
     command = next((a for a in argv if not a.startswith("-")), None)
     try:
         parser = get_arg_parser(only="measure" if command == "measure" else None)
