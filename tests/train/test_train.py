@@ -228,6 +228,13 @@ def test_a_bottom_cut_ends_inside_the_belly_and_labels_it_down_to_the_bottom():
     thin[36:44] = 255
     same, _ = cut_bottom(np.random.default_rng(0), img, layer_targets(thin))
     assert same.shape == img.shape
+    # a sample that starts inside the belly (after a top cut: 132 rows, the deep inner edge at
+    # row 82) keeps at least a third of its rows: cut between rows 44 and 80, in the lower half
+    short = [
+        cut_bottom(np.random.default_rng(seed), img[28:], tgt[28:])[0].shape[0]
+        for seed in range(20)
+    ]
+    assert 80 - 0.5 * (80 - 44) <= min(short) and max(short) <= 80
 
 
 def _speckled_step(seed: int = 0) -> np.ndarray:
@@ -573,3 +580,17 @@ def test_weight_averaging_leaves_the_training_alone_and_saves_the_average(tiny, 
     assert averaged["meta"]["swa_steps"] == steps - steps // 2
     assert json.loads(lines[-1])["swa_steps"] == steps - steps // 2
     assert load_weights(tmp_path / "swa" / "last.pt", verify=False).config["base_channels"] == 4
+
+
+def test_a_display_border_around_a_very_short_sample_draws_no_text_where_none_fits():
+    """Cuts at both ends can leave a sample a few rows high: the display border around it
+    still works (its side-bar text needed more than 10 rows of canvas)."""
+    from musclethick.train.augment import _border
+
+    mask = np.zeros((8, 40), np.uint8)
+    mask[1:3] = 255
+    tgt = layer_targets(mask)
+    img = np.full((8, 40), 100.0, np.float32)
+    for seed in range(300):
+        canvas, t = _border(np.random.default_rng(seed), img.copy(), tgt)
+        assert canvas.shape[:2] == t.shape[:2] and canvas.shape[0] >= 8

@@ -343,12 +343,13 @@ def cut_bottom(rng, img, tgt, *, max_fraction: float = 0.5, min_belly_rows: int 
     """The rows down to a random row inside the belly: a capture whose deep aponeurosis is
     below the image. The cut lies at least 2 rows above the highest point of the deep
     aponeurosis's inner edge and at most ``max_fraction`` of the way up to the lowest point of
-    the belly's top; a sample with less belly than ``min_belly_rows`` there is returned as it
-    is (the mirror image of :func:`cut_top`)."""
+    the belly's top, and keeps at least a third of the rows (after a top cut and a zoom a sample
+    may hold little more than the belly); a sample with less belly than ``min_belly_rows``
+    there is returned as it is (the mirror image of :func:`cut_top`)."""
     rows = _belly_rows(tgt)
     if rows is None:
         return img, tgt
-    start, end = rows[0], rows[1] - 2
+    start, end = max(rows[0], img.shape[0] // 3), rows[1] - 2
     if end - start < min_belly_rows:
         return img, tgt
     y1 = end - int(rng.uniform(0.0, max_fraction) * (end - start))
@@ -410,7 +411,7 @@ def _border(rng, img, tgt):
             org = (int(rng.integers(0, canvas.shape[1] - 10)), int(rng.integers(8, top)))
         elif bottom > 10:
             org = (int(rng.integers(0, canvas.shape[1] - 10)), top + rows + bottom - 2)
-        elif left > 10:
+        elif left > 10 and canvas.shape[0] > 10:
             org = (1, int(rng.integers(10, canvas.shape[0])))
         else:
             break
