@@ -448,3 +448,26 @@ def test_fascicles_steeper_than_the_search_are_flagged(angle, at_limit):
     assert measured.status == ("flagged" if at_limit else measured.status)
     if at_limit:
         assert "check it" in measured.message
+
+
+@pytest.mark.parametrize(("seed", "cut"), [(3, 0), (3, 10), (2, 25)])
+def test_detected_fascicles_stay_inside_the_frame_with_their_direction(seed, cut):
+    """A snippet around a ridge near the frame's side is shortened to the frame, not drawn
+    (and stored) past it; its direction is the one detected. (Shallow fascicles, a frame
+    starting ``cut`` columns into the rendered scan: snippets reached 10-35 px past its left
+    side.)"""
+    img, sup, deep = render_scan(12.0, seed=seed)
+    img = np.ascontiguousarray(img[:, cut:])
+    x = sup.x_px[cut:] - cut
+    sup = Boundary(x, sup.y_px[cut:], "edges")
+    deep = Boundary(x, deep.y_px[cut:], "edges")
+    rows, cols = img.shape
+    fascicles, _ = detect_fascicles(img, sup, deep)
+    assert len(fascicles) >= 5
+    for f in fascicles:
+        assert -1e-6 <= min(f.x0_px, f.x1_px) and max(f.x0_px, f.x1_px) <= cols - 1 + 1e-6
+        assert -1e-6 <= min(f.y0_px, f.y1_px) and max(f.y0_px, f.y1_px) <= rows - 1 + 1e-6
+    direction, _ = dominant_direction(fascicles)
+    assert direction == pytest.approx(12.0, abs=1.0)
+    # the snippets at the side were shortened onto it, not dropped
+    assert any(min(f.x0_px, f.x1_px) < 1e-6 for f in fascicles)

@@ -965,6 +965,26 @@ def _refined_directions(
     return np.where(ok, refined, theta_deg)
 
 
+def _clipped(ends: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Segments ``(x0, y0, x1, y1)`` (frame px, one per row) shortened along themselves to the
+    frame ``[0, cols - 1] x [0, rows - 1]``: a snippet around a ridge near the frame's edge
+    would otherwise reach past it (its direction, all the measurement uses, is unchanged).
+    The ridge each is centred on lies in the frame, so none vanishes."""
+    rows, cols = shape
+    p0, d = ends[:, :2], ends[:, 2:] - ends[:, :2]
+    lo, hi = np.zeros(len(ends)), np.ones(len(ends))
+    for axis, top in ((0, cols - 1.0), (1, rows - 1.0)):
+        step = d[:, axis]
+        moving = np.abs(step) > 1e-12
+        safe = np.where(moving, step, 1.0)
+        a, b = (0.0 - p0[:, axis]) / safe, (top - p0[:, axis]) / safe
+        enter, leave = np.minimum(a, b), np.maximum(a, b)
+        lo = np.where(moving, np.maximum(lo, enter), lo)
+        hi = np.where(moving, np.minimum(hi, leave), hi)
+    hi = np.maximum(hi, lo)
+    return np.concatenate([p0 + lo[:, None] * d, p0 + hi[:, None] * d], axis=1)
+
+
 def detect_fascicles(
     pixels: np.ndarray,
     superficial: Boundary,
@@ -1102,7 +1122,7 @@ def detect_fascicles(
         fx1, fy1 = belly.to_frame(col + dc, row + dr)
         return np.stack([fx0, fy0, fx1, fy1], axis=1)
 
-    ends = frame_ends(theta[found])
+    ends = _clipped(frame_ends(theta[found]), pixels.shape[:2])
     weights = weight[found]
     # overlapping patches can snap to the same ridge in the same direction (of the filter
     # bank: refined, their directions differ in the last digits): one fascicle (the
