@@ -594,3 +594,42 @@ def test_a_display_border_around_a_very_short_sample_draws_no_text_where_none_fi
     for seed in range(300):
         canvas, t = _border(np.random.default_rng(seed), img.copy(), tgt)
         assert canvas.shape[:2] == t.shape[:2] and canvas.shape[0] >= 8
+
+
+def test_the_display_beside_a_cut_belly_holds_no_layer():
+    """Above an image that starts inside the belly (a top cut) and below one that ends inside
+    it (a bottom cut) the display border is not labelled "above" / "below" (that would put an
+    aponeurosis on the image's edge) nor belly or muscle: its layers are unknown. Beside an
+    uncut image the border stays "above" over it and "below" under it."""
+    from musclethick.train.augment import _border
+
+    mask = np.zeros((160, 60), np.uint8)
+    mask[20:28] = 255
+    mask[110:118] = 255
+    full = layer_targets(mask)
+    img = np.full((160, 60), 100.0, np.float32)
+    cases = {"top cut": (img[40:], full[40:]), "bottom cut": (img[:90], full[:90])}
+    cases["uncut"] = (img, full)
+    seen = set()
+    for seed in range(200):
+        for name, (im, t) in cases.items():
+            canvas, tc = _border(np.random.default_rng(seed), im.copy(), t)
+            extra_rows = canvas.shape[0] - im.shape[0]
+            if extra_rows == 0 or (canvas.shape[1] - im.shape[1]) != 0:
+                continue  # a border above or below only (no side bars in these columns)
+            top = int(np.argmax((canvas == 100.0).all(axis=1)))  # the image's first row
+            above, below = tc[:top], tc[top + im.shape[0] :]
+            for part, where in ((above, "above"), (below, "below")):
+                if part.size == 0:
+                    continue
+                seen.add((name, where))
+                cut = (name, where) in {("top cut", "above"), ("bottom cut", "below")}
+                if cut:
+                    assert (part[..., V_LAYER] == 0).all() and (part[..., V_GROUP] == 0).all()
+                    assert (part[..., MUSCLE] == 0).all() and (part[..., V_MUSCLE] == 1).all()
+                else:
+                    group = 0 if where == "above" else 2
+                    assert (part[..., V_GROUP] == 1).all(), (name, where)
+                    assert (part[..., GROUP][..., group] == 1).all(), (name, where)
+    assert {("top cut", "above"), ("bottom cut", "below"), ("uncut", "above")} <= seen
+    assert ("uncut", "below") in seen

@@ -48,7 +48,15 @@ import cv2
 import numpy as np
 
 from musclethick.train.synthetic import fat_layer
-from musclethick.train.targets import GROUP, LAYER, N_CHANNELS, V_GROUP, V_LAYER, V_MUSCLE
+from musclethick.train.targets import (
+    GROUP,
+    LAYER,
+    MUSCLE,
+    N_CHANNELS,
+    V_GROUP,
+    V_LAYER,
+    V_MUSCLE,
+)
 
 __all__ = [
     "AugmentOptions",
@@ -384,15 +392,25 @@ def _border(rng, img, tgt):
     tcan = np.zeros((*canvas.shape, N_CHANNELS), np.float32)
     tcan[top : top + rows, left : left + cols] = tgt
     # the display around the image: above it is "above" (not muscle), below it "below"; side
-    # bars are not muscle and hold no layer: "above" too (a column without a belly)
-    top_known = tgt[0, :, V_LAYER]
+    # bars are not muscle and hold no layer: "above" too (a column without a belly). Where
+    # the image starts or ends inside the belly (a top or bottom cut) the display beside it
+    # holds no layer: labelled "above" or "below" there, it would put an aponeurosis on the
+    # image's edge, which is what the cuts teach the network not to do (unknown instead).
+    first_in_belly = tgt[0, :, GROUP][:, 1] > 0.5
+    top_known = tgt[0, :, V_LAYER] * ~first_in_belly
     tcan[:top, left : left + cols, 0] = top_known
     tcan[:top, left : left + cols, V_LAYER] = top_known
-    tcan[:top, left : left + cols, 6] = tgt[0, :, V_GROUP]
-    tcan[:top, left : left + cols, V_GROUP] = tgt[0, :, V_GROUP]
+    top_group = tgt[0, :, V_GROUP] * ~first_in_belly
+    tcan[:top, left : left + cols, 6] = top_group
+    tcan[:top, left : left + cols, V_GROUP] = top_group
     tcan[:top, left : left + cols, V_MUSCLE] = 1.0
     if bottom:
-        tcan[top + rows :, left : left + cols] = tgt[-1]
+        last = tgt[-1].copy()
+        in_belly = last[:, GROUP][:, 1] > 0.5
+        last[in_belly, : V_GROUP + 1] = 0.0  # no layer known below a cut belly
+        last[in_belly, MUSCLE] = 0.0  # and the display is not muscle
+        last[in_belly, V_MUSCLE] = 1.0
+        tcan[top + rows :, left : left + cols] = last
     for sl in (slice(0, left), slice(left + cols, left + cols + right)):
         tcan[:, sl, 0] = 1.0
         tcan[:, sl, V_LAYER] = 1.0
