@@ -177,15 +177,25 @@ def test_optional_augmentations_are_off_by_default_and_keep_the_random_stream(ti
     np.testing.assert_array_equal(base[1].shape, changed[1].shape)
 
 
+def _banded_sample():
+    """A 160 x 200 sample whose row index is its grey level: superficial band rows 20-27 (belly
+    from row 28), deep band rows 110-117 (deep inner edge at row 110); and the targets of one
+    whose belly is thinner than 12 rows (bands at 20-27 and 36-43)."""
+    mask = np.zeros((160, 200), np.uint8)
+    mask[20:28] = 255
+    mask[110:118] = 255
+    thin = np.zeros((160, 200), np.uint8)
+    thin[20:28] = 255
+    thin[36:44] = 255
+    img = np.tile(np.arange(160, dtype=np.float32)[:, None], (1, 200))
+    return img, layer_targets(mask), layer_targets(thin)
+
+
 def test_a_top_cut_starts_inside_the_belly_and_labels_it_up_to_the_top():
     from musclethick.train.augment import cut_top
     from musclethick.train.targets import GROUP
 
-    mask = np.zeros((160, 200), np.uint8)
-    mask[20:28] = 255  # superficial band: belly from row 28
-    mask[110:118] = 255  # deep band: inner edge at row 110
-    tgt = layer_targets(mask)
-    img = np.tile(np.arange(160, dtype=np.float32)[:, None], (1, 200))
+    img, tgt, thin = _banded_sample()
     cuts = set()
     for seed in range(20):
         out, t = cut_top(np.random.default_rng(seed), img, tgt)
@@ -196,10 +206,7 @@ def test_a_top_cut_starts_inside_the_belly_and_labels_it_up_to_the_top():
         assert (t[0, :, GROUP][:, 1] > 0.99).all()  # the top row is belly
     assert len(cuts) > 5
     # a belly thinner than 12 rows is left as it is
-    thin = np.zeros((160, 200), np.uint8)
-    thin[20:28] = 255
-    thin[36:44] = 255
-    same, _ = cut_top(np.random.default_rng(0), img, layer_targets(thin))
+    same, _ = cut_top(np.random.default_rng(0), img, thin)
     assert same.shape == img.shape
 
 
@@ -207,11 +214,7 @@ def test_a_bottom_cut_ends_inside_the_belly_and_labels_it_down_to_the_bottom():
     from musclethick.train.augment import cut_bottom
     from musclethick.train.targets import GROUP
 
-    mask = np.zeros((160, 200), np.uint8)
-    mask[20:28] = 255  # superficial band: belly from row 28
-    mask[110:118] = 255  # deep band: inner edge at row 110
-    tgt = layer_targets(mask)
-    img = np.tile(np.arange(160, dtype=np.float32)[:, None], (1, 200))
+    img, tgt, thin = _banded_sample()
     ends = set()
     for seed in range(20):
         out, t = cut_bottom(np.random.default_rng(seed), img, tgt)
@@ -223,10 +226,7 @@ def test_a_bottom_cut_ends_inside_the_belly_and_labels_it_down_to_the_bottom():
         assert (t[-1, :, GROUP][:, 1] > 0.99).all()  # the bottom row is belly
     assert len(ends) > 5
     # a belly thinner than 12 rows is left as it is
-    thin = np.zeros((160, 200), np.uint8)
-    thin[20:28] = 255
-    thin[36:44] = 255
-    same, _ = cut_bottom(np.random.default_rng(0), img, layer_targets(thin))
+    same, _ = cut_bottom(np.random.default_rng(0), img, thin)
     assert same.shape == img.shape
     # a sample that starts inside the belly (after a top cut: 132 rows, the deep inner edge at
     # row 82) keeps at least a third of its rows: cut between rows 44 and 80, in the lower half

@@ -59,6 +59,7 @@ from musclethick.train.targets import (
 )
 
 __all__ = [
+    "RECIPE_SHARES",
     "AugmentOptions",
     "above_strip",
     "augment_pair",
@@ -110,6 +111,17 @@ class AugmentOptions:
         """Options that leave every sample as it is (only resized)."""
         off = {f: 0.0 for f in cls.__dataclass_fields__ if f.startswith("p_")}
         return cls(**off, gain_range=(1.0, 1.0), gamma_range=(1.0, 1.0))
+
+
+#: The optional augmentations of a recipe: the name a run's ``train.json`` and model card give
+#: each share (``musclethick train --top-cut`` ...) and its :class:`AugmentOptions` field.
+RECIPE_SHARES = {
+    "layer_contrast": "p_layer_contrast",
+    "annotations": "p_annotation",
+    "top_cut": "p_top_cut",
+    "looks": "p_look",
+    "bottom_cut": "p_bottom_cut",
+}
 
 
 def resize_pair(

@@ -40,7 +40,7 @@ from musclethick.qc import SELF_TRAINING_MIN_OK_SHARE, doubts_boundaries
 from musclethick.segment.preprocess import normalise
 from musclethick.segment.unet import UNet, probabilities
 from musclethick.segment.weights import LoadedWeights, load_weights, read_card, write_card
-from musclethick.train.augment import AugmentOptions, augment_pair, resize_pair
+from musclethick.train.augment import RECIPE_SHARES, AugmentOptions, augment_pair, resize_pair
 from musclethick.train.losses import layer_loss
 from musclethick.train.targets import GROUP, V_GROUP, grouped_targets
 from musclethick.types import Boundary, FrameResult
@@ -270,10 +270,9 @@ def samples_from_store(
 
 def recipe_augmentation(card: dict | None) -> AugmentOptions:
     """The augmentation a model's card says it was trained with: the default augmentation
-    with the recipe's optional shares (``--top-cut``, ``--layer-contrast``, ``--annotations``,
-    ``--looks``, ``--bottom-cut``)
-    of its training, or of the first model it was fine-tuned from
-    (``FineTuneConfig.base_recipe``)."""
+    with the recipe's optional shares (:data:`~musclethick.train.augment.RECIPE_SHARES`:
+    ``--top-cut``, ``--bottom-cut``, ...) of its training, or of the first model it was
+    fine-tuned from (``FineTuneConfig.base_recipe``)."""
     training = (card or {}).get("training") or {}
     while isinstance(training, dict) and "base_model" in training:
         training = training["base_model"] or {}
@@ -283,13 +282,7 @@ def recipe_augmentation(card: dict | None) -> AugmentOptions:
     def share(key: str) -> float:
         return float(training.get(key) or 0.0)
 
-    return AugmentOptions(
-        p_top_cut=share("top_cut"),
-        p_layer_contrast=share("layer_contrast"),
-        p_annotation=share("annotations"),
-        p_look=share("looks"),
-        p_bottom_cut=share("bottom_cut"),
-    )
+    return AugmentOptions(**{f: share(key) for key, f in RECIPE_SHARES.items()})
 
 
 def undoubted_share(store_path: str | Path) -> tuple[int, int]:

@@ -33,7 +33,13 @@ from musclethick.segment.preprocess import (
 )
 from musclethick.segment.unet import OUT_CHANNELS, UNet, count_parameters, probabilities
 from musclethick.segment.weights import read_card, write_card
-from musclethick.train.augment import AugmentOptions, above_strip, augment_pair, resize_pair
+from musclethick.train.augment import (
+    RECIPE_SHARES,
+    AugmentOptions,
+    above_strip,
+    augment_pair,
+    resize_pair,
+)
 from musclethick.train.dataset import SampleSet, load_fascicle_index, load_samples, load_split
 from musclethick.train.losses import layer_loss
 from musclethick.train.targets import GROUP, V_GROUP
@@ -54,10 +60,11 @@ class TrainConfig:
     ``consistency_weight`` weighs the loss's column-consistency term
     (:func:`musclethick.train.losses.column_change`; 0: off, as shipped), ``jump_weight``
     its belly-centre jump term (:func:`musclethick.train.losses.belly_jumps`; 0: off).
-    ``swa_start`` (a fraction of the epochs; ``None``: off, as shipped) averages the weights
-    of every step from that point on (stochastic weight averaging, a flatter optimum that tends
-    to carry better to unseen data); the average, its batch-norm statistics re-estimated on one
-    epoch of training batches, becomes ``last.pt`` (the final step's weights: ``last_raw.pt``).
+    ``swa_start`` (a fraction of the training's steps; ``None``: off, as shipped) averages the
+    weights of every step from that point on (stochastic weight averaging, a flatter optimum
+    that tends to carry better to unseen data); the average, its batch-norm statistics
+    re-estimated on one epoch of training batches, becomes ``last.pt`` (the final step's
+    weights: ``last_raw.pt``).
     """
 
     input_shape: tuple[int, int] = (160, 112)
@@ -413,6 +420,14 @@ def train(
     }
 
 
+#: What a run's model card keeps of its ``train.json`` summary (the recipe and provenance).
+_CARD_TRAINING = (
+    "command", "wall_s", "machine", "n_train", "n_val", "excluded_sizes", "fascicles",
+    "n_fascicle_scans", "weak_fraction", "synthetic_fraction", "consistency_weight",
+    "jump_weight", *RECIPE_SHARES, "swa_start", "epochs_run", "init_weights",
+)  # fmt: skip
+
+
 def _with_batch_statistics(model, batches):
     """``model`` (averaged weights) with its batch-norm statistics estimated afresh from
     ``batches`` (one epoch of augmented labelled training inputs: the running means of the
@@ -546,11 +561,7 @@ def train_from_folder(
             "synthetic_fraction": config.synthetic_fraction,
             "consistency_weight": config.consistency_weight,
             "jump_weight": config.jump_weight,
-            "layer_contrast": config.augment.p_layer_contrast,
-            "annotations": config.augment.p_annotation,
-            "top_cut": config.augment.p_top_cut,
-            "looks": config.augment.p_look,
-            "bottom_cut": config.augment.p_bottom_cut,
+            **{key: getattr(config.augment, f) for key, f in RECIPE_SHARES.items()},
             "swa_start": config.swa_start,
             "init_weights": config.init_weights,
         }
@@ -559,30 +570,7 @@ def train_from_folder(
     card_file = Path(out_dir, "model.json")
     if card_file.is_file():
         card = read_card(card_file)
-        card["training"].update(
-            {
-                "command": summary["command"],
-                "wall_s": summary["wall_s"],
-                "machine": summary["machine"],
-                "n_train": summary["n_train"],
-                "n_val": summary["n_val"],
-                "excluded_sizes": summary["excluded_sizes"],
-                "fascicles": summary["fascicles"],
-                "n_fascicle_scans": summary["n_fascicle_scans"],
-                "weak_fraction": summary["weak_fraction"],
-                "synthetic_fraction": summary["synthetic_fraction"],
-                "consistency_weight": summary["consistency_weight"],
-                "jump_weight": summary["jump_weight"],
-                "layer_contrast": summary["layer_contrast"],
-                "annotations": summary["annotations"],
-                "top_cut": summary["top_cut"],
-                "looks": summary["looks"],
-                "bottom_cut": summary["bottom_cut"],
-                "swa_start": summary["swa_start"],
-                "epochs_run": summary["epochs_run"],
-                "init_weights": summary["init_weights"],
-            }
-        )
+        card["training"].update({key: summary[key] for key in _CARD_TRAINING})
         write_card(Path(out_dir, "model.pt"), card)
     return summary
 
