@@ -67,6 +67,32 @@ def mirror_average(model) -> None:
     model.second_look = False
 
 
+def _error(frame) -> float:
+    """|thickness error| / the mask's thickness (NaN without a result)."""
+    return abs(frame.thickness_pred_px - frame.thickness_true_px) / frame.thickness_true_px
+
+
+def print_changes(before: list, after: list) -> None:
+    """The frames whose result differs between two evaluations of the same images."""
+    gained = []
+    for a, b in zip(before, after, strict=True):
+        had, has = np.isfinite(a.thickness_pred_px), np.isfinite(b.thickness_pred_px)
+        if had == has and (not has or abs(a.thickness_pred_px - b.thickness_pred_px) < 1e-6):
+            continue
+        what = "gained" if has and not had else "lost" if had else "changed"
+        if what == "gained":
+            gained.append(_error(b))
+        shown = "" if not has else f"{100 * _error(b):5.1f} % off"
+        was = "" if not had else f" (was {100 * _error(a):.1f} % off, {a.status})"
+        print(f"    {b.name} {what}: {b.status} {shown}{was} {','.join(b.flags)}")
+    if gained:
+        g = np.array(gained)
+        print(
+            f"    {g.size} gained a result: {int((g <= 0.10).sum())} within 10 % of the mask, "
+            f"median {100 * np.median(g):.1f} % off"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
@@ -88,6 +114,11 @@ def main(argv: list[str] | None = None) -> int:
         "(default: runs/l1_lofo_{800x652,660x556,512x512})",
     )
     p.add_argument(
+        "--changes",
+        action="store_true",
+        help="list the frames each configuration changes against the first one",
+    )
+    p.add_argument(
         "--json",
         default=None,
         help="write the figures (one row per configuration and set) as JSON to this path",
@@ -103,13 +134,15 @@ def main(argv: list[str] | None = None) -> int:
         for m in models.values():
             mirror_average(m)
     report = []
+    first: dict[str, list] = {}
     for spec in args.config or [""]:
         opts = parse_config(spec)
         print(f"== {spec or 'defaults'}{' + mirror average' if args.mirror_average else ''}")
         for key, (_, names) in sets.items():
             model = models[key]
             model.postprocess = opts
-            s = summarise(evaluate_model(model, data, names))
+            frames = evaluate_model(model, data, names)
+            s = summarise(frames)
             report.append({"config": spec, "mirror_average": args.mirror_average, "set": key, **s})
             print(
                 f"  {key:18s} MAE {s['thickness_mae_percent']:5.2f} % "
@@ -118,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"ok {s['n_ok']:3d}  ok off > 10 % {s['n_ok_off_10']}",
                 flush=True,
             )
+            if args.changes and key in first:
+                print_changes(first[key], frames)
+            first.setdefault(key, frames)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
     return 0

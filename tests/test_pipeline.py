@@ -95,6 +95,45 @@ def test_weak_model_maps_fall_back_to_edges_and_flag(sample_images: Path):
     assert "deep band too weak" in result.message
 
 
+class _SplitEdgeModel:
+    """A model whose deep edge's points disagree (no deep boundary), with the pair the real
+    model found in ``source`` as its last resort (stands in for a map whose deep edge breaks
+    into two pieces)."""
+
+    def __init__(self, real, source: np.ndarray):
+        (self.found,) = real.find_boundaries([source])
+
+    def find_boundaries(self, batch, *, keep_probability=True):
+        note = "deep: edge points disagree (inliers 0.52)"
+        pair = (self.found.superficial, self.found.deep)
+        return [
+            ModelBoundaries(self.found.superficial, None, None, note, last_resort=pair)
+            for _ in batch
+        ]
+
+
+def test_the_last_resort_pair_is_measured_and_flagged_only_when_edges_find_nothing(
+    sample_images: Path,
+):
+    (frame,) = read(sample_images / SAMPLE)
+    real = get_model(None)
+    (plain,) = measure_frames([frame], MeasureSettings(), model=real)
+    model = _SplitEdgeModel(real, frame.pixels)
+    # the edge path measures the capture: its result, as before
+    (edges,) = measure_frames([frame], MeasureSettings(), model=model)
+    assert edges.method == "edges" and "fallback_edges" in edges.flags
+    # a frame the edge path finds no muscle in: the last resort, flagged and said why
+    blank = Frame(np.zeros_like(frame.pixels), "blank.png")
+    (found,) = measure_frames([blank], MeasureSettings(), model=model)
+    assert found.method == "model" and found.status == "flagged"
+    assert "low_confidence" in found.flags
+    assert "edge points disagree" in found.message and "larger consistent part" in found.message
+    assert found.mean_thickness_px == pytest.approx(plain.mean_thickness_px, rel=1e-6)
+    # without a last resort the same frame fails, as before
+    (failed,) = measure_frames([blank], MeasureSettings(), model=_BlindModel(real))
+    assert failed.status == "failed"
+
+
 @pytest.mark.parametrize("method", ["model", "edges"])
 @pytest.mark.parametrize("kind", ["noise", "speckle", "blank"])
 def test_image_without_muscle_fails_with_reason(method, kind):

@@ -390,6 +390,13 @@ def _with_other_pairs(
     return replace(result, other_pairs=pairs)
 
 
+#: What a result measured on the model's last-resort pair says (:func:`_model_result`).
+LAST_RESORT_NOTE = (
+    "neither the model nor edge detection found a trustworthy pair: measured on the larger "
+    "consistent part of the model's edge; check both lines in review"
+)
+
+
 def _model_result(frame: Frame, boundaries, settings: MeasureSettings) -> FrameResult:
     superficial, deep = boundaries.superficial, boundaries.deep
     if superficial is not None and deep is not None:
@@ -409,6 +416,22 @@ def _model_result(frame: Frame, boundaries, settings: MeasureSettings) -> FrameR
     if boundaries.note:
         note = f"{note} ({boundaries.note})"
     fallback = _edges_result(frame, settings, flags=(FALLBACK_EDGES,))
+    if fallback.status == "failed" and boundaries.last_resort is not None:
+        # neither path found a trustworthy pair, but the model's edge that was refused for
+        # its disagreeing points has a consistent part: measured on it, and flagged
+        sup, deep = boundaries.last_resort
+        found = _assemble(
+            frame,
+            sup,
+            deep,
+            settings,
+            method="model",
+            extra_flags=(*boundaries.doubts, "low_confidence"),
+            note=f"{boundaries.note}; {LAST_RESORT_NOTE}",
+            runner_up=boundaries.runner_up,
+        )
+        if found.status != "failed":
+            return found
     message, prefix = fallback.message, f"{frame.path}: "
     named = message.startswith(prefix)  # a failure names the file first: keep it first
     message = "; ".join(p for p in (note, message.removeprefix(prefix)) if p)

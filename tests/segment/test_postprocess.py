@@ -113,6 +113,28 @@ def test_a_few_outlying_columns_do_not_bend_the_boundaries():
     assert res.deep.y_at(53.0) == pytest.approx(90.0, abs=0.1)
 
 
+def test_a_deep_edge_in_two_pieces_is_refused_but_kept_as_the_last_resort():
+    """55 % of the columns end the belly at row 90, 45 % at row 120: no fit explains 60 % of the
+    deep edge's points, so there is no deep boundary; the last resort follows the larger piece
+    with a confidence that cannot pass as ``ok`` (below qc.MIN_CONFIDENCE, 0.7)."""
+    deep_rows = np.where(np.arange(COLS) < 62, 90.0, 120.0)
+    res = boundaries_from_layers(layer_map(30.0, deep_rows))
+    assert res.deep is None and "deep: edge points disagree" in res.note
+    sup, deep = res.last_resort
+    assert sup is res.superficial  # the edge that was found is kept as it is
+    assert deep.y_at(np.array([5.0, 60.0, 110.0])) == pytest.approx([90.0] * 3, abs=0.5)
+    assert deep.confidence < 0.7
+    # a map whose edges agree has no last resort, nor one whose pieces are all small
+    assert boundaries_from_layers(layer_map(30.0, 90.0)).last_resort is None
+    thirds = np.select([np.arange(COLS) < 37, np.arange(COLS) < 74], [90.0, 120.0], 60.0)
+    res = boundaries_from_layers(
+        layer_map(30.0, thirds), options=PostprocessOptions(last_resort_min_inlier_fraction=0.5)
+    )
+    assert res.deep is None and res.last_resort is None
+    # pair_only (the second look's copies) does not look for one
+    assert boundaries_from_layers(layer_map(30.0, deep_rows), pair_only=True).last_resort is None
+
+
 def test_no_belly_anywhere_gives_nothing():
     p = np.zeros((6, ROWS, COLS), np.float32)
     p[0] = 0.96

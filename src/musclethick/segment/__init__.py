@@ -77,6 +77,10 @@ class ModelBoundaries:
     layer_map : ndarray of float32, shape (6, R, C), or None
         The layer and muscle probabilities at the network's resolution (what the boundaries
         were read from; :meth:`SegmentationModel.other_pairs` ranks band pairs by it).
+    last_resort : (Boundary, Boundary) or None
+        When a boundary is ``None`` because its edge points disagree: the superficial and deep
+        edges with it fitted through its largest consistent part
+        (:attr:`~musclethick.segment.postprocess.LayerResult.last_resort`).
     """
 
     superficial: Boundary | None
@@ -87,6 +91,7 @@ class ModelBoundaries:
     doubts: tuple[str, ...] = ()
     evidence: LayerEvidence = field(default_factory=LayerEvidence)
     layer_map: np.ndarray | None = None
+    last_resort: tuple[Boundary, Boundary] | None = None
 
     @property
     def confidence(self) -> float:
@@ -290,6 +295,7 @@ class SegmentationModel:
                     found.doubts,
                     found.evidence,
                     p,
+                    found.last_resort,
                 )
             )
         return out

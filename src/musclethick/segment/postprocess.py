@@ -129,6 +129,11 @@ class PostprocessOptions:
         ``inlier_rows`` network rows.
     min_inlier_fraction : float
         A fit explaining less of its points than this is contradictory: the boundary is ``None``.
+    last_resort_min_inlier_fraction : float
+        Such a contradictory edge is still fitted through its largest consistent part when
+        that part holds at least this fraction of its points, as the frame's last resort
+        (:attr:`LayerResult.last_resort`): measured, and flagged, only when the edge path
+        finds no muscle either.
     min_coverage : float
         A boundary needs edge points in at least this fraction of the columns.
     min_confidence : float
@@ -182,6 +187,7 @@ class PostprocessOptions:
     inlier_px: float = 2.0
     inlier_rows: float = 0.75
     min_inlier_fraction: float = 0.6
+    last_resort_min_inlier_fraction: float = 0.35
     min_coverage: float = 0.25
     min_confidence: float = 0.1
     extrapolate_min_fraction: float = 0.35
@@ -256,7 +262,12 @@ class LayerEvidence:
 
 @dataclass(frozen=True, eq=False)
 class LayerResult:
-    """Everything :func:`boundaries_from_layers` reads off one map."""
+    """Everything :func:`boundaries_from_layers` reads off one map.
+
+    ``last_resort``: when an edge's points disagree (the fit explains less than
+    ``min_inlier_fraction`` of them, so that edge is ``None``), the pair with that edge fitted
+    through its largest consistent part (at least ``last_resort_min_inlier_fraction``);
+    ``None`` otherwise."""
 
     superficial: Boundary | None
     deep: Boundary | None
@@ -264,6 +275,7 @@ class LayerResult:
     doubts: tuple[str, ...] = ()
     evidence: LayerEvidence = field(default_factory=LayerEvidence)
     note: str = ""
+    last_resort: tuple[Boundary, Boundary] | None = None
 
 
 def _cumsum0(x: np.ndarray) -> np.ndarray:
@@ -524,6 +536,10 @@ def decode_layers(
     )
 
 
+#: Start of :func:`_fit`'s reason when an edge's points disagree.
+DISAGREE = "edge points disagree"
+
+
 def _fit(
     x: np.ndarray,
     y: np.ndarray,
@@ -541,7 +557,7 @@ def _fit(
     xs_in, ys_in, cert = x[ok], y[ok], certainty[ok]
     fit = robust_polyfit(xs_in, ys_in, degree=opts.degree, inlier_px=inlier_px)
     if fit.inlier_fraction < opts.min_inlier_fraction:
-        return None, f"edge points disagree (inliers {fit.inlier_fraction:.2f})"
+        return None, f"{DISAGREE} (inliers {fit.inlier_fraction:.2f})"
     xin = xs_in[fit.inliers]
     x0, x1 = float(xin.min()), float(xin.max())
     coverage *= float(xin.size) / float(xs_in.size)
@@ -692,6 +708,19 @@ def boundaries_from_layers(
         notes.append("deep: crosses the superficial boundary")
     if pair_only:
         return LayerResult(sup, deep, note="; ".join(notes))
+    last_resort = None
+    refused_s = sup is None and why_s.startswith(DISAGREE)
+    refused_d = deep is None and why_d.startswith(DISAGREE)
+    if refused_s or refused_d:
+        # the edge whose points disagree, through its largest consistent part
+        loose = replace(opts, min_inlier_fraction=opts.last_resort_min_inlier_fraction)
+        if refused_s:
+            sup_lr = _fit(x, to_frame(dec.sup_y), dec.sup_certainty, frame[1], inlier_px, loose)
+        if refused_d:
+            deep_lr = _fit(x, to_frame(dec.deep_y), dec.deep_certainty, frame[1], inlier_px, loose)
+        pair = (sup_lr[0] if refused_s else sup, deep_lr[0] if refused_d else deep)
+        if pair[0] is not None and pair[1] is not None and not _crosses(*pair):
+            last_resort = pair
     evidence = LayerEvidence(
         belly_probability=_mean_inside(p[2], dec.b, dec.d, has),
         muscle_probability=_mean_inside(p[5], dec.b, dec.d, has),
@@ -741,7 +770,7 @@ def boundaries_from_layers(
         if lower is not None and not _crosses(sup, lower):
             margin = float(np.nanmedian(second_margin))
             runner = LayerPair(sup.with_source("runner_up"), lower.with_source("runner_up"), margin)
-    return LayerResult(sup, deep, runner, tuple(doubts), evidence, "; ".join(notes))
+    return LayerResult(sup, deep, runner, tuple(doubts), evidence, "; ".join(notes), last_resort)
 
 
 def needs_second_look(result: LayerResult, options: PostprocessOptions | None = None) -> bool:
