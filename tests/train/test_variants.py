@@ -35,7 +35,7 @@ def test_variants_change_geometry_as_they_say():
 
 def test_scanner_look_variants():
     """Other scanners' looks change the grey levels as they say and keep the geometry; the
-    narrow field keeps the central 60 % of the columns (mask alike)."""
+    narrow fields keep the central 60 % and 35 % of the columns (mask alike)."""
     rng = np.random.default_rng(3)
     grey = rng.integers(0, 200, size=(90, 100)).astype(np.uint8)
     mask = np.zeros((90, 100), bool)
@@ -51,6 +51,8 @@ def test_scanner_look_variants():
     assert sharp.shape == grey.shape and sharp.astype(float).std() > grey.std()
     narrow, nm = apply_variant("narrow", grey, mask)
     assert narrow.shape == (90, 60) and (narrow == grey[:, 20:80]).all() and nm.shape == (90, 60)
+    narrow, nm = apply_variant("narrow_35", grey, mask)
+    assert narrow.shape == (90, 35) and (narrow == grey[:, 32:67]).all() and nm.shape == (90, 35)
 
 
 def test_calipers_sit_on_the_inner_edges():

@@ -24,8 +24,10 @@ import numpy as np
 from musclethick.errors import ModelError
 from musclethick.segment.preprocess import (
     DEFAULT_NORMALISATION,
+    narrowed,
     prepare_batch,
     resize_probability,
+    widened,
 )
 
 __all__ = ["BatchPredictor", "OpenCVPredictor"]
@@ -56,8 +58,17 @@ class BatchPredictor:
         raise NotImplementedError
 
     def predict_small(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        """Probabilities at the network resolution, ``(n, channels, rows, cols)``."""
-        return self.forward(prepare_batch(images, self.input_shape, self.normalisation))
+        """Probabilities at the network resolution, ``(n, channels, rows, cols)``, each map
+        covering its frame. A frame narrower than
+        :data:`~musclethick.segment.preprocess.NARROW_ASPECT` goes through the network widened
+        by its mirror image (:func:`~musclethick.segment.preprocess.widened`), and its map is
+        the part over the frame (:func:`~musclethick.segment.preprocess.narrowed`)."""
+        framed = [widened(image) for image in images]
+        if all(span is None for _, span in framed):
+            return self.forward(prepare_batch(images, self.input_shape, self.normalisation))
+        wide = [image for image, _ in framed]
+        small = self.forward(prepare_batch(wide, self.input_shape, self.normalisation))
+        return np.stack([narrowed(p, span) for p, (_, span) in zip(small, framed, strict=True)])
 
     def predict(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Probability maps at each frame's own size.

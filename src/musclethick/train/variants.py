@@ -206,6 +206,18 @@ def _narrow(grey: np.ndarray, mask: np.ndarray | None):
     return grey[:, a:b], None if mask is None else mask[:, a:b]
 
 
+def _narrow_35(grey: np.ndarray, mask: np.ndarray | None):
+    """The central 35 % of the imaging region's columns, the capture's full height (a short
+    footprint or a narrowed sector on the same anatomy: a frame about three times deeper than
+    wide)."""
+    from musclethick.region import find_imaging_region
+
+    box = find_imaging_region(grey)
+    keep = max(2, int(0.35 * (box.x1 - box.x0)))
+    a = box.x0 + (box.x1 - box.x0 - keep) // 2
+    return grey[:, a : a + keep], None if mask is None else mask[:, a : a + keep]
+
+
 def _label(grey: np.ndarray, mask: np.ndarray | None):
     """Text the sonographer typed into the image (site and side, the probe orientation)."""
     out = np.array(grey, copy=True)
@@ -243,6 +255,10 @@ VARIANTS: dict[str, tuple[Variant, Callable]] = {
         (Variant("sharpened", "edge enhancement (unsharp mask, amount 1, sigma 2 px)"), _sharpened),
         (Variant("washed_out", "other dynamic range: blacks at 60, contrast 0.6"), _washed_out),
         (Variant("narrow", "central 60 % of the width (shorter probe footprint)"), _narrow),
+        (
+            Variant("narrow_35", "central 35 % of the imaging width (3x deeper than wide)"),
+            _narrow_35,
+        ),
         (Variant("label", "site text typed into the image"), _label),
         # what the measurement needs cut off: never ok
         (
