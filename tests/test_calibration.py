@@ -18,7 +18,7 @@ from musclethick.calibration import (
 from musclethick.errors import CalibrationError
 from musclethick.io.options import CalibrationOptions, from_options
 from musclethick.region import find_imaging_region
-from musclethick.types import PixelBox
+from musclethick.types import Calibration, PixelBox
 from ruler_reference import RULERS  # tests/ruler_reference.py: read by hand
 
 
@@ -188,3 +188,24 @@ def test_ruler_ticks_aligned_within_one_column_are_one_group():
     ticks = find_ruler_ticks(img)
     assert len(ticks.y_px) == 8
     assert ticks.spacing_px == pytest.approx(20.0)
+
+
+def test_a_given_pixel_size_is_doubted_only_by_a_confirmed_one_of_the_file():
+    from musclethick.calibration import user_checked
+
+    user = Calibration.isotropic(0.2, "user", "given by the user")
+    region = Calibration.isotropic(0.1, "dicom_region")
+    doubted = user_checked(user, region, option="--mm-per-px")
+    assert doubted.mm_per_px == 0.2 and doubted.flags == ("calibration_unconfirmed",)
+    assert "ultrasound region gives 0.1 mm/px" in doubted.note
+    # within 5 %, uncalibrated, unconfirmed, a converter's 1 x 1 mm: nothing to doubt it by
+    for own in (
+        Calibration.isotropic(0.195, "dicom_region"),
+        Calibration.uncalibrated("no ruler"),
+        Calibration.isotropic(0.1, "ruler", flags=("calibration_unconfirmed",)),
+        Calibration.isotropic(1.0, "pixel_spacing"),
+        None,
+    ):
+        assert user_checked(user, own, option="--mm-per-px") is user
+    spacing = user_checked(user, Calibration.isotropic(0.3, "pixel_spacing"), option="--depth-mm")
+    assert "--depth-mm gives 0.2 mm/px but the file's PixelSpacing gives 0.3" in spacing.note

@@ -45,6 +45,7 @@ __all__ = [
     "from_two_points",
     "from_ultrasound_regions",
     "ruler_disagreement",
+    "user_checked",
 ]
 
 #: The flags a calibration can carry (the QC flags that doubt the millimetres, not the
@@ -87,6 +88,37 @@ def ruler_disagreement(mm_per_px: float, ruler: Calibration, *, unconfirmed: boo
         return ""
     how = "confirmed" if confirmed else "not confirmed, but off by more than a tick step"
     return f"the depth ruler on the image reads {ruler.mm_per_px:.5g} mm/px ({how})"
+
+
+#: What each source of a file's own pixel size is called in a note.
+_OWN_SOURCES = {
+    "dicom_region": "the file's ultrasound region",
+    "pixel_spacing": "the file's PixelSpacing",
+    "ruler": "the depth ruler on the image",
+}
+
+
+def user_checked(user: Calibration, own: Calibration | None, *, option: str) -> Calibration:
+    """The pixel size a person gave (``--mm-per-px`` / ``--depth-mm``, source ``"user"`` /
+    ``"depth"``), flagged ``calibration_unconfirmed`` with both values in the note when the
+    file's own calibration contradicts it by more than :data:`RULER_DISAGREEMENT`: a confirmed
+    pixel size from its DICOM ultrasound regions, its ``PixelSpacing`` (not the 1 x 1 mm of
+    converters) or its on-screen depth ruler. The given value is still the one used (it comes
+    first in the precedence); the flag keeps a value typed for another scanner, or a depth
+    misread, from passing as ``ok`` when the file says otherwise. ``own`` ``None`` or without a
+    confirmed pixel size: ``user`` as it is."""
+    if own is None or not own.is_confirmed or user.mm_per_px is None:
+        return user
+    what = _OWN_SOURCES.get(str(own.source))
+    if what is None or (own.source == "pixel_spacing" and own.mm_per_px == 1.0):
+        return user
+    if abs(user.mm_per_px / own.mm_per_px - 1.0) <= RULER_DISAGREEMENT:
+        return user
+    return user.with_flags(
+        UNCONFIRMED,
+        note=f"{option} gives {user.mm_per_px:.5g} mm/px but {what} gives "
+        f"{own.mm_per_px:.5g} mm/px: check which is right (the given value is used)",
+    )
 
 
 #: DICOM PhysicalUnits{X,Y}Direction code for centimetres.

@@ -301,3 +301,24 @@ def test_measure_widget_names_the_frame_its_table_shows(viewer, wait, scan_mp4):
     assert widget.table.values()["frame"] == "2"
     viewer.dims.set_current_step(0, 2)
     assert widget.status.text().startswith("Frame 2: mean thickness")
+
+
+def test_without_a_display_the_viewer_commands_say_so_in_one_line(scan_png, monkeypatch, capsys):
+    """On a machine without a display Qt aborts the process with a page of plugin messages;
+    the commands check first and give one line with the way out (exit 2)."""
+    from musclethick.cli import main
+    from musclethick.cli.viewer import display_problem
+
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["view", str(scan_png)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no display" in err[0] and "xvfb-run" in err[0]
+    assert main(["review", str(scan_png), "--reviewer", "A"]) == 2
+    assert "musclethick review: no display" in capsys.readouterr().err
+    # a local X display without its socket; a remote one, Wayland or a chosen Qt platform pass
+    assert "no X server" in display_problem({"DISPLAY": ":987"}, "linux")
+    assert display_problem({"DISPLAY": "remote:10.0"}, "linux") == ""
+    assert display_problem({"WAYLAND_DISPLAY": "wayland-0"}, "linux") == ""
+    assert display_problem({"QT_QPA_PLATFORM": "offscreen"}, "linux") == ""
+    assert display_problem({}, "darwin") == ""

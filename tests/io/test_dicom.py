@@ -82,11 +82,20 @@ def test_non_ultrasound_without_calibration(test_data):
 
 
 def test_user_calibration_overrides_dicom(test_data):
+    """A given pixel size is used, and flagged when the file's own region calibration
+    (DELTA_MM) contradicts it, the note naming both values: a value typed for another
+    scanner must not pass as ``ok``; one within 5 % of the file's is not doubted."""
     path = test_data / "dicom" / "us_single.dcm"
     [f] = list(read(path, calibration=CalibrationOptions(mm_per_px=0.5)))
     assert (f.calibration.source, f.calibration.mm_per_px, f.region) == ("user", 0.5, REGION)
+    assert f.calibration.flags == ("calibration_unconfirmed",)
+    assert "--mm-per-px gives 0.5 mm/px" in f.calibration.note
+    assert f"ultrasound region gives {DELTA_MM:.5g} mm/px" in f.calibration.note
     [f] = list(read(path, calibration=CalibrationOptions(depth_mm=51.2)))
     assert f.calibration.source == "depth" and f.calibration.mm_per_px == pytest.approx(0.2)
+    assert "--depth-mm gives 0.2 mm/px" in f.calibration.note
+    [f] = list(read(path, calibration=CalibrationOptions(mm_per_px=DELTA_MM * 1.04)))
+    assert f.calibration.source == "user" and f.calibration.is_confirmed
 
 
 def test_no_pixel_data(test_data):

@@ -40,7 +40,17 @@ def test_capture_cropped_and_ruler_calibrated(sample_images):
 def test_precedence_user_depth_ruler(sample_images):
     path = sample_images / "dltrack_telemed_660x556_img_00309.png"
     [f] = list(read(path, calibration=CalibrationOptions(mm_per_px=0.2)))
-    assert f.calibration.source == "user"
+    assert f.calibration.source == "user" and f.calibration.mm_per_px == 0.2
+    # the capture's own ruler, read and confirmed, contradicts 0.2: used, but flagged
+    reference = RULERS["dltrack_telemed_660x556_img_00309.png"]
+    assert f.calibration.flags == ("calibration_unconfirmed",)
+    assert "--mm-per-px gives 0.2 mm/px but the depth ruler on the image gives" in (
+        f.calibration.note
+    )
+    [f] = list(read(path, calibration=CalibrationOptions(mm_per_px=reference.mm_per_px)))
+    assert f.calibration.is_confirmed  # the ruler's own value: nothing to doubt
+    [f] = list(read(path, calibration=CalibrationOptions(mm_per_px=0.2, use_ruler=False)))
+    assert f.calibration.is_confirmed  # ruler reading switched off: nothing to compare with
     [f] = list(read(path, calibration=CalibrationOptions(depth_mm=60.0)))
     assert f.calibration.source == "depth"
     assert f.calibration.mm_per_px == pytest.approx(60.0 / f.region.height)

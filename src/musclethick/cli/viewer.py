@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from musclethick.cli._args import add_store_argument, depth_mm_arg, existing_file, mm_per_px_arg
 
-__all__ = ["cmd_review", "cmd_view", "register"]
+__all__ = ["cmd_review", "cmd_view", "display_problem", "register"]
 
 
 def _napari_app(command: str):
@@ -29,15 +31,50 @@ def _napari_app(command: str):
     return _app
 
 
+def display_problem(environ: dict[str, str] | None = None, platform: str = sys.platform) -> str:
+    """Why a window cannot open here, or ``""``: on Linux, no X or Wayland display named in the
+    environment, or a local X display (``:N``) without its socket; Qt would otherwise abort the
+    process (exit 134) with a page of plugin messages. ``QT_QPA_PLATFORM`` set (e.g.
+    ``offscreen``) is taken as the user's choice."""
+    env = os.environ if environ is None else environ
+    if not platform.startswith("linux") or env.get("QT_QPA_PLATFORM") or env.get("WAYLAND_DISPLAY"):
+        return ""
+    display = env.get("DISPLAY", "")
+    if not display:
+        return "no display to open a window on (DISPLAY is not set)"
+    host, _, number = display.partition(":")
+    number = number.split(".")[0]
+    if not host and number.isdigit() and not Path(f"/tmp/.X11-unix/X{number}").exists():
+        return f"no display to open a window on (no X server at DISPLAY={display})"
+    return ""
+
+
+def _viewer_app(command: str):
+    """The napari adapter's ``_app`` module, or ``None`` (with a one-line message) without the
+    extra or without a display."""
+    app = _napari_app(command)
+    if app is None:
+        return None
+    problem = display_problem()
+    if problem:
+        print(
+            f"musclethick {command}: {problem}: run it on a desktop, through X forwarding "
+            "(ssh -X), or under a virtual display (xvfb-run -a musclethick ...)",
+            file=sys.stderr,
+        )
+        return None
+    return app
+
+
 def cmd_review(args: argparse.Namespace) -> int:
-    app = _napari_app("review")
+    app = _viewer_app("review")
     if app is None:
         return 2
     return int(app.open_review(args.store, reviewer=args.reviewer, blind=args.blind) or 0)
 
 
 def cmd_view(args: argparse.Namespace) -> int:
-    app = _napari_app("view")
+    app = _viewer_app("view")
     if app is None:
         return 2
     from musclethick.io.options import CalibrationOptions

@@ -50,6 +50,7 @@ from .options import (
     CalibrationOptions,
     FrameSelection,
     from_options,
+    given_option,
 )
 
 __all__ = [
@@ -370,9 +371,12 @@ def _plan(
     out = []
     for box, calib in zip(boxes, calibs, strict=True):
         user = from_options(options, region_height_px=box.height)
-        if user is None and _may_be_ultrasound(meta):
+        if user is not None:  # used, but flagged when the file's own pixel size contradicts it
+            out.append((box, cal.user_checked(user, calib, option=given_option(options))))
+            continue
+        if _may_be_ultrasound(meta):
             calib = _checked_against_ruler(calib, grey, box, options)
-        out.append((box, user if user is not None else calib))
+        out.append((box, calib))
     return out
 
 

@@ -35,6 +35,7 @@ from .options import (
     CalibrationOptions,
     FrameSelection,
     from_options,
+    given_option,
 )
 
 __all__ = ["IMAGE_SUFFIXES", "calibrate_capture", "capture_frame", "plan_capture", "read_image"]
@@ -45,12 +46,16 @@ def plan_capture(grey: np.ndarray, options: CalibrationOptions) -> tuple[PixelBo
 
     Precedence: ``options.mm_per_px`` > ``options.depth_mm`` (over the region height) >
     calibration profile (when the layout matches) > on-screen ruler (when
-    ``options.use_ruler``) > uncalibrated with a note saying why.
+    ``options.use_ruler``) > uncalibrated with a note saying why. A given pixel size that a
+    confirmed reading of the capture's own ruler contradicts is flagged
+    (:func:`musclethick.calibration.user_checked`).
     """
     box = find_imaging_region(grey)
     user = from_options(options, region_height_px=box.height)
     if user is not None:
-        return box, user
+        # the capture's own depth ruler, when it has one, may contradict the given value
+        own = _ruler(grey, box, options) if options.use_ruler else None
+        return box, cal.user_checked(user, own, option=given_option(options))
     return box, calibrate_capture(grey, box, options)
 
 
