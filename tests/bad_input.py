@@ -566,6 +566,15 @@ MEASURE_CASES = [
         _good,
     ),
     Case(
+        "measure-overlays-inside-the-input-folder",  # its PNGs would be measured next time
+        lambda d: _measure(d, "--overlays", str(d / "in" / "ov")),
+        2,
+        r"--overlays .*ov: lies inside the input folder .*in, so its images would be measured "
+        r"as scans next time; choose a folder outside the inputs",
+        _good,
+        lambda d: (0, 0) if not (d / "in" / "ov").exists() else (1, 0),  # nothing written
+    ),
+    Case(
         "measure-overlays-same-stem-in-two-folders",
         lambda d: _measure(d, "--overlays", str(d / "overlays")),
         0,

@@ -48,6 +48,12 @@ def test_output_folder_rules(tmp_path: Path):
             check_output_folder(folder, option="--overlays", inputs=[scan], overwrite=True)
     with pytest.raises(UsageError, match="is a file, not a folder"):
         check_output_folder(scan, option="--overlays")
+    for folder in (tmp_path / "in" / "ov", tmp_path / "in" / "a" / "b" / "ov"):
+        with pytest.raises(UsageError, match="lies inside the input folder"):
+            check_output_folder(folder, option="--overlays", folders=[tmp_path / "in"])
+    assert not (tmp_path / "in" / "ov").exists()
+    beside = tmp_path / "ov"
+    assert check_output_folder(beside, option="--overlays", folders=[tmp_path / "in"]) == beside
     out = tmp_path / "out"
     assert check_output_folder(out, option="--out") == out and out.is_dir()
     (out / "notes.txt").write_text("mine")

@@ -135,6 +135,7 @@ def check_output_folder(
     inputs: Iterable[str | Path] = (),
     overwrite: bool = False,
     names: Sequence[str] | None = None,
+    folders: Iterable[str | Path] = (),
 ) -> Path:
     """Check that ``path`` may receive output files; create it.
 
@@ -151,12 +152,15 @@ def check_output_folder(
     names : sequence of str, optional
         Names of the files to be written, when known: only these must not exist yet.
         ``None``: the folder must be empty (or absent) unless ``overwrite``.
+    folders : iterable of path-like
+        Input folders (searched for inputs, sub-folders included): ``path`` may not lie inside
+        one, or what is written there (images) is measured as a scan the next time.
 
     Raises
     ------
     UsageError
-        ``path`` is a file, holds inputs, holds files that would be replaced (without
-        ``overwrite``) or cannot be written.
+        ``path`` is a file, holds inputs, lies inside an input folder, holds files that would
+        be replaced (without ``overwrite``) or cannot be written.
     """
     path = Path(path)
     if path.exists() and not path.is_dir():
@@ -168,6 +172,13 @@ def check_output_folder(
             raise UsageError(
                 f"{option} {path}: holds the input {item}, and inputs are never written; "
                 "choose a folder outside the inputs"
+            )
+    for folder in folders:
+        resolved = Path(folder).resolve()
+        if resolved in inside.parents:
+            raise UsageError(
+                f"{option} {path}: lies inside the input folder {folder}, so its images would "
+                "be measured as scans next time; choose a folder outside the inputs"
             )
     if path.is_dir() and not overwrite:
         if names is None:

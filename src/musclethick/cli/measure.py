@@ -184,7 +184,11 @@ class _MeasureOutputs:
         self.overlays = None
         if args.overlays:
             self.overlays = check_output_folder(
-                args.overlays, option="--overlays", inputs=paths, overwrite=args.overwrite
+                args.overlays,
+                option="--overlays",
+                inputs=paths,
+                overwrite=args.overwrite,
+                folders=[p for p in args.inputs if Path(p).is_dir()],
             )
         self.names = relative_names(paths) if self.overlays is not None else {}
         self.out = out
