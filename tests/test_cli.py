@@ -320,6 +320,7 @@ def test_debug_shows_the_traceback_and_otherwise_one_line(tmp_path: Path):
     assert quiet.returncode == 1
     assert quiet.stderr.count("\n") == 1 and "Traceback" not in quiet.stderr
     assert quiet.stderr.startswith(f"musclethick export: error: {bad}: not a usable study store")
+    assert "written by 'musclethick batch --store'" in quiet.stderr
     loud = subprocess.run(
         [*command[:3], "--debug", *command[3:]],
         capture_output=True,

@@ -286,6 +286,7 @@ def test_a_frame_selection_does_not_apply_to_still_images(sample_images: Path, t
     late = MeasureSettings(method="edges", frames=FrameSelection.parse("50"))
     (failed,) = measure_path(sample_images / "multiframe.dcm", late)
     assert failed.status == "failed" and "selects none" in failed.message
+    assert "(frames 0-" in failed.message and "use --frames all" in failed.message
 
 
 def _stream_with_a_bad_file_and_a_cine(sample_images: Path, tmp_path: Path) -> list[Path]:

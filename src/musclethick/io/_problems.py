@@ -9,7 +9,7 @@ import os
 import re
 from pathlib import Path
 
-__all__ = ["COPY_AGAIN", "decoder_error", "empty_file", "not_a_file"]
+__all__ = ["COPY_AGAIN", "decoder_error", "empty_file", "no_frame_selected", "not_a_file"]
 
 #: what to do with a damaged or incomplete scan file
 COPY_AGAIN = "copy or export the scan again from the scanner"
@@ -40,3 +40,13 @@ def decoder_error(error: BaseException) -> str:
     text = re.sub(r"^\[Errno -?\d+\]\s*", "", text)
     text = re.sub(r":\s*'[^']*'$", "", text)  # FFmpeg repeats the file name at the end
     return text[:1].lower() + text[1:] if text else type(error).__name__
+
+
+def no_frame_selected(path: str | Path, selection: str, n_frames: int) -> str:
+    """The message for a frame selection (``--frames``, described) that selects none of a
+    file's ``n_frames`` frames, with the frames it has and the fix."""
+    have = "frame 0" if n_frames == 1 else f"frames 0-{n_frames - 1}"
+    return (
+        f"{path}: {selection} selects none of its {n_frames} frames ({have}); "
+        "use --frames all, or a selection within them"
+    )

@@ -41,7 +41,7 @@ from ..qc import ULTRASOUND_MODALITIES
 from ..region import find_imaging_region
 from ..types import Calibration, Frame, PixelBox, ScanMetadata
 from ._pixels import to_grey_uint8
-from ._problems import not_a_file
+from ._problems import COPY_AGAIN, no_frame_selected, not_a_file
 from ._sniff import is_dicom
 from .image import calibrate_capture
 from .options import (
@@ -66,8 +66,12 @@ __all__ = [
 _DEFER_BYTES = 64 * 1024
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
+def _one_line(exc: BaseException | Warning, path: Path | None = None) -> str:
+    """A library's message on one line, without the file's path (the message names it once)."""
+    text = " ".join(str(exc).split())
+    if path is not None:
+        text = text.replace(f" in file {path}", "").replace(str(path), "the file")
+    return text
 
 
 def _open(path: Path) -> Dataset:
@@ -75,7 +79,7 @@ def _open(path: Path) -> Dataset:
     has_marker = is_dicom(path)
     size = path.stat().st_size
     if size < 132 and path.suffix.lower() in (".dcm", ".dicom", ".dic"):
-        raise InputError(f"{path}: truncated or empty DICOM file ({size} bytes)")
+        raise InputError(f"{path}: truncated or empty DICOM file ({size} bytes): {COPY_AGAIN}")
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -86,15 +90,18 @@ def _open(path: Path) -> Dataset:
     except FileNotFoundError as exc:
         raise InputError(f"{path}: file not found") from exc
     except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise InputError(f"{path}: corrupt or truncated DICOM file ({_one_line(exc)})") from exc
+        raise InputError(
+            f"{path}: corrupt or truncated DICOM file ({_one_line(exc, path)}): {COPY_AGAIN}"
+        ) from exc
     for w in caught:
         text = str(w.message)
         if "End of file" in text or "truncat" in text.lower():
-            raise InputError(f"{path}: truncated DICOM file ({_one_line(w.message)})")
+            detail = _one_line(w.message, path)
+            raise InputError(f"{path}: truncated DICOM file ({detail}): {COPY_AGAIN}")
     known = [t for t in ds.keys() if t.group in (0x0008, 0x0010, 0x0018, 0x0020, 0x0028, 0x7FE0)]
     if not known:
         what = (
-            "truncated DICOM file (no data set after the header)"
+            f"truncated DICOM file (no data set after the header): {COPY_AGAIN}"
             if has_marker
             else ("not a DICOM file")
         )
@@ -302,7 +309,7 @@ def read_dicom(
     _, times = _frame_times_s(ds, n_frames)
     selected = frames.indices(n_frames)
     if len(selected) == 0:
-        raise InputError(f"{path}: {frames.describe()} selects none of its {n_frames} frames")
+        raise InputError(no_frame_selected(path, frames.describe(), n_frames))
     return _iter(ds, path, rows, cols, meta, selected, times, calibration, n_frames)
 
 

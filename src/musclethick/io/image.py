@@ -27,7 +27,7 @@ from ..region import find_imaging_region
 from ..ruler import RulerReading, read_ruler, same_display
 from ..types import Calibration, Frame, PixelBox, ScanMetadata
 from ._pixels import to_grey_uint8
-from ._problems import not_a_file
+from ._problems import COPY_AGAIN, no_frame_selected, not_a_file
 from ._suffixes import IMAGE_SUFFIXES
 from .options import (
     ALL_FRAMES,
@@ -302,7 +302,7 @@ def read_image(
     selected = frames.indices(n_frames)
     if len(selected) == 0:
         img.close()
-        raise InputError(f"{path}: {frames.describe()} selects none of its {n_frames} frames")
+        raise InputError(no_frame_selected(path, frames.describe(), n_frames))
     # Decode the first selected page now so that a corrupt file fails on read().
     try:
         orientation = _orientation(img)
@@ -312,7 +312,7 @@ def read_image(
             first = _page_to_grey(img, orientation)
     except (OSError, ValueError, SyntaxError) as exc:
         img.close()
-        raise InputError(f"{path}: corrupt or truncated image ({exc})") from exc
+        raise InputError(f"{path}: corrupt or truncated image ({exc}): {COPY_AGAIN}") from exc
     return _iter(img, path, first, selected, n_frames, calibration, orientation)
 
 

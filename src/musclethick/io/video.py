@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import InputError
 from ..types import Frame, ScanMetadata
 from ._pixels import to_grey_uint8
-from ._problems import COPY_AGAIN, decoder_error, not_a_file
+from ._problems import COPY_AGAIN, decoder_error, no_frame_selected, not_a_file
 from ._suffixes import VIDEO_SUFFIXES
 from .image import plan_capture
 from .options import ALL_FRAMES, DEFAULT_CALIBRATION, CalibrationOptions, FrameSelection
@@ -130,6 +130,4 @@ def _iter(
             # (one frame of slack: some containers round their frame count)
             raise InputError(f"{path}: truncated video, decoded {index + 1} of {n_frames} frames")
         if yielded == 0:
-            raise InputError(
-                f"{path}: {selection.describe()} selects none of its {index + 1} frames"
-            )
+            raise InputError(no_frame_selected(path, selection.describe(), index + 1))

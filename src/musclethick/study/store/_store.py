@@ -103,7 +103,10 @@ class StudyStore:
                 self._db.execute("PRAGMA foreign_keys=ON")
                 init_schema(self._db, self.path)
         except sqlite3.DatabaseError as error:
-            raise StoreError(f"{self.path}: not a usable study store ({error})") from None
+            raise StoreError(
+                f"{self.path}: not a usable study store ({error}); give the study's .sqlite "
+                "file written by 'musclethick batch --store'"
+            ) from None
 
     # -- plumbing -----------------------------------------------------------------------
 
