@@ -46,7 +46,11 @@ def parse_config(spec: str) -> PostprocessOptions:
         if not hasattr(defaults, name):
             raise SystemExit(f"bench_postprocess: unknown option {name!r}")
         default = getattr(defaults, name)
-        if isinstance(default, tuple):
+        if isinstance(default, bool):  # bool("False") is True
+            if value not in ("True", "False"):
+                raise SystemExit(f"bench_postprocess: {name} must be True or False")
+            kwargs[name] = value == "True"
+        elif isinstance(default, tuple):
             kwargs[name] = tuple(type(default[0])(v) for v in value.split(":"))
         else:
             kwargs[name] = type(default)(value)

@@ -327,6 +327,24 @@ def make_misread_rulers(shared: Path) -> None:
         print(f"wrote tests/data/rulers/{name}")
 
 
+#: A real capture that the shipped model measured ``ok`` on the wrong muscle when turned upside
+#: down (before the orientation look, 2026-12-01): its imaging region, unchanged, for
+#: ``tests/segment/test_model.py`` (``img_00440.png``, a ``val`` capture of the 660x556 format).
+UPRIGHT_CAPTURE = ("img_00440.png", "upright_00440.png")
+
+
+def make_upright_capture(shared: Path) -> None:
+    import cv2
+
+    from musclethick.region import find_imaging_region
+
+    src, name = UPRIGHT_CAPTURE
+    grey = cv2.imread(str(shared / "dltrack_apo" / "images" / src), cv2.IMREAD_GRAYSCALE)
+    box = find_imaging_region(grey)
+    cv2.imwrite(str(TESTS / "images" / name), grey[box.slices()])
+    print(f"wrote tests/data/images/{name}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "data")
@@ -335,6 +353,7 @@ def main() -> None:
     make_dicom(args.shared)
     make_video(args.shared)
     make_misread_rulers(args.shared)
+    make_upright_capture(args.shared)
 
 
 if __name__ == "__main__":

@@ -160,6 +160,9 @@ FLAG_DESCRIPTIONS: dict[str, str] = {
     "(a dual view) or a turned capture, and the lines may span both: measure each image on its "
     "own (export it alone, or crop the capture to it)",
     "unstable": "the result changes when the image is mirrored or made brighter or darker",
+    "upside_down": "the image looks more like muscle turned upside down: the capture may be "
+    "upside down (a display's up/down setting), and the lines on the wrong muscle; turn it "
+    "upright and measure again",
     UNCONFIRMED: "pixel size not confirmed",
     IMPLAUSIBLE: "implausible or rejected calibration",
     PROFILE_MISMATCH: "capture does not match the calibration profile",

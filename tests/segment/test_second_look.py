@@ -138,3 +138,30 @@ def test_a_copy_without_a_layer_pair_is_a_disagreement():
     reader = BrightnessReader(bright_deep=61.0, dark_deep=70.0)
     (res,) = _model(reader).find_boundaries([FRAME], keep_probability=False)
     assert res.note == "darker frame (gamma 1.4) differs by 25 %"
+
+
+def test_a_capture_turned_upside_down_is_flagged_not_measured_ok(test_data: Path):
+    """A real capture (tests/data/images/upright_00440.png) turned upside down, as a display's
+    up/down setting shows it: the shipped model alone measures another muscle with confidence
+    (``ok``); the orientation look finds the upright copy more muscle-like and flags it
+    ``upside_down``, saying why. The capture as it is keeps its result and no such flag."""
+    import cv2
+
+    from musclethick.pipeline import MeasureSettings, measure_frames
+    from musclethick.segment import load_model
+    from musclethick.types import Frame
+
+    upright = cv2.imread(str(test_data / "images" / "upright_00440.png"), cv2.IMREAD_GRAYSCALE)
+    turned = np.ascontiguousarray(upright[::-1, ::-1])
+    settings = MeasureSettings(other_pairs=False)
+    without = load_model(postprocess=PostprocessOptions(orientation_look=False))
+    model = load_model()
+    (blind,) = measure_frames([Frame(turned, "turned.png")], settings, model=without)
+    assert blind.status == "ok"  # what the look is for
+    (plain,), (found,) = (
+        measure_frames([Frame(f, n)], settings, model=model)
+        for f, n in ((upright, "upright.png"), (turned, "turned.png"))
+    )
+    assert "upside_down" not in plain.flags and plain.status != "failed"
+    assert found.status == "flagged" and "upside_down" in found.flags
+    assert "may be upside down" in found.message and "turn it upright" in found.message

@@ -118,8 +118,8 @@ def test_capture_variants_never_give_a_different_ok_thickness(shipped, sample_im
     assert ref.status != "failed", ref.message
     t_ref = ref.mean_thickness_px
     for name, (variant, _) in VARIANTS.items():
-        if variant.cut_off:
-            continue  # no right thickness: test_cut_off_captures_are_never_ok
+        if variant.never_ok:
+            continue  # no right thickness: test_captures_without_a_right_thickness_are_never_ok
         changed, _ = apply_variant(name, grey)
         res = _measure(shipped, changed)
         assert res.status != "failed", (name, res.message)
@@ -138,7 +138,7 @@ def test_top_cut_starts_the_capture_below_the_superficial_band():
     mask[60:66, 10:91] = True
     cut, m = apply_variant("top_cut", grey, mask)
     assert (cut == grey[28 + 8 :]).all() and m is not None and not m[:20].any()
-    assert VARIANTS["top_cut"][0].cut_off
+    assert VARIANTS["top_cut"][0].never_ok
     bare, _ = apply_variant("top_cut", grey)
     assert bare.shape == (90 - 36, 100)  # from 40 % of the rows without a mask
 
@@ -152,7 +152,7 @@ def test_depth_cut_ends_the_capture_above_the_deep_band():
     cut, m = apply_variant("depth_cut", grey, mask)
     assert cut.shape == (59 - 8, 100) and (cut == grey[:51]).all()
     assert m is not None and not m[40:].any()  # the deep band is gone
-    assert VARIANTS["depth_cut"][0].cut_off
+    assert VARIANTS["depth_cut"][0].never_ok
     bare, _ = apply_variant("depth_cut", grey)
     assert bare.shape == (54, 100)  # 60 % of the rows without a mask
 
@@ -174,7 +174,7 @@ def _reference_mask(grey: np.ndarray, result) -> np.ndarray:
     return mask
 
 
-CUT_OFF = [name for name, (variant, _) in VARIANTS.items() if variant.cut_off]
+NEVER_OK = [name for name, (variant, _) in VARIANTS.items() if variant.never_ok]
 #: (variant, capture) pairs that are known to come out ``ok``: open wrong results, kept visible
 KNOWN_WRONG_OK = {
     ("depth_cut", "dltrack_telemed_1234x688_img_00005.png"): "with the deep aponeurosis cut "
@@ -193,14 +193,14 @@ KNOWN_WRONG_OK = {
             if (v, c) in KNOWN_WRONG_OK
             else [],
         )
-        for v in CUT_OFF
+        for v in NEVER_OK
         for c in CAPTURES
     ],
 )
-def test_cut_off_captures_are_never_ok(shipped, sample_images, variant, capture):
-    """A capture that ends above the deep aponeurosis (imaging depth set too shallow) or starts
-    below the superficial one has no right thickness: the result is flagged or failed, never
-    ``ok``."""
+def test_captures_without_a_right_thickness_are_never_ok(shipped, sample_images, variant, capture):
+    """A capture that ends above the deep aponeurosis (imaging depth set too shallow), starts
+    below the superficial one or is upside down has no right thickness to expect: the result is
+    flagged or failed, never ``ok``."""
     grey = cv2.imread(str(sample_images / capture), cv2.IMREAD_GRAYSCALE)
     ref = _measure(shipped, grey)
     assert ref.superficial is not None and ref.deep is not None, ref.message

@@ -27,7 +27,9 @@ from musclethick.segment.postprocess import (
     boundaries_from_layers,
     mirrored,
     needs_brightness_look,
+    needs_orientation_look,
     needs_second_look,
+    plausibility,
     thickness_difference,
     with_gamma,
 )
@@ -222,6 +224,34 @@ class SegmentationModel:
                 out[i] = replace(founds[i], doubts=(*founds[i].doubts, "unstable"), note=notes)
         return out
 
+    def _orientation_look(
+        self, frames: list[np.ndarray], founds: list[LayerResult]
+    ) -> list[LayerResult]:
+        """Measure each frame without a doubt turned upside down too, and flag it
+        ``upside_down`` when that copy looks more like a muscle between two aponeuroses
+        (:func:`~musclethick.segment.postprocess.plausibility`) by more than
+        ``upside_down_margin``: the capture itself is likely upside down, and the model then
+        measures the wrong muscle with confidence (one batch for all such frames)."""
+        opts = self.postprocess
+        which = [i for i, found in enumerate(founds) if needs_orientation_look(found, opts)]
+        if not which:
+            return founds
+        small = self._predictor.predict_small(
+            [np.ascontiguousarray(frames[i][::-1]) for i in which]
+        )
+        out = list(founds)
+        for i, p in zip(which, small, strict=True):
+            turned = boundaries_from_layers(p, frame_shape=frames[i].shape[:2], options=opts)
+            own, other = plausibility(founds[i]), plausibility(turned)
+            if other - own > opts.upside_down_margin:
+                note = (
+                    f"turned upside down the image looks more like muscle ({other:.2f} against "
+                    f"{own:.2f}): the capture may be upside down"
+                )
+                notes = "; ".join(x for x in (founds[i].note, note) if x)
+                out[i] = replace(founds[i], doubts=(*founds[i].doubts, "upside_down"), note=notes)
+        return out
+
     def other_pairs(
         self,
         pixels: np.ndarray,
@@ -274,6 +304,7 @@ class SegmentationModel:
         ]
         if self.second_look:
             founds = self._second_look(frames, founds)
+            founds = self._orientation_look(frames, founds)
         out = []
         for pixels, p, found in zip(frames, small, founds, strict=True):
             shape = pixels.shape[:2]

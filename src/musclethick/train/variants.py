@@ -11,9 +11,9 @@ that figures and tests are reproducible. ``scale_y`` says how a vertical length 
 
 Used by ``bench/bench_variants.py`` and the capture-variant tests: thickness must stay within
 3 % of the unmodified scan and the status must not flip. A variant that cuts off what the
-measurement needs (``Variant.cut_off``: the imaging depth set too shallow, so the deep
-aponeurosis is out of view, or the superficial aponeurosis above the image) has no right
-thickness: no result of it may be ``ok``.
+measurement needs (the imaging depth set too shallow, so the deep aponeurosis is out of view, or
+the superficial aponeurosis above the image) or turns the capture upside down
+(``Variant.never_ok``) has no right thickness to expect: no result of it may be ``ok``.
 """
 
 from __future__ import annotations
@@ -40,15 +40,16 @@ class Variant:
         What it imitates.
     scale_y : float
         Factor of vertical lengths in px.
-    cut_off : bool
-        The variant removes an aponeurosis from view: its thickness cannot be measured, and a
-        result must be ``flagged`` or ``failed``, never ``ok``.
+    never_ok : bool
+        The variant removes an aponeurosis from view (its thickness cannot be measured) or turns
+        the capture upside down (the model's picture of a muscle is upright): a result must be
+        ``flagged`` or ``failed``, never ``ok``.
     """
 
     name: str
     describe: str
     scale_y: float = 1.0
-    cut_off: bool = False
+    never_ok: bool = False
 
 
 def _flip(grey: np.ndarray, mask: np.ndarray | None):
@@ -218,6 +219,12 @@ def _narrow_35(grey: np.ndarray, mask: np.ndarray | None):
     return grey[:, a : a + keep], None if mask is None else mask[:, a : a + keep]
 
 
+def _upside_down(grey: np.ndarray, mask: np.ndarray | None):
+    """Turned by 180 degrees, as a display's up/down setting with the probe held the other way
+    shows a scan: the skin at the bottom."""
+    return grey[::-1, ::-1], None if mask is None else mask[::-1, ::-1]
+
+
 def _label(grey: np.ndarray, mask: np.ndarray | None):
     """Text the sonographer typed into the image (site and side, the probe orientation)."""
     out = np.array(grey, copy=True)
@@ -260,12 +267,12 @@ VARIANTS: dict[str, tuple[Variant, Callable]] = {
             _narrow_35,
         ),
         (Variant("label", "site text typed into the image"), _label),
-        # what the measurement needs cut off: never ok
+        # what the measurement needs cut off, or the capture upside down: never ok
         (
             Variant(
                 "depth_cut",
                 "ends 8 px above the deep aponeurosis (depth too shallow)",
-                cut_off=True,
+                never_ok=True,
             ),
             _depth_cut,
         ),
@@ -273,9 +280,17 @@ VARIANTS: dict[str, tuple[Variant, Callable]] = {
             Variant(
                 "top_cut",
                 "starts 8 px below the superficial aponeurosis (it is above the image)",
-                cut_off=True,
+                never_ok=True,
             ),
             _top_cut,
+        ),
+        (
+            Variant(
+                "upside_down",
+                "turned upside down (a display's up/down setting)",
+                never_ok=True,
+            ),
+            _upside_down,
         ),
     )
 }
