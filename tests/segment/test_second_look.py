@@ -3,6 +3,7 @@ brighter, darker) are measured too, and a frame whose answer changes is flagged 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,9 @@ class BrightnessReader:
 
 
 def _model(predictor, **kwargs) -> SegmentationModel:
+    """A model around a stand-in predictor; the orientation look off unless ``postprocess`` is
+    given (the tests of the other looks count the frames the predictor sees)."""
+    kwargs.setdefault("postprocess", PostprocessOptions(orientation_look=False))
     return SegmentationModel(
         predictor, name="t", version="0", sha256="", card={}, path=Path("t.pt"), **kwargs
     )
@@ -165,3 +169,53 @@ def test_a_capture_turned_upside_down_is_flagged_not_measured_ok(test_data: Path
     assert "upside_down" not in plain.flags and plain.status != "failed"
     assert found.status == "flagged" and "upside_down" in found.flags
     assert "may be upside down" in found.message and "turn it upright" in found.message
+
+
+class OrientationReader:
+    """A predictor whose map is as sure as ``upright`` for a frame brighter at the top than at
+    the bottom (as a scan is: skin and fat above, attenuation below) and ``turned`` for one
+    darker at the top; records the frames it is given."""
+
+    input_shape = (ROWS, COLS)
+    backend = "test"
+
+    def __init__(self, upright: float, turned: float) -> None:
+        self.upright, self.turned = upright, turned
+        self.seen: list[np.ndarray] = []
+
+    def predict_small(self, frames):
+        self.seen.extend(frames)
+        sure = [self.upright if f[:10].mean() > f[-10:].mean() else self.turned for f in frames]
+        return [layer_map(30.0, 100.0, certainty=c) for c in sure]
+
+
+#: brighter at the top, as a scan is
+SCAN = np.linspace(160, 60, ROWS, dtype=np.float32)[:, None].repeat(COLS, axis=1).astype(np.uint8)
+
+
+@pytest.mark.parametrize(
+    ("upright", "turned", "looked", "flagged"),
+    [
+        (0.75, 0.99, True, True),  # more muscle-like upside down: flagged
+        (0.75, 0.75, True, False),  # no more muscle-like: no flag
+        (0.99, 0.75, False, False),  # clearly muscle-like as it is: no look at all
+    ],
+)
+def test_the_orientation_look_flags_a_frame_more_muscle_like_upside_down(
+    upright, turned, looked, flagged
+):
+    opts = PostprocessOptions(second_look_margin_nats=0.0, second_look_min_muscle=0.0)
+    opts = replace(opts, second_look_min_confidence=0.0, brightness_look_confidence=(0.0, 0.0))
+    reader = OrientationReader(upright, turned)
+    (res,) = _model(reader, postprocess=opts).find_boundaries([SCAN], keep_probability=False)
+    turned_seen = [f for f in reader.seen if f[:10].mean() < f[-10:].mean()]
+    assert len(turned_seen) == int(looked) and len(reader.seen) == 1 + int(looked)
+    assert ("upside_down" in res.doubts) == flagged
+    if flagged:
+        assert "may be upside down" in res.note
+        assert "turn it upright" in describe_flags(res.doubts)
+    # switched off: never looked at
+    reader = OrientationReader(upright, turned)
+    off = replace(opts, orientation_look=False)
+    (res,) = _model(reader, postprocess=off).find_boundaries([SCAN], keep_probability=False)
+    assert len(reader.seen) == 1 and "upside_down" not in res.doubts

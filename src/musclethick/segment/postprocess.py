@@ -152,15 +152,17 @@ class PostprocessOptions:
         the one `depth_cut` copy of `val` left `ok` (a septum taken for the deep aponeurosis),
         at the cost of 3 right frames flagged over five left-out runs, none on `val`
         (``bench/bench_postprocess.py --config second_look_min_confidence=0.8``).
-    orientation_look, upside_down_margin : bool, float
-        Measure every frame without a doubt turned upside down too, and flag it
-        ``upside_down`` when that copy looks more like a muscle between two aponeuroses than
-        the frame itself (:func:`plausibility`) by more than ``upside_down_margin``. The model
-        measures an upside-down capture (a display's up/down setting) on the wrong muscle,
-        with confidence; on ``val``, four left-out formats and 60 512x512 captures no upright
-        frame without a doubt scored below its upside-down copy by more than 0.04, and every
-        upside-down one without a doubt scored at least 0.10 below its upright copy (model
-        card, "Upside-down captures").
+    orientation_look, orientation_look_below, upside_down_margin : bool, float, float
+        Measure every frame without a doubt whose :func:`plausibility` is below
+        ``orientation_look_below`` turned upside down too, and flag it ``upside_down`` when
+        that copy is more plausible than the frame itself by more than
+        ``upside_down_margin``. The model measures an upside-down capture (a display's
+        up/down setting) on the wrong muscle, with confidence; on ``val``, four left-out
+        formats and 60 512x512 captures no upright frame without a doubt scored below its
+        upside-down copy by more than 0.04, and every upside-down one without a doubt scored
+        at least 0.10 below its upright copy; none of the 40 upside-down captures measured
+        ``ok`` scored above 0.85 (model card, "Upside-down captures"), and skipping the look
+        above 0.9 saves about half of its cost.
     unstable_fraction : float
         ``unstable`` when the mirrored frame's thickness differs by more than this fraction
         (:func:`thickness_difference`); the same for the brightness look.
@@ -200,6 +202,7 @@ class PostprocessOptions:
     min_inlier_fraction: float = 0.6
     last_resort_min_inlier_fraction: float = 0.35
     orientation_look: bool = True
+    orientation_look_below: float = 0.9
     upside_down_margin: float = 0.05
     min_coverage: float = 0.25
     min_confidence: float = 0.1
@@ -798,13 +801,16 @@ def plausibility(result: LayerResult) -> float:
 
 
 def needs_orientation_look(result: LayerResult, options: PostprocessOptions | None = None) -> bool:
-    """True when the frame's result has no doubt yet and the orientation look is on."""
+    """True when the orientation look is on and the frame's result has no doubt yet and a
+    plausibility below ``orientation_look_below`` (a frame the model finds clearly muscle-like
+    is upright)."""
     opts = options or PostprocessOptions()
     return bool(
         opts.orientation_look
         and result.superficial is not None
         and result.deep is not None
         and not result.doubts
+        and plausibility(result) < opts.orientation_look_below
     )
 
 
