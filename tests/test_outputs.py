@@ -39,6 +39,19 @@ def test_output_file_rules(tmp_path: Path):
     assert scan.read_bytes() == b"pixels" and existing.read_text() == "old"
 
 
+def test_an_output_file_is_never_named_like_a_dicom_file_or_a_video(tmp_path: Path):
+    """Even with --overwrite: a JSON written over ``scan.dcm`` would destroy a scan that is not
+    an input of this run (and be read as a broken DICOM the next time)."""
+    scan = tmp_path / "other_scan.dcm"
+    scan.write_bytes(b"DICM")
+    for name in ("other_scan.dcm", "new.DCM", "loop.mp4"):
+        with pytest.raises(UsageError, match=r"has a scan's suffix .*choose another name"):
+            check_output_file(tmp_path / name, option="--boundaries", overwrite=True)
+    assert scan.read_bytes() == b"DICM"
+    plot = tmp_path / "plot.png"  # images are outputs too (plots, overlays)
+    assert check_output_file(plot, option="--plot") == plot
+
+
 def test_output_folder_rules(tmp_path: Path):
     scan = tmp_path / "in" / "a" / "scan.png"
     scan.parent.mkdir(parents=True)

@@ -23,6 +23,11 @@ from pathlib import Path, PurePosixPath
 from typing import IO
 
 from musclethick.errors import UsageError
+from musclethick.io._suffixes import DICOM_SUFFIXES, VIDEO_SUFFIXES
+
+#: What DICOM files and videos are named: no output file of the tool is one (images are: plots,
+#: overlays).
+_SCAN_SUFFIXES = DICOM_SUFFIXES | VIDEO_SUFFIXES
 
 __all__ = [
     "PARTIAL_SUFFIX",
@@ -108,8 +113,8 @@ def check_output_file(
     Raises
     ------
     UsageError
-        ``path`` is a folder, one of the inputs, an existing file (without ``overwrite``), or
-        lies in a folder that cannot be written.
+        ``path`` is a folder, one of the inputs, named like a DICOM file or a video, an
+        existing file (without ``overwrite``), or lies in a folder that cannot be written.
     """
     path = Path(path)
     if path.is_dir():
@@ -119,6 +124,12 @@ def check_output_file(
         raise UsageError(
             f"{option} {path}: is the input {same}, and inputs are never written; choose "
             "another file"
+        )
+    if path.suffix.lower() in _SCAN_SUFFIXES:
+        raise UsageError(
+            f"{option} {path}: has a scan's suffix ({path.suffix}), and no output of this tool "
+            "is a DICOM file or a video: choose another name (a scan of that name would be "
+            "replaced, or the output measured later)"
         )
     if path.exists() and not overwrite:
         raise UsageError(
