@@ -136,7 +136,10 @@ class SegmentationModel:
         Measure the mirrored frame (and the frame brighter and darker) too when a result is
         close to a doubt, and flag ``unstable`` when they disagree (see
         :func:`~musclethick.segment.postprocess.needs_second_look` and
-        :func:`~musclethick.segment.postprocess.needs_brightness_look`).
+        :func:`~musclethick.segment.postprocess.needs_brightness_look`); and the frame turned
+        upside down, flagged ``upside_down`` when that looks more like muscle
+        (:func:`~musclethick.segment.postprocess.needs_orientation_look`; also off with
+        ``PostprocessOptions.orientation_look``).
     """
 
     def __init__(
