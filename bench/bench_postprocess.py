@@ -81,13 +81,19 @@ def print_changes(before: list, after: list) -> None:
     gained = []
     for a, b in zip(before, after, strict=True):
         had, has = np.isfinite(a.thickness_pred_px), np.isfinite(b.thickness_pred_px)
-        if had == has and (not has or abs(a.thickness_pred_px - b.thickness_pred_px) < 1e-6):
+        same = had == has and (not has or abs(a.thickness_pred_px - b.thickness_pred_px) < 1e-6)
+        if same and (a.status, a.flags) == (b.status, b.flags):
             continue
-        what = "gained" if has and not had else "lost" if had else "changed"
-        if what == "gained":
+        if has and not had:
+            what = "gained"
             gained.append(_error(b))
+        elif had and not has:
+            what = "lost"
+        else:
+            what = "changed" if not same else "status"
         shown = "" if not has else f"{100 * _error(b):5.1f} % off"
-        was = "" if not had else f" (was {100 * _error(a):.1f} % off, {a.status})"
+        flags_before = ",".join(a.flags)
+        was = "" if not had else f" (was {100 * _error(a):.1f} % off, {a.status} {flags_before})"
         print(f"    {b.name} {what}: {b.status} {shown}{was} {','.join(b.flags)}")
     if gained:
         g = np.array(gained)

@@ -329,7 +329,7 @@ def make_misread_rulers(shared: Path) -> None:
 
 #: A real capture that the shipped model measured ``ok`` on the wrong muscle when turned upside
 #: down (before the orientation look, 2026-12-01): its imaging region, unchanged, for
-#: ``tests/segment/test_model.py`` (``img_00440.png``, a ``val`` capture of the 660x556 format).
+#: ``tests/segment/test_second_look.py`` (``img_00440.png``, a ``val`` capture, 660x556).
 UPRIGHT_CAPTURE = ("img_00440.png", "upright_00440.png")
 
 

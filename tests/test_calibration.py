@@ -209,3 +209,15 @@ def test_a_given_pixel_size_is_doubted_only_by_a_confirmed_one_of_the_file():
         assert user_checked(user, own, option="--mm-per-px") is user
     spacing = user_checked(user, Calibration.isotropic(0.3, "pixel_spacing"), option="--depth-mm")
     assert "--depth-mm gives 0.2 mm/px but the file's PixelSpacing gives 0.3" in spacing.note
+
+
+def test_a_given_pixel_size_is_checked_across_the_beam_too():
+    """Thickness across a sloping muscle and pennation use the width: a file whose pixels are
+    0.1 mm wide and 0.2 mm deep contradicts a given 0.2 mm square pixel."""
+    from musclethick.calibration import user_checked
+
+    user = Calibration.isotropic(0.2, "user")
+    file_region = Calibration(0.1, 0.2, "dicom_region")
+    checked = user_checked(user, file_region, option="--mm-per-px")
+    assert checked.flags == ("calibration_unconfirmed",)
+    assert "0.2 mm/px across the beam but the file's ultrasound region gives 0.1" in checked.note

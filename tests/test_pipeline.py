@@ -602,11 +602,12 @@ def test_a_handheld_app_screenshot_is_cropped_to_its_scan(sample_images: Path):
 @pytest.mark.slow
 @pytest.mark.parametrize("share", [0.25])
 def test_a_narrow_footprint_measures_as_the_whole_capture(sample_images: Path, share):
-    """The central quarter or third of a capture's width (a short probe footprint, a narrowed
-    sector: 3-4x deeper than wide) goes through the network widened by its mirror image, so the
-    muscle is not stretched sideways: a result, within 5 % of the whole capture's thickness
-    (3 % when ``ok``). Resized as it was, the 1234x688 capture's narrow crops were ``ok`` and
-    52 % off, a septum taken for the deep aponeurosis."""
+    """The central quarter of a capture's width (a short probe footprint, a narrowed sector:
+    3-4x deeper than wide; the third is a capture variant, ``narrow_35``) goes through the
+    network widened by its mirror image, so the muscle is not stretched sideways: a result,
+    within 5 % of the whole capture's thickness (3 % when ``ok``). Resized as it was, the
+    1234x688 capture's narrow crops were ``ok`` and 52 % off, a septum taken for the deep
+    aponeurosis."""
     from capture_layouts import CAPTURES, image_of
 
     for name in CAPTURES:

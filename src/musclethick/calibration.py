@@ -103,22 +103,29 @@ def user_checked(user: Calibration, own: Calibration | None, *, option: str) -> 
     ``"depth"``), flagged ``calibration_unconfirmed`` with both values in the note when the
     file's own calibration contradicts it by more than :data:`RULER_DISAGREEMENT`: a confirmed
     pixel size from its DICOM ultrasound regions, its ``PixelSpacing`` (not the 1 x 1 mm of
-    converters) or its on-screen depth ruler. The given value is still the one used (it comes
-    first in the precedence); the flag keeps a value typed for another scanner, or a depth
-    misread, from passing as ``ok`` when the file says otherwise. ``own`` ``None`` or without a
-    confirmed pixel size: ``user`` as it is."""
+    converters) or its on-screen depth ruler (screen captures and videos, and DICOM files
+    without a pixel size of their own, which fall back to their ruler), along the beam and,
+    where the file's pixels are not square, across it. The given value is still the one used
+    (it comes first in the precedence); the flag keeps a value typed for another scanner, or a
+    depth misread, from passing as ``ok`` when the file says otherwise. ``own`` ``None`` or
+    without a confirmed pixel size: ``user`` as it is."""
     if own is None or not own.is_confirmed or user.mm_per_px is None:
         return user
     what = _OWN_SOURCES.get(str(own.source))
     if what is None or (own.source == "pixel_spacing" and own.mm_per_px == 1.0):
         return user
-    if abs(user.mm_per_px / own.mm_per_px - 1.0) <= RULER_DISAGREEMENT:
-        return user
-    return user.with_flags(
-        UNCONFIRMED,
-        note=f"{option} gives {user.mm_per_px:.5g} mm/px but {what} gives "
-        f"{own.mm_per_px:.5g} mm/px: check which is right (the given value is used)",
-    )
+    # both axes: thickness across a sloping muscle and pennation use the width too
+    pairs = [("", user.mm_per_px_y, own.mm_per_px_y)]
+    if own.mm_per_px_x is not None and own.mm_per_px_x != own.mm_per_px_y:
+        pairs.append((" across the beam", user.mm_per_px_x, own.mm_per_px_x))
+    for axis, given, file_value in pairs:
+        if given is not None and abs(given / file_value - 1.0) > RULER_DISAGREEMENT:
+            return user.with_flags(
+                UNCONFIRMED,
+                note=f"{option} gives {given:.5g} mm/px{axis} but {what} gives "
+                f"{file_value:.5g} mm/px: check which is right (the given value is used)",
+            )
+    return user
 
 
 #: DICOM PhysicalUnits{X,Y}Direction code for centimetres.

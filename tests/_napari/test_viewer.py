@@ -316,8 +316,8 @@ def test_without_a_display_the_viewer_commands_say_so_in_one_line(scan_png, monk
     assert len(err) == 1 and "no display" in err[0] and "xvfb-run" in err[0]
     assert main(["review", str(scan_png), "--reviewer", "A"]) == 2
     assert "musclethick review: no display" in capsys.readouterr().err
-    # a local X display without its socket; a remote one, Wayland or a chosen Qt platform pass
-    assert "no X server" in display_problem({"DISPLAY": ":987"}, "linux")
+    # a display named, Wayland or a chosen Qt platform pass
+    assert display_problem({"DISPLAY": ":0"}, "linux") == ""
     assert display_problem({"DISPLAY": "remote:10.0"}, "linux") == ""
     assert display_problem({"WAYLAND_DISPLAY": "wayland-0"}, "linux") == ""
     assert display_problem({"QT_QPA_PLATFORM": "offscreen"}, "linux") == ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -439,3 +440,17 @@ def test_tags_checked_against_an_unconfirmed_ruler_a_whole_image_region_and_othe
     (frame,) = read(secondary)
     assert frame.calibration.flags == ("calibration_unconfirmed",)
     assert "confirmed" in frame.calibration.note
+
+
+def test_a_library_message_loses_the_path_only_where_it_stands_as_one():
+    from musclethick.io.dicom import _one_line
+
+    short = Path("1")
+    assert _one_line(ValueError("Expected 128 bytes, read 1 in file 1"), short) == (
+        "Expected 128 bytes, read 1"
+    )
+    long = Path("/data/scans/a.dcm")
+    assert _one_line(OSError("cannot read '/data/scans/a.dcm': end"), long) == (
+        "cannot read the file: end"
+    )
+    assert _one_line(OSError("in scans/a.dcm.bak"), Path("scans/a.dcm")) == "in scans/a.dcm.bak"

@@ -93,3 +93,13 @@ def test_the_map_of_a_widened_frame_reads_as_the_frame_s_own_map():
     shifted = narrowed(resize_probability(wide[None], shape), replace(span, left=span.left + 8))
     assert np.abs(shifted[..., inner] - direct[..., inner]).mean() > 10.0  # misplaced: fails
     assert np.array_equal(narrowed(direct, None), direct)
+
+
+def test_widening_leaves_unreadable_frames_to_prepare_batch_and_takes_any_dtype():
+    empty = np.zeros((100, 0), np.uint8)  # cv2 would loop for ever padding it
+    same, span = widened(empty)
+    assert span is None and same.shape == (100, 0)
+    with pytest.raises(ValueError, match="2-D image"):
+        prepare_batch([same], (32, 24))
+    wide, span = widened(np.ones((100, 30), bool))  # a mask-like frame: padded as float
+    assert span is not None and wide.shape == (100, 80) and wide.dtype == np.float32

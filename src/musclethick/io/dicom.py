@@ -69,8 +69,10 @@ _DEFER_BYTES = 64 * 1024
 def _one_line(exc: BaseException | Warning, path: Path | None = None) -> str:
     """A library's message on one line, without the file's path (the message names it once)."""
     text = " ".join(str(exc).split())
-    if path is not None:
-        text = text.replace(f" in file {path}", "").replace(str(path), "the file")
+    if path is not None:  # only where it stands as a path: " in file PATH" or quoted
+        text = text.replace(f" in file {path}", "")
+        for quote in ("'", '"'):
+            text = text.replace(f"{quote}{path}{quote}", "the file")
     return text
 
 

@@ -230,8 +230,10 @@ class SegmentationModel:
     def _orientation_look(
         self, frames: list[np.ndarray], founds: list[LayerResult]
     ) -> list[LayerResult]:
-        """Measure each frame without a doubt turned upside down too, and flag it
-        ``upside_down`` when that copy looks more like a muscle between two aponeuroses
+        """Measure each frame without a doubt and below ``orientation_look_below`` in
+        plausibility turned upside down too (:func:`~musclethick.segment.postprocess.
+        needs_orientation_look`), and flag it ``upside_down`` when that copy looks more like a
+        muscle between two aponeuroses
         (:func:`~musclethick.segment.postprocess.plausibility`) by more than
         ``upside_down_margin``: the capture itself is likely upside down, and the model then
         measures the wrong muscle with confidence (one batch for all such frames)."""
@@ -313,12 +315,18 @@ class SegmentationModel:
             shape = pixels.shape[:2]
             sup, deep = found.superficial, found.deep
             prob = resize_probability(p, shape) if keep_probability else None
+            last_resort = found.last_resort
             if self.refine:
                 grey = pixels if pixels.ndim == 2 else pixels[..., :3].mean(axis=-1)
                 if sup is not None:
                     sup = _refine(grey, sup, "superficial", self.search_px)
                 if deep is not None:
                     deep = _refine(grey, deep, "deep", self.search_px)
+                if last_resort is not None:  # refined like every other model pair
+                    last_resort = (
+                        _refine(grey, last_resort[0], "superficial", self.search_px),
+                        _refine(grey, last_resort[1], "deep", self.search_px),
+                    )
             out.append(
                 ModelBoundaries(
                     sup,
@@ -329,7 +337,7 @@ class SegmentationModel:
                     found.doubts,
                     found.evidence,
                     p,
-                    found.last_resort,
+                    last_resort,
                 )
             )
         return out

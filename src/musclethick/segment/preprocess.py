@@ -99,8 +99,10 @@ def widened(
     the muscle at the sideways scale it was trained at (:data:`NARROW_ASPECT`)."""
     img = np.asarray(image)
     rows, cols = img.shape[:2]
-    if cols >= below * rows:
+    if cols >= below * rows or cols < 2:  # (a frame too small to read: prepare_batch says so)
         return img, None
+    if img.dtype not in (np.uint8, np.uint16, np.int16, np.float32, np.float64):
+        img = img.astype(np.float32)  # what OpenCV can pad (bool, uint32, ...)
     width = int(np.ceil(to * rows))
     left = (width - cols) // 2
     out = cv2.copyMakeBorder(
