@@ -221,3 +221,19 @@ def test_a_given_pixel_size_is_checked_across_the_beam_too():
     checked = user_checked(user, file_region, option="--mm-per-px")
     assert checked.flags == ("calibration_unconfirmed",)
     assert "0.2 mm/px across the beam but the file's ultrasound region gives 0.1" in checked.note
+
+
+def test_a_contradicted_given_value_is_not_told_to_be_given():
+    """The message of a given pixel size the file contradicts says what to check; it does not
+    end with the generic fix "give --mm-per-px or --depth-mm" the user has just followed."""
+    from musclethick.plausible import DEFAULT_RANGES
+    from musclethick.qc import scale_flags
+
+    doubted = Calibration.isotropic(0.2, "user").with_flags(
+        "calibration_unconfirmed",
+        note="--mm-per-px gives 0.2 mm/px but the file's ultrasound region gives 0.1 mm/px",
+    )
+    flags, why = scale_flags(doubted, 20.0, ranges=DEFAULT_RANGES)
+    assert flags == ("calibration_unconfirmed",) and "fix:" not in why
+    ruler = Calibration.isotropic(0.1, "ruler").with_flags("calibration_unconfirmed", note="x")
+    assert "fix:" in scale_flags(ruler, 20.0, ranges=DEFAULT_RANGES)[1]

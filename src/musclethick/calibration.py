@@ -98,7 +98,9 @@ _OWN_SOURCES = {
 }
 
 
-def user_checked(user: Calibration, own: Calibration | None, *, option: str) -> Calibration:
+def user_checked(
+    user: Calibration, own: Calibration | None, *, option: str, depth_mm: float | None = None
+) -> Calibration:
     """The pixel size a person gave (``--mm-per-px`` / ``--depth-mm``, source ``"user"`` /
     ``"depth"``), flagged ``calibration_unconfirmed`` with both values in the note when the
     file's own calibration contradicts it by more than :data:`RULER_DISAGREEMENT`: a confirmed
@@ -108,7 +110,8 @@ def user_checked(user: Calibration, own: Calibration | None, *, option: str) -> 
     where the file's pixels are not square, across it. The given value is still the one used
     (it comes first in the precedence); the flag keeps a value typed for another scanner, or a
     depth misread, from passing as ``ok`` when the file says otherwise. ``own`` ``None`` or
-    without a confirmed pixel size: ``user`` as it is."""
+    without a confirmed pixel size: ``user`` as it is. ``depth_mm``: the depth given
+    (``--depth-mm``), so that the note also says what depth the file's pixel size means."""
     if own is None or not own.is_confirmed or user.mm_per_px is None:
         return user
     what = _OWN_SOURCES.get(str(own.source))
@@ -120,10 +123,13 @@ def user_checked(user: Calibration, own: Calibration | None, *, option: str) -> 
         pairs.append((" across the beam", user.mm_per_px_x, own.mm_per_px_x))
     for axis, given, file_value in pairs:
         if given is not None and abs(given / file_value - 1.0) > RULER_DISAGREEMENT:
+            depth = ""
+            if depth_mm is not None and not axis:  # the depth the file's pixel size means
+                depth = f" (a depth of {depth_mm * file_value / given:.3g} mm)"
             return user.with_flags(
                 UNCONFIRMED,
                 note=f"{option} gives {given:.5g} mm/px{axis} but {what} gives "
-                f"{file_value:.5g} mm/px: check which is right (the given value is used)",
+                f"{file_value:.5g} mm/px{depth}: check which is right (the given value is used)",
             )
     return user
 

@@ -236,6 +236,7 @@ def overlay_name(relative: PurePosixPath, frame_index: int, region_index: int) -
     """Name of the overlay of one frame: the input's relative path, frame and region.
 
     ``a/scan.png``, frame 3, region 0 -> ``a/scan.png_f0003_r0.png``: unique for every input,
-    frame and tissue region, and it names the input it belongs to.
+    frame and tissue region, and it names the input it belongs to (and folders of inputs skip
+    it: :data:`musclethick.io._suffixes.OVERLAY_FILE`).
     """
     return relative.parent / f"{relative.name}_f{frame_index:04d}_r{region_index}.png"

@@ -495,7 +495,9 @@ def scale_flags(
                 f"thickness {thickness_mm:.4g} mm is outside the plausible {low:g}-{high:g} mm "
                 "for skeletal muscle: check the calibration"
             )
-    if (flags or uncalibrated) and not any("--mm-per-px" in w for w in why):
+    # a note that names the options already says what to do (e.g. a given value contradicted)
+    named = any(option in w for w in why for option in ("--mm-per-px", "--depth-mm"))
+    if (flags or uncalibrated) and not named:
         why.append(f"fix: {FIX_HINT}")
     return tuple(dict.fromkeys(flags)), "; ".join(why)
 

@@ -95,6 +95,7 @@ def test_user_calibration_overrides_dicom(test_data):
     [f] = list(read(path, calibration=CalibrationOptions(depth_mm=51.2)))
     assert f.calibration.source == "depth" and f.calibration.mm_per_px == pytest.approx(0.2)
     assert "--depth-mm gives 0.2 mm/px" in f.calibration.note
+    assert "(a depth of 38.4 mm)" in f.calibration.note  # 51.2 mm x 0.15 / 0.2
     [f] = list(read(path, calibration=CalibrationOptions(mm_per_px=DELTA_MM * 1.04)))
     assert f.calibration.source == "user" and f.calibration.is_confirmed
 

@@ -77,3 +77,25 @@ def test_unreadable_files_say_what_is_wrong_and_what_to_do(tmp_path, test_data):
     assert "not a readable video (invalid data found" in message and "Errno" not in message
     assert message.endswith("copy or export the scan again from the scanner")
     assert message.count("truncated.mp4") == 1  # named once, at the start
+
+
+def test_a_folder_s_overlays_of_this_tool_are_not_inputs(tmp_path):
+    """Overlays written into a folder of scans (beside a single input, say) are not measured
+    as scans the next time the folder is: their names say what they are."""
+    from pathlib import PurePosixPath
+
+    from musclethick.io import find_inputs
+    from musclethick.overlay import overlay_name
+
+    scans = tmp_path / "scans"
+    (scans / "ov").mkdir(parents=True)
+    for name in ("a.png", "b.dcm", "loop.mp4"):
+        (scans / name).write_bytes(b"x")
+    for name in ("a.png", "loop.mp4"):
+        overlay = scans / "ov" / overlay_name(PurePosixPath(name), 3, 0).name
+        overlay.write_bytes(b"x")
+    expected = [scans / n for n in ("a.png", "b.dcm", "loop.mp4")]
+    assert find_inputs([scans]) == expected
+    assert find_inputs([str(scans / "**" / "*.png")]) == [scans / "a.png"]
+    named = scans / "ov" / "a.png_f0003_r0.png"  # named on its own: read (and fails loudly)
+    assert find_inputs([named]) == [named]

@@ -9,7 +9,7 @@ from typing import Any
 
 from musclethick.cli._args import add_store_argument, depth_mm_arg, existing_file, mm_per_px_arg
 
-__all__ = ["cmd_review", "cmd_view", "display_problem", "register"]
+__all__ = ["cmd_review", "cmd_view", "display_problem", "register", "x_server_answers"]
 
 
 def _napari_app(command: str):
@@ -32,14 +32,46 @@ def _napari_app(command: str):
 
 def display_problem(environ: dict[str, str] | None = None, platform: str = sys.platform) -> str:
     """Why a window cannot open here, or ``""``: on Linux, no X or Wayland display named in the
-    environment; Qt would otherwise abort the process (exit 134) with a page of plugin
-    messages. ``QT_QPA_PLATFORM`` set (e.g. ``offscreen``) is taken as the user's choice."""
+    environment, or an X display that no server answers at (:func:`x_server_answers`); Qt
+    would otherwise abort the process (exit 134) with a page of plugin messages. A Wayland
+    display, or ``QT_QPA_PLATFORM`` set, is taken as the user's choice."""
     env = os.environ if environ is None else environ
     if not platform.startswith("linux") or env.get("QT_QPA_PLATFORM") or env.get("WAYLAND_DISPLAY"):
         return ""
-    if not env.get("DISPLAY"):
+    display = env.get("DISPLAY", "")
+    if not display:
         return "no display to open a window on (DISPLAY is not set)"
-    return ""  # (an X server may listen on an abstract socket: no file to look for)
+    if not x_server_answers(display):
+        return f"no X server answers at DISPLAY={display} (a stale setting, or ssh without -X)"
+    return ""
+
+
+def x_server_answers(display: str, timeout_s: float = 1.0) -> bool:
+    """Whether an X server accepts a connection at ``display`` (``[host]:N[.S]``): the local
+    socket (abstract or in ``/tmp/.X11-unix``) for ``:N`` and ``unix:N``, TCP port 6000 + N
+    otherwise (ssh's X forwarding: ``localhost:10``). A display it cannot parse counts as
+    answering (Qt decides)."""
+    import socket
+
+    host, _, rest = display.rpartition(":")
+    number = rest.split(".")[0]
+    if not number.isdigit():
+        return True
+    if host in ("", "unix"):
+        for address in (f"\0/tmp/.X11-unix/X{number}", f"/tmp/.X11-unix/X{number}"):
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(timeout_s)
+                try:
+                    sock.connect(address)
+                    return True
+                except OSError:
+                    continue
+        return False
+    try:
+        with socket.create_connection((host, 6000 + int(number)), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
 
 
 def _viewer_app(command: str):
@@ -52,8 +84,7 @@ def _viewer_app(command: str):
     if problem:
         print(
             f"musclethick {command}: {problem}: run it on a desktop, through X forwarding "
-            "(ssh -X), or under a virtual display (xvfb-run -a musclethick ...); or set "
-            "QT_QPA_PLATFORM to choose Qt's platform yourself",
+            "(ssh -X), or under a virtual display (xvfb-run -a musclethick ...)",
             file=sys.stderr,
         )
         return None

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InputError
 from ..types import Frame
 from ._problems import COPY_AGAIN, decoder_error, empty_file, not_a_file
-from ._suffixes import DICOM_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from ._suffixes import DICOM_SUFFIXES, IMAGE_SUFFIXES, OVERLAY_FILE, VIDEO_SUFFIXES
 from .options import ALL_FRAMES, DEFAULT_CALIBRATION, CalibrationOptions, FrameSelection
 
 if TYPE_CHECKING:
@@ -203,7 +203,9 @@ def read_capture(path: str | Path, *, frame: int = 0):
 
 
 def _is_supported(path: Path) -> bool:
-    return path.suffix.lower() in _supported_suffixes()
+    """A suffix a reader takes, and not one of this tool's own overlays (which a folder holding
+    both would otherwise measure as scans: :data:`._suffixes.OVERLAY_FILE`)."""
+    return path.suffix.lower() in _supported_suffixes() and not OVERLAY_FILE.fullmatch(path.name)
 
 
 def _walk(folder: Path) -> list[Path]:

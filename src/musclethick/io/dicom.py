@@ -381,7 +381,14 @@ def _plan(
     for box, calib in zip(boxes, calibs, strict=True):
         user = from_options(options, region_height_px=box.height)
         if user is not None:  # used, but flagged when the file's own pixel size contradicts it
-            out.append((box, cal.user_checked(user, calib, option=given_option(options))))
+            out.append(
+                (
+                    box,
+                    cal.user_checked(
+                        user, calib, option=given_option(options), depth_mm=options.depth_mm
+                    ),
+                )
+            )
             continue
         if _may_be_ultrasound(meta):
             calib = _checked_against_ruler(calib, grey, box, options)

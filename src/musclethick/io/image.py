@@ -55,7 +55,9 @@ def plan_capture(grey: np.ndarray, options: CalibrationOptions) -> tuple[PixelBo
     if user is not None:
         # the capture's own depth ruler, when it has one, may contradict the given value
         own = _ruler(grey, box, options) if options.use_ruler else None
-        return box, cal.user_checked(user, own, option=given_option(options))
+        return box, cal.user_checked(
+            user, own, option=given_option(options), depth_mm=options.depth_mm
+        )
     return box, calibrate_capture(grey, box, options)
 
 

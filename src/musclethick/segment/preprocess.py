@@ -67,9 +67,10 @@ def normalise(image: np.ndarray, method: str = DEFAULT_NORMALISATION) -> np.ndar
 
 
 #: A frame narrower than this (columns / rows) is widened before the network (:func:`widened`)
-#: to :data:`WIDENED_ASPECT`. A short probe footprint or a narrowed sector gives frames a third
-#: as wide as they are deep; resized to the network input as they are, the muscle is stretched
-#: sideways 2-3x (its fascicles flattened, its bands thickened), which the network never saw.
+#: to :data:`WIDENED_ASPECT`. A short probe footprint or a narrowed field of view gives frames
+#: a third as wide as they are deep; resized to the network input as they are, the muscle is
+#: stretched sideways 2-3x (its fascicles flattened, its bands thickened), which the network
+#: never saw.
 #: Chosen on the central 35 % / 50 % of the width of the 70 ``val`` captures (aspect 0.2-0.6):
 #: MAE 9.45 -> 4.56 % and 3.57 -> 4.84 %, ``ok`` frames 36 -> 49 and 53 -> 56, ``ok`` frames off
 #: by > 10 % 2 -> 1 and 2 -> 1 (a widening to 1.0 gave 4.07 / 4.36 % but 2 and 1 wrong ``ok``;
