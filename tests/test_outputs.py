@@ -49,7 +49,9 @@ def test_an_output_file_is_never_named_like_a_dicom_file_or_a_video(tmp_path: Pa
             check_output_file(tmp_path / name, option="--boundaries", overwrite=True)
     assert scan.read_bytes() == b"DICM"
     plot = tmp_path / "plot.png"  # images are outputs too (plots, overlays)
-    assert check_output_file(plot, option="--plot") == plot
+    assert check_output_file(plot, option="--plot", image=True) == plot
+    with pytest.raises(UsageError, match=r"has an image's suffix \(\.png\) but is not an image"):
+        check_output_file(tmp_path / "results.png", option="--out")  # a table named as a scan
 
 
 def test_output_folder_rules(tmp_path: Path):

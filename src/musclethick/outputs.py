@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO
 
 from musclethick.errors import UsageError
-from musclethick.io._suffixes import DICOM_SUFFIXES, VIDEO_SUFFIXES
+from musclethick.io._suffixes import DICOM_SUFFIXES, IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 #: What DICOM files and videos are named: no output file of the tool is one (images are: plots,
 #: overlays).
@@ -92,6 +92,7 @@ def check_output_file(
     option: str,
     inputs: Iterable[str | Path] = (),
     overwrite: bool = False,
+    image: bool = False,
 ) -> Path:
     """Check that ``path`` may be written as an output file; create its folder.
 
@@ -105,6 +106,9 @@ def check_output_file(
         Input files of the command: ``path`` must not be one of them.
     overwrite : bool
         Whether an existing file may be replaced.
+    image : bool
+        The output is an image (a plot, an overlay); otherwise an image's suffix is refused too
+        (a table named ``results.png`` would be read as a broken scan by the next run).
 
     Returns
     -------
@@ -124,6 +128,11 @@ def check_output_file(
         raise UsageError(
             f"{option} {path}: is the input {same}, and inputs are never written; choose "
             "another file"
+        )
+    if not image and path.suffix.lower() in IMAGE_SUFFIXES:
+        raise UsageError(
+            f"{option} {path}: has an image's suffix ({path.suffix}) but is not an image; "
+            "choose a name with the output's own suffix (e.g. .csv, .json)"
         )
     if path.suffix.lower() in _SCAN_SUFFIXES:
         raise UsageError(

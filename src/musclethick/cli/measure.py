@@ -358,6 +358,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         option="--overlay",
         inputs=[args.scan],
         overwrite=True,
+        image=True,
     )
     grey = read_capture(args.scan, frame=args.frame)
     reader = default_reader()

@@ -296,7 +296,7 @@ def reliability_main(args: argparse.Namespace) -> int:
         )
     if args.plot:
         plot = check_output_file(
-            args.plot, option="--plot", inputs=[args.store], overwrite=args.overwrite
+            args.plot, option="--plot", inputs=[args.store], overwrite=args.overwrite, image=True
         )
     table = reliability_report(
         args.store,
