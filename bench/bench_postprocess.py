@@ -71,11 +71,6 @@ def mirror_average(model) -> None:
     model.second_look = False
 
 
-def _error(frame) -> float:
-    """|thickness error| / the mask's thickness (NaN without a result)."""
-    return abs(frame.thickness_pred_px - frame.thickness_true_px) / frame.thickness_true_px
-
-
 def print_changes(before: list, after: list) -> None:
     """The frames whose result differs between two evaluations of the same images."""
     gained = []
@@ -86,14 +81,15 @@ def print_changes(before: list, after: list) -> None:
             continue
         if has and not had:
             what = "gained"
-            gained.append(_error(b))
+            gained.append(b.thickness_error_fraction)
         elif had and not has:
             what = "lost"
         else:
             what = "changed" if not same else "status"
-        shown = "" if not has else f"{100 * _error(b):5.1f} % off"
+        shown = "" if not has else f"{100 * b.thickness_error_fraction:5.1f} % off"
         flags_before = ",".join(a.flags)
-        was = "" if not had else f" (was {100 * _error(a):.1f} % off, {a.status} {flags_before})"
+        error_before = 100 * a.thickness_error_fraction
+        was = "" if not had else f" (was {error_before:.1f} % off, {a.status} {flags_before})"
         print(f"    {b.name} {what}: {b.status} {shown}{was} {','.join(b.flags)}")
     if gained:
         g = np.array(gained)

@@ -195,7 +195,8 @@ def test_a_given_pixel_size_is_doubted_only_by_a_confirmed_one_of_the_file():
 
     user = Calibration.isotropic(0.2, "user", "given by the user")
     region = Calibration.isotropic(0.1, "dicom_region")
-    doubted = user_checked(user, region, option="--mm-per-px")
+    doubted = user_checked(user, region)
+    assert "--mm-per-px gives 0.2 mm/px" in doubted.note
     assert doubted.mm_per_px == 0.2 and doubted.flags == ("calibration_unconfirmed",)
     assert "ultrasound region gives 0.1 mm/px" in doubted.note
     # within 5 %, uncalibrated, unconfirmed, a converter's 1 x 1 mm: nothing to doubt it by
@@ -206,9 +207,11 @@ def test_a_given_pixel_size_is_doubted_only_by_a_confirmed_one_of_the_file():
         Calibration.isotropic(1.0, "pixel_spacing"),
         None,
     ):
-        assert user_checked(user, own, option="--mm-per-px") is user
-    spacing = user_checked(user, Calibration.isotropic(0.3, "pixel_spacing"), option="--depth-mm")
+        assert user_checked(user, own) is user
+    by_depth = Calibration.isotropic(0.2, "depth")  # --depth-mm over the region's height
+    spacing = user_checked(by_depth, Calibration.isotropic(0.3, "pixel_spacing"), depth_mm=40.0)
     assert "--depth-mm gives 0.2 mm/px but the file's PixelSpacing gives 0.3" in spacing.note
+    assert "(a depth of 60 mm)" in spacing.note
 
 
 def test_a_given_pixel_size_is_checked_across_the_beam_too():
@@ -218,7 +221,7 @@ def test_a_given_pixel_size_is_checked_across_the_beam_too():
 
     user = Calibration.isotropic(0.2, "user")
     file_region = Calibration(0.1, 0.2, "dicom_region")
-    checked = user_checked(user, file_region, option="--mm-per-px")
+    checked = user_checked(user, file_region)
     assert checked.flags == ("calibration_unconfirmed",)
     assert "0.2 mm/px across the beam but the file's ultrasound region gives 0.1" in checked.note
 

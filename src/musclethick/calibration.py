@@ -99,7 +99,7 @@ _OWN_SOURCES = {
 
 
 def user_checked(
-    user: Calibration, own: Calibration | None, *, option: str, depth_mm: float | None = None
+    user: Calibration, own: Calibration | None, *, depth_mm: float | None = None
 ) -> Calibration:
     """The pixel size a person gave (``--mm-per-px`` / ``--depth-mm``, source ``"user"`` /
     ``"depth"``), flagged ``calibration_unconfirmed`` with both values in the note when the
@@ -117,6 +117,7 @@ def user_checked(
     what = _OWN_SOURCES.get(str(own.source))
     if what is None or (own.source == "pixel_spacing" and own.mm_per_px == 1.0):
         return user
+    option = "--depth-mm" if user.source == "depth" else "--mm-per-px"
     # both axes: thickness across a sloping muscle and pennation use the width too
     pairs = [("", user.mm_per_px_y, own.mm_per_px_y)]
     if own.mm_per_px_x is not None and own.mm_per_px_x != own.mm_per_px_y:

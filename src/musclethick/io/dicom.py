@@ -50,7 +50,6 @@ from .options import (
     CalibrationOptions,
     FrameSelection,
     from_options,
-    given_option,
 )
 
 __all__ = [
@@ -381,16 +380,8 @@ def _plan(
     for box, calib in zip(boxes, calibs, strict=True):
         user = from_options(options, region_height_px=box.height)
         if user is not None:  # used, but flagged when the file's own pixel size contradicts it
-            out.append(
-                (
-                    box,
-                    cal.user_checked(
-                        user, calib, option=given_option(options), depth_mm=options.depth_mm
-                    ),
-                )
-            )
-            continue
-        if _may_be_ultrasound(meta):
+            calib = cal.user_checked(user, calib, depth_mm=options.depth_mm)
+        elif _may_be_ultrasound(meta):
             calib = _checked_against_ruler(calib, grey, box, options)
         out.append((box, calib))
     return out

@@ -35,7 +35,6 @@ from .options import (
     CalibrationOptions,
     FrameSelection,
     from_options,
-    given_option,
 )
 
 __all__ = ["IMAGE_SUFFIXES", "calibrate_capture", "capture_frame", "plan_capture", "read_image"]
@@ -55,9 +54,7 @@ def plan_capture(grey: np.ndarray, options: CalibrationOptions) -> tuple[PixelBo
     if user is not None:
         # the capture's own depth ruler, when it has one, may contradict the given value
         own = _ruler(grey, box, options) if options.use_ruler else None
-        return box, cal.user_checked(
-            user, own, option=given_option(options), depth_mm=options.depth_mm
-        )
+        return box, cal.user_checked(user, own, depth_mm=options.depth_mm)
     return box, calibrate_capture(grey, box, options)
 
 

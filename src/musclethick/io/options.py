@@ -18,7 +18,6 @@ __all__ = [
     "CalibrationOptions",
     "FrameSelection",
     "from_options",
-    "given_option",
 ]
 
 
@@ -188,11 +187,6 @@ class FrameSelection:
     def is_past(self, index: int) -> bool:
         """True when no frame at or after ``index`` is selected."""
         return self.stop is not None and index >= self.stop
-
-
-def given_option(options: CalibrationOptions) -> str:
-    """How the user gave the pixel size, for notes: ``"--mm-per-px"`` or ``"--depth-mm"``."""
-    return "--mm-per-px" if options.mm_per_px is not None else "--depth-mm"
 
 
 def from_options(options: CalibrationOptions, *, region_height_px: int) -> Calibration | None:

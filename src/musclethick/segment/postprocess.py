@@ -725,16 +725,18 @@ def boundaries_from_layers(
     if pair_only:
         return LayerResult(sup, deep, note="; ".join(notes))
     last_resort = None
-    refused_s = sup is None and why_s.startswith(DISAGREE)
-    refused_d = deep is None and why_d.startswith(DISAGREE)
-    if refused_s or refused_d:
-        # the edge whose points disagree, through its largest consistent part
+    if why_s.startswith(DISAGREE) or why_d.startswith(DISAGREE):
+        # each edge whose points disagree, through its largest consistent part
         loose = replace(opts, min_inlier_fraction=opts.last_resort_min_inlier_fraction)
-        if refused_s:
-            sup_lr = _fit(x, to_frame(dec.sup_y), dec.sup_certainty, frame[1], inlier_px, loose)
-        if refused_d:
-            deep_lr = _fit(x, to_frame(dec.deep_y), dec.deep_certainty, frame[1], inlier_px, loose)
-        pair = (sup_lr[0] if refused_s else sup, deep_lr[0] if refused_d else deep)
+        pair = tuple(
+            _fit(x, to_frame(y), certainty, frame[1], inlier_px, loose)[0]
+            if why.startswith(DISAGREE)
+            else edge
+            for edge, why, y, certainty in (
+                (sup, why_s, dec.sup_y, dec.sup_certainty),
+                (deep, why_d, dec.deep_y, dec.deep_certainty),
+            )
+        )
         if pair[0] is not None and pair[1] is not None and not _crosses(*pair):
             last_resort = pair
     evidence = LayerEvidence(
@@ -805,13 +807,9 @@ def needs_orientation_look(result: LayerResult, options: PostprocessOptions | No
     plausibility below ``orientation_look_below`` (a frame the model finds clearly muscle-like
     is upright)."""
     opts = options or PostprocessOptions()
-    return bool(
-        opts.orientation_look
-        and result.superficial is not None
-        and result.deep is not None
-        and not result.doubts
-        and plausibility(result) < opts.orientation_look_below
-    )
+    if not opts.orientation_look or result.superficial is None or result.deep is None:
+        return False
+    return not result.doubts and plausibility(result) < opts.orientation_look_below
 
 
 def needs_second_look(result: LayerResult, options: PostprocessOptions | None = None) -> bool:

@@ -64,10 +64,10 @@ class BatchPredictor:
         by its mirror image (:func:`~musclethick.segment.preprocess.widened`), and its map is
         the part over the frame (:func:`~musclethick.segment.preprocess.narrowed`)."""
         framed = [widened(image) for image in images]
-        if all(span is None for _, span in framed):
-            return self.forward(prepare_batch(images, self.input_shape, self.normalisation))
         wide = [image for image, _ in framed]
         small = self.forward(prepare_batch(wide, self.input_shape, self.normalisation))
+        if all(span is None for _, span in framed):
+            return small
         return np.stack([narrowed(p, span) for p, (_, span) in zip(small, framed, strict=True)])
 
     def predict(self, images: Sequence[np.ndarray]) -> list[np.ndarray]:
