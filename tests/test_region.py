@@ -209,3 +209,55 @@ def test_noise_is_not_two_images():
     rng = np.random.default_rng(0)
     assert find_side_by_side(rng.integers(0, 255, (400, 500), dtype=np.uint8)) is None
     assert find_side_by_side(rng.normal(100, 30, (300, 300)).clip(0, 255)) is None
+
+
+def _fan(rows: int, cols: int, half_angle_deg: float, face_radius: float, *, flat_top: bool):
+    """A speckled convex-probe fan on black (drawn here from its geometry, not by the capture
+    variant): apex above the image, sides ``half_angle_deg`` from vertical, the probe face an
+    arc of ``face_radius`` (or, ``flat_top``, cut flat: a trapezoid)."""
+    rng = np.random.default_rng(5)
+    yy, xx = np.mgrid[:rows, :cols].astype(float)
+    half = np.deg2rad(half_angle_deg)
+    apex_y = -face_radius * np.cos(half)
+    dx, dy = xx - (cols - 1) / 2, yy - apex_y
+    r, theta = np.hypot(dx, dy), np.arctan2(dx, dy)
+    inside = (np.abs(theta) <= half) & (r <= face_radius + rows * 0.95)
+    inside &= (yy >= 0) if flat_top else (r >= face_radius)
+    img = rng.integers(30, 200, size=(rows, cols)).astype(np.uint8)
+    return np.where(inside, img, 0).astype(np.uint8)
+
+
+def test_a_convex_probes_fan_is_a_sector_and_a_trapezoid_is_not():
+    from musclethick.region import find_sector
+
+    for half, radius in ((30.0, 250.0), (20.0, 400.0)):
+        fan = _fan(400, 560, half, radius, flat_top=False)
+        slopes = find_sector(fan)
+        assert slopes is not None, (half, radius)
+        t = np.tan(np.deg2rad(half))  # columns per row of the sides
+        assert abs(slopes[0] + t) < 0.05 and abs(slopes[1] - t) < 0.05, (slopes, t)
+        # the same sides with a flat top: a trapezoid field of view, measured as a rectangle
+        assert find_sector(_fan(400, 560, half, radius, flat_top=True)) is None
+    rng = np.random.default_rng(6)
+    assert find_sector(rng.integers(30, 200, size=(400, 560)).astype(np.uint8)) is None
+    assert find_sector(np.zeros((400, 560), np.uint8)) is None
+    assert find_sector(np.zeros((20, 30), np.uint8)) is None
+
+
+def test_only_the_sector_variant_of_real_captures_is_a_sector(sample_images):
+    """The real captures as they are and in every other capture variant (borders, trapezoid,
+    narrow crops, upside down, ...) are no sector; their sector copies are (four of the five
+    committed captures: in the 800x600 one the imaging region found cuts the fan's side)."""
+    from musclethick.region import find_sector
+    from musclethick.train.variants import VARIANTS, apply_variant
+
+    found = []
+    for name in _CAPTURES:
+        image = image_of(sample_images, name)
+        for variant in VARIANTS:
+            grey, _ = apply_variant(variant, image, None)
+            box = find_imaging_region(grey)
+            if find_sector(grey[box.slices()]) is not None:
+                found.append((name, variant))
+    assert {variant for _, variant in found} == {"sector"}, found
+    assert len(found) >= 4, found

@@ -41,6 +41,7 @@ from musclethick.qc import (
     drawn_line_flags,
     drawn_lines,
     no_muscle_reason,
+    sector_flags,
     two_images_flags,
     with_added_flags,
 )
@@ -241,8 +242,9 @@ def _assemble(
         result = replace(result, runner_up=runner_up)
     if result.status != "failed":  # whichever path found them, a boundary on a drawn line
         extra_flags = (*extra_flags, *drawn_line_flags(frame.pixels, superficial, deep))
-    # two images of a dual view in one frame: lines across both, or none found (said why)
-    extra_flags = (*extra_flags, *two_images_flags(frame.pixels))
+    # two images of a dual view in one frame: lines across both, or none found (said why);
+    # a convex probe's fan, which the layer model was not trained on
+    extra_flags = (*extra_flags, *two_images_flags(frame.pixels), *sector_flags(frame.pixels))
     if not extra_flags and not note:
         return result
     status, flags, new = with_added_flags(result.status, result.flags, extra_flags)

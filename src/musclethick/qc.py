@@ -42,6 +42,10 @@ Flags (strings, in this order when several apply):
     The frame holds two images side by side (a scanner's dual view: a flat gap between two
     textured sides, or columns unlike their neighbours down the whole height;
     :func:`musclethick.region.find_side_by_side`): the lines would span both images.
+``sector_image``
+    The frame is a curvilinear probe's fan (straight sides spreading with depth, an arched top;
+    :func:`musclethick.region.find_sector`): the aponeuroses are arcs, the beams fan out, and
+    the layer model was trained on rectangular (linear-probe) images.
 ``implausible_thickness``
     The median vertical thickness is below ``min_thickness_fraction`` (3 %) or above
     ``max_thickness_fraction`` (95 %) of the image height.
@@ -80,7 +84,7 @@ from .calibration import FIX_HINT, IMPLAUSIBLE, PROFILE_MISMATCH, UNCONFIRMED
 from .geometry import curvature_per_px, overlap_interval, sagitta_fraction
 from .plausible import DEFAULT_RANGES, PlausibleRanges
 from .protocol import DEFAULT_REPEAT_TOLERANCE_PCT
-from .region import find_side_by_side
+from .region import find_sector, find_side_by_side
 from .types import Boundary, Calibration, Status
 
 __all__ = [
@@ -93,6 +97,7 @@ __all__ = [
     "NO_MUSCLE",
     "REPEATS_DISAGREE",
     "REPEAT_TOLERANCE_PCT",
+    "SECTOR_IMAGE",
     "SELF_TRAINING_MIN_OK_SHARE",
     "SOURCE_FLAGS",
     "TWO_IMAGES",
@@ -111,6 +116,7 @@ __all__ = [
     "repeat_spread_pct",
     "repeats_disagree",
     "scale_flags",
+    "sector_flags",
     "source_flags",
     "status_of",
     "two_images_flags",
@@ -159,6 +165,10 @@ FLAG_DESCRIPTIONS: dict[str, str] = {
     "two_images": "the capture changes abruptly down a vertical line: two images side by side "
     "(a dual view) or a turned capture, and the lines may span both: measure each image on its "
     "own (export it alone, or crop the capture to it)",
+    "sector_image": "a curvilinear (sector) image: the aponeuroses are arcs and the beams fan "
+    "out, and the layer model knows rectangular (linear-probe) images; the thickness is measured "
+    "vertically, along the beam only in the middle of the fan: check both lines in review, or "
+    "scan with a linear probe",
     "unstable": "the result changes when the image is mirrored or made brighter or darker",
     "upside_down": "the image looks more like muscle turned upside down: the capture may be "
     "upside down (a display's up/down setting), and the lines on the wrong muscle; turn it "
@@ -349,6 +359,15 @@ def two_images_flags(pixels: np.ndarray) -> tuple[str, ...]:
     """``(TWO_IMAGES,)`` when the frame holds two images side by side
     (:func:`musclethick.region.find_side_by_side`), else ``()``."""
     return (TWO_IMAGES,) if find_side_by_side(pixels) is not None else ()
+
+
+SECTOR_IMAGE = "sector_image"
+
+
+def sector_flags(pixels: np.ndarray) -> tuple[str, ...]:
+    """``(SECTOR_IMAGE,)`` when the frame is a curvilinear probe's fan
+    (:func:`musclethick.region.find_sector`), else ``()``."""
+    return (SECTOR_IMAGE,) if find_sector(pixels) is not None else ()
 
 
 def drawn_lines(

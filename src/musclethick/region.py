@@ -15,7 +15,7 @@ import numpy as np
 from .io._pixels import to_grey_uint8
 from .types import PixelBox
 
-__all__ = ["find_imaging_region", "find_side_by_side"]
+__all__ = ["find_imaging_region", "find_sector", "find_side_by_side"]
 
 #: lines tested at a time when trimming display furniture off the box
 _TRIM_CHUNK = 8
@@ -190,6 +190,87 @@ def find_side_by_side(
     if float(window.min()) <= max_correlation:
         return int(lo + int(np.argmin(window)) + (step + 1) // 2)
     return None
+
+
+def find_sector(
+    pixels: np.ndarray,
+    *,
+    rows_used: tuple[float, float] = (0.15, 0.85),
+    min_side_slope: float = 0.09,
+    max_residual_fraction: float = 0.01,
+    min_sag_fraction: float = 0.02,
+    background: float = 8.0,
+) -> tuple[float, float] | None:
+    """The slopes of a curvilinear (sector) image's two sides, or ``None`` for another shape.
+
+    A convex probe's image is a fan on a black background: its two sides are straight lines
+    that spread apart with depth (they meet at the apex above the image) and its top is an arc
+    (the probe face), lower in the middle than at the sides. A trapezoid field of view has the
+    spreading sides but a flat top, and is not a sector here (the layer model measures it like
+    a rectangle); a rectangle has neither.
+
+    Parameters
+    ----------
+    pixels : ndarray, shape (rows, cols)
+        Grey frame (the imaging region).
+    rows_used : (float, float)
+        Rows (fractions of the height) whose first and last image columns give the sides.
+    min_side_slope : float
+        Columns the side moves outwards per row, at least (0.09: 5 degrees from vertical).
+    max_residual_fraction : float
+        Median distance of a side's columns from its straight line, at most, in widths (plus
+        1.5 px).
+    min_sag_fraction : float
+        How much lower the top is in the middle than at its ends, at least, in heights.
+    background : float
+        Grey level (mean over 9 x 9 px) below which a pixel is the black outside the image
+        (frames of 200 px and more are looked at every other pixel, 5 x 5 of those).
+
+    Returns
+    -------
+    (float, float) or None
+        Columns per row of the left side (negative: it moves left with depth) and the right.
+    """
+    g = np.asarray(pixels)
+    if g.ndim != 2 or g.shape[0] < 48 or g.shape[1] < 48:
+        return None
+    half = min(g.shape) >= 200  # every other pixel is enough for the shape (4x less work)
+    g = to_grey_uint8(np.ascontiguousarray(g[::2, ::2] if half else g))
+    rows, cols = g.shape
+    k = 5 if half else 9
+    inside = cv2.blur(g, (k, k)) > background
+    y = np.arange(int(rows_used[0] * rows), int(rows_used[1] * rows))
+    any_in = inside[y].any(axis=1)
+    if any_in.mean() < 0.9:
+        return None
+    y = y[any_in]
+    left = inside[y].argmax(axis=1).astype(np.float64)
+    right = (cols - 1 - inside[y, ::-1].argmax(axis=1)).astype(np.float64)
+    tol = max_residual_fraction * cols + 1.5
+    slopes = []
+    for side, free in ((left, left > 1), (right, right < cols - 2)):
+        # the rows where the side lies inside the frame (the crop may cut a fan's corners)
+        if free.sum() < 0.4 * y.size:
+            return None
+        fit = np.polyfit(y[free], side[free], 1)
+        if np.median(np.abs(side[free] - np.polyval(fit, y[free]))) > tol:
+            return None
+        slopes.append(float(fit[0]))
+    if slopes[0] > -min_side_slope or slopes[1] < min_side_slope:
+        return None
+    # the top: an arc, lower in the middle than at its ends (the fan's top corners, its
+    # highest points); the columns whose image starts in the top tenth are the probe face
+    first = np.where(inside.any(axis=0), inside.argmax(axis=0), rows)
+    face = np.flatnonzero(first <= first.min() + 0.1 * rows)
+    if face.size < 0.3 * cols:
+        return None
+    top = first[face[0] : face[-1] + 1].astype(np.float64)
+    n = top.size
+    ends = max(float(top[: max(1, n // 5)].min()), float(top[-max(1, n // 5) :].min()))
+    middle = float(np.median(top[int(0.45 * n) : max(int(0.55 * n), int(0.45 * n) + 1)]))
+    if middle - ends < min_sag_fraction * rows:
+        return None
+    return slopes[0], slopes[1]
 
 
 def _large_pieces(textured: np.ndarray, k: int, min_fraction: float) -> np.ndarray | None:

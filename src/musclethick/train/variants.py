@@ -44,12 +44,16 @@ class Variant:
         The variant removes an aponeurosis from view (its thickness cannot be measured) or turns
         the capture upside down (the model's picture of a muscle is upright): a result must be
         ``flagged`` or ``failed``, never ``ok``.
+    unsupported : str
+        Why the tool does not measure this kind of capture yet (empty: it does). Its results
+        may be ``failed``, and must still never be ``ok`` and wrong.
     """
 
     name: str
     describe: str
     scale_y: float = 1.0
     never_ok: bool = False
+    unsupported: str = ""
 
 
 def _flip(grey: np.ndarray, mask: np.ndarray | None):
@@ -225,6 +229,63 @@ def _upside_down(grey: np.ndarray, mask: np.ndarray | None):
     return grey[::-1, ::-1], None if mask is None else mask[::-1, ::-1]
 
 
+def _imaging_area(grey: np.ndarray, mask: np.ndarray | None):
+    """The capture's imaging region (:func:`musclethick.region.find_imaging_region`) alone, and
+    the mask cropped alike: what a geometry variant reshapes."""
+    from musclethick.region import find_imaging_region
+
+    box = find_imaging_region(grey)
+    crop = (slice(box.y0, box.y1), slice(box.x0, box.x1))
+    return grey[crop], None if mask is None else mask[crop]
+
+
+def _trapezoid(grey: np.ndarray, mask: np.ndarray | None, inset: float = 0.15):
+    """A trapezoid field of view (virtual convex or steered mode): the imaging region with its
+    top corners black, the field widening from 70 % of the width at the skin to the full width
+    at the bottom, inside a 20 px black display border. The anatomy and its depths are
+    unchanged; the mask loses what the black corners hide."""
+    g, m = _imaging_area(grey, mask)
+    rows, cols = g.shape
+    yy, xx = np.mgrid[:rows, :cols]
+    side = inset * cols * (1.0 - yy / max(rows - 1, 1))
+    outside = (xx < side) | (xx > cols - 1 - side)
+    out = np.where(outside, 0, g).astype(np.uint8)
+    pad = (20, 20, 20, 20)
+    out = cv2.copyMakeBorder(out, *pad, cv2.BORDER_CONSTANT, value=0)
+    if m is not None:
+        m = np.where(outside, False, m).astype(np.uint8)
+        m = cv2.copyMakeBorder(m, *pad, cv2.BORDER_CONSTANT, value=0).astype(bool)
+    return out, m
+
+
+def _sector(grey: np.ndarray, mask: np.ndarray | None, half_angle_deg: float = 25.0):
+    """A curvilinear probe's sector: the imaging region scan-converted into a fan of +-25
+    degrees whose probe face has a radius of 0.8 of the region's width, each image row one px
+    of depth along its beam (so the middle beam keeps the thickness in px), outside the fan
+    black. Flat aponeuroses become arcs; the beam is vertical only in the middle of the fan."""
+    g, m = _imaging_area(grey, mask)
+    rows, cols = g.shape
+    half = np.deg2rad(half_angle_deg)
+    r0 = 0.8 * cols
+    r1 = r0 + rows
+    apex_y = -r0 * np.cos(half)  # the fan's top corners on the first output row
+    out_cols = int(np.ceil(2.0 * r1 * np.sin(half)))
+    out_rows = int(np.ceil(r1 + apex_y)) + 1
+    yy, xx = np.mgrid[:out_rows, :out_cols].astype(np.float32)
+    dx, dy = xx - (out_cols - 1) / 2.0, yy - apex_y
+    radius = np.hypot(dx, dy)
+    theta = np.arctan2(dx, dy)
+    map_y = (radius - r0).astype(np.float32)
+    map_x = ((theta + half) / (2.0 * half) * (cols - 1)).astype(np.float32)
+    border = cv2.BORDER_CONSTANT
+    out = cv2.remap(g, map_x, map_y, cv2.INTER_LINEAR, borderMode=border, borderValue=0)
+    if m is not None:
+        m8 = np.asarray(m, dtype=np.uint8)
+        m = cv2.remap(m8, map_x, map_y, cv2.INTER_NEAREST, borderMode=border, borderValue=0)
+        m = m.astype(bool)
+    return out, m
+
+
 def _label(grey: np.ndarray, mask: np.ndarray | None):
     """Text the sonographer typed into the image (site and side, the probe orientation)."""
     out = np.array(grey, copy=True)
@@ -267,6 +328,20 @@ VARIANTS: dict[str, tuple[Variant, Callable]] = {
             _narrow_35,
         ),
         (Variant("label", "site text typed into the image"), _label),
+        # other probes' fields of view
+        (
+            Variant("trapezoid", "trapezoid field: top corners black, 70 % wide at the skin"),
+            _trapezoid,
+        ),
+        (
+            Variant(
+                "sector",
+                "curvilinear sector of +-25 degrees (a convex probe)",
+                unsupported="the layer model is trained on rectangular (linear-probe) images: "
+                "the aponeuroses of a sector are arcs and its beams fan out",
+            ),
+            _sector,
+        ),
         # what the measurement needs cut off, or the capture upside down: never ok
         (
             Variant(
