@@ -133,6 +133,14 @@ def get_train_parser() -> argparse.ArgumentParser:
         "image), labelled belly down to the bottom (augmentation; default %(default)s: off)",
     )
     p.add_argument(
+        "--tilt",
+        type=float,
+        default=AugmentOptions.p_tilt,
+        metavar="P",
+        help="share of training samples turned by up to 12 degrees either way (aponeuroses at "
+        "other angles; augmentation; default %(default)s: off)",
+    )
+    p.add_argument(
         "--looks",
         type=float,
         default=AugmentOptions.p_look,
@@ -205,6 +213,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
             p_top_cut=args.top_cut,
             p_look=args.looks,
             p_bottom_cut=args.bottom_cut,
+            p_tilt=args.tilt,
         ),
         normalisation=args.normalisation,
         swa_start=args.swa_start,

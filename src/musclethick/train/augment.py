@@ -70,6 +70,7 @@ __all__ = [
     "resize_channels",
     "resize_pair",
     "scanner_look",
+    "tilt",
 ]
 
 
@@ -105,6 +106,8 @@ class AugmentOptions:
     p_top_cut: float = 0.0
     p_look: float = 0.0
     p_bottom_cut: float = 0.0
+    p_tilt: float = 0.0
+    tilt_degrees: float = 12.0
 
     @classmethod
     def none(cls) -> AugmentOptions:
@@ -121,6 +124,7 @@ RECIPE_SHARES = {
     "top_cut": "p_top_cut",
     "looks": "p_look",
     "bottom_cut": "p_bottom_cut",
+    "tilt": "p_tilt",
 }
 
 
@@ -328,6 +332,42 @@ def _zoom(rng, img, tgt, opts):
         img = np.concatenate([img, fill], axis=0)
         tgt = np.concatenate([tgt, np.repeat(tgt[-1:], pad, axis=0)], axis=0)
     return img, tgt
+
+
+def _inscribed(cols: int, rows: int, angle: float) -> tuple[int, int]:
+    """``(cols, rows)`` of the largest upright rectangle inside a ``cols`` x ``rows`` one turned
+    by ``angle`` radians about its centre."""
+    sin_a, cos_a = abs(np.sin(angle)), abs(np.cos(angle))
+    long_side, short_side = max(cols, rows), min(cols, rows)
+    if short_side <= 2.0 * sin_a * cos_a * long_side or abs(sin_a - cos_a) < 1e-10:
+        half = 0.5 * short_side
+        w, h = (half / sin_a, half / cos_a) if cols >= rows else (half / cos_a, half / sin_a)
+    else:
+        cos_2a = cos_a * cos_a - sin_a * sin_a
+        w, h = (cols * cos_a - rows * sin_a) / cos_2a, (rows * cos_a - cols * sin_a) / cos_2a
+    return max(2, min(cols, int(w))), max(2, min(rows, int(h)))
+
+
+def tilt(rng, img, tgt, *, max_degrees: float = AugmentOptions.tilt_degrees):
+    """The sample turned by a random angle of up to ``max_degrees`` either way about its centre
+    and cut to the largest upright rectangle inside it (no filled corners): aponeuroses and
+    fascicles at other angles, as a probe tilted along the limb, another muscle's pennation or
+    another scanner's steering show them. Targets turn with the image (linear, as when
+    resized)."""
+    rows, cols = img.shape[:2]
+    angle = float(rng.uniform(-max_degrees, max_degrees))
+    w, h = _inscribed(cols, rows, np.deg2rad(angle))
+    turn = cv2.getRotationMatrix2D(((cols - 1) / 2.0, (rows - 1) / 2.0), angle, 1.0)
+    turn[0, 2] -= (cols - w) / 2.0  # the inscribed rectangle lands at the output's origin
+    turn[1, 2] -= (rows - h) / 2.0
+    flags, border = cv2.INTER_LINEAR, cv2.BORDER_REPLICATE
+
+    def warp(a):
+        return cv2.warpAffine(np.ascontiguousarray(a), turn, (w, h), flags=flags, borderMode=border)
+
+    t = np.ascontiguousarray(tgt, dtype=np.float32)
+    parts = [warp(t[..., k : k + 4]).reshape(h, w, -1) for k in range(0, t.shape[2], 4)]
+    return warp(img.astype(np.float32)), np.concatenate(parts, axis=2)
 
 
 def _belly_rows(tgt) -> tuple[int, int] | None:
@@ -617,6 +657,8 @@ def augment_pair(
         raise ValueError(f"target must be (rows, cols, {N_CHANNELS}), got {tgt.shape}")
     if rng.random() < opts.p_insert:
         img, tgt = _insert_layers(rng, img, tgt, opts, strips)
+    if opts.p_tilt and rng.random() < opts.p_tilt:  # the stream is unchanged when 0
+        img, tgt = tilt(rng, img, tgt, max_degrees=opts.tilt_degrees)
     if rng.random() < opts.p_zoom:
         img, tgt = _zoom(rng, img, tgt, opts)
     if rng.random() < opts.p_width_crop:
