@@ -210,6 +210,45 @@ def test_a_top_cut_starts_inside_the_belly_and_labels_it_up_to_the_top():
     assert same.shape == img.shape
 
 
+def test_a_tilt_turns_image_and_labels_together_without_filled_corners():
+    """``tilt`` turns a sample by up to 12 degrees either way and keeps the largest upright
+    rectangle inside it: the bands slope by the angle's tangent, the labels stay on the image's
+    band, every pixel keeps its known layer (no filled corners), and an untilted recipe draws
+    the same random numbers as before the option existed."""
+    from musclethick.train.augment import AugmentOptions, augment_pair, tilt
+    from musclethick.train.targets import LAYERS, V_LAYER
+
+    deep = LAYERS.index("deep")
+    img, tgt, _thin = _banded_sample()
+    img = np.where((img >= 110) & (img < 118), 255.0, 60.0).astype(np.float32)  # deep band bright
+    angles = []
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        angle = np.random.default_rng(seed).uniform(-12.0, 12.0)  # tilt's one draw
+        out, t = tilt(rng, img, tgt)
+        rows, cols = out.shape
+        assert t.shape == (rows, cols, tgt.shape[2])
+        assert (rows < 160 and cols < 200) or abs(angle) < 0.5
+        assert out.min() >= 60.0 - 1e-3  # no black (filled) corners
+        known = t[..., V_LAYER]  # the share of each pixel whose layer is known: all of it
+        assert known.min() > 0.999
+        # the deep band's middle row at two columns: the slope is -tan(angle)
+        a, b = 5, cols - 6
+        mid = [np.average(np.arange(rows), weights=t[:, c, deep]) for c in (a, b)]
+        assert abs((mid[1] - mid[0]) / (b - a) + np.tan(np.deg2rad(angle))) < 0.02
+        bright = [np.average(np.arange(rows), weights=out[:, c] - 60.0) for c in (a, b)]
+        assert np.allclose(bright, mid, atol=0.6)  # the labels lie on the image's band
+        angles.append(angle)
+    assert min(angles) < -5 and max(angles) > 5
+    # off by default, and off leaves every other random choice as it was
+    assert AugmentOptions().p_tilt == 0.0
+    x1, _ = augment_pair(img, tgt, np.random.default_rng(3), shape=(64, 48))
+    x2, _ = augment_pair(
+        img, tgt, np.random.default_rng(3), shape=(64, 48), options=AugmentOptions(p_tilt=0.0)
+    )
+    np.testing.assert_array_equal(x1, x2)
+
+
 def test_a_bottom_cut_ends_inside_the_belly_and_labels_it_down_to_the_bottom():
     from musclethick.train.augment import cut_bottom
     from musclethick.train.targets import GROUP
