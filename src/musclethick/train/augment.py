@@ -71,6 +71,7 @@ __all__ = [
     "resize_pair",
     "scanner_look",
     "tilt",
+    "turned",
 ]
 
 
@@ -348,16 +349,13 @@ def _inscribed(cols: int, rows: int, angle: float) -> tuple[int, int]:
     return max(2, min(cols, int(w))), max(2, min(rows, int(h)))
 
 
-def tilt(rng, img, tgt, *, max_degrees: float = AugmentOptions.tilt_degrees):
-    """The sample turned by a random angle of up to ``max_degrees`` either way about its centre
-    and cut to the largest upright rectangle inside it (no filled corners): aponeuroses and
-    fascicles at other angles, as a probe tilted along the limb, another muscle's pennation or
-    another scanner's steering show them. Targets turn with the image (linear, as when
-    resized)."""
+def turned(img: np.ndarray, channels: np.ndarray | None, angle_degrees: float):
+    """``img`` (and its ``(rows, cols, k)`` ``channels``, if given) turned by ``angle_degrees``
+    counter-clockwise about the centre and cut to the largest upright rectangle inside the
+    turned frame (no filled corners); channels are resampled linearly, as when resized."""
     rows, cols = img.shape[:2]
-    angle = float(rng.uniform(-max_degrees, max_degrees))
-    w, h = _inscribed(cols, rows, np.deg2rad(angle))
-    turn = cv2.getRotationMatrix2D(((cols - 1) / 2.0, (rows - 1) / 2.0), angle, 1.0)
+    w, h = _inscribed(cols, rows, np.deg2rad(angle_degrees))
+    turn = cv2.getRotationMatrix2D(((cols - 1) / 2.0, (rows - 1) / 2.0), angle_degrees, 1.0)
     turn[0, 2] -= (cols - w) / 2.0  # the inscribed rectangle lands at the output's origin
     turn[1, 2] -= (rows - h) / 2.0
     flags, border = cv2.INTER_LINEAR, cv2.BORDER_REPLICATE
@@ -365,9 +363,21 @@ def tilt(rng, img, tgt, *, max_degrees: float = AugmentOptions.tilt_degrees):
     def warp(a):
         return cv2.warpAffine(np.ascontiguousarray(a), turn, (w, h), flags=flags, borderMode=border)
 
-    t = np.ascontiguousarray(tgt, dtype=np.float32)
+    out = warp(img)
+    if channels is None:
+        return out, None
+    t = np.ascontiguousarray(channels, dtype=np.float32)
     parts = [warp(t[..., k : k + 4]).reshape(h, w, -1) for k in range(0, t.shape[2], 4)]
-    return warp(img.astype(np.float32)), np.concatenate(parts, axis=2)
+    return out, np.concatenate(parts, axis=2)
+
+
+def tilt(rng, img, tgt, *, max_degrees: float = AugmentOptions.tilt_degrees):
+    """The sample turned by a random angle of up to ``max_degrees`` either way
+    (:func:`turned`): aponeuroses and fascicles at other angles, as a probe tilted along the
+    limb, another muscle's pennation or another scanner's steering show them. Targets turn
+    with the image."""
+    angle = float(rng.uniform(-max_degrees, max_degrees))
+    return turned(img.astype(np.float32), tgt, angle)
 
 
 def _belly_rows(tgt) -> tuple[int, int] | None:

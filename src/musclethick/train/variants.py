@@ -47,6 +47,10 @@ class Variant:
     unsupported : str
         Why the tool does not measure this kind of capture yet (empty: it does). Its results
         may be ``failed``, and must still never be ``ok`` and wrong.
+    own_thickness : bool
+        The variant changes the vertical thickness itself (a turned image: the layers slope
+        otherwise), so its results are judged against its own (changed) mask, not against the
+        unmodified capture's result.
     """
 
     name: str
@@ -54,6 +58,7 @@ class Variant:
     scale_y: float = 1.0
     never_ok: bool = False
     unsupported: str = ""
+    own_thickness: bool = False
 
 
 def _flip(grey: np.ndarray, mask: np.ndarray | None):
@@ -286,6 +291,18 @@ def _sector(grey: np.ndarray, mask: np.ndarray | None, half_angle_deg: float = 2
     return out, m
 
 
+def _tilted(grey: np.ndarray, mask: np.ndarray | None, degrees: float = 10.0):
+    """The probe tilted: the imaging region turned by ``degrees`` and cut to the largest
+    upright rectangle inside it (:func:`musclethick.train.augment.turned`), so that the
+    aponeuroses slope 10 degrees more (or less) than they did."""
+    from musclethick.train.augment import turned
+
+    g, m = _imaging_area(grey, mask)
+    channel = None if m is None else np.asarray(m, np.float32)[..., None]
+    out, t = turned(g, channel, degrees)
+    return out, None if t is None else t[..., 0] > 0.5
+
+
 def _label(grey: np.ndarray, mask: np.ndarray | None):
     """Text the sonographer typed into the image (site and side, the probe orientation)."""
     out = np.array(grey, copy=True)
@@ -332,6 +349,12 @@ VARIANTS: dict[str, tuple[Variant, Callable]] = {
         (
             Variant("trapezoid", "trapezoid field: top corners black, 70 % wide at the skin"),
             _trapezoid,
+        ),
+        (
+            Variant(
+                "tilted", "the probe tilted: imaging region turned 10 degrees", own_thickness=True
+            ),
+            _tilted,
         ),
         (
             Variant(
