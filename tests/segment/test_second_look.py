@@ -169,6 +169,7 @@ def test_a_capture_turned_upside_down_is_flagged_not_measured_ok(test_data: Path
     assert "upside_down" not in plain.flags and plain.status != "failed"
     assert found.status == "flagged" and "upside_down" in found.flags
     assert "may be upside down" in found.message and "turn it upright" in found.message
+    assert found.message.count("looks more like muscle") == 1  # the reason once, then figures
 
 
 class OrientationReader:
@@ -212,7 +213,8 @@ def test_the_orientation_look_flags_a_frame_more_muscle_like_upside_down(
     assert len(turned_seen) == int(looked) and len(reader.seen) == 1 + int(looked)
     assert ("upside_down" in res.doubts) == flagged
     if flagged:
-        assert "may be upside down" in res.note
+        assert "as captured" in res.note and "upside down" in res.note
+        assert "may be upside down" in describe_flags(res.doubts)
         assert "turn it upright" in describe_flags(res.doubts)
     # switched off: never looked at
     reader = OrientationReader(upright, turned)

@@ -249,10 +249,8 @@ class SegmentationModel:
             turned = boundaries_from_layers(p, frame_shape=frames[i].shape[:2], options=opts)
             own, other = plausibility(founds[i]), plausibility(turned)
             if other - own > opts.upside_down_margin:
-                note = (
-                    f"turned upside down the image looks more like muscle ({other:.2f} against "
-                    f"{own:.2f}): the capture may be upside down"
-                )
+                # the figures only: the flag's description says what they mean and what to do
+                note = f"muscle plausibility {own:.2f} as captured, {other:.2f} upside down"
                 notes = "; ".join(x for x in (founds[i].note, note) if x)
                 out[i] = replace(founds[i], doubts=(*founds[i].doubts, "upside_down"), note=notes)
         return out
