@@ -37,6 +37,21 @@ def test_too_curved():
     assert "too_curved" in quality_flags(bent, None, (100, 200))
 
 
+def test_too_curved_does_not_depend_on_the_resolution():
+    """The same bent line in the same capture at 1x and 2.155x (a phone screenshot of the
+    display, a trial's wrong ``ok``) is flagged at both sizes: curvature counts per frame width.
+    A gentle arc (radius 3 widths, as real aponeuroses bend at most) is flagged at neither."""
+    for radius_widths, bent in ((1.3, True), (3.0, False)):
+        for scale in (1.0, 2.155):
+            cols = round(500 * scale)
+            x = np.arange(0.0, cols)
+            r = radius_widths * cols
+            y = 0.6 * cols - np.sqrt(r * r - (x - cols / 2) ** 2)  # arc bulging upwards
+            arc = Boundary(x, y + r - 0.4 * cols, "model", 0.9)
+            flags = quality_flags(None, arc, (round(0.8 * cols), cols))
+            assert ("too_curved" in flags) == bent, (radius_widths, scale, flags)
+
+
 def test_low_confidence_short_overlap_and_thickness():
     assert "low_confidence" in quality_flags(line(20, confidence=0.3), line(60), (100, 200))
     assert "low_confidence" not in quality_flags(

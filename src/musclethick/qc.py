@@ -34,7 +34,10 @@ Flags (strings, in this order when several apply):
 ``too_curved``
     A boundary bends or wiggles more than an aponeurosis can: peak-to-peak deviation from
     its straight-line fit above ``max_sagitta_fraction`` of its width (default 0.15), or
-    curvature above ``max_curvature_per_px`` (radius below ~1.7 image widths of 512 px).
+    curvature above ``max_curvature_per_width`` per frame width (0.57: a radius below 1.76
+    frame widths, 900 px in a frame 512 px wide). Per width, not per px: the same capture at
+    twice the resolution bends as much (until the thirteenth session a fixed 1/900 px let an
+    enlarged capture's bent line pass).
 ``drawn_line``
     A boundary runs along a drawn straight line (a caliper or annotation line burned into the
     capture, :func:`drawn_line_share`): evenly bright, thin and straight, unlike an aponeurosis.
@@ -163,8 +166,9 @@ FLAG_DESCRIPTIONS: dict[str, str] = {
     "an aponeurosis: check it in review and move it onto the aponeurosis",
     "edge_of_image": "the muscle runs into the edge of the image: an aponeurosis is not in view",
     "two_images": "the capture changes abruptly down a vertical line: two images side by side "
-    "(a dual view) or a turned capture, and the lines may span both: measure each image on its "
-    "own (export it alone, or crop the capture to it)",
+    "(a dual view), a turned capture or the edge of a colour (Doppler) box, and the lines may "
+    "span both sides: measure each image on its own (export it alone, or crop the capture to "
+    "it), or export the scan without the colour box",
     "sector_image": "a curvilinear (sector) image: the aponeuroses are arcs and the beams fan "
     "out, and the layer model knows rectangular (linear-probe) images; the thickness is measured "
     "vertically, along the beam only in the middle of the fan: check both lines in review, or "
@@ -397,7 +401,7 @@ def quality_flags(
     min_confidence: float = MIN_CONFIDENCE,
     min_overlap_fraction: float = 0.5,
     max_sagitta_fraction: float = 0.15,
-    max_curvature_per_px: float = 1.0 / 900.0,
+    max_curvature_per_width: float = 512.0 / 900.0,
     min_thickness_fraction: float = 0.03,
     max_thickness_fraction: float = 0.95,
 ) -> tuple[str, ...]:
@@ -409,7 +413,7 @@ def quality_flags(
         Inner edges in frame coordinates (``None`` = not found).
     shape : tuple of int
         ``(rows, cols)`` of the frame.
-    min_confidence, min_overlap_fraction, max_sagitta_fraction, max_curvature_per_px,
+    min_confidence, min_overlap_fraction, max_sagitta_fraction, max_curvature_per_width,
     min_thickness_fraction, max_thickness_fraction : float, optional
         Thresholds of the individual flags.
 
@@ -425,6 +429,7 @@ def quality_flags(
     if deep is None:
         flags.append("missing_deep")
     present = [b for b in (superficial, deep) if b is not None]
+    max_curvature = max_curvature_per_width / max(cols, 1)  # per px of this frame
     if superficial is not None and deep is not None:
         interval = overlap_interval(superficial, deep)
         if interval is None:
@@ -437,12 +442,12 @@ def quality_flags(
                 flags.append("crossing")
             if (x1 - x0) < min_overlap_fraction * (cols - 1):
                 flags.append("short_overlap")
-            if any(_too_curved(b, max_sagitta_fraction, max_curvature_per_px) for b in present):
+            if any(_too_curved(b, max_sagitta_fraction, max_curvature) for b in present):
                 flags.append("too_curved")
             median_t = float(np.median(thickness))
             if not (min_thickness_fraction * rows <= median_t <= max_thickness_fraction * rows):
                 flags.append("implausible_thickness")
-    elif any(_too_curved(b, max_sagitta_fraction, max_curvature_per_px) for b in present):
+    elif any(_too_curved(b, max_sagitta_fraction, max_curvature) for b in present):
         flags.append("too_curved")
     if any(b.confidence < min_confidence for b in present):
         flags.append("low_confidence")
