@@ -219,7 +219,8 @@ def find_sector(
         Columns the side moves outwards per row, at least (0.09: 5 degrees from vertical).
     max_residual_fraction : float
         Median distance of a side's columns from its straight line, at most, in widths (plus
-        1.5 px).
+        1.5 px); the line is fitted again without the rows more than twice that far (dark
+        tissue at the side), which must be at most 40 % of them.
     min_sag_fraction : float
         How much lower the top is in the middle than at its ends, at least, in heights.
     background : float
@@ -229,7 +230,8 @@ def find_sector(
     Returns
     -------
     (float, float) or None
-        Columns per row of the left side (negative: it moves left with depth) and the right.
+        Columns per row of the left side (negative: it moves left with depth) and the right;
+        ``nan`` for a side the crop cut off (it runs along the frame's edge).
     """
     g = np.asarray(pixels)
     if g.ndim != 2 or g.shape[0] < 48 or g.shape[1] < 48:
@@ -249,15 +251,23 @@ def find_sector(
     tol = max_residual_fraction * cols + 1.5
     slopes = []
     for side, free in ((left, left > 1), (right, right < cols - 2)):
-        # the rows where the side lies inside the frame (the crop may cut a fan's corners)
+        # the rows where the side lies inside the frame (the crop may cut a fan's corners,
+        # or a whole side: then it is the frame's edge, and the other side must spread)
         if free.sum() < 0.4 * y.size:
-            return None
-        fit = np.polyfit(y[free], side[free], 1)
-        if np.median(np.abs(side[free] - np.polyval(fit, y[free]))) > tol:
+            slopes.append(float("nan"))
+            continue
+        ys, xs = y[free], side[free]
+        keep = np.ones(xs.size, bool)
+        for _ in range(3):  # dark tissue at a side moves a few rows' edge inwards: trimmed
+            fit = np.polyfit(ys[keep], xs[keep], 1)
+            keep = np.abs(xs - np.polyval(fit, ys)) <= 2 * tol
+            if keep.sum() < 0.6 * xs.size:
+                return None
+        if np.median(np.abs(xs[keep] - np.polyval(fit, ys[keep]))) > tol:
             return None
         slopes.append(float(fit[0]))
-    if slopes[0] > -min_side_slope or slopes[1] < min_side_slope:
-        return None
+    if all(np.isnan(slopes)) or slopes[0] > -min_side_slope or slopes[1] < min_side_slope:
+        return None  # (nan compares False: a cut side passes, the other must spread)
     # the top: an arc, lower in the middle than at its ends (the fan's top corners, its
     # highest points); the columns whose image starts in the top tenth are the probe face
     first = np.where(inside.any(axis=0), inside.argmax(axis=0), rows)
