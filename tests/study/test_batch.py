@@ -457,3 +457,28 @@ def test_the_store_is_named_as_batch_names_it_or_by_position(tmp_path, make_stud
     err = capsys.readouterr().err
     assert "required: store (or --store STORE)" in err
     assert err.rstrip().endswith("(see 'musclethick report --help')")
+
+
+def test_another_study_folder_is_refused_by_a_store_that_holds_one(tmp_path, make_study, capsys):
+    """A store holds one study folder: batching another one (or a moved copy) into it is
+    refused with one line naming both folders and the fix, before anything is measured, and
+    what the store holds is unchanged. The same folder by another path is the same study."""
+    from musclethick.cli import main
+
+    make_study(tmp_path / "study", subjects=1, legs="L", reps=1)
+    make_study(tmp_path / "other", subjects=1, legs="L", reps=1)  # also a subject S01
+    store = tmp_path / "s.sqlite"
+    run_batch(tmp_path / "study", store=store, workers=1, **OPTIONS)
+    before = _query(store, "SELECT path, sha256 FROM scans ORDER BY id")
+    capsys.readouterr()
+    argv = ["batch", str(tmp_path / "other"), "--store", str(store), "--method", "edges", "-q"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert str(tmp_path / "study") in err and str(tmp_path / "other") in err
+    assert "--store NEW.sqlite" in err
+    assert _query(store, "SELECT path, sha256 FROM scans ORDER BY id") == before
+    # the dry run says so too; the study itself, named through a symlink, is accepted
+    assert main([*argv, "--dry-run"]) == 2
+    (tmp_path / "link").symlink_to(tmp_path / "study")
+    run_batch(tmp_path / "link", store=store, workers=1, **OPTIONS)

@@ -483,6 +483,7 @@ def run_batch(
     discovery = discover_study(
         study, protocol=protocol, pattern=pattern, manifest=manifest, allocation=allocation
     )
+    _check_same_study(store, discovery.root)
     if dry_run:
         return BatchSummary(discovery, str(store), None, len(discovery.scans))
     if not discovery.scans and not discovery.left_out:
@@ -639,6 +640,31 @@ def run_batch(
         model_path=None if model_path is None else str(model_path),
         disagreeing=disagreeing,
         repeat_tolerance_pct=protocol.aggregation.repeat_tolerance_pct,
+    )
+
+
+def _check_same_study(store: str | Path, root: str | Path) -> None:
+    """Refuse to batch a study folder into a store that holds another one (a new-user trial
+    batched a second study, and a moved copy of the first, into one store: their scans were
+    mixed into one study's tables, same-named subjects replaced, without a word).
+
+    Raises
+    ------
+    UsageError
+        When the store records another study folder (``meta.study_root``) than ``root``.
+    """
+    from musclethick.errors import UsageError
+
+    if not Path(store).is_file():
+        return
+    with StudyStore(store) as db:
+        old = db.get_meta("study_root")
+    if not old or Path(old).resolve() == Path(root).resolve():
+        return
+    raise UsageError(
+        f"{store}: this store holds the study in {old}, not {root}: measure another study, or a "
+        "copy of this one, into its own store (--store NEW.sqlite); if you moved the study "
+        f"folder, batch it from {old} again or start a new store"
     )
 
 
