@@ -7,7 +7,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from musclethick.errors import UsageError
+from musclethick.errors import StoreError, UsageError
 from musclethick.outputs import (
     PartialFile,
     check_output_file,
@@ -118,3 +118,20 @@ def test_relative_names_are_unique_below_the_common_folder(tmp_path: Path):
         PurePosixPath("b/c.dcm"),
     ]
     assert relative_names([tmp_path / "x.png"]) == {tmp_path / "x.png": PurePosixPath("x.png")}
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_a_folder_where_no_file_can_be_created_is_refused_before_any_work(tmp_path: Path):
+    """``/proc`` passes the permission check (for root) but takes no new file: a trial's
+    ``export --out /proc/t.xlsx`` failed after its work with exit 1 and a ``.partial`` name.
+    Now every output check and a new study store say so in one line before any work."""
+    from musclethick.outputs import files_cannot_be_written
+    from musclethick.study.store import StudyStore
+
+    assert files_cannot_be_written(tmp_path) is None
+    assert not list(tmp_path.iterdir())  # the check leaves nothing behind
+    assert files_cannot_be_written("/proc") is not None
+    with pytest.raises(UsageError, match=r"--out /proc/t\.xlsx: files cannot be written in /proc"):
+        check_output_file("/proc/t.xlsx", option="--out")
+    with pytest.raises(StoreError, match="files cannot be written in /proc"):
+        StudyStore.check_writable("/proc/s.sqlite")

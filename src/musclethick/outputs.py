@@ -18,6 +18,7 @@ half a file; a run killed with ``kill -9`` leaves its finished rows in ``NAME.pa
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path, PurePosixPath
 from typing import IO
@@ -34,6 +35,7 @@ __all__ = [
     "PartialFile",
     "check_output_file",
     "check_output_folder",
+    "files_cannot_be_written",
     "relative_names",
     "write_atomically",
 ]
@@ -63,6 +65,20 @@ def _input_named(path: Path, inputs: Iterable[str | Path]) -> Path | None:
     return _file_ids(inputs).get((stat.st_dev, stat.st_ino))
 
 
+def files_cannot_be_written(folder: str | Path) -> str | None:
+    """Why no file can be created in the existing ``folder`` (the system's words), or ``None``.
+
+    A file is created and removed: permission bits do not tell (``root`` passes
+    :func:`os.access` in ``/proc`` or on a read-only mount, where writing fails)."""
+    try:
+        handle, probe = tempfile.mkstemp(dir=folder, prefix=".musclethick-write-check-")
+    except OSError as error:
+        return error.strerror or str(error)
+    os.close(handle)
+    os.unlink(probe)
+    return None
+
+
 def _writable_folder(folder: Path, *, option: str, path: Path) -> None:
     """Create ``folder`` (and its parents) and check that files can be written in it."""
     existing = folder
@@ -84,6 +100,11 @@ def _writable_folder(folder: Path, *, option: str, path: Path) -> None:
             f"{option} {path}: cannot create folder {folder} ({error.strerror}); "
             "choose another place"
         ) from None
+    why = files_cannot_be_written(folder)
+    if why is not None:
+        raise UsageError(
+            f"{option} {path}: files cannot be written in {folder} ({why}); choose another place"
+        )
 
 
 def check_output_file(

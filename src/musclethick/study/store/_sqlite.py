@@ -42,6 +42,14 @@ def check_writable(path: Path) -> None:
         raise StoreError(
             f"{path}: the store is read-only; make it writable or choose another store"
         )
+    from musclethick.outputs import files_cannot_be_written
+
+    why = files_cannot_be_written(folder)
+    if why is not None:  # e.g. /proc or a read-only mount, whatever the permission bits say
+        raise StoreError(
+            f"{path}: files cannot be written in {folder} ({why}; SQLite writes its journal "
+            "beside the store); choose another place"
+        )
 
 
 def connect(path: Path, timeout_s: float) -> sqlite3.Connection:
