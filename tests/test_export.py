@@ -365,7 +365,9 @@ def test_sessions_say_when_their_repeats_disagree(store_path):
 
 def test_an_image_of_several_frames_takes_its_worst_frame_status():
     """A multi-frame scan (a cine, a DICOM with frames) is one image: its ``qc_status`` is
-    its worst frame's, as the column says, not a list of them (found by a new-user trial)."""
+    its worst frame's, as the column says, not a list of them (found by a new-user trial);
+    a flagged frame beside ok ones is left out of the value and counted (a later trial: one
+    frame on the wrong edge moved a cine's value by 2.5 mm)."""
     import pandas as pd
 
     from musclethick.export import aggregate_images
@@ -377,13 +379,21 @@ def test_an_image_of_several_frames_takes_its_worst_frame_status():
             "thickness_mm": mm, "echo_intensity": 50.0, "qc_status": status, "included": True,
         }  # fmt: skip
 
-    long = pd.DataFrame([row(0, "ok", 20.0), row(1, "flagged", 22.0), row(2, "ok", 21.0)])
+    long = pd.DataFrame([row(0, "ok", 20.0), row(1, "flagged", 6.0), row(2, "ok", 21.0)])
     (image,) = aggregate_images(long).itertuples()
-    assert image.qc_status == "flagged" and image.n_frames == 3
+    assert image.qc_status == "ok" and image.n_frames == 2
+    assert image.n_frames_flagged_left_out == 1
     assert not image.calibration_unconfirmed  # no qc_flags column: nothing says it is
-    assert image.thickness_mm == pytest.approx(21.0)
+    assert image.thickness_mm == pytest.approx(20.5)  # (20 + 21) / 2, the flagged 6 left out
     corrected = long.assign(qc_status=["ok", "corrected", "accepted"])
-    assert aggregate_images(corrected)["qc_status"].item() == "corrected"
+    (image,) = aggregate_images(corrected).itertuples()
+    assert image.qc_status == "corrected" and image.thickness_mm == pytest.approx(47 / 3)
+    assert image.n_frames == 3 and image.n_frames_flagged_left_out == 0
+    # no trusted frame: every frame counts, and the image is flagged
+    doubted = long.assign(qc_status=["flagged", "flagged", "flagged"])
+    (image,) = aggregate_images(doubted).itertuples()
+    assert image.qc_status == "flagged" and image.thickness_mm == pytest.approx(47 / 3)
+    assert image.n_frames == 3 and image.n_frames_flagged_left_out == 0
 
 
 def test_change_from_baseline_on_a_guessed_pixel_size_is_marked():
@@ -472,3 +482,24 @@ def test_a_corrected_row_keeps_only_the_flags_that_still_stand(tmp_path):
     assert images.loc[1, "calibration_unconfirmed"] and not images.loc[2, "calibration_unconfirmed"]
     documented = tables["readme"].set_index(["table", "column"]).description
     assert "before review" in documented[("long", "qc_flags_model")]
+
+
+def test_a_session_counts_its_images_still_flagged():
+    """``sessions.n_images_flagged``: how many of a session's images rest on frames still
+    flagged (a trial read a change from baseline off tables with no QC column)."""
+    import pandas as pd
+
+    from musclethick.export import aggregate_images, aggregate_sessions
+    from musclethick.protocol import load_protocol
+
+    def row(rep, status, mm):
+        return {
+            "subject": "S01", "condition": "", "leg": "L", "week": 0, "site": "VL50",
+            "image": f"{rep}.png", "rep": rep, "frame": 0, "region": 0, "line": "50%",
+            "thickness_mm": mm, "echo_intensity": 50.0, "qc_status": status, "included": True,
+        }  # fmt: skip
+
+    long = pd.DataFrame([row(1, "ok", 20.0), row(2, "flagged", 26.0), row(3, "accepted", 21.0)])
+    protocol = load_protocol("default").adapted(weeks=[0], sites=["VL50"])
+    (session,) = aggregate_sessions(aggregate_images(long), protocol).itertuples()
+    assert session.n_images == 3 and session.n_images_flagged == 1

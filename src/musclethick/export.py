@@ -170,8 +170,12 @@ COLUMN_DOCS = {
     "file": "file path relative to the study (left out when de-identified)",
     "n_lines": "measurement lines averaged",
     "n_frames": "frames averaged",
+    "n_frames_flagged_left_out": "flagged frames of a cine loop left out of the image value "
+    "because other frames of it are ok, accepted or corrected",
     "sd_mm": "standard deviation of the images of the session (ddof=1)",
     "n_images": "images kept for the session value",
+    "n_images_flagged": "images of the session whose value is still flagged (not reviewed): "
+    "review them before reading the session value as measured",
     "cv_pct": "within-session coefficient of variation, SD / mean x 100 of the images kept",
     "dropped_image": "image dropped as farthest from the session median (protocol option)",
     "spread_pct": "(largest - smallest) / median x 100 of the session's images, a dropped one "
@@ -315,9 +319,14 @@ def has_architecture(table: pd.DataFrame) -> bool:
 def aggregate_images(long: pd.DataFrame) -> pd.DataFrame:
     """Image values: mean of the lines of each frame, then mean of the frames of a scan.
 
-    Only rows with ``included`` and a finite thickness count. Columns: session keys,
-    ``image``, ``rep``, ``thickness_mm``, ``echo_intensity``, ``n_lines``, ``n_frames``,
-    ``qc_status`` (worst of the frames: the first of corrected/flagged/accepted/ok),
+    Only rows with ``included`` and a finite thickness count. A scan of several frames (a cine
+    loop) with a trusted frame (``ok``, ``accepted`` or ``corrected``) leaves its ``flagged``
+    frames out of its value (``n_frames_flagged_left_out``): one doubtful frame must not move
+    the image (a trial's cine: one frame on the wrong edge, 6.3 mm against ~20 mm, took the
+    image to 17.6 mm); a scan with no trusted frame keeps them all and is ``flagged``.
+    Columns: session keys, ``image``, ``rep``, ``thickness_mm``, ``echo_intensity``,
+    ``n_lines``, ``n_frames``, ``n_frames_flagged_left_out``,
+    ``qc_status`` (worst of the frames kept: the first of corrected/flagged/accepted/ok),
     ``calibration_unconfirmed`` (a frame's pixel size was not confirmed); with
     architecture also ``pennation_deg`` and ``fascicle_length_mm`` (mean of the frames with a
     value).
@@ -339,16 +348,39 @@ def aggregate_images(long: pd.DataFrame) -> pd.DataFrame:
         calibration_unconfirmed=("calibration_unconfirmed", "any"),
         **architecture,
     )
-    return per_frame.groupby(keys, dropna=False, as_index=False).agg(
-        thickness_mm=("thickness_mm", "mean"),
-        echo_intensity=("echo_intensity", "mean"),
-        n_lines=("n_lines", "sum"),
-        n_frames=("frame", "size"),
-        qc_status=("qc_status", _worst_status),
-        calibration_unconfirmed=("calibration_unconfirmed", "any"),
-        **{value: (value, "mean") for value in architecture},
+    flagged = per_frame["qc_status"] == "flagged"
+    trusted = (
+        per_frame["qc_status"]
+        .isin(_TRUSTED)
+        .groupby([per_frame[k] for k in keys], dropna=False)
+        .transform("any")
     )
+    left_out = flagged & trusted
+    per_frame = per_frame.assign(_left_out=left_out.astype(int))
+    counts = per_frame.groupby(keys, dropna=False, as_index=False)["_left_out"].sum()
+    images = (
+        per_frame[~left_out]
+        .groupby(keys, dropna=False, as_index=False)
+        .agg(
+            thickness_mm=("thickness_mm", "mean"),
+            echo_intensity=("echo_intensity", "mean"),
+            n_lines=("n_lines", "sum"),
+            n_frames=("frame", "size"),
+            qc_status=("qc_status", _worst_status),
+            calibration_unconfirmed=("calibration_unconfirmed", "any"),
+            **{value: (value, "mean") for value in architecture},
+        )
+    )
+    counts = counts.rename(columns={"_left_out": "n_frames_flagged_left_out"})
+    images = images.merge(counts, on=keys, how="left")
+    at = list(images.columns).index("n_frames") + 1
+    ordered = [*images.columns[:at], "n_frames_flagged_left_out"]
+    ordered += [c for c in images.columns[at:] if c != "n_frames_flagged_left_out"]
+    return images[ordered]
 
+
+#: Frame statuses a scan's value may rest on alone: a person or the tool saw no doubt.
+_TRUSTED = ("ok", "accepted", "corrected")
 
 #: The order of a scan's frame statuses, worst first: an image's ``qc_status`` is its worst
 #: frame's (failed and rejected frames do not reach the image values).
@@ -446,6 +478,7 @@ def aggregate_sessions(images: pd.DataFrame, protocol: Protocol) -> pd.DataFrame
             {
                 **dict(zip(SESSION_KEYS, key, strict=True)),
                 **_session_value(values, group["image"].to_numpy(), protocol),
+                "n_images_flagged": _n_flagged(group),
                 "echo_intensity": float(group["echo_intensity"].mean()),
                 UNCONFIRMED: _unconfirmed(group),
                 **(_architecture_session(group, protocol) if architecture else {}),
@@ -456,6 +489,7 @@ def aggregate_sessions(images: pd.DataFrame, protocol: Protocol) -> pd.DataFrame
         "thickness_mm",
         "sd_mm",
         "n_images",
+        "n_images_flagged",
         "cv_pct",
         "dropped_image",
         "spread_pct",
@@ -481,6 +515,7 @@ def aggregate_sessions(images: pd.DataFrame, protocol: Protocol) -> pd.DataFrame
                     "thickness_mm": float(group["thickness_mm"].mean()),
                     "sd_mm": float("nan"),
                     "n_images": int(group["n_images"].sum()),
+                    "n_images_flagged": int(group["n_images_flagged"].sum()),
                     "cv_pct": float("nan"),
                     "dropped_image": None,
                     "spread_pct": float("nan"),
@@ -496,6 +531,13 @@ def aggregate_sessions(images: pd.DataFrame, protocol: Protocol) -> pd.DataFrame
     sessions["_order"] = sessions["site"].map(order).fillna(len(order))
     sessions = sessions.sort_values(["_order", "subject", "leg", "week"], kind="stable")
     return sessions.drop(columns="_order").reset_index(drop=True)
+
+
+def _n_flagged(images: pd.DataFrame) -> int:
+    """Images of a session whose value rests on frames still flagged (not reviewed)."""
+    if "qc_status" not in images:
+        return 0
+    return int((images["qc_status"] == "flagged").sum())
 
 
 def wide_tables(sessions: pd.DataFrame, protocol: Protocol) -> dict[str, pd.DataFrame]:
