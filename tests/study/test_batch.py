@@ -482,3 +482,27 @@ def test_another_study_folder_is_refused_by_a_store_that_holds_one(tmp_path, mak
     assert main([*argv, "--dry-run"]) == 2
     (tmp_path / "link").symlink_to(tmp_path / "study")
     run_batch(tmp_path / "link", store=store, workers=1, **OPTIONS)
+
+
+def test_a_copy_added_beside_a_measured_scan_never_takes_its_place(tmp_path, make_study):
+    """A copy (``R_VL50_01.png`` of a measured ``R_VL50_1.png``) sorts first by name; the scan
+    the store measured still counts, the copy is the duplicate and nothing is measured again
+    (a trial found the measured scan excluded and the copy measured in its place)."""
+    import shutil
+
+    make_study(tmp_path / "study", subjects=1, legs="R", reps=1)
+    store = tmp_path / "s.sqlite"
+    first = run_batch(tmp_path / "study", store=store, workers=1, **OPTIONS)
+    assert first.n_measured == 1
+    before = current_results(store)
+    week0 = tmp_path / "study" / "S01" / "week0"
+    shutil.copy(week0 / "R_VL50_1.png", week0 / "R_VL50_01.png")
+    again = run_batch(tmp_path / "study", store=store, workers=1, **OPTIONS)
+    assert again.n_measured == 0 and again.n_skipped == 1
+    (duplicate,) = [s for s in again.left_out if s.state == "duplicate"]
+    assert duplicate.path.endswith("R_VL50_01.png") and "R_VL50_1.png" in duplicate.detail
+    assert current_results(store) == before
+    # in a new store neither is measured yet: the first by name counts, as before
+    fresh = run_batch(tmp_path / "study", store=tmp_path / "new.sqlite", workers=1, **OPTIONS)
+    (duplicate,) = [s for s in fresh.left_out if s.state == "duplicate"]
+    assert duplicate.path.endswith("R_VL50_1.png")

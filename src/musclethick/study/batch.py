@@ -481,7 +481,12 @@ def run_batch(
     if not dry_run:
         StudyStore.check_writable(store)  # a foreign or read-only store: refused before any work
     discovery = discover_study(
-        study, protocol=protocol, pattern=pattern, manifest=manifest, allocation=allocation
+        study,
+        protocol=protocol,
+        pattern=pattern,
+        manifest=manifest,
+        allocation=allocation,
+        measured=_measured_paths(store),
     )
     _check_same_study(store, discovery.root)
     if dry_run:
@@ -641,6 +646,14 @@ def run_batch(
         disagreeing=disagreeing,
         repeat_tolerance_pct=protocol.aggregation.repeat_tolerance_pct,
     )
+
+
+def _measured_paths(store: str | Path) -> frozenset[str]:
+    """Paths of the scans with current results in ``store`` (none when it does not exist)."""
+    if not Path(store).is_file():
+        return frozenset()
+    with StudyStore(store, readonly=True) as db:
+        return frozenset(scan.path for scan in db.current_scans())
 
 
 def _check_same_study(store: str | Path, root: str | Path) -> None:

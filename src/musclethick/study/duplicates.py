@@ -6,7 +6,12 @@ counts:
 
 1. of files with the same content, the first in name order (relative path);
 2. of the remaining captures with the same labels, the one whose content the folder holds most
-   often (the capture its copies agree on), then the first in name order.
+   often (the capture its copies agree on), then the first in name order;
+
+and in both, a capture the study store has measured already before one it has not (a trial's
+copy ``R_VL50_01.png`` of a measured ``R_VL50_1.png`` sorted first and took its place: the
+measured scan, with any review of it, dropped out of the tables and the copy was measured
+again).
 
 Examples: ``L_VL50_1.DCM`` and a copy under ``wk0/`` of ``L_VL50_1.dcm`` (same content),
 ``L_VL50_01.dcm`` beside ``L_VL50_1.dcm`` (same rep), a scan saved twice under two rep
@@ -35,12 +40,15 @@ class Capture:
         Content hash; ``""`` when unknown (then only the labels count).
     labels : tuple or None
         ``(subject, leg, week, site, rep)``; ``None`` when the rep is unknown.
+    measured : bool
+        The study store holds results of this capture already.
     """
 
     path: str
     name: str
     sha256: str = ""
     labels: tuple | None = None
+    measured: bool = False
 
 
 @dataclass(frozen=True)
@@ -68,7 +76,7 @@ def find_duplicates(captures: Iterable[Capture]) -> tuple[Duplicate, ...]:
     >>> [d.name for d in find_duplicates([b, a])]
     ['S1/wk0/L_VL50_1.png']
     """  # noqa: E501
-    ordered = sorted(captures, key=lambda c: (c.name, c.path))
+    ordered = sorted(captures, key=lambda c: (not c.measured, c.name, c.path))
     duplicates = []
     copies: dict[str, int] = {}
     first_with_content: dict[str, Capture] = {}
@@ -88,7 +96,8 @@ def find_duplicates(captures: Iterable[Capture]) -> tuple[Duplicate, ...]:
         if capture.labels is not None:
             groups.setdefault(capture.labels, []).append(capture)
     for group in groups.values():
-        kept = max(group, key=lambda c: copies.get(c.sha256, 1))  # first of the most copied
+        # the first (measured, then by name) of the most copied
+        kept = max(group, key=lambda c: copies.get(c.sha256, 1))
         for capture in group:
             if capture is not kept:
                 reason = "same subject, leg, week, site and rep as"

@@ -424,6 +424,7 @@ def discover_study(
     pattern: str | None = None,
     manifest: str | Path | None = None,
     allocation: str | Path | None = None,
+    measured: frozenset[str] = frozenset(),
 ) -> StudyDiscovery:
     """Find a study's scans and check them against ``protocol`` (nothing is measured).
 
@@ -439,6 +440,9 @@ def discover_study(
         Manifest CSV to use instead of a folder pattern.
     allocation : str or path-like, optional
         Allocation CSV (``subject, leg, condition``).
+    measured : frozenset of str
+        Absolute paths the study store has measured already: of duplicates, these count
+        (:func:`musclethick.study.duplicates.find_duplicates`).
 
     Returns
     -------
@@ -511,6 +515,7 @@ def discover_study(
             name=entry.relpath,
             sha256=entry.sha256,
             labels=None if entry.rep is None else (*entry.session_key, entry.rep),
+            measured=entry.path in measured,
         )
         for entry in scans
     )
