@@ -638,3 +638,16 @@ def test_a_narrow_footprint_measures_as_the_whole_capture(sample_images: Path, s
         assert res.status != "failed", (name, res.message)
         t, t_ref = res.mean_thickness_px, ref.mean_thickness_px
         assert t == pytest.approx(t_ref, rel=0.03 if res.status == "ok" else 0.05), (name, t, t_ref)
+
+
+def test_a_failure_names_its_file_once(tmp_path: Path):
+    """A picture with no muscle in it fails with one message that names the file once (a
+    trial's non-ultrasound image had its path twice: the edge path's reason carried it too)."""
+    yy, xx = np.mgrid[:300, :400]
+    picture = (127 + 120 * np.sin(xx / 9.0) * np.cos(yy / 13.0)).astype(np.uint8)  # no layers
+    path = tmp_path / "holiday.png"
+    Image.fromarray(picture).save(path)
+    [measured] = list(measure_paths([path], MeasureSettings()))
+    [r] = measured.results
+    assert r.status == "failed", (r.status, r.message)
+    assert r.message.count(str(path)) == 1, r.message

@@ -196,10 +196,9 @@ def _edges_result(
 
     try:
         superficial, deep = find_boundaries_edges(frame.pixels)
-    except BoundaryNotFound as error:
-        message = f"{frame.path}: {error}"
+    except BoundaryNotFound as error:  # the result's message names the file already
         return _assemble(
-            frame, None, None, settings, method="edges", extra_flags=flags, note=message
+            frame, None, None, settings, method="edges", extra_flags=flags, note=str(error)
         )
     return _assemble(frame, superficial, deep, settings, method="edges", extra_flags=flags)
 
