@@ -239,6 +239,9 @@ def find_sector(
     half = min(g.shape) >= 200  # every other pixel is enough for the shape (4x less work)
     g = to_grey_uint8(np.ascontiguousarray(g[::2, ::2] if half else g))
     rows, cols = g.shape
+    corner = (slice(0, max(2, rows // 20)), slice(0, max(2, cols // 10)))
+    if min(g[corner].mean(), g[corner[0], -corner[1].stop :].mean()) > background:
+        return None  # neither top corner is black: no fan (most frames stop here)
     k = 5 if half else 9
     inside = cv2.blur(g, (k, k)) > background
     y = np.arange(int(rows_used[0] * rows), int(rows_used[1] * rows))
