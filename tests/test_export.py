@@ -389,6 +389,11 @@ def test_an_image_of_several_frames_takes_its_worst_frame_status():
     (image,) = aggregate_images(corrected).itertuples()
     assert image.qc_status == "corrected" and image.thickness_mm == pytest.approx(47 / 3)
     assert image.n_frames == 3 and image.n_frames_flagged_left_out == 0
+    # fewer than half trusted: every frame counts, and the image is flagged
+    mostly = pd.DataFrame([row(0, "ok", 20.0), row(1, "flagged", 6.0), row(2, "flagged", 7.0)])
+    (image,) = aggregate_images(mostly).itertuples()
+    assert image.qc_status == "flagged" and image.thickness_mm == pytest.approx(11.0)
+    assert image.n_frames == 3 and image.n_frames_flagged_left_out == 0
     # no trusted frame: every frame counts, and the image is flagged
     doubted = long.assign(qc_status=["flagged", "flagged", "flagged"])
     (image,) = aggregate_images(doubted).itertuples()

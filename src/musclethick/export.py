@@ -171,7 +171,7 @@ COLUMN_DOCS = {
     "n_lines": "measurement lines averaged",
     "n_frames": "frames averaged",
     "n_frames_flagged_left_out": "flagged frames of a cine loop left out of the image value "
-    "because other frames of it are ok, accepted or corrected",
+    "because at least half of its frames are ok, accepted or corrected",
     "sd_mm": "standard deviation of the images of the session (ddof=1)",
     "n_images": "images kept for the session value",
     "n_images_flagged": "images of the session whose value is still flagged (not reviewed): "
@@ -320,10 +320,11 @@ def aggregate_images(long: pd.DataFrame) -> pd.DataFrame:
     """Image values: mean of the lines of each frame, then mean of the frames of a scan.
 
     Only rows with ``included`` and a finite thickness count. A scan of several frames (a cine
-    loop) with a trusted frame (``ok``, ``accepted`` or ``corrected``) leaves its ``flagged``
-    frames out of its value (``n_frames_flagged_left_out``): one doubtful frame must not move
-    the image (a trial's cine: one frame on the wrong edge, 6.3 mm against ~20 mm, took the
-    image to 17.6 mm); a scan with no trusted frame keeps them all and is ``flagged``.
+    loop) at least half of whose frames are trusted (``ok``, ``accepted`` or ``corrected``)
+    leaves its ``flagged`` frames out of its value (``n_frames_flagged_left_out``): one
+    doubtful frame must not move the image (a trial's cine: one frame on the wrong edge, 6.3 mm
+    against ~20 mm, took the image to 17.6 mm); a scan with fewer trusted frames keeps them
+    all and is ``flagged`` (one ``ok`` frame among nine flagged is no sure value).
     Columns: session keys, ``image``, ``rep``, ``thickness_mm``, ``echo_intensity``,
     ``n_lines``, ``n_frames``, ``n_frames_flagged_left_out``,
     ``qc_status`` (worst of the frames kept: the first of corrected/flagged/accepted/ok),
@@ -353,9 +354,9 @@ def aggregate_images(long: pd.DataFrame) -> pd.DataFrame:
         per_frame["qc_status"]
         .isin(_TRUSTED)
         .groupby([per_frame[k] for k in keys], dropna=False)
-        .transform("any")
+        .transform("mean")  # the share of the scan's frames that are trusted
     )
-    left_out = flagged & trusted
+    left_out = flagged & (trusted >= 0.5)
     per_frame = per_frame.assign(_left_out=left_out.astype(int))
     counts = per_frame.groupby(keys, dropna=False, as_index=False)["_left_out"].sum()
     images = (

@@ -478,10 +478,23 @@ def test_another_study_folder_is_refused_by_a_store_that_holds_one(tmp_path, mak
     assert str(tmp_path / "study") in err and str(tmp_path / "other") in err
     assert "--store NEW.sqlite" in err
     assert _query(store, "SELECT path, sha256 FROM scans ORDER BY id") == before
-    # the dry run says so too; the study itself, named through a symlink, is accepted
+    # the dry run says so too, and writes nothing (a read-only store is only read)
+    store.chmod(0o444)
     assert main([*argv, "--dry-run"]) == 2
+    assert "holds the study in" in capsys.readouterr().err
+    store.chmod(0o644)
+    # the study itself, named through a symlink, is accepted
     (tmp_path / "link").symlink_to(tmp_path / "study")
     run_batch(tmp_path / "link", store=store, workers=1, **OPTIONS)
+    # and so are its files listed in a manifest kept in a folder of their own
+    manifest = tmp_path / "study" / "lists" / "m.csv"
+    manifest.parent.mkdir()
+    manifest.write_text(
+        "file,subject,leg,week,site,rep\n../S01/week0/L_VL50_1.png,S01,L,0,VL50,1\n",
+        encoding="utf-8",
+    )
+    again = run_batch(None, manifest=manifest, store=store, workers=1, **OPTIONS)
+    assert again.n_measured == 0 and again.n_skipped == 1
 
 
 def test_a_copy_added_beside_a_measured_scan_never_takes_its_place(tmp_path, make_study):

@@ -57,3 +57,24 @@ def test_unknown_rep_or_content_only_compares_what_is_known():
     assert find_duplicates([capture("a.png", "", rep=None), capture("b.png", "", rep=None)]) == ()
     found = find_duplicates([capture("a.png", ""), capture("b.png", "")])  # same labels
     assert [d.name for d in found] == ["b.png"]
+
+
+def test_a_measured_capture_always_counts_before_copies_added_later():
+    """The store's measured capture keeps its place (and its reviews): against a copy that
+    sorts first by name, and against two copies of other pixels under the same labels."""
+    from dataclasses import replace
+
+    measured = replace(capture("S01/week0/L_VL50_1.png", "m"), measured=True)
+    copy = capture("S01/week0/L_VL50_01.png", "m")  # same content, first by name
+    (found,) = find_duplicates([copy, measured])
+    assert (found.name, found.kept) == ("S01/week0/L_VL50_01.png", "S01/week0/L_VL50_1.png")
+    others = [capture("a/L_VL50_1.png", "n"), capture("b/L_VL50_1.png", "n")]  # agree, and first
+    found = find_duplicates([*others, replace(measured, name="z/L_VL50_1.png")])
+    # b is a's copy; a (the copies' pick) gives way to the measured z: only z counts
+    assert [(d.name, d.kept) for d in found] == [
+        ("a/L_VL50_1.png", "z/L_VL50_1.png"),
+        ("b/L_VL50_1.png", "a/L_VL50_1.png"),
+    ]
+    # nothing measured: the copies agree on "n", and that is kept, as before
+    found = find_duplicates([*others, capture("z/L_VL50_1.png", "m")])
+    assert {d.kept for d in found} == {"a/L_VL50_1.png"}

@@ -480,6 +480,8 @@ def run_batch(
         protocol = load_protocol(protocol)
     if not dry_run:
         StudyStore.check_writable(store)  # a foreign or read-only store: refused before any work
+    if manifest is None and study is not None:
+        _check_same_study(store, study)  # before discovery hashes every file
     discovery = discover_study(
         study,
         protocol=protocol,
@@ -488,7 +490,6 @@ def run_batch(
         allocation=allocation,
         measured=_measured_paths(store),
     )
-    _check_same_study(store, discovery.root)
     if dry_run:
         return BatchSummary(discovery, str(store), None, len(discovery.scans))
     if not discovery.scans and not discovery.left_out:
@@ -518,6 +519,8 @@ def run_batch(
         if db.get_meta("study_name") is None:
             db.set_meta("study_name", protocol.name)
         db.set_meta("study_root", discovery.root)
+        if manifest is None:  # the folder a later folder batch must match (_check_same_study)
+            db.set_meta("study_folder", str(Path(discovery.root).resolve()))
         if Path(protocol.source).is_file():
             db.set_meta("protocol_source", str(Path(protocol.source).resolve()))
         run_id = db.start_run(
@@ -656,28 +659,31 @@ def _measured_paths(store: str | Path) -> frozenset[str]:
         return frozenset(scan.path for scan in db.current_scans())
 
 
-def _check_same_study(store: str | Path, root: str | Path) -> None:
+def _check_same_study(store: str | Path, folder: str | Path) -> None:
     """Refuse to batch a study folder into a store that holds another one (a new-user trial
     batched a second study, and a moved copy of the first, into one store: their scans were
     mixed into one study's tables, same-named subjects replaced, without a word).
 
+    Only folder runs are compared (``meta.study_folder``, set by folder runs): a manifest's
+    scans may lie anywhere. The store is opened read-only (a dry run writes nothing).
+
     Raises
     ------
     UsageError
-        When the store records another study folder (``meta.study_root``) than ``root``.
+        When the store records another study folder than ``folder``.
     """
     from musclethick.errors import UsageError
 
     if not Path(store).is_file():
         return
-    with StudyStore(store) as db:
-        old = db.get_meta("study_root")
-    if not old or Path(old).resolve() == Path(root).resolve():
+    with StudyStore(store, readonly=True) as db:
+        old = db.get_meta("study_folder")
+    if not old or Path(old) == Path(folder).resolve():
         return
     raise UsageError(
-        f"{store}: this store holds the study in {old}, not {root}: measure another study, or a "
-        "copy of this one, into its own store (--store NEW.sqlite); if you moved the study "
-        f"folder, batch it from {old} again or start a new store"
+        f"{store}: this store holds the study in {old}, not {Path(folder).resolve()}: measure "
+        "another study, or a copy of this one, into its own store (--store NEW.sqlite); a "
+        "store mixes the scans of every folder batched into it"
     )
 
 

@@ -8,7 +8,7 @@ counts:
 2. of the remaining captures with the same labels, the one whose content the folder holds most
    often (the capture its copies agree on), then the first in name order;
 
-and in both, a capture the study store has measured already before one it has not (a trial's
+and in both, a capture the study store has measured already first (a trial's
 copy ``R_VL50_01.png`` of a measured ``R_VL50_1.png`` sorted first and took its place: the
 measured scan, with any review of it, dropped out of the tables and the copy was measured
 again).
@@ -96,8 +96,8 @@ def find_duplicates(captures: Iterable[Capture]) -> tuple[Duplicate, ...]:
         if capture.labels is not None:
             groups.setdefault(capture.labels, []).append(capture)
     for group in groups.values():
-        # the first (measured, then by name) of the most copied
-        kept = max(group, key=lambda c: copies.get(c.sha256, 1))
+        # a measured one, else the first by name of the most copied
+        kept = max(group, key=lambda c: (c.measured, copies.get(c.sha256, 1)))
         for capture in group:
             if capture is not kept:
                 reason = "same subject, leg, week, site and rep as"
