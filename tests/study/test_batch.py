@@ -519,3 +519,25 @@ def test_a_copy_added_beside_a_measured_scan_never_takes_its_place(tmp_path, mak
     fresh = run_batch(tmp_path / "study", store=tmp_path / "new.sqlite", workers=1, **OPTIONS)
     (duplicate,) = [s for s in fresh.left_out if s.state == "duplicate"]
     assert duplicate.path.endswith("R_VL50_1.png")
+
+
+def test_a_moved_study_is_taken_up_where_it_lies(tmp_path, make_study):
+    """A study folder moved elsewhere (its old place gone) is batched into its store without
+    measuring anything again: the recorded paths move with it, results (and so reviews) stay,
+    and the exports list its scans under the new folder; nothing is reported missing."""
+    from musclethick.cli import main
+
+    make_study(tmp_path / "study", subjects=1, legs="L", reps=2)
+    store = tmp_path / "s.sqlite"
+    run_batch(tmp_path / "study", store=store, workers=1, **OPTIONS)
+    before = [(r[1], r[2]) for r in current_results(store)]
+    (tmp_path / "study").rename(tmp_path / "moved")
+    again = run_batch(tmp_path / "moved", store=store, workers=1, **OPTIONS)
+    assert again.n_measured == 0 and again.n_skipped == 2
+    assert not [s for s in again.left_out if s.state == "missing"]
+    after = current_results(store)
+    assert [(r[1], r[2]) for r in after] == before  # the same results, not new ones
+    assert all(r[0].startswith(str((tmp_path / "moved").resolve())) for r in after)
+    assert main(["export", str(store), "--out", str(tmp_path / "t"), "--format", "csv"]) == 0
+    long = (tmp_path / "t" / "long.csv").read_text()
+    assert long.count("L_VL50_") >= 2

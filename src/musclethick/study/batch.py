@@ -480,8 +480,9 @@ def run_batch(
         protocol = load_protocol(protocol)
     if not dry_run:
         StudyStore.check_writable(store)  # a foreign or read-only store: refused before any work
+    moved_from = None
     if manifest is None and study is not None:
-        _check_same_study(store, study)  # before discovery hashes every file
+        moved_from = _check_same_study(store, study)  # before discovery hashes every file
     discovery = discover_study(
         study,
         protocol=protocol,
@@ -515,6 +516,8 @@ def run_batch(
     workers = max(1, int(workers or available_cores()))
 
     with StudyStore(store) as db:
+        if moved_from is not None:
+            db.relocate(moved_from, Path(discovery.root).resolve())
         db.set_meta("protocol", protocol.name)
         if db.get_meta("study_name") is None:
             db.set_meta("study_name", protocol.name)
@@ -659,10 +662,13 @@ def _measured_paths(store: str | Path) -> frozenset[str]:
         return frozenset(scan.path for scan in db.current_scans())
 
 
-def _check_same_study(store: str | Path, folder: str | Path) -> None:
+def _check_same_study(store: str | Path, folder: str | Path) -> str | None:
     """Refuse to batch a study folder into a store that holds another one (a new-user trial
-    batched a second study, and a moved copy of the first, into one store: their scans were
-    mixed into one study's tables, same-named subjects replaced, without a word).
+    batched a second study, and a copy of the first, into one store: their scans were mixed
+    into one study's tables, same-named subjects replaced, without a word), unless the folder
+    the store holds is gone: then the study was moved, and the folder it was moved from is
+    returned (:meth:`StudyStore.relocate` moves the recorded paths, so that nothing is measured
+    again and reviews stay).
 
     Only folder runs are compared (``meta.study_folder``, set by folder runs): a manifest's
     scans may lie anywhere. The store is opened read-only (a dry run writes nothing).
@@ -670,20 +676,24 @@ def _check_same_study(store: str | Path, folder: str | Path) -> None:
     Raises
     ------
     UsageError
-        When the store records another study folder than ``folder``.
+        When the store records another study folder than ``folder``, and that one still exists.
     """
     from musclethick.errors import UsageError
 
     if not Path(store).is_file():
-        return
+        return None
     with StudyStore(store, readonly=True) as db:
         old = db.get_meta("study_folder")
-    if not old or Path(old) == Path(folder).resolve():
-        return
+    new = Path(folder).resolve()
+    if not old or Path(old) == new:
+        return None
+    if not Path(old).exists():
+        return old  # moved: the old place is gone
     raise UsageError(
-        f"{store}: this store holds the study in {old}, not {Path(folder).resolve()}: measure "
-        "another study, or a copy of this one, into its own store (--store NEW.sqlite); a "
-        "store mixes the scans of every folder batched into it"
+        f"{store}: this store holds the study in {old}, not {new}: measure another study, or a "
+        "copy of this one, into its own store (--store NEW.sqlite); a store mixes the scans of "
+        f"every folder batched into it (a study moved away from {old} is taken up where it "
+        "lies once its old folder is gone)"
     )
 
 

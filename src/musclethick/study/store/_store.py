@@ -148,6 +148,25 @@ class StudyStore:
                 (key, value),
             )
 
+    def relocate(self, old_folder: str | Path, new_folder: str | Path) -> int:
+        """Move the study's recorded paths from ``old_folder`` to ``new_folder`` (a study
+        folder that was moved or copied elsewhere, its old place gone): scans, their states and
+        failures keep their results and reviews under the new paths. Returns the scans moved.
+        """
+        old, new = str(old_folder).rstrip("/\\"), str(new_folder).rstrip("/\\")
+        cut = len(old) + 1  # SQLite's substr is 1-based: the rest after the old folder
+        moved = 0
+        with self._transaction():
+            for table in ("scans", "scan_states", "failures"):
+                cursor = self._db.execute(
+                    f"UPDATE {table} SET path = ? || substr(path, ?) "  # fixed table names
+                    "WHERE substr(path, 1, ?) = ? AND substr(path, ?, 1) IN ('/', '\\')",
+                    (new, cut, len(old), old, cut),
+                )
+                if table == "scans":
+                    moved = cursor.rowcount
+        return moved
+
     # -- runs ---------------------------------------------------------------------------
 
     def start_run(
