@@ -541,3 +541,24 @@ def test_a_moved_study_is_taken_up_where_it_lies(tmp_path, make_study):
     assert main(["export", str(store), "--out", str(tmp_path / "t"), "--format", "csv"]) == 0
     long = (tmp_path / "t" / "long.csv").read_text()
     assert long.count("L_VL50_") >= 2
+
+
+def test_a_run_without_the_allocation_keeps_the_conditions_the_store_knows(
+    tmp_path, make_study, scan_writer
+):
+    """A later run without ``--allocation`` (a new week, a changed file) records the scans of an
+    allocated leg under that leg's condition, not under none (a trial's dry run showed
+    "Conditions: -", and such a run split a leg's sessions and lost its change)."""
+    make_study(tmp_path / "study", subjects=1, legs="LR", reps=1)
+    allocation = tmp_path / "alloc.csv"
+    allocation.write_text("subject,leg,condition\nS01,L,FAIL\nS01,R,RIR\n", encoding="utf-8")
+    store = tmp_path / "s.sqlite"
+    run_batch(tmp_path / "study", store=store, workers=1, allocation=allocation, **OPTIONS)
+    scan_writer(tmp_path / "study" / "S01" / "week4" / "L_VL50_1.png", thickness_px=58, seed=90)
+    dry = run_batch(tmp_path / "study", store=store, dry_run=True, **OPTIONS)
+    assert "Conditions: FAIL: 2 scans, RIR: 1 scan" in dry.render()
+    run_batch(tmp_path / "study", store=store, workers=1, **OPTIONS)
+    assert sorted(_query(store, "SELECT condition, COUNT(*) FROM scans GROUP BY condition")) == [
+        ("FAIL", 2),
+        ("RIR", 1),
+    ]

@@ -490,6 +490,7 @@ def run_batch(
         manifest=manifest,
         allocation=allocation,
         measured=_measured_paths(store),
+        known_conditions=_stored_conditions(store),
     )
     if dry_run:
         return BatchSummary(discovery, str(store), None, len(discovery.scans))
@@ -660,6 +661,14 @@ def _measured_paths(store: str | Path) -> frozenset[str]:
         return frozenset()
     with StudyStore(store, readonly=True) as db:
         return frozenset(scan.path for scan in db.current_scans())
+
+
+def _stored_conditions(store: str | Path) -> dict[tuple[str, str], str]:
+    """``{(subject, leg): condition}`` of the scans in ``store`` that have one."""
+    if not Path(store).is_file():
+        return {}
+    with StudyStore(store, readonly=True) as db:
+        return {(s.subject, s.leg): s.condition for s in db.scans() if s.condition}
 
 
 def _check_same_study(store: str | Path, folder: str | Path) -> str | None:

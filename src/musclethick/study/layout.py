@@ -425,6 +425,7 @@ def discover_study(
     manifest: str | Path | None = None,
     allocation: str | Path | None = None,
     measured: frozenset[str] = frozenset(),
+    known_conditions: dict[tuple[str, str], str] | None = None,
 ) -> StudyDiscovery:
     """Find a study's scans and check them against ``protocol`` (nothing is measured).
 
@@ -443,6 +444,11 @@ def discover_study(
     measured : frozenset of str
         Absolute paths the study store has measured already: of duplicates, these count
         (:func:`musclethick.study.duplicates.find_duplicates`).
+    known_conditions : dict, optional
+        ``{(subject, leg): condition}`` the study store holds from an earlier run's
+        allocation: without ``allocation``, a scan without a condition of its own takes it
+        (a later run without ``--allocation`` must not record new or changed scans of an
+        allocated leg under no condition, which splits its sessions and its change).
 
     Returns
     -------
@@ -479,6 +485,13 @@ def discover_study(
     if allocation is not None:
         entries, allocation_problems = apply_allocation(entries, read_allocation(allocation))
         problems += allocation_problems
+    elif known_conditions:
+        entries = [
+            e
+            if e.condition or (e.subject, e.leg) not in known_conditions
+            else replace(e, condition=known_conditions[(e.subject, e.leg)])
+            for e in entries
+        ]
     if protocol.conditions:
         bad = sorted({e.condition for e in entries if e.condition} - set(protocol.conditions))
         problems += [f"condition {c!r} is not in the protocol" for c in bad]
