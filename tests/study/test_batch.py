@@ -562,3 +562,24 @@ def test_a_run_without_the_allocation_keeps_the_conditions_the_store_knows(
         ("FAIL", 2),
         ("RIR", 1),
     ]
+
+
+def test_switching_the_protocol_of_a_store_is_said(tmp_path, make_study):
+    """A run with another protocol than the store's earlier runs says so, with how to keep the
+    earlier one (a trial switched protocols without a word); the same protocol says nothing."""
+    make_study(tmp_path / "study", subjects=1, legs="L", reps=1)
+    protocol = tmp_path / "p.toml"
+    protocol.write_text(
+        '[protocol]\nname = "other"\n'
+        '[design]\nadapt_to_study = true\n[[site]]\nname = "VL50"\nmuscle = "VL"\n',
+        encoding="utf-8",
+    )
+    store = tmp_path / "s.sqlite"
+    first = run_batch(tmp_path / "study", store=store, workers=1, **OPTIONS)
+    assert not [w for w in first.warnings() if "protocol" in w]
+    same = run_batch(tmp_path / "study", store=store, workers=1, **OPTIONS)
+    assert not [w for w in same.warnings() if "protocol" in w]
+    options = {**OPTIONS, "protocol": str(protocol)}
+    switched = run_batch(tmp_path / "study", store=store, workers=1, **options)
+    (note,) = [w for w in switched.warnings() if "protocol" in w]
+    assert "'default' before" in note and "'other'" in note and "--protocol default" in note

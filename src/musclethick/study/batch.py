@@ -194,6 +194,7 @@ class BatchSummary:
     model_path: str | None = None
     disagreeing: tuple[DisagreeingSession, ...] = ()
     repeat_tolerance_pct: float = REPEAT_TOLERANCE_PCT
+    protocol_before: str = ""
 
     @property
     def n_frames(self) -> int:
@@ -307,6 +308,13 @@ class BatchSummary:
             lines.append(
                 f"... and {len(states) - max_items} more scans left out (see the dry run, or "
                 "the 'excluded' table of 'musclethick export')"
+            )
+        now = self.discovery.protocol.name
+        if self.protocol_before and self.protocol_before != now:
+            lines.append(
+                f"the store was batched with protocol {self.protocol_before!r} before, this run "
+                f"with {now!r}: its exports now follow {now!r} (sites, weeks, aggregation); give "
+                f"--protocol {self.protocol_before} to keep the earlier one"
             )
         if self.n_reviews_superseded:
             lines.append(
@@ -519,6 +527,7 @@ def run_batch(
     with StudyStore(store) as db:
         if moved_from is not None:
             db.relocate(moved_from, Path(discovery.root).resolve())
+        protocol_before = db.get_meta("protocol") or ""
         db.set_meta("protocol", protocol.name)
         if db.get_meta("study_name") is None:
             db.set_meta("study_name", protocol.name)
@@ -642,6 +651,7 @@ def run_batch(
         elapsed_s=elapsed,
         left_out=tuple(left_out),
         n_reviews_superseded=n_reviews_superseded,
+        protocol_before=protocol_before,
         n_frames_ok=by_status["ok"],
         n_frames_flagged=by_status["flagged"],
         n_frames_failed=by_status["failed"],
