@@ -221,3 +221,26 @@ def test_week_and_leg_from_dicom(tmp_path):
     found = discover_study(tmp_path, protocol=protocol, pattern="{subject}/{site}_{rep}.{ext}")
     assert len(found.scans) == 3
     assert found.problems == ("S02/VL50_1.png: no week in the path and no study date",)
+
+
+def test_a_file_that_does_not_fit_the_pattern_says_which_part():
+    """A trial's "does not fit the pattern" did not say where; now the part is named."""
+    from musclethick.study.layout import DEFAULT_PATTERN, why_unmatched
+
+    assert why_unmatched(DEFAULT_PATTERN, "S01/week4/L_VL50_1.png") == ""
+    assert why_unmatched(DEFAULT_PATTERN, "S01/L_VL50_1.png") == (
+        "it has 2 part(s) (folders and file name), the pattern "
+        "'{subject}/{week}/{leg}_{site}_{rep}.{ext}' has 3"
+    )
+    why = why_unmatched(DEFAULT_PATTERN, "S01/visit4/L_VL50_1.png")
+    assert why.startswith("'visit4' is not '{week}'") and "week4, wk4" in why
+    why = why_unmatched(DEFAULT_PATTERN, "S01/week4/X_VL50_1.png")
+    assert why.startswith("'X_VL50_1.png' is not '{leg}_{site}_{rep}.{ext}'") and "L, R" in why
+
+
+def test_the_dry_run_names_the_part_that_does_not_fit(tmp_path):
+    touch(tmp_path, "S01/week0/L_VL50_1.png")
+    touch(tmp_path, "S01/visit4/L_VL50_1.png")
+    found = discover_study(tmp_path, protocol=load_protocol("default"))
+    (state,) = [s for s in found.not_measured if s.state == "unmatched"]
+    assert state.detail.endswith("'visit4' is not '{week}' (a week such as week4, wk4, w4 or 4)")

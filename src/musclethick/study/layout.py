@@ -48,6 +48,7 @@ __all__ = [
     "match_pattern",
     "pattern_to_regex",
     "scan_folder",
+    "why_unmatched",
 ]
 
 DEFAULT_PATTERN = "{subject}/{week}/{leg}_{site}_{rep}.{ext}"
@@ -65,16 +66,10 @@ _TOKENS = {
 _TOKEN = re.compile(r"\{([^{}]*)\}")
 
 
-def pattern_to_regex(pattern: str) -> re.Pattern[str]:
-    """Compile a folder pattern into a case-insensitive regular expression.
-
-    Raises
-    ------
-    ProtocolError
-        Unknown or repeated tokens, or a pattern without ``{subject}`` and ``{site}``.
-    """
+def _regex_of(pattern: str, seen: set[str]) -> str:
+    """The regular expression of ``pattern``'s text and tokens (each token's name added to
+    ``seen``; a token already there raises)."""
     parts: list[str] = []
-    seen: set[str] = set()
     position = 0
     for match in _TOKEN.finditer(pattern):
         parts.append(re.escape(pattern[position : match.start()]))
@@ -96,10 +91,55 @@ def pattern_to_regex(pattern: str) -> re.Pattern[str]:
     if "{" in rest or "}" in rest:
         raise ProtocolError(f"pattern {pattern!r}: unbalanced braces")
     parts.append(re.escape(rest))
+    return "".join(parts)
+
+
+def pattern_to_regex(pattern: str) -> re.Pattern[str]:
+    """Compile a folder pattern into a case-insensitive regular expression.
+
+    Raises
+    ------
+    ProtocolError
+        Unknown or repeated tokens, or a pattern without ``{subject}`` and ``{site}``.
+    """
+    seen: set[str] = set()
+    regex = _regex_of(pattern, seen)
     for required in ("subject", "site"):
         if required not in seen:
             raise ProtocolError(f"pattern {pattern!r}: needs a {{{required}}} token")
-    return re.compile("".join(parts), re.IGNORECASE)
+    return re.compile(regex, re.IGNORECASE)
+
+
+#: What a token takes, for the reason a path does not fit (:func:`why_unmatched`).
+_TOKEN_EXAMPLES = {
+    "week": "a week such as week4, wk4, w4 or 4",
+    "leg": "L, R, left or right",
+    "rep": "a number",
+    "date": "a date such as 20240108 or 2024-01-08",
+    "ext": "a file suffix",
+}
+
+
+def why_unmatched(pattern: str, relpath: str) -> str:
+    """Which part of ``relpath`` does not fit ``pattern``, in words (``""`` when it fits or
+    no single part can be named): the number of folder levels, or the first folder or file
+    name that differs, with what its tokens take (e.g. ``'wk_4' is not '{week}' (a week such as
+    week4, wk4, w4 or 4)``)."""
+    want, have = pattern.split("/"), relpath.split("/")
+    if len(want) != len(have):
+        return (
+            f"it has {len(have)} part(s) (folders and file name), the pattern {pattern!r} has "
+            f"{len(want)}"
+        )
+    for part, name in zip(want, have, strict=True):
+        try:
+            regex = re.compile(_regex_of(part, set()), re.IGNORECASE)
+        except ProtocolError:
+            return ""
+        if regex.fullmatch(name) is None:
+            hints = [_TOKEN_EXAMPLES[t] for t in _TOKEN.findall(part) if t in _TOKEN_EXAMPLES]
+            return f"{name!r} is not {part!r}" + (f" ({'; '.join(hints)})" if hints else "")
+    return ""
 
 
 def match_pattern(regex: re.Pattern[str], relpath: str, *, root: Path) -> ScanEntry | None:
@@ -499,15 +539,18 @@ def discover_study(
     protocol = protocol.adapted(weeks=(e.week for e in entries), sites=(e.site for e in entries))
     site_names = {s.name.lower(): s.name for s in protocol.sites}
     scans, unexpected = [], []
-    not_measured = [
-        ScanState(
-            path=str(Path(base) / rel),
-            state="unmatched",
-            detail=f"{rel}: the file name does not fit the study's {source}",
-            relpath=rel,
+    not_measured = []
+    for rel in unmatched:
+        why = why_unmatched(pattern, rel) if manifest is None and pattern else ""
+        detail = f"{rel}: the file name does not fit the study's {source}"
+        not_measured.append(
+            ScanState(
+                path=str(Path(base) / rel),
+                state="unmatched",
+                detail=f"{detail}: {why}" if why else detail,
+                relpath=rel,
+            )
         )
-        for rel in unmatched
-    ]
     for entry in entries:
         site = site_names.get(entry.site.lower())
         if site is None:
