@@ -32,7 +32,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -488,17 +488,18 @@ def run_batch(
         protocol = load_protocol(protocol)
     if not dry_run:
         StudyStore.check_writable(store)  # a foreign or read-only store: refused before any work
+    known = _StoreState.read(store)  # before discovery hashes every file
     moved_from = None
     if manifest is None and study is not None:
-        moved_from = _check_same_study(store, study)  # before discovery hashes every file
+        moved_from = _check_same_study(store, known.study_folder, study)
     discovery = discover_study(
         study,
         protocol=protocol,
         pattern=pattern,
         manifest=manifest,
         allocation=allocation,
-        measured=_measured_paths(store),
-        known_conditions=_stored_conditions(store),
+        measured=known.measured,
+        known_conditions=known.conditions,
     )
     if dry_run:
         return BatchSummary(discovery, str(store), None, len(discovery.scans))
@@ -665,32 +666,37 @@ def run_batch(
     )
 
 
-def _measured_paths(store: str | Path) -> frozenset[str]:
-    """Paths of the scans with current results in ``store`` (none when it does not exist)."""
-    if not Path(store).is_file():
-        return frozenset()
-    with StudyStore(store, readonly=True) as db:
-        return frozenset(scan.path for scan in db.current_scans())
+@dataclass(frozen=True)
+class _StoreState:
+    """What a batch run needs to know of its store before it discovers the study (read in
+    one read-only opening; empty when the store does not exist yet)."""
+
+    study_folder: str = ""
+    measured: frozenset[str] = frozenset()  # paths of the scans with current results
+    conditions: dict[tuple[str, str], str] = field(default_factory=dict)  # (subject, leg)
+
+    @classmethod
+    def read(cls, store: str | Path) -> _StoreState:
+        if not Path(store).is_file():
+            return cls()
+        with StudyStore(store, readonly=True) as db:
+            return cls(
+                study_folder=db.get_meta("study_folder") or "",
+                measured=frozenset(scan.path for scan in db.current_scans()),
+                conditions={(s.subject, s.leg): s.condition for s in db.scans() if s.condition},
+            )
 
 
-def _stored_conditions(store: str | Path) -> dict[tuple[str, str], str]:
-    """``{(subject, leg): condition}`` of the scans in ``store`` that have one."""
-    if not Path(store).is_file():
-        return {}
-    with StudyStore(store, readonly=True) as db:
-        return {(s.subject, s.leg): s.condition for s in db.scans() if s.condition}
+def _check_same_study(store: str | Path, old: str, folder: str | Path) -> str | None:
+    """Refuse to batch a study folder into a store that holds another one, ``old`` (a new-user
+    trial batched a second study, and a copy of the first, into one store: their scans were
+    mixed into one study's tables, same-named subjects replaced, without a word), unless
+    ``old`` is gone: then the study was moved, and ``old`` is returned
+    (:meth:`StudyStore.relocate` moves the recorded paths, so that nothing is measured again
+    and reviews stay).
 
-
-def _check_same_study(store: str | Path, folder: str | Path) -> str | None:
-    """Refuse to batch a study folder into a store that holds another one (a new-user trial
-    batched a second study, and a copy of the first, into one store: their scans were mixed
-    into one study's tables, same-named subjects replaced, without a word), unless the folder
-    the store holds is gone: then the study was moved, and the folder it was moved from is
-    returned (:meth:`StudyStore.relocate` moves the recorded paths, so that nothing is measured
-    again and reviews stay).
-
-    Only folder runs are compared (``meta.study_folder``, set by folder runs): a manifest's
-    scans may lie anywhere. The store is opened read-only (a dry run writes nothing).
+    Only folder runs are compared (``meta.study_folder``, set by folder runs, ``""`` before
+    any): a manifest's scans may lie anywhere.
 
     Raises
     ------
@@ -699,10 +705,6 @@ def _check_same_study(store: str | Path, folder: str | Path) -> str | None:
     """
     from musclethick.errors import UsageError
 
-    if not Path(store).is_file():
-        return None
-    with StudyStore(store, readonly=True) as db:
-        old = db.get_meta("study_folder")
     new = Path(folder).resolve()
     if not old or Path(old) == new:
         return None
