@@ -41,7 +41,7 @@ at the failures seen on scanners the model never saw:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -148,17 +148,21 @@ def _resize_target(target: np.ndarray, size: tuple[int, int], interp: int) -> np
     return resize_channels(t, size, interp)
 
 
-def resize_channels(array: np.ndarray, size: tuple[int, int], interp: int) -> np.ndarray:
-    """``cv2.resize`` of a (rows, cols, channels) array with any number of channels (OpenCV's
-    area resampling takes at most four at a time). ``size`` is ``(cols, rows)``."""
+def _by_fours(array: np.ndarray, size: tuple[int, int], op: Callable) -> np.ndarray:
+    """``op`` (an OpenCV resampling to ``size`` = ``(cols, rows)``) of a (rows, cols, channels)
+    array with any number of channels, four at a time (OpenCV's limit for some of them)."""
     a = np.ascontiguousarray(array)
     parts = [
-        cv2.resize(np.ascontiguousarray(a[..., k : k + 4]), size, interpolation=interp).reshape(
-            size[1], size[0], -1
-        )
+        op(np.ascontiguousarray(a[..., k : k + 4])).reshape(size[1], size[0], -1)
         for k in range(0, a.shape[2], 4)
     ]
     return np.concatenate(parts, axis=2)
+
+
+def resize_channels(array: np.ndarray, size: tuple[int, int], interp: int) -> np.ndarray:
+    """``cv2.resize`` of a (rows, cols, channels) array with any number of channels (OpenCV's
+    area resampling takes at most four at a time). ``size`` is ``(cols, rows)``."""
+    return _by_fours(array, size, lambda a: cv2.resize(a, size, interpolation=interp))
 
 
 def _first_row(channel: np.ndarray, threshold: float = 0.5) -> np.ndarray:
@@ -366,9 +370,7 @@ def turned(img: np.ndarray, channels: np.ndarray | None, angle_degrees: float):
     out = warp(img)
     if channels is None:
         return out, None
-    t = np.ascontiguousarray(channels, dtype=np.float32)
-    parts = [warp(t[..., k : k + 4]).reshape(h, w, -1) for k in range(0, t.shape[2], 4)]
-    return out, np.concatenate(parts, axis=2)
+    return out, _by_fours(np.asarray(channels, dtype=np.float32), (w, h), warp)
 
 
 def tilt(rng, img, tgt, *, max_degrees: float = AugmentOptions.tilt_degrees):
