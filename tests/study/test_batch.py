@@ -26,6 +26,16 @@ def _query(store_path, sql: str) -> list[tuple]:
         db.close()
 
 
+def _one_site_protocol(path, header: str):
+    """A protocol file: ``[protocol]`` with ``header``, adapting to the study, site VL50."""
+    path.write_text(
+        f"[protocol]\n{header}\n"
+        '[design]\nadapt_to_study = true\n[[site]]\nname = "VL50"\nmuscle = "VL"\n',
+        encoding="utf-8",
+    )
+    return path
+
+
 def current_results(store_path):
     return _query(
         store_path,
@@ -36,12 +46,7 @@ def current_results(store_path):
 
 def test_the_protocol_version_is_stored_with_the_run(tmp_path, make_study):
     make_study(tmp_path / "study", subjects=1, legs="L", reps=1)
-    protocol = tmp_path / "p.toml"
-    protocol.write_text(
-        '[protocol]\nname = "versioned"\nversion = "2024-03"\n'
-        '[design]\nadapt_to_study = true\n[[site]]\nname = "VL50"\nmuscle = "VL"\n',
-        encoding="utf-8",
-    )
+    protocol = _one_site_protocol(tmp_path / "p.toml", 'name = "versioned"\nversion = "2024-03"')
     options = {**OPTIONS, "protocol": str(protocol)}
     run_batch(tmp_path / "study", store=tmp_path / "s.sqlite", **options)
     with StudyStore(tmp_path / "s.sqlite", readonly=True) as db:
@@ -568,12 +573,7 @@ def test_switching_the_protocol_of_a_store_is_said(tmp_path, make_study):
     """A run with another protocol than the store's earlier runs says so, with how to keep the
     earlier one (a trial switched protocols without a word); the same protocol says nothing."""
     make_study(tmp_path / "study", subjects=1, legs="L", reps=1)
-    protocol = tmp_path / "p.toml"
-    protocol.write_text(
-        '[protocol]\nname = "other"\n'
-        '[design]\nadapt_to_study = true\n[[site]]\nname = "VL50"\nmuscle = "VL"\n',
-        encoding="utf-8",
-    )
+    protocol = _one_site_protocol(tmp_path / "p.toml", 'name = "other"')
     store = tmp_path / "s.sqlite"
     first = run_batch(tmp_path / "study", store=store, workers=1, **OPTIONS)
     assert not [w for w in first.warnings() if "protocol" in w]
