@@ -61,8 +61,9 @@ def render(
     style: tuple[float, float, float, str],
     side: str,
     light: bool,
-    depth_text: bool,
+    depth_text: bool | str,
     seed: int,
+    panel: tuple[str, ...] = (),
 ) -> np.ndarray:
     tick_mm, major_mm, label_mm, unit = style
     rng = np.random.default_rng(seed)
@@ -91,9 +92,66 @@ def render(
             tx = line_x + direction * 13 if side == "right" else line_x - 13 - w
             draw.text((tx - left, y - h / 2 - top), text, fill=ink, font=font)
     if depth_text:
-        text = f"D {depth_mm / 10:.1f} cm"
+        text = depth_text if isinstance(depth_text, str) else f"D {depth_mm / 10:.1f} cm"
         draw.text((8 if side == "right" else WIDTH - 80, 10), text, fill=ink, font=font)
+    for k, text in enumerate(panel):  # a parameter panel below the read-out's place
+        draw.text((6 if side == "right" else WIDTH - 62, 60 + 16 * k), text, fill=ink, font=font)
     return np.asarray(img)
+
+
+#: Scales a reader can take at the wrong size (a new-user trial, 2026-12-01): numbers without a
+#: unit that read as mm and as cm alike, and a value with a unit on the display that is not the
+#: depth. ``(name, mm per px, style, depth read-out or "", panel lines, confirmable)``:
+#: confirmable when something on screen decides the scale (a depth read-out).
+_H = BOX[3] - BOX[1]
+TRAPS = [
+    ("cm_0_5_10", 100.0 / _H, (10.0, 10.0, 50.0, "cm"), "", (), False),
+    ("cm_0_5_10_D10cm", 100.0 / _H, (10.0, 10.0, 50.0, "cm"), "D 10.0 cm", (), True),
+    ("cm_0_5_10_15_20", 200.0 / _H, (10.0, 50.0, 50.0, "cm"), "", (), False),
+    # a tick every 2 mm: as cm the ticks would be 2 cm apart, no standard step: they decide
+    ("mm_by_2", 30.0 / _H, (2.0, 2.0, 2.0, "mm"), "", (), True),
+    ("mm_by_2_40mm", 40.0 / _H, (2.0, 10.0, 2.0, "mm"), "", (), True),
+    # a tick every mm (as cm: every cm, a standard step too): nothing decides but a read-out
+    ("mm_by_2_1mm_ticks", 20.0 / _H, (1.0, 2.0, 2.0, "mm"), "", (), False),
+    ("mm_by_2_1mm_ticks_D2cm", 20.0 / _H, (1.0, 2.0, 2.0, "mm"), "D 2.0 cm", (), True),
+    ("width_20mm", 0.1, (5.0, 5.0, 0.0, ""), "", ("Width", "20mm"), False),
+    ("focus_2cm", 0.1, (5.0, 5.0, 0.0, ""), "", ("Focus", "2.0cm"), False),
+    ("probe_50mm", 0.1, (5.0, 5.0, 0.0, ""), "", ("L12-5", "50mm"), False),
+    ("scale_bar_1cm", 0.1, (5.0, 5.0, 0.0, ""), "", ("1cm",), False),
+]
+
+
+def render_traps(rows: list[dict]) -> None:
+    """The :data:`TRAPS` as ``trap_<name>.png`` with their rows in ``truth.csv``."""
+    for i, (name, mm_per_px, style, depth, panel, confirmable) in enumerate(TRAPS):
+        side = "right" if i % 2 == 0 else "left"
+        img = render(
+            mm_per_px=mm_per_px,
+            style=style,
+            side=side,
+            light=False,
+            depth_text=depth,
+            seed=100 + i,
+            panel=panel,
+        )
+        file = f"trap_{name}.png"
+        Image.fromarray(img).save(OUT / file, optimize=True)
+        rows.append(
+            {
+                "file": file,
+                "mm_per_px": round(mm_per_px, 6),
+                "tick_mm": style[0],
+                "major_mm": style[1],
+                "label_every_mm": style[2],
+                "label_unit": style[3],
+                "side": side,
+                "display": "dark",
+                "mirrored": 0,
+                "jpeg": 0,
+                "depth_readout": int(bool(depth)),
+                "confirmable": int(confirmable),
+            }
+        )
 
 
 def main() -> None:
@@ -140,6 +198,7 @@ def main() -> None:
                 "confirmable": int(confirmable),
             }
         )
+    render_traps(rows)
     with (OUT / "truth.csv").open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()

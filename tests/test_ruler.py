@@ -382,3 +382,61 @@ def test_an_enlarged_capture_is_read_at_a_reduced_size(sample_images, factor):
     # the display's layout (calibration profiles) finds the same ticks
     ticks = find_ruler_ticks(big, region=reading.region)
     assert ticks.fine_spacing_px == pytest.approx(reading.ticks.fine_spacing_px, rel=0.005)
+
+
+def _trap(test_data, name):
+    row = next(r for r in _corpus(test_data) if r["file"] == f"trap_{name}.png")
+    return _grey(test_data / "rulers" / row["file"]), float(row["mm_per_px"])
+
+
+@needs_ocr
+@pytest.mark.parametrize("name", ["cm_0_5_10", "cm_0_5_10_15_20", "mm_by_2_1mm_ticks"])
+def test_numbers_that_read_as_mm_and_as_cm_alike_are_not_confirmed(test_data, name):
+    """A new-user trial's wrong ``ok`` scales: "0 5 10" (cm) on a 10 cm display read as mm
+    (ten times too small), "0 2 4 ... 20" (mm, a tick every mm) read as cm (ten times too
+    large). Both units give a depth in range and a standard tick step, so the ticks cannot
+    tell: without a read-out the scale is unconfirmed, naming both readings."""
+    grey, truth = _trap(test_data, name)
+    reading = read_ruler(grey, reader=READER)
+    assert not reading.confirmed, reading.describe()
+    assert "carry no unit" in reading.reason
+    assert f"{truth:.5f}" in reading.reason  # the right reading is one of the two named
+    assert from_ruler(grey, reader=READER).flags == ("calibration_unconfirmed",)
+
+
+@needs_ocr
+@pytest.mark.parametrize("name", ["cm_0_5_10_D10cm", "mm_by_2_1mm_ticks_D2cm"])
+def test_a_depth_read_out_decides_the_unit_of_the_numbers(test_data, name):
+    grey, truth = _trap(test_data, name)
+    reading = read_ruler(grey, reader=READER)
+    assert reading.confirmed and reading.mm_per_px == pytest.approx(truth, rel=0.02)
+    assert "depth read-out" in reading.reason
+
+
+@needs_ocr
+@pytest.mark.parametrize("name", ["width_20mm", "focus_2cm", "probe_50mm", "scale_bar_1cm"])
+def test_a_value_with_a_unit_that_is_not_the_depth_confirms_nothing(test_data, name):
+    """Unlabelled 5 mm ticks and a width, focus, probe or scale-bar value on the display: the
+    trial's reader took "20mm" / "2.0cm" for the depth and a tick step matched it at half the
+    true scale, confirmed. Only a value named as the depth is a depth read-out."""
+    grey, _truth = _trap(test_data, name)
+    reading = read_ruler(grey, reader=READER)
+    assert not reading.confirmed, reading.describe()
+    assert reading.depth_mm is None
+
+
+def test_only_a_value_named_as_the_depth_is_a_depth_read_out():
+    from musclethick.ruler import _depth_readout
+
+    def words(*items):
+        return [(PixelBox(x, y, x + w, y + 12), text, 90.0) for x, y, w, text in items]
+
+    assert _depth_readout(words((10, 10, 60, "D4.2cm"))) == pytest.approx(42.0)
+    assert _depth_readout(words((10, 10, 40, "Depth"), (56, 10, 36, "45mm"))) == 45.0
+    assert _depth_readout(words((10, 10, 36, "45mm"))) is None  # a value alone
+    assert _depth_readout(words((10, 10, 40, "Width"), (56, 10, 36, "20mm"))) is None
+    assert _depth_readout(words((10, 10, 40, "Width"), (10, 26, 36, "20mm"))) is None
+    # "Depth" on the line above is not the word before it
+    assert _depth_readout(words((10, 10, 40, "Depth"), (10, 26, 36, "45mm"))) is None
+    # two depth read-outs that disagree say nothing
+    assert _depth_readout(words((10, 10, 60, "D4.2cm"), (10, 40, 60, "D5.0cm"))) is None

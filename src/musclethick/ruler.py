@@ -78,7 +78,9 @@ _LABEL_BAND_PX = 45
 #: such as "03" or "09" is a misread (a mirrored "60" read as printed, on a stretched capture):
 #: taken as 3 it halved the scale and the tick grid agreed with it.
 _LABEL = re.compile(r"^(?:0|[1-9]\d{0,2})(?:\.\d{1,2})?$")
-_DEPTH = re.compile(r"^(?:D|De|Dep|Depth|DEPTH|d)?(\d{1,3}(?:\.\d{1,2})?)(cm|mm|CM|MM)$")
+_DEPTH = re.compile(r"^(D|De|Dep|Depth|DEPTH|d|Depth:|D:)?(\d{1,3}(?:\.\d{1,2})?)(cm|mm|CM|MM)$")
+#: A word that names the value after it as the depth.
+_DEPTH_WORD = re.compile(r"^(?:D|De|Dep|Depth|DEPTH|Depth:|D:)$")
 #: Width over height of one printed digit, and what a decimal point adds: a number read must
 #: fill the box its strokes make. Printed digits measure 0.5-0.9 (the committed captures and
 #: the synthetic corpus); a "60" read as "3" fills a box 1.14-1.22 wide, a tick's fragment
@@ -651,8 +653,10 @@ def _parse_labels(
 
 def _label_fit(
     labels: list[tuple[float, str, PixelBox, float, float]], ticks: RulerTicks, region: PixelBox
-) -> tuple[float, list[tuple[float, str, PixelBox, float, float]], float] | None:
-    """``(mm per px, consistent labels, mm per tick)`` from printed numbers, or ``None``."""
+) -> tuple[float, list[tuple[float, str, PixelBox, float, float]], float, float | None] | None:
+    """``(mm per px, consistent labels, mm per tick, mm per px in the other unit)`` from
+    printed numbers, or ``None``. The last is ``None`` unless the numbers read as mm and as cm
+    alike (then ``mm per px`` is the more likely of the two, not a confirmed one)."""
     if len(labels) < 2:
         return None
     tol = 0.25 * ticks.fine_spacing_px
@@ -698,27 +702,62 @@ def _label_fit(
     rows = np.array([lab[3] for lab in used])
     per_px = float(np.polyfit(rows, values, 1)[0])  # printed units per px
     steps = np.diff(values)
-    cm = any("." in lab[1] for lab in used) or float(steps.min()) < 5.0
-    factors = (10.0, 1.0) if cm else (1.0, 10.0)
-    for factor in factors:
-        depth = per_px * factor * region.height
-        if _DEPTH_RANGE_MM[0] <= depth <= _DEPTH_RANGE_MM[1]:
-            break
-    else:
+    decimal = any("." in lab[1] for lab in used)  # "0.5 1.0 1.5": cm
+    cm = decimal or float(steps.min()) < 5.0
+    n_ticks = max(round((rows[-1] - rows[0]) / ticks.fine_spacing_px), 1)
+    # mm per printed unit: the more likely first; each must give a depth in range, and its
+    # deepest number too (a zoomed view's "25 ... 45" is no 45 cm)
+    factors = [
+        f
+        for f in ((10.0, 1.0) if cm else (1.0, 10.0))
+        if _DEPTH_RANGE_MM[0] <= per_px * f * region.height <= _DEPTH_RANGE_MM[1]
+        and float(values.max()) * f <= _DEPTH_RANGE_MM[1]
+    ]
+    if not factors:
         return None
-    n_ticks = round((rows[-1] - rows[0]) / ticks.fine_spacing_px)
-    tick_mm = (values[-1] - values[0]) * factor / max(n_ticks, 1)
+    factor = factors[0]
+    tick_mm = (values[-1] - values[0]) * factor / n_ticks
     scaled = [(v * factor, t, b, y, c) for v, t, b, y, c in used]
-    return per_px * factor, scaled, float(tick_mm)
+    # Numbers without a unit read as mm and as cm alike ("0 5 10" on a 10 cm display, or
+    # "0 2 4 ... 30" on a 3 cm one) when both give a depth in range and a standard tick step:
+    # the ticks cannot tell (the standard steps repeat at ten times), so the other reading is
+    # kept for a source with a unit to decide (:func:`_verdict`). A decimal point says cm.
+    other = None
+    if len(factors) == 2 and not decimal and _nice_step(tick_mm * factors[1] / factor):
+        other = per_px * factors[1]
+    return per_px * factor, scaled, float(tick_mm), other
 
 
 def _depth_readout(words: Sequence[tuple[PixelBox, str, float]]) -> float | None:
+    """The displayed depth in mm: a value with a unit named as the depth ("D 4.0 cm",
+    "Depth 45mm", or "Depth" as the word before "45mm" on its line), when every such read-out
+    gives one value. A value with a unit alone ("20mm", "2.0cm") is not taken: a display
+    shows widths, focus depths, probe names and scale bars alike (a new-user trial: each was
+    taken for the depth, and two standard tick steps apart "agreed" with it)."""
     found = set()
-    for _, text, _ in words:
-        m = _DEPTH.match(text.replace(" ", ""))
-        if m:
-            found.add(float(m.group(1)) * (10.0 if m.group(2).lower() == "cm" else 1.0))
+    for box, text, _ in words:
+        t = text.replace(" ", "")
+        m = _DEPTH.match(t)
+        if not m:
+            continue
+        if not m.group(1) and not any(
+            _DEPTH_WORD.match(w.replace(" ", "")) for w in _left_of(box, words)
+        ):
+            continue
+        found.add(float(m.group(2)) * (10.0 if m.group(3).lower() == "cm" else 1.0))
     return found.pop() if len(found) == 1 else None
+
+
+def _left_of(box: PixelBox, words: Sequence[tuple[PixelBox, str, float]]) -> list[str]:
+    """The words just left of ``box`` on its line (within two of its heights)."""
+    centre = (box.y0 + box.y1) / 2.0
+    return [
+        text
+        for other, text, _ in words
+        if other.y0 <= centre <= other.y1
+        and other.x1 <= box.x0 + 1
+        and box.x0 - other.x1 <= 2 * box.height
+    ]
 
 
 def _numbers_of(
@@ -933,15 +972,16 @@ def _read_columns(
     estimates: list[tuple[str, float]] = []
     used_labels: tuple[RulerLabel, ...] = ()
     zero_doubt = ""
+    other_unit = None
     if fit is not None:
-        per_px, used, tick_mm = fit
+        per_px, used, tick_mm, other_unit = fit
         used_labels = tuple(RulerLabel(t, v, b, y, c) for v, t, b, y, c in used)
         estimates.append(("labels", per_px))
         estimates.append(("ticks", float(_nice_step(tick_mm)) / ticks.fine_spacing_px))
         zero_doubt = _zero_doubt(used_labels, ticks, region)
     depth_mm = None
     looked_at = PixelBox(bx0, by0, bx1, by1)
-    if reader is not None and len(estimates) < 2:
+    if reader is not None and (len(estimates) < 2 or other_unit is not None):
         looked_at = PixelBox.full(g.shape)
         # not confirmed by the numbers and the ticks: look for a depth read-out anywhere on
         # the display outside the image and the ruler band
@@ -961,9 +1001,10 @@ def _read_columns(
     for value in depth_ests:
         estimates.append(("depth_readout", value))
     mm_per_px, confirmed, reason = _verdict(
-        estimates, ticks, fit is not None, depth_ests, name, zero_doubt
+        estimates, ticks, fit is not None, depth_ests, name, zero_doubt, other_unit
     )
-    if confirmed and len(columns) > 1 and reader is not None:
+    if (confirmed or other_unit is not None) and len(columns) > 1 and reader is not None:
+        # (a scale whose unit is in doubt is compared too: another scale is the better reason)
         doubt = _second_scale(g, columns, region, reader, mm_per_px)
         if doubt:
             confirmed, reason = False, doubt
@@ -1153,12 +1194,31 @@ def _verdict(
     depth_ests: list[float],
     reader: str,
     zero_doubt: str = "",
+    other_unit: float | None = None,
 ) -> tuple[float, bool, str]:
     """``(mm per px, confirmed, reason)`` from the sources' estimates; ``zero_doubt`` (from
-    :func:`_zero_doubt`) leaves two numbers unconfirmed, whatever agrees with them."""
+    :func:`_zero_doubt`) leaves two numbers unconfirmed, whatever agrees with them;
+    ``other_unit``: the printed numbers' mm per px read in the other unit (:func:`_label_fit`),
+    when they read as mm and cm alike: only a depth read-out then decides, else unconfirmed."""
     est = dict(estimates)
     if has_labels and zero_doubt:
         return est["labels"], False, zero_doubt
+    if has_labels and other_unit is not None:
+        labels = est["labels"]
+        for value in (labels, other_unit):
+            if any(_agree(d, value) for d in depth_ests):
+                return (
+                    value,
+                    True,
+                    "printed numbers agree with the tick grid and the depth read-out",
+                )
+        cm, mm = max(labels, other_unit), min(labels, other_unit)
+        return (
+            labels,
+            False,
+            f"the printed numbers carry no unit and the ticks cannot tell: read as cm they give "
+            f"{cm:.5f} mm/px, as mm {mm:.5f}, and no depth read-out says which",
+        )
     if has_labels:
         labels = est["labels"]
         agreeing = []
