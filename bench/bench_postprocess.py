@@ -154,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"  {key:18s} MAE {s['thickness_mae_percent']:5.2f} % "
                 f"{s['thickness_mae_px']:6.2f} px  boundary {s['boundary_mae_px']:5.2f} px  "
                 f"ICC {s['icc_2_1']:6.3f}  without result {s['n_without_result']:3d}  "
-                f"ok {s['n_ok']:3d}  ok off > 10 % {s['n_ok_off_10']}",
+                f"ok {s['n_ok']:3d}  ok off > 10 % {s['n_ok_off_10']}  w fixes "
+                f"{s['n_fixed_by_runner_up']} of {s['n_not_ok_off_10']}",
                 flush=True,
             )
             if args.changes and key in first:

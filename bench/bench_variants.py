@@ -146,15 +146,20 @@ def main(argv: list[str] | None = None) -> int:
         )
         if variant.never_ok:
             fig = {s: sum(r.status == s for r in res) for s in ("ok", "flagged", "failed")}
+            figures = summarise(res)  # against the variant's own mask (turned alike)
             fig.update(
                 n=len(res),
                 describe=variant.describe,
                 wrong_ok=[r.name for r in res if r.status == "ok"],
+                n_not_ok_off_10=figures["n_not_ok_off_10"],
+                n_fixed_by_runner_up=figures["n_fixed_by_runner_up"],
             )
             report["variants"][name] = fig
             print(
                 f"{name:>13} | never ok: ok {fig['ok']} (must be 0) / flagged "
-                f"{fig['flagged']} / failed {fig['failed']}"
+                f"{fig['flagged']} / failed {fig['failed']}; one key (w) puts "
+                f"{fig['n_fixed_by_runner_up']} of the {fig['n_not_ok_off_10']} not-ok ones off "
+                "by > 10 % within 10 % of the mask"
                 + (f"; ok: {', '.join(fig['wrong_ok'])}" if fig["wrong_ok"] else "")
             )
             continue

@@ -176,7 +176,8 @@ FLAG_DESCRIPTIONS: dict[str, str] = {
     "unstable": "the result changes when the image is mirrored or made brighter or darker",
     "upside_down": "the image looks more like muscle turned upside down: the capture may be "
     "upside down (a display's up/down setting), and the lines on the wrong muscle; turn it "
-    "upright and measure again",
+    "upright and measure again (review: the runner-up pair, one key, is the pair measured with "
+    "the image turned upside down)",
     UNCONFIRMED: "pixel size not confirmed",
     IMPLAUSIBLE: "implausible or rejected calibration",
     PROFILE_MISMATCH: "capture does not match the calibration profile",

@@ -361,9 +361,11 @@ class Boundary:
 
 #: Where a layer pair offered in review comes from: ``"layers"`` the layer map's own
 #: runner-up (:mod:`musclethick.segment.postprocess`), ``"bands"`` a pair of the frame's bright
-#: bands ranked by the layer map (:mod:`musclethick.segment.band_pairs`); in review, after a
-#: swap, ``"model"`` the model's own pair and ``"shown"`` a reviewer's edit shown before.
-PairKind = Literal["layers", "bands", "model", "shown"]
+#: bands ranked by the layer map (:mod:`musclethick.segment.band_pairs`), ``"upside_down"``
+#: the pair measured on the frame turned upside down (a frame flagged ``upside_down``); in
+#: review, after a swap, ``"model"`` the model's own pair and ``"shown"`` a reviewer's edit
+#: shown before.
+PairKind = Literal["layers", "bands", "model", "shown", "upside_down"]
 PAIR_KINDS: tuple[str, ...] = get_args(PairKind)
 
 

@@ -170,6 +170,25 @@ def test_a_capture_turned_upside_down_is_flagged_not_measured_ok(test_data: Path
     assert found.status == "flagged" and "upside_down" in found.flags
     assert "may be upside down" in found.message and "turn it upright" in found.message
     assert found.message.count("looks more like muscle") == 1  # the reason once, then figures
+    # the fix is one key away: the runner-up pair is the one measured turned upright, in the
+    # capture as it is: the upper line is the turned deep edge, and its thickness is the
+    # upright capture's own (its 25 / 50 / 75 % lines lie at 75 / 50 / 25 % here, turned 180 deg)
+    pair = found.runner_up
+    assert pair is not None and pair.kind == "upside_down"
+    assert pair.superficial.source == pair.deep.source == "runner_up"
+    cols = turned.shape[1]
+    xs = np.array([line.x_px for line in plain.lines])
+    swapped = pair.deep.y_at((cols - 1) - xs) - pair.superficial.y_at((cols - 1) - xs)
+    own = np.array([line.thickness_px for line in plain.lines])
+    assert np.all(swapped > 0)
+    assert np.max(np.abs(swapped - own) / own) < 0.03, (swapped, own)
+    # and it is what the swap measures: the upright capture's mean within 3 %
+    from musclethick.measure import assemble_result
+
+    fixed = assemble_result(
+        Frame(turned, "turned.png"), pair.superficial, pair.deep, method="runner_up"
+    )
+    assert fixed.mean_thickness_px == pytest.approx(plain.mean_thickness_px, rel=0.03)
 
 
 class OrientationReader:
@@ -221,3 +240,28 @@ def test_the_orientation_look_flags_a_frame_more_muscle_like_upside_down(
     off = replace(opts, orientation_look=False)
     (res,) = _model(reader, postprocess=off).find_boundaries([SCAN], keep_probability=False)
     assert len(reader.seen) == 1 and "upside_down" not in res.doubts
+
+
+@pytest.mark.parametrize("doubted", [True, False])
+def test_a_doubted_frame_gets_the_orientation_look_for_its_one_key_fix(doubted):
+    """A frame flagged already (here ``no_muscle_texture``, forced) is looked at upside down
+    too when ``orientation_look_doubted``: flagged ``upside_down`` by the larger margin, and
+    the pair measured turned over is its runner-up, in the frame's own rows (the turned deep
+    edge at row 100 of 160 is the frame's upper line, at 160 - 1 - 100)."""
+    opts = PostprocessOptions(min_muscle_probability=1.01, orientation_look_doubted=doubted)
+    opts = replace(opts, brightness_look_confidence=(0.0, 0.0))
+    reader = OrientationReader(0.6, 0.99)
+    (res,) = _model(reader, postprocess=opts).find_boundaries([SCAN], keep_probability=False)
+    assert "no_muscle_texture" in res.doubts
+    turned_seen = [f for f in reader.seen if f[:10].mean() < f[-10:].mean()]
+    assert len(turned_seen) == int(doubted)
+    assert ("upside_down" in res.doubts) == doubted
+    if doubted:
+        pair = res.runner_up
+        assert pair is not None and pair.kind == "upside_down"
+        upper, lower = np.median(pair.superficial.y_px), np.median(pair.deep.y_px)
+        own = np.median(res.deep.y_px) - np.median(res.superficial.y_px)
+        assert upper < lower and lower - upper == pytest.approx(own, abs=1.5)
+        assert upper == pytest.approx(ROWS - 1 - np.median(res.deep.y_px), abs=1.5)
+    else:
+        assert res.runner_up is None or res.runner_up.kind != "upside_down"

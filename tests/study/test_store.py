@@ -406,7 +406,7 @@ def _pair(result, shift_px: float, margin: float, kind: str):
     )
 
 
-@pytest.mark.parametrize("first_kind", ["layers", "bands"])
+@pytest.mark.parametrize("first_kind", ["layers", "bands", "upside_down"])
 def test_offered_pairs_roundtrip_in_order_with_their_kinds(
     tmp_path, scan_file, result_factory, first_kind
 ):

@@ -31,6 +31,7 @@ from musclethick.segment.postprocess import (
     needs_second_look,
     plausibility,
     thickness_difference,
+    upside_down_pair,
     with_gamma,
 )
 from musclethick.segment.preprocess import DEFAULT_NORMALISATION, resize_probability
@@ -248,11 +249,20 @@ class SegmentationModel:
         for i, p in zip(which, small, strict=True):
             turned = boundaries_from_layers(p, frame_shape=frames[i].shape[:2], options=opts)
             own, other = plausibility(founds[i]), plausibility(turned)
-            if other - own > opts.upside_down_margin:
+            doubted = bool(founds[i].doubts) or own == 0.0
+            margin = opts.upside_down_margin_doubted if doubted else opts.upside_down_margin
+            if other - own > margin:
                 # the figures only: the flag's description says what they mean and what to do
                 note = f"muscle plausibility {own:.2f} as captured, {other:.2f} upside down"
                 notes = "; ".join(x for x in (founds[i].note, note) if x)
-                out[i] = replace(founds[i], doubts=(*founds[i].doubts, "upside_down"), note=notes)
+                # the pair measured upside down, in this frame, is the reviewer's one-key fix
+                runner = upside_down_pair(turned, frames[i].shape[0]) or founds[i].runner_up
+                out[i] = replace(
+                    founds[i],
+                    doubts=(*founds[i].doubts, "upside_down"),
+                    note=notes,
+                    runner_up=runner,
+                )
         return out
 
     def other_pairs(

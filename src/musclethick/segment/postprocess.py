@@ -163,6 +163,17 @@ class PostprocessOptions:
         at least 0.10 below its upright copy; none of the 40 upside-down captures measured
         ``ok`` scored above 0.85 (model card, "Upside-down captures"), and skipping the look
         above 0.9 saves about half of its cost.
+    orientation_look_doubted, upside_down_margin_doubted : bool, float
+        Look at frames that already have a doubt too, flagged ``upside_down`` by the larger
+        margin ``upside_down_margin_doubted``: they are flagged anyway, and the look is for
+        the reviewer's one-key fix (the pair measured upside down becomes the runner-up,
+        :func:`upside_down_pair`). On the upside-down copies of ``val`` and four left-out
+        runs (``bench/bench_variants.py --variants upside_down [--lofo RUN]``; model card
+        "Upside-down captures") one key then puts 14-58 % of the frames off by more than 10 %
+        within 10 % of their mask, against 12-22 % with frames without a doubt looked at
+        only; 0.15 rather than 0.05 flags fewer upright doubted frames (0 of ``val``, 6-9 of
+        a left-out run's 70-212, all flagged already) and costs no upright frame its one-key
+        fix.
     unstable_fraction : float
         ``unstable`` when the mirrored frame's thickness differs by more than this fraction
         (:func:`thickness_difference`); the same for the brightness look.
@@ -203,6 +214,8 @@ class PostprocessOptions:
     last_resort_min_inlier_fraction: float = 0.35
     orientation_look: bool = True
     orientation_look_below: float = 0.9
+    orientation_look_doubted: bool = True
+    upside_down_margin_doubted: float = 0.15
     upside_down_margin: float = 0.05
     min_coverage: float = 0.25
     min_confidence: float = 0.1
@@ -803,13 +816,15 @@ def plausibility(result: LayerResult) -> float:
 
 
 def needs_orientation_look(result: LayerResult, options: PostprocessOptions | None = None) -> bool:
-    """True when the orientation look is on and the frame's result has no doubt yet and a
-    plausibility below ``orientation_look_below`` (a frame the model finds clearly muscle-like
-    is upright)."""
+    """True when the orientation look is on and the frame's result has a pair, a plausibility
+    below ``orientation_look_below`` (a frame the model finds clearly muscle-like is upright)
+    and no doubt yet, or doubts and ``orientation_look_doubted``."""
     opts = options or PostprocessOptions()
     if not opts.orientation_look or result.superficial is None or result.deep is None:
         return False
-    return not result.doubts and plausibility(result) < opts.orientation_look_below
+    if result.doubts and not opts.orientation_look_doubted:
+        return False
+    return plausibility(result) < opts.orientation_look_below
 
 
 def needs_second_look(result: LayerResult, options: PostprocessOptions | None = None) -> bool:
@@ -859,6 +874,21 @@ def mirrored(boundary: Boundary | None, cols: int) -> Boundary | None:
     return Boundary(
         (cols - 1) - boundary.x_px[::-1], boundary.y_px[::-1], boundary.source, boundary.confidence
     )
+
+
+def upside_down_pair(result: LayerResult, rows: int) -> LayerPair | None:
+    """The pair ``result`` found on a frame turned upside down, in the frame as it is
+    (``rows`` high; sources ``"runner_up"``, kind ``"upside_down"``), or ``None`` without both
+    boundaries. Each inner edge stays an inner edge (the muscle side of a band turned over is
+    still its muscle side); the turned deep edge is the upper line of the frame, so it is the
+    pair's ``superficial`` (the upper line), and the thickness between them is unchanged."""
+    if result.superficial is None or result.deep is None:
+        return None
+
+    def turned_over(boundary: Boundary) -> Boundary:
+        return Boundary(boundary.x_px, (rows - 1) - boundary.y_px, "runner_up", boundary.confidence)
+
+    return LayerPair(turned_over(result.deep), turned_over(result.superficial), 0.0, "upside_down")
 
 
 def thickness_difference(a: LayerResult, b: LayerResult) -> float:

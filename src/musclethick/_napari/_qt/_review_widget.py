@@ -420,6 +420,8 @@ class ReviewWidget(QWidget):
             runner = "; no runner-up pair (w looks for pairs of the image's bands)"
         elif pair.kind == "bands":
             runner = f"; {n_pairs} other layer pairs of the image's bands offered (press w)"
+        elif pair.kind == "upside_down":
+            runner = "; runner-up: the pair measured with the image turned upside down (press w)"
         else:
             runner = f"; runner-up pair {pair.margin_nats:.2f} nats less plausible (press w)"
             if stored.other_pairs:
@@ -579,7 +581,7 @@ class ReviewWidget(QWidget):
         measured_by = self.session.stored().method  # how the stored result was measured
         shown = self.editor.result
         ends = shown.superficial is None or shown.deep is None  # nothing shown to come back to
-        offered = [p for p in self.editor.offered if p.kind in ("layers", "bands")]
+        offered = [p for p in self.editor.offered if p.kind in ("layers", "bands", "upside_down")]
         place = next((i + 1 for i, p in enumerate(offered) if p is pair), 0), len(offered)
         self._action = _swap_text(pair, self.editor.other_pairs, measured_by, place, ends=ends)
         self._action += note
@@ -747,6 +749,8 @@ def _pair_text(pair: LayerPair, measured_by: str) -> str:
         return "the boundaries shown before"
     if pair.kind == "bands":
         return "a pair of the image's bands, ranked by the model"
+    if pair.kind == "upside_down":
+        return "the pair the model finds with the image turned upside down"
     return f"{float(pair.margin_nats):.2f} nats less plausible to the model"
 
 
