@@ -291,3 +291,36 @@ def test_the_runner_up_key_cycles_through_the_offered_pairs_and_back(
         _press(viewer, SHORTCUTS["runner_up"])
         seen.append(round(ring_widget.editor.result.mean_thickness_mm - model_mm, 2))
     assert seen == [-4.0, -1.0]  # the other two pairs; the saved one is not offered twice
+
+
+def test_an_upside_down_capture_is_fixed_with_one_key(viewer, tmp_path, test_data):
+    """A real capture turned upside down (a display's up/down setting), measured by the
+    shipped model into a real store: flagged ``upside_down``, its runner-up the pair measured
+    turned over. In review one press of ``w`` shows that pair, re-measured: the upright
+    capture's own thickness (within 3 %), and the status line says what the pair is."""
+    import cv2
+
+    from musclethick._napari._qt._review_widget import SHORTCUTS
+    from musclethick.io.options import CalibrationOptions
+    from musclethick.pipeline import MeasureSettings, measure_path
+
+    upright = cv2.imread(str(test_data / "images" / "upright_00440.png"), cv2.IMREAD_GRAYSCALE)
+    files = {"upright": tmp_path / "upright.png", "turned": tmp_path / "S01_L_w0_mid.png"}
+    cv2.imwrite(str(files["upright"]), upright)
+    cv2.imwrite(str(files["turned"]), np.ascontiguousarray(upright[::-1, ::-1]))
+    settings = MeasureSettings(calibration=CalibrationOptions(mm_per_px=MM_PER_PX))
+    (own,) = measure_path(files["upright"], settings)
+    (turned,) = measure_path(files["turned"], settings)
+    assert turned.status == "flagged" and "upside_down" in turned.flags
+    assert turned.runner_up is not None and turned.runner_up.kind == "upside_down"
+    path = tmp_path / "turned.sqlite"
+    with StudyStore(path) as store:
+        scan_id = store.record_scan(files["turned"], subject="S01", leg="L", week=0, site="mid")
+        store.record_results(scan_id, [turned], None)
+    for w in _docked(viewer, path):
+        assert "turned upside down (press w)" in w.model_label.text()
+        _press(viewer, SHORTCUTS["runner_up"])
+        fixed = w.editor.result
+        assert fixed.mean_thickness_mm == pytest.approx(own.mean_thickness_mm, rel=0.03)
+        assert "turned upside down" in w.status.text()
+        assert w.table.values()["method"] == "runner_up"
