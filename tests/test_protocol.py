@@ -139,3 +139,25 @@ def test_protocol_version_is_read_as_text(tmp_path):
         text = MINIMAL.replace('name = "mini"', f'name = "mini"\nversion = {bad}')
         with pytest.raises(ProtocolError, match=r"'protocol\.version' must be an integer"):
             load_protocol(write(tmp_path, text))
+
+
+def test_a_site_can_narrow_the_plausible_thickness(tmp_path):
+    """A site's own ``plausible_thickness_mm`` replaces the protocol's for its scans; other
+    sites (and sites a study adds) keep ``[calibration] plausible_thickness_mm``."""
+    text = MINIMAL + "plausible_thickness_mm = [8, 60]\n"
+    text += "\n[calibration]\nplausible_thickness_mm = [1, 100]\n"
+    p = load_protocol(write(tmp_path, text))
+    assert p.sites[0].plausible_thickness_mm == (8.0, 60.0)
+    assert p.plausible_thickness_for("vl50") == (8.0, 60.0)  # site names: any case
+    assert p.plausible_thickness_for("GM") == (1.0, 100.0)
+    assert load_protocol(write(tmp_path, MINIMAL)).plausible_thickness_for("VL50") == (2.0, 120.0)
+    shipped = load_protocol("rt_failure_2024")
+    assert {s.plausible_thickness_mm for s in shipped.sites} == {(8.0, 60.0)}
+
+
+@pytest.mark.parametrize("value", ["[60, 8]", "[8]", '"8-60"', "[0, 60]"])
+def test_a_bad_site_thickness_range_is_one_line_naming_the_key(tmp_path, value):
+    with pytest.raises(ProtocolError) as info:
+        load_protocol(write(tmp_path, MINIMAL + f"plausible_thickness_mm = {value}\n"))
+    message = str(info.value)
+    assert "site[0].plausible_thickness_mm" in message and "\n" not in message

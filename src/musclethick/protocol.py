@@ -63,6 +63,13 @@ class Site:
     architecture : bool
         Also measure pennation angle and fascicle length at this site (``[acquisition]
         architecture`` for every site, or ``architecture`` in a ``[[site]]`` table).
+    plausible_thickness_mm : (float, float) or None
+        Thickness this site's muscle can have, in mm (``plausible_thickness_mm`` in a
+        ``[[site]]`` table); results outside it are flagged ``implausible_thickness``.
+        ``None``: the protocol's ``[calibration] plausible_thickness_mm``. Narrower than the
+        any-muscle default (2-120 mm), it catches a pixel size ten times off (a ruler read in
+        the wrong unit, a ``--mm-per-px`` typed wrong), which the default lets through for
+        thick muscles.
     """
 
     name: str
@@ -72,6 +79,7 @@ class Site:
     view: str = "longitudinal"
     images: int = 3
     architecture: bool = False
+    plausible_thickness_mm: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -211,6 +219,14 @@ class Protocol:
         """Names of all sites."""
         return tuple(site.name for site in self.sites)
 
+    def plausible_thickness_for(self, site: str) -> tuple[float, float]:
+        """The plausible thickness range of ``site`` (case-insensitive) in mm: the site's own
+        when it gives one, else ``[calibration] plausible_thickness_mm``."""
+        for listed in self.sites:
+            if listed.name.lower() == str(site).lower() and listed.plausible_thickness_mm:
+                return listed.plausible_thickness_mm
+        return self.plausible_thickness_mm
+
     def wants_architecture(self, site: str) -> bool:
         """Whether scans of ``site`` (case-insensitive) get architecture measured; a site the
         protocol does not list follows ``[acquisition] architecture``."""
@@ -276,7 +292,16 @@ _SECTION_KEYS = {
     "aggregation": {"lines", "images", "drop_worst_image", "repeat_tolerance_pct"},
     "analysis": {"smallest_worthwhile_change_mm"},
 }
-_SITE_KEYS = {"name", "muscle", "muscle_name", "percent_femur", "view", "images", "architecture"}
+_SITE_KEYS = {
+    "name",
+    "muscle",
+    "muscle_name",
+    "percent_femur",
+    "view",
+    "images",
+    "architecture",
+    "plausible_thickness_mm",
+}
 _COMPOSITE_KEYS = {"name", "sites", "description"}
 
 
@@ -360,6 +385,17 @@ class _Checker:
         return str(value)
 
 
+def _thickness_range(c: _Checker, raw: object, key: str) -> tuple[float, float]:
+    """``[min, max]`` of a plausible thickness in mm, checked (one-line ProtocolError)."""
+    if not isinstance(raw, list) or len(raw) != 2:
+        raise c.fail(key, f"must be [min, max], got {raw!r}")
+    low = c.number(raw[0], f"{key}[0]", positive=True)
+    high = c.number(raw[1], f"{key}[1]", positive=True)
+    if not low < high:
+        raise c.fail(key, f"must rise, got {raw!r}")
+    return float(low), float(high)
+
+
 def parse_protocol(data: dict[str, Any], *, source: str = "<protocol>") -> Protocol:
     """Validate a parsed TOML document and build a :class:`Protocol`.
 
@@ -441,6 +477,11 @@ def parse_protocol(data: dict[str, Any], *, source: str = "<protocol>") -> Proto
                 architecture=c.boolean(
                     raw.get("architecture"), f"{key}.architecture", architecture
                 ),
+                plausible_thickness_mm=None
+                if raw.get("plausible_thickness_mm") is None
+                else _thickness_range(
+                    c, raw["plausible_thickness_mm"], f"{key}.plausible_thickness_mm"
+                ),
             )
         )
     names = [s.name.lower() for s in sites]
@@ -509,15 +550,11 @@ def parse_protocol(data: dict[str, Any], *, source: str = "<protocol>") -> Proto
         low=DEFAULT_RANGES.depth_mm[0],
         high=DEFAULT_RANGES.depth_mm[1],
     )
-    thickness_raw = cal.get("plausible_thickness_mm", list(DEFAULT_RANGES.thickness_mm))
-    if not isinstance(thickness_raw, list) or len(thickness_raw) != 2:
-        raise c.fail(
-            "calibration.plausible_thickness_mm", f"must be [min, max], got {thickness_raw!r}"
-        )
-    low = c.number(thickness_raw[0], "calibration.plausible_thickness_mm[0]", positive=True)
-    high = c.number(thickness_raw[1], "calibration.plausible_thickness_mm[1]", positive=True)
-    if not low < high:
-        raise c.fail("calibration.plausible_thickness_mm", f"must rise, got {thickness_raw!r}")
+    low, high = _thickness_range(
+        c,
+        cal.get("plausible_thickness_mm", list(DEFAULT_RANGES.thickness_mm)),
+        "calibration.plausible_thickness_mm",
+    )
     return Protocol(
         name=name,
         description=description,

@@ -583,3 +583,25 @@ def test_switching_the_protocol_of_a_store_is_said(tmp_path, make_study):
     switched = run_batch(tmp_path / "study", store=store, workers=1, **options)
     (note,) = [w for w in switched.warnings() if "protocol" in w]
     assert "'default' before" in note and "'other'" in note and "--protocol default" in note
+
+
+def test_a_site_range_flags_a_pixel_size_ten_times_off(tmp_path, make_study):
+    """The study's scans are 50-56 px thick; at a typed 0.1 mm per px (ten times too small for
+    a vastus lateralis, say) they measure 5-5.6 mm: inside the any-muscle range (2-120 mm),
+    outside the site's own [8, 60] mm, so flagged ``implausible_thickness`` there."""
+    make_study(tmp_path / "study", subjects=1, legs="L", reps=2)
+    plain = _one_site_protocol(tmp_path / "plain.toml", 'name = "plain"')
+    narrowed = tmp_path / "narrowed.toml"
+    narrowed.write_text(
+        plain.read_text(encoding="utf-8") + "plausible_thickness_mm = [8, 60]\n", encoding="utf-8"
+    )
+    flags = {}
+    for protocol in (plain, narrowed):
+        store = tmp_path / f"{protocol.stem}.sqlite"
+        run_batch(tmp_path / "study", store=store, **{**OPTIONS, "protocol": str(protocol)})
+        flags[protocol.stem] = [
+            f for (f,) in _query(store, "SELECT flags FROM results WHERE superseded = 0")
+        ]
+    assert len(flags["plain"]) == len(flags["narrowed"]) == 2
+    assert not any("implausible_thickness" in f for f in flags["plain"])
+    assert all("implausible_thickness" in f for f in flags["narrowed"])

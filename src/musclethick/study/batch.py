@@ -576,7 +576,14 @@ def run_batch(
                 n_skipped += 1
                 continue
             scan_id = db.record_entry(entry, sha256=sha256)
-            jobs.append((scan_id, entry.path, with_architecture if wanted else settings))
+            job_settings = with_architecture if wanted else settings
+            plausible = protocol.plausible_thickness_for(entry.site)
+            if plausible != job_settings.plausible.thickness_mm:  # the site's own range
+                job_settings = replace(
+                    job_settings,
+                    plausible=replace(job_settings.plausible, thickness_mm=plausible),
+                )
+            jobs.append((scan_id, entry.path, job_settings))
             version_of[scan_id] = versions[wanted]
             path_of[scan_id] = entry.path
         for state in left_out:
