@@ -73,3 +73,37 @@ def test_zero_byte_video(tmp_path):
     path.write_bytes(b"")
     with pytest.raises(InputError, match=r"zero\.avi: empty file \(0 bytes\): copy or export"):
         read(path)
+
+
+def test_a_depth_changed_during_a_recording_is_read_again(tmp_path, test_data):
+    """A screen recording in which the depth is changed half-way (two displays of the
+    synthetic ruler corpus, 0.0867 and 0.1 mm per px, four frames each, lossless FFV1): the
+    frames after the change get the new display's calibration, not the first frame's (which
+    passed as ``ok`` at 13 % off before the layout was checked frame by frame)."""
+    import csv
+
+    import av
+    from PIL import Image
+
+    with (test_data / "rulers" / "truth.csv").open() as handle:
+        truth = {row["file"]: float(row["mm_per_px"]) for row in csv.DictReader(handle)}
+    names = ["ruler_00.png", "ruler_05.png"]
+    assert truth[names[0]] != pytest.approx(truth[names[1]], rel=0.05)
+    shots = [np.asarray(Image.open(test_data / "rulers" / n).convert("RGB")) for n in names]
+    path = tmp_path / "session.mkv"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=10)
+        stream.width, stream.height = shots[0].shape[1], shots[0].shape[0]
+        stream.pix_fmt = "yuv444p"
+        for shot in (shots[0],) * 4 + (shots[1],) * 4:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(shot), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    frames = list(read(path))
+    assert len(frames) == 8
+    for frame in frames:
+        expected = truth[names[frame.frame_index // 4]]
+        assert frame.calibration.mm_per_px == pytest.approx(expected, rel=0.02), frame.frame_index
+        assert "calibration_unconfirmed" not in frame.calibration.flags

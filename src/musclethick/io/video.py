@@ -3,7 +3,9 @@
 Frames are decoded sequentially (no seeking) as the iterator is consumed; frames outside the
 :class:`~musclethick.io.options.FrameSelection` are decoded by the codec (inter-frame codecs
 need them) but never converted to arrays. The imaging region and calibration are found on the
-first selected frame and reused for the whole clip (a cine loop has a fixed layout).
+first selected frame and reused while the display around the image stays the same (a cine
+loop has a fixed layout); when it changes (a screen recording in which the depth, and with it
+the ruler, was changed) they are found again (:func:`display_changed`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 
 from ..errors import InputError
@@ -85,7 +88,7 @@ def _iter(
             frame_time_ms=frame_time_ms,
             n_frames=n_frames if n_frames > 0 else 1,
         )
-        plan = None
+        plan = planned = None
         index = -1
         yielded = 0
         t0: float | None = None
@@ -106,8 +109,8 @@ def _iter(
                     continue
                 rgb = vframe.to_ndarray(format="rgb24")
                 grey = to_grey_uint8(rgb)
-                if plan is None:
-                    plan = plan_capture(grey, options)
+                if plan is None or display_changed(planned, grey, plan[0]):
+                    plan, planned = plan_capture(grey, options), grey
                 box, calib = plan
                 yielded += 1
                 yield Frame(
@@ -131,3 +134,30 @@ def _iter(
             raise InputError(f"{path}: truncated video, decoded {index + 1} of {n_frames} frames")
         if yielded == 0:
             raise InputError(no_frame_selected(path, selection.describe(), index + 1))
+
+
+#: Grey levels by which a display pixel may differ between frames (compression) and count as
+#: unchanged, and how many (every other column looked at) may differ by more: a frame counter
+#: or clock; a depth change moves every tick and number of the ruler (hundreds of pixels).
+DISPLAY_LEVELS = 48
+DISPLAY_MAX_CHANGED_PX = 40
+#: Pixels around the imaging region not compared (image rows where the region was found a few
+#: rows inside the image's edge).
+DISPLAY_EDGE_PX = 8
+
+
+def display_changed(seen: np.ndarray | None, grey: np.ndarray, region) -> bool:
+    """True when the display around the imaging ``region`` of ``seen`` differs in ``grey``:
+    another size, or more than :data:`DISPLAY_MAX_CHANGED_PX` pixels (every other column)
+    outside the region changed by more than :data:`DISPLAY_LEVELS` grey levels. ~1 ms for a
+    800 x 600 frame; the imaging region and calibration are then found again (a ruler that
+    did not change is not read again: :func:`musclethick.ruler.same_display`)."""
+    if seen is None or seen.shape != grey.shape:
+        return True
+    a = np.ascontiguousarray(seen[:, ::2])
+    changed = cv2.absdiff(a, np.ascontiguousarray(grey[:, ::2])) > DISPLAY_LEVELS
+    e = DISPLAY_EDGE_PX
+    y0, y1 = max(int(region.y0) - e, 0), int(region.y1) + e
+    x0, x1 = max(int(region.x0) - e, 0) // 2, (int(region.x1) + e + 1) // 2
+    changed[y0:y1, x0:x1] = False
+    return int(np.count_nonzero(changed)) > DISPLAY_MAX_CHANGED_PX
