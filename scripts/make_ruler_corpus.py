@@ -121,6 +121,24 @@ TRAPS = [
 ]
 
 
+def _row(file, mm_per_px, style, side, light, mirrored, jpeg, depth_readout, confirmable) -> dict:
+    """One row of ``truth.csv``: the parameters a capture was drawn with."""
+    return {
+        "file": file,
+        "mm_per_px": mm_per_px,
+        "tick_mm": style[0],
+        "major_mm": style[1],
+        "label_every_mm": style[2],
+        "label_unit": style[3],
+        "side": side,
+        "display": "light" if light else "dark",
+        "mirrored": int(mirrored),
+        "jpeg": int(jpeg),
+        "depth_readout": int(depth_readout),
+        "confirmable": int(confirmable),
+    }
+
+
 def render_traps(rows: list[dict]) -> None:
     """The :data:`TRAPS` as ``trap_<name>.png`` with their rows in ``truth.csv``."""
     for i, (name, mm_per_px, style, depth, panel, confirmable) in enumerate(TRAPS):
@@ -137,20 +155,17 @@ def render_traps(rows: list[dict]) -> None:
         file = f"trap_{name}.png"
         Image.fromarray(img).save(OUT / file, optimize=True)
         rows.append(
-            {
-                "file": file,
-                "mm_per_px": round(mm_per_px, 6),
-                "tick_mm": style[0],
-                "major_mm": style[1],
-                "label_every_mm": style[2],
-                "label_unit": style[3],
-                "side": side,
-                "display": "dark",
-                "mirrored": 0,
-                "jpeg": 0,
-                "depth_readout": int(bool(depth)),
-                "confirmable": int(confirmable),
-            }
+            _row(
+                file,
+                round(mm_per_px, 6),
+                style,
+                side,
+                False,
+                False,
+                False,
+                bool(depth),
+                confirmable,
+            )
         )
 
 
@@ -182,21 +197,9 @@ def main() -> None:
         else:
             Image.fromarray(img).save(OUT / name, optimize=True)
         confirmable = bool(style[2]) or depth_text
+        shown_side = ("left" if side == "right" else "right") if mirrored else side
         rows.append(
-            {
-                "file": name,
-                "mm_per_px": mm_per_px,
-                "tick_mm": style[0],
-                "major_mm": style[1],
-                "label_every_mm": style[2],
-                "label_unit": style[3],
-                "side": ("left" if side == "right" else "right") if mirrored else side,
-                "display": "light" if light else "dark",
-                "mirrored": int(mirrored),
-                "jpeg": int(jpeg),
-                "depth_readout": int(depth_text),
-                "confirmable": int(confirmable),
-            }
+            _row(name, mm_per_px, style, shown_side, light, mirrored, jpeg, depth_text, confirmable)
         )
     render_traps(rows)
     with (OUT / "truth.csv").open("w", newline="") as handle:
