@@ -118,6 +118,10 @@ TRAPS = [
     ("focus_2cm", 0.1, (5.0, 5.0, 0.0, ""), "", ("Focus", "2.0cm"), False),
     ("probe_50mm", 0.1, (5.0, 5.0, 0.0, ""), "", ("L12-5", "50mm"), False),
     ("scale_bar_1cm", 0.1, (5.0, 5.0, 0.0, ""), "", ("1cm",), False),
+    # short ticks every 5 mm, long ones every cm: a read-out of twice the image's depth (the
+    # whole depth beside a zoomed image) would put the long ticks 2 cm apart
+    ("ranked_D4.2cm", 0.1, (5.0, 10.0, 0.0, ""), "D 4.2 cm", (), True),
+    ("ranked_D84mm", 0.1, (5.0, 10.0, 0.0, ""), "D 84 mm", (), False),
 ]
 
 

@@ -84,7 +84,11 @@ def test_without_ocr_every_ruler_is_unconfirmed(test_data):
 
 @needs_ocr
 def test_unlabelled_five_mm_ticks_are_flagged_not_trusted(test_data):
-    rows = [r for r in _corpus(test_data) if r["confirmable"] == "0" and r["tick_mm"] == "5.0"]
+    rows = [
+        r
+        for r in _corpus(test_data)
+        if r["confirmable"] == "0" and r["tick_mm"] == r["major_mm"] == "5.0"
+    ]
     assert rows
     for row in rows:
         cal = from_ruler(_grey(test_data / "rulers" / row["file"]), reader=READER)
@@ -440,3 +444,31 @@ def test_only_a_value_named_as_the_depth_is_a_depth_read_out():
     assert _depth_readout(words((10, 10, 40, "Depth"), (10, 26, 36, "45mm"))) is None
     # two depth read-outs that disagree say nothing
     assert _depth_readout(words((10, 10, 60, "D4.2cm"), (10, 40, 60, "D5.0cm"))) is None
+
+
+@needs_ocr
+def test_a_read_out_twice_the_depth_does_not_confirm_ranked_ticks(test_data):
+    """Short ticks every 5 mm, long ones every cm, and "D 84 mm" beside a 42 mm image (the
+    whole depth beside a zoomed image; a new-user trial's "D8.0cm"): 10 mm per short tick
+    "matched" it, so the long ones would be 2 cm apart, which no scale with long and short
+    ticks has. The same display with "D 4.2 cm" is confirmed."""
+    grey, truth = _trap(test_data, "ranked_D84mm")
+    reading = read_ruler(grey, reader=READER)
+    assert not reading.confirmed, reading.describe()
+    grey, truth = _trap(test_data, "ranked_D4.2cm")
+    reading = read_ruler(grey, reader=READER)
+    assert reading.confirmed and reading.mm_per_px == pytest.approx(truth, rel=0.02)
+
+
+def test_small_fonts_misread_depth_words_still_name_the_depth():
+    """OCR reads "Depth" as "Dept" and "cm" as "em" in small display fonts (a new-user
+    trial); with the depth word they still count, a bare "4.5em" does not."""
+    from musclethick.ruler import _depth_readout
+
+    def words(*items):
+        return [(PixelBox(x, y, x + w, y + 12), text, 90.0) for x, y, w, text in items]
+
+    assert _depth_readout(words((10, 10, 60, "D4.5em"))) == pytest.approx(45.0)
+    assert _depth_readout(words((10, 10, 80, "Dept100mm"))) == 100.0
+    assert _depth_readout(words((10, 10, 40, "Dept"), (56, 10, 40, "4.0cm"))) == 40.0
+    assert _depth_readout(words((10, 10, 40, "4.5em"))) is None

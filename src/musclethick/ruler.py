@@ -66,6 +66,8 @@ ASSUMED_MAJOR_TICK_MM = 10.0
 STANDARD_TICK_STEPS_MM = (0.5, 1.0, 2.0, 2.5, 5.0, 10.0)
 #: Sources that differ by more than this (relative) do not confirm each other.
 AGREEMENT_TOLERANCE = 0.02
+#: mm between the long ticks of a scale that has long and short ones.
+_MAJOR_TICK_STEPS_MM = (5.0, 10.0)
 #: Imaging depths a label unit may imply (mm).
 _DEPTH_RANGE_MM = (10.0, 400.0)
 #: Major ticks closer than this are text strokes (10 mm < 15 px would be > 0.67 mm/px).
@@ -78,9 +80,12 @@ _LABEL_BAND_PX = 45
 #: such as "03" or "09" is a misread (a mirrored "60" read as printed, on a stretched capture):
 #: taken as 3 it halved the scale and the tick grid agreed with it.
 _LABEL = re.compile(r"^(?:0|[1-9]\d{0,2})(?:\.\d{1,2})?$")
-_DEPTH = re.compile(r"^(D|De|Dep|Depth|DEPTH|d|Depth:|D:)?(\d{1,3}(?:\.\d{1,2})?)(cm|mm|CM|MM)$")
+#: (OCR reads "Depth" as "Dept" and "cm" as "em" in small display fonts: a new-user trial)
+_DEPTH = re.compile(
+    r"^(D|De|Dep|Dept|Depth|DEPTH|d|Dept:|Depth:|D:)?(\d{1,3}(?:\.\d{1,2})?)(cm|mm|CM|MM|em)$"
+)
 #: A word that names the value after it as the depth.
-_DEPTH_WORD = re.compile(r"^(?:D|De|Dep|Depth|DEPTH|Depth:|D:)$")
+_DEPTH_WORD = re.compile(r"^(?:D|De|Dep|Dept|Depth|DEPTH|Dept:|Depth:|D:)$")
 #: Width over height of one printed digit, and what a decimal point adds: a number read must
 #: fill the box its strokes make. Printed digits measure 0.5-0.9 (the committed captures and
 #: the synthetic corpus); a "60" read as "3" fills a box 1.14-1.22 wide, a tick's fragment
@@ -744,7 +749,7 @@ def _depth_readout(words: Sequence[tuple[PixelBox, str, float]]) -> float | None
             _DEPTH_WORD.match(w.replace(" ", "")) for w in _left_of(box, words)
         ):
             continue
-        found.add(float(m.group(2)) * (10.0 if m.group(3).lower() == "cm" else 1.0))
+        found.add(float(m.group(2)) * (1.0 if m.group(3).lower() == "mm" else 10.0))
     return found.pop() if len(found) == 1 else None
 
 
@@ -1239,9 +1244,16 @@ def _verdict(
         return labels, False, "printed numbers disagree with the tick grid"
     assumed = ASSUMED_MAJOR_TICK_MM / ticks.spacing_px
     if depth_ests:
+        # a scale with long and short ticks has its long ones every 5 or 10 mm: a read-out
+        # that puts them 20 mm apart (twice the truth, a read-out of the whole depth beside a
+        # zoomed image) confirms nothing
+        ranked = ticks.spacing_px > 1.5 * ticks.fine_spacing_px
         for spacing, kind in ((ticks.fine_spacing_px, "tick"), (ticks.spacing_px, "major tick")):
             for step in STANDARD_TICK_STEPS_MM:
                 if any(_agree(step / spacing, d) for d in depth_ests):
+                    major_mm = ticks.spacing_px * step / spacing
+                    if ranked and not any(_agree(major_mm, m) for m in _MAJOR_TICK_STEPS_MM):
+                        continue
                     why = f"the depth read-out matches {step:g} mm per {kind}"
                     return step / spacing, True, why
         return assumed, False, "the depth read-out matches no standard tick step"
