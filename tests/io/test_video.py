@@ -75,6 +75,55 @@ def test_zero_byte_video(tmp_path):
         read(path)
 
 
+def _write_ffv1(path, shots) -> None:
+    """A lossless FFV1 video of the RGB frames ``shots`` at 10 frames per second."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=10)
+        stream.width, stream.height = shots[0].shape[1], shots[0].shape[0]
+        stream.pix_fmt = "yuv444p"
+        for shot in shots:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(shot), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+@pytest.mark.parametrize("blank", ["black screen", "probe in air"])
+def test_a_recording_that_starts_without_an_image_is_planned_on_the_scan(
+    tmp_path, sample_images, blank
+):
+    """Two frames without an image (a black screen; the display with its imaging area black,
+    the probe in air), then the scan: the region and calibration come from the scan's
+    frames. A new-user trial: planned on the first frame, the region was the whole frame for
+    the rest of the clip, and ``--depth-mm`` was divided by the frame's height (7.7 % off,
+    ``ok``); without it the ruler on screen was never read."""
+    from PIL import Image
+
+    name = "dltrack_telemed_660x556_img_00309.png"
+    scan = np.asarray(Image.open(sample_images / name).convert("RGB"))
+    reference = RULERS[name].mm_per_px
+    region = read(sample_images / name, frames=FrameSelection.parse("0"))
+    box = next(iter(region)).region
+    empty = np.zeros_like(scan)
+    if blank == "probe in air":
+        empty = scan.copy()
+        empty[box.y0 : box.y1, box.x0 : box.x1] = 0
+    path = tmp_path / "session.mkv"
+    _write_ffv1(path, [empty, empty, scan, scan])
+    depth_mm = reference * box.height
+    given = list(read(path, calibration=CalibrationOptions(depth_mm=depth_mm)))
+    found = list(read(path))
+    for frame in given[2:]:
+        assert frame.region == box
+        assert frame.calibration.mm_per_px == pytest.approx(reference, rel=0.01)
+    for frame in found[2:]:
+        assert frame.calibration.source == "ruler"
+        assert frame.calibration.mm_per_px == pytest.approx(reference, rel=0.01)
+
+
 def test_a_depth_changed_during_a_recording_is_read_again(tmp_path, test_data):
     """A screen recording in which the depth is changed half-way (two displays of the
     synthetic ruler corpus, 0.0867 and 0.1 mm per px, four frames each, lossless FFV1): the
@@ -82,7 +131,6 @@ def test_a_depth_changed_during_a_recording_is_read_again(tmp_path, test_data):
     passed as ``ok`` at 13 % off before the layout was checked frame by frame)."""
     import csv
 
-    import av
     from PIL import Image
 
     with (test_data / "rulers" / "truth.csv").open() as handle:
@@ -91,16 +139,7 @@ def test_a_depth_changed_during_a_recording_is_read_again(tmp_path, test_data):
     assert truth[names[0]] != pytest.approx(truth[names[1]], rel=0.05)
     shots = [np.asarray(Image.open(test_data / "rulers" / n).convert("RGB")) for n in names]
     path = tmp_path / "session.mkv"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("ffv1", rate=10)
-        stream.width, stream.height = shots[0].shape[1], shots[0].shape[0]
-        stream.pix_fmt = "yuv444p"
-        for shot in (shots[0],) * 4 + (shots[1],) * 4:
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(shot), format="rgb24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    _write_ffv1(path, [shots[0]] * 4 + [shots[1]] * 4)
     frames = list(read(path))
     assert len(frames) == 8
     for frame in frames:

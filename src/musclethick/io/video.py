@@ -144,19 +144,35 @@ DISPLAY_MAX_CHANGED_PX = 40
 #: Pixels around the imaging region not compared (image rows where the region was found a few
 #: rows inside the image's edge).
 DISPLAY_EDGE_PX = 8
+#: Mean grey-level change (frames reduced 8x) of a frame whose plan covers it whole that plans
+#: it again.
+WHOLE_FRAME_LEVELS = 20.0
 
 
 def display_changed(seen: np.ndarray | None, grey: np.ndarray, region) -> bool:
     """True when the display around the imaging ``region`` of ``seen`` differs in ``grey``:
-    another size, or more than :data:`DISPLAY_MAX_CHANGED_PX` pixels (every other column)
-    outside the region changed by more than :data:`DISPLAY_LEVELS` grey levels. ~1 ms for a
-    800 x 600 frame; the imaging region and calibration are then found again (a ruler that
-    did not change is not read again: :func:`musclethick.ruler.same_display`)."""
+    another size, the whole frame changed by more than :data:`WHOLE_FRAME_LEVELS` on average
+    when the region covers it (no display to compare), or more than
+    :data:`DISPLAY_MAX_CHANGED_PX` pixels (every other column) outside the region changed by
+    more than :data:`DISPLAY_LEVELS` grey levels. Under 1 ms for a 800 x 600 frame; the
+    imaging region and calibration are then found again (a ruler that did not change is not
+    read again: :func:`musclethick.ruler.same_display`)."""
     if seen is None or seen.shape != grey.shape:
         return True
+    rows, cols = grey.shape[:2]
+    e = DISPLAY_EDGE_PX
+    if region.x0 <= e and region.y0 <= e and region.x1 >= cols - e and region.y1 >= rows - e:
+        # no display around the region to compare: the frame the plan was made on may have
+        # had no image (a black screen, the probe in air, a form before the scan; a new-user
+        # trial: the plan stayed on the whole frame for the rest of the clip, so --depth-mm
+        # was divided by the frame's height, ok at 7.7 % off). Planned again when the whole
+        # frame changes a lot (a cine without a display changes far less frame to frame).
+        small = (max(cols // 8, 1), max(rows // 8, 1))
+        a = cv2.resize(seen, small, interpolation=cv2.INTER_AREA).astype(np.int16)
+        b = cv2.resize(grey, small, interpolation=cv2.INTER_AREA).astype(np.int16)
+        return float(np.abs(a - b).mean()) > WHOLE_FRAME_LEVELS
     a = np.ascontiguousarray(seen[:, ::2])
     changed = cv2.absdiff(a, np.ascontiguousarray(grey[:, ::2])) > DISPLAY_LEVELS
-    e = DISPLAY_EDGE_PX
     y0, y1 = max(int(region.y0) - e, 0), int(region.y1) + e
     x0, x1 = max(int(region.x0) - e, 0) // 2, (int(region.x1) + e + 1) // 2
     changed[y0:y1, x0:x1] = False
