@@ -80,12 +80,12 @@ _LABEL_BAND_PX = 45
 #: such as "03" or "09" is a misread (a mirrored "60" read as printed, on a stretched capture):
 #: taken as 3 it halved the scale and the tick grid agreed with it.
 _LABEL = re.compile(r"^(?:0|[1-9]\d{0,2})(?:\.\d{1,2})?$")
-#: (OCR reads "Depth" as "Dept" and "cm" as "em" in small display fonts: a new-user trial)
-_DEPTH = re.compile(
-    r"^(D|De|Dep|Dept|Depth|DEPTH|d|Dept:|Depth:|D:)?(\d{1,3}(?:\.\d{1,2})?)(cm|mm|CM|MM|em)$"
-)
-#: A word that names the value after it as the depth.
-_DEPTH_WORD = re.compile(r"^(?:D|De|Dep|Dept|Depth|DEPTH|Dept:|Depth:|D:)$")
+#: Words that name the value after them as the depth (OCR reads "Depth" as "Dept" in small
+#: display fonts: a new-user trial).
+_DEPTH_WORDS = ("D", "De", "Dep", "Dept", "Depth", "DEPTH", "Dept:", "Depth:", "D:")
+_DEPTH_WORD = re.compile(rf"^(?:{'|'.join(_DEPTH_WORDS)})$")
+#: A depth read-out in one word, its depth word first or not ("em": "cm" as OCR reads it).
+_DEPTH = re.compile(rf"^({'|'.join(_DEPTH_WORDS)}|d)?(\d{{1,3}}(?:\.\d{{1,2}})?)(cm|mm|CM|MM|em)$")
 #: Width over height of one printed digit, and what a decimal point adds: a number read must
 #: fill the box its strokes make. Printed digits measure 0.5-0.9 (the committed captures and
 #: the synthetic corpus); a "60" read as "3" fills a box 1.14-1.22 wide, a tick's fragment
@@ -988,8 +988,8 @@ def _read_columns(
     looked_at = PixelBox(bx0, by0, bx1, by1)
     if reader is not None and (len(estimates) < 2 or other_unit is not None):
         looked_at = PixelBox.full(g.shape)
-        # not confirmed by the numbers and the ticks: look for a depth read-out anywhere on
-        # the display outside the image and the ruler band
+        # not confirmed by the numbers and the ticks, or the numbers' unit in doubt: look for
+        # a depth read-out anywhere on the display outside the image and the ruler band
         display = gp.copy()
         display[region.slices()] = 0
         display[by0:by1, bx0:bx1] = 0
