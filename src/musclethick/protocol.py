@@ -207,9 +207,9 @@ class Protocol:
 
     def site(self, name: str) -> Site:
         """Return the site called ``name`` (case-insensitive); ProtocolError if unknown."""
-        for site in self.sites:
-            if site.name.lower() == name.lower():
-                return site
+        listed = self._listed(name)
+        if listed is not None:
+            return listed
         raise ProtocolError(
             f"{self.source or self.name}: unknown site {name!r} "
             f"(protocol sites: {', '.join(s.name for s in self.sites)})"
@@ -219,21 +219,23 @@ class Protocol:
         """Names of all sites."""
         return tuple(site.name for site in self.sites)
 
+    def _listed(self, site: str) -> Site | None:
+        """The site called ``site`` (case-insensitive), or ``None`` when not listed."""
+        return next((s for s in self.sites if s.name.lower() == str(site).lower()), None)
+
     def plausible_thickness_for(self, site: str) -> tuple[float, float]:
         """The plausible thickness range of ``site`` (case-insensitive) in mm: the site's own
         when it gives one, else ``[calibration] plausible_thickness_mm``."""
-        for listed in self.sites:
-            if listed.name.lower() == str(site).lower() and listed.plausible_thickness_mm:
-                return listed.plausible_thickness_mm
+        listed = self._listed(site)
+        if listed is not None and listed.plausible_thickness_mm:
+            return listed.plausible_thickness_mm
         return self.plausible_thickness_mm
 
     def wants_architecture(self, site: str) -> bool:
         """Whether scans of ``site`` (case-insensitive) get architecture measured; a site the
         protocol does not list follows ``[acquisition] architecture``."""
-        for listed in self.sites:
-            if listed.name.lower() == str(site).lower():
-                return listed.architecture
-        return self.architecture
+        listed = self._listed(site)
+        return self.architecture if listed is None else listed.architecture
 
     def adapted(self, *, weeks: Iterable[int | None], sites: Iterable[str]) -> Protocol:
         """This protocol fitted to what a study holds, when :attr:`adapt_to_study` is set.
