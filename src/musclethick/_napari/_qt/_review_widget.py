@@ -581,7 +581,8 @@ class ReviewWidget(QWidget):
         measured_by = self.session.stored().method  # how the stored result was measured
         shown = self.editor.result
         ends = shown.superficial is None or shown.deep is None  # nothing shown to come back to
-        offered = [p for p in self.editor.offered if p.kind in ("layers", "bands", "upside_down")]
+        # the pairs offered, not the measured or shown pair the ring also returns to
+        offered = [p for p in self.editor.offered if p.kind not in ("model", "shown")]
         place = next((i + 1 for i, p in enumerate(offered) if p is pair), 0), len(offered)
         self._action = _swap_text(pair, self.editor.other_pairs, measured_by, place, ends=ends)
         self._action += note
