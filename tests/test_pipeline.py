@@ -491,25 +491,6 @@ def test_a_dual_view_capture_is_not_ok(sample_images: Path, tmp_path: Path):
     assert single.results and "two_images" not in single.results[0].flags
 
 
-def test_a_convex_probes_sector_is_flagged_with_why(sample_images: Path, tmp_path: Path):
-    """A curvilinear probe's fan (the committed 800x652 capture scan-converted into a sector of
-    +-25 degrees) is measured but never ``ok``: flagged ``sector_image`` with a message that
-    says why (the layer model knows rectangular images; thickness is measured vertically);
-    the capture as it was carries no such flag."""
-    from capture_layouts import image_of  # tests/capture_layouts.py
-    from musclethick.train.variants import apply_variant
-
-    name = "dltrack_800x652_img_00037.png"
-    fan, _ = apply_variant("sector", image_of(sample_images, name))
-    Image.fromarray(fan).save(tmp_path / "fan.png")
-    [measured] = list(measure_paths([tmp_path / "fan.png"], MeasureSettings()))
-    [r] = measured.results
-    assert r.status != "ok" and "sector_image" in r.flags, (r.status, r.flags)
-    assert "curvilinear (sector) image" in r.message and "linear probe" in r.message
-    [single] = list(measure_paths([sample_images / name]))
-    assert single.results and "sector_image" not in single.results[0].flags
-
-
 def test_a_result_to_review_gets_the_images_next_band_pair_as_runner_up(sample_images: Path):
     """A real capture the shipped model doubts (img_00309: two candidate deep lines on the
     right) and whose decoding has no runner-up gets the most plausible other pair of its

@@ -273,6 +273,7 @@ def assemble_result(
         "region_index": frame.region_index,
         "time_s": frame.time_s,
         "metadata": frame.metadata,
+        "fan": frame.fan,
     }
     reason = failure_reason(superficial, deep, flags)
     if reason:

@@ -64,7 +64,8 @@ def render_overlay(frame: Frame, result: FrameResult) -> np.ndarray:
     ndarray of uint8, shape (header + rows, cols, 3)
         RGB image: a dark strip with the status, mean thickness, confidence, flags (and
         architecture) above the frame, so that no text covers it. Thickness values are in mm
-        when calibrated, px otherwise.
+        when calibrated, px otherwise. A convex probe's fan is drawn as it was measured, as
+        its beam view, and the header says so.
     """
     pixels = np.asarray(frame.pixels)
     if pixels.dtype != np.uint8:
@@ -100,6 +101,8 @@ def render_overlay(frame: Frame, result: FrameResult) -> np.ndarray:
     if mean is not None:
         header += f"  mean {mean:.1f} {'mm' if calibrated else 'px'}"
     header += f"  conf {result.confidence:.2f}"
+    if result.fan is not None:  # what is shown is not the capture's picture of it
+        header += "  (convex fan: beams side by side)"
     colour = _STATUS.get(status, (255, 255, 255))
     texts = [(header, colour, scale)]
     detail = ", ".join(result.flags) if result.flags else ""

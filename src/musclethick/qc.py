@@ -47,8 +47,12 @@ Flags (strings, in this order when several apply):
     :func:`musclethick.region.find_side_by_side`): the lines would span both images.
 ``sector_image``
     The frame is a curvilinear probe's fan (straight sides spreading with depth, an arched top;
-    :func:`musclethick.region.find_sector`): the aponeuroses are arcs, the beams fan out, and
-    the layer model was trained on rectangular (linear-probe) images.
+    :func:`musclethick.region.find_sector`) that is measured as it is: the aponeuroses are
+    arcs, the beams fan out, and the layer model was trained on rectangular (linear-probe)
+    images. A fan read from a file is measured on its beam view instead
+    (:func:`musclethick.fan.as_beam_view`) and has no such flag; this one is left for a fan
+    whose geometry could not be told (:func:`musclethick.region.fan_geometry`) and for frames
+    made from pixels (a napari image layer, the Python API).
 ``implausible_thickness``
     The median vertical thickness is below ``min_thickness_fraction`` (3 %) or above
     ``max_thickness_fraction`` (95 %) of the image height.
@@ -169,7 +173,8 @@ FLAG_DESCRIPTIONS: dict[str, str] = {
     "(a dual view), a turned capture or the edge of a colour (Doppler) box, and the lines may "
     "span both sides: measure each image on its own (export it alone, or crop the capture to "
     "it), or export the scan without the colour box",
-    "sector_image": "a curvilinear (sector) image: the aponeuroses are arcs and the beams fan "
+    "sector_image": "a curvilinear (sector) image whose fan could not be laid out as beams "
+    "(its sides and probe face did not agree): the aponeuroses are arcs and the beams fan "
     "out, and the layer model knows rectangular (linear-probe) images; the thickness is measured "
     "vertically, along the beam only in the middle of the fan: check both lines in review, or "
     "scan with a linear probe",

@@ -9,13 +9,15 @@ morphological opening removes thin strokes (text, ticks, lines) and a closing fi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
 from .io._pixels import to_grey_uint8
-from .types import PixelBox
+from .types import FanGeometry, PixelBox
 
-__all__ = ["find_imaging_region", "find_sector", "find_side_by_side"]
+__all__ = ["fan_geometry", "find_imaging_region", "find_sector", "find_side_by_side"]
 
 #: lines tested at a time when trimming display furniture off the box
 _TRIM_CHUNK = 8
@@ -192,6 +194,98 @@ def find_side_by_side(
     return None
 
 
+@dataclass(frozen=True)
+class _FanOutline:
+    """What :func:`_fan_outline` saw of a fan, in the frame's pixels: each side's line
+    ``x = slope * y + intercept`` (``nan`` for a side the crop cut off), the columns of the
+    probe face and the first image row in each of them, and the image mask."""
+
+    sides: tuple[tuple[float, float], tuple[float, float]]
+    face_x: np.ndarray
+    face_y: np.ndarray
+    inside: np.ndarray
+    scale: int
+
+
+def _fan_outline(
+    pixels: np.ndarray,
+    *,
+    rows_used: tuple[float, float] = (0.15, 0.85),
+    min_side_slope: float = 0.09,
+    max_residual_fraction: float = 0.01,
+    min_sag_fraction: float = 0.02,
+    background: float = 8.0,
+) -> _FanOutline | None:
+    """The outline of a curvilinear (sector) image, or ``None`` for another shape (the
+    parameters are :func:`find_sector`'s)."""
+    g = np.asarray(pixels)
+    if g.ndim != 2 or g.shape[0] < 48 or g.shape[1] < 48:
+        return None
+    half = min(g.shape) >= 200  # every other pixel is enough for the shape (4x less work)
+    g = to_grey_uint8(np.ascontiguousarray(g[::2, ::2] if half else g))
+    rows, cols = g.shape
+    corner = (slice(0, max(2, rows // 20)), slice(0, max(2, cols // 10)))
+    if min(g[corner].mean(), g[corner[0], -corner[1].stop :].mean()) > background:
+        return None  # neither top corner is black: no fan (most frames stop here)
+    k = 5 if half else 9
+    inside = cv2.blur(g, (k, k)) > background
+    y = np.arange(int(rows_used[0] * rows), int(rows_used[1] * rows))
+    any_in = inside[y].any(axis=1)
+    if any_in.mean() < 0.9:
+        return None
+    y = y[any_in]
+    left = inside[y].argmax(axis=1).astype(np.float64)
+    right = (cols - 1 - inside[y, ::-1].argmax(axis=1)).astype(np.float64)
+    tol = max_residual_fraction * cols + 1.5
+    sides = []
+    for side, free in ((left, left > 1), (right, right < cols - 2)):
+        # the rows where the side lies inside the frame (the crop may cut a fan's corners,
+        # or a whole side: then it is the frame's edge, and the other side must spread)
+        if free.sum() < 0.4 * y.size:
+            sides.append((float("nan"), float("nan")))
+            continue
+        ys, xs = y[free], side[free]
+        keep = np.ones(xs.size, bool)
+        for _ in range(3):  # dark tissue at a side moves a few rows' edge inwards: trimmed
+            fit = np.polyfit(ys[keep], xs[keep], 1)
+            keep = np.abs(xs - np.polyval(fit, ys)) <= 2 * tol
+            if keep.sum() < 0.6 * xs.size:
+                return None
+        if np.median(np.abs(xs[keep] - np.polyval(fit, ys[keep]))) > tol:
+            return None
+        sides.append((float(fit[0]), float(fit[1])))
+    slopes = [sides[0][0], sides[1][0]]
+    if all(np.isnan(slopes)) or slopes[0] > -min_side_slope or slopes[1] < min_side_slope:
+        return None  # (nan compares False: a cut side passes, the other must spread)
+    # the top: an arc, lower in the middle than at its ends (the fan's top corners, its
+    # highest points); the columns whose image starts in the top tenth are the probe face
+    first = np.where(inside.any(axis=0), inside.argmax(axis=0), rows)
+    face = np.flatnonzero(first <= first.min() + 0.1 * rows)
+    if face.size < 0.3 * cols:
+        return None
+    top = first[face[0] : face[-1] + 1].astype(np.float64)
+    n = top.size
+    ends = max(float(top[: max(1, n // 5)].min()), float(top[-max(1, n // 5) :].min()))
+    middle = float(np.median(top[int(0.45 * n) : max(int(0.55 * n), int(0.45 * n) + 1)]))
+    if middle - ends < min_sag_fraction * rows:
+        return None
+    s = 2 if half else 1  # back to the frame's pixels (a slope is the same at any scale)
+    face_x = np.arange(face[0], face[-1] + 1, dtype=np.float64)
+    # the blur made the image look larger: a box counts as image once about a tenth of it
+    # holds image, which a slanted side's box reaches sooner (by the slope); on fans drawn
+    # from known geometry 0.6 of the box's half width (times 1 + slope) puts the apex within
+    # 1 px (tests/test_fan.py)
+    grow = 0.6 * (k // 2)
+    (a_l, b_l), (a_r, b_r) = sides
+    return _FanOutline(
+        sides=((a_l, s * (b_l + grow * (1 + abs(a_l)))), (a_r, s * (b_r - grow * (1 + abs(a_r))))),
+        face_x=s * face_x,
+        face_y=s * (top + grow),
+        inside=inside,
+        scale=s,
+    )
+
+
 def find_sector(
     pixels: np.ndarray,
     *,
@@ -207,7 +301,7 @@ def find_sector(
     that spread apart with depth (they meet at the apex above the image) and its top is an arc
     (the probe face), lower in the middle than at the sides. A trapezoid field of view has the
     spreading sides but a flat top, and is not a sector here (the layer model measures it like
-    a rectangle); a rectangle has neither.
+    a rectangle); a rectangle has neither. :func:`fan_geometry` gives the whole geometry.
 
     Parameters
     ----------
@@ -233,57 +327,102 @@ def find_sector(
         Columns per row of the left side (negative: it moves left with depth) and the right;
         ``nan`` for a side the crop cut off (it runs along the frame's edge).
     """
-    g = np.asarray(pixels)
-    if g.ndim != 2 or g.shape[0] < 48 or g.shape[1] < 48:
+    outline = _fan_outline(
+        pixels,
+        rows_used=rows_used,
+        min_side_slope=min_side_slope,
+        max_residual_fraction=max_residual_fraction,
+        min_sag_fraction=min_sag_fraction,
+        background=background,
+    )
+    return None if outline is None else (outline.sides[0][0], outline.sides[1][0])
+
+
+def fan_geometry(
+    pixels: np.ndarray,
+    *,
+    inset_fraction: float = 0.02,
+    min_depth_fraction: float = 0.3,
+    max_side_disagreement: float = 0.25,
+) -> FanGeometry | None:
+    """Where a convex probe's fan lies in ``pixels``: apex, beam angles, probe-face radius
+    and depth (:class:`~musclethick.types.FanGeometry`), or ``None`` when the frame is no fan
+    (:func:`find_sector`) or its geometry cannot be told.
+
+    The probe face is an arc about the apex: a circle fitted through its middle gives the
+    apex's column, the sides' lines its row (each side's line gives one; where they differ by
+    more than ``max_side_disagreement`` of the face radius, dark tissue has bent a side and
+    the geometry is not told: the frame stays a fan, flagged ``sector_image``), and the
+    face's distance from it the face radius. The beam angles are those of the sides seen
+    from the apex (of the face's end where the crop cut a side off). The beams used leave
+    out ``inset_fraction`` of the angle at each side and as much depth below the face (the
+    dark rim of a fan); they end where the image last holds the shorter beams (the fan's bottom
+    or the frame's edge), which must leave at least ``min_depth_fraction`` of the frame's
+    height.
+    """
+    outline = _fan_outline(pixels)
+    if outline is None:
         return None
-    half = min(g.shape) >= 200  # every other pixel is enough for the shape (4x less work)
-    g = to_grey_uint8(np.ascontiguousarray(g[::2, ::2] if half else g))
-    rows, cols = g.shape
-    corner = (slice(0, max(2, rows // 20)), slice(0, max(2, cols // 10)))
-    if min(g[corner].mean(), g[corner[0], -corner[1].stop :].mean()) > background:
-        return None  # neither top corner is black: no fan (most frames stop here)
-    k = 5 if half else 9
-    inside = cv2.blur(g, (k, k)) > background
-    y = np.arange(int(rows_used[0] * rows), int(rows_used[1] * rows))
-    any_in = inside[y].any(axis=1)
-    if any_in.mean() < 0.9:
+    fx, fy = outline.face_x, outline.face_y
+    mid = slice(int(0.1 * fx.size), max(int(0.9 * fx.size), int(0.1 * fx.size) + 3))
+    # the probe face is an arc about the apex: a circle through its middle part (least
+    # squares, Kasa) places the apex's column well, but its row poorly (the arc is shallow);
+    # the row is where the sides' lines pass that column
+    x, y = fx[mid], fy[mid]
+    a = np.column_stack([x, y, np.ones_like(x)])
+    c, *_ = np.linalg.lstsq(a, x * x + y * y, rcond=None)
+    apex_x = 0.5 * float(c[0])
+    on_sides = [(apex_x - b) / a for a, b in outline.sides if not np.isnan(a)]
+    apex_y = float(np.mean(on_sides))
+    face = float(np.median(np.hypot(x - apex_x, y - apex_y)))
+    if not (np.isfinite(apex_y) and np.isfinite(face) and apex_y < float(y.min())):
         return None
-    y = y[any_in]
-    left = inside[y].argmax(axis=1).astype(np.float64)
-    right = (cols - 1 - inside[y, ::-1].argmax(axis=1)).astype(np.float64)
-    tol = max_residual_fraction * cols + 1.5
-    slopes = []
-    for side, free in ((left, left > 1), (right, right < cols - 2)):
-        # the rows where the side lies inside the frame (the crop may cut a fan's corners,
-        # or a whole side: then it is the frame's edge, and the other side must spread)
-        if free.sum() < 0.4 * y.size:
-            slopes.append(float("nan"))
-            continue
-        ys, xs = y[free], side[free]
-        keep = np.ones(xs.size, bool)
-        for _ in range(3):  # dark tissue at a side moves a few rows' edge inwards: trimmed
-            fit = np.polyfit(ys[keep], xs[keep], 1)
-            keep = np.abs(xs - np.polyval(fit, ys)) <= 2 * tol
-            if keep.sum() < 0.6 * xs.size:
-                return None
-        if np.median(np.abs(xs[keep] - np.polyval(fit, ys[keep]))) > tol:
-            return None
-        slopes.append(float(fit[0]))
-    if all(np.isnan(slopes)) or slopes[0] > -min_side_slope or slopes[1] < min_side_slope:
-        return None  # (nan compares False: a cut side passes, the other must spread)
-    # the top: an arc, lower in the middle than at its ends (the fan's top corners, its
-    # highest points); the columns whose image starts in the top tenth are the probe face
-    first = np.where(inside.any(axis=0), inside.argmax(axis=0), rows)
-    face = np.flatnonzero(first <= first.min() + 0.1 * rows)
-    if face.size < 0.3 * cols:
+    if np.ptp(on_sides) > max_side_disagreement * face:
+        return None  # the sides do not meet above the face's centre: dark tissue bent one
+    # the beam angles: the sides' points seen from the apex (a side the crop cut: its end
+    # of the face)
+    ends = []
+    rows_px = np.linspace(0.3, 0.8, 11) * pixels.shape[0]
+    for (a, b), x_end, y_end in zip(outline.sides, (fx[0], fx[-1]), (fy[0], fy[-1]), strict=True):
+        if np.isnan(a):
+            ends.append(float(np.arctan2(x_end - apex_x, y_end - apex_y)))
+        else:
+            xs = a * rows_px + b
+            ends.append(float(np.median(np.arctan2(xs - apex_x, rows_px - apex_y))))
+    span = ends[1] - ends[0]
+    left, right = ends[0] + inset_fraction * span, ends[1] - inset_fraction * span
+    top = face + inset_fraction * span * face
+    # the beams end where the first of them leaves the image (or the frame)
+    inside = outline.inside
+    s = outline.scale
+    radii = np.arange(top, top + 2.0 * (pixels.shape[0] + pixels.shape[1]), s)
+    angles = np.linspace(left, right, 25)
+    xs = (apex_x + radii[:, None] * np.sin(angles)[None, :]) / s
+    ys = (apex_y + radii[:, None] * np.cos(angles)[None, :]) / s
+    rows, cols = inside.shape
+    within = (xs >= 0) & (xs <= cols - 1) & (ys >= 0) & (ys <= rows - 1)
+    xi = np.clip(np.rint(xs), 0, cols - 1).astype(int)
+    yi = np.clip(np.rint(ys), 0, rows - 1).astype(int)
+    good = within & inside[yi, xi]
+    # each beam ends where the image last holds it (below that, the fan's bottom or the
+    # frame's edge); the beam view ends with the shorter beams (a tenth of them may end
+    # higher, under dark tissue)
+    held = good.any(axis=0)
+    if held.mean() < 0.9:
         return None
-    top = first[face[0] : face[-1] + 1].astype(np.float64)
-    n = top.size
-    ends = max(float(top[: max(1, n // 5)].min()), float(top[-max(1, n // 5) :].min()))
-    middle = float(np.median(top[int(0.45 * n) : max(int(0.55 * n), int(0.45 * n) + 1)]))
-    if middle - ends < min_sag_fraction * rows:
+    last = good.shape[0] - 1 - np.argmax(good[::-1], axis=0)
+    end = int(np.percentile(last[held], 10))
+    depth = float(radii[end] - top)
+    if depth < min_depth_fraction * pixels.shape[0]:
         return None
-    return slopes[0], slopes[1]
+    return FanGeometry(
+        apex_x_px=float(apex_x),
+        apex_y_px=float(apex_y),
+        left_rad=float(left),
+        right_rad=float(right),
+        face_px=float(top),
+        depth_px=depth,
+    )
 
 
 def _large_pieces(textured: np.ndarray, k: int, min_fraction: float) -> np.ndarray | None:

@@ -6,10 +6,15 @@ Pure functions: :class:`~musclethick.types.FrameResult` in, dicts of plain Pytho
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
+
 from musclethick.types import Architecture, Boundary, FrameResult, LayerPair
+
+#: Frame points ``(x, y)`` -> the original image's pixels (:func:`capture_placer`).
+Placer = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 __all__ = [
     "ARCHITECTURE_COLUMNS",
@@ -17,6 +22,7 @@ __all__ = [
     "architecture_record",
     "architecture_values",
     "boundary_record",
+    "capture_placer",
     "edge_classifier_label",
     "result_columns",
     "result_rows",
@@ -91,7 +97,8 @@ def _num(value: float | None, digits: int) -> float | None:
 
 
 def result_rows(result: FrameResult, *, architecture: bool = False) -> list[dict[str, Any]]:
-    """Rows of ``results.csv`` for one frame: one per measurement line (x in original pixels).
+    """Rows of ``results.csv`` for one frame: one per measurement line (x in original pixels;
+    for a convex probe's fan, where the line's middle lies in the fan).
 
     A failed frame (no lines) gives one row with an empty ``line`` and the message. With
     ``architecture`` the rows also hold the frame's :data:`ARCHITECTURE_COLUMNS`.
@@ -128,11 +135,16 @@ def result_rows(result: FrameResult, *, architecture: bool = False) -> list[dict
     if not result.lines:
         return [{column: {**base, **empty}[column] for column in columns}]
     rows = []
+    place = capture_placer(result)
     for line in result.lines:
+        # the line's middle in the original image (for a fan, the beam is slanted there)
+        x, _ = place(
+            np.array([line.x_px]), np.array([0.5 * (line.y_superficial_px + line.y_deep_px)])
+        )
         values = {
             **base,
             "line": line.line,
-            "x_px": _num(line.x_px + result.region.x0, 2),
+            "x_px": _num(float(x[0]), 2),
             "thickness_px": _num(line.thickness_px, 3),
             "thickness_mm": _num(line.thickness_mm, 4),
             "perpendicular_mm": _num(line.perpendicular_mm, 4),
@@ -141,28 +153,47 @@ def result_rows(result: FrameResult, *, architecture: bool = False) -> list[dict
     return rows
 
 
-def _boundary_json(boundary: Boundary | None, dx: float, dy: float) -> dict[str, Any] | None:
+def capture_placer(result: FrameResult) -> Placer:
+    """Where the points of ``result``'s frame lie in the original (uncropped) image: moved by
+    the imaging region's corner, and for a convex probe's fan (``result.fan``) first taken
+    from its beam view into the fan (:meth:`~musclethick.types.FanGeometry.to_frame`)."""
+    dx, dy = float(result.region.x0), float(result.region.y0)
+    fan = result.fan
+
+    def place(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+        if fan is not None:
+            x, y = fan.to_frame(x, y)
+        return x + dx, y + dy
+
+    return place
+
+
+def _points(place: Placer, x: Iterable[float], y: Iterable[float]) -> list[list[float]]:
+    px, py = place(np.asarray(list(x), dtype=np.float64), np.asarray(list(y), dtype=np.float64))
+    return [[round(float(a), 2), round(float(b), 2)] for a, b in zip(px, py, strict=True)]
+
+
+def _boundary_json(boundary: Boundary | None, place: Placer) -> dict[str, Any] | None:
     if boundary is None:
         return None
     return {
         "source": boundary.source,
         "confidence": round(boundary.confidence, 4),
-        "points": [[round(x, 2), round(y, 2)] for x, y in boundary.shifted(dx, dy).to_points()],
+        "points": _points(place, boundary.x_px, boundary.y_px),
     }
 
 
-def architecture_record(architecture: Architecture, dx: float, dy: float) -> dict[str, Any]:
-    """JSON of an architecture, its fascicles and line moved by ``(dx, dy)`` (to original
-    image pixels): the values of :func:`architecture_values`, ``flags``, ``method``,
-    ``fascicles`` (``{"points": [[x0, y0], [x1, y1]], "source", "weight"}``) and
-    ``fascicle_line`` (``[[x, y] superficial end, [x, y] deep end]`` or ``None``)."""
-    a = architecture.shifted(dx, dy)
+def architecture_record(architecture: Architecture, place: Placer) -> dict[str, Any]:
+    """JSON of an architecture, its fascicles and line placed in the original image's pixels
+    by ``place`` (:func:`capture_placer`): the values of :func:`architecture_values`,
+    ``flags``, ``method``, ``fascicles`` (``{"points": [[x0, y0], [x1, y1]], "source",
+    "weight"}``) and ``fascicle_line`` (``[[x, y] superficial end, [x, y] deep end]`` or
+    ``None``)."""
+    a = architecture
     line = None
     if a.line is not None:
-        line = [
-            [round(a.line[0], 2), round(a.line[1], 2)],
-            [round(a.line[2], 2), round(a.line[3], 2)],
-        ]
+        line = _points(place, (a.line[0], a.line[2]), (a.line[1], a.line[3]))
     return {
         **architecture_values(a),
         "flags": list(a.flags),
@@ -170,7 +201,7 @@ def architecture_record(architecture: Architecture, dx: float, dy: float) -> dic
         "fascicle_line": line,
         "fascicles": [
             {
-                "points": [[round(x, 2), round(y, 2)] for x, y in f.to_points()],
+                "points": _points(place, (f.x0_px, f.x1_px), (f.y0_px, f.y1_px)),
                 "source": f.source,
                 "weight": round(f.weight, 4),
             }
@@ -194,12 +225,34 @@ def edge_classifier_label(result: FrameResult) -> str | None:
     return None
 
 
-def _pair_json(pair: LayerPair, dx: float, dy: float) -> dict[str, Any]:
+def _fan_json(result: FrameResult) -> dict[str, Any]:
+    """Where a convex probe's fan lies in the original image (apex in its pixels, the angles
+    of the first and last beam measured from the vertical in degrees, the probe face's and
+    the beam view's last row's distance from the apex in px), and what that means for the
+    numbers."""
+    fan = result.fan
+    assert fan is not None
+    return {
+        "apex": [
+            round(fan.apex_x_px + result.region.x0, 2),
+            round(fan.apex_y_px + result.region.y0, 2),
+        ],
+        "beam_angles_deg": [
+            round(math.degrees(fan.left_rad), 3),
+            round(math.degrees(fan.right_rad), 3),
+        ],
+        "face_radius_px": round(fan.face_px, 2),
+        "end_radius_px": round(fan.face_px + fan.depth_px, 2),
+        "note": fan.describe(),
+    }
+
+
+def _pair_json(pair: LayerPair, place: Placer) -> dict[str, Any]:
     return {
         "kind": pair.kind,
         "margin_nats": round(float(pair.margin_nats), 3),
-        "superficial": _boundary_json(pair.superficial, dx, dy),
-        "deep": _boundary_json(pair.deep, dx, dy),
+        "superficial": _boundary_json(pair.superficial, place),
+        "deep": _boundary_json(pair.deep, place),
     }
 
 
@@ -214,8 +267,11 @@ def boundary_record(result: FrameResult) -> dict[str, Any]:
     With architecture measured, ``architecture`` holds its values, the fascicles and the
     fascicle-length line (:func:`architecture_record`). ``edge_classifier`` is the version of
     the edge path's learned numbers when the result used them (:func:`edge_classifier_label`).
+    ``fan`` is ``None``, or for a convex probe's fan measured on its beam view where the fan
+    lies (:func:`_fan_json`); its points are placed in the fan, so they draw arcs on the
+    capture.
     """
-    dx, dy = float(result.region.x0), float(result.region.y0)
+    place = capture_placer(result)
     record = {
         "file": result.path,
         "frame": result.frame_index,
@@ -228,13 +284,14 @@ def boundary_record(result: FrameResult) -> dict[str, Any]:
         "edge_classifier": edge_classifier_label(result),
         "status": result.status,
         "flags": list(result.flags),
-        "superficial": _boundary_json(result.superficial, dx, dy),
-        "deep": _boundary_json(result.deep, dx, dy),
-        "runner_up": None if result.runner_up is None else _pair_json(result.runner_up, dx, dy),
-        "other_pairs": [_pair_json(pair, dx, dy) for pair in result.other_pairs],
+        "superficial": _boundary_json(result.superficial, place),
+        "deep": _boundary_json(result.deep, place),
+        "runner_up": None if result.runner_up is None else _pair_json(result.runner_up, place),
+        "other_pairs": [_pair_json(pair, place) for pair in result.other_pairs],
+        "fan": None if result.fan is None else _fan_json(result),
     }
     if result.architecture is not None:
-        record["architecture"] = architecture_record(result.architecture, dx, dy)
+        record["architecture"] = architecture_record(result.architecture, place)
     return record
 
 

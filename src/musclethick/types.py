@@ -33,6 +33,7 @@ __all__ = [
     "BoundarySource",
     "Calibration",
     "CalibrationSource",
+    "FanGeometry",
     "Fascicle",
     "Frame",
     "FrameResult",
@@ -172,6 +173,84 @@ class Calibration:
 
 
 @dataclass(frozen=True)
+class FanGeometry:
+    """Where a convex probe's fan lies in its frame, and its beams laid out as a rectangle.
+
+    The *beam view* is what a fan is measured on (:func:`musclethick.fan.as_beam_view`).
+
+    The beams are straight lines from the apex; in the beam view, row ``i`` is the depth
+    ``face_px + i`` from the apex along every beam (1 px of depth per row, so a vertical
+    thickness in the beam view is the thickness along the beam) and column ``j`` is the beam
+    at angle ``left_rad + j * (right_rad - left_rad) / (beams - 1)`` from the vertical
+    (positive to the right). Columns are as far apart as the beams are at the middle depth.
+
+    Attributes
+    ----------
+    apex_x_px, apex_y_px : float
+        The apex in the frame's pixels (``apex_y_px`` is usually negative: above the frame).
+    left_rad, right_rad : float
+        Angles of the first and last beam measured, from the vertical.
+    face_px : float
+        Distance from the apex of the beam view's first row (the probe face, a little below).
+    depth_px : float
+        Depth of the beam view (rows - 1).
+    """
+
+    apex_x_px: float
+    apex_y_px: float
+    left_rad: float
+    right_rad: float
+    face_px: float
+    depth_px: float
+
+    def __post_init__(self) -> None:
+        """Check the angles increase and the radii are positive (``ValueError``)."""
+        if not self.right_rad > self.left_rad:
+            raise ValueError("FanGeometry: right_rad must be larger than left_rad")
+        if not (self.face_px > 0 and self.depth_px > 0):
+            raise ValueError("FanGeometry: face_px and depth_px must be positive")
+
+    @property
+    def rows(self) -> int:
+        """Rows of the beam view."""
+        return math.floor(self.depth_px) + 1
+
+    @property
+    def beams(self) -> int:
+        """Columns (beams) of the beam view: about 1 px apart at the middle depth."""
+        return max(2, round((self.right_rad - self.left_rad) * self.middle_px) + 1)
+
+    @property
+    def middle_px(self) -> float:
+        """Distance from the apex of the beam view's middle row."""
+        return self.face_px + 0.5 * self.depth_px
+
+    @property
+    def column_px(self) -> float:
+        """Frame pixels between neighbouring beams at the middle depth (close to 1)."""
+        return (self.right_rad - self.left_rad) * self.middle_px / (self.beams - 1)
+
+    def to_frame(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Beam-view points ``(x = column, y = row)`` in the frame's pixels."""
+        x = np.asarray(x, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        angle = self.left_rad + x * (self.right_rad - self.left_rad) / (self.beams - 1)
+        radius = self.face_px + y
+        return (
+            self.apex_x_px + radius * np.sin(angle),
+            self.apex_y_px + radius * np.cos(angle),
+        )
+
+    def describe(self) -> str:
+        """One line for notes: the fan's angle, where its apex is, the beam view's size."""
+        return (
+            f"a convex probe's fan of {math.degrees(self.right_rad - self.left_rad):.1f} degrees "
+            f"(apex {-self.apex_y_px:.0f} px above the image), measured on its {self.beams} "
+            f"beams laid side by side: thickness along the beam"
+        )
+
+
+@dataclass(frozen=True)
 class PixelBox:
     """Half-open pixel box ``[x0, x1) x [y0, y1)`` in original image coordinates."""
 
@@ -251,6 +330,10 @@ class Frame:
         Index of the tissue region when one file holds several side by side.
     original_shape : tuple of int
         ``(rows, cols)`` of the original, uncropped image.
+    fan : FanGeometry or None
+        For a convex probe's fan: ``pixels`` are its beam view (the fan laid out as a
+        rectangle of beams, :class:`FanGeometry`) and this is where the fan lies in
+        ``region``; ``None`` for a rectangular image.
     """
 
     pixels: np.ndarray
@@ -262,6 +345,7 @@ class Frame:
     time_s: float | None = None
     region_index: int = 0
     original_shape: tuple[int, int] | None = None
+    fan: FanGeometry | None = None
 
     def __post_init__(self) -> None:
         """Check the pixels are 2-D (``ValueError``), convert them to uint8, fill in the region."""
@@ -439,7 +523,9 @@ class FrameResult:
     band pairs). ``architecture`` holds pennation angle and fascicle length when they were
     asked for (:mod:`musclethick.architecture`), else ``None``. ``model_version`` names what
     measured it: the model's version (a fine-tuned model has its own), or the classical edge
-    path's ``edges-<release>+edge-classifier-v<N>``; ``""`` when unknown.
+    path's ``edges-<release>+edge-classifier-v<N>``; ``""`` when unknown. ``fan`` is the
+    frame's :attr:`Frame.fan`: the boundaries, lines and fascicles of a convex probe's fan are
+    in its beam view's pixels (:meth:`FanGeometry.to_frame` places them in the fan).
     """
 
     path: str
@@ -462,6 +548,7 @@ class FrameResult:
     architecture: Architecture | None = None
     model_version: str = ""
     other_pairs: tuple[LayerPair, ...] = ()
+    fan: FanGeometry | None = None
 
     def __post_init__(self) -> None:
         """Check the status (:class:`~musclethick.errors.InvalidValueError`)."""

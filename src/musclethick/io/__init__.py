@@ -89,7 +89,9 @@ def read(
     Returns
     -------
     iterator of Frame
-        Frames are decoded as the iterator is consumed.
+        Frames are decoded as the iterator is consumed. A convex probe's fan is given as its
+        beam view (:func:`musclethick.fan.as_beam_view`: the beams side by side, depth along
+        the beam as rows), with ``Frame.fan`` saying where the fan lies.
 
     Raises
     ------
@@ -129,19 +131,27 @@ def read(
     if suffix in DICOM_SUFFIXES or is_dicom(path):
         from .dicom import read_dicom
 
-        return read_dicom(path, calibration=calibration, frames=frames)
+        return _beam_views(read_dicom(path, calibration=calibration, frames=frames))
     if suffix in IMAGE_SUFFIXES:
         from .image import read_image
 
-        return read_image(path, calibration=calibration, frames=frames)
+        return _beam_views(read_image(path, calibration=calibration, frames=frames))
     if suffix in VIDEO_SUFFIXES:
         from .video import read_video
 
-        return read_video(path, calibration=calibration, frames=frames)
+        return _beam_views(read_video(path, calibration=calibration, frames=frames))
     raise InputError(
         f"{path}: unsupported file type {suffix or '(no suffix)'!r}; supported: "
         + ", ".join(sorted(_supported_suffixes()))
     )
+
+
+def _beam_views(frames: Iterator[Frame]) -> Iterator[Frame]:
+    """``frames``, a convex probe's fan as its beam view (:func:`musclethick.fan.as_beam_view`)."""
+    from ..fan import as_beam_view
+
+    for frame in frames:
+        yield as_beam_view(frame)
 
 
 def read_capture(path: str | Path, *, frame: int = 0):

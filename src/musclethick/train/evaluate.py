@@ -225,8 +225,10 @@ def evaluate_model(
         Default: the ``measure`` defaults.
     transform : callable, optional
         ``(grey, mask) -> (grey, mask)`` applied to each capture and its mask before cropping
-        (capture variants).
+        (capture variants). A convex probe's fan is measured on its beam view, as
+        :func:`musclethick.io.read` gives it, with its mask resampled alike.
     """
+    from musclethick.fan import as_beam_view, beam_view
     from musclethick.pipeline import MeasureSettings, measure_frames
     from musclethick.region import find_imaging_region
     from musclethick.train.dataset import read_grey
@@ -245,8 +247,12 @@ def evaluate_model(
             if transform is not None:
                 grey, mask = transform(grey, mask)
             box = find_imaging_region(grey)
-            frames.append(Frame(np.ascontiguousarray(grey[box.slices()]), str(name)))
-            masks.append(mask[box.slices()])
+            frame = as_beam_view(Frame(np.ascontiguousarray(grey[box.slices()]), str(name)))
+            mask = mask[box.slices()]
+            if frame.fan is not None:  # a convex probe's fan: measured on its beam view
+                mask = beam_view(mask.astype(np.uint8) * 255, frame.fan) > 127
+            frames.append(frame)
+            masks.append(mask)
         results = list(measure_frames(frames, settings, model=model))
         for name, res, mask in zip(chunk, results, masks, strict=True):
             out.append(

@@ -359,9 +359,7 @@ VARIANTS: dict[str, tuple[Variant, Callable]] = {
         (
             Variant(
                 "sector",
-                "curvilinear sector of +-25 degrees (a convex probe)",
-                unsupported="the layer model is trained on rectangular (linear-probe) images: "
-                "the aponeuroses of a sector are arcs and its beams fan out",
+                "curvilinear sector of +-25 degrees (a convex probe; measured on its beam view)",
             ),
             _sector,
         ),
