@@ -189,3 +189,36 @@ def test_a_fan_given_as_pixels_is_still_flagged_sector_image(sample_images: Path
     )
     assert r.status != "ok" and "sector_image" in r.flags and r.fan is None
     assert "curvilinear (sector) image" in r.message
+
+
+def test_the_frames_of_a_cine_loop_share_their_fan():
+    """The fan found in a loop's first frame is used for its next frames (same file, region
+    and size): every frame gets the same beam view, even one whose own sides could not be
+    told (a side darkened, as a shadow at the fan's edge would); another file finds its own."""
+    from musclethick.fan import beam_views
+
+    face, half = 300.0, 25.0
+    fan = _drawn_fan(480, 560, half, face, 279.5, -face * np.cos(np.deg2rad(half)))
+    shadowed = fan.copy()
+    shadowed[:, :200] //= 20  # the left side lost in a shadow: no geometry of its own
+    assert fan_geometry(shadowed) is None
+    frames = [Frame(fan, "loop.mp4", 0), Frame(shadowed, "loop.mp4", 1), Frame(shadowed, "b.mp4")]
+    first, second, other = beam_views(frames)
+    assert first.fan is not None and second.fan == first.fan
+    assert second.pixels.shape == first.pixels.shape
+    assert other.fan is None  # another file: its own geometry, none here
+
+
+def test_the_napari_reader_names_a_fan_shown_as_beams(sample_images: Path, tmp_path: Path):
+    """A fan opened in napari shows its beam view (what it is measured on), and the layer's
+    name says so."""
+    from capture_layouts import image_of
+    from musclethick._napari._layers import frames_to_image_layers
+    from musclethick.train.variants import apply_variant
+
+    fan, _ = apply_variant("sector", image_of(sample_images, "dltrack_512x512_img_00053.png"))
+    Image.fromarray(fan).save(tmp_path / "fan.png")
+    [(data, kwargs, _)] = frames_to_image_layers(read(tmp_path / "fan.png"))
+    [frame] = kwargs["metadata"]["musclethick_frames"]
+    assert frame.fan is not None and data.shape == (frame.fan.rows, frame.fan.beams)
+    assert kwargs["name"] == "fan.png (convex fan as beams)"

@@ -12,6 +12,7 @@ is :func:`musclethick.region.fan_geometry`'s; this module only resamples.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 
 import cv2
@@ -20,7 +21,7 @@ import numpy as np
 from .region import fan_geometry
 from .types import Calibration, FanGeometry, Frame
 
-__all__ = ["as_beam_view", "beam_view"]
+__all__ = ["as_beam_view", "beam_view", "beam_views"]
 
 
 def beam_view(pixels: np.ndarray, geometry: FanGeometry) -> np.ndarray:
@@ -51,9 +52,10 @@ def _beam_calibration(calibration: Calibration, geometry: FanGeometry) -> Calibr
     )
 
 
-def as_beam_view(frame: Frame) -> Frame:
+def as_beam_view(frame: Frame, geometry: FanGeometry | None = None) -> Frame:
     """``frame`` as its beam view when it is a convex probe's fan
-    (:func:`musclethick.region.fan_geometry`), else ``frame`` itself.
+    (:func:`musclethick.region.fan_geometry`, or the ``geometry`` given: that of an earlier
+    frame of the same cine loop), else ``frame`` itself.
 
     The new frame's ``pixels`` are the beam view, ``fan`` its geometry in the fan frame
     (``region`` stays the fan's box in the capture), and the calibration's note says that
@@ -61,7 +63,8 @@ def as_beam_view(frame: Frame) -> Frame:
     """
     if frame.fan is not None:
         return frame
-    geometry = fan_geometry(frame.pixels)
+    if geometry is None:
+        geometry = fan_geometry(frame.pixels)
     if geometry is None:
         return frame
     return replace(
@@ -70,3 +73,20 @@ def as_beam_view(frame: Frame) -> Frame:
         fan=geometry,
         calibration=_beam_calibration(frame.calibration, geometry),
     )
+
+
+def beam_views(frames: Iterable[Frame]) -> Iterator[Frame]:
+    """``frames`` with every convex probe's fan as its beam view (:func:`as_beam_view`).
+
+    The frames of one cine loop share their fan: a geometry found once is used again for the
+    next frames of the same file, tissue region and imaging region (found again where it is
+    not, e.g. after the display changed), so that every frame of a loop has the same beam view
+    and a moving muscle does not move the beams.
+    """
+    known: dict[tuple, FanGeometry] = {}
+    for frame in frames:
+        key = (frame.path, frame.region_index, frame.region, frame.shape)
+        out = as_beam_view(frame, known.get(key))
+        if out.fan is not None:
+            known[key] = out.fan
+        yield out

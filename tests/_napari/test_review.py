@@ -257,3 +257,44 @@ def test_pairs_looked_for_in_review_are_ranked_by_the_model_the_study_was_measur
         shutil.rmtree(own)
         path, note = session.measuring_model(stored["own"])
         assert path is None and note.endswith(f"the study's model {weights} is not found")
+
+
+def test_a_convex_fan_is_reviewed_on_its_beam_view(tmp_path: Path, sample_images: Path):
+    """A fan measured into a store comes back in review as the beam view it was measured on,
+    with its boundaries where they were (the store keeps them as the frame is read again),
+    and a correction there is measured along the beams."""
+    from PIL import Image
+
+    from musclethick.io.options import CalibrationOptions
+    from musclethick.pipeline import MeasureSettings, measure_path
+    from musclethick.train.variants import apply_variant
+    from capture_layouts import image_of  # tests/capture_layouts.py
+
+    fan, _ = apply_variant("sector", image_of(sample_images, "dltrack_512x512_img_00053.png"))
+    scan = tmp_path / "S01_L_w0_mid.png"
+    Image.fromarray(fan).save(scan)
+    settings = MeasureSettings(calibration=CalibrationOptions(mm_per_px=MM_PER_PX))
+    (measured,) = measure_path(scan, settings)
+    assert measured.fan is not None and measured.status == "ok"
+    with StudyStore(tmp_path / "fan.sqlite") as store:
+        run = store.start_run(method="model")
+        scan_id = store.record_scan(scan, subject="S01", leg="L", week=0, site="mid")
+        store.record_results(scan_id, [measured], run)
+        store.finish_run(run, n_measured=1, n_failed=0, n_skipped=0)
+        session = ReviewSession(store, "AB")
+        stored = session.stored()
+        frame = session.frame(stored)
+        assert frame.fan == measured.fan and frame.pixels.shape == (
+            measured.fan.rows,
+            measured.fan.beams,
+        )
+        shown = frame_result_of(stored, frame)
+        np.testing.assert_allclose(shown.deep.y_px, measured.deep.y_px, atol=1e-6)
+        assert shown.mean_thickness_mm == pytest.approx(measured.mean_thickness_mm)
+        deep = np.column_stack([shown.deep.y_px + 10.0, shown.deep.x_px])
+        sup = np.column_stack([shown.superficial.y_px, shown.superficial.x_px])
+        corrected = remeasure(frame, sup, deep, previous=None)
+        # 10 rows of the beam view are 10 px of depth along the beam
+        assert corrected.mean_thickness_mm - measured.mean_thickness_mm == pytest.approx(
+            10 * MM_PER_PX, abs=0.02
+        )

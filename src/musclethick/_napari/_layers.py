@@ -154,6 +154,8 @@ def frames_to_image_layers(
             raise InputError(f"{first.path}: frames of region {region_index} differ in shape")
         base = name or _file_name(first.path)
         layer_name = base if len(groups) == 1 else f"{base} [region {region_index}]"
+        if first.fan is not None:  # not the picture the scanner showed: say what it is
+            layer_name += " (convex fan as beams)"
         if len(group) == 1:
             data = first.pixels
             n_leading = 0

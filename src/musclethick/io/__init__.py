@@ -147,11 +147,10 @@ def read(
 
 
 def _beam_views(frames: Iterator[Frame]) -> Iterator[Frame]:
-    """``frames``, a convex probe's fan as its beam view (:func:`musclethick.fan.as_beam_view`)."""
-    from ..fan import as_beam_view
+    """``frames``, a convex probe's fan as its beam view (:func:`musclethick.fan.beam_views`)."""
+    from ..fan import beam_views
 
-    for frame in frames:
-        yield as_beam_view(frame)
+    yield from beam_views(frames)
 
 
 def read_capture(path: str | Path, *, frame: int = 0):
