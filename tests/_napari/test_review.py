@@ -265,10 +265,10 @@ def test_a_convex_fan_is_reviewed_on_its_beam_view(tmp_path: Path, sample_images
     and a correction there is measured along the beams."""
     from PIL import Image
 
+    from capture_layouts import image_of  # tests/capture_layouts.py
     from musclethick.io.options import CalibrationOptions
     from musclethick.pipeline import MeasureSettings, measure_path
     from musclethick.train.variants import apply_variant
-    from capture_layouts import image_of  # tests/capture_layouts.py
 
     fan, _ = apply_variant("sector", image_of(sample_images, "dltrack_512x512_img_00053.png"))
     scan = tmp_path / "S01_L_w0_mid.png"
