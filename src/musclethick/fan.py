@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -27,15 +28,29 @@ __all__ = ["as_beam_view", "beam_view", "beam_views"]
 def beam_view(pixels: np.ndarray, geometry: FanGeometry) -> np.ndarray:
     """The fan of ``pixels`` resampled into its beam view (bilinear; ``uint8``, shape
     ``(geometry.rows, geometry.beams)``)."""
-    yy, xx = np.mgrid[: geometry.rows, : geometry.beams]
-    map_x, map_y = geometry.to_frame(xx, yy)
+    map_x, map_y = _maps(geometry)
     return cv2.remap(
         np.ascontiguousarray(pixels),
-        map_x.astype(np.float32),
-        map_y.astype(np.float32),
+        map_x,
+        map_y,
         cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_REPLICATE,
     )
+
+
+@lru_cache(maxsize=4)
+def _maps(geometry: FanGeometry) -> tuple[np.ndarray, np.ndarray]:
+    """Where each beam-view pixel lies in the fan (``float32`` maps for ``cv2.remap``): the
+    radius depends on the row only and the angle on the column only (the same arithmetic as
+    :meth:`~musclethick.types.FanGeometry.to_frame`, as an outer product); kept for the next
+    frames of a cine loop."""
+    x, y = geometry.to_frame(np.arange(geometry.beams, dtype=np.float64), np.zeros(geometry.beams))
+    # to_frame at depth 0 gives the face; one row deeper moves each beam by its direction
+    angle = np.arctan2(x - geometry.apex_x_px, y - geometry.apex_y_px)
+    radius = geometry.face_px + np.arange(geometry.rows, dtype=np.float64)
+    map_x = geometry.apex_x_px + np.outer(radius, np.sin(angle))
+    map_y = geometry.apex_y_px + np.outer(radius, np.cos(angle))
+    return map_x.astype(np.float32), map_y.astype(np.float32)
 
 
 def _beam_calibration(calibration: Calibration, geometry: FanGeometry) -> Calibration:
