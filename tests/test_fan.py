@@ -110,13 +110,15 @@ def _variant_geometry(rect_shape: tuple[int, int], fan_box) -> tuple[float, floa
 @pytest.mark.parametrize(
     "name", ["dltrack_512x512_img_00053.png", "dltrack_telemed_1234x688_img_00005.png"]
 )
-def test_a_fan_capture_is_measured_along_its_beams(sample_images: Path, tmp_path: Path, name):
+def test_a_fan_capture_is_measured_along_its_beams(
+    sample_images: Path, tmp_path: Path, name, capsys
+):
     """A committed capture scan-converted into a convex probe's fan (+-25 degrees, 1 px of
     depth per px along each beam) is measured on its beam view: no ``sector_image`` flag, the
     same status and a thickness within 2 % of the capture as it is; its boundaries.json
     points lie in the fan (placed back into the capture's rectangle by the fan's *known*
-    geometry, they are within 3 px of the rectangle's own boundaries), and the overlay says
-    that it shows the beams."""
+    geometry, they are within 3 px of the rectangle's own boundaries), and the summary says
+    that a fan was measured along its beams."""
     from capture_layouts import image_of
     from musclethick.cli import main
     from musclethick.train.variants import apply_variant
@@ -137,10 +139,10 @@ def test_a_fan_capture_is_measured_along_its_beams(sample_images: Path, tmp_path
             str(out / "b.json"),
             "--overlays",
             str(out / "ov"),
-            "-q",
         ]
     )
     assert rc == 0
+    assert "1 frame(s) are a convex probe's fan" in capsys.readouterr().err
     records = {Path(r["file"]).name: r for r in json.loads((out / "b.json").read_text())["frames"]}
     plain, fanned = records["rect.png"], records["fan.png"]
     assert plain["fan"] is None and fanned["fan"] is not None

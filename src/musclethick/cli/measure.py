@@ -252,7 +252,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
             "or globs of scans"
         )
     outputs = _MeasureOutputs(args, paths)
-    n_ok = n_flagged = n_failed = n_done = n_doubtful = n_px_only = 0
+    n_ok = n_flagged = n_failed = n_done = n_doubtful = n_px_only = n_fans = 0
     px_only_files: dict[str, None] = {}  # in order, once each
     why_flagged: Counter[str] = Counter()  # flags of the flagged frames
     progress = progress_bar(
@@ -285,6 +285,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
                     n_flagged += result.status == "flagged"
                     if result.status == "flagged":
                         why_flagged.update(result.flags)
+                    n_fans += result.fan is not None
                     if result.mean_thickness_mm is None:  # no pixel size: px only
                         n_px_only += 1
                         px_only_files[result.path] = None
@@ -322,6 +323,13 @@ def cmd_measure(args: argparse.Namespace) -> int:
                 "Give their display a calibration profile ('musclethick calibrate SCAN --out "
                 "display.toml', then --calibration display.toml); --mm-per-px sets one pixel size "
                 "for EVERY file, replacing the ones read from rulers and files",
+                file=sys.stderr,
+            )
+        if n_fans:
+            print(
+                f"musclethick: note: {n_fans} frame(s) are a convex probe's fan, measured along "
+                "their beams laid side by side (thickness along the beam; the overlays show the "
+                "beams, boundaries.json places the lines back in the fan)",
                 file=sys.stderr,
             )
         unfamiliar = unfamiliar_scanner(
