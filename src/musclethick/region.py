@@ -17,7 +17,13 @@ import numpy as np
 from .io._pixels import to_grey_uint8
 from .types import FanGeometry, PixelBox
 
-__all__ = ["fan_geometry", "find_imaging_region", "find_sector", "find_side_by_side"]
+__all__ = [
+    "SectorShape",
+    "fan_geometry",
+    "find_imaging_region",
+    "find_sector",
+    "find_side_by_side",
+]
 
 #: lines tested at a time when trimming display furniture off the box
 _TRIM_CHUNK = 8
@@ -207,17 +213,39 @@ class _FanOutline:
     scale: int
 
 
-def _fan_outline(
-    pixels: np.ndarray,
-    *,
-    rows_used: tuple[float, float] = (0.15, 0.85),
-    min_side_slope: float = 0.09,
-    max_residual_fraction: float = 0.01,
-    min_sag_fraction: float = 0.02,
-    background: float = 8.0,
-) -> _FanOutline | None:
-    """The outline of a curvilinear (sector) image, or ``None`` for another shape (the
-    parameters are :func:`find_sector`'s)."""
+@dataclass(frozen=True)
+class SectorShape:
+    """What a curvilinear (sector) image must look like (:func:`find_sector`).
+
+    Attributes
+    ----------
+    rows_used : (float, float)
+        Rows (fractions of the height) whose first and last image columns give the sides.
+    min_side_slope : float
+        Columns the side moves outwards per row, at least (0.09: 5 degrees from vertical).
+    max_residual_fraction : float
+        Median distance of a side's columns from its straight line, at most, in widths (plus
+        1.5 px); the line is fitted again without the rows more than twice that far (dark
+        tissue at the side), which must be at most 40 % of them.
+    min_sag_fraction : float
+        How much lower the top is in the middle than at its ends, at least, in heights.
+    background : float
+        Grey level (mean over 9 x 9 px) below which a pixel is the black outside the image
+        (frames of 200 px and more are looked at every other pixel, 5 x 5 of those).
+    """
+
+    rows_used: tuple[float, float] = (0.15, 0.85)
+    min_side_slope: float = 0.09
+    max_residual_fraction: float = 0.01
+    min_sag_fraction: float = 0.02
+    background: float = 8.0
+
+
+def _fan_outline(pixels: np.ndarray, shape: SectorShape = SectorShape()) -> _FanOutline | None:
+    """The outline of a curvilinear (sector) image, or ``None`` for another shape."""
+    rows_used, min_side_slope = shape.rows_used, shape.min_side_slope
+    max_residual_fraction, min_sag_fraction = shape.max_residual_fraction, shape.min_sag_fraction
+    background = shape.background
     g = np.asarray(pixels)
     if g.ndim != 2 or g.shape[0] < 48 or g.shape[1] < 48:
         return None
@@ -287,13 +315,7 @@ def _fan_outline(
 
 
 def find_sector(
-    pixels: np.ndarray,
-    *,
-    rows_used: tuple[float, float] = (0.15, 0.85),
-    min_side_slope: float = 0.09,
-    max_residual_fraction: float = 0.01,
-    min_sag_fraction: float = 0.02,
-    background: float = 8.0,
+    pixels: np.ndarray, shape: SectorShape = SectorShape()
 ) -> tuple[float, float] | None:
     """The slopes of a curvilinear (sector) image's two sides, or ``None`` for another shape.
 
@@ -301,25 +323,15 @@ def find_sector(
     that spread apart with depth (they meet at the apex above the image) and its top is an arc
     (the probe face), lower in the middle than at the sides. A trapezoid field of view has the
     spreading sides but a flat top, and is not a sector here (the layer model measures it like
-    a rectangle); a rectangle has neither. :func:`fan_geometry` gives the whole geometry.
+    a rectangle); a rectangle has neither (``shape``: what counts, :class:`SectorShape`).
+    :func:`fan_geometry` gives the whole geometry.
 
     Parameters
     ----------
     pixels : ndarray, shape (rows, cols)
         Grey frame (the imaging region).
-    rows_used : (float, float)
-        Rows (fractions of the height) whose first and last image columns give the sides.
-    min_side_slope : float
-        Columns the side moves outwards per row, at least (0.09: 5 degrees from vertical).
-    max_residual_fraction : float
-        Median distance of a side's columns from its straight line, at most, in widths (plus
-        1.5 px); the line is fitted again without the rows more than twice that far (dark
-        tissue at the side), which must be at most 40 % of them.
-    min_sag_fraction : float
-        How much lower the top is in the middle than at its ends, at least, in heights.
-    background : float
-        Grey level (mean over 9 x 9 px) below which a pixel is the black outside the image
-        (frames of 200 px and more are looked at every other pixel, 5 x 5 of those).
+    shape : SectorShape
+        The limits of a sector's shape.
 
     Returns
     -------
@@ -327,14 +339,7 @@ def find_sector(
         Columns per row of the left side (negative: it moves left with depth) and the right;
         ``nan`` for a side the crop cut off (it runs along the frame's edge).
     """
-    outline = _fan_outline(
-        pixels,
-        rows_used=rows_used,
-        min_side_slope=min_side_slope,
-        max_residual_fraction=max_residual_fraction,
-        min_sag_fraction=min_sag_fraction,
-        background=background,
-    )
+    outline = _fan_outline(pixels, shape)
     return None if outline is None else (outline.sides[0][0], outline.sides[1][0])
 
 
