@@ -17,15 +17,23 @@ from musclethick.types import FanGeometry, Frame
 FAN_HALF_DEG = 25.0  # the capture variant's fan (musclethick.train.variants._sector)
 
 
-def _drawn_fan(rows: int, cols: int, half_deg: float, face: float, apex_x: float, apex_y: float):
+def _drawn_fan(
+    rows: int,
+    cols: int,
+    half_deg: float,
+    face: float,
+    apex_x: float,
+    apex_y: float,
+    end: float = np.inf,
+):
     """Horizontal stripes of speckle (layers every 40 px of depth along the beam) in a fan
     drawn from its geometry on black: apex at (apex_x, apex_y), sides ``half_deg`` from the
-    vertical, the probe face an arc of radius ``face``."""
+    vertical, the probe face an arc of radius ``face``, the bottom an arc of radius ``end``."""
     rng = np.random.default_rng(3)
     yy, xx = np.mgrid[:rows, :cols].astype(float)
     r = np.hypot(xx - apex_x, yy - apex_y)
     theta = np.arctan2(xx - apex_x, yy - apex_y)
-    inside = (np.abs(theta) <= np.deg2rad(half_deg)) & (r >= face)
+    inside = (np.abs(theta) <= np.deg2rad(half_deg)) & (r >= face) & (r <= end)
     depth = r - face
     img = 60 + 30 * rng.random((rows, cols)) + 120 * (np.mod(depth, 40) < 4)
     return np.where(inside, img, 0).astype(np.uint8)
@@ -48,6 +56,37 @@ def test_the_geometry_of_a_drawn_fan_is_found(half_deg, face, apex_x):
     assert abs(np.degrees(g.left_rad) + (half_deg - inset)) <= 0.5
     assert abs(g.face_px - face) <= 0.03 * face + 2
     assert g.depth_px >= 0.8 * (480 - 1 - apex_y - g.face_px) * np.cos(np.deg2rad(half_deg))
+
+
+@pytest.mark.parametrize(
+    ("half_deg", "face", "depth"), [(30.0, 500.0, 500.0), (40.0, 800.0, 500.0)]
+)
+def test_a_wide_fan_with_its_bottom_arc_in_view_is_found(half_deg, face, depth):
+    """A wide fan whose bottom arc lies inside the frame (it rises towards the deep corners,
+    into the rows the sides are fitted on; a new user's trial found these missed, or their
+    apex 20-60 % of the face radius off): found, apex within 5 % of the face radius, angles
+    within the inset plus 1.5 degrees."""
+    half = np.deg2rad(half_deg)
+    end = face + depth
+    cols = int(np.ceil(2 * end * np.sin(half))) + 2
+    apex_x, apex_y = (cols - 1) / 2, -face * np.cos(half)
+    rows = int(np.ceil(apex_y + end)) + 1
+    g = fan_geometry(_drawn_fan(rows, cols, half_deg, face, apex_x, apex_y, end))
+    assert g is not None
+    assert abs(g.apex_x_px - apex_x) <= 2 and abs(g.apex_y_px - apex_y) <= 0.05 * face
+    assert abs(np.degrees(g.right_rad) - 0.96 * half_deg) <= 1.5
+    assert g.depth_px <= depth + 2  # the beams end at the bottom arc, not below it
+
+
+def test_a_fan_with_a_shadow_deep_at_one_side_is_found():
+    """Dark tissue deep at one side (a shadow) moves that side's edge inwards in its lower
+    rows: the side is fitted on the rows that follow its line, and the apex is found."""
+    face, half = 300.0, 25.0
+    apex_y = -face * np.cos(np.deg2rad(half))
+    fan = _drawn_fan(480, 560, half, face, 279.5, apex_y)
+    fan[360:, :200] //= 20  # the deepest quarter of the left side in shadow
+    g = fan_geometry(fan)
+    assert g is not None and abs(g.apex_y_px - apex_y) <= 0.05 * face
 
 
 def test_the_beam_view_of_a_drawn_fan_has_straight_layers():

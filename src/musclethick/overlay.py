@@ -65,7 +65,7 @@ def render_overlay(frame: Frame, result: FrameResult) -> np.ndarray:
         RGB image: a dark strip with the status, mean thickness, confidence, flags (and
         architecture) above the frame, so that no text covers it. Thickness values are in mm
         when calibrated, px otherwise. A convex probe's fan is drawn as it was measured, as
-        its beam view, and the header says so.
+        its beam view, and a line above it says so.
     """
     pixels = np.asarray(frame.pixels)
     if pixels.dtype != np.uint8:
@@ -101,8 +101,6 @@ def render_overlay(frame: Frame, result: FrameResult) -> np.ndarray:
     if mean is not None:
         header += f"  mean {mean:.1f} {'mm' if calibrated else 'px'}"
     header += f"  conf {result.confidence:.2f}"
-    if result.fan is not None:  # what is shown is not the capture's picture of it
-        header += "  (convex fan: beams side by side)"
     colour = _STATUS.get(status, (255, 255, 255))
     texts = [(header, colour, scale)]
     detail = ", ".join(result.flags) if result.flags else ""
@@ -110,6 +108,8 @@ def render_overlay(frame: Frame, result: FrameResult) -> np.ndarray:
         detail = result.message
     if detail:
         texts.append((detail[:120], colour, scale * 0.7))
+    if result.fan is not None:  # what is shown is not the capture's picture of it
+        texts.append(("convex fan: its beams side by side", (200, 200, 200), scale * 0.7))
     if result.architecture is not None:
         from .architecture import architecture_text  # only with architecture (scipy)
 

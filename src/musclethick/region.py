@@ -273,32 +273,38 @@ def _fan_outline(pixels: np.ndarray, shape: SectorShape = SectorShape()) -> _Fan
             sides.append((float("nan"), float("nan")))
             continue
         ys, xs = y[free], side[free]
-        keep = np.ones(xs.size, bool)
-        for _ in range(3):  # dark tissue at a side moves a few rows' edge inwards: trimmed
-            fit = np.polyfit(ys[keep], xs[keep], 1)
+        # the upper rows first: deep down, dark tissue (a shadow) moves the side's edge
+        # inwards, and a fan's bottom arc bends it in near the deep corners; the rows near
+        # the line through the upper ones are fitted again, those far from it trimmed
+        fit = np.polyfit(ys[ys <= np.median(ys)], xs[ys <= np.median(ys)], 1)
+        for _ in range(3):
             keep = np.abs(xs - np.polyval(fit, ys)) <= 2 * tol
-            if keep.sum() < 0.6 * xs.size:
+            if keep.sum() < max(3, 0.5 * xs.size):
                 return None
+            fit = np.polyfit(ys[keep], xs[keep], 1)
         if np.median(np.abs(xs[keep] - np.polyval(fit, ys[keep]))) > tol:
             return None
         sides.append((float(fit[0]), float(fit[1])))
     slopes = [sides[0][0], sides[1][0]]
     if all(np.isnan(slopes)) or slopes[0] > -min_side_slope or slopes[1] < min_side_slope:
         return None  # (nan compares False: a cut side passes, the other must spread)
-    # the top: an arc, lower in the middle than at its ends (the fan's top corners, its
-    # highest points); the columns whose image starts in the top tenth are the probe face
+    # the top: an arc, lower in the middle than at its ends; the probe face runs between the
+    # fan's top corners, the highest image row in each half of the width (the sides go down
+    # from them; the last such column in the right half, so that a flat top is all face)
     first = np.where(inside.any(axis=0), inside.argmax(axis=0), rows)
-    face = np.flatnonzero(first <= first.min() + 0.1 * rows)
-    if face.size < 0.3 * cols:
+    c = cols // 2
+    face0 = int(np.argmin(first[:c]))
+    face1 = cols - 1 - int(np.argmin(first[c:][::-1]))
+    if face1 - face0 < 0.3 * cols:
         return None
-    top = first[face[0] : face[-1] + 1].astype(np.float64)
+    top = first[face0 : face1 + 1].astype(np.float64)
     n = top.size
     ends = max(float(top[: max(1, n // 5)].min()), float(top[-max(1, n // 5) :].min()))
     middle = float(np.median(top[int(0.45 * n) : max(int(0.55 * n), int(0.45 * n) + 1)]))
     if middle - ends < min_sag_fraction * rows:
         return None
     s = 2 if half else 1  # back to the frame's pixels (a slope is the same at any scale)
-    face_x = np.arange(face[0], face[-1] + 1, dtype=np.float64)
+    face_x = np.arange(face0, face1 + 1, dtype=np.float64)
     # the blur made the image look larger: a box counts as image once about a tenth of it
     # holds image, which a slanted side's box reaches sooner (by the slope); on fans drawn
     # from known geometry 0.6 of the box's half width (times 1 + slope) puts the apex within
@@ -396,7 +402,7 @@ def fan_geometry(
             ends.append(float(np.median(np.arctan2(xs - apex_x, rows_px - apex_y))))
     span = ends[1] - ends[0]
     left, right = ends[0] + inset_fraction * span, ends[1] - inset_fraction * span
-    top = face + inset_fraction * span * face
+    top = face + 2.0  # the face's rim (a row or two of blur) left out
     # the beams end where the first of them leaves the image (or the frame)
     inside = outline.inside
     s = outline.scale

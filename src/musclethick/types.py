@@ -245,8 +245,8 @@ class FanGeometry:
         """One line for notes: the fan's angle, where its apex is, the beam view's size."""
         return (
             f"a convex probe's fan of {math.degrees(self.right_rad - self.left_rad):.1f} degrees "
-            f"(apex {-self.apex_y_px:.0f} px above the image), measured on its {self.beams} "
-            f"beams laid side by side: thickness along the beam"
+            f"(apex {-self.apex_y_px:.0f} px above the imaging region), measured on its "
+            f"{self.beams} beams laid side by side: thickness along the beam"
         )
 
 
