@@ -216,9 +216,9 @@ def test_a_fan_capture_is_measured_along_its_beams(
 
 
 def test_a_fan_given_as_pixels_is_still_flagged_sector_image(sample_images: Path):
-    """Frames made from pixels (not read from a file: a napari image layer, the Python API)
-    are measured as given: a fan there is not laid out as beams, and is flagged
-    ``sector_image``, never ``ok``."""
+    """Frames made from pixels (not read from a file: a napari image layer, frames of one's
+    own given to ``measure_frames``) are measured as given: a fan there is not laid out as
+    beams, and is flagged ``sector_image``, never ``ok``."""
     from capture_layouts import image_of
     from musclethick.pipeline import MeasureSettings, measure_frames
     from musclethick.train.variants import apply_variant
@@ -263,3 +263,19 @@ def test_the_napari_reader_names_a_fan_shown_as_beams(sample_images: Path, tmp_p
     [frame] = kwargs["metadata"]["musclethick_frames"]
     assert frame.fan is not None and data.shape == (frame.fan.rows, frame.fan.beams)
     assert kwargs["name"] == "fan.png (convex fan as beams)"
+
+
+def test_measure_image_lays_a_fan_out_as_beams(sample_images: Path):
+    """The Python API measures an array as the CLI measures a file: a fan on its beams."""
+    import musclethick
+    from capture_layouts import image_of
+    from musclethick.train.variants import apply_variant
+
+    rect = image_of(sample_images, "dltrack_512x512_img_00053.png")
+    fan, _ = apply_variant("sector", rect)
+    on_beams = musclethick.measure_image(fan, mm_per_px=0.1)
+    plain = musclethick.measure_image(rect, mm_per_px=0.1)
+    assert on_beams.fan is not None and "sector_image" not in on_beams.flags
+    assert (
+        abs(on_beams.mean_thickness_px - plain.mean_thickness_px) <= 0.02 * plain.mean_thickness_px
+    )

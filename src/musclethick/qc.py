@@ -52,7 +52,7 @@ Flags (strings, in this order when several apply):
     images. A fan read from a file is measured on its beam view instead
     (:func:`musclethick.fan.as_beam_view`) and has no such flag; this one is left for a fan
     whose geometry could not be told (:func:`musclethick.region.fan_geometry`) and for frames
-    made from pixels (a napari image layer, the Python API).
+    made from pixels (a napari image layer, `measure_frames` on frames of one's own).
 ``implausible_thickness``
     The median vertical thickness is below ``min_thickness_fraction`` (3 %) or above
     ``max_thickness_fraction`` (95 %) of the image height.
