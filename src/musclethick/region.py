@@ -366,10 +366,10 @@ def fan_geometry(
     the geometry is not told: the frame stays a fan, flagged ``sector_image``), and the
     face's distance from it the face radius. The beam angles are those of the sides seen
     from the apex (of the face's end where the crop cut a side off). The beams used leave
-    out ``inset_fraction`` of the angle at each side and as much depth below the face (the
-    dark rim of a fan); they end where the image last holds the shorter beams (the fan's bottom
-    or the frame's edge), which must leave at least ``min_depth_fraction`` of the frame's
-    height.
+    out ``inset_fraction`` of the angle at each side (the dark rim of a fan) and the face's
+    first 2 px; they end where the image last holds the shortest beam (the fan's bottom or
+    the frame's edge; a beam ending far higher than most, under dark tissue, is not
+    counted), which must leave at least ``min_depth_fraction`` of the frame's height.
     """
     outline = _fan_outline(pixels)
     if outline is None:
@@ -403,7 +403,6 @@ def fan_geometry(
     span = ends[1] - ends[0]
     left, right = ends[0] + inset_fraction * span, ends[1] - inset_fraction * span
     top = face + 2.0  # the face's rim (a row or two of blur) left out
-    # the beams end where the first of them leaves the image (or the frame)
     inside = outline.inside
     s = outline.scale
     radii = np.arange(top, top + 2.0 * (pixels.shape[0] + pixels.shape[1]), s)
@@ -416,13 +415,13 @@ def fan_geometry(
     yi = np.clip(np.rint(ys), 0, rows - 1).astype(int)
     good = within & inside[yi, xi]
     # each beam ends where the image last holds it (below that, the fan's bottom or the
-    # frame's edge); the beam view ends with the shorter beams (a tenth of them may end
-    # higher, under dark tissue)
+    # frame's edge); the beam view ends with the shortest beam, leaving out beams that end
+    # far higher than most (under dark tissue, not at the fan's edge)
     held = good.any(axis=0)
     if held.mean() < 0.9:
         return None
-    last = good.shape[0] - 1 - np.argmax(good[::-1], axis=0)
-    end = int(np.percentile(last[held], 10))
+    last = (good.shape[0] - 1 - np.argmax(good[::-1], axis=0))[held]
+    end = int(last[last >= 0.8 * np.median(last)].min())
     depth = float(radii[end] - top)
     if depth < min_depth_fraction * pixels.shape[0]:
         return None
