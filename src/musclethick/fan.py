@@ -41,12 +41,10 @@ def beam_view(pixels: np.ndarray, geometry: FanGeometry) -> np.ndarray:
 @lru_cache(maxsize=4)
 def _maps(geometry: FanGeometry) -> tuple[np.ndarray, np.ndarray]:
     """Where each beam-view pixel lies in the fan (``float32`` maps for ``cv2.remap``): the
-    radius depends on the row only and the angle on the column only (the same arithmetic as
-    :meth:`~musclethick.types.FanGeometry.to_frame`, as an outer product); kept for the next
-    frames of a cine loop."""
-    x, y = geometry.to_frame(np.arange(geometry.beams, dtype=np.float64), np.zeros(geometry.beams))
-    # to_frame at depth 0 gives the face; one row deeper moves each beam by its direction
-    angle = np.arctan2(x - geometry.apex_x_px, y - geometry.apex_y_px)
+    radius depends on the row only and the angle on the column only, so
+    :meth:`~musclethick.types.FanGeometry.to_frame` is an outer product here; kept for the
+    next frames of a cine loop."""
+    angle = geometry.angle_rad(np.arange(geometry.beams))
     radius = geometry.face_px + np.arange(geometry.rows, dtype=np.float64)
     map_x = geometry.apex_x_px + np.outer(radius, np.sin(angle))
     map_y = geometry.apex_y_px + np.outer(radius, np.cos(angle))

@@ -230,12 +230,15 @@ class FanGeometry:
         """Frame pixels between neighbouring beams at the middle depth (close to 1)."""
         return (self.right_rad - self.left_rad) * self.middle_px / (self.beams - 1)
 
+    def angle_rad(self, x: np.ndarray) -> np.ndarray:
+        """Angle from the vertical of the beam at beam-view column ``x``."""
+        step = (self.right_rad - self.left_rad) / (self.beams - 1)
+        return self.left_rad + np.asarray(x, dtype=np.float64) * step
+
     def to_frame(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Beam-view points ``(x = column, y = row)`` in the frame's pixels."""
-        x = np.asarray(x, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64)
-        angle = self.left_rad + x * (self.right_rad - self.left_rad) / (self.beams - 1)
-        radius = self.face_px + y
+        angle = self.angle_rad(x)
+        radius = self.face_px + np.asarray(y, dtype=np.float64)
         return (
             self.apex_x_px + radius * np.sin(angle),
             self.apex_y_px + radius * np.cos(angle),
