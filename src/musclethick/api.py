@@ -73,7 +73,8 @@ def measure_image(
 
     The image is handled as ``musclethick measure`` handles an image file: converted to grey
     ``uint8`` (:func:`musclethick.io.to_grey_uint8`), cropped to its imaging region when it
-    is a screen capture, calibrated, a convex probe's fan laid out as its beams
+    is a screen capture, calibrated, turned upright when ``settings.upside_down``, a convex
+    probe's fan laid out as its beams
     (:func:`musclethick.fan.as_beam_view`; the result's ``fan`` says where it lies), then
     measured by the shipped model (or the classical edge path) with the same quality checks.
 
@@ -135,6 +136,7 @@ def measure_image(
     import numpy as np
 
     from musclethick.fan import as_beam_view
+    from musclethick.io import upright
     from musclethick.io._pixels import to_grey_uint8
     from musclethick.io.image import capture_frame, plan_capture
     from musclethick.io.options import from_options
@@ -152,7 +154,8 @@ def measure_image(
         calibration = from_options(
             s.calibration, region_height_px=box.height
         ) or Calibration.uncalibrated("no mm_per_px or depth_mm given: thickness in px only")
-    frame = as_beam_view(capture_frame(grey, box, calibration, path=name))
+    (frame,) = upright([capture_frame(grey, box, calibration, path=name)], s.upside_down)
+    frame = as_beam_view(frame)
     return next(iter(measure_frames([frame], s)))
 
 

@@ -274,6 +274,7 @@ def assemble_result(
         "time_s": frame.time_s,
         "metadata": frame.metadata,
         "fan": frame.fan,
+        "turned": frame.turned,
     }
     reason = failure_reason(superficial, deep, flags)
     if reason:

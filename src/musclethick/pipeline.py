@@ -117,6 +117,11 @@ class MeasureSettings:
         that review's runner-up key may fix it
         (:meth:`musclethick.segment.SegmentationModel.other_pairs`; on by default; ~50 ms
         per such frame).
+    upside_down : bool
+        The scans show the skin at the bottom (a display's up/down setting): every imaging
+        region is turned upright before it is measured (:func:`musclethick.io.upright`), and
+        the points are placed back in the capture. Off by default: each frame that looks
+        upside down is flagged ``upside_down`` instead.
     """
 
     method: str = "model"
@@ -134,6 +139,7 @@ class MeasureSettings:
     plausible: PlausibleRanges = DEFAULT_RANGES
     architecture: bool = False
     other_pairs: bool = True
+    upside_down: bool = False
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -582,12 +588,26 @@ def _decode(
     """
     try:
         try:
-            frames = list(read(path, calibration=settings.calibration, frames=settings.frames))
+            frames = list(
+                read(
+                    path,
+                    calibration=settings.calibration,
+                    frames=settings.frames,
+                    upside_down=settings.upside_down,
+                )
+            )
         except MusclethickError:
             if settings.frames.contains(0):
                 raise
             first_two = FrameSelection(0, 2)
-            frames = list(read(path, calibration=settings.calibration, frames=first_two))
+            frames = list(
+                read(
+                    path,
+                    calibration=settings.calibration,
+                    frames=first_two,
+                    upside_down=settings.upside_down,
+                )
+            )
             if len(frames) != 1:  # a multi-frame file: the selection's own error stands
                 raise
         if not frames:

@@ -109,6 +109,8 @@ __all__ = [
     "SOURCE_FLAGS",
     "TWO_IMAGES",
     "ULTRASOUND_MODALITIES",
+    "UPSIDE_DOWN_MIN_FRAMES",
+    "UPSIDE_DOWN_STUDY_SHARE",
     "describe_flags",
     "doubts_boundaries",
     "drawn_line",
@@ -128,6 +130,7 @@ __all__ = [
     "status_of",
     "two_images_flags",
     "unfamiliar_scanner",
+    "upside_down_study",
     "with_added_flags",
     "with_replaced_flags",
 ]
@@ -643,6 +646,37 @@ def unfamiliar_scanner(n_frames: int, n_doubtful: int, *, model_path: str | None
         f"{100 * share:.0f} % of the frames are failed or flagged for their boundaries; on "
         "scanners the model never saw that share was 58-64 %, on those it was trained on "
         f"7-12 %: this scanner or protocol may be new to the model{again}"
+    )
+
+
+#: A run whose measured frames are flagged ``upside_down`` this often (and at least
+#: :data:`UPSIDE_DOWN_MIN_FRAMES` of them) was likely captured upside down as a whole
+#: (:func:`upside_down_study`). With the shipped model, captures turned upside down (rows
+#: reversed) were flagged so 31 of 70 times on ``val`` and 160 of 399 on ``train``; the same
+#: captures upright 0 of 70 and 3 of 399 (``/work/notes/updown_share.py`` in the sixteenth
+#: session's note; README, "Upside-down studies").
+UPSIDE_DOWN_STUDY_SHARE = 0.25
+UPSIDE_DOWN_MIN_FRAMES = 3
+
+
+def upside_down_study(
+    n_frames: int, n_upside_down: int, *, turned: bool = False, redo: str = "measure them again"
+) -> str:
+    """A sentence when :data:`UPSIDE_DOWN_STUDY_SHARE` or more of a run's ``n_frames``
+    measured frames (at least :data:`UPSIDE_DOWN_MIN_FRAMES` of them) are flagged
+    ``upside_down``, else ``""``: ``redo`` with ``--upside-down``, or, when the frames were
+    ``turned`` upright already, without it."""
+    if n_upside_down < UPSIDE_DOWN_MIN_FRAMES or n_upside_down < UPSIDE_DOWN_STUDY_SHARE * n_frames:
+        return ""
+    share = f"{n_upside_down} of the {n_frames} frames measured look upside down"
+    if turned:
+        return (
+            f"{share} after they were turned upright (--upside-down): the scans may be upright "
+            f"already; {redo} without --upside-down"
+        )
+    return (
+        f"{share} (flag upside_down): if the display showed the skin at the bottom, {redo} "
+        "with --upside-down to turn every frame upright"
     )
 
 

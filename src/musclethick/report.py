@@ -155,15 +155,20 @@ def result_rows(result: FrameResult, *, architecture: bool = False) -> list[dict
 
 def capture_placer(result: FrameResult) -> Placer:
     """Where the points of ``result``'s frame lie in the original (uncropped) image: moved by
-    the imaging region's corner, and for a convex probe's fan (``result.fan``) first taken
-    from its beam view into the fan (:meth:`~musclethick.types.FanGeometry.to_frame`)."""
+    the imaging region's corner, for a convex probe's fan (``result.fan``) first taken from
+    its beam view into the fan (:meth:`~musclethick.types.FanGeometry.to_frame`), and for a
+    frame turned upright (``result.turned``) then turned back, its rows counted from the
+    region's bottom."""
     dx, dy = float(result.region.x0), float(result.region.y0)
-    fan = result.fan
+    last_row = float(result.region.height - 1)
+    fan, turned = result.fan, result.turned
 
     def place(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
         if fan is not None:
             x, y = fan.to_frame(x, y)
+        if turned:
+            y = last_row - y
         return x + dx, y + dy
 
     return place
@@ -227,15 +232,17 @@ def edge_classifier_label(result: FrameResult) -> str | None:
 
 def _fan_json(result: FrameResult) -> dict[str, Any]:
     """Where a convex probe's fan lies in the original image (apex in its pixels, the angles
-    of the first and last beam measured from the vertical in degrees, the probe face's and
+    of the first and last beam measured from the vertical in degrees (in the frame turned
+    upright for a ``turned`` result), the probe face's and
     the beam view's last row's distance from the apex in px), and what that means for the
     numbers."""
     fan = result.fan
     assert fan is not None
+    apex_y = (result.region.height - 1) - fan.apex_y_px if result.turned else fan.apex_y_px
     return {
         "apex": [
             round(fan.apex_x_px + result.region.x0, 2),
-            round(fan.apex_y_px + result.region.y0, 2),
+            round(apex_y + result.region.y0, 2),
         ],
         "beam_angles_deg": [
             round(math.degrees(fan.left_rad), 3),
@@ -269,7 +276,8 @@ def boundary_record(result: FrameResult) -> dict[str, Any]:
     the edge path's learned numbers when the result used them (:func:`edge_classifier_label`).
     ``fan`` is ``None``, or for a convex probe's fan measured on its beam view where the fan
     lies (:func:`_fan_json`); its points are placed in the fan, so they draw arcs on the
-    capture.
+    capture. ``turned`` says the frame was measured turned upright (``--upside-down``); its
+    points are placed in the capture as it is.
     """
     place = capture_placer(result)
     record = {
@@ -289,6 +297,7 @@ def boundary_record(result: FrameResult) -> dict[str, Any]:
         "runner_up": None if result.runner_up is None else _pair_json(result.runner_up, place),
         "other_pairs": [_pair_json(pair, place) for pair in result.other_pairs],
         "fan": None if result.fan is None else _fan_json(result),
+        "turned": result.turned,
     }
     if result.architecture is not None:
         record["architecture"] = architecture_record(result.architecture, place)

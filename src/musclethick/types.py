@@ -337,6 +337,11 @@ class Frame:
         For a convex probe's fan: ``pixels`` are its beam view (the fan laid out as a
         rectangle of beams, :class:`FanGeometry`) and this is where the fan lies in
         ``region``; ``None`` for a rectangular image.
+    turned : bool
+        ``pixels`` are the imaging region turned upside down (its rows in reverse order), as
+        asked for a study captured with the skin at the bottom (``--upside-down``): the frame
+        is measured upright, and :func:`musclethick.report.capture_placer` places its points
+        back in the capture.
     """
 
     pixels: np.ndarray
@@ -349,6 +354,7 @@ class Frame:
     region_index: int = 0
     original_shape: tuple[int, int] | None = None
     fan: FanGeometry | None = None
+    turned: bool = False
 
     def __post_init__(self) -> None:
         """Check the pixels are 2-D (``ValueError``), convert them to uint8, fill in the region."""
@@ -529,6 +535,8 @@ class FrameResult:
     path's ``edges-<release>+edge-classifier-v<N>``; ``""`` when unknown. ``fan`` is the
     frame's :attr:`Frame.fan`: the boundaries, lines and fascicles of a convex probe's fan are
     in its beam view's pixels (:meth:`FanGeometry.to_frame` places them in the fan).
+    ``turned`` is the frame's :attr:`Frame.turned`: its points are in the frame turned
+    upright, rows counted from the capture's bottom.
     """
 
     path: str
@@ -552,6 +560,7 @@ class FrameResult:
     model_version: str = ""
     other_pairs: tuple[LayerPair, ...] = ()
     fan: FanGeometry | None = None
+    turned: bool = False
 
     def __post_init__(self) -> None:
         """Check the status (:class:`~musclethick.errors.InvalidValueError`)."""

@@ -156,6 +156,8 @@ def frames_to_image_layers(
         layer_name = base if len(groups) == 1 else f"{base} [region {region_index}]"
         if first.fan is not None:  # not the picture the scanner showed: say what it is
             layer_name += " (convex fan as beams)"
+        if first.turned:
+            layer_name += " (turned upright)"
         if len(group) == 1:
             data = first.pixels
             n_leading = 0

@@ -175,6 +175,8 @@ def frame_result_of(
         runner_up=runner_up,
         other_pairs=tuple(shifted[1:]),
         architecture=None if architecture is None else architecture.shifted(dx, dy),
+        fan=None if frame is None else frame.fan,
+        turned=stored.turned if frame is None else frame.turned,
     )
 
 

@@ -103,6 +103,12 @@ def add_measure_arguments(parser: argparse.ArgumentParser) -> None:
         help="skip thickness perpendicular to the deep aponeurosis",
     )
     parser.add_argument(
+        "--upside-down",
+        action="store_true",
+        help="the scans show the skin at the bottom (a display's up/down setting): turn every "
+        "frame upright before measuring (the points in boundaries.json stay on the capture)",
+    )
+    parser.add_argument(
         "--architecture",
         action="store_true",
         help="also measure pennation angle and fascicle length (fascicles found between the "
@@ -147,6 +153,7 @@ def settings_from_args(args: argparse.Namespace):
         refine=args.refine,
         backend=args.backend,
         architecture=bool(getattr(args, "architecture", False)),
+        upside_down=bool(getattr(args, "upside_down", False)),
     )
 
 
@@ -239,7 +246,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
     from musclethick.errors import InputError, UsageError
     from musclethick.io import find_inputs
     from musclethick.pipeline import measure_paths, share_cores_with_decoding
-    from musclethick.qc import doubts_boundaries, unfamiliar_scanner
+    from musclethick.qc import doubts_boundaries, unfamiliar_scanner, upside_down_study
 
     settings = settings_from_args(args)
     try:
@@ -252,7 +259,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
             "or globs of scans"
         )
     outputs = _MeasureOutputs(args, paths)
-    n_ok = n_flagged = n_failed = n_done = n_doubtful = n_px_only = n_fans = 0
+    n_ok = n_flagged = n_failed = n_done = n_doubtful = n_px_only = n_fans = n_upside_down = 0
     px_only_files: dict[str, None] = {}  # in order, once each
     why_flagged: Counter[str] = Counter()  # flags of the flagged frames
     progress = progress_bar(
@@ -286,6 +293,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
                     if result.status == "flagged":
                         why_flagged.update(result.flags)
                     n_fans += result.fan is not None
+                    n_upside_down += "upside_down" in result.flags
                     if result.mean_thickness_mm is None:  # no pixel size: px only
                         n_px_only += 1
                         px_only_files[result.path] = None
@@ -332,6 +340,9 @@ def cmd_measure(args: argparse.Namespace) -> int:
                 "beams, boundaries.json places the lines back in the fan)",
                 file=sys.stderr,
             )
+        turn = upside_down_study(n_ok + n_flagged, n_upside_down, turned=settings.upside_down)
+        if turn:
+            print(f"musclethick: note: {turn}", file=sys.stderr)
         unfamiliar = unfamiliar_scanner(
             n_ok + n_flagged + n_failed, n_doubtful, model_path=settings.model_path
         )

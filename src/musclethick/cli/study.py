@@ -98,6 +98,12 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
         "'[acquisition] architecture = true' in the protocol; without it, the sites the protocol "
         "asks for)",
     )
+    parser.add_argument(
+        "--upside-down",
+        action="store_true",
+        help="the scans show the skin at the bottom (a display's up/down setting): turn every "
+        "frame upright before measuring (scans measured the other way up are measured again)",
+    )
     parser.add_argument("--dry-run", action="store_true", help="report what would be measured")
     parser.add_argument("--retry-failed", action="store_true", help="measure failed scans again")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -144,6 +150,7 @@ def batch_main(args: argparse.Namespace) -> int:
         retry_failed=args.retry_failed,
         progress=not args.quiet,
         architecture=args.architecture,
+        upside_down=args.upside_down,
     )
     if not args.dry_run and not args.quiet:
         print(summary.discovery.render())
@@ -155,7 +162,12 @@ def batch_main(args: argparse.Namespace) -> int:
             print(f"musclethick batch: failed: {line}", file=sys.stderr)
         for line in summary.warnings():
             print(f"musclethick batch: warning: {line}", file=sys.stderr)
-        for note in (summary.calibration_note(), summary.repeats_note(), summary.advice()):
+        for note in (
+            summary.orientation_note(),
+            summary.calibration_note(),
+            summary.repeats_note(),
+            summary.advice(),
+        ):
             if note:
                 print(f"musclethick batch: note: {note}", file=sys.stderr)
     return 0

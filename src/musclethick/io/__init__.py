@@ -40,6 +40,7 @@ __all__ = [
     "read_image",
     "read_video",
     "to_grey_uint8",
+    "upright",
 ]
 
 # The readers (pydicom, PyAV, Pillow, OpenCV) are imported on first use, so that importing
@@ -72,6 +73,7 @@ def read(
     *,
     calibration: CalibrationOptions = DEFAULT_CALIBRATION,
     frames: FrameSelection = ALL_FRAMES,
+    upside_down: bool = False,
 ) -> Iterator[Frame]:
     """Read the frames of a scan file, lazily.
 
@@ -85,6 +87,10 @@ def read(
         regions > DICOM PixelSpacing > on-screen ruler > uncalibrated (pixels only).
     frames : FrameSelection
         Frames of a multi-frame file to read.
+    upside_down : bool
+        The scan shows the skin at the bottom (a display's up/down setting): give each
+        imaging region turned upright, its rows in reverse order, with ``Frame.turned`` set
+        (:func:`upright`). The calibration is read from the capture as it is.
 
     Returns
     -------
@@ -131,19 +137,43 @@ def read(
     if suffix in DICOM_SUFFIXES or is_dicom(path):
         from .dicom import read_dicom
 
-        return _beam_views(read_dicom(path, calibration=calibration, frames=frames))
+        return _beam_views(
+            upright(read_dicom(path, calibration=calibration, frames=frames), upside_down)
+        )
     if suffix in IMAGE_SUFFIXES:
         from .image import read_image
 
-        return _beam_views(read_image(path, calibration=calibration, frames=frames))
+        return _beam_views(
+            upright(read_image(path, calibration=calibration, frames=frames), upside_down)
+        )
     if suffix in VIDEO_SUFFIXES:
         from .video import read_video
 
-        return _beam_views(read_video(path, calibration=calibration, frames=frames))
+        return _beam_views(
+            upright(read_video(path, calibration=calibration, frames=frames), upside_down)
+        )
     raise InputError(
         f"{path}: unsupported file type {suffix or '(no suffix)'!r}; supported: "
         + ", ".join(sorted(_supported_suffixes()))
     )
+
+
+def upright(frames: Iterator[Frame], upside_down: bool = True) -> Iterator[Frame]:
+    """``frames``, each turned upright when ``upside_down`` (rows in reverse order, x kept,
+    ``Frame.turned`` set): a study whose display showed the skin at the bottom is measured
+    as the model knows muscle, skin at the top. A frame already turned is left as it is."""
+    if not upside_down:
+        yield from frames
+        return
+    from dataclasses import replace
+
+    import numpy as np
+
+    for frame in frames:
+        if frame.turned:
+            yield frame
+        else:
+            yield replace(frame, pixels=np.ascontiguousarray(frame.pixels[::-1]), turned=True)
 
 
 def _beam_views(frames: Iterator[Frame]) -> Iterator[Frame]:

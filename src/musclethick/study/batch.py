@@ -56,6 +56,7 @@ from musclethick.qc import (
     SELF_TRAINING_MIN_OK_SHARE,
     doubts_boundaries,
     unfamiliar_scanner,
+    upside_down_study,
 )
 from musclethick.study.layout import StudyDiscovery, discover_study
 from musclethick.study.store import DisagreeingSession, ScanState, StudyStore, file_sha256
@@ -161,6 +162,10 @@ class BatchSummary:
         (:func:`musclethick.qc.doubts_boundaries`).
     n_frames_px_only : int
         Frames of this run measured without a pixel size (thickness in px only).
+    n_frames_upside_down : int
+        Frames of this run flagged ``upside_down``.
+    upside_down : bool
+        Whether this run turned every frame upright (``--upside-down``).
     failures : tuple of (str, str)
         ``(path, why)`` of every scan of this run whose frames all failed.
     px_only_files : tuple of str
@@ -189,6 +194,8 @@ class BatchSummary:
     n_frames_failed: int = 0
     n_frames_doubtful: int = 0
     n_frames_px_only: int = 0
+    n_frames_upside_down: int = 0
+    upside_down: bool = False
     failures: tuple[tuple[str, str], ...] = ()
     px_only_files: tuple[str, ...] = ()
     model_path: str | None = None
@@ -245,6 +252,17 @@ class BatchSummary:
                 "measured to halve the error on a scanner the model knew this well)"
             )
         return advice
+
+    def orientation_note(self) -> str:
+        """What to do when many frames of this run look upside down
+        (:func:`musclethick.qc.upside_down_study`), or ``""``."""
+        note = upside_down_study(
+            self.n_frames_ok + self.n_frames_flagged,
+            self.n_frames_upside_down,
+            turned=self.upside_down,
+            redo="run the batch again",
+        )
+        return f"{note} (the scans measured the other way up are measured again)" if note else ""
 
     def calibration_note(self) -> str:
         """What to do when frames of this run have no pixel size, or ``""``: the tables,
@@ -437,6 +455,7 @@ def run_batch(
     retry_failed: bool = False,
     progress: bool = True,
     architecture: bool = False,
+    upside_down: bool = False,
 ) -> BatchSummary:
     """Measure a study into a store: resumable, on all cores or a dask cluster.
 
@@ -473,6 +492,10 @@ def run_batch(
     architecture : bool
         Measure pennation angle and fascicle length at every site, as ``[acquisition]
         architecture = true`` in the protocol would (``batch --architecture``).
+    upside_down : bool
+        The study's scans show the skin at the bottom (a display's up/down setting): turn
+        every frame upright before measuring (``batch --upside-down``; recorded per result,
+        and scans measured the other way up are measured again).
 
     Returns
     -------
@@ -522,6 +545,8 @@ def run_batch(
         )
     if architecture:
         settings = replace(settings, architecture=True)
+    if upside_down:
+        settings = replace(settings, upside_down=True)
     model_version, model_sha256 = model_version_for(settings)
     workers = max(1, int(workers or available_cores()))
 
@@ -557,6 +582,7 @@ def run_batch(
                 version,
                 include_failed=not retry_failed,
                 mm_per_px=settings.calibration.mm_per_px,  # a stated pixel size re-measures
+                turned=settings.upside_down,  # so does turning the frames upright, or not
             )
             for wanted, version in versions.items()
         }
@@ -596,7 +622,7 @@ def run_batch(
         start = time.perf_counter()
         n_measured = 0
         by_status: Counter[str] = Counter()
-        n_doubtful = n_px_only = 0
+        n_doubtful = n_px_only = n_upside_down = 0
         failures: list[tuple[str, str]] = []
         px_only_files: list[str] = []
         if scheduler is not None:
@@ -625,6 +651,7 @@ def run_batch(
                     failures.append((path_of[scan_id], why))
                 by_status.update(r.status for r in outcome)
                 n_doubtful += sum(doubts_boundaries(r.status, r.flags) for r in outcome)
+                n_upside_down += sum("upside_down" in r.flags for r in outcome)
                 px_only = sum(r.status != "failed" and r.mean_thickness_mm is None for r in outcome)
                 n_px_only += px_only
                 if px_only:
@@ -665,6 +692,8 @@ def run_batch(
         n_frames_failed=by_status["failed"],
         n_frames_doubtful=n_doubtful,
         n_frames_px_only=n_px_only,
+        n_frames_upside_down=n_upside_down,
+        upside_down=settings.upside_down,
         failures=tuple(failures),
         px_only_files=tuple(px_only_files),
         model_path=None if model_path is None else str(model_path),

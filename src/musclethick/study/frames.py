@@ -34,7 +34,8 @@ def load_frame(stored: StoredResult) -> Frame:
     """Read the frame of a stored result from its file (the store keeps paths, not pixels).
 
     The stored calibration (``mm_per_px`` and its source) is applied, so the reviewer sees
-    the same scale the batch measured with. The on-screen ruler is not read again (the store
+    the same scale the batch measured with; a frame measured turned upright
+    (``StoredResult.turned``) is turned again. The on-screen ruler is not read again (the store
     has its result; reading it takes ~0.1 s a capture): DICOM regions and pixel spacing
     that agree with the stored value are kept as read (both pixel sizes), any other
     calibration is the stored one, with the stored result's doubts about it
@@ -56,7 +57,7 @@ def load_frame(stored: StoredResult) -> Frame:
     options = CalibrationOptions(use_ruler=False)
     frames = [
         f
-        for f in read(path, calibration=options, frames=selection)
+        for f in read(path, calibration=options, frames=selection, upside_down=stored.turned)
         if f.region_index == stored.region_index
     ]
     if not frames:

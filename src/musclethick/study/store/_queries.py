@@ -251,6 +251,7 @@ def stored_result(db: sqlite3.Connection, row: sqlite3.Row, scan: ScanRecord) ->
         review=review,
         **_ring(offered_pairs_of(db, result_id)),
         architecture=architecture_of(db, "architectures", "result_id", result_id),
+        turned=bool(row["turned"]) if "turned" in row.keys() else False,  # schema 5 on
     )
 
 

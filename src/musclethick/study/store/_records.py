@@ -140,7 +140,11 @@ class StoredResult:
     ``runner_up`` is the layer pair the model found next most plausible (original image
     coordinates, like the boundaries), or ``None``; ``other_pairs`` the pairs review's
     runner-up key shows after it; ``architecture`` the pennation angle and fascicle length
-    measured with it (fascicles in original image coordinates), or ``None``.
+    measured with it (fascicles in original image coordinates), or ``None``. Original image
+    coordinates are the frame's own moved by its region's corner: for a convex probe's fan
+    they are in its beam view, and for a frame measured ``turned`` upright
+    (``--upside-down``; re-read turned, :func:`musclethick.study.frames.stored_frame`) in the
+    region turned upright.
     """
 
     id: int
@@ -172,6 +176,7 @@ class StoredResult:
     runner_up: LayerPair | None = None
     architecture: Architecture | None = None
     other_pairs: tuple[LayerPair, ...] = ()
+    turned: bool = False
 
     @property
     def offered_pairs(self) -> tuple[LayerPair, ...]:

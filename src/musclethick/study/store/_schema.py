@@ -30,11 +30,11 @@ __all__ = [
     "table_columns",
 ]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: Schema versions this musclethick reads (older stores are upgraded when opened to write:
 #: 1 -> 2 adds ``scan_states``, 2 -> 3 adds ``runs.protocol_version``, 3 -> 4 adds
-#: ``reviews.echo_intensity``).
-READABLE_VERSIONS = (1, 2, 3, 4)
+#: ``reviews.echo_intensity``, 4 -> 5 adds ``results.turned``).
+READABLE_VERSIONS = (1, 2, 3, 4, 5)
 #: SQLite ``PRAGMA application_id`` of a study store ("MTHK").
 APPLICATION_ID = 0x4D54484B
 #: The tables of a study store; a database holding only these (or nothing) is accepted.
@@ -118,6 +118,7 @@ CREATE TABLE IF NOT EXISTS results (
     model_sha256 TEXT NOT NULL DEFAULT '',
     region_json TEXT NOT NULL DEFAULT '',
     superseded INTEGER NOT NULL DEFAULT 0,
+    turned INTEGER NOT NULL DEFAULT 0,
     created_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS results_scan ON results (scan_id, method, superseded);
@@ -287,8 +288,9 @@ def check_version(db: sqlite3.Connection, path: Path, tables: set[str]) -> None:
 def init_schema(db: sqlite3.Connection, path: Path) -> None:
     """Create the missing tables and upgrade an older store to :data:`SCHEMA_VERSION`
     (1 -> 2: ``scan_states``, created with the tables; 2 -> 3: ``runs.protocol_version``;
-    3 -> 4: ``reviews.echo_intensity`` and the ``scan_states`` of files not measured), in
-    one transaction; marks the file with :data:`APPLICATION_ID`."""
+    3 -> 4: ``reviews.echo_intensity`` and the ``scan_states`` of files not measured; 4 -> 5:
+    ``results.turned``, a frame measured turned upright), in one transaction; marks the file
+    with :data:`APPLICATION_ID`."""
     with Transaction(db):
         for statement in SCHEMA.split(";"):
             if statement.strip():
@@ -312,6 +314,9 @@ def init_schema(db: sqlite3.Connection, path: Path) -> None:
                 db.execute("ALTER TABLE runs ADD COLUMN protocol_version TEXT NOT NULL DEFAULT ''")
             if "echo_intensity" not in table_columns(db, "reviews"):
                 db.execute("ALTER TABLE reviews ADD COLUMN echo_intensity REAL")
+            # 4 -> 5: results.turned (frames measured turned upright, --upside-down)
+            if "turned" not in table_columns(db, "results"):
+                db.execute("ALTER TABLE results ADD COLUMN turned INTEGER NOT NULL DEFAULT 0")
             db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
         _widen_scan_states(db)  # also a store of this version written before the new states
         db.execute(f"PRAGMA application_id={APPLICATION_ID}")

@@ -374,12 +374,14 @@ class StudyStore:
         *,
         include_failed: bool = True,
         mm_per_px: float | None = None,
+        turned: bool = False,
     ) -> set[tuple[str, str]]:
         """``{(path, sha256)}`` of all scans with current results of this method and version.
 
         The bulk form of :meth:`is_done` used by the batch runner. With ``mm_per_px`` (a run
         that states the pixel size), a scan measured with another pixel size, or without one,
-        is not done: stating it measures those again.
+        is not done: stating it measures those again. A scan measured the other way up than
+        ``turned`` (``--upside-down``) is not done either.
         """
         query = (
             "SELECT DISTINCT s.path, s.sha256 FROM results r JOIN scans s ON s.id = r.scan_id "
@@ -394,6 +396,8 @@ class StudyStore:
                 "AND ABS(r.mm_per_px - ?) <= ?))"
             )
             args += [float(mm_per_px), 1e-9 * float(mm_per_px)]
+        query += " AND (r.status = 'failed' OR r.turned = ?)"
+        args.append(int(bool(turned)))
         rows = self._db.execute(query, args)
         return {(r[0], r[1]) for r in rows}
 
@@ -450,8 +454,8 @@ class StudyStore:
                     "INSERT INTO results (scan_id, run_id, frame_index, region_index, time_s, "
                     "status, flags, message, confidence, echo_intensity, thickness_mm, "
                     "thickness_px, mm_per_px, calibration_source, method, model_version, "
-                    "model_sha256, region_json, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "model_sha256, region_json, turned, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         scan_id,
                         run_id,
@@ -473,6 +477,7 @@ class StudyStore:
                         ""
                         if region is None
                         else json.dumps([region.x0, region.y0, region.x1, region.y1]),
+                        int(result.turned),
                         now,
                     ),
                 )
