@@ -19,6 +19,20 @@ def _frame_and_result(calibration=None, deep=True):
     return frame, assemble_result(frame, sup, dp, method="edges")
 
 
+def test_a_frame_turned_upright_says_so_above_the_picture():
+    """A frame measured turned upright (``--upside-down``) shows the turned picture, with a
+    line of text saying so: one text line more than the same result as captured."""
+    from dataclasses import replace
+
+    frame, result = _frame_and_result(Calibration.isotropic(0.1, "user"))
+    plain = render_overlay(frame, result)
+    turned = render_overlay(replace(frame, turned=True), replace(result, turned=True))
+    assert turned.shape[0] > plain.shape[0] and turned.shape[1:] == plain.shape[1:]
+    assert np.array_equal(turned[-120:], plain[-120:])  # the picture itself is the same
+    strip = turned[: turned.shape[0] - 120]
+    assert strip[plain.shape[0] - 120 :].max() > 100  # the added line has text
+
+
 def test_render_draws_boundaries_and_lines_in_colour():
     frame, result = _frame_and_result(Calibration.isotropic(0.1, "user"))
     overlay = render_overlay(frame, result)

@@ -219,6 +219,22 @@ def test_unfamiliar_scanner_share():
     assert doubts_boundaries("flagged", ("no_fascicles", "ambiguous_layers"))
 
 
+def test_upside_down_study_share():
+    """From a quarter of a run's measured frames (and at least three) flagged ``upside_down``,
+    the run looks captured upside down: the note says to measure again with --upside-down, or
+    without it when the frames were turned already."""
+    from musclethick.qc import upside_down_study
+
+    assert upside_down_study(100, 24) == ""  # below a quarter
+    assert upside_down_study(4, 2) == ""  # half, but too few to judge
+    said = upside_down_study(100, 25)
+    assert said.startswith("25 of the 100 frames measured look upside down")
+    assert "measure them again with --upside-down" in said
+    again = upside_down_study(3, 3, turned=True, redo="run the batch again")
+    assert "after they were turned upright" in again
+    assert "run the batch again without --upside-down" in again
+
+
 def test_repeat_spread_and_disagreement():
     from musclethick.qc import REPEAT_TOLERANCE_PCT, repeat_spread_pct, repeats_disagree
 

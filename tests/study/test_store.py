@@ -310,13 +310,45 @@ def test_a_version_2_store_is_read_and_upgraded_with_protocol_versions(
         assert (old["protocol"], old["protocol_version"]) == ("rt", "")
         assert len(store.results_dataframe()) == 2
     with StudyStore(path) as store:
-        assert store.get_meta("schema_version") == "4" == str(SCHEMA_VERSION)
+        assert store.get_meta("schema_version") == str(SCHEMA_VERSION)
         new = store.start_run(method="edges", protocol="rt", protocol_version="8")
         versions = {r["id"]: r["protocol_version"] for r in store.runs()}
         assert versions == {run: "", new: "8"}
         assert len(store.results_dataframe()) == 2
     with StudyStore(path) as store:  # opening an upgraded store again changes nothing
-        assert store.get_meta("schema_version") == "4" and len(store.runs()) == 2
+        assert store.get_meta("schema_version") == str(SCHEMA_VERSION) and len(store.runs()) == 2
+
+
+def test_a_version_4_store_is_read_and_upgraded_with_the_turned_frames(
+    tmp_path, scan_file, result_factory
+):
+    """Schema 4 had no ``results.turned``: read, every result is as captured; upgraded, a
+    result measured turned upright (``--upside-down``) says so, and the batch's done scans
+    are those measured the same way up."""
+    from dataclasses import replace
+
+    path = tmp_path / "v4.sqlite"
+    with StudyStore(path) as store:
+        run = store.start_run(method="edges")
+        store.record_results(
+            store.record_scan(scan_file), [result_factory(str(scan_file), [20.0])], run
+        )
+    _as_schema(path, 4, "ALTER TABLE results DROP COLUMN turned")
+    with StudyStore(path, readonly=True) as store:
+        (stored,) = store.iter_results()
+        assert stored.turned is False and len(store.results_dataframe()) == 2
+    with StudyStore(path) as store:
+        assert store.get_meta("schema_version") == str(SCHEMA_VERSION)
+        (stored,) = store.iter_results()
+        key = (stored.scan.path, stored.scan.sha256)
+        assert store.done_keys("edges", "") == {key}
+        assert store.done_keys("edges", "", turned=True) == set()  # measured the other way up
+        turned = replace(result_factory(str(scan_file), [21.0]), turned=True)
+        store.record_results(store.record_scan(scan_file), [turned], run)
+        (stored,) = store.iter_results()
+        assert stored.turned is True and stored.thickness_mm == pytest.approx(21.0)
+        assert store.done_keys("edges", "", turned=True) == {key}
+        assert store.done_keys("edges", "") == set()
 
 
 def test_read_only_store_is_not_created_or_written(tmp_path, scan_file, result_factory):
