@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 from musclethick.api import measure_image  # noqa: E402
 from musclethick.pipeline import MeasureSettings, measure_paths  # noqa: E402
-from musclethick.qc import doubts_boundaries, upside_down_study  # noqa: E402
+from musclethick.qc import CALIBRATION_FLAGS, doubts_boundaries, upside_down_study  # noqa: E402
 from musclethick.report import boundary_record  # noqa: E402
 
 
@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     ok = dict(count)
     diffs: list[float] = []
     status_changed: list[str] = []
+    pixel_size_only = 0  # frames whose added flags are about the pixel size alone
     worst_point_px = 0.0
     for r in rows:
         grey = cv2.imread(str(root / "images" / r["image"]), cv2.IMREAD_GRAYSCALE)
@@ -76,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
             ok[key] += result.status == "ok"
         # the boundaries' doubts: a ruler's printed numbers turned upside down are not read, so
         # the pixel size of a turned capture may be unconfirmed where the capture's was not
+        added = set(back.flags) - set(own.flags)
+        pixel_size_only += bool(added) and added <= set(CALIBRATION_FLAGS)
         if doubts_boundaries(own.status, own.flags) != doubts_boundaries(back.status, back.flags):
             status_changed.append(f"{r['image']}: {own.flags} -> {back.flags}")
         if own.mean_thickness_px and back.mean_thickness_px:
@@ -99,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         "turned_back_vs_own_mean_pct": 100 * float(np.mean(diffs)) if diffs else None,
         "turned_back_vs_own_max_pct": 100 * float(np.max(diffs)) if diffs else None,
         "status_changed": status_changed,
+        "pixel_size_flags_added": pixel_size_only,
         "worst_point_px": worst_point_px,
         "study_note_as_is": bool(upside_down_study(n, count["as_is"])),
         "study_note_turned": bool(upside_down_study(n, count["turned"])),
@@ -120,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{out['turned_back_vs_own_mean_pct']:.3f} % mean, "
             f"{out['turned_back_vs_own_max_pct']:.3f} % max over {len(diffs)} frames; "
             f"doubts about the boundaries changed on {len(status_changed)}; boundaries.json points "
-            f"{worst_point_px:.3f} px at most from the capture's own turned over"
+            f"{worst_point_px:.3f} px at most from the capture's own turned over; "
+            f"{pixel_size_only} frames gain a flag about their pixel size alone (a ruler's "
+            "printed numbers turned upside down are not read)"
         )
     print(
         "  study note (qc.upside_down_study): as captured "
