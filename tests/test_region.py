@@ -133,6 +133,67 @@ def test_committed_captures_in_a_black_border(sample_images, name):
     assert np.abs(found - TRUE_BOXES[name]).max() <= 1
 
 
+def _on_a_screen(capture: np.ndarray, scale: float, shape=(1080, 1920), background: int = 0):
+    """``capture`` scaled by ``scale`` in the middle of a plain screen; returns the screen and
+    where the scaled capture's corner lies in it."""
+    import cv2
+
+    small = cv2.resize(capture, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    screen = np.full(shape, background, np.uint8)
+    y, x = (shape[0] - small.shape[0]) // 2, (shape[1] - small.shape[1]) // 2
+    screen[y : y + small.shape[0], x : x + small.shape[1]] = small
+    return screen, small, (x, y)
+
+
+@pytest.mark.parametrize("name", sorted(TRUE_BOXES))
+@pytest.mark.parametrize("scale", [0.4, 0.6])
+def test_a_small_scanner_window_in_a_full_screen_capture_is_found(sample_images, name, scale):
+    """A capture shrunk into the middle of a black 1920 x 1080 screen (a screen recording of
+    the desktop, a viewer's window) covers 2-5 % of it: its imaging region is found there (the
+    scaled capture's own box, moved), not the whole screen (which left the model a black page
+    and failed 4 of 5 such captures)."""
+    grey = np.asarray(Image.open(sample_images / name).convert("L"))
+    screen, small, (x, y) = _on_a_screen(grey, scale)
+    own = find_imaging_region(small)
+    box = find_imaging_region(screen)
+    found = np.array([box.x0 - x, box.y0 - y, box.x1 - x, box.y1 - y])
+    assert np.abs(found - [own.x0, own.y0, own.x1, own.y1]).max() <= 2, (found, own)
+
+
+def test_a_small_scanner_window_is_measured_as_the_window_alone(sample_images):
+    """On the screen, the window is measured as the window alone: the same status and
+    thickness."""
+    import musclethick
+
+    grey = image_of(sample_images, "dltrack_512x512_img_00053.png")
+    screen, small, _ = _on_a_screen(grey, 0.5)
+    alone, shown = musclethick.measure_image(small), musclethick.measure_image(screen)
+    assert shown.status == alone.status != "failed"
+    assert shown.mean_thickness_px == pytest.approx(alone.mean_thickness_px, rel=0.01)
+
+
+def test_a_small_textured_block_is_not_taken_for_the_image_unless_it_is_one():
+    """What stays the whole capture: a small block touching the capture's edge (a dark
+    scan's bright part), one on a busy (textured) screen, and one too small to be an image."""
+    rng = np.random.default_rng(4)
+    screen = np.zeros((1080, 1920), np.uint8)
+    block = rng.integers(20, 235, size=(300, 300)).astype(np.uint8)
+    inside = screen.copy()
+    inside[400:700, 800:1100] = block
+    assert find_imaging_region(inside) == PixelBox(800, 400, 1100, 700)  # the window itself
+    at_edge = screen.copy()
+    at_edge[0:300, 800:1100] = block
+    assert find_imaging_region(at_edge) == PixelBox.full(screen.shape)
+    busy = screen.copy()  # thin bands of texture everywhere (lines of text, a busy desktop)
+    for row in range(0, 1080, 24):
+        busy[row : row + 6] = rng.integers(0, 200, size=(6, 1920))
+    busy[400:700, 800:1100] = block
+    assert find_imaging_region(busy) == PixelBox.full(screen.shape)
+    tiny = screen.copy()
+    tiny[500:600, 900:1000] = block[:100, :100]
+    assert find_imaging_region(tiny) == PixelBox.full(screen.shape)
+
+
 def test_a_black_band_below_a_display_whose_image_reaches_its_bottom_is_not_image(sample_images):
     # the 1234x688 Telemed display's image runs to the bottom of the capture; framed in a
     # black border (150 px above and below, 200 px beside), the box once ran on through the

@@ -442,7 +442,9 @@ def _large_pieces(textured: np.ndarray, k: int, min_fraction: float) -> np.ndarr
     icons); the border is mirrored so that an image filling the capture is not eroded there.
     Anechoic bands can split the image into pieces, so every piece at least a quarter the size
     of the largest (and 2 % of the capture) is kept; smaller ones (a block of text) are
-    display furniture.
+    display furniture. When the largest piece covers less than ``min_fraction`` of the
+    capture, it is kept only as :func:`_small_image` allows: a small scanner window on an
+    otherwise plain screen.
     """
     kernel = np.ones((k, k), np.uint8)
     core = cv2.morphologyEx(
@@ -455,16 +457,58 @@ def _large_pieces(textured: np.ndarray, k: int, min_fraction: float) -> np.ndarr
     if n == 2:  # one piece (the usual case): it is the mask itself, no need to count labels
         size = float(np.count_nonzero(core))
         if size < min_fraction * core.size:
-            return None
+            return _small_image(core.view(bool), textured, k)
         keep = core.view(bool)
         return keep if size >= 0.02 * core.size else np.zeros_like(keep)
     # areas by counting labels (cheaper than connectedComponentsWithStats' boxes and centroids)
     sizes = np.bincount(labels.ravel(), minlength=n)[1:].astype(np.float64)
     if sizes.max() < min_fraction * core.size:
-        return None
+        return _small_image(labels == int(np.argmax(sizes)) + 1, textured, k)
     big = np.zeros(n, dtype=bool)
     big[1:] = sizes >= max(0.02 * core.size, 0.25 * sizes.max())
     return big[labels]
+
+
+#: The least side (px, at :func:`find_imaging_region`'s working scale) of a textured block
+#: that :func:`_small_image` takes for a small scanner window on a plain screen.
+SMALL_IMAGE_MIN_SIDE_PX = 64
+#: ... the least share of its bounding box it fills (a rectangle fills it; a convex probe's
+#: fan about two thirds of it) ...
+SMALL_IMAGE_MIN_FILL = 0.55
+#: ... and the most of the screen around it (outside the box, widened by the opening's
+#: size) that may be textured: a plain screen or display, a few labels and icons.
+SMALL_IMAGE_MAX_TEXTURED_AROUND = 0.05
+
+
+def _small_image(piece: np.ndarray, textured: np.ndarray, k: int) -> np.ndarray | None:
+    """``piece`` (a textured block smaller than ``find_imaging_region``'s ``min_fraction``)
+    when it is a scanner window on an otherwise plain screen, else ``None`` (the capture is
+    then taken as it is, as before). A block that is large enough
+    (:data:`SMALL_IMAGE_MIN_SIDE_PX`), clear of the capture's edges (an image's own dark
+    parts never leave its speckle an island inside it), compact
+    (:data:`SMALL_IMAGE_MIN_FILL`) and surrounded by flat screen
+    (:data:`SMALL_IMAGE_MAX_TEXTURED_AROUND`): e.g. a 400 x 330 px scanner window in a
+    1920 x 1080 screen capture, 6 % of it."""
+    ys = np.flatnonzero(piece.any(axis=1))
+    xs = np.flatnonzero(piece.any(axis=0))
+    if ys.size == 0:
+        return None
+    y0, y1, x0, x1 = int(ys[0]), int(ys[-1]) + 1, int(xs[0]), int(xs[-1]) + 1
+    rows, cols = piece.shape
+    if min(y1 - y0, x1 - x0) < SMALL_IMAGE_MIN_SIDE_PX:
+        return None
+    if min(y0, x0, rows - y1, cols - x1) < k:  # touches (or nearly) the capture's edge
+        return None
+    if np.count_nonzero(piece[y0:y1, x0:x1]) < SMALL_IMAGE_MIN_FILL * (y1 - y0) * (x1 - x0):
+        return None
+    around = np.ones((rows, cols), dtype=bool)
+    around[max(y0 - k, 0) : y1 + k, max(x0 - k, 0) : x1 + k] = False
+    n_around = np.count_nonzero(around)
+    if n_around == 0:
+        return None
+    if np.count_nonzero(textured & around) > SMALL_IMAGE_MAX_TEXTURED_AROUND * n_around:
+        return None
+    return piece
 
 
 def _fill_holes(mask: np.ndarray) -> np.ndarray:
