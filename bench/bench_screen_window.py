@@ -1,8 +1,9 @@
-"""A small scanner window on a whole screen: is its imaging region found, and measured alike?
+"""A scanner's display on a whole screen, small or enlarged: found, read and measured alike?
 
 Usage::
 
     python bench/bench_screen_window.py [--src OTHER_CHECKOUT/src]
+                                        [--data ../shared/data/dltrack_apo]
 
 Each committed capture in ``sample_images/`` (the five screen captures and crops of the four
 training displays) is shrunk to 0.3-0.8 of its size and put in the middle of a plain 1920 x 1080
@@ -10,8 +11,13 @@ and a 1000 x 800 screen, black and grey (40): a screen recording of the whole de
 viewer's window. Printed per background: how many imaging regions are the shrunk capture's own
 (within 6 px), how many frames failed, how many thicknesses lie within 3 % of the shrunk
 capture measured alone, and on how many the doubts about the boundaries are the same
-(:func:`musclethick.qc.doubts_boundaries`). ``--src`` measures with another checkout's code
-(e.g. a worktree of the commit before a change) instead of this one's.
+(:func:`musclethick.qc.doubts_boundaries`).
+
+Then every ``val`` capture of ``--data`` (when it exists) enlarged to fill the height of a black
+3840 x 2160 screen (a display shown full screen on a 4K monitor, pillarboxed): of those whose
+ruler is read as they are, on how many it is read on the 4K screen, and with a pixel size off
+by more than 2 % (must be none); and how the statuses pair up. ``--src`` measures with another
+checkout's code (e.g. a worktree of the commit before a change) instead of this one's.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--src", default=str(REPO / "src"), help="the musclethick code to measure with")
+    p.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "dltrack_apo"))
     args = p.parse_args(argv)
     sys.path.insert(0, str(Path(args.src).resolve()))
 
@@ -81,7 +88,47 @@ def main(argv: list[str] | None = None) -> int:
             f"background {background}: {n} screens, region right {box_ok}, failed {failed}, "
             f"thickness within 3 % {thick_ok}, same doubts {same_doubt}"
         )
+    split = Path(args.data) / "split.csv"
+    if split.exists():
+        _on_a_4k_screen(Path(args.data))
     return 0
+
+
+def _on_a_4k_screen(data: Path) -> None:
+    import csv
+    from collections import Counter
+
+    import cv2
+
+    import musclethick
+
+    names = [r["image"] for r in csv.DictReader(open(data / "split.csv")) if r["split"] == "val"]
+    with_ruler = read = wrong = 0
+    pairs: Counter[tuple[str, str]] = Counter()
+    for name in names:
+        grey = cv2.imread(str(data / "images" / name), cv2.IMREAD_GRAYSCALE)
+        own = musclethick.measure_image(grey, name=name)
+        f = min(3840 / grey.shape[1], 2160 / grey.shape[0])
+        big = cv2.resize(
+            grey, (round(grey.shape[1] * f), round(grey.shape[0] * f)), cv2.INTER_LINEAR
+        )
+        screen = np.zeros((2160, 3840), np.uint8)
+        y, x = (2160 - big.shape[0]) // 2, (3840 - big.shape[1]) // 2
+        screen[y : y + big.shape[0], x : x + big.shape[1]] = big
+        shown = musclethick.measure_image(screen, name=name)
+        pairs[(own.status, shown.status)] += 1
+        if own.calibration.source != "ruler":
+            continue
+        with_ruler += 1
+        if shown.calibration.source == "ruler":
+            read += 1
+            truth = own.calibration.mm_per_px / (big.shape[0] / grey.shape[0])
+            wrong += abs(shown.calibration.mm_per_px - truth) > 0.02 * truth
+    print(
+        f"val enlarged onto a 4K screen: {len(names)} captures; ruler read on {read} of the "
+        f"{with_ruler} read as they are, pixel size off by > 2 % on {wrong}; statuses (as they "
+        f"are -> on the screen): {dict(sorted(pairs.items()))}"
+    )
 
 
 if __name__ == "__main__":

@@ -388,6 +388,25 @@ def test_an_enlarged_capture_is_read_at_a_reduced_size(sample_images, factor):
     assert ticks.fine_spacing_px == pytest.approx(reading.ticks.fine_spacing_px, rel=0.005)
 
 
+@needs_ocr
+@pytest.mark.parametrize("factor", [2.0, 3.88])
+def test_an_enlarged_display_letterboxed_on_a_large_screen_is_read(sample_images, factor):
+    """A display enlarged onto a black 4K screen (a capture card's window, full screen): the
+    screen's black around the display is not the ruler's background, so its ticks are found
+    and read (a new-user trial: the ruler was lost on 33 of 45 such `val` captures, 7 after).
+    Reference: 60 mm over 465 px, by hand."""
+    import cv2
+
+    grey = _grey(sample_images / "dltrack_telemed_660x556_img_00309.png")
+    big = cv2.resize(grey, None, fx=factor, fy=factor, interpolation=cv2.INTER_LINEAR)
+    screen = np.zeros((2160, 3840), np.uint8)
+    y, x = (2160 - big.shape[0]) // 2, (3840 - big.shape[1]) // 2
+    screen[y : y + big.shape[0], x : x + big.shape[1]] = big
+    reading = read_ruler(screen, reader=READER)
+    assert reading.mm_per_px == pytest.approx(60.0 / 465.0 / factor, rel=0.01), reading.reason
+    assert reading.ticks.x0 > x  # the display's ticks, in the screen's pixels
+
+
 def _trap(test_data, name):
     row = next(r for r in _corpus(test_data) if r["file"] == f"trap_{name}.png")
     return _grey(test_data / "rulers" / row["file"]), float(row["mm_per_px"])

@@ -69,8 +69,19 @@ def find_imaging_region(
     full = PixelBox.full(g.shape)
     if rows < 32 or cols < 32:
         return full
-    # Work on a 2x reduced copy of large captures (speed); refine edges at full size.
-    f = 2 if min(rows, cols) >= 400 else 1
+    # Work on a reduced copy of large captures (speed), about 300-700 px on its shorter side
+    # (the texture window then spans about as much speckle on a 4K screen as on a scanner's
+    # own display: a display enlarged 3-4x onto a 4K screen, reduced only 2x, was too smooth to
+    # be found, a new-user trial's 6 of 70 `val` captures); refine edges at full size.
+    f = 1 if min(rows, cols) < 400 else max(2, round(min(rows, cols) / 540))
+    box = _region_at(g, f, std_threshold, min_fraction)
+    return full if box is None else box
+
+
+def _region_at(g: np.ndarray, f: int, std_threshold: float, min_fraction: float) -> PixelBox | None:
+    """:func:`find_imaging_region` working on ``g`` reduced ``f`` times; ``None`` when no
+    display is found around an image (the capture is then taken whole)."""
+    rows, cols = g.shape
     small = g[: rows - rows % f, : cols - cols % f].astype(np.float32)
     if f > 1:
         small = cv2.resize(small, (cols // f, rows // f), interpolation=cv2.INTER_AREA)
@@ -81,14 +92,14 @@ def find_imaging_region(
     speckle = std > std_threshold / f
     keep = _large_pieces(speckle, k, min_fraction)
     if keep is None:
-        return full
+        return None
     background = _background_around(small, keep)
     # Second pass: speckle, or dark/bright image parts that differ from the display
     # background and are not perfectly flat (flat panels are display furniture).
     textured = speckle | ((np.abs(mean - background) > 8.0) & (std > 0.1))
     keep = _large_pieces(textured, k, min_fraction)
     if keep is None:
-        return full
+        return None
     # Extent: rows/columns holding at least 6 % of the fullest one (drops bumps such as
     # depth labels printed against the image edge, keeps the slanted sides of a trapezoid).
     col_count = keep.sum(axis=0)

@@ -368,18 +368,20 @@ def _find_ticks(
     max_tick_height_px: int,
     max_tick_width_px: int,
 ) -> list[tuple[float, RulerTicks]]:
-    cols = g.shape[1]
+    # a letterbox around the whole screen (a small display shown on a large screen) is not
+    # the display: its flat colour would be taken for the display's background
+    (r0, r1), (c0, c1) = _inside_letterbox(g)
     if region is not None:
         # a depth ruler stands beside the image: search the columns left and right of it
         # (each strip on its own: nothing connects them across the masked image)
-        spans = [(0, min(region.x0 + 1, cols)), (max(region.x1 - 1, 0), cols)]
+        spans = [(c0, min(region.x0 + 1, c1)), (max(region.x1 - 1, c0), c1)]
         spans = [(a, b) for a, b in spans if b > a]
     else:
-        spans = [(0, cols)]
+        spans = [(c0, c1)]
     strips = [np.ascontiguousarray(g[:, a:b]) for a, b in spans]
     if not strips:
         return []
-    background = _median(np.concatenate([s.ravel() for s in strips]))
+    background = _median(np.concatenate([s[r0:r1].ravel() for s in strips]))
     found = [
         _tick_candidates(
             strip,
@@ -411,6 +413,31 @@ def _find_ticks(
                 continue
             groups.append((len(ticks.y_px) + 0.5 * ticks.n_minor - ticks.residual_px, ticks))
     return groups
+
+
+#: Grey levels a letterbox's rows and columns may vary by (JPEG noise) and still be flat.
+_LETTERBOX_TOLERANCE = 3
+
+
+def _inside_letterbox(g: np.ndarray) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``((r0, r1), (c0, c1))``: the rows and columns of ``g`` inside a letterbox, the flat
+    rows and columns of the corners' colour along its edges (the whole of ``g`` without
+    one). A display enlarged onto a 4K screen (a new-user trial: its ruler lost on 33 of 45
+    such captures) has its ruler's background inside, not the screen's black."""
+    corner = int(np.median([g[0, 0], g[0, -1], g[-1, 0], g[-1, -1]]))
+    tol = _LETTERBOX_TOLERANCE
+
+    def flat(axis: int) -> np.ndarray:
+        lo, hi = g.min(axis=axis).astype(np.int16), g.max(axis=axis).astype(np.int16)
+        return (lo >= corner - tol) & (hi <= corner + tol)
+
+    def inside(is_flat: np.ndarray) -> tuple[int, int]:
+        content = np.flatnonzero(~is_flat)
+        if content.size == 0:
+            return 0, is_flat.size
+        return int(content[0]), int(content[-1]) + 1
+
+    return inside(flat(1)), inside(flat(0))
 
 
 def _tick_candidates(
@@ -894,7 +921,7 @@ def read_ruler(
 #: 2-3x (a HiDPI screenshot, a zoomed screen grab) has ticks thicker than the 3 px a tick may
 #: be, and numbers larger than the OCR's words (a new-user trial: 109 of 118 captures enlarged
 #: 1.6x or more had no ruler).
-_ENLARGED_FACTORS = (2, 3)
+_ENLARGED_FACTORS = (2, 3, 4)
 
 
 #: Sizes a capture whose printed numbers were not read is read again at (x its own): a
