@@ -172,6 +172,24 @@ def test_a_small_scanner_window_is_measured_as_the_window_alone(sample_images):
     assert shown.mean_thickness_px == pytest.approx(alone.mean_thickness_px, rel=0.01)
 
 
+def test_a_display_enlarged_onto_a_4k_screen_is_found(sample_images):
+    """A display shown full screen on a 3840 x 2160 monitor (enlarged 3.9x, black beside it):
+    its imaging region is the enlarged display's own (a copy reduced only 2x was too smooth
+    to be speckle: its top 65 px were cut off, and darker captures were taken whole)."""
+    import cv2
+
+    grey = image_of(sample_images, "dltrack_telemed_660x556_img_00309.png")
+    own = find_imaging_region(grey)
+    f = 2160 / grey.shape[0]
+    big = cv2.resize(grey, (round(grey.shape[1] * f), 2160), interpolation=cv2.INTER_LINEAR)
+    screen = np.zeros((2160, 3840), np.uint8)
+    x = (3840 - big.shape[1]) // 2
+    screen[:, x : x + big.shape[1]] = big
+    box = find_imaging_region(screen)
+    expected = np.array([own.x0 * f + x, own.y0 * f, own.x1 * f + x, own.y1 * f])
+    assert np.abs(np.array([box.x0, box.y0, box.x1, box.y1]) - expected).max() <= 8, box
+
+
 def test_a_small_textured_block_is_not_taken_for_the_image_unless_it_is_one():
     """What stays the whole capture: a small block touching the capture's edge (a dark
     scan's bright part), one on a busy (textured) screen, and one too small to be an image."""

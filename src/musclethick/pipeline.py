@@ -37,6 +37,7 @@ from musclethick.qc import (
     FALLBACK_EDGES,
     MIN_CONFIDENCE,
     NO_MUSCLE,
+    ROTATED,
     doubts_boundaries,
     drawn_line_flags,
     drawn_lines,
@@ -306,8 +307,8 @@ def _model_results(
             _guarded(
                 frame,
                 "model",
-                lambda f=frame, b=boundaries: _painted_out(
-                    f, _model_result(f, b, settings), settings, model
+                lambda f=frame, b=boundaries: _rotated(
+                    f, _painted_out(f, _model_result(f, b, settings), settings, model), model
                 ),
             ),
             settings,
@@ -316,6 +317,27 @@ def _model_results(
         )
         for frame, boundaries in zip(frames, found, strict=True)
     ]
+
+
+def _rotated(frame: Frame, result: FrameResult, model: SegmentationModel) -> FrameResult:
+    """A frame that could not be measured (``failed``) and looks like muscle turned by 90
+    degrees (:meth:`SegmentationModel.rotation_look`) is flagged ``rotated``, its message
+    saying so: a portrait export or a viewer's rotation, to be turned and measured again.
+    Other results are returned as they are."""
+    if result.status != "failed" or not hasattr(model, "rotation_look"):
+        return result
+    best = model.rotation_look(frame.pixels)
+    if best is None:
+        return result
+    note = (
+        f"turned by 90 degrees the image looks like muscle (plausibility {best:.2f}): the "
+        "capture is likely rotated; turn it so that the skin is at the top and measure again"
+    )
+    return replace(
+        result,
+        flags=(*result.flags, ROTATED),
+        message="; ".join(p for p in (result.message, note) if p),
+    )
 
 
 def _painted_out(

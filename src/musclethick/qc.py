@@ -104,6 +104,7 @@ __all__ = [
     "NO_MUSCLE",
     "REPEATS_DISAGREE",
     "REPEAT_TOLERANCE_PCT",
+    "ROTATED",
     "SECTOR_IMAGE",
     "SELF_TRAINING_MIN_OK_SHARE",
     "SOURCE_FLAGS",
@@ -182,6 +183,9 @@ FLAG_DESCRIPTIONS: dict[str, str] = {
     "vertically, along the beam only in the middle of the fan: check both lines in review, or "
     "scan with a linear probe",
     "unstable": "the result changes when the image is mirrored or made brighter or darker",
+    "rotated": "the image looks like muscle when turned by 90 degrees: the capture is likely "
+    "rotated (a portrait export, a viewer's rotation); turn it so that the skin is at the top "
+    "and measure again",
     "upside_down": "the image looks more like muscle turned upside down: the capture may be "
     "upside down (a display's up/down setting), and the lines on the wrong muscle; turn it "
     "upright and measure again (review: the runner-up pair, one key, is the pair measured with "
@@ -202,6 +206,9 @@ ULTRASOUND_MODALITIES = frozenset({"", "US", "IVUS", "OT", "SC", "XC"})
 
 #: Flag of a result whose boundaries are too weak to be a muscle (status ``failed``).
 NO_MUSCLE = "no_muscle"
+#: Flag of a frame that could not be measured but looks like muscle turned by 90 degrees
+#: (:meth:`musclethick.segment.SegmentationModel.rotation_look`; status ``failed``).
+ROTATED = "rotated"
 #: Flag of a result the edge path measured because the layer model missed an aponeurosis.
 FALLBACK_EDGES = "fallback_edges"
 

@@ -265,3 +265,32 @@ def test_a_doubted_frame_gets_the_orientation_look_for_its_one_key_fix(doubted):
         assert upper == pytest.approx(ROWS - 1 - np.median(res.deep.y_px), abs=1.5)
     else:
         assert res.runner_up is None or res.runner_up.kind != "upside_down"
+
+
+def test_a_capture_turned_by_90_degrees_fails_and_says_it_looks_rotated(test_data: Path):
+    """A real capture exported in portrait (turned by 90 degrees either way) cannot be
+    measured; its failed result is flagged ``rotated`` and says to turn it, since turned back
+    it looks like muscle. The capture as it is has no such flag, and the look is not run on a
+    measured frame (nor with ``rotation_look`` off)."""
+    import cv2
+
+    from musclethick.pipeline import MeasureSettings, measure_frames
+    from musclethick.qc import FLAG_DESCRIPTIONS
+    from musclethick.segment import load_model
+    from musclethick.types import Frame
+
+    upright = cv2.imread(str(test_data / "images" / "upright_00440.png"), cv2.IMREAD_GRAYSCALE)
+    model = load_model()
+    settings = MeasureSettings(other_pairs=False)
+    (plain,) = measure_frames([Frame(upright, "upright.png")], settings, model=model)
+    assert plain.status != "failed" and "rotated" not in plain.flags
+    assert model.rotation_look(upright) is None  # upright: nothing muscle-like turned by 90
+    for k in (1, -1):
+        portrait = np.ascontiguousarray(np.rot90(upright, k))
+        (found,) = measure_frames([Frame(portrait, "portrait.png")], settings, model=model)
+        assert found.status == "failed" and "rotated" in found.flags, found.flags
+        assert "turned by 90 degrees the image looks like muscle" in found.message
+        assert "rotated" in FLAG_DESCRIPTIONS
+    off = load_model(postprocess=PostprocessOptions(rotation_look=False))
+    (blind,) = measure_frames([Frame(portrait, "portrait.png")], settings, model=off)
+    assert blind.status == "failed" and "rotated" not in blind.flags

@@ -265,6 +265,23 @@ class SegmentationModel:
                 )
         return out
 
+    def rotation_look(self, pixels: np.ndarray) -> float | None:
+        """The larger :func:`~musclethick.segment.postprocess.plausibility` of the frame turned
+        by 90 degrees either way when it reaches ``rotated_min_plausibility`` (the frame looks
+        like muscle turned: the capture is likely rotated), else ``None``; also ``None`` with
+        ``rotation_look`` off (``PostprocessOptions``). One batch of two frames."""
+        opts = self.postprocess
+        if not opts.rotation_look:
+            return None
+        frame = np.asarray(pixels)
+        turned = [np.ascontiguousarray(np.rot90(frame, k)) for k in (1, -1)]
+        small = self._predictor.predict_small(turned)
+        best = max(
+            plausibility(boundaries_from_layers(p, frame_shape=t.shape[:2], options=opts))
+            for t, p in zip(turned, small, strict=True)
+        )
+        return best if best >= opts.rotated_min_plausibility else None
+
     def other_pairs(
         self,
         pixels: np.ndarray,
