@@ -15,7 +15,9 @@ measured with ``--upside-down`` lies from the capture's own, and on how many fra
 about the boundaries differ (:func:`musclethick.qc.doubts_boundaries`; a ruler's printed
 numbers turned upside down are not read, so the pixel size alone may be doubted); and whether
 the boundaries placed back in the turned capture (``boundaries.json``) are the capture's own
-turned over. With ``--telemed`` the 100 Telemed captures (a scanner absent from the training
+turned over. Then the same captures turned by 90 degrees (a portrait export): how many fail,
+and how many of those are flagged ``rotated``, against the captures as they are. With
+``--telemed`` the 100 Telemed captures (a scanner absent from the training
 data) are counted too, as they are.
 """
 
@@ -135,6 +137,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     for line in status_changed[:10]:
         print(f"    doubts changed: {line}")
+    rotated = {"failed": 0, "flagged_rotated": 0, "as_is_flagged_rotated": 0, "ok": 0}
+    for r in rows:
+        grey = cv2.imread(str(root / "images" / r["image"]), cv2.IMREAD_GRAYSCALE)
+        portrait = measure_image(np.ascontiguousarray(np.rot90(grey)), name=r["image"])
+        own = measure_image(grey, settings=upright_settings, name=r["image"])
+        rotated["failed"] += portrait.status == "failed"
+        rotated["ok"] += portrait.status == "ok"
+        rotated["flagged_rotated"] += "rotated" in portrait.flags
+        rotated["as_is_flagged_rotated"] += "rotated" in own.flags
+    out["turned_by_90"] = rotated
+    print(
+        f"  turned by 90 degrees: failed {rotated['failed']}, of them flagged rotated "
+        f"{rotated['flagged_rotated']}, ok {rotated['ok']}; as captured, flagged rotated "
+        f"{rotated['as_is_flagged_rotated']}"
+    )
     if args.telemed:
         paths = sorted(Path(args.telemed).rglob("*.jpg"))
         flagged = n_ok = 0
