@@ -90,14 +90,14 @@ def _region_at(g: np.ndarray, f: int, std_threshold: float, min_fraction: float)
     std = np.sqrt(np.maximum(sq - mean * mean, 0.0))
     k = max(7, min(small.shape) // 30) | 1
     speckle = std > std_threshold / f
-    keep = _large_pieces(speckle, k, min_fraction)
+    keep = _large_pieces(speckle, k, min_fraction, f)
     if keep is None:
         return None
     background = _background_around(small, keep)
     # Second pass: speckle, or dark/bright image parts that differ from the display
     # background and are not perfectly flat (flat panels are display furniture).
     textured = speckle | ((np.abs(mean - background) > 8.0) & (std > 0.1))
-    keep = _large_pieces(textured, k, min_fraction)
+    keep = _large_pieces(textured, k, min_fraction, f)
     if keep is None:
         return None
     # Extent: rows/columns holding at least 6 % of the fullest one (drops bumps such as
@@ -446,7 +446,9 @@ def fan_geometry(
     )
 
 
-def _large_pieces(textured: np.ndarray, k: int, min_fraction: float) -> np.ndarray | None:
+def _large_pieces(
+    textured: np.ndarray, k: int, min_fraction: float, f: int = 1
+) -> np.ndarray | None:
     """Mask of the large textured pieces after removing thin strokes, or ``None``.
 
     Opening with a ``k`` x ``k`` square removes thin strokes (text, ticks, lines, small
@@ -455,7 +457,7 @@ def _large_pieces(textured: np.ndarray, k: int, min_fraction: float) -> np.ndarr
     of the largest (and 2 % of the capture) is kept; smaller ones (a block of text) are
     display furniture. When the largest piece covers less than ``min_fraction`` of the
     capture, it is kept only as :func:`_small_image` allows: a small scanner window on an
-    otherwise plain screen.
+    otherwise plain screen (``f``: how many times ``textured`` is reduced from the capture).
     """
     kernel = np.ones((k, k), np.uint8)
     core = cv2.morphologyEx(
@@ -468,21 +470,21 @@ def _large_pieces(textured: np.ndarray, k: int, min_fraction: float) -> np.ndarr
     if n == 2:  # one piece (the usual case): it is the mask itself, no need to count labels
         size = float(np.count_nonzero(core))
         if size < min_fraction * core.size:
-            return _small_image(core.view(bool), textured, k)
+            return _small_image(core.view(bool), textured, k, f)
         keep = core.view(bool)
         return keep if size >= 0.02 * core.size else np.zeros_like(keep)
     # areas by counting labels (cheaper than connectedComponentsWithStats' boxes and centroids)
     sizes = np.bincount(labels.ravel(), minlength=n)[1:].astype(np.float64)
     if sizes.max() < min_fraction * core.size:
-        return _small_image(labels == int(np.argmax(sizes)) + 1, textured, k)
+        return _small_image(labels == int(np.argmax(sizes)) + 1, textured, k, f)
     big = np.zeros(n, dtype=bool)
     big[1:] = sizes >= max(0.02 * core.size, 0.25 * sizes.max())
     return big[labels]
 
 
-#: The least side (px, at :func:`find_imaging_region`'s working scale) of a textured block
-#: that :func:`_small_image` takes for a small scanner window on a plain screen.
-SMALL_IMAGE_MIN_SIDE_PX = 64
+#: The least side (px of the capture) of a textured block that :func:`_small_image` takes for
+#: a small scanner window on a plain screen.
+SMALL_IMAGE_MIN_SIDE_PX = 128
 #: ... the least share of its bounding box it fills (a rectangle fills it; a convex probe's
 #: fan about two thirds of it) ...
 SMALL_IMAGE_MIN_FILL = 0.55
@@ -491,7 +493,7 @@ SMALL_IMAGE_MIN_FILL = 0.55
 SMALL_IMAGE_MAX_TEXTURED_AROUND = 0.05
 
 
-def _small_image(piece: np.ndarray, textured: np.ndarray, k: int) -> np.ndarray | None:
+def _small_image(piece: np.ndarray, textured: np.ndarray, k: int, f: int = 1) -> np.ndarray | None:
     """``piece`` (a textured block smaller than ``find_imaging_region``'s ``min_fraction``)
     when it is a scanner window on an otherwise plain screen, else ``None`` (the capture is
     then taken as it is, as before). A block that is large enough
@@ -506,7 +508,7 @@ def _small_image(piece: np.ndarray, textured: np.ndarray, k: int) -> np.ndarray 
         return None
     y0, y1, x0, x1 = int(ys[0]), int(ys[-1]) + 1, int(xs[0]), int(xs[-1]) + 1
     rows, cols = piece.shape
-    if min(y1 - y0, x1 - x0) < SMALL_IMAGE_MIN_SIDE_PX:
+    if min(y1 - y0, x1 - x0) * f < SMALL_IMAGE_MIN_SIDE_PX:
         return None
     if min(y0, x0, rows - y1, cols - x1) < k:  # touches (or nearly) the capture's edge
         return None
