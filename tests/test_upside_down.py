@@ -219,3 +219,20 @@ def test_measure_image_turns_an_array_upright_when_asked(test_data: Path):
     assert back.status == own.status == "ok"
     assert back.mean_thickness_mm == pytest.approx(own.mean_thickness_mm, rel=1e-6)
     assert "upside_down" in as_it_is.flags
+
+
+def test_a_turned_frame_is_cropped_to_a_stored_region_by_its_own_rows():
+    """Review crops a re-read frame to the region stored with its result: a frame turned
+    upright has its rows counted from the region's bottom, so the crop is the same part of
+    the capture, turned."""
+    from musclethick.study.frames import _recrop
+    from musclethick.types import Frame, PixelBox
+
+    capture = (np.arange(40 * 30).reshape(40, 30) % 251).astype(np.uint8)
+    region = PixelBox(0, 0, 30, 40)
+    box = PixelBox(2, 10, 28, 35)
+    plain = _recrop(Frame(capture, "c.png", region=region), box)
+    turned = _recrop(Frame(capture[::-1].copy(), "c.png", region=region, turned=True), box)
+    assert np.array_equal(plain.pixels, capture[10:35, 2:28])
+    assert np.array_equal(turned.pixels, capture[10:35, 2:28][::-1])
+    assert turned.turned and turned.region == box

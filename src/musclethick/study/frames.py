@@ -78,11 +78,15 @@ def load_frame(stored: StoredResult) -> Frame:
 
 
 def _recrop(frame: Frame, box: PixelBox) -> Frame:
-    """Crop ``frame`` to ``box`` (original coordinates) where the box lies inside it."""
+    """Crop ``frame`` to ``box`` (original coordinates) where the box lies inside it (the rows
+    of a frame turned upright counted from its region's bottom)."""
     r = frame.region
     if box.x0 < r.x0 or box.y0 < r.y0 or box.x1 > r.x1 or box.y1 > r.y1:
         return frame  # cannot grow a crop; boundaries are shifted by the frame's own region
-    pixels = frame.pixels[box.y0 - r.y0 : box.y1 - r.y0, box.x0 - r.x0 : box.x1 - r.x0]
+    rows = (
+        slice(r.y1 - box.y1, r.y1 - box.y0) if frame.turned else slice(box.y0 - r.y0, box.y1 - r.y0)
+    )
+    pixels = frame.pixels[rows, box.x0 - r.x0 : box.x1 - r.x0]
     return replace(frame, pixels=pixels, region=box)
 
 
