@@ -146,7 +146,9 @@ def measure_image(
     if isinstance(image, str | Path):
         raise TypeError(f"measure_image takes an array; for the file {image} use measure_file")
     s = _settings(settings, mm_per_px=mm_per_px, depth_mm=depth_mm, method=method)
-    grey = to_grey_uint8(np.asarray(image), max_value=max_value)
+    arr = np.asarray(image)
+    grey = to_grey_uint8(arr, max_value=max_value)
+    colour = arr if arr.ndim == 3 and arr.dtype == np.uint8 else None
     if crop:
         box, calibration = plan_capture(grey, s.calibration)
     else:
@@ -154,7 +156,9 @@ def measure_image(
         calibration = from_options(
             s.calibration, region_height_px=box.height
         ) or Calibration.uncalibrated("no mm_per_px or depth_mm given: thickness in px only")
-    (frame,) = upright([capture_frame(grey, box, calibration, path=name)], s.upside_down)
+    (frame,) = upright(
+        [capture_frame(grey, box, calibration, path=name, colour=colour)], s.upside_down
+    )
     frame = as_beam_view(frame)
     return next(iter(measure_frames([frame], s)))
 

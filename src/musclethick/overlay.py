@@ -110,6 +110,8 @@ def render_overlay(frame: Frame, result: FrameResult) -> np.ndarray:
         texts.append((detail[:120], colour, scale * 0.7))
     if result.fan is not None:  # what is shown is not the capture's picture of it
         texts.append(("convex fan: its beams side by side", (200, 200, 200), scale * 0.7))
+    if frame.marks_px:  # the picture is the capture with its coloured marks painted out
+        texts.append(("coloured marks painted out", (200, 200, 200), scale * 0.7))
     if result.turned:  # the picture is the capture turned upright, as asked
         texts.append(("turned upright (--upside-down)", (200, 200, 200), scale * 0.7))
     if result.architecture is not None:

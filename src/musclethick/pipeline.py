@@ -251,6 +251,9 @@ def _assemble(
     # two images of a dual view in one frame: lines across both, or none found (said why);
     # a convex probe's fan, which the layer model was not trained on
     extra_flags = (*extra_flags, *two_images_flags(frame.pixels), *sector_flags(frame.pixels))
+    if frame.marks_px:  # what was measured is not quite the capture: say so
+        painted = f"{frame.marks_px} px of coloured marks painted out before measuring"
+        note = "; ".join(p for p in (note, painted) if p)
     if not extra_flags and not note:
         return result
     status, flags, new = with_added_flags(result.status, result.flags, extra_flags)

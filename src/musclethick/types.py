@@ -342,6 +342,9 @@ class Frame:
         asked for a study captured with the skin at the bottom (``--upside-down``): the frame
         is measured upright, and :func:`musclethick.report.capture_placer` places its points
         back in the capture.
+    marks_px : int
+        Pixels of coloured marks drawn in the image (calipers, cursors, boxes) painted out of
+        ``pixels`` before measuring (:mod:`musclethick.colour_marks`); 0 when none.
     """
 
     pixels: np.ndarray
@@ -355,6 +358,7 @@ class Frame:
     original_shape: tuple[int, int] | None = None
     fan: FanGeometry | None = None
     turned: bool = False
+    marks_px: int = 0
 
     def __post_init__(self) -> None:
         """Check the pixels are 2-D (``ValueError``), convert them to uint8, fill in the region."""

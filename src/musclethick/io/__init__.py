@@ -218,7 +218,7 @@ def read_capture(path: str | Path, *, frame: int = 0):
         try:
             with Image.open(path) as img:
                 img.seek(frame)
-                return np.ascontiguousarray(_page_to_grey(img))
+                return np.ascontiguousarray(_page_to_grey(img)[0])
         except EOFError as exc:
             raise InputError(f"{path}: has no frame {frame}") from exc
         except (UnidentifiedImageError, OSError, ValueError) as exc:

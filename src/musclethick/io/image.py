@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .. import calibration as cal
+from ..colour_marks import colour_marks, paint_out
 from ..errors import CalibrationError, InputError
 from ..region import find_imaging_region
 from ..ruler import RulerReading, read_ruler, same_display
@@ -37,7 +38,14 @@ from .options import (
     from_options,
 )
 
-__all__ = ["IMAGE_SUFFIXES", "calibrate_capture", "capture_frame", "plan_capture", "read_image"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "calibrate_capture",
+    "capture_frame",
+    "plan_capture",
+    "read_image",
+    "region_pixels",
+]
 
 
 def plan_capture(grey: np.ndarray, options: CalibrationOptions) -> tuple[PixelBox, Calibration]:
@@ -206,7 +214,9 @@ def _png_significant_bits(img: Image.Image) -> int | None:
 _GREY_16 = ("I;16", "I;16B", "I;16L", "I;16N")
 
 
-def _page_to_grey(page: Image.Image, orientation: int = 1) -> np.ndarray:
+def _page_to_grey(page: Image.Image, orientation: int = 1) -> tuple[np.ndarray, np.ndarray | None]:
+    """A page's grey pixels, and its 8-bit colour ones (``None`` for a grey page): coloured
+    marks in the imaging region are painted out from them (:func:`capture_frame`)."""
     # read from the file, so before turning the page (a turned copy has no file)
     bits = _png_significant_bits(page) if page.mode in _GREY_16 else None
     if orientation != 1:
@@ -227,16 +237,18 @@ def _page_to_grey(page: Image.Image, orientation: int = 1) -> np.ndarray:
         # data when every value fits in 12 bits): the echo intensity depends on it
         return to_grey_uint8(
             arr.astype(np.uint16), max_value=None if bits is None else 2.0**bits - 1
-        )
+        ), None
     if mode in ("I", "F"):
-        return to_grey_uint8(arr.astype(np.float64), stretch=True)
-    return to_grey_uint8(arr)
+        return to_grey_uint8(arr.astype(np.float64), stretch=True), None
+    colour = arr if arr.ndim == 3 and arr.dtype == np.uint8 else None
+    return to_grey_uint8(arr), colour
 
 
-def _fast_grey(path: Path, img: Image.Image) -> np.ndarray | None:
+def _fast_grey(path: Path, img: Image.Image) -> tuple[np.ndarray, np.ndarray | None] | None:
     """Grey pixels of a complete 8-bit PNG decoded by OpenCV (about 30 % faster than Pillow,
-    same values: BT.601 in fixed point either way); ``None`` for anything else, and for files
-    OpenCV cannot decode (Pillow then decodes them, or names the problem)."""
+    same values: BT.601 in fixed point either way), and its colour pixels (BGR; ``None`` for
+    a grey PNG); ``None`` for anything else, and for files OpenCV cannot decode (Pillow then
+    decodes them, or names the problem)."""
     if img.format != "PNG" or img.mode not in ("L", "RGB", "RGBA"):
         return None
     if img.mode == "L" and "transparency" in img.info:
@@ -248,6 +260,7 @@ def _fast_grey(path: Path, img: Image.Image) -> np.ndarray | None:
     if b"IEND" not in data[-12:].tobytes():  # truncated: Pillow reports it
         return None
     flags = cv2.IMREAD_IGNORE_ORIENTATION
+    colour = None
     if img.mode == "L":
         grey = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE | flags)
     else:
@@ -255,7 +268,7 @@ def _fast_grey(path: Path, img: Image.Image) -> np.ndarray | None:
         grey = None if colour is None else cv2.cvtColor(colour, cv2.COLOR_BGR2GRAY)
     if grey is None or grey.shape != (img.height, img.width):
         return None
-    return grey
+    return grey, colour
 
 
 def read_image(
@@ -318,7 +331,7 @@ def read_image(
 def _iter(
     img: Image.Image,
     path: Path,
-    first: np.ndarray,
+    first: tuple[np.ndarray, np.ndarray | None],
     selected: range,
     n_frames: int,
     options: CalibrationOptions,
@@ -326,19 +339,36 @@ def _iter(
 ) -> Iterator[Frame]:
     meta = ScanMetadata(n_frames=n_frames)
     with img:
-        plan = plan_capture(first, options)
+        plan = plan_capture(first[0], options)
         for index in selected:
             if index == selected[0]:
-                grey = first
+                grey, colour = first
             else:
                 try:
                     img.seek(index)
-                    grey = _page_to_grey(img, orientation)
+                    grey, colour = _page_to_grey(img, orientation)
                 except (OSError, ValueError, EOFError) as exc:
                     raise InputError(f"{path}: cannot read page {index} ({exc})") from exc
             # pages of another size (rare in a TIFF stack) get their own region
-            box, calib = plan if grey.shape == first.shape else plan_capture(grey, options)
-            yield capture_frame(grey, box, calib, path=str(path), frame_index=index, metadata=meta)
+            box, calib = plan if grey.shape == first[0].shape else plan_capture(grey, options)
+            yield capture_frame(
+                grey, box, calib, path=str(path), frame_index=index, metadata=meta, colour=colour
+            )
+
+
+def region_pixels(
+    grey: np.ndarray, box: PixelBox, colour: np.ndarray | None = None
+) -> tuple[np.ndarray, int]:
+    """``grey`` cropped to ``box``, with the coloured marks drawn in it painted out when the
+    capture's 8-bit ``colour`` pixels are given (:mod:`musclethick.colour_marks`), and how
+    many pixels were painted (0 when none)."""
+    pixels = np.ascontiguousarray(grey[box.slices()])
+    if colour is None:
+        return pixels, 0
+    marks = colour_marks(colour[box.slices()])
+    if marks is None:
+        return pixels, 0
+    return paint_out(pixels, marks), int(np.count_nonzero(marks))
 
 
 def capture_frame(
@@ -349,11 +379,16 @@ def capture_frame(
     path: str,
     frame_index: int = 0,
     metadata: ScanMetadata | None = None,
+    colour: np.ndarray | None = None,
 ) -> Frame:
     """The :class:`Frame` of a whole capture ``grey`` cropped to ``box`` (see
-    :func:`plan_capture`), with the original shape recorded."""
+    :func:`plan_capture`), with the original shape recorded; with the capture's 8-bit
+    ``colour`` pixels, coloured marks drawn in the box are painted out
+    (:func:`region_pixels`)."""
+    pixels, marks_px = region_pixels(grey, box, colour)
     return Frame(
-        pixels=np.ascontiguousarray(grey[box.slices()]),
+        pixels=pixels,
+        marks_px=marks_px,
         path=path,
         frame_index=frame_index,
         region=box,

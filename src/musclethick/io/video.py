@@ -22,7 +22,7 @@ from ..types import Frame, ScanMetadata
 from ._pixels import to_grey_uint8
 from ._problems import COPY_AGAIN, decoder_error, no_frame_selected, not_a_file
 from ._suffixes import VIDEO_SUFFIXES
-from .image import plan_capture
+from .image import plan_capture, region_pixels
 from .options import ALL_FRAMES, DEFAULT_CALIBRATION, CalibrationOptions, FrameSelection
 
 __all__ = ["VIDEO_SUFFIXES", "read_video"]
@@ -113,8 +113,10 @@ def _iter(
                     plan, planned = plan_capture(grey, options), grey
                 box, calib = plan
                 yielded += 1
+                pixels, marks_px = region_pixels(grey, box, rgb)
                 yield Frame(
-                    pixels=np.ascontiguousarray(grey[box.slices()]),
+                    pixels=pixels,
+                    marks_px=marks_px,
                     path=str(path),
                     frame_index=index,
                     region=box,
