@@ -43,7 +43,7 @@ from ..types import Calibration, Frame, PixelBox, ScanMetadata
 from ._pixels import to_grey_uint8
 from ._problems import COPY_AGAIN, no_frame_selected, not_a_file
 from ._sniff import is_dicom
-from .image import calibrate_capture
+from .image import calibrate_capture, region_pixels
 from .options import (
     ALL_FRAMES,
     DEFAULT_CALIBRATION,
@@ -238,6 +238,16 @@ def _apply_palette(ds: Dataset, index: np.ndarray) -> np.ndarray:
 
 
 def _decode(ds: Dataset, path: Path, index: int, n_frames: int) -> np.ndarray:
+    """One frame's grey pixels (:func:`_decode_colour`'s grey)."""
+    return _decode_colour(ds, path, index, n_frames)[0]
+
+
+def _decode_colour(
+    ds: Dataset, path: Path, index: int, n_frames: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """One frame's grey pixels, and its 8-bit colour ones (RGB as pydicom gives a colour
+    frame; ``None`` for a grey or palette frame): coloured marks burned into the imaging
+    region are painted out from them (:func:`musclethick.io.image.region_pixels`)."""
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -255,7 +265,8 @@ def _decode(ds: Dataset, path: Path, index: int, n_frames: int) -> np.ndarray:
         ) from exc
     if raw.ndim == 3 and n_frames > 1 and raw.shape[-1] not in (3, 4):
         raw = raw[0]
-    return _to_grey(ds, raw)
+    colour = raw if raw.ndim == 3 and raw.shape[-1] == 3 and raw.dtype == np.uint8 else None
+    return _to_grey(ds, raw), colour
 
 
 def read_dicom(
@@ -327,14 +338,16 @@ def _iter(
 ) -> Iterator[Frame]:
     plans: list[tuple[PixelBox, Calibration]] | None = None
     for index in selected:
-        grey = _decode(ds, path, index, n_frames)
+        grey, colour = _decode_colour(ds, path, index, n_frames)
         if grey.shape != (rows, cols):
             raise InputError(f"{path}: frame {index} has shape {grey.shape}, not {rows}x{cols}")
         if plans is None:  # decided once, on the first selected frame
             plans = _plan(ds, path, grey, meta, options)
         for region_index, (box, calib) in enumerate(plans):
+            pixels, marks_px = region_pixels(grey, box, colour)
             yield Frame(
-                pixels=np.ascontiguousarray(grey[box.slices()]),
+                pixels=pixels,
+                marks_px=marks_px,
                 path=str(path),
                 frame_index=index,
                 region=box,
