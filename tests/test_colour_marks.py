@@ -85,11 +85,8 @@ def test_a_colour_dicom_with_a_burned_in_box_is_measured_as_without_it(
 ):
     """An RGB ultrasound DICOM whose pixels carry a yellow box (burned in by the scanner):
     painted out as in an image file, the same status and thickness as the clean capture."""
-    import pydicom
-    from pydicom.dataset import FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-
     import musclethick
+    from dicom_files import rgb_us_dicom  # tests/dicom_files.py
 
     grey = np.asarray(Image.open(test_data / "images" / "upright_00440.png").convert("L"))
     clean = musclethick.measure_image(grey, 0.1)
@@ -98,19 +95,7 @@ def test_a_colour_dicom_with_a_burned_in_box_is_measured_as_without_it(
     cols = grey.shape[1]
     y0, y1 = top + (bottom - top) // 4, bottom - (bottom - top) // 4
     cv2.rectangle(rgb, (int(0.2 * cols), y0), (int(0.8 * cols), y1), (255, 255, 0), 2)
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.6.1"
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = pydicom.Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, generate_uid()
-    ds.Modality = "US"
-    ds.Rows, ds.Columns = rgb.shape[:2]
-    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
-    ds.PixelData = np.ascontiguousarray(rgb).tobytes()
-    ds.save_as(tmp_path / "boxed.dcm", enforce_file_format=True)
+    rgb_us_dicom(tmp_path / "boxed.dcm", rgb)
     [result] = musclethick.measure_file(tmp_path / "boxed.dcm", 0.1)
     assert "painted out" in result.message
     assert result.status == clean.status

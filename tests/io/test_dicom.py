@@ -308,22 +308,10 @@ def test_a_ct_image_is_measured_but_never_ok(test_data):
 
 def _us_dicom(path, frames, **tags):
     """Write ``frames`` (grey uint8) as an ultrasound DICOM with the given tags."""
-    from pydicom.dataset import FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-
+    from dicom_files import us_dataset  # tests/dicom_files.py
     from musclethick.io.dicom import set_grey8_pixels
 
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.6.1"
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = pydicom.Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = meta.MediaStorageSOPClassUID
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.Modality = "US"
-    for key, value in tags.items():
-        setattr(ds, key, value)
+    ds = us_dataset(**tags)
     set_grey8_pixels(ds, frames)
     ds.save_as(path, enforce_file_format=True)
     return path
