@@ -611,28 +611,24 @@ def _decode(
     A frame selection applies to cine loops and multi-frame files: a still image (one frame)
     is measured whatever the selection.
     """
+
+    def frames_of(selection: FrameSelection) -> list[Frame]:
+        return list(
+            read(
+                path,
+                calibration=settings.calibration,
+                frames=selection,
+                upside_down=settings.upside_down,
+            )
+        )
+
     try:
         try:
-            frames = list(
-                read(
-                    path,
-                    calibration=settings.calibration,
-                    frames=settings.frames,
-                    upside_down=settings.upside_down,
-                )
-            )
+            frames = frames_of(settings.frames)
         except MusclethickError:
             if settings.frames.contains(0):
                 raise
-            first_two = FrameSelection(0, 2)
-            frames = list(
-                read(
-                    path,
-                    calibration=settings.calibration,
-                    frames=first_two,
-                    upside_down=settings.upside_down,
-                )
-            )
+            frames = frames_of(FrameSelection(0, 2))
             if len(frames) != 1:  # a multi-frame file: the selection's own error stands
                 raise
         if not frames:

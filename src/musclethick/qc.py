@@ -660,8 +660,8 @@ def unfamiliar_scanner(n_frames: int, n_doubtful: int, *, model_path: str | None
 #: :data:`UPSIDE_DOWN_MIN_FRAMES` of them) was likely captured upside down as a whole
 #: (:func:`upside_down_study`). With the shipped model, captures turned upside down (rows
 #: reversed) were flagged so 31 of 70 times on ``val`` and 160 of 399 on ``train``; the same
-#: captures upright 0 of 70 and 3 of 399 (``/work/notes/updown_share.py`` in the sixteenth
-#: session's note; README, "Upside-down studies").
+#: captures upright 0 of 70 and 3 of 399 (``python bench/bench_upside_down.py [--split
+#: train]``; README, "Upside-down studies").
 UPSIDE_DOWN_STUDY_SHARE = 0.25
 UPSIDE_DOWN_MIN_FRAMES = 3
 

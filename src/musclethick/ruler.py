@@ -341,12 +341,17 @@ def _tick_columns(
     :func:`find_ruler_ticks`): the first is the ruler; another is a second scale beside the
     image, which none of 400 real captures (DL_Track, Telemed) holds."""
     tries = ("bright", "dark") if polarity == "auto" else (polarity,)
+    # a letterbox around the whole screen (a small display shown on a large screen) is not
+    # the display: its flat colour would be taken for the display's background (the same
+    # rows and columns in the capture and its negative)
+    inside = _inside_letterbox(g)
     found: list[tuple[float, RulerTicks]] = []
     for pol in tries:
         found += _find_ticks(
             g if pol == "bright" else 255 - g,
             region,
             pol,
+            inside,
             min_ticks=min_ticks,
             max_tick_height_px=max_tick_height_px,
             max_tick_width_px=max_tick_width_px,
@@ -363,14 +368,13 @@ def _find_ticks(
     g: np.ndarray,
     region: PixelBox | None,
     polarity: str,
+    inside: tuple[tuple[int, int], tuple[int, int]],
     *,
     min_ticks: int,
     max_tick_height_px: int,
     max_tick_width_px: int,
 ) -> list[tuple[float, RulerTicks]]:
-    # a letterbox around the whole screen (a small display shown on a large screen) is not
-    # the display: its flat colour would be taken for the display's background
-    (r0, r1), (c0, c1) = _inside_letterbox(g)
+    (r0, r1), (c0, c1) = inside  # the rows and columns inside a letterbox (_inside_letterbox)
     if region is not None:
         # a depth ruler stands beside the image: search the columns left and right of it
         # (each strip on its own: nothing connects them across the masked image)

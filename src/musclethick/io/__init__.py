@@ -135,27 +135,17 @@ def read(
     # each reader's library (pydicom, Pillow/OpenCV, PyAV) is imported only when needed
     suffix = path.suffix.lower()
     if suffix in DICOM_SUFFIXES or is_dicom(path):
-        from .dicom import read_dicom
-
-        return _beam_views(
-            upright(read_dicom(path, calibration=calibration, frames=frames), upside_down)
+        from .dicom import read_dicom as reader
+    elif suffix in IMAGE_SUFFIXES:
+        from .image import read_image as reader
+    elif suffix in VIDEO_SUFFIXES:
+        from .video import read_video as reader
+    else:
+        raise InputError(
+            f"{path}: unsupported file type {suffix or '(no suffix)'!r}; supported: "
+            + ", ".join(sorted(_supported_suffixes()))
         )
-    if suffix in IMAGE_SUFFIXES:
-        from .image import read_image
-
-        return _beam_views(
-            upright(read_image(path, calibration=calibration, frames=frames), upside_down)
-        )
-    if suffix in VIDEO_SUFFIXES:
-        from .video import read_video
-
-        return _beam_views(
-            upright(read_video(path, calibration=calibration, frames=frames), upside_down)
-        )
-    raise InputError(
-        f"{path}: unsupported file type {suffix or '(no suffix)'!r}; supported: "
-        + ", ".join(sorted(_supported_suffixes()))
-    )
+    return _beam_views(upright(reader(path, calibration=calibration, frames=frames), upside_down))
 
 
 def upright(frames: Iterator[Frame], upside_down: bool = True) -> Iterator[Frame]:
